@@ -1,0 +1,200 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { RunbookError, exitCodeFor, messageOf, EXIT, usageError, preconditionError } from '../errors.js';
+import { listRunbooks, loadRunbook, resolveParams } from '../engine/runbook.js';
+import { preparePlan, } from '../engine/prepare.js';
+import { planRefused } from '../engine/plan.js';
+import { discoverTopology } from '../redis/topology.js';
+import { checkCluster, renderCheck } from '../redis/check.js';
+import { sandboxUp, sandboxDown, sandboxStatus } from '../sandbox/sandbox.js';
+import { Session, writePlanFile } from './session.js';
+import { renderPlan, renderRuns, renderShow, table } from './render.js';
+import { runCommand, resumeCommand } from './run-command.js';
+import { stateDirFrom } from './state-dir.js';
+import { green } from './style.js';
+
+const program = new Command();
+program
+  .name('redis-runbook')
+  .description('Redis Cluster high-availability operations as step-by-step, resumable runbooks')
+  .option('--state-dir <dir>', 'where runs and sandboxes live (default $REDIS_RUNBOOK_HOME or ~/.local/state/redis-runbook)')
+  .option('--debug', 'print stack traces')
+  .showHelpAfterError()
+  .exitOverride();
+
+const globals = () => program.opts<{ stateDir?: string; debug?: boolean }>();
+const collect = (v: string, prev: string[]) => [...prev, v];
+let exitCode = 0;
+
+program.command('list').description('list the runbooks, one line each').option('--json', 'output JSON').action((o: { json?: boolean }) => {
+  const rbs = listRunbooks();
+  if (o.json) return void console.log(JSON.stringify(rbs.map((r) => ({ name: r.name, summary: r.summary, params: r.params })), null, 2));
+  for (const r of rbs) console.log(`${r.name.padEnd(24)} ${r.summary}`);
+});
+
+program
+  .command('check')
+  .description('check a cluster as `redis-cli --cluster check` does: keys, slots and replicas per master, agreement, open slots, coverage, cluster_state')
+  .requiredOption('--inventory <file>', 'inventory YAML')
+  .requiredOption('--cluster <name>', 'cluster name in the inventory')
+  .option('--json', 'output JSON')
+  .action(async (o: { inventory: string; cluster: string; json?: boolean }) => {
+    const s = Session.from(globals());
+    try {
+      const env = s.env(s.inventory(o.inventory), 'read-only');
+      const t = await discoverTopology(env.pool(o.cluster));
+      const c = checkCluster(t);
+      console.log(o.json ? JSON.stringify({ check: c, topology: t }, null, 2) : renderCheck(c, t));
+      exitCode = c.ok ? EXIT.ok : EXIT.failed;
+    } finally {
+      await s.close();
+    }
+  });
+
+program
+  .command('plan <runbook>')
+  .description('build the plan read-only: every step with the commands it will send to which node, and each precondition evaluated live')
+  .requiredOption('--inventory <file>', 'inventory YAML')
+  .option('--param <k=v>', 'runbook parameter (repeatable)', collect, [])
+  .option('--out <file>', 'save the plan as JSON for `run --plan`')
+  .option('--json', 'output JSON')
+  .action(async (name: string, o: { inventory: string; param: string[]; out?: string; json?: boolean }) => {
+    const s = Session.from(globals());
+    try {
+      const rb = loadRunbook(name);
+      const params = resolveParams(rb, o.param);
+      const inv = s.inventory(o.inventory);
+      const report = await preparePlan(rb, params, inv.file, s.env(inv, 'read-only'));
+      if (o.out) writePlanFile(o.out, report.plan);
+      console.log(o.json ? JSON.stringify(report, null, 2) : renderPlan(report));
+      if (o.out && !o.json) console.log(`plan saved to ${o.out}; execute exactly it with: redis-runbook run --plan ${o.out}`);
+      exitCode = planRefused(report) ? EXIT.precondition : EXIT.ok;
+    } finally {
+      await s.close();
+    }
+  });
+
+program
+  .command('run [runbook]')
+  .description('execute a runbook (guided on a terminal, unattended with --yes), or a saved plan with --plan')
+  .option('--inventory <file>', 'inventory YAML (with --plan: default the plan\'s)')
+  .option('--param <k=v>', 'runbook parameter (repeatable)', collect, [])
+  .option('--plan <file>', 'execute this saved plan; refused if the topology drifted since')
+  .option('-y, --yes', 'unattended: do not ask before each step')
+  .option('--allow-destructive', 'with --yes: also take destructive steps (FORCE/TAKEOVER, shutdowns, deletions)')
+  .action(async (name: string | undefined, o: { inventory?: string; param: string[]; plan?: string; yes?: boolean; allowDestructive?: boolean }) => {
+    if (!name && !o.plan) throw usageError('E_USAGE', 'no runbook given', 'name a runbook (see `redis-runbook list`) or pass --plan FILE');
+    exitCode = await runCommand(name, { ...o, stateDir: globals().stateDir });
+  });
+
+program
+  .command('resume <runId>')
+  .description('resume a run that was stopped, failed or killed; steps converge, nothing already done is repeated')
+  .option('-y, --yes', 'unattended')
+  .option('--allow-destructive', 'with --yes: also take destructive steps')
+  .action(async (id: string, o: { yes?: boolean; allowDestructive?: boolean }) => {
+    exitCode = await resumeCommand(id, { ...o, stateDir: globals().stateDir });
+  });
+
+program
+  .command('abort <runId>')
+  .description('give up an unfinished run and release its clusters (changes nothing on the clusters)')
+  .action((id: string) => {
+    const s = Session.from(globals());
+    try {
+      const run = s.store.getRun(id);
+      if (!run) throw usageError('E_RUN_UNKNOWN', `no run ${id}`, 'list runs with `redis-runbook runs`');
+      if (run.status === 'succeeded' || run.status === 'aborted' || run.status === 'refused') throw preconditionError('E_RUN_FINISHED', `run ${id} is already ${run.status}`, 'nothing to abort');
+      s.store.note(id, undefined, 'OPERATOR-ABORT', ['abort command']);
+      s.store.setRunStatus(id, 'aborted', 'aborted by the operator (abort command)');
+      console.log(`run ${id} aborted; its clusters are free`);
+    } finally {
+      void s.close();
+    }
+  });
+
+program.command('runs').description('list runs').option('--json', 'output JSON').action((o: { json?: boolean }) => {
+  const s = Session.from(globals());
+  try {
+    const runs = s.store.listRuns();
+    console.log(o.json ? JSON.stringify(runs.map(({ planJson, snapshotJson, ...r }) => r), null, 2) : renderRuns(runs));
+  } finally {
+    void s.close();
+  }
+});
+
+program
+  .command('show <runId>')
+  .description('a run: steps with status and timings, outputs, and the audit log')
+  .option('--json', 'output JSON')
+  .action((id: string, o: { json?: boolean }) => {
+    const s = Session.from(globals());
+    try {
+      const run = s.store.getRun(id);
+      if (!run) throw usageError('E_RUN_UNKNOWN', `no run ${id} in ${s.stateDir}`, 'list runs with `redis-runbook runs`');
+      const steps = s.store.steps(id);
+      const audit = s.store.audit(id);
+      if (o.json) {
+        const { snapshotJson, planJson, ...r } = run;
+        console.log(JSON.stringify({ run: r, plan: JSON.parse(planJson), steps, audit }, null, 2));
+      } else console.log(renderShow(run, steps, audit));
+    } finally {
+      void s.close();
+    }
+  });
+
+const sandbox = program.command('sandbox').description('local Redis clusters on loopback for the demo and tests');
+const int = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw usageError('E_USAGE', `${name} must be a non-negative integer, got \`${v}\``, `pass e.g. ${name} 3`);
+  return n;
+};
+sandbox
+  .command('up')
+  .description('start a `source` cluster (and a `target` with --target-masters) with mixed data; prints the inventory path')
+  .option('--name <name>', 'sandbox name', 'demo')
+  .option('--masters <n>', 'source masters', int('--masters'), 3)
+  .option('--replicas <n>', 'replicas per master', int('--replicas'), 1)
+  .option('--target-masters <n>', 'also start an empty target cluster with N masters', int('--target-masters'))
+  .option('--keys <n>', 'keys of mixed types to load into source', int('--keys'), 10000)
+  .option('--base-port <p>', 'first port (target uses base+100)', int('--base-port'), 7000)
+  .option('--node-timeout <ms>', 'cluster-node-timeout', int('--node-timeout'), 2000)
+  .action(async (o: { name: string; masters: number; replicas: number; targetMasters?: number; keys: number; basePort: number; nodeTimeout: number }) => {
+    if (o.masters < 1 || o.masters > 16) throw usageError('E_USAGE', `--masters must be 1..16, got ${o.masters}`, 'pass --masters 3');
+    const info = await sandboxUp({
+      stateDir: stateDirFrom(globals().stateDir), name: o.name, masters: o.masters, replicas: o.replicas, targetMasters: o.targetMasters,
+      keys: o.keys, basePort: o.basePort, nodeTimeoutMs: o.nodeTimeout, onProgress: (l) => console.error(l),
+    });
+    for (const c of info.clusters) console.error(`${c.name}: ${c.masters} masters x ${c.replicasPerMaster} replicas on 127.0.0.1 ports ${c.ports[0]}-${c.ports[c.ports.length - 1]}`);
+    console.error(green(`sandbox ${info.name} is up; inventory:`));
+    console.log(info.inventoryPath);
+  });
+sandbox.command('down').description('stop a sandbox and delete its files').option('--name <name>', 'sandbox name', 'demo').action(async (o: { name: string }) => {
+  const r = await sandboxDown(stateDirFrom(globals().stateDir), o.name);
+  console.log(`sandbox ${o.name}: stopped ${r.stopped} nodes, files removed`);
+});
+sandbox.command('status').description('sandboxes and how many of their nodes answer').option('--json', 'output JSON').action(async (o: { json?: boolean }) => {
+  const st = await sandboxStatus(stateDirFrom(globals().stateDir));
+  if (o.json) return void console.log(JSON.stringify(st, null, 2));
+  if (!st.length) return void console.log('no sandbox');
+  console.log(table(['SANDBOX', 'CLUSTER', 'PORTS', 'RUNNING', 'INVENTORY'], st.flatMap((s) => s.clusters.map((c) => [s.name, c.name, `${c.ports[0]}-${c.ports[c.ports.length - 1]}`, `${c.running}/${c.ports.length}`, s.inventoryPath]))));
+});
+
+async function main(): Promise<void> {
+  try {
+    await program.parseAsync(process.argv);
+    process.exitCode = exitCode;
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number };
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') { process.exitCode = 0; return; }
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) { process.exitCode = EXIT.usage; return; }
+    if (err instanceof RunbookError) console.error(`redis-runbook: ${err.describe()}`);
+    else console.error(`redis-runbook: ${messageOf(err)}`);
+    if (globals().debug && err instanceof Error) console.error(err.stack);
+    process.exitCode = exitCodeFor(err);
+  }
+}
+
+await main();
+// Exit now: a lingering handle (a prompt, a timer) must not keep a finished command alive.
+process.exit(process.exitCode ?? 0);

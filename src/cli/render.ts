@@ -1,0 +1,68 @@
+import type { Plan, PlanReport } from '../engine/plan.js';
+import type { RunRow, StepRow, AuditRow } from '../engine/store.js';
+import type { Condition } from '../steps/kind.js';
+import { bold, dim, mark, red, yellow, green } from './style.js';
+
+export function renderConditions(cs: Condition[], indent = '    '): string[] {
+  return cs.map((c) => `${indent}${mark(c.ok)} ${c.name}: ${c.reason}`);
+}
+
+export function renderPlan(r: PlanReport): string {
+  const p = r.plan;
+  const out: string[] = [];
+  out.push(bold(`Plan: ${p.runbook}`) + dim(`  (plan ${p.id}, made ${p.createdAt})`));
+  out.push(`  params: ${Object.entries(p.params).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  for (const [name, c] of Object.entries(p.clusters)) out.push(`  cluster ${name}: ${c.structure.length} nodes, topology fingerprint ${c.fingerprint}`);
+  out.push('');
+  p.steps.forEach((s, i) => {
+    out.push(`${bold(`${i + 1}. [${s.id}]`)} ${s.title}${s.destructive ? `  ${red('DESTRUCTIVE')}` : ''}`);
+    if (s.destructive) out.push(`    ${yellow(`! ${s.destructive}`)}`);
+    for (const c of s.commands) out.push(`    ${dim('->')} ${c.target}: ${c.command}${c.when ? dim(`  (${c.when})`) : ''}`);
+    const pre = r.preconditions[s.id];
+    if (pre) out.push(...renderConditions(pre));
+  });
+  const failed = Object.entries(r.preconditions).flatMap(([id, cs]) => cs.filter((c) => !c.ok).map((c) => `${id}: ${c.name}`));
+  out.push('');
+  out.push(failed.length ? red(`${failed.length} precondition(s) fail: ${failed.join(', ')}. A run would be refused.`) : green('All preconditions pass. Nothing was changed (plan is read-only).'));
+  return out.join('\n');
+}
+
+const fmtTime = (ms: number | null) => (ms ? new Date(ms).toISOString().replace('T', ' ').slice(0, 23) : '-');
+const fmtDur = (a: number | null, b: number | null) => (a && b ? `${b - a} ms` : '-');
+
+export function renderRuns(runs: RunRow[]): string {
+  if (!runs.length) return 'no runs yet';
+  const rows = runs.map((r) => [r.id, r.runbook, r.clusters.join(','), r.status, fmtTime(r.createdAt)]);
+  return table(['RUN', 'RUNBOOK', 'CLUSTERS', 'STATUS', 'STARTED'], rows);
+}
+
+export function renderShow(run: RunRow, steps: StepRow[], audit: AuditRow[]): string {
+  const plan = JSON.parse(run.planJson) as Plan;
+  const out: string[] = [];
+  out.push(bold(`run ${run.id}`) + `  ${run.runbook}  status ${statusColor(run.status)}`);
+  out.push(`  params: ${Object.entries(plan.params).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  out.push(`  started ${fmtTime(run.createdAt)}, updated ${fmtTime(run.updatedAt)}`);
+  if (run.error) out.push(`  ${red(run.error)}`);
+  out.push('');
+  out.push(table(['#', 'STEP', 'STATUS', 'TRIES', 'STARTED', 'TOOK', 'TITLE'], steps.map((s) => [String(s.idx + 1), s.stepId, s.status, String(s.attempts), fmtTime(s.startedAt), fmtDur(s.startedAt, s.finishedAt), s.title])));
+  for (const s of steps) {
+    if (s.error) out.push(`  ${s.stepId}: ${red(s.error)}`);
+    if (s.output && typeof s.output === 'object') out.push(`  ${s.stepId} output: ${dim(JSON.stringify(s.output))}`);
+  }
+  out.push('');
+  out.push(bold(`audit log (${audit.length} events)`));
+  for (const a of audit) {
+    out.push(`  ${fmtTime(a.at)} ${(a.stepId ?? '-').padEnd(16)} ${a.target.padEnd(16)} ${a.command} ${a.args.join(' ')}${a.durationMs ? dim(` ${a.durationMs}ms`) : ''}${a.ok ? '' : red(` ERR ${a.error ?? ''}`)}`);
+  }
+  return out.join('\n');
+}
+
+function statusColor(s: string): string {
+  return s === 'succeeded' ? green(s) : s === 'failed' || s === 'aborted' || s === 'refused' ? red(s) : yellow(s);
+}
+
+export function table(head: string[], rows: string[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i]!))).join('  ');
+  return [line(head), ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,175 @@
+import { randomBytes } from 'node:crypto';
+import { loadRunbook, resolveParams, clustersOf } from '../engine/runbook.js';
+import { buildPlan, planRefused, type Plan } from '../engine/plan.js';
+import { discover, evaluatePreconditions, assertNoDrift } from '../engine/prepare.js';
+import { executeRun, type RunnerEvent } from '../engine/runner.js';
+import { describeDrift, type Topology } from '../redis/topology.js';
+import { preconditionError, usageError, EXIT } from '../errors.js';
+import { Session, readPlanFile } from './session.js';
+import { terminalPrompter } from './prompter.js';
+import { renderConditions } from './render.js';
+import { bold, dim, green, red, yellow } from './style.js';
+
+export interface RunFlags {
+  inventory?: string;
+  param: string[];
+  plan?: string;
+  yes?: boolean;
+  allowDestructive?: boolean;
+  stateDir?: string;
+}
+
+function newRunId(runbook: string): string {
+  const t = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  return `${runbook.split('-').map((w) => w[0]).join('')}-${t}-${randomBytes(2).toString('hex')}`;
+}
+
+function guided(flags: { yes?: boolean }): boolean {
+  if (flags.yes) return false;
+  if (!process.stdin.isTTY || !process.stdout.isTTY) {
+    throw usageError('E_NOT_A_TERMINAL', 'guided mode needs a terminal to ask you before each step', 'run it in a terminal, or pass --yes for an unattended run');
+  }
+  return true;
+}
+
+/** `run RUNBOOK ...` or `run --plan FILE`: record the run, then execute it. */
+export async function runCommand(runbookName: string | undefined, flags: RunFlags): Promise<number> {
+  const session = Session.from(flags);
+  try {
+    const isGuided = guided(flags);
+    let plan: Plan;
+    const saved = flags.plan ? readPlanFile(flags.plan) : undefined;
+    if (saved && runbookName && runbookName !== saved.runbook) throw usageError('E_USAGE', `the plan is for ${saved.runbook}, not ${runbookName}`, 'drop the runbook name when passing --plan');
+    const rb = loadRunbook(saved?.runbook ?? runbookName ?? '');
+    const inv = session.inventory(flags.inventory ?? saved?.inventoryFile);
+    const readEnv = session.env(inv, 'read-only');
+    if (saved) {
+      if (saved.runbookHash !== rb.hash) throw preconditionError('E_RUNBOOK_CHANGED', `runbook ${rb.name} changed since the plan was made`, 'make a new plan and review it');
+      const used = session.store.listRuns().find((r) => (JSON.parse(r.planJson) as Plan).id === saved.id);
+      if (used) throw preconditionError('E_PLAN_USED', `plan ${saved.id} was already executed by run ${used.id}`, 'a saved plan is single-use: make a new plan');
+      const live = await discover(rb, saved.params, readEnv);
+      assertNoDrift(saved, live, (name, t) => describeDrift(structureTopology(saved, name), t));
+      plan = saved;
+    } else {
+      const params = resolveParams(rb, flags.param);
+      plan = buildPlan(rb, params, inv.file, await discover(rb, params, readEnv));
+    }
+    const runId = newRunId(rb.name);
+    console.log(`run ${bold(runId)}: ${rb.name} ${Object.entries(plan.params).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    console.log(dim(`  state ${session.stateDir}; ${isGuided ? 'guided' : 'unattended (--yes)'}`));
+
+    // One active run per cluster: refuse early and name the holder (createRun re-checks atomically).
+    for (const c of clustersOf(rb, plan.params)) {
+      const holder = session.store.lockHolder(c);
+      if (holder) throw preconditionError('E_CLUSTER_LOCKED', `cluster ${c} is held by run ${holder}, which has not finished`, `finish it with \`redis-runbook resume ${holder}\`, or give it up with \`redis-runbook abort ${holder}\``);
+    }
+    // Every precondition is evaluated read-only before anything is recorded or sent.
+    const report = await evaluatePreconditions(plan, readEnv);
+    const store = session.store;
+    const record = (status: 'running' | 'refused', error?: string) => store.createRun(
+      { id: runId, runbook: rb.name, clusters: clustersOf(rb, plan.params), status, createdAt: Date.now(), pid: process.pid, planJson: JSON.stringify(plan), runbookHash: rb.hash, inventoryFile: inv.file, error },
+      plan.steps.map((s, idx) => ({ stepId: s.id, idx, kind: s.kind, title: s.title })),
+    );
+    if (planRefused(report)) {
+      const reasons = Object.entries(report.preconditions).flatMap(([id, cs]) => cs.filter((c) => !c.ok).map((c) => `${id}: ${c.name}: ${c.reason}`));
+      record('refused', `refused before any change: ${reasons.join('; ')}`);
+      for (const [id, cs] of Object.entries(report.preconditions)) {
+        const bad = cs.filter((c) => !c.ok);
+        if (bad.length) { console.log(red(`  [${id}]`)); for (const l of renderConditions(bad)) console.log(l); }
+      }
+      console.error(red(`E_PRECONDITION: run ${runId} refused: a precondition fails (above); nothing was changed`));
+      return EXIT.precondition;
+    }
+    record('running');
+    return await execute(session, runId, plan, inv.file, isGuided, flags, undefined);
+  } finally {
+    await session.close();
+  }
+}
+
+/** `resume RUN_ID`: restore the persisted snapshot and finish the run. */
+export async function resumeCommand(runId: string, flags: { yes?: boolean; allowDestructive?: boolean; stateDir?: string }): Promise<number> {
+  const session = Session.from(flags);
+  try {
+    const run = session.store.getRun(runId);
+    if (!run) throw usageError('E_RUN_UNKNOWN', `no run ${runId} in ${session.stateDir}`, 'list runs with `redis-runbook runs`');
+    if (run.status === 'succeeded' || run.status === 'aborted' || run.status === 'refused') {
+      throw preconditionError('E_RUN_FINISHED', `run ${runId} has already ${run.status === 'refused' ? 'been refused' : run.status}`, 'start a new run');
+    }
+    if (run.pid && run.pid !== process.pid && alive(run.pid) && (run.status === 'running' || run.status === 'waiting')) {
+      throw preconditionError('E_RUN_ACTIVE', `run ${runId} is still being executed by process ${run.pid}`, 'wait for it, or stop it with Ctrl-C there');
+    }
+    const rb = loadRunbook(run.runbook);
+    if (rb.hash !== run.runbookHash) {
+      throw preconditionError('E_RUNBOOK_CHANGED', `runbook ${rb.name} changed since run ${runId} started (${run.runbookHash} -> ${rb.hash})`, 'restore the runbook as it was, or abort the run and start a new one');
+    }
+    const isGuided = guided(flags);
+    const plan = JSON.parse(run.planJson) as Plan;
+    console.log(`run ${bold(runId)}: resuming ${run.runbook} (was ${run.status})`);
+    session.store.note(runId, undefined, 'RESUME', [`pid ${process.pid}`, isGuided ? 'guided' : '--yes']);
+    return await execute(session, runId, plan, run.inventoryFile, isGuided, flags, run.snapshotJson ? JSON.parse(run.snapshotJson) : undefined);
+  } finally {
+    await session.close();
+  }
+}
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+async function execute(session: Session, runId: string, plan: Plan, inventoryFile: string, isGuided: boolean, flags: { allowDestructive?: boolean }, snapshot: unknown): Promise<number> {
+  // Secrets are resolved again from the inventory's references: never stored with the run.
+  const inv = session.inventory(inventoryFile);
+  const env = session.env(inv, 'read-write', session.store);
+  const stop = new AbortController();
+  const onSigint = () => {
+    if (stop.signal.aborted) { console.error(red('\nforced exit; the journal is consistent, resume with `redis-runbook resume ' + runId + '`')); process.exit(130); }
+    console.error(yellow('\nstopping at the next safe point (Ctrl-C again to quit at once)...'));
+    stop.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const outcome = await executeRun({
+      store: session.store, runId, plan, env, prompter: isGuided ? terminalPrompter() : undefined,
+      allowDestructive: !!flags.allowDestructive, onEvent: printEvent, stop: stop.signal, snapshot,
+    });
+    if (outcome.status === 'succeeded') { console.log(green(`run ${runId} succeeded`)); return EXIT.ok; }
+    console.error(red(`run ${runId} ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}`));
+    if (outcome.status !== 'aborted') console.error(`resume with: redis-runbook resume ${runId}${session.stateDir ? ` --state-dir ${session.stateDir}` : ''}`);
+    return EXIT.failed;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+function printEvent(e: RunnerEvent): void {
+  switch (e.type) {
+    case 'phase':
+      if (e.phase === 'check') console.log(`${bold(`[${e.index + 1}/${e.total}] ${e.step.id}`)} ${e.step.title}`);
+      break;
+    case 'conditions':
+      for (const l of renderConditions(e.conditions)) console.log(dim(`  ${e.phase}`) + l.slice(2));
+      break;
+    case 'log':
+      console.log(dim(`    ${e.line}`));
+      break;
+    case 'step-done':
+      console.log(green(`    done in ${e.ms} ms`) + (e.output && typeof e.output === 'object' ? dim(` ${JSON.stringify(e.output)}`) : ''));
+      break;
+    case 'step-skipped':
+      console.log(yellow(`    skipped`));
+      break;
+    case 'step-failed':
+      console.log(red(`    failed: ${e.error}`));
+      break;
+  }
+}
+
+/** A topology-shaped value from a saved plan's structure, to describe drift in words. */
+function structureTopology(plan: Plan, name: string): Topology {
+  const c = plan.clusters[name]!;
+  return {
+    cluster: name, takenAt: c.takenAt, seed: '', nodeTimeoutMs: 0, fingerprint: c.fingerprint,
+    nodes: c.structure.map((n) => ({ id: n.id, address: n.address, role: n.role, masterId: n.masterId, flags: [], slots: n.slots.map(([a, b]) => [a, b] as const), configEpoch: 0, reachable: true })),
+  };
+}

@@ -1,0 +1,57 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { loadInventory } from '../inventory/load.js';
+import type { Inventory } from '../inventory/types.js';
+import { createStepEnv, type ClosableEnv } from '../steps/env.js';
+import { Store } from '../engine/store.js';
+import { usageError } from '../errors.js';
+import type { Plan } from '../engine/plan.js';
+import type { AuditSink } from '../redis/audit.js';
+import { stateDirFrom } from './state-dir.js';
+
+/** Everything one command needs, opened lazily and closed once. */
+export class Session {
+  private envs: ClosableEnv[] = [];
+  private storeValue: Store | undefined;
+  constructor(readonly stateDir: string) {}
+
+  static from(opts: { stateDir?: string }): Session {
+    return new Session(stateDirFrom(opts.stateDir));
+  }
+
+  get store(): Store {
+    this.storeValue ??= new Store(this.stateDir);
+    return this.storeValue;
+  }
+
+  inventory(path: string | undefined): Inventory {
+    if (!path) throw usageError('E_USAGE', 'no inventory given', 'pass --inventory FILE (`redis-runbook sandbox up` prints one)');
+    return loadInventory(path);
+  }
+
+  env(inv: Inventory, access: 'read-only' | 'read-write', audit?: AuditSink): ClosableEnv {
+    const e = createStepEnv(inv, access, audit);
+    this.envs.push(e);
+    return e;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.envs.map((e) => e.close()));
+    this.storeValue?.close();
+  }
+}
+
+export function readPlanFile(path: string): Plan {
+  let plan: Plan;
+  try {
+    plan = JSON.parse(readFileSync(resolve(path), 'utf8')) as Plan;
+  } catch (err) {
+    throw usageError('E_PLAN_UNREADABLE', `cannot read plan ${path}: ${(err as Error).message}`, 'pass a file written by `redis-runbook plan ... --out FILE`');
+  }
+  if (plan.version !== 1 || !Array.isArray(plan.steps) || !plan.id) throw usageError('E_PLAN_INVALID', `${path} is not a redis-runbook plan`, 'pass a file written by `plan --out`');
+  return plan;
+}
+
+export function writePlanFile(path: string, plan: Plan): void {
+  writeFileSync(resolve(path), JSON.stringify(plan, null, 2) + '\n', { mode: 0o600 });
+}

@@ -1,0 +1,56 @@
+import { setup, fromPromise } from 'xstate';
+import type { Plan } from './plan.js';
+
+export interface StepInput { stepId: string }
+export interface PhaseResult { ok: boolean }
+
+/** The phases a step goes through, as they appear in the machine's state value. */
+export type Phase = 'check' | 'confirm' | 'run' | 'verify' | 'failed' | 'done';
+
+const missing = fromPromise<PhaseResult, StepInput>(async () => {
+  throw new Error('step actor not provided');
+});
+
+/**
+ * Compile a plan into a state machine. The machine is pure data: each step is
+ * a compound state check -> confirm -> run -> verify -> done, with a `failed`
+ * state that waits for the operator (RETRY / SKIP / ABORT). Effects live in
+ * three named promise actors that the runner provides; names, not closures,
+ * are what make the snapshot persistable.
+ */
+export function compilePlan(plan: Plan) {
+  const ids = plan.steps.map((s) => s.id);
+  const after = (i: number) => (i + 1 < ids.length ? `#run.${ids[i + 1]}` : '#run.succeeded');
+  const passed = ({ event }: { event: unknown }) => (event as { output?: PhaseResult }).output?.ok === true;
+  const states: Record<string, unknown> = {};
+  plan.steps.forEach((s, i) => {
+    const input = { stepId: s.id };
+    states[s.id] = {
+      initial: 'check',
+      states: {
+        check: { invoke: { src: 'checkStep', input, onDone: [{ guard: 'passed', target: 'confirm' }, { target: 'failed' }], onError: 'failed' } },
+        confirm: { on: { CONTINUE: 'run', SKIP: after(i), ABORT: '#run.aborted' } },
+        run: { invoke: { src: 'runStep', input, onDone: 'verify', onError: 'failed' } },
+        verify: { invoke: { src: 'verifyStep', input, onDone: [{ guard: 'passed', target: 'done' }, { target: 'failed' }], onError: 'failed' } },
+        failed: { on: { RETRY: 'check', SKIP: after(i), ABORT: '#run.aborted' } },
+        done: { type: 'final' },
+      },
+      onDone: after(i),
+    };
+  });
+  states.succeeded = { type: 'final' };
+  states.aborted = { type: 'final' };
+  return setup({
+    actors: { checkStep: missing, runStep: missing, verifyStep: missing },
+    guards: { passed },
+  }).createMachine({ id: 'run', initial: ids[0], states: states as never });
+}
+
+export type RunMachine = ReturnType<typeof compilePlan>;
+
+/** Where a snapshot value stands: the step and its phase, or a final state. */
+export function position(value: unknown): { stepId: string; phase: Phase } | { final: 'succeeded' | 'aborted' } {
+  if (value === 'succeeded' || value === 'aborted') return { final: value };
+  const [stepId, phase] = Object.entries(value as Record<string, string>)[0]!;
+  return { stepId, phase: phase as Phase };
+}

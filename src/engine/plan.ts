@@ -1,0 +1,68 @@
+import { randomBytes } from 'node:crypto';
+import type { Topology } from '../redis/topology.js';
+import { usageError } from '../errors.js';
+import { stepKind } from '../steps/registry.js';
+import type { Condition, PlannedCommand } from '../steps/kind.js';
+import { substitute, type Runbook } from './runbook.js';
+
+/** The part of a topology a plan depends on, kept so drift can be described in words. */
+export interface NodeStructure { id: string; address: string; role: 'master' | 'replica'; masterId?: string; slots: Array<readonly [number, number]> }
+
+export interface StepInstance {
+  /** Stable id: resume points are keyed by it, never by position or title. */
+  id: string;
+  kind: string;
+  title: string;
+  args: unknown;
+  commands: PlannedCommand[];
+  destructive?: string;
+}
+
+/** A runbook x inventory x live topology, resolved. Pure data; JSON round-trips. */
+export interface Plan {
+  version: 1;
+  /** Random id: a saved plan is single-use, a second `run --plan` of it is refused. */
+  id: string;
+  runbook: string;
+  runbookHash: string;
+  params: Record<string, string>;
+  inventoryFile: string;
+  clusters: Record<string, { fingerprint: string; takenAt: string; structure: NodeStructure[] }>;
+  createdAt: string;
+  steps: StepInstance[];
+}
+
+/** Build a plan (pure): every step's arguments resolved against the topologies. */
+export function buildPlan(rb: Runbook, params: Record<string, string>, inventoryFile: string, topologies: Record<string, Topology>, now = new Date()): Plan {
+  const topology = (name: string): Topology => {
+    const t = topologies[name];
+    if (!t) throw usageError('E_PARAM', `cluster \`${name}\` is not in the inventory ${inventoryFile}`, `use one of: ${Object.keys(topologies).join(', ') || '(none loaded)'}`);
+    return t;
+  };
+  const steps = rb.steps.map((s): StepInstance => {
+    const kind = stepKind(s.kind, rb.file);
+    const raw: Record<string, string> = { ...params };
+    for (const [k, v] of Object.entries(s.with)) raw[k] = substitute(v, params);
+    const args = kind.resolve(raw, topology);
+    return { id: s.id, kind: s.kind, title: kind.title(args), args, commands: kind.commands(args), destructive: kind.destructive?.(args) };
+  });
+  const clusters: Plan['clusters'] = {};
+  for (const [name, t] of Object.entries(topologies)) {
+    clusters[name] = {
+      fingerprint: t.fingerprint,
+      takenAt: t.takenAt,
+      structure: t.nodes.map((n) => ({ id: n.id, address: n.address, role: n.role, masterId: n.masterId, slots: n.slots })),
+    };
+  }
+  return { version: 1, id: randomBytes(6).toString('hex'), runbook: rb.name, runbookHash: rb.hash, params, inventoryFile, clusters, createdAt: now.toISOString(), steps };
+}
+
+export interface PlanReport {
+  plan: Plan;
+  /** Per step id: each precondition evaluated read-only against the live cluster. */
+  preconditions: Record<string, Condition[]>;
+}
+
+export function planRefused(r: PlanReport): boolean {
+  return Object.values(r.preconditions).some((cs) => cs.some((c) => !c.ok));
+}

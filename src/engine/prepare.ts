@@ -1,0 +1,54 @@
+import { preconditionError } from '../errors.js';
+import type { StepEnv, Condition } from '../steps/kind.js';
+import { stepKind } from '../steps/registry.js';
+import type { Topology } from '../redis/topology.js';
+import { buildPlan, type Plan, type PlanReport } from './plan.js';
+import { clustersOf, type Runbook } from './runbook.js';
+import { failpoint } from './failpoint.js';
+
+/** Discover the clusters a runbook acts on (read-only). */
+export async function discover(rb: Runbook, params: Record<string, string>, env: StepEnv): Promise<Record<string, Topology>> {
+  const names = clustersOf(rb, params);
+  const out: Record<string, Topology> = {};
+  for (const name of names) out[name] = await env.topology(name);
+  return out;
+}
+
+/**
+ * Evaluate every step's preconditions against the live clusters. With a
+ * read-only env this cannot change anything: the connection layer refuses
+ * writes, whatever a step's check tries to do.
+ */
+export async function evaluatePreconditions(plan: Plan, env: StepEnv): Promise<PlanReport> {
+  const preconditions: Record<string, Condition[]> = {};
+  for (const step of plan.steps) {
+    const kind = stepKind(step.kind, plan.runbook);
+    try {
+      preconditions[step.id] = await kind.check({
+        stepId: step.id, args: step.args, env, outputs: {}, log: () => {}, failpoint, signal: new AbortController().signal,
+      });
+    } catch (err) {
+      preconditions[step.id] = [{ name: 'check', ok: false, reason: (err as Error).message }];
+    }
+  }
+  return { plan, preconditions };
+}
+
+export async function preparePlan(rb: Runbook, params: Record<string, string>, inventoryFile: string, env: StepEnv): Promise<PlanReport> {
+  const topologies = await discover(rb, params, env);
+  const plan = buildPlan(rb, params, inventoryFile, topologies);
+  return evaluatePreconditions(plan, env);
+}
+
+/** Refuse a saved plan when a cluster's structure changed since it was made. */
+export function assertNoDrift(plan: Plan, live: Record<string, Topology>, describe: (name: string, t: Topology) => string[]): void {
+  const drifted: string[] = [];
+  for (const [name, saved] of Object.entries(plan.clusters)) {
+    const t = live[name];
+    if (!t) { drifted.push(`${name}: not discovered`); continue; }
+    if (t.fingerprint !== saved.fingerprint) drifted.push(`${name}: ${describe(name, t).join('; ') || `fingerprint ${saved.fingerprint} -> ${t.fingerprint}`}`);
+  }
+  if (drifted.length) {
+    throw preconditionError('E_PLAN_DRIFT', `the topology changed since the plan was made (${plan.createdAt}): ${drifted.join(' | ')}`, `make a new plan with \`redis-runbook plan ${plan.runbook} ...\` and review it`);
+  }
+}

@@ -1,0 +1,133 @@
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join, dirname, basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { usageError } from '../errors.js';
+import { stepKind } from '../steps/registry.js';
+
+export interface ParamSpec {
+  help: string;
+  default?: string;
+  required: boolean;
+  choices?: string[];
+  /** `cluster`: the value names an inventory cluster the run acts on (and locks). */
+  type: 'string' | 'cluster';
+}
+
+export interface RunbookStep {
+  id: string;
+  kind: string;
+  with: Record<string, string>;
+}
+
+export interface Runbook {
+  name: string;
+  summary: string;
+  description: string;
+  params: Record<string, ParamSpec>;
+  steps: RunbookStep[];
+  file: string;
+  /** Hash of the definition, stored with each run: a resume refuses when it changed underneath. */
+  hash: string;
+}
+
+/** The shipped runbooks live in runbooks/ at the package root (two levels above dist/src/engine). */
+export function runbooksDir(): string {
+  if (process.env.REDIS_RUNBOOK_RUNBOOKS) return process.env.REDIS_RUNBOOK_RUNBOOKS;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    if (existsSync(join(dir, 'runbooks')) && existsSync(join(dir, 'package.json'))) return join(dir, 'runbooks');
+    dir = dirname(dir);
+  }
+  throw new Error('cannot find the runbooks/ directory');
+}
+
+export function listRunbooks(): Runbook[] {
+  const dir = runbooksDir();
+  return readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().map((f) => loadRunbookFile(join(dir, f)));
+}
+
+export function loadRunbook(name: string): Runbook {
+  const file = join(runbooksDir(), `${name}.yaml`);
+  if (!/^[a-z0-9-]+$/.test(name) || !existsSync(file)) {
+    const known = listRunbooks().map((r) => r.name);
+    throw usageError('E_RUNBOOK_UNKNOWN', `no runbook named \`${name}\``, `use one of: ${known.join(', ')} (see \`redis-runbook list\`)`);
+  }
+  return loadRunbookFile(file);
+}
+
+export function loadRunbookFile(file: string): Runbook {
+  const text = readFileSync(file, 'utf8');
+  const bad = (path: string, problem: string): never => {
+    throw usageError('E_RUNBOOK_INVALID', `${file}: ${path}: ${problem}`, 'fix the runbook definition');
+  };
+  const doc = parseYaml(text) as Record<string, any>;
+  if (!doc || typeof doc !== 'object') bad('(top level)', 'expected a mapping');
+  const name = basename(file, '.yaml');
+  if (doc.name !== name) bad('name', `expected \`${name}\` (the file name), got \`${String(doc.name)}\``);
+  const params: Record<string, ParamSpec> = {};
+  for (const [k, v] of Object.entries((doc.params ?? {}) as Record<string, any>)) {
+    if (!v || typeof v !== 'object') bad(`params.${k}`, 'expected a mapping');
+    params[k] = {
+      help: String(v.help ?? ''),
+      default: v.default === undefined ? undefined : String(v.default),
+      required: v.required === true,
+      choices: Array.isArray(v.choices) ? v.choices.map(String) : undefined,
+      type: v.type === 'cluster' ? 'cluster' : 'string',
+    };
+  }
+  if (!Array.isArray(doc.steps) || doc.steps.length === 0) bad('steps', 'expected a non-empty list');
+  const ids = new Set<string>();
+  const steps: RunbookStep[] = (doc.steps as any[]).map((s, i) => {
+    if (!s || typeof s.id !== 'string' || !/^[a-z0-9-]+$/.test(s.id)) bad(`steps[${i}].id`, 'expected a lowercase id (letters, digits, -)');
+    if (ids.has(s.id)) bad(`steps[${i}].id`, `duplicate id \`${s.id}\``);
+    ids.add(s.id);
+    stepKind(String(s.kind), `${file}: steps[${i}].kind`);
+    const w: Record<string, string> = {};
+    for (const [k, v] of Object.entries((s.with ?? {}) as Record<string, unknown>)) w[k] = String(v);
+    return { id: s.id, kind: String(s.kind), with: w };
+  });
+  return {
+    name,
+    summary: String(doc.summary ?? ''),
+    description: String(doc.description ?? ''),
+    params,
+    steps,
+    file,
+    hash: createHash('sha256').update(text).digest('hex').slice(0, 16),
+  };
+}
+
+/**
+ * Parse `k=v` strings against the runbook's parameters: unknown names,
+ * missing required ones and values outside the choices are usage errors.
+ */
+export function resolveParams(rb: Runbook, given: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const g of given) {
+    const i = g.indexOf('=');
+    if (i <= 0) throw usageError('E_PARAM', `--param \`${g}\` is not k=v`, 'write --param name=value');
+    const k = g.slice(0, i);
+    if (!rb.params[k]) throw usageError('E_PARAM', `runbook ${rb.name} has no parameter \`${k}\``, `its parameters are: ${Object.keys(rb.params).join(', ')}`);
+    out[k] = g.slice(i + 1);
+  }
+  for (const [k, spec] of Object.entries(rb.params)) {
+    if (out[k] === undefined && spec.default !== undefined) out[k] = spec.default;
+    if (out[k] === undefined && spec.required) throw usageError('E_PARAM', `runbook ${rb.name} needs --param ${k}=...`, spec.help);
+    if (out[k] !== undefined && spec.choices && !spec.choices.includes(out[k]!)) {
+      throw usageError('E_PARAM', `${k}=${out[k]} is not allowed`, `use one of: ${spec.choices.join(', ')}`);
+    }
+  }
+  return out;
+}
+
+/** The inventory clusters a run acts on (and locks). */
+export function clustersOf(rb: Runbook, params: Record<string, string>): string[] {
+  return Object.entries(rb.params).filter(([, s]) => s.type === 'cluster').map(([k]) => params[k]!).filter(Boolean);
+}
+
+/** Substitute `{{name}}` with parameter values. */
+export function substitute(template: string, params: Record<string, string>): string {
+  return template.replace(/\{\{\s*([a-z0-9_-]+)\s*\}\}/gi, (_, k: string) => params[k] ?? '');
+}

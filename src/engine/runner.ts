@@ -1,0 +1,215 @@
+import { createActor, fromPromise, type Snapshot } from 'xstate';
+import { messageOf, RunbookError } from '../errors.js';
+import { stepKind } from '../steps/registry.js';
+import type { Condition, StepEnv, StepRunContext } from '../steps/kind.js';
+import { compilePlan, position, type PhaseResult, type StepInput } from './machine.js';
+import type { Plan, StepInstance } from './plan.js';
+import type { RunStatus, StepStatus, Store } from './store.js';
+import { failpoint } from './failpoint.js';
+
+export type StepDecision = 'continue' | 'skip' | 'abort';
+export type FailureDecision = 'retry' | 'skip' | 'abort';
+
+/** How the operator is asked (guided mode). The CLI implements it with inquirer. */
+export interface Prompter {
+  confirmStep(step: StepInstance, conditions: Condition[]): Promise<StepDecision>;
+  onFailure(step: StepInstance, error: string, conditions: Condition[]): Promise<FailureDecision>;
+}
+
+/** What the runner tells the terminal as it goes. */
+export type RunnerEvent =
+  | { type: 'phase'; step: StepInstance; index: number; total: number; phase: string }
+  | { type: 'conditions'; step: StepInstance; phase: 'check' | 'verify'; conditions: Condition[] }
+  | { type: 'log'; step: StepInstance; line: string }
+  | { type: 'step-done'; step: StepInstance; ms: number; output: unknown }
+  | { type: 'step-skipped'; step: StepInstance }
+  | { type: 'step-failed'; step: StepInstance; error: string };
+
+export interface RunOptions {
+  store: Store;
+  runId: string;
+  plan: Plan;
+  env: StepEnv;
+  /** undefined = unattended (--yes). */
+  prompter?: Prompter;
+  /** Unattended runs take destructive steps only with this set. */
+  allowDestructive: boolean;
+  onEvent?: (e: RunnerEvent) => void;
+  /** Aborted by Ctrl-C: the run stops at the next safe point. */
+  stop: AbortSignal;
+  /** A persisted snapshot to resume from. */
+  snapshot?: unknown;
+}
+
+export interface RunOutcome {
+  status: RunStatus;
+  error?: string;
+}
+
+const PHASE_STATUS: Record<string, StepStatus> = { check: 'checking', confirm: 'confirming', run: 'running', verify: 'verifying', failed: 'failed', done: 'done' };
+
+/**
+ * Execute a plan as an XState actor, persisting the snapshot and step status
+ * at every transition. Decisions (continue / skip / abort / retry) are taken
+ * here, outside the machine, by the prompter or by the unattended policy.
+ */
+export function executeRun(o: RunOptions): Promise<RunOutcome> {
+  const { store, runId, plan } = o;
+  const steps = new Map(plan.steps.map((s, i) => [s.id, { step: s, index: i }]));
+  const outputs: Record<string, unknown> = {};
+  const lastError = new Map<string, { error: string; conditions: Condition[] }>();
+  for (const row of store.steps(runId)) if (row.status === 'done') outputs[row.stepId] = row.output;
+
+  // Which step's run was in flight when the snapshot was taken: it is "in doubt".
+  let inDoubt: { stepId: string; startedAt: number } | undefined;
+  if (o.snapshot) {
+    const pos = position((o.snapshot as { value: unknown }).value);
+    if ('stepId' in pos && pos.phase === 'run') {
+      const row = store.steps(runId).find((r) => r.stepId === pos.stepId);
+      inDoubt = { stepId: pos.stepId, startedAt: row?.runStartedAt ?? 0 };
+      store.note(runId, pos.stepId, 'RESUME-IN-DOUBT', [`run phase started ${row?.runStartedAt ? new Date(row.runStartedAt).toISOString() : 'at an unknown time'}`]);
+    }
+  }
+
+  const ctxFor = (stepId: string): StepRunContext<unknown> => {
+    const { step } = steps.get(stepId)!;
+    return {
+      stepId,
+      args: step.args,
+      env: o.env,
+      outputs,
+      inDoubt: inDoubt?.stepId === stepId ? { startedAt: inDoubt.startedAt } : undefined,
+      log: (line) => o.onEvent?.({ type: 'log', step, line }),
+      failpoint: (name) => failpoint(`${stepId}:${name}`),
+      signal: o.stop,
+    };
+  };
+  const conditionsPhase = (phase: 'check' | 'verify') =>
+    fromPromise<PhaseResult, StepInput>(async ({ input }) => {
+      const { step } = steps.get(input.stepId)!;
+      store.currentStepId = step.id;
+      try {
+        const kind = stepKind(step.kind, plan.runbook);
+        const conditions = await (phase === 'check' ? kind.check : kind.verify)(ctxFor(step.id));
+        store.setStepConditions(runId, step.id, phase, conditions);
+        o.onEvent?.({ type: 'conditions', step, phase, conditions });
+        const failed = conditions.filter((c) => !c.ok);
+        if (failed.length) lastError.set(step.id, { error: `${phase === 'check' ? 'precondition' : 'postcondition'} failed: ${failed.map((c) => `${c.name}: ${c.reason}`).join('; ')}`, conditions });
+        return { ok: failed.length === 0 };
+      } catch (err) {
+        lastError.set(step.id, { error: describe(err), conditions: [] });
+        throw err;
+      }
+    });
+  const runPhase = fromPromise<PhaseResult, StepInput>(async ({ input }) => {
+    const { step } = steps.get(input.stepId)!;
+    store.currentStepId = step.id;
+    const started = Date.now();
+    try {
+      const output = await stepKind(step.kind, plan.runbook).run(ctxFor(step.id));
+      outputs[step.id] = output ?? null;
+      store.setStepOutput(runId, step.id, output ?? null);
+      if (inDoubt?.stepId === step.id) inDoubt = undefined;
+      o.onEvent?.({ type: 'step-done', step, ms: Date.now() - started, output });
+      return { ok: true };
+    } catch (err) {
+      lastError.set(step.id, { error: describe(err), conditions: [] });
+      throw err;
+    }
+  });
+
+  const machine = compilePlan(plan).provide({
+    actors: { checkStep: conditionsPhase('check'), verifyStep: conditionsPhase('verify'), runStep: runPhase },
+  });
+  const actor = createActor(machine, o.snapshot ? { snapshot: o.snapshot as Snapshot<unknown> as never } : undefined);
+
+  return new Promise<RunOutcome>((resolve) => {
+    let settled = false;
+    let deciding = false;
+    let lastKey = '';
+    const finish = (status: RunStatus, error?: string) => {
+      if (settled) return;
+      settled = true;
+      const persisted = actor.getPersistedSnapshot();
+      actor.stop();
+      store.persist(runId, persisted, status);
+      store.setRunStatus(runId, status, error ?? null);
+      store.attach(undefined);
+      resolve({ status, error });
+    };
+
+    const decide = async (stepId: string, phase: 'confirm' | 'failed') => {
+      const { step } = steps.get(stepId)!;
+      deciding = true;
+      try {
+        if (o.stop.aborted) return finish('stopped', `stopped by the operator before ${phase === 'confirm' ? 'step' : 'retrying step'} ${stepId}`);
+        if (phase === 'confirm') {
+          let d: StepDecision;
+          if (o.prompter) {
+            d = await o.prompter.confirmStep(step, store.steps(runId).find((r) => r.stepId === stepId)?.conditions?.conditions ?? []);
+          } else if (step.destructive && !o.allowDestructive) {
+            store.note(runId, stepId, 'REFUSED-DESTRUCTIVE', [step.destructive]);
+            return finish('stopped', `step ${stepId} is destructive (${step.destructive}); unattended runs take it only with --allow-destructive. Resume with \`redis-runbook resume ${runId}\` to confirm it, or add --yes --allow-destructive`);
+          } else d = 'continue';
+          if (o.stop.aborted) return finish('stopped', `stopped by the operator before step ${stepId}`);
+          store.note(runId, stepId, `OPERATOR-${d.toUpperCase()}`, o.prompter ? ['guided'] : ['--yes']);
+          if (d === 'skip') { store.setStepStatus(runId, stepId, 'skipped'); o.onEvent?.({ type: 'step-skipped', step }); }
+          actor.send({ type: d === 'continue' ? 'CONTINUE' : d === 'skip' ? 'SKIP' : 'ABORT' });
+        } else {
+          const err = lastError.get(stepId) ?? { error: store.steps(runId).find((r) => r.stepId === stepId)?.error ?? 'failed earlier (see show)', conditions: [] };
+          o.onEvent?.({ type: 'step-failed', step, error: err.error });
+          if (!o.prompter) return finish('failed', `step ${stepId} failed: ${err.error}`);
+          const d = await o.prompter.onFailure(step, err.error, err.conditions);
+          if (o.stop.aborted) return finish('stopped', `stopped by the operator at failed step ${stepId}`);
+          store.note(runId, stepId, `OPERATOR-${d.toUpperCase()}`, ['after failure']);
+          if (d === 'skip') { store.setStepStatus(runId, stepId, 'skipped', err.error); o.onEvent?.({ type: 'step-skipped', step }); }
+          actor.send({ type: d === 'retry' ? 'RETRY' : d === 'skip' ? 'SKIP' : 'ABORT' });
+        }
+      } catch (err) {
+        finish('stopped', `stopped while asking the operator: ${messageOf(err)}`);
+      } finally {
+        deciding = false;
+      }
+    };
+
+    actor.subscribe({
+      next: (snap) => {
+        if (settled) return;
+        const pos = position(snap.value);
+        const key = JSON.stringify(snap.value);
+        if (key === lastKey) return;
+        lastKey = key;
+        if ('final' in pos) {
+          return finish(pos.final, pos.final === 'aborted' ? 'aborted by the operator' : undefined);
+        }
+        const { step, index } = steps.get(pos.stepId)!;
+        const waiting = pos.phase === 'confirm' || pos.phase === 'failed';
+        const stepStatus = PHASE_STATUS[pos.phase]!;
+        store.persist(runId, actor.getPersistedSnapshot(), waiting ? 'waiting' : 'running', {
+          stepId: pos.stepId,
+          status: stepStatus,
+          error: pos.phase === 'failed' ? lastError.get(pos.stepId)?.error ?? null : null,
+        });
+        failpoint(`${pos.stepId}.${pos.phase}`);
+        o.onEvent?.({ type: 'phase', step, index, total: plan.steps.length, phase: pos.phase });
+        if (waiting && !deciding) void decide(pos.stepId, pos.phase as 'confirm' | 'failed');
+      },
+      error: (err) => finish('failed', `internal error: ${messageOf(err)}`),
+    });
+
+    store.attach(runId);
+    actor.start();
+    // A snapshot restored in a waiting phase emits no transition: decide now.
+    const start = position(actor.getSnapshot().value);
+    if (!('final' in start) && (start.phase === 'confirm' || start.phase === 'failed') && !deciding) {
+      lastKey = JSON.stringify(actor.getSnapshot().value);
+      void decide(start.stepId, start.phase);
+    }
+  });
+}
+
+function describe(err: unknown): string {
+  if (err instanceof RunbookError) return `${err.code}: ${err.message}${err.remedy ? ` (fix: ${err.remedy})` : ''}`;
+  return messageOf(err);
+}
+

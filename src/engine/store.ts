@@ -1,0 +1,233 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AuditEvent, AuditSink } from '../redis/audit.js';
+import { preconditionError } from '../errors.js';
+
+/** `refused`: preconditions failed before anything was sent; recorded so `show` can say why. */
+export type RunStatus = 'running' | 'waiting' | 'stopped' | 'failed' | 'succeeded' | 'aborted' | 'refused';
+export type StepStatus = 'pending' | 'checking' | 'confirming' | 'running' | 'verifying' | 'done' | 'skipped' | 'failed';
+
+export interface RunRow {
+  id: string;
+  runbook: string;
+  clusters: string[];
+  status: RunStatus;
+  createdAt: number;
+  updatedAt: number;
+  pid: number | null;
+  planJson: string;
+  runbookHash: string;
+  inventoryFile: string;
+  snapshotJson: string | null;
+  error: string | null;
+}
+
+export interface StepRow {
+  runId: string;
+  stepId: string;
+  idx: number;
+  kind: string;
+  title: string;
+  status: StepStatus;
+  attempts: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  output: unknown;
+  error: string | null;
+  runStartedAt: number | null;
+  conditions: { phase: 'check' | 'verify'; conditions: Array<{ name: string; ok: boolean; reason: string }> } | null;
+}
+
+export interface AuditRow extends AuditEvent { id: number; runId: string }
+
+/**
+ * The run journal: one SQLite file (WAL, synchronous=FULL) holding runs,
+ * their persisted machine snapshots, step records, the audit log and the
+ * per-cluster locks. better-sqlite3 is synchronous, so a transaction can
+ * never span an await: a step writes "started", does its work, then writes
+ * the result; a started step with no result is "in doubt" on resume.
+ */
+export class Store implements AuditSink {
+  readonly db: Database.Database;
+  private currentRun: string | undefined;
+  /** The step whose commands are being sent, for audit events that do not name one. */
+  currentStepId: string | undefined;
+
+  constructor(readonly stateDir: string) {
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    this.db = new Database(join(stateDir, 'state.db'));
+    this.db.pragma('journal_mode = WAL');
+    // WAL defaults to NORMAL in better-sqlite3's build; a crash journal wants FULL.
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS runs (
+        id TEXT PRIMARY KEY, runbook TEXT NOT NULL, clusters TEXT NOT NULL, status TEXT NOT NULL,
+        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, pid INTEGER,
+        plan_json TEXT NOT NULL, runbook_hash TEXT NOT NULL, inventory_file TEXT NOT NULL,
+        snapshot_json TEXT, error TEXT);
+      CREATE TABLE IF NOT EXISTS steps (
+        run_id TEXT NOT NULL, step_id TEXT NOT NULL, idx INTEGER NOT NULL, kind TEXT NOT NULL, title TEXT NOT NULL,
+        status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, started_at INTEGER, finished_at INTEGER,
+        output_json TEXT, error TEXT, run_started_at INTEGER, conditions_json TEXT, PRIMARY KEY (run_id, step_id));
+      CREATE TABLE IF NOT EXISTS audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT, at INTEGER NOT NULL,
+        target TEXT NOT NULL, command TEXT NOT NULL, args_json TEXT NOT NULL, duration_ms INTEGER NOT NULL,
+        ok INTEGER NOT NULL, error TEXT);
+      CREATE INDEX IF NOT EXISTS audit_run ON audit(run_id, id);
+      CREATE TABLE IF NOT EXISTS locks (cluster TEXT PRIMARY KEY, run_id TEXT NOT NULL, acquired_at INTEGER NOT NULL);
+    `);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Audit events go to the run being executed. */
+  attach(runId: string | undefined): void {
+    this.currentRun = runId;
+  }
+
+  record(e: AuditEvent): void {
+    if (!this.currentRun) return;
+    this.db
+      .prepare('INSERT INTO audit (run_id, step_id, at, target, command, args_json, duration_ms, ok, error) VALUES (?,?,?,?,?,?,?,?,?)')
+      .run(this.currentRun, e.stepId ?? this.currentStepId ?? null, e.at, e.target, e.command, JSON.stringify(e.args), e.durationMs, e.ok ? 1 : 0, e.error ?? null);
+  }
+
+  /** Record an operator decision or a runner note in the audit log. */
+  note(runId: string, stepId: string | undefined, command: string, args: string[] = []): void {
+    this.db
+      .prepare('INSERT INTO audit (run_id, step_id, at, target, command, args_json, duration_ms, ok, error) VALUES (?,?,?,?,?,?,?,?,?)')
+      .run(runId, stepId ?? null, Date.now(), 'operator', command, JSON.stringify(args), 0, 1, null);
+  }
+
+  /**
+   * Create a run and take the lock on each of its clusters, atomically.
+   * A cluster held by another unfinished run refuses with that run's id.
+   */
+  createRun(row: Omit<RunRow, 'updatedAt' | 'snapshotJson' | 'error'> & { error?: string }, steps: Array<Pick<StepRow, 'stepId' | 'idx' | 'kind' | 'title'>>): void {
+    this.db.transaction(() => {
+      for (const cluster of row.status === 'refused' ? [] : row.clusters) {
+        const held = this.db.prepare('SELECT run_id FROM locks WHERE cluster = ?').get(cluster) as { run_id: string } | undefined;
+        if (held) {
+          throw preconditionError('E_CLUSTER_LOCKED', `cluster ${cluster} is held by run ${held.run_id}, which has not finished`,
+            `finish it with \`redis-runbook resume ${held.run_id}\`, or give it up with \`redis-runbook abort ${held.run_id}\``);
+        }
+        this.db.prepare('INSERT INTO locks (cluster, run_id, acquired_at) VALUES (?,?,?)').run(cluster, row.id, Date.now());
+      }
+      this.db
+        .prepare('INSERT INTO runs (id, runbook, clusters, status, created_at, updated_at, pid, plan_json, runbook_hash, inventory_file, error) VALUES (?,?,?,?,?,?,?,?,?,?,?)')
+        .run(row.id, row.runbook, JSON.stringify(row.clusters), row.status, row.createdAt, row.createdAt, row.pid, row.planJson, row.runbookHash, row.inventoryFile, row.error ?? null);
+      const ins = this.db.prepare('INSERT INTO steps (run_id, step_id, idx, kind, title, status) VALUES (?,?,?,?,?,?)');
+      for (const s of steps) ins.run(row.id, s.stepId, s.idx, s.kind, s.title, 'pending');
+    }).immediate();
+  }
+
+  /** Persist the machine snapshot and the step status it implies, in one transaction. */
+  persist(runId: string, snapshot: unknown, status: RunStatus, step?: { stepId: string; status: StepStatus; error?: string | null }): void {
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE runs SET snapshot_json = ?, status = ?, updated_at = ?, pid = ? WHERE id = ?')
+        .run(JSON.stringify(snapshot), status, Date.now(), process.pid, runId);
+      if (step) this.setStepStatus(runId, step.stepId, step.status, step.error);
+    }).immediate();
+  }
+
+  setStepStatus(runId: string, stepId: string, status: StepStatus, error?: string | null): void {
+    const now = Date.now();
+    if (status === 'checking') {
+      this.db.prepare('UPDATE steps SET status = ?, attempts = attempts + 1, started_at = COALESCE(started_at, ?), error = NULL WHERE run_id = ? AND step_id = ? AND status != ?')
+        .run(status, now, runId, stepId, 'checking');
+    } else if (status === 'done' || status === 'skipped' || status === 'failed') {
+      this.db.prepare('UPDATE steps SET status = ?, finished_at = ?, error = ? WHERE run_id = ? AND step_id = ?').run(status, now, error ?? null, runId, stepId);
+    } else if (status === 'running') {
+      // When the run phase began: a resume that finds the step still here treats it as in doubt since then.
+      this.db.prepare('UPDATE steps SET status = ?, run_started_at = ? WHERE run_id = ? AND step_id = ?').run(status, now, runId, stepId);
+    } else {
+      this.db.prepare('UPDATE steps SET status = ? WHERE run_id = ? AND step_id = ?').run(status, runId, stepId);
+    }
+  }
+
+  setStepOutput(runId: string, stepId: string, output: unknown): void {
+    this.db.prepare('UPDATE steps SET output_json = ? WHERE run_id = ? AND step_id = ?').run(JSON.stringify(output ?? null), runId, stepId);
+  }
+
+  setStepConditions(runId: string, stepId: string, phase: 'check' | 'verify', conditions: unknown): void {
+    this.db.prepare('UPDATE steps SET conditions_json = ? WHERE run_id = ? AND step_id = ?').run(JSON.stringify({ phase, conditions }), runId, stepId);
+  }
+
+  setRunStatus(runId: string, status: RunStatus, error?: string | null): void {
+    this.db.transaction(() => {
+      this.db.prepare('UPDATE runs SET status = ?, error = ?, updated_at = ? WHERE id = ?').run(status, error ?? null, Date.now(), runId);
+      // A finished run gives its clusters back; a stopped or failed one keeps them until resumed or aborted.
+      if (status === 'succeeded' || status === 'aborted') this.db.prepare('DELETE FROM locks WHERE run_id = ?').run(runId);
+    }).immediate();
+  }
+
+  getRun(id: string): RunRow | undefined {
+    const r = this.db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as Record<string, unknown> | undefined;
+    return r ? toRun(r) : undefined;
+  }
+
+  listRuns(): RunRow[] {
+    return (this.db.prepare('SELECT * FROM runs ORDER BY created_at DESC').all() as Record<string, unknown>[]).map(toRun);
+  }
+
+  steps(runId: string): StepRow[] {
+    return (this.db.prepare('SELECT * FROM steps WHERE run_id = ? ORDER BY idx').all(runId) as Record<string, unknown>[]).map((r) => ({
+      runId: r.run_id as string,
+      stepId: r.step_id as string,
+      idx: r.idx as number,
+      kind: r.kind as string,
+      title: r.title as string,
+      status: r.status as StepStatus,
+      attempts: r.attempts as number,
+      startedAt: r.started_at as number | null,
+      finishedAt: r.finished_at as number | null,
+      output: r.output_json ? JSON.parse(r.output_json as string) : null,
+      error: r.error as string | null,
+      runStartedAt: r.run_started_at as number | null,
+      conditions: r.conditions_json ? JSON.parse(r.conditions_json as string) : null,
+    }));
+  }
+
+  audit(runId: string, stepId?: string): AuditRow[] {
+    const rows = (stepId
+      ? this.db.prepare('SELECT * FROM audit WHERE run_id = ? AND step_id = ? ORDER BY id').all(runId, stepId)
+      : this.db.prepare('SELECT * FROM audit WHERE run_id = ? ORDER BY id').all(runId)) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      id: r.id as number,
+      runId: r.run_id as string,
+      stepId: (r.step_id as string | null) ?? undefined,
+      at: r.at as number,
+      target: r.target as string,
+      command: r.command as string,
+      args: JSON.parse(r.args_json as string) as string[],
+      durationMs: r.duration_ms as number,
+      ok: r.ok === 1,
+      error: (r.error as string | null) ?? undefined,
+    }));
+  }
+
+  lockHolder(cluster: string): string | undefined {
+    return (this.db.prepare('SELECT run_id FROM locks WHERE cluster = ?').get(cluster) as { run_id: string } | undefined)?.run_id;
+  }
+}
+
+function toRun(r: Record<string, unknown>): RunRow {
+  return {
+    id: r.id as string,
+    runbook: r.runbook as string,
+    clusters: JSON.parse(r.clusters as string) as string[],
+    status: r.status as RunStatus,
+    createdAt: r.created_at as number,
+    updatedAt: r.updated_at as number,
+    pid: r.pid as number | null,
+    planJson: r.plan_json as string,
+    runbookHash: r.runbook_hash as string,
+    inventoryFile: r.inventory_file as string,
+    snapshotJson: r.snapshot_json as string | null,
+    error: r.error as string | null,
+  };
+}

@@ -1,0 +1,167 @@
+import { readFileSync } from 'node:fs';
+import { resolve, dirname, isAbsolute } from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { usageError } from '../errors.js';
+import type { ClusterConfig, HostConfig, Inventory, SecretRef, TlsConfig } from './types.js';
+
+/**
+ * Load and validate an inventory file. Every error names the file, the path
+ * inside it and the fix, and is a usage error (exit 2).
+ */
+export function loadInventory(path: string): Inventory {
+  const file = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw usageError('E_INVENTORY_UNREADABLE', `cannot read inventory ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+      'pass an existing YAML file with --inventory (sandbox up prints one)');
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    const where = err instanceof YAMLParseError && err.linePos ? ` line ${err.linePos[0].line}` : '';
+    throw usageError('E_INVENTORY_YAML', `${file}${where}: not valid YAML (${(err as Error).message.split('\n')[0]})`,
+      'fix the YAML syntax');
+  }
+  return validateInventory(doc, file);
+}
+
+class Validator {
+  constructor(readonly file: string) {}
+  fail(path: string, problem: string, fix: string): never {
+    throw usageError('E_INVENTORY_INVALID', `${this.file}: ${path || '(top level)'}: ${problem}`, fix);
+  }
+  object(v: unknown, path: string, fix: string): Record<string, unknown> {
+    if (v === null || typeof v !== 'object' || Array.isArray(v)) this.fail(path, `expected a mapping, got ${show(v)}`, fix);
+    return v as Record<string, unknown>;
+  }
+  string(v: unknown, path: string, fix: string): string {
+    if (typeof v !== 'string' || v.trim() === '') this.fail(path, `expected a non-empty string, got ${show(v)}`, fix);
+    return v;
+  }
+  optString(v: unknown, path: string, fix: string): string | undefined {
+    return v === undefined ? undefined : this.string(v, path, fix);
+  }
+  noUnknown(o: Record<string, unknown>, path: string, known: string[]): void {
+    for (const k of Object.keys(o)) {
+      if (!known.includes(k)) this.fail(`${path}.${k}`, 'unknown key', `use one of: ${known.join(', ')}`);
+    }
+  }
+}
+
+function show(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'a list';
+  if (typeof v === 'object') return 'a mapping';
+  return `${typeof v} \`${String(v).slice(0, 40)}\``;
+}
+
+const ADDRESS = /^(\[[0-9a-fA-F:]+\]|[^\s:]+):(\d{1,5})$/;
+
+export function parseAddress(s: string): { host: string; port: number } | undefined {
+  const m = ADDRESS.exec(s.trim());
+  if (!m) return undefined;
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+export function validateInventory(doc: unknown, file: string): Inventory {
+  const v: Validator = new Validator(file);
+  const base = dirname(file);
+  const top = v.object(doc, '', 'the file must be a mapping with `clusters:` (and optionally `hosts:`)');
+  v.noUnknown(top, '', ['clusters', 'hosts']);
+  const clustersDoc = v.object(top.clusters, 'clusters', 'add `clusters:` with at least one cluster, e.g. `source: { seeds: [\"10.0.0.1:6379\"] }`');
+  if (Object.keys(clustersDoc).length === 0) v.fail('clusters', 'no cluster defined', 'add at least one cluster under `clusters:`');
+
+  const clusters: Record<string, ClusterConfig> = {};
+  for (const [name, raw] of Object.entries(clustersDoc)) {
+    const p = `clusters.${name}`;
+    const c = v.object(raw, p, 'give the cluster `seeds:` and optionally `auth:` and `tls:`');
+    v.noUnknown(c, p, ['seeds', 'auth', 'tls']);
+    if (!Array.isArray(c.seeds) || c.seeds.length === 0) v.fail(`${p}.seeds`, `expected a list of host:port, got ${show(c.seeds)}`, 'list one or more nodes, e.g. `seeds: [\"10.0.0.1:6379\"]`');
+    const seeds = c.seeds.map((s, i) => {
+      const str = v.string(s, `${p}.seeds[${i}]`, 'write each seed as host:port');
+      if (!parseAddress(str)) v.fail(`${p}.seeds[${i}]`, `\`${str}\` is not host:port`, 'write each seed as host:port, e.g. 127.0.0.1:7000');
+      return str.trim();
+    });
+    const cluster: ClusterConfig = { name, seeds };
+    if (c.auth !== undefined) {
+      const a = v.object(c.auth, `${p}.auth`, 'give `password: { env: VAR }` or `{ file: PATH }`, and optionally `username:`');
+      v.noUnknown(a, `${p}.auth`, ['username', 'password']);
+      cluster.auth = {
+        username: v.optString(a.username, `${p}.auth.username`, 'name the ACL user, or drop the key for `default`'),
+        password: a.password === undefined ? undefined : secretRef(v, a.password, `${p}.auth.password`, base),
+      };
+    }
+    if (c.tls !== undefined) cluster.tls = tls(v, c.tls, `${p}.tls`, base);
+    clusters[name] = cluster;
+  }
+
+  const hosts: Record<string, HostConfig> = {};
+  if (top.hosts !== undefined) {
+    const hostsDoc = v.object(top.hosts, 'hosts', 'map host names to `{ transport, addresses, ssh, service }`');
+    for (const [name, raw] of Object.entries(hostsDoc)) {
+      const p = `hosts.${name}`;
+      const h = v.object(raw, p, 'give the host `transport:` (local|ssh) and `addresses:`');
+      v.noUnknown(h, p, ['transport', 'addresses', 'ssh', 'service']);
+      const transport: unknown = h.transport ?? 'ssh';
+      if (transport !== 'local' && transport !== 'ssh') v.fail(`${p}.transport`, `\`${String(transport)}\` is not a transport`, 'use `local` or `ssh`');
+      if (!Array.isArray(h.addresses) || h.addresses.length === 0) v.fail(`${p}.addresses`, `expected a list of addresses, got ${show(h.addresses)}`, 'list the IPs or names its nodes announce, e.g. `addresses: [10.0.0.1]`');
+      const host: HostConfig = {
+        name,
+        transport,
+        addresses: h.addresses.map((a, i) => v.string(a, `${p}.addresses[${i}]`, 'write each address as an IP or host name')),
+      };
+      if (h.ssh !== undefined) {
+        const s = v.object(h.ssh, `${p}.ssh`, 'give `user`, `port`, `identity` or `jump`');
+        v.noUnknown(s, `${p}.ssh`, ['user', 'port', 'identity', 'jump']);
+        if (s.port !== undefined && (!Number.isInteger(s.port) || (s.port as number) < 1 || (s.port as number) > 65535)) {
+          v.fail(`${p}.ssh.port`, `expected a port number, got ${show(s.port)}`, 'use an integer 1..65535');
+        }
+        host.ssh = {
+          user: v.optString(s.user, `${p}.ssh.user`, 'name the SSH user'),
+          port: s.port as number | undefined,
+          identity: s.identity === undefined ? undefined : resolvePath(base, v.string(s.identity, `${p}.ssh.identity`, 'give the path of a private key file')),
+          jump: v.optString(s.jump, `${p}.ssh.jump`, 'give a ProxyJump value such as `bastion`'),
+        };
+      }
+      if (h.service !== undefined) {
+        const s = v.object(h.service, `${p}.service`, 'give `stop:` and `start:` command templates');
+        v.noUnknown(s, `${p}.service`, ['stop', 'start']);
+        host.service = {
+          stop: v.optString(s.stop, `${p}.service.stop`, 'a command such as `systemctl stop redis@{port}`'),
+          start: v.optString(s.start, `${p}.service.start`, 'a command such as `systemctl start redis@{port}`'),
+        };
+      }
+      hosts[name] = host;
+    }
+  }
+  return { file, clusters, hosts };
+}
+
+function secretRef(v: Validator, raw: unknown, path: string, base: string): SecretRef {
+  const fix = 'write `{ env: VAR }` or `{ file: PATH }`; a password is never written into the inventory itself';
+  if (typeof raw === 'string') v.fail(path, 'a clear-text password is not accepted here', fix);
+  const o = v.object(raw, path, fix);
+  const keys = Object.keys(o);
+  if (keys.length !== 1 || (keys[0] !== 'env' && keys[0] !== 'file')) v.fail(path, `expected exactly one of env or file, got ${keys.join(', ') || 'nothing'}`, fix);
+  if (o.env !== undefined) return { env: v.string(o.env, `${path}.env`, fix) };
+  return { file: resolvePath(base, v.string(o.file, `${path}.file`, fix)) };
+}
+
+function tls(v: Validator, raw: unknown, path: string, base: string): TlsConfig {
+  if (raw === true) return { verify: true };
+  const o = v.object(raw, path, 'write `tls: true` or `{ ca, cert, key, servername, verify }`');
+  v.noUnknown(o, path, ['ca', 'cert', 'key', 'servername', 'verify']);
+  const file = (k: string) => (o[k] === undefined ? undefined : resolvePath(base, v.string(o[k], `${path}.${k}`, 'give a file path')));
+  if (o.verify !== undefined && typeof o.verify !== 'boolean') v.fail(`${path}.verify`, `expected true or false, got ${show(o.verify)}`, 'write `verify: true`');
+  return { ca: file('ca'), cert: file('cert'), key: file('key'), servername: v.optString(o.servername, `${path}.servername`, 'give a host name'), verify: o.verify !== false };
+}
+
+function resolvePath(base: string, p: string): string {
+  return isAbsolute(p) ? p : resolve(base, p);
+}

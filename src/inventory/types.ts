@@ -1,0 +1,60 @@
+/**
+ * The inventory: which clusters exist, how to authenticate to them and how to
+ * reach and control the hosts their nodes run on. Secrets are references
+ * (an env var or a file), never values: the inventory can be stored and
+ * printed, and a run re-resolves them on resume.
+ */
+export type SecretRef = { env: string } | { file: string };
+
+export interface TlsConfig {
+  ca?: string;
+  cert?: string;
+  key?: string;
+  servername?: string;
+  /** Default true; false only for self-signed test rigs. */
+  verify: boolean;
+}
+
+export interface ClusterAuth {
+  /** ACL user; omitted means the `default` user (requirepass). */
+  username?: string;
+  password?: SecretRef;
+}
+
+export interface ClusterConfig {
+  name: string;
+  /** host:port of a few nodes; discovery finds the rest. */
+  seeds: string[];
+  auth?: ClusterAuth;
+  tls?: TlsConfig;
+}
+
+export interface SshConfig {
+  user?: string;
+  port?: number;
+  identity?: string;
+  /** ProxyJump value, e.g. `bastion` or `user@bastion:22`. */
+  jump?: string;
+}
+
+export interface ServiceControl {
+  /** Command templates; `{port}`, `{host}` and `{address}` are substituted. */
+  stop?: string;
+  start?: string;
+}
+
+export interface HostConfig {
+  name: string;
+  transport: 'local' | 'ssh';
+  /** The node addresses (IPs or names as CLUSTER NODES shows them) on this host. */
+  addresses: string[];
+  ssh?: SshConfig;
+  service?: ServiceControl;
+}
+
+export interface Inventory {
+  /** Absolute path of the file it was read from, for messages. */
+  file: string;
+  clusters: Record<string, ClusterConfig>;
+  hosts: Record<string, HostConfig>;
+}

@@ -1,0 +1,49 @@
+/** One command sent to one node or host, as the state database records it. */
+export interface AuditEvent {
+  at: number;
+  target: string;
+  command: string;
+  args: string[];
+  durationMs: number;
+  ok: boolean;
+  error?: string;
+  stepId?: string;
+}
+
+export interface AuditSink {
+  record(event: AuditEvent): void;
+}
+
+// Arguments that carry a secret, by command: their values are replaced before
+// anything is stored or printed (Terraform 27577 leaked values into plans).
+const REDACTED = '***';
+
+export function redactArgs(command: string, args: readonly (string | number | Buffer)[]): string[] {
+  const c = command.toUpperCase();
+  const out = args.map((a) => (Buffer.isBuffer(a) ? `<${a.length} bytes>` : String(a)));
+  if (c === 'AUTH' || c === 'HELLO') return out.map((a, i) => (c === 'AUTH' || i > 0 ? REDACTED : a));
+  if (c === 'CONFIG' && (out[0] ?? '').toUpperCase() === 'SET') {
+    return out.map((a, i) => (i >= 2 && /pass|auth/i.test(out[i - 1] ?? '') ? REDACTED : a));
+  }
+  if (c === 'MIGRATE') {
+    // MIGRATE ... AUTH password | AUTH2 username password
+    const res = [...out];
+    for (let i = 0; i < res.length; i++) {
+      const w = res[i]!.toUpperCase();
+      if (w === 'AUTH' && i + 1 < res.length) res[i + 1] = REDACTED;
+      if (w === 'AUTH2' && i + 2 < res.length) res[i + 2] = REDACTED;
+    }
+    return res;
+  }
+  if (c === 'ACL' && (out[0] ?? '').toUpperCase() === 'SETUSER') {
+    return out.map((a, i) => (i >= 2 && /^[>#<!]/.test(a) ? REDACTED : a));
+  }
+  return out;
+}
+
+/** Remove a known secret from free text (error messages from servers or shells). */
+export function scrub(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const s of secrets) if (s.length >= 3) out = out.split(s).join(REDACTED);
+  return out;
+}

@@ -1,0 +1,188 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { readFileSync } from 'node:fs';
+import { preconditionError, messageOf } from '../errors.js';
+import type { ClusterConfig } from '../inventory/types.js';
+import { resolveSecret, describeSecret } from '../inventory/secret.js';
+import { redactArgs, scrub, type AuditSink } from './audit.js';
+
+export type Access = 'read-only' | 'read-write';
+
+// Commands a read-only connection may send. Plan mode enforces read-only here,
+// at the one place effects go out, not in each step (the dry-run that executes
+// is a classic bug: Argo 12944, Ansible modules that ignore check mode).
+const READ_COMMANDS = new Set(['PING', 'INFO', 'ROLE', 'DBSIZE', 'LASTSAVE', 'TIME', 'SCAN', 'TYPE', 'PTTL', 'TTL', 'EXISTS', 'GET', 'STRLEN', 'LLEN', 'HLEN', 'SCARD', 'ZCARD', 'XLEN', 'MEMORY']);
+const READ_SUBCOMMANDS: Record<string, Set<string>> = {
+  CLUSTER: new Set(['NODES', 'INFO', 'MYID', 'SHARDS', 'SLOTS', 'COUNTKEYSINSLOT', 'GETKEYSINSLOT', 'KEYSLOT']),
+  CONFIG: new Set(['GET']),
+  CLIENT: new Set(['LIST', 'INFO', 'GETNAME']),
+};
+
+export function isReadOnly(command: string, args: readonly unknown[]): boolean {
+  const c = command.toUpperCase();
+  if (READ_COMMANDS.has(c)) return true;
+  const sub = READ_SUBCOMMANDS[c];
+  return !!sub && sub.has(String(args[0] ?? '').toUpperCase());
+}
+
+export interface PoolOptions {
+  access: Access;
+  audit?: AuditSink;
+  /** Which step the commands belong to, for the audit log. */
+  stepId?: () => string | undefined;
+  connectTimeoutMs?: number;
+  commandTimeoutMs?: number;
+}
+
+/**
+ * Connections to the nodes of one cluster, one per address, created on first
+ * use. Every command goes through `NodeClient.call`, which enforces the access
+ * mode, audits the command with its secrets redacted, and turns connection and
+ * auth failures into errors that name the node and the fix.
+ */
+export class ClusterPool {
+  private readonly clients = new Map<string, NodeClient>();
+  private password: string | undefined;
+
+  constructor(readonly config: ClusterConfig, readonly options: PoolOptions) {}
+
+  /** The secret values in use, so messages can be scrubbed of them. */
+  secrets(): string[] {
+    return this.password ? [this.password] : [];
+  }
+
+  node(address: string): NodeClient {
+    let c = this.clients.get(address);
+    if (!c) {
+      if (this.config.auth?.password && this.password === undefined) {
+        this.password = resolveSecret(this.config.auth.password, `clusters.${this.config.name}.auth.password`);
+      }
+      c = new NodeClient(address, this, this.redisOptions(address));
+      this.clients.set(address, c);
+    }
+    return c;
+  }
+
+  private redisOptions(address: string): RedisOptions {
+    const idx = address.lastIndexOf(':');
+    const host = address.slice(0, idx).replace(/^\[|\]$/g, '');
+    const port = Number(address.slice(idx + 1));
+    const tls = this.config.tls;
+    return {
+      host,
+      port,
+      username: this.config.auth?.username,
+      password: this.password,
+      lazyConnect: true,
+      connectTimeout: this.options.connectTimeoutMs ?? 3000,
+      commandTimeout: this.options.commandTimeoutMs ?? 30000,
+      maxRetriesPerRequest: 0,
+      enableReadyCheck: false,
+      enableOfflineQueue: true,
+      retryStrategy: () => null,
+      reconnectOnError: () => false,
+      tls: tls
+        ? {
+            ca: tls.ca ? readFileSync(tls.ca) : undefined,
+            cert: tls.cert ? readFileSync(tls.cert) : undefined,
+            key: tls.key ? readFileSync(tls.key) : undefined,
+            servername: tls.servername,
+            rejectUnauthorized: tls.verify,
+          }
+        : undefined,
+    };
+  }
+
+  /** Describe where the password comes from, for error remedies. */
+  authSource(): string {
+    return `clusters.${this.config.name}.auth.password (${describeSecret(this.config.auth?.password)})`;
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.clients.values()) c.disconnect();
+    this.clients.clear();
+  }
+}
+
+export class NodeClient {
+  private redis: Redis | undefined;
+  private connecting: Promise<Redis> | undefined;
+
+  constructor(readonly address: string, private readonly pool: ClusterPool, private readonly opts: RedisOptions) {}
+
+  private async connection(): Promise<Redis> {
+    if (this.redis && this.redis.status === 'ready') return this.redis;
+    if (this.redis && this.redis.status !== 'connecting' && this.redis.status !== 'connect') {
+      this.redis.disconnect();
+      this.redis = undefined;
+      this.connecting = undefined;
+    }
+    if (!this.connecting) {
+      const r = new Redis(this.opts);
+      r.on('error', () => {}); // reported through the failing command instead
+      this.redis = r;
+      this.connecting = r.connect().then(() => r, (err) => {
+        this.connecting = undefined;
+        this.redis = undefined;
+        r.disconnect();
+        throw this.translate(err);
+      });
+    }
+    return this.connecting;
+  }
+
+  /** Send one command. Read-only pools refuse anything that could change state. */
+  async call(command: string, ...args: (string | number | Buffer)[]): Promise<unknown> {
+    const { access, audit, stepId } = this.pool.options;
+    if (access === 'read-only' && !isReadOnly(command, args)) {
+      throw preconditionError('E_READ_ONLY', `refused to send ${command} ${String(args[0] ?? '')} to ${this.address}: this is a read-only (plan) session`, 'use `run` to make changes');
+    }
+    const started = Date.now();
+    let ok = false;
+    let error: string | undefined;
+    try {
+      const redis = await this.connection();
+      const reply = await redis.call(command, ...args);
+      ok = true;
+      return reply;
+    } catch (err) {
+      const translated = err instanceof Error && err.name === 'RunbookError' ? err : this.translate(err);
+      error = translated.message;
+      throw translated;
+    } finally {
+      audit?.record({
+        at: started,
+        target: this.address,
+        command: command.toUpperCase(),
+        args: redactArgs(command, args),
+        durationMs: Date.now() - started,
+        ok,
+        error: error === undefined ? undefined : scrub(error, this.pool.secrets()),
+        stepId: stepId?.(),
+      });
+    }
+  }
+
+  /** Convenience: a command whose reply is a bulk string. */
+  async text(command: string, ...args: (string | number)[]): Promise<string> {
+    const r = await this.call(command, ...args);
+    return Buffer.isBuffer(r) ? r.toString() : String(r);
+  }
+
+  private translate(err: unknown): Error {
+    const msg = scrub(messageOf(err), this.pool.secrets());
+    if (/WRONGPASS|invalid password|NOAUTH|invalid username-password/i.test(msg)) {
+      return preconditionError('E_AUTH', `authentication to ${this.address} failed (${msg.split(' ')[0]})`, `check ${this.pool.authSource()}`);
+    }
+    if (/ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|connect|Connection is closed|ECONNRESET/i.test(msg) && !/^ERR|^MOVED|^ASK/.test(msg)) {
+      return preconditionError('E_NODE_UNREACHABLE', `${this.address} is unreachable (${msg})`, 'check that the node is running and the address in the inventory is right');
+    }
+    const e = new Error(msg);
+    return e;
+  }
+
+  disconnect(): void {
+    this.redis?.disconnect();
+    this.redis = undefined;
+    this.connecting = undefined;
+  }
+}

@@ -1,0 +1,43 @@
+import type { NodePaths } from './paths.js';
+
+export interface NodeConfigInput {
+  port: number;
+  paths: NodePaths;
+  password: string;
+  nodeTimeoutMs: number;
+}
+
+// Redis config arguments may be double-quoted; paths are quoted so a state
+// dir with unusual characters still parses.
+const q = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+
+/** redis.conf for one sandbox node. The file holds the password: write it with mode 0600. */
+export function renderNodeConfig(c: NodeConfigInput): string {
+  return [
+    '# redis-runbook sandbox node; generated, edits are lost on the next `sandbox up`',
+    // Loopback only: the sandbox is for demos and tests, never reachable from outside.
+    'bind 127.0.0.1',
+    `port ${c.port}`,
+    'protected-mode no',
+    'cluster-enabled yes',
+    'cluster-config-file nodes.conf',
+    `cluster-node-timeout ${c.nodeTimeoutMs}`,
+    // `dir` first: redis chdirs there, and nodes.conf is resolved against it.
+    `dir ${q(c.paths.dir)}`,
+    'daemonize yes',
+    `pidfile ${q(c.paths.pid)}`,
+    `logfile ${q(c.paths.log)}`,
+    `requirepass ${c.password}`,
+    // Replicas authenticate to their master with the same password.
+    `masterauth ${c.password}`,
+    // No persistence: a sandbox is disposable, and no dump files appear in node dirs.
+    'appendonly no',
+    'save ""',
+    // Redis 7 waits 5 s by default before a diskless full sync to batch
+    // replicas; a sandbox wants replicas in sync at once.
+    'repl-diskless-sync-delay 0',
+    // DEBUG lets tests simulate faults (DEBUG SLEEP, DEBUG SEGFAULT) from loopback only.
+    'enable-debug-command local',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,145 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { failedError, preconditionError, messageOf } from '../errors.js';
+import { isListening } from './ports.js';
+import { nodeAnswers, withNode, LOOPBACK } from './node-client.js';
+import { redact } from './password.js';
+import { sleep, waitUntil } from './wait.js';
+import type { NodePaths } from './paths.js';
+
+const START_TIMEOUT_MS = 10_000;
+const STOP_STEP_MS = 5_000;
+
+/** Last lines of a node's log for error messages; the log never holds the password, redact anyway. */
+export function logTail(paths: NodePaths, password: string | undefined, lines = 8): string {
+  try {
+    const text = readFileSync(paths.log, 'utf8').trimEnd().split('\n').slice(-lines).join('\n    ');
+    return text ? redact(text, password) : '(log is empty)';
+  } catch {
+    return '(no log file)';
+  }
+}
+
+/**
+ * Start one node from its redis.conf and wait until it answers PING with the
+ * password. `daemonize yes` makes redis-server fork and return at once, so
+ * the wait is what tells us the node really came up.
+ */
+export async function startNode(port: number, paths: NodePaths, password: string): Promise<void> {
+  let result;
+  try {
+    // The password is in the conf file, never on the command line where `ps` would show it.
+    result = await execa('redis-server', [paths.conf], { reject: false, timeout: START_TIMEOUT_MS, stdin: 'ignore' });
+  } catch (err) {
+    throw failedError('E_SANDBOX_START', `cannot run redis-server for ${LOOPBACK}:${port}: ${redact(messageOf(err), password)}`);
+  }
+  if (result.failed) {
+    if ((result as { code?: string }).code === 'ENOENT') {
+      throw preconditionError('E_REDIS_SERVER_MISSING', 'redis-server is not on PATH', 'install Redis 7 (e.g. `apt-get install redis-server`) and re-run');
+    }
+    const said = redact(`${String(result.stderr ?? '')}\n${String(result.stdout ?? '')}`.trim(), password).split('\n').slice(-6).join('\n    ');
+    throw failedError('E_SANDBOX_START', `redis-server for ${LOOPBACK}:${port} exited with ${result.exitCode ?? result.signal ?? 'an error'}:\n    ${said || logTail(paths, password)}`,
+      `see ${paths.log}`);
+  }
+  try {
+    await waitUntil({ what: `node ${LOOPBACK}:${port} answering PING`, code: 'E_SANDBOX_START', timeoutMs: START_TIMEOUT_MS }, async () =>
+      withNode(port, { password, connectTimeoutMs: 500, commandTimeoutMs: 1000 }, async (r) => {
+        const pong = await r.ping();
+        return pong === 'PONG' ? undefined : `PING answered ${pong}`;
+      }));
+  } catch (err) {
+    throw failedError('E_SANDBOX_START', `${messageOf(err)}\n  last lines of ${paths.log}:\n    ${logTail(paths, password)}`,
+      'read the log above; a port taken by another program or a bad redis.conf are the usual causes');
+  }
+}
+
+function readPid(path: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(path, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 1 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    // ESRCH: gone. EPERM: exists but is not ours to signal, so certainly not our node.
+    return false;
+  }
+  // A daemonized node that exited stays a zombie until the init process reaps
+  // it, which in containers can take seconds or never happen: it is dead.
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return true; // no /proc (macOS): launchd reaps promptly, kill(0) is the answer
+  }
+}
+
+/**
+ * Is this pid the redis-server of this node? A pidfile can be stale and its
+ * pid reused by an unrelated process, which must never be signalled. Redis
+ * retitles itself `redis-server 127.0.0.1:<port> [cluster]`; before that the
+ * command line still names our redis.conf.
+ */
+async function isNodeProcess(pid: number, port: number, paths: NodePaths): Promise<boolean> {
+  if (!isAlive(pid)) return false;
+  let cmdline: string | undefined;
+  if (existsSync(`/proc/${pid}/cmdline`)) {
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    } catch {
+      cmdline = undefined;
+    }
+  } else {
+    const ps = await execa('ps', ['-p', String(pid), '-o', 'command='], { reject: false, timeout: 3000 });
+    cmdline = ps.exitCode === 0 ? String(ps.stdout) : undefined;
+  }
+  if (!cmdline || !cmdline.includes('redis-server')) return false;
+  return cmdline.includes(`:${port}`) || cmdline.includes(paths.conf);
+}
+
+async function waitStopped(port: number, pid: number | undefined, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const up = (await isListening(port, 500)) || (pid !== undefined && isAlive(pid));
+    if (!up) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(100);
+  }
+}
+
+/**
+ * Stop one node: SHUTDOWN NOSAVE first (clean, needs the password), then
+ * SIGTERM and finally SIGKILL through the pidfile, but only to a process that
+ * is verifiably this node. Returns whether anything was running.
+ */
+export async function stopNode(port: number, paths: NodePaths, password: string | undefined): Promise<boolean> {
+  const pidFromFile = readPid(paths.pid);
+  const pid = pidFromFile !== undefined && (await isNodeProcess(pidFromFile, port, paths)) ? pidFromFile : undefined;
+  const listening = await isListening(port);
+  if (!listening && pid === undefined) return false;
+
+  if (listening && password !== undefined && (await nodeAnswers(port, password))) {
+    try {
+      await withNode(port, { password, connectTimeoutMs: 1000, commandTimeoutMs: 3000 }, (r) => r.call('SHUTDOWN', 'NOSAVE'));
+    } catch {
+      // The server closes the connection as it exits, so an error here is the normal outcome.
+    }
+    if (await waitStopped(port, pid, STOP_STEP_MS)) return true;
+  }
+  if (pid !== undefined) {
+    for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // Already gone.
+      }
+      if (await waitStopped(port, pid, STOP_STEP_MS)) return true;
+    }
+  }
+  throw failedError('E_SANDBOX_STOP', `node ${LOOPBACK}:${port} is still listening after SHUTDOWN NOSAVE${pid !== undefined ? ', SIGTERM and SIGKILL' : ' (no live redis-server found through its pidfile)'}`,
+    `find what holds port ${port} (e.g. \`ss -ltnp | grep ${port}\`), stop it, then run sandbox down again`);
+}

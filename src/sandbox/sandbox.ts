@@ -1,0 +1,181 @@
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { loadInventory } from '../inventory/load.js';
+import { failedError, messageOf, preconditionError, RunbookError, usageError } from '../errors.js';
+import { formCluster } from './cluster-create.js';
+import { renderInventory, writeInventory } from './inventory-file.js';
+import { clusterLayout, CLUSTER_BUS_OFFSET, MAX_MASTERS, MAX_REPLICAS, TARGET_PORT_OFFSET, type ClusterLayout } from './layout.js';
+import { readMeta, writeMeta } from './metadata.js';
+import { nodeAnswers } from './node-client.js';
+import { renderNodeConfig } from './node-config.js';
+import { startNode, stopNode } from './node-process.js';
+import { createPasswordFile, readPasswordFile } from './password.js';
+import { nodePaths, sandboxPaths, sandboxRoot, validateSandboxName, type SandboxPaths } from './paths.js';
+import { checkNameFree, checkPortsFree, sandboxPorts } from './preflight.js';
+import { seedCluster } from './seed-data.js';
+
+/**
+ * Local Redis Cluster sandboxes on loopback, for the demo and the tests: a
+ * seeded `source` cluster and optionally an empty `target`, each node a
+ * daemonized redis-server with its files under one directory, plus an
+ * inventory that the rest of redis-runbook can use as is.
+ */
+export interface SandboxUpOptions {
+  stateDir: string;
+  name: string;
+  masters: number;
+  replicas: number;
+  targetMasters?: number;
+  keys: number;
+  basePort: number;
+  nodeTimeoutMs: number;
+  onProgress?: (line: string) => void;
+}
+export interface SandboxClusterInfo { name: 'source' | 'target'; ports: number[]; masters: number; replicasPerMaster: number }
+export interface SandboxInfo { name: string; dir: string; inventoryPath: string; passwordFile: string; clusters: SandboxClusterInfo[] }
+export interface SandboxStatus { name: string; dir: string; inventoryPath: string; clusters: Array<SandboxClusterInfo & { running: number }> }
+
+export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
+  const say = o.onProgress ?? (() => {});
+  const layouts = validateUp(o);
+  const paths = sandboxPaths(o.stateDir, o.name);
+  // The inventory's service commands embed this path unquoted.
+  if (/[\s'"`$\\]/.test(paths.dir)) {
+    throw usageError('E_SANDBOX_OPTIONS', `state dir ${paths.dir} contains spaces, quotes or shell characters`,
+      'use a --state-dir path without them; the inventory\'s start/stop commands embed it');
+  }
+
+  if (await checkNameFree(paths, o.name)) {
+    say(`removing stopped sandbox \`${o.name}\` left at ${paths.dir}`);
+    removeSandboxDir(paths);
+  }
+  const allPorts = layouts.flatMap((l) => l.ports);
+  await checkPortsFree(o.stateDir, o.name, allPorts);
+
+  mkdirSync(paths.nodesDir, { recursive: true });
+  const clusters: SandboxClusterInfo[] = layouts.map((l) => ({ name: l.name, ports: l.ports, masters: l.masterPorts.length, replicasPerMaster: l.replicasPerMaster }));
+  // Metadata before any node starts: from here on `down` can find and stop everything.
+  writeMeta(paths.meta, {
+    version: 1, name: o.name, createdAt: new Date().toISOString(), basePort: o.basePort,
+    nodeTimeoutMs: o.nodeTimeoutMs, keys: o.keys, clusters,
+  });
+  const password = createPasswordFile(paths.password);
+
+  try {
+    for (const port of allPorts) {
+      const np = nodePaths(paths.dir, port);
+      mkdirSync(np.dir, { recursive: true });
+      // redis.conf holds the password (Redis cannot read it from a file): owner-only.
+      writeFileSync(np.conf, renderNodeConfig({ port, paths: np, password, nodeTimeoutMs: o.nodeTimeoutMs }), { mode: 0o600 });
+      chmodSync(np.conf, 0o600);
+    }
+    for (const l of layouts) say(`${l.name}: starting ${l.ports.length} node(s) on 127.0.0.1:${l.ports[0]}..${l.ports[l.ports.length - 1]}`);
+    await Promise.all(allPorts.map((port) => startNode(port, nodePaths(paths.dir, port), password)));
+
+    const formed = await Promise.all(layouts.map((l) => formCluster(l, { password, onProgress: say })));
+    if (o.keys > 0) await seedCluster({ password, masters: formed[0]!.masters, keys: o.keys, onProgress: say });
+
+    writeInventory(paths.inventory, renderInventory(paths.dir, layouts.map((l) => ({ name: l.name, seeds: l.masterPorts }))));
+    // What we hand out must be usable by the rest of redis-runbook; find out here, not in the next command.
+    loadInventory(paths.inventory);
+    say(`sandbox \`${o.name}\` is up; inventory: ${paths.inventory}`);
+  } catch (err) {
+    throw withCleanupHint(err, o.name, paths);
+  }
+  return { name: o.name, dir: paths.dir, inventoryPath: paths.inventory, passwordFile: paths.password, clusters };
+}
+
+export async function sandboxDown(stateDir: string, name: string): Promise<{ stopped: number }> {
+  const paths = sandboxPaths(stateDir, name);
+  // Nothing there is not an error: `down` is also the cleanup after a failed or interrupted `up`.
+  if (!existsSync(paths.dir)) return { stopped: 0 };
+  refuseForeignDir(paths);
+  const password = readPasswordFile(paths.password);
+  const ports = sandboxPorts(paths);
+  // All at once: SHUTDOWN is quick, and stopping in parallel avoids replicas
+  // starting failovers for masters that went down before them.
+  const results = await Promise.allSettled(ports.map((port) => stopNode(port, nodePaths(paths.dir, port), password)));
+  const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  if (failures.length > 0) {
+    const first = failures[0];
+    // Keep the directory: its pidfiles and metadata are how a retry finds the survivors.
+    throw first instanceof RunbookError && failures.length === 1
+      ? first
+      : failedError('E_SANDBOX_STOP', `${failures.length} node(s) of sandbox \`${name}\` could not be stopped: ${failures.map(messageOf).join('; ')}`,
+        `stop them by hand, then run \`redis-runbook sandbox down --name ${name}\` again`);
+  }
+  removeSandboxDir(paths);
+  return { stopped: results.filter((r) => r.status === 'fulfilled' && r.value).length };
+}
+
+export async function sandboxStatus(stateDir: string): Promise<SandboxStatus[]> {
+  const root = sandboxRoot(stateDir);
+  if (!existsSync(root)) return [];
+  const names = readdirSync(root, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && isSandboxName(e.name))
+    .map((e) => e.name)
+    .sort();
+  return Promise.all(names.map(async (name) => {
+    const paths = sandboxPaths(stateDir, name);
+    const password = readPasswordFile(paths.password);
+    const meta = readMeta(paths.meta);
+    const clusters = await Promise.all((meta?.clusters ?? []).map(async (c) => {
+      const answers = await Promise.all(c.ports.map((p) => nodeAnswers(p, password)));
+      return { name: c.name, ports: c.ports, masters: c.masters, replicasPerMaster: c.replicasPerMaster, running: answers.filter(Boolean).length };
+    }));
+    return { name, dir: paths.dir, inventoryPath: paths.inventory, clusters };
+  }));
+}
+
+function validateUp(o: SandboxUpOptions): ClusterLayout[] {
+  validateSandboxName(o.name);
+  const int = (v: number, flag: string, min: number, max: number) => {
+    if (!Number.isInteger(v) || v < min || v > max) {
+      throw usageError('E_SANDBOX_OPTIONS', `${flag} must be an integer from ${min} to ${max}, got ${v}`, `pass ${flag} ${min}..${max}`);
+    }
+  };
+  int(o.masters, '--masters', 1, MAX_MASTERS);
+  int(o.replicas, '--replicas', 0, MAX_REPLICAS);
+  if (o.targetMasters !== undefined) int(o.targetMasters, '--target-masters', 1, MAX_MASTERS);
+  int(o.keys, '--keys', 0, 10_000_000);
+  int(o.nodeTimeoutMs, '--node-timeout', 100, 600_000);
+  // The highest node's cluster bus port (+10000) must still be a valid port.
+  const highest = (o.targetMasters !== undefined ? TARGET_PORT_OFFSET : 0) + MAX_MASTERS * (1 + MAX_REPLICAS);
+  int(o.basePort, '--base-port', 1024, 65535 - CLUSTER_BUS_OFFSET - highest);
+  const layouts = [clusterLayout('source', o.basePort, o.masters, o.replicas)];
+  if (o.targetMasters !== undefined) layouts.push(clusterLayout('target', o.basePort + TARGET_PORT_OFFSET, o.targetMasters, o.replicas));
+  return layouts;
+}
+
+function isSandboxName(name: string): boolean {
+  try {
+    validateSandboxName(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const OWN_ENTRIES = new Set(['sandbox.json', 'password', 'inventory.yaml', 'nodes']);
+
+/** `down` deletes recursively: only a directory that looks like one of ours. */
+function refuseForeignDir(paths: SandboxPaths): void {
+  const foreign = readdirSync(paths.dir).filter((e) => !OWN_ENTRIES.has(e));
+  if (foreign.length > 0) {
+    throw preconditionError('E_SANDBOX_FOREIGN', `${paths.dir} holds files a sandbox does not create (${foreign.slice(0, 5).join(', ')}); not deleting it`,
+      'move those files away, or delete the directory yourself once its nodes are stopped');
+  }
+}
+
+function removeSandboxDir(paths: SandboxPaths): void {
+  refuseForeignDir(paths);
+  rmSync(paths.dir, { recursive: true, force: true });
+}
+
+/** Failures after nodes started leave them running for inspection; say how to clean up. */
+function withCleanupHint(err: unknown, name: string, paths: SandboxPaths): RunbookError {
+  const hint = `inspect ${paths.nodesDir}/<port>/redis.log, then clean up with \`redis-runbook sandbox down --name ${name}\``;
+  if (err instanceof RunbookError) {
+    return new RunbookError(err.code, err.kind, err.message, err.remedy ? `${err.remedy}; ${hint}` : hint);
+  }
+  return failedError('E_SANDBOX_UP', `sandbox up failed: ${messageOf(err)}`, hint);
+}

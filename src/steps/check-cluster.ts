@@ -1,0 +1,69 @@
+import { checkCluster } from '../redis/check.js';
+import { formatRanges } from '../redis/slots.js';
+import type { Topology } from '../redis/topology.js';
+import { clusterArg } from './args.js';
+import { cond, type Condition, type StepKind } from './kind.js';
+
+interface Args {
+  cluster: string;
+  /** In force/takeover mode the master being replaced may be down; its absence is tolerated. */
+  tolerateDown: string | undefined;
+  nodes: string[];
+}
+
+export interface ShardBaseline {
+  ranges: string;
+  master: string;
+  keys: number;
+}
+
+/** Conditions for a healthy cluster, as `redis-cli --cluster check` judges it. */
+export function clusterConditions(t: Topology, tolerateDown?: string): Condition[] {
+  const c = checkCluster(t);
+  const tolerated = (addr: string) => tolerateDown !== undefined && addr.startsWith(tolerateDown);
+  const unreachable = c.unreachable.filter((u) => !tolerated(u));
+  const failed = c.failed.filter((f) => !tolerated(f));
+  const badStates = Object.entries(c.clusterStates).filter(([, s]) => s !== 'ok');
+  return [
+    cond('nodes agree about slots', c.agree, `all ${t.nodes.length - c.unreachable.length} reachable nodes agree`, c.disagreements.join('; ')),
+    cond('no open slots', c.openSlots.length === 0, 'no slot is migrating or importing', c.openDetails.join('; ')),
+    cond('all 16384 slots covered', c.covered || tolerateDown !== undefined, 'every slot has an owner', `missing ${formatRanges(c.uncovered)}`),
+    cond('cluster_state ok', badStates.length === 0 || tolerateDown !== undefined, 'cluster_state:ok on every reachable node', badStates.map(([a, s]) => `${a}: ${s}`).join(', ')),
+    cond('every node reachable', unreachable.length === 0 && failed.length === 0, tolerateDown ? `all nodes but ${tolerateDown} answer` : `all ${t.nodes.length} nodes answer`, [...unreachable, ...failed.map((f) => `${f} flagged fail`)].join('; ')),
+  ];
+}
+
+export function shardBaseline(t: Topology): ShardBaseline[] {
+  return t.nodes
+    .filter((n) => n.role === 'master' && n.slots.length > 0)
+    .map((n) => ({ ranges: formatRanges(n.slots), master: n.address, keys: n.self?.keys ?? -1 }))
+    .sort((a, b) => a.ranges.localeCompare(b.ranges));
+}
+
+export const checkClusterStep: StepKind<Args> = {
+  kind: 'check-cluster',
+  summary: 'Check the cluster as redis-cli --cluster check does, and record keys per shard as the baseline',
+  resolve(raw, topology) {
+    const t = clusterArg(raw, topology);
+    const mode = raw.mode ?? 'default';
+    let tolerateDown: string | undefined;
+    if (mode !== 'default' && raw.node) {
+      // The master being replaced by a FORCE/TAKEOVER failover is expected to be down.
+      const n = t.nodes.find((x) => x.address === raw.node);
+      tolerateDown = n?.role === 'replica' ? t.nodes.find((x) => x.id === n.masterId)?.address : n?.address;
+    }
+    return { cluster: t.cluster, tolerateDown, nodes: t.nodes.map((n) => n.address) };
+  },
+  title: (a) => `Check cluster ${a.cluster} is healthy${a.tolerateDown ? ` (except ${a.tolerateDown}, expected down)` : ''}`,
+  commands: (a) => a.nodes.map((n) => ({ target: n, command: 'CLUSTER NODES; CLUSTER INFO; INFO all' })),
+  async check(ctx) {
+    return clusterConditions(await ctx.env.topology(ctx.args.cluster), ctx.args.tolerateDown);
+  },
+  async run(ctx) {
+    const t = await ctx.env.topology(ctx.args.cluster);
+    return { shards: shardBaseline(t), fingerprint: t.fingerprint };
+  },
+  async verify(ctx) {
+    return clusterConditions(await ctx.env.topology(ctx.args.cluster), ctx.args.tolerateDown);
+  },
+};

@@ -1,0 +1,38 @@
+import { ClusterPool, type Access } from '../redis/connect.js';
+import { discoverTopology } from '../redis/topology.js';
+import type { AuditSink } from '../redis/audit.js';
+import type { Inventory } from '../inventory/types.js';
+import { usageError } from '../errors.js';
+import type { StepEnv } from './kind.js';
+
+export interface ClosableEnv extends StepEnv {
+  close(): Promise<void>;
+  secrets(): string[];
+}
+
+/**
+ * The one way steps reach clusters: a pool per inventory cluster, all sharing
+ * the access mode (read-only for `plan`) and the audit sink (the run journal).
+ */
+export function createStepEnv(inventory: Inventory, access: Access, audit?: AuditSink): ClosableEnv {
+  const pools = new Map<string, ClusterPool>();
+  const pool = (name: string) => {
+    let p = pools.get(name);
+    if (!p) {
+      const config = inventory.clusters[name];
+      if (!config) throw usageError('E_PARAM', `cluster \`${name}\` is not in the inventory ${inventory.file}`, `use one of: ${Object.keys(inventory.clusters).join(', ')}`);
+      p = new ClusterPool(config, { access, audit });
+      pools.set(name, p);
+    }
+    return p;
+  };
+  return {
+    inventory,
+    pool,
+    topology: (name) => discoverTopology(pool(name)),
+    async close() {
+      await Promise.all([...pools.values()].map((p) => p.close()));
+    },
+    secrets: () => [...pools.values()].flatMap((p) => p.secrets()),
+  };
+}

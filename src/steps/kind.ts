@@ -1,0 +1,79 @@
+import type { ClusterPool } from '../redis/connect.js';
+import type { Topology } from '../redis/topology.js';
+import type { Inventory } from '../inventory/types.js';
+
+/** A command a step will send, as the plan shows it. */
+export interface PlannedCommand {
+  target: string;
+  command: string;
+  /** When it is sent, if not always (e.g. "only if not yet promoted"). */
+  when?: string;
+}
+
+/** A precondition or postcondition, evaluated against the live cluster. */
+export interface Condition {
+  name: string;
+  ok: boolean;
+  reason: string;
+}
+
+/** What steps reach the world through; built by the caller, audited and access-checked. */
+export interface StepEnv {
+  inventory: Inventory;
+  pool(cluster: string): ClusterPool;
+  /** A fresh read of a cluster's topology. */
+  topology(cluster: string): Promise<Topology>;
+}
+
+export interface StepRunContext<A> {
+  stepId: string;
+  args: A;
+  env: StepEnv;
+  /** Outputs of earlier steps of the same run, by step id. */
+  outputs: Record<string, unknown>;
+  /**
+   * Set when an earlier attempt of this step's `run` started and never
+   * recorded a result (the process died): the step must find out from the
+   * cluster what already happened before acting.
+   */
+  inDoubt?: { startedAt: number };
+  log(line: string): void;
+  /** Test hook: dies with SIGKILL here when REDIS_RUNBOOK_FAILPOINT names this point. */
+  failpoint(name: string): void;
+  /** Set when the operator asked to stop (Ctrl-C); long waits should end early and safely. */
+  signal: AbortSignal;
+}
+
+/**
+ * One step kind: one file in src/steps/. `resolve` is pure (plan time, from
+ * the topology); `check`, `run` and `verify` talk to the cluster. `run` must
+ * converge: look at the real state first and do only what is missing, because
+ * a resume re-enters a step whose run was in flight.
+ */
+export interface StepKind<A = any> {
+  kind: string;
+  summary: string;
+  resolve(raw: Record<string, string>, topology: (cluster: string) => Topology): A;
+  title(args: A): string;
+  commands(args: A): PlannedCommand[];
+  /** Why this step is destructive, or undefined when it is not. */
+  destructive?(args: A): string | undefined;
+  check(ctx: StepRunContext<A>): Promise<Condition[]>;
+  run(ctx: StepRunContext<A>): Promise<unknown>;
+  verify(ctx: StepRunContext<A>): Promise<Condition[]>;
+}
+
+export const pass = (name: string, reason: string): Condition => ({ name, ok: true, reason });
+export const fail = (name: string, reason: string): Condition => ({ name, ok: false, reason });
+export const cond = (name: string, ok: boolean, okReason: string, failReason: string): Condition => ({ name, ok, reason: ok ? okReason : failReason });
+
+/** Wait until `probe` returns a value, polling; gives up after `timeoutMs`. */
+export async function waitFor<T>(probe: () => Promise<T | undefined>, opts: { timeoutMs: number; intervalMs?: number; signal?: AbortSignal }): Promise<T | undefined> {
+  const deadline = Date.now() + opts.timeoutMs;
+  for (;;) {
+    const v = await probe().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() >= deadline || opts.signal?.aborted) return undefined;
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 50));
+  }
+}

@@ -1,0 +1,17 @@
+import { usageError } from '../errors.js';
+import type { StepKind } from './kind.js';
+import { checkClusterStep } from './check-cluster.js';
+import { waitReplicaSyncStep } from './wait-replica-sync.js';
+import { clusterFailoverStep } from './cluster-failover.js';
+import { waitForAgreementStep } from './wait-for-agreement.js';
+import { verifyFailoverStep } from './verify-failover.js';
+
+const KINDS: StepKind[] = [checkClusterStep, waitReplicaSyncStep, clusterFailoverStep, waitForAgreementStep, verifyFailoverStep];
+
+export const stepKinds: ReadonlyMap<string, StepKind> = new Map(KINDS.map((k) => [k.kind, k]));
+
+export function stepKind(kind: string, where: string): StepKind {
+  const k = stepKinds.get(kind);
+  if (!k) throw usageError('E_RUNBOOK_INVALID', `${where}: unknown step kind \`${kind}\``, `use one of: ${[...stepKinds.keys()].join(', ')}`);
+  return k;
+}

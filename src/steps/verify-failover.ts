@@ -1,0 +1,44 @@
+import { replicationOf, type FailoverPair } from '../redis/failover.js';
+import { failoverArgs } from './args.js';
+import { clusterConditions, shardBaseline, type ShardBaseline } from './check-cluster.js';
+import { cond, pass, type Condition, type StepKind } from './kind.js';
+
+type Args = { cluster: string; baselineStep: string } & FailoverPair;
+
+export const verifyFailoverStep: StepKind<Args> = {
+  kind: 'verify-failover',
+  summary: 'Verify roles swapped, cluster ok and keys per shard unchanged',
+  resolve: (raw, topology) => ({ ...failoverArgs(raw, topology), baselineStep: raw.baselineStep ?? 'preflight' }),
+  title: (a) => `Verify ${a.candidate.address} is master, ${a.master.address} its replica, cluster ok, keys per shard unchanged`,
+  commands: () => [{ target: 'every node', command: 'CLUSTER NODES; CLUSTER INFO; INFO all' }],
+  async check() {
+    return [pass('read-only', 'this step only reads')];
+  },
+  async run(ctx) {
+    const t = await ctx.env.topology(ctx.args.cluster);
+    return { shards: shardBaseline(t) };
+  },
+  async verify(ctx) {
+    const a = ctx.args;
+    const pool = ctx.env.pool(a.cluster);
+    const t = await ctx.env.topology(a.cluster);
+    const out: Condition[] = [];
+    const cand = await replicationOf(pool, a.candidate.address);
+    out.push(cond('new master', cand.role === 'master', `${a.candidate.address} is master`, `${a.candidate.address} is ${cand.role}`));
+    const old = await replicationOf(pool, a.master.address).catch(() => undefined);
+    if (old) {
+      const follows = old.role === 'replica' && `${old.masterHost}:${old.masterPort}` === a.candidate.address;
+      out.push(cond('old master demoted', follows, `${a.master.address} replicates ${a.candidate.address}`, `${a.master.address} is ${old.role}${old.masterHost ? ` of ${old.masterHost}:${old.masterPort}` : ''}`));
+    } else {
+      out.push(pass('old master demoted', `${a.master.address} is down; it rejoins as a replica of ${a.candidate.address} when it returns`));
+    }
+    out.push(...clusterConditions(t, a.mode === 'default' ? undefined : a.master.address));
+    const baseline = (ctx.outputs[a.baselineStep] as { shards?: ShardBaseline[] } | undefined)?.shards;
+    if (baseline) {
+      const now = new Map(shardBaseline(t).map((s) => [s.ranges, s]));
+      const changed = baseline.filter((b) => now.get(b.ranges)?.keys !== b.keys).map((b) => `slots ${b.ranges}: ${b.keys} -> ${now.get(b.ranges)?.keys ?? 'no owner'}`);
+      out.push(cond('keys per shard unchanged', changed.length === 0, `${baseline.length} shards hold the same key counts as before`, changed.join('; ')));
+    }
+    return out;
+  },
+};
