@@ -54,7 +54,9 @@ export function buildPlan(rb: Runbook, params: Record<string, string>, inventory
       structure: t.nodes.map((n) => ({ id: n.id, address: n.address, role: n.role, masterId: n.masterId, slots: n.slots })),
     };
   }
-  return { version: 1, id: randomBytes(6).toString('hex'), runbook: rb.name, runbookHash: rb.hash, params, inventoryFile, clusters, createdAt: now.toISOString(), steps };
+  // Normalised through JSON: the plan in memory is exactly the plan a file would hold.
+  const plan: Plan = { version: 1, id: randomBytes(6).toString('hex'), runbook: rb.name, runbookHash: rb.hash, params, inventoryFile, clusters, createdAt: now.toISOString(), steps };
+  return JSON.parse(JSON.stringify(plan)) as Plan;
 }
 
 export interface PlanReport {

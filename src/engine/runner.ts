@@ -127,12 +127,19 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
     let settled = false;
     let deciding = false;
     let lastKey = '';
+    // The step and phase seen last. A step's `done` state is final and left in the
+    // same macrostep, so no snapshot shows it: leaving a step from `verify` is done.
+    let last: { stepId: string; phase: string } | undefined;
+    const leaving = (nextStepId: string | undefined) => {
+      if (!last || last.stepId === nextStepId || last.phase !== 'verify') return [];
+      return [{ stepId: last.stepId, status: 'done' as StepStatus }];
+    };
     const finish = (status: RunStatus, error?: string) => {
       if (settled) return;
       settled = true;
       const persisted = actor.getPersistedSnapshot();
       actor.stop();
-      store.persist(runId, persisted, status);
+      store.persist(runId, persisted, status, status === 'succeeded' ? leaving(undefined) : []);
       store.setRunStatus(runId, status, error ?? null);
       store.attach(undefined);
       resolve({ status, error });
@@ -180,16 +187,24 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
         if (key === lastKey) return;
         lastKey = key;
         if ('final' in pos) {
+          if (pos.final === 'succeeded') {
+            const finished = leaving(undefined);
+            store.persist(runId, actor.getPersistedSnapshot(), 'running', finished);
+            for (const f of finished) failpoint(`${f.stepId}.done`);
+          }
           return finish(pos.final, pos.final === 'aborted' ? 'aborted by the operator' : undefined);
         }
         const { step, index } = steps.get(pos.stepId)!;
         const waiting = pos.phase === 'confirm' || pos.phase === 'failed';
         const stepStatus = PHASE_STATUS[pos.phase]!;
-        store.persist(runId, actor.getPersistedSnapshot(), waiting ? 'waiting' : 'running', {
+        const finished = leaving(pos.stepId);
+        store.persist(runId, actor.getPersistedSnapshot(), waiting ? 'waiting' : 'running', [...finished, {
           stepId: pos.stepId,
           status: stepStatus,
           error: pos.phase === 'failed' ? lastError.get(pos.stepId)?.error ?? null : null,
-        });
+        }]);
+        last = { stepId: pos.stepId, phase: pos.phase };
+        for (const f of finished) failpoint(`${f.stepId}.done`);
         failpoint(`${pos.stepId}.${pos.phase}`);
         o.onEvent?.({ type: 'phase', step, index, total: plan.steps.length, phase: pos.phase });
         if (waiting && !deciding) void decide(pos.stepId, pos.phase as 'confirm' | 'failed');
@@ -201,6 +216,7 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
     actor.start();
     // A snapshot restored in a waiting phase emits no transition: decide now.
     const start = position(actor.getSnapshot().value);
+    if (!('final' in start)) last = { stepId: start.stepId, phase: start.phase };
     if (!('final' in start) && (start.phase === 'confirm' || start.phase === 'failed') && !deciding) {
       lastKey = JSON.stringify(actor.getSnapshot().value);
       void decide(start.stepId, start.phase);

@@ -126,11 +126,11 @@ export class Store implements AuditSink {
   }
 
   /** Persist the machine snapshot and the step status it implies, in one transaction. */
-  persist(runId: string, snapshot: unknown, status: RunStatus, step?: { stepId: string; status: StepStatus; error?: string | null }): void {
+  persist(runId: string, snapshot: unknown, status: RunStatus, steps: Array<{ stepId: string; status: StepStatus; error?: string | null }> = []): void {
     this.db.transaction(() => {
       this.db.prepare('UPDATE runs SET snapshot_json = ?, status = ?, updated_at = ?, pid = ? WHERE id = ?')
         .run(JSON.stringify(snapshot), status, Date.now(), process.pid, runId);
-      if (step) this.setStepStatus(runId, step.stepId, step.status, step.error);
+      for (const step of steps) this.setStepStatus(runId, step.stepId, step.status, step.error);
     }).immediate();
   }
 

@@ -118,13 +118,16 @@ export class NodeClient {
     }
     if (!this.connecting) {
       const r = new Redis(this.opts);
-      r.on('error', () => {}); // reported through the failing command instead
+      // The 'error' event carries the cause (ECONNREFUSED, WRONGPASS); connect() itself
+      // often only rejects with "Connection is closed.". Keep the cause for the message.
+      let cause: unknown;
+      r.on('error', (err) => { cause ??= err; });
       this.redis = r;
       this.connecting = r.connect().then(() => r, (err) => {
         this.connecting = undefined;
         this.redis = undefined;
         r.disconnect();
-        throw this.translate(err);
+        throw this.translate(cause ?? err);
       });
     }
     return this.connecting;

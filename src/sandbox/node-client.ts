@@ -1,3 +1,4 @@
+import { createConnection } from 'node:net';
 import { Redis } from 'ioredis';
 
 export const LOOPBACK = '127.0.0.1';
@@ -51,27 +52,29 @@ export async function withNode<T>(port: number, o: NodeClientOptions, fn: (r: Re
 }
 
 /**
- * Does a Redis server answer on the port? Any reply counts, even an auth
- * error: `status` asks whether the node runs, not whether we may use it.
+ * Does a Redis server answer PING on the port? Spoken as raw RESP without
+ * AUTH, on purpose: a node with requirepass answers `-NOAUTH`, which proves
+ * it runs just as well as `+PONG`, and `status` still counts a node whose
+ * password file was lost or changed (ioredis would drop such a connection).
  */
-export async function nodeAnswers(port: number, password: string | undefined): Promise<boolean> {
-  try {
-    return await withNode(port, { password, connectTimeoutMs: 1000, commandTimeoutMs: 1000 }, async (r) => {
-      try {
-        await r.ping();
-        return true;
-      } catch (err) {
-        return isReplyError(err);
-      }
+export function nodeAnswers(port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((resolvePromise) => {
+    const socket = createConnection({ host: LOOPBACK, port });
+    let reply = '';
+    const done = (answered: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolvePromise(answered);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString('latin1');
+      if (reply.includes('\r\n')) done(reply[0] === '+' || reply[0] === '-');
     });
-  } catch (err) {
-    return isReplyError(err);
-  }
-}
-
-/** A reply from the server (as opposed to a connection failure or timeout). */
-function isReplyError(err: unknown): boolean {
-  return err instanceof Error && err.name === 'ReplyError';
+    socket.once('error', () => done(false));
+    socket.once('close', () => done(false));
+  });
 }
 
 /** Commands go through `call` because several (ADDSLOTSRANGE, SET-CONFIG-EPOCH) have no typed wrapper. */

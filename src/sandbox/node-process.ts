@@ -9,6 +9,7 @@ import type { NodePaths } from './paths.js';
 
 const START_TIMEOUT_MS = 10_000;
 const STOP_STEP_MS = 5_000;
+const HAS_PROC = existsSync('/proc/self/status');
 
 /** Last lines of a node's log for error messages; the log never holds the password, redact anyway. */
 export function logTail(paths: NodePaths, password: string | undefined, lines = 8): string {
@@ -71,10 +72,12 @@ function isAlive(pid: number): boolean {
   }
   // A daemonized node that exited stays a zombie until the init process reaps
   // it, which in containers can take seconds or never happen: it is dead.
+  // Without /proc (macOS) launchd reaps promptly and kill(0) is the answer.
+  if (!HAS_PROC) return true;
   try {
     return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
   } catch {
-    return true; // no /proc (macOS): launchd reaps promptly, kill(0) is the answer
+    return false; // vanished since kill(0)
   }
 }
 
@@ -87,7 +90,7 @@ function isAlive(pid: number): boolean {
 async function isNodeProcess(pid: number, port: number, paths: NodePaths): Promise<boolean> {
   if (!isAlive(pid)) return false;
   let cmdline: string | undefined;
-  if (existsSync(`/proc/${pid}/cmdline`)) {
+  if (HAS_PROC) {
     try {
       cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
     } catch {
@@ -122,7 +125,7 @@ export async function stopNode(port: number, paths: NodePaths, password: string 
   const listening = await isListening(port);
   if (!listening && pid === undefined) return false;
 
-  if (listening && password !== undefined && (await nodeAnswers(port, password))) {
+  if (listening && password !== undefined && (await nodeAnswers(port))) {
     try {
       await withNode(port, { password, connectTimeoutMs: 1000, commandTimeoutMs: 3000 }, (r) => r.call('SHUTDOWN', 'NOSAVE'));
     } catch {

@@ -4,7 +4,6 @@ import { formatRanges, toRanges } from '../redis/slots.js';
 import { busPort } from './layout.js';
 import { readMeta } from './metadata.js';
 import { nodeAnswers } from './node-client.js';
-import { readPasswordFile } from './password.js';
 import { sandboxPaths, sandboxRoot, validateSandboxName, type SandboxPaths } from './paths.js';
 import { canBind } from './ports.js';
 
@@ -26,8 +25,7 @@ export function sandboxPorts(paths: SandboxPaths): number[] {
 
 /** How many of the sandbox's nodes answer right now. */
 export async function runningNodes(paths: SandboxPaths, ports = sandboxPorts(paths)): Promise<number> {
-  const password = readPasswordFile(paths.password);
-  const answers = await Promise.all(ports.map((p) => nodeAnswers(p, password)));
+  const answers = await Promise.all(ports.map((p) => nodeAnswers(p)));
   return answers.filter(Boolean).length;
 }
 

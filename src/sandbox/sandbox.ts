@@ -116,10 +116,9 @@ export async function sandboxStatus(stateDir: string): Promise<SandboxStatus[]> 
     .sort();
   return Promise.all(names.map(async (name) => {
     const paths = sandboxPaths(stateDir, name);
-    const password = readPasswordFile(paths.password);
     const meta = readMeta(paths.meta);
     const clusters = await Promise.all((meta?.clusters ?? []).map(async (c) => {
-      const answers = await Promise.all(c.ports.map((p) => nodeAnswers(p, password)));
+      const answers = await Promise.all(c.ports.map((p) => nodeAnswers(p)));
       return { name: c.name, ports: c.ports, masters: c.masters, replicasPerMaster: c.replicasPerMaster, running: answers.filter(Boolean).length };
     }));
     return { name, dir: paths.dir, inventoryPath: paths.inventory, clusters };

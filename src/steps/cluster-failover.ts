@@ -90,7 +90,7 @@ export const clusterFailoverStep: StepKind<Args> = {
     const done = await waitFor(async () => ((await isPromoted(ctx)) ? true : undefined), { timeoutMs: a.promoteTimeoutMs, intervalMs: 20, signal: ctx.signal });
     if (!done) {
       throw failedError('E_FAILOVER_TIMEOUT', `${a.candidate.address} was still a replica ${a.promoteTimeoutMs} ms after CLUSTER FAILOVER`,
-        'read its log for "Manual failover timed out" (the master did not pause in time, or voters refused); retry the step once the replica is in sync');
+        'read its log for "Manual failover timed out": the master did not pause in time, or the other masters refused their votes (they vote about one master at most once per 2 x cluster-node-timeout, so a failover of the same shard just before this one blocks it); retry the step after that window');
     }
     return { sentAt, promotedAt: Date.now(), promotionMs: Date.now() - sentAt };
   },

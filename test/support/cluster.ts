@@ -1,0 +1,48 @@
+import { Redis } from 'ioredis';
+import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
+
+/** Direct, unaudited access to a sandbox node, for assertions only. */
+export async function withNode<T>(port: number, password: string, fn: (r: Redis) => Promise<T>): Promise<T> {
+  const r = new Redis({ host: '127.0.0.1', port, password, lazyConnect: true, maxRetriesPerRequest: 1 });
+  r.on('error', () => {});
+  await r.connect();
+  try {
+    return await fn(r);
+  } finally {
+    r.disconnect();
+  }
+}
+
+export interface Roles { masterOfSlot0: string; replicaOfIt: string; nodesText: string }
+
+/** The first slot of each shard of a 3-master sandbox. */
+export const SHARD_SLOTS = [0, 5461, 10923];
+
+/**
+ * Who owns `slot` and which replica follows it, as the node on `port` sees it.
+ * Right after a failover a node may briefly list the new master with no replica
+ * yet; this waits (bounded) until the view is complete.
+ */
+export async function roles(port: number, password: string, slot = 0): Promise<Roles> {
+  for (let i = 0; ; i++) {
+    const text = (await withNode(port, password, (r) => r.call('CLUSTER', 'NODES'))) as string;
+    const nodes = parseClusterNodes(text);
+    const m = nodes.find((n) => n.flags.includes('master') && n.slots.some(([a, b]) => a <= slot && slot <= b));
+    const r = m && nodes.find((n) => n.masterId === m.id);
+    if (m && r) return { masterOfSlot0: m.address, replicaOfIt: r.address, nodesText: text };
+    if (i > 100) throw new Error(`no master with a replica for slot ${slot} in the view of ${port}:\n${text}`);
+    await new Promise((s) => setTimeout(s, 50));
+  }
+}
+
+/** A structural summary of the cluster that must not change under a read-only command. */
+export async function structure(ports: number[], password: string): Promise<string> {
+  const parts: string[] = [];
+  for (const p of ports) {
+    const text = (await withNode(p, password, (r) => r.call('CLUSTER', 'NODES'))) as string;
+    const repl = (await withNode(p, password, (r) => r.call('INFO', 'replication'))) as string;
+    const epoch = parseClusterNodes(text).map((n) => `${n.id} ${n.flags.filter((f) => f !== 'myself').join(',')} ${n.masterId ?? '-'} ${n.configEpoch} ${JSON.stringify(n.slots)}`).sort().join('\n');
+    parts.push(`${p}\n${epoch}\nrole:${/role:(\w+)/.exec(repl)![1]}`);
+  }
+  return parts.join('\n');
+}

@@ -1,0 +1,94 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildPlan } from '../../src/engine/plan.js';
+import { loadRunbook, resolveParams } from '../../src/engine/runbook.js';
+import { compilePlan, position } from '../../src/engine/machine.js';
+import { fingerprintOf, describeDrift, type Topology, type TopologyNode } from '../../src/redis/topology.js';
+import { checkCluster } from '../../src/redis/check.js';
+import { RunbookError } from '../../src/errors.js';
+
+function node(id: string, port: number, role: 'master' | 'replica', opts: Partial<TopologyNode> & { offset?: number } = {}): TopologyNode {
+  return {
+    id, address: `127.0.0.1:${port}`, role, masterId: opts.masterId, flags: [role === 'master' ? 'master' : 'slave'], slots: opts.slots ?? [], configEpoch: 1, reachable: true,
+    self: { version: '7.0.15', role, replOffset: opts.offset ?? 100, masterLinkUp: role === 'replica' ? true : undefined, replicaOffsets: {}, keys: 10, usedMemory: 1, maxmemory: 0, clusterState: 'ok', persistence: { dir: '/d', dbfilename: 'dump.rdb', appendonly: false, appenddirname: 'appendonlydir' }, view: [] },
+    ...opts,
+  };
+}
+
+function topology(): Topology {
+  const nodes = [
+    node('m1', 7000, 'master', { slots: [[0, 5460]] }),
+    node('m2', 7001, 'master', { slots: [[5461, 10922]] }),
+    node('m3', 7002, 'master', { slots: [[10923, 16383]] }),
+    node('r1a', 7003, 'replica', { masterId: 'm1', offset: 90 }),
+    node('r1b', 7006, 'replica', { masterId: 'm1', offset: 100 }),
+    node('r2', 7004, 'replica', { masterId: 'm2' }),
+  ];
+  return { cluster: 'source', takenAt: 'now', seed: '127.0.0.1:7000', nodeTimeoutMs: 2000, nodes, fingerprint: fingerprintOf(nodes) };
+}
+
+const rb = loadRunbook('manual-failover');
+
+test('a master resolves to its best replica (highest offset); every step agrees on the pair', () => {
+  const plan = buildPlan(rb, resolveParams(rb, ['node=127.0.0.1:7000']), '/inv.yaml', { source: topology() });
+  assert.deepEqual(plan.steps.map((s) => s.id), ['preflight', 'replica-in-sync', 'failover', 'agreement', 'verify']);
+  const f = plan.steps.find((s) => s.id === 'failover')!;
+  assert.deepEqual((f.args as { candidate: { address: string } }).candidate.address, '127.0.0.1:7006');
+  assert.ok(f.commands.some((c) => c.target === '127.0.0.1:7006' && c.command === 'CLUSTER FAILOVER'));
+  assert.equal(f.destructive, undefined);
+  assert.equal(plan.clusters.source!.fingerprint, topology().fingerprint);
+  assert.deepEqual(JSON.parse(JSON.stringify(plan)), plan, 'a plan is plain data');
+});
+
+test('a replica is promoted itself; force and takeover are marked destructive', () => {
+  const plan = buildPlan(rb, resolveParams(rb, ['node=127.0.0.1:7004', 'mode=force']), '/inv.yaml', { source: topology() });
+  const f = plan.steps.find((s) => s.id === 'failover')!;
+  assert.equal((f.args as { master: { address: string } }).master.address, '127.0.0.1:7001');
+  assert.match(f.destructive ?? '', /FORCE/);
+  assert.ok(f.commands.some((c) => c.command === 'CLUSTER FAILOVER FORCE'));
+  const t = buildPlan(rb, resolveParams(rb, ['node=127.0.0.1:7004', 'mode=takeover']), '/inv.yaml', { source: topology() });
+  assert.match(t.steps.find((s) => s.id === 'failover')!.destructive ?? '', /TAKEOVER/);
+});
+
+test('bad parameters are usage errors that say what to pass', () => {
+  const err = (args: string[], re: RegExp, kind = 'usage') => {
+    assert.throws(() => buildPlan(rb, resolveParams(rb, args), '/inv.yaml', { source: topology() }), (e: unknown) => e instanceof RunbookError && e.kind === kind && re.test(e.message));
+  };
+  err([], /needs --param node/);
+  err(['node=127.0.0.1:9999'], /not a node of cluster source/);
+  err(['node=nonsense'], /not HOST:PORT/);
+  err(['node=127.0.0.1:7000', 'mode=yolo'], /mode=yolo is not allowed/);
+  err(['node=127.0.0.1:7000', 'colour=red'], /no parameter `colour`/);
+  err(['node=127.0.0.1:7000', 'cluster=nope'], /cluster `nope` is not in the inventory/);
+  err(['node=127.0.0.1:7002'], /has no replica/, 'precondition');
+});
+
+test('the plan compiles to a machine with one state per step and restorable positions', () => {
+  const plan = buildPlan(rb, resolveParams(rb, ['node=127.0.0.1:7000']), '/inv.yaml', { source: topology() });
+  const m = compilePlan(plan);
+  assert.deepEqual(Object.keys(m.config.states!), ['preflight', 'replica-in-sync', 'failover', 'agreement', 'verify', 'succeeded', 'aborted']);
+  assert.deepEqual(position({ failover: 'run' }), { stepId: 'failover', phase: 'run' });
+  assert.deepEqual(position('succeeded'), { final: 'succeeded' });
+});
+
+test('drift is described in words', () => {
+  const a = topology();
+  const b = topology();
+  b.nodes[0] = { ...b.nodes[0]!, role: 'replica', masterId: 'r1b', slots: [] };
+  b.nodes[4] = { ...b.nodes[4]!, role: 'master', masterId: undefined, slots: [[0, 5460]] };
+  b.fingerprint = fingerprintOf(b.nodes);
+  assert.notEqual(a.fingerprint, b.fingerprint);
+  const d = describeDrift(a, b);
+  assert.ok(d.includes('127.0.0.1:7000 was master, is now replica'), d.join('; '));
+});
+
+test('check: uncovered slots and a failed node are problems', () => {
+  const t = topology();
+  assert.equal(checkCluster(t).ok, true);
+  t.nodes[2] = { ...t.nodes[2]!, slots: [[10923, 16000]] };
+  t.nodes[5] = { ...t.nodes[5]!, reachable: false, self: undefined, error: 'ECONNREFUSED' };
+  const c = checkCluster(t);
+  assert.equal(c.ok, false);
+  assert.deepEqual(c.uncovered, [[16001, 16383]]);
+  assert.ok(c.unreachable.some((u) => u.startsWith('127.0.0.1:7004')));
+});
