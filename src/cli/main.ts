@@ -11,7 +11,6 @@ import { Session, writePlanFile } from './session.js';
 import { renderPlan, renderRuns, renderShow, table } from './render.js';
 import { runCommand, resumeCommand } from './run-command.js';
 import { stateDirFrom } from './state-dir.js';
-import { green } from './style.js';
 
 const program = new Command();
 program
@@ -127,7 +126,8 @@ program
   .command('show <runId>')
   .description('a run: steps with status and timings, outputs, and the audit log')
   .option('--json', 'output JSON')
-  .action((id: string, o: { json?: boolean }) => {
+  .option('--reads', 'also list the read-only commands (INFO, CLUSTER NODES polling) in the audit log')
+  .action((id: string, o: { json?: boolean; reads?: boolean }) => {
     const s = Session.from(globals());
     try {
       const run = s.store.getRun(id);
@@ -137,7 +137,7 @@ program
       if (o.json) {
         const { snapshotJson, planJson, ...r } = run;
         console.log(JSON.stringify({ run: r, plan: JSON.parse(planJson), steps, audit }, null, 2));
-      } else console.log(renderShow(run, steps, audit));
+      } else console.log(renderShow(run, steps, audit, o.reads));
     } finally {
       void s.close();
     }
@@ -165,8 +165,7 @@ sandbox
       stateDir: stateDirFrom(globals().stateDir), name: o.name, masters: o.masters, replicas: o.replicas, targetMasters: o.targetMasters,
       keys: o.keys, basePort: o.basePort, nodeTimeoutMs: o.nodeTimeout, onProgress: (l) => console.error(l),
     });
-    for (const c of info.clusters) console.error(`${c.name}: ${c.masters} masters x ${c.replicasPerMaster} replicas on 127.0.0.1 ports ${c.ports[0]}-${c.ports[c.ports.length - 1]}`);
-    console.error(green(`sandbox ${info.name} is up; inventory:`));
+    // Progress went to stderr; stdout is the inventory path alone, for scripts: INV=$(redis-runbook sandbox up)
     console.log(info.inventoryPath);
   });
 sandbox.command('down').description('stop a sandbox and delete its files').option('--name <name>', 'sandbox name', 'demo').action(async (o: { name: string }) => {

@@ -36,7 +36,10 @@ export function renderRuns(runs: RunRow[]): string {
   return table(['RUN', 'RUNBOOK', 'CLUSTERS', 'STATUS', 'STARTED'], rows);
 }
 
-export function renderShow(run: RunRow, steps: StepRow[], audit: AuditRow[]): string {
+const READS = new Set(['INFO', 'PING', 'ROLE', 'DBSIZE', 'LASTSAVE', 'SCAN', 'TYPE', 'PTTL', 'TTL', 'EXISTS', 'GET']);
+const isRead = (a: AuditRow) => READS.has(a.command) || (a.command === 'CLUSTER' && ['NODES', 'INFO', 'MYID', 'SHARDS', 'SLOTS', 'COUNTKEYSINSLOT', 'GETKEYSINSLOT'].includes(a.args[0] ?? '')) || (a.command === 'CONFIG' && a.args[0] === 'GET');
+
+export function renderShow(run: RunRow, steps: StepRow[], audit: AuditRow[], withReads = false): string {
   const plan = JSON.parse(run.planJson) as Plan;
   const out: string[] = [];
   out.push(bold(`run ${run.id}`) + `  ${run.runbook}  status ${statusColor(run.status)}`);
@@ -50,8 +53,10 @@ export function renderShow(run: RunRow, steps: StepRow[], audit: AuditRow[]): st
     if (s.output && typeof s.output === 'object') out.push(`  ${s.stepId} output: ${dim(JSON.stringify(s.output))}`);
   }
   out.push('');
-  out.push(bold(`audit log (${audit.length} events)`));
-  for (const a of audit) {
+  const reads = audit.filter(isRead);
+  const shown = withReads ? audit : audit.filter((a) => !isRead(a));
+  out.push(bold(`audit log: ${audit.length} events`) + (withReads ? '' : dim(` (${reads.length} reads hidden; --reads lists them)`)));
+  for (const a of shown) {
     out.push(`  ${fmtTime(a.at)} ${(a.stepId ?? '-').padEnd(16)} ${a.target.padEnd(16)} ${a.command} ${a.args.join(' ')}${a.durationMs ? dim(` ${a.durationMs}ms`) : ''}${a.ok ? '' : red(` ERR ${a.error ?? ''}`)}`);
   }
   return out.join('\n');

@@ -78,7 +78,7 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
       args: step.args,
       env: o.env,
       outputs,
-      inDoubt: inDoubt?.stepId === stepId ? { startedAt: inDoubt.startedAt } : undefined,
+      inDoubt: inDoubt?.stepId === stepId ? { startedAt: inDoubt.startedAt, sent: store.writesSince(runId, stepId, inDoubt.startedAt) } : undefined,
       log: (line) => o.onEvent?.({ type: 'log', step, line }),
       failpoint: (name) => failpoint(`${stepId}:${name}`),
       signal: o.stop,

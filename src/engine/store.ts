@@ -96,6 +96,23 @@ export class Store implements AuditSink {
       .run(this.currentRun, e.stepId ?? this.currentStepId ?? null, e.at, e.target, e.command, JSON.stringify(e.args), e.durationMs, e.ok ? 1 : 0, e.error ?? null);
   }
 
+  intent(e: AuditEvent): number | undefined {
+    if (!this.currentRun) return undefined;
+    const r = this.db
+      .prepare('INSERT INTO audit (run_id, step_id, at, target, command, args_json, duration_ms, ok, error) VALUES (?,?,?,?,?,?,?,?,?)')
+      .run(this.currentRun, e.stepId ?? this.currentStepId ?? null, e.at, e.target, e.command, JSON.stringify(e.args), 0, 0, 'sent; no reply recorded');
+    return Number(r.lastInsertRowid);
+  }
+
+  complete(id: number, o: Pick<AuditEvent, 'ok' | 'durationMs' | 'error'>): void {
+    this.db.prepare('UPDATE audit SET ok = ?, duration_ms = ?, error = ? WHERE id = ?').run(o.ok ? 1 : 0, o.durationMs, o.error ?? null, id);
+  }
+
+  /** Commands that may change state, sent for a step since a time (the in-doubt window). */
+  writesSince(runId: string, stepId: string, since: number): AuditRow[] {
+    return this.audit(runId, stepId).filter((a) => a.at >= since && a.target !== 'operator' && !['INFO', 'PING', 'ROLE', 'DBSIZE'].includes(a.command) && !(a.command === 'CLUSTER' && a.args[0] === 'NODES'));
+  }
+
   /** Record an operator decision or a runner note in the audit log. */
   note(runId: string, stepId: string | undefined, command: string, args: string[] = []): void {
     this.db

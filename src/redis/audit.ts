@@ -11,7 +11,15 @@ export interface AuditEvent {
 }
 
 export interface AuditSink {
+  /** A read, recorded after its reply. */
   record(event: AuditEvent): void;
+  /**
+   * A command that may change state is journaled *before* it is sent, then
+   * completed: after a crash, a step in doubt can tell "never sent" from
+   * "sent, outcome unknown" by reading the journal.
+   */
+  intent(event: AuditEvent): number | undefined;
+  complete(id: number, outcome: Pick<AuditEvent, 'ok' | 'durationMs' | 'error'>): void;
 }
 
 // Arguments that carry a secret, by command: their values are replaced before

@@ -142,6 +142,8 @@ export class NodeClient {
     const started = Date.now();
     let ok = false;
     let error: string | undefined;
+    const event = { at: started, target: this.address, command: command.toUpperCase(), args: redactArgs(command, args), durationMs: 0, ok: false, stepId: stepId?.() };
+    const intentId = isReadOnly(command, args) ? undefined : audit?.intent(event);
     try {
       const redis = await this.connection();
       const reply = await redis.call(command, ...args);
@@ -152,16 +154,9 @@ export class NodeClient {
       error = translated.message;
       throw translated;
     } finally {
-      audit?.record({
-        at: started,
-        target: this.address,
-        command: command.toUpperCase(),
-        args: redactArgs(command, args),
-        durationMs: Date.now() - started,
-        ok,
-        error: error === undefined ? undefined : scrub(error, this.pool.secrets()),
-        stepId: stepId?.(),
-      });
+      const outcome = { ok, durationMs: Date.now() - started, error: error === undefined ? undefined : scrub(error, this.pool.secrets()) };
+      if (intentId !== undefined) audit?.complete(intentId, outcome);
+      else audit?.record({ ...event, ...outcome });
     }
   }
 

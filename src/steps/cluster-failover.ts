@@ -72,10 +72,11 @@ export const clusterFailoverStep: StepKind<Args> = {
     const a = ctx.args;
     const pool = ctx.env.pool(a.cluster);
     if (await isPromoted(ctx)) return { alreadyPromoted: true };
-    if (ctx.inDoubt) {
-      // An earlier attempt may have sent CLUSTER FAILOVER just before the process died.
+    const earlier = ctx.inDoubt?.sent.filter((e) => e.command === 'CLUSTER' && e.args[0] === 'FAILOVER').pop();
+    if (earlier) {
+      // The journal says an earlier attempt sent CLUSTER FAILOVER just before the process died.
       // Let it finish (or expire) before sending another: a second one restarts the handshake.
-      const settle = ctx.inDoubt.startedAt + MF_TIMEOUT_MS + 1000 - Date.now();
+      const settle = earlier.at + MF_TIMEOUT_MS + 1000 - Date.now();
       if (settle > 0) {
         ctx.log(`an earlier attempt may still be in progress; waiting up to ${settle} ms before sending again`);
         if (await waitFor(async () => ((await isPromoted(ctx)) ? true : undefined), { timeoutMs: settle, intervalMs: 50, signal: ctx.signal })) {

@@ -36,7 +36,7 @@ export interface StepRunContext<A> {
    * recorded a result (the process died): the step must find out from the
    * cluster what already happened before acting.
    */
-  inDoubt?: { startedAt: number };
+  inDoubt?: { startedAt: number; sent: Array<{ at: number; target: string; command: string; args: string[]; ok: boolean; error?: string }> };
   log(line: string): void;
   /** Test hook: dies with SIGKILL here when REDIS_RUNBOOK_FAILPOINT names this point. */
   failpoint(name: string): void;
