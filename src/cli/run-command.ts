@@ -131,7 +131,7 @@ async function execute(session: Session, runId: string, plan: Plan, inventoryFil
   try {
     const outcome = await executeRun({
       store: session.store, runId, plan, env, prompter: isGuided ? terminalPrompter() : undefined,
-      allowDestructive: !!flags.allowDestructive, onEvent: printEvent, stop: stop.signal, snapshot,
+      allowDestructive: !!flags.allowDestructive, onEvent: (e) => printEvent(e, isGuided), stop: stop.signal, snapshot,
     });
     if (outcome.status === 'succeeded') { console.log(green(`run ${runId} succeeded`)); return EXIT.ok; }
     console.error(red(`run ${runId} ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}`));
@@ -142,12 +142,14 @@ async function execute(session: Session, runId: string, plan: Plan, inventoryFil
   }
 }
 
-function printEvent(e: RunnerEvent): void {
+function printEvent(e: RunnerEvent, isGuided: boolean): void {
   switch (e.type) {
     case 'phase':
       if (e.phase === 'check') console.log(`${bold(`[${e.index + 1}/${e.total}] ${e.step.id}`)} ${e.step.title}`);
       break;
     case 'conditions':
+      // In guided mode the prompt shows the check results with the step.
+      if (isGuided && e.phase === 'check' && e.conditions.every((c) => c.ok)) break;
       for (const l of renderConditions(e.conditions)) console.log(dim(`  ${e.phase}`) + l.slice(2));
       break;
     case 'log':

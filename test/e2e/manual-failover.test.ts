@@ -101,7 +101,7 @@ test('FORCE is refused while the master answers; nothing is sent', async () => {
   const id = runIdOf(r);
   const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
   assert.equal(show.run.status, 'refused');
-  assert.equal(show.audit.filter((a: { command: string }) => a.command === 'CLUSTER').length, 0);
+  assert.equal(show.audit.filter((a: { command: string; args: string[] }) => a.command === 'CLUSTER' && a.args[0] === 'FAILOVER').length, 0);
 });
 
 test('guided mode needs a terminal; without one it says to pass --yes and changes nothing', async () => {
