@@ -14,7 +14,7 @@ interface Args {
 export interface ShardBaseline {
   ranges: string;
   master: string;
-  keys: number;
+  keys: number | null;
 }
 
 /** Conditions for a healthy cluster, as `redis-cli --cluster check` judges it. */
@@ -33,10 +33,20 @@ export function clusterConditions(t: Topology, tolerateDown?: string): Condition
   ];
 }
 
+/**
+ * Keys per shard (slot ranges -> key count). A master that does not answer is
+ * counted through its replica with the highest offset, which is what a
+ * FORCE failover will promote; with no answer at all the count is null.
+ */
 export function shardBaseline(t: Topology): ShardBaseline[] {
   return t.nodes
     .filter((n) => n.role === 'master' && n.slots.length > 0)
-    .map((n) => ({ ranges: formatRanges(n.slots), master: n.address, keys: n.self?.keys ?? -1 }))
+    .map((n) => {
+      const replica = t.nodes
+        .filter((r) => r.masterId === n.id && r.self)
+        .sort((a, b) => (b.self?.replOffset ?? 0) - (a.self?.replOffset ?? 0))[0];
+      return { ranges: formatRanges(n.slots), master: n.address, keys: n.self?.keys ?? replica?.self?.keys ?? null };
+    })
     .sort((a, b) => a.ranges.localeCompare(b.ranges));
 }
 

@@ -36,7 +36,7 @@ export const verifyFailoverStep: StepKind<Args> = {
     const baseline = (ctx.outputs[a.baselineStep] as { shards?: ShardBaseline[] } | undefined)?.shards;
     if (baseline) {
       const now = new Map(shardBaseline(t).map((s) => [s.ranges, s]));
-      const changed = baseline.filter((b) => now.get(b.ranges)?.keys !== b.keys).map((b) => `slots ${b.ranges}: ${b.keys} -> ${now.get(b.ranges)?.keys ?? 'no owner'}`);
+      const changed = baseline.filter((b) => b.keys !== null && now.get(b.ranges)?.keys !== b.keys).map((b) => `slots ${b.ranges}: ${b.keys} -> ${now.get(b.ranges)?.keys ?? 'no owner'}`);
       out.push(cond('keys per shard unchanged', changed.length === 0, `${baseline.length} shards hold the same key counts as before`, changed.join('; ')));
     }
     return out;

@@ -1,0 +1,59 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { cli, runIdOf, sandbox, sandboxDown, tempStateDir } from '../support/cli.js';
+import { roles, withNode } from '../support/cluster.js';
+
+const BASE = 7250;
+const home = tempStateDir();
+let inventory = '';
+let password = '';
+
+before(async () => {
+  ({ inventory, password } = await sandbox(home, BASE, ['--keys', '300']));
+});
+after(async () => {
+  await sandboxDown(home);
+});
+
+test('TAKEOVER is refused while a majority of masters answers', async () => {
+  const { replicaOfIt } = await roles(BASE, password);
+  const r = await cli(home, ['run', 'manual-failover', '--inventory', inventory, '--param', `node=${replicaOfIt}`, '--param', 'mode=takeover', '--yes', '--allow-destructive']);
+  assert.equal(r.code, 3, r.out);
+  assert.match(r.stdout, /3 of 3 masters answer: an election can be won, TAKEOVER is refused/);
+});
+
+test('FORCE with the master down: unattended it stops before the destructive step; confirmed, it promotes the replica', async () => {
+  const { masterOfSlot0: master, replicaOfIt: replica } = await roles(BASE, password);
+  const [masterPort, replicaPort] = [master, replica].map((a) => Number(a.split(':')[1]));
+  // Keep Redis from failing over by itself, so that FORCE is what promotes it.
+  await withNode(replicaPort!, password, (r) => r.call('CONFIG', 'SET', 'cluster-replica-no-failover', 'yes'));
+  await withNode(masterPort!, password, (r) => r.call('SHUTDOWN', 'NOSAVE').catch(() => undefined));
+  await new Promise((s) => setTimeout(s, 500));
+
+  const first = await cli(home, ['run', 'manual-failover', '--inventory', inventory, '--param', `node=${replica}`, '--param', 'mode=force', '--yes']);
+  assert.equal(first.code, 1, first.out);
+  assert.match(first.stderr, /step failover is destructive \(FORCE promotes the replica without the master.*--allow-destructive/);
+  const id = runIdOf(first);
+  assert.equal((await roles(replicaPort!, password)).masterOfSlot0, master, 'nothing was promoted');
+
+  const r = await cli(home, ['resume', id, '--yes', '--allow-destructive']);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.stdout, /old master demoted: .* is down; it rejoins as a replica/);
+  const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
+  assert.ok(show.audit.some((a: { command: string; args: string[] }) => a.command === 'CLUSTER' && a.args.join(' ') === 'FAILOVER FORCE'));
+  assert.ok(show.audit.some((a: { command: string }) => a.command === 'REFUSED-DESTRUCTIVE'));
+
+  // The old master comes back and rejoins as a replica of the new one.
+  const conf = join(inventory, '..', 'nodes', String(masterPort), 'redis.conf');
+  assert.equal(spawnSync('redis-server', [conf]).status, 0);
+  let back = '';
+  for (let i = 0; i < 100; i++) {
+    back = (await withNode(masterPort!, password, (c) => c.call('ROLE')).catch(() => [''])) as unknown as string;
+    if (Array.isArray(back) && back[0] === 'slave' && back[2] === replicaPort) break;
+    await new Promise((s) => setTimeout(s, 100));
+  }
+  assert.deepEqual([(back as unknown as unknown[])[0], (back as unknown as unknown[])[2]], ['slave', replicaPort]);
+  await withNode(replicaPort!, password, (c) => c.call('CONFIG', 'SET', 'cluster-replica-no-failover', 'no'));
+});
