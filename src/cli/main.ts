@@ -87,6 +87,43 @@ program
   });
 
 program
+  .command('verify')
+  .description('compare two clusters key by key (type, value, TTL) in rounds; exit 0 only when nothing differs')
+  .requiredOption('--inventory <file>', 'inventory YAML')
+  .requiredOption('--source <name>', 'the reference cluster (or standalone server)')
+  .requiredOption('--target <name>', 'the cluster compared with it')
+  .option('--mode <mode>', 'full (type, value, TTL) | length (type, length, TTL) | keys (existence, type)', 'full')
+  .option('--rounds <n>', 'rounds; each later one rechecks only what differed', '3')
+  .option('--qps <n>', 'keys per second read from each cluster; 0 = unlimited', '15000')
+  .option('--batch <n>', 'keys per SCAN and per pipeline', '256')
+  .option('--sample <percent>', 'check a random percentage of keys', '100')
+  .option('--extra', 'also report keys that exist only in the target')
+  .option('--pause <ms>', 'pause before each recheck round', '2000')
+  .option('--ttl-tolerance <ms>', 'TTL difference tolerated', '2000')
+  .option('--stream-groups', 'compare stream consumer groups too')
+  .option('--json', 'print the report as JSON')
+  .action(async (o: { inventory: string; source: string; target: string; mode: string; rounds: string; qps: string; batch: string; sample: string; extra?: boolean; pause: string; ttlTolerance: string; streamGroups?: boolean; json?: boolean }) => {
+    const params = [`source=${o.source}`, `target=${o.target}`, `mode=${o.mode}`, `rounds=${o.rounds}`, `qps=${o.qps}`, `batch=${o.batch}`, `sample=${o.sample}`, `extra=${!!o.extra}`, `pauseMs=${o.pause}`, `ttlToleranceMs=${o.ttlTolerance}`, `streamGroups=${!!o.streamGroups}`];
+    let result: { runId: string; report: { compared?: number; differ?: number } | null; differences: Array<{ key: string; kind: string; source: string; target: string }> } | undefined;
+    const log = console.log;
+    // With --json, the run's own narration goes to stderr so that stdout is the report alone.
+    if (o.json) console.log = (...a: unknown[]) => console.error(...a);
+    try {
+      exitCode = await runCommand('verify-data', { inventory: o.inventory, param: params, yes: true, stateDir: globals().stateDir }, (runId, session) => {
+        const report = (session.store.steps(runId).find((s) => s.stepId === 'compare')?.output ?? null) as { compared?: number; differ?: number } | null;
+        result = { runId, report, differences: session.store.findings(runId) };
+      });
+    } finally {
+      console.log = log;
+    }
+    if (!result) return;
+    if (o.json) return void console.log(JSON.stringify(result, null, 2));
+    for (const f of result.differences.slice(0, 20)) console.log(`  ${f.kind.padEnd(7)} ${f.key}: source ${f.source} | target ${f.target}`);
+    if (result.differences.length > 20) console.log(`  ... ${result.differences.length - 20} more: redis-runbook show ${result.runId}`);
+    if (result.report?.compared !== undefined) console.log(`verify: ${result.report.compared} keys compared, ${result.report.differ} differ`);
+  });
+
+program
   .command('resume <runId>')
   .description('resume a run that was stopped, failed or killed; steps converge, nothing already done is repeated')
   .option('-y, --yes', 'unattended')
@@ -136,8 +173,8 @@ program
       const audit = s.store.audit(id);
       if (o.json) {
         const { snapshotJson, planJson, ...r } = run;
-        console.log(JSON.stringify({ run: r, plan: JSON.parse(planJson), steps, audit }, null, 2));
-      } else console.log(renderShow(run, steps, audit, o.reads));
+        console.log(JSON.stringify({ run: r, plan: JSON.parse(planJson), steps, findings: s.store.findings(id), audit }, null, 2));
+      } else console.log(renderShow(run, steps, audit, o.reads, s.store.findings(id)));
     } finally {
       void s.close();
     }
@@ -157,12 +194,14 @@ sandbox
   .option('--replicas <n>', 'replicas per master', int('--replicas'), 1)
   .option('--target-masters <n>', 'also start an empty target cluster with N masters', int('--target-masters'))
   .option('--keys <n>', 'keys of mixed types to load into source', int('--keys'), 10000)
+  .option('--seed-target', 'load the target with the same keys as the source (to try `verify`)')
   .option('--base-port <p>', 'first port (target uses base+100)', int('--base-port'), 7000)
   .option('--node-timeout <ms>', 'cluster-node-timeout', int('--node-timeout'), 2000)
-  .action(async (o: { name: string; masters: number; replicas: number; targetMasters?: number; keys: number; basePort: number; nodeTimeout: number }) => {
+  .action(async (o: { name: string; masters: number; replicas: number; targetMasters?: number; seedTarget?: boolean; keys: number; basePort: number; nodeTimeout: number }) => {
+    if (o.seedTarget && o.targetMasters === undefined) throw usageError('E_USAGE', '--seed-target needs a target cluster', 'add --target-masters N');
     if (o.masters < 1 || o.masters > 16) throw usageError('E_USAGE', `--masters must be 1..16, got ${o.masters}`, 'pass --masters 3');
     const info = await sandboxUp({
-      stateDir: stateDirFrom(globals().stateDir), name: o.name, masters: o.masters, replicas: o.replicas, targetMasters: o.targetMasters,
+      stateDir: stateDirFrom(globals().stateDir), name: o.name, masters: o.masters, replicas: o.replicas, targetMasters: o.targetMasters, seedTarget: o.seedTarget,
       keys: o.keys, basePort: o.basePort, nodeTimeoutMs: o.nodeTimeout, onProgress: (l) => console.error(l),
     });
     // Progress went to stderr; stdout is the inventory path alone, for scripts: INV=$(redis-runbook sandbox up)

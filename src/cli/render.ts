@@ -1,5 +1,5 @@
 import type { Plan, PlanReport } from '../engine/plan.js';
-import type { RunRow, StepRow, AuditRow } from '../engine/store.js';
+import type { RunRow, StepRow, AuditRow, Finding } from '../engine/store.js';
 import type { Condition } from '../steps/kind.js';
 import { bold, dim, mark, red, yellow, green } from './style.js';
 
@@ -39,7 +39,7 @@ export function renderRuns(runs: RunRow[]): string {
 const READS = new Set(['INFO', 'PING', 'ROLE', 'DBSIZE', 'LASTSAVE', 'SCAN', 'TYPE', 'PTTL', 'TTL', 'EXISTS', 'GET']);
 const isRead = (a: AuditRow) => READS.has(a.command) || (a.command === 'CLUSTER' && ['NODES', 'INFO', 'MYID', 'SHARDS', 'SLOTS', 'COUNTKEYSINSLOT', 'GETKEYSINSLOT'].includes(a.args[0] ?? '')) || (a.command === 'CONFIG' && a.args[0] === 'GET');
 
-export function renderShow(run: RunRow, steps: StepRow[], audit: AuditRow[], withReads = false): string {
+export function renderShow(run: RunRow, steps: StepRow[], audit: AuditRow[], withReads = false, findings: Array<Finding & { stepId: string }> = []): string {
   const plan = JSON.parse(run.planJson) as Plan;
   const out: string[] = [];
   out.push(bold(`run ${run.id}`) + `  ${run.runbook}  status ${statusColor(run.status)}`);
@@ -51,6 +51,11 @@ export function renderShow(run: RunRow, steps: StepRow[], audit: AuditRow[], wit
   for (const s of steps) {
     if (s.error) out.push(`  ${s.stepId}: ${red(s.error)}`);
     if (s.output && typeof s.output === 'object') out.push(`  ${s.stepId} output: ${dim(JSON.stringify(s.output))}`);
+  }
+  if (findings.length) {
+    out.push('');
+    out.push(bold(`findings: ${findings.length}`));
+    out.push(table(['STEP', 'KIND', 'KEY', 'SOURCE', 'TARGET'], findings.map((f) => [f.stepId, f.kind, f.key, f.source, f.target])));
   }
   out.push('');
   const reads = audit.filter(isRead);

@@ -32,8 +32,8 @@ function guided(flags: { yes?: boolean }): boolean {
   return true;
 }
 
-/** `run RUNBOOK ...` or `run --plan FILE`: record the run, then execute it. */
-export async function runCommand(runbookName: string | undefined, flags: RunFlags): Promise<number> {
+/** `run RUNBOOK ...` or `run --plan FILE`: record the run, then execute it. Returns the exit code. */
+export async function runCommand(runbookName: string | undefined, flags: RunFlags, onFinished?: (runId: string, session: Session) => void): Promise<number> {
   const session = Session.from(flags);
   try {
     const isGuided = guided(flags);
@@ -59,7 +59,7 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
     console.log(dim(`  state ${session.stateDir}; ${isGuided ? 'guided' : 'unattended (--yes)'}`));
 
     // One active run per cluster: refuse early and name the holder (createRun re-checks atomically).
-    for (const c of clustersOf(rb, plan.params)) {
+    for (const c of rb.lock ? clustersOf(rb, plan.params) : []) {
       const holder = session.store.lockHolder(c);
       if (holder) throw preconditionError('E_CLUSTER_LOCKED', `cluster ${c} is held by run ${holder}, which has not finished`, `finish it with \`redis-runbook resume ${holder}\`, or give it up with \`redis-runbook abort ${holder}\``);
     }
@@ -67,8 +67,9 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
     const report = await evaluatePreconditions(plan, readEnv);
     const store = session.store;
     const record = (status: 'running' | 'refused', error?: string) => store.createRun(
-      { id: runId, runbook: rb.name, clusters: clustersOf(rb, plan.params), status, createdAt: Date.now(), pid: process.pid, planJson: JSON.stringify(plan), runbookHash: rb.hash, inventoryFile: inv.file, error },
+      { id: runId, runbook: rb.name, clusters: clustersOf(rb, plan.params, true), status, createdAt: Date.now(), pid: process.pid, planJson: JSON.stringify(plan), runbookHash: rb.hash, inventoryFile: inv.file, error },
       plan.steps.map((s, idx) => ({ stepId: s.id, idx, kind: s.kind, title: s.title })),
+      rb.lock,
     );
     if (planRefused(report)) {
       const reasons = Object.entries(report.preconditions).flatMap(([id, cs]) => cs.filter((c) => !c.ok).map((c) => `${id}: ${c.name}: ${c.reason}`));
@@ -81,7 +82,9 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
       return EXIT.precondition;
     }
     record('running');
-    return await execute(session, runId, plan, inv.file, isGuided, flags, undefined);
+    const code = await execute(session, runId, plan, inv.file, isGuided, flags, undefined);
+    onFinished?.(runId, session);
+    return code;
   } finally {
     await session.close();
   }
@@ -142,6 +145,23 @@ async function execute(session: Session, runId: string, plan: Plan, inventoryFil
   }
 }
 
+// Progress lines: rewritten in place on a terminal, else one line every 5 s (logs stay readable).
+let progressShown = false;
+let lastProgressLine = 0;
+function showProgress(line: string): void {
+  if (process.stderr.isTTY) {
+    process.stderr.write(`\r\x1b[K    ${line}`);
+    progressShown = true;
+  } else if (Date.now() - lastProgressLine >= 5000) {
+    lastProgressLine = Date.now();
+    process.stderr.write(`    ${line}\n`);
+  }
+}
+function endProgress(): void {
+  if (progressShown) process.stderr.write('\n');
+  progressShown = false;
+}
+
 function printEvent(e: RunnerEvent, isGuided: boolean): void {
   switch (e.type) {
     case 'phase':
@@ -153,9 +173,14 @@ function printEvent(e: RunnerEvent, isGuided: boolean): void {
       for (const l of renderConditions(e.conditions)) console.log(dim(`  ${e.phase}`) + l.slice(2));
       break;
     case 'log':
+      endProgress();
       console.log(dim(`    ${e.line}`));
       break;
+    case 'progress':
+      showProgress(e.line);
+      break;
     case 'step-done':
+      endProgress();
       console.log(green(`    done in ${e.ms} ms`) + (e.output && typeof e.output === 'object' ? dim(` ${JSON.stringify(e.output)}`) : ''));
       break;
     case 'step-skipped':

@@ -12,7 +12,7 @@ export interface ParamSpec {
   required: boolean;
   choices?: string[];
   /** `cluster`: the value names an inventory cluster the run acts on (and locks). */
-  type: 'string' | 'cluster';
+  type: 'string' | 'cluster' | 'endpoint';
 }
 
 export interface RunbookStep {
@@ -27,6 +27,8 @@ export interface Runbook {
   description: string;
   params: Record<string, ParamSpec>;
   steps: RunbookStep[];
+  /** false for read-only runbooks (verify-data): they do not take the one-run-per-cluster lock. */
+  lock: boolean;
   file: string;
   /** Hash of the definition, stored with each run: a resume refuses when it changed underneath. */
   hash: string;
@@ -74,7 +76,7 @@ export function loadRunbookFile(file: string): Runbook {
       default: v.default === undefined ? undefined : String(v.default),
       required: v.required === true,
       choices: Array.isArray(v.choices) ? v.choices.map(String) : undefined,
-      type: v.type === 'cluster' ? 'cluster' : 'string',
+      type: v.type === 'cluster' || v.type === 'endpoint' ? v.type : 'string',
     };
   }
   if (!Array.isArray(doc.steps) || doc.steps.length === 0) bad('steps', 'expected a non-empty list');
@@ -94,6 +96,7 @@ export function loadRunbookFile(file: string): Runbook {
     description: String(doc.description ?? ''),
     params,
     steps,
+    lock: doc.lock !== false,
     file,
     hash: createHash('sha256').update(text).digest('hex').slice(0, 16),
   };
@@ -122,9 +125,13 @@ export function resolveParams(rb: Runbook, given: string[]): Record<string, stri
   return out;
 }
 
-/** The inventory clusters a run acts on (and locks). */
-export function clustersOf(rb: Runbook, params: Record<string, string>): string[] {
-  return Object.entries(rb.params).filter(([, s]) => s.type === 'cluster').map(([k]) => params[k]!).filter(Boolean);
+/**
+ * The inventory clusters a run acts on: `cluster` params (their topology is
+ * discovered for the plan) and, with `endpoints`, also `endpoint` params
+ * (a cluster or a standalone server, read only through its own step).
+ */
+export function clustersOf(rb: Runbook, params: Record<string, string>, endpoints = false): string[] {
+  return Object.entries(rb.params).filter(([, s]) => s.type === 'cluster' || (endpoints && s.type === 'endpoint')).map(([k]) => params[k]!).filter(Boolean);
 }
 
 /** Substitute `{{name}}` with parameter values. */

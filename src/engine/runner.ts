@@ -21,6 +21,7 @@ export type RunnerEvent =
   | { type: 'phase'; step: StepInstance; index: number; total: number; phase: string }
   | { type: 'conditions'; step: StepInstance; phase: 'check' | 'verify'; conditions: Condition[] }
   | { type: 'log'; step: StepInstance; line: string }
+  | { type: 'progress'; step: StepInstance; line: string }
   | { type: 'step-done'; step: StepInstance; ms: number; output: unknown }
   | { type: 'step-skipped'; step: StepInstance }
   | { type: 'step-failed'; step: StepInstance; error: string };
@@ -81,6 +82,8 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
       inDoubt: inDoubt?.stepId === stepId ? { startedAt: inDoubt.startedAt, sent: store.writesSince(runId, stepId, inDoubt.startedAt) } : undefined,
       log: (line) => o.onEvent?.({ type: 'log', step, line }),
       failpoint: (name) => failpoint(`${stepId}:${name}`),
+      saveFindings: (rows) => store.setFindings(runId, stepId, rows),
+      progress: (line) => o.onEvent?.({ type: 'progress', step, line }),
       signal: o.stop,
     };
   };

@@ -39,6 +39,9 @@ export interface StepRow {
   conditions: { phase: 'check' | 'verify'; conditions: Array<{ name: string; ok: boolean; reason: string }> } | null;
 }
 
+/** Something a step found and the operator must see: a data difference, say. */
+export interface Finding { key: string; kind: string; source: string; target: string }
+
 export interface AuditRow extends AuditEvent { id: number; runId: string }
 
 /**
@@ -76,6 +79,9 @@ export class Store implements AuditSink {
         target TEXT NOT NULL, command TEXT NOT NULL, args_json TEXT NOT NULL, duration_ms INTEGER NOT NULL,
         ok INTEGER NOT NULL, error TEXT);
       CREATE INDEX IF NOT EXISTS audit_run ON audit(run_id, id);
+      CREATE TABLE IF NOT EXISTS findings (
+        run_id TEXT NOT NULL, step_id TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, source TEXT, target TEXT);
+      CREATE INDEX IF NOT EXISTS findings_run ON findings(run_id, step_id);
       CREATE TABLE IF NOT EXISTS locks (cluster TEXT PRIMARY KEY, run_id TEXT NOT NULL, acquired_at INTEGER NOT NULL);
     `);
   }
@@ -124,9 +130,9 @@ export class Store implements AuditSink {
    * Create a run and take the lock on each of its clusters, atomically.
    * A cluster held by another unfinished run refuses with that run's id.
    */
-  createRun(row: Omit<RunRow, 'updatedAt' | 'snapshotJson' | 'error'> & { error?: string }, steps: Array<Pick<StepRow, 'stepId' | 'idx' | 'kind' | 'title'>>): void {
+  createRun(row: Omit<RunRow, 'updatedAt' | 'snapshotJson' | 'error'> & { error?: string }, steps: Array<Pick<StepRow, 'stepId' | 'idx' | 'kind' | 'title'>>, lock = true): void {
     this.db.transaction(() => {
-      for (const cluster of row.status === 'refused' ? [] : row.clusters) {
+      for (const cluster of row.status === 'refused' || !lock ? [] : row.clusters) {
         const held = this.db.prepare('SELECT run_id FROM locks WHERE cluster = ?').get(cluster) as { run_id: string } | undefined;
         if (held) {
           throw preconditionError('E_CLUSTER_LOCKED', `cluster ${cluster} is held by run ${held.run_id}, which has not finished`,
@@ -225,6 +231,19 @@ export class Store implements AuditSink {
       ok: r.ok === 1,
       error: (r.error as string | null) ?? undefined,
     }));
+  }
+
+  /** Replace a step's findings (e.g. data differences) with the latest ones. */
+  setFindings(runId: string, stepId: string, rows: Finding[]): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM findings WHERE run_id = ? AND step_id = ?').run(runId, stepId);
+      const ins = this.db.prepare('INSERT INTO findings (run_id, step_id, key, kind, source, target) VALUES (?,?,?,?,?,?)');
+      for (const r of rows) ins.run(runId, stepId, r.key, r.kind, r.source, r.target);
+    }).immediate();
+  }
+
+  findings(runId: string): Array<Finding & { stepId: string }> {
+    return (this.db.prepare('SELECT * FROM findings WHERE run_id = ? ORDER BY rowid').all(runId) as Record<string, string>[]).map((r) => ({ stepId: r.step_id!, key: r.key!, kind: r.kind!, source: r.source!, target: r.target! }));
   }
 
   lockHolder(cluster: string): string | undefined {

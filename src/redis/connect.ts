@@ -10,7 +10,8 @@ export type Access = 'read-only' | 'read-write';
 // Commands a read-only connection may send. Plan mode enforces read-only here,
 // at the one place effects go out, not in each step (the dry-run that executes
 // is a classic bug: Argo 12944, Ansible modules that ignore check mode).
-const READ_COMMANDS = new Set(['PING', 'INFO', 'ROLE', 'DBSIZE', 'LASTSAVE', 'TIME', 'SCAN', 'TYPE', 'PTTL', 'TTL', 'EXISTS', 'GET', 'STRLEN', 'LLEN', 'HLEN', 'SCARD', 'ZCARD', 'XLEN', 'MEMORY']);
+const READ_COMMANDS = new Set(['PING', 'INFO', 'ROLE', 'DBSIZE', 'LASTSAVE', 'TIME', 'SCAN', 'TYPE', 'PTTL', 'TTL', 'EXISTS', 'GET', 'STRLEN', 'LLEN', 'HLEN', 'SCARD', 'ZCARD', 'XLEN', 'MEMORY',
+  'LRANGE', 'HSCAN', 'SSCAN', 'ZSCAN', 'HMGET', 'HGETALL', 'SMEMBERS', 'SMISMEMBER', 'ZRANGE', 'ZMSCORE', 'XRANGE', 'XINFO', 'READONLY']);
 const READ_SUBCOMMANDS: Record<string, Set<string>> = {
   CLUSTER: new Set(['NODES', 'INFO', 'MYID', 'SHARDS', 'SLOTS', 'COUNTKEYSINSLOT', 'GETKEYSINSLOT', 'KEYSLOT']),
   CONFIG: new Set(['GET']),
@@ -92,6 +93,11 @@ export class ClusterPool {
     };
   }
 
+  /** One audit event summing up bulk reads (pipelines are not audited one by one). */
+  recordSummary(target: string, command: string, args: string[]): void {
+    this.options.audit?.record({ at: Date.now(), target, command, args, durationMs: 0, ok: true, stepId: this.options.stepId?.() });
+  }
+
   /** Describe where the password comes from, for error remedies. */
   authSource(): string {
     return `clusters.${this.config.name}.auth.password (${describeSecret(this.config.auth?.password)})`;
@@ -157,6 +163,29 @@ export class NodeClient {
       const outcome = { ok, durationMs: Date.now() - started, error: error === undefined ? undefined : scrub(error, this.pool.secrets()) };
       if (intentId !== undefined) audit?.complete(intentId, outcome);
       else audit?.record({ ...event, ...outcome });
+    }
+  }
+
+  /**
+   * Send many commands in one round trip; replies stay Buffers (keys and
+   * values are binary-safe) and each reply carries its own error. Bulk reads
+   * (a data comparison sends millions) are not audited one by one: the caller
+   * records a summary instead.
+   */
+  async pipeline(commands: ReadonlyArray<readonly [string, ...(string | number | Buffer)[]]>): Promise<Array<[Error | null, unknown]>> {
+    if (this.pool.options.access === 'read-only') {
+      const bad = commands.find(([c, ...a]) => !isReadOnly(c, a));
+      if (bad) throw preconditionError('E_READ_ONLY', `refused to send ${bad[0]} to ${this.address}: this is a read-only session`, 'use `run` to make changes');
+    }
+    if (commands.length === 0) return [];
+    try {
+      const redis = await this.connection();
+      const p = redis.pipeline();
+      for (const [c, ...a] of commands) p.callBuffer(c, ...a);
+      const res = await p.exec();
+      return (res ?? []) as Array<[Error | null, unknown]>;
+    } catch (err) {
+      throw err instanceof Error && err.name === 'RunbookError' ? err : this.translate(err);
     }
   }
 

@@ -25,6 +25,8 @@ export interface SandboxUpOptions {
   masters: number;
   replicas: number;
   targetMasters?: number;
+  /** Load the target with the same keys as the source (to try and test `verify`). */
+  seedTarget?: boolean;
   keys: number;
   basePort: number;
   nodeTimeoutMs: number;
@@ -72,7 +74,10 @@ export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
     await Promise.all(allPorts.map((port) => startNode(port, nodePaths(paths.dir, port), password)));
 
     const formed = await Promise.all(layouts.map((l) => formCluster(l, { password, onProgress: say })));
-    if (o.keys > 0) await seedCluster({ password, masters: formed[0]!.masters, keys: o.keys, onProgress: say });
+    if (o.keys > 0) {
+      // Same deterministic key set on both sides: identical data however each cluster is sharded.
+      await Promise.all(formed.slice(0, o.seedTarget ? 2 : 1).map((f, i) => seedCluster({ password, masters: f.masters, keys: o.keys, onProgress: say, label: i === 0 ? 'source' : 'target' })));
+    }
 
     writeInventory(paths.inventory, renderInventory(paths.dir, layouts.map((l) => ({ name: l.name, seeds: l.masterPorts }))));
     // What we hand out must be usable by the rest of redis-runbook; find out here, not in the next command.

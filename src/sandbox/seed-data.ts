@@ -13,6 +13,8 @@ export interface SeedOptions {
   /** Commands per pipeline; ~1000 keeps round trips few and replies small. */
   batchSize?: number;
   onProgress?: (line: string) => void;
+  /** Cluster name for progress lines. */
+  label?: string;
 }
 
 export interface SeedResult {
@@ -50,7 +52,7 @@ export async function seedCluster(o: SeedOptions): Promise<SeedResult> {
     for (const m of o.masters) {
       conns.push(await wrap(m.port, 'connecting', () => openNode(m.port, { password: o.password, commandTimeoutMs: 30_000 })));
     }
-    o.onProgress?.(`source: seeding ${o.keys} keys over ${o.masters.length} master(s)`);
+    o.onProgress?.(`${o.label ?? 'source'}: seeding ${o.keys} keys over ${o.masters.length} master(s)`);
     const pending: SeedCommand[][] = o.masters.map(() => []);
     const chains: Promise<void>[] = o.masters.map(() => Promise.resolve());
     const flush = (i: number) => {
@@ -89,7 +91,7 @@ export async function seedCluster(o: SeedOptions): Promise<SeedResult> {
         'the sandbox must start empty: run `redis-runbook sandbox down` for it and up again');
     }
     const mix = SEED_KEY_TYPES.map((t) => `${t} ${byType[t]}`).join(', ');
-    o.onProgress?.(`source: seeded ${total} keys (${mix}; ${withTtl} with TTL) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    o.onProgress?.(`${o.label ?? 'source'}: seeded ${total} keys (${mix}; ${withTtl} with TTL) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return { keys: total, byType, withTtl };
   } finally {
     for (const c of conns) c.disconnect();

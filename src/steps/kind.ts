@@ -40,6 +40,10 @@ export interface StepRunContext<A> {
   log(line: string): void;
   /** Test hook: dies with SIGKILL here when REDIS_RUNBOOK_FAILPOINT names this point. */
   failpoint(name: string): void;
+  /** Store what the step found (replacing earlier findings of this step): listed by `show`. */
+  saveFindings(rows: Array<{ key: string; kind: string; source: string; target: string }>): void;
+  /** A transient progress line (rewritten in place on a terminal). */
+  progress(line: string): void;
   /** Set when the operator asked to stop (Ctrl-C); long waits should end early and safely. */
   signal: AbortSignal;
 }

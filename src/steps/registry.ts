@@ -5,8 +5,9 @@ import { waitReplicaSyncStep } from './wait-replica-sync.js';
 import { clusterFailoverStep } from './cluster-failover.js';
 import { waitForAgreementStep } from './wait-for-agreement.js';
 import { verifyFailoverStep } from './verify-failover.js';
+import { verifyDataStep } from './verify-data.js';
 
-const KINDS: StepKind[] = [checkClusterStep, waitReplicaSyncStep, clusterFailoverStep, waitForAgreementStep, verifyFailoverStep];
+const KINDS: StepKind[] = [checkClusterStep, waitReplicaSyncStep, clusterFailoverStep, waitForAgreementStep, verifyFailoverStep, verifyDataStep];
 
 export const stepKinds: ReadonlyMap<string, StepKind> = new Map(KINDS.map((k) => [k.kind, k]));
 

@@ -1,0 +1,67 @@
+import type { NodeClient } from '../connect.js';
+import { sameScore, streamDiff } from './compare.js';
+
+/**
+ * Compare a key too big for one reply, page by page: never one giant reply.
+ * Ordered types (list, stream) are read in the same pages from both sides;
+ * unordered ones are scanned on the source and looked up on the target
+ * (HMGET, SMISMEMBER, ZMSCORE), with the lengths already known equal.
+ * Returns the first difference as [source, target], or undefined, and the pages read.
+ */
+export async function compareBigKey(src: NodeClient, tgt: NodeClient, key: Buffer, type: string, page: number): Promise<{ diff?: [string, string]; pages: number }> {
+  let pages = 0;
+  const one = async (node: NodeClient, cmd: [string, ...(string | number | Buffer)[]]) => {
+    const [[err, v]] = (await node.pipeline([cmd])) as [[Error | null, unknown]];
+    if (err) throw err;
+    return v;
+  };
+  const text = (b: unknown) => (Buffer.isBuffer(b) ? b.toString('latin1') : String(b));
+
+  if (type === 'list') {
+    const len = Number(text(await one(src, ['LLEN', key])));
+    for (let i = 0; i < len; i += page) {
+      pages++;
+      const [a, b] = (await Promise.all([one(src, ['LRANGE', key, i, i + page - 1]), one(tgt, ['LRANGE', key, i, i + page - 1])])) as [Buffer[], Buffer[]];
+      const k = a.findIndex((e, j) => !b[j] || !e.equals(b[j]!));
+      if (k !== -1) return { diff: [`list[${i + k}] = ${JSON.stringify(text(a[k]))}`, `list[${i + k}] = ${b[k] ? JSON.stringify(text(b[k])) : '(none)'}`], pages };
+    }
+    return { pages };
+  }
+  if (type === 'stream') {
+    let start = '-';
+    for (;;) {
+      pages++;
+      const [a, b] = (await Promise.all([one(src, ['XRANGE', key, start, '+', 'COUNT', page]), one(tgt, ['XRANGE', key, start, '+', 'COUNT', page])])) as [Array<[Buffer, Buffer[]]>, Array<[Buffer, Buffer[]]>];
+      const d = streamDiff(a.map(([id, f]) => [text(id), f]), b.map(([id, f]) => [text(id), f]));
+      if (d) return { diff: d, pages };
+      if (a.length < page) return { pages };
+      start = `(${text(a[a.length - 1]![0])}`;
+    }
+  }
+  const scan = type === 'hash' ? 'HSCAN' : type === 'set' ? 'SSCAN' : 'ZSCAN';
+  let cursor = '0';
+  do {
+    pages++;
+    const [next, flat] = (await one(src, [scan, key, cursor, 'COUNT', page])) as [Buffer, Buffer[]];
+    cursor = text(next);
+    if (type === 'set') {
+      if (flat.length === 0) continue;
+      const present = (await one(tgt, ['SMISMEMBER', key, ...flat])) as number[];
+      const k = present.findIndex((p) => Number(p) !== 1);
+      if (k !== -1) return { diff: [`member ${JSON.stringify(text(flat[k]))}`, 'member absent'], pages };
+      continue;
+    }
+    const names = flat.filter((_, i) => i % 2 === 0);
+    const values = flat.filter((_, i) => i % 2 === 1);
+    if (names.length === 0) continue;
+    const got = (await one(tgt, [type === 'hash' ? 'HMGET' : 'ZMSCORE', key, ...names])) as Array<Buffer | null>;
+    for (let i = 0; i < names.length; i++) {
+      const same = type === 'hash' ? !!got[i] && got[i]!.equals(values[i]!) : sameScore(text(values[i]), got[i] === null ? undefined : text(got[i]));
+      if (!same) {
+        const what = type === 'hash' ? 'field' : 'member';
+        return { diff: [`${what} ${JSON.stringify(text(names[i]))} = ${text(values[i])}`, got[i] === null ? `${what} absent` : `${what} ${JSON.stringify(text(names[i]))} = ${text(got[i])}`], pages };
+      }
+    }
+  } while (cursor !== '0');
+  return { pages };
+}

@@ -1,0 +1,97 @@
+import type { KeyRead, VerifyMode } from './key-read.js';
+
+export type DifferenceKind = 'missing' | 'extra' | 'type' | 'value' | 'ttl';
+
+export interface Difference {
+  key: Buffer;
+  kind: DifferenceKind;
+  source: string;
+  target: string;
+}
+
+/** Outcome of comparing one key from what both sides said. */
+export type Verdict = { same: true } | { same: false; kind: DifferenceKind; source: string; target: string } | { page: true };
+
+export const ttlText = (pttl: number) => (pttl === -1 ? 'no TTL' : pttl < 0 ? 'gone' : `TTL ${pttl} ms`);
+
+/**
+ * Compare one key (pure). Scores compare exactly (as Redis prints them, and
+ * as numbers); hashes, sets and zsets compare as collections since both sides
+ * may iterate in different orders. A key with more than one page on either
+ * side is handed to the paged comparison.
+ */
+export function compareKey(src: KeyRead, tgt: KeyRead, mode: VerifyMode, ttlToleranceMs: number): Verdict {
+  if (tgt.type === 'none') return { same: false, kind: 'missing', source: src.type, target: 'no such key' };
+  if (src.type !== tgt.type) return { same: false, kind: 'type', source: src.type, target: tgt.type };
+  if (mode === 'keys') return { same: true };
+
+  if (src.length !== tgt.length) return { same: false, kind: 'value', source: `${src.type} length ${src.length}`, target: `${tgt.type} length ${tgt.length}` };
+  if (mode === 'full') {
+    if (src.more || tgt.more) return { page: true };
+    const v = compareValue(src, tgt);
+    if (v) return { same: false, kind: 'value', source: v[0], target: v[1] };
+  }
+  const ttlDiff = compareTtl(src.pttl, tgt.pttl, ttlToleranceMs);
+  if (ttlDiff) return { same: false, kind: 'ttl', source: ttlText(src.pttl), target: ttlText(tgt.pttl) };
+  return { same: true };
+}
+
+export function compareTtl(src: number, tgt: number, toleranceMs: number): boolean {
+  if (src === -1 || tgt === -1) return src !== tgt;
+  return Math.abs(src - tgt) > toleranceMs;
+}
+
+export const sameScore = (a: string | undefined, b: string | undefined) => a !== undefined && b !== undefined && (a === b || Number(a) === Number(b));
+
+const show = (b: Buffer | undefined) => {
+  if (!b) return '(none)';
+  const s = b.toString('utf8');
+  return JSON.stringify(s.length > 60 ? `${s.slice(0, 60)}...` : s);
+};
+
+/** The first difference in value, as [source summary, target summary], or undefined. */
+function compareValue(src: KeyRead, tgt: KeyRead): [string, string] | undefined {
+  switch (src.type) {
+    case 'string':
+      return src.string!.equals(tgt.string!) ? undefined : [`string ${show(src.string)}`, `string ${show(tgt.string)}`];
+    case 'list': {
+      const i = src.list!.findIndex((e, k) => !tgt.list![k] || !e.equals(tgt.list![k]!));
+      return i === -1 ? undefined : [`list[${i}] = ${show(src.list![i])}`, `list[${i}] = ${show(tgt.list![i])}`];
+    }
+    case 'hash':
+      for (const [f, v] of src.hash!) {
+        const t = tgt.hash!.get(f);
+        if (!t || !t.equals(v)) return [`field ${JSON.stringify(f)} = ${show(v)}`, `field ${JSON.stringify(f)} = ${show(t)}`];
+      }
+      return undefined;
+    case 'set':
+      for (const m of src.set!) if (!tgt.set!.has(m)) return [`member ${JSON.stringify(m)}`, 'member absent'];
+      return undefined;
+    case 'zset':
+      for (const [m, sc] of src.zset!) {
+        const t = tgt.zset!.get(m);
+        if (!sameScore(sc, t)) return [`member ${JSON.stringify(m)} score ${sc}`, t === undefined ? 'member absent' : `member ${JSON.stringify(m)} score ${t}`];
+      }
+      return undefined;
+    case 'stream':
+      return streamDiff(src.stream!, tgt.stream!);
+  }
+  return undefined;
+}
+
+export function streamDiff(a: Array<[string, Buffer[]]>, b: Array<[string, Buffer[]]>): [string, string] | undefined {
+  for (let i = 0; i < a.length; i++) {
+    const [id, fields] = a[i]!;
+    const other = b[i];
+    if (!other || other[0] !== id) return [`entry ${i} id ${id}`, other ? `entry ${i} id ${other[0]}` : 'entry absent'];
+    if (fields.length !== other[1].length || fields.some((f, k) => !f.equals(other[1][k]!))) return [`entry ${id} fields differ`, `entry ${id}`];
+  }
+  return undefined;
+}
+
+/** A key, printable: UTF-8 as is, other bytes escaped. */
+export function printableKey(key: Buffer): string {
+  const s = key.toString('utf8');
+  if (Buffer.from(s, 'utf8').equals(key) && !/[\x00-\x1f\x7f]/.test(s)) return s;
+  return [...key].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+}
