@@ -25,12 +25,14 @@ export function compareKey(src: KeyRead, tgt: KeyRead, mode: VerifyMode, ttlTole
   if (src.type !== tgt.type) return { same: false, kind: 'type', source: src.type, target: tgt.type };
   if (mode === 'keys') return { same: true };
 
-  if (src.length !== tgt.length) return { same: false, kind: 'value', source: `${src.type} length ${src.length}`, target: `${tgt.type} length ${tgt.length}` };
-  if (mode === 'full') {
-    if (src.more || tgt.more) return { page: true };
+  // Full mode names the first differing element when both values are at hand; the length
+  // then only catches what the target has in excess (a set member the source lacks).
+  if (mode === 'full' && !src.more && !tgt.more) {
     const v = compareValue(src, tgt);
     if (v) return { same: false, kind: 'value', source: v[0], target: v[1] };
   }
+  if (src.length !== tgt.length) return { same: false, kind: 'value', source: `${src.type} length ${src.length}`, target: `${tgt.type} length ${tgt.length}` };
+  if (mode === 'full' && (src.more || tgt.more)) return { page: true };
   const ttlDiff = compareTtl(src.pttl, tgt.pttl, ttlToleranceMs);
   if (ttlDiff) return { same: false, kind: 'ttl', source: ttlText(src.pttl), target: ttlText(tgt.pttl) };
   return { same: true };

@@ -1,0 +1,179 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { Cluster, Redis } from 'ioredis';
+import { cli, sandbox, sandboxDown, tempStateDir, CLI } from '../support/cli.js';
+
+// A 3-master source and a 5-master target holding the same data: the normal case for verify.
+const BASE = 7650;
+const home = tempStateDir();
+let inventory = '';
+let password = '';
+let src: Cluster;
+let tgt: Cluster;
+
+const cluster = (port: number) => {
+  const c = new Cluster([{ host: '127.0.0.1', port }], { redisOptions: { password }, scaleReads: 'master' });
+  c.on('error', () => {});
+  return c;
+};
+
+before(async () => {
+  ({ inventory, password } = await sandbox(home, BASE, ['--keys', '3000', '--replicas', '0', '--target-masters', '5', '--seed-target']));
+  src = cluster(BASE);
+  tgt = cluster(BASE + 100);
+});
+after(async () => {
+  src.disconnect();
+  tgt.disconnect();
+  await sandboxDown(home);
+});
+
+const verify = (args: string[]) => cli(home, ['verify', '--inventory', inventory, '--source', 'source', '--target', 'target', '--qps', '0', ...args]);
+const lastLine = (out: string) => out.trim().split('\n').pop()!;
+
+test('identical clusters (3 masters vs 5) verify clean in each mode', async () => {
+  for (const mode of ['full', 'length', 'keys']) {
+    const r = await verify(['--mode', mode]);
+    assert.equal(r.code, 0, r.out);
+    assert.equal(lastLine(r.stdout), 'verify: 3000 keys compared, 0 differ', mode);
+  }
+});
+
+test('planted differences of every kind and type are each found, stored and listed', async () => {
+  // Keys made identical on both sides, then changed on the target only.
+  for (const c of [src, tgt]) {
+    await c.rpush('t:list', 'a', 'b', 'c');
+    await c.zadd('t:zset', 1.5, 'x', 2.25, 'y');
+    await c.hset('t:hash', 'f1', 'v1', 'f2', 'v2');
+    await c.set('t:ttl', 'v', 'EX', 3600);
+    await c.set('t:type', 'v');
+    await c.set('t:gone', 'v');
+    await c.sadd('t:set', 'm1', 'm2');
+    await c.set('t:str', 'same');
+  }
+  await tgt.lset('t:list', 1, 'B');
+  await tgt.zadd('t:zset', 2.5, 'y');
+  await tgt.hset('t:hash', 'f2', 'changed');
+  await tgt.persist('t:ttl');
+  await tgt.del('t:type');
+  await tgt.rpush('t:type', 'v');
+  await tgt.del('t:gone');
+  await tgt.srem('t:set', 'm2');
+  await tgt.sadd('t:set', 'm3');
+  await tgt.set('t:str', 'different');
+  await tgt.set('t:only-in-target', 'x');
+  try {
+  const r = await verify(['--rounds', '1', '--extra', '--json']);
+  assert.equal(r.code, 1, r.out);
+  const { runId, differences, report } = JSON.parse(r.stdout);
+  const kind = Object.fromEntries(differences.map((d: { key: string; kind: string }) => [d.key, d.kind]));
+  assert.deepEqual(kind, {
+    't:list': 'value', 't:zset': 'value', 't:hash': 'value', 't:ttl': 'ttl', 't:type': 'type',
+    't:gone': 'missing', 't:set': 'value', 't:str': 'value', 't:only-in-target': 'extra',
+  });
+  const zset = differences.find((d: { key: string }) => d.key === 't:zset');
+  assert.match(zset.source, /score 2.25/);
+  assert.match(zset.target, /score 2.5/);
+  assert.match(differences.find((d: { key: string }) => d.key === 't:list').target, /list\[1\] = "B"/);
+  assert.equal(report.differ, 9);
+  assert.equal(report.compared, 3008, 'the source keys; the target-only key is not counted as compared');
+
+  const show = JSON.parse((await cli(home, ['show', runId, '--json'])).stdout);
+  assert.equal(show.findings.length, 9);
+  assert.equal(show.run.status, 'failed');
+  const text = await cli(home, ['show', runId]);
+  assert.match(text.stdout, /findings: 9/);
+
+  // Without --extra the target-only key is not looked for; length mode cannot see an element change.
+  const noExtra = await verify(['--rounds', '1']);
+  assert.equal(lastLine(noExtra.stdout), 'verify: 3008 keys compared, 8 differ');
+  const length = await verify(['--rounds', '1', '--mode', 'length', '--json']);
+  const lengthKeys = JSON.parse(length.stdout).differences.map((d: { key: string }) => d.key).sort();
+  assert.deepEqual(lengthKeys, ['t:gone', 't:str', 't:ttl', 't:type'], 'length mode sees only what changes type, length or TTL');
+
+  } finally {
+    for (const k of ['t:list', 't:zset', 't:hash', 't:ttl', 't:type', 't:gone', 't:set', 't:str']) await Promise.all([src.del(k), tgt.del(k)]);
+    await tgt.del('t:only-in-target');
+  }
+});
+
+test('a key that converges between rounds is not reported', async () => {
+  await src.set('t:moving', 'final');
+  await tgt.set('t:moving', 'old');
+  const child = spawn(process.execPath, [CLI, 'verify', '--inventory', inventory, '--source', 'source', '--target', 'target', '--qps', '0', '--rounds', '2', '--pause', '3000'], { env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' } });
+  let out = '';
+  let fixed = false;
+  const code = await new Promise<number>((resolve) => {
+    child.stdout.on('data', async (d) => {
+      out += d;
+      // A live sync catches up during the pause before round 2.
+      if (!fixed && /round 1: \d+ keys checked, 1 differ/.test(out)) { fixed = true; await tgt.set('t:moving', 'final'); }
+    });
+    child.on('close', (c) => resolve(c ?? 1));
+  });
+  assert.ok(fixed, out);
+  assert.equal(code, 0, out);
+  assert.match(out, /round 2: 1 keys checked, 0 differ/);
+  assert.equal(lastLine(out), 'verify: 3001 keys compared, 0 differ');
+  await Promise.all([src.del('t:moving'), tgt.del('t:moving')]);
+});
+
+test('big keys are compared in pages, and a change deep inside one is found', async () => {
+  const listLen = 200_000;
+  const fields = 100_000;
+  for (const c of [src, tgt]) {
+    for (let i = 0; i < listLen; i += 10_000) await c.rpush('t:biglist', ...Array.from({ length: 10_000 }, (_, k) => `e${i + k}`));
+    for (let i = 0; i < fields; i += 10_000) await c.hset('t:bighash', Object.fromEntries(Array.from({ length: 10_000 }, (_, k) => [`f${i + k}`, `v${i + k}`])));
+    for (let i = 0; i < 50_000; i += 10_000) await c.zadd('t:bigzset', ...Array.from({ length: 10_000 }, (_, k) => [String((i + k) / 3), `m${i + k}`]).flat());
+  }
+  const clean = JSON.parse((await verify(['--rounds', '1', '--json'])).stdout);
+  assert.equal(clean.report.differ, 0, JSON.stringify(clean.differences));
+  assert.equal(clean.report.bigKeys, 3);
+  assert.ok(clean.report.pages >= listLen / 1000, `read in pages of 1000 (${clean.report.pages} pages)`);
+
+  await tgt.lset('t:biglist', 150_000, 'changed');
+  await tgt.hset('t:bighash', 'f77777', 'changed');
+  await tgt.zadd('t:bigzset', 99, 'm40000');
+  const r = JSON.parse((await verify(['--rounds', '1', '--json'])).stdout);
+  const byKey = Object.fromEntries(r.differences.map((d: { key: string; source: string; target: string }) => [d.key, d]));
+  assert.match(byKey['t:biglist'].target, /list\[150000\] = "changed"/);
+  assert.match(byKey['t:bighash'].target, /field "f77777" = changed/);
+  assert.match(byKey['t:bigzset'].target, /m40000" = 99/);
+  for (const k of ['t:biglist', 't:bighash', 't:bigzset']) await Promise.all([src.del(k), tgt.del(k)]);
+});
+
+test('standalone servers compare too; a sample checks a fraction; bad options exit 2', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'rr-standalone-'));
+  const ports = [7690, 7691];
+  for (const p of ports) assert.equal(spawnSync('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--daemonize', 'yes', '--save', '', '--dir', dir, '--pidfile', join(dir, `${p}.pid`), '--logfile', join(dir, `${p}.log`)]).status, 0);
+  try {
+    await new Promise((s) => setTimeout(s, 300));
+    const conns = ports.map((port) => new Redis({ port, host: '127.0.0.1' }));
+    try {
+    for (const c of conns) for (let i = 0; i < 500; i++) await c.set(`k${i}`, `v${i}`);
+    await conns[1]!.set('k7', 'other');
+    const inv = join(dir, 'inv.yaml');
+    writeFileSync(inv, `clusters:\n  a: { seeds: ["127.0.0.1:${ports[0]}"] }\n  b: { seeds: ["127.0.0.1:${ports[1]}"] }\n`);
+    const r = await cli(home, ['verify', '--inventory', inv, '--source', 'a', '--target', 'b', '--rounds', '1']);
+    assert.equal(r.code, 1, r.out);
+    assert.match(r.stdout, /value\s+k7: source string "v7" \| target string "other"/);
+    assert.equal(lastLine(r.stdout), 'verify: 500 keys compared, 1 differ');
+    const sample = await cli(home, ['verify', '--inventory', inv, '--source', 'a', '--target', 'b', '--rounds', '1', '--sample', '10', '--json']);
+    const compared = JSON.parse(sample.stdout).report.compared;
+    assert.ok(compared > 10 && compared < 150, `about 10% of 500 keys, got ${compared}`);
+    } finally {
+      for (const c of conns) c.disconnect();
+    }
+  } finally {
+    for (const p of ports) spawnSync('redis-cli', ['-p', String(p), 'shutdown', 'nosave']);
+  }
+  const bad = await verify(['--mode', 'exact']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /mode=exact is not allowed\n.*full, length, keys/);
+  const same = await cli(home, ['verify', '--inventory', inventory, '--source', 'source', '--target', 'source']);
+  assert.equal(same.code, 2);
+});
