@@ -11,11 +11,15 @@ export type Access = 'read-only' | 'read-write';
 // at the one place effects go out, not in each step (the dry-run that executes
 // is a classic bug: Argo 12944, Ansible modules that ignore check mode).
 const READ_COMMANDS = new Set(['PING', 'INFO', 'ROLE', 'DBSIZE', 'LASTSAVE', 'TIME', 'SCAN', 'TYPE', 'PTTL', 'TTL', 'EXISTS', 'GET', 'STRLEN', 'LLEN', 'HLEN', 'SCARD', 'ZCARD', 'XLEN', 'MEMORY',
-  'LRANGE', 'HSCAN', 'SSCAN', 'ZSCAN', 'HMGET', 'HGETALL', 'SMEMBERS', 'SMISMEMBER', 'ZRANGE', 'ZMSCORE', 'XRANGE', 'XINFO', 'READONLY']);
+  'LRANGE', 'HSCAN', 'SSCAN', 'ZSCAN', 'HMGET', 'HGETALL', 'SMEMBERS', 'SMISMEMBER', 'ZRANGE', 'ZMSCORE', 'XRANGE', 'XINFO', 'READONLY',
+  // Read-only scripts: the server itself refuses any write they attempt (Redis 7.0+).
+  'EVALSHA_RO', 'EVAL_RO']);
 const READ_SUBCOMMANDS: Record<string, Set<string>> = {
   CLUSTER: new Set(['NODES', 'INFO', 'MYID', 'SHARDS', 'SLOTS', 'COUNTKEYSINSLOT', 'GETKEYSINSLOT', 'KEYSLOT']),
   CONFIG: new Set(['GET']),
   CLIENT: new Set(['LIST', 'INFO', 'GETNAME']),
+  // Loading a script changes the script cache only, never data.
+  SCRIPT: new Set(['LOAD']),
 };
 
 export function isReadOnly(command: string, args: readonly unknown[]): boolean {

@@ -76,7 +76,8 @@ export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
     const formed = await Promise.all(layouts.map((l) => formCluster(l, { password, onProgress: say })));
     if (o.keys > 0) {
       // Same deterministic key set on both sides: identical data however each cluster is sharded.
-      await Promise.all(formed.slice(0, o.seedTarget ? 2 : 1).map((f, i) => seedCluster({ password, masters: f.masters, keys: o.keys, onProgress: say, label: i === 0 ? 'source' : 'target' })));
+      const expireBaseMs = Date.now();
+      await Promise.all(formed.slice(0, o.seedTarget ? 2 : 1).map((f, i) => seedCluster({ password, masters: f.masters, keys: o.keys, onProgress: say, label: i === 0 ? 'source' : 'target', expireBaseMs })));
     }
 
     writeInventory(paths.inventory, renderInventory(paths.dir, layouts.map((l) => ({ name: l.name, seeds: l.masterPorts }))));

@@ -15,6 +15,8 @@ export interface SeedOptions {
   onProgress?: (line: string) => void;
   /** Cluster name for progress lines. */
   label?: string;
+  /** Base of the absolute expiry times; the same base gives the same TTLs on two clusters. */
+  expireBaseMs?: number;
 }
 
 export interface SeedResult {
@@ -63,7 +65,7 @@ export async function seedCluster(o: SeedOptions): Promise<SeedResult> {
     };
 
     let n = 0;
-    for (const k of seedKeys(o.keys)) {
+    for (const k of seedKeys(o.keys, undefined, o.expireBaseMs)) {
       const i = owner[keySlot(k.key)]!;
       if (i < 0) throw failedError('E_SANDBOX_SEED', `slot ${keySlot(k.key)} of ${k.key} has no master in the sandbox layout`);
       pending[i]!.push(...k.commands);

@@ -47,13 +47,18 @@ const EVENTS = ['login', 'logout', 'view', 'click', 'purchase', 'refund', 'signu
 
 const EPOCH_MS = 1_700_000_000_000;
 
-export function* seedKeys(count: number, seed = DEFAULT_SEED): Generator<SeedKey> {
+/**
+ * `expireBaseMs`: TTLs are set as absolute times from this base (PEXPIREAT), so
+ * two clusters seeded with the same base hold the same expiry times however
+ * long each took to load.
+ */
+export function* seedKeys(count: number, seed = DEFAULT_SEED, expireBaseMs = Date.now()): Generator<SeedKey> {
   const rng = new Rng(seed);
   for (let i = 0; i < count; i++) {
     // The first six keys take one type each, so even a tiny seeding has every type.
     const type = i < SEED_KEY_TYPES.length ? SEED_KEY_TYPES[i]! : weighted(rng);
     const ttlSeconds = rng.chance(TTL_SHARE) ? rng.int(TTL_MIN_S, TTL_MAX_S) : undefined;
-    yield makeKey(rng, i, type, ttlSeconds);
+    yield makeKey(rng, i, type, ttlSeconds, expireBaseMs);
   }
 }
 
@@ -66,8 +71,9 @@ function weighted(rng: Rng): SeedKeyType {
   return 'string';
 }
 
-function makeKey(rng: Rng, i: number, type: SeedKeyType, ttl: number | undefined): SeedKey {
-  const expire = (key: string): SeedCommand[] => (ttl === undefined ? [] : [['EXPIRE', key, ttl]]);
+function makeKey(rng: Rng, i: number, type: SeedKeyType, ttl: number | undefined, base: number): SeedKey {
+  const at = ttl === undefined ? 0 : base + ttl * 1000;
+  const expire = (key: string): SeedCommand[] => (ttl === undefined ? [] : [['PEXPIREAT', key, at]]);
   switch (type) {
     case 'string': {
       const kind = rng.int(0, 2);
@@ -75,7 +81,7 @@ function makeKey(rng: Rng, i: number, type: SeedKeyType, ttl: number | undefined
         kind === 0 ? [`counter:pageviews:${i}`, String(rng.int(0, 5_000_000))]
         : kind === 1 ? [`session:${i}`, JSON.stringify({ user: rng.int(1, 1_000_000), ip: `10.${rng.int(0, 255)}.${rng.int(0, 255)}.${rng.int(1, 254)}`, ua: text(rng, rng.int(40, 200)), created: EPOCH_MS + rng.int(0, 1e9) })]
         : [`cache:fragment:${i}`, text(rng, rng.int(100, 500))];
-      const set: SeedCommand = ttl === undefined ? ['SET', key, value] : ['SET', key, value, 'EX', ttl];
+      const set: SeedCommand = ttl === undefined ? ['SET', key, value] : ['SET', key, value, 'PXAT', at];
       return { key, type, ttlSeconds: ttl, commands: [set] };
     }
     case 'hash': {

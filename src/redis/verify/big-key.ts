@@ -16,6 +16,12 @@ export async function compareBigKey(src: NodeClient, tgt: NodeClient, key: Buffe
     return v;
   };
   const text = (b: unknown) => (Buffer.isBuffer(b) ? b.toString('latin1') : String(b));
+  // Lengths first: the lookups below only prove the source is contained in the target.
+  const lenCmd = ({ list: 'LLEN', hash: 'HLEN', set: 'SCARD', zset: 'ZCARD', stream: 'XLEN' } as Record<string, string>)[type];
+  if (lenCmd) {
+    const [a, b] = await Promise.all([one(src, [lenCmd, key]), one(tgt, [lenCmd, key])]);
+    if (text(a) !== text(b)) return { diff: [`${type} length ${text(a)}`, `${type} length ${text(b)}`], pages };
+  }
 
   if (type === 'list') {
     const len = Number(text(await one(src, ['LLEN', key])));

@@ -31,8 +31,8 @@ export function compareKey(src: KeyRead, tgt: KeyRead, mode: VerifyMode, ttlTole
     const v = compareValue(src, tgt);
     if (v) return { same: false, kind: 'value', source: v[0], target: v[1] };
   }
-  if (src.length !== tgt.length) return { same: false, kind: 'value', source: `${src.type} length ${src.length}`, target: `${tgt.type} length ${tgt.length}` };
   if (mode === 'full' && (src.more || tgt.more)) return { page: true };
+  if (src.length !== tgt.length) return { same: false, kind: 'value', source: `${src.type} length ${src.length}`, target: `${tgt.type} length ${tgt.length}` };
   const ttlDiff = compareTtl(src.pttl, tgt.pttl, ttlToleranceMs);
   if (ttlDiff) return { same: false, kind: 'ttl', source: ttlText(src.pttl), target: ttlText(tgt.pttl) };
   return { same: true };

@@ -15,6 +15,13 @@ export interface Endpoint {
   route(key: Buffer): NodeClient;
   /** Keys held, summed over masters (db0). */
   keyCount(): Promise<number>;
+  /** Redis 7.0+ on every master: the read script (EVALSHA_RO) can be used. */
+  scripts: boolean;
+}
+
+async function supportsScripts(nodes: NodeClient[]): Promise<boolean> {
+  const versions = await Promise.all(nodes.map(async (n) => parseInfo(await n.text('INFO', 'server')).redis_version ?? '0'));
+  return versions.every((v) => Number(v.split('.')[0]) >= 7);
 }
 
 export async function openEndpoint(pool: ClusterPool): Promise<Endpoint> {
@@ -31,7 +38,7 @@ export async function openEndpoint(pool: ClusterPool): Promise<Endpoint> {
       continue;
     }
     if (info.cluster_enabled !== '1') {
-      return { name, kind: 'standalone', masters: [node], route: () => node, keyCount: async () => keysFromInfo(parseInfo(await node.text('INFO', 'keyspace'))) };
+      return { name, kind: 'standalone', masters: [node], route: () => node, keyCount: async () => keysFromInfo(parseInfo(await node.text('INFO', 'keyspace'))), scripts: await supportsScripts([node]) };
     }
     const slots = (await node.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number, ...unknown[]], ...unknown[]]>;
     const masters: NodeClient[] = [];
@@ -50,6 +57,7 @@ export async function openEndpoint(pool: ClusterPool): Promise<Endpoint> {
     return {
       name,
       kind: 'cluster',
+      scripts: await supportsScripts(masters),
       masters,
       route: (key) => masters[owner[keySlot(key)]!]!,
       keyCount: async () => {

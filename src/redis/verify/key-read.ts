@@ -23,54 +23,82 @@ type Command = [string, ...(string | number | Buffer)[]];
 
 const LENGTH: Record<string, string> = { string: 'STRLEN', list: 'LLEN', hash: 'HLEN', set: 'SCARD', zset: 'ZCARD', stream: 'XLEN' };
 
-/** Commands asking about a key of (expected) `type`; the first is always TYPE. */
-export function readCommands(key: Buffer, type: string, mode: VerifyMode, page: number): Command[] {
-  if (mode === 'keys') return [['TYPE', key]];
-  const cmds: Command[] = [['TYPE', key], ['PTTL', key]];
-  const len = LENGTH[type];
-  if (len) cmds.push([len, key]);
-  if (mode === 'full') {
-    switch (type) {
-      case 'string': cmds.push(['GET', key]); break;
-      case 'list': cmds.push(['LRANGE', key, 0, page - 1]); break;
-      case 'hash': cmds.push(['HSCAN', key, '0', 'COUNT', page]); break;
-      case 'set': cmds.push(['SSCAN', key, '0', 'COUNT', page]); break;
-      case 'zset': cmds.push(['ZSCAN', key, '0', 'COUNT', page]); break;
-      case 'stream': cmds.push(['XRANGE', key, '-', '+', 'COUNT', page]); break;
-    }
+/**
+ * Commands asking one side about a key of (expected) `type`. The source's
+ * type is already known (read in a first round trip), so the source side
+ * skips TYPE; the target side starts with TYPE. In full mode no length
+ * command is sent: a value read whole gives its length, and a key with more
+ * than one page goes to the paged comparison, which compares lengths first.
+ */
+export function readCommands(key: Buffer, type: string, mode: VerifyMode, page: number, withType: boolean): Command[] {
+  const cmds: Command[] = withType ? [['TYPE', key]] : [];
+  if (mode === 'keys') return cmds;
+  cmds.push(['PTTL', key]);
+  if (mode === 'length') {
+    const len = LENGTH[type];
+    if (len) cmds.push([len, key]);
+    return cmds;
+  }
+  switch (type) {
+    case 'string': cmds.push(['GET', key]); break;
+    case 'list': cmds.push(['LRANGE', key, 0, page - 1]); break;
+    case 'hash': cmds.push(['HSCAN', key, '0', 'COUNT', page]); break;
+    case 'set': cmds.push(['SSCAN', key, '0', 'COUNT', page]); break;
+    case 'zset': cmds.push(['ZSCAN', key, '0', 'COUNT', page]); break;
+    case 'stream': cmds.push(['XRANGE', key, '-', '+', 'COUNT', page]); break;
   }
   return cmds;
 }
 
 const str = (b: unknown) => (Buffer.isBuffer(b) ? b.toString('latin1') : String(b));
 
-/** Parse the replies of `readCommands(key, expectedType, ...)`. */
-export function parseRead(replies: Array<[Error | null, unknown]>, expectedType: string, mode: VerifyMode, page: number): KeyRead {
-  const type = str(replies[0]?.[1] ?? 'none');
+/**
+ * Parse the replies of `readCommands(key, expectedType, mode, page, withType)`.
+ * Without TYPE in the replies the type is the expected one, unless the value
+ * command answered WRONGTYPE (the key changed type between the two reads).
+ */
+export function parseRead(replies: Array<[Error | null, unknown]>, expectedType: string, mode: VerifyMode, page: number, withType: boolean): KeyRead {
+  let at = 0;
+  const type = withType ? str(replies[at++]?.[1] ?? 'none') : expectedType;
   const read: KeyRead = { type, pttl: -1, more: false };
   if (mode === 'keys') return read;
-  read.pttl = Number(str(replies[1]?.[1] ?? -2));
+  read.pttl = Number(str(replies[at++]?.[1] ?? -2));
+  if (!withType && read.pttl === -2) read.type = 'none';
   // The value commands were chosen for the expected type; if the key is of
   // another type they answered WRONGTYPE, and the type difference is what counts.
-  if (type !== expectedType) return read;
-  if (LENGTH[type]) read.length = Number(str(replies[2]?.[1] ?? 0));
-  if (mode !== 'full') return read;
-  const [err, v] = replies[LENGTH[type] ? 3 : 2] ?? [null, null];
-  if (err) return read;
+  if (read.type !== expectedType || read.type === 'none') return read;
+  const [err, v] = replies[at] ?? [null, null];
+  if (err) {
+    if (!withType && /WRONGTYPE/.test(err.message)) read.type = 'changed';
+    return read;
+  }
+  parseValue(read, mode, v, page);
+  return read;
+}
+
+/** Fill `read` from a value reply (the last reply of `readCommands`, or the script's third element). */
+function parseValue(read: KeyRead, mode: VerifyMode, v: unknown, page: number): void {
+  const type = read.type;
+  if (mode === 'length') {
+    if (LENGTH[type]) read.length = Number(str(v));
+    return;
+  }
   switch (type) {
-    case 'string': read.string = v as Buffer; break;
-    case 'list': read.list = v as Buffer[]; read.more = (read.length ?? 0) > page; break;
+    case 'string': read.string = v as Buffer; read.length = read.string.length; break;
+    case 'list': read.list = v as Buffer[]; read.more = read.list.length >= page; read.length = read.list.length; break;
     case 'hash': {
       const [cursor, flat] = v as [Buffer, Buffer[]];
       read.hash = new Map();
       for (let i = 0; i < flat.length; i += 2) read.hash.set(str(flat[i]), flat[i + 1]!);
       read.more = str(cursor) !== '0';
+      read.length = read.hash.size;
       break;
     }
     case 'set': {
       const [cursor, members] = v as [Buffer, Buffer[]];
       read.set = new Set(members.map(str));
       read.more = str(cursor) !== '0';
+      read.length = read.set.size;
       break;
     }
     case 'zset': {
@@ -78,12 +106,48 @@ export function parseRead(replies: Array<[Error | null, unknown]>, expectedType:
       read.zset = new Map();
       for (let i = 0; i < flat.length; i += 2) read.zset.set(str(flat[i]), str(flat[i + 1]));
       read.more = str(cursor) !== '0';
+      read.length = read.zset.size;
       break;
     }
     case 'stream':
       read.stream = (v as Array<[Buffer, Buffer[]]>).map(([id, fields]) => [str(id), fields]);
-      read.more = (read.length ?? 0) > page;
+      read.more = read.stream.length >= page;
+      read.length = read.stream.length;
       break;
   }
+}
+
+/**
+ * One read-only script call per key and side (EVALSHA_RO, Redis 7.0+): type,
+ * PTTL and the first page of the value in one command, read atomically.
+ * It halves the commands a comparison sends and removes the round trip that
+ * first asks the source for types; the server refuses it any write.
+ */
+export const READ_SCRIPT = `
+local k = KEYS[1]
+local page = tonumber(ARGV[1])
+local t = redis.call('TYPE', k)['ok']
+if t == 'none' then return {t} end
+local ttl = redis.call('PTTL', k)
+if ARGV[2] == 'keys' then return {t, ttl} end
+if ARGV[2] == 'length' then
+  local len = {string='STRLEN', list='LLEN', hash='HLEN', set='SCARD', zset='ZCARD', stream='XLEN'}
+  if len[t] then return {t, ttl, redis.call(len[t], k)} end
+  return {t, ttl}
+end
+if t == 'string' then return {t, ttl, redis.call('GET', k)} end
+if t == 'list' then return {t, ttl, redis.call('LRANGE', k, 0, page - 1)} end
+if t == 'hash' then return {t, ttl, redis.call('HSCAN', k, '0', 'COUNT', page)} end
+if t == 'set' then return {t, ttl, redis.call('SSCAN', k, '0', 'COUNT', page)} end
+if t == 'zset' then return {t, ttl, redis.call('ZSCAN', k, '0', 'COUNT', page)} end
+if t == 'stream' then return {t, ttl, redis.call('XRANGE', k, '-', '+', 'COUNT', page)} end
+return {t, ttl}
+`;
+
+export function parseScriptRead(reply: unknown, mode: VerifyMode, page: number): KeyRead {
+  const r = reply as unknown[];
+  const read: KeyRead = { type: str(r[0]), pttl: r.length > 1 ? Number(r[1]) : -2, more: false };
+  if (mode === 'keys' || read.type === 'none' || r.length < 3) return read;
+  parseValue(read, mode, r[2], page);
   return read;
 }

@@ -1,6 +1,7 @@
 import type { NodeClient } from '../connect.js';
 import type { Endpoint } from './endpoint.js';
-import { readCommands, parseRead, type VerifyMode, type KeyRead } from './key-read.js';
+import { createHash } from 'node:crypto';
+import { readCommands, parseRead, parseScriptRead, READ_SCRIPT, type VerifyMode, type KeyRead } from './key-read.js';
 import { compareKey, compareTtl, ttlText, printableKey, type Difference, type DifferenceKind } from './compare.js';
 import { compareBigKey } from './big-key.js';
 import { RateLimiter } from './rate.js';
@@ -80,10 +81,37 @@ export async function verifyData(source: Endpoint, target: Endpoint, o: VerifyOp
     return node.pipeline(cmds);
   };
 
+  // One script call per key and side where both sides run Redis 7+ (full and length modes).
+  const useScript = o.mode !== 'keys' && source.scripts && target.scripts;
+  const sha = createHash('sha1').update(READ_SCRIPT).digest('hex');
+  const loaded = new Set<NodeClient>();
+  const scriptReads = async (ep: Endpoint, side: 'source' | 'target', keys: Buffer[]) => {
+    const out = new Map<Buffer, KeyRead>();
+    await Promise.all([...groupBy(keys, (k) => ep.route(k))].map(async ([node, ks]) => {
+      if (!loaded.has(node)) { await node.pipeline([['SCRIPT', 'LOAD', READ_SCRIPT]]); loaded.add(node); }
+      let replies = await send(node, side, ks.map((k) => ['EVALSHA_RO', sha, 1, k, o.page, o.mode] as [string, ...(string | number | Buffer)[]]));
+      if (replies.some(([e]) => e && /NOSCRIPT/.test(e.message))) {
+        // The node lost its script cache (restart, failover): load it again and read again.
+        await node.pipeline([['SCRIPT', 'LOAD', READ_SCRIPT]]);
+        replies = await send(node, side, ks.map((k) => ['EVALSHA_RO', sha, 1, k, o.page, o.mode] as [string, ...(string | number | Buffer)[]]));
+      }
+      ks.forEach((k, i) => {
+        const [err, v] = replies[i]!;
+        if (err) throw err;
+        out.set(k, parseScriptRead(v, o.mode, o.page));
+      });
+    }));
+    return out;
+  };
+
   /** Read keys from both sides and compare them; `found` receives each difference. */
   const compareBatch = async (keys: Buffer[], found: Map<string, Candidate>, recheck: boolean) => {
     if (keys.length === 0) return;
     await limiter.take(keys.length);
+    if (useScript) {
+      const [src, tgt] = await Promise.all([scriptReads(source, 'source', keys), scriptReads(target, 'target', keys)]);
+      return judge(keys, src, tgt, keys.map((k) => src.get(k)!.type), found, recheck);
+    }
     // Group by owning node on each side: a batch from one source shard may span several target shards.
     const bySource = groupBy(keys, (k) => source.route(k));
     let types: string[] = [];
@@ -97,19 +125,26 @@ export async function verifyData(source: Endpoint, target: Endpoint, o: VerifyOp
     }
     const reads = async (ep: Endpoint, side: 'source' | 'target') => {
       const out = new Map<Buffer, KeyRead>();
+      // The source's type is known from the first round trip; only the target is asked TYPE again.
+      const withType = side === 'target' || o.mode === 'keys';
       await Promise.all([...groupBy(keys, (k) => ep.route(k))].map(async ([node, ks]) => {
-        const cmds = ks.map((k) => readCommands(k, srcTypes.get(k) ?? 'none', o.mode, o.page));
+        const cmds = ks.map((k) => readCommands(k, srcTypes.get(k) ?? 'none', o.mode, o.page, withType));
         const replies = await send(node, side, cmds.flat());
         let at = 0;
         ks.forEach((k, i) => {
           const n = cmds[i]!.length;
-          out.set(k, parseRead(replies.slice(at, at + n), srcTypes.get(k) ?? 'none', o.mode, o.page));
+          out.set(k, parseRead(replies.slice(at, at + n), srcTypes.get(k) ?? 'none', o.mode, o.page, withType));
           at += n;
         });
       }));
       return out;
     };
     const [src, tgt] = await Promise.all([reads(source, 'source'), reads(target, 'target')]);
+    return judge(keys, src, tgt, types, found, recheck);
+  };
+
+  /** Compare what both sides said about each key of a batch; page through big keys. */
+  const judge = async (keys: Buffer[], src: Map<Buffer, KeyRead>, tgt: Map<Buffer, KeyRead>, types: string[], found: Map<string, Candidate>, recheck: boolean) => {
     const paged: Buffer[] = [];
     keys.forEach((k, i) => {
       const s = src.get(k)!;
@@ -117,7 +152,7 @@ export async function verifyData(source: Endpoint, target: Endpoint, o: VerifyOp
       if (s.type === 'none') { if (!recheck) stats.vanished++; return; }
       if (!recheck) stats.compared++;
       // The key changed type between our two source reads: it is being written; look again later.
-      if (o.mode !== 'keys' && s.type !== types[i]) { found.set(k.toString('latin1'), { key: k, kind: 'value', source: `changed while read (${types[i]} -> ${s.type})`, target: t.type }); return; }
+      if (s.type === 'changed') { found.set(k.toString('latin1'), { key: k, kind: 'value', source: `changed type while read (was ${types[i]})`, target: t.type }); return; }
       const v = compareKey(s, t, o.mode, o.ttlToleranceMs);
       if ('page' in v) paged.push(k);
       else if (!v.same) found.set(k.toString('latin1'), { key: k, kind: v.kind, source: v.source, target: v.target });
