@@ -6,6 +6,10 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Cluster, Redis } from 'ioredis';
 import { cli, sandbox, sandboxDown, tempStateDir, CLI } from '../support/cli.js';
+import { loadInventory } from '../../src/inventory/load.js';
+import { ClusterPool } from '../../src/redis/connect.js';
+import { openEndpoint } from '../../src/redis/verify/endpoint.js';
+import { verifyData, VERIFY_DEFAULTS } from '../../src/redis/verify/verify.js';
 
 // A 3-master source and a 5-master target holding the same data: the normal case for verify.
 const BASE = 7650;
@@ -98,6 +102,30 @@ test('planted differences of every kind and type are each found, stored and list
   } finally {
     for (const k of ['t:list', 't:zset', 't:hash', 't:ttl', 't:type', 't:gone', 't:set', 't:str']) await Promise.all([src.del(k), tgt.del(k)]);
     await tgt.del('t:only-in-target');
+  }
+});
+
+test('the multi-command path (servers before 7.0) and the script path find the same differences', async () => {
+  for (const c of [src, tgt]) { await c.rpush('m:list', 'a', 'b'); await c.set('m:ttl', 'v', 'EX', 600); await c.hset('m:hash', 'f', 'v'); }
+  await tgt.rpush('m:list', 'c');
+  await tgt.persist('m:ttl');
+  await tgt.del('m:hash');
+  await tgt.set('m:hash', 'now a string');
+  const inv = loadInventory(inventory);
+  const pools = ['source', 'target'].map((c) => new ClusterPool(inv.clusters[c]!, { access: 'read-only' }));
+  try {
+    const [s, t] = await Promise.all(pools.map((p) => openEndpoint(p)));
+    assert.ok(s!.scripts && t!.scripts, 'Redis 7 here');
+    const summary = (r: Awaited<ReturnType<typeof verifyData>>) => r.differences.map((d) => `${d.key} ${d.kind}`).sort();
+    const withScript = await verifyData(s!, t!, { ...VERIFY_DEFAULTS, qps: 0, rounds: 1 });
+    const without = await verifyData(s!, t!, { ...VERIFY_DEFAULTS, qps: 0, rounds: 1, useScripts: false });
+    assert.deepEqual(summary(withScript), ['m:hash type', 'm:list value', 'm:ttl ttl']);
+    assert.deepEqual(summary(without), summary(withScript));
+    assert.equal(without.compared, withScript.compared);
+    assert.ok(without.reads.sourcePipelines > withScript.reads.sourcePipelines, 'the multi-command path asks the source for types first');
+  } finally {
+    await Promise.all(pools.map((p) => p.close()));
+    for (const k of ['m:list', 'm:ttl', 'm:hash']) await Promise.all([src.del(k), tgt.del(k)]);
   }
 });
 

@@ -25,6 +25,8 @@ export interface VerifyOptions {
   page: number;
   /** Compare stream consumer groups (names and last-delivered-id) too. */
   streamGroups: boolean;
+  /** false: never use the read script, even on Redis 7+ (the path older servers take). */
+  useScripts?: boolean;
   onProgress?: (p: VerifyProgress) => void;
   /** Called at the end of each round with how many keys differ in it. */
   onRound?: (round: number, differ: number, compared: number) => void;
@@ -82,7 +84,7 @@ export async function verifyData(source: Endpoint, target: Endpoint, o: VerifyOp
   };
 
   // One script call per key and side where both sides run Redis 7+ (full and length modes).
-  const useScript = o.mode !== 'keys' && source.scripts && target.scripts;
+  const useScript = o.useScripts !== false && o.mode !== 'keys' && source.scripts && target.scripts;
   const sha = createHash('sha1').update(READ_SCRIPT).digest('hex');
   const loaded = new Set<NodeClient>();
   const scriptReads = async (ep: Endpoint, side: 'source' | 'target', keys: Buffer[]) => {
@@ -197,15 +199,23 @@ export async function verifyData(source: Endpoint, target: Endpoint, o: VerifyOp
 
   const scanAll = async (ep: Endpoint, side: 'source' | 'target', each: (keys: Buffer[]) => Promise<void>) => {
     await Promise.all(ep.masters.map(async (node) => {
-      let cursor = '0';
-      do {
-        if (o.signal?.aborted) throw new Error('stopped by the operator');
+      const scan = async (cursor: string) => {
         const [[err, reply]] = (await send(node, side, [['SCAN', cursor, 'COUNT', o.batch]])) as [[Error | null, [Buffer, Buffer[]]]];
         if (err) throw err;
-        cursor = text(reply[0]);
-        const keys = o.sample >= 100 ? reply[1] : reply[1].filter(() => Math.random() * 100 < o.sample);
-        await each(keys);
-      } while (cursor !== '0');
+        return { cursor: text(reply[0]), keys: reply[1] };
+      };
+      // The next SCAN is in flight while this batch is compared: one round trip less per batch.
+      let next = scan('0');
+      for (;;) {
+        if (o.signal?.aborted) throw new Error('stopped by the operator');
+        const page = await next;
+        if (page.cursor !== '0') {
+          next = scan(page.cursor);
+          next.catch(() => {}); // awaited on the next turn; if this batch fails first, not an unhandled rejection
+        }
+        await each(o.sample >= 100 ? page.keys : page.keys.filter(() => Math.random() * 100 < o.sample));
+        if (page.cursor === '0') break;
+      }
     }));
   };
 
