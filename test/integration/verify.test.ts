@@ -44,6 +44,7 @@ test('identical clusters (3 masters vs 5) verify clean in each mode', async () =
     const r = await verify(['--mode', mode]);
     assert.equal(r.code, 0, r.out);
     assert.equal(lastLine(r.stdout), 'verify: 3000 keys compared, 0 differ', mode);
+    assert.match(r.stderr, /round 1\/3: \d+\/3000 keys \(\d+%\), \d+ keys\/s/, 'progress: keys done, keys/s');
   }
 });
 

@@ -61,22 +61,39 @@ function compareValue(src: KeyRead, tgt: KeyRead): [string, string] | undefined 
       return i === -1 ? undefined : [`list[${i}] = ${show(src.list![i])}`, `list[${i}] = ${show(tgt.list![i])}`];
     }
     case 'hash':
-      for (const [f, v] of src.hash!) {
-        const t = tgt.hash!.get(f);
-        if (!t || !t.equals(v)) return [`field ${JSON.stringify(f)} = ${show(v)}`, `field ${JSON.stringify(f)} = ${show(t)}`];
-      }
-      return undefined;
     case 'set':
-      for (const m of src.set!) if (!tgt.set!.has(m)) return [`member ${JSON.stringify(m)}`, 'member absent'];
-      return undefined;
     case 'zset':
-      for (const [m, sc] of src.zset!) {
-        const t = tgt.zset!.get(m);
-        if (!sameScore(sc, t)) return [`member ${JSON.stringify(m)} score ${sc}`, t === undefined ? 'member absent' : `member ${JSON.stringify(m)} score ${t}`];
-      }
-      return undefined;
+      return sameBuffers(src.flat!, tgt.flat!) ? undefined : collectionDiff(src.type, src.flat!, tgt.flat!);
     case 'stream':
       return streamDiff(src.stream!, tgt.stream!);
+  }
+  return undefined;
+}
+
+function sameBuffers(a: Buffer[], b: Buffer[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!a[i]!.equals(b[i]!)) return false;
+  return true;
+}
+
+/** The order differs (or the content does): compare as collections. */
+function collectionDiff(type: string, a: Buffer[], b: Buffer[]): [string, string] | undefined {
+  const key = (x: Buffer) => x.toString('latin1');
+  if (type === 'set') {
+    const other = new Set(b.map(key));
+    for (const m of a) if (!other.has(key(m))) return [`member ${JSON.stringify(m.toString())}`, 'member absent'];
+    return undefined;
+  }
+  const other = new Map<string, Buffer>();
+  for (let i = 0; i < b.length; i += 2) other.set(key(b[i]!), b[i + 1]!);
+  for (let i = 0; i < a.length; i += 2) {
+    const name = a[i]!.toString();
+    const mine = a[i + 1]!;
+    const theirs = other.get(key(a[i]!));
+    if (type === 'hash' && (!theirs || !theirs.equals(mine))) return [`field ${JSON.stringify(name)} = ${show(mine)}`, `field ${JSON.stringify(name)} = ${show(theirs)}`];
+    if (type === 'zset' && !sameScore(mine.toString(), theirs?.toString())) {
+      return [`member ${JSON.stringify(name)} score ${mine}`, theirs === undefined ? 'member absent' : `member ${JSON.stringify(name)} score ${theirs}`];
+    }
   }
   return undefined;
 }

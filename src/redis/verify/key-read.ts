@@ -12,9 +12,13 @@ export interface KeyRead {
   /** Full mode, first page only; `more` says whether the key has more than one page. */
   string?: Buffer;
   list?: Buffer[];
-  hash?: Map<string, Buffer>;
-  set?: Set<string>;
-  zset?: Map<string, string>;
+  /**
+   * Hash, set and zset replies as the server sent them (field, value, ... /
+   * member, ... / member, score, ...). Both sides usually list a small
+   * collection in the same order, so equal arrays settle it without building
+   * maps; only a mismatch is compared as a collection.
+   */
+  flat?: Buffer[];
   stream?: Array<[string, Buffer[]]>;
   more: boolean;
 }
@@ -86,27 +90,13 @@ function parseValue(read: KeyRead, mode: VerifyMode, v: unknown, page: number): 
   switch (type) {
     case 'string': read.string = v as Buffer; read.length = read.string.length; break;
     case 'list': read.list = v as Buffer[]; read.more = read.list.length >= page; read.length = read.list.length; break;
-    case 'hash': {
-      const [cursor, flat] = v as [Buffer, Buffer[]];
-      read.hash = new Map();
-      for (let i = 0; i < flat.length; i += 2) read.hash.set(str(flat[i]), flat[i + 1]!);
-      read.more = str(cursor) !== '0';
-      read.length = read.hash.size;
-      break;
-    }
-    case 'set': {
-      const [cursor, members] = v as [Buffer, Buffer[]];
-      read.set = new Set(members.map(str));
-      read.more = str(cursor) !== '0';
-      read.length = read.set.size;
-      break;
-    }
+    case 'hash':
+    case 'set':
     case 'zset': {
       const [cursor, flat] = v as [Buffer, Buffer[]];
-      read.zset = new Map();
-      for (let i = 0; i < flat.length; i += 2) read.zset.set(str(flat[i]), str(flat[i + 1]));
+      read.flat = flat;
       read.more = str(cursor) !== '0';
-      read.length = read.zset.size;
+      read.length = type === 'set' ? flat.length : flat.length / 2;
       break;
     }
     case 'stream':

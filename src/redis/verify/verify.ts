@@ -110,9 +110,10 @@ export async function verifyData(source: Endpoint, target: Endpoint, o: VerifyOp
   const compareBatch = async (keys: Buffer[], found: Map<string, Candidate>, recheck: boolean) => {
     if (keys.length === 0) return;
     await limiter.take(keys.length);
+    const readStarted = Date.now();
     if (useScript) {
       const [src, tgt] = await Promise.all([scriptReads(source, 'source', keys), scriptReads(target, 'target', keys)]);
-      return judge(keys, src, tgt, keys.map((k) => src.get(k)!.type), found, recheck);
+      return judge(keys, src, tgt, keys.map((k) => src.get(k)!.type), found, recheck, Date.now() - readStarted);
     }
     // Group by owning node on each side: a batch from one source shard may span several target shards.
     const bySource = groupBy(keys, (k) => source.route(k));
@@ -142,11 +143,13 @@ export async function verifyData(source: Endpoint, target: Endpoint, o: VerifyOp
       return out;
     };
     const [src, tgt] = await Promise.all([reads(source, 'source'), reads(target, 'target')]);
-    return judge(keys, src, tgt, types, found, recheck);
+    return judge(keys, src, tgt, types, found, recheck, Date.now() - readStarted);
   };
 
   /** Compare what both sides said about each key of a batch; page through big keys. */
-  const judge = async (keys: Buffer[], src: Map<Buffer, KeyRead>, tgt: Map<Buffer, KeyRead>, types: string[], found: Map<string, Candidate>, recheck: boolean) => {
+  // TTLs tick while we read: the tolerance is the configured one plus the time the batch's reads took.
+  const judge = async (keys: Buffer[], src: Map<Buffer, KeyRead>, tgt: Map<Buffer, KeyRead>, types: string[], found: Map<string, Candidate>, recheck: boolean, readMs: number) => {
+    const tolerance = o.ttlToleranceMs + readMs;
     const paged: Buffer[] = [];
     keys.forEach((k, i) => {
       const s = src.get(k)!;
@@ -155,7 +158,7 @@ export async function verifyData(source: Endpoint, target: Endpoint, o: VerifyOp
       if (!recheck) stats.compared++;
       // The key changed type between our two source reads: it is being written; look again later.
       if (s.type === 'changed') { found.set(k.toString('latin1'), { key: k, kind: 'value', source: `changed type while read (was ${types[i]})`, target: t.type }); return; }
-      const v = compareKey(s, t, o.mode, o.ttlToleranceMs);
+      const v = compareKey(s, t, o.mode, tolerance);
       if ('page' in v) paged.push(k);
       else if (!v.same) found.set(k.toString('latin1'), { key: k, kind: v.kind, source: v.source, target: v.target });
     });
@@ -167,7 +170,7 @@ export async function verifyData(source: Endpoint, target: Endpoint, o: VerifyOp
       else {
         // Type and length were already found equal; the TTL is what is left.
         const [s, t] = [src.get(k)!.pttl, tgt.get(k)!.pttl];
-        if (compareTtl(s, t, o.ttlToleranceMs)) found.set(k.toString('latin1'), { key: k, kind: 'ttl', source: ttlText(s), target: ttlText(t) });
+        if (compareTtl(s, t, tolerance)) found.set(k.toString('latin1'), { key: k, kind: 'ttl', source: ttlText(s), target: ttlText(t) });
       }
     }
     if (o.streamGroups && o.mode === 'full') {
