@@ -163,6 +163,7 @@ function endProgress(): void {
 }
 
 function printEvent(e: RunnerEvent, isGuided: boolean): void {
+  if (e.type !== 'progress') endProgress();
   switch (e.type) {
     case 'phase':
       if (e.phase === 'check') console.log(`${bold(`[${e.index + 1}/${e.total}] ${e.step.id}`)} ${e.step.title}`);
@@ -173,14 +174,12 @@ function printEvent(e: RunnerEvent, isGuided: boolean): void {
       for (const l of renderConditions(e.conditions)) console.log(dim(`  ${e.phase}`) + l.slice(2));
       break;
     case 'log':
-      endProgress();
       console.log(dim(`    ${e.line}`));
       break;
     case 'progress':
       showProgress(e.line);
       break;
     case 'step-done':
-      endProgress();
       console.log(green(`    done in ${e.ms} ms`) + (e.output && typeof e.output === 'object' ? dim(` ${JSON.stringify(e.output)}`) : ''));
       break;
     case 'step-skipped':
