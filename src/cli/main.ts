@@ -9,7 +9,7 @@ import { checkCluster, renderCheck } from '../redis/check.js';
 import { sandboxUp, sandboxDown, sandboxStatus } from '../sandbox/sandbox.js';
 import { Session, writePlanFile } from './session.js';
 import { renderPlan, renderRuns, renderShow, table } from './render.js';
-import { runCommand, resumeCommand } from './run-command.js';
+import { runCommand, resumeCommand, alive } from './run-command.js';
 import { stateDirFrom } from './state-dir.js';
 
 const program = new Command();
@@ -103,6 +103,10 @@ program
   .option('--stream-groups', 'compare stream consumer groups too')
   .option('--json', 'print the report as JSON')
   .action(async (o: { inventory: string; source: string; target: string; mode: string; rounds: string; qps: string; batch: string; sample: string; extra?: boolean; pause: string; ttlTolerance: string; streamGroups?: boolean; json?: boolean }) => {
+    const inv = Session.from(globals()).inventory(o.inventory);
+    for (const name of [o.source, o.target]) {
+      if (!inv.clusters[name]) throw usageError('E_PARAM', `cluster \`${name}\` is not in the inventory ${inv.file}`, `use one of: ${Object.keys(inv.clusters).join(', ')}`);
+    }
     const params = [`source=${o.source}`, `target=${o.target}`, `mode=${o.mode}`, `rounds=${o.rounds}`, `qps=${o.qps}`, `batch=${o.batch}`, `sample=${o.sample}`, `extra=${!!o.extra}`, `pauseMs=${o.pause}`, `ttlToleranceMs=${o.ttlTolerance}`, `streamGroups=${!!o.streamGroups}`];
     let result: { runId: string; report: { compared?: number; differ?: number } | null; differences: Array<{ key: string; kind: string; source: string; target: string }> } | undefined;
     const log = console.log;
@@ -141,6 +145,9 @@ program
       const run = s.store.getRun(id);
       if (!run) throw usageError('E_RUN_UNKNOWN', `no run ${id}`, 'list runs with `redis-runbook runs`');
       if (run.status === 'succeeded' || run.status === 'aborted' || run.status === 'refused') throw preconditionError('E_RUN_FINISHED', `run ${id} is already ${run.status}`, 'nothing to abort');
+      if (run.pid && run.pid !== process.pid && alive(run.pid) && (run.status === 'running' || run.status === 'waiting')) {
+        throw preconditionError('E_RUN_ACTIVE', `run ${id} is being executed by process ${run.pid}`, 'stop it there with Ctrl-C (it stops at a safe point), then abort');
+      }
       s.store.note(id, undefined, 'OPERATOR-ABORT', ['abort command']);
       s.store.setRunStatus(id, 'aborted', 'aborted by the operator (abort command)');
       console.log(`run ${id} aborted; its clusters are free`);

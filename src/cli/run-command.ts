@@ -82,7 +82,7 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
       return EXIT.precondition;
     }
     record('running');
-    const code = await execute(session, runId, plan, inv.file, isGuided, flags, undefined);
+    const code = await execute(session, runId, plan, inv.file, isGuided, flags, undefined, rb.lock ? 'read-write' : 'read-only');
     onFinished?.(runId, session);
     return code;
   } finally {
@@ -102,6 +102,8 @@ export async function resumeCommand(runId: string, flags: { yes?: boolean; allow
     if (run.pid && run.pid !== process.pid && alive(run.pid) && (run.status === 'running' || run.status === 'waiting')) {
       throw preconditionError('E_RUN_ACTIVE', `run ${runId} is still being executed by process ${run.pid}`, 'wait for it, or stop it with Ctrl-C there');
     }
+    // Two resumes at once (an operator and a script): only one may drive the run.
+    if (!session.store.claim(runId, run.pid)) throw preconditionError('E_RUN_ACTIVE', `run ${runId} was just taken over by another process`, 'let that one finish');
     const rb = loadRunbook(run.runbook);
     if (rb.hash !== run.runbookHash) {
       throw preconditionError('E_RUNBOOK_CHANGED', `runbook ${rb.name} changed since run ${runId} started (${run.runbookHash} -> ${rb.hash})`, 'restore the runbook as it was, or abort the run and start a new one');
@@ -110,20 +112,22 @@ export async function resumeCommand(runId: string, flags: { yes?: boolean; allow
     const plan = JSON.parse(run.planJson) as Plan;
     console.log(`run ${bold(runId)}: resuming ${run.runbook} (was ${run.status})`);
     session.store.note(runId, undefined, 'RESUME', [`pid ${process.pid}`, isGuided ? 'guided' : '--yes']);
-    return await execute(session, runId, plan, run.inventoryFile, isGuided, flags, run.snapshotJson ? JSON.parse(run.snapshotJson) : undefined);
+    return await execute(session, runId, plan, run.inventoryFile, isGuided, flags, run.snapshotJson ? JSON.parse(run.snapshotJson) : undefined, rb.lock ? 'read-write' : 'read-only');
   } finally {
     await session.close();
   }
 }
 
-function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch { return false; }
+/** Is a process alive? EPERM means it exists (owned by someone else). */
+export function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
 }
 
-async function execute(session: Session, runId: string, plan: Plan, inventoryFile: string, isGuided: boolean, flags: { allowDestructive?: boolean }, snapshot: unknown): Promise<number> {
+async function execute(session: Session, runId: string, plan: Plan, inventoryFile: string, isGuided: boolean, flags: { allowDestructive?: boolean }, snapshot: unknown, access: 'read-write' | 'read-only'): Promise<number> {
   // Secrets are resolved again from the inventory's references: never stored with the run.
   const inv = session.inventory(inventoryFile);
-  const env = session.env(inv, 'read-write', session.store);
+  // Runbooks that take no lock (verify-data) are read-only, and the connection layer enforces it.
+  const env = session.env(inv, access, session.store);
   const stop = new AbortController();
   const onSigint = () => {
     if (stop.signal.aborted) { console.error(red('\nforced exit; the journal is consistent, resume with `redis-runbook resume ' + runId + '`')); process.exit(130); }

@@ -29,7 +29,8 @@ export function compilePlan(plan: Plan) {
       initial: 'check',
       states: {
         check: { invoke: { src: 'checkStep', input, onDone: [{ guard: 'passed', target: 'confirm' }, { target: 'failed' }], onError: 'failed' } },
-        confirm: { on: { CONTINUE: 'run', SKIP: after(i), ABORT: '#run.aborted' } },
+        // RECHECK: a run resumed at a prompt checks the live cluster again before it may act.
+        confirm: { on: { CONTINUE: 'run', SKIP: after(i), ABORT: '#run.aborted', RECHECK: 'check' } },
         run: { invoke: { src: 'runStep', input, onDone: 'verify', onError: 'failed' } },
         verify: { invoke: { src: 'verifyStep', input, onDone: [{ guard: 'passed', target: 'done' }, { target: 'failed' }], onError: 'failed' } },
         failed: { on: { RETRY: 'check', SKIP: after(i), ABORT: '#run.aborted' } },

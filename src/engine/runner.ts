@@ -59,7 +59,12 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
   const steps = new Map(plan.steps.map((s, i) => [s.id, { step: s, index: i }]));
   const outputs: Record<string, unknown> = {};
   const lastError = new Map<string, { error: string; conditions: Condition[] }>();
-  for (const row of store.steps(runId)) if (row.status === 'done') outputs[row.stepId] = row.output;
+  for (const row of store.steps(runId)) {
+    // Any recorded output counts: a run killed in `verify` still has its step's own output.
+    if (row.output !== null) outputs[row.stepId] = row.output;
+    // A resumed failed step keeps the reason it failed for.
+    if (row.status === 'failed' && row.error) lastError.set(row.stepId, { error: row.error, conditions: row.conditions?.conditions ?? [] });
+  }
 
   // Which step's run was in flight when the snapshot was taken: it is "in doubt".
   let inDoubt: { stepId: string; startedAt: number } | undefined;
@@ -79,7 +84,10 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
       args: step.args,
       env: o.env,
       outputs,
-      inDoubt: inDoubt?.stepId === stepId ? { startedAt: inDoubt.startedAt, sent: store.writesSince(runId, stepId, inDoubt.startedAt) } : undefined,
+      // In doubt after a crash; and on any retry the journal of earlier attempts is what the step must look at.
+      inDoubt: inDoubt?.stepId === stepId
+        ? { startedAt: inDoubt.startedAt, sent: store.writesSince(runId, stepId, inDoubt.startedAt) }
+        : (() => { const sent = store.writesSince(runId, stepId, 0); return sent.length ? { startedAt: sent[0]!.at, sent } : undefined; })(),
       log: (line) => o.onEvent?.({ type: 'log', step, line }),
       failpoint: (name) => failpoint(`${stepId}:${name}`),
       saveFindings: (rows) => store.setFindings(runId, stepId, rows),
@@ -130,6 +138,10 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
     let settled = false;
     let deciding = false;
     let lastKey = '';
+    // A resumed run does not act on decisions made before it stopped: at a prompt the
+    // cluster is checked again (RECHECK), and a failed step is retried (it re-checks
+    // first) when unattended; guided, the operator is asked as usual.
+    let resumeKick = o.snapshot !== undefined;
     // The step and phase seen last. A step's `done` state is final and left in the
     // same macrostep, so no snapshot shows it: leaving a step from `verify` is done.
     let last: { stepId: string; phase: string } | undefined;
@@ -210,20 +222,21 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
         for (const f of finished) failpoint(`${f.stepId}.done`);
         failpoint(`${pos.stepId}.${pos.phase}`);
         o.onEvent?.({ type: 'phase', step, index, total: plan.steps.length, phase: pos.phase });
+        if (waiting && resumeKick) {
+          resumeKick = false;
+          if (pos.phase === 'confirm') { store.note(runId, pos.stepId, 'RESUME-RECHECK'); actor.send({ type: 'RECHECK' }); return; }
+          if (!o.prompter && !o.stop.aborted) { store.note(runId, pos.stepId, 'RESUME-RETRY', ['--yes']); actor.send({ type: 'RETRY' }); return; }
+        }
+        resumeKick = false;
         if (waiting && !deciding) void decide(pos.stepId, pos.phase as 'confirm' | 'failed');
       },
       error: (err) => finish('failed', `internal error: ${messageOf(err)}`),
     });
 
     store.attach(runId);
+    // start() notifies the subscriber of the restored snapshot too: a run resumed at a
+    // prompt or a failed step is handled there, once.
     actor.start();
-    // A snapshot restored in a waiting phase emits no transition: decide now.
-    const start = position(actor.getSnapshot().value);
-    if (!('final' in start)) last = { stepId: start.stepId, phase: start.phase };
-    if (!('final' in start) && (start.phase === 'confirm' || start.phase === 'failed') && !deciding) {
-      lastKey = JSON.stringify(actor.getSnapshot().value);
-      void decide(start.stepId, start.phase);
-    }
   });
 }
 

@@ -151,9 +151,13 @@ export class Store implements AuditSink {
   /** Persist the machine snapshot and the step status it implies, in one transaction. */
   persist(runId: string, snapshot: unknown, status: RunStatus, steps: Array<{ stepId: string; status: StepStatus; error?: string | null }> = []): void {
     this.db.transaction(() => {
-      this.db.prepare('UPDATE runs SET snapshot_json = ?, status = ?, updated_at = ?, pid = ? WHERE id = ?')
+      // A finished run stays finished (an `abort` from elsewhere is not undone by a late write).
+      const r = this.db.prepare("UPDATE runs SET snapshot_json = ?, status = ?, updated_at = ?, pid = ? WHERE id = ? AND status NOT IN ('succeeded', 'aborted')")
         .run(JSON.stringify(snapshot), status, Date.now(), process.pid, runId);
+      if (r.changes === 0) throw preconditionError('E_RUN_FINISHED', `run ${runId} was finished or aborted by another process`, 'see `redis-runbook show`');
       for (const step of steps) this.setStepStatus(runId, step.stepId, step.status, step.error);
+      // Release the clusters in the same transaction as the final status: no kill can leave a finished run holding them.
+      if (status === 'succeeded' || status === 'aborted') this.db.prepare('DELETE FROM locks WHERE run_id = ?').run(runId);
     }).immediate();
   }
 
@@ -162,7 +166,10 @@ export class Store implements AuditSink {
     if (status === 'checking') {
       this.db.prepare('UPDATE steps SET status = ?, attempts = attempts + 1, started_at = COALESCE(started_at, ?), error = NULL WHERE run_id = ? AND step_id = ? AND status != ?')
         .run(status, now, runId, stepId, 'checking');
-    } else if (status === 'done' || status === 'skipped' || status === 'failed') {
+    } else if (status === 'failed') {
+      // An unknown error (a resumed process does not have it) keeps the recorded one.
+      this.db.prepare('UPDATE steps SET status = ?, finished_at = ?, error = COALESCE(?, error) WHERE run_id = ? AND step_id = ?').run(status, now, error ?? null, runId, stepId);
+    } else if (status === 'done' || status === 'skipped') {
       this.db.prepare('UPDATE steps SET status = ?, finished_at = ?, error = ? WHERE run_id = ? AND step_id = ?').run(status, now, error ?? null, runId, stepId);
     } else if (status === 'running') {
       // When the run phase began: a resume that finds the step still here treats it as in doubt since then.
@@ -180,9 +187,19 @@ export class Store implements AuditSink {
     this.db.prepare('UPDATE steps SET conditions_json = ? WHERE run_id = ? AND step_id = ?').run(JSON.stringify({ phase, conditions }), runId, stepId);
   }
 
+  /**
+   * Take over an unfinished run for this process, atomically: refused when
+   * another process claimed it since `seenPid` was read.
+   */
+  claim(runId: string, seenPid: number | null): boolean {
+    const r = this.db.prepare('UPDATE runs SET pid = ?, updated_at = ? WHERE id = ? AND pid IS ?').run(process.pid, Date.now(), runId, seenPid);
+    return r.changes === 1;
+  }
+
   setRunStatus(runId: string, status: RunStatus, error?: string | null): void {
     this.db.transaction(() => {
-      this.db.prepare('UPDATE runs SET status = ?, error = ?, updated_at = ? WHERE id = ?').run(status, error ?? null, Date.now(), runId);
+      // A run that succeeded in the end has no error; otherwise an unknown error keeps the recorded one.
+      this.db.prepare("UPDATE runs SET status = ?, error = CASE WHEN ? = 'succeeded' THEN NULL ELSE COALESCE(?, error) END, updated_at = ? WHERE id = ?").run(status, status, error ?? null, Date.now(), runId);
       // A finished run gives its clusters back; a stopped or failed one keeps them until resumed or aborted.
       if (status === 'succeeded' || status === 'aborted') this.db.prepare('DELETE FROM locks WHERE run_id = ?').run(runId);
     }).immediate();

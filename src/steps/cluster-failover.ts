@@ -3,7 +3,7 @@ import { parseClusterNodes, isMaster } from '../redis/cluster-nodes.js';
 import { replicationOf, type FailoverPair } from '../redis/failover.js';
 import type { ClusterPool } from '../redis/connect.js';
 import { failoverArgs } from './args.js';
-import { cond, fail, pass, waitFor, type Condition, type StepKind, type StepRunContext } from './kind.js';
+import { cond, fail, pass, throwIfStopped, waitFor, type Condition, type StepKind, type StepRunContext } from './kind.js';
 
 type Args = { cluster: string; promoteTimeoutMs: number } & FailoverPair;
 
@@ -33,13 +33,32 @@ async function modeConditions(ctx: StepRunContext<Args>): Promise<Condition[]> {
     return [cond('master reachable', masterUp, `${a.master.address} answers`, `${a.master.address} does not answer; a default failover needs the master's agreement (use mode=force if it is down for good)`)];
   }
   if (a.mode === 'force') {
-    return [cond('master unreachable', !masterUp, `${a.master.address} does not answer`, `${a.master.address} answers: FORCE is refused while the master is reachable, use mode=default (it loses nothing)`)];
+    // Not answering us is not enough (a partition between this host and the master):
+    // the replica must have lost its master too.
+    const r = await replicationOf(pool, a.candidate.address);
+    return [
+      cond('master unreachable', !masterUp, `${a.master.address} does not answer`, `${a.master.address} answers: FORCE is refused while the master is reachable, use mode=default (it loses nothing)`),
+      cond('replica lost its master', !r.linkUp, `${a.candidate.address} reports master_link_status:down`, `${a.candidate.address} still has a live link to ${a.master.address}: the master only looks down from here`),
+    ];
   }
   const view = parseClusterNodes(await pool.node(a.candidate.address).text('CLUSTER', 'NODES'));
   const slotMasters = view.filter((l) => isMaster(l) && l.slots.length > 0);
   const up = (await Promise.all(slotMasters.map(async (l) => !l.flags.includes('fail') && (await answers(pool, l.address))))).filter(Boolean).length;
   const majority = Math.floor(slotMasters.length / 2) + 1;
   return [cond('no majority of masters', up < majority, `${up} of ${slotMasters.length} masters answer, fewer than the ${majority} an election needs`, `${up} of ${slotMasters.length} masters answer: an election can be won, TAKEOVER is refused (use mode=default or mode=force)`)];
+}
+
+async function preconditions(ctx: StepRunContext<Args>): Promise<Condition[]> {
+  const a = ctx.args;
+  const pool = ctx.env.pool(a.cluster);
+  if (!(await answers(pool, a.candidate.address))) return [fail('replica reachable', `${a.candidate.address} does not answer`)];
+  if (await isPromoted(ctx)) return [pass('already promoted', `${a.candidate.address} is already master; nothing to send`)];
+  const r = await replicationOf(pool, a.candidate.address);
+  const master = `${r.masterHost}:${r.masterPort}`;
+  return [
+    cond('replica of the master', master === a.master.address, `${a.candidate.address} replicates ${a.master.address}`, `${a.candidate.address} replicates ${master}, not ${a.master.address}: the topology changed, make a new plan`),
+    ...(await modeConditions(ctx)),
+  ];
 }
 
 export const clusterFailoverStep: StepKind<Args> = {
@@ -56,18 +75,7 @@ export const clusterFailoverStep: StepKind<Args> = {
     if (a.mode === 'takeover') return 'TAKEOVER promotes the replica without an election: two masters may claim the same slots until the cluster converges';
     return undefined;
   },
-  async check(ctx) {
-    const a = ctx.args;
-    const pool = ctx.env.pool(a.cluster);
-    if (!(await answers(pool, a.candidate.address))) return [fail('replica reachable', `${a.candidate.address} does not answer`)];
-    if (await isPromoted(ctx)) return [pass('already promoted', `${a.candidate.address} is already master; nothing to send`)];
-    const r = await replicationOf(pool, a.candidate.address);
-    const master = `${r.masterHost}:${r.masterPort}`;
-    return [
-      cond('replica of the master', master === a.master.address, `${a.candidate.address} replicates ${a.master.address}`, `${a.candidate.address} replicates ${master}, not ${a.master.address}: the topology changed, make a new plan`),
-      ...(await modeConditions(ctx)),
-    ];
-  },
+  check: preconditions,
   async run(ctx) {
     const a = ctx.args;
     const pool = ctx.env.pool(a.cluster);
@@ -84,6 +92,13 @@ export const clusterFailoverStep: StepKind<Args> = {
         }
       }
     }
+    // The check may be long past (a prompt left open, a resume): look again right before acting.
+    throwIfStopped(ctx.signal);
+    const now = await preconditions(ctx);
+    if (now.some((c) => c.name === 'already promoted')) return { alreadyPromoted: true };
+    const bad = now.filter((c) => !c.ok);
+    if (bad.length) throw failedError('E_PRECONDITION_CHANGED', `no longer safe to send CLUSTER FAILOVER: ${bad.map((c) => `${c.name}: ${c.reason}`).join('; ')}`, 'look at the cluster (`redis-runbook check`); retry, or abort and make a new plan');
+    throwIfStopped(ctx.signal);
     const sentAt = Date.now();
     await pool.node(a.candidate.address).call('CLUSTER', 'FAILOVER', ...(a.mode === 'default' ? [] : [a.mode.toUpperCase()]));
     ctx.failpoint('sent');

@@ -1,3 +1,4 @@
+import { failedError } from '../errors.js';
 import type { ClusterPool } from '../redis/connect.js';
 import type { Topology } from '../redis/topology.js';
 import type { Inventory } from '../inventory/types.js';
@@ -67,17 +68,27 @@ export interface StepKind<A = any> {
   verify(ctx: StepRunContext<A>): Promise<Condition[]>;
 }
 
+export function throwIfStopped(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw failedError('E_STOPPED', 'stopped by the operator before the step finished', 'resume the run; the step checks the cluster again before it acts');
+}
+
 export const pass = (name: string, reason: string): Condition => ({ name, ok: true, reason });
 export const fail = (name: string, reason: string): Condition => ({ name, ok: false, reason });
 export const cond = (name: string, ok: boolean, okReason: string, failReason: string): Condition => ({ name, ok, reason: ok ? okReason : failReason });
 
-/** Wait until `probe` returns a value, polling; gives up after `timeoutMs`. */
+/**
+ * Wait until `probe` returns a value, polling; undefined after `timeoutMs`.
+ * A stop request (Ctrl-C) is not a timeout: it throws E_STOPPED, so that no
+ * step mistakes it for "the cluster did not get there" or acts after it.
+ */
 export async function waitFor<T>(probe: () => Promise<T | undefined>, opts: { timeoutMs: number; intervalMs?: number; signal?: AbortSignal }): Promise<T | undefined> {
   const deadline = Date.now() + opts.timeoutMs;
   for (;;) {
+    throwIfStopped(opts.signal);
     const v = await probe().catch(() => undefined);
     if (v !== undefined) return v;
-    if (Date.now() >= deadline || opts.signal?.aborted) return undefined;
+    throwIfStopped(opts.signal);
+    if (Date.now() >= deadline) return undefined;
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 50));
   }
 }

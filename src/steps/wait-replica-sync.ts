@@ -13,7 +13,10 @@ async function promoted(ctx: StepRunContext<Args>): Promise<boolean> {
 
 async function lag(ctx: StepRunContext<Args>): Promise<{ linkUp: boolean; lag: number; master: string | undefined }> {
   const pool = ctx.env.pool(ctx.args.cluster);
-  const [r, m] = await Promise.all([replicationOf(pool, ctx.args.candidate.address), replicationOf(pool, ctx.args.master.address)]);
+  // Master first, replica second: a replica at or past the master's earlier offset has caught
+  // up to that point; reading both at once under steady writes would almost never show 0 lag.
+  const m = await replicationOf(pool, ctx.args.master.address);
+  const r = await replicationOf(pool, ctx.args.candidate.address);
   const master = r.masterHost ? `${r.masterHost}:${r.masterPort}` : undefined;
   return { linkUp: r.linkUp, lag: m.offset - r.offset, master };
 }

@@ -57,3 +57,35 @@ test('FORCE with the master down: unattended it stops before the destructive ste
   assert.deepEqual([(back as unknown as unknown[])[0], (back as unknown as unknown[])[2]], ['slave', replicaPort]);
   await withNode(replicaPort!, password, (c) => c.call('CONFIG', 'SET', 'cluster-replica-no-failover', 'no'));
 });
+
+test('resume re-checks the cluster before acting, and an unattended resume retries a failed step', async () => {
+  const { masterOfSlot0: master, replicaOfIt: replica } = await roles(BASE, password, 5461);
+  const first = await cli(home, ['run', 'manual-failover', '--inventory', inventory, '--param', `node=${master}`, '--yes'], { REDIS_RUNBOOK_FAILPOINT: 'failover.confirm' });
+  assert.equal(first.code, 137, first.out);
+  const id = runIdOf(first);
+  // While the run is down, the replica it was about to promote goes away.
+  const replicaPort = Number(replica.split(':')[1]);
+  await withNode(replicaPort, password, (r) => r.call('SHUTDOWN', 'NOSAVE').catch(() => undefined));
+  await new Promise((s) => setTimeout(s, 300));
+  const second = await cli(home, ['resume', id, '--yes']);
+  assert.equal(second.code, 1, second.out);
+  assert.match(second.stdout, /FAIL replica reachable: .* does not answer/, 'the prompt it stopped at was re-checked, not continued');
+  let show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
+  assert.equal(show.run.status, 'failed');
+  assert.equal(show.audit.filter((a: { command: string; args: string[] }) => a.command === 'CLUSTER' && a.args[0] === 'FAILOVER').length, 0);
+
+  // The replica comes back; resuming retries the failed step (which checks again) and finishes.
+  assert.equal(spawnSync('redis-server', [join(inventory, '..', 'nodes', String(replicaPort), 'redis.conf')]).status, 0);
+  for (let i = 0; i < 100; i++) {
+    const link = await withNode(replicaPort, password, (r) => r.call('INFO', 'replication')).catch(() => '');
+    if (/master_link_status:up/.test(String(link))) break;
+    await new Promise((s) => setTimeout(s, 100));
+  }
+  const third = await cli(home, ['resume', id, '--yes']);
+  assert.equal(third.code, 0, third.out);
+  show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
+  assert.equal(show.run.status, 'succeeded');
+  assert.ok(show.audit.some((a: { command: string }) => a.command === 'RESUME-RECHECK'));
+  assert.ok(show.audit.some((a: { command: string }) => a.command === 'RESUME-RETRY'));
+  assert.equal((await roles(BASE, password, 5461)).masterOfSlot0, replica);
+});

@@ -3,7 +3,8 @@ import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
 
 /** Direct, unaudited access to a sandbox node, for assertions only. */
 export async function withNode<T>(port: number, password: string, fn: (r: Redis) => Promise<T>): Promise<T> {
-  const r = new Redis({ host: '127.0.0.1', port, password, lazyConnect: true, maxRetriesPerRequest: 1 });
+  // No reconnects: a node that is down must fail the call, not hang the test.
+  const r = new Redis({ host: '127.0.0.1', port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000, commandTimeout: 10000 });
   r.on('error', () => {});
   await r.connect();
   try {

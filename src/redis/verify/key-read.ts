@@ -62,6 +62,10 @@ const str = (b: unknown) => (Buffer.isBuffer(b) ? b.toString('latin1') : String(
  * command answered WRONGTYPE (the key changed type between the two reads).
  */
 export function parseRead(replies: Array<[Error | null, unknown]>, expectedType: string, mode: VerifyMode, page: number, withType: boolean): KeyRead {
+  // TYPE and PTTL never fail on a readable key: an error (NOPERM, LOADING, MOVED) must not
+  // pass for "no such key", or the key would silently go unchecked.
+  const broken = replies.slice(0, withType ? 2 : 1).find(([e]) => e);
+  if (broken) throw broken[0]!;
   let at = 0;
   const type = withType ? str(replies[at++]?.[1] ?? 'none') : expectedType;
   const read: KeyRead = { type, pttl: -1, more: false };
@@ -73,7 +77,13 @@ export function parseRead(replies: Array<[Error | null, unknown]>, expectedType:
   if (read.type !== expectedType || read.type === 'none') return read;
   const [err, v] = replies[at] ?? [null, null];
   if (err) {
-    if (!withType && /WRONGTYPE/.test(err.message)) read.type = 'changed';
+    if (/WRONGTYPE/.test(err.message)) read.type = withType ? read.type : 'changed';
+    else throw err;
+    return read;
+  }
+  // Gone between TYPE and the value read (deleted or just expired): look again next round.
+  if (v === null) {
+    read.type = withType ? 'none' : 'changed';
     return read;
   }
   parseValue(read, mode, v, page);

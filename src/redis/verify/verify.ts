@@ -122,7 +122,10 @@ export async function verifyData(source: Endpoint, target: Endpoint, o: VerifyOp
     if (o.mode !== 'keys') {
       await Promise.all([...bySource].map(async ([node, ks]) => {
         const r = await send(node, 'source', ks.map((k) => ['TYPE', k] as [string, Buffer]));
-        ks.forEach((k, i) => srcTypes.set(k, text(r[i]?.[1] ?? 'none')));
+        ks.forEach((k, i) => {
+          if (r[i]?.[0]) throw r[i]![0];
+          srcTypes.set(k, text(r[i]?.[1] ?? 'none'));
+        });
       }));
       types = keys.map((k) => srcTypes.get(k)!);
     }
@@ -192,7 +195,10 @@ export async function verifyData(source: Endpoint, target: Endpoint, o: VerifyOp
       const out = new Map<Buffer, boolean>();
       await Promise.all([...groupBy(keys, (k) => ep.route(k))].map(async ([node, ks]) => {
         const r = await send(node, side, ks.map((k) => ['EXISTS', k] as [string, Buffer]));
-        ks.forEach((k, i) => out.set(k, Number(r[i]?.[1]) === 1));
+        ks.forEach((k, i) => {
+          if (r[i]?.[0]) throw r[i]![0];
+          out.set(k, Number(r[i]?.[1]) === 1);
+        });
       }));
       return out;
     };
