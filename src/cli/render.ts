@@ -1,6 +1,7 @@
 import type { Plan, PlanReport } from '../engine/plan.js';
 import type { RunRow, StepRow, AuditRow, Finding } from '../engine/store.js';
 import type { Condition } from '../steps/kind.js';
+import { isReadOnly } from '../redis/connect.js';
 import { bold, dim, mark, red, yellow, green } from './style.js';
 
 export function renderConditions(cs: Condition[], indent = '    '): string[] {
@@ -36,8 +37,8 @@ export function renderRuns(runs: RunRow[]): string {
   return table(['RUN', 'RUNBOOK', 'CLUSTERS', 'STATUS', 'STARTED'], rows);
 }
 
-const READS = new Set(['INFO', 'PING', 'ROLE', 'DBSIZE', 'LASTSAVE', 'SCAN', 'TYPE', 'PTTL', 'TTL', 'EXISTS', 'GET']);
-const isRead = (a: AuditRow) => READS.has(a.command) || (a.command === 'CLUSTER' && ['NODES', 'INFO', 'MYID', 'SHARDS', 'SLOTS', 'COUNTKEYSINSLOT', 'GETKEYSINSLOT'].includes(a.args[0] ?? '')) || (a.command === 'CONFIG' && a.args[0] === 'GET');
+// The same list the read-only connections enforce: one definition of "a read".
+const isRead = (a: AuditRow) => !a.write && a.target !== 'operator' && isReadOnly(a.command, a.args);
 
 export function renderShow(run: RunRow, steps: StepRow[], audit: AuditRow[], withReads = false, findings: Array<Finding & { stepId: string }> = []): string {
   const plan = JSON.parse(run.planJson) as Plan;

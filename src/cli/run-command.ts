@@ -59,10 +59,7 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
     console.log(dim(`  state ${session.stateDir}; ${isGuided ? 'guided' : 'unattended (--yes)'}`));
 
     // One active run per cluster: refuse early and name the holder (createRun re-checks atomically).
-    for (const c of rb.lock ? clustersOf(rb, plan.params) : []) {
-      const holder = session.store.lockHolder(c);
-      if (holder) throw preconditionError('E_CLUSTER_LOCKED', `cluster ${c} is held by run ${holder}, which has not finished`, `finish it with \`redis-runbook resume ${holder}\`, or give it up with \`redis-runbook abort ${holder}\``);
-    }
+    if (rb.lock) session.store.assertFree(clustersOf(rb, plan.params));
     // Every precondition is evaluated read-only before anything is recorded or sent.
     const report = await evaluatePreconditions(plan, readEnv);
     const store = session.store;

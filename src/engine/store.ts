@@ -42,7 +42,7 @@ export interface StepRow {
 /** Something a step found and the operator must see: a data difference, say. */
 export interface Finding { key: string; kind: string; source: string; target: string }
 
-export interface AuditRow extends AuditEvent { id: number; runId: string }
+export interface AuditRow extends AuditEvent { id: number; runId: string; write: boolean }
 
 /**
  * The run journal: one SQLite file (WAL, synchronous=FULL) holding runs,
@@ -77,7 +77,8 @@ export class Store implements AuditSink {
       CREATE TABLE IF NOT EXISTS audit (
         id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT, at INTEGER NOT NULL,
         target TEXT NOT NULL, command TEXT NOT NULL, args_json TEXT NOT NULL, duration_ms INTEGER NOT NULL,
-        ok INTEGER NOT NULL, error TEXT);
+        ok INTEGER NOT NULL, error TEXT,
+        write INTEGER NOT NULL DEFAULT 0); -- 1: a command that may change state, journaled before it was sent
       CREATE INDEX IF NOT EXISTS audit_run ON audit(run_id, id);
       CREATE TABLE IF NOT EXISTS findings (
         run_id TEXT NOT NULL, step_id TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, source TEXT, target TEXT);
@@ -105,7 +106,7 @@ export class Store implements AuditSink {
   intent(e: AuditEvent): number | undefined {
     if (!this.currentRun) return undefined;
     const r = this.db
-      .prepare('INSERT INTO audit (run_id, step_id, at, target, command, args_json, duration_ms, ok, error) VALUES (?,?,?,?,?,?,?,?,?)')
+      .prepare('INSERT INTO audit (run_id, step_id, at, target, command, args_json, duration_ms, ok, error, write) VALUES (?,?,?,?,?,?,?,?,?,1)')
       .run(this.currentRun, e.stepId ?? this.currentStepId ?? null, e.at, e.target, e.command, JSON.stringify(e.args), 0, 0, 'sent; no reply recorded');
     return Number(r.lastInsertRowid);
   }
@@ -116,7 +117,7 @@ export class Store implements AuditSink {
 
   /** Commands that may change state, sent for a step since a time (the in-doubt window). */
   writesSince(runId: string, stepId: string, since: number): AuditRow[] {
-    return this.audit(runId, stepId).filter((a) => a.at >= since && a.target !== 'operator' && !['INFO', 'PING', 'ROLE', 'DBSIZE'].includes(a.command) && !(a.command === 'CLUSTER' && a.args[0] === 'NODES'));
+    return this.audit(runId, stepId).filter((a) => a.write && a.at >= since);
   }
 
   /** Record an operator decision or a runner note in the audit log. */
@@ -132,14 +133,9 @@ export class Store implements AuditSink {
    */
   createRun(row: Omit<RunRow, 'updatedAt' | 'snapshotJson' | 'error'> & { error?: string }, steps: Array<Pick<StepRow, 'stepId' | 'idx' | 'kind' | 'title'>>, lock = true): void {
     this.db.transaction(() => {
-      for (const cluster of row.status === 'refused' || !lock ? [] : row.clusters) {
-        const held = this.db.prepare('SELECT run_id FROM locks WHERE cluster = ?').get(cluster) as { run_id: string } | undefined;
-        if (held) {
-          throw preconditionError('E_CLUSTER_LOCKED', `cluster ${cluster} is held by run ${held.run_id}, which has not finished`,
-            `finish it with \`redis-runbook resume ${held.run_id}\`, or give it up with \`redis-runbook abort ${held.run_id}\``);
-        }
-        this.db.prepare('INSERT INTO locks (cluster, run_id, acquired_at) VALUES (?,?,?)').run(cluster, row.id, Date.now());
-      }
+      const locked = row.status === 'refused' || !lock ? [] : row.clusters;
+      this.assertFree(locked);
+      for (const cluster of locked) this.db.prepare('INSERT INTO locks (cluster, run_id, acquired_at) VALUES (?,?,?)').run(cluster, row.id, Date.now());
       this.db
         .prepare('INSERT INTO runs (id, runbook, clusters, status, created_at, updated_at, pid, plan_json, runbook_hash, inventory_file, error) VALUES (?,?,?,?,?,?,?,?,?,?,?)')
         .run(row.id, row.runbook, JSON.stringify(row.clusters), row.status, row.createdAt, row.createdAt, row.pid, row.planJson, row.runbookHash, row.inventoryFile, row.error ?? null);
@@ -247,6 +243,7 @@ export class Store implements AuditSink {
       durationMs: r.duration_ms as number,
       ok: r.ok === 1,
       error: (r.error as string | null) ?? undefined,
+      write: r.write === 1,
     }));
   }
 
@@ -261,6 +258,17 @@ export class Store implements AuditSink {
 
   findings(runId: string): Array<Finding & { stepId: string }> {
     return (this.db.prepare('SELECT * FROM findings WHERE run_id = ? ORDER BY rowid').all(runId) as Record<string, string>[]).map((r) => ({ stepId: r.step_id!, key: r.key!, kind: r.kind!, source: r.source!, target: r.target! }));
+  }
+
+  /** Refuse when an unfinished run holds one of these clusters, naming it and the way out. */
+  assertFree(clusters: readonly string[]): void {
+    for (const cluster of clusters) {
+      const holder = this.lockHolder(cluster);
+      if (holder) {
+        throw preconditionError('E_CLUSTER_LOCKED', `cluster ${cluster} is held by run ${holder}, which has not finished`,
+          `finish it with \`redis-runbook resume ${holder}\`, or give it up with \`redis-runbook abort ${holder}\``);
+      }
+    }
   }
 
   lockHolder(cluster: string): string | undefined {

@@ -54,7 +54,6 @@ export function parseClusterNodes(text: string): ClusterNodeLine[] {
 }
 
 export const isMaster = (l: ClusterNodeLine) => l.flags.includes('master');
-export const isFailed = (l: ClusterNodeLine) => l.flags.includes('fail') || l.flags.includes('fail?');
 
 /** Parse `INFO` text into a flat map of field -> value. */
 export function parseInfo(text: string): Record<string, string> {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { preconditionError, RunbookError } from '../errors.js';
 import type { ClusterPool } from './connect.js';
-import { parseClusterNodes, parseInfo, keysFromInfo, isMaster, isFailed, type ClusterNodeLine } from './cluster-nodes.js';
+import { parseClusterNodes, parseInfo, keysFromInfo, isMaster, type ClusterNodeLine } from './cluster-nodes.js';
 import type { SlotRange } from './slots.js';
 
 /** What one node says about itself, when it answers. */
@@ -110,15 +110,17 @@ export async function discoverTopology(pool: ClusterPool): Promise<Topology> {
 
 async function selfReport(pool: ClusterPool, address: string): Promise<NodeSelfReport> {
   const c = pool.node(address);
-  const [infoText, nodesText, clusterInfoText, cfg] = await Promise.all([
+  // One CONFIG GET per parameter: several in one call need Redis 7.
+  const config = (name: string) => c.call('CONFIG', 'GET', name) as Promise<string[]>;
+  const [infoText, nodesText, clusterInfoText, cfg, cfg2, cfg3, cfg4] = await Promise.all([
     c.text('INFO', 'all'),
     c.text('CLUSTER', 'NODES'),
     c.text('CLUSTER', 'INFO'),
-    c.call('CONFIG', 'GET', 'dir') as Promise<string[]>,
+    config('dir'),
+    config('dbfilename'),
+    config('appendonly'),
+    config('appenddirname'),
   ]);
-  const cfg2 = (await c.call('CONFIG', 'GET', 'dbfilename')) as string[];
-  const cfg3 = (await c.call('CONFIG', 'GET', 'appendonly')) as string[];
-  const cfg4 = (await c.call('CONFIG', 'GET', 'appenddirname')) as string[];
   const info = parseInfo(infoText);
   const cinfo = parseInfo(clusterInfoText);
   const role = info.role === 'master' ? 'master' : 'replica';
@@ -181,8 +183,6 @@ export function describeDrift(before: Topology, after: Topology): string[] {
 /** Masters that own slots (failed ones included: a failed master still owns its slots until a replica takes over). */
 export const masters = (t: Topology) => t.nodes.filter((n) => n.role === 'master' && n.slots.length > 0);
 export const replicasOf = (t: Topology, masterId: string) => t.nodes.filter((n) => n.role === 'replica' && n.masterId === masterId);
-export const isFailedNode = (n: TopologyNode) => n.flags.includes('fail') || n.flags.includes('fail?');
-export { isFailed };
 
 export function findNode(t: Topology, address: string): TopologyNode | undefined {
   return t.nodes.find((n) => n.address === address || n.id === address);
