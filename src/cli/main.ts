@@ -242,4 +242,7 @@ async function main(): Promise<void> {
 
 await main();
 // Exit now: a lingering handle (a prompt, a timer) must not keep a finished command alive.
+// But first let stdout and stderr drain: on a pipe they are asynchronous, and exiting
+// with output still queued cut `show --json` of a long run at 64 KiB.
+await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((r) => s.write('', () => r()))));
 process.exit(process.exitCode ?? 0);

@@ -3,7 +3,7 @@ import type { Topology } from '../redis/topology.js';
 import { usageError } from '../errors.js';
 import { stepKind } from '../steps/registry.js';
 import type { Condition, PlannedCommand } from '../steps/kind.js';
-import { substitute, type Runbook } from './runbook.js';
+import { substitute, stepIncluded, type Runbook } from './runbook.js';
 
 /** The part of a topology a plan depends on, kept so drift can be described in words. */
 export interface NodeStructure { id: string; address: string; role: 'master' | 'replica'; masterId?: string; slots: Array<readonly [number, number]> }
@@ -39,12 +39,13 @@ export function buildPlan(rb: Runbook, params: Record<string, string>, inventory
     if (!t) throw usageError('E_PARAM', `cluster \`${name}\` is not in the inventory ${inventoryFile}`, `use one of: ${Object.keys(topologies).join(', ') || '(none loaded)'}`);
     return t;
   };
-  const steps = rb.steps.map((s): StepInstance => {
+  const steps = rb.steps.filter((s) => stepIncluded(s, params)).flatMap((s): StepInstance[] => {
     const kind = stepKind(s.kind, rb.file);
     const raw: Record<string, string> = { ...params };
     for (const [k, v] of Object.entries(s.with)) raw[k] = substitute(v, params);
+    if (raw.ifNode && !nodeMatches(raw, topology)) return [];
     const args = kind.resolve(raw, topology);
-    return { id: s.id, kind: s.kind, title: kind.title(args), args, commands: kind.commands(args), destructive: kind.destructive?.(args) };
+    return [{ id: s.id, kind: s.kind, title: kind.title(args), args, commands: kind.commands(args), destructive: kind.destructive?.(args) }];
   });
   const clusters: Plan['clusters'] = {};
   for (const [name, t] of Object.entries(topologies)) {
@@ -57,6 +58,25 @@ export function buildPlan(rb: Runbook, params: Record<string, string>, inventory
   // Normalised through JSON: the plan in memory is exactly the plan a file would hold.
   const plan: Plan = { version: 1, id: randomBytes(6).toString('hex'), runbook: rb.name, runbookHash: rb.hash, params, inventoryFile, clusters, createdAt: now.toISOString(), steps };
   return JSON.parse(JSON.stringify(plan)) as Plan;
+}
+
+/**
+ * `ifNode` in a step's `with`: the step belongs in the plan only for this
+ * shape of the `node` parameter's node, as the live topology shows it
+ * (e.g. demoting by failover only a master that has a replica).
+ */
+function nodeMatches(raw: Record<string, string>, topology: (c: string) => Topology): boolean {
+  const t = topology(raw.cluster ?? '');
+  const n = t.nodes.find((x) => x.address === raw.node || x.id === raw.node);
+  if (!n) return true; // the step's own resolve reports the unknown node
+  const hasReplica = t.nodes.some((r) => r.role === 'replica' && r.masterId === n.id);
+  const owns = n.role === 'master' && n.slots.length > 0;
+  switch (raw.ifNode) {
+    case 'master-with-replica': return owns && hasReplica;
+    case 'master-without-replica': return owns && !hasReplica;
+    case 'replica': return n.role === 'replica';
+    default: throw usageError('E_RUNBOOK_INVALID', `ifNode: \`${raw.ifNode}\` is not a node shape`, 'use master-with-replica, master-without-replica or replica');
+  }
 }
 
 export interface PlanReport {

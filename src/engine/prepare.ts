@@ -26,7 +26,7 @@ export async function evaluatePreconditions(plan: Plan, env: StepEnv): Promise<P
     try {
       preconditions[step.id] = await kind.check({
         stepId: step.id, args: step.args, env, outputs: {}, log: () => {}, failpoint, signal: new AbortController().signal,
-        saveFindings: () => {}, progress: () => {},
+        saveFindings: () => {}, progress: () => {}, planning: true,
       });
     } catch (err) {
       preconditions[step.id] = [{ name: 'check', ok: false, reason: (err as Error).message }];

@@ -19,6 +19,8 @@ export interface RunbookStep {
   id: string;
   kind: string;
   with: Record<string, string>;
+  /** `param == value` or `param != value`: the step is in the plan only when it holds. */
+  when?: { param: string; op: '==' | '!='; value: string };
 }
 
 export interface Runbook {
@@ -88,7 +90,14 @@ export function loadRunbookFile(file: string): Runbook {
     stepKind(String(s.kind), `${file}: steps[${i}].kind`);
     const w: Record<string, string> = {};
     for (const [k, v] of Object.entries((s.with ?? {}) as Record<string, unknown>)) w[k] = String(v);
-    return { id: s.id, kind: String(s.kind), with: w };
+    let when: RunbookStep['when'];
+    if (s.when !== undefined) {
+      const m = /^\s*([a-zA-Z0-9_-]+)\s*(==|!=)\s*(\S+)\s*$/.exec(String(s.when));
+      if (!m) bad(`steps[${i}].when`, `\`${String(s.when)}\` is not \`param == value\` or \`param != value\``);
+      if (!(m![1]! in ((doc.params ?? {}) as object))) bad(`steps[${i}].when`, `\`${m![1]}\` is not a parameter of this runbook`);
+      when = { param: m![1]!, op: m![2] as '==' | '!=', value: m![3]! };
+    }
+    return { id: s.id, kind: String(s.kind), with: w, when };
   });
   return {
     name,
@@ -137,4 +146,11 @@ export function clustersOf(rb: Runbook, params: Record<string, string>, endpoint
 /** Substitute `{{name}}` with parameter values. */
 export function substitute(template: string, params: Record<string, string>): string {
   return template.replace(/\{\{\s*([a-z0-9_-]+)\s*\}\}/gi, (_, k: string) => params[k] ?? '');
+}
+
+/** Is a step with this `when` part of a run with these parameters? */
+export function stepIncluded(step: RunbookStep, params: Record<string, string>): boolean {
+  if (!step.when) return true;
+  const equal = (params[step.when.param] ?? '') === step.when.value;
+  return step.when.op === '==' ? equal : !equal;
 }

@@ -131,10 +131,11 @@ export function validateInventory(doc: unknown, file: string): Inventory {
       }
       if (h.service !== undefined) {
         const s = v.object(h.service, `${p}.service`, 'give `stop:` and `start:` command templates');
-        v.noUnknown(s, `${p}.service`, ['stop', 'start']);
+        v.noUnknown(s, `${p}.service`, ['stop', 'start', 'kill']);
         host.service = {
           stop: v.optString(s.stop, `${p}.service.stop`, 'a command such as `systemctl stop redis@{port}`'),
           start: v.optString(s.start, `${p}.service.start`, 'a command such as `systemctl start redis@{port}`'),
+          kill: v.optString(s.kill, `${p}.service.kill`, 'a command such as `systemctl kill -s KILL redis@{port}`'),
         };
       }
       hosts[name] = host;

@@ -41,6 +41,8 @@ export interface ServiceControl {
   /** Command templates; `{port}`, `{host}` and `{address}` are substituted. */
   stop?: string;
   start?: string;
+  /** Kill the process without a clean shutdown (a crash drill), e.g. `systemctl kill -s KILL redis@{port}`. */
+  kill?: string;
 }
 
 export interface HostConfig {

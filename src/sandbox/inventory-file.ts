@@ -29,7 +29,8 @@ export function renderInventory(sandboxDir: string, clusters: InventoryCluster[]
         addresses: [LOOPBACK],
         service: {
           start: `redis-server ${join(nodeDir, 'redis.conf')}`,
-          stop: `sh -c 'kill $(cat ${join(nodeDir, 'redis.pid')})'`,
+          stop: `kill $(cat ${join(nodeDir, 'redis.pid')})`,
+          kill: `kill -9 $(cat ${join(nodeDir, 'redis.pid')})`,
         },
       },
     },

@@ -1,24 +1,15 @@
 import { failedError } from '../errors.js';
 import { parseClusterNodes, isMaster } from '../redis/cluster-nodes.js';
 import { replicationOf, type FailoverPair } from '../redis/failover.js';
-import type { ClusterPool } from '../redis/connect.js';
-import { failoverArgs } from './args.js';
+import { answers } from '../redis/node-state.js';
+import { deferredUntilFailover, failoverArgs } from './args.js';
 import { cond, fail, pass, throwIfStopped, waitFor, type Condition, type StepKind, type StepRunContext } from './kind.js';
 
-type Args = { cluster: string; promoteTimeoutMs: number } & FailoverPair;
+type Args = { cluster: string; reverse: boolean; promoteTimeoutMs: number } & FailoverPair;
 
 // A manual failover that does not complete is abandoned by the replica after
 // CLUSTER_MF_TIMEOUT (5000 ms, redis cluster.h); the master's write pause ends then.
 const MF_TIMEOUT_MS = 5000;
-
-async function answers(pool: ClusterPool, address: string): Promise<boolean> {
-  try {
-    await pool.node(address).call('PING');
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function isPromoted(ctx: StepRunContext<Args>): Promise<boolean> {
   return (await replicationOf(ctx.env.pool(ctx.args.cluster), ctx.args.candidate.address)).role === 'master';
@@ -50,6 +41,7 @@ async function modeConditions(ctx: StepRunContext<Args>): Promise<Condition[]> {
 
 async function preconditions(ctx: StepRunContext<Args>): Promise<Condition[]> {
   const a = ctx.args;
+  if (ctx.planning && deferredUntilFailover(a)) return deferredUntilFailover(a)!;
   const pool = ctx.env.pool(a.cluster);
   if (!(await answers(pool, a.candidate.address))) return [fail('replica reachable', `${a.candidate.address} does not answer`)];
   if (await isPromoted(ctx)) return [pass('already promoted', `${a.candidate.address} is already master; nothing to send`)];
@@ -65,7 +57,7 @@ export const clusterFailoverStep: StepKind<Args> = {
   kind: 'cluster-failover',
   summary: 'Send CLUSTER FAILOVER to the replica and wait until it reports itself master',
   resolve: (raw, topology) => ({ ...failoverArgs(raw, topology), promoteTimeoutMs: Number(raw.promoteTimeoutMs ?? 15000) }),
-  title: (a) => `Promote ${a.candidate.address} in place of ${a.master.address} (CLUSTER FAILOVER${a.mode === 'default' ? '' : ` ${a.mode.toUpperCase()}`})`,
+  title: (a) => `${a.reverse ? 'Fail-back: promote the original master' : 'Promote'} ${a.candidate.address} in place of ${a.master.address} (CLUSTER FAILOVER${a.mode === 'default' ? '' : ` ${a.mode.toUpperCase()}`})`,
   commands: (a) => [
     { target: a.candidate.address, command: `CLUSTER FAILOVER${a.mode === 'default' ? '' : ` ${a.mode.toUpperCase()}`}`, when: 'unless it is already master' },
     { target: a.candidate.address, command: 'INFO replication', when: 'until role:master' },

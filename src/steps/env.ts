@@ -4,6 +4,7 @@ import type { AuditSink } from '../redis/audit.js';
 import type { Inventory } from '../inventory/types.js';
 import { usageError } from '../errors.js';
 import type { StepEnv } from './kind.js';
+import { hostAccess } from './host-access.js';
 
 export interface ClosableEnv extends StepEnv {
   close(): Promise<void>;
@@ -30,6 +31,7 @@ export function createStepEnv(inventory: Inventory, access: Access, audit?: Audi
     inventory,
     pool,
     topology: (name) => discoverTopology(pool(name)),
+    host: (address) => hostAccess(inventory, access, audit, address),
     async close() {
       await Promise.all([...pools.values()].map((p) => p.close()));
     },

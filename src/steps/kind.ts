@@ -2,6 +2,7 @@ import { failedError } from '../errors.js';
 import type { ClusterPool } from '../redis/connect.js';
 import type { Topology } from '../redis/topology.js';
 import type { Inventory } from '../inventory/types.js';
+import type { HostHandle } from './host-access.js';
 
 /** A command a step will send, as the plan shows it. */
 export interface PlannedCommand {
@@ -24,6 +25,8 @@ export interface StepEnv {
   pool(cluster: string): ClusterPool;
   /** A fresh read of a cluster's topology. */
   topology(cluster: string): Promise<Topology>;
+  /** The inventory host a node runs on (service control, commands), or undefined when none lists it. */
+  host(address: string): HostHandle | undefined;
 }
 
 export interface StepRunContext<A> {
@@ -47,6 +50,12 @@ export interface StepRunContext<A> {
   progress(line: string): void;
   /** Set when the operator asked to stop (Ctrl-C); long waits should end early and safely. */
   signal: AbortSignal;
+  /**
+   * True when preconditions are evaluated for the whole plan before anything
+   * ran (plan, and run before its first step): a step whose preconditions are
+   * produced by the steps before it (a fail-back after the failover) defers them.
+   */
+  planning?: boolean;
 }
 
 /**

@@ -6,8 +6,14 @@ import { clusterFailoverStep } from './cluster-failover.js';
 import { waitForAgreementStep } from './wait-for-agreement.js';
 import { verifyFailoverStep } from './verify-failover.js';
 import { verifyDataStep } from './verify-data.js';
+import { drillFailMasterStep } from './drill-fail-master.js';
+import { restartAsReplicaStep } from './restart-as-replica.js';
+import { verifyClusterStep } from './verify-cluster.js';
 
-const KINDS: StepKind[] = [checkClusterStep, waitReplicaSyncStep, clusterFailoverStep, waitForAgreementStep, verifyFailoverStep, verifyDataStep];
+const KINDS: StepKind[] = [
+  checkClusterStep, waitReplicaSyncStep, clusterFailoverStep, waitForAgreementStep, verifyFailoverStep, verifyDataStep,
+  drillFailMasterStep, restartAsReplicaStep, verifyClusterStep,
+];
 
 export const stepKinds: ReadonlyMap<string, StepKind> = new Map(KINDS.map((k) => [k.kind, k]));
 

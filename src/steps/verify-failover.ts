@@ -2,8 +2,9 @@ import { replicationOf, type FailoverPair } from '../redis/failover.js';
 import { failoverArgs } from './args.js';
 import { clusterConditions, shardBaseline, type ShardBaseline } from './check-cluster.js';
 import { cond, pass, type Condition, type StepKind } from './kind.js';
+import { keyConditions } from './verify-cluster.js';
 
-type Args = { cluster: string; baselineStep: string } & FailoverPair;
+type Args = { cluster: string; reverse: boolean; baselineStep: string } & FailoverPair;
 
 export const verifyFailoverStep: StepKind<Args> = {
   kind: 'verify-failover',
@@ -34,11 +35,7 @@ export const verifyFailoverStep: StepKind<Args> = {
     }
     out.push(...clusterConditions(t, a.mode === 'default' ? undefined : a.master.address));
     const baseline = (ctx.outputs[a.baselineStep] as { shards?: ShardBaseline[] } | undefined)?.shards;
-    if (baseline) {
-      const now = new Map(shardBaseline(t).map((s) => [s.ranges, s]));
-      const changed = baseline.filter((b) => b.keys !== null && now.get(b.ranges)?.keys !== b.keys).map((b) => `slots ${b.ranges}: ${b.keys} -> ${now.get(b.ranges)?.keys ?? 'no owner'}`);
-      out.push(cond('keys per shard unchanged', changed.length === 0, `${baseline.length} shards hold the same key counts as before`, changed.join('; ')));
-    }
+    out.push(...keyConditions(baseline, shardBaseline(t), 'per-shard'));
     return out;
   },
 };

@@ -3,7 +3,7 @@ import { disagreeingNodes, type FailoverPair } from '../redis/failover.js';
 import { failoverArgs } from './args.js';
 import { cond, waitFor, type StepKind } from './kind.js';
 
-type Args = { cluster: string; nodes: string[]; timeoutMs: number; failoverStep: string } & FailoverPair;
+type Args = { cluster: string; reverse: boolean; nodes: string[]; timeoutMs: number; failoverStep: string } & FailoverPair;
 
 /**
  * CLUSTER FAILOVER returning, or even the replica saying role:master, is not

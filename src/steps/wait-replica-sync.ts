@@ -1,10 +1,10 @@
 import { failedError } from '../errors.js';
 import { replicationOf } from '../redis/failover.js';
 import type { FailoverPair } from '../redis/failover.js';
-import { failoverArgs } from './args.js';
+import { deferredUntilFailover, failoverArgs } from './args.js';
 import { cond, pass, fail, waitFor, type StepKind, type StepRunContext } from './kind.js';
 
-type Args = { cluster: string; timeoutMs: number } & FailoverPair;
+type Args = { cluster: string; reverse: boolean; timeoutMs: number } & FailoverPair;
 
 /** Is the candidate already the master (a resumed run after the failover happened)? */
 async function promoted(ctx: StepRunContext<Args>): Promise<boolean> {
@@ -25,10 +25,11 @@ export const waitReplicaSyncStep: StepKind<Args> = {
   kind: 'wait-replica-sync',
   summary: 'Wait until the replica is connected and its replication offset has caught up with its master',
   resolve: (raw, topology) => ({ ...failoverArgs(raw, topology), timeoutMs: Number(raw.syncTimeoutMs ?? 30000) }),
-  title: (a) => (a.mode === 'default' ? `Wait until replica ${a.candidate.address} has caught up with master ${a.master.address}` : `Replica ${a.candidate.address}: no sync wait (mode ${a.mode}, master may be down)`),
+  title: (a) => (a.reverse ? `Fail-back: wait until the original master ${a.candidate.address} is back and in sync as replica of ${a.master.address} (finish the maintenance before you continue)` : a.mode === 'default' ? `Wait until replica ${a.candidate.address} has caught up with master ${a.master.address}` : `Replica ${a.candidate.address}: no sync wait (mode ${a.mode}, master may be down)`),
   commands: (a) => (a.mode === 'default' ? [{ target: a.candidate.address, command: 'INFO replication' }, { target: a.master.address, command: 'INFO replication' }] : []),
   async check(ctx) {
     const a = ctx.args;
+  if (ctx.planning && deferredUntilFailover(a)) return deferredUntilFailover(a)!;
     if (a.mode !== 'default') return [pass('mode', `mode ${a.mode}: the master may be unreachable, its offset is not compared`)];
     if (await promoted(ctx)) return [pass('already promoted', `${a.candidate.address} is already a master`)];
     const s = await lag(ctx);

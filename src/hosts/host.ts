@@ -1,0 +1,48 @@
+import { execa } from 'execa';
+import type { HostConfig, Inventory } from '../inventory/types.js';
+
+export interface HostResult { exitCode: number; stdout: string; stderr: string; timedOut: boolean }
+
+/** The host part of HOST:PORT (brackets of an IPv6 literal removed). */
+export function hostOf(address: string): string {
+  return address.slice(0, address.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+}
+
+/** The inventory host a node runs on: the one whose `addresses` list its IP or name. */
+export function hostFor(inventory: Inventory, address: string): HostConfig | undefined {
+  const h = hostOf(address);
+  return Object.values(inventory.hosts).find((x) => x.addresses.includes(h));
+}
+
+/** Fill a service template for one node: `{port}`, `{host}` and `{address}`. */
+export function expandTemplate(template: string, address: string): string {
+  const port = address.slice(address.lastIndexOf(':') + 1);
+  return template.replaceAll('{port}', port).replaceAll('{host}', hostOf(address)).replaceAll('{address}', address);
+}
+
+/**
+ * How a shell command line runs on a host: locally through `sh -c`, or
+ * through ssh in batch mode (no password prompt can hang a run; the host key
+ * must already be known, never accepted blindly).
+ */
+export function hostInvocation(host: HostConfig, target: string, command: string): { file: string; args: string[] } {
+  if (host.transport === 'local') return { file: 'sh', args: ['-c', command] };
+  const s = host.ssh ?? {};
+  const args = ['-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10'];
+  if (s.port) args.push('-p', String(s.port));
+  if (s.identity) args.push('-i', s.identity, '-o', 'IdentitiesOnly=yes');
+  if (s.jump) args.push('-J', s.jump);
+  args.push(s.user ? `${s.user}@${target}` : target, command);
+  return { file: 'ssh', args };
+}
+
+export async function runOnHost(host: HostConfig, target: string, command: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<HostResult> {
+  const { file, args } = hostInvocation(host, target, command);
+  const r = await execa(file, args, { reject: false, timeout: opts.timeoutMs, stdin: 'ignore', cancelSignal: opts.signal, all: false });
+  return {
+    exitCode: r.exitCode ?? (r.failed ? 255 : 0),
+    stdout: String(r.stdout ?? ''),
+    stderr: String(r.stderr ?? '') || (r.failed && r.exitCode === undefined ? String(r.shortMessage ?? '') : ''),
+    timedOut: r.timedOut,
+  };
+}

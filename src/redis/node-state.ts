@@ -1,0 +1,38 @@
+import { parseClusterNodes, parseInfo, isMaster, type ClusterNodeLine } from './cluster-nodes.js';
+import type { ClusterPool } from './connect.js';
+
+/** Does the node answer PING? (Any error, refused or timed out, is "no".) */
+export async function answers(pool: ClusterPool, address: string): Promise<boolean> {
+  try {
+    await pool.node(address).call('PING');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The first reachable node's CLUSTER NODES, parsed, and who said it; undefined when none answers. */
+export async function clusterView(pool: ClusterPool, nodes: readonly string[]): Promise<{ from: string; view: ClusterNodeLine[] } | undefined> {
+  for (const n of nodes) {
+    try {
+      return { from: n, view: parseClusterNodes(await pool.node(n).text('CLUSTER', 'NODES')) };
+    } catch {
+      // next node
+    }
+  }
+  return undefined;
+}
+
+/** The master that owns `slot` in this view. */
+export function ownerIn(view: readonly ClusterNodeLine[], slot: number): ClusterNodeLine | undefined {
+  return view.find((l) => isMaster(l) && l.slots.some(([a, b]) => a <= slot && slot <= b));
+}
+
+/** cluster_state of one node, or undefined when it does not answer. */
+export async function clusterState(pool: ClusterPool, address: string): Promise<string | undefined> {
+  try {
+    return parseInfo(await pool.node(address).text('CLUSTER', 'INFO')).cluster_state;
+  } catch {
+    return undefined;
+  }
+}
