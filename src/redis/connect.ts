@@ -102,6 +102,14 @@ export class ClusterPool {
     this.options.audit?.record({ at: Date.now(), target, command, args, durationMs: 0, ok: true, stepId: this.options.stepId?.() });
   }
 
+  /** Credentials one node hands another (MIGRATE ... AUTH2): resolved here, redacted in the journal. */
+  credentials(): { username?: string; password?: string } {
+    if (this.config.auth?.password && this.password === undefined) {
+      this.password = resolveSecret(this.config.auth.password, `clusters.${this.config.name}.auth.password`);
+    }
+    return { username: this.config.auth?.username, password: this.password };
+  }
+
   /** Describe where the password comes from, for error remedies. */
   authSource(): string {
     return `clusters.${this.config.name}.auth.password (${describeSecret(this.config.auth?.password)})`;

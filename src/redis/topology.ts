@@ -16,7 +16,7 @@ export interface NodeSelfReport {
   usedMemory: number;
   maxmemory: number;
   clusterState: string;
-  persistence: { dir: string; dbfilename: string; appendonly: boolean; appenddirname: string };
+  persistence: { dir: string; dbfilename: string; appendonly: boolean; appenddirname: string; clusterConfigFile: string };
   /** This node's CLUSTER NODES, parsed: its view of the whole cluster. */
   view: ClusterNodeLine[];
 }
@@ -112,7 +112,7 @@ async function selfReport(pool: ClusterPool, address: string): Promise<NodeSelfR
   const c = pool.node(address);
   // One CONFIG GET per parameter: several in one call need Redis 7.
   const config = (name: string) => c.call('CONFIG', 'GET', name) as Promise<string[]>;
-  const [infoText, nodesText, clusterInfoText, cfg, cfg2, cfg3, cfg4] = await Promise.all([
+  const [infoText, nodesText, clusterInfoText, cfg, cfg2, cfg3, cfg4, cfg5] = await Promise.all([
     c.text('INFO', 'all'),
     c.text('CLUSTER', 'NODES'),
     c.text('CLUSTER', 'INFO'),
@@ -120,6 +120,7 @@ async function selfReport(pool: ClusterPool, address: string): Promise<NodeSelfR
     config('dbfilename'),
     config('appendonly'),
     config('appenddirname'),
+    config('cluster-config-file'),
   ]);
   const info = parseInfo(infoText);
   const cinfo = parseInfo(clusterInfoText);
@@ -146,6 +147,7 @@ async function selfReport(pool: ClusterPool, address: string): Promise<NodeSelfR
       dbfilename: cfg2[1] ?? '',
       appendonly: cfg3[1] === 'yes',
       appenddirname: cfg4[1] ?? '',
+      clusterConfigFile: cfg5[1] ?? '',
     },
     view: parseClusterNodes(nodesText),
   };

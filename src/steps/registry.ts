@@ -9,10 +9,15 @@ import { verifyDataStep } from './verify-data.js';
 import { drillFailMasterStep } from './drill-fail-master.js';
 import { restartAsReplicaStep } from './restart-as-replica.js';
 import { verifyClusterStep } from './verify-cluster.js';
+import { moveSlotsStep } from './move-slots.js';
+import { forgetNodeStep } from './forget-node.js';
+import { shutdownNodeStep } from './shutdown-node.js';
+import { deleteNodeFilesStep } from './delete-node-files.js';
 
 const KINDS: StepKind[] = [
   checkClusterStep, waitReplicaSyncStep, clusterFailoverStep, waitForAgreementStep, verifyFailoverStep, verifyDataStep,
   drillFailMasterStep, restartAsReplicaStep, verifyClusterStep,
+  moveSlotsStep, forgetNodeStep, shutdownNodeStep, deleteNodeFilesStep,
 ];
 
 export const stepKinds: ReadonlyMap<string, StepKind> = new Map(KINDS.map((k) => [k.kind, k]));

@@ -10,7 +10,7 @@ import { RunbookError } from '../../src/errors.js';
 function node(id: string, port: number, role: 'master' | 'replica', opts: Partial<TopologyNode> & { offset?: number } = {}): TopologyNode {
   return {
     id, address: `127.0.0.1:${port}`, role, masterId: opts.masterId, flags: [role === 'master' ? 'master' : 'slave'], slots: opts.slots ?? [], configEpoch: 1, reachable: true,
-    self: { version: '7.0.15', role, replOffset: opts.offset ?? 100, masterLinkUp: role === 'replica' ? true : undefined, replicaOffsets: {}, keys: 10, usedMemory: 1, maxmemory: 0, clusterState: 'ok', persistence: { dir: '/d', dbfilename: 'dump.rdb', appendonly: false, appenddirname: 'appendonlydir' }, view: [] },
+    self: { version: '7.0.15', role, replOffset: opts.offset ?? 100, masterLinkUp: role === 'replica' ? true : undefined, replicaOffsets: {}, keys: 10, usedMemory: 1, maxmemory: 0, clusterState: 'ok', persistence: { dir: '/d', dbfilename: 'dump.rdb', appendonly: false, appenddirname: 'appendonlydir', clusterConfigFile: 'nodes.conf' }, view: [] },
     ...opts,
   };
 }

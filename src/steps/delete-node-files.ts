@@ -1,0 +1,48 @@
+import { failedError } from '../errors.js';
+import { answers } from '../redis/node-state.js';
+import { findNode } from '../redis/topology.js';
+import { clusterArg } from './args.js';
+import { cond, pass, type StepKind } from './kind.js';
+
+interface Args { cluster: string; address: string; paths: string[] }
+
+const quote = (p: string) => `'${p.replace(/'/g, `'\\''`)}'`;
+
+export const deleteNodeFilesStep: StepKind<Args> = {
+  kind: 'delete-node-files',
+  summary: 'Delete a stopped node\'s RDB, AOF directory and nodes.conf on its host (paths read from CONFIG GET at plan time)',
+  resolve(raw, topology) {
+    const t = clusterArg(raw, topology);
+    const n = raw.node ? findNode(t, raw.node) : undefined;
+    if (!n) throw failedError('E_NODE_UNKNOWN', `${raw.node} is not a node of cluster ${t.cluster}`);
+    const p = n.self?.persistence;
+    if (!p?.dir) throw failedError('E_NODE_UNREACHABLE', `${n.address} does not answer, so its data directory is unknown`, 'start it, or delete its files by hand (deleteFiles=false)');
+    const inDir = (f: string) => (f.startsWith('/') ? f : `${p.dir.replace(/\/$/, '')}/${f}`);
+    return { cluster: t.cluster, address: n.address, paths: [p.dbfilename, p.appenddirname, p.clusterConfigFile].filter(Boolean).map(inDir) };
+  },
+  title: (a) => `Delete the data files of ${a.address}: ${a.paths.join(', ')}`,
+  commands: (a) => [{ target: `host of ${a.address}`, command: `rm -rf -- ${a.paths.map(quote).join(' ')}` }],
+  destructive: (a) => `deletes ${a.address}'s data files (${a.paths.join(', ')}); they cannot be recovered`,
+  async check(ctx) {
+    const host = ctx.env.host(ctx.args.address);
+    const up = await answers(ctx.env.pool(ctx.args.cluster), ctx.args.address);
+    return [
+      cond('host known', !!host, `host ${host?.name} (${host?.config.transport})`, `no inventory host lists ${ctx.args.address}'s address: add it under hosts:, or pass deleteFiles=false`),
+      ctx.planning ? pass('node stopped', 'checked when the step runs; the step before stops it') : cond('node stopped', !up, `${ctx.args.address} does not answer`, `${ctx.args.address} still answers: files of a running node are not deleted`),
+    ];
+  },
+  async run(ctx) {
+    const a = ctx.args;
+    if (await answers(ctx.env.pool(a.cluster), a.address)) throw failedError('E_NODE_RUNNING', `${a.address} answers again`, 'stop it before its files are deleted');
+    const host = ctx.env.host(a.address)!;
+    const r = await host.run(`rm -rf -- ${a.paths.map(quote).join(' ')}`, { timeoutMs: 60_000, signal: ctx.signal });
+    if (r.exitCode !== 0) throw failedError('E_DELETE_FAILED', `rm on host ${host.name} exited ${r.exitCode}: ${r.stderr.trim()}`, 'check the permissions on the data directory and retry');
+    return { deleted: a.paths };
+  },
+  async verify(ctx) {
+    const host = ctx.env.host(ctx.args.address)!;
+    const r = await host.run(`for p in ${ctx.args.paths.map(quote).join(' ')}; do [ -e "$p" ] && echo "$p"; done; true`, { timeoutMs: 30_000 });
+    const left = r.stdout.trim();
+    return [cond('files deleted', r.exitCode === 0 && left === '', 'none of the files exists', left ? `still there: ${left.split('\n').join(', ')}` : `could not look (exit ${r.exitCode})`)];
+  },
+};

@@ -1,0 +1,50 @@
+import { failedError, messageOf } from '../errors.js';
+import { answers } from '../redis/node-state.js';
+import { findNode } from '../redis/topology.js';
+import { clusterArg } from './args.js';
+import { cond, pass, waitFor, type StepKind } from './kind.js';
+
+interface Args { cluster: string; address: string; timeoutMs: number }
+
+export const shutdownNodeStep: StepKind<Args> = {
+  kind: 'shutdown-node',
+  summary: 'Stop a node for good: its host\'s service.stop when the inventory has one, else SHUTDOWN; data files stay',
+  resolve(raw, topology) {
+    const t = clusterArg(raw, topology);
+    const n = raw.node ? findNode(t, raw.node) : undefined;
+    if (!n) throw failedError('E_NODE_UNKNOWN', `${raw.node} is not a node of cluster ${t.cluster}`);
+    return { cluster: t.cluster, address: n.address, timeoutMs: Number(raw.stopTimeoutMs ?? 60_000) };
+  },
+  title: (a) => `Stop ${a.address} (service.stop of its host, or SHUTDOWN)`,
+  commands: (a) => [{ target: a.address, command: 'service.stop from the inventory, or SHUTDOWN', when: 'unless it is already down' }],
+  destructive: (a) => `shuts ${a.address} down`,
+  async check(ctx) {
+    const host = ctx.env.host(ctx.args.address);
+    const how = host?.service('stop');
+    return [pass('how', how ? `host ${host!.name}: \`${how}\`` : `SHUTDOWN (no service.stop for this node in the inventory)`)];
+  },
+  async run(ctx) {
+    const a = ctx.args;
+    const pool = ctx.env.pool(a.cluster);
+    if (!(await answers(pool, a.address))) return { alreadyDown: true };
+    const host = ctx.env.host(a.address);
+    const stop = host?.service('stop');
+    if (host && stop) {
+      const r = await host.run(stop, { timeoutMs: a.timeoutMs, signal: ctx.signal });
+      if (r.exitCode !== 0) throw failedError('E_STOP_FAILED', `the stop command on host ${host.name} exited ${r.exitCode}: ${(r.stderr || r.stdout).trim()}`, `check hosts.${host.name}.service.stop`);
+    } else {
+      try {
+        await pool.node(a.address).call('SHUTDOWN');
+      } catch (err) {
+        if (!/unreachable|closed|ECONNRESET/i.test(messageOf(err))) throw failedError('E_SHUTDOWN_REFUSED', `SHUTDOWN on ${a.address} failed: ${messageOf(err)}`, 'read the node log (SHUTDOWN refuses when it cannot save); fix it and retry the step');
+      }
+    }
+    const gone = await waitFor(async () => ((await answers(pool, a.address)) ? undefined : true), { timeoutMs: a.timeoutMs, intervalMs: 50, signal: ctx.signal });
+    if (!gone) throw failedError('E_STILL_RUNNING', `${a.address} still answers ${a.timeoutMs} ms after the stop`, 'look at the node and retry the step');
+    return { via: stop ? 'service.stop' : 'SHUTDOWN' };
+  },
+  async verify(ctx) {
+    const up = await answers(ctx.env.pool(ctx.args.cluster), ctx.args.address);
+    return [cond('node stopped', !up, `${ctx.args.address} does not answer`, `${ctx.args.address} still answers`)];
+  },
+};
