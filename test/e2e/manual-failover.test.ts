@@ -124,3 +124,17 @@ test('no secret reaches the state database, the plan file or the output', async 
   const show = await cli(home, ['runs']);
   assert.ok(!show.out.includes(password));
 });
+
+test('failback=true: a planned failover, then a second one that puts the original master back', async () => {
+  const slot = SHARD_SLOTS[2]!;
+  const { masterOfSlot0: master, replicaOfIt: replica } = await roles(BASE, password, slot);
+  const r = await cli(home, ['run', 'manual-failover', '--inventory', inventory, '--param', `node=${master}`, '--param', 'failback=true', '--yes']);
+  assert.equal(r.code, 0, r.out);
+  const after = await roles(BASE, password, slot);
+  assert.equal(after.masterOfSlot0, master, 'the original master is master again');
+  assert.equal(after.replicaOfIt, replica);
+  const show = JSON.parse((await cli(home, ['show', runIdOf(r), '--json'])).stdout);
+  const failovers = show.audit.filter((a: { command: string; args: string[] }) => a.command === 'CLUSTER' && a.args[0] === 'FAILOVER').map((a: { target: string }) => a.target);
+  assert.deepEqual(failovers, [replica, master], 'first the replica is promoted, then the original master');
+  assert.ok(show.steps.every((s: { status: string }) => s.status === 'done'));
+});
