@@ -92,3 +92,42 @@ test('check: uncovered slots and a failed node are problems', () => {
   assert.deepEqual(c.uncovered, [[16001, 16383]]);
   assert.ok(c.unreachable.some((u) => u.startsWith('127.0.0.1:7004')));
 });
+
+test('failback=true appends the reversed steps: the original master is promoted back', () => {
+  const plan = buildPlan(rb, resolveParams(rb, ['node=127.0.0.1:7000', 'failback=true']), '/inv.yaml', { source: topology() });
+  assert.deepEqual(plan.steps.map((s) => s.id), ['preflight', 'replica-in-sync', 'failover', 'agreement', 'verify', 'failback-sync', 'failback', 'failback-agreement', 'failback-verify']);
+  const back = plan.steps.find((s) => s.id === 'failback')!.args as { candidate: { address: string }; master: { address: string }; reverse: boolean };
+  assert.equal(back.candidate.address, '127.0.0.1:7000');
+  assert.equal(back.master.address, '127.0.0.1:7006');
+  assert.equal(back.reverse, true);
+  assert.throws(() => buildPlan(rb, resolveParams(rb, ['node=127.0.0.1:7000', 'failback=true', 'mode=force']), '/inv.yaml', { source: topology() }), /failback=true needs mode=default/);
+});
+
+test('failover-drill: a master with no replica is refused; a replica is refused with its master named; restore=false swaps the verify step', () => {
+  const drill = loadRunbook('failover-drill');
+  const t = topology();
+  const plan = buildPlan(drill, resolveParams(drill, ['node=127.0.0.1:7000']), '/inv.yaml', { source: t });
+  assert.deepEqual(plan.steps.map((s) => s.id), ['preflight', 'fail-master', 'restore', 'verify']);
+  const a = plan.steps[1]!.args as { replicas: Array<{ address: string }>; giveUpMs: number; method: string };
+  assert.deepEqual(a.replicas.map((r) => r.address).sort(), ['127.0.0.1:7003', '127.0.0.1:7006']);
+  assert.equal(a.method, 'shutdown');
+  assert.match(plan.steps[1]!.title, /cluster-node-timeout 2000 ms/);
+  assert.ok(plan.steps[1]!.destructive);
+  assert.deepEqual(buildPlan(drill, resolveParams(drill, ['node=127.0.0.1:7000', 'restore=false']), '/inv.yaml', { source: t }).steps.map((s) => s.id), ['preflight', 'fail-master', 'verify-left-down']);
+  assert.throws(() => buildPlan(drill, resolveParams(drill, ['node=127.0.0.1:7002']), '/inv.yaml', { source: t }), (e: RunbookError) => e.code === 'E_NO_REPLICA');
+  assert.throws(() => buildPlan(drill, resolveParams(drill, ['node=127.0.0.1:7003']), '/inv.yaml', { source: t }), (e: RunbookError) => /is a replica/.test(e.message) && /node=127\.0\.0\.1:7000/.test(e.remedy ?? ''));
+});
+
+test('decommission-node: the steps depend on the node\'s shape (ifNode), a replica-less master needs moveSlots=true', () => {
+  const dec = loadRunbook('decommission-node');
+  const t = topology();
+  const ids = (params: string[]) => buildPlan(dec, resolveParams(dec, params), '/inv.yaml', { source: t }).steps.map((s) => s.id);
+  assert.deepEqual(ids(['node=127.0.0.1:7003']), ['preflight', 'forget', 'shutdown', 'verify']);
+  assert.deepEqual(ids(['node=127.0.0.1:7000']), ['preflight', 'demote-sync', 'demote', 'demote-agreement', 'forget', 'shutdown', 'verify']);
+  assert.deepEqual(ids(['node=127.0.0.1:7003', 'deleteFiles=true']), ['preflight', 'forget', 'shutdown', 'delete-files', 'verify']);
+  assert.throws(() => ids(['node=127.0.0.1:7002']), (e: RunbookError) => e.code === 'E_NO_REPLICA' && /moveSlots=true/.test(e.remedy ?? ''));
+  const moved = buildPlan(dec, resolveParams(dec, ['node=127.0.0.1:7002', 'moveSlots=true']), '/inv.yaml', { source: t });
+  assert.deepEqual(moved.steps.map((s) => s.id), ['preflight', 'move-slots', 'forget', 'shutdown', 'verify']);
+  const files = buildPlan(dec, resolveParams(dec, ['node=127.0.0.1:7003', 'deleteFiles=true']), '/inv.yaml', { source: t }).steps.find((s) => s.id === 'delete-files')!;
+  assert.deepEqual((files.args as { paths: string[] }).paths, ['/d/dump.rdb', '/d/appendonlydir', '/d/nodes.conf']);
+});

@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { promotionBoundMs, expectedOutage } from '../../src/steps/drill-fail-master.js';
+import { tagInRanges } from '../../src/redis/canary.js';
+import { keySlot } from '../../src/redis/slots.js';
+import { spreadSlots } from '../../src/redis/slot-move.js';
+import { expandTemplate, hostFor, hostInvocation } from '../../src/hosts/host.js';
+import type { Inventory } from '../../src/inventory/types.js';
+
+test('the promotion bound covers detection and two elections, and grows with the node timeout', () => {
+  // 2000 ms: detection 2 s + election delay + 2 x 2 x auth timeout (4 s) = well above the usual 4-5 s
+  assert.equal(promotionBoundMs(2000, 1), 2000 + 1000 + 1000 + 16000);
+  assert.ok(promotionBoundMs(15000, 1) > 4 * 15000);
+  assert.match(expectedOutage(2000), /^2\.5-5\.5 s$/);
+});
+
+test('canary tags land in the given slots, deterministically', () => {
+  for (const ranges of [[[0, 5460]], [[5461, 10922]], [[10923, 16383]], [[42, 42]]] as Array<Array<[number, number]>>) {
+    const { tag, slot } = tagInRanges(ranges);
+    assert.equal(keySlot(`redis-runbook:canary:{${tag}}:abc:1`), slot);
+    assert.ok(ranges.some(([a, b]) => a <= slot && slot <= b));
+    assert.deepEqual(tagInRanges(ranges), { tag, slot });
+  }
+});
+
+test('slots spread evenly over the other masters, in contiguous blocks', () => {
+  const from = { id: 'x', address: '127.0.0.1:7000' };
+  const a = { id: 'a', address: '127.0.0.1:7001' };
+  const b = { id: 'b', address: '127.0.0.1:7002' };
+  const slots = Array.from({ length: 100 }, (_, i) => i);
+  const moves = spreadSlots(slots, from, [{ node: a, slots: 1000 }, { node: b, slots: 1010 }]);
+  const toA = moves.filter((m) => m.to.id === 'a').map((m) => m.slot);
+  const toB = moves.filter((m) => m.to.id === 'b').map((m) => m.slot);
+  assert.equal(toA.length + toB.length, 100);
+  assert.equal(1000 + toA.length, 1010 + toB.length, 'both end with 1055 slots');
+  assert.deepEqual(toA, Array.from({ length: 55 }, (_, i) => i), 'contiguous');
+  assert.deepEqual(spreadSlots(slots, from, []), []);
+});
+
+test('hosts: a node is matched by its address, templates are filled, ssh runs in batch mode', () => {
+  const inv: Inventory = {
+    file: '/i.yaml', clusters: {},
+    hosts: {
+      db1: { name: 'db1', transport: 'ssh', addresses: ['10.0.0.1'], ssh: { user: 'ops', port: 2222, identity: '/k', jump: 'bastion' }, service: { stop: 'systemctl stop redis@{port}' } },
+      here: { name: 'here', transport: 'local', addresses: ['127.0.0.1'] },
+    },
+  };
+  assert.equal(hostFor(inv, '10.0.0.1:6379')?.name, 'db1');
+  assert.equal(hostFor(inv, '10.0.0.2:6379'), undefined);
+  assert.equal(expandTemplate('systemctl stop redis@{port} # {host} {address}', '10.0.0.1:6379'), 'systemctl stop redis@6379 # 10.0.0.1 10.0.0.1:6379');
+  const ssh = hostInvocation(inv.hosts.db1!, '10.0.0.1', 'uptime');
+  assert.equal(ssh.file, 'ssh');
+  assert.deepEqual(ssh.args.slice(0, 2), ['-o', 'BatchMode=yes']);
+  assert.ok(ssh.args.includes('-J') && ssh.args.includes('bastion') && ssh.args.includes('2222'));
+  assert.deepEqual(ssh.args.slice(-2), ['ops@10.0.0.1', 'uptime']);
+  assert.deepEqual(hostInvocation(inv.hosts.here!, '127.0.0.1', 'true'), { file: 'sh', args: ['-c', 'true'] });
+});
