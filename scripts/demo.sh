@@ -28,6 +28,7 @@ cat <<MSG
 
 Demo done. The sandbox is still up; try, from this directory (npx runs the local build):
   npx redis-runbook run manual-failover --inventory $INV --param node=127.0.0.1:7003   # guided: asks before each step
+  npx redis-runbook run failover-drill --inventory $INV --param node=127.0.0.1:7001    # stops a master, measures the outage
   npx redis-runbook runs
   npx redis-runbook sandbox down                                                       # stop it and delete its files
 MSG
