@@ -181,7 +181,7 @@ function printEvent(e: RunnerEvent, isGuided: boolean): void {
       showProgress(e.line);
       break;
     case 'step-done':
-      console.log(green(`    done in ${e.ms} ms`) + (e.output && typeof e.output === 'object' ? dim(` ${JSON.stringify(e.output)}`) : ''));
+      console.log(green(`    done in ${e.ms} ms`) + (e.output && typeof e.output === 'object' ? dim(` ${brief(JSON.stringify(e.output))}`) : ''));
       break;
     case 'step-skipped':
       console.log(yellow(`    skipped`));
@@ -199,4 +199,9 @@ function structureTopology(plan: Plan, name: string): Topology {
     cluster: name, takenAt: c.takenAt, seed: '', nodeTimeoutMs: 0, fingerprint: c.fingerprint,
     nodes: c.structure.map((n) => ({ id: n.id, address: n.address, role: n.role, masterId: n.masterId, flags: [], slots: n.slots.map(([a, b]) => [a, b] as const), configEpoch: 0, reachable: true })),
   };
+}
+
+/** A step's output on one line; the whole of it is in `show --json`. */
+function brief(json: string, max = 200): string {
+  return json.length <= max ? json : `${json.slice(0, max)}... (all of it: show --json)`;
 }

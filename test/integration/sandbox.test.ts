@@ -85,7 +85,8 @@ test('inventory loads and references the password by file only', () => {
   assert.equal(host.transport, 'local');
   assert.deepEqual(host.addresses, ['127.0.0.1']);
   assert.equal(host.service?.start, `redis-server ${info.dir}/nodes/{port}/redis.conf`);
-  assert.equal(host.service?.stop, `sh -c 'kill $(cat ${info.dir}/nodes/{port}/redis.pid)'`);
+  assert.equal(host.service?.stop, `kill $(cat ${info.dir}/nodes/{port}/redis.pid)`);
+  assert.equal(host.service?.kill, `kill -9 $(cat ${info.dir}/nodes/{port}/redis.pid)`);
   assert.ok(!readFileSync(info.inventoryPath, 'utf8').includes(password));
 });
 
