@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what redis-runbook needs on a fresh Debian/Ubuntu machine: the Debian
-# packages (redis-server, redis-tools, openssh-server, rsync), the npm
+# packages (redis-server, redis-tools, openssh-server, rsync, iproute2), the npm
 # dependencies (npm ci), and the build. Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,7 @@ command -v redis-cli >/dev/null || need+=(redis-tools)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v rsync >/dev/null || need+=(rsync)
 command -v ssh >/dev/null || need+=(openssh-client)
+command -v ss >/dev/null || need+=(iproute2)   # decommission checks a port is closed before deleting files
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq

@@ -22,6 +22,9 @@ export function renderPlan(r: PlanReport): string {
     const pre = r.preconditions[s.id];
     if (pre) out.push(...renderConditions(pre));
   });
+  if (p.omitted?.length) {
+    out.push(dim(`not in this plan: ${p.omitted.map((o) => `${o.id} (${o.reason})`).join('; ')}`));
+  }
   const failed = Object.entries(r.preconditions).flatMap(([id, cs]) => cs.filter((c) => !c.ok).map((c) => `${id}: ${c.name}`));
   out.push('');
   out.push(failed.length ? red(`${failed.length} precondition(s) fail: ${failed.join(', ')}. A run would be refused.`) : green('All preconditions pass. Nothing was changed (plan is read-only).'));

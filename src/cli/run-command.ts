@@ -58,6 +58,13 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
     console.log(`run ${bold(runId)}: ${rb.name} ${Object.entries(plan.params).map(([k, v]) => `${k}=${v}`).join(' ')}`);
     console.log(dim(`  state ${session.stateDir}; ${isGuided ? 'guided' : 'unattended (--yes)'}`));
 
+    // Unattended, a destructive step needs --allow-destructive: say so before anything runs,
+    // rather than stopping half-way (a decommission that demoted a master, then stopped).
+    const destructive = plan.steps.filter((s) => s.destructive);
+    if (!isGuided && !flags.allowDestructive && destructive.length) {
+      throw usageError('E_DESTRUCTIVE', `this run has destructive steps: ${destructive.map((s) => `${s.id} (${s.destructive})`).join('; ')}`,
+        'review them with `redis-runbook plan ...`, then add --allow-destructive to --yes, or run it guided (without --yes) to confirm each one');
+    }
     // One active run per cluster: refuse early and name the holder (createRun re-checks atomically).
     if (rb.lock) session.store.assertFree(clustersOf(rb, plan.params));
     // Every precondition is evaluated read-only before anything is recorded or sent.

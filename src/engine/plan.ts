@@ -30,6 +30,8 @@ export interface Plan {
   clusters: Record<string, { fingerprint: string; takenAt: string; structure: NodeStructure[] }>;
   createdAt: string;
   steps: StepInstance[];
+  /** Steps of the runbook left out of this plan, and why (`when`, `ifNode`). */
+  omitted?: Array<{ id: string; reason: string }>;
 }
 
 /** Build a plan (pure): every step's arguments resolved against the topologies. */
@@ -39,11 +41,19 @@ export function buildPlan(rb: Runbook, params: Record<string, string>, inventory
     if (!t) throw usageError('E_PARAM', `cluster \`${name}\` is not in the inventory ${inventoryFile}`, `use one of: ${Object.keys(topologies).join(', ') || '(none loaded)'}`);
     return t;
   };
-  const steps = rb.steps.filter((s) => stepIncluded(s, params)).flatMap((s): StepInstance[] => {
+  const omitted: Array<{ id: string; reason: string }> = [];
+  const steps = rb.steps.flatMap((s): StepInstance[] => {
+    if (!stepIncluded(s, params)) {
+      omitted.push({ id: s.id, reason: `only when ${s.when!.param} ${s.when!.op} ${s.when!.value} (${s.when!.param}=${params[s.when!.param] ?? ''})` });
+      return [];
+    }
     const kind = stepKind(s.kind, rb.file);
     const raw: Record<string, string> = { ...params };
     for (const [k, v] of Object.entries(s.with)) raw[k] = substitute(v, params);
-    if (raw.ifNode && !nodeMatches(raw, topology)) return [];
+    if (raw.ifNode && !nodeMatches(raw, topology)) {
+      omitted.push({ id: s.id, reason: `only for a node that is a ${raw.ifNode.replaceAll('-', ' ')}; ${raw.node} is not` });
+      return [];
+    }
     const args = kind.resolve(raw, topology);
     return [{ id: s.id, kind: s.kind, title: kind.title(args), args, commands: kind.commands(args), destructive: kind.destructive?.(args) }];
   });
@@ -56,7 +66,7 @@ export function buildPlan(rb: Runbook, params: Record<string, string>, inventory
     };
   }
   // Normalised through JSON: the plan in memory is exactly the plan a file would hold.
-  const plan: Plan = { version: 1, id: randomBytes(6).toString('hex'), runbook: rb.name, runbookHash: rb.hash, params, inventoryFile, clusters, createdAt: now.toISOString(), steps };
+  const plan: Plan = { version: 1, id: randomBytes(6).toString('hex'), runbook: rb.name, runbookHash: rb.hash, params, inventoryFile, clusters, createdAt: now.toISOString(), steps, omitted };
   return JSON.parse(JSON.stringify(plan)) as Plan;
 }
 

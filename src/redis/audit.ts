@@ -55,3 +55,17 @@ export function scrub(text: string, secrets: readonly string[]): string {
   for (const s of secrets) if (s.length >= 3) out = out.split(s).join(REDACTED);
   return out;
 }
+
+/**
+ * A shell command line as it may be stored and printed: values after the
+ * usual password flags (`redis-cli -a X`, `--pass X`, `REDISCLI_AUTH=X`,
+ * `requirepass X`) are replaced, then any known secret.
+ */
+export function redactCommandLine(line: string, secrets: readonly string[]): string {
+  const out = line
+    .replace(/(\s-a\s+)(\S+)/g, `$1${REDACTED}`)
+    .replace(/(--(?:pass|password|askpass)[=\s]+)(\S+)/g, `$1${REDACTED}`)
+    .replace(/(REDISCLI_AUTH=)(\S+)/g, `$1${REDACTED}`)
+    .replace(/((?:requirepass|masterauth)\s+)(\S+)/gi, `$1${REDACTED}`);
+  return scrub(out, secrets);
+}

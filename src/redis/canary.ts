@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { ClusterPool } from './connect.js';
-import type { ClusterConfig } from '../inventory/types.js';
 import { keySlot, type SlotRange } from './slots.js';
 import { messageOf } from '../errors.js';
 
@@ -68,13 +67,28 @@ export class Canary {
   private stopping = false;
   private lastOk = 0;
   private okStreak = 0;
+  private stopAt: number | null = null;
+  private readonly stoppedNode: string;
 
-  constructor(config: ClusterConfig, ranges: readonly SlotRange[], initialOwner: string, private readonly nodes: string[], readonly intervalMs = 10) {
-    this.pool = new ClusterPool(config, { access: 'read-write', connectTimeoutMs: 300, commandTimeoutMs: 500 });
+  constructor(parent: ClusterPool, ranges: readonly SlotRange[], initialOwner: string, private readonly nodes: string[], readonly intervalMs = 10) {
+    // Its own connections (short timeouts, not journaled one by one), same access mode as the run.
+    this.pool = new ClusterPool(parent.config, { access: parent.options.access, connectTimeoutMs: 300, commandTimeoutMs: 500 });
     const { tag, slot } = tagInRanges(ranges);
     this.slot = slot;
     this.prefix = `redis-runbook:canary:{${tag}}:${randomBytes(4).toString('hex')}:`;
     this.owner = initialOwner;
+    this.stoppedNode = initialOwner;
+  }
+
+  /**
+   * The master is being stopped now: the window counts from the first failure
+   * after this moment (a blip before it is not the outage), and the stopped
+   * node is no longer tried as a fallback.
+   */
+  markStop(): void {
+    this.stopAt = Date.now();
+    this.firstFailAt = null;
+    this.firstOkAfterFailAt = null;
   }
 
   get keyPrefix(): string { return this.prefix; }
@@ -120,9 +134,9 @@ export class Canary {
       this.okStreak = 0;
       const kind = errorKind(messageOf(err));
       this.errors[kind] = (this.errors[kind] ?? 0) + 1;
-      if (this.firstFailAt === null) this.firstFailAt = sentAt;
+      if (this.firstFailAt === null && (this.stopAt === null || sentAt >= this.stopAt)) this.firstFailAt = sentAt;
       // Ask another node next time: it answers MOVED with the owner it believes in.
-      const others = this.nodes.filter((n) => n !== target);
+      const others = this.nodes.filter((n) => n !== target && (this.stopAt === null || n !== this.stoppedNode));
       if (others.length) this.owner = others[this.next++ % others.length]!;
     }
   }

@@ -2,6 +2,7 @@ import { failedError, messageOf } from '../errors.js';
 import { parseClusterNodes, type ClusterNodeLine } from './cluster-nodes.js';
 import type { ClusterPool } from './connect.js';
 import type { NodeRef } from './failover.js';
+import { scrub } from './audit.js';
 
 /** One slot to move from one master to another. */
 export interface SlotMove { slot: number; from: NodeRef; to: NodeRef }
@@ -41,7 +42,8 @@ function bulk(pool: ClusterPool, address: string) {
   return {
     async call(...cmd: [string, ...(string | number | Buffer)[]]): Promise<unknown> {
       const [[err, reply]] = (await node.pipeline([cmd])) as [[Error | null, unknown]];
-      if (err) throw new Error(`${address}: ${err.message}`);
+      // ioredis errors can carry the command (MIGRATE ... AUTH password): only the scrubbed text goes on.
+      if (err) throw new Error(`${address}: ${scrub(err.message, pool.secrets())}`);
       return reply;
     },
   };
@@ -85,7 +87,7 @@ export async function moveSlot(pool: ClusterPool, m: SlotMove, o: MoveOptions): 
     if (!srcMe.migrating.some((x) => x.slot === m.slot && x.to === m.to.id)) await src.call('CLUSTER', 'SETSLOT', m.slot, 'MIGRATING', m.to.id);
     const { username, password } = pool.credentials();
     const auth = password === undefined ? [] : username ? ['AUTH2', username, password] : ['AUTH', password];
-    const [host, port] = [m.to.address.slice(0, m.to.address.lastIndexOf(':')), m.to.address.slice(m.to.address.lastIndexOf(':') + 1)];
+    const [host, port] = [m.to.address.slice(0, m.to.address.lastIndexOf(':')).replace(/^\[|\]$/g, ''), m.to.address.slice(m.to.address.lastIndexOf(':') + 1)];
     for (;;) {
       if (o.signal?.aborted) throw failedError('E_STOPPED', `stopped while moving slot ${m.slot}`, 'resume the run: the move continues where it stopped');
       const keys = (await src.call('CLUSTER', 'GETKEYSINSLOT', m.slot, o.batch)) as Buffer[];
@@ -95,7 +97,7 @@ export async function moveSlot(pool: ClusterPool, m: SlotMove, o: MoveOptions): 
         // stored it; the source's copy is the live one while the slot is migrating.
         await src.call('MIGRATE', host, port, '', 0, o.migrateTimeoutMs, 'REPLACE', ...auth, 'KEYS', ...keys);
       } catch (err) {
-        throw failedError('E_MIGRATE', `MIGRATE of ${keys.length} keys of slot ${m.slot} to ${m.to.address} failed: ${messageOf(err)}`,
+        throw failedError('E_MIGRATE', `MIGRATE of ${keys.length} keys of slot ${m.slot} to ${m.to.address} failed: ${scrub(messageOf(err), pool.secrets())}`,
           'the slot stays open (MIGRATING/IMPORTING), served through ASK redirects; fix the cause (a big key needs a longer timeout, the target may be out of memory) and retry the step');
       }
       moved += keys.length;

@@ -24,7 +24,8 @@ export interface ShardBaseline {
  */
 export function clusterConditions(t: Topology, tolerateDown?: string, relaxCoverage = tolerateDown !== undefined): Condition[] {
   const c = checkCluster(t);
-  const tolerated = (addr: string) => tolerateDown !== undefined && addr.startsWith(tolerateDown);
+  // c.failed entries may carry a suffix after the address ("127.0.0.1:7000 (fail)"): match the address exactly.
+  const tolerated = (entry: string) => tolerateDown !== undefined && (entry === tolerateDown || entry.startsWith(`${tolerateDown} `));
   const unreachable = c.unreachable.filter((u) => !tolerated(u));
   const failed = c.failed.filter((f) => !tolerated(f));
   const badStates = Object.entries(c.clusterStates).filter(([, s]) => s !== 'ok');

@@ -1,12 +1,17 @@
-import { failedError } from '../errors.js';
+import { failedError, usageError } from '../errors.js';
 import { answers } from '../redis/node-state.js';
 import { findNode } from '../redis/topology.js';
 import { clusterArg } from './args.js';
 import { cond, pass, type StepKind } from './kind.js';
 
-interface Args { cluster: string; address: string; paths: string[] }
+interface Args { cluster: string; address: string; port: string; paths: string[] }
 
 const quote = (p: string) => `'${p.replace(/'/g, `'\\''`)}'`;
+
+/** Shell that exits 3 when a TCP socket listens on the port (ss, else netstat; neither: refuse). */
+function listeningGuard(port: string): string {
+  return `if command -v ss >/dev/null 2>&1; then ss -Hltn 'sport = :${port}' | grep -q . && exit 3; elif command -v netstat >/dev/null 2>&1; then netstat -ltn | awk '{print $4}' | grep -q ':${port}$' && exit 3; else echo 'neither ss nor netstat: cannot check the port' >&2; exit 4; fi;`;
+}
 
 export const deleteNodeFilesStep: StepKind<Args> = {
   kind: 'delete-node-files',
@@ -17,8 +22,14 @@ export const deleteNodeFilesStep: StepKind<Args> = {
     if (!n) throw failedError('E_NODE_UNKNOWN', `${raw.node} is not a node of cluster ${t.cluster}`);
     const p = n.self?.persistence;
     if (!p?.dir) throw failedError('E_NODE_UNREACHABLE', `${n.address} does not answer, so its data directory is unknown`, 'start it, or delete its files by hand (deleteFiles=false)');
-    const inDir = (f: string) => (f.startsWith('/') ? f : `${p.dir.replace(/\/$/, '')}/${f}`);
-    return { cluster: t.cluster, address: n.address, paths: [p.dbfilename, p.appenddirname, p.clusterConfigFile].filter(Boolean).map(inDir) };
+    const dir = p.dir.replace(/\/+$/, '');
+    if (!dir.startsWith('/') || dir === '') throw usageError('E_UNSAFE_PATH', `${n.address} reports dir \`${p.dir}\`: files are deleted only under an absolute data directory`, 'delete them by hand, or pass deleteFiles=false');
+    // Two nodes of this cluster on one host sharing the directory would share the files too.
+    const host = (x: string) => x.slice(0, x.lastIndexOf(':'));
+    const sharing = t.nodes.filter((x) => x.id !== n.id && host(x.address) === host(n.address) && x.self?.persistence.dir.replace(/\/+$/, '') === dir);
+    if (sharing.length) throw usageError('E_UNSAFE_PATH', `${sharing.map((x) => x.address).join(', ')} use the same directory ${dir} as ${n.address}`, 'delete the files by hand, or pass deleteFiles=false');
+    const inDir = (f: string) => (f.startsWith('/') ? f : `${dir}/${f}`);
+    return { cluster: t.cluster, address: n.address, port: n.address.slice(n.address.lastIndexOf(':') + 1), paths: [p.dbfilename, p.appenddirname, p.clusterConfigFile].filter(Boolean).map(inDir) };
   },
   title: (a) => `Delete the data files of ${a.address}: ${a.paths.join(', ')}`,
   commands: (a) => [{ target: `host of ${a.address}`, command: `rm -rf -- ${a.paths.map(quote).join(' ')}` }],
@@ -35,7 +46,10 @@ export const deleteNodeFilesStep: StepKind<Args> = {
     const a = ctx.args;
     if (await answers(ctx.env.pool(a.cluster), a.address)) throw failedError('E_NODE_RUNNING', `${a.address} answers again`, 'stop it before its files are deleted');
     const host = ctx.env.host(a.address)!;
-    const r = await host.run(`rm -rf -- ${a.paths.map(quote).join(' ')}`, { timeoutMs: 60_000, signal: ctx.signal });
+    // Checked on the host itself, in the same command: a node that merely did not answer us
+    // (a network blip) still listens there, and its files are not touched.
+    const r = await host.run(`${listeningGuard(a.port)} rm -rf -- ${a.paths.map(quote).join(' ')}`, { timeoutMs: 60_000, signal: ctx.signal });
+    if (r.exitCode === 3) throw failedError('E_NODE_RUNNING', `something still listens on port ${a.port} on host ${host.name}`, 'stop the node before its files are deleted');
     if (r.exitCode !== 0) throw failedError('E_DELETE_FAILED', `rm on host ${host.name} exited ${r.exitCode}: ${r.stderr.trim()}`, 'check the permissions on the data directory and retry');
     return { deleted: a.paths };
   },

@@ -31,8 +31,10 @@ export interface DrillReport {
   method: DrillMethod;
   stoppedAt: number;
   newMaster: string;
-  promotionMs: number;
-  timeToOkMs: number;
+  promotionMs: number | null;
+  timeToOkMs: number | null;
+  /** When this process saw cluster_state:ok, from the stop: equal to timeToOkMs when measured, an upper bound after a resume. */
+  okSeenAfterMs: number;
   /** false when the run was resumed after the master was stopped: the canary's numbers are gone with that process. */
   measured: boolean;
   unavailableMs: number | null;
@@ -83,10 +85,14 @@ function stopCommand(ctx: StepRunContext<DrillArgs>): string | undefined {
   return ctx.args.method === 'kill' ? ctx.env.host(ctx.args.master.address)?.service('kill') : undefined;
 }
 
-/** The stop this step sent in an earlier attempt (the journal is written before sending). */
+/**
+ * The stop this step sent in an earlier attempt (the journal is written before
+ * sending). Any host command of this step is its kill: it is matched by host,
+ * not by text, so an inventory edited since does not hide it.
+ */
 function earlierStop(ctx: StepRunContext<DrillArgs>): { at: number } | undefined {
-  const kill = stopCommand(ctx);
-  return ctx.inDoubt?.sent.find((e) => (e.command === 'SHUTDOWN' && e.target === ctx.args.master.address) || (e.command === 'HOST' && kill !== undefined && e.args[0] === kill));
+  const host = ctx.env.host(ctx.args.master.address);
+  return ctx.inDoubt?.sent.find((e) => (e.command === 'SHUTDOWN' && e.target === ctx.args.master.address) || (e.command === 'HOST' && host !== undefined && e.target === `host ${host.name}`));
 }
 
 async function replicaInSync(ctx: StepRunContext<DrillArgs>): Promise<string | undefined> {
@@ -138,16 +144,17 @@ async function stopMaster(ctx: StepRunContext<DrillArgs>): Promise<void> {
     try {
       await pool.node(a.master.address).call('SHUTDOWN');
     } catch (err) {
-      // The server closes the connection as it exits: that is the normal reply.
-      if (!isUnreachable(err)) throw failedError('E_SHUTDOWN_REFUSED', `SHUTDOWN on ${a.master.address} failed: ${messageOf(err)}`, 'read the node log (SHUTDOWN refuses when it cannot write its RDB); fix that, or use method=kill');
+      // The server closes the connection as it exits: that is the normal reply. A timeout
+      // (waiting for replicas, then saving) is in doubt: the wait below tells.
+      if (!isUnreachable(err) && !/timed? ?out/i.test(messageOf(err))) throw failedError('E_SHUTDOWN_REFUSED', `SHUTDOWN on ${a.master.address} failed: ${messageOf(err)}`, 'read the node log (SHUTDOWN refuses when it cannot write its RDB); fix that, or use method=kill');
     }
   } else {
     const host = ctx.env.host(a.master.address)!;
     const r = await host.run(stopCommand(ctx)!, { timeoutMs: 30_000 });
     if (r.exitCode !== 0) throw failedError('E_KILL_FAILED', `the kill command on host ${host.name} exited ${r.exitCode}: ${(r.stderr || r.stdout).trim()}`, `check hosts.${host.name}.service.kill in the inventory`);
   }
-  const gone = await waitFor(async () => ((await answers(pool, a.master.address)) ? undefined : true), { timeoutMs: 30_000, intervalMs: 20 });
-  if (!gone) throw failedError('E_STILL_RUNNING', `${a.master.address} still answers 30 s after ${a.method === 'shutdown' ? 'SHUTDOWN' : 'the kill command'}`, 'look at the node; the drill did not start (retry the step once it is down, or abort)');
+  const gone = await waitFor(async () => ((await answers(pool, a.master.address)) ? undefined : true), { timeoutMs: 60_000, intervalMs: 20 });
+  if (!gone) throw failedError('E_STILL_RUNNING', `${a.master.address} still answers 60 s after ${a.method === 'shutdown' ? 'SHUTDOWN' : 'the kill command'}`, 'look at the node; a retry does not stop it again (the stop is journaled): abort the run if it never went down');
 }
 
 /** Which replica took over: the first that reports role:master. */
@@ -225,14 +232,24 @@ export const drillFailMasterStep: StepKind<DrillArgs> = {
     if (earlier && (await stillMaster(ctx))) {
       // Sent before the process died: a SHUTDOWN that writes an RDB can take a while.
       ctx.log(`an earlier attempt stopped ${a.master.address}; waiting for it to go away`);
-      await waitFor(async () => ((await stillMaster(ctx)) ? undefined : true), { timeoutMs: 15_000, intervalMs: 100, signal: ctx.signal });
+      await waitFor(async () => ((await stillMaster(ctx)) ? undefined : true), { timeoutMs: 30_000, intervalMs: 100, signal: ctx.signal });
     }
-    if (earlier && !(await stillMaster(ctx))) {
+    if (earlier && (await stillMaster(ctx))) {
+      // Never stop a node twice on our own: it may have been restarted by its service
+      // manager, or the command may never have left. The operator decides.
+      throw failedError('E_IN_DOUBT', `a stop of ${a.master.address} was journaled at ${new Date(earlier.at).toISOString()}, but it still answers as a master`,
+        'look at the node (uptime, its log): if it was restarted or never stopped, abort this run (`redis-runbook abort RUN_ID`) and start a new drill');
+    }
+    if (earlier) {
       stoppedAt = earlier.at;
       ctx.log(`${a.master.address} was stopped by an earlier attempt at ${new Date(earlier.at).toISOString()}; not stopping it again (the canary's numbers were lost with that process)`);
     } else {
-      if (!(await stillMaster(ctx))) throw failedError('E_PRECONDITION_CHANGED', `${a.master.address} is no longer a live master owning slots ${formatRanges(a.ranges)}`, 'look at the cluster (`redis-runbook check`) and make a new plan');
-      canary = new Canary(ctx.env.pool(a.cluster).config, a.ranges, a.master.address, a.nodes, a.canaryIntervalMs);
+      // The check may be long past (a prompt left open): look again right before acting.
+      throwIfStopped(ctx.signal);
+      const bad = (await preconditions(ctx)).filter((c) => !c.ok);
+      if (bad.length) throw failedError('E_PRECONDITION_CHANGED', `no longer safe to stop ${a.master.address}: ${bad.map((c) => `${c.name}: ${c.reason}`).join('; ')}`, 'look at the cluster (`redis-runbook check`); retry, or abort and make a new plan');
+      const parent = ctx.env.pool(a.cluster);
+      canary = new Canary(parent, a.ranges, a.master.address, a.nodes, a.canaryIntervalMs);
       canary.start();
       // Writes must be going through before the stop, or the window means nothing.
       const flowing = await waitFor(async () => (canary!.streak >= 10 ? true : undefined), { timeoutMs: 5000, intervalMs: 20, signal: ctx.signal }).catch(async (err) => { await canary!.abandon(); throw err; });
@@ -243,6 +260,7 @@ export const drillFailMasterStep: StepKind<DrillArgs> = {
       try {
         throwIfStopped(ctx.signal);
         stoppedAt = Date.now();
+        canary.markStop();
         await stopMaster(ctx);
       } catch (err) {
         await canary.abandon();
@@ -275,19 +293,23 @@ export const drillFailMasterStep: StepKind<DrillArgs> = {
         pool.recordSummary(report.owner, 'CANARY', [`${report.acked + report.failed} SET to slot ${report.slot} (${report.keyPrefix}*)`, `${report.acked} acknowledged`, `${report.lost} lost`, 'keys deleted']);
         ctx.log(`canary: ${report.acked} writes acknowledged, ${report.failed} failed, unavailable ${report.windowMs ?? 'until the end'} ms, ${report.lost} acknowledged writes lost`);
       }
+      // Resumed, the promotion and the ok state were only seen when this process looked:
+      // upper bounds, reported apart from the measured figures.
+      const measured = report !== null;
       const out: DrillReport = {
         method: a.method,
         stoppedAt,
         newMaster: promoted.address,
-        promotionMs: promotedAt - stoppedAt,
-        timeToOkMs: okAt - stoppedAt,
-        measured: report !== null,
+        promotionMs: measured ? promotedAt - stoppedAt : null,
+        timeToOkMs: measured ? okAt - stoppedAt : null,
+        okSeenAfterMs: okAt - stoppedAt,
+        measured,
         unavailableMs: report?.windowMs ?? null,
         writesAcked: report?.acked ?? null,
         writesLost: report?.lost ?? null,
         canary: report,
       };
-      ctx.log(`cluster_state:ok on every node ${out.timeToOkMs} ms after the stop`);
+      ctx.log(measured ? `cluster_state:ok on every node ${out.timeToOkMs} ms after the stop` : `cluster_state:ok on every node, seen ${out.okSeenAfterMs} ms after the stop (an upper bound: the run was resumed)`);
       return out;
     } finally {
       await canary?.abandon();

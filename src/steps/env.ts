@@ -31,7 +31,7 @@ export function createStepEnv(inventory: Inventory, access: Access, audit?: Audi
     inventory,
     pool,
     topology: (name) => discoverTopology(pool(name)),
-    host: (address) => hostAccess(inventory, access, audit, address),
+    host: (address) => hostAccess(inventory, access, audit, address, () => [...pools.values()].flatMap((p) => p.secrets())),
     async close() {
       await Promise.all([...pools.values()].map((p) => p.close()));
     },

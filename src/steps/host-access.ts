@@ -1,5 +1,5 @@
 import { preconditionError, failedError } from '../errors.js';
-import type { AuditSink } from '../redis/audit.js';
+import { redactCommandLine, type AuditSink } from '../redis/audit.js';
 import type { Access } from '../redis/connect.js';
 import type { HostConfig, Inventory } from '../inventory/types.js';
 import { expandTemplate, hostFor, hostOf, runOnHost, type HostResult } from '../hosts/host.js';
@@ -16,7 +16,7 @@ export interface HostHandle {
   run(command: string, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<HostResult>;
 }
 
-export function hostAccess(inventory: Inventory, access: Access, audit: AuditSink | undefined, address: string): HostHandle | undefined {
+export function hostAccess(inventory: Inventory, access: Access, audit: AuditSink | undefined, address: string, secrets: () => string[] = () => []): HostHandle | undefined {
   const config = hostFor(inventory, address);
   if (!config) return undefined;
   return {
@@ -28,20 +28,22 @@ export function hostAccess(inventory: Inventory, access: Access, audit: AuditSin
     },
     async run(command, opts = {}) {
       if (access === 'read-only') {
-        throw preconditionError('E_READ_ONLY', `refused to run \`${command}\` on host ${config.name}: this is a read-only (plan) session`, 'use `run` to make changes');
+        throw preconditionError('E_READ_ONLY', `refused to run \`${redactCommandLine(command, secrets())}\` on host ${config.name}: this is a read-only (plan) session`, 'use `run` to make changes');
       }
       const started = Date.now();
-      const event = { at: started, target: `host ${config.name}`, command: 'HOST', args: [command], durationMs: 0, ok: false };
+      // What is journaled and printed is the command with its secrets replaced.
+      const shown = redactCommandLine(command, secrets());
+      const event = { at: started, target: `host ${config.name}`, command: 'HOST', args: [shown], durationMs: 0, ok: false };
       const id = audit?.intent(event);
       let result: HostResult | undefined;
       let error: string | undefined;
       try {
         result = await runOnHost(config, hostOf(address), command, { timeoutMs: opts.timeoutMs ?? 60_000, signal: opts.signal });
-        if (result.exitCode !== 0) error = `exit ${result.exitCode}${result.timedOut ? ' (timed out)' : ''}: ${(result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ')}`;
+        if (result.exitCode !== 0) error = redactCommandLine(`exit ${result.exitCode}${result.timedOut ? ' (timed out)' : ''}: ${(result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ')}`, secrets());
         return result;
       } catch (err) {
-        error = (err as Error).message;
-        throw failedError('E_HOST_COMMAND', `cannot run \`${command}\` on host ${config.name}: ${error}`, config.transport === 'ssh' ? 'check that `ssh` reaches the host in batch mode (key, known_hosts, user)' : 'check the command in the inventory');
+        error = redactCommandLine((err as Error).message, secrets());
+        throw failedError('E_HOST_COMMAND', `cannot run \`${shown}\` on host ${config.name}: ${error}`, config.transport === 'ssh' ? 'check that `ssh` reaches the host in batch mode (key, known_hosts, user)' : 'check the command in the inventory');
       } finally {
         const outcome = { ok: error === undefined, durationMs: Date.now() - started, error };
         if (id !== undefined) audit?.complete(id, outcome);

@@ -49,7 +49,8 @@ export const moveSlotsStep: StepKind<Args> = {
       moves: spreadSlots(rangesToSlots(n.slots), { id: n.id, address: n.address }, targets),
       masters: masters(t).map((m) => m.address),
       batch: Number(raw.batch ?? 100),
-      migrateTimeoutMs: Number(raw.migrateTimeoutMs ?? 60_000),
+      // Below the connection's 30 s command timeout, so a slow MIGRATE fails on the server's clock, not ours.
+      migrateTimeoutMs: Number(raw.migrateTimeoutMs ?? 20_000),
     };
   },
   title(a) {
@@ -93,15 +94,24 @@ export const moveSlotsStep: StepKind<Args> = {
       const batch = todo.slice(i, i + BATCH);
       let batchKeys = 0;
       let next = 0;
-      await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-        while (next < batch.length) {
+      let failed = false;
+      // On the first error every worker stops taking slots, and the step fails only once
+      // all have returned: nothing keeps moving behind a failed (then retried) step.
+      const results = await Promise.allSettled(Array.from({ length: CONCURRENCY }, async () => {
+        while (next < batch.length && !failed) {
           throwIfStopped(ctx.signal);
           const m = batch[next++]!;
-          const n = await moveSlot(pool, m, { batch: a.batch, migrateTimeoutMs: a.migrateTimeoutMs, masters: a.masters, signal: ctx.signal });
-          batchKeys += n;
+          try {
+            batchKeys += await moveSlot(pool, m, { batch: a.batch, migrateTimeoutMs: a.migrateTimeoutMs, masters: a.masters, signal: ctx.signal });
+          } catch (err) {
+            failed = true;
+            throw err;
+          }
           done++;
         }
       }));
+      const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (rejected) throw rejected.reason;
       keys += batchKeys;
       for (const [to, slots] of groupBy(batch)) pool.recordSummary(to, 'MOVE-SLOTS', [`slots ${formatRanges(toRanges(slots))}`, `from ${a.node.address}`, 'SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE']);
       ctx.failpoint('moved-batch');

@@ -1,10 +1,11 @@
 import { failedError, messageOf } from '../errors.js';
+import { parseClusterNodes, isMaster } from '../redis/cluster-nodes.js';
 import { answers } from '../redis/node-state.js';
 import { findNode } from '../redis/topology.js';
 import { clusterArg } from './args.js';
 import { cond, pass, waitFor, type StepKind } from './kind.js';
 
-interface Args { cluster: string; address: string; timeoutMs: number }
+interface Args { cluster: string; address: string; id: string; nodes: string[]; timeoutMs: number }
 
 export const shutdownNodeStep: StepKind<Args> = {
   kind: 'shutdown-node',
@@ -13,15 +14,33 @@ export const shutdownNodeStep: StepKind<Args> = {
     const t = clusterArg(raw, topology);
     const n = raw.node ? findNode(t, raw.node) : undefined;
     if (!n) throw failedError('E_NODE_UNKNOWN', `${raw.node} is not a node of cluster ${t.cluster}`);
-    return { cluster: t.cluster, address: n.address, timeoutMs: Number(raw.stopTimeoutMs ?? 60_000) };
+    return { cluster: t.cluster, address: n.address, id: n.id, nodes: t.nodes.map((x) => x.address), timeoutMs: Number(raw.stopTimeoutMs ?? 60_000) };
   },
   title: (a) => `Stop ${a.address} (service.stop of its host, or SHUTDOWN)`,
   commands: (a) => [{ target: a.address, command: 'service.stop from the inventory, or SHUTDOWN', when: 'unless it is already down' }],
   destructive: (a) => `shuts ${a.address} down`,
   async check(ctx) {
-    const host = ctx.env.host(ctx.args.address);
+    const a = ctx.args;
+    const host = ctx.env.host(a.address);
     const how = host?.service('stop');
-    return [pass('how', how ? `host ${host!.name}: \`${how}\`` : `SHUTDOWN (no service.stop for this node in the inventory)`)];
+    const out = [pass('how', how ? `host ${host!.name}: \`${how}\`` : `SHUTDOWN (no service.stop for this node in the inventory)`)];
+    if (ctx.planning) return [...out, pass('checked when the step runs', 'the steps before this one take the node out of the cluster')];
+    // Whatever was skipped before (a failed forget or slot move), never stop a node that still
+    // serves slots or feeds a replica.
+    const pool = ctx.env.pool(a.cluster);
+    const owning: string[] = [];
+    const feeding: string[] = [];
+    for (const n of a.nodes) {
+      const view = await pool.node(n).text('CLUSTER', 'NODES').then(parseClusterNodes).catch(() => undefined);
+      const line = view?.find((l) => l.id === a.id);
+      if (line && isMaster(line) && line.slots.length > 0) owning.push(n);
+      for (const r of view?.filter((l) => l.masterId === a.id && !l.flags.includes('fail')) ?? []) feeding.push(r.address);
+    }
+    return [
+      ...out,
+      cond('owns no slots', owning.length === 0, `no node sees ${a.address} owning slots`, `${owning.join(', ')} still see ${a.address} owning slots: move them or demote it first`),
+      cond('no replica follows it', feeding.length === 0, 'no node replicates it', `${[...new Set(feeding)].join(', ')} replicate it`),
+    ];
   },
   async run(ctx) {
     const a = ctx.args;
@@ -36,7 +55,8 @@ export const shutdownNodeStep: StepKind<Args> = {
       try {
         await pool.node(a.address).call('SHUTDOWN');
       } catch (err) {
-        if (!/unreachable|closed|ECONNRESET/i.test(messageOf(err))) throw failedError('E_SHUTDOWN_REFUSED', `SHUTDOWN on ${a.address} failed: ${messageOf(err)}`, 'read the node log (SHUTDOWN refuses when it cannot save); fix it and retry the step');
+        // Closed: the normal reply. Timed out: saving; the wait below tells.
+        if (!/unreachable|closed|ECONNRESET|timed? ?out/i.test(messageOf(err))) throw failedError('E_SHUTDOWN_REFUSED', `SHUTDOWN on ${a.address} failed: ${messageOf(err)}`, 'read the node log (SHUTDOWN refuses when it cannot save); fix it and retry the step');
       }
     }
     const gone = await waitFor(async () => ((await answers(pool, a.address)) ? undefined : true), { timeoutMs: a.timeoutMs, intervalMs: 50, signal: ctx.signal });

@@ -1,5 +1,6 @@
 import { failedError } from '../errors.js';
 import { replicationOf } from '../redis/failover.js';
+import { answers } from '../redis/node-state.js';
 import type { FailoverPair } from '../redis/failover.js';
 import { deferredUntilFailover, failoverArgs } from './args.js';
 import { cond, pass, fail, waitFor, type StepKind, type StepRunContext } from './kind.js';
@@ -8,7 +9,9 @@ type Args = { cluster: string; reverse: boolean; timeoutMs: number } & FailoverP
 
 /** Is the candidate already the master (a resumed run after the failover happened)? */
 async function promoted(ctx: StepRunContext<Args>): Promise<boolean> {
-  return (await replicationOf(ctx.env.pool(ctx.args.cluster), ctx.args.candidate.address)).role === 'master';
+  // A fail-back waits for a node that may be down for maintenance: not answering is not promoted.
+  const r = await replicationOf(ctx.env.pool(ctx.args.cluster), ctx.args.candidate.address).catch((err) => { if (ctx.args.reverse) return undefined; throw err; });
+  return r?.role === 'master';
 }
 
 async function lag(ctx: StepRunContext<Args>): Promise<{ linkUp: boolean; lag: number; master: string | undefined }> {
@@ -24,7 +27,8 @@ async function lag(ctx: StepRunContext<Args>): Promise<{ linkUp: boolean; lag: n
 export const waitReplicaSyncStep: StepKind<Args> = {
   kind: 'wait-replica-sync',
   summary: 'Wait until the replica is connected and its replication offset has caught up with its master',
-  resolve: (raw, topology) => ({ ...failoverArgs(raw, topology), timeoutMs: Number(raw.syncTimeoutMs ?? 30000) }),
+  // A fail-back waits through the maintenance of the original master's host: ten minutes by default.
+  resolve: (raw, topology) => { const a = failoverArgs(raw, topology); return { ...a, timeoutMs: Number(raw.syncTimeoutMs ?? (a.reverse ? 600_000 : 30_000)) }; },
   title: (a) => (a.reverse ? `Fail-back: wait until the original master ${a.candidate.address} is back and in sync as replica of ${a.master.address} (finish the maintenance before you continue)` : a.mode === 'default' ? `Wait until replica ${a.candidate.address} has caught up with master ${a.master.address}` : `Replica ${a.candidate.address}: no sync wait (mode ${a.mode}, master may be down)`),
   commands: (a) => (a.mode === 'default' ? [{ target: a.candidate.address, command: 'INFO replication' }, { target: a.master.address, command: 'INFO replication' }] : []),
   async check(ctx) {
@@ -32,6 +36,9 @@ export const waitReplicaSyncStep: StepKind<Args> = {
   if (ctx.planning && deferredUntilFailover(a)) return deferredUntilFailover(a)!;
     if (a.mode !== 'default') return [pass('mode', `mode ${a.mode}: the master may be unreachable, its offset is not compared`)];
     if (await promoted(ctx)) return [pass('already promoted', `${a.candidate.address} is already a master`)];
+    if (a.reverse && !(await answers(ctx.env.pool(a.cluster), a.candidate.address))) {
+      return [pass('waits for it', `${a.candidate.address} does not answer yet (maintenance?); the step waits up to ${Math.round(a.timeoutMs / 1000)} s for it to come back and catch up`)];
+    }
     const s = await lag(ctx);
     return [
       cond('replica of the master', s.master === a.master.address, `${a.candidate.address} replicates ${a.master.address}`, `${a.candidate.address} replicates ${s.master ?? 'nothing'}, not ${a.master.address}`),

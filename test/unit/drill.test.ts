@@ -55,3 +55,11 @@ test('hosts: a node is matched by its address, templates are filled, ssh runs in
   assert.deepEqual(ssh.args.slice(-2), ['ops@10.0.0.1', 'uptime']);
   assert.deepEqual(hostInvocation(inv.hosts.here!, '127.0.0.1', 'true'), { file: 'sh', args: ['-c', 'true'] });
 });
+
+test('host command lines are stored with their passwords replaced', async () => {
+  const { redactCommandLine } = await import('../../src/redis/audit.js');
+  assert.equal(redactCommandLine('redis-cli -a s3cret -p 7000 shutdown', []), 'redis-cli -a *** -p 7000 shutdown');
+  assert.equal(redactCommandLine('REDISCLI_AUTH=s3cret redis-cli --pass s3cret ping', []), 'REDISCLI_AUTH=*** redis-cli --pass *** ping');
+  assert.equal(redactCommandLine('echo hunter22 | tee x', ['hunter22']), 'echo *** | tee x');
+  assert.equal(redactCommandLine('systemctl stop redis@7000', ['hunter22']), 'systemctl stop redis@7000');
+});

@@ -10,7 +10,7 @@ import { RunbookError } from '../../src/errors.js';
 function node(id: string, port: number, role: 'master' | 'replica', opts: Partial<TopologyNode> & { offset?: number } = {}): TopologyNode {
   return {
     id, address: `127.0.0.1:${port}`, role, masterId: opts.masterId, flags: [role === 'master' ? 'master' : 'slave'], slots: opts.slots ?? [], configEpoch: 1, reachable: true,
-    self: { version: '7.0.15', role, replOffset: opts.offset ?? 100, masterLinkUp: role === 'replica' ? true : undefined, replicaOffsets: {}, keys: 10, usedMemory: 1, maxmemory: 0, clusterState: 'ok', persistence: { dir: '/d', dbfilename: 'dump.rdb', appendonly: false, appenddirname: 'appendonlydir', clusterConfigFile: 'nodes.conf' }, view: [] },
+    self: { version: '7.0.15', role, replOffset: opts.offset ?? 100, masterLinkUp: role === 'replica' ? true : undefined, replicaOffsets: {}, keys: 10, usedMemory: 1, maxmemory: 0, clusterState: 'ok', persistence: { dir: `/d/${port}`, dbfilename: 'dump.rdb', appendonly: false, appenddirname: 'appendonlydir', clusterConfigFile: 'nodes.conf' }, view: [] },
     ...opts,
   };
 }
@@ -129,5 +129,9 @@ test('decommission-node: the steps depend on the node\'s shape (ifNode), a repli
   const moved = buildPlan(dec, resolveParams(dec, ['node=127.0.0.1:7002', 'moveSlots=true']), '/inv.yaml', { source: t });
   assert.deepEqual(moved.steps.map((s) => s.id), ['preflight', 'move-slots', 'forget', 'shutdown', 'verify']);
   const files = buildPlan(dec, resolveParams(dec, ['node=127.0.0.1:7003', 'deleteFiles=true']), '/inv.yaml', { source: t }).steps.find((s) => s.id === 'delete-files')!;
-  assert.deepEqual((files.args as { paths: string[] }).paths, ['/d/dump.rdb', '/d/appendonlydir', '/d/nodes.conf']);
+  assert.deepEqual((files.args as { paths: string[] }).paths, ['/d/7003/dump.rdb', '/d/7003/appendonlydir', '/d/7003/nodes.conf']);
+  // Two nodes of one host sharing a data directory: deleting one's files would delete the other's.
+  const shared = topology();
+  shared.nodes.find((n) => n.address === '127.0.0.1:7004')!.self!.persistence.dir = '/d/7003/';
+  assert.throws(() => buildPlan(dec, resolveParams(dec, ['node=127.0.0.1:7003', 'deleteFiles=true']), '/inv.yaml', { source: shared }), (e: RunbookError) => e.code === 'E_UNSAFE_PATH' && /127\.0\.0\.1:7004/.test(e.message));
 });
