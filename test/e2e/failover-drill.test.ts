@@ -34,6 +34,19 @@ async function assertRejoined(oldMaster: string, newMaster: string): Promise<voi
   assert.match(info, /master_link_status:up/);
 }
 
+test('a replica that may not fail over (cluster-replica-no-failover) makes the plan refuse the drill, saying why', async () => {
+  const { masterOfSlot0: master, replicaOfIt: replica } = await roles(BASE, password, SHARD_SLOTS[0]);
+  await withNode(port(replica), password, (r) => r.call('CONFIG', 'SET', 'cluster-replica-no-failover', 'yes'));
+  try {
+    const r = await cli(home, ['plan', 'failover-drill', '--inventory', inventory, '--param', `node=${master}`]);
+    assert.equal(r.code, 3, r.out);
+    assert.match(r.stdout, /FAIL a replica may fail over: every replica has cluster-replica-no-failover yes/);
+    assert.match(r.stdout, /PASS expected outage: cluster-node-timeout is 2000 ms/);
+  } finally {
+    await withNode(port(replica), password, (r) => r.call('CONFIG', 'SET', 'cluster-replica-no-failover', 'no'));
+  }
+});
+
 // Each drill fails a different shard: Redis voters refuse a second vote about
 // the same master within 2 x cluster-node-timeout.
 test('drill by SHUTDOWN: the replica takes over, the window and lost writes are measured, the old master rejoins', async () => {
