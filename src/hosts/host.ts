@@ -1,3 +1,6 @@
+import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import type { HostConfig, Inventory } from '../inventory/types.js';
 
@@ -27,13 +30,34 @@ export function expandTemplate(template: string, address: string): string {
  */
 export function hostInvocation(host: HostConfig, target: string, command: string): { file: string; args: string[] } {
   if (host.transport === 'local') return { file: 'sh', args: ['-c', command] };
+  return { file: 'ssh', args: [...sshOptions(host), sshDestination(host, target), command] };
+}
+
+/** The ssh options of a host (batch mode, port, key, jump, known_hosts): shared by ssh and rsync -e. */
+export function sshOptions(host: HostConfig): string[] {
   const s = host.ssh ?? {};
   const args = ['-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10'];
   if (s.port) args.push('-p', String(s.port));
   if (s.identity) args.push('-i', s.identity, '-o', 'IdentitiesOnly=yes');
   if (s.jump) args.push('-J', s.jump);
-  args.push(s.user ? `${s.user}@${target}` : target, command);
-  return { file: 'ssh', args };
+  if (s.knownHosts) args.push('-o', `UserKnownHostsFile=${s.knownHosts}`);
+  // One TCP+auth handshake per host and run, not per command: a migration sends dozens
+  // (digests, copies, service commands). The socket lives in a private directory.
+  args.push('-o', 'ControlMaster=auto', '-o', `ControlPath=${controlDir()}/%C`, '-o', 'ControlPersist=30');
+  return args;
+}
+
+let control: string | undefined;
+function controlDir(): string {
+  if (!control) {
+    control = join(tmpdir(), `redis-runbook-ssh-${process.getuid?.() ?? 'u'}`);
+    mkdirSync(control, { recursive: true, mode: 0o700 });
+  }
+  return control;
+}
+
+export function sshDestination(host: HostConfig, target: string): string {
+  return host.ssh?.user ? `${host.ssh.user}@${target}` : target;
 }
 
 export async function runOnHost(host: HostConfig, target: string, command: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<HostResult> {

@@ -118,7 +118,7 @@ export function validateInventory(doc: unknown, file: string): Inventory {
       };
       if (h.ssh !== undefined) {
         const s = v.object(h.ssh, `${p}.ssh`, 'give `user`, `port`, `identity` or `jump`');
-        v.noUnknown(s, `${p}.ssh`, ['user', 'port', 'identity', 'jump']);
+        v.noUnknown(s, `${p}.ssh`, ['user', 'port', 'identity', 'jump', 'knownHosts']);
         if (s.port !== undefined && (!Number.isInteger(s.port) || (s.port as number) < 1 || (s.port as number) > 65535)) {
           v.fail(`${p}.ssh.port`, `expected a port number, got ${show(s.port)}`, 'use an integer 1..65535');
         }
@@ -127,6 +127,7 @@ export function validateInventory(doc: unknown, file: string): Inventory {
           port: s.port as number | undefined,
           identity: s.identity === undefined ? undefined : resolvePath(base, v.string(s.identity, `${p}.ssh.identity`, 'give the path of a private key file')),
           jump: v.optString(s.jump, `${p}.ssh.jump`, 'give a ProxyJump value such as `bastion`'),
+          knownHosts: s.knownHosts === undefined ? undefined : resolvePath(base, v.string(s.knownHosts, `${p}.ssh.knownHosts`, 'give the path of a known_hosts file')),
         };
       }
       if (h.service !== undefined) {

@@ -35,6 +35,8 @@ export interface SshConfig {
   identity?: string;
   /** ProxyJump value, e.g. `bastion` or `user@bastion:22`. */
   jump?: string;
+  /** A known_hosts file to use instead of ~/.ssh/known_hosts (the sandbox has its own). */
+  knownHosts?: string;
 }
 
 export interface ServiceControl {

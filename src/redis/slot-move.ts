@@ -3,6 +3,7 @@ import { parseClusterNodes, type ClusterNodeLine } from './cluster-nodes.js';
 import type { ClusterPool } from './connect.js';
 import type { NodeRef } from './failover.js';
 import { scrub } from './audit.js';
+import { formatRanges, toRanges } from './slots.js';
 
 /** One slot to move from one master to another. */
 export interface SlotMove { slot: number; from: NodeRef; to: NodeRef }
@@ -66,60 +67,194 @@ export interface MoveOptions {
   signal?: AbortSignal;
 }
 
+function migrateError(pool: ClusterPool, m: SlotMove, n: number, err: unknown): Error {
+  return failedError('E_MIGRATE', `MIGRATE of ${n} key(s) of slot ${m.slot} to ${m.to.address} failed: ${scrub(messageOf(err), pool.secrets())}`,
+    'the slot stays open (MIGRATING/IMPORTING), served through ASK redirects; fix the cause (the target may be out of memory, or a key is too big for the timeout: raise migrateTimeoutMs) and retry the step');
+}
+
+/** Send commands to one node in one round trip; each reply or error, scrubbed of secrets. */
+async function pipelined(pool: ClusterPool, address: string, cmds: Array<[string, ...(string | number | Buffer)[]]>): Promise<Array<{ err?: Error; reply?: unknown }>> {
+  if (!cmds.length) return [];
+  const res = await pool.node(address).pipeline(cmds);
+  return res.map(([err, reply]) => (err ? { err: new Error(`${address}: ${scrub(err.message, pool.secrets())}`) } : { reply }));
+}
+
+function firstError(rs: Array<{ err?: Error }>): void {
+  const e = rs.find((r) => r.err);
+  if (e) throw e.err;
+}
+
 /**
- * Move one slot, convergently: look at both nodes first and do only what is
- * missing, so that a move cut off at any point (IMPORTING set, half the keys
- * moved, the owner changed on one node only) is finished by running it again.
- * The order is redis-cli's: IMPORTING on the target, MIGRATING on the source,
- * MIGRATE the keys, then SETSLOT NODE on the target first, the source next,
- * then every other master. Returns the number of keys moved.
+ * Move a group of slots that share a source and a target, convergently, with
+ * one round trip per phase for the whole group instead of one per slot:
+ * look at both nodes first and do only what is missing, so that a move cut
+ * off at any point (IMPORTING set, half the keys moved, the owner changed on
+ * one node only) is finished by running it again. The order per slot is
+ * redis-cli's: IMPORTING on the target, MIGRATING on the source, MIGRATE the
+ * keys, then SETSLOT NODE on the target first, the source next, then every
+ * other master. Returns the number of keys moved.
  */
-export async function moveSlot(pool: ClusterPool, m: SlotMove, o: MoveOptions): Promise<number> {
-  const src = bulk(pool, m.from.address);
-  const dst = bulk(pool, m.to.address);
-  const [srcMe, dstMe] = await Promise.all([src.call('CLUSTER', 'NODES').then((t) => myself(String(t))), dst.call('CLUSTER', 'NODES').then((t) => myself(String(t)))]);
+export async function moveSlotGroup(pool: ClusterPool, from: NodeRef, to: NodeRef, slots: readonly number[], o: MoveOptions): Promise<number> {
+  const [srcMe, dstMe] = await Promise.all([bulk(pool, from.address).call('CLUSTER', 'NODES').then((t) => myself(String(t))), bulk(pool, to.address).call('CLUSTER', 'NODES').then((t) => myself(String(t)))]);
+  const pending = slots.filter((slot) => !owns(dstMe, slot));
+  const lost = pending.filter((slot) => !owns(srcMe, slot));
+  if (lost.length) {
+    throw failedError('E_SLOT_OWNER', `slots ${formatRanges(toRanges(lost))} are owned by neither ${from.address} nor ${to.address}`, 'the cluster changed under the run: check it (`redis-runbook check`) and make a new plan');
+  }
   let moved = 0;
-  if (!owns(dstMe, m.slot)) {
-    if (!owns(srcMe, m.slot)) {
-      throw failedError('E_SLOT_OWNER', `slot ${m.slot} is owned by neither ${m.from.address} nor ${m.to.address}`, 'the cluster changed under the run: check it (`redis-runbook check`) and make a new plan');
-    }
-    if (!dstMe.importing.some((x) => x.slot === m.slot && x.from === m.from.id)) await dst.call('CLUSTER', 'SETSLOT', m.slot, 'IMPORTING', m.from.id);
-    if (!srcMe.migrating.some((x) => x.slot === m.slot && x.to === m.to.id)) await src.call('CLUSTER', 'SETSLOT', m.slot, 'MIGRATING', m.to.id);
+  if (pending.length) {
+    firstError(await pipelined(pool, to.address, pending.filter((slot) => !dstMe.importing.some((x) => x.slot === slot && x.from === from.id)).map((slot) => ['CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id])));
+    firstError(await pipelined(pool, from.address, pending.filter((slot) => !srcMe.migrating.some((x) => x.slot === slot && x.to === to.id)).map((slot) => ['CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id])));
     const { username, password } = pool.credentials();
     const auth = password === undefined ? [] : username ? ['AUTH2', username, password] : ['AUTH', password];
-    const [host, port] = [m.to.address.slice(0, m.to.address.lastIndexOf(':')).replace(/^\[|\]$/g, ''), m.to.address.slice(m.to.address.lastIndexOf(':') + 1)];
-    for (;;) {
-      if (o.signal?.aborted) throw failedError('E_STOPPED', `stopped while moving slot ${m.slot}`, 'resume the run: the move continues where it stopped');
-      const keys = (await src.call('CLUSTER', 'GETKEYSINSLOT', m.slot, o.batch)) as Buffer[];
-      if (!keys.length) break;
-      try {
-        // REPLACE: a key on both sides is a copy left by a MIGRATE cut off after the target
-        // stored it; the source's copy is the live one while the slot is migrating.
-        await src.call('MIGRATE', host, port, '', 0, o.migrateTimeoutMs, 'REPLACE', ...auth, 'KEYS', ...keys);
-      } catch (err) {
-        throw failedError('E_MIGRATE', `MIGRATE of ${keys.length} keys of slot ${m.slot} to ${m.to.address} failed: ${scrub(messageOf(err), pool.secrets())}`,
-          'the slot stays open (MIGRATING/IMPORTING), served through ASK redirects; fix the cause (a big key needs a longer timeout, the target may be out of memory) and retry the step');
+    const host = to.address.slice(0, to.address.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+    const port = to.address.slice(to.address.lastIndexOf(':') + 1);
+    // REPLACE: a key on both sides is a copy left by a MIGRATE cut off after the target
+    // stored it (the BUSYKEY case); the source's copy is the live one while the slot is migrating.
+    const migrate = (keys: Buffer[], timeoutMs: number): [string, ...(string | number | Buffer)[]] => ['MIGRATE', host, port, '', 0, timeoutMs, 'REPLACE', ...auth, 'KEYS', ...keys];
+    let left = [...pending];
+    while (left.length) {
+      if (o.signal?.aborted) throw failedError('E_STOPPED', 'stopped while moving slots', 'resume the run: the move continues where it stopped');
+      const listed = await pipelined(pool, from.address, left.map((slot) => ['CLUSTER', 'GETKEYSINSLOT', slot, o.batch]));
+      firstError(listed);
+      const work = left.map((slot, i) => ({ slot, keys: listed[i]!.reply as Buffer[] })).filter((w) => w.keys.length > 0);
+      if (!work.length) break;
+      // One MIGRATE per slot (Redis refuses a MIGRATE whose keys span slots: CROSSSLOT);
+      // the MIGRATEs of the whole group go out in one pipeline.
+      const chunks = work.map((w) => w.keys.map((k) => ({ slot: w.slot, key: k })));
+      const results = await pipelined(pool, from.address, chunks.map((c) => migrate(c.map((x) => x.key), o.migrateTimeoutMs)));
+      for (let i = 0; i < chunks.length; i++) {
+        const err = results[i]!.err;
+        if (err) {
+          // A chunk holding a big key (a 20 MB list) can time out as a whole: move its keys
+          // one at a time with a longer timeout before giving up.
+          if (!/IOERR|timeout/i.test(err.message)) throw migrateError(pool, { slot: chunks[i]![0]!.slot, from, to }, chunks[i]!.length, err);
+          for (const x of chunks[i]!) {
+            const [one] = await pipelined(pool, from.address, [migrate([x.key], o.migrateTimeoutMs * 5)]);
+            if (one!.err) throw migrateError(pool, { slot: x.slot, from, to }, 1, one!.err);
+          }
+        }
+        moved += chunks[i]!.length;
       }
-      moved += keys.length;
+      // Slots that still had keys are listed again (more may be left); empty ones are done.
+      left = work.map((w) => w.slot);
     }
   }
-  // The new owner learns it first, so the slot always has an owner someone agrees with.
-  await dst.call('CLUSTER', 'SETSLOT', m.slot, 'NODE', m.to.id);
-  try {
-    await src.call('CLUSTER', 'SETSLOT', m.slot, 'NODE', m.to.id);
-  } catch (err) {
+  // The new owner learns it first, so each slot always has an owner someone agrees with.
+  firstError(await pipelined(pool, to.address, slots.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id])));
+  const srcReplies = await pipelined(pool, from.address, slots.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id]));
+  if (srcReplies.some((r) => r.err)) {
     // The source may have learned the new owner from gossip already, and a master that
     // lost its last slot turns itself into a replica (Redis 7, cluster-allow-replica-migration),
-    // which then refuses SETSLOT. Either way it no longer claims the slot: that is the goal.
-    const now = myself(String(await src.call('CLUSTER', 'NODES')));
-    if (owns(now, m.slot)) throw err;
+    // which then refuses SETSLOT. Either way it must no longer claim the slot: that is the goal.
+    const now = myself(String(await bulk(pool, from.address).call('CLUSTER', 'NODES')));
+    const still = slots.filter((slot) => owns(now, slot));
+    if (still.length) firstError(srcReplies);
   }
-  for (const a of o.masters.filter((x) => x !== m.from.address && x !== m.to.address)) {
-    try {
-      await bulk(pool, a).call('CLUSTER', 'SETSLOT', m.slot, 'NODE', m.to.id);
-    } catch {
-      // Gossip carries the new owner's higher epoch to a master we could not reach.
-    }
-  }
+  await Promise.all(o.masters.filter((x) => x !== from.address && x !== to.address).map((a) =>
+    // Gossip carries the new owner's higher epoch to a master we could not reach.
+    pipelined(pool, a, slots.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id])).catch(() => [])));
   return moved;
+}
+
+/** Move one slot (a group of one): see moveSlotGroup. */
+export function moveSlot(pool: ClusterPool, m: SlotMove, o: MoveOptions): Promise<number> {
+  return moveSlotGroup(pool, m.from, m.to, [m.slot], o);
+}
+
+export interface MoveManyOptions extends MoveOptions {
+  /** Groups of slots moved at once. */
+  concurrency: number;
+  /** Slots per group (one pipeline per phase). */
+  groupSize?: number;
+  /** Called after each round of groups (for progress and one audit summary per group). */
+  onGroup?(group: SlotMove[], keys: number, done: number): void;
+  /** Test hook, after each round. */
+  afterGroup?(): void;
+}
+
+/**
+ * Move many slots: consecutive moves with the same source and target form
+ * groups, and `concurrency` groups move at once. On the first error every
+ * worker stops taking groups, and the error is raised only once all have
+ * returned: nothing keeps moving behind a failed (then retried) step.
+ */
+export async function moveSlots(pool: ClusterPool, moves: readonly SlotMove[], o: MoveManyOptions): Promise<{ keys: number; slots: number }> {
+  const size = o.groupSize ?? 64;
+  const groups: SlotMove[][] = [];
+  for (const m of moves) {
+    const g = groups.at(-1);
+    if (g && g.length < size && g[0]!.from.id === m.from.id && g[0]!.to.id === m.to.id) g.push(m);
+    else groups.push([m]);
+  }
+  let keys = 0;
+  let done = 0;
+  let next = 0;
+  let failed = false;
+  const results = await Promise.allSettled(Array.from({ length: Math.max(1, o.concurrency) }, async () => {
+    while (next < groups.length && !failed) {
+      if (o.signal?.aborted) throw failedError('E_STOPPED', 'stopped while moving slots', 'resume the run: the move continues where it stopped');
+      const g = groups[next++]!;
+      let n: number;
+      try {
+        n = await moveSlotGroup(pool, g[0]!.from, g[0]!.to, g.map((m) => m.slot), o);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+      keys += n;
+      done += g.length;
+      o.onGroup?.(g, n, done);
+      o.afterGroup?.();
+    }
+  }));
+  const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (rejected) throw rejected.reason;
+  return { keys, slots: done };
+}
+
+/** A slot left MIGRATING or IMPORTING on some node (a reshard cut off), as the nodes report it. */
+export interface OpenSlot { slot: number; node: NodeRef; state: 'migrating' | 'importing'; peer: string }
+
+export async function findOpenSlots(pool: ClusterPool, nodes: readonly string[]): Promise<OpenSlot[]> {
+  const out: OpenSlot[] = [];
+  for (const n of nodes) {
+    const me = myself(String(await bulk(pool, n).call('CLUSTER', 'NODES')));
+    for (const x of me.migrating) out.push({ slot: x.slot, node: { id: me.id, address: n }, state: 'migrating', peer: x.to });
+    for (const x of me.importing) out.push({ slot: x.slot, node: { id: me.id, address: n }, state: 'importing', peer: x.from });
+  }
+  return out;
+}
+
+/**
+ * Close open slots before anything else moves: a slot MIGRATING from A to B
+ * (and IMPORTING on B) is finished towards B, as redis-cli --cluster fix
+ * does when both sides agree. A one-sided mark with no keys left behind it
+ * is cleared with SETSLOT STABLE. Anything else is refused for a human.
+ */
+export async function closeOpenSlots(pool: ClusterPool, nodes: readonly string[], masters: string[], o: Omit<MoveOptions, 'masters'>): Promise<number[]> {
+  const open = await findOpenSlots(pool, nodes);
+  const byId = new Map<string, string>();
+  for (const n of nodes) byId.set(myself(String(await bulk(pool, n).call('CLUSTER', 'NODES'))).id, n);
+  const closed: number[] = [];
+  for (const slot of [...new Set(open.map((x) => x.slot))].sort((a, b) => a - b)) {
+    const mig = open.find((x) => x.slot === slot && x.state === 'migrating');
+    const imp = open.find((x) => x.slot === slot && x.state === 'importing');
+    if (mig && imp && mig.peer === imp.node.id && imp.peer === mig.node.id) {
+      await moveSlot(pool, { slot, from: mig.node, to: imp.node }, { ...o, masters });
+    } else {
+      const lone = (mig ?? imp)!;
+      const count = Number(await bulk(pool, lone.node.address).call('CLUSTER', 'COUNTKEYSINSLOT', slot));
+      const owner = myself(String(await bulk(pool, lone.node.address).call('CLUSTER', 'NODES')));
+      if (lone.state === 'importing' && count > 0) {
+        throw failedError('E_OPEN_SLOT', `slot ${slot} is IMPORTING on ${lone.node.address} from ${byId.get(lone.peer) ?? lone.peer}, which does not migrate it, and ${lone.node.address} already holds ${count} of its keys`, 'decide which copy wins and fix it by hand (redis-cli --cluster fix), then retry');
+      }
+      if (lone.state === 'migrating' && !owns(owner, slot)) {
+        throw failedError('E_OPEN_SLOT', `slot ${slot} is MIGRATING on ${lone.node.address}, which does not own it`, 'fix it by hand (redis-cli --cluster fix), then retry');
+      }
+      await bulk(pool, lone.node.address).call('CLUSTER', 'SETSLOT', slot, 'STABLE');
+    }
+    closed.push(slot);
+  }
+  return closed;
 }

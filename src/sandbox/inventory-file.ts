@@ -16,7 +16,9 @@ export interface InventoryCluster {
  * commands start a node from its redis.conf and stop it through its pidfile,
  * the same way an operator's systemd unit would.
  */
-export function renderInventory(sandboxDir: string, clusters: InventoryCluster[]): string {
+export interface SandboxSsh { user: string; port: number; identity: string; knownHosts: string }
+
+export function renderInventory(sandboxDir: string, clusters: InventoryCluster[], ssh?: SandboxSsh): string {
   const nodeDir = join(sandboxDir, 'nodes', '{port}');
   const doc = {
     clusters: Object.fromEntries(clusters.map((c) => [c.name, {
@@ -25,8 +27,10 @@ export function renderInventory(sandboxDir: string, clusters: InventoryCluster[]
     }])),
     hosts: {
       localhost: {
-        transport: 'local',
+        // With --ssh every host command and copy goes through the sandbox's own loopback sshd.
+        transport: ssh ? 'ssh' : 'local',
         addresses: [LOOPBACK],
+        ...(ssh ? { ssh: { user: ssh.user, port: ssh.port, identity: ssh.identity, knownHosts: ssh.knownHosts } } : {}),
         service: {
           start: `redis-server ${join(nodeDir, 'redis.conf')}`,
           stop: `kill $(cat ${join(nodeDir, 'redis.pid')})`,

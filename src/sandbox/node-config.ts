@@ -5,6 +5,8 @@ export interface NodeConfigInput {
   paths: NodePaths;
   password: string;
   nodeTimeoutMs: number;
+  /** appendonly yes (an AOF directory, for the AOF file-copy runbook). */
+  aof?: boolean;
 }
 
 // Redis config arguments may be double-quoted; paths are quoted so a state
@@ -30,8 +32,9 @@ export function renderNodeConfig(c: NodeConfigInput): string {
     `requirepass ${c.password}`,
     // Replicas authenticate to their master with the same password.
     `masterauth ${c.password}`,
-    // No persistence: a sandbox is disposable, and no dump files appear in node dirs.
-    'appendonly no',
+    // No automatic persistence: a sandbox is disposable. Runbooks persist explicitly
+    // (BGSAVE, BGREWRITEAOF); --aof turns the append-only file on for the AOF runbooks.
+    `appendonly ${c.aof ? 'yes' : 'no'}`,
     'save ""',
     // Redis 7 waits 5 s by default before a diskless full sync to batch
     // replicas; a sandbox wants replicas in sync at once.

@@ -12,6 +12,7 @@ import { createPasswordFile, readPasswordFile } from './password.js';
 import { nodePaths, sandboxPaths, sandboxRoot, validateSandboxName, type SandboxPaths } from './paths.js';
 import { checkNameFree, checkPortsFree, sandboxPorts } from './preflight.js';
 import { seedCluster } from './seed-data.js';
+import { startSshd, stopSshd, SSHD_PORT_OFFSET } from './sshd.js';
 
 /**
  * Local Redis Cluster sandboxes on loopback, for the demo and the tests: a
@@ -30,6 +31,10 @@ export interface SandboxUpOptions {
   keys: number;
   basePort: number;
   nodeTimeoutMs: number;
+  /** A loopback sshd (port base + 99); the inventory's host then uses transport ssh. */
+  ssh?: boolean;
+  /** appendonly yes on every node. */
+  aof?: boolean;
   onProgress?: (line: string) => void;
 }
 export interface SandboxClusterInfo { name: 'source' | 'target'; ports: number[]; masters: number; replicasPerMaster: number }
@@ -51,7 +56,7 @@ export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
     removeSandboxDir(paths);
   }
   const allPorts = layouts.flatMap((l) => l.ports);
-  await checkPortsFree(o.stateDir, o.name, allPorts);
+  await checkPortsFree(o.stateDir, o.name, o.ssh ? [...allPorts, o.basePort + SSHD_PORT_OFFSET] : allPorts);
 
   mkdirSync(paths.nodesDir, { recursive: true });
   const clusters: SandboxClusterInfo[] = layouts.map((l) => ({ name: l.name, ports: l.ports, masters: l.masterPorts.length, replicasPerMaster: l.replicasPerMaster }));
@@ -67,7 +72,7 @@ export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
       const np = nodePaths(paths.dir, port);
       mkdirSync(np.dir, { recursive: true });
       // redis.conf holds the password (Redis cannot read it from a file): owner-only.
-      writeFileSync(np.conf, renderNodeConfig({ port, paths: np, password, nodeTimeoutMs: o.nodeTimeoutMs }), { mode: 0o600 });
+      writeFileSync(np.conf, renderNodeConfig({ port, paths: np, password, nodeTimeoutMs: o.nodeTimeoutMs, aof: o.aof }), { mode: 0o600 });
       chmodSync(np.conf, 0o600);
     }
     for (const l of layouts) say(`${l.name}: starting ${l.ports.length} node(s) on 127.0.0.1:${l.ports[0]}..${l.ports[l.ports.length - 1]}`);
@@ -80,7 +85,12 @@ export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
       await Promise.all(formed.slice(0, o.seedTarget ? 2 : 1).map((f, i) => seedCluster({ password, masters: f.masters, keys: o.keys, onProgress: say, label: i === 0 ? 'source' : 'target', expireBaseMs })));
     }
 
-    writeInventory(paths.inventory, renderInventory(paths.dir, layouts.map((l) => ({ name: l.name, seeds: l.masterPorts }))));
+    let ssh;
+    if (o.ssh) {
+      ssh = await startSshd(paths.dir, o.basePort + SSHD_PORT_OFFSET);
+      say(`sshd on 127.0.0.1:${ssh.port} (user ${ssh.user}, key ${ssh.identity})`);
+    }
+    writeInventory(paths.inventory, renderInventory(paths.dir, layouts.map((l) => ({ name: l.name, seeds: l.masterPorts })), ssh));
     // What we hand out must be usable by the rest of redis-runbook; find out here, not in the next command.
     loadInventory(paths.inventory);
     say(`sandbox \`${o.name}\` is up; inventory: ${paths.inventory}`);
@@ -100,6 +110,7 @@ export async function sandboxDown(stateDir: string, name: string): Promise<{ sto
   // All at once: SHUTDOWN is quick, and stopping in parallel avoids replicas
   // starting failovers for masters that went down before them.
   const results = await Promise.allSettled(ports.map((port) => stopNode(port, nodePaths(paths.dir, port), password)));
+  await stopSshd(paths.dir);
   const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
   if (failures.length > 0) {
     const first = failures[0];
@@ -160,7 +171,7 @@ function isSandboxName(name: string): boolean {
   }
 }
 
-const OWN_ENTRIES = new Set(['sandbox.json', 'password', 'inventory.yaml', 'nodes']);
+const OWN_ENTRIES = new Set(['ssh', 'sandbox.json', 'password', 'inventory.yaml', 'nodes']);
 
 /** `down` deletes recursively: only a directory that looks like one of ours. */
 function refuseForeignDir(paths: SandboxPaths): void {

@@ -4,7 +4,7 @@ import type { AuditSink } from '../redis/audit.js';
 import type { Inventory } from '../inventory/types.js';
 import { usageError } from '../errors.js';
 import type { StepEnv } from './kind.js';
-import { hostAccess } from './host-access.js';
+import { fileAccess, hostAccess } from './host-access.js';
 
 export interface ClosableEnv extends StepEnv {
   close(): Promise<void>;
@@ -31,6 +31,7 @@ export function createStepEnv(inventory: Inventory, access: Access, audit?: Audi
     inventory,
     pool,
     topology: (name) => discoverTopology(pool(name)),
+    files: fileAccess(inventory, access, audit),
     host: (address) => hostAccess(inventory, access, audit, address, () => [...pools.values()].flatMap((p) => p.secrets())),
     async close() {
       await Promise.all([...pools.values()].map((p) => p.close()));

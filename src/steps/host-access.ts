@@ -3,6 +3,7 @@ import { redactCommandLine, type AuditSink } from '../redis/audit.js';
 import type { Access } from '../redis/connect.js';
 import type { HostConfig, Inventory } from '../inventory/types.js';
 import { expandTemplate, hostFor, hostOf, runOnHost, type HostResult } from '../hosts/host.js';
+import { copy, digest, type Digest, type Location } from '../hosts/copy.js';
 
 export type ServiceAction = 'start' | 'stop' | 'kill';
 
@@ -44,6 +45,42 @@ export function hostAccess(inventory: Inventory, access: Access, audit: AuditSin
       } catch (err) {
         error = redactCommandLine((err as Error).message, secrets());
         throw failedError('E_HOST_COMMAND', `cannot run \`${shown}\` on host ${config.name}: ${error}`, config.transport === 'ssh' ? 'check that `ssh` reaches the host in batch mode (key, known_hosts, user)' : 'check the command in the inventory');
+      } finally {
+        const outcome = { ok: error === undefined, durationMs: Date.now() - started, error };
+        if (id !== undefined) audit?.complete(id, outcome);
+        else audit?.record({ ...event, ...outcome });
+      }
+    },
+  };
+}
+
+/** Files on the nodes' hosts, as steps see them: digests (reads) and copies (journaled writes). */
+export interface FileOps {
+  digest(address: string, path: string, kind: 'file' | 'dir', signal?: AbortSignal): Promise<Digest | undefined>;
+  copy(from: { address: string; path: string }, to: { address: string; path: string }, kind: 'file' | 'dir', signal?: AbortSignal): Promise<void>;
+}
+
+export function fileAccess(inventory: Inventory, access: Access, audit: AuditSink | undefined): FileOps {
+  const locate = (address: string, path: string): Location => {
+    const host = hostFor(inventory, address);
+    if (!host) throw preconditionError('E_NO_HOST', `no inventory host lists ${hostOf(address)} (node ${address})`, 'add the host under hosts: with its transport (local or ssh)');
+    return { host, target: hostOf(address), path };
+  };
+  return {
+    digest: (address, path, kind, signal) => digest(locate(address, path), kind, signal),
+    async copy(from, to, kind, signal) {
+      const src = locate(from.address, from.path);
+      const dst = locate(to.address, to.path);
+      if (access === 'read-only') throw preconditionError('E_READ_ONLY', `refused to copy to host ${dst.host.name}: this is a read-only (plan) session`, 'use `run` to make changes');
+      const started = Date.now();
+      const event = { at: started, target: `host ${dst.host.name}`, command: 'COPY', args: [`${src.host.name}:${src.path}`, `${dst.host.name}:${dst.path}`, kind], durationMs: 0, ok: false };
+      const id = audit?.intent(event);
+      let error: string | undefined;
+      try {
+        await copy(src, dst, kind, signal);
+      } catch (err) {
+        error = (err as Error).message;
+        throw failedError('E_COPY', `copy of ${src.host.name}:${src.path} to ${dst.host.name}:${dst.path} failed: ${error}`, 'check disk space and ssh access on both hosts, then retry the step (rsync resumes a partial copy)');
       } finally {
         const outcome = { ok: error === undefined, durationMs: Date.now() - started, error };
         if (id !== undefined) audit?.complete(id, outcome);

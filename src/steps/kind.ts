@@ -2,7 +2,7 @@ import { failedError } from '../errors.js';
 import type { ClusterPool } from '../redis/connect.js';
 import type { Topology } from '../redis/topology.js';
 import type { Inventory } from '../inventory/types.js';
-import type { HostHandle } from './host-access.js';
+import type { FileOps, HostHandle } from './host-access.js';
 
 /** A command a step will send, as the plan shows it. */
 export interface PlannedCommand {
@@ -27,6 +27,8 @@ export interface StepEnv {
   topology(cluster: string): Promise<Topology>;
   /** The inventory host a node runs on (service control, commands), or undefined when none lists it. */
   host(address: string): HostHandle | undefined;
+  /** Files on the nodes' hosts: digests and verified copies. */
+  files: FileOps;
 }
 
 export interface StepRunContext<A> {

@@ -1,7 +1,7 @@
 import { failedError, preconditionError } from '../errors.js';
 import { parseClusterNodes } from '../redis/cluster-nodes.js';
 import type { NodeRef } from '../redis/failover.js';
-import { moveSlot, spreadSlots, type SlotMove } from '../redis/slot-move.js';
+import { moveSlots, spreadSlots, type SlotMove } from '../redis/slot-move.js';
 import { countSlots, formatRanges, rangesToSlots, toRanges } from '../redis/slots.js';
 import { findNode, masters } from '../redis/topology.js';
 import { clusterArg } from './args.js';
@@ -14,6 +14,7 @@ interface Args {
   masters: string[];
   batch: number;
   migrateTimeoutMs: number;
+  concurrency: number;
 }
 
 /** Slots of the plan the node still owns, in its own view. */
@@ -51,6 +52,7 @@ export const moveSlotsStep: StepKind<Args> = {
       batch: Number(raw.batch ?? 100),
       // Below the connection's 30 s command timeout, so a slow MIGRATE fails on the server's clock, not ours.
       migrateTimeoutMs: Number(raw.migrateTimeoutMs ?? 20_000),
+      concurrency: Number(raw.concurrency ?? 8),
     };
   },
   title(a) {
@@ -84,39 +86,16 @@ export const moveSlotsStep: StepKind<Args> = {
     const left = new Set(await stillOwned(ctx));
     // A slot already moved by an earlier attempt is skipped; a half-moved one is finished.
     const todo = a.moves.filter((m) => left.has(m.slot));
-    let keys = 0;
-    let done = 0;
     const started = Date.now();
-    // Slots are independent: a few move at once. Each batch of slots is one audit entry.
-    const CONCURRENCY = 8;
-    const BATCH = 256;
-    for (let i = 0; i < todo.length; i += BATCH) {
-      const batch = todo.slice(i, i + BATCH);
-      let batchKeys = 0;
-      let next = 0;
-      let failed = false;
-      // On the first error every worker stops taking slots, and the step fails only once
-      // all have returned: nothing keeps moving behind a failed (then retried) step.
-      const results = await Promise.allSettled(Array.from({ length: CONCURRENCY }, async () => {
-        while (next < batch.length && !failed) {
-          throwIfStopped(ctx.signal);
-          const m = batch[next++]!;
-          try {
-            batchKeys += await moveSlot(pool, m, { batch: a.batch, migrateTimeoutMs: a.migrateTimeoutMs, masters: a.masters, signal: ctx.signal });
-          } catch (err) {
-            failed = true;
-            throw err;
-          }
-          done++;
-        }
-      }));
-      const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (rejected) throw rejected.reason;
-      keys += batchKeys;
-      for (const [to, slots] of groupBy(batch)) pool.recordSummary(to, 'MOVE-SLOTS', [`slots ${formatRanges(toRanges(slots))}`, `from ${a.node.address}`, 'SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE']);
-      ctx.failpoint('moved-batch');
-      ctx.progress(`moved ${done}/${todo.length} slots, ${keys} keys`);
-    }
+    const { keys } = await moveSlots(pool, todo, {
+      batch: a.batch, migrateTimeoutMs: a.migrateTimeoutMs, masters: a.masters, signal: ctx.signal, concurrency: a.concurrency,
+      // One audit entry per group of slots: the cluster itself records where each slot's move stands.
+      onGroup: (group, _keys, done) => {
+        for (const [to, slots] of groupBy(group)) pool.recordSummary(to, 'MOVE-SLOTS', [`slots ${formatRanges(toRanges(slots))}`, `from ${a.node.address}`, 'SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE']);
+        ctx.progress(`moved ${done}/${todo.length} slots`);
+      },
+      afterGroup: () => ctx.failpoint('moved-batch'),
+    });
     const still = await stillOwned(ctx);
     if (still.length) throw failedError('E_SLOTS_LEFT', `${a.node.address} still owns slots ${formatRanges(toRanges(still))}`, 'retry the step');
     return { slots: todo.length, keys, ms: Date.now() - started };

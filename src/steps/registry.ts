@@ -13,11 +13,19 @@ import { moveSlotsStep } from './move-slots.js';
 import { forgetNodeStep } from './forget-node.js';
 import { shutdownNodeStep } from './shutdown-node.js';
 import { deleteNodeFilesStep } from './delete-node-files.js';
+import { matchShardsStep } from './match-shards.js';
+import { persistMastersStep } from './persist-masters.js';
+import { stopNodesStep } from './stop-nodes.js';
+import { backupNodeFilesStep } from './backup-node-files.js';
+import { copyShardFilesStep } from './copy-shard-files.js';
+import { startNodesStep } from './start-nodes.js';
+import { verifyCopyStep } from './verify-copy.js';
 
 const KINDS: StepKind[] = [
   checkClusterStep, waitReplicaSyncStep, clusterFailoverStep, waitForAgreementStep, verifyFailoverStep, verifyDataStep,
   drillFailMasterStep, restartAsReplicaStep, verifyClusterStep,
   moveSlotsStep, forgetNodeStep, shutdownNodeStep, deleteNodeFilesStep,
+  matchShardsStep, persistMastersStep, stopNodesStep, backupNodeFilesStep, copyShardFilesStep, startNodesStep, verifyCopyStep,
 ];
 
 export const stepKinds: ReadonlyMap<string, StepKind> = new Map(KINDS.map((k) => [k.kind, k]));

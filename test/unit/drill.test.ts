@@ -63,3 +63,21 @@ test('host command lines are stored with their passwords replaced', async () => 
   assert.equal(redactCommandLine('echo hunter22 | tee x', ['hunter22']), 'echo *** | tee x');
   assert.equal(redactCommandLine('systemctl stop redis@7000', ['hunter22']), 'systemctl stop redis@7000');
 });
+
+test('shards pair by identical slot ranges; any difference is named and refused', async () => {
+  const { pairShards, versionLoadable } = await import('../../src/redis/pairing.js');
+  const { fingerprintOf } = await import('../../src/redis/topology.js');
+  const topo = (cluster: string, base: number, ranges: Array<Array<[number, number]>>) => {
+    const nodes = ranges.map((slots, i) => ({ id: `${cluster}${i}`, address: `127.0.0.1:${base + i}`, role: 'master' as const, masterId: undefined, flags: ['master'], slots, configEpoch: 1, reachable: true }));
+    return { cluster, takenAt: 'now', seed: '', nodeTimeoutMs: 2000, nodes, fingerprint: fingerprintOf(nodes) };
+  };
+  const src = topo('source', 7000, [[[0, 5460]], [[5461, 10922]], [[10923, 16383]]]);
+  const same = topo('target', 8000, [[[10923, 16383]], [[0, 5460]], [[5461, 10922]]]);
+  const pairs = pairShards(src, same);
+  assert.deepEqual(pairs.map((p) => [p.source.address, p.target.address]), [['127.0.0.1:7000', '127.0.0.1:8001'], ['127.0.0.1:7002', '127.0.0.1:8000'], ['127.0.0.1:7001', '127.0.0.1:8002']], 'by slots, not by port order');
+  const five = topo('target', 8000, [[[0, 3276]], [[3277, 6553]], [[6554, 9829]], [[9830, 13106]], [[13107, 16383]]]);
+  assert.throws(() => pairShards(src, five), (e: Error & { code?: string; remedy?: string }) => e.code === 'E_STRUCTURE' && /source slots 0-5460 have no target master/.test(e.message) && /migrate-consolidate-reshard/.test(e.remedy ?? ''));
+  assert.equal(versionLoadable('7.0.15', '7.2.4'), true);
+  assert.equal(versionLoadable('7.2.4', '7.0.15'), false);
+  assert.equal(versionLoadable('7.0.1', '7.0.15'), true);
+});

@@ -1,0 +1,99 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { HostConfig } from '../inventory/types.js';
+import { runOnHost, sshDestination, sshOptions } from './host.js';
+
+/** A file or directory on a host. `target` is how ssh reaches the host (the node's IP or name). */
+export interface Location { host: HostConfig; target: string; path: string }
+
+/** Size and SHA-256 of each file: one entry '' for a file, relative paths for a directory. */
+export type Digest = Map<string, { size: number; sha256: string }>;
+
+export const shellQuote = (p: string) => `'${p.replace(/'/g, `'\\''`)}'`;
+
+/**
+ * Digest a file or a directory tree on its host, with the host's own
+ * sha256sum and stat (the bytes are hashed where they are, not fetched).
+ * undefined when the path does not exist.
+ */
+export async function digest(loc: Location, kind: 'file' | 'dir', signal?: AbortSignal): Promise<Digest | undefined> {
+  const p = shellQuote(loc.path);
+  const script = kind === 'file'
+    ? `if [ -f ${p} ]; then stat -c '%s %n' -- ${p} && sha256sum -- ${p}; else echo MISSING; fi`
+    : `if [ -d ${p} ]; then cd ${p} && find . -type f -exec stat -c '%s %n' {} + && echo -- && find . -type f -exec sha256sum {} +; else echo MISSING; fi`;
+  const r = await runOnHost(loc.host, loc.target, script, { timeoutMs: 30 * 60_000, signal });
+  if (r.exitCode !== 0) throw new Error(`cannot digest ${loc.path} on host ${loc.host.name}: ${(r.stderr || r.stdout).trim()}`);
+  if (r.stdout.trim() === 'MISSING') return undefined;
+  const lines = r.stdout.trim().split('\n');
+  const out: Digest = new Map();
+  const key = (name: string) => (kind === 'file' ? '' : name.replace(/^\.\//, ''));
+  const sep = kind === 'file' ? 1 : lines.indexOf('--');
+  for (const l of lines.slice(0, sep)) {
+    const m = /^(\d+) (.*)$/.exec(l);
+    if (m) out.set(key(m[2]!), { size: Number(m[1]), sha256: '' });
+  }
+  for (const l of lines.slice(kind === 'file' ? 1 : sep + 1)) {
+    const m = /^([0-9a-f]{64}) {2}(.*)$/.exec(l);
+    if (m && out.has(key(m[2]!))) out.get(key(m[2]!))!.sha256 = m[1]!;
+  }
+  return out;
+}
+
+/** Same files, same sizes, same hashes. */
+export function sameDigest(a: Digest | undefined, b: Digest | undefined): boolean {
+  if (!a || !b || a.size !== b.size) return false;
+  for (const [k, v] of a) {
+    const w = b.get(k);
+    if (!w || w.size !== v.size || w.sha256 !== v.sha256 || !v.sha256) return false;
+  }
+  return true;
+}
+
+function rsyncPath(loc: Location, kind: 'file' | 'dir'): string {
+  const p = kind === 'dir' ? `${loc.path.replace(/\/+$/, '')}/` : loc.path;
+  return loc.host.transport === 'local' ? p : `${sshDestination(loc.host, loc.target)}:${p}`;
+}
+
+function rsyncArgs(kind: 'file' | 'dir', remote: HostConfig | undefined): string[] {
+  // -a keeps modes and times; --delete makes a directory an exact copy (an AOF directory
+  // with stale incr files would be replayed); --partial lets a resumed copy continue.
+  const args = ['-a', '--partial', ...(kind === 'dir' ? ['--delete'] : [])];
+  if (remote) args.push('-e', ['ssh', ...sshOptions(remote)].map((a) => (/[\s'"]/.test(a) ? shellQuote(a) : a)).join(' '));
+  return args;
+}
+
+async function rsync(from: Location, to: Location, kind: 'file' | 'dir', signal?: AbortSignal): Promise<void> {
+  const remote = from.host.transport === 'ssh' ? from.host : to.host.transport === 'ssh' ? to.host : undefined;
+  if (kind === 'dir' || to.host.transport === 'local') {
+    // The parent must exist on the receiving side; rsync creates only the last level.
+    const parent = to.path.replace(/\/+$/, '').replace(/\/[^/]*$/, '') || '/';
+    const mk = await runOnHost(to.host, to.target, `mkdir -p ${shellQuote(parent)}`, { timeoutMs: 60_000, signal });
+    if (mk.exitCode !== 0) throw new Error(`cannot create ${parent} on host ${to.host.name}: ${mk.stderr.trim()}`);
+  }
+  const r = await execa('rsync', [...rsyncArgs(kind, remote), rsyncPath(from, kind), rsyncPath(to, kind)], { reject: false, stdin: 'ignore', cancelSignal: signal, timeout: 6 * 60 * 60_000 });
+  if (r.exitCode !== 0) throw new Error(`rsync ${rsyncPath(from, kind)} -> ${rsyncPath(to, kind)} exited ${r.exitCode}: ${String(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`);
+}
+
+/**
+ * Copy a file or directory between two hosts with rsync. Local to local,
+ * local to remote and remote to local go in one hop; remote to remote goes
+ * through a staging directory on this machine (rsync cannot join two remote
+ * ends, and host-to-host trust between servers is not assumed).
+ */
+export async function copy(from: Location, to: Location, kind: 'file' | 'dir', signal?: AbortSignal): Promise<void> {
+  if (from.host.transport === 'ssh' && to.host.transport === 'ssh') {
+    const stage = mkdtempSync(join(tmpdir(), 'redis-runbook-copy-'));
+    try {
+      const local: HostConfig = { name: 'this machine', transport: 'local', addresses: [] };
+      const mid = { host: local, target: 'localhost', path: join(stage, 'data') };
+      await rsync(from, mid, kind, signal);
+      await rsync(mid, to, kind, signal);
+    } finally {
+      rmSync(stage, { recursive: true, force: true });
+    }
+    return;
+  }
+  await rsync(from, to, kind, signal);
+}

@@ -1,0 +1,70 @@
+import { failedError } from '../errors.js';
+import { sameDigest } from '../hosts/copy.js';
+import { pairShards } from '../redis/pairing.js';
+import { answers } from '../redis/node-state.js';
+import { parseFormat, sourceAndTarget, type CopyFormat } from './match-shards.js';
+import { cond, pass, throwIfStopped, type Condition, type StepKind, type StepRunContext } from './kind.js';
+
+interface FileCopy { ranges: string; from: { address: string; path: string }; to: { address: string; path: string }; kind: 'file' | 'dir' }
+interface Args { source: string; target: string; format: CopyFormat; copies: FileCopy[] }
+
+const join = (dir: string, f: string) => (f.startsWith('/') ? f : `${dir.replace(/\/+$/, '')}/${f}`);
+
+async function compare(ctx: StepRunContext<Args>, c: FileCopy) {
+  const [src, dst] = await Promise.all([ctx.env.files.digest(c.from.address, c.from.path, c.kind, ctx.signal), ctx.env.files.digest(c.to.address, c.to.path, c.kind, ctx.signal)]);
+  const bytes = src ? [...src.values()].reduce((s, v) => s + v.size, 0) : 0;
+  return { src, dst, same: sameDigest(src, dst), bytes };
+}
+
+export const copyShardFilesStep: StepKind<Args> = {
+  kind: 'copy-shard-files',
+  summary: 'Copy each source master\'s RDB (or AOF directory) to its target master, verified by size and SHA-256 on both ends',
+  resolve(raw, topology) {
+    const { source, target } = sourceAndTarget(raw, topology);
+    const format = parseFormat(raw.format);
+    const copies = pairShards(source, target).map((p): FileCopy => {
+      const s = source.nodes.find((n) => n.id === p.source.id)!.self!.persistence;
+      const t = target.nodes.find((n) => n.id === p.target.id)!.self!.persistence;
+      return format === 'rdb'
+        ? { ranges: p.ranges, from: { address: p.source.address, path: join(s.dir, s.dbfilename) }, to: { address: p.target.address, path: join(t.dir, t.dbfilename) }, kind: 'file' }
+        : { ranges: p.ranges, from: { address: p.source.address, path: join(s.dir, s.appenddirname) }, to: { address: p.target.address, path: join(t.dir, t.appenddirname) }, kind: 'dir' };
+    });
+    return { source: source.cluster, target: target.cluster, format, copies };
+  },
+  title: (a) => `Copy ${a.copies.length} ${a.format === 'rdb' ? 'RDB files' : 'AOF directories'} to the target masters, each verified by size and SHA-256`,
+  commands: (a) => a.copies.map((c) => ({ target: `host of ${c.to.address}`, command: `rsync ${c.from.path} (host of ${c.from.address}) -> ${c.to.path}; sha256sum on both ends`, when: 'unless it already matches' })),
+  async check(ctx) {
+    if (ctx.planning) return [pass('checked when the step runs', 'the steps before save the source and stop the target')];
+    const pool = ctx.env.pool(ctx.args.target);
+    const running: string[] = [];
+    for (const c of ctx.args.copies) if (await answers(pool, c.to.address)) running.push(c.to.address);
+    return [cond('target masters stopped', running.length === 0, 'no target master is running', `${running.join(', ')} are running: their files are not replaced under them`)];
+  },
+  async run(ctx) {
+    // The shards are copied in parallel: each pair is its own pair of hosts in production.
+    const out = await Promise.all(ctx.args.copies.map(async (c) => {
+      throwIfStopped(ctx.signal);
+      let cmp = await compare(ctx, c);
+      if (!cmp.src) throw failedError('E_SOURCE_FILE_MISSING', `${c.from.path} does not exist on the host of ${c.from.address}`, 'the save did not write it where CONFIG GET dir says: retry the persist step, or look at the source node');
+      // A resumed copy that already matches is not copied again.
+      if (cmp.same) return { ranges: c.ranges, bytes: cmp.bytes, copied: false };
+      ctx.progress(`copying ${c.from.path} -> ${c.to.address}:${c.to.path} (${Math.round(cmp.bytes / 1e6)} MB)`);
+      await ctx.env.files.copy(c.from, c.to, c.kind, ctx.signal);
+      ctx.failpoint('copied');
+      cmp = await compare(ctx, c);
+      if (!cmp.same) {
+        throw failedError('E_CHECKSUM', `the copy of ${c.from.path} to ${c.to.address}:${c.to.path} does not match the source (size or SHA-256)`,
+          'the target was not started; retry the step (it copies again). If the source file changes under the copy (an AOF taking writes), pause writes or use format=rdb');
+      }
+      ctx.log(`${c.ranges}: ${Math.round(cmp.bytes / 1e3)} kB copied and verified`);
+      return { ranges: c.ranges, bytes: cmp.bytes, copied: true };
+    }));
+    return { copies: out };
+  },
+  async verify(ctx) {
+    const bad: string[] = [];
+    for (const c of ctx.args.copies) if (!(await compare(ctx, c)).same) bad.push(`${c.to.address}:${c.to.path}`);
+    const out: Condition[] = [cond('copies match', bad.length === 0, `all ${ctx.args.copies.length} copies match their source (size and SHA-256)`, `differ: ${bad.join(', ')}`)];
+    return out;
+  },
+};

@@ -1,0 +1,63 @@
+import { failedError } from '../errors.js';
+import { parseInfo } from '../redis/cluster-nodes.js';
+import { replicationOf } from '../redis/failover.js';
+import { answers } from '../redis/node-state.js';
+import { clusterArg } from './args.js';
+import { cond, waitFor, type StepKind, type StepRunContext } from './kind.js';
+
+interface Args { cluster: string; masters: string[]; replicas: Array<{ address: string; master: string }>; timeoutMs: number }
+
+async function startOne(ctx: StepRunContext<Args>, address: string): Promise<void> {
+  const pool = ctx.env.pool(ctx.args.cluster);
+  if (!(await answers(pool, address))) {
+    const host = ctx.env.host(address)!;
+    const cmd = host.service('start')!;
+    // A start journaled by an attempt that died is waited for, not repeated at once.
+    const earlier = ctx.inDoubt?.sent.some((e) => e.command === 'HOST' && e.target === `host ${host.name}` && e.args[0] === cmd && e.at > Date.now() - 30_000);
+    if (!earlier) {
+      const r = await host.run(cmd, { timeoutMs: 60_000, signal: ctx.signal });
+      if (r.exitCode !== 0) throw failedError('E_START_FAILED', `the start command for ${address} on host ${host.name} exited ${r.exitCode}: ${(r.stderr || r.stdout).trim()}`, 'read the node log');
+    }
+  }
+  // Up, and done loading its data (a big RDB takes a while): INFO persistence loading:0.
+  const ready = await waitFor(async () => (parseInfo(await pool.node(address).text('INFO', 'persistence')).loading === '0' ? true : undefined), { timeoutMs: ctx.args.timeoutMs, intervalMs: 100, signal: ctx.signal });
+  if (!ready) throw failedError('E_START_FAILED', `${address} is not up and loaded ${ctx.args.timeoutMs} ms after its start`, 'read the node log (a file that does not load?)');
+}
+
+async function inSync(ctx: StepRunContext<Args>, r: { address: string; master: string }): Promise<boolean> {
+  const pool = ctx.env.pool(ctx.args.cluster);
+  const m = await replicationOf(pool, r.master);
+  const s = await replicationOf(pool, r.address);
+  return s.role === 'replica' && s.linkUp && s.offset >= m.offset;
+}
+
+export const startNodesStep: StepKind<Args> = {
+  kind: 'start-nodes',
+  summary: 'Start a cluster\'s masters, wait until they loaded their data, then the replicas, and wait until they are in sync',
+  resolve(raw, topology) {
+    const t = clusterArg({ ...raw, cluster: raw.target ?? raw.cluster ?? '' }, topology);
+    const addr = (id: string | undefined) => t.nodes.find((n) => n.id === id)?.address ?? '';
+    return { cluster: t.cluster, masters: t.nodes.filter((n) => n.role === 'master').map((n) => n.address), replicas: t.nodes.filter((n) => n.role === 'replica').map((n) => ({ address: n.address, master: addr(n.masterId) })), timeoutMs: Number(raw.startTimeoutMs ?? 300_000) };
+  },
+  title: (a) => `Start the ${a.masters.length} masters of ${a.cluster}, then its ${a.replicas.length} replicas; wait for loading and sync`,
+  commands: (a) => [...a.masters, ...a.replicas.map((r) => r.address)].map((n) => ({ target: `host of ${n}`, command: 'service.start from the inventory', when: 'unless already running' })),
+  async check(ctx) {
+    const noStart = [...ctx.args.masters, ...ctx.args.replicas.map((r) => r.address)].filter((n) => !ctx.env.host(n)?.service('start'));
+    return [cond('start commands', noStart.length === 0, 'every node has a host with service.start', `${noStart.join(', ')}: no service.start in the inventory`)];
+  },
+  async run(ctx) {
+    // Masters first: a replica started before its master would just wait, but a master
+    // must have loaded its file before anyone syncs from it.
+    await Promise.all(ctx.args.masters.map((n) => startOne(ctx, n)));
+    ctx.failpoint('masters-started');
+    await Promise.all(ctx.args.replicas.map((r) => startOne(ctx, r.address)));
+    const synced = await waitFor(async () => ((await Promise.all(ctx.args.replicas.map((r) => inSync(ctx, r)))).every(Boolean) ? true : undefined), { timeoutMs: ctx.args.timeoutMs, intervalMs: 200, signal: ctx.signal });
+    if (!synced) throw failedError('E_REPLICA_SYNC', `replicas of ${ctx.args.cluster} are not in sync ${ctx.args.timeoutMs} ms after start`, 'read their logs (full sync in progress?) and retry the step');
+    return { started: ctx.args.masters.length + ctx.args.replicas.length };
+  },
+  async verify(ctx) {
+    const lagging: string[] = [];
+    for (const r of ctx.args.replicas) if (!(await inSync(ctx, r).catch(() => false))) lagging.push(r.address);
+    return [cond('replicas in sync', lagging.length === 0, `${ctx.args.replicas.length} replicas linked and caught up`, `not in sync: ${lagging.join(', ')}`)];
+  },
+};

@@ -1,0 +1,50 @@
+import { failedError, messageOf } from '../errors.js';
+import { answers } from '../redis/node-state.js';
+import { clusterArg } from './args.js';
+import { cond, pass, waitFor, type StepKind, type StepRunContext } from './kind.js';
+
+interface Args { cluster: string; replicas: string[]; masters: string[]; timeoutMs: number }
+
+/** Stop one node: its host's service.stop, else SHUTDOWN NOSAVE; then wait until it is gone. */
+async function stopOne(ctx: StepRunContext<Args>, address: string): Promise<void> {
+  const pool = ctx.env.pool(ctx.args.cluster);
+  if (!(await answers(pool, address))) return;
+  const host = ctx.env.host(address);
+  const stop = host?.service('stop');
+  if (host && stop) {
+    const r = await host.run(stop, { timeoutMs: ctx.args.timeoutMs, signal: ctx.signal });
+    if (r.exitCode !== 0) throw failedError('E_STOP_FAILED', `the stop command for ${address} on host ${host.name} exited ${r.exitCode}: ${(r.stderr || r.stdout).trim()}`, `check hosts.${host.name}.service.stop`);
+  } else {
+    // NOSAVE: these files are about to be replaced; writing them first is wasted time.
+    await pool.node(address).call('SHUTDOWN', 'NOSAVE').catch((err) => { if (!/unreachable|closed|ECONNRESET|timed? ?out/i.test(messageOf(err))) throw err; });
+  }
+  const gone = await waitFor(async () => ((await answers(pool, address)) ? undefined : true), { timeoutMs: ctx.args.timeoutMs, intervalMs: 50, signal: ctx.signal });
+  if (!gone) throw failedError('E_STILL_RUNNING', `${address} still answers ${ctx.args.timeoutMs} ms after the stop`, 'look at the node and retry the step');
+}
+
+export const stopNodesStep: StepKind<Args> = {
+  kind: 'stop-nodes',
+  summary: 'Stop every node of a cluster, replicas first (no failover starts), through service.stop or SHUTDOWN NOSAVE',
+  resolve(raw, topology) {
+    const t = clusterArg({ ...raw, cluster: raw.target ?? raw.cluster ?? '' }, topology);
+    return { cluster: t.cluster, replicas: t.nodes.filter((n) => n.role === 'replica').map((n) => n.address), masters: t.nodes.filter((n) => n.role === 'master').map((n) => n.address), timeoutMs: Number(raw.stopTimeoutMs ?? 60_000) };
+  },
+  title: (a) => `Stop the ${a.replicas.length + a.masters.length} nodes of ${a.cluster} (replicas first, then masters)`,
+  commands: (a) => [...a.replicas, ...a.masters].map((n) => ({ target: n, command: 'service.stop from the inventory, or SHUTDOWN NOSAVE', when: 'unless already down' })),
+  destructive: (a) => `stops every node of cluster ${a.cluster}: it serves nothing until the copy is started`,
+  async check(ctx) {
+    const noHost = [...ctx.args.replicas, ...ctx.args.masters].filter((n) => !ctx.env.host(n)?.service('start'));
+    return [cond('can be started again', noHost.length === 0, 'every node has a host with service.start', `${noHost.join(', ')}: no service.start in the inventory; they could not be started after the copy`)];
+  },
+  async run(ctx) {
+    await Promise.all(ctx.args.replicas.map((n) => stopOne(ctx, n)));
+    await Promise.all(ctx.args.masters.map((n) => stopOne(ctx, n)));
+    return { stopped: [...ctx.args.replicas, ...ctx.args.masters] };
+  },
+  async verify(ctx) {
+    const pool = ctx.env.pool(ctx.args.cluster);
+    const up: string[] = [];
+    for (const n of [...ctx.args.replicas, ...ctx.args.masters]) if (await answers(pool, n)) up.push(n);
+    return up.length ? [cond('all stopped', false, '', `${up.join(', ')} still answer`)] : [pass('all stopped', 'no node of the cluster answers')];
+  },
+};

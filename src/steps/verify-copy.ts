@@ -1,0 +1,34 @@
+import { clusterConditions, shardBaseline } from './check-cluster.js';
+import { sourceAndTarget } from './match-shards.js';
+import type { PersistedShard } from './persist-masters.js';
+import { cond, pass, type StepKind } from './kind.js';
+
+interface Args { source: string; target: string; persistStep: string }
+
+export const verifyCopyStep: StepKind<Args> = {
+  kind: 'verify-copy',
+  summary: 'Verify the target: cluster ok, all slots covered, keys per shard equal to the source\'s at its save',
+  resolve(raw, topology) {
+    const { source, target } = sourceAndTarget(raw, topology);
+    return { source: source.cluster, target: target.cluster, persistStep: raw.persistStep ?? 'persist' };
+  },
+  title: (a) => `Verify ${a.target}: cluster ok, 16384 slots covered, keys per shard equal to ${a.source}'s at the save`,
+  commands: () => [{ target: 'every target node', command: 'CLUSTER NODES; CLUSTER INFO; INFO all' }],
+  async check() {
+    return [pass('read-only', 'this step only reads')];
+  },
+  async run(ctx) {
+    const t = await ctx.env.topology(ctx.args.target);
+    return { shards: shardBaseline(t) };
+  },
+  async verify(ctx) {
+    const t = await ctx.env.topology(ctx.args.target);
+    const saved = (ctx.outputs[ctx.args.persistStep] as { shards?: PersistedShard[] } | undefined)?.shards ?? [];
+    const now = new Map(shardBaseline(t).map((s) => [s.ranges, s.keys]));
+    const differ = saved.filter((s) => now.get(s.ranges) !== s.keys).map((s) => `slots ${s.ranges}: ${s.keys} at the save, ${now.get(s.ranges) ?? 'no owner'} on the target`);
+    return [
+      ...clusterConditions(t),
+      saved.length ? cond('keys per shard as saved', differ.length === 0, `${saved.length} shards hold exactly the keys their source master had at the save`, differ.join('; ')) : cond('keys per shard as saved', false, '', `no record of the save (step ${ctx.args.persistStep})`),
+    ];
+  },
+};

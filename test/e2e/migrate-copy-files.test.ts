@@ -1,0 +1,81 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { cli, runIdOf, tempStateDir } from '../support/cli.js';
+import { withNode } from '../support/cluster.js';
+
+// Source 7560-7565, target 7660-7665 (3 masters x 1 replica each), sshd on 7659: every
+// host command and copy goes over real SSH on loopback.
+const BASE = 7560;
+const home = tempStateDir();
+let inventory = '';
+let password = '';
+
+before(async () => {
+  const r = await cli(home, ['sandbox', 'up', '--name', 'mig', '--base-port', String(BASE), '--keys', '3000', '--target-masters', '3', '--ssh']);
+  if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
+  inventory = r.stdout.trim().split('\n').pop()!;
+  password = (await import('node:fs')).readFileSync(join(dirname(inventory), 'password'), 'utf8').trim();
+});
+after(async () => {
+  await cli(home, ['sandbox', 'down', '--name', 'mig']);
+});
+
+const TARGET_MASTERS = [0, 1, 2].map((i) => BASE + 100 + i);
+const dbsize = (p: number) => withNode(p, password, (r) => r.call('DBSIZE')).then(Number);
+
+test('RDB copy over ssh, killed right after the first verified copy and resumed: the target holds the source\'s keys, nothing copied twice', async () => {
+  const args = ['run', 'migrate-copy-files', '--inventory', inventory, '--yes', '--allow-destructive'];
+  const first = await cli(home, args, { REDIS_RUNBOOK_FAILPOINT: 'copy:copied' });
+  assert.equal(first.code, 137, first.out);
+  const id = runIdOf(first);
+  const resumed = await cli(home, ['resume', id, '--yes', '--allow-destructive']);
+  assert.equal(resumed.code, 0, resumed.out);
+  const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
+  assert.equal(show.run.status, 'succeeded');
+  // The shards are copied in parallel; the kill came when the first one was verified.
+  const resumedAt = show.audit.findIndex((a: { command: string }) => a.command === 'RESUME-IN-DOUBT');
+  assert.ok(resumedAt > 0);
+  const copiesAfter = show.audit.slice(resumedAt).filter((a: { command: string }) => a.command === 'COPY').length;
+  const out = show.steps.find((s: { stepId: string }) => s.stepId === 'copy').output;
+  const skipped = out.copies.filter((c: { copied: boolean }) => !c.copied).length;
+  assert.ok(skipped >= 1, 'the copy verified before the kill is not repeated');
+  assert.equal(copiesAfter, 3 - skipped, 'only the copies not yet verified are made again');
+  const saved = show.steps.find((s: { stepId: string }) => s.stepId === 'persist').output.shards as Array<{ keys: number }>;
+  const total = (await Promise.all(TARGET_MASTERS.map(dbsize))).reduce((a, b) => a + b, 0);
+  assert.equal(total, saved.reduce((a, s) => a + s.keys, 0));
+  assert.equal(total, 3000);
+  const cmp = show.steps.find((s: { stepId: string }) => s.stepId === 'compare').output;
+  assert.ok(cmp.compared > 0);
+  assert.deepEqual(cmp.differedPerRound, [0]);
+  // Replicas resynced from the new data.
+  for (const p of [3, 4, 5].map((i) => BASE + 100 + i)) assert.equal(await dbsize(p), await dbsize(TARGET_MASTERS[p - BASE - 103]!));
+  // The old target files were moved aside, not deleted.
+  const ls = (await import('node:fs')).readdirSync(join(dirname(inventory), 'nodes', String(TARGET_MASTERS[0])));
+  assert.ok(ls.some((f) => f.startsWith('redis-runbook-backup-')), ls.join(' '));
+});
+
+test('a target that holds keys: the pairing step is destructive with its key count, refused unattended without --allow-destructive', async () => {
+  const r = await cli(home, ['run', 'migrate-copy-files', '--inventory', inventory, '--yes']);
+  assert.equal(r.code, 2, r.out);
+  assert.match(r.stderr, /pair \(target target holds 3000 keys: the copy replaces them/);
+  const plan = await cli(home, ['plan', 'migrate-copy-files', '--inventory', inventory]);
+  assert.match(plan.stdout, /\[pair\].*DESTRUCTIVE/);
+});
+
+test('a copy that no longer matches its source is copied again before the target starts', async () => {
+  const first = await cli(home, ['run', 'migrate-copy-files', '--inventory', inventory, '--yes', '--allow-destructive'], { REDIS_RUNBOOK_FAILPOINT: 'copy:copied' });
+  assert.equal(first.code, 137, first.out);
+  // rsyncs started before the kill run on to completion on their own; let them finish, then
+  // damage every target RDB: sizes and hashes no longer match the source's.
+  await new Promise((r) => setTimeout(r, 3000));
+  for (const p of TARGET_MASTERS) appendFileSync(join(dirname(inventory), 'nodes', String(p), 'dump.rdb'), 'garbage');
+  const id = runIdOf(first);
+  const r = await cli(home, ['resume', id, '--yes', '--allow-destructive']);
+  assert.equal(r.code, 0, r.out);
+  const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
+  const out = show.steps.find((s: { stepId: string }) => s.stepId === 'copy').output;
+  assert.deepEqual(out.copies.map((c: { copied: boolean }) => c.copied), [true, true, true], 'every damaged or missing copy was made again');
+  assert.equal((await Promise.all(TARGET_MASTERS.map(dbsize))).reduce((a, b) => a + b, 0), 3000);
+});
