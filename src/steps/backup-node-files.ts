@@ -1,6 +1,7 @@
 import { failedError } from '../errors.js';
 import { shellQuote } from '../hosts/copy.js';
 import { clusterArg } from './args.js';
+import { collectorGroup } from '../redis/consolidate.js';
 import { cond, pass, type StepKind } from './kind.js';
 
 interface NodeFiles { address: string; port: string; dir: string; files: string[] }
@@ -18,7 +19,7 @@ export const backupNodeFilesStep: StepKind<Args> = {
     const t = clusterArg({ ...raw, cluster: raw.target ?? raw.cluster ?? '' }, topology);
     return {
       cluster: t.cluster,
-      nodes: t.nodes.filter((n) => n.self).map((n) => ({
+      nodes: (raw.onlyCollector === 'true' ? collectorGroup(t, raw.pivot || undefined) : t.nodes).filter((n) => n.self).map((n) => ({
         address: n.address, port: n.address.slice(n.address.lastIndexOf(':') + 1), dir: n.self!.persistence.dir,
         files: [n.self!.persistence.dbfilename, n.self!.persistence.appenddirname].filter(Boolean),
       })),

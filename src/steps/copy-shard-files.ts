@@ -1,6 +1,7 @@
 import { failedError } from '../errors.js';
 import { sameDigest } from '../hosts/copy.js';
 import { pairShards } from '../redis/pairing.js';
+import { chooseCollector } from '../redis/consolidate.js';
 import { answers } from '../redis/node-state.js';
 import { parseFormat, sourceAndTarget, type CopyFormat } from './match-shards.js';
 import { cond, pass, throwIfStopped, type Condition, type StepKind, type StepRunContext } from './kind.js';
@@ -21,7 +22,15 @@ export const copyShardFilesStep: StepKind<Args> = {
   summary: 'Copy each source master\'s RDB (or AOF directory) to its target master, verified by size and SHA-256 on both ends',
   resolve(raw, topology) {
     const { source, target } = sourceAndTarget(raw, topology);
-    const format = parseFormat(raw.format);
+    const format = parseFormat(raw.format ?? 'rdb');
+    if (raw.consolidated === 'true') {
+      // One file: the source master that collected every slot, to the target's collecting master.
+      const v = chooseCollector(source, raw.via || undefined);
+      const c = chooseCollector(target, raw.collector || undefined);
+      const s = v.self!.persistence;
+      const t = c.self!.persistence;
+      return { source: source.cluster, target: target.cluster, format, copies: [{ ranges: '0-16383', from: { address: v.address, path: join(s.dir, s.dbfilename) }, to: { address: c.address, path: join(t.dir, t.dbfilename) }, kind: 'file' }] };
+    }
     const copies = pairShards(source, target).map((p): FileCopy => {
       const s = source.nodes.find((n) => n.id === p.source.id)!.self!.persistence;
       const t = target.nodes.find((n) => n.id === p.target.id)!.self!.persistence;

@@ -4,6 +4,7 @@ import type { ClusterPool } from '../redis/connect.js';
 import { masters } from '../redis/topology.js';
 import { formatRanges } from '../redis/slots.js';
 import { clusterArg } from './args.js';
+import { chooseCollector } from '../redis/consolidate.js';
 import { parseFormat, type CopyFormat } from './match-shards.js';
 import { cond, pass, waitFor, type StepKind } from './kind.js';
 
@@ -53,7 +54,8 @@ export const persistMastersStep: StepKind<Args> = {
   resolve(raw, topology) {
     const t = clusterArg({ ...raw, cluster: raw.source ?? raw.cluster ?? '' }, topology);
     return {
-      cluster: t.cluster, masters: masters(t).map((m) => ({ address: m.address, ranges: formatRanges(m.slots) })), format: parseFormat(raw.format),
+      // onlyCollector: the master that will hold every slot by then (its ranges are all slots).
+      cluster: t.cluster, masters: raw.onlyCollector === 'true' ? [{ address: chooseCollector(t, raw.via || undefined).address, ranges: '0-16383' }] : masters(t).map((m) => ({ address: m.address, ranges: formatRanges(m.slots) })), format: parseFormat(raw.format ?? 'rdb'),
       pauseWrites: raw.pauseWrites === 'true', pauseMs: Number(raw.pauseMs ?? 60_000), timeoutMs: Number(raw.saveTimeoutMs ?? 600_000),
     };
   },

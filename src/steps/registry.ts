@@ -20,12 +20,13 @@ import { backupNodeFilesStep } from './backup-node-files.js';
 import { copyShardFilesStep } from './copy-shard-files.js';
 import { startNodesStep } from './start-nodes.js';
 import { verifyCopyStep } from './verify-copy.js';
+import { moveSlotPlanStep } from './move-slot-plan.js';
 
 const KINDS: StepKind[] = [
   checkClusterStep, waitReplicaSyncStep, clusterFailoverStep, waitForAgreementStep, verifyFailoverStep, verifyDataStep,
   drillFailMasterStep, restartAsReplicaStep, verifyClusterStep,
   moveSlotsStep, forgetNodeStep, shutdownNodeStep, deleteNodeFilesStep,
-  matchShardsStep, persistMastersStep, stopNodesStep, backupNodeFilesStep, copyShardFilesStep, startNodesStep, verifyCopyStep,
+  matchShardsStep, persistMastersStep, stopNodesStep, backupNodeFilesStep, copyShardFilesStep, startNodesStep, verifyCopyStep, moveSlotPlanStep,
 ];
 
 export const stepKinds: ReadonlyMap<string, StepKind> = new Map(KINDS.map((k) => [k.kind, k]));

@@ -1,8 +1,9 @@
 import { failedError } from '../errors.js';
 import { parseInfo } from '../redis/cluster-nodes.js';
 import { replicationOf } from '../redis/failover.js';
-import { answers } from '../redis/node-state.js';
+import { answers, clusterState } from '../redis/node-state.js';
 import { clusterArg } from './args.js';
+import { collectorGroup } from '../redis/consolidate.js';
 import { cond, waitFor, type StepKind, type StepRunContext } from './kind.js';
 
 interface Args { cluster: string; masters: string[]; replicas: Array<{ address: string; master: string }>; timeoutMs: number }
@@ -37,9 +38,10 @@ export const startNodesStep: StepKind<Args> = {
   resolve(raw, topology) {
     const t = clusterArg({ ...raw, cluster: raw.target ?? raw.cluster ?? '' }, topology);
     const addr = (id: string | undefined) => t.nodes.find((n) => n.id === id)?.address ?? '';
-    return { cluster: t.cluster, masters: t.nodes.filter((n) => n.role === 'master').map((n) => n.address), replicas: t.nodes.filter((n) => n.role === 'replica').map((n) => ({ address: n.address, master: addr(n.masterId) })), timeoutMs: Number(raw.startTimeoutMs ?? 300_000) };
+    const nodes = raw.onlyCollector === 'true' ? collectorGroup(t, raw.pivot || undefined) : t.nodes;
+    return { cluster: t.cluster, masters: nodes.filter((n) => n.role === 'master').map((n) => n.address), replicas: nodes.filter((n) => n.role === 'replica').map((n) => ({ address: n.address, master: addr(n.masterId) })), timeoutMs: Number(raw.startTimeoutMs ?? 300_000) };
   },
-  title: (a) => `Start the ${a.masters.length} masters of ${a.cluster}, then its ${a.replicas.length} replicas; wait for loading and sync`,
+  title: (a) => `Start ${a.masters.join(', ')} of ${a.cluster}, then ${a.replicas.length ? a.replicas.map((r) => r.address).join(', ') : 'no replica'}; wait for loading and sync`,
   commands: (a) => [...a.masters, ...a.replicas.map((r) => r.address)].map((n) => ({ target: `host of ${n}`, command: 'service.start from the inventory', when: 'unless already running' })),
   async check(ctx) {
     const noStart = [...ctx.args.masters, ...ctx.args.replicas.map((r) => r.address)].filter((n) => !ctx.env.host(n)?.service('start'));
@@ -53,6 +55,11 @@ export const startNodesStep: StepKind<Args> = {
     await Promise.all(ctx.args.replicas.map((r) => startOne(ctx, r.address)));
     const synced = await waitFor(async () => ((await Promise.all(ctx.args.replicas.map((r) => inSync(ctx, r)))).every(Boolean) ? true : undefined), { timeoutMs: ctx.args.timeoutMs, intervalMs: 200, signal: ctx.signal });
     if (!synced) throw failedError('E_REPLICA_SYNC', `replicas of ${ctx.args.cluster} are not in sync ${ctx.args.timeoutMs} ms after start`, 'read their logs (full sync in progress?) and retry the step');
+    // A node that was down is flagged failed by the others until gossip clears it; until then
+    // the cluster refuses commands (CLUSTERDOWN). Done is when the started nodes say ok.
+    const started = [...ctx.args.masters, ...ctx.args.replicas.map((r) => r.address)];
+    const ok = await waitFor(async () => ((await Promise.all(started.map((n) => clusterState(ctx.env.pool(ctx.args.cluster), n)))).every((st) => st === 'ok') ? true : undefined), { timeoutMs: ctx.args.timeoutMs, intervalMs: 100, signal: ctx.signal });
+    if (!ok) throw failedError('E_CLUSTER_STATE', `${ctx.args.cluster} does not report cluster_state:ok on the started nodes ${ctx.args.timeoutMs} ms after start`, 'check the cluster bus between the nodes (port + 10000); retry the step');
     return { started: ctx.args.masters.length + ctx.args.replicas.length };
   },
   async verify(ctx) {

@@ -1,6 +1,7 @@
 import { failedError, messageOf } from '../errors.js';
 import { answers } from '../redis/node-state.js';
 import { clusterArg } from './args.js';
+import { collectorGroup } from '../redis/consolidate.js';
 import { cond, pass, waitFor, type StepKind, type StepRunContext } from './kind.js';
 
 interface Args { cluster: string; replicas: string[]; masters: string[]; timeoutMs: number }
@@ -27,11 +28,13 @@ export const stopNodesStep: StepKind<Args> = {
   summary: 'Stop every node of a cluster, replicas first (no failover starts), through service.stop or SHUTDOWN NOSAVE',
   resolve(raw, topology) {
     const t = clusterArg({ ...raw, cluster: raw.target ?? raw.cluster ?? '' }, topology);
-    return { cluster: t.cluster, replicas: t.nodes.filter((n) => n.role === 'replica').map((n) => n.address), masters: t.nodes.filter((n) => n.role === 'master').map((n) => n.address), timeoutMs: Number(raw.stopTimeoutMs ?? 60_000) };
+    // onlyCollector: just the master that collected every slot, and its replicas.
+    const nodes = raw.onlyCollector === 'true' ? collectorGroup(t, raw.pivot || undefined) : t.nodes;
+    return { cluster: t.cluster, replicas: nodes.filter((n) => n.role === 'replica').map((n) => n.address), masters: nodes.filter((n) => n.role === 'master').map((n) => n.address), timeoutMs: Number(raw.stopTimeoutMs ?? 60_000) };
   },
-  title: (a) => `Stop the ${a.replicas.length + a.masters.length} nodes of ${a.cluster} (replicas first, then masters)`,
+  title: (a) => `Stop ${a.replicas.length + a.masters.length} nodes of ${a.cluster}: ${[...a.replicas, ...a.masters].join(', ')} (replicas first, then masters)`,
   commands: (a) => [...a.replicas, ...a.masters].map((n) => ({ target: n, command: 'service.stop from the inventory, or SHUTDOWN NOSAVE', when: 'unless already down' })),
-  destructive: (a) => `stops every node of cluster ${a.cluster}: it serves nothing until the copy is started`,
+  destructive: (a) => `stops ${[...a.replicas, ...a.masters].join(', ')} of cluster ${a.cluster}: their slots are unavailable until the copy is started`,
   async check(ctx) {
     const noHost = [...ctx.args.replicas, ...ctx.args.masters].filter((n) => !ctx.env.host(n)?.service('start'));
     return [cond('can be started again', noHost.length === 0, 'every node has a host with service.start', `${noHost.join(', ')}: no service.start in the inventory; they could not be started after the copy`)];

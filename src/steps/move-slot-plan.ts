@@ -1,0 +1,123 @@
+import { failedError, usageError } from '../errors.js';
+import { parseClusterNodes } from '../redis/cluster-nodes.js';
+import { chooseCollector, consolidationMoves, restoreMoves, spreadMoves } from '../redis/consolidate.js';
+import { hostOf, runOnHost } from '../hosts/host.js';
+import { closeOpenSlots, moveSlots, type SlotMove } from '../redis/slot-move.js';
+import { formatRanges, rangesToSlots, toRanges } from '../redis/slots.js';
+import { masters } from '../redis/topology.js';
+import { clusterArg } from './args.js';
+import { cond, pass, type Condition, type StepKind, type StepRunContext } from './kind.js';
+
+type Mode = 'consolidate' | 'spread' | 'restore' | 'settle';
+interface Args { cluster: string; mode: Mode; consolidateStep: string; pivot: { id: string; address: string }; moves: SlotMove[]; masters: string[]; nodes: string[]; usedMemory: number; keys: number; concurrency: number }
+
+/** The moves whose slot the target does not own yet, in the target's own view. */
+async function remaining(ctx: StepRunContext<Args>): Promise<SlotMove[]> {
+  const pool = ctx.env.pool(ctx.args.cluster);
+  const owned = new Map<string, Set<number>>();
+  for (const to of new Set(ctx.args.moves.map((m) => m.to.address))) {
+    const me = parseClusterNodes(await pool.node(to).text('CLUSTER', 'NODES')).find((l) => l.flags.includes('myself'))!;
+    owned.set(to, new Set(rangesToSlots(me.slots)));
+  }
+  return ctx.args.moves.filter((m) => !owned.get(m.to.address)!.has(m.slot));
+}
+
+/** MemAvailable of a node's host, from /proc/meminfo there (a read). */
+async function hostMemory(ctx: StepRunContext<Args>, address: string): Promise<number | undefined> {
+  const h = ctx.env.host(address);
+  if (!h) return undefined;
+  const r = await runOnHost(h.config, hostOf(address), "awk '/^MemAvailable:/ {print $2}' /proc/meminfo", { timeoutMs: 30_000 });
+  const kb = Number(r.stdout.trim());
+  return r.exitCode === 0 && kb > 0 ? kb * 1024 : undefined;
+}
+
+export const moveSlotPlanStep: StepKind<Args> = {
+  kind: 'move-slot-plan',
+  summary: 'Move slots by a plan made from the topology: every slot onto one master (consolidate), from one master evenly over all (spread), or back to the original owners (restore)',
+  resolve(raw, topology) {
+    const t = clusterArg(raw, topology);
+    const mode = raw.mode as Mode;
+    if (!['consolidate', 'spread', 'restore', 'settle'].includes(mode)) throw usageError('E_RUNBOOK_INVALID', `move-slot-plan: mode \`${raw.mode}\``, 'use consolidate, spread, restore or settle');
+    const pivot = chooseCollector(t, raw.pivot || undefined);
+    const moves = mode === 'consolidate' ? consolidationMoves(t, pivot) : mode === 'spread' ? spreadMoves(t, pivot) : mode === 'restore' ? restoreMoves(t, pivot) : [];
+    return {
+      cluster: t.cluster, mode, consolidateStep: raw.consolidateStep ?? '', pivot: { id: pivot.id, address: pivot.address }, moves,
+      masters: t.nodes.filter((n) => n.role === 'master').map((n) => n.address), nodes: t.nodes.map((n) => n.address),
+      usedMemory: masters(t).reduce((s, m) => s + (m.self?.usedMemory ?? 0), 0), keys: masters(t).reduce((s, m) => s + (m.self?.keys ?? 0), 0), concurrency: Number(raw.concurrency ?? 8),
+    };
+  },
+  title(a) {
+    const per = new Map<string, number[]>();
+    for (const m of a.moves) { const k = a.mode === 'consolidate' ? m.from.address : m.to.address; per.set(k, [...(per.get(k) ?? []), m.slot]); }
+    const list = [...per].map(([n, s]) => `${formatRanges(toRanges(s))} ${a.mode === 'consolidate' ? 'from' : 'to'} ${n}`).join(', ');
+    if (a.mode === 'consolidate') return `Move every slot of ${a.cluster} onto ${a.pivot.address} (${a.moves.length} slots: ${list || 'none'})`;
+    if (a.mode === 'settle') return `Set cluster-allow-replica-migration on the masters of ${a.cluster} back to what it was`;
+    if (a.mode === 'spread') return `Spread the slots of ${a.cluster} from ${a.pivot.address} evenly over all ${a.masters.length} masters (${list})`;
+    return `Put the slots of ${a.cluster} back where they were (${list}); then cluster-allow-replica-migration as it was`;
+  },
+  commands: (a) => [
+    ...(a.mode === 'consolidate' ? [{ target: 'every master', command: 'CONFIG SET cluster-allow-replica-migration no', when: 'where it is yes: a master that gives away its last slot must stay a master' }] : []),
+    ...(a.moves.length ? [{ target: 'source and target of each slot, then every master', command: 'SETSLOT IMPORTING/MIGRATING; GETKEYSINSLOT + MIGRATE ... REPLACE; SETSLOT NODE (groups of 64 slots pipelined)' }] : []),
+    ...(a.mode !== 'consolidate' ? [{ target: 'every master', command: 'CONFIG SET cluster-allow-replica-migration <as before>', when: 'at the end' }] : []),
+  ],
+  destructive: (a) => (a.mode === 'consolidate' && a.moves.length > 0 ? `moves ${a.moves.length} slots of the live cluster ${a.cluster} (${a.keys} keys) onto ${a.pivot.address}; clients follow ASK/MOVED redirects` : undefined),
+  async check(ctx) {
+    const a = ctx.args;
+    if (ctx.planning && a.mode !== 'consolidate') return [pass('checked when the step runs', `${a.pivot.address} owns all the slots after the steps before this one`)];
+    const out: Condition[] = [];
+    const t = await ctx.env.topology(a.cluster);
+    const down = a.masters.filter((m) => !t.nodes.find((n) => n.address === m)?.reachable);
+    out.push(cond('masters answer', down.length === 0, `all ${a.masters.length} masters answer`, `${down.join(', ')} do not answer`));
+    if (a.mode === 'consolidate') {
+      const p = t.nodes.find((n) => n.id === a.pivot.id)?.self;
+      const need = masters(t).reduce((s, m) => s + (m.self?.usedMemory ?? 0), 0);
+      if (p && p.maxmemory > 0) out.push(cond('maxmemory of the collector', need < p.maxmemory * 0.9, `${Math.round(need / 1e6)} MB of data fits ${a.pivot.address}'s maxmemory ${Math.round(p.maxmemory / 1e6)} MB`, `${a.pivot.address} has maxmemory ${Math.round(p.maxmemory / 1e6)} MB; the whole dataset uses ${Math.round(need / 1e6)} MB (keep 10% spare): raise it, or pass via= another master`));
+      const avail = await hostMemory(ctx, a.pivot.address);
+      const extra = need - (p?.usedMemory ?? 0);
+      if (avail !== undefined) out.push(cond('host memory of the collector', extra < avail * 0.8, `${Math.round(extra / 1e6)} MB more fits the ${Math.round(avail / 1e6)} MB available on its host`, `${a.pivot.address}'s host has ${Math.round(avail / 1e6)} MB available; collecting needs ${Math.round(extra / 1e6)} MB more (and a fork for the save)`));
+      else out.push(pass('host memory of the collector', 'not checked: no inventory host for it'));
+    }
+    return out;
+  },
+  async run(ctx) {
+    const a = ctx.args;
+    const pool = ctx.env.pool(a.cluster);
+    // A master that gives away its last slot turns itself into a replica of the taker (Redis 7,
+    // cluster-allow-replica-migration yes): the emptied masters could then never take slots
+    // back. Turned off for the run, and put back by the spread/restore/settle step.
+    let before: Record<string, string> = {};
+    if (a.mode === 'consolidate') {
+      const earlier = (ctx.outputs[ctx.stepId] as { replicaMigration?: Record<string, string> } | undefined)?.replicaMigration;
+      for (const m of a.masters) {
+        const v = ((await pool.node(m).call('CONFIG', 'GET', 'cluster-allow-replica-migration')) as string[])[1] ?? 'yes';
+        before[m] = earlier?.[m] ?? v;
+        if (v !== 'no') await pool.node(m).call('CONFIG', 'SET', 'cluster-allow-replica-migration', 'no');
+      }
+    } else {
+      before = (ctx.outputs[a.consolidateStep] as { replicaMigration?: Record<string, string> } | undefined)?.replicaMigration ?? {};
+    }
+    // Open slots left by an interrupted move (ours or anyone's) are closed before anything else.
+    const closed = await closeOpenSlots(pool, a.nodes, a.masters, { batch: 100, migrateTimeoutMs: 20_000, signal: ctx.signal });
+    if (closed.length) ctx.log(`closed open slots ${formatRanges(toRanges(closed))} first`);
+    const todo = await remaining(ctx);
+    const started = Date.now();
+    const { keys } = await moveSlots(pool, todo, {
+      batch: 100, migrateTimeoutMs: 20_000, masters: a.masters, concurrency: a.concurrency, signal: ctx.signal,
+      onGroup: (g, _k, done) => {
+        pool.recordSummary(g[0]!.to.address, 'MOVE-SLOTS', [`slots ${formatRanges(toRanges(g.map((m) => m.slot)))}`, `from ${g[0]!.from.address}`]);
+        ctx.progress(`moved ${done}/${todo.length} slots`);
+      },
+      afterGroup: () => ctx.failpoint('moved-group'),
+    });
+    const left = await remaining(ctx);
+    if (left.length) throw failedError('E_SLOTS_LEFT', `${left.length} slots are not where the plan puts them yet`, 'retry the step');
+    if (a.mode !== 'consolidate') {
+      for (const [m, v] of Object.entries(before)) if (v !== 'no') await pool.node(m).call('CONFIG', 'SET', 'cluster-allow-replica-migration', v).catch(() => undefined);
+    }
+    return { slots: todo.length, keys, ms: Date.now() - started, closedFirst: formatRanges(toRanges(closed)), ...(a.mode === 'consolidate' ? { replicaMigration: before } : {}) };
+  },
+  async verify(ctx) {
+    const left = await remaining(ctx);
+    return [cond('slots in place', left.length === 0, `all ${ctx.args.moves.length} planned slots are with their new owners`, `${left.length} are not (e.g. slot ${left[0]?.slot} still not on ${left[0]?.to.address})`)];
+  },
+};
