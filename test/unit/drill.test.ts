@@ -81,3 +81,28 @@ test('shards pair by identical slot ranges; any difference is named and refused'
   assert.equal(versionLoadable('7.2.4', '7.0.15'), false);
   assert.equal(versionLoadable('7.0.1', '7.0.15'), true);
 });
+
+test('consolidate, spread and restore plans: every slot accounted for, even contiguous spread', async () => {
+  const { consolidationMoves, spreadMoves, restoreMoves, chooseCollector } = await import('../../src/redis/consolidate.js');
+  const { fingerprintOf } = await import('../../src/redis/topology.js');
+  const mk = (ranges: Array<Array<[number, number]>>, used: number[]) => {
+    const nodes = ranges.map((slots, i) => ({ id: `m${i}`, address: `127.0.0.1:${7000 + i}`, role: 'master' as const, masterId: undefined, flags: ['master'], slots, configEpoch: 1, reachable: true,
+      self: { usedMemory: used[i]!, maxmemory: 0, keys: 1 } as never }));
+    return { cluster: 'c', takenAt: 'now', seed: '', nodeTimeoutMs: 2000, nodes, fingerprint: fingerprintOf(nodes) };
+  };
+  const src = mk([[[0, 5460]], [[5461, 10922]], [[10923, 16383]]], [300, 100, 200]);
+  const via = chooseCollector(src);
+  assert.equal(via.address, '127.0.0.1:7001', 'most headroom: the smallest dataset when no maxmemory is set');
+  const c = consolidationMoves(src, via);
+  assert.equal(c.length, 16384 - 5462);
+  assert.ok(c.every((m) => m.to.id === 'm1' && m.from.id !== 'm1'));
+  const back = restoreMoves(src, via);
+  assert.deepEqual(back.map((m) => [m.slot, m.to.id]).sort((a, b) => Number(a[0]) - Number(b[0])), c.map((m) => [m.slot, m.from.id]).sort((a, b) => Number(a[0]) - Number(b[0])), 'restore is consolidation reversed');
+  const five = mk([[[0, 16383]], [], [], [], []], [1, 1, 1, 1, 1]);
+  const s = spreadMoves(five, five.nodes[0] as never);
+  assert.equal(s.length, 16384 - 3277, 'the collector keeps the first fifth');
+  const per = new Map<string, number[]>();
+  for (const m of s) per.set(m.to.id, [...(per.get(m.to.id) ?? []), m.slot]);
+  assert.equal(per.size, 4);
+  for (const slots of per.values()) assert.ok(slots.length >= 3276 && slots.length <= 3277 && slots[slots.length - 1]! - slots[0]! === slots.length - 1, 'contiguous, even');
+});
