@@ -1,0 +1,77 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { cli, tempStateDir } from '../support/cli.js';
+import { withNode } from '../support/cluster.js';
+import { ClusterPool } from '../../src/redis/connect.js';
+import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
+import { closeOpenSlots, findOpenSlots, moveSlots } from '../../src/redis/slot-move.js';
+import { keySlot } from '../../src/redis/slots.js';
+
+// 3 masters, no replicas, on 7540-7542.
+const BASE = 7540;
+const home = tempStateDir('rr-slots-');
+let password = '';
+let pool: ClusterPool;
+const ADDR = [0, 1, 2].map((i) => `127.0.0.1:${BASE + i}`);
+let ids: string[] = [];
+
+before(async () => {
+  const r = await cli(home, ['sandbox', 'up', '--name', 'slots', '--base-port', String(BASE), '--replicas', '0', '--keys', '2000']);
+  if (r.code !== 0) throw new Error(r.out);
+  const inventory = r.stdout.trim().split('\n').pop()!;
+  password = readFileSync(join(dirname(inventory), 'password'), 'utf8').trim();
+  pool = new ClusterPool({ name: 'source', seeds: [ADDR[0]!], auth: { password: { file: join(dirname(inventory), 'password') } } }, { access: 'read-write' });
+  const view = parseClusterNodes(await pool.node(ADDR[0]!).text('CLUSTER', 'NODES'));
+  ids = ADDR.map((a) => view.find((l) => l.address === a)!.id);
+});
+after(async () => {
+  await pool.close();
+  await cli(home, ['sandbox', 'down', '--name', 'slots']);
+});
+
+const node = (i: number) => ({ id: ids[i]!, address: ADDR[i]! });
+const ownerOf = async (slot: number) => {
+  const v = parseClusterNodes(await pool.node(ADDR[2]!).text('CLUSTER', 'NODES'));
+  return v.find((l) => l.flags.includes('master') && l.slots.some(([a, b]) => a <= slot && slot <= b))!.address;
+};
+
+test('a 20 MB list moves with its slot; a copy left on the target (BUSYKEY) is replaced, not refused', async () => {
+  const key = 'big:{list20mb}';
+  const slot = keySlot(key);
+  const from = ADDR.indexOf(await ownerOf(slot));
+  const to = (from + 1) % 3;
+  const chunk = 'x'.repeat(1000);
+  await withNode(BASE + from, password, async (r) => {
+    for (let i = 0; i < 20; i++) await r.rpush(key, ...Array.from({ length: 1000 }, () => chunk));
+  });
+  // A leftover copy of another key of the slot on the target, as a MIGRATE cut off after RESTORE
+  // leaves it (the move had set IMPORTING); the source's key then changes.
+  const other = 'leftover:{list20mb}';
+  await withNode(BASE + from, password, (r) => r.set(other, 'stale'));
+  await withNode(BASE + to, password, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[from]!));
+  await withNode(BASE + from, password, (r) => r.call('MIGRATE', '127.0.0.1', String(BASE + to), other, '0', '5000', 'COPY', 'AUTH', password));
+  await withNode(BASE + from, password, (r) => r.set(other, 'live'));
+  assert.equal(await withNode(BASE + to, password, async (r) => { await r.call('ASKING'); return r.call('GET', other); }), 'stale', 'the leftover copy is on the target');
+  await moveSlots(pool, [{ slot, from: node(from), to: node(to) }], { batch: 100, migrateTimeoutMs: 20000, masters: ADDR, concurrency: 1 });
+  assert.equal(await ownerOf(slot), ADDR[to]);
+  assert.equal(await withNode(BASE + to, password, (r) => r.llen(key)), 20000);
+  assert.equal(await withNode(BASE + to, password, (r) => r.get(other)), 'live');
+  assert.equal(await withNode(BASE + from, password, (r) => r.call('CLUSTER', 'COUNTKEYSINSLOT', slot)), 0);
+});
+
+test('open slots from an interrupted move are found and closed towards the target', async () => {
+  const slot = 100;
+  const from = ADDR.indexOf(await ownerOf(slot));
+  const to = (from + 2) % 3;
+  const before = Number(await withNode(BASE + from, password, (r) => r.call('CLUSTER', 'COUNTKEYSINSLOT', slot)));
+  // Half a move, as a killed reshard leaves it: both marks set, no key moved yet.
+  await withNode(BASE + to, password, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[from]!));
+  await withNode(BASE + from, password, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', ids[to]!));
+  assert.equal((await findOpenSlots(pool, ADDR)).length, 2);
+  assert.deepEqual(await closeOpenSlots(pool, ADDR, ADDR, { batch: 100, migrateTimeoutMs: 20000 }), [slot]);
+  assert.deepEqual(await findOpenSlots(pool, ADDR), []);
+  assert.equal(await ownerOf(slot), ADDR[to]);
+  assert.equal(Number(await withNode(BASE + to, password, (r) => r.call('CLUSTER', 'COUNTKEYSINSLOT', slot))), before);
+});
