@@ -48,3 +48,30 @@ export function collectorGroup(t: Topology, given?: string): TopologyNode[] {
   const c = chooseCollector(t, given);
   return [c, ...t.nodes.filter((n) => n.masterId === c.id)];
 }
+
+/**
+ * Even out any layout with the fewest slot moves, as redis-cli rebalance
+ * does: each master's share is 16384 / n (the first ones get the spare
+ * slot); masters above it give the slots at the end of their ranges to
+ * those below it. Nothing moves when every master is within `thresholdPct`
+ * of its share (redis-cli's 2%). Pure.
+ */
+export function rebalanceMoves(t: Topology, thresholdPct = 2): SlotMove[] {
+  const all = [...t.nodes.filter((n) => n.role === 'master')].sort((a, b) => a.address.localeCompare(b.address, 'en', { numeric: true }));
+  const base = Math.floor(16384 / all.length);
+  const want = all.map((_, i) => base + (i < 16384 % all.length ? 1 : 0));
+  const have = all.map((m) => rangesToSlots(m.slots));
+  if (all.every((_, i) => Math.abs(have[i]!.length - want[i]!) <= (want[i]! * thresholdPct) / 100)) return [];
+  const receivers = all.map((m, i) => ({ m, need: want[i]! - have[i]!.length })).filter((r) => r.need > 0);
+  const moves: SlotMove[] = [];
+  all.forEach((donor, i) => {
+    const surplus = have[i]!.length - want[i]!;
+    // The tail of the donor's slots: what stays with it remains one block where it was one.
+    for (const slot of have[i]!.slice(have[i]!.length - Math.max(0, surplus))) {
+      const r = receivers.find((x) => x.need > 0)!;
+      moves.push({ slot, from: ref(donor), to: ref(r.m) });
+      r.need--;
+    }
+  });
+  return moves;
+}

@@ -1,6 +1,6 @@
 import { failedError, usageError } from '../errors.js';
 import { parseClusterNodes } from '../redis/cluster-nodes.js';
-import { chooseCollector, consolidationMoves, restoreMoves, spreadMoves } from '../redis/consolidate.js';
+import { chooseCollector, consolidationMoves, rebalanceMoves, restoreMoves, spreadMoves } from '../redis/consolidate.js';
 import { hostOf, runOnHost } from '../hosts/host.js';
 import { closeOpenSlots, moveSlots, type SlotMove } from '../redis/slot-move.js';
 import { formatRanges, rangesToSlots, toRanges } from '../redis/slots.js';
@@ -8,7 +8,7 @@ import { masters } from '../redis/topology.js';
 import { clusterArg } from './args.js';
 import { cond, pass, type Condition, type StepKind, type StepRunContext } from './kind.js';
 
-type Mode = 'consolidate' | 'spread' | 'restore' | 'settle';
+type Mode = 'consolidate' | 'spread' | 'restore' | 'settle' | 'rebalance';
 interface Args { cluster: string; mode: Mode; consolidateStep: string; pivot: { id: string; address: string }; moves: SlotMove[]; masters: string[]; nodes: string[]; usedMemory: number; keys: number; concurrency: number }
 
 /** The moves whose slot the target does not own yet, in the target's own view. */
@@ -37,9 +37,10 @@ export const moveSlotPlanStep: StepKind<Args> = {
   resolve(raw, topology) {
     const t = clusterArg(raw, topology);
     const mode = raw.mode as Mode;
-    if (!['consolidate', 'spread', 'restore', 'settle'].includes(mode)) throw usageError('E_RUNBOOK_INVALID', `move-slot-plan: mode \`${raw.mode}\``, 'use consolidate, spread, restore or settle');
+    if (!['consolidate', 'spread', 'restore', 'settle', 'rebalance'].includes(mode)) throw usageError('E_RUNBOOK_INVALID', `move-slot-plan: mode \`${raw.mode}\``, 'use consolidate, spread, restore, settle or rebalance');
     const pivot = chooseCollector(t, raw.pivot || undefined);
-    const moves = mode === 'consolidate' ? consolidationMoves(t, pivot) : mode === 'spread' ? spreadMoves(t, pivot) : mode === 'restore' ? restoreMoves(t, pivot) : [];
+    const moves = mode === 'consolidate' ? consolidationMoves(t, pivot) : mode === 'spread' ? spreadMoves(t, pivot) : mode === 'restore' ? restoreMoves(t, pivot)
+      : mode === 'rebalance' ? rebalanceMoves(t, Number(raw.thresholdPct ?? 2)) : [];
     return {
       cluster: t.cluster, mode, consolidateStep: raw.consolidateStep ?? '', pivot: { id: pivot.id, address: pivot.address }, moves,
       masters: t.nodes.filter((n) => n.role === 'master').map((n) => n.address), nodes: t.nodes.map((n) => n.address),
@@ -49,8 +50,10 @@ export const moveSlotPlanStep: StepKind<Args> = {
   title(a) {
     const per = new Map<string, number[]>();
     for (const m of a.moves) { const k = a.mode === 'consolidate' ? m.from.address : m.to.address; per.set(k, [...(per.get(k) ?? []), m.slot]); }
-    const list = [...per].map(([n, s]) => `${formatRanges(toRanges(s))} ${a.mode === 'consolidate' ? 'from' : 'to'} ${n}`).join(', ');
+    const dir = a.mode === 'consolidate' ? 'from' : 'to';
+    const list = [...per].map(([n, s]) => `${formatRanges(toRanges(s))} ${dir} ${n}`).join(', ');
     if (a.mode === 'consolidate') return `Move every slot of ${a.cluster} onto ${a.pivot.address} (${a.moves.length} slots: ${list || 'none'})`;
+    if (a.mode === 'rebalance') return a.moves.length ? `Rebalance ${a.cluster}: ${a.masters.length} masters, contiguous even ranges (${a.moves.length} slots move: ${list})` : `${a.cluster} is balanced (every master within 2% of its share): nothing moves`;
     if (a.mode === 'settle') return `Set cluster-allow-replica-migration on the masters of ${a.cluster} back to what it was`;
     if (a.mode === 'spread') return `Spread the slots of ${a.cluster} from ${a.pivot.address} evenly over all ${a.masters.length} masters (${list})`;
     return `Put the slots of ${a.cluster} back where they were (${list}); then cluster-allow-replica-migration as it was`;
@@ -58,12 +61,12 @@ export const moveSlotPlanStep: StepKind<Args> = {
   commands: (a) => [
     ...(a.mode === 'consolidate' ? [{ target: 'every master', command: 'CONFIG SET cluster-allow-replica-migration no', when: 'where it is yes: a master that gives away its last slot must stay a master' }] : []),
     ...(a.moves.length ? [{ target: 'source and target of each slot, then every master', command: 'SETSLOT IMPORTING/MIGRATING; GETKEYSINSLOT + MIGRATE ... REPLACE; SETSLOT NODE (groups of 64 slots pipelined)' }] : []),
-    ...(a.mode !== 'consolidate' ? [{ target: 'every master', command: 'CONFIG SET cluster-allow-replica-migration <as before>', when: 'at the end' }] : []),
+    ...(a.mode !== 'consolidate' && a.mode !== 'rebalance' ? [{ target: 'every master', command: 'CONFIG SET cluster-allow-replica-migration <as before>', when: 'at the end' }] : []),
   ],
   destructive: (a) => (a.mode === 'consolidate' && a.moves.length > 0 ? `moves ${a.moves.length} slots of the live cluster ${a.cluster} (${a.keys} keys) onto ${a.pivot.address}; clients follow ASK/MOVED redirects` : undefined),
   async check(ctx) {
     const a = ctx.args;
-    if (ctx.planning && a.mode !== 'consolidate') return [pass('checked when the step runs', `${a.pivot.address} owns all the slots after the steps before this one`)];
+    if (ctx.planning && a.mode !== 'consolidate' && a.mode !== 'rebalance') return [pass('checked when the step runs', `${a.pivot.address} owns all the slots after the steps before this one`)];
     const out: Condition[] = [];
     const t = await ctx.env.topology(a.cluster);
     const down = a.masters.filter((m) => !t.nodes.find((n) => n.address === m)?.reachable);
@@ -111,7 +114,7 @@ export const moveSlotPlanStep: StepKind<Args> = {
     });
     const left = await remaining(ctx);
     if (left.length) throw failedError('E_SLOTS_LEFT', `${left.length} slots are not where the plan puts them yet`, 'retry the step');
-    if (a.mode !== 'consolidate') {
+    if (a.mode !== 'consolidate' && a.mode !== 'rebalance') {
       for (const [m, v] of Object.entries(before)) if (v !== 'no') await pool.node(m).call('CONFIG', 'SET', 'cluster-allow-replica-migration', v).catch(() => undefined);
     }
     return { slots: todo.length, keys, ms: Date.now() - started, closedFirst: formatRanges(toRanges(closed)), ...(a.mode === 'consolidate' ? { replicaMigration: before } : {}) };

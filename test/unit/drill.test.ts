@@ -106,3 +106,19 @@ test('consolidate, spread and restore plans: every slot accounted for, even cont
   assert.equal(per.size, 4);
   for (const slots of per.values()) assert.ok(slots.length >= 3276 && slots.length <= 3277 && slots[slots.length - 1]! - slots[0]! === slots.length - 1, 'contiguous, even');
 });
+
+test('rebalance: an uneven layout is evened out with few moves; a balanced one moves nothing', async () => {
+  const { rebalanceMoves } = await import('../../src/redis/consolidate.js');
+  const { fingerprintOf } = await import('../../src/redis/topology.js');
+  const mk = (ranges: Array<Array<[number, number]>>) => {
+    const nodes = ranges.map((slots, i) => ({ id: `m${i}`, address: `127.0.0.1:${7000 + i}`, role: 'master' as const, masterId: undefined, flags: ['master'], slots, configEpoch: 1, reachable: true }));
+    return { cluster: 'c', takenAt: 'now', seed: '', nodeTimeoutMs: 2000, nodes, fingerprint: fingerprintOf(nodes) };
+  };
+  assert.deepEqual(rebalanceMoves(mk([[[0, 5460]], [[5461, 10922]], [[10923, 16383]]])), []);
+  // Three masters plus a new empty one: only the last quarter's worth moves to it, per old master.
+  const moves = rebalanceMoves(mk([[[0, 5460]], [[5461, 10922]], [[10923, 16383]], []]));
+  const to = new Map<string, number>();
+  for (const m of moves) to.set(m.to.id, (to.get(m.to.id) ?? 0) + 1);
+  assert.equal(to.get('m3'), 4096);
+  assert.ok(moves.length < 16384 / 2, `${moves.length} moves`);
+});
