@@ -13,6 +13,7 @@ import { keySlot } from '../../src/redis/slots.js';
 const BASE = 7540;
 const home = tempStateDir('rr-slots-');
 let password = '';
+let inventory = '';
 let pool: ClusterPool;
 const ADDR = [0, 1, 2].map((i) => `127.0.0.1:${BASE + i}`);
 let ids: string[] = [];
@@ -20,7 +21,7 @@ let ids: string[] = [];
 before(async () => {
   const r = await cli(home, ['sandbox', 'up', '--name', 'slots', '--base-port', String(BASE), '--replicas', '0', '--keys', '2000']);
   if (r.code !== 0) throw new Error(r.out);
-  const inventory = r.stdout.trim().split('\n').pop()!;
+  inventory = r.stdout.trim().split('\n').pop()!;
   password = readFileSync(join(dirname(inventory), 'password'), 'utf8').trim();
   pool = new ClusterPool({ name: 'source', seeds: [ADDR[0]!], auth: { password: { file: join(dirname(inventory), 'password') } } }, { access: 'read-write' });
   const view = parseClusterNodes(await pool.node(ADDR[0]!).text('CLUSTER', 'NODES'));
@@ -74,4 +75,24 @@ test('open slots from an interrupted move are found and closed towards the targe
   assert.deepEqual(await findOpenSlots(pool, ADDR), []);
   assert.equal(await ownerOf(slot), ADDR[to]);
   assert.equal(Number(await withNode(BASE + to, password, (r) => r.call('CLUSTER', 'COUNTKEYSINSLOT', slot))), before);
+});
+
+test('the rebalance runbook evens out an uneven cluster with the fewest moves, and keeps every key', async () => {
+  // Make it uneven: 2000 slots of the first master go to the second.
+  const view = parseClusterNodes(await pool.node(ADDR[0]!).text('CLUSTER', 'NODES'));
+  const first = view.find((l) => l.address === ADDR[0])!;
+  const slots = first.slots.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i)).slice(0, 2000);
+  await moveSlots(pool, slots.map((slot) => ({ slot, from: node(0), to: node(1) })), { batch: 100, migrateTimeoutMs: 20000, masters: ADDR, concurrency: 4 });
+  const keys = async () => { let n = 0; for (const p of [0, 1, 2]) n += Number(await withNode(BASE + p, password, (r) => r.call('DBSIZE'))); return n; };
+  const before = await keys();
+  const r = await cli(home, ['run', 'rebalance', '--inventory', inventory, '--yes']);
+  assert.equal(r.code, 0, r.out);
+  const after = parseClusterNodes(await pool.node(ADDR[2]!).text('CLUSTER', 'NODES')).filter((l) => l.flags.includes('master'));
+  for (const m of after) {
+    const n = m.slots.reduce((s, [a, b]) => s + b - a + 1, 0);
+    assert.ok(Math.abs(n - 16384 / 3) <= 1, `${m.address}: ${n} slots`);
+  }
+  assert.equal(await keys(), before);
+  const again = await cli(home, ['plan', 'rebalance', '--inventory', inventory]);
+  assert.match(again.stdout, /is balanced .*nothing moves/);
 });
