@@ -26,6 +26,13 @@ const layout = async (port: number) => parseClusterNodes((await withNode(port, p
   .filter((l) => l.flags.includes('master') && l.slots.length > 0)
   .map((l) => `${l.address} ${l.slots.map(([a, b]) => `${a}-${b}`).join(',')}`).sort();
 
+test('a file copy between clusters sharded differently is refused in the plan, naming the ranges', async () => {
+  const r = await cli(home, ['plan', 'migrate-copy-files', '--inventory', inventory]);
+  assert.equal(r.code, 3, r.out);
+  assert.match(r.stderr, /E_STRUCTURE: source and target are not sharded the same way: source slots 0-5460 have no target master with exactly those slots/);
+  assert.match(r.stderr, /migrate-consolidate-reshard/);
+});
+
 test('3 -> 5 consolidate-and-reshard, killed in the middle of the target reshard and resumed: complete target, source put back', async () => {
   const sourceBefore = await layout(BASE);
   const args = ['run', 'migrate-consolidate-reshard', '--inventory', inventory, '--param', 'restoreSource=true', '--yes', '--allow-destructive'];

@@ -79,3 +79,22 @@ test('a copy that no longer matches its source is copied again before the target
   assert.deepEqual(out.copies.map((c: { copied: boolean }) => c.copied), [true, true, true], 'every damaged or missing copy was made again');
   assert.equal((await Promise.all(TARGET_MASTERS.map(dbsize))).reduce((a, b) => a + b, 0), 3000);
 });
+
+test('killed at every step boundary and resumed each time: one save and one copy per shard, a complete target', async () => {
+  const steps = ['preflight-source', 'preflight-target', 'pair', 'persist', 'stop-target', 'backup-target', 'copy', 'start-target', 'verify'];
+  const first = await cli(home, ['run', 'migrate-copy-files', '--inventory', inventory, '--yes', '--allow-destructive'], { REDIS_RUNBOOK_FAILPOINT: `${steps[0]}.done` });
+  assert.equal(first.code, 137, first.out);
+  const id = runIdOf(first);
+  for (const step of steps.slice(1)) {
+    const r = await cli(home, ['resume', id, '--yes', '--allow-destructive'], { REDIS_RUNBOOK_FAILPOINT: `${step}.done` });
+    assert.equal(r.code, 137, `expected a kill after ${step}:\n${r.out}`);
+  }
+  const last = await cli(home, ['resume', id, '--yes', '--allow-destructive']);
+  assert.equal(last.code, 0, last.out);
+  const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
+  assert.equal(show.run.status, 'succeeded');
+  assert.equal(show.audit.filter((a: { command: string }) => a.command === 'BGSAVE').length, 3, 'one save per source master');
+  assert.equal(show.audit.filter((a: { command: string }) => a.command === 'COPY').length, 3, 'one copy per shard');
+  assert.equal((await Promise.all(TARGET_MASTERS.map(dbsize))).reduce((a, b) => a + b, 0), 3000);
+  assert.deepEqual(show.steps.find((x: { stepId: string }) => x.stepId === 'compare').output.differedPerRound, [0]);
+});
