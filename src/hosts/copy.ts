@@ -59,7 +59,8 @@ function rsyncPath(loc: Location, kind: 'file' | 'dir'): string {
 function rsyncArgs(kind: 'file' | 'dir', remote: HostConfig | undefined): string[] {
   // -a keeps modes and times; --delete makes a directory an exact copy (an AOF directory
   // with stale incr files would be replayed); --partial lets a resumed copy continue.
-  const args = ['-a', '--partial', ...(kind === 'dir' ? ['--delete'] : [])];
+  // --protect-args: paths reach the remote rsync as they are, never through its shell.
+  const args = ['-a', '--partial', '--protect-args', ...(kind === 'dir' ? ['--delete'] : [])];
   if (remote) args.push('-e', ['ssh', ...sshOptions(remote)].map((a) => (/[\s'"]/.test(a) ? shellQuote(a) : a)).join(' '));
   return args;
 }

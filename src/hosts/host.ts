@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { lstatSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -50,8 +50,15 @@ export function sshOptions(host: HostConfig): string[] {
 let control: string | undefined;
 function controlDir(): string {
   if (!control) {
-    control = join(tmpdir(), `redis-runbook-ssh-${process.getuid?.() ?? 'u'}`);
-    mkdirSync(control, { recursive: true, mode: 0o700 });
+    const dir = join(tmpdir(), `redis-runbook-ssh-${process.getuid?.() ?? 'u'}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // /tmp is shared: a directory someone else made first could hold a planted socket that
+    // would see our copies. It must be ours and private, or ssh goes without sharing.
+    const st = lstatSync(dir);
+    if (!st.isDirectory() || (process.getuid && st.uid !== process.getuid()) || (st.mode & 0o077) !== 0) {
+      throw new Error(`${dir} is not a private directory of this user: remove it (ssh connection sharing keeps its sockets there)`);
+    }
+    control = dir;
   }
   return control;
 }

@@ -36,3 +36,17 @@ export async function clusterState(pool: ClusterPool, address: string): Promise<
     return undefined;
   }
 }
+
+/**
+ * Is the node down for sure: does its port refuse connections? A node that
+ * answers LOADING, refuses our password or times out is not down, and its
+ * files are not touched nor is it started a second time.
+ */
+export async function refusesConnections(pool: ClusterPool, address: string): Promise<boolean> {
+  try {
+    await pool.node(address).call('PING');
+    return false;
+  } catch (err) {
+    return /ECONNREFUSED/.test((err as Error).message);
+  }
+}

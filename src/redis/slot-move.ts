@@ -226,11 +226,63 @@ export async function findOpenSlots(pool: ClusterPool, nodes: readonly string[])
   return out;
 }
 
+const keysIn = async (pool: ClusterPool, address: string, slot: number) => Number(await bulk(pool, address).call('CLUSTER', 'COUNTKEYSINSLOT', slot));
+
+/**
+ * One side of a move is marked, the other not: look at both before choosing.
+ * - The peer already claims the slot (its SETSLOT NODE went out, ours did not):
+ *   tell the marked node the new owner, if it holds none of the slot's keys.
+ * - The peer holds keys of the slot (the receiving master failed over mid-move,
+ *   and IMPORTING is not replicated): mark both sides again and finish the move.
+ * - Nobody but the owner holds keys: the mark is simply cleared (STABLE).
+ * Anything else (keys on both sides, an importing node holding keys its
+ * source still owns) is refused for a human.
+ */
+async function closeLoneMark(pool: ClusterPool, slot: number, lone: OpenSlot, byId: Map<string, string>, o: MoveOptions): Promise<void> {
+  const peerAddr = byId.get(lone.peer);
+  const here = await keysIn(pool, lone.node.address, slot);
+  const refuse = (why: string) => failedError('E_OPEN_SLOT', `slot ${slot} is ${lone.state.toUpperCase()} on ${lone.node.address} ${lone.state === 'migrating' ? 'to' : 'from'} ${peerAddr ?? lone.peer}: ${why}`, 'decide which copy wins and fix it by hand (redis-cli --cluster fix), then retry');
+  if (!peerAddr) {
+    if (here > 0 && lone.state === 'importing') throw refuse(`the peer is unknown and ${here} keys are here`);
+    await bulk(pool, lone.node.address).call('CLUSTER', 'SETSLOT', slot, 'STABLE');
+    return;
+  }
+  const peerMe = myself(String(await bulk(pool, peerAddr).call('CLUSTER', 'NODES')));
+  const there = await keysIn(pool, peerAddr, slot);
+  const meNow = myself(String(await bulk(pool, lone.node.address).call('CLUSTER', 'NODES')));
+  const peer = { id: lone.peer, address: peerAddr };
+  if (lone.state === 'migrating') {
+    if (owns(peerMe, slot)) {
+      if (here > 0) throw refuse(`${peerAddr} already owns it, yet ${here} keys are still here`);
+      await bulk(pool, lone.node.address).call('CLUSTER', 'SETSLOT', slot, 'NODE', peer.id);
+      return;
+    }
+    if (there > 0 && owns(meNow, slot)) {
+      await moveSlotGroup(pool, lone.node, peer, [slot], o);
+      return;
+    }
+    if (here > 0 && !owns(meNow, slot)) throw refuse(`it no longer owns the slot but holds ${here} of its keys`);
+    await bulk(pool, lone.node.address).call('CLUSTER', 'SETSLOT', slot, 'STABLE');
+    return;
+  }
+  // importing
+  if (here === 0) {
+    await bulk(pool, lone.node.address).call('CLUSTER', 'SETSLOT', slot, 'STABLE');
+    return;
+  }
+  if (owns(peerMe, slot)) {
+    // The source still owns it and some keys already arrived here: finish the move.
+    await moveSlotGroup(pool, peer, lone.node, [slot], o);
+    return;
+  }
+  throw refuse(`${here} keys are here and the source no longer owns the slot`);
+}
+
 /**
  * Close open slots before anything else moves: a slot MIGRATING from A to B
  * (and IMPORTING on B) is finished towards B, as redis-cli --cluster fix
- * does when both sides agree. A one-sided mark with no keys left behind it
- * is cleared with SETSLOT STABLE. Anything else is refused for a human.
+ * does when both sides agree. A one-sided mark is settled by looking at both
+ * nodes (see closeLoneMark).
  */
 export async function closeOpenSlots(pool: ClusterPool, nodes: readonly string[], masters: string[], o: Omit<MoveOptions, 'masters'>): Promise<number[]> {
   const open = await findOpenSlots(pool, nodes);
@@ -243,18 +295,7 @@ export async function closeOpenSlots(pool: ClusterPool, nodes: readonly string[]
     if (mig && imp && mig.peer === imp.node.id && imp.peer === mig.node.id) {
       await moveSlot(pool, { slot, from: mig.node, to: imp.node }, { ...o, masters });
     } else {
-      const lone = (mig ?? imp)!;
-      const count = Number(await bulk(pool, lone.node.address).call('CLUSTER', 'COUNTKEYSINSLOT', slot));
-      const owner = myself(String(await bulk(pool, lone.node.address).call('CLUSTER', 'NODES')));
-      if (lone.state === 'importing' && count > 0) {
-        throw failedError('E_OPEN_SLOT', `slot ${slot} is IMPORTING on ${lone.node.address} from ${byId.get(lone.peer) ?? lone.peer}, which does not migrate it, and ${lone.node.address} already holds ${count} of its keys`, 'decide which copy wins and fix it by hand (redis-cli --cluster fix), then retry');
-      }
-      if (lone.state === 'migrating' && !owns(owner, slot) && count > 0) {
-        throw failedError('E_OPEN_SLOT', `slot ${slot} is MIGRATING on ${lone.node.address}, which does not own it but still holds ${count} of its keys`, 'decide which copy wins and fix it by hand (redis-cli --cluster fix), then retry');
-      }
-      // Left over from a move that finished on the target (SETSLOT NODE there) but was cut off
-      // before the source was told: with no keys left behind, the mark is simply cleared.
-      await bulk(pool, lone.node.address).call('CLUSTER', 'SETSLOT', slot, 'STABLE');
+      await closeLoneMark(pool, slot, (mig ?? imp)!, byId, { ...o, masters });
     }
     closed.push(slot);
   }

@@ -47,9 +47,10 @@ export const backupNodeFilesStep: StepKind<Args> = {
         const dst = shellQuote(`${a.backup}/${f}`);
         // A file already in the backup is never overwritten: a second copy there means
         // the node wrote new files since, and a human should look.
-        return `if [ -e ${src} ]; then if [ -e ${dst} ]; then echo "both ${f} and ${a.backup}/${f} exist" >&2; exit 5; fi; mv -- ${src} ${dst}; fi`;
+        return `if [ -e ${src} ]; then if [ -e ${dst} ]; then printf 'both %s and %s exist\\n' ${src} ${dst} >&2; exit 5; fi; mv -- ${src} ${dst}; fi`;
       }).join('; ');
-      const r = await host.run(`if command -v ss >/dev/null 2>&1 && ss -Hltn 'sport = :${n.port}' | grep -q .; then echo "port ${n.port} is listening" >&2; exit 3; fi; cd ${d} && mkdir -p ${shellQuote(a.backup)} && ${moves}`, { timeoutMs: 120_000, signal: ctx.signal });
+      // Fails closed: without ss to check the port, nothing is moved.
+      const r = await host.run(`command -v ss >/dev/null 2>&1 || { echo 'ss (iproute2) is needed to check the port' >&2; exit 4; }; if ss -Hltn 'sport = :${Number(n.port)}' | grep -q .; then echo 'port ${Number(n.port)} is listening' >&2; exit 3; fi; cd ${d} && mkdir -p ${shellQuote(a.backup)} && ${moves}`, { timeoutMs: 120_000, signal: ctx.signal });
       if (r.exitCode !== 0) throw failedError('E_BACKUP', `moving the files of ${n.address} aside on host ${host.name} failed (exit ${r.exitCode}): ${r.stderr.trim()}`, r.exitCode === 3 ? 'the node is running: stop it first' : 'look at the data directory and retry');
     }));
     return { backup: a.backup };

@@ -1,8 +1,9 @@
-import { failedError } from '../errors.js';
+import { failedError, preconditionError } from '../errors.js';
 import { sameDigest } from '../hosts/copy.js';
 import { pairShards } from '../redis/pairing.js';
+import { snapshotPaths } from './persist-masters.js';
 import { chooseCollector } from '../redis/consolidate.js';
-import { answers } from '../redis/node-state.js';
+import { refusesConnections } from '../redis/node-state.js';
 import { parseFormat, sourceAndTarget, type CopyFormat } from './match-shards.js';
 import { cond, pass, throwIfStopped, type Condition, type StepKind, type StepRunContext } from './kind.js';
 
@@ -27,16 +28,16 @@ export const copyShardFilesStep: StepKind<Args> = {
       // One file: the source master that collected every slot, to the target's collecting master.
       const v = chooseCollector(source, raw.via || undefined);
       const c = chooseCollector(target, raw.collector || undefined);
-      const s = v.self!.persistence;
       const t = c.self!.persistence;
-      return { source: source.cluster, target: target.cluster, format, copies: [{ ranges: '0-16383', from: { address: v.address, path: join(s.dir, s.dbfilename) }, to: { address: c.address, path: join(t.dir, t.dbfilename) }, kind: 'file' }] };
+      return { source: source.cluster, target: target.cluster, format, copies: [{ ranges: '0-16383', from: { address: v.address, path: snapshotPaths(source, v, 'rdb').snapshot }, to: { address: c.address, path: join(t.dir, t.dbfilename) }, kind: 'file' }] };
     }
+    const down = [...source.nodes, ...target.nodes].filter((n) => n.role === 'master' && n.slots.length > 0 && !n.self).map((n) => n.address);
+    if (down.length) throw preconditionError('E_NODE_UNREACHABLE', `${down.join(', ')} do not answer, so where their files live is unknown`, 'start them, then make the plan again');
     const copies = pairShards(source, target).map((p): FileCopy => {
-      const s = source.nodes.find((n) => n.id === p.source.id)!.self!.persistence;
+      // From the copy frozen right after the save (see persist-masters), to the target's own file name.
+      const from = snapshotPaths(source, source.nodes.find((n) => n.id === p.source.id)!, format).snapshot;
       const t = target.nodes.find((n) => n.id === p.target.id)!.self!.persistence;
-      return format === 'rdb'
-        ? { ranges: p.ranges, from: { address: p.source.address, path: join(s.dir, s.dbfilename) }, to: { address: p.target.address, path: join(t.dir, t.dbfilename) }, kind: 'file' }
-        : { ranges: p.ranges, from: { address: p.source.address, path: join(s.dir, s.appenddirname) }, to: { address: p.target.address, path: join(t.dir, t.appenddirname) }, kind: 'dir' };
+      return { ranges: p.ranges, from: { address: p.source.address, path: from }, to: { address: p.target.address, path: join(t.dir, format === 'rdb' ? t.dbfilename : t.appenddirname) }, kind: format === 'rdb' ? 'file' : 'dir' };
     });
     return { source: source.cluster, target: target.cluster, format, copies };
   },
@@ -46,8 +47,8 @@ export const copyShardFilesStep: StepKind<Args> = {
     if (ctx.planning) return [pass('checked when the step runs', 'the steps before save the source and stop the target')];
     const pool = ctx.env.pool(ctx.args.target);
     const running: string[] = [];
-    for (const c of ctx.args.copies) if (await answers(pool, c.to.address)) running.push(c.to.address);
-    return [cond('target masters stopped', running.length === 0, 'no target master is running', `${running.join(', ')} are running: their files are not replaced under them`)];
+    for (const c of ctx.args.copies) if (!(await refusesConnections(pool, c.to.address))) running.push(c.to.address);
+    return [cond('target masters stopped', running.length === 0, 'no target master is running', `${running.join(', ')} still accept connections (running, loading, or unknown): their files are not replaced under them`)];
   },
   async run(ctx) {
     // The shards are copied in parallel: each pair is its own pair of hosts in production.
@@ -57,13 +58,15 @@ export const copyShardFilesStep: StepKind<Args> = {
       if (!cmp.src) throw failedError('E_SOURCE_FILE_MISSING', `${c.from.path} does not exist on the host of ${c.from.address}`, 'the save did not write it where CONFIG GET dir says: retry the persist step, or look at the source node');
       // A resumed copy that already matches is not copied again.
       if (cmp.same) return { ranges: c.ranges, bytes: cmp.bytes, copied: false };
+      // However long ago the check ran: never replace the files of a node that accepts connections.
+      if (!(await refusesConnections(ctx.env.pool(ctx.args.target), c.to.address))) throw failedError('E_NODE_RUNNING', `${c.to.address} accepts connections: its files are not replaced under it`, 'stop it (the stop step) and retry');
       ctx.progress(`copying ${c.from.path} -> ${c.to.address}:${c.to.path} (${Math.round(cmp.bytes / 1e6)} MB)`);
       await ctx.env.files.copy(c.from, c.to, c.kind, ctx.signal);
       ctx.failpoint('copied');
       cmp = await compare(ctx, c);
       if (!cmp.same) {
         throw failedError('E_CHECKSUM', `the copy of ${c.from.path} to ${c.to.address}:${c.to.path} does not match the source (size or SHA-256)`,
-          'the target was not started; retry the step (it copies again). If the source file changes under the copy (an AOF taking writes), pause writes or use format=rdb');
+          'the target was not started; retry the step (it copies again from the frozen copy of the save). A mismatch that repeats means a disk or network problem between the hosts');
       }
       ctx.log(`${c.ranges}: ${Math.round(cmp.bytes / 1e3)} kB copied and verified`);
       return { ranges: c.ranges, bytes: cmp.bytes, copied: true };

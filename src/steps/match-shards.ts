@@ -1,5 +1,7 @@
 import { usageError } from '../errors.js';
 import { pairShards, versionLoadable, type ShardPair } from '../redis/pairing.js';
+import { chooseCollector } from '../redis/consolidate.js';
+import { masters } from '../redis/topology.js';
 import type { Topology } from '../redis/topology.js';
 import { shellQuote } from '../hosts/copy.js';
 import { cond, pass, type Condition, type StepKind, type StepRunContext } from './kind.js';
@@ -16,6 +18,8 @@ interface Args {
   /** Every target node, for the host checks. */
   targetNodes: string[];
   sourceMasters: string[];
+  /** Bytes each target master's data directory must take (its source's used_memory). */
+  needs: Record<string, number>;
 }
 
 export function parseFormat(raw: string | undefined): CopyFormat {
@@ -35,19 +39,32 @@ export const matchShardsStep: StepKind<Args> = {
   summary: 'Map each source master to the target master with the same slots, and check the target can take the files',
   resolve(raw, topology) {
     const { source, target } = sourceAndTarget(raw, topology);
-    const pairs = pairShards(source, target);
+    const used = (id: string) => source.nodes.find((n) => n.id === id)?.self?.usedMemory ?? 0;
+    let pairs: ShardPair[];
+    let needs: Record<string, number>;
+    if (raw.consolidated === 'true') {
+      // One file: the source master that collects every slot, to the target master that does.
+      const v = chooseCollector(source, raw.via || undefined);
+      const c = chooseCollector(target, raw.collector || undefined);
+      pairs = [{ ranges: '0-16383', source: { id: v.id, address: v.address }, target: { id: c.id, address: c.address }, targetReplicas: target.nodes.filter((n) => n.masterId === c.id).map((n) => ({ id: n.id, address: n.address })) }];
+      needs = { [c.address]: masters(source).reduce((s, m) => s + used(m.id), 0) };
+    } else {
+      pairs = pairShards(source, target);
+      needs = Object.fromEntries(pairs.map((p) => [p.target.address, used(p.source.id)]));
+    }
     const targetKeys = target.nodes.filter((n) => n.role === 'master').reduce((s, n) => s + (n.self?.keys ?? 0), 0);
-    return { source: source.cluster, target: target.cluster, format: parseFormat(raw.format), pairs, targetKeys, targetNodes: target.nodes.map((n) => n.address), sourceMasters: pairs.map((p) => p.source.address) };
+    return { source: source.cluster, target: target.cluster, format: parseFormat(raw.format ?? 'rdb'), pairs, targetKeys, targetNodes: target.nodes.map((n) => n.address), sourceMasters: pairs.map((p) => p.source.address), needs };
   },
-  title: (a) => `Pair ${a.pairs.length} shards by slots: ${a.pairs.map((p) => `${p.source.address} -> ${p.target.address} (${p.ranges})`).join(', ')}`,
+  title: (a) => a.pairs[0]?.ranges === '0-16383' && a.pairs.length === 1 ? `Check that ${a.pairs[0].target.address} can load the file of ${a.pairs[0].source.address} (every slot collected on each)` : `Pair ${a.pairs.length} shards by slots: ${a.pairs.map((p) => `${p.source.address} -> ${p.target.address} (${p.ranges})`).join(', ')}`,
   commands: () => [{ target: 'every node of both clusters', command: 'INFO; CONFIG GET appendonly; df on the target hosts' }],
   destructive: (a) => (a.targetKeys > 0 ? `target ${a.target} holds ${a.targetKeys} keys: the copy replaces them (their files are kept in a backup directory on each host)` : undefined),
   async check(ctx) {
     const a = ctx.args;
     const [s, t] = await Promise.all([ctx.env.topology(a.source), ctx.env.topology(a.target)]);
     const out: Condition[] = [];
-    const sv = s.nodes.find((n) => n.self)?.self?.version ?? '?';
-    const tv = t.nodes.filter((n) => n.self).map((n) => n.self!.version).sort()[0] ?? '?';
+    // The newest source version must load on the oldest target.
+    const sv = s.nodes.filter((n) => n.self).map((n) => n.self!.version).sort((x, y) => (versionLoadable(x, y) ? 1 : -1))[0] ?? '?';
+    const tv = t.nodes.filter((n) => n.self).map((n) => n.self!.version).sort((x, y) => (versionLoadable(x, y) ? -1 : 1))[0] ?? '?';
     out.push(cond('versions', versionLoadable(sv, tv), `source Redis ${sv}, target ${tv}: the target loads the source's files`, `source Redis ${sv} is newer than target ${tv}: its ${a.format.toUpperCase()} files do not load on the older version (upgrade the target first)`));
     const aofOn = t.nodes.filter((n) => n.self?.persistence.appendonly).map((n) => n.address);
     if (a.format === 'rdb') {
@@ -64,12 +81,13 @@ export const matchShardsStep: StepKind<Args> = {
     // Disk: the target master's data directory must hold about the source master's dataset.
     const short: string[] = [];
     for (const p of a.pairs) {
-      const need = s.nodes.find((n) => n.id === p.source.id)?.self?.usedMemory ?? 0;
+      const need = a.needs[p.target.address] ?? 0;
       const tn = t.nodes.find((n) => n.id === p.target.id);
       const host = ctx.env.host(p.target.address);
-      if (!tn?.self || !host) continue;
+      if (!tn?.self || !host) { short.push(`${p.target.address}: not checked (no answer, or no inventory host)`); continue; }
       const df = await readDf(ctx, p.target.address, tn.self.persistence.dir);
-      if (df !== undefined && df < need * 1.1) short.push(`${p.target.address}: ${Math.round(df / 1e6)} MB free in ${tn.self.persistence.dir}, about ${Math.round((need * 1.1) / 1e6)} MB needed`);
+      if (df === undefined) short.push(`${p.target.address}: df on its host failed, free space unknown`);
+      else if (df < need * 1.1) short.push(`${p.target.address}: ${Math.round(df / 1e6)} MB free in ${tn.self.persistence.dir}, about ${Math.round((need * 1.1) / 1e6)} MB needed`);
     }
     out.push(cond('disk space on the targets', short.length === 0, 'each target data directory has room for its shard (used_memory + 10%)', short.join('; ')));
     if (a.targetKeys > 0) out.push(pass('target not empty', `target holds ${a.targetKeys} keys; they are replaced (this step is marked destructive)`));

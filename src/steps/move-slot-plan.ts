@@ -54,14 +54,14 @@ export const moveSlotPlanStep: StepKind<Args> = {
     const list = [...per].map(([n, s]) => `${formatRanges(toRanges(s))} ${dir} ${n}`).join(', ');
     if (a.mode === 'consolidate') return `Move every slot of ${a.cluster} onto ${a.pivot.address} (${a.moves.length} slots: ${list || 'none'})`;
     if (a.mode === 'rebalance') return a.moves.length ? `Rebalance ${a.cluster}: ${a.masters.length} masters, contiguous even ranges (${a.moves.length} slots move: ${list})` : `${a.cluster} is balanced (every master within 2% of its share): nothing moves`;
-    if (a.mode === 'settle') return `Set cluster-allow-replica-migration on the masters of ${a.cluster} back to what it was`;
+    if (a.mode === 'settle') return `Set cluster-allow-replica-migration on the nodes of ${a.cluster} back to what it was (its slots stay collected on ${a.pivot.address})`;
     if (a.mode === 'spread') return `Spread the slots of ${a.cluster} from ${a.pivot.address} evenly over all ${a.masters.length} masters (${list})`;
     return `Put the slots of ${a.cluster} back where they were (${list}); then cluster-allow-replica-migration as it was`;
   },
   commands: (a) => [
-    ...(a.mode === 'consolidate' ? [{ target: 'every master', command: 'CONFIG SET cluster-allow-replica-migration no', when: 'where it is yes: a master that gives away its last slot must stay a master' }] : []),
+    ...(a.mode === 'consolidate' ? [{ target: 'every node', command: 'CONFIG SET cluster-allow-replica-migration no', when: 'where it is yes: a master that gives away its last slot must stay a master, and its replicas with it' }] : []),
     ...(a.moves.length ? [{ target: 'source and target of each slot, then every master', command: 'SETSLOT IMPORTING/MIGRATING; GETKEYSINSLOT + MIGRATE ... REPLACE; SETSLOT NODE (groups of 64 slots pipelined)' }] : []),
-    ...(a.mode !== 'consolidate' && a.mode !== 'rebalance' ? [{ target: 'every master', command: 'CONFIG SET cluster-allow-replica-migration <as before>', when: 'at the end' }] : []),
+    ...(a.mode !== 'consolidate' && a.mode !== 'rebalance' ? [{ target: 'every node', command: 'CONFIG SET cluster-allow-replica-migration <as before>', when: 'at the end' }] : []),
   ],
   destructive: (a) => (a.mode === 'consolidate' && a.moves.length > 0 ? `moves ${a.moves.length} slots of the live cluster ${a.cluster} (${a.keys} keys) onto ${a.pivot.address}; clients follow ASK/MOVED redirects` : undefined),
   async check(ctx) {
@@ -90,11 +90,14 @@ export const moveSlotPlanStep: StepKind<Args> = {
     // back. Turned off for the run, and put back by the spread/restore/settle step.
     let before: Record<string, string> = {};
     if (a.mode === 'consolidate') {
-      const earlier = (ctx.outputs[ctx.stepId] as { replicaMigration?: Record<string, string> } | undefined)?.replicaMigration;
-      for (const m of a.masters) {
-        const v = ((await pool.node(m).call('CONFIG', 'GET', 'cluster-allow-replica-migration')) as string[])[1] ?? 'yes';
-        before[m] = earlier?.[m] ?? v;
-        if (v !== 'no') await pool.node(m).call('CONFIG', 'SET', 'cluster-allow-replica-migration', 'no');
+      // Every node, replicas too: each applies its own setting (a replica of an emptied master
+      // would otherwise follow the collector). The value found is recorded; a retry finds `no`
+      // where an earlier attempt set it, and the journal says it was `yes` there.
+      const setEarlier = new Set((ctx.inDoubt?.sent ?? []).filter((e) => e.command === 'CONFIG' && e.args[0] === 'SET' && e.args[1] === 'cluster-allow-replica-migration' && e.args[2] === 'no').map((e) => e.target));
+      for (const n of a.nodes) {
+        const v = ((await pool.node(n).call('CONFIG', 'GET', 'cluster-allow-replica-migration')) as string[])[1] ?? 'yes';
+        before[n] = setEarlier.has(n) ? 'yes' : v;
+        if (v !== 'no') await pool.node(n).call('CONFIG', 'SET', 'cluster-allow-replica-migration', 'no');
       }
     } else {
       before = (ctx.outputs[a.consolidateStep] as { replicaMigration?: Record<string, string> } | undefined)?.replicaMigration ?? {};

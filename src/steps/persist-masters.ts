@@ -4,11 +4,25 @@ import type { ClusterPool } from '../redis/connect.js';
 import { masters } from '../redis/topology.js';
 import { formatRanges } from '../redis/slots.js';
 import { clusterArg } from './args.js';
+import { shellQuote } from '../hosts/copy.js';
+import type { Topology, TopologyNode } from '../redis/topology.js';
 import { chooseCollector } from '../redis/consolidate.js';
 import { parseFormat, type CopyFormat } from './match-shards.js';
 import { cond, pass, waitFor, type StepKind } from './kind.js';
 
-interface Args { cluster: string; masters: Array<{ address: string; ranges: string }>; format: CopyFormat; pauseWrites: boolean; pauseMs: number; timeoutMs: number }
+interface Args { cluster: string; masters: Array<{ address: string; ranges: string; file: string; snapshot: string }>; format: CopyFormat; pauseWrites: boolean; pauseMs: number; timeoutMs: number }
+
+/**
+ * Where the saved file of a master is frozen right after its save, so that
+ * what is copied is what was saved: an automatic save or a disk-based full
+ * sync to a replica may rewrite dump.rdb at any time. One name per plan.
+ */
+export function snapshotPaths(t: Topology, n: TopologyNode, format: CopyFormat): { file: string; snapshot: string } {
+  const p = n.self!.persistence;
+  const dir = p.dir.replace(/\/+$/, '');
+  const file = `${dir}/${format === 'rdb' ? p.dbfilename : p.appenddirname}`;
+  return { file, snapshot: `${file}.redis-runbook-${t.takenAt.replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}` };
+}
 
 export interface PersistedShard { master: string; ranges: string; keys: number; savedAt: number }
 
@@ -55,11 +69,15 @@ export const persistMastersStep: StepKind<Args> = {
     const t = clusterArg({ ...raw, cluster: raw.source ?? raw.cluster ?? '' }, topology);
     return {
       // onlyCollector: the master that will hold every slot by then (its ranges are all slots).
-      cluster: t.cluster, masters: raw.onlyCollector === 'true' ? [{ address: chooseCollector(t, raw.via || undefined).address, ranges: '0-16383' }] : masters(t).map((m) => ({ address: m.address, ranges: formatRanges(m.slots) })), format: parseFormat(raw.format ?? 'rdb'),
+      cluster: t.cluster,
+      masters: (raw.onlyCollector === 'true' ? [chooseCollector(t, raw.via || undefined)] : masters(t)).map((m) => ({
+        address: m.address, ranges: raw.onlyCollector === 'true' ? '0-16383' : formatRanges(m.slots), ...snapshotPaths(t, m, parseFormat(raw.format ?? 'rdb')),
+      })),
+      format: parseFormat(raw.format ?? 'rdb'),
       pauseWrites: raw.pauseWrites === 'true', pauseMs: Number(raw.pauseMs ?? 60_000), timeoutMs: Number(raw.saveTimeoutMs ?? 600_000),
     };
   },
-  title: (a) => `${a.format === 'rdb' ? 'BGSAVE' : 'BGREWRITEAOF'} on the ${a.masters.length} masters of ${a.cluster}${a.pauseWrites ? ', writes paused meanwhile (CLIENT PAUSE WRITE)' : '; writes after the save are NOT in the copy'}`,
+  title: (a) => `${a.format === 'rdb' ? 'BGSAVE' : 'BGREWRITEAOF'} on ${a.masters.map((m) => m.address).join(', ')} of ${a.cluster}, then freeze the saved file (${a.format === 'rdb' ? 'hard link' : 'copy'} <file>.redis-runbook-<time>)${a.pauseWrites ? ', writes paused meanwhile (CLIENT PAUSE WRITE)' : '; writes after the save are NOT in the copy'}`,
   commands: (a) => a.masters.flatMap((m) => [
     ...(a.pauseWrites ? [{ target: m.address, command: `CLIENT PAUSE ${a.pauseMs} WRITE`, when: 'before the save' }] : []),
     { target: m.address, command: `DBSIZE; ${a.format === 'rdb' ? 'BGSAVE' : 'BGREWRITEAOF'}; INFO persistence`, when: 'until done' },
@@ -82,7 +100,15 @@ export const persistMastersStep: StepKind<Args> = {
       try {
         const keys = Number(await pool.node(m.address).call('DBSIZE'));
         const savedAt = await persistOne(pool, m.address, a.format, a.timeoutMs, ctx.signal);
-        return { master: m.address, ranges: m.ranges, keys, savedAt };
+        // Freeze it before anything can rewrite it: a hard link for an RDB (Redis replaces
+        // dump.rdb by rename, the link keeps the saved inode), a real copy of an AOF directory
+        // (its incr file is appended in place), taken while writes are still paused.
+        const host = ctx.env.host(m.address);
+        if (!host) throw failedError('E_NO_HOST', `no inventory host for ${m.address}: its saved file cannot be frozen for the copy`, 'add its host under hosts:');
+        const [f, snap] = [shellQuote(m.file), shellQuote(m.snapshot)];
+        const r = await host.run(a.format === 'rdb' ? `ln -f -- ${f} ${snap}` : `rm -rf -- ${snap} && cp -a -- ${f} ${snap}`, { timeoutMs: a.timeoutMs, signal: ctx.signal });
+        if (r.exitCode !== 0) throw failedError('E_SNAPSHOT', `freezing ${m.file} on host ${host.name} failed: ${r.stderr.trim()}`, 'check the data directory (space, permissions) and retry the step');
+        return { master: m.address, ranges: m.ranges, keys, savedAt, snapshot: m.snapshot };
       } finally {
         if (a.pauseWrites) await pool.node(m.address).call('CLIENT', 'UNPAUSE').catch(() => undefined);
       }

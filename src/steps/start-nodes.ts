@@ -1,7 +1,7 @@
 import { failedError } from '../errors.js';
 import { parseInfo } from '../redis/cluster-nodes.js';
 import { replicationOf } from '../redis/failover.js';
-import { answers, clusterState } from '../redis/node-state.js';
+import { clusterState, refusesConnections } from '../redis/node-state.js';
 import { clusterArg } from './args.js';
 import { collectorGroup } from '../redis/consolidate.js';
 import { cond, waitFor, type StepKind, type StepRunContext } from './kind.js';
@@ -10,7 +10,7 @@ interface Args { cluster: string; masters: string[]; replicas: Array<{ address: 
 
 async function startOne(ctx: StepRunContext<Args>, address: string): Promise<void> {
   const pool = ctx.env.pool(ctx.args.cluster);
-  if (!(await answers(pool, address))) {
+  if (await refusesConnections(pool, address)) {
     const host = ctx.env.host(address)!;
     const cmd = host.service('start')!;
     // A start journaled by an attempt that died is waited for, not repeated at once.

@@ -1,5 +1,5 @@
 import { failedError, messageOf } from '../errors.js';
-import { answers } from '../redis/node-state.js';
+import { refusesConnections } from '../redis/node-state.js';
 import { clusterArg } from './args.js';
 import { collectorGroup } from '../redis/consolidate.js';
 import { cond, pass, waitFor, type StepKind, type StepRunContext } from './kind.js';
@@ -9,7 +9,7 @@ interface Args { cluster: string; replicas: string[]; masters: string[]; timeout
 /** Stop one node: its host's service.stop, else SHUTDOWN NOSAVE; then wait until it is gone. */
 async function stopOne(ctx: StepRunContext<Args>, address: string): Promise<void> {
   const pool = ctx.env.pool(ctx.args.cluster);
-  if (!(await answers(pool, address))) return;
+  if (await refusesConnections(pool, address)) return;
   const host = ctx.env.host(address);
   const stop = host?.service('stop');
   if (host && stop) {
@@ -19,7 +19,7 @@ async function stopOne(ctx: StepRunContext<Args>, address: string): Promise<void
     // NOSAVE: these files are about to be replaced; writing them first is wasted time.
     await pool.node(address).call('SHUTDOWN', 'NOSAVE').catch((err) => { if (!/unreachable|closed|ECONNRESET|timed? ?out/i.test(messageOf(err))) throw err; });
   }
-  const gone = await waitFor(async () => ((await answers(pool, address)) ? undefined : true), { timeoutMs: ctx.args.timeoutMs, intervalMs: 50, signal: ctx.signal });
+  const gone = await waitFor(async () => ((await refusesConnections(pool, address)) ? true : undefined), { timeoutMs: ctx.args.timeoutMs, intervalMs: 50, signal: ctx.signal });
   if (!gone) throw failedError('E_STILL_RUNNING', `${address} still answers ${ctx.args.timeoutMs} ms after the stop`, 'look at the node and retry the step');
 }
 
@@ -47,7 +47,7 @@ export const stopNodesStep: StepKind<Args> = {
   async verify(ctx) {
     const pool = ctx.env.pool(ctx.args.cluster);
     const up: string[] = [];
-    for (const n of [...ctx.args.replicas, ...ctx.args.masters]) if (await answers(pool, n)) up.push(n);
+    for (const n of [...ctx.args.replicas, ...ctx.args.masters]) if (!(await refusesConnections(pool, n))) up.push(n);
     return up.length ? [cond('all stopped', false, '', `${up.join(', ')} still answer`)] : [pass('all stopped', 'no node of the cluster answers')];
   },
 };

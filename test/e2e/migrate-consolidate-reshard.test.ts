@@ -52,8 +52,10 @@ test('3 -> 5 consolidate-and-reshard, killed in the middle of the target reshard
   let total = 0;
   for (const p of [0, 1, 2, 3, 4].map((i) => BASE + 100 + i)) total += Number(await withNode(p, password, (c) => c.call('DBSIZE')));
   assert.equal(total, 3000);
-  // Source: every slot back with its original master, which stayed a master.
+  // Source: every slot back with its original master, which stayed a master, with its replica.
   assert.deepEqual(await layout(BASE), sourceBefore);
+  const view = parseClusterNodes((await withNode(BASE, password, (r) => r.call('CLUSTER', 'NODES'))) as string);
+  for (const m of view.filter((l) => l.flags.includes('master'))) assert.equal(view.filter((l) => l.masterId === m.id).length, 1, `${m.address} kept its replica`);
   for (const p of [BASE, BASE + 1, BASE + 100 + 1]) {
     const v = (await withNode(p, password, (c) => c.call('CONFIG', 'GET', 'cluster-allow-replica-migration'))) as string[];
     assert.equal(v[1], 'yes', `cluster-allow-replica-migration restored on ${p}`);

@@ -77,6 +77,27 @@ test('open slots from an interrupted move are found and closed towards the targe
   assert.equal(Number(await withNode(BASE + to, password, (r) => r.call('CLUSTER', 'COUNTKEYSINSLOT', slot))), before);
 });
 
+test('a lone MIGRATING mark whose peer already holds some of the slot\'s keys is finished towards the peer, losing none', async () => {
+  const slot = keySlot('{lone-mark}');
+  const from = ADDR.indexOf(await ownerOf(slot));
+  const to = (from + 1) % 3;
+  await withNode(BASE + from, password, async (r) => { for (let i = 0; i < 5; i++) await r.set(`k{lone-mark}:${i}`, String(i)); });
+  const before = Number(await withNode(BASE + from, password, (r) => r.call('CLUSTER', 'COUNTKEYSINSLOT', slot)));
+  assert.equal(before, 5);
+  // A move that got two keys across, then the receiver lost its IMPORTING mark (a failover:
+  // the mark is not replicated).
+  await withNode(BASE + to, password, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[from]!));
+  await withNode(BASE + from, password, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', ids[to]!));
+  const two = (await withNode(BASE + from, password, (r) => r.call('CLUSTER', 'GETKEYSINSLOT', slot, 2))) as string[];
+  await withNode(BASE + from, password, (r) => r.call('MIGRATE', '127.0.0.1', String(BASE + to), '', '0', '5000', 'AUTH', password, 'KEYS', ...two));
+  await withNode(BASE + to, password, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'STABLE'));
+  assert.deepEqual((await findOpenSlots(pool, ADDR)).map((o) => o.state), ['migrating']);
+  await closeOpenSlots(pool, ADDR, ADDR, { batch: 100, migrateTimeoutMs: 20000 });
+  assert.deepEqual(await findOpenSlots(pool, ADDR), []);
+  assert.equal(await ownerOf(slot), ADDR[to], 'finished towards the node that already held keys');
+  assert.equal(Number(await withNode(BASE + to, password, (r) => r.call('CLUSTER', 'COUNTKEYSINSLOT', slot))), before);
+});
+
 test('the rebalance runbook evens out an uneven cluster with the fewest moves, and keeps every key', async () => {
   // Make it uneven: 2000 slots of the first master go to the second.
   const view = parseClusterNodes(await pool.node(ADDR[0]!).text('CLUSTER', 'NODES'));
