@@ -15,6 +15,8 @@ export interface HostHandle {
   service(action: ServiceAction): string | undefined;
   /** Run a command line on the host; journaled before it is sent, like a Redis write. */
   run(command: string, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<HostResult>;
+  /** Run a command that only reads (df, /proc/meminfo): not journaled, allowed in a plan. The caller vouches it changes nothing. */
+  read(command: string, opts?: { timeoutMs?: number }): Promise<HostResult>;
 }
 
 export function hostAccess(inventory: Inventory, access: Access, audit: AuditSink | undefined, address: string, secrets: () => string[] = () => []): HostHandle | undefined {
@@ -27,6 +29,7 @@ export function hostAccess(inventory: Inventory, access: Access, audit: AuditSin
       const t = config.service?.[action];
       return t ? expandTemplate(t, address) : undefined;
     },
+    read: (command, opts = {}) => runOnHost(config, hostOf(address), command, { timeoutMs: opts.timeoutMs ?? 30_000 }),
     async run(command, opts = {}) {
       if (access === 'read-only') {
         throw preconditionError('E_READ_ONLY', `refused to run \`${redactCommandLine(command, secrets())}\` on host ${config.name}: this is a read-only (plan) session`, 'use `run` to make changes');

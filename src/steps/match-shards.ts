@@ -5,7 +5,6 @@ import { masters } from '../redis/topology.js';
 import type { Topology } from '../redis/topology.js';
 import { shellQuote } from '../hosts/copy.js';
 import { cond, pass, type Condition, type StepKind, type StepRunContext } from './kind.js';
-import { hostOf, runOnHost } from '../hosts/host.js';
 
 export type CopyFormat = 'rdb' | 'aof';
 
@@ -105,7 +104,7 @@ export const matchShardsStep: StepKind<Args> = {
 async function readDf(ctx: StepRunContext<Args>, address: string, dir: string): Promise<number | undefined> {
   const h = ctx.env.host(address);
   if (!h) return undefined;
-  const r = await runOnHost(h.config, hostOf(address), `df -Pk ${shellQuote(dir)} | tail -1`, { timeoutMs: 30_000 });
+  const r = await h.read(`df -Pk ${shellQuote(dir)} | tail -1`);
   const avail = Number(r.stdout.trim().split(/\s+/)[3]);
   return r.exitCode === 0 && Number.isFinite(avail) ? avail * 1024 : undefined;
 }

@@ -33,7 +33,7 @@ const persistence = async (pool: ClusterPool, a: string) => parseInfo(await pool
  * LASTSAVE after the start for an RDB (1 s resolution: the start waits for
  * the next second), the rewrite counters and status for an AOF.
  */
-async function persistOne(pool: ClusterPool, address: string, format: CopyFormat, timeoutMs: number, signal: AbortSignal): Promise<number> {
+export async function persistOne(pool: ClusterPool, address: string, format: CopyFormat, timeoutMs: number, signal: AbortSignal): Promise<number> {
   const node = pool.node(address);
   // "already in progress" is an answer to expect: let that one finish first.
   await waitFor(async () => { const p = await persistence(pool, address); return p.rdb_bgsave_in_progress === '0' && p.aof_rewrite_in_progress === '0' && p.aof_rewrite_scheduled !== '1' ? true : undefined; }, { timeoutMs, intervalMs: 100, signal });

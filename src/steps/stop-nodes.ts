@@ -1,5 +1,6 @@
 import { failedError, messageOf } from '../errors.js';
 import { refusesConnections } from '../redis/node-state.js';
+import { persistOne } from './persist-masters.js';
 import { clusterArg } from './args.js';
 import { collectorGroup } from '../redis/consolidate.js';
 import { cond, pass, waitFor, type StepKind, type StepRunContext } from './kind.js';
@@ -10,6 +11,12 @@ interface Args { cluster: string; replicas: string[]; masters: string[]; timeout
 async function stopOne(ctx: StepRunContext<Args>, address: string): Promise<void> {
   const pool = ctx.env.pool(ctx.args.cluster);
   if (await refusesConnections(pool, address)) return;
+  // A master holding keys saves them first, so that the backup the next step makes is its
+  // data as of now, not its last automatic save (or nothing).
+  const info = await pool.node(address).text('INFO', 'replication').catch(() => '');
+  if (/role:master/.test(info) && Number(await pool.node(address).call('DBSIZE')) > 0) {
+    await persistOne(pool, address, 'rdb', ctx.args.timeoutMs * 10, ctx.signal);
+  }
   const host = ctx.env.host(address);
   const stop = host?.service('stop');
   if (host && stop) {
