@@ -1,0 +1,223 @@
+import { lzfDecompress } from './lzf.js';
+
+/**
+ * An RDB file, parsed into keys (the full-sync half of the sync engine,
+ * issue 6). Pure: a Buffer in, entries out. Covers the encodings Redis 6.2
+ * to 7.2 write for strings, lists, sets, sorted sets and hashes; streams,
+ * module types and functions stop with a clear error for now (the next step
+ * of this parser).
+ */
+export type RdbValue =
+  | { type: 'string'; value: Buffer }
+  | { type: 'list'; value: Buffer[] }
+  | { type: 'set'; value: Buffer[] }
+  | { type: 'zset'; value: Array<[Buffer, number]> }
+  | { type: 'hash'; value: Array<[Buffer, Buffer]> };
+
+export interface RdbEntry { db: number; key: Buffer; expireAtMs: number | null; value: RdbValue }
+export interface RdbFile { version: number; aux: Record<string, string>; entries: RdbEntry[] }
+
+export class RdbError extends Error {
+  constructor(message: string, readonly offset: number) {
+    super(`RDB at byte ${offset}: ${message}`);
+    this.name = 'RdbError';
+  }
+}
+
+// Object types (rdb.h RDB_TYPE_*) and opcodes (RDB_OPCODE_*).
+const T = { STRING: 0, LIST: 1, SET: 2, ZSET: 3, HASH: 4, ZSET_2: 5, MODULE: 6, MODULE_2: 7, HASH_ZIPMAP: 9, LIST_ZIPLIST: 10, SET_INTSET: 11, ZSET_ZIPLIST: 12, HASH_ZIPLIST: 13, LIST_QUICKLIST: 14, STREAM_LISTPACKS: 15, HASH_LISTPACK: 16, ZSET_LISTPACK: 17, LIST_QUICKLIST_2: 18, STREAM_LISTPACKS_2: 19, SET_LISTPACK: 20, STREAM_LISTPACKS_3: 21 } as const;
+const OP = { FUNCTION2: 0xf5, FUNCTION: 0xf6, MODULE_AUX: 0xf7, IDLE: 0xf8, FREQ: 0xf9, AUX: 0xfa, RESIZEDB: 0xfb, EXPIRETIME_MS: 0xfc, EXPIRETIME: 0xfd, SELECTDB: 0xfe, EOF: 0xff } as const;
+
+class Reader {
+  pos = 0;
+  constructor(readonly buf: Buffer) {}
+  need(n: number): void {
+    if (this.pos + n > this.buf.length) throw new RdbError(`truncated: ${n} more bytes needed`, this.pos);
+  }
+  u8(): number { this.need(1); return this.buf[this.pos++]!; }
+  bytes(n: number): Buffer { this.need(n); const b = this.buf.subarray(this.pos, this.pos + n); this.pos += n; return b; }
+  /** A length, or a special string encoding (then `enc` is set). */
+  length(): { len: number; enc?: number } {
+    const first = this.u8();
+    const kind = first >> 6;
+    if (kind === 0) return { len: first & 0x3f };
+    if (kind === 1) return { len: ((first & 0x3f) << 8) | this.u8() };
+    if (kind === 3) return { len: 0, enc: first & 0x3f };
+    if (first === 0x80) { const v = this.bytes(4).readUInt32BE(0); return { len: v }; }
+    if (first === 0x81) { const v = this.bytes(8).readBigUInt64BE(0); return { len: Number(v) }; }
+    throw new RdbError(`bad length byte 0x${first.toString(16)}`, this.pos - 1);
+  }
+  len(): number {
+    const l = this.length();
+    if (l.enc !== undefined) throw new RdbError('a length was expected, found a string encoding', this.pos - 1);
+    return l.len;
+  }
+  string(): Buffer {
+    const l = this.length();
+    if (l.enc === undefined) return Buffer.from(this.bytes(l.len));
+    if (l.enc === 0) return Buffer.from(String(this.bytes(1).readInt8(0)));
+    if (l.enc === 1) return Buffer.from(String(this.bytes(2).readInt16LE(0)));
+    if (l.enc === 2) return Buffer.from(String(this.bytes(4).readInt32LE(0)));
+    if (l.enc === 3) {
+      const clen = this.len();
+      const ulen = this.len();
+      return lzfDecompress(this.bytes(clen), ulen);
+    }
+    throw new RdbError(`unknown string encoding ${l.enc}`, this.pos - 1);
+  }
+  /** The old text double of RDB_TYPE_ZSET. */
+  textDouble(): number {
+    const n = this.u8();
+    if (n === 253) return NaN;
+    if (n === 254) return Infinity;
+    if (n === 255) return -Infinity;
+    return Number(this.bytes(n).toString('ascii'));
+  }
+  binaryDouble(): number { return this.bytes(8).readDoubleLE(0); }
+}
+
+/** A listpack (listpack.c): total bytes, count, entries each followed by its back-length, 0xFF. */
+export function parseListpack(lp: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let p = 6;
+  const backlen = (l: number) => (l <= 127 ? 1 : l < 16383 ? 2 : l < 2097151 ? 3 : l < 268435455 ? 4 : 5);
+  for (;;) {
+    const b = lp[p];
+    if (b === undefined) throw new RdbError('listpack without its end byte', p);
+    if (b === 0xff) break;
+    let entry: Buffer;
+    let size: number;
+    if ((b & 0x80) === 0) { entry = Buffer.from(String(b & 0x7f)); size = 1; }
+    else if ((b & 0xc0) === 0x80) { const n = b & 0x3f; entry = Buffer.from(lp.subarray(p + 1, p + 1 + n)); size = 1 + n; }
+    else if ((b & 0xe0) === 0xc0) { let v = ((b & 0x1f) << 8) | lp[p + 1]!; if (v >= 1 << 12) v -= 1 << 13; entry = Buffer.from(String(v)); size = 2; }
+    else if ((b & 0xf0) === 0xe0) { const n = ((b & 0x0f) << 8) | lp[p + 1]!; entry = Buffer.from(lp.subarray(p + 2, p + 2 + n)); size = 2 + n; }
+    else if (b === 0xf0) { const n = lp.readUInt32LE(p + 1); entry = Buffer.from(lp.subarray(p + 5, p + 5 + n)); size = 5 + n; }
+    else if (b === 0xf1) { entry = Buffer.from(String(lp.readInt16LE(p + 1))); size = 3; }
+    else if (b === 0xf2) { entry = Buffer.from(String(lp.readIntLE(p + 1, 3))); size = 4; }
+    else if (b === 0xf3) { entry = Buffer.from(String(lp.readInt32LE(p + 1))); size = 5; }
+    else if (b === 0xf4) { entry = Buffer.from(String(lp.readBigInt64LE(p + 1))); size = 9; }
+    else throw new RdbError(`unknown listpack entry encoding 0x${b.toString(16)}`, p);
+    out.push(entry);
+    p += size + backlen(size);
+  }
+  return out;
+}
+
+/** A ziplist (ziplist.c, Redis < 7): header, entries with prevlen + encoding, 0xFF. */
+export function parseZiplist(zl: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let p = 10;
+  for (;;) {
+    if (zl[p] === 0xff) break;
+    p += zl[p] === 0xfe ? 5 : 1; // prevlen
+    const b = zl[p]!;
+    const top = b >> 6;
+    if (top === 0) { const n = b & 0x3f; out.push(Buffer.from(zl.subarray(p + 1, p + 1 + n))); p += 1 + n; }
+    else if (top === 1) { const n = ((b & 0x3f) << 8) | zl[p + 1]!; out.push(Buffer.from(zl.subarray(p + 2, p + 2 + n))); p += 2 + n; }
+    else if (top === 2) { const n = zl.readUInt32BE(p + 1); out.push(Buffer.from(zl.subarray(p + 5, p + 5 + n))); p += 5 + n; }
+    else if (b === 0xc0) { out.push(Buffer.from(String(zl.readInt16LE(p + 1)))); p += 3; }
+    else if (b === 0xd0) { out.push(Buffer.from(String(zl.readInt32LE(p + 1)))); p += 5; }
+    else if (b === 0xe0) { out.push(Buffer.from(String(zl.readBigInt64LE(p + 1)))); p += 9; }
+    else if (b === 0xf0) { out.push(Buffer.from(String(zl.readIntLE(p + 1, 3)))); p += 4; }
+    else if (b === 0xfe) { out.push(Buffer.from(String(zl.readInt8(p + 1)))); p += 2; }
+    else if (b >= 0xf1 && b <= 0xfd) { out.push(Buffer.from(String((b & 0x0f) - 1))); p += 1; }
+    else throw new RdbError(`unknown ziplist entry encoding 0x${b.toString(16)}`, p);
+  }
+  return out;
+}
+
+/** An intset (intset.c): element width, count, sorted little-endian integers. */
+export function parseIntset(is: Buffer): Buffer[] {
+  const width = is.readUInt32LE(0);
+  const count = is.readUInt32LE(4);
+  const out: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    const at = 8 + i * width;
+    const v = width === 2 ? is.readInt16LE(at) : width === 4 ? is.readInt32LE(at) : is.readBigInt64LE(at);
+    out.push(Buffer.from(String(v)));
+  }
+  return out;
+}
+
+const pairs = <A, B>(xs: Buffer[], f: (a: Buffer, b: Buffer) => [A, B]): Array<[A, B]> => {
+  const out: Array<[A, B]> = [];
+  for (let i = 0; i + 1 < xs.length; i += 2) out.push(f(xs[i]!, xs[i + 1]!));
+  return out;
+};
+
+function readValue(r: Reader, type: number): RdbValue {
+  switch (type) {
+    case T.STRING: return { type: 'string', value: r.string() };
+    case T.LIST: { const n = r.len(); return { type: 'list', value: Array.from({ length: n }, () => r.string()) }; }
+    case T.SET: { const n = r.len(); return { type: 'set', value: Array.from({ length: n }, () => r.string()) }; }
+    case T.ZSET: case T.ZSET_2: {
+      const n = r.len();
+      const value: Array<[Buffer, number]> = [];
+      for (let i = 0; i < n; i++) { const m = r.string(); value.push([m, type === T.ZSET ? r.textDouble() : r.binaryDouble()]); }
+      return { type: 'zset', value };
+    }
+    case T.HASH: { const n = r.len(); const value: Array<[Buffer, Buffer]> = []; for (let i = 0; i < n; i++) value.push([r.string(), r.string()]); return { type: 'hash', value }; }
+    case T.LIST_ZIPLIST: return { type: 'list', value: parseZiplist(r.string()) };
+    case T.SET_INTSET: return { type: 'set', value: parseIntset(r.string()) };
+    case T.SET_LISTPACK: return { type: 'set', value: parseListpack(r.string()) };
+    case T.ZSET_ZIPLIST: return { type: 'zset', value: pairs(parseZiplist(r.string()), (m, s) => [m, Number(s.toString())]) };
+    case T.ZSET_LISTPACK: return { type: 'zset', value: pairs(parseListpack(r.string()), (m, s) => [m, Number(s.toString())]) };
+    case T.HASH_ZIPLIST: return { type: 'hash', value: pairs(parseZiplist(r.string()), (f, v) => [f, v]) };
+    case T.HASH_LISTPACK: return { type: 'hash', value: pairs(parseListpack(r.string()), (f, v) => [f, v]) };
+    case T.LIST_QUICKLIST: {
+      const n = r.len();
+      const value: Buffer[] = [];
+      for (let i = 0; i < n; i++) value.push(...parseZiplist(r.string()));
+      return { type: 'list', value };
+    }
+    case T.LIST_QUICKLIST_2: {
+      const n = r.len();
+      const value: Buffer[] = [];
+      for (let i = 0; i < n; i++) {
+        const container = r.len();
+        const blob = r.string();
+        // 1: a plain node holding one big element; 2: a listpack of elements.
+        if (container === 1) value.push(blob);
+        else value.push(...parseListpack(blob));
+      }
+      return { type: 'list', value };
+    }
+    case T.STREAM_LISTPACKS: case T.STREAM_LISTPACKS_2: case T.STREAM_LISTPACKS_3:
+      throw new RdbError('streams are not parsed yet (the sync engine cannot carry them: use scan mode, which moves them with DUMP/RESTORE)', r.pos);
+    case T.MODULE: case T.MODULE_2:
+      throw new RdbError('a module type (ReJSON, search, ...) cannot be carried: its data is opaque to anything but the module', r.pos);
+    case T.HASH_ZIPMAP:
+      throw new RdbError('zipmap hashes (Redis 2.x) are not supported', r.pos);
+    default:
+      throw new RdbError(`unknown object type ${type}`, r.pos - 1);
+  }
+}
+
+export function parseRdb(buf: Buffer): RdbFile {
+  const r = new Reader(buf);
+  const magic = r.bytes(5).toString('ascii');
+  if (magic !== 'REDIS') throw new RdbError(`not an RDB file (starts with ${JSON.stringify(magic)})`, 0);
+  const version = Number(r.bytes(4).toString('ascii'));
+  const aux: Record<string, string> = {};
+  const entries: RdbEntry[] = [];
+  let db = 0;
+  let expireAtMs: number | null = null;
+  for (;;) {
+    const op = r.u8();
+    if (op === OP.EOF) break;
+    if (op === OP.AUX) { const k = r.string().toString(); aux[k] = r.string().toString(); continue; }
+    if (op === OP.SELECTDB) { db = r.len(); continue; }
+    if (op === OP.RESIZEDB) { r.len(); r.len(); continue; }
+    if (op === OP.EXPIRETIME_MS) { expireAtMs = Number(r.bytes(8).readBigUInt64LE(0)); continue; }
+    if (op === OP.EXPIRETIME) { expireAtMs = r.bytes(4).readUInt32LE(0) * 1000; continue; }
+    if (op === OP.IDLE) { r.len(); continue; }
+    if (op === OP.FREQ) { r.u8(); continue; }
+    if (op === OP.FUNCTION2) { aux[`function:${Object.keys(aux).length}`] = r.string().toString(); continue; }
+    if (op === OP.FUNCTION || op === OP.MODULE_AUX) throw new RdbError(`opcode 0x${op.toString(16)} (${op === OP.FUNCTION ? 'Redis 7.0 RC functions' : 'module aux data'}) is not supported`, r.pos - 1);
+    const key = r.string();
+    const value = readValue(r, op);
+    entries.push({ db, key, expireAtMs, value });
+    expireAtMs = null;
+  }
+  return { version, aux, entries };
+}
