@@ -75,11 +75,31 @@ test('every encoding Redis 7 writes for strings, lists, sets, sorted sets and ha
   assert.deepEqual(new Map((v('h:big').value as Array<[Buffer, Buffer]>).map(([f, x]) => [str(f), str(x)])), new Map(Array.from({ length: 40 }, (_, i) => [`f${i}`, `v${i}`])));
 });
 
-test('a stream stops the parser with a clear error; a file that is not an RDB is named as such', async () => {
+test('streams: entries (shared and own fields, deleted ones skipped), ids, consumer groups, pending entries and consumers', async () => {
   await r.call('FLUSHALL');
-  await r.xadd('st', '*', 'f', 'v');
+  await r.call('XADD', 'st', '1-1', 'f', 'v1', 'g', 'w1');
+  await r.call('XADD', 'st', '1-2', 'f', 'v2', 'g', 'w2');
+  await r.call('XADD', 'st', '2-0', 'other', 'x');
+  await r.call('XADD', 'st', '3-5', 'f', 'v3', 'g', 'w3');
+  await r.call('XDEL', 'st', '1-2');
+  await r.call('XGROUP', 'CREATE', 'st', 'grp', '0');
+  await r.call('XREADGROUP', 'GROUP', 'grp', 'alice', 'COUNT', '2', 'STREAMS', 'st', '>');
   await r.call('SAVE');
-  assert.throws(() => parseRdb(readFileSync(join(dir, 'dump.rdb'))), /streams are not parsed yet/);
+  const file = parseRdb(readFileSync(join(dir, 'dump.rdb')));
+  const st = file.entries.find((e) => str(e.key) === 'st')!.value;
+  assert.equal(st.type, 'stream');
+  if (st.type !== 'stream') return;
+  assert.deepEqual(st.value.entries.map((e) => [e.id, e.fields.map(str)]), [['1-1', ['f', 'v1', 'g', 'w1']], ['2-0', ['other', 'x']], ['3-5', ['f', 'v3', 'g', 'w3']]]);
+  assert.equal(st.value.length, 3);
+  assert.equal(st.value.lastId, '3-5');
+  const g = st.value.groups[0]!;
+  assert.equal(str(g.name), 'grp');
+  assert.equal(g.lastId, '2-0');
+  assert.deepEqual(g.pending.map((p) => [p.id, p.deliveryCount, str(p.consumer!)]), [['1-1', 1, 'alice'], ['2-0', 1, 'alice']]);
+  assert.deepEqual(g.consumers.map((c) => [str(c.name), c.pending]), [['alice', ['1-1', '2-0']]]);
+});
+
+test('a file that is not an RDB is named as such', () => {
   assert.throws(() => parseRdb(Buffer.from('GARBAGE0000')), /not an RDB file/);
 });
 

@@ -3,16 +3,35 @@ import { lzfDecompress } from './lzf.js';
 /**
  * An RDB file, parsed into keys (the full-sync half of the sync engine,
  * issue 6). Pure: a Buffer in, entries out. Covers the encodings Redis 6.2
- * to 7.2 write for strings, lists, sets, sorted sets and hashes; streams,
- * module types and functions stop with a clear error for now (the next step
- * of this parser).
+ * to 7.2 write for strings, lists, sets, sorted sets, hashes and streams
+ * (with consumer groups and pending entries). Module types and Redis 7.0 RC
+ * functions stop with a clear error; libraries (FUNCTION2) are kept as aux.
  */
 export type RdbValue =
   | { type: 'string'; value: Buffer }
   | { type: 'list'; value: Buffer[] }
   | { type: 'set'; value: Buffer[] }
   | { type: 'zset'; value: Array<[Buffer, number]> }
-  | { type: 'hash'; value: Array<[Buffer, Buffer]> };
+  | { type: 'hash'; value: Array<[Buffer, Buffer]> }
+  | { type: 'stream'; value: RdbStream };
+
+/** A stream as the RDB stores it: entries, ids, and consumer groups with their pending entries. */
+export interface RdbStream {
+  entries: Array<{ id: string; fields: Buffer[] }>;
+  length: number;
+  lastId: string;
+  /** RDB_TYPE_STREAM_LISTPACKS_2 and later. */
+  firstId?: string;
+  maxDeletedId?: string;
+  entriesAdded?: number;
+  groups: Array<{
+    name: Buffer;
+    lastId: string;
+    entriesRead?: number;
+    pending: Array<{ id: string; deliveryTimeMs: number; deliveryCount: number; consumer?: Buffer }>;
+    consumers: Array<{ name: Buffer; seenTimeMs: number; activeTimeMs?: number; pending: string[] }>;
+  }>;
+}
 
 export interface RdbEntry { db: number; key: Buffer; expireAtMs: number | null; value: RdbValue }
 export interface RdbFile { version: number; aux: Record<string, string>; entries: RdbEntry[] }
@@ -65,6 +84,11 @@ class Reader {
     }
     throw new RdbError(`unknown string encoding ${l.enc}`, this.pos - 1);
   }
+  /** A stream id written as two lengths (ms, seq). */
+  streamId(): string { const ms = this.length(); const seq = this.length(); return `${ms.len}-${seq.len}`; }
+  /** A stream id written raw: 16 bytes, ms and seq big-endian. */
+  rawStreamId(): string { const b = this.bytes(16); return `${b.readBigUInt64BE(0)}-${b.readBigUInt64BE(8)}`; }
+  u64le(): number { return Number(this.bytes(8).readBigUInt64LE(0)); }
   /** The old text double of RDB_TYPE_ZSET. */
   textDouble(): number {
     const n = this.u8();
@@ -183,7 +207,7 @@ function readValue(r: Reader, type: number): RdbValue {
       return { type: 'list', value };
     }
     case T.STREAM_LISTPACKS: case T.STREAM_LISTPACKS_2: case T.STREAM_LISTPACKS_3:
-      throw new RdbError('streams are not parsed yet (the sync engine cannot carry them: use scan mode, which moves them with DUMP/RESTORE)', r.pos);
+      return { type: 'stream', value: readStream(r, type) };
     case T.MODULE: case T.MODULE_2:
       throw new RdbError('a module type (ReJSON, search, ...) cannot be carried: its data is opaque to anything but the module', r.pos);
     case T.HASH_ZIPMAP:
@@ -191,6 +215,78 @@ function readValue(r: Reader, type: number): RdbValue {
     default:
       throw new RdbError(`unknown object type ${type}`, r.pos - 1);
   }
+}
+
+/**
+ * A stream node's listpack (t_stream.c): a master entry (count, deleted,
+ * master field names, 0), then entries of flags, ms-diff, seq-diff, their
+ * values (only values when they share the master fields), and a count.
+ */
+function streamNode(nodeKey: Buffer, lp: Buffer[]): Array<{ id: string; fields: Buffer[] }> {
+  const masterMs = nodeKey.readBigUInt64BE(0);
+  const masterSeq = nodeKey.readBigUInt64BE(8);
+  const num = (b: Buffer | undefined) => Number(b!.toString());
+  let i = 0;
+  const count = num(lp[i++]);
+  const deleted = num(lp[i++]);
+  const nMaster = num(lp[i++]);
+  const masterFields = lp.slice(i, i + nMaster);
+  i += nMaster + 1; // the master entry's terminating 0
+  const out: Array<{ id: string; fields: Buffer[] }> = [];
+  for (let e = 0; e < count + deleted; e++) {
+    const flags = num(lp[i++]);
+    const id = `${masterMs + BigInt(lp[i++]!.toString())}-${masterSeq + BigInt(lp[i++]!.toString())}`;
+    let fields: Buffer[];
+    if (flags & 2) {
+      fields = masterFields.flatMap((f) => [f, lp[i++]!]);
+    } else {
+      const n = num(lp[i++]);
+      fields = lp.slice(i, i + 2 * n);
+      i += 2 * n;
+    }
+    i++; // lp-count of the entry
+    if (!(flags & 1)) out.push({ id, fields });
+  }
+  return out;
+}
+
+function readStream(r: Reader, type: number): RdbStream {
+  const nodes = r.len();
+  const entries: RdbStream['entries'] = [];
+  for (let n = 0; n < nodes; n++) {
+    const key = r.string();
+    if (key.length !== 16) throw new RdbError(`stream node key of ${key.length} bytes`, r.pos);
+    entries.push(...streamNode(key, parseListpack(r.string())));
+  }
+  const s: RdbStream = { entries, length: r.len(), lastId: r.streamId(), groups: [] };
+  if (type >= T.STREAM_LISTPACKS_2) {
+    s.firstId = r.streamId();
+    s.maxDeletedId = r.streamId();
+    s.entriesAdded = r.len();
+  }
+  const groups = r.len();
+  for (let g = 0; g < groups; g++) {
+    const name = r.string();
+    const lastId = r.streamId();
+    const entriesRead = type >= T.STREAM_LISTPACKS_2 ? r.len() : undefined;
+    const pel = r.len();
+    const pending: RdbStream['groups'][number]['pending'] = [];
+    for (let p = 0; p < pel; p++) pending.push({ id: r.rawStreamId(), deliveryTimeMs: r.u64le(), deliveryCount: r.len() });
+    const nConsumers = r.len();
+    const consumers: RdbStream['groups'][number]['consumers'] = [];
+    for (let c = 0; c < nConsumers; c++) {
+      const cname = r.string();
+      const seenTimeMs = r.u64le();
+      const activeTimeMs = type >= T.STREAM_LISTPACKS_3 ? r.u64le() : undefined;
+      const n = r.len();
+      const ids: string[] = [];
+      for (let k = 0; k < n; k++) ids.push(r.rawStreamId());
+      consumers.push({ name: cname, seenTimeMs, activeTimeMs, pending: ids });
+      for (const id of ids) { const p = pending.find((x) => x.id === id); if (p) p.consumer = cname; }
+    }
+    s.groups.push({ name, lastId, entriesRead, pending, consumers });
+  }
+  return s;
 }
 
 export function parseRdb(buf: Buffer): RdbFile {
