@@ -1,0 +1,217 @@
+import { connect, type Socket } from 'node:net';
+import { EventEmitter } from 'node:events';
+
+/**
+ * One replication link to a source master, speaking the replica side of the
+ * protocol over a plain socket (replication.c): AUTH, REPLCONF, PSYNC; then
+ * the RDB of a full resync (the disk `$<len>` form and the diskless
+ * `$EOF:<mark>` form), then the stream of write commands, with REPLCONF ACK
+ * sent back every second and on GETACK so the master sees a healthy replica.
+ *
+ * Events: `fullsync` ({ replid, offset }), `rdb` (Buffer), `continue`
+ * ({ replid }), `command` (Buffer[], offset after it), `error`, `close`.
+ */
+export interface LinkOptions {
+  host: string;
+  port: number;
+  username?: string;
+  password?: string;
+  /** Resume: the replication id and the offset of the last byte applied (PSYNC replid offset+1). */
+  resume?: { replid: string; offset: number };
+  /** The port this replica claims to listen on (shown in the master's INFO). */
+  listeningPort?: number;
+}
+
+const CRLF = Buffer.from('\r\n');
+
+export function encodeCommand(args: Array<string | Buffer>): Buffer {
+  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
+  for (const a of args) {
+    const b = Buffer.isBuffer(a) ? a : Buffer.from(a);
+    parts.push(Buffer.from(`$${b.length}\r\n`), b, CRLF);
+  }
+  return Buffer.concat(parts);
+}
+
+/**
+ * Parse one RESP array of bulk strings at the start of `buf`: the command and
+ * the bytes it took, or undefined when more bytes are needed. Pure.
+ */
+export function parseCommand(buf: Buffer, at = 0): { args: Buffer[]; size: number } | undefined {
+  if (at >= buf.length) return undefined;
+  if (buf[at] !== 0x2a) throw new Error(`replication stream: expected '*' at byte ${at}, got ${JSON.stringify(String.fromCharCode(buf[at]!))}`);
+  let p = buf.indexOf(CRLF, at);
+  if (p < 0) return undefined;
+  const n = Number(buf.subarray(at + 1, p).toString());
+  p += 2;
+  const args: Buffer[] = [];
+  for (let i = 0; i < n; i++) {
+    if (p >= buf.length) return undefined;
+    if (buf[p] !== 0x24) throw new Error(`replication stream: expected '$' at byte ${p}`);
+    const e = buf.indexOf(CRLF, p);
+    if (e < 0) return undefined;
+    const len = Number(buf.subarray(p + 1, e).toString());
+    const start = e + 2;
+    if (start + len + 2 > buf.length) return undefined;
+    args.push(buf.subarray(start, start + len));
+    p = start + len + 2;
+  }
+  return { args, size: p - at };
+}
+
+type Phase = 'handshake' | 'rdb-header' | 'rdb-body' | 'rdb-eof' | 'stream';
+
+export class ReplicaLink extends EventEmitter {
+  private socket: Socket | undefined;
+  private buf: Buffer = Buffer.alloc(0);
+  private phase: Phase = 'handshake';
+  private replies: Array<(line: string) => void> = [];
+  private rdbLen = 0;
+  private eofMark: Buffer | undefined;
+  private ackTimer: NodeJS.Timeout | undefined;
+  /** Replication offset of the last byte received and applied. */
+  offset = 0;
+  replid = '';
+
+  constructor(private readonly o: LinkOptions) {
+    super();
+  }
+
+  async start(): Promise<void> {
+    const s = connect({ host: this.o.host, port: this.o.port });
+    this.socket = s;
+    s.on('data', (d) => { try { this.onData(d); } catch (err) { this.fail(err as Error); } });
+    s.on('error', (err) => this.fail(err));
+    s.on('close', () => { this.stopAcks(); this.emit('close'); });
+    await new Promise<void>((resolve, reject) => { s.once('connect', resolve); s.once('error', reject); });
+    if (this.o.password !== undefined) {
+      await this.expectOk(this.o.username ? ['AUTH', this.o.username, this.o.password] : ['AUTH', this.o.password], 'AUTH');
+    }
+    await this.expectOk(['REPLCONF', 'listening-port', String(this.o.listeningPort ?? 0)], 'REPLCONF listening-port');
+    await this.expectOk(['REPLCONF', 'capa', 'eof', 'capa', 'psync2'], 'REPLCONF capa');
+    const r = this.o.resume;
+    const line = await this.request(r ? ['PSYNC', r.replid, String(r.offset + 1)] : ['PSYNC', '?', '-1']);
+    const full = /^\+FULLRESYNC (\S+) (\d+)/.exec(line);
+    const cont = /^\+CONTINUE(?: (\S+))?/.exec(line);
+    if (full) {
+      this.replid = full[1]!;
+      this.offset = Number(full[2]);
+      this.phase = 'rdb-header';
+      this.emit('fullsync', { replid: this.replid, offset: this.offset });
+    } else if (cont) {
+      this.replid = cont[1] ?? r!.replid;
+      this.offset = r!.offset;
+      this.phase = 'stream';
+      this.emit('continue', { replid: this.replid });
+      this.startAcks();
+    } else {
+      throw new Error(`PSYNC answered ${line}`);
+    }
+    this.onData(Buffer.alloc(0));
+  }
+
+  /** Acknowledge what was applied; the master uses it for WAIT and its lag view. */
+  ack(): void {
+    this.socket?.write(encodeCommand(['REPLCONF', 'ACK', String(this.offset)]));
+  }
+
+  close(): void {
+    this.stopAcks();
+    this.socket?.destroy();
+  }
+
+  private startAcks(): void {
+    this.ackTimer = setInterval(() => this.ack(), 1000);
+    this.ackTimer.unref();
+  }
+
+  private stopAcks(): void {
+    if (this.ackTimer) clearInterval(this.ackTimer);
+    this.ackTimer = undefined;
+  }
+
+  private fail(err: Error): void {
+    this.stopAcks();
+    this.socket?.destroy();
+    this.emit('error', err);
+  }
+
+  private request(args: string[]): Promise<string> {
+    return new Promise((resolve) => {
+      this.replies.push(resolve);
+      this.socket!.write(encodeCommand(args));
+    });
+  }
+
+  private async expectOk(args: string[], what: string): Promise<void> {
+    const line = await this.request(args);
+    if (!line.startsWith('+')) throw new Error(`${what} refused: ${line.replace(this.o.password ?? '\0', '***')}`);
+  }
+
+  private onData(d: Buffer): void {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+    for (;;) {
+      if (this.phase === 'handshake') {
+        const e = this.buf.indexOf(CRLF);
+        if (e < 0 || !this.replies.length) return;
+        const line = this.buf.subarray(0, e).toString();
+        this.buf = this.buf.subarray(e + 2);
+        this.replies.shift()!(line);
+        continue;
+      }
+      if (this.phase === 'rdb-header') {
+        // While it prepares the RDB the master sends bare newlines to keep the link alive.
+        let i = 0;
+        while (this.buf[i] === 0x0a) i++;
+        this.buf = this.buf.subarray(i);
+        const e = this.buf.indexOf(CRLF);
+        if (e < 0) return;
+        const head = this.buf.subarray(0, e).toString();
+        this.buf = this.buf.subarray(e + 2);
+        if (head.startsWith('$EOF:')) {
+          this.eofMark = Buffer.from(head.slice(5));
+          this.phase = 'rdb-eof';
+        } else if (head.startsWith('$')) {
+          this.rdbLen = Number(head.slice(1));
+          this.phase = 'rdb-body';
+        } else {
+          throw new Error(`expected the RDB payload, got ${JSON.stringify(head.slice(0, 80))}`);
+        }
+        continue;
+      }
+      if (this.phase === 'rdb-body') {
+        if (this.buf.length < this.rdbLen) return;
+        this.finishRdb(this.buf.subarray(0, this.rdbLen));
+        this.buf = this.buf.subarray(this.rdbLen);
+        continue;
+      }
+      if (this.phase === 'rdb-eof') {
+        // Diskless: the payload ends with the 40-byte mark announced in the header.
+        const at = this.buf.indexOf(this.eofMark!);
+        if (at < 0) return;
+        this.finishRdb(this.buf.subarray(0, at));
+        this.buf = this.buf.subarray(at + this.eofMark!.length);
+        continue;
+      }
+      // stream
+      const c = parseCommand(this.buf);
+      if (!c) return;
+      this.buf = this.buf.subarray(c.size);
+      const name = c.args[0]!.toString().toUpperCase();
+      if (name === 'REPLCONF' && c.args[1]?.toString().toUpperCase() === 'GETACK') {
+        // The answer gives the offset before the GETACK itself, as a Redis replica does.
+        this.ack();
+        this.offset += c.size;
+        continue;
+      }
+      this.offset += c.size;
+      this.emit('command', c.args, this.offset);
+    }
+  }
+
+  private finishRdb(rdb: Buffer): void {
+    this.phase = 'stream';
+    this.emit('rdb', Buffer.from(rdb));
+    this.startAcks();
+  }
+}
