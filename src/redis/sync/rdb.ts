@@ -163,6 +163,14 @@ export function parseIntset(is: Buffer): Buffer[] {
   return out;
 }
 
+/** A score stored as text in a listpack or ziplist ("inf", "-inf", "1.5"). */
+function score(b: Buffer): number {
+  const t = b.toString().toLowerCase();
+  if (t === 'inf' || t === '+inf') return Infinity;
+  if (t === '-inf') return -Infinity;
+  return Number(t);
+}
+
 const pairs = <A, B>(xs: Buffer[], f: (a: Buffer, b: Buffer) => [A, B]): Array<[A, B]> => {
   const out: Array<[A, B]> = [];
   for (let i = 0; i + 1 < xs.length; i += 2) out.push(f(xs[i]!, xs[i + 1]!));
@@ -184,8 +192,8 @@ function readValue(r: Reader, type: number): RdbValue {
     case T.LIST_ZIPLIST: return { type: 'list', value: parseZiplist(r.string()) };
     case T.SET_INTSET: return { type: 'set', value: parseIntset(r.string()) };
     case T.SET_LISTPACK: return { type: 'set', value: parseListpack(r.string()) };
-    case T.ZSET_ZIPLIST: return { type: 'zset', value: pairs(parseZiplist(r.string()), (m, s) => [m, Number(s.toString())]) };
-    case T.ZSET_LISTPACK: return { type: 'zset', value: pairs(parseListpack(r.string()), (m, s) => [m, Number(s.toString())]) };
+    case T.ZSET_ZIPLIST: return { type: 'zset', value: pairs(parseZiplist(r.string()), (m, s) => [m, score(s)]) };
+    case T.ZSET_LISTPACK: return { type: 'zset', value: pairs(parseListpack(r.string()), (m, s) => [m, score(s)]) };
     case T.HASH_ZIPLIST: return { type: 'hash', value: pairs(parseZiplist(r.string()), (f, v) => [f, v]) };
     case T.HASH_LISTPACK: return { type: 'hash', value: pairs(parseListpack(r.string()), (f, v) => [f, v]) };
     case T.LIST_QUICKLIST: {

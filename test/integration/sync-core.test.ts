@@ -1,0 +1,108 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { execa } from 'execa';
+import { Redis } from 'ioredis';
+import { cli, tempStateDir } from '../support/cli.js';
+import { ClusterPool } from '../../src/redis/connect.js';
+import { openEndpoint } from '../../src/redis/verify/endpoint.js';
+import { verifyData } from '../../src/redis/verify/verify.js';
+import { ReplicaLink } from '../../src/redis/sync/replica-link.js';
+import { parseRdb } from '../../src/redis/sync/rdb.js';
+import { TargetWriter, entryCommands, classify } from '../../src/redis/sync/apply.js';
+
+// Source: a standalone master on 7697. Target: a 5-master cluster (no replicas) on 7520-7524.
+const SRC = 7697;
+const PW = 'sync-core-pw';
+const home = tempStateDir('rr-sync-');
+const dir = mkdtempSync(join(tmpdir(), 'rr-syncsrc-'));
+let src: Redis;
+let targetPool: ClusterPool;
+let sourcePool: ClusterPool;
+
+before(async () => {
+  await execa('redis-server', ['--port', String(SRC), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'yes', '--pidfile', join(dir, 'pid'), '--logfile', join(dir, 'log'), '--requirepass', PW, '--repl-diskless-sync-delay', '0']);
+  src = new Redis({ port: SRC, host: '127.0.0.1', password: PW, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  for (let i = 0; i < 50; i++) { try { await src.connect(); break; } catch { await new Promise((s) => setTimeout(s, 100)); } }
+  const r = await cli(home, ['sandbox', 'up', '--name', 'sync', '--base-port', '7520', '--masters', '5', '--replicas', '0', '--keys', '0']);
+  if (r.code !== 0) throw new Error(r.out);
+  const inv = r.stdout.trim().split('\n').pop()!;
+  const pwFile = join(dirname(inv), 'password');
+  targetPool = new ClusterPool({ name: 'target', seeds: ['127.0.0.1:7520'], auth: { password: { file: pwFile } } }, { access: 'read-write' });
+  sourcePool = new ClusterPool({ name: 'source', seeds: [`127.0.0.1:${SRC}`], auth: { password: { env: 'RR_SYNC_CORE_PW' } } }, { access: 'read-only' });
+  process.env.RR_SYNC_CORE_PW = PW;
+  void readFileSync;
+});
+after(async () => {
+  await src.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
+  src.disconnect();
+  await targetPool.close();
+  await sourcePool.close();
+  await cli(home, ['sandbox', 'down', '--name', 'sync']);
+});
+
+async function seed(prefix: string): Promise<void> {
+  for (let i = 0; i < 300; i++) await src.set(`${prefix}:s:${i}`, `v${i}`);
+  await src.set(`${prefix}:ttl`, 'x', 'PX', 600000);
+  await src.rpush(`${prefix}:list`, ...Array.from({ length: 1200 }, (_, i) => `e${i}`));
+  await src.sadd(`${prefix}:ints`, 1, 2, 3);
+  await src.sadd(`${prefix}:set`, ...Array.from({ length: 700 }, (_, i) => `m${i}`));
+  await src.zadd(`${prefix}:zset`, ...Array.from({ length: 600 }, (_, i) => [i / 3, `z${i}`]).flat());
+  await src.zadd(`${prefix}:zinf`, 'inf', 'top', '-inf', 'bottom', 0.1, 'x');
+  await src.hset(`${prefix}:hash`, ...Array.from({ length: 40 }, (_, i) => [`f${i}`, `v${i}`]).flat());
+  await src.call('XADD', `${prefix}:stream`, '1-1', 'a', '1');
+  await src.call('XADD', `${prefix}:stream`, '2-1', 'a', '2', 'b', '3');
+  await src.call('XGROUP', 'CREATE', `${prefix}:stream`, 'g', '0');
+  await src.call('XREADGROUP', 'GROUP', 'g', 'c1', 'COUNT', '1', 'STREAMS', `${prefix}:stream`, '>');
+}
+
+test('full sync of every type into a 5-master cluster, then the write stream (MULTI/EXEC, deletes, expiries) applied: verify finds nothing', async () => {
+  await src.call('FLUSHALL');
+  await seed('a');
+  const target = await openEndpoint(targetPool);
+  const writer = new TargetWriter(target);
+  const link = new ReplicaLink({ host: '127.0.0.1', port: SRC, password: PW });
+  let applying = Promise.resolve();
+  let rdbDone!: () => void;
+  const loaded = new Promise<void>((r) => { rdbDone = r; });
+  link.on('rdb', (rdb: Buffer) => {
+    applying = applying.then(async () => {
+      for (const e of parseRdb(rdb).entries) await writer.writeEntry(e);
+      await writer.flush();
+      rdbDone();
+    });
+  });
+  link.on('command', (args: Buffer[]) => { applying = applying.then(async () => { await writer.applyCommand(args); await writer.flush(); }); });
+  link.on('error', () => {});
+  await link.start();
+  await loaded;
+  // Writes during the incremental phase, of every kind.
+  await seed('b');
+  await src.del('a:s:1', 'a:s:2');
+  await src.call('MULTI');
+  await src.incr('a:ctr');
+  await src.lpush('a:list', 'head');
+  await src.call('EXEC');
+  await src.pexpire('a:s:3', 500000);
+  await src.call('XACK', 'a:stream', 'g', '1-1');
+  const want = Number(/master_repl_offset:(\d+)/.exec((await src.call('INFO', 'replication')) as string)![1]);
+  for (let i = 0; i < 200 && link.offset < want; i++) await new Promise((s) => setTimeout(s, 20));
+  await applying;
+  link.close();
+  assert.equal(link.offset, want);
+  const report = await verifyData(await openEndpoint(sourcePool), target, { mode: 'full', rounds: 1, qps: 0, batch: 256, sample: 100, extra: true, ttlToleranceMs: 3000, pauseMs: 0, page: 1000, streamGroups: true });
+  assert.equal(report.differences.length, 0, JSON.stringify(report.differences.slice(0, 5)));
+  assert.ok(report.compared > 600);
+});
+
+test('entry commands: expired keys are skipped, big values are chunked, streams keep ids and groups; stream routing', () => {
+  const key = Buffer.from('k');
+  assert.deepEqual(entryCommands({ db: 0, key, expireAtMs: 1000, value: { type: 'string', value: Buffer.from('v') } }, 2000), []);
+  const list = entryCommands({ db: 0, key, expireAtMs: null, value: { type: 'list', value: Array.from({ length: 1200 }, () => Buffer.from('x')) } });
+  assert.deepEqual(list.map((c) => [c[0], c.length - 2]), [['DEL', 0], ['RPUSH', 500], ['RPUSH', 500], ['RPUSH', 200]]);
+  assert.deepEqual(classify([Buffer.from('SELECT'), Buffer.from('0')]), { kind: 'skip' });
+  assert.deepEqual(classify([Buffer.from('flushall')]), { kind: 'everywhere' });
+  assert.equal(classify([Buffer.from('set'), Buffer.from('a'), Buffer.from('b')]).kind, 'key');
+});
