@@ -1,0 +1,125 @@
+import { accessSync, constants } from 'node:fs';
+import { preconditionError } from '../../errors.js';
+
+/**
+ * RedisShake as an alternative sync engine (issue 6): its configuration,
+ * written from the inventory, and its log, read back as phases and progress.
+ * The binary is the operator's (it cannot be downloaded here); this module
+ * never ships or fetches one. The config holds the passwords RedisShake
+ * needs: the caller writes it mode 0600 into a private directory and deletes
+ * it when the sync stops, and never prints it.
+ */
+export interface ShakeSide {
+  cluster: boolean;
+  /** host:port of the nodes (v4 takes one seed of a cluster; v2 takes every master). */
+  addresses: string[];
+  username?: string;
+  password?: string;
+  tls: boolean;
+}
+
+const q = (s: string) => JSON.stringify(s); // TOML basic strings escape like JSON for what we write
+
+/** RedisShake v4 (shake.toml): a sync_reader and a redis_writer; existing keys are replaced. */
+export function shakeConfigV4(o: { source: ShakeSide; target: ShakeSide; dir: string; logFile: string }): string {
+  const side = (s: ShakeSide) => [
+    `cluster = ${s.cluster}`,
+    `address = ${q(s.addresses[0] ?? '')}`,
+    `username = ${q(s.username ?? '')}`,
+    `password = ${q(s.password ?? '')}`,
+    `tls = ${s.tls}`,
+  ];
+  return [
+    '# written by redis-runbook; holds passwords: mode 0600, deleted when the sync stops',
+    '[sync_reader]',
+    ...side(o.source),
+    'sync_rdb = true',
+    'sync_aof = true',
+    '',
+    '[redis_writer]',
+    ...side(o.target),
+    '',
+    '[advanced]',
+    `dir = ${q(o.dir)}`,
+    `log_file = ${q(o.logFile)}`,
+    'log_level = "info"',
+    'log_interval = 1',
+    // The runbook confirmed the target's keys may be replaced before the sync starts.
+    'rdb_restore_command_behavior = "rewrite"',
+    '',
+  ].join('\n');
+}
+
+/** RedisShake v2 (redis-shake.conf), the format the field guide shows. */
+export function shakeConfigV2(o: { source: ShakeSide; target: ShakeSide; logFile: string }): string {
+  const side = (name: string, s: ShakeSide) => [
+    `${name}.type = ${s.cluster ? 'cluster' : 'standalone'}`,
+    `${name}.address = ${s.addresses.join(';')}`,
+    `${name}.auth_type = auth`,
+    `${name}.password_raw = ${s.password ?? ''}`,
+    `${name}.tls_enable = ${s.tls}`,
+  ];
+  return [
+    '# written by redis-runbook; holds passwords: mode 0600, deleted when the sync stops',
+    'conf.version = 1',
+    'id = redis-shake',
+    `log.file = ${o.logFile}`,
+    'log.level = info',
+    ...side('source', o.source),
+    ...side('target', o.target),
+    'key_exists = rewrite',
+    '',
+  ].join('\n');
+}
+
+export type ShakePhase = 'handshake' | 'saving' | 'receiving' | 'full' | 'incremental';
+
+export interface ShakeStatus {
+  phase?: ShakePhase;
+  /** Full sync: percent of the RDB sent. */
+  percent?: number;
+  /** Incremental: bytes received from the source but not yet written (v4 `diff`). */
+  diff?: number;
+  writeOps?: number;
+  error?: string;
+}
+
+const V4_STATE: Record<string, ShakePhase> = { 'hand shaking': 'handshake', 'waiting bgsave': 'saving', 'receiving rdb': 'receiving', 'syncing rdb': 'full', 'syncing aof': 'incremental' };
+const UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12 };
+const bytes = (s: string) => { const m = /^([\d.]+)\s*([A-Za-z]*)$/.exec(s.trim()); return m ? Number(m[1]) * (UNITS[m[2] || 'B'] ?? 1) : NaN; };
+
+/**
+ * One line of RedisShake's log, as a status; undefined when it says nothing
+ * about progress. v4 (cmd/redis-shake/main.go + reader StatusString):
+ * `read_count=[n], read_ops=[x], write_count=[n], write_ops=[x], src-0, syncing rdb, size=[1.0 MiB/4.0 MiB]`
+ * and `..., syncing aof, diff=[0]`. v2: `dbSyncer[0] total = 1.00MB - 4.00MB [ 25%]` and
+ * `dbSyncer[0] sync rdb done`. Panics and errors are reported as such.
+ */
+export function parseShakeLine(line: string): ShakeStatus | undefined {
+  if (/\b(PNC|PANIC|FTL|FATAL)\b|\[PANIC\]|panic:/.test(line)) return { error: line.replace(/^.*?(PNC|PANIC\]?|FTL|panic:)\s*/, '').trim() || line.trim() };
+  const v4 = /(?:src-\d+, )?(hand shaking|waiting bgsave|receiving rdb|syncing rdb|syncing aof)(?:, size=\[([^/\]]+)\/([^\]]+)\])?(?:, diff=\[(-?\d+)\])?/.exec(line);
+  if (v4) {
+    const st: ShakeStatus = { phase: V4_STATE[v4[1]!] };
+    if (v4[2] && v4[3]) { const [a, b] = [bytes(v4[2]), bytes(v4[3])]; if (b > 0) st.percent = Math.min(100, Math.round((a / b) * 1000) / 10); }
+    if (v4[4] !== undefined) st.diff = Number(v4[4]);
+    const ops = /write_ops=\[([\d.]+)\]/.exec(line);
+    if (ops) st.writeOps = Number(ops[1]);
+    return st;
+  }
+  if (/sync rdb done/.test(line)) return { phase: 'incremental' };
+  const v2 = /total\s*=\s*([\d.]+\s*[A-Za-z]*)\s*-\s*([\d.]+\s*[A-Za-z]*)\s*\[\s*(\d+)%\]/.exec(line);
+  if (v2) return { phase: 'full', percent: Number(v2[3]) };
+  if (/waiting source rdb|wait source rdb|source rdb/.test(line)) return { phase: 'saving' };
+  return undefined;
+}
+
+/** The binary the operator gave, checked before anything starts. */
+export function checkShakeBinary(path: string | undefined): string {
+  if (!path) throw preconditionError('E_SHAKE_MISSING', 'engine=redis-shake needs the RedisShake binary', 'download redis-shake on a machine that can, copy it here, and pass --param shakeBinary=/path/to/redis-shake (or use engine=builtin)');
+  try {
+    accessSync(path, constants.X_OK);
+  } catch {
+    throw preconditionError('E_SHAKE_MISSING', `${path} is not an executable file`, 'pass --param shakeBinary= the path of the redis-shake binary (chmod +x it), or use engine=builtin');
+  }
+  return path;
+}
