@@ -12,6 +12,7 @@ import { verifyData } from '../../src/redis/verify/verify.js';
 import { ReplicaLink } from '../../src/redis/sync/replica-link.js';
 import { parseRdb } from '../../src/redis/sync/rdb.js';
 import { TargetWriter, entryCommands, classify } from '../../src/redis/sync/apply.js';
+import { scanCopy } from '../../src/redis/sync/scan-copy.js';
 
 // Source: a standalone master on 7697. Target: a 5-master cluster (no replicas) on 7520-7524.
 const SRC = 7697;
@@ -105,4 +106,15 @@ test('entry commands: expired keys are skipped, big values are chunked, streams 
   assert.deepEqual(classify([Buffer.from('SELECT'), Buffer.from('0')]), { kind: 'skip' });
   assert.deepEqual(classify([Buffer.from('flushall')]), { kind: 'everywhere' });
   assert.equal(classify([Buffer.from('set'), Buffer.from('a'), Buffer.from('b')]).kind, 'key');
+});
+
+test('scan mode: DUMP + PTTL from a read-only source session, RESTORE ... REPLACE into the cluster; verify finds nothing', async () => {
+  await src.call('FLUSHALL');
+  await seed('c');
+  const target = await openEndpoint(targetPool);
+  // The source is read through a read-only session: scan mode never writes to it.
+  const report = await scanCopy(await openEndpoint(sourcePool), target, { batch: 100 });
+  assert.equal(report.keys, Number(await src.call('DBSIZE')));
+  const v = await verifyData(await openEndpoint(sourcePool), target, { mode: 'full', rounds: 1, qps: 0, batch: 256, sample: 100, extra: false, ttlToleranceMs: 3000, pauseMs: 0, page: 1000, streamGroups: true });
+  assert.equal(v.differences.length, 0, JSON.stringify(v.differences.slice(0, 5)));
 });
