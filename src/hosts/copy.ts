@@ -58,9 +58,12 @@ function rsyncPath(loc: Location, kind: 'file' | 'dir'): string {
 
 function rsyncArgs(kind: 'file' | 'dir', remote: HostConfig | undefined): string[] {
   // -a keeps modes and times; --delete makes a directory an exact copy (an AOF directory
-  // with stale incr files would be replayed); --partial lets a resumed copy continue.
+  // with stale incr files would be replayed).
   // --protect-args: paths reach the remote rsync as they are, never through its shell.
-  const args = ['-a', '--partial', '--protect-args', ...(kind === 'dir' ? ['--delete'] : [])];
+  // --partial-dir: a cut-off transfer is kept aside for the next attempt, never under the
+  // real file name. --ignore-times: rsync is only called when the digests differ, so its
+  // size+mtime quick check must not declare the files equal.
+  const args = ['-a', '--partial-dir=.redis-runbook-partial', '--ignore-times', '--protect-args', ...(kind === 'dir' ? ['--delete'] : [])];
   if (remote) args.push('-e', ['ssh', ...sshOptions(remote)].map((a) => (/[\s'"]/.test(a) ? shellQuote(a) : a)).join(' '));
   return args;
 }
