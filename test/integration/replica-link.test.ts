@@ -28,6 +28,8 @@ const masterOffset = async () => Number(/master_repl_offset:(\d+)/.exec((await r
 
 async function fullSync(diskless: boolean) {
   await r.call('CONFIG', 'SET', 'repl-diskless-sync', diskless ? 'yes' : 'no');
+  // Diskless with a delay: the master sends bare newlines before +FULLRESYNC while it waits.
+  await r.call('CONFIG', 'SET', 'repl-diskless-sync-delay', diskless ? '2' : '0');
   const link = new ReplicaLink({ host: '127.0.0.1', port: PORT, password: PASSWORD });
   const rdb = new Promise<Buffer>((resolve) => link.once('rdb', resolve));
   const commands: Array<{ args: string[]; offset: number }> = [];

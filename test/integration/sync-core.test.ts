@@ -57,6 +57,10 @@ async function seed(prefix: string): Promise<void> {
   await src.call('XADD', `${prefix}:stream`, '2-1', 'a', '2', 'b', '3');
   await src.call('XGROUP', 'CREATE', `${prefix}:stream`, 'g', '0');
   await src.call('XREADGROUP', 'GROUP', 'g', 'c1', 'COUNT', '1', 'STREAMS', `${prefix}:stream`, '>');
+  // A group never read: its entries_read is unknown, written as 2^64-1 in the RDB.
+  await src.call('XGROUP', 'CREATE', `${prefix}:stream`, 'unread', '$');
+  // NOACK reads replicate as XGROUP SETID / CREATECONSUMER inside MULTI (key not at argv[1]).
+  await src.call('XREADGROUP', 'GROUP', 'g', 'c2', 'NOACK', 'COUNT', '1', 'STREAMS', `${prefix}:stream`, '>');
 }
 
 test('full sync of every type into a 5-master cluster, then the write stream (MULTI/EXEC, deletes, expiries) applied: verify finds nothing', async () => {
@@ -82,6 +86,7 @@ test('full sync of every type into a 5-master cluster, then the write stream (MU
   // Writes during the incremental phase, of every kind.
   await seed('b');
   await src.del('a:s:1', 'a:s:2');
+  await src.mset('a:m1', '1', 'a:m2', '2');
   await src.call('MULTI');
   await src.incr('a:ctr');
   await src.lpush('a:list', 'head');

@@ -33,7 +33,8 @@ test('log lines (formats from RedisShake v4 main.go/StatusString and v2 dbSyncer
   assert.deepEqual(parseShakeLine('2019/06/13 11:30:07 [INFO] dbSyncer[0] total = 1.00MB - 4.00MB [ 25%]  entry=14'), { phase: 'full', percent: 25 });
   assert.deepEqual(parseShakeLine('2019/06/13 11:30:09 [INFO] dbSyncer[0] sync rdb done'), { phase: 'incremental' });
   assert.equal(parseShakeLine(`${pre}create SyncClusterReader: 127.0.0.1:6379`), undefined);
-  assert.match(parseShakeLine('2024-05-01 10:00:00 PNC dial tcp 127.0.0.1:6379: connect: connection refused')!.error!, /connection refused/);
+  assert.match(parseShakeLine('2024-05-01 10:00:00 ERR dial tcp 127.0.0.1:6379: connect: connection refused')!.error!, /connection refused/);
+  assert.match(parseShakeLine('2019/06/13 11:30:07 [PANIC] auth failed')!.error!, /auth failed/);
 });
 
 test('a missing or non-executable binary is a clear precondition error', () => {

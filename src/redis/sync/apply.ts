@@ -81,6 +81,18 @@ export function classify(args: Buffer[]): StreamAction {
   return { kind: 'key', key: args[at]! };
 }
 
+/** DEL/UNLINK/TOUCH of several keys, MSET/MSETNX of several pairs: one command per key. */
+function splitMultiKey(c: Command): Command[] {
+  const name = c[0].toUpperCase();
+  if ((name === 'DEL' || name === 'UNLINK' || name === 'TOUCH') && c.length > 2) return c.slice(1).map((k) => [c[0], k] as Command);
+  if ((name === 'MSET' || name === 'MSETNX') && c.length > 3) {
+    const out: Command[] = [];
+    for (let i = 1; i + 1 < c.length; i += 2) out.push([name === 'MSET' ? 'SET' : 'SETNX', c[i]!, c[i + 1]!]);
+    return out;
+  }
+  return [c];
+}
+
 /**
  * Writes into the target, in pipelines per owner node. Errors are raised:
  * a sync that cannot write must stop, not drift silently.
@@ -93,6 +105,7 @@ export class TargetWriter {
   constructor(private readonly target: Endpoint, private readonly flushAt = 512) {}
 
   async writeEntry(e: RdbEntry): Promise<void> {
+    if (e.db !== 0) throw new Error(`the source holds keys in db ${e.db} (${e.key.toString().slice(0, 60)}): a cluster has db 0 only; move them to db 0 on the source, or sync that db to a standalone target`);
     for (const c of entryCommands(e)) await this.queue(this.target.route(e.key), c);
   }
 
@@ -100,6 +113,9 @@ export class TargetWriter {
   async applyCommand(args: Buffer[]): Promise<void> {
     const a = classify(args);
     const cmd = [args[0]!.toString(), ...args.slice(1)] as Command;
+    if (cmd[0].toUpperCase() === 'SELECT' && args[1]?.toString() !== '0') {
+      throw new Error(`the source wrote to db ${args[1]?.toString()}: a cluster has db 0 only`);
+    }
     if (a.kind === 'skip') return;
     if (a.kind === 'multi') { this.multi = []; return; }
     if (a.kind === 'exec') {
@@ -109,14 +125,18 @@ export class TargetWriter {
       // always is; a standalone source's may span slots: then each slot's part is its own
       // MULTI/EXEC (atomic per slot, not across them).
       const bySlot = new Map<number, Command[]>();
-      for (const c of block) {
-        const k = c[1];
-        const slot = k === undefined ? -1 : keySlot(Buffer.isBuffer(k) ? k : Buffer.from(k));
+      const everywhere: Command[] = [];
+      for (const c of block.flatMap(splitMultiKey)) {
+        const ca = classify(c.map((x) => (Buffer.isBuffer(x) ? x : Buffer.from(x))));
+        if (ca.kind === 'skip') continue;
+        if (ca.kind === 'everywhere') { everywhere.push(c); continue; }
+        const slot = ca.kind === 'key' ? keySlot(ca.key) : -1;
         bySlot.set(slot, [...(bySlot.get(slot) ?? []), c]);
       }
-      for (const part of bySlot.values()) {
-        const key = part[0]![1];
-        const node = key !== undefined ? this.target.route(Buffer.isBuffer(key) ? key : Buffer.from(key)) : this.target.masters[0]!;
+      for (const c of everywhere) { await this.flush(); await Promise.all(this.target.masters.map((n) => this.send(n, [c]))); }
+      for (const [slot, part] of bySlot) {
+        const ca = classify(part[0]!.map((x) => (Buffer.isBuffer(x) ? x : Buffer.from(x))));
+        const node = slot >= 0 && ca.kind === 'key' ? this.target.route(ca.key) : this.target.masters[0]!;
         await this.flushNode(node);
         await this.send(node, [['MULTI'], ...part, ['EXEC']]);
       }
@@ -125,13 +145,9 @@ export class TargetWriter {
     if (this.multi) { this.multi.push(cmd); return; }
     // A standalone source writes multi-key commands across slots; a cluster target takes
     // them key by key (these have no cross-key atomicity to lose).
-    const name = cmd[0].toUpperCase();
-    if ((name === 'DEL' || name === 'UNLINK' || name === 'TOUCH') && args.length > 2) {
-      for (const k of args.slice(1)) await this.queue(this.target.route(k), [cmd[0], k]);
-      return;
-    }
-    if (name === 'MSET' && args.length > 3) {
-      for (let i = 1; i + 1 < args.length; i += 2) await this.queue(this.target.route(args[i]!), ['SET', args[i]!, args[i + 1]!]);
+    const parts = splitMultiKey(cmd);
+    if (parts.length > 1) {
+      for (const p of parts) await this.queue(this.target.route(Buffer.isBuffer(p[1]) ? p[1] : Buffer.from(p[1]!)), p);
       return;
     }
     if (a.kind === 'everywhere') {
@@ -163,6 +179,9 @@ export class TargetWriter {
   private async send(node: NodeClient, cmds: Command[]): Promise<void> {
     const replies = await node.pipeline(cmds);
     for (let i = 0; i < replies.length; i++) {
+      // EXEC answers with an array whose elements can be errors (WRONGTYPE inside a block).
+      const inner = Array.isArray(replies[i]![1]) ? (replies[i]![1] as unknown[]).find((x) => x instanceof Error) as Error | undefined : undefined;
+      if (inner && String(cmds[i]![0]).toUpperCase() === 'EXEC') throw new Error(`writing to ${node.address}: a command inside MULTI/EXEC failed: ${inner.message}`);
       const err = replies[i]![0];
       if (!err) continue;
       // The target's layout moved under us (a reshard, a failover): follow it once.

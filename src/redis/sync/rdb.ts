@@ -63,7 +63,11 @@ class Reader {
     if (kind === 1) return { len: ((first & 0x3f) << 8) | this.u8() };
     if (kind === 3) return { len: 0, enc: first & 0x3f };
     if (first === 0x80) { const v = this.bytes(4).readUInt32BE(0); return { len: v }; }
-    if (first === 0x81) { const v = this.bytes(8).readBigUInt64BE(0); return { len: Number(v) }; }
+    if (first === 0x81) {
+      const v = this.bytes(8).readBigUInt64BE(0);
+      // 2^64-1 is how Redis writes "unknown" (-1) into an unsigned length (a group's entries_read).
+      return { len: v === 0xffffffffffffffffn ? -1 : Number(v) };
+    }
     throw new RdbError(`bad length byte 0x${first.toString(16)}`, this.pos - 1);
   }
   len(): number {
@@ -85,7 +89,13 @@ class Reader {
     throw new RdbError(`unknown string encoding ${l.enc}`, this.pos - 1);
   }
   /** A stream id written as two lengths (ms, seq). */
-  streamId(): string { const ms = this.length(); const seq = this.length(); return `${ms.len}-${seq.len}`; }
+  streamId(): string { return `${this.bigLength()}-${this.bigLength()}`; }
+  /** A length kept exact past 2^53 (stream id parts). */
+  bigLength(): bigint {
+    const first = this.buf[this.pos];
+    if (first === 0x81) { this.pos++; return this.bytes(8).readBigUInt64BE(0); }
+    return BigInt(this.len());
+  }
   /** A stream id written raw: 16 bytes, ms and seq big-endian. */
   rawStreamId(): string { const b = this.bytes(16); return `${b.readBigUInt64BE(0)}-${b.readBigUInt64BE(8)}`; }
   u64le(): number { return Number(this.bytes(8).readBigUInt64LE(0)); }
@@ -276,7 +286,8 @@ function readStream(r: Reader, type: number): RdbStream {
   for (let g = 0; g < groups; g++) {
     const name = r.string();
     const lastId = r.streamId();
-    const entriesRead = type >= T.STREAM_LISTPACKS_2 ? r.len() : undefined;
+    const read = type >= T.STREAM_LISTPACKS_2 ? r.len() : undefined;
+    const entriesRead = read === undefined || read < 0 ? undefined : read;
     const pel = r.len();
     const pending: RdbStream['groups'][number]['pending'] = [];
     for (let p = 0; p < pel; p++) pending.push({ id: r.rawStreamId(), deliveryTimeMs: r.u64le(), deliveryCount: r.len() });
@@ -310,7 +321,10 @@ export function parseRdb(buf: Buffer): RdbFile {
     const op = r.u8();
     if (op === OP.EOF) break;
     if (op === OP.AUX) { const k = r.string().toString(); aux[k] = r.string().toString(); continue; }
-    if (op === OP.SELECTDB) { db = r.len(); continue; }
+    if (op === OP.SELECTDB) {
+      db = r.len();
+      continue;
+    }
     if (op === OP.RESIZEDB) { r.len(); r.len(); continue; }
     if (op === OP.EXPIRETIME_MS) { expireAtMs = Number(r.bytes(8).readBigUInt64LE(0)); continue; }
     if (op === OP.EXPIRETIME) { expireAtMs = r.bytes(4).readUInt32LE(0) * 1000; continue; }

@@ -22,6 +22,12 @@ const q = (s: string) => JSON.stringify(s); // TOML basic strings escape like JS
 
 /** RedisShake v4 (shake.toml): a sync_reader and a redis_writer; existing keys are replaced. */
 export function shakeConfigV4(o: { source: ShakeSide; target: ShakeSide; dir: string; logFile: string }): string {
+  // v4.2+ runs the file through envsubst: a `$` in a value would be replaced.
+  for (const v of [o.source.password, o.target.password, o.dir, o.logFile, o.source.username, o.target.username]) {
+    if (v?.includes('$')) throw new Error('a value of the RedisShake config contains `$`, which RedisShake 4.2+ expands as an environment variable: use engine=builtin for it');
+  }
+  // log_file is joined onto dir by RedisShake: a bare name.
+  const logFile = o.logFile.split('/').pop()!;
   const side = (s: ShakeSide) => [
     `cluster = ${s.cluster}`,
     `address = ${q(s.addresses[0] ?? '')}`,
@@ -41,7 +47,7 @@ export function shakeConfigV4(o: { source: ShakeSide; target: ShakeSide; dir: st
     '',
     '[advanced]',
     `dir = ${q(o.dir)}`,
-    `log_file = ${q(o.logFile)}`,
+    `log_file = ${q(logFile)}`,
     'log_level = "info"',
     'log_interval = 1',
     // The runbook confirmed the target's keys may be replaced before the sync starts.
@@ -96,7 +102,8 @@ const bytes = (s: string) => { const m = /^([\d.]+)\s*([A-Za-z]*)$/.exec(s.trim(
  * `dbSyncer[0] sync rdb done`. Panics and errors are reported as such.
  */
 export function parseShakeLine(line: string): ShakeStatus | undefined {
-  if (/\b(PNC|PANIC|FTL|FATAL)\b|\[PANIC\]|panic:/.test(line)) return { error: line.replace(/^.*?(PNC|PANIC\]?|FTL|panic:)\s*/, '').trim() || line.trim() };
+  // v4's log.Panicf logs at error level (zerolog prints ERR) and exits; v2 prints [PANIC].
+  if (/\b(ERR|PNC|PANIC|FTL|FATAL)\b|\[PANIC\]|\[ERROR\]|panic:/.test(line)) return { error: line.replace(/^.*?(ERR|PNC|PANIC\]?|ERROR\]|FTL|panic:)\s*/, '').trim() || line.trim() };
   const v4 = /(?:src-\d+, )?(hand shaking|waiting bgsave|receiving rdb|syncing rdb|syncing aof)(?:, size=\[([^/\]]+)\/([^\]]+)\])?(?:, diff=\[(-?\d+)\])?/.exec(line);
   if (v4) {
     const st: ShakeStatus = { phase: V4_STATE[v4[1]!] };

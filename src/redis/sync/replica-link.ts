@@ -82,7 +82,12 @@ export class ReplicaLink extends EventEmitter {
     this.socket = s;
     s.on('data', (d) => { try { this.onData(d); } catch (err) { this.fail(err as Error); } });
     s.on('error', (err) => this.fail(err));
-    s.on('close', () => { this.stopAcks(); this.emit('close'); });
+    s.on('close', () => {
+      this.stopAcks();
+      // A handshake cut off must not leave start() waiting for a reply forever.
+      for (const reply of this.replies.splice(0)) reply('-ERR connection closed during the handshake');
+      this.emit('close');
+    });
     await new Promise<void>((resolve, reject) => { s.once('connect', resolve); s.once('error', reject); });
     if (this.o.password !== undefined) {
       await this.expectOk(this.o.username ? ['AUTH', this.o.username, this.o.password] : ['AUTH', this.o.password], 'AUTH');
@@ -93,6 +98,7 @@ export class ReplicaLink extends EventEmitter {
     const line = await this.request(r ? ['PSYNC', r.replid, String(r.offset + 1)] : ['PSYNC', '?', '-1']);
     const full = /^\+FULLRESYNC (\S+) (\d+)/.exec(line);
     const cont = /^\+CONTINUE(?: (\S+))?/.exec(line);
+    if (line.startsWith('-')) throw new Error(`PSYNC refused: ${line}`);
     if (full) {
       this.replid = full[1]!;
       this.offset = Number(full[2]);
@@ -152,6 +158,10 @@ export class ReplicaLink extends EventEmitter {
     this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
     for (;;) {
       if (this.phase === 'handshake') {
+        // While it waits to start a (diskless) full sync, the master sends bare newlines.
+        let nl = 0;
+        while (this.buf[nl] === 0x0a) nl++;
+        if (nl) this.buf = this.buf.subarray(nl);
         const e = this.buf.indexOf(CRLF);
         if (e < 0 || !this.replies.length) return;
         const line = this.buf.subarray(0, e).toString();

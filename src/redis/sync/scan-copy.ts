@@ -30,7 +30,8 @@ export async function scanCopy(source: Endpoint, target: Endpoint, o: { batch?: 
         const [e1, payload] = replies[2 * i]!;
         const [e2, pttl] = replies[2 * i + 1]!;
         if (e1 || e2) throw new Error(`reading ${k.toString()} from ${node.address}: ${(e1 ?? e2)!.message}`);
-        if (payload === null || Number(pttl) === -2) { vanished++; return; }
+        // PTTL 0: under a millisecond left (RESTORE with TTL 0 would make it persistent): gone.
+        if (payload === null || Number(pttl) === -2 || Number(pttl) === 0) { vanished++; return; }
         const ttl = Number(pttl) > 0 ? String(pttl) : '0';
         const owner = target.route(k);
         const list = byOwner.get(owner) ?? [];
