@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { parseClusterNodes } from '../src/redis/cluster-nodes.js';
+import { median } from './stats.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const BASE = 7900;
@@ -24,11 +25,6 @@ const NODE_TIMEOUT = 2000;
 const home = mkdtempSync(join(tmpdir(), 'rr-bench-'));
 const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' }, encoding: 'utf8' });
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 async function main(): Promise<void> {
   const up = cli(['sandbox', 'up', '--name', 'bench', '--base-port', String(BASE), '--keys', '20000', '--node-timeout', String(NODE_TIMEOUT)]);

@@ -15,6 +15,7 @@ import { ClusterPool } from '../src/redis/connect.js';
 import { parseClusterNodes } from '../src/redis/cluster-nodes.js';
 import { moveSlots, type SlotMove } from '../src/redis/slot-move.js';
 import { rangesToSlots } from '../src/redis/slots.js';
+import { median } from './stats.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const BASE = 8200;
@@ -23,11 +24,6 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const home = mkdtempSync(join(tmpdir(), 'rr-bench-reshard-'));
 const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' }, encoding: 'utf8', maxBuffer: 1 << 26 });
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 async function main(): Promise<void> {
   process.stderr.write(`seeding ${KEYS} keys...\n`);

@@ -14,6 +14,16 @@ export type Digest = Map<string, { size: number; sha256: string }>;
 export const shellQuote = (p: string) => `'${p.replace(/'/g, `'\\''`)}'`;
 
 /**
+ * Shell that exits 3 when a TCP socket listens on the port, checked on the
+ * host itself (ss, else netstat; neither: exit 4, nothing is assumed). Put
+ * in front of a command that must not run while a node is up.
+ */
+export function portClosedGuard(port: number | string): string {
+  const p = Number(port);
+  return `if command -v ss >/dev/null 2>&1; then ss -Hltn 'sport = :${p}' | grep -q . && { echo 'port ${p} is listening' >&2; exit 3; }; elif command -v netstat >/dev/null 2>&1; then netstat -ltn | awk '{print $4}' | grep -q ':${p}$' && { echo 'port ${p} is listening' >&2; exit 3; }; else echo 'neither ss nor netstat: cannot check the port' >&2; exit 4; fi;`;
+}
+
+/**
  * Digest a file or a directory tree on its host, with the host's own
  * sha256sum and stat (the bytes are hashed where they are, not fetched).
  * undefined when the path does not exist.

@@ -189,3 +189,12 @@ export const replicasOf = (t: Topology, masterId: string) => t.nodes.filter((n) 
 export function findNode(t: Topology, address: string): TopologyNode | undefined {
   return t.nodes.find((n) => n.address === address || n.id === address);
 }
+
+/**
+ * When the plan read this topology, as `YYYYMMDD-HHMMSS`: one name per plan
+ * for files a run leaves on hosts (backups, frozen saves), found again by a
+ * resumed run, never shared with a later one.
+ */
+export function planStamp(t: Pick<Topology, 'takenAt'>): string {
+  return t.takenAt.replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+}

@@ -1,5 +1,5 @@
 import { usageError } from '../errors.js';
-import type { Topology } from '../redis/topology.js';
+import { findNode, type Topology, type TopologyNode } from '../redis/topology.js';
 import { parseMode, resolveFailoverPair, type FailoverPair } from '../redis/failover.js';
 import { pass, type Condition } from './kind.js';
 
@@ -8,6 +8,18 @@ export function clusterArg(raw: Record<string, string>, topology: (c: string) =>
   const name = raw.cluster;
   if (!name) throw usageError('E_PARAM', 'the cluster parameter is missing', 'pass --param cluster=NAME (a cluster of the inventory)');
   return topology(name);
+}
+
+/**
+ * The cluster and the node `node=HOST:PORT` names in it. An unknown node is
+ * bad input: a usage error listing the cluster's nodes, as the failover
+ * steps report it (resolveFailoverPair).
+ */
+export function nodeArg(raw: Record<string, string>, topology: (c: string) => Topology): { t: Topology; n: TopologyNode } {
+  const t = clusterArg(raw, topology);
+  const n = raw.node ? findNode(t, raw.node) : undefined;
+  if (!n) throw usageError('E_NODE_UNKNOWN', `${raw.node ?? '(none given)'} is not a node of cluster ${t.cluster} (nodes: ${t.nodes.map((x) => x.address).join(', ')})`, 'pass --param node= one of the listed addresses');
+  return { t, n };
 }
 
 /**

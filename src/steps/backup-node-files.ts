@@ -1,7 +1,8 @@
 import { failedError } from '../errors.js';
-import { shellQuote } from '../hosts/copy.js';
+import { portClosedGuard, shellQuote } from '../hosts/copy.js';
 import { clusterArg } from './args.js';
 import { collectorGroup } from '../redis/consolidate.js';
+import { planStamp } from '../redis/topology.js';
 import { cond, pass, type StepKind } from './kind.js';
 
 interface NodeFiles { address: string; port: string; dir: string; files: string[] }
@@ -25,7 +26,7 @@ export const backupNodeFilesStep: StepKind<Args> = {
       })),
       // One name per plan (when its topology was read): a resumed run finds its own backup,
       // and a later migration onto the same target never collides with it.
-      backup: `redis-runbook-backup-${t.takenAt.replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}`,
+      backup: `redis-runbook-backup-${planStamp(t)}`,
     };
   },
   title: (a) => `Move the RDB/AOF of ${a.nodes.length} stopped nodes of ${a.cluster} into <dir>/${a.backup}/ (nodes.conf stays)`,
@@ -49,8 +50,8 @@ export const backupNodeFilesStep: StepKind<Args> = {
         // the node wrote new files since, and a human should look.
         return `if [ -e ${src} ]; then if [ -e ${dst} ]; then printf 'both %s and %s exist\\n' ${src} ${dst} >&2; exit 5; fi; mv -- ${src} ${dst}; fi`;
       }).join('; ');
-      // Fails closed: without ss to check the port, nothing is moved.
-      const r = await host.run(`command -v ss >/dev/null 2>&1 || { echo 'ss (iproute2) is needed to check the port' >&2; exit 4; }; if ss -Hltn 'sport = :${Number(n.port)}' | grep -q .; then echo 'port ${Number(n.port)} is listening' >&2; exit 3; fi; cd ${d} && mkdir -p ${shellQuote(a.backup)} && ${moves}`, { timeoutMs: 120_000, signal: ctx.signal });
+      // Checked on the host in the same command; without a way to check, nothing is moved.
+      const r = await host.run(`${portClosedGuard(n.port)} cd ${d} && mkdir -p ${shellQuote(a.backup)} && ${moves}`, { timeoutMs: 120_000, signal: ctx.signal });
       if (r.exitCode !== 0) throw failedError('E_BACKUP', `moving the files of ${n.address} aside on host ${host.name} failed (exit ${r.exitCode}): ${r.stderr.trim()}`, r.exitCode === 3 ? 'the node is running: stop it first' : 'look at the data directory and retry');
     }));
     return { backup: a.backup };

@@ -1,25 +1,16 @@
 import { failedError, usageError } from '../errors.js';
 import { answers } from '../redis/node-state.js';
-import { findNode } from '../redis/topology.js';
-import { clusterArg } from './args.js';
+import { nodeArg } from './args.js';
+import { portClosedGuard, shellQuote } from '../hosts/copy.js';
 import { cond, pass, type StepKind } from './kind.js';
 
 interface Args { cluster: string; address: string; port: string; paths: string[] }
-
-const quote = (p: string) => `'${p.replace(/'/g, `'\\''`)}'`;
-
-/** Shell that exits 3 when a TCP socket listens on the port (ss, else netstat; neither: refuse). */
-function listeningGuard(port: string): string {
-  return `if command -v ss >/dev/null 2>&1; then ss -Hltn 'sport = :${port}' | grep -q . && exit 3; elif command -v netstat >/dev/null 2>&1; then netstat -ltn | awk '{print $4}' | grep -q ':${port}$' && exit 3; else echo 'neither ss nor netstat: cannot check the port' >&2; exit 4; fi;`;
-}
 
 export const deleteNodeFilesStep: StepKind<Args> = {
   kind: 'delete-node-files',
   summary: 'Delete a stopped node\'s RDB, AOF directory and nodes.conf on its host (paths read from CONFIG GET at plan time)',
   resolve(raw, topology) {
-    const t = clusterArg(raw, topology);
-    const n = raw.node ? findNode(t, raw.node) : undefined;
-    if (!n) throw failedError('E_NODE_UNKNOWN', `${raw.node} is not a node of cluster ${t.cluster}`);
+    const { t, n } = nodeArg(raw, topology);
     const p = n.self?.persistence;
     if (!p?.dir) throw failedError('E_NODE_UNREACHABLE', `${n.address} does not answer, so its data directory is unknown`, 'start it, or delete its files by hand (deleteFiles=false)');
     const dir = p.dir.replace(/\/+$/, '');
@@ -32,7 +23,7 @@ export const deleteNodeFilesStep: StepKind<Args> = {
     return { cluster: t.cluster, address: n.address, port: n.address.slice(n.address.lastIndexOf(':') + 1), paths: [p.dbfilename, p.appenddirname, p.clusterConfigFile].filter(Boolean).map(inDir) };
   },
   title: (a) => `Delete the data files of ${a.address}: ${a.paths.join(', ')}`,
-  commands: (a) => [{ target: `host of ${a.address}`, command: `rm -rf -- ${a.paths.map(quote).join(' ')}` }],
+  commands: (a) => [{ target: `host of ${a.address}`, command: `rm -rf -- ${a.paths.map(shellQuote).join(' ')}` }],
   destructive: (a) => `deletes ${a.address}'s data files (${a.paths.join(', ')}); they cannot be recovered`,
   async check(ctx) {
     const host = ctx.env.host(ctx.args.address);
@@ -48,14 +39,14 @@ export const deleteNodeFilesStep: StepKind<Args> = {
     const host = ctx.env.host(a.address)!;
     // Checked on the host itself, in the same command: a node that merely did not answer us
     // (a network blip) still listens there, and its files are not touched.
-    const r = await host.run(`${listeningGuard(a.port)} rm -rf -- ${a.paths.map(quote).join(' ')}`, { timeoutMs: 60_000, signal: ctx.signal });
+    const r = await host.run(`${portClosedGuard(a.port)} rm -rf -- ${a.paths.map(shellQuote).join(' ')}`, { timeoutMs: 60_000, signal: ctx.signal });
     if (r.exitCode === 3) throw failedError('E_NODE_RUNNING', `something still listens on port ${a.port} on host ${host.name}`, 'stop the node before its files are deleted');
     if (r.exitCode !== 0) throw failedError('E_DELETE_FAILED', `rm on host ${host.name} exited ${r.exitCode}: ${r.stderr.trim()}`, 'check the permissions on the data directory and retry');
     return { deleted: a.paths };
   },
   async verify(ctx) {
     const host = ctx.env.host(ctx.args.address)!;
-    const r = await host.run(`for p in ${ctx.args.paths.map(quote).join(' ')}; do [ -e "$p" ] && echo "$p"; done; true`, { timeoutMs: 30_000 });
+    const r = await host.run(`for p in ${ctx.args.paths.map(shellQuote).join(' ')}; do [ -e "$p" ] && echo "$p"; done; true`, { timeoutMs: 30_000 });
     const left = r.stdout.trim();
     return [cond('files deleted', r.exitCode === 0 && left === '', 'none of the files exists', left ? `still there: ${left.split('\n').join(', ')}` : `could not look (exit ${r.exitCode})`)];
   },

@@ -1,8 +1,7 @@
 import { failedError } from '../errors.js';
 import { parseClusterNodes, isMaster } from '../redis/cluster-nodes.js';
 import type { NodeRef } from '../redis/failover.js';
-import { findNode } from '../redis/topology.js';
-import { clusterArg } from './args.js';
+import { nodeArg } from './args.js';
 import { cond, pass, waitFor, type Condition, type StepKind, type StepRunContext } from './kind.js';
 
 interface Args {
@@ -54,9 +53,7 @@ export const forgetNodeStep: StepKind<Args> = {
   kind: 'forget-node',
   summary: 'CLUSTER FORGET a node on every other node, repeated until none lists it (within the 60 s forget window)',
   resolve(raw, topology) {
-    const t = clusterArg(raw, topology);
-    const n = raw.node ? findNode(t, raw.node) : undefined;
-    if (!n) throw failedError('E_NODE_UNKNOWN', `${raw.node} is not a node of cluster ${t.cluster}`);
+    const { t, n } = nodeArg(raw, topology);
     return { cluster: t.cluster, node: { id: n.id, address: n.address }, others: t.nodes.filter((x) => x.id !== n.id).map((x) => x.address), timeoutMs: Number(raw.forgetTimeoutMs ?? 30_000) };
   },
   title: (a) => `Make all ${a.others.length} other nodes forget ${a.node.address} (${a.node.id.slice(0, 8)})`,

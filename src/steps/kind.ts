@@ -84,6 +84,8 @@ export function throwIfStopped(signal: AbortSignal | undefined): void {
 }
 
 export const pass = (name: string, reason: string): Condition => ({ name, ok: true, reason });
+/** The check (or verify) of a step that only reads: nothing to hold before it runs. */
+export const onlyReads = async (): Promise<Condition[]> => [pass('read-only', 'this step only reads')];
 export const fail = (name: string, reason: string): Condition => ({ name, ok: false, reason });
 export const cond = (name: string, ok: boolean, okReason: string, failReason: string): Condition => ({ name, ok, reason: ok ? okReason : failReason });
 

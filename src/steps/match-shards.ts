@@ -4,7 +4,7 @@ import { chooseCollector } from '../redis/consolidate.js';
 import { masters } from '../redis/topology.js';
 import type { Topology } from '../redis/topology.js';
 import { shellQuote } from '../hosts/copy.js';
-import { cond, pass, type Condition, type StepKind, type StepRunContext } from './kind.js';
+import { cond, pass, type Condition, type StepKind, type StepRunContext, onlyReads } from './kind.js';
 
 export type CopyFormat = 'rdb' | 'aof';
 
@@ -95,9 +95,7 @@ export const matchShardsStep: StepKind<Args> = {
   async run(ctx) {
     return { pairs: ctx.args.pairs };
   },
-  async verify() {
-    return [pass('read-only', 'this step only reads')];
-  },
+  verify: onlyReads,
 };
 
 /** Free bytes in a directory, read with df on the node's host (a read: not journaled, allowed in a plan). */

@@ -3,9 +3,9 @@ import { parseClusterNodes } from '../redis/cluster-nodes.js';
 import type { NodeRef } from '../redis/failover.js';
 import { moveSlots, spreadSlots, type SlotMove } from '../redis/slot-move.js';
 import { countSlots, formatRanges, rangesToSlots, toRanges } from '../redis/slots.js';
-import { findNode, masters } from '../redis/topology.js';
-import { clusterArg } from './args.js';
-import { cond, pass, throwIfStopped, type StepKind, type StepRunContext } from './kind.js';
+import { masters } from '../redis/topology.js';
+import { nodeArg } from './args.js';
+import { cond, pass, type StepKind, type StepRunContext } from './kind.js';
 
 interface Args {
   cluster: string;
@@ -35,9 +35,7 @@ export const moveSlotsStep: StepKind<Args> = {
   kind: 'move-slots',
   summary: 'Move every slot of a master to the other masters (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE), evenly',
   resolve(raw, topology) {
-    const t = clusterArg(raw, topology);
-    const n = raw.node ? findNode(t, raw.node) : undefined;
-    if (!n) throw preconditionError('E_NODE_UNKNOWN', `${raw.node} is not a node of cluster ${t.cluster}`, 'pass one of the addresses `redis-runbook check` lists');
+    const { t, n } = nodeArg(raw, topology);
     if (raw.moveSlots !== 'true') {
       throw preconditionError('E_NO_REPLICA', `master ${n.address} has no replica: taking it out means moving its ${countSlots(n.slots)} slots (${n.self?.keys ?? 'an unknown number of'} keys) to the other masters first`,
         'pass --param moveSlots=true to move them (keys stay available; clients follow ASK redirects during each slot\'s move), or add a replica to it first and decommission after a failover');

@@ -5,7 +5,7 @@ import { masters } from '../redis/topology.js';
 import { formatRanges } from '../redis/slots.js';
 import { clusterArg } from './args.js';
 import { shellQuote } from '../hosts/copy.js';
-import type { Topology, TopologyNode } from '../redis/topology.js';
+import { planStamp, type Topology, type TopologyNode } from '../redis/topology.js';
 import { chooseCollector } from '../redis/consolidate.js';
 import { parseFormat, type CopyFormat } from './match-shards.js';
 import { cond, pass, waitFor, type StepKind } from './kind.js';
@@ -21,7 +21,7 @@ export function snapshotPaths(t: Topology, n: TopologyNode, format: CopyFormat):
   const p = n.self!.persistence;
   const dir = p.dir.replace(/\/+$/, '');
   const file = `${dir}/${format === 'rdb' ? p.dbfilename : p.appenddirname}`;
-  return { file, snapshot: `${file}.redis-runbook-${t.takenAt.replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-')}` };
+  return { file, snapshot: `${file}.redis-runbook-${planStamp(t)}` };
 }
 
 export interface PersistedShard { master: string; ranges: string; keys: number; savedAt: number }

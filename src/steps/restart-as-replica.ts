@@ -3,8 +3,7 @@ import { parseClusterNodes } from '../redis/cluster-nodes.js';
 import { replicationOf, type NodeRef } from '../redis/failover.js';
 import { answers, clusterView, ownerIn } from '../redis/node-state.js';
 import { formatRanges, type SlotRange } from '../redis/slots.js';
-import { findNode } from '../redis/topology.js';
-import { clusterArg } from './args.js';
+import { nodeArg } from './args.js';
 import { cond, fail, pass, waitFor, type Condition, type StepKind, type StepRunContext } from './kind.js';
 
 interface Args {
@@ -57,9 +56,7 @@ export const restartAsReplicaStep: StepKind<Args> = {
   kind: 'restart-as-replica',
   summary: 'Start a stopped former master through its host\'s service control and wait until it rejoined as a replica and finished its sync',
   resolve(raw, topology) {
-    const t = clusterArg(raw, topology);
-    const n = raw.node ? findNode(t, raw.node) : undefined;
-    if (!n) throw failedError('E_NODE_UNKNOWN', `${raw.node} is not a node of cluster ${t.cluster}`);
+    const { t, n } = nodeArg(raw, topology);
     return { cluster: t.cluster, node: { id: n.id, address: n.address }, ranges: n.slots, nodes: t.nodes.map((x) => x.address), startTimeoutMs: Number(raw.startTimeoutMs ?? 30_000), syncTimeoutMs: Number(raw.syncTimeoutMs ?? 120_000) };
   },
   title: (a) => `Start ${a.node.address} again and wait until it is a replica of the new master of slots ${formatRanges(a.ranges)}, in sync`,

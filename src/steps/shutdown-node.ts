@@ -1,8 +1,7 @@
 import { failedError, messageOf } from '../errors.js';
 import { parseClusterNodes, isMaster } from '../redis/cluster-nodes.js';
 import { answers } from '../redis/node-state.js';
-import { findNode } from '../redis/topology.js';
-import { clusterArg } from './args.js';
+import { nodeArg } from './args.js';
 import { cond, pass, waitFor, type StepKind } from './kind.js';
 
 interface Args { cluster: string; address: string; id: string; nodes: string[]; timeoutMs: number }
@@ -11,9 +10,7 @@ export const shutdownNodeStep: StepKind<Args> = {
   kind: 'shutdown-node',
   summary: 'Stop a node for good: its host\'s service.stop when the inventory has one, else SHUTDOWN; data files stay',
   resolve(raw, topology) {
-    const t = clusterArg(raw, topology);
-    const n = raw.node ? findNode(t, raw.node) : undefined;
-    if (!n) throw failedError('E_NODE_UNKNOWN', `${raw.node} is not a node of cluster ${t.cluster}`);
+    const { t, n } = nodeArg(raw, topology);
     return { cluster: t.cluster, address: n.address, id: n.id, nodes: t.nodes.map((x) => x.address), timeoutMs: Number(raw.stopTimeoutMs ?? 60_000) };
   },
   title: (a) => `Stop ${a.address} (service.stop of its host, or SHUTDOWN)`,

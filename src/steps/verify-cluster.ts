@@ -2,7 +2,7 @@ import { countSlots } from '../redis/slots.js';
 import { findNode } from '../redis/topology.js';
 import { clusterArg } from './args.js';
 import { clusterConditions, shardBaseline, type ShardBaseline } from './check-cluster.js';
-import { cond, pass, type Condition, type StepKind } from './kind.js';
+import { cond, type Condition, type StepKind, onlyReads } from './kind.js';
 
 interface Args {
   cluster: string;
@@ -42,9 +42,7 @@ export const verifyClusterStep: StepKind<Args> = {
   },
   title: (a) => `Verify cluster ${a.cluster}: ok, all 16384 slots covered, ${a.keys === 'total' ? 'no keys lost' : 'keys per shard unchanged'}${a.gone ? `, no node lists ${a.gone.address}` : ''}${a.tolerateDown ? ` (${a.tolerateDown} left down)` : ''}`,
   commands: () => [{ target: 'every node', command: 'CLUSTER NODES; CLUSTER INFO; INFO all' }],
-  async check() {
-    return [pass('read-only', 'this step only reads')];
-  },
+  check: onlyReads,
   async run(ctx) {
     const t = await ctx.env.topology(ctx.args.cluster);
     return { shards: shardBaseline(t) };

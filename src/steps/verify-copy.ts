@@ -1,7 +1,7 @@
 import { clusterConditions, shardBaseline } from './check-cluster.js';
 import { sourceAndTarget } from './match-shards.js';
 import type { PersistedShard } from './persist-masters.js';
-import { cond, pass, type StepKind } from './kind.js';
+import { cond, type StepKind, onlyReads } from './kind.js';
 
 interface Args { source: string; target: string; persistStep: string; total: boolean }
 
@@ -14,9 +14,7 @@ export const verifyCopyStep: StepKind<Args> = {
   },
   title: (a) => `Verify ${a.target}: cluster ok, 16384 slots covered, keys per shard equal to ${a.source}'s at the save`,
   commands: () => [{ target: 'every target node', command: 'CLUSTER NODES; CLUSTER INFO; INFO all' }],
-  async check() {
-    return [pass('read-only', 'this step only reads')];
-  },
+  check: onlyReads,
   async run(ctx) {
     const t = await ctx.env.topology(ctx.args.target);
     return { shards: shardBaseline(t) };

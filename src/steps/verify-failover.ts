@@ -1,7 +1,7 @@
 import { replicationOf, type FailoverPair } from '../redis/failover.js';
 import { failoverArgs } from './args.js';
 import { clusterConditions, shardBaseline, type ShardBaseline } from './check-cluster.js';
-import { cond, pass, type Condition, type StepKind } from './kind.js';
+import { cond, pass, type Condition, type StepKind, onlyReads } from './kind.js';
 import { keyConditions } from './verify-cluster.js';
 
 type Args = { cluster: string; reverse: boolean; baselineStep: string } & FailoverPair;
@@ -12,9 +12,7 @@ export const verifyFailoverStep: StepKind<Args> = {
   resolve: (raw, topology) => ({ ...failoverArgs(raw, topology), baselineStep: raw.baselineStep ?? 'preflight' }),
   title: (a) => `Verify ${a.candidate.address} is master, ${a.master.address} its replica, cluster ok, keys per shard unchanged`,
   commands: () => [{ target: 'every node', command: 'CLUSTER NODES; CLUSTER INFO; INFO all' }],
-  async check() {
-    return [pass('read-only', 'this step only reads')];
-  },
+  check: onlyReads,
   async run(ctx) {
     const t = await ctx.env.topology(ctx.args.cluster);
     return { shards: shardBaseline(t) };
