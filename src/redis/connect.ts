@@ -141,7 +141,9 @@ export class NodeClient {
       let cause: unknown;
       r.on('error', (err) => { cause ??= err; });
       this.redis = r;
-      this.connecting = r.connect().then(() => r, (err) => {
+      this.connecting = r.connect().then(() => r, async (err) => {
+        // The 'error' event with the cause (WRONGPASS) can trail the rejection by a tick.
+        if (cause === undefined) await new Promise((res) => setTimeout(res, 20));
         this.connecting = undefined;
         this.redis = undefined;
         r.disconnect();
