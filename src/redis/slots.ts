@@ -62,6 +62,15 @@ export function formatRanges(ranges: readonly SlotRange[]): string {
   return ranges.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(',');
 }
 
+/** The inverse of formatRanges ("0-5460,5462"). */
+export function parseRanges(text: string): SlotRange[] {
+  if (text === '(none)') return [];
+  return text.split(',').map((part) => {
+    const [a, b] = part.split('-').map(Number);
+    return [a!, b ?? a!] as const;
+  });
+}
+
 /** Split 0..16383 evenly over n masters, as redis-cli --cluster create does. */
 export function evenRanges(n: number): SlotRange[] {
   const out: SlotRange[] = [];
@@ -73,4 +82,19 @@ export function evenRanges(n: number): SlotRange[] {
     first = last + 1;
   }
   return out;
+}
+
+let slotKeyCache: Buffer[] | undefined;
+/** A short key of the given slot (found once for all slots): to ask a router who owns a slot. */
+export function slotKey(slot: number): Buffer {
+  if (!slotKeyCache) {
+    const out: Array<Buffer | undefined> = new Array(SLOT_COUNT);
+    let found = 0;
+    for (let i = 0; found < SLOT_COUNT; i++) {
+      const s = keySlot(String(i));
+      if (!out[s]) { out[s] = Buffer.from(String(i)); found++; }
+    }
+    slotKeyCache = out as Buffer[];
+  }
+  return slotKeyCache[slot]!;
 }

@@ -9,9 +9,8 @@ import { cli, tempStateDir } from '../support/cli.js';
 import { ClusterPool } from '../../src/redis/connect.js';
 import { openEndpoint } from '../../src/redis/verify/endpoint.js';
 import { verifyData } from '../../src/redis/verify/verify.js';
-import { ReplicaLink } from '../../src/redis/sync/replica-link.js';
-import { parseRdb } from '../../src/redis/sync/rdb.js';
-import { TargetWriter, entryCommands, classify } from '../../src/redis/sync/apply.js';
+import { entryCommands, classify } from '../../src/redis/sync/apply.js';
+import { SyncSession, type SyncRecord } from '../../src/redis/sync/session.js';
 import { scanCopy } from '../../src/redis/sync/scan-copy.js';
 
 // Source: a standalone master on 7697. Target: a 5-master cluster (no replicas) on 7520-7524.
@@ -63,26 +62,21 @@ async function seed(prefix: string): Promise<void> {
   await src.call('XREADGROUP', 'GROUP', 'g', 'c2', 'NOACK', 'COUNT', '1', 'STREAMS', `${prefix}:stream`, '>');
 }
 
-test('full sync of every type into a 5-master cluster, then the write stream (MULTI/EXEC, deletes, expiries) applied: verify finds nothing', async () => {
+test('full sync of every type into a 5-master cluster, then the write stream (MULTI/EXEC, deletes, expiries) applied; a second session continues by partial resync: verify finds nothing', async () => {
   await src.call('FLUSHALL');
   await seed('a');
-  const target = await openEndpoint(targetPool);
-  const writer = new TargetWriter(target);
-  const link = new ReplicaLink({ host: '127.0.0.1', port: SRC, password: PW });
-  let applying = Promise.resolve();
-  let rdbDone!: () => void;
-  const loaded = new Promise<void>((r) => { rdbDone = r; });
-  link.on('rdb', (rdb: Buffer) => {
-    applying = applying.then(async () => {
-      for (const e of parseRdb(rdb).entries) await writer.writeEntry(e);
-      await writer.flush();
-      rdbDone();
-    });
+  let record: SyncRecord | undefined;
+  const logs: string[] = [];
+  const open = () => SyncSession.attach({
+    id: 't1', source: sourcePool, target: targetPool, restorePayloads: true, bigKeyBytes: 4096,
+    load: () => record && JSON.parse(JSON.stringify(record)), save: (r) => { record = JSON.parse(JSON.stringify(r)); }, log: (l) => logs.push(l),
   });
-  link.on('command', (args: Buffer[]) => { applying = applying.then(async () => { await writer.applyCommand(args); await writer.flush(); }); });
-  link.on('error', () => {});
-  await link.start();
-  await loaded;
+  const session = await open();
+  const loaded = async (s: SyncSession) => {
+    for (let i = 0; i < 300 && s.status().some((x) => x.phase !== 'stream'); i++) await new Promise((r) => setTimeout(r, 50));
+  };
+  await loaded(session);
+  assert.equal(session.status()[0]!.phase, 'stream', logs.join('\n'));
   // Writes during the incremental phase, of every kind.
   await seed('b');
   await src.del('a:s:1', 'a:s:2');
@@ -93,14 +87,28 @@ test('full sync of every type into a 5-master cluster, then the write stream (MU
   await src.call('EXEC');
   await src.pexpire('a:s:3', 500000);
   await src.call('XACK', 'a:stream', 'g', '1-1');
-  const want = Number(/master_repl_offset:(\d+)/.exec((await src.call('INFO', 'replication')) as string)![1]);
-  for (let i = 0; i < 200 && link.offset < want; i++) await new Promise((s) => setTimeout(s, 20));
-  await applying;
-  link.close();
-  assert.equal(link.offset, want);
+  const caughtUp = async (s: SyncSession) => {
+    const want = Number(/master_repl_offset:(\d+)/.exec((await src.call('INFO', 'replication')) as string)![1]);
+    for (let i = 0; i < 300 && (s.status()[0]!.applied ?? 0) < want; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(s.status()[0]!.applied, want, logs.join('\n'));
+  };
+  await caughtUp(session);
+  // The process goes away (links closed, checkpoints kept); more writes; a new session continues.
+  await session.detach();
+  for (let i = 0; i < 50; i++) await src.incr('a:ctr2');
+  const again = await open();
+  await loaded(again);
+  await caughtUp(again);
+  assert.equal(record!.shards[0]!.state.fullSyncs, 1, 'no second full sync');
+  assert.equal(record!.shards[0]!.state.partialSyncs, 1);
+  assert.equal(await targetPool.node((await openEndpoint(targetPool)).route(Buffer.from('a:ctr2')).address).call('GET', 'a:ctr2'), '50');
+  await again.stop();
+  const target = await openEndpoint(targetPool);
   const report = await verifyData(await openEndpoint(sourcePool), target, { mode: 'full', rounds: 1, qps: 0, batch: 256, sample: 100, extra: true, ttlToleranceMs: 3000, pauseMs: 0, page: 1000, streamGroups: true });
   assert.equal(report.differences.length, 0, JSON.stringify(report.differences.slice(0, 5)));
   assert.ok(report.compared > 600);
+  // Big values (over bigKeyBytes) were rebuilt with type commands, the rest restored from payloads.
+  assert.ok(logs.some((l) => /rebuilt with type commands/.test(l)), logs.join('\n'));
 });
 
 test('entry commands: expired keys are skipped, big values are chunked, streams keep ids and groups; stream routing', () => {

@@ -1,7 +1,6 @@
 import type { NodeClient } from '../connect.js';
 import type { Endpoint } from '../verify/endpoint.js';
 import type { RdbEntry } from './rdb.js';
-import { keySlot } from '../slots.js';
 
 export type Command = [string, ...Array<string | Buffer>];
 
@@ -82,7 +81,7 @@ export function classify(args: Buffer[]): StreamAction {
 }
 
 /** DEL/UNLINK/TOUCH of several keys, MSET/MSETNX of several pairs: one command per key. */
-function splitMultiKey(c: Command): Command[] {
+export function splitMultiKey(c: Command): Command[] {
   const name = c[0].toUpperCase();
   if ((name === 'DEL' || name === 'UNLINK' || name === 'TOUCH') && c.length > 2) return c.slice(1).map((k) => [c[0], k] as Command);
   if ((name === 'MSET' || name === 'MSETNX') && c.length > 3) {
@@ -93,107 +92,27 @@ function splitMultiKey(c: Command): Command[] {
   return [c];
 }
 
+export const asBuffers = (c: Command): Buffer[] => c.map((x) => (Buffer.isBuffer(x) ? x : Buffer.from(x)));
+
 /**
- * Writes into the target, in pipelines per owner node. Errors are raised:
- * a sync that cannot write must stop, not drift silently.
+ * Send a pipeline to one target node and raise the first error: a sync that
+ * cannot write must stop, not drift silently. A MOVED (the target's layout
+ * changed under us) is followed once.
  */
-export class TargetWriter {
-  private readonly queues = new Map<NodeClient, Command[]>();
-  private multi: Command[] | undefined;
-  written = 0;
-
-  constructor(private readonly target: Endpoint, private readonly flushAt = 512) {}
-
-  async writeEntry(e: RdbEntry): Promise<void> {
-    if (e.db !== 0) throw new Error(`the source holds keys in db ${e.db} (${e.key.toString().slice(0, 60)}): a cluster has db 0 only; move them to db 0 on the source, or sync that db to a standalone target`);
-    for (const c of entryCommands(e)) await this.queue(this.target.route(e.key), c);
-  }
-
-  /** Apply one command of the replication stream. */
-  async applyCommand(args: Buffer[]): Promise<void> {
-    const a = classify(args);
-    const cmd = [args[0]!.toString(), ...args.slice(1)] as Command;
-    if (cmd[0].toUpperCase() === 'SELECT' && args[1]?.toString() !== '0') {
-      throw new Error(`the source wrote to db ${args[1]?.toString()}: a cluster has db 0 only`);
+export async function sendChecked(target: Endpoint, node: NodeClient, cmds: Command[]): Promise<unknown[]> {
+  const replies = await node.pipeline(cmds);
+  const out: unknown[] = [];
+  for (let i = 0; i < replies.length; i++) {
+    const [err, reply] = replies[i]!;
+    if (!err) { out.push(reply); continue; }
+    const moved = /^MOVED \d+ (\S+)/.exec(err.message);
+    const to = moved && target.masters.find((m) => m.address === moved[1]);
+    if (to) {
+      const [[err2, reply2]] = (await to.pipeline([cmds[i]!])) as [[Error | null, unknown]];
+      if (!err2) { out.push(reply2); continue; }
+      throw new Error(`writing to ${to.address}: ${cmds[i]![0]} failed: ${err2.message}`);
     }
-    if (a.kind === 'skip') return;
-    if (a.kind === 'multi') { this.multi = []; return; }
-    if (a.kind === 'exec') {
-      const block = this.multi ?? [];
-      this.multi = undefined;
-      // A cluster takes a transaction within one slot only. A block from a cluster source
-      // always is; a standalone source's may span slots: then each slot's part is its own
-      // MULTI/EXEC (atomic per slot, not across them).
-      const bySlot = new Map<number, Command[]>();
-      const everywhere: Command[] = [];
-      for (const c of block.flatMap(splitMultiKey)) {
-        const ca = classify(c.map((x) => (Buffer.isBuffer(x) ? x : Buffer.from(x))));
-        if (ca.kind === 'skip') continue;
-        if (ca.kind === 'everywhere') { everywhere.push(c); continue; }
-        const slot = ca.kind === 'key' ? keySlot(ca.key) : -1;
-        bySlot.set(slot, [...(bySlot.get(slot) ?? []), c]);
-      }
-      for (const c of everywhere) { await this.flush(); await Promise.all(this.target.masters.map((n) => this.send(n, [c]))); }
-      for (const [slot, part] of bySlot) {
-        const ca = classify(part[0]!.map((x) => (Buffer.isBuffer(x) ? x : Buffer.from(x))));
-        const node = slot >= 0 && ca.kind === 'key' ? this.target.route(ca.key) : this.target.masters[0]!;
-        await this.flushNode(node);
-        await this.send(node, [['MULTI'], ...part, ['EXEC']]);
-      }
-      return;
-    }
-    if (this.multi) { this.multi.push(cmd); return; }
-    // A standalone source writes multi-key commands across slots; a cluster target takes
-    // them key by key (these have no cross-key atomicity to lose).
-    const parts = splitMultiKey(cmd);
-    if (parts.length > 1) {
-      for (const p of parts) await this.queue(this.target.route(Buffer.isBuffer(p[1]) ? p[1] : Buffer.from(p[1]!)), p);
-      return;
-    }
-    if (a.kind === 'everywhere') {
-      await this.flush();
-      await Promise.all(this.target.masters.map((n) => this.send(n, [cmd])));
-      return;
-    }
-    await this.queue(this.target.route(a.key), cmd);
+    throw new Error(`writing to ${node.address}: ${cmds[i]![0]} failed: ${err.message}`);
   }
-
-  private async queue(node: NodeClient, c: Command): Promise<void> {
-    let q = this.queues.get(node);
-    if (!q) { q = []; this.queues.set(node, q); }
-    q.push(c);
-    if (q.length >= this.flushAt) await this.flushNode(node);
-  }
-
-  private async flushNode(node: NodeClient): Promise<void> {
-    const q = this.queues.get(node);
-    if (!q?.length) return;
-    this.queues.set(node, []);
-    await this.send(node, q);
-  }
-
-  async flush(): Promise<void> {
-    await Promise.all([...this.queues.keys()].map((n) => this.flushNode(n)));
-  }
-
-  private async send(node: NodeClient, cmds: Command[]): Promise<void> {
-    const replies = await node.pipeline(cmds);
-    for (let i = 0; i < replies.length; i++) {
-      // EXEC answers with an array whose elements can be errors (WRONGTYPE inside a block).
-      const inner = Array.isArray(replies[i]![1]) ? (replies[i]![1] as unknown[]).find((x) => x instanceof Error) as Error | undefined : undefined;
-      if (inner && String(cmds[i]![0]).toUpperCase() === 'EXEC') throw new Error(`writing to ${node.address}: a command inside MULTI/EXEC failed: ${inner.message}`);
-      const err = replies[i]![0];
-      if (!err) continue;
-      // The target's layout moved under us (a reshard, a failover): follow it once.
-      const moved = /^MOVED \d+ (\S+)/.exec(err.message);
-      const to = moved && this.target.masters.find((m) => m.address === moved[1]);
-      if (to) {
-        const [[err2]] = (await to.pipeline([cmds[i]!])) as [[Error | null, unknown]];
-        if (!err2) continue;
-        throw new Error(`writing to ${to.address}: ${cmds[i]![0]} failed: ${err2.message}`);
-      }
-      throw new Error(`writing to ${node.address}: ${cmds[i]![0]} failed: ${err.message}`);
-    }
-    this.written += cmds.length;
-  }
+  return out;
 }

@@ -43,6 +43,13 @@ export class RdbError extends Error {
   }
 }
 
+/** More bytes are needed: `until` is how far the reader wanted to read. */
+class Truncated extends RdbError {
+  constructor(readonly until: number) {
+    super(`truncated: the file ends before byte ${until}`, until);
+  }
+}
+
 // Object types (rdb.h RDB_TYPE_*) and opcodes (RDB_OPCODE_*).
 const T = { STRING: 0, LIST: 1, SET: 2, ZSET: 3, HASH: 4, ZSET_2: 5, MODULE: 6, MODULE_2: 7, HASH_ZIPMAP: 9, LIST_ZIPLIST: 10, SET_INTSET: 11, ZSET_ZIPLIST: 12, HASH_ZIPLIST: 13, LIST_QUICKLIST: 14, STREAM_LISTPACKS: 15, HASH_LISTPACK: 16, ZSET_LISTPACK: 17, LIST_QUICKLIST_2: 18, STREAM_LISTPACKS_2: 19, SET_LISTPACK: 20, STREAM_LISTPACKS_3: 21 } as const;
 const OP = { FUNCTION2: 0xf5, FUNCTION: 0xf6, MODULE_AUX: 0xf7, IDLE: 0xf8, FREQ: 0xf9, AUX: 0xfa, RESIZEDB: 0xfb, EXPIRETIME_MS: 0xfc, EXPIRETIME: 0xfd, SELECTDB: 0xfe, EOF: 0xff } as const;
@@ -51,7 +58,7 @@ class Reader {
   pos = 0;
   constructor(readonly buf: Buffer) {}
   need(n: number): void {
-    if (this.pos + n > this.buf.length) throw new RdbError(`truncated: ${n} more bytes needed`, this.pos);
+    if (this.pos + n > this.buf.length) throw new Truncated(this.pos + n);
   }
   u8(): number { this.need(1); return this.buf[this.pos++]!; }
   bytes(n: number): Buffer { this.need(n); const b = this.buf.subarray(this.pos, this.pos + n); this.pos += n; return b; }
@@ -86,6 +93,14 @@ class Reader {
       const ulen = this.len();
       return lzfDecompress(this.bytes(clen), ulen);
     }
+    throw new RdbError(`unknown string encoding ${l.enc}`, this.pos - 1);
+  }
+  /** Step over a string without decoding it (no LZF decompression). */
+  skipString(): void {
+    const l = this.length();
+    if (l.enc === undefined) { this.bytes(l.len); return; }
+    if (l.enc <= 2) { this.bytes(1 << l.enc); return; }
+    if (l.enc === 3) { const clen = this.len(); this.len(); this.bytes(clen); return; }
     throw new RdbError(`unknown string encoding ${l.enc}`, this.pos - 1);
   }
   /** A stream id written as two lengths (ms, seq). */
@@ -308,34 +323,137 @@ function readStream(r: Reader, type: number): RdbStream {
   return s;
 }
 
-export function parseRdb(buf: Buffer): RdbFile {
-  const r = new Reader(buf);
-  const magic = r.bytes(5).toString('ascii');
-  if (magic !== 'REDIS') throw new RdbError(`not an RDB file (starts with ${JSON.stringify(magic)})`, 0);
-  const version = Number(r.bytes(4).toString('ascii'));
-  const aux: Record<string, string> = {};
-  const entries: RdbEntry[] = [];
-  let db = 0;
-  let expireAtMs: number | null = null;
-  for (;;) {
-    const op = r.u8();
-    if (op === OP.EOF) break;
-    if (op === OP.AUX) { const k = r.string().toString(); aux[k] = r.string().toString(); continue; }
-    if (op === OP.SELECTDB) {
-      db = r.len();
-      continue;
+/**
+ * Step over one value, finding where it ends without decoding it: the full
+ * sync copies most values as they are (RESTORE payloads), so only their
+ * extent is needed.
+ */
+function skipValue(r: Reader, type: number): void {
+  const strings = (n: number) => { for (let i = 0; i < n; i++) r.skipString(); };
+  switch (type) {
+    case T.STRING: case T.LIST_ZIPLIST: case T.SET_INTSET: case T.SET_LISTPACK: case T.ZSET_ZIPLIST:
+    case T.ZSET_LISTPACK: case T.HASH_ZIPLIST: case T.HASH_LISTPACK:
+      r.skipString(); return;
+    case T.LIST: case T.SET: case T.LIST_QUICKLIST: strings(r.len()); return;
+    case T.HASH: strings(2 * r.len()); return;
+    case T.ZSET: { const n = r.len(); for (let i = 0; i < n; i++) { r.skipString(); r.textDouble(); } return; }
+    case T.ZSET_2: { const n = r.len(); for (let i = 0; i < n; i++) { r.skipString(); r.bytes(8); } return; }
+    case T.LIST_QUICKLIST_2: { const n = r.len(); for (let i = 0; i < n; i++) { r.len(); r.skipString(); } return; }
+    default: readValue(r, type); // streams (and the errors for what cannot be carried)
+  }
+}
+
+/** An entry as the RDB stores it: the object's bytes (type byte, then value), not decoded. */
+export interface RawEntry { db: number; key: Buffer; expireAtMs: number | null; type: number; raw: Buffer }
+
+/** Decode a raw entry's value (for rebuilding it with type commands). */
+export function decodeRaw(e: RawEntry): RdbValue {
+  const r = new Reader(e.raw);
+  r.pos = 1;
+  return readValue(r, e.raw[0]!);
+}
+
+/**
+ * An RDB parsed as it arrives (a replication link delivers it in chunks):
+ * `push` returns the entries completed so far. An entry cut by a chunk
+ * boundary is parsed again from its start once enough bytes are in, and the
+ * parser waits for the buffered bytes to double before trying again, so a
+ * big key spread over many chunks costs linear, not quadratic, work.
+ */
+export class RdbParser {
+  version = 0;
+  readonly aux: Record<string, string> = {};
+  done = false;
+  /** Bytes consumed so far (entries completed). */
+  consumed = 0;
+  private buf: Buffer = Buffer.alloc(0);
+  private pos = 0;
+  private chunks: Buffer[] = [];
+  private chunked = 0;
+  private want = 9;
+  private db = 0;
+  private expireAtMs: number | null = null;
+  private started = false;
+
+  constructor(private readonly o: { raw?: boolean } = {}) {}
+
+  push(chunk: Buffer, final = false): Array<RdbEntry | RawEntry> {
+    if (this.done) return [];
+    this.chunks.push(chunk);
+    this.chunked += chunk.length;
+    if (!final && this.buf.length - this.pos + this.chunked < this.want) return [];
+    this.buf = Buffer.concat([this.buf.subarray(this.pos), ...this.chunks]);
+    this.pos = 0;
+    this.chunks = [];
+    this.chunked = 0;
+    const out: Array<RdbEntry | RawEntry> = [];
+    const r = new Reader(this.buf);
+    while (!this.done) {
+      const start = r.pos;
+      try {
+        const e = this.next(r);
+        if (e) out.push(e);
+        this.consumed += r.pos - start;
+        this.pos = r.pos;
+      } catch (err) {
+        if (!(err instanceof Truncated)) throw err;
+        this.pos = start;
+        const have = this.buf.length - start;
+        this.want = Math.max(err.until - start, 2 * have);
+        break;
+      }
     }
-    if (op === OP.RESIZEDB) { r.len(); r.len(); continue; }
-    if (op === OP.EXPIRETIME_MS) { expireAtMs = Number(r.bytes(8).readBigUInt64LE(0)); continue; }
-    if (op === OP.EXPIRETIME) { expireAtMs = r.bytes(4).readUInt32LE(0) * 1000; continue; }
-    if (op === OP.IDLE) { r.len(); continue; }
-    if (op === OP.FREQ) { r.u8(); continue; }
-    if (op === OP.FUNCTION2) { aux[`function:${Object.keys(aux).length}`] = r.string().toString(); continue; }
+    return out;
+  }
+
+  /** The link says the RDB is complete: the entries still held back; it must have ended with its EOF opcode. */
+  end(): Array<RdbEntry | RawEntry> {
+    const rest = this.push(Buffer.alloc(0), true);
+    if (this.done) return rest;
+    throw new RdbError('the RDB ended before its EOF marker (a cut-off transfer)', this.consumed + this.chunked);
+  }
+
+  private next(r: Reader): RdbEntry | RawEntry | undefined {
+    if (!this.started) {
+      const magic = r.bytes(5).toString('ascii');
+      if (magic !== 'REDIS') throw new RdbError(`not an RDB file (starts with ${JSON.stringify(magic)})`, 0);
+      this.version = Number(r.bytes(4).toString('ascii'));
+      this.started = true;
+      return undefined;
+    }
+    const op = r.u8();
+    if (op === OP.EOF) { this.done = true; return undefined; }
+    if (op === OP.AUX) { const k = r.string().toString(); this.aux[k] = r.string().toString(); return undefined; }
+    if (op === OP.SELECTDB) { this.db = r.len(); return undefined; }
+    if (op === OP.RESIZEDB) { r.len(); r.len(); return undefined; }
+    if (op === OP.EXPIRETIME_MS) { this.expireAtMs = Number(r.bytes(8).readBigUInt64LE(0)); return undefined; }
+    if (op === OP.EXPIRETIME) { this.expireAtMs = r.bytes(4).readUInt32LE(0) * 1000; return undefined; }
+    if (op === OP.IDLE) { r.len(); return undefined; }
+    if (op === OP.FREQ) { r.u8(); return undefined; }
+    if (op === OP.FUNCTION2) { this.aux[`function:${Object.keys(this.aux).length}`] = r.string().toString(); return undefined; }
     if (op === OP.FUNCTION || op === OP.MODULE_AUX) throw new RdbError(`opcode 0x${op.toString(16)} (${op === OP.FUNCTION ? 'Redis 7.0 RC functions' : 'module aux data'}) is not supported`, r.pos - 1);
     const key = r.string();
-    const value = readValue(r, op);
-    entries.push({ db, key, expireAtMs, value });
-    expireAtMs = null;
+    const base = { db: this.db, key, expireAtMs: this.expireAtMs };
+    let e: RdbEntry | RawEntry;
+    if (this.o.raw) {
+      const valueAt = r.pos;
+      skipValue(r, op);
+      // The object's bytes as a DUMP payload starts: its type byte, then the value.
+      const raw = Buffer.allocUnsafe(1 + r.pos - valueAt);
+      raw[0] = op;
+      this.buf.copy(raw, 1, valueAt, r.pos);
+      e = { ...base, type: op, raw };
+    } else {
+      e = { ...base, value: readValue(r, op) };
+    }
+    this.expireAtMs = null;
+    return e;
   }
-  return { version, aux, entries };
+}
+
+/** A whole RDB file in one Buffer. */
+export function parseRdb(buf: Buffer): RdbFile {
+  const p = new RdbParser();
+  const entries = [...p.push(buf), ...p.end()] as RdbEntry[];
+  return { version: p.version, aux: p.aux, entries };
 }

@@ -8,8 +8,10 @@ import { EventEmitter } from 'node:events';
  * `$EOF:<mark>` form), then the stream of write commands, with REPLCONF ACK
  * sent back every second and on GETACK so the master sees a healthy replica.
  *
- * Events: `fullsync` ({ replid, offset }), `rdb` (Buffer), `continue`
- * ({ replid }), `command` (Buffer[], offset after it), `error`, `close`.
+ * Events: `fullsync` ({ replid, offset }), `rdb-data` (a chunk of the RDB,
+ * as it arrives), `rdb-end`, `rdb` (the whole RDB, only when someone
+ * listens for it), `continue` ({ replid }), `command` (Buffer[], offset
+ * after it), `error`, `close`.
  */
 export interface LinkOptions {
   host: string;
@@ -20,6 +22,12 @@ export interface LinkOptions {
   resume?: { replid: string; offset: number };
   /** The port this replica claims to listen on (shown in the master's INFO). */
   listeningPort?: number;
+  /**
+   * The offset to acknowledge: what has been applied, not just received, so
+   * the master's view of this replica (and WAIT) never runs ahead of the
+   * target. Defaults to the offset received.
+   */
+  ackOffset?: () => number;
 }
 
 const CRLF = Buffer.from('\r\n');
@@ -68,6 +76,10 @@ export class ReplicaLink extends EventEmitter {
   private replies: Array<(line: string) => void> = [];
   private rdbLen = 0;
   private eofMark: Buffer | undefined;
+  private rdbParts: Buffer[] | undefined;
+  /** RDB bytes received, and the size announced (undefined for a diskless transfer). */
+  rdbReceived = 0;
+  rdbSize: number | undefined;
   private ackTimer: NodeJS.Timeout | undefined;
   /** Replication offset of the last byte received and applied. */
   offset = 0;
@@ -103,6 +115,8 @@ export class ReplicaLink extends EventEmitter {
       this.replid = full[1]!;
       this.offset = Number(full[2]);
       this.phase = 'rdb-header';
+      this.rdbReceived = 0;
+      this.rdbParts = this.listenerCount('rdb') ? [] : undefined;
       this.emit('fullsync', { replid: this.replid, offset: this.offset });
     } else if (cont) {
       this.replid = cont[1] ?? r!.replid;
@@ -118,8 +132,12 @@ export class ReplicaLink extends EventEmitter {
 
   /** Acknowledge what was applied; the master uses it for WAIT and its lag view. */
   ack(): void {
-    this.socket?.write(encodeCommand(['REPLCONF', 'ACK', String(this.offset)]));
+    this.socket?.write(encodeCommand(['REPLCONF', 'ACK', String(this.o.ackOffset?.() ?? this.offset)]));
   }
+
+  /** Stop reading from the master (the target is behind); TCP pushes back on it. */
+  pause(): void { this.socket?.pause(); }
+  resume(): void { this.socket?.resume(); }
 
   close(): void {
     this.stopAcks();
@@ -183,6 +201,7 @@ export class ReplicaLink extends EventEmitter {
           this.phase = 'rdb-eof';
         } else if (head.startsWith('$')) {
           this.rdbLen = Number(head.slice(1));
+          this.rdbSize = this.rdbLen;
           this.phase = 'rdb-body';
         } else {
           throw new Error(`expected the RDB payload, got ${JSON.stringify(head.slice(0, 80))}`);
@@ -190,17 +209,26 @@ export class ReplicaLink extends EventEmitter {
         continue;
       }
       if (this.phase === 'rdb-body') {
-        if (this.buf.length < this.rdbLen) return;
-        this.finishRdb(this.buf.subarray(0, this.rdbLen));
-        this.buf = this.buf.subarray(this.rdbLen);
+        const n = Math.min(this.buf.length, this.rdbLen - this.rdbReceived);
+        if (n > 0) this.rdbData(this.buf.subarray(0, n));
+        this.buf = this.buf.subarray(n);
+        if (this.rdbReceived < this.rdbLen) return;
+        this.finishRdb();
         continue;
       }
       if (this.phase === 'rdb-eof') {
-        // Diskless: the payload ends with the 40-byte mark announced in the header.
-        const at = this.buf.indexOf(this.eofMark!);
-        if (at < 0) return;
-        this.finishRdb(this.buf.subarray(0, at));
-        this.buf = this.buf.subarray(at + this.eofMark!.length);
+        // Diskless: the payload ends with the 40-byte mark announced in the header. The
+        // last bytes are held back until more arrive: the mark may span two reads.
+        const mark = this.eofMark!;
+        const at = this.buf.indexOf(mark);
+        if (at < 0) {
+          const safe = this.buf.length - mark.length;
+          if (safe > 0) { this.rdbData(this.buf.subarray(0, safe)); this.buf = this.buf.subarray(safe); }
+          return;
+        }
+        if (at > 0) this.rdbData(this.buf.subarray(0, at));
+        this.buf = this.buf.subarray(at + mark.length);
+        this.finishRdb();
         continue;
       }
       // stream
@@ -219,9 +247,19 @@ export class ReplicaLink extends EventEmitter {
     }
   }
 
-  private finishRdb(rdb: Buffer): void {
+  private rdbData(chunk: Buffer): void {
+    // The socket's buffer is reused by later reads only when we copy: keep our own.
+    const own = Buffer.from(chunk);
+    this.rdbReceived += own.length;
+    this.rdbParts?.push(own);
+    this.emit('rdb-data', own);
+  }
+
+  private finishRdb(): void {
     this.phase = 'stream';
-    this.emit('rdb', Buffer.from(rdb));
+    this.emit('rdb-end');
+    if (this.rdbParts) this.emit('rdb', Buffer.concat(this.rdbParts));
+    this.rdbParts = undefined;
     this.startAcks();
   }
 }

@@ -1,0 +1,138 @@
+import type { ClusterPool } from '../connect.js';
+import { openEndpoint, type Endpoint } from '../verify/endpoint.js';
+import { parseInfo } from '../cluster-nodes.js';
+import { parseRanges, formatRanges, toRanges, slotKey, type SlotRange } from '../slots.js';
+import { ShardSync, newShardState, type ShardState, type ShardStatus } from './shard-sync.js';
+import { checkpointKey } from './checkpoint.js';
+import { payloadVersion } from './crc64.js';
+
+/** What a sync records about itself (in SQLite, through the run's state): enough to resume. */
+export interface SyncRecord {
+  shards: Array<{ ranges: string; state: ShardState }>;
+  stopped?: { at: number; applied: Array<number | undefined> };
+}
+
+export interface SessionOptions {
+  /** Names the sync (its checkpoint keys); the run id. */
+  id: string;
+  source: ClusterPool;
+  target: ClusterPool;
+  load(): SyncRecord | undefined;
+  save(record: SyncRecord): void;
+  log(line: string): void;
+  /** RESTORE payloads when the target's RDB version allows (false: always rebuild with type commands). */
+  restorePayloads: boolean;
+  bigKeyBytes: number;
+}
+
+/**
+ * The built-in sync of a whole source (each master's shard) into a target
+ * cluster, running in the background of the runbook process. Sessions are
+ * kept by id, so the steps of one run (start, wait, cut-over) share one; a
+ * resumed run in a new process opens it again from its record and each
+ * shard continues from the target's checkpoints.
+ */
+export class SyncSession {
+  private static readonly open = new Map<string, SyncSession>();
+  shards: ShardSync[] = [];
+  source!: Endpoint;
+  target!: Endpoint;
+  private record!: SyncRecord;
+
+  private constructor(private readonly o: SessionOptions) {}
+
+  static get(id: string): SyncSession | undefined {
+    return SyncSession.open.get(id);
+  }
+
+  /** The running session of this id, or a new one started from its record (a resume) or from the live source. */
+  static async attach(o: SessionOptions): Promise<SyncSession> {
+    const running = SyncSession.open.get(o.id);
+    if (running) return running;
+    const s = new SyncSession(o);
+    await s.begin();
+    SyncSession.open.set(o.id, s);
+    return s;
+  }
+
+  private async begin(): Promise<void> {
+    this.source = await openEndpoint(this.o.source);
+    this.target = await openEndpoint(this.o.target);
+    if (this.target.kind !== 'cluster') throw new Error(`the target ${this.target.name} is not a cluster`);
+    const record = this.o.load();
+    if (record?.stopped) throw new Error('this sync was stopped at cut-over; it does not start again');
+    this.record = record ?? { shards: await this.discoverShards() };
+    this.o.save(this.record);
+    const targetVersion = this.o.restorePayloads ? await probeRdbVersion(this.target) : undefined;
+    const credentials = this.o.source.credentials();
+    this.shards = this.record.shards.map((sh, index) => {
+      const ranges = parseRanges(sh.ranges);
+      return new ShardSync({
+        index, ranges, target: this.target, syncId: this.o.id, credentials,
+        locateMaster: () => this.locate(ranges),
+        sourceOffset: async (address) => Number(parseInfo(await this.o.source.node(address).text('INFO', 'replication')).master_repl_offset ?? 0),
+        state: sh.state,
+        persist: () => this.o.save(this.record),
+        log: this.o.log,
+        payloadVersion: (v) => (targetVersion !== undefined && targetVersion >= v ? v : undefined),
+        bigKeyBytes: this.o.bigKeyBytes,
+      });
+    });
+    for (const s of this.shards) s.start();
+  }
+
+  /** One shard per source master (the slots it owns); a standalone source is one shard of every slot. */
+  private async discoverShards(): Promise<SyncRecord['shards']> {
+    if (this.source.kind === 'standalone') return [{ ranges: '0-16383', state: newShardState() }];
+    const bySource = new Map<string, number[]>();
+    for (let slot = 0; slot < 16384; slot++) {
+      const m = this.source.route(slotKey(slot)).address;
+      const list = bySource.get(m) ?? [];
+      list.push(slot);
+      bySource.set(m, list);
+    }
+    return [...bySource.values()].map((slots) => ({ ranges: formatRanges(toRanges(slots)), state: newShardState() }));
+  }
+
+  /** The shard's master now: the source is read again, so a failover is followed. */
+  private async locate(ranges: readonly SlotRange[]): Promise<string> {
+    const ep = await openEndpoint(this.o.source);
+    return ep.route(slotKey(ranges[0]![0])).address;
+  }
+
+  status(): ShardStatus[] {
+    return this.shards.map((s) => s.status());
+  }
+
+  /** Read every master's offset now (for a lag figure that is not up to a second old). */
+  async refresh(): Promise<void> {
+    await Promise.all(this.shards.map((s) => s.refreshSourceOffset().catch(() => undefined)));
+  }
+
+  /** Stop every shard, delete the checkpoint keys from the target, and record the stop. */
+  async stop(): Promise<SyncRecord> {
+    await Promise.all(this.shards.map((s) => s.stop()));
+    await Promise.all(this.target.masters.map((m) => m.call('DEL', ...this.shards.map((_, i) => checkpointKey(this.target, m, this.o.id, i)))));
+    this.record.stopped = { at: Date.now(), applied: this.shards.map((s) => s.state.applied) };
+    this.o.save(this.record);
+    SyncSession.open.delete(this.o.id);
+    return this.record;
+  }
+
+  /** Stop the links without touching the target (the process is going away; a resume continues). */
+  async detach(): Promise<void> {
+    await Promise.all(this.shards.map((s) => s.stop()));
+    SyncSession.open.delete(this.o.id);
+  }
+}
+
+/** The target's RDB version, read from the footer of a DUMP of a probe key it holds for an instant. */
+export async function probeRdbVersion(target: Endpoint): Promise<number> {
+  const key = 'redis-runbook:sync:probe';
+  const probe = Buffer.from(`${key}{${slotKey(0).toString()}}`);
+  const owner = target.route(probe);
+  const replies = await owner.pipeline([['SET', probe, 'x'], ['DUMP', probe], ['DEL', probe]]);
+  const [err, dump] = replies[1]!;
+  if (err || !Buffer.isBuffer(dump)) throw new Error(`reading the target's RDB version (DUMP on ${owner.address}): ${err?.message ?? 'no payload'}`);
+  return payloadVersion(dump);
+}

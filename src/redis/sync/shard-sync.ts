@@ -1,0 +1,323 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Endpoint } from '../verify/endpoint.js';
+import type { SlotRange } from '../slots.js';
+import { formatRanges } from '../slots.js';
+import { ReplicaLink } from './replica-link.js';
+import { RdbParser, type RawEntry } from './rdb.js';
+import { RdbLoader } from './full-load.js';
+import { StreamApplier } from './stream-apply.js';
+import { checkpointKey, formatCheckpoint, parseCheckpoint } from './checkpoint.js';
+import { clearSlots } from './clear-slots.js';
+
+/** What is recorded (in SQLite, by the session) about one source shard's sync. */
+export interface ShardState {
+  /** Replication id of the source shard's history, and the offset every target master holds. */
+  replid?: string;
+  applied?: number;
+  /** Set once a full sync has been loaded completely: from then on a resume can continue. */
+  loaded: boolean;
+  fullSyncs: number;
+  partialSyncs: number;
+  /** The last full sync: keys written, RDB bytes, duration. */
+  keys: number;
+  rdbBytes: number;
+  fullSyncMs?: number;
+  /** Why the last full sync happened (first sync, or why a continuation was not possible). */
+  fullSyncWhy?: string;
+  lastError?: string;
+}
+
+export const newShardState = (): ShardState => ({ loaded: false, fullSyncs: 0, partialSyncs: 0, keys: 0, rdbBytes: 0 });
+
+export interface ShardStatus {
+  shard: number;
+  ranges: string;
+  master: string | undefined;
+  phase: 'connecting' | 'full' | 'stream' | 'stopped';
+  rdbReceived: number;
+  rdbSize: number | undefined;
+  keys: number;
+  applied: number | undefined;
+  sourceOffset: number | undefined;
+  lagBytes: number | undefined;
+  lagMs: number | undefined;
+  opsPerSec: number;
+  lastError: string | undefined;
+}
+
+export interface ShardSyncOptions {
+  index: number;
+  ranges: readonly SlotRange[];
+  target: Endpoint;
+  syncId: string;
+  credentials: { username?: string; password?: string };
+  /** The address of the shard's master now (it may have failed over). */
+  locateMaster(): Promise<string>;
+  /** The master's replication offset (INFO replication), for the lag. */
+  sourceOffset(address: string): Promise<number>;
+  state: ShardState;
+  persist(state: ShardState): void;
+  log(line: string): void;
+  payloadVersion(rdbVersion: number): number | undefined;
+  bigKeyBytes: number;
+}
+
+/**
+ * The sync of one source shard into the target, run in the background:
+ * connect as a replica of the shard's master, load a full sync (its slots in
+ * the target cleared first) or continue from the checkpoints, apply the
+ * stream, and reconnect (to whichever node is master now) when the link
+ * drops, continuing by partial resync when the source still has the stream.
+ */
+export class ShardSync {
+  phase: ShardStatus['phase'] = 'connecting';
+  master: string | undefined;
+  private link: ReplicaLink | undefined;
+  private applier: StreamApplier | undefined;
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+  private srcOffset: number | undefined;
+  private samples: Array<{ at: number; offset: number }> = [];
+  private opsWindow: Array<{ at: number; commands: number }> = [];
+  private loadedKeys = 0;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(private readonly o: ShardSyncOptions) {}
+
+  get state(): ShardState { return this.o.state; }
+
+  /** Wake whatever waits for data (the full-sync worker, the stream loop). */
+  private notify(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  private nap(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => { clearTimeout(t); this.waiters.delete(done); resolve(); };
+      const t = setTimeout(done, ms);
+      this.waiters.add(done);
+    });
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.link?.close();
+    this.notify();
+    await this.loop;
+    this.phase = 'stopped';
+    this.o.persist(this.o.state);
+  }
+
+  status(): ShardStatus {
+    const applied = this.applier?.applied ?? this.o.state.applied;
+    const now = Date.now();
+    const first = this.opsWindow[0];
+    const last = this.opsWindow[this.opsWindow.length - 1];
+    const behind = applied === undefined ? undefined : this.samples.find((s) => s.offset > applied);
+    return {
+      shard: this.o.index,
+      ranges: formatRanges(this.o.ranges),
+      master: this.master,
+      phase: this.phase,
+      rdbReceived: this.link?.rdbReceived ?? 0,
+      rdbSize: this.link?.rdbSize,
+      keys: this.phase === 'full' ? this.loadedKeys : this.o.state.keys,
+      applied,
+      sourceOffset: this.srcOffset,
+      lagBytes: this.srcOffset !== undefined && applied !== undefined ? Math.max(0, this.srcOffset - applied) : undefined,
+      lagMs: this.phase !== 'stream' ? undefined : behind ? now - behind.at : 0,
+      opsPerSec: first && last && last.at > first.at ? Math.round(((last.commands - first.commands) * 1000) / (last.at - first.at)) : 0,
+      lastError: this.o.state.lastError,
+    };
+  }
+
+  /** Ask the master where its stream is now and wait for it to be applied (the lag reaching 0). */
+  async refreshSourceOffset(): Promise<void> {
+    if (!this.master) return;
+    const offset = await this.o.sourceOffset(this.master);
+    this.srcOffset = offset;
+    const now = Date.now();
+    if (!this.samples.length || this.samples[this.samples.length - 1]!.offset !== offset) this.samples.push({ at: now, offset });
+    const applied = this.applier?.applied ?? 0;
+    while (this.samples.length > 1 && this.samples[0]!.offset <= applied && this.samples[1]!.offset <= applied) this.samples.shift();
+  }
+
+  private async run(): Promise<void> {
+    let backoff = 500;
+    while (!this.stopped) {
+      try {
+        await this.session();
+        backoff = 500;
+      } catch (err) {
+        if (this.stopped) break;
+        this.o.state.lastError = (err as Error).message;
+        this.o.log(`shard ${this.o.index} (${formatRanges(this.o.ranges)}): ${(err as Error).message}; reconnecting`);
+        this.o.persist(this.o.state);
+      }
+      if (this.stopped) break;
+      this.phase = 'connecting';
+      await sleep(backoff);
+      backoff = Math.min(backoff * 2, 5000);
+    }
+  }
+
+  /** Where a continuation can start, read from the target's checkpoints; or why it cannot. */
+  private async resumePoint(): Promise<{ replid: string; offset: number; skip: Map<string, number> } | { why: string }> {
+    const s = this.o.state;
+    if (!s.loaded || !s.replid) return { why: s.fullSyncs ? 'the last full sync did not finish loading' : 'first sync' };
+    const { target } = this.o;
+    const cks = await Promise.all(target.masters.map(async (m) => [m.address, parseCheckpoint(await m.call('GET', checkpointKey(target, m, this.o.syncId, this.o.index)))] as const));
+    const missing = cks.filter(([, c]) => !c).map(([a]) => a);
+    if (missing.length) return { why: `the target lost its checkpoint on ${missing.join(', ')} (restarted without persistence, or failed over)` };
+    const skip = new Map(cks.map(([a, c]) => [a, c!.offset]));
+    return { replid: s.replid, offset: Math.min(...skip.values()), skip };
+  }
+
+  private async session(): Promise<void> {
+    const { target } = this.o;
+    const address = await this.o.locateMaster();
+    if (this.master && this.master !== address) this.o.log(`shard ${this.o.index}: the source master is now ${address} (was ${this.master}): continuing from it`);
+    this.master = address;
+    const resume = await this.resumePoint();
+    const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+    const link = new ReplicaLink({
+      host, port, ...this.o.credentials,
+      resume: 'replid' in resume ? { replid: resume.replid, offset: resume.offset } : undefined,
+      ackOffset: () => this.applier?.applied ?? 0,
+    });
+    this.link = link;
+    const ckKey = (n: Parameters<typeof checkpointKey>[1]) => checkpointKey(target, n, this.o.syncId, this.o.index);
+    const replid = () => this.o.state.replid!;
+    let failure: Error | undefined;
+    const closed = new Promise<void>((resolve) => {
+      link.on('error', (err: Error) => { failure ??= err; });
+      link.on('close', () => { failure ??= new Error(`the link to ${address} closed`); resolve(); this.notify(); });
+    });
+
+    // Full sync: chunks are parsed and loaded in order by one worker; the link is paused while the target is behind.
+    const chunks: Buffer[] = [];
+    let rdbEnded = false;
+    let fullOffset = 0;
+    let full: Promise<void> | undefined;
+    const fullSync = async (rdbReplid: string, rdbOffset: number) => {
+      const started = Date.now();
+      const s = this.o.state;
+      s.fullSyncWhy = 'why' in resume ? resume.why : 'the source refused to continue from the checkpoint (its backlog no longer holds it, or its history changed)';
+      s.loaded = false;
+      s.replid = rdbReplid;
+      s.fullSyncs++;
+      this.o.persist(s);
+      this.o.log(`shard ${this.o.index} (${formatRanges(this.o.ranges)}): full sync from ${address} (${s.fullSyncWhy})`);
+      const cleared = await clearSlots(target, this.o.ranges);
+      if (cleared) this.o.log(`shard ${this.o.index}: deleted ${cleared} keys the target held in these slots before the full sync`);
+      const parser = new RdbParser({ raw: true });
+      let loader: RdbLoader | undefined;
+      this.loadedKeys = 0;
+      for (;;) {
+        if (this.stopped || failure) throw failure ?? new Error('stopped');
+        const chunk = chunks.shift();
+        if (!chunk) {
+          if (rdbEnded) break;
+          link.resume();
+          await this.nap(1000);
+          continue;
+        }
+        const entries = parser.push(chunk) as RawEntry[];
+        loader ??= new RdbLoader(target, { payloadVersion: parser.version ? this.o.payloadVersion(parser.version) : undefined, bigKeyBytes: this.o.bigKeyBytes });
+        for (const e of entries) loader.add(e);
+        this.loadedKeys = loader.keys;
+        while (!loader.ready) await loader.drained();
+        if (chunks.length < 16) link.resume();
+      }
+      const rest = parser.end() as RawEntry[];
+      loader ??= new RdbLoader(target, { payloadVersion: this.o.payloadVersion(parser.version), bigKeyBytes: this.o.bigKeyBytes });
+      for (const e of rest) loader.add(e);
+      await loader.finish();
+      // Every master holds this shard's stream up to the RDB's offset.
+      await Promise.all(target.masters.map((m) => m.pipeline([['SET', ckKey(m), formatCheckpoint({ replid: rdbReplid, offset: rdbOffset })]])));
+      s.loaded = true;
+      s.applied = rdbOffset;
+      s.keys = loader.keys;
+      s.rdbBytes = link.rdbReceived;
+      s.fullSyncMs = Date.now() - started;
+      s.lastError = undefined;
+      this.o.persist(s);
+      this.o.log(`shard ${this.o.index}: full sync loaded: ${s.keys} keys, ${s.rdbBytes} bytes in ${s.fullSyncMs} ms${loader.rebuilt ? ` (${loader.rebuilt} rebuilt with type commands)` : ''}; applying the stream`);
+      this.phase = 'stream';
+    };
+
+    link.on('fullsync', ({ replid: r, offset }: { replid: string; offset: number }) => {
+      this.phase = 'full';
+      fullOffset = offset;
+      this.applier = new StreamApplier(target, { checkpointKey: ckKey, replid }, offset);
+      full = fullSync(r, offset);
+      full.catch((err: Error) => { failure ??= err; link.close(); });
+    });
+    link.on('rdb-data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      if (chunks.length >= 64) link.pause();
+      this.notify();
+    });
+    link.on('rdb-end', () => { rdbEnded = true; this.notify(); });
+    link.on('continue', ({ replid: r }: { replid: string }) => {
+      const s = this.o.state;
+      const from = 'replid' in resume ? resume.offset : 0;
+      if (r !== s.replid) this.o.log(`shard ${this.o.index}: the source's replication id is now ${r} (a failover): continued from offset ${from}`);
+      s.replid = r;
+      s.partialSyncs++;
+      s.lastError = undefined;
+      this.o.persist(s);
+      this.o.log(`shard ${this.o.index} (${formatRanges(this.o.ranges)}): continued from ${address} at offset ${from} (partial resync, no full sync)`);
+      this.applier = new StreamApplier(target, { checkpointKey: ckKey, replid, skip: 'skip' in resume ? resume.skip : undefined }, from);
+      this.phase = 'stream';
+    });
+    link.on('command', (args: Buffer[], offset: number) => {
+      try {
+        this.applier!.add(args, offset);
+      } catch (err) {
+        failure ??= err as Error;
+        link.close();
+      }
+      if (this.applier!.queued > 50000) link.pause();
+      this.notify();
+    });
+
+    await link.start();
+    void fullOffset;
+
+    // The stream: flush what arrived, move checkpoints on, keep the lag figures fresh.
+    let lastPersist = 0;
+    let lastOffsetPoll = 0;
+    while (!this.stopped && !failure) {
+      const now = Date.now();
+      if (now - lastOffsetPoll >= 1000) { lastOffsetPoll = now; await this.refreshSourceOffset().catch(() => undefined); }
+      if (this.phase === 'stream' && this.applier) {
+        await this.applier.flush(now);
+        if (this.applier.queued < 5000) link.resume();
+        this.opsWindow.push({ at: now, commands: this.applier.commands });
+        while (this.opsWindow.length > 2 && now - this.opsWindow[0]!.at > 5000) this.opsWindow.shift();
+        if (now - lastPersist >= 1000) {
+          lastPersist = now;
+          this.o.state.applied = this.applier.applied;
+          this.o.persist(this.o.state);
+        }
+        if (this.applier.queued > 0) continue;
+      }
+      await this.nap(100);
+    }
+    // Whatever arrived before the link dropped is applied, so a continuation starts from it.
+    if (this.phase === 'stream' && this.applier && !(failure && /failed on|applying the stream/.test(failure.message))) {
+      await this.applier.flush().catch(() => undefined);
+      this.o.state.applied = this.applier.applied;
+      this.o.persist(this.o.state);
+    }
+    link.close();
+    await closed;
+    await full?.catch(() => undefined);
+    if (failure && !this.stopped) throw failure;
+  }
+}
