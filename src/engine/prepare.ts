@@ -1,5 +1,5 @@
 import { preconditionError } from '../errors.js';
-import type { StepEnv, Condition } from '../steps/kind.js';
+import type { StepEnv, Condition, RunState } from '../steps/kind.js';
 import { stepKind } from '../steps/registry.js';
 import type { Topology } from '../redis/topology.js';
 import { buildPlan, type Plan, type PlanReport } from './plan.js';
@@ -25,7 +25,7 @@ export async function evaluatePreconditions(plan: Plan, env: StepEnv): Promise<P
     const kind = stepKind(step.kind, plan.runbook);
     try {
       preconditions[step.id] = await kind.check({
-        stepId: step.id, args: step.args, env, outputs: {}, log: () => {}, failpoint, signal: new AbortController().signal,
+        runId: 'plan', state: planState(), stepId: step.id, args: step.args, env, outputs: {}, log: () => {}, failpoint, signal: new AbortController().signal,
         saveFindings: () => {}, progress: () => {}, planning: true,
       });
     } catch (err) {
@@ -33,6 +33,12 @@ export async function evaluatePreconditions(plan: Plan, env: StepEnv): Promise<P
     }
   }
   return { plan, preconditions };
+}
+
+/** A plan keeps no state: what a check stores is dropped with the plan. */
+function planState(): RunState {
+  const m = new Map<string, unknown>();
+  return { get: <T>(k: string) => m.get(k) as T | undefined, set: (k, v) => { m.set(k, v); } };
 }
 
 export async function preparePlan(rb: Runbook, params: Record<string, string>, inventoryFile: string, env: StepEnv): Promise<PlanReport> {

@@ -80,6 +80,8 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
   const ctxFor = (stepId: string): StepRunContext<unknown> => {
     const { step } = steps.get(stepId)!;
     return {
+      runId,
+      state: { get: (key) => store.getState(runId, key), set: (key, value) => store.setState(runId, key, value) },
       stepId,
       args: step.args,
       env: o.env,

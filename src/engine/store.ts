@@ -83,6 +83,8 @@ export class Store implements AuditSink {
       CREATE TABLE IF NOT EXISTS findings (
         run_id TEXT NOT NULL, step_id TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, source TEXT, target TEXT);
       CREATE INDEX IF NOT EXISTS findings_run ON findings(run_id, step_id);
+      CREATE TABLE IF NOT EXISTS run_state (
+        run_id TEXT NOT NULL, key TEXT NOT NULL, value_json TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (run_id, key));
       CREATE TABLE IF NOT EXISTS locks (cluster TEXT PRIMARY KEY, run_id TEXT NOT NULL, acquired_at INTEGER NOT NULL);
     `);
   }
@@ -245,6 +247,20 @@ export class Store implements AuditSink {
       error: (r.error as string | null) ?? undefined,
       write: r.write === 1,
     }));
+  }
+
+  /**
+   * State a run keeps across its steps and across resumes (a background
+   * sync's replication ids and offsets), by key. Values must hold no secret.
+   */
+  getState<T>(runId: string, key: string): T | undefined {
+    const r = this.db.prepare('SELECT value_json FROM run_state WHERE run_id = ? AND key = ?').get(runId, key) as { value_json: string } | undefined;
+    return r ? (JSON.parse(r.value_json) as T) : undefined;
+  }
+
+  setState(runId: string, key: string, value: unknown): void {
+    this.db.prepare('INSERT INTO run_state (run_id, key, value_json, updated_at) VALUES (?,?,?,?) ON CONFLICT(run_id, key) DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at')
+      .run(runId, key, JSON.stringify(value), Date.now());
   }
 
   /** Replace a step's findings (e.g. data differences) with the latest ones. */

@@ -31,7 +31,16 @@ export interface StepEnv {
   files: FileOps;
 }
 
+/** State a run keeps across its steps and resumes (SQLite); never secrets. */
+export interface RunState {
+  get<T>(key: string): T | undefined;
+  set(key: string, value: unknown): void;
+}
+
 export interface StepRunContext<A> {
+  /** The run this step belongs to ('plan' while a plan is evaluated). */
+  runId: string;
+  state: RunState;
   stepId: string;
   args: A;
   env: StepEnv;

@@ -21,12 +21,19 @@ import { copyShardFilesStep } from './copy-shard-files.js';
 import { startNodesStep } from './start-nodes.js';
 import { verifyCopyStep } from './verify-copy.js';
 import { moveSlotPlanStep } from './move-slot-plan.js';
+import { checkSyncStep } from './check-sync.js';
+import { startSyncStep } from './start-sync.js';
+import { waitFullSyncStep } from './wait-full-sync.js';
+import { waitSyncLagStep } from './wait-sync-lag.js';
+import { cutOverStep } from './cut-over.js';
+import { syncReportStep } from './sync-report.js';
 
 const KINDS: StepKind[] = [
   checkClusterStep, waitReplicaSyncStep, clusterFailoverStep, waitForAgreementStep, verifyFailoverStep, verifyDataStep,
   drillFailMasterStep, restartAsReplicaStep, verifyClusterStep,
   moveSlotsStep, forgetNodeStep, shutdownNodeStep, deleteNodeFilesStep,
   matchShardsStep, persistMastersStep, stopNodesStep, backupNodeFilesStep, copyShardFilesStep, startNodesStep, verifyCopyStep, moveSlotPlanStep,
+  checkSyncStep, startSyncStep, waitFullSyncStep, waitSyncLagStep, cutOverStep, syncReportStep,
 ];
 
 export const stepKinds: ReadonlyMap<string, StepKind> = new Map(KINDS.map((k) => [k.kind, k]));

@@ -5,6 +5,7 @@ import { parseRanges, formatRanges, toRanges, slotKey, type SlotRange } from '..
 import { ShardSync, newShardState, type ShardState, type ShardStatus } from './shard-sync.js';
 import { checkpointKey } from './checkpoint.js';
 import { payloadVersion } from './crc64.js';
+import type { SyncEngine } from './engine.js';
 
 /** What a sync records about itself (in SQLite, through the run's state): enough to resume. */
 export interface SyncRecord {
@@ -32,7 +33,9 @@ export interface SessionOptions {
  * resumed run in a new process opens it again from its record and each
  * shard continues from the target's checkpoints.
  */
-export class SyncSession {
+export class SyncSession implements SyncEngine {
+  readonly engine = 'builtin (psync)';
+  readonly incremental = true;
   private static readonly open = new Map<string, SyncSession>();
   shards: ShardSync[] = [];
   source!: Endpoint;
@@ -110,13 +113,12 @@ export class SyncSession {
   }
 
   /** Stop every shard, delete the checkpoint keys from the target, and record the stop. */
-  async stop(): Promise<SyncRecord> {
+  async stop(): Promise<void> {
     await Promise.all(this.shards.map((s) => s.stop()));
     await Promise.all(this.target.masters.map((m) => m.call('DEL', ...this.shards.map((_, i) => checkpointKey(this.target, m, this.o.id, i)))));
     this.record.stopped = { at: Date.now(), applied: this.shards.map((s) => s.state.applied) };
     this.o.save(this.record);
     SyncSession.open.delete(this.o.id);
-    return this.record;
   }
 
   /** Stop the links without touching the target (the process is going away; a resume continues). */

@@ -1,0 +1,97 @@
+import { usageError } from '../errors.js';
+import type { Topology } from '../redis/topology.js';
+import { SyncSession, type SyncRecord } from '../redis/sync/session.js';
+import type { SyncEngine } from '../redis/sync/engine.js';
+import type { StepRunContext } from './kind.js';
+
+export interface SyncArgs {
+  source: string;
+  target: string;
+  engine: 'builtin' | 'redis-shake';
+  mode: 'psync' | 'scan';
+  /** Bytes of replication stream the target may be behind for cut-over to begin. */
+  maxLag: number;
+  restorePayloads: boolean;
+  bigKeyBytes: number;
+  timeoutMs: number;
+  pauseWrites: boolean;
+  pauseMs: number;
+  shakeBinary: string | undefined;
+  shakeFormat: 'v4' | 'v2';
+  /** Keys the target held when the plan was made (deleted in the synced slots before the full sync). */
+  targetKeys: number;
+}
+
+const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, k: 1024, mb: 1048576, m: 1048576, gb: 1073741824, g: 1073741824 };
+
+/** "64kb", "1mb", "1048576": bytes. */
+export function parseBytes(raw: string, name: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(raw.trim());
+  const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) throw usageError('E_PARAM', `${name}=${raw} is not a size`, `pass ${name}= a number of bytes, or with a unit: 64kb, 1mb, 1gb`);
+  return Math.round(Number(m[1]) * unit);
+}
+
+function choice<T extends string>(raw: string | undefined, name: string, values: readonly T[], def: T): T {
+  const v = (raw || def) as T;
+  if (!values.includes(v)) throw usageError('E_PARAM', `${name}=${raw} is not one of ${values.join(', ')}`, `pass ${name}=${def}`);
+  return v;
+}
+
+function seconds(raw: string | undefined, name: string, def: number): number {
+  const n = raw === undefined || raw === '' ? def : Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw usageError('E_PARAM', `${name}=${raw} is not a positive number of seconds`, `pass ${name}=${def}`);
+  return n;
+}
+
+export function syncArgs(raw: Record<string, string>, topology: (c: string) => Topology): SyncArgs {
+  if (!raw.source || !raw.target) throw usageError('E_PARAM', 'a sync needs a source and a target', 'pass source=NAME and target=NAME (clusters of the inventory)');
+  if (raw.source === raw.target) throw usageError('E_PARAM', `source and target are both ${raw.source}`, 'sync into a different cluster');
+  const t = topology(raw.target);
+  const engine = choice(raw.engine, 'engine', ['builtin', 'redis-shake'] as const, 'builtin');
+  const mode = choice(raw.mode, 'mode', ['psync', 'scan'] as const, 'psync');
+  if (engine === 'redis-shake' && mode === 'scan') throw usageError('E_PARAM', 'mode=scan is a mode of the built-in engine', 'use engine=builtin with mode=scan, or engine=redis-shake with mode=psync');
+  return {
+    source: raw.source,
+    target: raw.target,
+    engine,
+    mode,
+    maxLag: parseBytes(raw['max-lag'] || '64kb', 'max-lag'),
+    restorePayloads: choice(raw.restorePayloads, 'restorePayloads', ['true', 'false'] as const, 'true') === 'true',
+    bigKeyBytes: parseBytes(raw.bigKeyBytes || '8mb', 'bigKeyBytes'),
+    timeoutMs: seconds(raw.timeout, 'timeout', 3600) * 1000,
+    pauseWrites: choice(raw.pauseWrites, 'pauseWrites', ['true', 'false'] as const, 'false') === 'true',
+    pauseMs: seconds(raw.pauseSeconds, 'pauseSeconds', 30) * 1000,
+    shakeBinary: raw.shakeBinary || undefined,
+    shakeFormat: choice(raw.shakeFormat, 'shakeFormat', ['v4', 'v2'] as const, 'v4'),
+    targetKeys: t.nodes.filter((n) => n.role === 'master').reduce((s, n) => s + (n.self?.keys ?? 0), 0),
+  };
+}
+
+// A background sync outlives the step that started it: its log lines go to whichever step waits on it now.
+const logSinks = new Map<string, (line: string) => void>();
+
+export const SYNC_STATE = 'sync';
+
+/** The run's sync, running in this process; started again from its record after a resume. */
+export async function openSync(ctx: StepRunContext<SyncArgs>): Promise<SyncEngine> {
+  const a = ctx.args;
+  const id = ctx.runId;
+  logSinks.set(id, ctx.log);
+  const log = (line: string) => logSinks.get(id)?.(line);
+  return SyncSession.attach({
+    id,
+    source: ctx.env.pool(a.source),
+    target: ctx.env.pool(a.target),
+    load: () => ctx.state.get<SyncRecord>(SYNC_STATE),
+    save: (r) => ctx.state.set(SYNC_STATE, r),
+    log,
+    restorePayloads: a.restorePayloads,
+    bigKeyBytes: a.bigKeyBytes,
+  });
+}
+
+/** The record of the run's sync, without starting anything. */
+export function syncRecord(ctx: StepRunContext<SyncArgs>): SyncRecord | undefined {
+  return ctx.state.get<SyncRecord>(SYNC_STATE);
+}

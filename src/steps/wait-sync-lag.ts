@@ -1,0 +1,40 @@
+import { failedError } from '../errors.js';
+import { describeShard } from '../redis/sync/engine.js';
+import { openSync, syncArgs, type SyncArgs } from './sync-args.js';
+import { onlyReads, pass, waitFor, type StepKind } from './kind.js';
+
+const STEADY_MS = 3000;
+
+/** Wait until the incremental lag of every shard stays under max-lag (for a few seconds, not one lucky reading). */
+export const waitSyncLagStep: StepKind<SyncArgs> = {
+  kind: 'wait-sync-lag',
+  summary: 'Wait until the sync\'s lag stays under max-lag',
+  resolve: syncArgs,
+  title: (a) => (a.mode === 'scan'
+    ? `Scan mode carries no writes made after the copy: nothing to wait for`
+    : `Wait until every shard is less than ${a.maxLag} bytes behind its source master for ${STEADY_MS / 1000} s`),
+  commands: (a) => [{ target: `every master of ${a.source}`, command: 'INFO replication (master_repl_offset), every second' }],
+  check: onlyReads,
+  async run(ctx) {
+    const sync = await openSync(ctx);
+    if (!sync.incremental) { ctx.log('no incremental sync in this mode'); return { lag: null }; }
+    let under: number | undefined;
+    const ok = await waitFor(async () => {
+      await sync.refresh();
+      const st = sync.status();
+      ctx.progress(st.map(describeShard).join(' | '));
+      const fine = st.every((s) => s.phase === 'stream' && s.lagBytes !== undefined && s.lagBytes <= ctx.args.maxLag);
+      if (!fine) { under = undefined; return undefined; }
+      under ??= Date.now();
+      return Date.now() - under >= STEADY_MS ? st : undefined;
+    }, { timeoutMs: ctx.args.timeoutMs, intervalMs: 500, signal: ctx.signal });
+    const st = sync.status();
+    for (const s of st) ctx.log(describeShard(s));
+    if (!ok) {
+      throw failedError('E_SYNC_LAGGING', `the sync stayed more than ${ctx.args.maxLag} bytes behind for ${Math.round(ctx.args.timeoutMs / 1000)} s: ${st.map(describeShard).join('; ')}`,
+        'the sync goes on: retry the step, lower the write load, or raise max-lag');
+    }
+    return { lag: st.map((s) => ({ shard: s.shard, lagBytes: s.lagBytes, lagMs: s.lagMs, opsPerSec: s.opsPerSec })) };
+  },
+  verify: async () => [pass('lag', 'under max-lag when the step ended (it moves with the write load)')],
+};
