@@ -19,6 +19,7 @@ export const waitFullSyncStep: StepKind<SyncArgs> = {
       const phases = st.map((s) => s.phase).join(',');
       if (phases !== lastPhase) { lastPhase = phases; for (const s of st) ctx.log(describeShard(s)); }
       ctx.progress(st.map(describeShard).join(' | '));
+      if (st.some((s) => s.phase === 'full' && s.keys > 0)) ctx.failpoint('loading');
       return st.every((s) => s.phase === 'stream') ? st : undefined;
     }, { timeoutMs: ctx.args.timeoutMs, intervalMs: 250, signal: ctx.signal });
     if (!done) {

@@ -30,6 +30,7 @@ export const waitSyncLagStep: StepKind<SyncArgs> = {
     }, { timeoutMs: ctx.args.timeoutMs, intervalMs: 500, signal: ctx.signal });
     const st = sync.status();
     for (const s of st) ctx.log(describeShard(s));
+    ctx.failpoint('caught-up');
     if (!ok) {
       throw failedError('E_SYNC_LAGGING', `the sync stayed more than ${ctx.args.maxLag} bytes behind for ${Math.round(ctx.args.timeoutMs / 1000)} s: ${st.map(describeShard).join('; ')}`,
         'the sync goes on: retry the step, lower the write load, or raise max-lag');

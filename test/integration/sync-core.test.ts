@@ -11,6 +11,8 @@ import { openEndpoint } from '../../src/redis/verify/endpoint.js';
 import { verifyData } from '../../src/redis/verify/verify.js';
 import { entryCommands, classify } from '../../src/redis/sync/apply.js';
 import { SyncSession, type SyncRecord } from '../../src/redis/sync/session.js';
+import { StreamApplier } from '../../src/redis/sync/stream-apply.js';
+import { APPLY_SCRIPT, checkpointKey, formatCheckpoint, parseCheckpoint } from '../../src/redis/sync/checkpoint.js';
 import { scanCopy } from '../../src/redis/sync/scan-copy.js';
 
 // Source: a standalone master on 7697. Target: a 5-master cluster (no replicas) on 7520-7524.
@@ -109,6 +111,40 @@ test('full sync of every type into a 5-master cluster, then the write stream (MU
   assert.ok(report.compared > 600);
   // Big values (over bigKeyBytes) were rebuilt with type commands, the rest restored from payloads.
   assert.ok(logs.some((l) => /rebuilt with type commands/.test(l)), logs.join('\n'));
+});
+
+test('exactly once: after a crash that reached one target master but not another, the replayed stream is applied only where it was missing', async () => {
+  const target = await openEndpoint(targetPool);
+  // Two keys on two different masters.
+  const a = Buffer.from('once:a');
+  let b = Buffer.from('once:b0');
+  for (let i = 1; target.route(b) === target.route(a); i++) b = Buffer.from(`once:b${i}`);
+  const [A, B] = [target.route(a), target.route(b)];
+  await A.call('DEL', a);
+  await B.call('DEL', b);
+  const replid = 'f'.repeat(40);
+  const ckKey = (n: typeof A) => checkpointKey(target, n, 'once', 0);
+  const incr = (k: Buffer) => [Buffer.from('INCR'), k];
+  const first = new StreamApplier(target, { checkpointKey: ckKey, replid: () => replid }, 0);
+  first.add(incr(a), 10);
+  first.add(incr(b), 20);
+  await first.flush();
+  assert.equal(first.applied, 20);
+  // The next batch (offsets 30 and 40) reached A with its checkpoint, then the process died before B's.
+  await A.call('EVAL', APPLY_SCRIPT, '0', ckKey(A), formatCheckpoint({ replid, offset: 40 }), '2', 'INCR', a);
+  // The resume reads each master's checkpoint and asks the source for the stream after the lowest.
+  const cks = new Map<string, number>();
+  for (const m of target.masters) cks.set(m.address, parseCheckpoint(await m.call('GET', ckKey(m)))!.offset);
+  assert.equal(cks.get(A.address), 40);
+  assert.equal(cks.get(B.address), 20);
+  const from = Math.min(...cks.values());
+  const again = new StreamApplier(target, { checkpointKey: ckKey, replid: () => replid, skip: cks }, from);
+  again.add(incr(a), 30);
+  again.add(incr(b), 40);
+  await again.flush();
+  assert.equal(await A.call('GET', a), '2', 'not applied twice on A');
+  assert.equal(await B.call('GET', b), '2', 'applied once on B');
+  for (const m of target.masters) await m.call('DEL', ckKey(m));
 });
 
 test('entry commands: expired keys are skipped, big values are chunked, streams keep ids and groups; stream routing', () => {

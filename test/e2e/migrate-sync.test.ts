@@ -1,0 +1,67 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { cli, runIdOf, tempStateDir } from '../support/cli.js';
+import { withNode } from '../support/cluster.js';
+import { startWriter } from '../support/writer.js';
+import { parseInfo } from '../../src/redis/cluster-nodes.js';
+
+// Source 7620-7625 (3 masters + replicas), target 7720-7729 (5 masters + replicas).
+const BASE = 7620;
+const MASTERS = [BASE, BASE + 1, BASE + 2];
+const home = tempStateDir();
+let inventory = '';
+let password = '';
+
+before(async () => {
+  const r = await cli(home, ['sandbox', 'up', '--name', 'sync5', '--base-port', String(BASE), '--keys', '20000', '--target-masters', '5']);
+  if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
+  inventory = r.stdout.trim().split('\n').pop()!;
+  password = readFileSync(join(dirname(inventory), 'password'), 'utf8').trim();
+});
+after(async () => {
+  await cli(home, ['sandbox', 'down', '--name', 'sync5']);
+});
+
+const stats = async (port: number) => parseInfo((await withNode(port, password, (r) => r.call('INFO', 'stats'))) as string);
+
+test('3 -> 5 live sync under a steady write load, killed (SIGKILL) in the incremental phase and resumed: partial resync, no second full sync, nothing applied twice, verify finds nothing', async () => {
+  // One master sends its RDB through a file (disk-based), the others diskless.
+  await withNode(MASTERS[0]!, password, (r) => r.call('CONFIG', 'SET', 'repl-diskless-sync', 'no'));
+  for (const p of MASTERS.slice(1)) await withNode(p, password, (r) => r.call('CONFIG', 'SET', 'repl-diskless-sync', 'yes'));
+  const before = await Promise.all(MASTERS.map(stats));
+
+  const writer = startWriter(BASE, password);
+  const args = ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--param', 'max-lag=1mb'];
+  const first = await cli(home, args, { REDIS_RUNBOOK_FAILPOINT: 'catch-up:caught-up' });
+  assert.equal(first.code, 137, first.out);
+  const id = runIdOf(first);
+  assert.match(first.out, /full sync loaded/);
+  // Writes go on while nothing syncs: they must arrive through the continuation.
+  const atKill = writer.count();
+  await new Promise((r) => setTimeout(r, 1500));
+  const total = await writer.stop();
+  assert.ok(atKill > 1000 && total > atKill, `writes before (${atKill}) and after (${total - atKill}) the kill`);
+
+  const r = await cli(home, ['resume', id, '--yes']);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /continued from 127\.0\.0\.1:\d+ at offset \d+ \(partial resync, no full sync\)/);
+
+  const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
+  const report = show.steps.find((s: { stepId: string }) => s.stepId === 'report').output;
+  assert.deepEqual(report.shards.map((s: { fullSyncs: number; partialSyncs: number }) => [s.fullSyncs, s.partialSyncs]), [[1, 1], [1, 1], [1, 1]]);
+  assert.equal(report.verify.differ, 0);
+  assert.ok(report.verify.compared >= 20000);
+  // The source agrees: one full sync and one accepted partial sync per master, from us.
+  const afterStats = await Promise.all(MASTERS.map(stats));
+  for (let i = 0; i < 3; i++) {
+    assert.equal(Number(afterStats[i]!.sync_full) - Number(before[i]!.sync_full), 1, `full syncs on ${MASTERS[i]}`);
+    assert.equal(Number(afterStats[i]!.sync_partial_ok) - Number(before[i]!.sync_partial_ok), 1, `partial syncs on ${MASTERS[i]}`);
+  }
+  // Counters are exact (an INCR applied twice would show), and no checkpoint key is left behind.
+  let leftovers = 0;
+  for (let p = BASE + 100; p < BASE + 105; p++) leftovers += ((await withNode(p, password, (c) => c.call('KEYS', 'redis-runbook:*'))) as string[]).length;
+  assert.equal(leftovers, 0);
+  assert.equal(show.run.status, 'succeeded');
+});

@@ -1,0 +1,37 @@
+import { Cluster } from 'ioredis';
+
+/**
+ * A steady application-like write load on a cluster, for sync tests: counters
+ * (INCR, HINCRBY), list pushes, stream appends (none of them idempotent: a
+ * write applied twice shows), plus SETs with TTLs and DELs. Runs until
+ * `stop`, which resolves with the number of acknowledged commands.
+ */
+export function startWriter(port: number, password: string, prefix = 'w'): { stop(): Promise<number>; count(): number } {
+  const c = new Cluster([{ host: '127.0.0.1', port }], { redisOptions: { password }, enableAutoPipelining: true });
+  c.on('error', () => {});
+  let running = true;
+  let n = 0;
+  const loop = (async () => {
+    for (let i = 0; running; i++) {
+      const sent: Array<Promise<unknown>> = [];
+      for (let j = 0; j < 20; j++) {
+        const k = i * 20 + j;
+        sent.push(c.incr(`${prefix}:ctr:${k % 50}`), c.lpush(`${prefix}:list:${k % 20}`, String(k)), c.hincrby(`${prefix}:hash:${k % 30}`, `f${k % 7}`, 1), c.set(`${prefix}:s:${k}`, `v${k}`, 'EX', 3600));
+        if (k >= 100) sent.push(c.del(`${prefix}:s:${k - 100}`));
+        if (k % 10 === 0) sent.push(c.xadd(`${prefix}:stream:${k % 3}`, '*', 'k', String(k)));
+      }
+      const res = await Promise.allSettled(sent);
+      n += res.filter((x) => x.status === 'fulfilled').length;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  })();
+  return {
+    count: () => n,
+    async stop() {
+      running = false;
+      await loop;
+      c.disconnect();
+      return n;
+    },
+  };
+}
