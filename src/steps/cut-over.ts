@@ -1,7 +1,7 @@
 import { failedError } from '../errors.js';
 import { describeShard } from '../redis/sync/engine.js';
 import { openSync, syncArgs, syncRecord, type SyncArgs } from './sync-args.js';
-import { cond, pass, waitFor, type StepKind } from './kind.js';
+import { cond, pass, throwIfStopped, type StepKind } from './kind.js';
 
 interface CutOver { at: string; paused: boolean; pausedUntil: string | null; offsets: Array<{ shard: number; master: string | undefined; offset: number | undefined }> }
 
@@ -43,13 +43,8 @@ export const cutOverStep: StepKind<SyncArgs> = {
       await Promise.all(masters.map((m) => source.node(m).call('CLIENT', 'PAUSE', String(a.pauseMs), 'WRITE')));
       ctx.log(`writes to ${a.source} paused until ${new Date(pausedUntil).toISOString()} (CLIENT UNPAUSE on ${masters.join(', ')} ends it earlier)`);
     }
-    await sync.refresh();
-    const want = sync.status().map((s) => s.sourceOffset);
-    const caughtUp = await waitFor(async () => {
-      const st = sync.status();
-      ctx.progress(st.map(describeShard).join(' | '));
-      return st.every((s, i) => s.phase === 'stream' && s.applied !== undefined && want[i] !== undefined && s.applied >= want[i]!) ? st : undefined;
-    }, { timeoutMs: a.pauseWrites ? Math.max(1000, a.pauseMs - 2000) : a.timeoutMs, intervalMs: 100, signal: ctx.signal });
+    const caughtUp = await sync.catchUp({ timeoutMs: a.pauseWrites ? Math.max(1000, a.pauseMs - 2000) : a.timeoutMs, signal: ctx.signal, onProgress: (l) => ctx.progress(l) });
+    throwIfStopped(ctx.signal);
     if (!caughtUp) {
       throw failedError('E_SYNC_LAGGING', `the target did not catch up ${a.pauseWrites ? 'while writes were paused' : 'in time'}: ${sync.status().map(describeShard).join('; ')}`,
         a.pauseWrites ? 'the pause ends by itself; retry the step (maybe with a longer pauseSeconds) once the lag is low' : 'retry the step once the lag is low');
@@ -63,6 +58,6 @@ export const cutOverStep: StepKind<SyncArgs> = {
   },
   async verify(ctx) {
     const r = syncRecord(ctx);
-    return [cond('sync stopped', !!r?.stopped, 'the links are closed and the checkpoint keys deleted', 'the sync is still running'), pass('clients', 'switch them to the target now')];
+    return [cond('sync stopped', !!r?.stopped, 'the sync is stopped and what it kept in the target (checkpoint keys) is deleted', 'the sync is still running'), pass('clients', 'switch them to the target now')];
   },
 };

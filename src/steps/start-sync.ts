@@ -14,12 +14,16 @@ export const startSyncStep: StepKind<SyncArgs> = {
   summary: 'Start the live sync (in the background of the run) from the source into the target',
   resolve: syncArgs,
   title: (a) => a.mode === 'scan'
-    ? `Copy every key of ${a.source} into ${a.target} (SCAN + DUMP + RESTORE), in the background`
+    ? `Copy every key of ${a.source} into ${a.target} (SCAN + DUMP + RESTORE)${a.notify ? ', then follow changes through keyspace notifications' : ' - a copy as of the scan, no incremental sync'}, in the background`
     : `Start syncing ${a.source} into ${a.target}: a replication link (PSYNC) per source master, in the background`,
   commands: (a) => [
     ...(a.targetKeys ? [{ target: `every master of ${a.target}`, command: `CLUSTER GETKEYSINSLOT + UNLINK in each synced slot (the target holds ${a.targetKeys} keys)` }] : [{ target: `every master of ${a.target}`, command: 'CLUSTER COUNTKEYSINSLOT per synced slot (deletes what a slot holds before its full sync)' }]),
     ...(a.mode === 'scan'
-      ? [{ target: `every master of ${a.source}`, command: 'SCAN, DUMP, PTTL (read-only)' }, { target: `the owner of each key in ${a.target}`, command: 'RESTORE key ttl payload REPLACE' }]
+      ? [
+        ...(a.notify ? [{ target: `every master of ${a.source}`, command: 'CONFIG SET notify-keyspace-events <current + KA> (the current value is recorded and set back at cut-over); PSUBSCRIBE __keyspace@0__:*' }] : []),
+        { target: `every master of ${a.source}`, command: `SCAN, DUMP, PTTL${a.notify ? ' (then DUMP, PTTL of every key a notification names)' : ' (read-only); writes after a key is copied are not carried (notify=true follows them)'}` },
+        { target: `the owner of each key in ${a.target}`, command: `RESTORE key ttl payload REPLACE${a.notify ? ' (DEL for a key gone from the source)' : ''}` },
+      ]
       : [
         { target: `every master of ${a.source}`, command: 'AUTH, REPLCONF listening-port 0, REPLCONF capa eof capa psync2, PSYNC ? -1 (or PSYNC <replid> <offset> on resume), REPLCONF ACK <applied> every second' },
         { target: `the owner of each key in ${a.target}`, command: a.restorePayloads ? `RESTORE key <expiry> <payload from the RDB> REPLACE ABSTTL (values over ${a.bigKeyBytes} bytes rebuilt in chunks)` : 'DEL + RPUSH/SADD/ZADD/HSET/XADD... (rebuilt with type commands)' },

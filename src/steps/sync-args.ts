@@ -2,6 +2,7 @@ import { usageError } from '../errors.js';
 import type { Topology } from '../redis/topology.js';
 import { SyncSession, type SyncRecord } from '../redis/sync/session.js';
 import type { SyncEngine } from '../redis/sync/engine.js';
+import { ScanSession, type ScanRecord } from '../redis/sync/scan-session.js';
 import type { StepRunContext } from './kind.js';
 
 export interface SyncArgs {
@@ -18,6 +19,8 @@ export interface SyncArgs {
   pauseMs: number;
   shakeBinary: string | undefined;
   shakeFormat: 'v4' | 'v2';
+  /** Scan mode: follow changes through keyspace notifications (enabled on the source for the sync). */
+  notify: boolean;
   /** Keys the target held when the plan was made (deleted in the synced slots before the full sync). */
   targetKeys: number;
 }
@@ -50,6 +53,7 @@ export function syncArgs(raw: Record<string, string>, topology: (c: string) => T
   const t = topology(raw.target);
   const engine = choice(raw.engine, 'engine', ['builtin', 'redis-shake'] as const, 'builtin');
   const mode = choice(raw.mode, 'mode', ['psync', 'scan'] as const, 'psync');
+  if (raw.notify === 'true' && mode !== 'scan') throw usageError('E_PARAM', 'notify=true is for mode=scan (psync mode follows the replication stream)', 'drop notify, or pass mode=scan');
   if (engine === 'redis-shake' && mode === 'scan') throw usageError('E_PARAM', 'mode=scan is a mode of the built-in engine', 'use engine=builtin with mode=scan, or engine=redis-shake with mode=psync');
   return {
     source: raw.source,
@@ -64,6 +68,7 @@ export function syncArgs(raw: Record<string, string>, topology: (c: string) => T
     pauseMs: seconds(raw.pauseSeconds, 'pauseSeconds', 30) * 1000,
     shakeBinary: raw.shakeBinary || undefined,
     shakeFormat: choice(raw.shakeFormat, 'shakeFormat', ['v4', 'v2'] as const, 'v4'),
+    notify: choice(raw.notify, 'notify', ['true', 'false'] as const, 'false') === 'true',
     targetKeys: t.nodes.filter((n) => n.role === 'master').reduce((s, n) => s + (n.self?.keys ?? 0), 0),
   };
 }
@@ -79,6 +84,12 @@ export async function openSync(ctx: StepRunContext<SyncArgs>): Promise<SyncEngin
   const id = ctx.runId;
   logSinks.set(id, ctx.log);
   const log = (line: string) => logSinks.get(id)?.(line);
+  if (a.mode === 'scan') {
+    return ScanSession.attach({
+      id, source: ctx.env.pool(a.source), target: ctx.env.pool(a.target), log, notify: a.notify,
+      load: () => ctx.state.get<ScanRecord>(SYNC_STATE), save: (r) => ctx.state.set(SYNC_STATE, r),
+    });
+  }
   return SyncSession.attach({
     id,
     source: ctx.env.pool(a.source),

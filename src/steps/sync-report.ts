@@ -17,7 +17,12 @@ export const syncReportStep: StepKind<SyncArgs & { verifyStep: string }> = {
       shard: i, ranges: sh.ranges, keys: sh.state.keys, rdbBytes: sh.state.rdbBytes, fullSyncMs: sh.state.fullSyncMs ?? null,
       fullSyncs: sh.state.fullSyncs, partialSyncs: sh.state.partialSyncs, finalOffset: r?.stopped?.applied[i] ?? null,
     }));
-    for (const s of shards) ctx.log(`shard ${s.shard} (${s.ranges}): ${s.keys} keys, ${s.rdbBytes} RDB bytes loaded in ${s.fullSyncMs ?? '?'} ms; ${s.fullSyncs} full sync(s), ${s.partialSyncs} continuation(s); stopped at offset ${s.finalOffset ?? '?'}`);
+    const scan = ctx.args.mode === 'scan';
+    for (const s of shards) {
+      ctx.log(scan
+        ? `shard ${s.shard} (${s.ranges}): ${s.keys} keys (${s.rdbBytes} bytes of payloads) copied in ${s.fullSyncMs ?? '?'} ms; ${s.fullSyncs} copy(ies)`
+        : `shard ${s.shard} (${s.ranges}): ${s.keys} keys, ${s.rdbBytes} RDB bytes loaded in ${s.fullSyncMs ?? '?'} ms; ${s.fullSyncs} full sync(s), ${s.partialSyncs} continuation(s); stopped at offset ${s.finalOffset ?? '?'}`);
+    }
     if (cut) ctx.log(`cut over at ${cut.at}${cut.paused ? ' with source writes paused' : ''}`);
     if (v) ctx.log(`comparison: ${v.compared ?? '?'} keys compared, ${v.differ ?? '?'} differ`);
     return { engine: ctx.args.engine, mode: ctx.args.mode, shards, cutOver: cut ?? null, verify: v ?? null };

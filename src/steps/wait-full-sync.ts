@@ -34,6 +34,6 @@ export const waitFullSyncStep: StepKind<SyncArgs> = {
   async verify(ctx) {
     const r = syncRecord(ctx);
     const loaded = r?.shards.filter((s) => s.state.loaded).length ?? 0;
-    return [cond('every shard loaded', !!r && loaded === r.shards.length, `${loaded} shard(s) loaded; the stream is applied from their RDB offsets`, `${loaded} of ${r?.shards.length ?? 0} shards loaded`)];
+    return [cond('every shard loaded', !!r && loaded === r.shards.length, `${loaded} shard(s) loaded`, `${loaded} of ${r?.shards.length ?? 0} shards loaded`)];
   },
 };

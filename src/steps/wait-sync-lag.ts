@@ -11,7 +11,7 @@ export const waitSyncLagStep: StepKind<SyncArgs> = {
   summary: 'Wait until the sync\'s lag stays under max-lag',
   resolve: syncArgs,
   title: (a) => (a.mode === 'scan'
-    ? `Scan mode carries no writes made after the copy: nothing to wait for`
+    ? (a.notify ? 'Wait until every key a notification named was copied within a second, for 3 s' : 'Scan mode without notify carries no writes made after the copy: nothing to wait for')
     : `Wait until every shard is less than ${a.maxLag} bytes behind its source master for ${STEADY_MS / 1000} s`),
   commands: (a) => [{ target: `every master of ${a.source}`, command: 'INFO replication (master_repl_offset), every second' }],
   check: onlyReads,
@@ -23,7 +23,7 @@ export const waitSyncLagStep: StepKind<SyncArgs> = {
       await sync.refresh();
       const st = sync.status();
       ctx.progress(st.map(describeShard).join(' | '));
-      const fine = st.every((s) => s.phase === 'stream' && s.lagBytes !== undefined && s.lagBytes <= ctx.args.maxLag);
+      const fine = sync.lagWithin(ctx.args.maxLag);
       if (!fine) { under = undefined; return undefined; }
       under ??= Date.now();
       return Date.now() - under >= STEADY_MS ? st : undefined;

@@ -5,7 +5,7 @@ import { parseRanges, formatRanges, toRanges, slotKey, type SlotRange } from '..
 import { ShardSync, newShardState, type ShardState, type ShardStatus } from './shard-sync.js';
 import { checkpointKey } from './checkpoint.js';
 import { payloadVersion } from './crc64.js';
-import type { SyncEngine } from './engine.js';
+import { describeShard, type SyncEngine } from './engine.js';
 
 /** What a sync records about itself (in SQLite, through the run's state): enough to resume. */
 export interface SyncRecord {
@@ -110,6 +110,23 @@ export class SyncSession implements SyncEngine {
   /** Read every master's offset now (for a lag figure that is not up to a second old). */
   async refresh(): Promise<void> {
     await Promise.all(this.shards.map((s) => s.refreshSourceOffset().catch(() => undefined)));
+  }
+
+  lagWithin(maxLag: number): boolean {
+    return this.status().every((s) => s.phase === 'stream' && s.lagBytes !== undefined && s.lagBytes <= maxLag);
+  }
+
+  async catchUp(o: { timeoutMs: number; signal?: AbortSignal; onProgress?: (line: string) => void }): Promise<boolean> {
+    await this.refresh();
+    const want = this.status().map((s) => s.sourceOffset);
+    const deadline = Date.now() + o.timeoutMs;
+    while (Date.now() < deadline && !o.signal?.aborted) {
+      const st = this.status();
+      o.onProgress?.(st.map(describeShard).join(' | '));
+      if (st.every((s, i) => s.phase === 'stream' && s.applied !== undefined && want[i] !== undefined && s.applied >= want[i]!)) return true;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return false;
   }
 
   /** Stop every shard, delete the checkpoint keys from the target, and record the stop. */

@@ -43,6 +43,8 @@ export interface ShardStatus {
   lagMs: number | undefined;
   opsPerSec: number;
   lastError: string | undefined;
+  /** Scan mode following keyspace notifications: keys changed and not copied yet. */
+  pendingKeys?: number;
 }
 
 export interface ShardSyncOptions {

@@ -1,0 +1,250 @@
+import { Redis } from 'ioredis';
+import type { ClusterPool, NodeClient } from '../connect.js';
+import { openEndpoint, type Endpoint } from '../verify/endpoint.js';
+import { parseRanges, formatRanges, toRanges, slotKey, type SlotRange } from '../slots.js';
+import { newShardState, type ShardStatus } from './shard-sync.js';
+import type { SyncRecord } from './session.js';
+import { describeShard, type SyncEngine } from './engine.js';
+import { copyKeys, scanCopy } from './scan-copy.js';
+import { clearSlots } from './clear-slots.js';
+
+export interface ScanRecord extends SyncRecord {
+  /** notify-keyspace-events as it was on each source master before the sync changed it (restored at the end). */
+  notify?: Record<string, string>;
+}
+
+export interface ScanOptions {
+  id: string;
+  source: ClusterPool;
+  target: ClusterPool;
+  load(): ScanRecord | undefined;
+  save(r: ScanRecord): void;
+  log(line: string): void;
+  /** Follow changes through keyspace notifications (turned on for the sync, restored after). */
+  notify: boolean;
+}
+
+const CHANNEL = '__keyspace@0__:';
+
+/** The notify-keyspace-events value with keyspace events of every type ("K" + "A") added. */
+export function withKeyspaceEvents(current: string): string {
+  const flags = new Set(current.split(''));
+  if (flags.has('A')) { flags.add('K'); return [...flags].join(''); }
+  flags.add('K');
+  flags.add('A');
+  // "A" stands for g$lshzxetd: drop the letters it covers.
+  return [...flags].filter((f) => !'g$lshzxetd'.includes(f)).join('');
+}
+
+class ScanShard {
+  phase: ShardStatus['phase'] = 'connecting';
+  copied = 0;
+  master: NodeClient | undefined;
+  readonly pending = new Map<string, { key: Buffer; at: number }>();
+  private sub: Redis | undefined;
+  private window: Array<{ at: number; n: number }> = [];
+  constructor(readonly index: number, readonly ranges: readonly SlotRange[], readonly state: ReturnType<typeof newShardState>) {}
+
+  async subscribe(o: ScanOptions, onLost: () => void): Promise<void> {
+    const [host, port] = [this.master!.address.slice(0, this.master!.address.lastIndexOf(':')), Number(this.master!.address.slice(this.master!.address.lastIndexOf(':') + 1))];
+    const { username, password } = o.source.credentials();
+    const sub = new Redis({ host, port, username, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    sub.on('error', () => {});
+    await sub.connect();
+    sub.on('pmessageBuffer', (_p: Buffer, channel: Buffer) => {
+      const key = channel.subarray(CHANNEL.length);
+      const id = key.toString('latin1');
+      if (!this.pending.has(id)) this.pending.set(id, { key: Buffer.from(key), at: Date.now() });
+    });
+    // Events missed while nobody listened cannot be known: the shard is copied again.
+    sub.on('close', () => { if (this.sub === sub) onLost(); });
+    await sub.psubscribe(`${CHANNEL}*`);
+    this.sub = sub;
+  }
+
+  unsubscribe(): void {
+    const s = this.sub;
+    this.sub = undefined;
+    s?.disconnect();
+  }
+
+  rate(now: number): number {
+    this.window.push({ at: now, n: this.copied });
+    while (this.window.length > 2 && now - this.window[0]!.at > 5000) this.window.shift();
+    const a = this.window[0]!;
+    const b = this.window[this.window.length - 1]!;
+    return b.at > a.at ? Math.round(((b.n - a.n) * 1000) / (b.at - a.at)) : 0;
+  }
+}
+
+/**
+ * Scan mode: each source master's keys are copied with SCAN + DUMP +
+ * RESTORE. With `notify`, keyspace notifications are subscribed to before
+ * the copy, and every key they name is copied again after it (or deleted,
+ * when it is gone), so writes during and after the copy arrive too. Pub/sub
+ * loses what is sent while nobody listens: a dropped subscription, or a
+ * resumed run, copies the shard again from scratch (its slots cleared
+ * first), instead of trusting what the target holds.
+ */
+export class ScanSession implements SyncEngine {
+  private static readonly open = new Map<string, ScanSession>();
+  readonly engine = 'builtin (scan)';
+  readonly incremental: boolean;
+  private shards: ScanShard[] = [];
+  private source!: Endpoint;
+  private target!: Endpoint;
+  private record!: ScanRecord;
+  private stopped = false;
+  private loops: Array<Promise<void>> = [];
+
+  private constructor(private readonly o: ScanOptions) {
+    this.incremental = o.notify;
+  }
+
+  static async attach(o: ScanOptions): Promise<ScanSession> {
+    const running = ScanSession.open.get(o.id);
+    if (running) return running;
+    const s = new ScanSession(o);
+    await s.begin();
+    ScanSession.open.set(o.id, s);
+    return s;
+  }
+
+  private async begin(): Promise<void> {
+    this.source = await openEndpoint(this.o.source);
+    this.target = await openEndpoint(this.o.target);
+    const record = this.o.load();
+    if (record?.stopped) throw new Error('this sync was stopped at cut-over; it does not start again');
+    this.record = record ?? { shards: this.discoverShards() };
+    if (this.o.notify) {
+      // The originals are recorded before anything is changed, so a crash leaves what to restore.
+      const original = this.record.notify ?? {};
+      for (const m of this.source.masters) {
+        if (original[m.address] === undefined) original[m.address] = String(((await m.call('CONFIG', 'GET', 'notify-keyspace-events')) as string[])[1] ?? '');
+      }
+      this.record.notify = original;
+      this.o.save(this.record);
+      for (const m of this.source.masters) {
+        const want = withKeyspaceEvents(original[m.address]!);
+        if (want !== original[m.address]) await m.call('CONFIG', 'SET', 'notify-keyspace-events', want);
+      }
+    }
+    this.o.save(this.record);
+    this.shards = this.record.shards.map((sh, i) => new ScanShard(i, parseRanges(sh.ranges), sh.state));
+    this.loops = this.shards.map((s) => this.runShard(s));
+  }
+
+  private discoverShards(): ScanRecord['shards'] {
+    if (this.source.kind === 'standalone') return [{ ranges: '0-16383', state: newShardState() }];
+    const bySource = new Map<string, number[]>();
+    for (let slot = 0; slot < 16384; slot++) {
+      const m = this.source.route(slotKey(slot)).address;
+      bySource.set(m, [...(bySource.get(m) ?? []), slot]);
+    }
+    return [...bySource.values()].map((slots) => ({ ranges: formatRanges(toRanges(slots)), state: newShardState() }));
+  }
+
+  private async runShard(s: ScanShard): Promise<void> {
+    let lost = true; // a shard starts as "must be copied" unless it finished before and nothing follows it
+    if (s.state.loaded && !this.o.notify) { s.phase = 'stream'; return; }
+    while (!this.stopped) {
+      try {
+        if (lost) {
+          lost = false;
+          s.master = this.source.route(slotKey(s.ranges[0]![0]));
+          s.phase = 'full';
+          s.pending.clear();
+          if (this.o.notify) await s.subscribe(this.o, () => { lost = true; });
+          s.state.fullSyncWhy = s.state.fullSyncs ? 'the earlier copy cannot be trusted (a resumed run, or lost notifications)' : 'first sync';
+          s.state.fullSyncs++;
+          s.state.loaded = false;
+          this.o.save(this.record);
+          const started = Date.now();
+          const cleared = await clearSlots(this.target, s.ranges, this.stopSignal);
+          if (cleared) this.o.log(`shard ${s.index}: deleted ${cleared} keys the target held in these slots before the copy`);
+          s.copied = 0;
+          const r = await scanCopy({ masters: [s.master] }, this.target, { onProgress: (n) => { s.copied = n; }, signal: this.stopSignal });
+          Object.assign(s.state, { loaded: true, keys: r.keys, rdbBytes: r.bytes, fullSyncMs: Date.now() - started, lastError: undefined });
+          this.o.save(this.record);
+          this.o.log(`shard ${s.index} (${formatRanges(s.ranges)}): copied ${r.keys} keys (${r.bytes} bytes) in ${r.ms} ms${this.o.notify ? '; following changes' : ''}`);
+          s.phase = 'stream';
+          if (!this.o.notify) return;
+        }
+        // Keys named by notifications, copied after the scan (a copy never races an older scan read).
+        const batch = [...s.pending.entries()].slice(0, 500);
+        if (!batch.length) { await new Promise((r) => setTimeout(r, 20)); continue; }
+        for (const [id] of batch) s.pending.delete(id);
+        const r = await copyKeys(s.master!, batch.map(([, v]) => v.key), this.target, { deleteMissing: true });
+        s.copied += r.copied + r.vanished;
+      } catch (err) {
+        if (this.stopped) return;
+        s.state.lastError = (err as Error).message;
+        this.o.log(`shard ${s.index}: ${(err as Error).message}; copying the shard again`);
+        s.unsubscribe();
+        lost = true;
+        await new Promise((r) => setTimeout(r, 1000));
+        this.source = await openEndpoint(this.o.source).catch(() => this.source);
+      }
+    }
+  }
+
+  private readonly stopper = new AbortController();
+  private get stopSignal(): AbortSignal { return this.stopper.signal; }
+
+  status(): ShardStatus[] {
+    const now = Date.now();
+    return this.shards.map((s) => {
+      const oldest = s.pending.size ? Math.min(...[...s.pending.values()].slice(0, 1000).map((p) => p.at)) : undefined;
+      return {
+        shard: s.index, ranges: formatRanges(s.ranges), master: s.master?.address, phase: s.phase,
+        rdbReceived: 0, rdbSize: undefined, keys: s.phase === 'full' ? s.copied : s.state.keys,
+        applied: undefined, sourceOffset: undefined, lagBytes: undefined,
+        lagMs: this.o.notify && s.phase === 'stream' ? (oldest === undefined ? 0 : now - oldest) : undefined,
+        opsPerSec: s.rate(now), lastError: s.state.lastError,
+        pendingKeys: this.o.notify && s.phase === 'stream' ? s.pending.size : undefined,
+      };
+    });
+  }
+
+  async refresh(): Promise<void> {}
+
+  lagWithin(): boolean {
+    return this.status().every((s) => s.phase === 'stream' && (s.lagMs ?? 0) <= 1000);
+  }
+
+  async catchUp(o: { timeoutMs: number; signal?: AbortSignal; onProgress?: (line: string) => void }): Promise<boolean> {
+    // Notifications of writes made just before this call may still be on their way.
+    await new Promise((r) => setTimeout(r, 200));
+    const deadline = Date.now() + o.timeoutMs;
+    let clear = 0;
+    while (Date.now() < deadline && !o.signal?.aborted) {
+      const st = this.status();
+      o.onProgress?.(st.map(describeShard).join(' | '));
+      clear = st.every((s) => s.phase === 'stream' && !s.pendingKeys) ? clear + 1 : 0;
+      if (clear >= 3) return true;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return false;
+  }
+
+  async stop(): Promise<void> {
+    await this.halt();
+    for (const [address, value] of Object.entries(this.record.notify ?? {})) {
+      await this.o.source.node(address).call('CONFIG', 'SET', 'notify-keyspace-events', value);
+    }
+    this.record.stopped = { at: Date.now(), applied: this.shards.map(() => undefined) };
+    this.o.save(this.record);
+  }
+
+  async detach(): Promise<void> {
+    await this.halt();
+  }
+
+  private async halt(): Promise<void> {
+    this.stopped = true;
+    this.stopper.abort();
+    for (const s of this.shards) { s.unsubscribe(); s.phase = 'stopped'; }
+    await Promise.allSettled(this.loops);
+    ScanSession.open.delete(this.o.id);
+  }
+}
