@@ -3,6 +3,9 @@ import type { Topology } from '../redis/topology.js';
 import { SyncSession, type SyncRecord } from '../redis/sync/session.js';
 import type { SyncEngine } from '../redis/sync/engine.js';
 import { ScanSession, type ScanRecord } from '../redis/sync/scan-session.js';
+import { ShakeSession, type ShakeRecord } from '../redis/sync/shake-session.js';
+import { failedError } from '../errors.js';
+import { describeShard } from '../redis/sync/engine.js';
 import type { StepRunContext } from './kind.js';
 
 export interface SyncArgs {
@@ -84,6 +87,12 @@ export async function openSync(ctx: StepRunContext<SyncArgs>): Promise<SyncEngin
   const id = ctx.runId;
   logSinks.set(id, ctx.log);
   const log = (line: string) => logSinks.get(id)?.(line);
+  if (a.engine === 'redis-shake') {
+    return ShakeSession.attach({
+      id, source: ctx.env.pool(a.source), target: ctx.env.pool(a.target), log, binary: a.shakeBinary, format: a.shakeFormat,
+      load: () => ctx.state.get<ShakeRecord>(SYNC_STATE), save: (r) => ctx.state.set(SYNC_STATE, r),
+    });
+  }
   if (a.mode === 'scan') {
     return ScanSession.attach({
       id, source: ctx.env.pool(a.source), target: ctx.env.pool(a.target), log, notify: a.notify,
@@ -105,4 +114,13 @@ export async function openSync(ctx: StepRunContext<SyncArgs>): Promise<SyncEngin
 /** The record of the run's sync, without starting anything. */
 export function syncRecord(ctx: StepRunContext<SyncArgs>): SyncRecord | undefined {
   return ctx.state.get<SyncRecord>(SYNC_STATE);
+}
+
+/** A sync that ended by itself (RedisShake exited) cannot be waited on: fail now, with its last words. */
+export function assertRunning(sync: SyncEngine): void {
+  const dead = sync.status().filter((s) => s.phase === 'stopped');
+  if (dead.length) {
+    throw failedError('E_SYNC_STOPPED', `the sync stopped: ${dead.map(describeShard).join('; ')}${dead[0]!.lastError ? ` (${dead[0]!.lastError})` : ''}`,
+      'fix the cause, then retry the step: a retry starts the sync again');
+  }
 }

@@ -1,6 +1,6 @@
 import { failedError } from '../errors.js';
 import { describeShard } from '../redis/sync/engine.js';
-import { openSync, syncArgs, syncRecord, type SyncArgs } from './sync-args.js';
+import { assertRunning, openSync, syncArgs, syncRecord, type SyncArgs } from './sync-args.js';
 import { cond, onlyReads, waitFor, type StepKind } from './kind.js';
 
 /** Wait until every shard's full sync is loaded into the target (the sync runs on in the background). */
@@ -15,6 +15,7 @@ export const waitFullSyncStep: StepKind<SyncArgs> = {
     const sync = await openSync(ctx);
     let lastPhase = '';
     const done = await waitFor(async () => {
+      if (sync.status().some((s) => s.phase === 'stopped')) return 'stopped' as const; // reported below
       const st = sync.status();
       const phases = st.map((s) => s.phase).join(',');
       if (phases !== lastPhase) { lastPhase = phases; for (const s of st) ctx.log(describeShard(s)); }
@@ -22,6 +23,7 @@ export const waitFullSyncStep: StepKind<SyncArgs> = {
       if (st.some((s) => s.phase === 'full' && s.keys > 0)) ctx.failpoint('loading');
       return st.every((s) => s.phase === 'stream') ? st : undefined;
     }, { timeoutMs: ctx.args.timeoutMs, intervalMs: 250, signal: ctx.signal });
+    assertRunning(sync);
     if (!done) {
       throw failedError('E_SYNC_TIMEOUT', `the full sync did not finish within ${Math.round(ctx.args.timeoutMs / 1000)} s: ${sync.status().map(describeShard).join('; ')}`,
         'the sync goes on in the background: retry the step to wait again (or pass a longer timeout)');

@@ -1,6 +1,6 @@
 import { failedError } from '../errors.js';
 import { describeShard } from '../redis/sync/engine.js';
-import { openSync, syncArgs, type SyncArgs } from './sync-args.js';
+import { assertRunning, openSync, syncArgs, type SyncArgs } from './sync-args.js';
 import { onlyReads, pass, waitFor, type StepKind } from './kind.js';
 
 const STEADY_MS = 3000;
@@ -21,6 +21,7 @@ export const waitSyncLagStep: StepKind<SyncArgs> = {
     let under: number | undefined;
     const ok = await waitFor(async () => {
       await sync.refresh();
+      if (sync.status().some((s) => s.phase === 'stopped')) return 'stopped' as const; // reported below
       const st = sync.status();
       ctx.progress(st.map(describeShard).join(' | '));
       const fine = sync.lagWithin(ctx.args.maxLag);
@@ -28,6 +29,7 @@ export const waitSyncLagStep: StepKind<SyncArgs> = {
       under ??= Date.now();
       return Date.now() - under >= STEADY_MS ? st : undefined;
     }, { timeoutMs: ctx.args.timeoutMs, intervalMs: 500, signal: ctx.signal });
+    assertRunning(sync);
     const st = sync.status();
     for (const s of st) ctx.log(describeShard(s));
     ctx.failpoint('caught-up');

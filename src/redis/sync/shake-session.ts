@@ -1,0 +1,202 @@
+import { mkdtempSync, writeFileSync, rmSync, existsSync, openSync as openFd, readSync, closeSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import type { ClusterPool } from '../connect.js';
+import { openEndpoint, type Endpoint } from '../verify/endpoint.js';
+import { newShardState, type ShardStatus } from './shard-sync.js';
+import type { SyncRecord } from './session.js';
+import { describeShard, type SyncEngine } from './engine.js';
+import { shakeConfigV2, shakeConfigV4, parseShakeLine, checkShakeBinary, type ShakeSide, type ShakeStatus } from './redis-shake.js';
+
+export interface ShakeRecord extends SyncRecord {
+  /** The RedisShake process this run started (a resumed run stops it before starting a new one). */
+  pid?: number;
+}
+
+export interface ShakeOptions {
+  id: string;
+  source: ClusterPool;
+  target: ClusterPool;
+  binary: string | undefined;
+  format: 'v4' | 'v2';
+  load(): ShakeRecord | undefined;
+  save(r: ShakeRecord): void;
+  log(line: string): void;
+}
+
+const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+
+/**
+ * RedisShake as the sync engine: its config written from the inventory into
+ * a private directory (mode 0600: it holds the passwords) and deleted when
+ * the sync stops, the binary run as a child process, its log read back as
+ * phases and progress (redis-shake.ts), and the process stopped at
+ * cut-over. RedisShake cannot continue a sync it did not finish: a resumed
+ * run stops the old process and syncs again (it rewrites existing keys).
+ */
+export class ShakeSession implements SyncEngine {
+  private static readonly open = new Map<string, ShakeSession>();
+  readonly engine: string;
+  readonly incremental = true;
+  private proc: ResultPromise | undefined;
+  private dir = '';
+  private record!: ShakeRecord;
+  private readonly shards = new Map<number, ShakeStatus & { at: number }>();
+  private expected = 1;
+  private lastError: string | undefined;
+  private exited: string | undefined;
+  private tail: NodeJS.Timeout | undefined;
+  private tailPos = 0;
+  private source!: Endpoint;
+
+  private constructor(private readonly o: ShakeOptions) {
+    this.engine = `redis-shake (${o.format})`;
+  }
+
+  static async attach(o: ShakeOptions): Promise<ShakeSession> {
+    const running = ShakeSession.open.get(o.id);
+    if (running) return running;
+    const s = new ShakeSession(o);
+    await s.begin();
+    ShakeSession.open.set(o.id, s);
+    return s;
+  }
+
+  private side(ep: Endpoint, pool: ClusterPool): ShakeSide {
+    const { username, password } = pool.credentials();
+    return { cluster: ep.kind === 'cluster', addresses: ep.masters.map((m) => m.address), username, password, tls: !!pool.config.tls };
+  }
+
+  private async begin(): Promise<void> {
+    const binary = checkShakeBinary(this.o.binary);
+    this.source = await openEndpoint(this.o.source);
+    const target = await openEndpoint(this.o.target);
+    const record = this.o.load();
+    if (record?.stopped) throw new Error('this sync was stopped at cut-over; it does not start again');
+    this.record = record ?? { shards: this.source.masters.map((m) => ({ ranges: m.address, state: newShardState() })) };
+    if (this.record.pid && alive(this.record.pid)) {
+      this.o.log(`stopping RedisShake (pid ${this.record.pid}) left by the interrupted run: it cannot continue a sync, the new one starts over`);
+      process.kill(this.record.pid, 'SIGTERM');
+      for (let i = 0; i < 50 && alive(this.record.pid); i++) await new Promise((r) => setTimeout(r, 100));
+      if (alive(this.record.pid)) process.kill(this.record.pid, 'SIGKILL');
+    }
+    this.expected = this.source.masters.length;
+    this.dir = mkdtempSync(join(tmpdir(), 'redis-runbook-shake-'));
+    const logFile = join(this.dir, this.o.format === 'v4' ? 'shake.log' : 'redis-shake.log');
+    const conf = join(this.dir, this.o.format === 'v4' ? 'shake.toml' : 'redis-shake.conf');
+    const src = this.side(this.source, this.o.source);
+    const tgt = this.side(target, this.o.target);
+    writeFileSync(conf, this.o.format === 'v4' ? shakeConfigV4({ source: src, target: tgt, dir: this.dir, logFile }) : shakeConfigV2({ source: src, target: tgt, logFile }), { mode: 0o600 });
+    const args = this.o.format === 'v4' ? [conf] : ['-type=sync', `-conf=${conf}`];
+    this.proc = execa(binary, args, { cwd: this.dir, reject: false, stdin: 'ignore', buffer: false, cleanup: true });
+    this.record.pid = this.proc.pid;
+    for (const sh of this.record.shards) sh.state.fullSyncs++;
+    this.o.save(this.record);
+    this.o.log(`RedisShake started (pid ${this.proc.pid}, ${this.o.format} config in a private directory, mode 0600)`);
+    const onText = (chunk: Buffer | string) => { for (const line of String(chunk).split('\n')) if (line.trim()) this.onLine(line); };
+    this.proc.stdout?.on('data', onText);
+    this.proc.stderr?.on('data', onText);
+    void this.proc.then((r) => {
+      if (this.exited === undefined) this.exited = `RedisShake exited (${r.signal ?? `code ${r.exitCode}`})${this.lastError ? `: ${this.lastError}` : ''}`;
+    });
+    // RedisShake also (v2: only) writes its log file.
+    this.tail = setInterval(() => this.readLog(logFile), 250);
+    this.tail.unref();
+  }
+
+  private readLog(file: string): void {
+    if (!existsSync(file)) return;
+    const size = statSync(file).size;
+    if (size <= this.tailPos) return;
+    const fd = openFd(file, 'r');
+    const buf = Buffer.alloc(size - this.tailPos);
+    readSync(fd, buf, 0, buf.length, this.tailPos);
+    closeSync(fd);
+    const text = buf.toString();
+    const cut = text.lastIndexOf('\n') + 1;
+    this.tailPos += Buffer.byteLength(text.slice(0, cut));
+    for (const line of text.slice(0, cut).split('\n')) if (line.trim()) this.onLine(line);
+  }
+
+  private onLine(line: string): void {
+    const st = parseShakeLine(line);
+    if (!st) return;
+    if (st.error) {
+      if (st.error !== this.lastError) this.o.log(`RedisShake: ${st.error}`);
+      this.lastError = st.error;
+      return;
+    }
+    const src = Number(/src-(\d+)/.exec(line)?.[1] ?? 0);
+    const prev = this.shards.get(src);
+    const next = { ...prev, ...st, at: Date.now() };
+    if (prev?.phase !== next.phase && next.phase) this.o.log(`RedisShake source ${src}: ${next.phase}${next.phase === 'full' && next.percent !== undefined ? ` ${next.percent}%` : ''}`);
+    this.shards.set(src, next);
+    const rec = this.record.shards[src];
+    if (next.phase === 'incremental' && rec && !rec.state.loaded) { rec.state.loaded = true; this.o.save(this.record); }
+  }
+
+  status(): ShardStatus[] {
+    const out: ShardStatus[] = [];
+    // v4 numbers its readers src-0..n-1 for a cluster; lines without a number speak for all of them.
+    const n = Math.max(this.expected, this.shards.size);
+    for (let i = 0; i < n; i++) {
+      const s = this.shards.get(i) ?? (this.shards.size === 1 ? this.shards.get(0) : undefined);
+      const phase: ShardStatus['phase'] = this.exited ? 'stopped' : !s?.phase || s.phase === 'handshake' ? 'connecting' : s.phase === 'incremental' ? 'stream' : 'full';
+      out.push({
+        shard: i, ranges: this.record.shards[i]?.ranges ?? `src-${i}`, master: this.record.shards[i]?.ranges, phase,
+        rdbReceived: s?.percent ?? 0, rdbSize: s?.percent !== undefined ? 100 : undefined, keys: 0,
+        applied: undefined, sourceOffset: undefined, lagBytes: phase === 'stream' ? s?.diff : undefined, lagMs: undefined,
+        opsPerSec: Math.round(s?.writeOps ?? 0), lastError: this.exited ?? this.lastError,
+      });
+    }
+    return out;
+  }
+
+  async refresh(): Promise<void> {}
+
+  lagWithin(maxLag: number): boolean {
+    // v2 reports no lag figure: its incremental phase is all there is to go on.
+    return this.status().every((s) => s.phase === 'stream' && (s.lagBytes === undefined || s.lagBytes <= maxLag));
+  }
+
+  async catchUp(o: { timeoutMs: number; signal?: AbortSignal; onProgress?: (line: string) => void }): Promise<boolean> {
+    const since = Date.now();
+    const deadline = since + o.timeoutMs;
+    while (Date.now() < deadline && !o.signal?.aborted) {
+      const st = this.status();
+      o.onProgress?.(st.map(describeShard).join(' | '));
+      // A status line written after this call began, saying nothing is left to write.
+      const fresh = [...this.shards.values()].every((s) => s.at > since + 1000 && s.phase === 'incremental' && (s.diff ?? 0) === 0);
+      if (this.shards.size && fresh) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return false;
+  }
+
+  async stop(): Promise<void> {
+    await this.halt();
+    this.record.stopped = { at: Date.now(), applied: [] };
+    this.record.pid = undefined;
+    this.o.save(this.record);
+  }
+
+  async detach(): Promise<void> {
+    await this.halt();
+  }
+
+  private async halt(): Promise<void> {
+    if (this.tail) clearInterval(this.tail);
+    this.exited ??= 'stopped at cut-over';
+    if (this.proc && this.proc.exitCode === null) {
+      this.proc.kill('SIGTERM');
+      const t = setTimeout(() => this.proc?.kill('SIGKILL'), 5000);
+      await this.proc;
+      clearTimeout(t);
+    }
+    // The config holds passwords: it goes with the sync.
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    ShakeSession.open.delete(this.o.id);
+  }
+}
+

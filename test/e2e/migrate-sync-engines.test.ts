@@ -1,0 +1,96 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, existsSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { cli, tempStateDir } from '../support/cli.js';
+import { withNode } from '../support/cluster.js';
+import { startWriter } from '../support/writer.js';
+import { keySlot } from '../../src/redis/slots.js';
+
+// Source 7630-7635 (3 masters + replicas), target 7730-7735 (3 masters + replicas).
+const BASE = 7630;
+const home = tempStateDir();
+let inventory = '';
+let password = '';
+const standin = fileURLToPath(new URL('../../../test/fixtures/redis-shake-standin.sh', import.meta.url));
+
+before(async () => {
+  const r = await cli(home, ['sandbox', 'up', '--name', 'sync3', '--base-port', String(BASE), '--keys', '20000', '--target-masters', '3']);
+  if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
+  inventory = r.stdout.trim().split('\n').pop()!;
+  password = readFileSync(join(dirname(inventory), 'password'), 'utf8').trim();
+});
+after(async () => {
+  await cli(home, ['sandbox', 'down', '--name', 'sync3']);
+});
+
+const unpause = async () => { for (let p = BASE; p < BASE + 3; p++) await withNode(p, password, (c) => c.call('CLIENT', 'UNPAUSE')); };
+
+const report = async (out: string) => {
+  const id = /run (\S+) (succeeded|failed|stopped)/.exec(out)![1]!;
+  const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
+  return { show, out: show.steps.find((s: { stepId: string }) => s.stepId === 'report')?.output };
+};
+
+test('3 -> 3 psync with a big key (rebuilt in chunks, not one RESTORE) and writes during the full sync: verify finds nothing', async () => {
+  // A 12 MB hash of random (incompressible) values: over bigKeyBytes (8 MB) in the RDB too, so it is rebuilt with HSET chunks.
+  const slot = keySlot('{big}:hash');
+  await withNode(BASE + (slot < 5461 ? 0 : slot < 10923 ? 1 : 2), password, async (r) => {
+    for (let i = 0; i < 100; i++) await r.hset('{big}:hash', ...Array.from({ length: 1000 }, (_, j) => [`f${i * 1000 + j}`, randomBytes(90).toString('base64')]).flat());
+  });
+  const writer = startWriter(BASE, password, 'full');
+  // Cut-over pauses source writes until the target holds them all; the comparison runs within the pause.
+  const r = await cli(home, ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--param', 'max-lag=1mb', '--param', 'pauseWrites=true', '--param', 'pauseSeconds=60']);
+  await unpause();
+  const writes = await writer.stop();
+  assert.equal(r.code, 0, r.out);
+  assert.ok(writes > 1000, `${writes} writes`);
+  assert.match(r.out, /CLIENT PAUSE 60000 WRITE|writes to source paused until/);
+  assert.match(r.out, /\(1 rebuilt with type commands\)/);
+  const { out } = await report(r.out);
+  assert.equal(out.verify.differ, 0);
+  assert.ok(out.verify.compared > 20000);
+  assert.equal(out.shards.reduce((n: number, s: { fullSyncs: number }) => n + s.fullSyncs, 0), 3);
+});
+
+test('scan mode with keyspace notifications, into a target that holds keys (confirmed): changes during and after the copy arrive, notify-keyspace-events is set back', async () => {
+  const cfg = async () => ((await withNode(BASE + 1, password, (c) => c.call('CONFIG', 'GET', 'notify-keyspace-events'))) as string[])[1];
+  const before = await cfg();
+  // The target holds the keys of the test before: refused unattended without --allow-destructive.
+  const refused = await cli(home, ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--param', 'mode=scan', '--param', 'notify=true']);
+  assert.equal(refused.code, 2, refused.out);
+  assert.match(refused.out + refused.stderr, /E_DESTRUCTIVE/);
+  const writer = startWriter(BASE, password, 'scan');
+  const r = await cli(home, ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--allow-destructive', '--param', 'mode=scan', '--param', 'notify=true', '--param', 'pauseWrites=true', '--param', 'pauseSeconds=60']);
+  await unpause();
+  const writes = await writer.stop();
+  assert.equal(r.code, 0, r.out);
+  assert.ok(writes > 1000, `${writes} writes`);
+  assert.match(r.out, /deleted \d+ keys the target held in these slots before the copy/);
+  const { out } = await report(r.out);
+  assert.equal(out.verify.differ, 0);
+  assert.equal(await cfg(), before, 'notify-keyspace-events set back');
+});
+
+test('engine=redis-shake: a missing binary is a clear precondition error; a stand-in binary (RedisShake v4 log lines, copies nothing) is started with a 0600 config, followed through its phases, stopped at cut-over, its config deleted, and the comparison catches that nothing was copied', async () => {
+  const missing = await cli(home, ['plan', 'migrate-sync', '--inventory', inventory, '--param', 'engine=redis-shake']);
+  assert.equal(missing.code, 3, missing.out);
+  assert.match(missing.out, /redis-shake binary: engine=redis-shake needs the RedisShake binary/);
+  const record = join(tmpdir(), `rr-standin-${process.pid}`);
+  // A key only the source has: a sync engine that copies nothing must not end in success.
+  await withNode(BASE + (keySlot('standin') < 5461 ? 0 : keySlot('standin') < 10923 ? 1 : 2), password, (c) => c.set('standin', 'only in the source'));
+  const r = await cli(home, ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--allow-destructive', '--param', 'engine=redis-shake', '--param', `shakeBinary=${standin}`, '--param', 'rounds=1'], { STANDIN_RECORD: record });
+  assert.equal(r.code, 1, r.out);
+  assert.match(r.out, /step verify failed: postcondition failed: no differences: \d+ of \d+ keys differ \(.*missing \d+/);
+  assert.match(r.out, /RedisShake source 0: saving/);
+  assert.match(r.out, /RedisShake source 2: incremental/);
+  const [pid, conf] = readFileSync(record, 'utf8').trim().split(' ');
+  assert.equal(existsSync(conf!), false, 'the config (it holds passwords) is deleted');
+  assert.throws(() => process.kill(Number(pid), 0), 'the process is stopped at cut-over');
+  assert.doesNotMatch(r.out, new RegExp(password));
+  const id = /run (\S+) failed/.exec(r.out)![1]!;
+  assert.equal((await cli(home, ['abort', id])).code, 0);
+});
