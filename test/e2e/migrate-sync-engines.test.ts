@@ -6,7 +6,11 @@ import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { cli, tempStateDir } from '../support/cli.js';
-import { withNode } from '../support/cluster.js';
+import { withNode, roles } from '../support/cluster.js';
+import { ClusterPool } from '../../src/redis/connect.js';
+import { openEndpoint } from '../../src/redis/verify/endpoint.js';
+import { verifyData } from '../../src/redis/verify/verify.js';
+import { SyncSession, type SyncRecord } from '../../src/redis/sync/session.js';
 import { startWriter } from '../support/writer.js';
 import { keySlot } from '../../src/redis/slots.js';
 
@@ -93,4 +97,40 @@ test('engine=redis-shake: a missing binary is a clear precondition error; a stan
   assert.doesNotMatch(r.out, new RegExp(password));
   const id = /run (\S+) failed/.exec(r.out)![1]!;
   assert.equal((await cli(home, ['abort', id])).code, 0);
+});
+
+test('a planned failover of a source master during the incremental sync is followed: the link moves to the promoted replica and continues (partial resync through the replication id it inherited), no second full sync', async () => {
+  let record: SyncRecord | undefined;
+  const logs: string[] = [];
+  const pw = join(dirname(inventory), 'password');
+  const source = new ClusterPool({ name: 'source', seeds: [`127.0.0.1:${BASE}`, `127.0.0.1:${BASE + 1}`], auth: { password: { file: pw } } }, { access: 'read-write' });
+  const target = new ClusterPool({ name: 'target', seeds: [`127.0.0.1:${BASE + 100}`], auth: { password: { file: pw } } }, { access: 'read-write' });
+  const session = await SyncSession.attach({
+    id: 'failover', source, target, restorePayloads: true, bigKeyBytes: 8 << 20,
+    load: () => record, save: (r) => { record = JSON.parse(JSON.stringify(r)); }, log: (l) => logs.push(l),
+  });
+  try {
+    for (let i = 0; i < 600 && session.status().some((x) => x.phase !== 'stream'); i++) await new Promise((r) => setTimeout(r, 50));
+    const writer = startWriter(BASE, password, 'fo');
+    await new Promise((r) => setTimeout(r, 500));
+    const { masterOfSlot0, replicaOfIt } = await roles(BASE, password, 0);
+    await withNode(Number(replicaOfIt.split(':')[1]), password, (c) => c.call('CLUSTER', 'FAILOVER'));
+    for (let i = 0; i < 200 && (await roles(BASE + 1, password, 0)).masterOfSlot0 !== replicaOfIt; i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 1500));
+    await writer.stop();
+    assert.ok(await session.catchUp({ timeoutMs: 20000 }), logs.join('\n'));
+    const shard0 = session.status().find((s) => s.ranges.startsWith('0-'))!;
+    assert.equal(shard0.master, replicaOfIt, `followed the promotion of ${replicaOfIt} (was ${masterOfSlot0})`);
+    const st = record!.shards[shard0.shard]!.state;
+    assert.equal(st.fullSyncs, 1, logs.join('\n'));
+    assert.equal(st.partialSyncs, 1, logs.join('\n'));
+    assert.ok(logs.some((l) => /the source master is now/.test(l)), logs.join('\n'));
+    await session.stop();
+    const v = await verifyData(await openEndpoint(source), await openEndpoint(target), { mode: 'full', rounds: 1, qps: 0, batch: 256, sample: 100, extra: true, ttlToleranceMs: 5000, pauseMs: 0, page: 1000, streamGroups: true });
+    assert.equal(v.differences.length, 0, JSON.stringify(v.differences.slice(0, 5)));
+  } finally {
+    await session.detach().catch(() => undefined);
+    await source.close();
+    await target.close();
+  }
 });
