@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { Redis } from 'ioredis';
-import { parseRdb, RdbParser, decodeRaw, type RdbEntry, type RawEntry } from '../../src/redis/sync/rdb.js';
+import { parseRdb, RdbParser, decodeRaw, objectBytes, type RdbEntry, type RawEntry } from '../../src/redis/sync/rdb.js';
+import { restoreFrame } from '../../src/redis/sync/resp-pipe.js';
 import { crc64, dumpPayload, payloadVersion } from '../../src/redis/sync/crc64.js';
 import { lzfDecompress } from '../../src/redis/sync/lzf.js';
 
@@ -95,7 +96,10 @@ test('parsed as it arrives, in chunks of any size: the same entries; each raw en
   for (const e of entries) {
     const dump = (await r.callBuffer('DUMP', e.key)) as Buffer;
     assert.equal(payloadVersion(dump), raw.version);
-    assert.ok(dumpPayload(e.raw, raw.version).equals(dump), `payload of ${str(e.key)}`);
+    assert.ok(dumpPayload(objectBytes(e), raw.version).equals(dump), `payload of ${str(e.key)}`);
+    // The RESTORE frame written straight from the entry carries the same payload.
+    const frame = restoreFrame(e.key, '0', e.type, e.value, raw.version, false);
+    assert.ok(frame.includes(Buffer.concat([Buffer.from(`$${dump.length}\r\n`), dump, Buffer.from('\r\n$7\r\nREPLACE\r\n')])), `frame of ${str(e.key)}`);
     assert.equal(JSON.stringify(decodeRaw(e)), whole.find(([k]) => k === str(e.key))![1]);
   }
   // A file cut short is an error at the end, never a silent partial load.

@@ -20,7 +20,10 @@ export async function clearSlots(target: Endpoint, ranges: readonly SlotRange[],
     }
   }
   let deleted = 0;
+  // An empty master (INFO keyspace) has nothing to clear: no need to count slot by slot.
+  const empty = new Set(await Promise.all([...byOwner.keys()].map(async (n) => (/^db0:keys=/m.test(await n.text('INFO', 'keyspace')) ? undefined : n))));
   for (const [node, slots] of byOwner) {
+    if (empty.has(node)) continue;
     const counts = await node.pipeline(slots.map((s) => ['CLUSTER', 'COUNTKEYSINSLOT', String(s)] as const));
     let left = slots.filter((s, i) => {
       const [err, n] = counts[i]!;

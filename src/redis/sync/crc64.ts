@@ -21,21 +21,25 @@ for (let n = 0; n < 256; n++) {
   T_LO[n] = lo;
 }
 
-/** The CRC of `parts` in sequence, as 8 little-endian bytes (the DUMP footer's byte order). */
-export function crc64(...parts: Buffer[]): Buffer {
+/** Write the CRC of b[start, end) at b[end, end + 8), little-endian (the DUMP footer's byte order). */
+export function crcInto(b: Buffer, end: number, start = 0): void {
   let hi = 0;
   let lo = 0;
-  for (const b of parts) {
-    for (let i = 0; i < b.length; i++) {
-      const idx = (lo ^ b[i]!) & 0xff;
-      lo = (((lo >>> 8) | (hi << 24)) ^ T_LO[idx]!) >>> 0;
-      hi = ((hi >>> 8) ^ T_HI[idx]!) >>> 0;
-    }
+  for (let i = start; i < end; i++) {
+    const idx = (lo ^ b[i]!) & 0xff;
+    lo = (((lo >>> 8) | (hi << 24)) ^ T_LO[idx]!) >>> 0;
+    hi = ((hi >>> 8) ^ T_HI[idx]!) >>> 0;
   }
-  const out = Buffer.allocUnsafe(8);
-  out.writeUInt32LE(lo, 0);
-  out.writeUInt32LE(hi, 4);
-  return out;
+  b.writeUInt32LE(lo, end);
+  b.writeUInt32LE(hi, end + 4);
+}
+
+/** The CRC of `data`, as 8 little-endian bytes. */
+export function crc64(data: Buffer): Buffer {
+  const b = Buffer.allocUnsafe(data.length + 8);
+  data.copy(b);
+  crcInto(b, data.length);
+  return b.subarray(data.length);
 }
 
 /**
@@ -45,8 +49,12 @@ export function crc64(...parts: Buffer[]): Buffer {
  * cluster.c createDumpPayload).
  */
 export function dumpPayload(objectBytes: Buffer, rdbVersion: number): Buffer {
-  const ver = Buffer.from([rdbVersion & 0xff, (rdbVersion >> 8) & 0xff]);
-  return Buffer.concat([objectBytes, ver, crc64(objectBytes, ver)]);
+  const n = objectBytes.length;
+  const b = Buffer.allocUnsafe(n + 10);
+  objectBytes.copy(b);
+  b.writeUInt16LE(rdbVersion, n);
+  crcInto(b, n + 2);
+  return b;
 }
 
 /** The RDB version in a DUMP payload's footer. */

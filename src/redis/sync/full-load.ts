@@ -1,8 +1,9 @@
 import type { NodeClient } from '../connect.js';
 import type { Endpoint } from '../verify/endpoint.js';
-import { decodeRaw, type RawEntry } from './rdb.js';
+import { decodeRaw, objectBytes, type RawEntry } from './rdb.js';
 import { dumpPayload } from './crc64.js';
 import { entryCommands, sendChecked, type Command } from './apply.js';
+import { restoreFrame, type RespPipe } from './resp-pipe.js';
 
 export interface LoaderOptions {
   /**
@@ -13,6 +14,8 @@ export interface LoaderOptions {
   payloadVersion: number | undefined;
   /** Values bigger than this are rebuilt in chunks instead of one RESTORE (one command must not stall the target). */
   bigKeyBytes: number;
+  /** A bare pipelined connection per target master (resp-pipe.ts); without it, the pooled clients are used. */
+  pipe?: (node: NodeClient) => Promise<RespPipe>;
   /** Commands per pipeline, and pipelines in flight per node. */
   batch?: number;
   inflight?: number;
@@ -31,7 +34,7 @@ export class RdbLoader {
   rebuilt = 0;
   expired = 0;
   bytes = 0;
-  private readonly queues = new Map<NodeClient, Command[]>();
+  private readonly queues = new Map<NodeClient, Array<Command | Buffer>>();
   private readonly flying = new Map<NodeClient, Set<Promise<void>>>();
   private failure: Error | undefined;
   private readonly batch: number;
@@ -47,10 +50,11 @@ export class RdbLoader {
     if (e.db !== 0) throw new Error(`the source holds keys in db ${e.db} (${e.key.toString().slice(0, 60)}): a cluster has db 0 only; move them to db 0 on the source first`);
     if (e.expireAtMs !== null && e.expireAtMs <= now) { this.expired++; return; }
     const node = this.target.route(e.key);
-    this.bytes += e.raw.length;
-    if (this.o.payloadVersion !== undefined && e.raw.length <= this.o.bigKeyBytes) {
-      const ttl = e.expireAtMs === null ? ['0'] : [String(e.expireAtMs)];
-      this.queue(node, ['RESTORE', e.key, ...ttl, dumpPayload(e.raw, this.o.payloadVersion), 'REPLACE', ...(e.expireAtMs === null ? [] : ['ABSTTL'])]);
+    this.bytes += 1 + e.value.length;
+    if (this.o.payloadVersion !== undefined && e.value.length < this.o.bigKeyBytes) {
+      const ttl = e.expireAtMs === null ? '0' : String(e.expireAtMs);
+      if (this.o.pipe) this.queue(node, restoreFrame(e.key, ttl, e.type, e.value, this.o.payloadVersion, e.expireAtMs !== null));
+      else this.queue(node, ['RESTORE', e.key, ttl, dumpPayload(objectBytes(e), this.o.payloadVersion), 'REPLACE', ...(e.expireAtMs === null ? [] : ['ABSTTL'])]);
     } else {
       this.rebuilt++;
       for (const c of entryCommands({ db: 0, key: e.key, expireAtMs: e.expireAtMs, value: decodeRaw(e) }, now)) this.queue(node, c);
@@ -78,11 +82,24 @@ export class RdbLoader {
     if (this.failure) throw this.failure;
   }
 
-  private queue(node: NodeClient, c: Command): void {
+  private queue(node: NodeClient, c: Command | Buffer): void {
     let q = this.queues.get(node);
     if (!q) { q = []; this.queues.set(node, q); }
     q.push(c);
     if (q.length >= this.batch) this.send(node);
+  }
+
+  private async write(node: NodeClient, cmds: Array<Command | Buffer>): Promise<void> {
+    if (!this.o.pipe) { await sendChecked(this.target, node, cmds as Command[]); return; }
+    const errors = await (await this.o.pipe(node)).send(cmds);
+    if (!errors.length) return;
+    // A slot that moved under us is followed through the full client (rare); anything else stops the load.
+    const moved = errors.filter((e) => e.message.startsWith('MOVED '));
+    const other = errors.find((e) => !e.message.startsWith('MOVED '));
+    const name = (c: Command | Buffer) => (Buffer.isBuffer(c) ? 'RESTORE' : c[0]);
+    if (other) throw new Error(`writing to ${node.address}: ${name(cmds[other.index]!)} failed: ${other.message}`);
+    // A frame is sent again as the command it encodes: the same bytes, parsed back.
+    await sendChecked(this.target, node, moved.map((e) => { const c = cmds[e.index]!; return Buffer.isBuffer(c) ? decodeFrame(c) : c; }));
   }
 
   private send(node: NodeClient): void {
@@ -91,7 +108,7 @@ export class RdbLoader {
     this.queues.set(node, []);
     let set = this.flying.get(node);
     if (!set) { set = new Set(); this.flying.set(node, set); }
-    const p: Promise<void> = sendChecked(this.target, node, cmds).then(
+    const p: Promise<void> = this.write(node, cmds).then(
       () => { set.delete(p); },
       (err: Error) => {
         set.delete(p);
@@ -100,4 +117,17 @@ export class RdbLoader {
     );
     set.add(p);
   }
+}
+
+/** The arguments of one encoded command (a RESP array of bulk strings). */
+function decodeFrame(b: Buffer): Command {
+  const args: Buffer[] = [];
+  let p = b.indexOf(10) + 1;
+  while (p < b.length) {
+    const nl = b.indexOf(10, p);
+    const len = Number(b.toString('latin1', p + 1, nl - 1));
+    args.push(b.subarray(nl + 1, nl + 1 + len));
+    p = nl + 1 + len + 2;
+  }
+  return [args[0]!.toString(), ...args.slice(1)];
 }

@@ -61,6 +61,8 @@ class Reader {
     if (this.pos + n > this.buf.length) throw new Truncated(this.pos + n);
   }
   u8(): number { this.need(1); return this.buf[this.pos++]!; }
+  /** Step over n bytes (no view made: skipping is most of a raw parse). */
+  skip(n: number): void { this.need(n); this.pos += n; }
   bytes(n: number): Buffer { this.need(n); const b = this.buf.subarray(this.pos, this.pos + n); this.pos += n; return b; }
   /** A length, or a special string encoding (then `enc` is set). */
   length(): { len: number; enc?: number } {
@@ -82,9 +84,10 @@ class Reader {
     if (l.enc !== undefined) throw new RdbError('a length was expected, found a string encoding', this.pos - 1);
     return l.len;
   }
-  string(): Buffer {
+  /** A string; `view`: a plain one is returned as a view of the input, not a copy. */
+  string(view = false): Buffer {
     const l = this.length();
-    if (l.enc === undefined) return Buffer.from(this.bytes(l.len));
+    if (l.enc === undefined) return view ? this.bytes(l.len) : Buffer.from(this.bytes(l.len));
     if (l.enc === 0) return Buffer.from(String(this.bytes(1).readInt8(0)));
     if (l.enc === 1) return Buffer.from(String(this.bytes(2).readInt16LE(0)));
     if (l.enc === 2) return Buffer.from(String(this.bytes(4).readInt32LE(0)));
@@ -98,9 +101,9 @@ class Reader {
   /** Step over a string without decoding it (no LZF decompression). */
   skipString(): void {
     const l = this.length();
-    if (l.enc === undefined) { this.bytes(l.len); return; }
-    if (l.enc <= 2) { this.bytes(1 << l.enc); return; }
-    if (l.enc === 3) { const clen = this.len(); this.len(); this.bytes(clen); return; }
+    if (l.enc === undefined) { this.skip(l.len); return; }
+    if (l.enc <= 2) { this.skip(1 << l.enc); return; }
+    if (l.enc === 3) { const clen = this.len(); this.len(); this.skip(clen); return; }
     throw new RdbError(`unknown string encoding ${l.enc}`, this.pos - 1);
   }
   /** A stream id written as two lengths (ms, seq). */
@@ -336,21 +339,56 @@ function skipValue(r: Reader, type: number): void {
       r.skipString(); return;
     case T.LIST: case T.SET: case T.LIST_QUICKLIST: strings(r.len()); return;
     case T.HASH: strings(2 * r.len()); return;
-    case T.ZSET: { const n = r.len(); for (let i = 0; i < n; i++) { r.skipString(); r.textDouble(); } return; }
-    case T.ZSET_2: { const n = r.len(); for (let i = 0; i < n; i++) { r.skipString(); r.bytes(8); } return; }
+    case T.ZSET: { const n = r.len(); for (let i = 0; i < n; i++) { r.skipString(); const d = r.u8(); if (d < 253) r.skip(d); } return; }
+    case T.ZSET_2: { const n = r.len(); for (let i = 0; i < n; i++) { r.skipString(); r.skip(8); } return; }
     case T.LIST_QUICKLIST_2: { const n = r.len(); for (let i = 0; i < n; i++) { r.len(); r.skipString(); } return; }
-    default: readValue(r, type); // streams (and the errors for what cannot be carried)
+    case T.STREAM_LISTPACKS: case T.STREAM_LISTPACKS_2: case T.STREAM_LISTPACKS_3: skipStream(r, type); return;
+    default: readValue(r, type); // the errors for what cannot be carried
   }
 }
 
-/** An entry as the RDB stores it: the object's bytes (type byte, then value), not decoded. */
-export interface RawEntry { db: number; key: Buffer; expireAtMs: number | null; type: number; raw: Buffer }
+/** Step over a stream: the layout readStream reads, nothing decoded. */
+function skipStream(r: Reader, type: number): void {
+  const id = () => { r.len(); r.len(); };
+  const nodes = r.len();
+  for (let i = 0; i < nodes; i++) { r.skipString(); r.skipString(); }
+  r.len(); // length
+  id(); // last id
+  if (type >= T.STREAM_LISTPACKS_2) { id(); id(); r.len(); }
+  const groups = r.len();
+  for (let g = 0; g < groups; g++) {
+    r.skipString();
+    id();
+    if (type >= T.STREAM_LISTPACKS_2) r.len();
+    const pel = r.len();
+    for (let p = 0; p < pel; p++) { r.skip(24); r.len(); }
+    const consumers = r.len();
+    for (let c = 0; c < consumers; c++) {
+      r.skipString();
+      r.skip(type >= T.STREAM_LISTPACKS_3 ? 16 : 8);
+      r.skip(16 * r.len());
+    }
+  }
+}
+
+/**
+ * An entry as the RDB stores it, not decoded: its object type and a view of
+ * its value's bytes in the input (no copy: a RESTORE frame is written
+ * straight from it, resp-pipe.ts).
+ */
+export interface RawEntry { db: number; key: Buffer; expireAtMs: number | null; type: number; value: Buffer }
+
+/** The object's bytes as a DUMP payload starts with them: type byte, then value. */
+export function objectBytes(e: RawEntry): Buffer {
+  const b = Buffer.allocUnsafe(1 + e.value.length);
+  b[0] = e.type;
+  e.value.copy(b, 1);
+  return b;
+}
 
 /** Decode a raw entry's value (for rebuilding it with type commands). */
 export function decodeRaw(e: RawEntry): RdbValue {
-  const r = new Reader(e.raw);
-  r.pos = 1;
-  return readValue(r, e.raw[0]!);
+  return readValue(new Reader(e.value), e.type);
 }
 
 /**
@@ -432,19 +470,16 @@ export class RdbParser {
     if (op === OP.FREQ) { r.u8(); return undefined; }
     if (op === OP.FUNCTION2) { this.aux[`function:${Object.keys(this.aux).length}`] = r.string().toString(); return undefined; }
     if (op === OP.FUNCTION || op === OP.MODULE_AUX) throw new RdbError(`opcode 0x${op.toString(16)} (${op === OP.FUNCTION ? 'Redis 7.0 RC functions' : 'module aux data'}) is not supported`, r.pos - 1);
-    const key = r.string();
-    const base = { db: this.db, key, expireAtMs: this.expireAtMs };
+    // The key is a view of the input while it is parsed raw: one copy less per key (the input
+    // chunk lives until the key's RESTORE is sent).
+    const key = r.string(this.o.raw);
     let e: RdbEntry | RawEntry;
     if (this.o.raw) {
       const valueAt = r.pos;
       skipValue(r, op);
-      // The object's bytes as a DUMP payload starts: its type byte, then the value.
-      const raw = Buffer.allocUnsafe(1 + r.pos - valueAt);
-      raw[0] = op;
-      this.buf.copy(raw, 1, valueAt, r.pos);
-      e = { ...base, type: op, raw };
+      e = { db: this.db, key, expireAtMs: this.expireAtMs, type: op, value: this.buf.subarray(valueAt, r.pos) };
     } else {
-      e = { ...base, value: readValue(r, op) };
+      e = { db: this.db, key, expireAtMs: this.expireAtMs, value: readValue(r, op) };
     }
     this.expireAtMs = null;
     return e;

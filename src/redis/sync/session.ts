@@ -5,6 +5,7 @@ import { parseRanges, formatRanges, toRanges, slotKey, type SlotRange } from '..
 import { ShardSync, newShardState, type ShardState, type ShardStatus } from './shard-sync.js';
 import { checkpointKey } from './checkpoint.js';
 import { payloadVersion } from './crc64.js';
+import { RespPipe } from './resp-pipe.js';
 import { describeShard, type SyncEngine } from './engine.js';
 
 /** What a sync records about itself (in SQLite, through the run's state): enough to resume. */
@@ -41,6 +42,7 @@ export class SyncSession implements SyncEngine {
   source!: Endpoint;
   target!: Endpoint;
   private record!: SyncRecord;
+  private readonly pipes = new Map<string, Promise<RespPipe>>();
 
   private constructor(private readonly o: SessionOptions) {}
 
@@ -79,9 +81,26 @@ export class SyncSession implements SyncEngine {
         log: this.o.log,
         payloadVersion: (v) => (targetVersion !== undefined && targetVersion >= v ? v : undefined),
         bigKeyBytes: this.o.bigKeyBytes,
+        // TLS targets are written through the pooled (TLS) clients.
+        pipe: this.o.target.config.tls ? undefined : (node) => this.pipe(node.address),
       });
     });
     for (const s of this.shards) s.start();
+  }
+
+  private pipe(address: string): Promise<RespPipe> {
+    let p = this.pipes.get(address);
+    if (!p) {
+      p = RespPipe.open(address, this.o.target.credentials());
+      p.catch(() => this.pipes.delete(address));
+      this.pipes.set(address, p);
+    }
+    return p;
+  }
+
+  private closePipes(): void {
+    for (const p of this.pipes.values()) void p.then((x) => x.close(), () => undefined);
+    this.pipes.clear();
   }
 
   /** One shard per source master (the slots it owns); a standalone source is one shard of every slot. */
@@ -132,6 +151,7 @@ export class SyncSession implements SyncEngine {
   /** Stop every shard, delete the checkpoint keys from the target, and record the stop. */
   async stop(): Promise<void> {
     await Promise.all(this.shards.map((s) => s.stop()));
+    this.closePipes();
     await Promise.all(this.target.masters.map((m) => m.call('DEL', ...this.shards.map((_, i) => checkpointKey(this.target, m, this.o.id, i)))));
     this.record.stopped = { at: Date.now(), applied: this.shards.map((s) => s.state.applied) };
     this.o.save(this.record);
@@ -141,6 +161,7 @@ export class SyncSession implements SyncEngine {
   /** Stop the links without touching the target (the process is going away; a resume continues). */
   async detach(): Promise<void> {
     await Promise.all(this.shards.map((s) => s.stop()));
+    this.closePipes();
     SyncSession.open.delete(this.o.id);
   }
 }

@@ -1,5 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Endpoint } from '../verify/endpoint.js';
+import type { NodeClient } from '../connect.js';
+import type { RespPipe } from './resp-pipe.js';
 import type { SlotRange } from '../slots.js';
 import { formatRanges } from '../slots.js';
 import { ReplicaLink } from './replica-link.js';
@@ -62,6 +64,8 @@ export interface ShardSyncOptions {
   log(line: string): void;
   payloadVersion(rdbVersion: number): number | undefined;
   bigKeyBytes: number;
+  /** Bare pipelined connections to the target masters for the full sync's RESTOREs. */
+  pipe?: (node: NodeClient) => Promise<RespPipe>;
 }
 
 /**
@@ -229,14 +233,14 @@ export class ShardSync {
           continue;
         }
         const entries = parser.push(chunk) as RawEntry[];
-        loader ??= new RdbLoader(target, { payloadVersion: parser.version ? this.o.payloadVersion(parser.version) : undefined, bigKeyBytes: this.o.bigKeyBytes });
+        loader ??= new RdbLoader(target, { payloadVersion: parser.version ? this.o.payloadVersion(parser.version) : undefined, bigKeyBytes: this.o.bigKeyBytes, pipe: this.o.pipe });
         for (const e of entries) loader.add(e);
         this.loadedKeys = loader.keys;
         while (!loader.ready) await loader.drained();
         if (chunks.length < 16) link.resume();
       }
       const rest = parser.end() as RawEntry[];
-      loader ??= new RdbLoader(target, { payloadVersion: this.o.payloadVersion(parser.version), bigKeyBytes: this.o.bigKeyBytes });
+      loader ??= new RdbLoader(target, { payloadVersion: this.o.payloadVersion(parser.version), bigKeyBytes: this.o.bigKeyBytes, pipe: this.o.pipe });
       for (const e of rest) loader.add(e);
       await loader.finish();
       // Every master holds this shard's stream up to the RDB's offset.

@@ -1,0 +1,200 @@
+/**
+ * The built-in sync engine's full sync against a ceiling measured in the
+ * same run: a minimal loader that RESTOREs the same keys' DUMP payloads,
+ * read beforehand into memory, straight into the target (pipelines of 256
+ * per owner, 4 in flight per node: what the engine's loader does, minus
+ * receiving and parsing the RDB). Then the incremental phase under a steady
+ * write load on the source: end-to-end lag of probe writes (acknowledged on
+ * the source -> readable in the target).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Cluster } from 'ioredis';
+import { ClusterPool, type NodeClient } from '../src/redis/connect.js';
+import { openEndpoint, type Endpoint } from '../src/redis/verify/endpoint.js';
+import { SyncSession, type SyncRecord } from '../src/redis/sync/session.js';
+import { RespPipe } from '../src/redis/sync/resp-pipe.js';
+import { median } from './stats.js';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const BASE = 8420;
+const KEYS = Number(process.env.BENCH_KEYS ?? 1_000_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const TARGET_MASTERS = 5;
+const home = mkdtempSync(join(tmpdir(), 'rr-bench-sync-'));
+const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' }, encoding: 'utf8', maxBuffer: 1 << 26 });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+type Payload = [Buffer, string, Buffer];
+
+/** Every key's DUMP payload and TTL (not timed): what the minimal loader writes. */
+async function dumpAll(source: Endpoint): Promise<{ payloads: Payload[]; bytes: number }> {
+  const payloads: Payload[] = [];
+  let bytes = 0;
+  for (const node of source.masters) {
+    let cursor = '0';
+    do {
+      const [next, keys] = (await node.call('SCAN', cursor, 'COUNT', 1000)) as [Buffer, Buffer[]];
+      cursor = String(next);
+      const res = await node.pipeline(keys.flatMap((k) => [['DUMP', k] as const, ['PTTL', k] as const]));
+      keys.forEach((k, i) => {
+        const p = res[2 * i]![1] as Buffer | null;
+        const ttl = Number(res[2 * i + 1]![1]);
+        if (!p || ttl === -2 || ttl === 0) return;
+        payloads.push([k, ttl > 0 ? String(ttl) : '0', p]);
+        bytes += p.length;
+      });
+    } while (cursor !== '0');
+  }
+  return { payloads, bytes };
+}
+
+/**
+ * The ceiling: pipelined RESTORE of ready payloads, routed by slot, 4
+ * pipelines of 256 in flight per node, over the same bare connection the
+ * engine writes through (resp-pipe.ts), so the two differ only in what the
+ * engine does besides writing.
+ */
+async function minimalLoader(target: Endpoint, payloads: Payload[], credentials: { password?: string }): Promise<number> {
+  const t0 = Date.now();
+  const queues = new Map<NodeClient, Payload[]>();
+  for (const p of payloads) {
+    const n = target.route(p[0]);
+    const q = queues.get(n) ?? [];
+    q.push(p);
+    queues.set(n, q);
+  }
+  await Promise.all([...queues].map(async ([node, q]) => {
+    const pipe = await RespPipe.open(node.address, credentials);
+    let next = 0;
+    const worker = async () => {
+      while (next < q.length) {
+        const part = q.slice(next, next + 256);
+        next += 256;
+        const errors = await pipe.send(part.map(([k, ttl, p]) => ['RESTORE', k, ttl, p, 'REPLACE']));
+        if (errors.length) throw new Error(errors[0]!.message);
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+    pipe.close();
+  }));
+  return Date.now() - t0;
+}
+
+async function flushTarget(target: Endpoint): Promise<void> {
+  await Promise.all(target.masters.map((m) => m.call('FLUSHALL')));
+}
+
+async function engineFullSync(source: ClusterPool, target: ClusterPool, id: string): Promise<{ ms: number; rdbBytes: number; keys: number; session: SyncSession }> {
+  let record: SyncRecord | undefined;
+  const t0 = Date.now();
+  const session = await SyncSession.attach({ id, source, target, restorePayloads: true, bigKeyBytes: 8 << 20, load: () => record, save: (r) => { record = r; }, log: () => {} });
+  while (session.status().some((s) => s.phase !== 'stream')) {
+    const err = session.status().find((s) => s.lastError)?.lastError;
+    if (err) throw new Error(err);
+    await sleep(20);
+  }
+  const ms = Date.now() - t0;
+  return { ms, rdbBytes: record!.shards.reduce((n, s) => n + s.state.rdbBytes, 0), keys: record!.shards.reduce((n, s) => n + s.state.keys, 0), session };
+}
+
+async function main(): Promise<void> {
+  process.stderr.write(`seeding ${KEYS} keys...\n`);
+  const up = cli(['sandbox', 'up', '--name', 'syncb', '--base-port', String(BASE), '--replicas', '0', '--keys', String(KEYS), '--target-masters', String(TARGET_MASTERS)]);
+  if (up.status !== 0) throw new Error(up.stderr);
+  const inventory = up.stdout.trim();
+  const pwFile = join(inventory, '..', 'password');
+  const password = readFileSync(pwFile, 'utf8').trim();
+  const source = new ClusterPool({ name: 'source', seeds: [`127.0.0.1:${BASE}`], auth: { password: { file: pwFile } } }, { access: 'read-write' });
+  const target = new ClusterPool({ name: 'target', seeds: [`127.0.0.1:${BASE + 100}`], auth: { password: { file: pwFile } } }, { access: 'read-write' });
+  const src = await openEndpoint(source);
+  const tgt = await openEndpoint(target);
+  const { payloads, bytes } = await dumpAll(src);
+  process.stderr.write(`${payloads.length} keys, ${(bytes / 1048576).toFixed(1)} MB of DUMP payloads read for the ceiling loader\n`);
+
+  const ceilMs: number[] = [];
+  const engMs: number[] = [];
+  let rdbBytes = 0;
+  let engKeys = 0;
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const which of i % 2 === 0 ? ['ceiling', 'engine'] : ['engine', 'ceiling']) {
+      await flushTarget(tgt);
+      if (which === 'ceiling') {
+        const ms = await minimalLoader(tgt, payloads, { password });
+        ceilMs.push(ms);
+        process.stderr.write(`round ${i + 1}: ceiling loader ${payloads.length} keys in ${ms} ms\n`);
+      } else {
+        const r = await engineFullSync(source, target, `bench${i}`);
+        await r.session.stop();
+        engMs.push(r.ms);
+        rdbBytes = r.rdbBytes;
+        engKeys = r.keys;
+        process.stderr.write(`round ${i + 1}: engine full sync ${r.keys} keys (${(r.rdbBytes / 1048576).toFixed(1)} MB RDB) in ${r.ms} ms\n`);
+      }
+      if (await tgt.keyCount() < payloads.length) throw new Error(`the target holds ${await tgt.keyCount()} keys, fewer than ${payloads.length}`);
+    }
+  }
+
+  // Incremental: a steady write load, and probe writes timed from the source's ack to the target.
+  await flushTarget(tgt);
+  const inc = await engineFullSync(source, target, 'bench-inc');
+  const app = new Cluster([{ host: '127.0.0.1', port: BASE }], { redisOptions: { password }, enableAutoPipelining: true });
+  const reader = new Cluster([{ host: '127.0.0.1', port: BASE + 100 }], { redisOptions: { password } });
+  let running = true;
+  let writes = 0;
+  const RATE = Number(process.env.BENCH_RATE ?? 10000);
+  const load = (async () => {
+    // RATE writes per second in batches every 10 ms.
+    for (let i = 0; running; i++) {
+      const t = Date.now();
+      await Promise.all(Array.from({ length: RATE / 100 }, (_, j) => app.set(`load:${(i * 1000 + j) % 200000}`, String(i))));
+      writes += RATE / 100;
+      await sleep(Math.max(0, 10 - (Date.now() - t)));
+    }
+  })();
+  const lags: number[] = [];
+  const t0 = Date.now();
+  for (let n = 0; Date.now() - t0 < 15000; n++) {
+    const key = `probe:${n}`;
+    await app.set(key, '1');
+    const acked = Date.now();
+    while ((await reader.get(key)) === null) {
+      if (Date.now() - acked > 10000) throw new Error(`probe ${key} not in the target after 10 s`);
+      await sleep(2);
+    }
+    lags.push(Date.now() - acked);
+    await sleep(100);
+  }
+  const elapsed = (Date.now() - t0) / 1000;
+  running = false;
+  await load;
+  const applied = inc.session.status().reduce((n, s) => n + s.opsPerSec, 0);
+  await inc.session.stop();
+  app.disconnect();
+  reader.disconnect();
+  await source.close();
+  await target.close();
+
+  const sorted = [...lags].sort((a, b) => a - b);
+  const p99 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!;
+  const kps = (ms: number, keys: number) => Math.round(keys / (ms / 1000));
+  const mbps = (ms: number, b: number) => (b / 1048576 / (ms / 1000)).toFixed(1);
+  console.log(`\nfull sync: ${engKeys} mixed keys (strings, lists, hashes, sets, zsets, streams; ~10% with TTL), source 3 masters -> target ${TARGET_MASTERS} masters, no replicas, ${ROUNDS} rounds each, medians`);
+  console.log('| loader | median ms | keys/s | MB/s | runs (ms) | ratio to ceiling |');
+  console.log('|---|---|---|---|---|---|');
+  console.log(`| ceiling: minimal loader, RESTORE of ready DUMP payloads (${(bytes / 1048576).toFixed(1)} MB), pipelines of 256, 4 in flight per node, same bare connection | ${median(ceilMs)} | ${kps(median(ceilMs), payloads.length)} | ${mbps(median(ceilMs), bytes)} | ${ceilMs.join(', ')} | 1.00 |`);
+  console.log(`| engine: PSYNC per source master, RDB parsed as it arrives, RESTORE payloads built from it (${(rdbBytes / 1048576).toFixed(1)} MB RDB) | ${median(engMs)} | ${kps(median(engMs), engKeys)} | ${mbps(median(engMs), rdbBytes)} | ${engMs.join(', ')} | ${(median(ceilMs) / median(engMs)).toFixed(2)} |`);
+  console.log(`\nincremental: ${Math.round(writes / elapsed)} writes/s on the source for ${elapsed.toFixed(0)} s (engine applying ~${applied} commands/s at the end); ${lags.length} probe writes, source ack -> readable in the target:`);
+  console.log('| lag median ms | p99 ms | max ms |');
+  console.log('|---|---|---|');
+  console.log(`| ${median(lags)} | ${p99} | ${sorted[sorted.length - 1]} |`);
+}
+
+try {
+  await main();
+} finally {
+  cli(['sandbox', 'down', '--name', 'syncb']);
+}
