@@ -9,7 +9,7 @@ import { slotKey, type SlotRange } from '../slots.js';
  * Redis replica does to itself on a full resync, limited to the slots the
  * shard owns. Returns the number of keys deleted.
  */
-export async function clearSlots(target: Endpoint, ranges: readonly SlotRange[], signal?: AbortSignal): Promise<number> {
+export async function clearSlots(target: Endpoint, ranges: readonly SlotRange[], signal?: AbortSignal, onDeleted?: (node: string, keys: number) => void): Promise<number> {
   const byOwner = new Map<NodeClient, number[]>();
   for (const [a, b] of ranges) {
     for (let s = a; s <= b; s++) {
@@ -45,7 +45,10 @@ export async function clearSlots(target: Endpoint, ranges: readonly SlotRange[],
         if (ks.length === 1000) more.push(s);
       });
       const res = await node.pipeline(unlinks);
-      for (const [err, n] of res) { if (err) throw new Error(`deleting keys on ${node.address}: ${err.message}`); deleted += Number(n); }
+      let n = 0;
+      for (const [err, k] of res) { if (err) throw new Error(`deleting keys on ${node.address}: ${err.message}`); n += Number(k); }
+      deleted += n;
+      if (n) onDeleted?.(node.address, n);
       left = [...more, ...left.slice(256)];
     }
   }

@@ -3,7 +3,7 @@ import type { Endpoint } from '../verify/endpoint.js';
 import { decodeRaw, objectBytes, type RawEntry } from './rdb.js';
 import { dumpPayload } from './crc64.js';
 import { entryCommands, sendChecked, type Command } from './apply.js';
-import { restoreFrame, type RespPipe } from './resp-pipe.js';
+import { restoreFrameInto, restoreFrameSize, type RespPipe } from './resp-pipe.js';
 
 export interface LoaderOptions {
   /**
@@ -34,7 +34,7 @@ export class RdbLoader {
   rebuilt = 0;
   expired = 0;
   bytes = 0;
-  private readonly queues = new Map<NodeClient, Array<Command | Buffer>>();
+  private readonly queues = new Map<NodeClient, Pending>();
   private readonly flying = new Map<NodeClient, Set<Promise<void>>>();
   private failure: Error | undefined;
   private readonly batch: number;
@@ -53,7 +53,7 @@ export class RdbLoader {
     this.bytes += 1 + e.value.length;
     if (this.o.payloadVersion !== undefined && e.value.length < this.o.bigKeyBytes) {
       const ttl = e.expireAtMs === null ? '0' : String(e.expireAtMs);
-      if (this.o.pipe) this.queue(node, restoreFrame(e.key, ttl, e.type, e.value, this.o.payloadVersion, e.expireAtMs !== null));
+      if (this.o.pipe) this.frame(node, e, ttl, this.o.payloadVersion);
       else this.queue(node, ['RESTORE', e.key, ttl, dumpPayload(objectBytes(e), this.o.payloadVersion), 'REPLACE', ...(e.expireAtMs === null ? [] : ['ABSTTL'])]);
     } else {
       this.rebuilt++;
@@ -82,30 +82,49 @@ export class RdbLoader {
     if (this.failure) throw this.failure;
   }
 
-  private queue(node: NodeClient, c: Command | Buffer): void {
+  private pending(node: NodeClient): Pending {
     let q = this.queues.get(node);
-    if (!q) { q = []; this.queues.set(node, q); }
-    q.push(c);
-    if (q.length >= this.batch) this.send(node);
+    if (!q) { q = newPending(); this.queues.set(node, q); }
+    return q;
   }
 
-  private async write(node: NodeClient, cmds: Array<Command | Buffer>): Promise<void> {
-    if (!this.o.pipe) { await sendChecked(this.target, node, cmds as Command[]); return; }
-    const errors = await (await this.o.pipe(node)).send(cmds);
+  /** A RESTORE written straight into the node's batch buffer (resp-pipe.ts). */
+  private frame(node: NodeClient, e: RawEntry, ttl: string, version: number): void {
+    const abs = e.expireAtMs !== null;
+    const size = restoreFrameSize(e.key, ttl, e.value.length, abs);
+    let q = this.pending(node);
+    if (q.used + size > q.block.length) {
+      if (q.offsets.length) { this.send(node); q = this.pending(node); }
+      if (size > q.block.length) q.block = Buffer.allocUnsafe(Math.max(BLOCK, size));
+    }
+    q.offsets.push(q.used);
+    q.used = restoreFrameInto(q.block, q.used, e.key, ttl, e.type, e.value, version, abs);
+    if (q.offsets.length + q.cmds.length >= this.batch) this.send(node);
+  }
+
+  private queue(node: NodeClient, c: Command): void {
+    const q = this.pending(node);
+    q.cmds.push(c);
+    if (q.offsets.length + q.cmds.length >= this.batch) this.send(node);
+  }
+
+  private async write(node: NodeClient, q: Pending): Promise<void> {
+    if (!this.o.pipe) { await sendChecked(this.target, node, q.cmds); return; }
+    const frames = q.offsets.length;
+    const errors = await (await this.o.pipe(node)).send([{ bytes: q.block.subarray(0, q.used), count: frames }, ...q.cmds]);
     if (!errors.length) return;
+    // Reply i answers frame i, then the plain commands; a frame is sent again as the command it encodes.
+    const command = (i: number): Command => (i < frames ? decodeFrame(q.block.subarray(q.offsets[i], q.offsets[i + 1] ?? q.used)) : q.cmds[i - frames]!);
     // A slot that moved under us is followed through the full client (rare); anything else stops the load.
-    const moved = errors.filter((e) => e.message.startsWith('MOVED '));
     const other = errors.find((e) => !e.message.startsWith('MOVED '));
-    const name = (c: Command | Buffer) => (Buffer.isBuffer(c) ? 'RESTORE' : c[0]);
-    if (other) throw new Error(`writing to ${node.address}: ${name(cmds[other.index]!)} failed: ${other.message}`);
-    // A frame is sent again as the command it encodes: the same bytes, parsed back.
-    await sendChecked(this.target, node, moved.map((e) => { const c = cmds[e.index]!; return Buffer.isBuffer(c) ? decodeFrame(c) : c; }));
+    if (other) throw new Error(`writing to ${node.address}: ${command(other.index)[0]} of ${String(command(other.index)[1]).slice(0, 80)} failed: ${other.message}`);
+    await sendChecked(this.target, node, errors.map((e) => command(e.index)));
   }
 
   private send(node: NodeClient): void {
     const cmds = this.queues.get(node);
-    if (!cmds?.length) return;
-    this.queues.set(node, []);
+    if (!cmds || !(cmds.offsets.length + cmds.cmds.length)) return;
+    this.queues.set(node, newPending());
     let set = this.flying.get(node);
     if (!set) { set = new Set(); this.flying.set(node, set); }
     const p: Promise<void> = this.write(node, cmds).then(
@@ -118,6 +137,12 @@ export class RdbLoader {
     set.add(p);
   }
 }
+
+/** What is queued for one node: RESTORE frames back to back in a block, and plain commands. */
+interface Pending { block: Buffer; used: number; offsets: number[]; cmds: Command[] }
+const BLOCK = 128 * 1024;
+const newPending = (): Pending => ({ block: EMPTY, used: 0, offsets: [], cmds: [] });
+const EMPTY = Buffer.alloc(0);
 
 /** The arguments of one encoded command (a RESP array of bulk strings). */
 function decodeFrame(b: Buffer): Command {

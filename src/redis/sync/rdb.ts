@@ -43,11 +43,13 @@ export class RdbError extends Error {
   }
 }
 
-/** More bytes are needed: `until` is how far the reader wanted to read. */
-class Truncated extends RdbError {
-  constructor(readonly until: number) {
-    super(`truncated: the file ends before byte ${until}`, until);
-  }
+/**
+ * More bytes are needed: `until` is how far the reader wanted to read. Not
+ * an Error: it is thrown at every chunk boundary of a streamed RDB, and an
+ * Error's stack trace would cost more than the parse.
+ */
+class Truncated {
+  constructor(readonly until: number) {}
 }
 
 // Object types (rdb.h RDB_TYPE_*) and opcodes (RDB_OPCODE_*).
@@ -65,46 +67,52 @@ class Reader {
   skip(n: number): void { this.need(n); this.pos += n; }
   bytes(n: number): Buffer { this.need(n); const b = this.buf.subarray(this.pos, this.pos + n); this.pos += n; return b; }
   /** A length, or a special string encoding (then `enc` is set). */
-  length(): { len: number; enc?: number } {
+  /** The string encoding the last length() read, or -1 for a plain length (a field, not an object: read once per string). */
+  enc = -1;
+  /** A length, or a special string encoding (then `enc` is set and the length is 0). */
+  length(): number {
     const first = this.u8();
     const kind = first >> 6;
-    if (kind === 0) return { len: first & 0x3f };
-    if (kind === 1) return { len: ((first & 0x3f) << 8) | this.u8() };
-    if (kind === 3) return { len: 0, enc: first & 0x3f };
-    if (first === 0x80) { const v = this.bytes(4).readUInt32BE(0); return { len: v }; }
+    this.enc = -1;
+    if (kind === 0) return first & 0x3f;
+    if (kind === 1) return ((first & 0x3f) << 8) | this.u8();
+    if (kind === 3) { this.enc = first & 0x3f; return 0; }
+    if (first === 0x80) { this.need(4); const v = this.buf.readUInt32BE(this.pos); this.pos += 4; return v; }
     if (first === 0x81) {
       const v = this.bytes(8).readBigUInt64BE(0);
       // 2^64-1 is how Redis writes "unknown" (-1) into an unsigned length (a group's entries_read).
-      return { len: v === 0xffffffffffffffffn ? -1 : Number(v) };
+      return v === 0xffffffffffffffffn ? -1 : Number(v);
     }
     throw new RdbError(`bad length byte 0x${first.toString(16)}`, this.pos - 1);
   }
   len(): number {
-    const l = this.length();
-    if (l.enc !== undefined) throw new RdbError('a length was expected, found a string encoding', this.pos - 1);
-    return l.len;
+    const n = this.length();
+    if (this.enc !== -1) throw new RdbError('a length was expected, found a string encoding', this.pos - 1);
+    return n;
   }
   /** A string; `view`: a plain one is returned as a view of the input, not a copy. */
   string(view = false): Buffer {
-    const l = this.length();
-    if (l.enc === undefined) return view ? this.bytes(l.len) : Buffer.from(this.bytes(l.len));
-    if (l.enc === 0) return Buffer.from(String(this.bytes(1).readInt8(0)));
-    if (l.enc === 1) return Buffer.from(String(this.bytes(2).readInt16LE(0)));
-    if (l.enc === 2) return Buffer.from(String(this.bytes(4).readInt32LE(0)));
-    if (l.enc === 3) {
+    const n = this.length();
+    const enc = this.enc;
+    if (enc === -1) return view ? this.bytes(n) : Buffer.from(this.bytes(n));
+    if (enc === 0) return Buffer.from(String(this.bytes(1).readInt8(0)));
+    if (enc === 1) return Buffer.from(String(this.bytes(2).readInt16LE(0)));
+    if (enc === 2) return Buffer.from(String(this.bytes(4).readInt32LE(0)));
+    if (enc === 3) {
       const clen = this.len();
       const ulen = this.len();
       return lzfDecompress(this.bytes(clen), ulen);
     }
-    throw new RdbError(`unknown string encoding ${l.enc}`, this.pos - 1);
+    throw new RdbError(`unknown string encoding ${enc}`, this.pos - 1);
   }
   /** Step over a string without decoding it (no LZF decompression). */
   skipString(): void {
-    const l = this.length();
-    if (l.enc === undefined) { this.skip(l.len); return; }
-    if (l.enc <= 2) { this.skip(1 << l.enc); return; }
-    if (l.enc === 3) { const clen = this.len(); this.len(); this.skip(clen); return; }
-    throw new RdbError(`unknown string encoding ${l.enc}`, this.pos - 1);
+    const n = this.length();
+    const enc = this.enc;
+    if (enc === -1) { this.skip(n); return; }
+    if (enc <= 2) { this.skip(1 << enc); return; }
+    if (enc === 3) { const clen = this.len(); this.len(); this.skip(clen); return; }
+    throw new RdbError(`unknown string encoding ${enc}`, this.pos - 1);
   }
   /** A stream id written as two lengths (ms, seq). */
   streamId(): string { return `${this.bigLength()}-${this.bigLength()}`; }

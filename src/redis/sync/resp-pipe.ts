@@ -35,19 +35,31 @@ export function encodeBatch(cmds: Command[]): Buffer {
   return b;
 }
 
+const restoreParts = (key: Buffer, ttl: string, valueLength: number, absTtl: boolean) => {
+  const plen = 1 + valueLength + 10;
+  return {
+    plen,
+    head: `*${absTtl ? 6 : 5}\r\n$7\r\nRESTORE\r\n$${key.length}\r\n`,
+    mid: `\r\n$${ttl.length}\r\n${ttl}\r\n$${plen}\r\n`,
+    tail: absTtl ? '\r\n$7\r\nREPLACE\r\n$6\r\nABSTTL\r\n' : '\r\n$7\r\nREPLACE\r\n',
+  };
+};
+
+/** Bytes of the RESTORE command restoreFrameInto writes. */
+export function restoreFrameSize(key: Buffer, ttl: string, valueLength: number, absTtl: boolean): number {
+  const p = restoreParts(key, ttl, valueLength, absTtl);
+  return p.head.length + key.length + p.mid.length + p.plen + p.tail.length;
+}
+
 /**
- * One `RESTORE key ttl payload REPLACE [ABSTTL]` command, encoded in one
- * buffer, with the payload built in place from an RDB entry: type byte,
- * value bytes, RDB version, CRC-64 (crc64.ts) - one allocation and one copy
- * of the value per key.
+ * One `RESTORE key ttl payload REPLACE [ABSTTL]` command written into `b` at
+ * `at`, the payload built in place from an RDB entry: type byte, value
+ * bytes, RDB version, CRC-64 (crc64.ts). Many go into one buffer per batch:
+ * no allocation per key, one copy of its value. Returns the end offset.
  */
-export function restoreFrame(key: Buffer, ttl: string, type: number, value: Buffer, rdbVersion: number, absTtl: boolean): Buffer {
-  const plen = 1 + value.length + 10;
-  const head = `*${absTtl ? 6 : 5}\r\n$7\r\nRESTORE\r\n$${key.length}\r\n`;
-  const mid = `\r\n$${ttl.length}\r\n${ttl}\r\n$${plen}\r\n`;
-  const tail = absTtl ? '\r\n$7\r\nREPLACE\r\n$6\r\nABSTTL\r\n' : '\r\n$7\r\nREPLACE\r\n';
-  const b = Buffer.allocUnsafe(head.length + key.length + mid.length + plen + tail.length);
-  let p = b.write(head, 0, 'latin1');
+export function restoreFrameInto(b: Buffer, at: number, key: Buffer, ttl: string, type: number, value: Buffer, rdbVersion: number, absTtl: boolean): number {
+  const { head, mid, tail } = restoreParts(key, ttl, value.length, absTtl);
+  let p = at + b.write(head, at, 'latin1');
   p += key.copy(b, p);
   p += b.write(mid, p, 'latin1');
   const start = p;
@@ -57,9 +69,18 @@ export function restoreFrame(key: Buffer, ttl: string, type: number, value: Buff
   p += 2;
   crcInto(b, p, start);
   p += 8;
-  b.write(tail, p, 'latin1');
+  return p + b.write(tail, p, 'latin1');
+}
+
+/** The same command in a buffer of its own. */
+export function restoreFrame(key: Buffer, ttl: string, type: number, value: Buffer, rdbVersion: number, absTtl: boolean): Buffer {
+  const b = Buffer.allocUnsafe(restoreFrameSize(key, ttl, value.length, absTtl));
+  restoreFrameInto(b, 0, key, ttl, type, value, rdbVersion, absTtl);
   return b;
 }
+
+/** Commands already encoded, back to back (restoreFrameInto). */
+export interface Encoded { bytes: Buffer; count: number }
 
 /** The end of the reply starting at `at`, or -1 when more bytes are needed. Pure. */
 export function replyEnd(b: Buffer, at: number): number {
@@ -112,19 +133,21 @@ export class RespPipe {
   }
 
   /**
-   * Send the commands (a Buffer is one command already encoded, restoreFrame);
-   * resolves with the errors among their replies (by index).
+   * Send the commands (and blocks of commands already encoded); resolves
+   * with the errors among their replies, by reply index.
    */
-  send(cmds: Array<Command | Buffer>): Promise<Array<{ index: number; message: string }>> {
+  send(cmds: Array<Command | Encoded>): Promise<Array<{ index: number; message: string }>> {
     if (this.failure) return Promise.reject(this.failure);
+    const count = cmds.reduce((n, c) => n + (Array.isArray(c) ? 1 : c.count), 0);
+    if (!count) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
-      this.batches.push({ left: cmds.length, errors: [], index: 0, resolve, reject });
+      this.batches.push({ left: count, errors: [], index: 0, resolve, reject });
       this.socket.cork();
       let plain: Command[] = [];
       for (const c of cmds) {
-        if (!Buffer.isBuffer(c)) { plain.push(c); continue; }
+        if (Array.isArray(c)) { plain.push(c); continue; }
         if (plain.length) { this.socket.write(encodeBatch(plain)); plain = []; }
-        this.socket.write(c);
+        this.socket.write(c.bytes);
       }
       if (plain.length) this.socket.write(encodeBatch(plain));
       this.socket.uncork();

@@ -57,7 +57,10 @@ export async function scanCopy(source: Pick<Endpoint, 'masters'>, target: Endpoi
     let cursor = '0';
     do {
       if (o.signal?.aborted) throw new Error('stopped');
-      const [next, found] = (await node.call('SCAN', cursor, 'COUNT', batch)) as [Buffer | string, Array<Buffer | string>];
+      // A pipeline: a scan of millions of keys does not fill the journal with SCAN reads (the session records a summary).
+      const [err, reply] = (await node.pipeline([['SCAN', cursor, 'COUNT', batch]]))[0]!;
+      if (err) throw err;
+      const [next, found] = reply as [Buffer | string, Array<Buffer | string>];
       cursor = String(next);
       const r = await copyKeys(node, found.map((k) => (Buffer.isBuffer(k) ? k : Buffer.from(k))), target);
       total.keys += r.copied;

@@ -160,11 +160,12 @@ export class ScanSession implements SyncEngine {
           s.state.loaded = false;
           this.o.save(this.record);
           const started = Date.now();
-          const cleared = await clearSlots(this.target, s.ranges, this.stopSignal);
+          const cleared = await clearSlots(this.target, s.ranges, this.stopSignal, (node, n) => this.o.target.recordSummary(node, 'UNLINK', [`${n} keys in the slots of source shard ${s.index}, before its copy`]));
           if (cleared) this.o.log(`shard ${s.index}: deleted ${cleared} keys the target held in these slots before the copy`);
           s.copied = 0;
           const r = await scanCopy({ masters: [s.master] }, this.target, { onProgress: (n) => { s.copied = n; }, signal: this.stopSignal });
           Object.assign(s.state, { loaded: true, keys: r.keys, rdbBytes: r.bytes, fullSyncMs: Date.now() - started, lastError: undefined });
+          this.o.target.recordSummary(this.target.name, 'RESTORE', [`${r.keys} keys of source shard ${s.index} (${formatRanges(s.ranges)}) copied by SCAN + DUMP`]);
           this.o.save(this.record);
           this.o.log(`shard ${s.index} (${formatRanges(s.ranges)}): copied ${r.keys} keys (${r.bytes} bytes) in ${r.ms} ms${this.o.notify ? '; following changes' : ''}`);
           s.phase = 'stream';

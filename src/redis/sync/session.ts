@@ -75,7 +75,13 @@ export class SyncSession implements SyncEngine {
       return new ShardSync({
         index, ranges, target: this.target, syncId: this.o.id, credentials,
         locateMaster: () => this.locate(ranges),
-        sourceOffset: async (address) => Number(parseInfo(await this.o.source.node(address).text('INFO', 'replication')).master_repl_offset ?? 0),
+        // Polled every second: a pipeline, so the journal is not filled with INFO reads.
+        sourceOffset: async (address) => {
+          const [err, info] = (await this.o.source.node(address).pipeline([['INFO', 'replication']]))[0]!;
+          if (err) throw err;
+          return Number(parseInfo(String(info)).master_repl_offset ?? 0);
+        },
+        journal: (target, command, args) => this.o.target.recordSummary(target, command, args),
         state: sh.state,
         persist: () => this.o.save(this.record),
         log: this.o.log,

@@ -64,6 +64,8 @@ export interface ShardSyncOptions {
   log(line: string): void;
   payloadVersion(rdbVersion: number): number | undefined;
   bigKeyBytes: number;
+  /** One journal entry summing up bulk writes (they are not journaled one by one). */
+  journal?(target: string, command: string, args: string[]): void;
   /** Bare pipelined connections to the target masters for the full sync's RESTOREs. */
   pipe?: (node: NodeClient) => Promise<RespPipe>;
 }
@@ -218,7 +220,7 @@ export class ShardSync {
       s.fullSyncs++;
       this.o.persist(s);
       this.o.log(`shard ${this.o.index} (${formatRanges(this.o.ranges)}): full sync from ${address} (${s.fullSyncWhy})`);
-      const cleared = await clearSlots(target, this.o.ranges);
+      const cleared = await clearSlots(target, this.o.ranges, undefined, (node, n) => this.o.journal?.(node, 'UNLINK', [`${n} keys in the slots of source shard ${this.o.index} (${formatRanges(this.o.ranges)}), before its full sync`]));
       if (cleared) this.o.log(`shard ${this.o.index}: deleted ${cleared} keys the target held in these slots before the full sync`);
       const parser = new RdbParser({ raw: true });
       let loader: RdbLoader | undefined;
@@ -252,6 +254,7 @@ export class ShardSync {
       s.fullSyncMs = Date.now() - started;
       s.lastError = undefined;
       this.o.persist(s);
+      this.o.journal?.(target.name, 'RESTORE', [`${loader.keys} keys of source shard ${this.o.index} (${formatRanges(this.o.ranges)}) from ${address}'s RDB at offset ${rdbOffset}`, `${loader.rebuilt} rebuilt with type commands`]);
       this.o.log(`shard ${this.o.index}: full sync loaded: ${s.keys} keys, ${s.rdbBytes} bytes in ${s.fullSyncMs} ms${loader.rebuilt ? ` (${loader.rebuilt} rebuilt with type commands)` : ''}; applying the stream`);
       this.phase = 'stream';
     };
