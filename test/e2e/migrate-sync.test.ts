@@ -65,3 +65,41 @@ test('3 -> 5 live sync under a steady write load, killed (SIGKILL) in the increm
   assert.equal(leftovers, 0);
   assert.equal(show.run.status, 'succeeded');
 });
+
+test('resumed after the source lost the stream (a backlog too small for the writes made meanwhile): the shard is synced in full again, and the log says why', async () => {
+  const args = ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--allow-destructive', '--param', 'max-lag=1mb', '--param', 'rounds=2'];
+  const first = await cli(home, args, { REDIS_RUNBOOK_FAILPOINT: 'catch-up:caught-up' });
+  assert.equal(first.code, 137, first.out);
+  const id = runIdOf(first);
+  // 16 KB of backlog, then far more writes than that on every master.
+  for (const p of MASTERS) await withNode(p, password, (r) => r.call('CONFIG', 'SET', 'repl-backlog-size', '16384'));
+  try {
+    const writer = startWriter(BASE, password, 'lost');
+    await new Promise((r) => setTimeout(r, 2000));
+    await writer.stop();
+    const r = await cli(home, ['resume', id, '--yes', '--allow-destructive']);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /full sync from 127\.0\.0\.1:\d+ \(the source refused to continue from the checkpoint/);
+    const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
+    const report = show.steps.find((s: { stepId: string }) => s.stepId === 'report').output;
+    assert.deepEqual(report.shards.map((s: { fullSyncs: number }) => s.fullSyncs), [2, 2, 2]);
+    assert.equal(report.verify.differ, 0);
+  } finally {
+    for (const p of MASTERS) await withNode(p, password, (r) => r.call('CONFIG', 'SET', 'repl-backlog-size', String(1 << 20)));
+  }
+});
+
+test('killed while the full sync loads and resumed: a shard whose load did not finish is synced in full again ("did not finish loading"), the others continue', async () => {
+  const args = ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--allow-destructive', '--param', 'rounds=2'];
+  const first = await cli(home, args, { REDIS_RUNBOOK_FAILPOINT: 'full-sync:loading' });
+  assert.equal(first.code, 137, first.out);
+  const r = await cli(home, ['resume', runIdOf(first), '--yes', '--allow-destructive']);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /full sync from 127\.0\.0\.1:\d+ \(the last full sync did not finish loading\)/);
+  const show = JSON.parse((await cli(home, ['show', runIdOf(first), '--json'])).stdout);
+  const report = show.steps.find((s: { stepId: string }) => s.stepId === 'report').output;
+  // Each shard: loaded before the kill and continued (1 + 1), cut off while loading and loaded again (2 + 0),
+  // or not yet answered by its master at the kill (1 + 0).
+  for (const s of report.shards) assert.ok([[1, 1], [2, 0], [1, 0]].some(([f, p]) => s.fullSyncs === f && s.partialSyncs === p), JSON.stringify(report.shards));
+  assert.equal(report.verify.differ, 0);
+});
