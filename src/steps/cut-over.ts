@@ -28,7 +28,14 @@ export const cutOverStep: StepKind<SyncArgs> = {
   async check(ctx) {
     if (ctx.planning) return [pass('checked when the step runs', 'the sync it stops is started by an earlier step')];
     const r = syncRecord(ctx);
-    return [cond('a sync to cut over', !!r, r?.stopped ? 'already stopped (cut over before)' : `${r?.shards.length ?? 0} shard(s) syncing`, 'no sync was started in this run')];
+    const out = [cond('a sync to cut over', !!r, r?.stopped ? 'already stopped (cut over before)' : `${r?.shards.length ?? 0} shard(s) syncing`, 'no sync was started in this run')];
+    if (r && !r.stopped) {
+      // What the operator decides on (a guided run asks right after this): the lag now.
+      const sync = await openSync(ctx);
+      await sync.refresh();
+      out.push(pass('lag now', sync.status().map(describeShard).join('; ')));
+    }
+    return out;
   },
   async run(ctx) {
     const a = ctx.args;
