@@ -5,7 +5,7 @@ import { RunbookError } from '../errors.js';
 import { syncArgs, type SyncArgs } from './sync-args.js';
 import { cond, fail, pass, onlyReads, type Condition, type StepKind } from './kind.js';
 
-interface NodeFacts { address: string; version: string; usedMemory: number; maxmemory: number; backlog: number; keys: number }
+interface NodeFacts { address: string; version: string; usedMemory: number; maxmemory: number; policy: string; backlog: number; keys: number }
 
 async function facts(ep: Endpoint): Promise<NodeFacts[]> {
   return Promise.all(ep.masters.map(async (m) => {
@@ -15,6 +15,7 @@ async function facts(ep: Endpoint): Promise<NodeFacts[]> {
       version: info.redis_version ?? '0',
       usedMemory: Number(info.used_memory ?? 0),
       maxmemory: Number(info.maxmemory ?? 0),
+      policy: info.maxmemory_policy ?? 'noeviction',
       backlog: Number(info.repl_backlog_size ?? 0),
       keys: Number(/keys=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0),
     };
@@ -63,6 +64,9 @@ export const checkSyncStep: StepKind<SyncArgs> = {
     const room = t.reduce((n, x) => n + x.maxmemory - x.usedMemory, 0);
     out.push(cond('target memory', !limited || room >= used * 1.1, limited ? `${mb(room)} free under maxmemory for the source's ${mb(used)}` : `no maxmemory on the target; the source uses ${mb(used)}`,
       `the target has ${mb(room)} free under maxmemory, the source uses ${mb(used)} (+10%): raise maxmemory or add masters first`));
+    const evicting = t.filter((x) => x.maxmemory > 0 && x.policy !== 'noeviction');
+    out.push(cond('target never evicts', !evicting.length, 'maxmemory-policy noeviction (or no maxmemory) on every target master',
+      `${evicting.map((x) => `${x.address}: ${x.policy}`).join(', ')}: the target could evict synced keys (and the sync's checkpoints) under memory pressure; set maxmemory-policy noeviction for the migration`));
     const targetKeys = t.reduce((n, x) => n + x.keys, 0);
     out.push(pass('target keys', targetKeys === 0 ? 'the target is empty' : `the target holds ${targetKeys} keys: those in the synced slots (all of them) are deleted before the full sync; the start step asks first`));
     const backlog = Math.min(...s.map((x) => x.backlog));

@@ -1,6 +1,7 @@
 import { failedError } from '../errors.js';
 import { describeShard } from '../redis/sync/engine.js';
-import { openSync, syncArgs, syncRecord, type SyncArgs } from './sync-args.js';
+import { assertRunning, openSync, syncArgs, syncRecord, type SyncArgs } from './sync-args.js';
+import { openEndpoint } from '../redis/verify/endpoint.js';
 import { cond, pass, throwIfStopped, type StepKind } from './kind.js';
 
 interface CutOver { at: string; paused: boolean; pausedUntil: string | null; offsets: Array<{ shard: number; master: string | undefined; offset: number | undefined }> }
@@ -42,16 +43,26 @@ export const cutOverStep: StepKind<SyncArgs> = {
     const done = ctx.state.get<CutOver>('cutover');
     if (syncRecord(ctx)?.stopped && done) { ctx.log('the sync was stopped before: nothing to do again'); return done; }
     const sync = await openSync(ctx);
+    assertRunning(sync);
     const source = ctx.env.pool(a.source);
     let pausedUntil: number | undefined;
     if (a.pauseWrites) {
-      const masters = [...new Set(sync.status().map((s) => s.master).filter((m): m is string => !!m))];
+      // The masters as the source sees them now; every link must be reading from one of them,
+      // or the pause would stop the wrong node and the catch-up compare with the wrong offset.
+      const ep = await openEndpoint(source);
+      const masters = ep.masters.map((m) => m.address);
+      const astray = sync.status().filter((s) => s.master && !masters.includes(s.master));
+      if (astray.length) {
+        throw failedError('E_SYNC_MOVED', `${astray.map((s) => `shard ${s.shard} reads from ${s.master}`).join('; ')}, which is not a master of ${a.source} now (${masters.join(', ')})`,
+          'a source failover is being followed: retry the step in a few seconds');
+      }
       pausedUntil = Date.now() + a.pauseMs;
       await Promise.all(masters.map((m) => source.node(m).call('CLIENT', 'PAUSE', String(a.pauseMs), 'WRITE')));
       ctx.log(`writes to ${a.source} paused until ${new Date(pausedUntil).toISOString()} (CLIENT UNPAUSE on ${masters.join(', ')} ends it earlier)`);
     }
     const caughtUp = await sync.catchUp({ timeoutMs: a.pauseWrites ? Math.max(1000, a.pauseMs - 2000) : a.timeoutMs, signal: ctx.signal, onProgress: (l) => ctx.progress(l) });
     throwIfStopped(ctx.signal);
+    assertRunning(sync);
     if (!caughtUp) {
       throw failedError('E_SYNC_LAGGING', `the target did not catch up ${a.pauseWrites ? 'while writes were paused' : 'in time'}: ${sync.status().map(describeShard).join('; ')}`,
         a.pauseWrites ? 'the pause ends by itself; retry the step (maybe with a longer pauseSeconds) once the lag is low' : 'retry the step once the lag is low');

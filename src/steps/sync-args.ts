@@ -116,11 +116,23 @@ export function syncRecord(ctx: StepRunContext<SyncArgs>): SyncRecord | undefine
   return ctx.state.get<SyncRecord>(SYNC_STATE);
 }
 
-/** A sync that ended by itself (RedisShake exited) cannot be waited on: fail now, with its last words. */
+/**
+ * A sync that ended by itself (RedisShake exited) cannot be waited on, and
+ * one whose target refused replicated commands no longer mirrors the source:
+ * fail now, with the reason.
+ */
 export function assertRunning(sync: SyncEngine): void {
+  const diverged = sync.status().filter((s) => s.failures);
+  if (diverged.length) {
+    throw failedError('E_SYNC_DIVERGED', `the target refused replicated commands, so it differs from the source: ${diverged.map((s) => `shard ${s.shard}: ${s.lastError}`).join('; ')}`,
+      'find why the target refuses them (a key of another type, memory, a slot it does not own), fix it, and start a new run: this sync cannot be trusted');
+  }
   const dead = sync.status().filter((s) => s.phase === 'stopped');
   if (dead.length) {
     throw failedError('E_SYNC_STOPPED', `the sync stopped: ${dead.map(describeShard).join('; ')}${dead[0]!.lastError ? ` (${dead[0]!.lastError})` : ''}`,
       'fix the cause, then retry the step: a retry starts the sync again');
   }
 }
+
+/** Words for a failed wait: the sync goes on only while this process runs. */
+export const SYNC_GOES_ON = 'the sync goes on while this run waits for you (a guided run); an unattended run has exited, and `resume` starts the sync again from its checkpoints';

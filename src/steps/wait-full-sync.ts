@@ -1,6 +1,6 @@
 import { failedError } from '../errors.js';
 import { describeShard } from '../redis/sync/engine.js';
-import { assertRunning, openSync, syncArgs, syncRecord, type SyncArgs } from './sync-args.js';
+import { SYNC_GOES_ON, assertRunning, openSync, syncArgs, syncRecord, type SyncArgs } from './sync-args.js';
 import { cond, onlyReads, waitFor, type StepKind } from './kind.js';
 
 /** Wait until every shard's full sync is loaded into the target (the sync runs on in the background). */
@@ -15,7 +15,7 @@ export const waitFullSyncStep: StepKind<SyncArgs> = {
     const sync = await openSync(ctx);
     let lastPhase = '';
     const done = await waitFor(async () => {
-      if (sync.status().some((s) => s.phase === 'stopped')) return 'stopped' as const; // reported below
+      if (sync.status().some((s) => s.phase === 'stopped' || s.failures)) return 'stopped' as const; // reported below
       const st = sync.status();
       const phases = st.map((s) => s.phase).join(',');
       if (phases !== lastPhase) { lastPhase = phases; for (const s of st) ctx.log(describeShard(s)); }
@@ -26,7 +26,7 @@ export const waitFullSyncStep: StepKind<SyncArgs> = {
     assertRunning(sync);
     if (!done) {
       throw failedError('E_SYNC_TIMEOUT', `the full sync did not finish within ${Math.round(ctx.args.timeoutMs / 1000)} s: ${sync.status().map(describeShard).join('; ')}`,
-        'the sync goes on in the background: retry the step to wait again (or pass a longer timeout)');
+        `${SYNC_GOES_ON}; retry the step to wait again (or pass a longer timeout)`);
     }
     const r = syncRecord(ctx)!;
     return {

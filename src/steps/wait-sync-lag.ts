@@ -1,6 +1,6 @@
 import { failedError } from '../errors.js';
 import { describeShard } from '../redis/sync/engine.js';
-import { assertRunning, openSync, syncArgs, type SyncArgs } from './sync-args.js';
+import { SYNC_GOES_ON, assertRunning, openSync, syncArgs, type SyncArgs } from './sync-args.js';
 import { onlyReads, pass, waitFor, type StepKind } from './kind.js';
 
 const STEADY_MS = 3000;
@@ -21,7 +21,7 @@ export const waitSyncLagStep: StepKind<SyncArgs> = {
     let under: number | undefined;
     const ok = await waitFor(async () => {
       await sync.refresh();
-      if (sync.status().some((s) => s.phase === 'stopped')) return 'stopped' as const; // reported below
+      if (sync.status().some((s) => s.phase === 'stopped' || s.failures)) return 'stopped' as const; // reported below
       const st = sync.status();
       ctx.progress(st.map(describeShard).join(' | '));
       const fine = sync.lagWithin(ctx.args.maxLag);
@@ -35,7 +35,7 @@ export const waitSyncLagStep: StepKind<SyncArgs> = {
     ctx.failpoint('caught-up');
     if (!ok) {
       throw failedError('E_SYNC_LAGGING', `the sync stayed more than ${ctx.args.maxLag} bytes behind for ${Math.round(ctx.args.timeoutMs / 1000)} s: ${st.map(describeShard).join('; ')}`,
-        'the sync goes on: retry the step, lower the write load, or raise max-lag');
+        `${SYNC_GOES_ON}; retry the step, lower the write load, or raise max-lag`);
     }
     return { lag: st.map((s) => ({ shard: s.shard, lagBytes: s.lagBytes, lagMs: s.lagMs, opsPerSec: s.opsPerSec })) };
   },

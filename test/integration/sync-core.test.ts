@@ -9,9 +9,9 @@ import { cli, tempStateDir } from '../support/cli.js';
 import { ClusterPool } from '../../src/redis/connect.js';
 import { openEndpoint } from '../../src/redis/verify/endpoint.js';
 import { verifyData } from '../../src/redis/verify/verify.js';
-import { entryCommands, classify } from '../../src/redis/sync/apply.js';
+import { entryCommands, classify, type Command } from '../../src/redis/sync/apply.js';
 import { SyncSession, type SyncRecord } from '../../src/redis/sync/session.js';
-import { StreamApplier } from '../../src/redis/sync/stream-apply.js';
+import { StreamApplier, splitLong } from '../../src/redis/sync/stream-apply.js';
 import { APPLY_SCRIPT, checkpointKey, formatCheckpoint, parseCheckpoint } from '../../src/redis/sync/checkpoint.js';
 import { scanCopy } from '../../src/redis/sync/scan-copy.js';
 
@@ -66,7 +66,10 @@ async function seed(prefix: string): Promise<void> {
 
 test('full sync of every type into a 5-master cluster, then the write stream (MULTI/EXEC, deletes, expiries) applied; a second session continues by partial resync: verify finds nothing', async () => {
   await src.call('FLUSHALL');
+  await src.call('FUNCTION', 'FLUSH');
   await seed('a');
+  // A function library in the RDB, and another one loaded during the incremental phase.
+  await src.call('FUNCTION', 'LOAD', '#!lua name=rrlib1\nredis.register_function("rrf1", function() return 1 end)');
   let record: SyncRecord | undefined;
   const logs: string[] = [];
   const open = () => SyncSession.attach({
@@ -88,6 +91,7 @@ test('full sync of every type into a 5-master cluster, then the write stream (MU
   await src.lpush('a:list', 'head');
   await src.call('EXEC');
   await src.pexpire('a:s:3', 500000);
+  await src.call('FUNCTION', 'LOAD', '#!lua name=rrlib2\nredis.register_function("rrf2", function() return 2 end)');
   await src.call('XACK', 'a:stream', 'g', '1-1');
   const caughtUp = async (s: SyncSession) => {
     const want = Number(/master_repl_offset:(\d+)/.exec((await src.call('INFO', 'replication')) as string)![1]);
@@ -106,6 +110,11 @@ test('full sync of every type into a 5-master cluster, then the write stream (MU
   assert.equal(await targetPool.node((await openEndpoint(targetPool)).route(Buffer.from('a:ctr2')).address).call('GET', 'a:ctr2'), '50');
   await again.stop();
   const target = await openEndpoint(targetPool);
+  for (const m of target.masters) {
+    assert.equal(await m.call('FCALL', 'rrf1', '0'), 1, `rrlib1 (from the RDB) on ${m.address}`);
+    assert.equal(await m.call('FCALL', 'rrf2', '0'), 2, `rrlib2 (from the stream) on ${m.address}`);
+    await m.call('FUNCTION', 'FLUSH');
+  }
   const report = await verifyData(await openEndpoint(sourcePool), target, { mode: 'full', rounds: 1, qps: 0, batch: 256, sample: 100, extra: true, ttlToleranceMs: 3000, pauseMs: 0, page: 1000, streamGroups: true });
   assert.equal(report.differences.length, 0, JSON.stringify(report.differences.slice(0, 5)));
   assert.ok(report.compared > 600);
@@ -125,7 +134,7 @@ test('exactly once: after a crash that reached one target master but not another
   const replid = 'f'.repeat(40);
   const ckKey = (n: typeof A) => checkpointKey(target, n, 'once', 0);
   const incr = (k: Buffer) => [Buffer.from('INCR'), k];
-  const first = new StreamApplier(target, { checkpointKey: ckKey, replid: () => replid }, 0);
+  const first = new StreamApplier(target, { checkpointKey: ckKey, replid: () => replid, clearShard: async () => {} }, 0);
   first.add(incr(a), 10);
   first.add(incr(b), 20);
   await first.flush();
@@ -138,13 +147,53 @@ test('exactly once: after a crash that reached one target master but not another
   assert.equal(cks.get(A.address), 40);
   assert.equal(cks.get(B.address), 20);
   const from = Math.min(...cks.values());
-  const again = new StreamApplier(target, { checkpointKey: ckKey, replid: () => replid, skip: cks }, from);
+  const again = new StreamApplier(target, { checkpointKey: ckKey, replid: () => replid, clearShard: async () => {}, skip: cks }, from);
   again.add(incr(a), 30);
   again.add(incr(b), 40);
   await again.flush();
   assert.equal(await A.call('GET', a), '2', 'not applied twice on A');
   assert.equal(await B.call('GET', b), '2', 'applied once on B');
   for (const m of target.masters) await m.call('DEL', ckKey(m));
+});
+
+test('a FLUSHALL in the stream clears only the shard (through its callback), every checkpoint moves past it at once, and a resume never replays it over later writes', async () => {
+  const target = await openEndpoint(targetPool);
+  const replid = 'e'.repeat(40);
+  const ckKey = (n: (typeof target.masters)[number]) => checkpointKey(target, n, 'flush', 0);
+  const k = Buffer.from('flush:k');
+  const owner = target.route(k);
+  await owner.call('DEL', k);
+  let cleared = 0;
+  const a = new StreamApplier(target, { checkpointKey: ckKey, replid: () => replid, clearShard: async () => { cleared++; await owner.call('DEL', k); } }, 0);
+  a.add([Buffer.from('SET'), k, Buffer.from('before')], 10);
+  a.add([Buffer.from('FLUSHALL')], 20);
+  a.add([Buffer.from('SET'), k, Buffer.from('after')], 30);
+  await a.flush();
+  assert.equal(cleared, 1);
+  assert.equal(await owner.call('GET', k), 'after');
+  // Right after the flush barrier every master was checkpointed at it (20) or later.
+  for (const m of target.masters) assert.ok(parseCheckpoint(await m.call('GET', ckKey(m)))!.offset >= 20);
+  // A resume from the lowest checkpoint replays nothing of the barrier.
+  const skip = new Map<string, number>();
+  for (const m of target.masters) skip.set(m.address, parseCheckpoint(await m.call('GET', ckKey(m)))!.offset);
+  const b = new StreamApplier(target, { checkpointKey: ckKey, replid: () => replid, clearShard: async () => { cleared++; }, skip }, Math.min(...skip.values()));
+  b.add([Buffer.from('FLUSHALL')], 20);
+  b.add([Buffer.from('SET'), k, Buffer.from('after')], 30);
+  await b.flush();
+  assert.equal(cleared, 1, 'the FLUSHALL was not replayed');
+  assert.equal(await owner.call('GET', k), 'after');
+  for (const m of target.masters) await m.call('DEL', ckKey(m));
+  await owner.call('DEL', k);
+});
+
+test('a variadic write longer than the script takes is cut into pieces that keep its meaning; others are not', () => {
+  const big: Command = ['RPUSH', 'k', ...Array.from({ length: 9000 }, (_, i) => String(i))];
+  const parts = splitLong(big)!;
+  assert.ok(parts.length > 1 && parts.every((p) => p.length <= 3502 && p[0] === 'RPUSH' && p[1] === 'k'));
+  assert.deepEqual(parts.flatMap((p) => p.slice(2)), big.slice(2));
+  const hset: Command = ['HSET', 'h', ...Array.from({ length: 9000 }, (_, i) => String(i))];
+  assert.ok(splitLong(hset)!.every((p) => (p.length - 2) % 2 === 0), 'field/value pairs stay together');
+  assert.equal(splitLong(['XADD', 'k', '*', ...Array.from({ length: 9000 }, () => 'x')]), undefined);
 });
 
 test('entry commands: expired keys are skipped, big values are chunked, streams keep ids and groups; stream routing', () => {

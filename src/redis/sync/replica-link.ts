@@ -31,6 +31,7 @@ export interface LinkOptions {
 }
 
 const CRLF = Buffer.from('\r\n');
+const IDLE_MS = 60_000;
 
 export function encodeCommand(args: Array<string | Buffer>): Buffer {
   const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
@@ -81,6 +82,9 @@ export class ReplicaLink extends EventEmitter {
   rdbReceived = 0;
   rdbSize: number | undefined;
   private ackTimer: NodeJS.Timeout | undefined;
+  private idle: NodeJS.Timeout | undefined;
+  private lastData = Date.now();
+  private paused = false;
   /** Replication offset of the last byte received and applied. */
   offset = 0;
   replid = '';
@@ -92,10 +96,18 @@ export class ReplicaLink extends EventEmitter {
   async start(): Promise<void> {
     const s = connect({ host: this.o.host, port: this.o.port });
     this.socket = s;
-    s.on('data', (d) => { try { this.onData(d); } catch (err) { this.fail(err as Error); } });
+    s.setKeepAlive(true, 10_000);
+    // The master sends something at least every repl-ping-replica-period (10 s), newlines while
+    // it prepares an RDB: a minute of silence (not counting our own pauses) is a dead link.
+    this.idle = setInterval(() => {
+      if (!this.paused && Date.now() - this.lastData > IDLE_MS) this.fail(new Error(`no data from ${this.o.host}:${this.o.port} for ${IDLE_MS / 1000} s`));
+    }, 5000);
+    this.idle.unref();
+    s.on('data', (d) => { this.lastData = Date.now(); try { this.onData(d); } catch (err) { this.fail(err as Error); } });
     s.on('error', (err) => this.fail(err));
     s.on('close', () => {
       this.stopAcks();
+      if (this.idle) clearInterval(this.idle);
       // A handshake cut off must not leave start() waiting for a reply forever.
       for (const reply of this.replies.splice(0)) reply('-ERR connection closed during the handshake');
       this.emit('close');
@@ -136,8 +148,8 @@ export class ReplicaLink extends EventEmitter {
   }
 
   /** Stop reading from the master (the target is behind); TCP pushes back on it. */
-  pause(): void { this.socket?.pause(); }
-  resume(): void { this.socket?.resume(); }
+  pause(): void { this.paused = true; this.socket?.pause(); }
+  resume(): void { if (this.paused) this.lastData = Date.now(); this.paused = false; this.socket?.resume(); }
 
   close(): void {
     this.stopAcks();

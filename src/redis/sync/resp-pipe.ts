@@ -99,6 +99,8 @@ export function replyEnd(b: Buffer, at: number): number {
   throw new Error(`unexpected reply byte ${t}`);
 }
 
+const STALL_MS = 120_000;
+
 interface Batch { left: number; errors: Array<{ index: number; message: string }>; index: number; resolve(e: Batch['errors']): void; reject(err: Error): void }
 
 /**
@@ -113,7 +115,16 @@ export class RespPipe {
   private readonly batches: Batch[] = [];
   private failure: Error | undefined;
 
+  private lastReply = Date.now();
+  private readonly watchdog: NodeJS.Timeout;
+
   private constructor(private readonly socket: Socket, readonly address: string) {
+    socket.setKeepAlive(true, 10_000);
+    // A target that stops answering (half-open connection, stuck node) fails the load instead of hanging it.
+    this.watchdog = setInterval(() => {
+      if (this.batches.length && Date.now() - this.lastReply > STALL_MS) socket.destroy(new Error(`${address} sent no reply for ${STALL_MS / 1000} s`));
+    }, 5000);
+    this.watchdog.unref();
     socket.on('data', (d) => this.onData(d));
     socket.on('error', (err) => this.fail(err));
     socket.on('close', () => this.fail(new Error(`the connection to ${address} closed`)));
@@ -141,6 +152,7 @@ export class RespPipe {
     const count = cmds.reduce((n, c) => n + (Array.isArray(c) ? 1 : c.count), 0);
     if (!count) return Promise.resolve([]);
     return new Promise((resolve, reject) => {
+      if (!this.batches.length) this.lastReply = Date.now();
       this.batches.push({ left: count, errors: [], index: 0, resolve, reject });
       this.socket.cork();
       let plain: Command[] = [];
@@ -154,16 +166,22 @@ export class RespPipe {
     });
   }
 
+  get alive(): boolean {
+    return this.failure === undefined;
+  }
+
   close(): void {
     this.socket.destroy();
   }
 
   private fail(err: Error): void {
+    clearInterval(this.watchdog);
     this.failure ??= err;
     for (const b of this.batches.splice(0)) b.reject(this.failure);
   }
 
   private onData(d: Buffer): void {
+    this.lastReply = Date.now();
     this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
     let p = 0;
     while (this.batches.length) {

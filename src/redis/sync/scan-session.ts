@@ -116,22 +116,27 @@ export class ScanSession implements SyncEngine {
     const record = this.o.load();
     if (record?.stopped) throw new Error('this sync was stopped at cut-over; it does not start again');
     this.record = record ?? { shards: this.discoverShards() };
-    if (this.o.notify) {
-      // The originals are recorded before anything is changed, so a crash leaves what to restore.
-      const original = this.record.notify ?? {};
-      for (const m of this.source.masters) {
-        if (original[m.address] === undefined) original[m.address] = String(((await m.call('CONFIG', 'GET', 'notify-keyspace-events')) as string[])[1] ?? '');
-      }
-      this.record.notify = original;
-      this.o.save(this.record);
-      for (const m of this.source.masters) {
-        const want = withKeyspaceEvents(original[m.address]!);
-        if (want !== original[m.address]) await m.call('CONFIG', 'SET', 'notify-keyspace-events', want);
-      }
-    }
+    if (this.o.notify) for (const m of this.source.masters) await this.ensureNotify(m);
     this.o.save(this.record);
     this.shards = this.record.shards.map((sh, i) => new ScanShard(i, parseRanges(sh.ranges), sh.state));
     this.loops = this.shards.map((s) => this.runShard(s));
+  }
+
+  /**
+   * Keyspace events on a node about to be subscribed to: on every master at
+   * the start, and on a promoted replica after a failover (it does not have
+   * them). Its value is recorded before it is changed, so a crash leaves
+   * what to restore.
+   */
+  private async ensureNotify(m: NodeClient): Promise<void> {
+    const original = (this.record.notify ??= {});
+    const now = String(((await m.call('CONFIG', 'GET', 'notify-keyspace-events')) as string[])[1] ?? '');
+    if (original[m.address] === undefined) {
+      original[m.address] = now;
+      this.o.save(this.record);
+    }
+    const want = withKeyspaceEvents(now);
+    if (want !== now) await m.call('CONFIG', 'SET', 'notify-keyspace-events', want);
   }
 
   private discoverShards(): ScanRecord['shards'] {
@@ -154,7 +159,10 @@ export class ScanSession implements SyncEngine {
           s.master = this.source.route(slotKey(s.ranges[0]![0]));
           s.phase = 'full';
           s.pending.clear();
-          if (this.o.notify) await s.subscribe(this.o, () => { lost = true; });
+          if (this.o.notify) {
+            await this.ensureNotify(s.master);
+            await s.subscribe(this.o, () => { lost = true; });
+          }
           s.state.fullSyncWhy = s.state.fullSyncs ? 'the earlier copy cannot be trusted (a resumed run, or lost notifications)' : 'first sync';
           s.state.fullSyncs++;
           s.state.loaded = false;

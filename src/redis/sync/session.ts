@@ -73,7 +73,7 @@ export class SyncSession implements SyncEngine {
     this.shards = this.record.shards.map((sh, index) => {
       const ranges = parseRanges(sh.ranges);
       return new ShardSync({
-        index, ranges, target: this.target, syncId: this.o.id, credentials,
+        index, ranges, target: () => this.freshTarget(), syncId: this.o.id, credentials,
         locateMaster: () => this.locate(ranges),
         // Polled every second: a pipeline, so the journal is not filled with INFO reads.
         sourceOffset: async (address) => {
@@ -94,8 +94,10 @@ export class SyncSession implements SyncEngine {
     for (const s of this.shards) s.start();
   }
 
-  private pipe(address: string): Promise<RespPipe> {
+  private async pipe(address: string): Promise<RespPipe> {
     let p = this.pipes.get(address);
+    // A pipe the target closed (timeout, restart) is opened again, not reused.
+    if (p && !(await p.then((x) => x.alive, () => false))) { this.pipes.delete(address); p = undefined; }
     if (!p) {
       p = RespPipe.open(address, this.o.target.credentials());
       p.catch(() => this.pipes.delete(address));
@@ -122,10 +124,29 @@ export class SyncSession implements SyncEngine {
     return [...bySource.values()].map((slots) => ({ ranges: formatRanges(toRanges(slots)), state: newShardState() }));
   }
 
-  /** The shard's master now: the source is read again, so a failover is followed. */
+  /**
+   * The shard's master now: the source is read again, so a failover is
+   * followed; and the node must say it is a master (a seed with an old view
+   * could name the demoted one, and a replica would serve PSYNC too).
+   */
   private async locate(ranges: readonly SlotRange[]): Promise<string> {
     const ep = await openEndpoint(this.o.source);
-    return ep.route(slotKey(ranges[0]![0])).address;
+    const node = ep.route(slotKey(ranges[0]![0]));
+    const [err, info] = (await node.pipeline([['INFO', 'replication']]))[0]!;
+    if (err) throw err;
+    const role = parseInfo(String(info)).role;
+    if (role !== 'master') throw new Error(`${node.address} owns slot ${ranges[0]![0]} in the cluster's view but answers as ${role}: waiting for the view to settle`);
+    return node.address;
+  }
+
+  /** The target, read again (a reconnect after a target failover or a slot move must not write by an old map). */
+  private async freshTarget(): Promise<Endpoint> {
+    try {
+      this.target = await openEndpoint(this.o.target);
+    } catch (err) {
+      if (!this.target) throw err;
+    }
+    return this.target;
   }
 
   status(): ShardStatus[] {

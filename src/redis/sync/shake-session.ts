@@ -12,6 +12,8 @@ import { shakeConfigV2, shakeConfigV4, parseShakeLine, checkShakeBinary, type Sh
 export interface ShakeRecord extends SyncRecord {
   /** The RedisShake process this run started (a resumed run stops it before starting a new one). */
   pid?: number;
+  /** Its private directory (config with passwords, log): removed by a resumed run if the killed one left it. */
+  dir?: string;
 }
 
 export interface ShakeOptions {
@@ -81,6 +83,7 @@ export class ShakeSession implements SyncEngine {
       for (let i = 0; i < 50 && alive(this.record.pid); i++) await new Promise((r) => setTimeout(r, 100));
       if (alive(this.record.pid)) process.kill(this.record.pid, 'SIGKILL');
     }
+    if (this.record.dir) rmSync(this.record.dir, { recursive: true, force: true });
     this.expected = this.source.masters.length;
     this.dir = mkdtempSync(join(tmpdir(), 'redis-runbook-shake-'));
     const logFile = join(this.dir, this.o.format === 'v4' ? 'shake.log' : 'redis-shake.log');
@@ -91,6 +94,7 @@ export class ShakeSession implements SyncEngine {
     const args = this.o.format === 'v4' ? [conf] : ['-type=sync', `-conf=${conf}`];
     this.proc = execa(binary, args, { cwd: this.dir, reject: false, stdin: 'ignore', buffer: false, cleanup: true });
     this.record.pid = this.proc.pid;
+    this.record.dir = this.dir;
     for (const sh of this.record.shards) sh.state.fullSyncs++;
     this.o.save(this.record);
     this.o.log(`RedisShake started (pid ${this.proc.pid}, ${this.o.format} config in a private directory, mode 0600)`);
@@ -178,6 +182,7 @@ export class ShakeSession implements SyncEngine {
     await this.halt();
     this.record.stopped = { at: Date.now(), applied: [] };
     this.record.pid = undefined;
+    this.record.dir = undefined;
     this.o.save(this.record);
   }
 

@@ -27,6 +27,8 @@ export interface ShardState {
   /** Why the last full sync happened (first sync, or why a continuation was not possible). */
   fullSyncWhy?: string;
   lastError?: string;
+  /** Replicated commands the target refused: the target differs from the source (kept until the run ends). */
+  failures?: string[];
 }
 
 export const newShardState = (): ShardState => ({ loaded: false, fullSyncs: 0, partialSyncs: 0, keys: 0, rdbBytes: 0 });
@@ -47,15 +49,18 @@ export interface ShardStatus {
   lastError: string | undefined;
   /** Scan mode following keyspace notifications: keys changed and not copied yet. */
   pendingKeys?: number;
+  /** Replicated commands the target refused (the target differs from the source). */
+  failures?: number;
 }
 
 export interface ShardSyncOptions {
   index: number;
   ranges: readonly SlotRange[];
-  target: Endpoint;
+  /** The target as it is now (opened again for each connection: it may have failed over or moved slots). */
+  target(): Promise<Endpoint>;
   syncId: string;
   credentials: { username?: string; password?: string };
-  /** The address of the shard's master now (it may have failed over). */
+  /** The address of the shard's master now (it may have failed over), checked to answer as a master. */
   locateMaster(): Promise<string>;
   /** The master's replication offset (INFO replication), for the lag. */
   sourceOffset(address: string): Promise<number>;
@@ -139,7 +144,8 @@ export class ShardSync {
       lagBytes: this.srcOffset !== undefined && applied !== undefined ? Math.max(0, this.srcOffset - applied) : undefined,
       lagMs: this.phase !== 'stream' ? undefined : behind ? now - behind.at : 0,
       opsPerSec: first && last && last.at > first.at ? Math.round(((last.commands - first.commands) * 1000) / (last.at - first.at)) : 0,
-      lastError: this.o.state.lastError,
+      lastError: this.o.state.failures?.length ? `the target refused ${this.o.state.failures.length} replicated command(s): ${this.o.state.failures[0]}` : this.o.state.lastError,
+      failures: this.o.state.failures?.length ?? 0,
     };
   }
 
@@ -174,10 +180,9 @@ export class ShardSync {
   }
 
   /** Where a continuation can start, read from the target's checkpoints; or why it cannot. */
-  private async resumePoint(): Promise<{ replid: string; offset: number; skip: Map<string, number> } | { why: string }> {
+  private async resumePoint(target: Endpoint): Promise<{ replid: string; offset: number; skip: Map<string, number> } | { why: string }> {
     const s = this.o.state;
     if (!s.loaded || !s.replid) return { why: s.fullSyncs ? 'the last full sync did not finish loading' : 'first sync' };
-    const { target } = this.o;
     const cks = await Promise.all(target.masters.map(async (m) => [m.address, parseCheckpoint(await m.call('GET', checkpointKey(target, m, this.o.syncId, this.o.index)))] as const));
     const missing = cks.filter(([, c]) => !c).map(([a]) => a);
     if (missing.length) return { why: `the target lost its checkpoint on ${missing.join(', ')} (restarted without persistence, or failed over)` };
@@ -186,20 +191,27 @@ export class ShardSync {
   }
 
   private async session(): Promise<void> {
-    const { target } = this.o;
+    const target = await this.o.target();
     const address = await this.o.locateMaster();
     if (this.master && this.master !== address) this.o.log(`shard ${this.o.index}: the source master is now ${address} (was ${this.master}): continuing from it`);
     this.master = address;
-    const resume = await this.resumePoint();
+    const resume = await this.resumePoint(target);
+    if (this.stopped) return;
     const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+    // The applier of this connection only: a link that outlives its session must never feed the next one's.
+    let applier: StreamApplier | undefined;
     const link = new ReplicaLink({
       host, port, ...this.o.credentials,
       resume: 'replid' in resume ? { replid: resume.replid, offset: resume.offset } : undefined,
-      ackOffset: () => this.applier?.applied ?? 0,
+      ackOffset: () => applier?.applied ?? 0,
     });
     this.link = link;
     const ckKey = (n: Parameters<typeof checkpointKey>[1]) => checkpointKey(target, n, this.o.syncId, this.o.index);
     const replid = () => this.o.state.replid!;
+    const clearShard = async () => {
+      const n = await clearSlots(target, this.o.ranges, undefined, (node, k) => this.o.journal?.(node, 'UNLINK', [`${k} keys in the slots of source shard ${this.o.index}: the source flushed (FLUSHALL/FLUSHDB)`]));
+      this.o.log(`shard ${this.o.index}: the source flushed its data: ${n} keys deleted in its slots on the target`);
+    };
     let failure: Error | undefined;
     const closed = new Promise<void>((resolve) => {
       link.on('error', (err: Error) => { failure ??= err; });
@@ -245,8 +257,17 @@ export class ShardSync {
       loader ??= new RdbLoader(target, { payloadVersion: this.o.payloadVersion(parser.version), bigKeyBytes: this.o.bigKeyBytes, pipe: this.o.pipe });
       for (const e of rest) loader.add(e);
       await loader.finish();
+      // Function libraries travel in the RDB too (Redis 7): every master gets them.
+      for (const [k, code] of Object.entries(parser.aux)) {
+        if (!k.startsWith('function:')) continue;
+        const res = await Promise.all(target.masters.map((m) => m.pipeline([['FUNCTION', 'LOAD', 'REPLACE', code]])));
+        const bad = res.find((r) => r[0]?.[0]);
+        if (bad) throw new Error(`loading a function library from the RDB into the target: ${bad[0]![0]!.message}`);
+      }
       // Every master holds this shard's stream up to the RDB's offset.
-      await Promise.all(target.masters.map((m) => m.pipeline([['SET', ckKey(m), formatCheckpoint({ replid: rdbReplid, offset: rdbOffset })]])));
+      const cks = await Promise.all(target.masters.map((m) => m.pipeline([['SET', ckKey(m), formatCheckpoint({ replid: rdbReplid, offset: rdbOffset })]])));
+      const bad = cks.find((r) => r[0]?.[0]);
+      if (bad) throw new Error(`writing the checkpoint after the full sync: ${bad[0]![0]!.message}`);
       s.loaded = true;
       s.applied = rdbOffset;
       s.keys = loader.keys;
@@ -262,7 +283,8 @@ export class ShardSync {
     link.on('fullsync', ({ replid: r, offset }: { replid: string; offset: number }) => {
       this.phase = 'full';
       fullOffset = offset;
-      this.applier = new StreamApplier(target, { checkpointKey: ckKey, replid }, offset);
+      applier = new StreamApplier(target, { checkpointKey: ckKey, replid, clearShard }, offset);
+      this.applier = applier;
       full = fullSync(r, offset);
       full.catch((err: Error) => { failure ??= err; link.close(); });
     });
@@ -278,55 +300,75 @@ export class ShardSync {
       if (r !== s.replid) this.o.log(`shard ${this.o.index}: the source's replication id is now ${r} (a failover): continued from offset ${from}`);
       s.replid = r;
       s.partialSyncs++;
-      s.lastError = undefined;
+      s.lastError = undefined; // failures stay: the target still differs
       this.o.persist(s);
       this.o.log(`shard ${this.o.index} (${formatRanges(this.o.ranges)}): continued from ${address} at offset ${from} (partial resync, no full sync)`);
-      this.applier = new StreamApplier(target, { checkpointKey: ckKey, replid, skip: 'skip' in resume ? resume.skip : undefined }, from);
+      applier = new StreamApplier(target, { checkpointKey: ckKey, replid, clearShard, skip: 'skip' in resume ? resume.skip : undefined }, from);
+      this.applier = applier;
       this.phase = 'stream';
     });
     link.on('command', (args: Buffer[], offset: number) => {
+      if (!applier || failure) return;
       try {
-        this.applier!.add(args, offset);
+        applier.add(args, offset);
       } catch (err) {
         failure ??= err as Error;
         link.close();
       }
-      if (this.applier!.queued > 50000) link.pause();
+      // Never inside a MULTI block: the flush waits for its EXEC, which a paused link would never read.
+      if (applier.queued > 50000 && !applier.inBlock) link.pause();
       this.notify();
     });
 
-    await link.start();
+    try {
+      await link.start();
+      await this.stream(link, () => applier, () => failure);
+    } finally {
+      // Whatever happened, this connection ends here: nothing of it may run on into the next one.
+      link.close();
+      await closed;
+      await full?.catch(() => undefined);
+    }
     void fullOffset;
+    if (failure && !this.stopped) throw failure;
+  }
 
-    // The stream: flush what arrived, move checkpoints on, keep the lag figures fresh.
+  /** The stream: flush what arrived, move checkpoints on, keep the lag figures fresh. */
+  private async stream(link: ReplicaLink, applierOf: () => StreamApplier | undefined, failureOf: () => Error | undefined): Promise<void> {
+
     let lastPersist = 0;
     let lastOffsetPoll = 0;
-    while (!this.stopped && !failure) {
+    const record = (a: StreamApplier) => {
+      this.o.state.applied = a.applied;
+      if (a.failures.length) this.o.state.failures = [...a.failures];
+      this.o.persist(this.o.state);
+    };
+    while (!this.stopped && !failureOf()) {
       const now = Date.now();
       if (now - lastOffsetPoll >= 1000) { lastOffsetPoll = now; await this.refreshSourceOffset().catch(() => undefined); }
-      if (this.phase === 'stream' && this.applier) {
-        await this.applier.flush(now);
-        if (this.applier.queued < 5000) link.resume();
-        this.opsWindow.push({ at: now, commands: this.applier.commands });
-        while (this.opsWindow.length > 2 && now - this.opsWindow[0]!.at > 5000) this.opsWindow.shift();
-        if (now - lastPersist >= 1000) {
-          lastPersist = now;
-          this.o.state.applied = this.applier.applied;
-          this.o.persist(this.o.state);
+      const applier = applierOf();
+      if (this.phase === 'stream' && applier) {
+        const before = applier.applied;
+        try {
+          await applier.flush(now);
+        } finally {
+          if (applier.failures.length) record(applier);
         }
-        if (this.applier.queued > 0) continue;
+        if (applier.queued < 5000) link.resume();
+        this.opsWindow.push({ at: now, commands: applier.commands });
+        while (this.opsWindow.length > 2 && now - this.opsWindow[0]!.at > 5000) this.opsWindow.shift();
+        if (now - lastPersist >= 1000) { lastPersist = now; record(applier); }
+        // More to send, and the last flush got somewhere: go on at once; otherwise wait for data.
+        if (applier.queued > 0 && applier.applied > before) continue;
       }
       await this.nap(100);
     }
     // Whatever arrived before the link dropped is applied, so a continuation starts from it.
-    if (this.phase === 'stream' && this.applier && !(failure && /failed on|applying the stream/.test(failure.message))) {
-      await this.applier.flush().catch(() => undefined);
-      this.o.state.applied = this.applier.applied;
-      this.o.persist(this.o.state);
+    const applier = applierOf();
+    const failure = failureOf();
+    if (this.phase === 'stream' && applier && !(failure && /failed on|applying the stream/.test(failure.message))) {
+      await applier.flush().catch(() => undefined);
+      record(applier);
     }
-    link.close();
-    await closed;
-    await full?.catch(() => undefined);
-    if (failure && !this.stopped) throw failure;
   }
 }
