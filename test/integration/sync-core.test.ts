@@ -12,6 +12,7 @@ import { verifyData } from '../../src/redis/verify/verify.js';
 import { entryCommands, classify, type Command } from '../../src/redis/sync/apply.js';
 import { SyncSession, type SyncRecord } from '../../src/redis/sync/session.js';
 import { StreamApplier, splitLong } from '../../src/redis/sync/stream-apply.js';
+import { assertRunning } from '../../src/steps/sync-args.js';
 import { APPLY_SCRIPT, checkpointKey, formatCheckpoint, parseCheckpoint } from '../../src/redis/sync/checkpoint.js';
 import { scanCopy } from '../../src/redis/sync/scan-copy.js';
 
@@ -194,6 +195,29 @@ test('a variadic write longer than the script takes is cut into pieces that keep
   const hset: Command = ['HSET', 'h', ...Array.from({ length: 9000 }, (_, i) => String(i))];
   assert.ok(splitLong(hset)!.every((p) => (p.length - 2) % 2 === 0), 'field/value pairs stay together');
   assert.equal(splitLong(['XADD', 'k', '*', ...Array.from({ length: 9000 }, () => 'x')]), undefined);
+});
+
+test('a replicated command the target refuses (another writer made the key a string) is kept as a failure: the sync is marked diverged and the wait steps refuse to go on', async () => {
+  await src.call('FLUSHALL');
+  let record: SyncRecord | undefined;
+  const session = await SyncSession.attach({
+    id: 'diverge', source: sourcePool, target: targetPool, restorePayloads: true, bigKeyBytes: 8 << 20,
+    load: () => record, save: (r) => { record = JSON.parse(JSON.stringify(r)); }, log: () => {},
+  });
+  try {
+    for (let i = 0; i < 300 && session.status().some((x) => x.phase !== 'stream'); i++) await new Promise((r) => setTimeout(r, 20));
+    const target = await openEndpoint(targetPool);
+    await target.route(Buffer.from('div:k')).call('SET', 'div:k', 'written on the target');
+    await src.lpush('div:k', 'a');
+    for (let i = 0; i < 200 && !session.status()[0]!.failures; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(session.status()[0]!.failures, 1);
+    assert.match(session.status()[0]!.lastError ?? '', /WRONGTYPE/);
+    assert.throws(() => assertRunning(session), /E_SYNC_DIVERGED|differs from the source/);
+    assert.deepEqual(record!.shards[0]!.state.failures?.length, 1, 'kept in the record (a resume keeps refusing)');
+  } finally {
+    await session.stop();
+    await (await openEndpoint(targetPool)).route(Buffer.from('div:k')).call('DEL', 'div:k');
+  }
 });
 
 test('entry commands: expired keys are skipped, big values are chunked, streams keep ids and groups; stream routing', () => {
