@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis';
 import type { ClusterPool, NodeClient } from '../connect.js';
 import { openEndpoint, type Endpoint } from '../verify/endpoint.js';
-import { parseRanges, formatRanges, toRanges, slotKey, type SlotRange } from '../slots.js';
+import { parseRanges, formatRanges, slotKey, type SlotRange } from '../slots.js';
 import { newShardState, type ShardStatus } from './shard-sync.js';
-import type { SyncRecord } from './session.js';
+import { shardsOf, type SyncRecord } from './session.js';
 import { describeShard, type SyncEngine } from './engine.js';
 import { copyKeys, scanCopy } from './scan-copy.js';
 import { clearSlots } from './clear-slots.js';
@@ -115,7 +115,7 @@ export class ScanSession implements SyncEngine {
     this.target = await openEndpoint(this.o.target);
     const record = this.o.load();
     if (record?.stopped) throw new Error('this sync was stopped at cut-over; it does not start again');
-    this.record = record ?? { shards: this.discoverShards() };
+    this.record = record ?? { shards: shardsOf(this.source) };
     if (this.o.notify) for (const m of this.source.masters) await this.ensureNotify(m);
     this.o.save(this.record);
     this.shards = this.record.shards.map((sh, i) => new ScanShard(i, parseRanges(sh.ranges), sh.state));
@@ -137,16 +137,6 @@ export class ScanSession implements SyncEngine {
     }
     const want = withKeyspaceEvents(now);
     if (want !== now) await m.call('CONFIG', 'SET', 'notify-keyspace-events', want);
-  }
-
-  private discoverShards(): ScanRecord['shards'] {
-    if (this.source.kind === 'standalone') return [{ ranges: '0-16383', state: newShardState() }];
-    const bySource = new Map<string, number[]>();
-    for (let slot = 0; slot < 16384; slot++) {
-      const m = this.source.route(slotKey(slot)).address;
-      bySource.set(m, [...(bySource.get(m) ?? []), slot]);
-    }
-    return [...bySource.values()].map((slots) => ({ ranges: formatRanges(toRanges(slots)), state: newShardState() }));
   }
 
   private async runShard(s: ScanShard): Promise<void> {

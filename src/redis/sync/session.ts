@@ -66,7 +66,7 @@ export class SyncSession implements SyncEngine {
     if (this.target.kind !== 'cluster') throw new Error(`the target ${this.target.name} is not a cluster`);
     const record = this.o.load();
     if (record?.stopped) throw new Error('this sync was stopped at cut-over; it does not start again');
-    this.record = record ?? { shards: await this.discoverShards() };
+    this.record = record ?? { shards: shardsOf(this.source) };
     this.o.save(this.record);
     const targetVersion = this.o.restorePayloads ? await probeRdbVersion(this.target) : undefined;
     const credentials = this.o.source.credentials();
@@ -109,19 +109,6 @@ export class SyncSession implements SyncEngine {
   private closePipes(): void {
     for (const p of this.pipes.values()) void p.then((x) => x.close(), () => undefined);
     this.pipes.clear();
-  }
-
-  /** One shard per source master (the slots it owns); a standalone source is one shard of every slot. */
-  private async discoverShards(): Promise<SyncRecord['shards']> {
-    if (this.source.kind === 'standalone') return [{ ranges: '0-16383', state: newShardState() }];
-    const bySource = new Map<string, number[]>();
-    for (let slot = 0; slot < 16384; slot++) {
-      const m = this.source.route(slotKey(slot)).address;
-      const list = bySource.get(m) ?? [];
-      list.push(slot);
-      bySource.set(m, list);
-    }
-    return [...bySource.values()].map((slots) => ({ ranges: formatRanges(toRanges(slots)), state: newShardState() }));
   }
 
   /**
@@ -202,4 +189,17 @@ export async function probeRdbVersion(target: Endpoint): Promise<number> {
   const [err, dump] = replies[1]!;
   if (err || !Buffer.isBuffer(dump)) throw new Error(`reading the target's RDB version (DUMP on ${owner.address}): ${err?.message ?? 'no payload'}`);
   return payloadVersion(dump);
+}
+
+/** One shard per source master (the slots it owns); a standalone source is one shard of every slot. */
+export function shardsOf(source: Endpoint): SyncRecord['shards'] {
+  if (source.kind === 'standalone') return [{ ranges: '0-16383', state: newShardState() }];
+  const bySource = new Map<string, number[]>();
+  for (let slot = 0; slot < 16384; slot++) {
+    const m = source.route(slotKey(slot)).address;
+    const list = bySource.get(m) ?? [];
+    list.push(slot);
+    bySource.set(m, list);
+  }
+  return [...bySource.values()].map((slots) => ({ ranges: formatRanges(toRanges(slots)), state: newShardState() }));
 }
