@@ -134,6 +134,8 @@ export class ScanSession implements SyncEngine {
     if (original[m.address] === undefined) {
       original[m.address] = now;
       this.o.save(this.record);
+      // In the journal too: an aborted run does not set it back, and `show` must say what it was.
+      this.o.source.recordSummary(m.address, 'CONFIG-WAS', ['notify-keyspace-events', JSON.stringify(now)]);
     }
     const want = withKeyspaceEvents(now);
     if (want !== now) await m.call('CONFIG', 'SET', 'notify-keyspace-events', want);
