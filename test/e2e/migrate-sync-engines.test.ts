@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { cli, tempStateDir } from '../support/cli.js';
+import { guided, ENTER } from '../support/pty.js';
 import { withNode, roles } from '../support/cluster.js';
 import { ClusterPool } from '../../src/redis/connect.js';
 import { openEndpoint } from '../../src/redis/verify/endpoint.js';
@@ -133,4 +134,29 @@ test('a planned failover of a source master during the incremental sync is follo
     await source.close();
     await target.close();
   }
+});
+
+test('guided: every step is asked; the sync runs on while the operator reads the cut-over prompt (it shows the lag), and writes made meanwhile are in the target', async () => {
+  // An empty target, so no step is destructive and each prompt takes ENTER (continue).
+  for (let p = BASE + 100; p < BASE + 103; p++) await withNode(p, password, (c) => c.call('FLUSHALL'));
+  let written: Promise<void> | undefined;
+  let cutOverScreen = '';
+  const s = await guided(home, ['run', 'migrate-sync', '--inventory', inventory, '--param', 'rounds=1'], (n, out) => {
+    if (n === 6) {
+      cutOverScreen = out; // only the cut-over step's check prints 'lag now'
+      const slot = keySlot('{guided}:during-prompt');
+      written = withNode(BASE + (slot < 5461 ? 0 : slot < 10923 ? 1 : 2), password, async (c) => { await c.set('{guided}:during-prompt', 'yes'); });
+    }
+    return ENTER;
+  });
+  assert.equal(s.code, 0, s.out);
+  assert.match(cutOverScreen, /lag now: shard 0 \(0-5460 @ 127\.0\.0\.1:\d+\): incremental, lag \d+/);
+  assert.match(cutOverScreen, /Run step \[cut-over\]\?/);
+  await written;
+  const id = /run (\S+) succeeded/.exec(s.out)![1]!;
+  const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
+  assert.equal(show.audit.filter((a: { command: string; args: string[] }) => a.command === 'OPERATOR-CONTINUE' && a.args[0] === 'guided').length, 8);
+  const slot = keySlot('{guided}:during-prompt');
+  const owner = BASE + 100 + (slot < 5461 ? 0 : slot < 10923 ? 1 : 2);
+  assert.equal(await withNode(owner, password, (c) => c.get('{guided}:during-prompt')), 'yes');
 });
