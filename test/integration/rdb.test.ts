@@ -98,7 +98,8 @@ test('parsed as it arrives, in chunks of any size: the same entries; each raw en
     assert.equal(payloadVersion(dump), raw.version);
     assert.ok(dumpPayload(objectBytes(e), raw.version).equals(dump), `payload of ${str(e.key)}`);
     // The RESTORE frame written straight from the entry carries the same payload.
-    const frame = restoreFrame(e.key, '0', e.type, e.value, raw.version, false);
+    const frame = restoreFrame(e.key, 0, e.type, e.value, raw.version);
+    assert.deepEqual(frame.toString('latin1').split('\r\n').slice(0, 7), ['*5', '$7', 'RESTORE', `$${e.key.length}`, e.key.toString('latin1'), '$1', '0']);
     assert.ok(frame.includes(Buffer.concat([Buffer.from(`$${dump.length}\r\n`), dump, Buffer.from('\r\n$7\r\nREPLACE\r\n')])), `frame of ${str(e.key)}`);
     assert.equal(JSON.stringify(decodeRaw(e)), whole.find(([k]) => k === str(e.key))![1]);
   }

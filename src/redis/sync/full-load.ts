@@ -52,9 +52,8 @@ export class RdbLoader {
     const node = this.target.route(e.key);
     this.bytes += 1 + e.value.length;
     if (this.o.payloadVersion !== undefined && e.value.length < this.o.bigKeyBytes) {
-      const ttl = e.expireAtMs === null ? '0' : String(e.expireAtMs);
-      if (this.o.pipe) this.frame(node, e, ttl, this.o.payloadVersion);
-      else this.queue(node, ['RESTORE', e.key, ttl, dumpPayload(objectBytes(e), this.o.payloadVersion), 'REPLACE', ...(e.expireAtMs === null ? [] : ['ABSTTL'])]);
+      if (this.o.pipe) this.frame(node, e, this.o.payloadVersion);
+      else this.queue(node, ['RESTORE', e.key, e.expireAtMs === null ? '0' : String(e.expireAtMs), dumpPayload(objectBytes(e), this.o.payloadVersion), 'REPLACE', ...(e.expireAtMs === null ? [] : ['ABSTTL'])]);
     } else {
       this.rebuilt++;
       for (const c of entryCommands({ db: 0, key: e.key, expireAtMs: e.expireAtMs, value: decodeRaw(e) }, now)) this.queue(node, c);
@@ -89,16 +88,16 @@ export class RdbLoader {
   }
 
   /** A RESTORE written straight into the node's batch buffer (resp-pipe.ts). */
-  private frame(node: NodeClient, e: RawEntry, ttl: string, version: number): void {
-    const abs = e.expireAtMs !== null;
-    const size = restoreFrameSize(e.key, ttl, e.value.length, abs);
+  private frame(node: NodeClient, e: RawEntry, version: number): void {
+    const ttl = e.expireAtMs ?? 0;
+    const size = restoreFrameSize(e.key.length, ttl, e.value.length);
     let q = this.pending(node);
     if (q.used + size > q.block.length) {
       if (q.offsets.length) { this.send(node); q = this.pending(node); }
       if (size > q.block.length) q.block = Buffer.allocUnsafe(Math.max(BLOCK, size));
     }
     q.offsets.push(q.used);
-    q.used = restoreFrameInto(q.block, q.used, e.key, ttl, e.type, e.value, version, abs);
+    q.used = restoreFrameInto(q.block, q.used, e.key, ttl, e.type, e.value, version);
     if (q.offsets.length + q.cmds.length >= this.batch) this.send(node);
   }
 

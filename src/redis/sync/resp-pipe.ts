@@ -35,47 +35,68 @@ export function encodeBatch(cmds: Command[]): Buffer {
   return b;
 }
 
-const restoreParts = (key: Buffer, ttl: string, valueLength: number, absTtl: boolean) => {
-  const plen = 1 + valueLength + 10;
-  return {
-    plen,
-    head: `*${absTtl ? 6 : 5}\r\n$7\r\nRESTORE\r\n$${key.length}\r\n`,
-    mid: `\r\n$${ttl.length}\r\n${ttl}\r\n$${plen}\r\n`,
-    tail: absTtl ? '\r\n$7\r\nREPLACE\r\n$6\r\nABSTTL\r\n' : '\r\n$7\r\nREPLACE\r\n',
-  };
-};
+const HEAD5 = Buffer.from('*5\r\n$7\r\nRESTORE\r\n$');
+const HEAD6 = Buffer.from('*6\r\n$7\r\nRESTORE\r\n$');
+const TAIL5 = Buffer.from('\r\n$7\r\nREPLACE\r\n');
+const TAIL6 = Buffer.from('\r\n$7\r\nREPLACE\r\n$6\r\nABSTTL\r\n');
 
-/** Bytes of the RESTORE command restoreFrameInto writes. */
-export function restoreFrameSize(key: Buffer, ttl: string, valueLength: number, absTtl: boolean): number {
-  const p = restoreParts(key, ttl, valueLength, absTtl);
-  return p.head.length + key.length + p.mid.length + p.plen + p.tail.length;
+const digits = (n: number) => (n < 10 ? 1 : Math.floor(Math.log10(n)) + 1);
+
+/** A non-negative integer in decimal at b[p]; returns the end. */
+function writeInt(b: Buffer, p: number, n: number): number {
+  const d = digits(n);
+  let q = p + d;
+  do { b[--q] = 48 + (n % 10); n = Math.floor(n / 10); } while (n > 0);
+  return p + d;
+}
+
+/** Bytes of the RESTORE command restoreFrameInto writes (`ttl`: 0, or an absolute expiry in ms). */
+export function restoreFrameSize(keyLength: number, ttl: number, valueLength: number): number {
+  const plen = 1 + valueLength + 10;
+  const abs = ttl > 0;
+  return (abs ? HEAD6 : HEAD5).length + digits(keyLength) + 2 + keyLength + 3 + digits(digits(ttl)) + 2 + digits(ttl) + 3 + digits(plen) + 2 + plen + (abs ? TAIL6 : TAIL5).length;
 }
 
 /**
  * One `RESTORE key ttl payload REPLACE [ABSTTL]` command written into `b` at
  * `at`, the payload built in place from an RDB entry: type byte, value
  * bytes, RDB version, CRC-64 (crc64.ts). Many go into one buffer per batch:
- * no allocation per key, one copy of its value. Returns the end offset.
+ * no allocation and no string per key, one copy of its value. `ttl`: 0, or
+ * an absolute expiry in ms (then ABSTTL). Returns the end offset.
  */
-export function restoreFrameInto(b: Buffer, at: number, key: Buffer, ttl: string, type: number, value: Buffer, rdbVersion: number, absTtl: boolean): number {
-  const { head, mid, tail } = restoreParts(key, ttl, value.length, absTtl);
-  let p = at + b.write(head, at, 'latin1');
-  p += key.copy(b, p);
-  p += b.write(mid, p, 'latin1');
+export function restoreFrameInto(b: Buffer, at: number, key: Buffer, ttl: number, type: number, value: Buffer, rdbVersion: number): number {
+  const abs = ttl > 0;
+  const plen = 1 + value.length + 10;
+  const head = abs ? HEAD6 : HEAD5;
+  b.set(head, at);
+  let p = writeInt(b, at + head.length, key.length);
+  b[p++] = 13; b[p++] = 10;
+  b.set(key, p);
+  p += key.length;
+  b[p++] = 13; b[p++] = 10; b[p++] = 36; // \r\n$
+  p = writeInt(b, p, digits(ttl));
+  b[p++] = 13; b[p++] = 10;
+  p = writeInt(b, p, ttl);
+  b[p++] = 13; b[p++] = 10; b[p++] = 36;
+  p = writeInt(b, p, plen);
+  b[p++] = 13; b[p++] = 10;
   const start = p;
   b[p++] = type;
-  p += value.copy(b, p);
-  b.writeUInt16LE(rdbVersion, p);
-  p += 2;
+  b.set(value, p);
+  p += value.length;
+  b[p++] = rdbVersion & 0xff;
+  b[p++] = (rdbVersion >> 8) & 0xff;
   crcInto(b, p, start);
   p += 8;
-  return p + b.write(tail, p, 'latin1');
+  const tail = abs ? TAIL6 : TAIL5;
+  b.set(tail, p);
+  return p + tail.length;
 }
 
 /** The same command in a buffer of its own. */
-export function restoreFrame(key: Buffer, ttl: string, type: number, value: Buffer, rdbVersion: number, absTtl: boolean): Buffer {
-  const b = Buffer.allocUnsafe(restoreFrameSize(key, ttl, value.length, absTtl));
-  restoreFrameInto(b, 0, key, ttl, type, value, rdbVersion, absTtl);
+export function restoreFrame(key: Buffer, ttl: number, type: number, value: Buffer, rdbVersion: number): Buffer {
+  const b = Buffer.allocUnsafe(restoreFrameSize(key.length, ttl, value.length));
+  restoreFrameInto(b, 0, key, ttl, type, value, rdbVersion);
   return b;
 }
 
