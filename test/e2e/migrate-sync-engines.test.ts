@@ -160,3 +160,44 @@ test('guided: every step is asked; the sync runs on while the operator reads the
   const owner = BASE + 100 + (slot < 5461 ? 0 : slot < 10923 ? 1 : 2);
   assert.equal(await withNode(owner, password, (c) => c.get('{guided}:during-prompt')), 'yes');
 });
+
+test('a planned failover of a target master during the incremental sync under load: the sync reads the target again, continues from the checkpoints the promoted replica holds, and verify finds nothing', async () => {
+  let record: SyncRecord | undefined;
+  const logs: string[] = [];
+  const pw = join(dirname(inventory), 'password');
+  const source = new ClusterPool({ name: 'source', seeds: [`127.0.0.1:${BASE}`, `127.0.0.1:${BASE + 1}`], auth: { password: { file: pw } } }, { access: 'read-write' });
+  const target = new ClusterPool({ name: 'target', seeds: [`127.0.0.1:${BASE + 100}`, `127.0.0.1:${BASE + 101}`], auth: { password: { file: pw } } }, { access: 'read-write' });
+  for (let p = BASE + 100; p < BASE + 103; p++) await withNode(p, password, (c) => c.call('FLUSHALL'));
+  const session = await SyncSession.attach({
+    id: 'target-failover', source, target, restorePayloads: true, bigKeyBytes: 8 << 20,
+    load: () => record, save: (r) => { record = JSON.parse(JSON.stringify(r)); }, log: (l) => logs.push(l),
+  });
+  try {
+    for (let i = 0; i < 600 && session.status().some((x) => x.phase !== 'stream'); i++) await new Promise((r) => setTimeout(r, 50));
+    const writer = startWriter(BASE, password, 'tfo');
+    // The sync has applied writes (its checkpoints moved past the full sync) before the failover.
+    for (let i = 0; i < 200 && writer.count() < 3000; i++) await new Promise((r) => setTimeout(r, 25));
+    const before = session.status().map((s) => s.applied ?? 0);
+    for (let i = 0; i < 200 && session.status().some((s, j) => (s.applied ?? 0) <= before[j]!); i++) await new Promise((r) => setTimeout(r, 25));
+    const { replicaOfIt } = await roles(BASE + 100, password, 0);
+    await withNode(Number(replicaOfIt.split(':')[1]), password, (c) => c.call('CLUSTER', 'FAILOVER'));
+    for (let i = 0; i < 200 && (await roles(BASE + 101, password, 0)).masterOfSlot0 !== replicaOfIt; i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 1500));
+    await writer.stop();
+    assert.ok(await session.catchUp({ timeoutMs: 30000 }), logs.join('\n'));
+    assert.ok(session.status().every((s) => !s.failures), logs.join('\n'));
+    assert.ok(record!.shards.every((s) => s.state.fullSyncs === 1), `no second full sync: ${logs.join('\n')}`);
+    // It noticed (the demoted master refused the batch), read the target again and continued past the full sync.
+    assert.ok(logs.some((l) => /READONLY|MOVED/.test(l)), logs.join('\n'));
+    const continued = logs.map((l) => /continued from \S+ at offset (\d+)/.exec(l)).filter((m): m is RegExpExecArray => !!m).map((m) => Number(m[1]));
+    assert.ok(continued.length >= 1, logs.join("\n"));
+    assert.ok(continued.some((o) => before.some((b) => o >= b)), `continued from the checkpoints (${continued}), not from the full sync (${before})`);
+    await session.stop();
+    const v = await verifyData(await openEndpoint(source), await openEndpoint(target), { mode: 'full', rounds: 2, qps: 0, batch: 256, sample: 100, extra: true, ttlToleranceMs: 5000, pauseMs: 500, page: 1000, streamGroups: true });
+    assert.equal(v.differences.length, 0, JSON.stringify(v.differences.slice(0, 5)));
+  } finally {
+    await session.detach().catch(() => undefined);
+    await source.close();
+    await target.close();
+  }
+});
