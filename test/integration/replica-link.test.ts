@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { Redis } from 'ioredis';
-import { ReplicaLink, parseCommand, encodeCommand } from '../../src/redis/sync/replica-link.js';
+import { ReplicaLink, parseCommand } from '../../src/redis/sync/replica-link.js';
+import { encodeBatch } from '../../src/redis/sync/resp-pipe.js';
 import { parseRdb } from '../../src/redis/sync/rdb.js';
 
 // A password-protected standalone master on 7696; the link plays its replica.
@@ -94,7 +95,7 @@ test('a link resumed with its replication id and offset continues (+CONTINUE) an
 });
 
 test('RESP command framing: partial input waits for more bytes', () => {
-  const whole = encodeCommand(['SET', 'k', Buffer.from('v\r\nx')]);
+  const whole = encodeBatch([['SET', 'k', Buffer.from('v\r\nx')]]);
   assert.deepEqual(parseCommand(whole)!.args.map(String), ['SET', 'k', 'v\r\nx']);
   assert.equal(parseCommand(whole)!.size, whole.length);
   for (let cut = 1; cut < whole.length; cut++) assert.equal(parseCommand(whole.subarray(0, cut)), undefined, `cut at ${cut}`);

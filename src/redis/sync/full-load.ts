@@ -4,6 +4,7 @@ import { decodeRaw, objectBytes, type RawEntry } from './rdb.js';
 import { dumpPayload } from './crc64.js';
 import { entryCommands, sendChecked, type Command } from './apply.js';
 import { restoreFrameInto, restoreFrameSize, type RespPipe } from './resp-pipe.js';
+import { parseCommand } from './replica-link.js';
 
 export interface LoaderOptions {
   /**
@@ -113,7 +114,7 @@ export class RdbLoader {
     const errors = await (await this.o.pipe(node)).send([{ bytes: q.block.subarray(0, q.used), count: frames }, ...q.cmds]);
     if (!errors.length) return;
     // Reply i answers frame i, then the plain commands; a frame is sent again as the command it encodes.
-    const command = (i: number): Command => (i < frames ? decodeFrame(q.block.subarray(q.offsets[i], q.offsets[i + 1] ?? q.used)) : q.cmds[i - frames]!);
+    const command = (i: number): Command => (i < frames ? frameCommand(q.block.subarray(q.offsets[i], q.offsets[i + 1] ?? q.used)) : q.cmds[i - frames]!);
     // A slot that moved under us is followed through the full client (rare); anything else stops the load.
     const other = errors.find((e) => !e.message.startsWith('MOVED '));
     if (other) throw new Error(`writing to ${node.address}: ${command(other.index)[0]} of ${String(command(other.index)[1]).slice(0, 80)} failed: ${other.message}`);
@@ -143,15 +144,8 @@ const BLOCK = 128 * 1024;
 const newPending = (): Pending => ({ block: EMPTY, used: 0, offsets: [], cmds: [] });
 const EMPTY = Buffer.alloc(0);
 
-/** The arguments of one encoded command (a RESP array of bulk strings). */
-function decodeFrame(b: Buffer): Command {
-  const args: Buffer[] = [];
-  let p = b.indexOf(10) + 1;
-  while (p < b.length) {
-    const nl = b.indexOf(10, p);
-    const len = Number(b.toString('latin1', p + 1, nl - 1));
-    args.push(b.subarray(nl + 1, nl + 1 + len));
-    p = nl + 1 + len + 2;
-  }
-  return [args[0]!.toString(), ...args.slice(1)];
+/** A frame back to the command it encodes (the replication stream's parser reads the same RESP). */
+function frameCommand(b: Buffer): Command {
+  const [name, ...args] = parseCommand(b)!.args;
+  return [name!.toString(), ...args];
 }

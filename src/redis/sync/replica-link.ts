@@ -1,5 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { EventEmitter } from 'node:events';
+import { encodeBatch } from './resp-pipe.js';
+import type { Command } from './apply.js';
 
 /**
  * One replication link to a source master, speaking the replica side of the
@@ -32,15 +34,6 @@ export interface LinkOptions {
 
 const CRLF = Buffer.from('\r\n');
 const IDLE_MS = 60_000;
-
-export function encodeCommand(args: Array<string | Buffer>): Buffer {
-  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
-  for (const a of args) {
-    const b = Buffer.isBuffer(a) ? a : Buffer.from(a);
-    parts.push(Buffer.from(`$${b.length}\r\n`), b, CRLF);
-  }
-  return Buffer.concat(parts);
-}
 
 /**
  * Parse one RESP array of bulk strings at the start of `buf`: the command and
@@ -144,7 +137,7 @@ export class ReplicaLink extends EventEmitter {
 
   /** Acknowledge what was applied; the master uses it for WAIT and its lag view. */
   ack(): void {
-    this.socket?.write(encodeCommand(['REPLCONF', 'ACK', String(this.o.ackOffset?.() ?? this.offset)]));
+    this.socket?.write(encodeBatch([['REPLCONF', 'ACK', String(this.o.ackOffset?.() ?? this.offset)]]));
   }
 
   /** Stop reading from the master (the target is behind); TCP pushes back on it. */
@@ -175,7 +168,7 @@ export class ReplicaLink extends EventEmitter {
   private request(args: string[]): Promise<string> {
     return new Promise((resolve) => {
       this.replies.push(resolve);
-      this.socket!.write(encodeCommand(args));
+      this.socket!.write(encodeBatch([args as Command]));
     });
   }
 

@@ -1,6 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Command } from './apply.js';
 import { crcInto } from './crc64.js';
+import { parseAddress } from '../../inventory/load.js';
 
 /** Bytes a command takes as a RESP array of bulk strings. */
 function frameSize(c: Command): number {
@@ -152,8 +153,8 @@ export class RespPipe {
   }
 
   static async open(address: string, credentials: { username?: string; password?: string }): Promise<RespPipe> {
-    const i = address.lastIndexOf(':');
-    const socket = connect({ host: address.slice(0, i), port: Number(address.slice(i + 1)) });
+    const { host, port } = parseAddress(address)!;
+    const socket = connect({ host, port });
     socket.setNoDelay(true);
     await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
     const pipe = new RespPipe(socket, address);

@@ -1,10 +1,11 @@
 import { Redis } from 'ioredis';
 import type { ClusterPool, NodeClient } from '../connect.js';
+import { parseAddress } from '../../inventory/load.js';
 import { openEndpoint, type Endpoint } from '../verify/endpoint.js';
 import { parseRanges, formatRanges, slotKey, type SlotRange } from '../slots.js';
 import { newShardState, type ShardStatus } from './shard-sync.js';
-import { shardsOf, type SyncRecord } from './session.js';
-import { describeShard, type SyncEngine } from './engine.js';
+import { shardsOf, unstopped, type SyncRecord } from './session.js';
+import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './engine.js';
 import { copyKeys, scanCopy } from './scan-copy.js';
 import { clearSlots } from './clear-slots.js';
 
@@ -46,7 +47,7 @@ class ScanShard {
   constructor(readonly index: number, readonly ranges: readonly SlotRange[], readonly state: ReturnType<typeof newShardState>) {}
 
   async subscribe(o: ScanOptions, onLost: () => void): Promise<void> {
-    const [host, port] = [this.master!.address.slice(0, this.master!.address.lastIndexOf(':')), Number(this.master!.address.slice(this.master!.address.lastIndexOf(':') + 1))];
+    const { host, port } = parseAddress(this.master!.address)!;
     const { username, password } = o.source.credentials();
     const sub = new Redis({ host, port, username, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     sub.on('error', () => {});
@@ -87,7 +88,6 @@ class ScanShard {
  * first), instead of trusting what the target holds.
  */
 export class ScanSession implements SyncEngine {
-  private static readonly open = new Map<string, ScanSession>();
   readonly engine = 'builtin (scan)';
   readonly incremental: boolean;
   private shards: ScanShard[] = [];
@@ -102,19 +102,17 @@ export class ScanSession implements SyncEngine {
   }
 
   static async attach(o: ScanOptions): Promise<ScanSession> {
-    const running = ScanSession.open.get(o.id);
-    if (running) return running;
-    const s = new ScanSession(o);
-    await s.begin();
-    ScanSession.open.set(o.id, s);
-    return s;
+    return attachEngine(o.id, async () => {
+      const s = new ScanSession(o);
+      await s.begin();
+      return s;
+    });
   }
 
   private async begin(): Promise<void> {
     this.source = await openEndpoint(this.o.source);
     this.target = await openEndpoint(this.o.target);
-    const record = this.o.load();
-    if (record?.stopped) throw new Error('this sync was stopped at cut-over; it does not start again');
+    const record = unstopped(this.o.load());
     this.record = record ?? { shards: shardsOf(this.source) };
     if (this.o.notify) for (const m of this.source.masters) await this.ensureNotify(m);
     this.o.save(this.record);
@@ -246,6 +244,6 @@ export class ScanSession implements SyncEngine {
     this.stopper.abort();
     for (const s of this.shards) { s.unsubscribe(); s.phase = 'stopped'; }
     await Promise.allSettled(this.loops);
-    ScanSession.open.delete(this.o.id);
+    releaseEngine(this.o.id);
   }
 }

@@ -6,7 +6,7 @@ import { ShardSync, newShardState, type ShardState, type ShardStatus } from './s
 import { checkpointKey } from './checkpoint.js';
 import { payloadVersion } from './crc64.js';
 import { RespPipe } from './resp-pipe.js';
-import { describeShard, type SyncEngine } from './engine.js';
+import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './engine.js';
 
 /** What a sync records about itself (in SQLite, through the run's state): enough to resume. */
 export interface SyncRecord {
@@ -37,7 +37,6 @@ export interface SessionOptions {
 export class SyncSession implements SyncEngine {
   readonly engine = 'builtin (psync)';
   readonly incremental = true;
-  private static readonly open = new Map<string, SyncSession>();
   shards: ShardSync[] = [];
   source!: Endpoint;
   target!: Endpoint;
@@ -46,26 +45,20 @@ export class SyncSession implements SyncEngine {
 
   private constructor(private readonly o: SessionOptions) {}
 
-  static get(id: string): SyncSession | undefined {
-    return SyncSession.open.get(id);
-  }
-
   /** The running session of this id, or a new one started from its record (a resume) or from the live source. */
   static async attach(o: SessionOptions): Promise<SyncSession> {
-    const running = SyncSession.open.get(o.id);
-    if (running) return running;
-    const s = new SyncSession(o);
-    await s.begin();
-    SyncSession.open.set(o.id, s);
-    return s;
+    return attachEngine(o.id, async () => {
+      const s = new SyncSession(o);
+      await s.begin();
+      return s;
+    });
   }
 
   private async begin(): Promise<void> {
     this.source = await openEndpoint(this.o.source);
     this.target = await openEndpoint(this.o.target);
     if (this.target.kind !== 'cluster') throw new Error(`the target ${this.target.name} is not a cluster`);
-    const record = this.o.load();
-    if (record?.stopped) throw new Error('this sync was stopped at cut-over; it does not start again');
+    const record = unstopped(this.o.load());
     this.record = record ?? { shards: shardsOf(this.source) };
     this.o.save(this.record);
     const targetVersion = this.o.restorePayloads ? await probeRdbVersion(this.target) : undefined;
@@ -169,14 +162,14 @@ export class SyncSession implements SyncEngine {
     await Promise.all(this.target.masters.map((m) => m.call('DEL', ...this.shards.map((_, i) => checkpointKey(this.target, m, this.o.id, i)))));
     this.record.stopped = { at: Date.now(), applied: this.shards.map((s) => s.state.applied) };
     this.o.save(this.record);
-    SyncSession.open.delete(this.o.id);
+    releaseEngine(this.o.id);
   }
 
   /** Stop the links without touching the target (the process is going away; a resume continues). */
   async detach(): Promise<void> {
     await Promise.all(this.shards.map((s) => s.stop()));
     this.closePipes();
-    SyncSession.open.delete(this.o.id);
+    releaseEngine(this.o.id);
   }
 }
 
@@ -189,6 +182,12 @@ export async function probeRdbVersion(target: Endpoint): Promise<number> {
   const [err, dump] = replies[1]!;
   if (err || !Buffer.isBuffer(dump)) throw new Error(`reading the target's RDB version (DUMP on ${owner.address}): ${err?.message ?? 'no payload'}`);
   return payloadVersion(dump);
+}
+
+/** A sync's record, to start from; a sync stopped at cut-over never starts again. */
+export function unstopped<R extends SyncRecord>(record: R | undefined): R | undefined {
+  if (record?.stopped) throw new Error('this sync was stopped at cut-over; it does not start again');
+  return record;
 }
 
 /** One shard per source master (the slots it owns); a standalone source is one shard of every slot. */

@@ -5,8 +5,8 @@ import { execa, type ResultPromise } from 'execa';
 import type { ClusterPool } from '../connect.js';
 import { openEndpoint, type Endpoint } from '../verify/endpoint.js';
 import { newShardState, type ShardStatus } from './shard-sync.js';
-import type { SyncRecord } from './session.js';
-import { describeShard, type SyncEngine } from './engine.js';
+import { unstopped, type SyncRecord } from './session.js';
+import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './engine.js';
 import { shakeConfigV2, shakeConfigV4, parseShakeLine, checkShakeBinary, type ShakeSide, type ShakeStatus } from './redis-shake.js';
 
 export interface ShakeRecord extends SyncRecord {
@@ -38,7 +38,6 @@ const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catc
  * run stops the old process and syncs again (it rewrites existing keys).
  */
 export class ShakeSession implements SyncEngine {
-  private static readonly open = new Map<string, ShakeSession>();
   readonly engine: string;
   readonly incremental = true;
   private proc: ResultPromise | undefined;
@@ -57,12 +56,11 @@ export class ShakeSession implements SyncEngine {
   }
 
   static async attach(o: ShakeOptions): Promise<ShakeSession> {
-    const running = ShakeSession.open.get(o.id);
-    if (running) return running;
-    const s = new ShakeSession(o);
-    await s.begin();
-    ShakeSession.open.set(o.id, s);
-    return s;
+    return attachEngine(o.id, async () => {
+      const s = new ShakeSession(o);
+      await s.begin();
+      return s;
+    });
   }
 
   private side(ep: Endpoint, pool: ClusterPool): ShakeSide {
@@ -74,8 +72,7 @@ export class ShakeSession implements SyncEngine {
     const binary = checkShakeBinary(this.o.binary);
     this.source = await openEndpoint(this.o.source);
     const target = await openEndpoint(this.o.target);
-    const record = this.o.load();
-    if (record?.stopped) throw new Error('this sync was stopped at cut-over; it does not start again');
+    const record = unstopped(this.o.load());
     this.record = record ?? { shards: this.source.masters.map((m) => ({ ranges: m.address, state: newShardState() })) };
     if (this.record.pid && alive(this.record.pid)) {
       this.o.log(`stopping RedisShake (pid ${this.record.pid}) left by the interrupted run: it cannot continue a sync, the new one starts over`);
@@ -201,7 +198,7 @@ export class ShakeSession implements SyncEngine {
     }
     // The config holds passwords: it goes with the sync.
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
-    ShakeSession.open.delete(this.o.id);
+    releaseEngine(this.o.id);
   }
 }
 

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Endpoint } from '../verify/endpoint.js';
 import type { NodeClient } from '../connect.js';
+import { parseAddress } from '../../inventory/load.js';
 import type { RespPipe } from './resp-pipe.js';
 import type { SlotRange } from '../slots.js';
 import { formatRanges } from '../slots.js';
@@ -197,7 +198,7 @@ export class ShardSync {
     this.master = address;
     const resume = await this.resumePoint(target);
     if (this.stopped) return;
-    const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
+    const { host, port } = parseAddress(address)!;
     // The applier of this connection only: a link that outlives its session must never feed the next one's.
     let applier: StreamApplier | undefined;
     const link = new ReplicaLink({
@@ -235,6 +236,8 @@ export class ShardSync {
       const cleared = await clearSlots(target, this.o.ranges, undefined, (node, n) => this.o.journal?.(node, 'UNLINK', [`${n} keys in the slots of source shard ${this.o.index} (${formatRanges(this.o.ranges)}), before its full sync`]));
       if (cleared) this.o.log(`shard ${this.o.index}: deleted ${cleared} keys the target held in these slots before the full sync`);
       const parser = new RdbParser({ raw: true });
+      // Made at the first entry: by then the RDB's header gave its version, which decides RESTORE or type commands.
+      const newLoader = () => new RdbLoader(target, { payloadVersion: this.o.payloadVersion(parser.version), bigKeyBytes: this.o.bigKeyBytes, pipe: this.o.pipe });
       let loader: RdbLoader | undefined;
       this.loadedKeys = 0;
       for (;;) {
@@ -247,14 +250,16 @@ export class ShardSync {
           continue;
         }
         const entries = parser.push(chunk) as RawEntry[];
-        loader ??= new RdbLoader(target, { payloadVersion: parser.version ? this.o.payloadVersion(parser.version) : undefined, bigKeyBytes: this.o.bigKeyBytes, pipe: this.o.pipe });
-        for (const e of entries) loader.add(e);
-        this.loadedKeys = loader.keys;
-        while (!loader.ready) await loader.drained();
+        if (entries.length) {
+          const l = (loader ??= newLoader());
+          for (const e of entries) l.add(e);
+          this.loadedKeys = l.keys;
+          while (!l.ready) await l.drained();
+        }
         if (chunks.length < 16) link.resume();
       }
       const rest = parser.end() as RawEntry[];
-      loader ??= new RdbLoader(target, { payloadVersion: this.o.payloadVersion(parser.version), bigKeyBytes: this.o.bigKeyBytes, pipe: this.o.pipe });
+      loader ??= newLoader();
       for (const e of rest) loader.add(e);
       await loader.finish();
       // Function libraries travel in the RDB too (Redis 7): every master gets them.
