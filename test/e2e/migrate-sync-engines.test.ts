@@ -40,10 +40,35 @@ const report = async (out: string) => {
   return { show, out: show.steps.find((s: { stepId: string }) => s.stepId === 'report')?.output };
 };
 
+/** The source master (or, with `offset` 100, the target master) owning a key's slot in these 3-master sandboxes. */
+const portOf = (key: string, offset = 0) => { const slot = keySlot(key); return BASE + offset + (slot < 5461 ? 0 : slot < 10923 ? 1 : 2); };
+
+interface Synced { session: SyncSession; source: ClusterPool; target: ClusterPool; record(): SyncRecord | undefined; logs: string[] }
+
+/** A built-in sync session run in this process, past every shard's full sync; closed afterwards whatever happens. */
+async function withSession(id: string, fn: (s: Synced) => Promise<void>): Promise<void> {
+  let record: SyncRecord | undefined;
+  const logs: string[] = [];
+  const pw = join(dirname(inventory), 'password');
+  const source = new ClusterPool({ name: 'source', seeds: [`127.0.0.1:${BASE}`, `127.0.0.1:${BASE + 1}`], auth: { password: { file: pw } } }, { access: 'read-write' });
+  const target = new ClusterPool({ name: 'target', seeds: [`127.0.0.1:${BASE + 100}`, `127.0.0.1:${BASE + 101}`], auth: { password: { file: pw } } }, { access: 'read-write' });
+  const session = await SyncSession.attach({
+    id, source, target, restorePayloads: true, bigKeyBytes: 8 << 20,
+    load: () => record, save: (r) => { record = JSON.parse(JSON.stringify(r)); }, log: (l) => logs.push(l),
+  });
+  try {
+    for (let i = 0; i < 600 && session.status().some((x) => x.phase !== 'stream'); i++) await new Promise((r) => setTimeout(r, 50));
+    await fn({ session, source, target, record: () => record, logs });
+  } finally {
+    await session.detach().catch(() => undefined);
+    await source.close();
+    await target.close();
+  }
+}
+
 test('3 -> 3 psync with a big key (rebuilt in chunks, not one RESTORE) and writes during the full sync: verify finds nothing', async () => {
   // A 12 MB hash of random (incompressible) values: over bigKeyBytes (8 MB) in the RDB too, so it is rebuilt with HSET chunks.
-  const slot = keySlot('{big}:hash');
-  await withNode(BASE + (slot < 5461 ? 0 : slot < 10923 ? 1 : 2), password, async (r) => {
+  await withNode(portOf('{big}:hash'), password, async (r) => {
     for (let i = 0; i < 100; i++) await r.hset('{big}:hash', ...Array.from({ length: 1000 }, (_, j) => [`f${i * 1000 + j}`, randomBytes(90).toString('base64')]).flat());
   });
   const writer = startWriter(BASE, password, 'full');
@@ -86,7 +111,7 @@ test('engine=redis-shake: a missing binary is a clear precondition error; a stan
   assert.match(missing.out, /redis-shake binary: engine=redis-shake needs the RedisShake binary/);
   const record = join(tmpdir(), `rr-standin-${process.pid}`);
   // A key only the source has: a sync engine that copies nothing must not end in success.
-  await withNode(BASE + (keySlot('standin') < 5461 ? 0 : keySlot('standin') < 10923 ? 1 : 2), password, (c) => c.set('standin', 'only in the source'));
+  await withNode(portOf('standin'), password, (c) => c.set('standin', 'only in the source'));
   const r = await cli(home, ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--allow-destructive', '--param', 'engine=redis-shake', '--param', `shakeBinary=${standin}`, '--param', 'rounds=1'], { STANDIN_RECORD: record });
   assert.equal(r.code, 1, r.out);
   assert.match(r.out, /step verify failed: postcondition failed: no differences: \d+ of \d+ keys differ \(.*missing \d+/);
@@ -101,17 +126,7 @@ test('engine=redis-shake: a missing binary is a clear precondition error; a stan
 });
 
 test('a planned failover of a source master during the incremental sync is followed: the link moves to the promoted replica and continues (partial resync through the replication id it inherited), no second full sync', async () => {
-  let record: SyncRecord | undefined;
-  const logs: string[] = [];
-  const pw = join(dirname(inventory), 'password');
-  const source = new ClusterPool({ name: 'source', seeds: [`127.0.0.1:${BASE}`, `127.0.0.1:${BASE + 1}`], auth: { password: { file: pw } } }, { access: 'read-write' });
-  const target = new ClusterPool({ name: 'target', seeds: [`127.0.0.1:${BASE + 100}`], auth: { password: { file: pw } } }, { access: 'read-write' });
-  const session = await SyncSession.attach({
-    id: 'failover', source, target, restorePayloads: true, bigKeyBytes: 8 << 20,
-    load: () => record, save: (r) => { record = JSON.parse(JSON.stringify(r)); }, log: (l) => logs.push(l),
-  });
-  try {
-    for (let i = 0; i < 600 && session.status().some((x) => x.phase !== 'stream'); i++) await new Promise((r) => setTimeout(r, 50));
+  await withSession('failover', async ({ session, source, target, record, logs }) => {
     const writer = startWriter(BASE, password, 'fo');
     await new Promise((r) => setTimeout(r, 500));
     const { masterOfSlot0, replicaOfIt } = await roles(BASE, password, 0);
@@ -122,18 +137,14 @@ test('a planned failover of a source master during the incremental sync is follo
     assert.ok(await session.catchUp({ timeoutMs: 20000 }), logs.join('\n'));
     const shard0 = session.status().find((s) => s.ranges.startsWith('0-'))!;
     assert.equal(shard0.master, replicaOfIt, `followed the promotion of ${replicaOfIt} (was ${masterOfSlot0})`);
-    const st = record!.shards[shard0.shard]!.state;
+    const st = record()!.shards[shard0.shard]!.state;
     assert.equal(st.fullSyncs, 1, logs.join('\n'));
     assert.equal(st.partialSyncs, 1, logs.join('\n'));
     assert.ok(logs.some((l) => /the source master is now/.test(l)), logs.join('\n'));
     await session.stop();
     const v = await verifyData(await openEndpoint(source), await openEndpoint(target), { mode: 'full', rounds: 1, qps: 0, batch: 256, sample: 100, extra: true, ttlToleranceMs: 5000, pauseMs: 0, page: 1000, streamGroups: true });
     assert.equal(v.differences.length, 0, JSON.stringify(v.differences.slice(0, 5)));
-  } finally {
-    await session.detach().catch(() => undefined);
-    await source.close();
-    await target.close();
-  }
+  });
 });
 
 test('guided: every step is asked; the sync runs on while the operator reads the cut-over prompt (it shows the lag), and writes made meanwhile are in the target', async () => {
@@ -144,8 +155,7 @@ test('guided: every step is asked; the sync runs on while the operator reads the
   const s = await guided(home, ['run', 'migrate-sync', '--inventory', inventory, '--param', 'rounds=1'], (n, out) => {
     if (n === 6) {
       cutOverScreen = out; // only the cut-over step's check prints 'lag now'
-      const slot = keySlot('{guided}:during-prompt');
-      written = withNode(BASE + (slot < 5461 ? 0 : slot < 10923 ? 1 : 2), password, async (c) => { await c.set('{guided}:during-prompt', 'yes'); });
+      written = withNode(portOf('{guided}:during-prompt'), password, async (c) => { await c.set('{guided}:during-prompt', 'yes'); });
     }
     return ENTER;
   });
@@ -156,24 +166,12 @@ test('guided: every step is asked; the sync runs on while the operator reads the
   const id = /run (\S+) succeeded/.exec(s.out)![1]!;
   const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
   assert.equal(show.audit.filter((a: { command: string; args: string[] }) => a.command === 'OPERATOR-CONTINUE' && a.args[0] === 'guided').length, 8);
-  const slot = keySlot('{guided}:during-prompt');
-  const owner = BASE + 100 + (slot < 5461 ? 0 : slot < 10923 ? 1 : 2);
-  assert.equal(await withNode(owner, password, (c) => c.get('{guided}:during-prompt')), 'yes');
+  assert.equal(await withNode(portOf('{guided}:during-prompt', 100), password, (c) => c.get('{guided}:during-prompt')), 'yes');
 });
 
 test('a planned failover of a target master during the incremental sync under load: the sync reads the target again, continues from the checkpoints the promoted replica holds, and verify finds nothing', async () => {
-  let record: SyncRecord | undefined;
-  const logs: string[] = [];
-  const pw = join(dirname(inventory), 'password');
-  const source = new ClusterPool({ name: 'source', seeds: [`127.0.0.1:${BASE}`, `127.0.0.1:${BASE + 1}`], auth: { password: { file: pw } } }, { access: 'read-write' });
-  const target = new ClusterPool({ name: 'target', seeds: [`127.0.0.1:${BASE + 100}`, `127.0.0.1:${BASE + 101}`], auth: { password: { file: pw } } }, { access: 'read-write' });
   for (let p = BASE + 100; p < BASE + 103; p++) await withNode(p, password, (c) => c.call('FLUSHALL'));
-  const session = await SyncSession.attach({
-    id: 'target-failover', source, target, restorePayloads: true, bigKeyBytes: 8 << 20,
-    load: () => record, save: (r) => { record = JSON.parse(JSON.stringify(r)); }, log: (l) => logs.push(l),
-  });
-  try {
-    for (let i = 0; i < 600 && session.status().some((x) => x.phase !== 'stream'); i++) await new Promise((r) => setTimeout(r, 50));
+  await withSession('target-failover', async ({ session, source, target, record, logs }) => {
     const writer = startWriter(BASE, password, 'tfo');
     // The sync has applied writes (its checkpoints moved past the full sync) before the failover.
     for (let i = 0; i < 200 && writer.count() < 3000; i++) await new Promise((r) => setTimeout(r, 25));
@@ -186,7 +184,7 @@ test('a planned failover of a target master during the incremental sync under lo
     await writer.stop();
     assert.ok(await session.catchUp({ timeoutMs: 30000 }), logs.join('\n'));
     assert.ok(session.status().every((s) => !s.failures), logs.join('\n'));
-    assert.ok(record!.shards.every((s) => s.state.fullSyncs === 1), `no second full sync: ${logs.join('\n')}`);
+    assert.ok(record()!.shards.every((s) => s.state.fullSyncs === 1), `no second full sync: ${logs.join('\n')}`);
     // It noticed (the demoted master refused the batch), read the target again and continued past the full sync.
     assert.ok(logs.some((l) => /READONLY|MOVED/.test(l)), logs.join('\n'));
     const continued = logs.map((l) => /continued from \S+ at offset (\d+)/.exec(l)).filter((m): m is RegExpExecArray => !!m).map((m) => Number(m[1]));
@@ -195,9 +193,5 @@ test('a planned failover of a target master during the incremental sync under lo
     await session.stop();
     const v = await verifyData(await openEndpoint(source), await openEndpoint(target), { mode: 'full', rounds: 2, qps: 0, batch: 256, sample: 100, extra: true, ttlToleranceMs: 5000, pauseMs: 500, page: 1000, streamGroups: true });
     assert.equal(v.differences.length, 0, JSON.stringify(v.differences.slice(0, 5)));
-  } finally {
-    await session.detach().catch(() => undefined);
-    await source.close();
-    await target.close();
-  }
+  });
 });
