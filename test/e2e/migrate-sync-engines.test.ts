@@ -120,6 +120,7 @@ test('engine=redis-shake: a missing binary is a clear precondition error; a stan
   const [pid, conf] = readFileSync(record, 'utf8').trim().split(' ');
   assert.equal(existsSync(conf!), false, 'the config (it holds passwords) is deleted');
   assert.throws(() => process.kill(Number(pid), 0), 'the process is stopped at cut-over');
+  assert.match(r.out, /RedisShake: dial retry, from config: password = /, 'the stand-in echoed its config line');
   assert.doesNotMatch(r.out, new RegExp(password));
   const id = /run (\S+) failed/.exec(r.out)![1]!;
   assert.equal((await cli(home, ['abort', id])).code, 0);

@@ -7,6 +7,7 @@ import { openEndpoint, type Endpoint } from '../verify/endpoint.js';
 import { newShardState, type ShardStatus } from './shard-sync.js';
 import { unstopped, type SyncRecord } from './session.js';
 import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './engine.js';
+import { scrub } from '../audit.js';
 import { shakeConfigV2, shakeConfigV4, parseShakeLine, checkShakeBinary, type ShakeSide, type ShakeStatus } from './redis-shake.js';
 
 export interface ShakeRecord extends SyncRecord {
@@ -50,6 +51,7 @@ export class ShakeSession implements SyncEngine {
   private tail: NodeJS.Timeout | undefined;
   private tailPos = 0;
   private source!: Endpoint;
+  private secrets: string[] = [];
 
   private constructor(private readonly o: ShakeOptions) {
     this.engine = `redis-shake (${o.format})`;
@@ -87,6 +89,7 @@ export class ShakeSession implements SyncEngine {
     const conf = join(this.dir, this.o.format === 'v4' ? 'shake.toml' : 'redis-shake.conf');
     const src = this.side(this.source, this.o.source);
     const tgt = this.side(target, this.o.target);
+    this.secrets = [src.password, tgt.password, src.username, tgt.username].filter((x): x is string => !!x);
     writeFileSync(conf, this.o.format === 'v4' ? shakeConfigV4({ source: src, target: tgt, dir: this.dir, logFile }) : shakeConfigV2({ source: src, target: tgt, logFile }), { mode: 0o600 });
     const args = this.o.format === 'v4' ? [conf] : ['-type=sync', `-conf=${conf}`];
     this.proc = execa(binary, args, { cwd: this.dir, reject: false, stdin: 'ignore', buffer: false, cleanup: true });
@@ -120,7 +123,9 @@ export class ShakeSession implements SyncEngine {
     for (const line of text.slice(0, cut).split('\n')) if (line.trim()) this.onLine(line);
   }
 
-  private onLine(line: string): void {
+  private onLine(raw: string): void {
+    // RedisShake may print what its config holds (an auth error with the password): never pass that on.
+    const line = scrub(raw, this.secrets);
     const st = parseShakeLine(line);
     if (!st) return;
     if (st.error) {
