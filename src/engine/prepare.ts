@@ -27,6 +27,7 @@ export async function evaluatePreconditions(plan: Plan, env: StepEnv): Promise<P
       preconditions[step.id] = await kind.check({
         runId: 'plan', state: planState(), stepId: step.id, args: step.args, env, outputs: {}, log: () => {}, failpoint, signal: new AbortController().signal,
         saveFindings: () => {}, progress: () => {}, planning: true,
+        mayDestroy: (reason) => { throw preconditionError('E_READ_ONLY', `a plan destroys nothing (${reason})`, 'use `run`'); },
       });
     } catch (err) {
       preconditions[step.id] = [{ name: 'check', ok: false, reason: (err as Error).message }];

@@ -1,5 +1,5 @@
 import { createActor, fromPromise, type Snapshot } from 'xstate';
-import { messageOf, RunbookError } from '../errors.js';
+import { failedError, messageOf, RunbookError } from '../errors.js';
 import { stepKind } from '../steps/registry.js';
 import type { Condition, StepEnv, StepRunContext } from '../steps/kind.js';
 import { compilePlan, position, type PhaseResult, type StepInput } from './machine.js';
@@ -77,6 +77,9 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
     }
   }
 
+  // Steps whose destruction the operator consented to in this process: --allow-destructive
+  // covers every step; a guided confirmation covers a step that was shown as destructive.
+  const consented = new Set<string>();
   const ctxFor = (stepId: string): StepRunContext<unknown> => {
     const { step } = steps.get(stepId)!;
     return {
@@ -95,6 +98,12 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
       saveFindings: (rows) => store.setFindings(runId, stepId, rows),
       progress: (line) => o.onEvent?.({ type: 'progress', step, line }),
       signal: o.stop,
+      mayDestroy: (reason) => {
+        if (o.allowDestructive || consented.has(stepId)) return;
+        store.note(runId, stepId, 'REFUSED-DESTRUCTIVE', [reason, 'found at run time']);
+        throw failedError('E_DESTRUCTIVE', `step ${stepId} would now destroy data that the plan did not show: ${reason}; nothing was deleted`,
+          o.prompter ? 'retry the step: it is shown again as destructive and asks before it acts' : `review the cluster, then \`redis-runbook resume ${runId} --yes --allow-destructive\` to accept it, or resume it guided`);
+      },
     };
   };
   const conditionsPhase = (phase: 'check' | 'verify') =>
@@ -119,7 +128,14 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
     store.currentStepId = step.id;
     const started = Date.now();
     try {
-      const output = await stepKind(step.kind, plan.runbook).run(ctxFor(step.id));
+      const kind = stepKind(step.kind, plan.runbook);
+      const output = await kind.run(ctxFor(step.id));
+      // A step that changed a topology is done when every node agrees on it, not when
+      // the nodes it spoke to do: the next step must not act on a cluster still moving.
+      for (const spec of kind.settles?.(step.args) ?? []) {
+        const r = await o.env.settle(spec.cluster, { tolerate: spec.tolerate, signal: o.stop, progress: (line) => o.onEvent?.({ type: 'progress', step, line }) });
+        o.onEvent?.({ type: 'log', step, line: `all ${r.nodes} nodes of ${spec.cluster} agree on the new topology and report cluster_state:ok (${r.ms} ms)` });
+      }
       outputs[step.id] = output ?? null;
       store.setStepOutput(runId, step.id, output ?? null);
       if (inDoubt?.stepId === step.id) inDoubt = undefined;
@@ -162,6 +178,17 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
       resolve({ status, error });
     };
 
+    // A step's own reading of the live state wins over the plan's; an unreadable state counts as destructive.
+    const liveDestructive = async (stepId: string): Promise<string | undefined> => {
+      const { step } = steps.get(stepId)!;
+      const kind = stepKind(step.kind, plan.runbook);
+      if (!kind.liveDestructive) return step.destructive;
+      try {
+        return await kind.liveDestructive(ctxFor(stepId));
+      } catch (err) {
+        return `could not read the live state to tell whether it destroys data (${describe(err)})`;
+      }
+    };
     const decide = async (stepId: string, phase: 'confirm' | 'failed') => {
       const { step } = steps.get(stepId)!;
       deciding = true;
@@ -169,12 +196,16 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
         if (o.stop.aborted) return finish('stopped', `stopped by the operator before ${phase === 'confirm' ? 'step' : 'retrying step'} ${stepId}`);
         if (phase === 'confirm') {
           let d: StepDecision;
+          // Destructive or not is decided again from the live state, right before the step acts.
+          const destructive = await liveDestructive(stepId);
+          const shown = { ...step, destructive };
           if (o.prompter) {
-            d = await o.prompter.confirmStep(step, store.steps(runId).find((r) => r.stepId === stepId)?.conditions?.conditions ?? []);
-          } else if (step.destructive && !o.allowDestructive) {
-            store.note(runId, stepId, 'REFUSED-DESTRUCTIVE', [step.destructive]);
-            return finish('stopped', `step ${stepId} is destructive (${step.destructive}); unattended runs take it only with --allow-destructive. Resume with \`redis-runbook resume ${runId}\` to confirm it, or add --yes --allow-destructive`);
+            d = await o.prompter.confirmStep(shown, store.steps(runId).find((r) => r.stepId === stepId)?.conditions?.conditions ?? []);
+          } else if (destructive && !o.allowDestructive) {
+            store.note(runId, stepId, 'REFUSED-DESTRUCTIVE', [destructive]);
+            return finish('stopped', `step ${stepId} is destructive (${destructive}); unattended runs take it only with --allow-destructive. Resume with \`redis-runbook resume ${runId}\` to confirm it, or add --yes --allow-destructive`);
           } else d = 'continue';
+          if (d === 'continue' && destructive) consented.add(stepId);
           if (o.stop.aborted) return finish('stopped', `stopped by the operator before step ${stepId}`);
           store.note(runId, stepId, `OPERATOR-${d.toUpperCase()}`, o.prompter ? ['guided'] : ['--yes']);
           if (d === 'skip') { store.setStepStatus(runId, stepId, 'skipped'); o.onEvent?.({ type: 'step-skipped', step }); }

@@ -4,6 +4,7 @@ import type { ClusterPool } from './connect.js';
 import type { NodeRef } from './failover.js';
 import { scrub } from './audit.js';
 import { formatRanges, toRanges } from './slots.js';
+import type { Topology } from './topology.js';
 
 /** One slot to move from one master to another. */
 export interface SlotMove { slot: number; from: NodeRef; to: NodeRef }
@@ -171,6 +172,39 @@ export interface MoveManyOptions extends MoveOptions {
   onGroup?(group: SlotMove[], keys: number, done: number): void;
   /** Test hook, after each round. */
   afterGroup?(): void;
+  /** A group met a transient refusal (CLUSTERDOWN, TRYAGAIN) and is moved again after `delayMs`. */
+  onRetry?(group: SlotMove[], attempt: number, delayMs: number, reason: string): void;
+  /** How long a group keeps retrying transient refusals before the error stands (default 60 s). */
+  retryForMs?: number;
+}
+
+/**
+ * Refusals that pass by themselves: CLUSTERDOWN while the nodes still flag a
+ * node that just came back, TRYAGAIN while a multi-key command meets a slot
+ * that is moving. A group's move reads the real state first, so moving it
+ * again after one of these is safe.
+ */
+export const isTransientRefusal = (err: unknown): boolean => /\b(CLUSTERDOWN|TRYAGAIN)\b/.test(messageOf(err));
+
+/** The line an operator reads when a group is retried. */
+export function describeRetry(g: readonly SlotMove[], attempt: number, delayMs: number, reason: string): string {
+  const word = /\b(CLUSTERDOWN|TRYAGAIN)\b/.exec(reason)?.[1] ?? 'a transient refusal';
+  return `slots ${formatRanges(toRanges(g.map((m) => m.slot)))} (${g[0]!.from.address} -> ${g[0]!.to.address}): ${word}, the cluster is still settling; attempt ${attempt + 1} in ${delayMs} ms`;
+}
+
+/** Move one group, retrying transient refusals with backoff, bounded. */
+async function moveGroupRetrying(pool: ClusterPool, g: SlotMove[], o: MoveManyOptions): Promise<number> {
+  const firstAt = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await moveSlotGroup(pool, g[0]!.from, g[0]!.to, g.map((m) => m.slot), o);
+    } catch (err) {
+      const delayMs = Math.min(4000, 250 * 2 ** (attempt - 1));
+      if (!isTransientRefusal(err) || o.signal?.aborted || Date.now() - firstAt + delayMs > (o.retryForMs ?? 60_000)) throw err;
+      o.onRetry?.(g, attempt, delayMs, messageOf(err));
+      await new Promise((r) => setTimeout(r, delayMs));
+    }
+  }
 }
 
 /**
@@ -197,7 +231,7 @@ export async function moveSlots(pool: ClusterPool, moves: readonly SlotMove[], o
       const g = groups[next++]!;
       let n: number;
       try {
-        n = await moveSlotGroup(pool, g[0]!.from, g[0]!.to, g.map((m) => m.slot), o);
+        n = await moveGroupRetrying(pool, g, o);
       } catch (err) {
         failed = true;
         throw err;
@@ -211,6 +245,18 @@ export async function moveSlots(pool: ClusterPool, moves: readonly SlotMove[], o
   const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (rejected) throw rejected.reason;
   return { keys, slots: done };
+}
+
+/**
+ * Open slots (MIGRATING/IMPORTING) outside `ours`, per node, from a topology
+ * (pure): someone else's reshard in flight, which a step must not "fix".
+ */
+export function foreignOpenSlots(t: Topology, ours: ReadonlySet<number>): string[] {
+  return t.nodes.flatMap((n) => {
+    const me = n.self?.view.find((l) => l.flags.includes('myself'));
+    const open = [...(me?.migrating ?? []), ...(me?.importing ?? [])].map((x) => x.slot).filter((s) => !ours.has(s));
+    return open.length ? [`${n.address}: ${formatRanges(toRanges([...new Set(open)].sort((a, b) => a - b)))}`] : [];
+  });
 }
 
 /** A slot left MIGRATING or IMPORTING on some node (a reshard cut off), as the nodes report it. */

@@ -1,7 +1,7 @@
 import { usageError } from '../errors.js';
 import { findNode, type Topology, type TopologyNode } from '../redis/topology.js';
 import { parseMode, resolveFailoverPair, type FailoverPair } from '../redis/failover.js';
-import { pass, type Condition } from './kind.js';
+import { pass, type Condition, type StepEnv } from './kind.js';
 
 /** The cluster a step acts on: a name from the inventory, checked at plan time. */
 export function clusterArg(raw: Record<string, string>, topology: (c: string) => Topology): Topology {
@@ -40,4 +40,10 @@ export function failoverArgs(raw: Record<string, string>, topology: (c: string) 
 export function deferredUntilFailover(a: { reverse: boolean; candidate: { address: string }; master: { address: string } }): Condition[] | undefined {
   if (!a.reverse) return undefined;
   return [pass('checked when the step runs', `fail-back: ${a.candidate.address} is master now and becomes ${a.master.address}'s replica in the steps before this one`)];
+}
+
+/** Keys the masters of a cluster hold now (INFO keyspace of each master that answers). */
+export async function liveKeys(env: StepEnv, cluster: string): Promise<number> {
+  const t = await env.topology(cluster);
+  return t.nodes.filter((n) => n.role === 'master').reduce((s, n) => s + (n.self?.keys ?? 0), 0);
 }

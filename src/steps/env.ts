@@ -1,5 +1,6 @@
 import { ClusterPool, type Access } from '../redis/connect.js';
 import { discoverTopology } from '../redis/topology.js';
+import { consensusTimeoutMs, settleCluster, settleTimeoutMs, waitForConsensus } from '../redis/agreement.js';
 import type { AuditSink } from '../redis/audit.js';
 import type { Inventory } from '../inventory/types.js';
 import { usageError } from '../errors.js';
@@ -30,7 +31,20 @@ export function createStepEnv(inventory: Inventory, access: Access, audit?: Audi
   return {
     inventory,
     pool,
-    topology: (name) => discoverTopology(pool(name)),
+    // A check decides on a view the nodes agree on: while a change is still spreading by
+    // gossip it waits briefly for the reachable nodes to agree, then reads.
+    topology: async (name) => {
+      const p = pool(name);
+      await waitForConsensus(p, p.config.seeds, { timeoutMs: consensusTimeoutMs(await nodeTimeoutOf(p)) });
+      return discoverTopology(p);
+    },
+    async settle(name, o) {
+      const p = pool(name);
+      const timeoutMs = settleTimeoutMs(await nodeTimeoutOf(p));
+      const r = await settleCluster(p, p.config.seeds, { ...o, timeoutMs });
+      p.recordSummary(`cluster ${name}`, 'AGREEMENT', [`${r.nodes} nodes agree, healthy`, `${r.polls} polls of CLUSTER NODES + CLUSTER INFO`, `${r.ms} ms`]);
+      return r;
+    },
     files: fileAccess(inventory, access, audit),
     host: (address) => hostAccess(inventory, access, audit, address, () => [...pools.values()].flatMap((p) => p.secrets())),
     async close() {
@@ -38,4 +52,17 @@ export function createStepEnv(inventory: Inventory, access: Access, audit?: Audi
     },
     secrets: () => [...pools.values()].flatMap((p) => p.secrets()),
   };
+}
+
+/** cluster-node-timeout, from the first seed that answers (15000, Redis' default, when none does). */
+async function nodeTimeoutOf(pool: ClusterPool): Promise<number> {
+  for (const seed of pool.config.seeds) {
+    try {
+      const [[err, reply]] = (await pool.node(seed).pipeline([['CONFIG', 'GET', 'cluster-node-timeout']])) as [[Error | null, unknown]];
+      if (!err && Array.isArray(reply) && reply[1] !== undefined) return Number(String(reply[1])) || 15000;
+    } catch {
+      // the next seed
+    }
+  }
+  return 15000;
 }

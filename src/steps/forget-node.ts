@@ -59,6 +59,8 @@ export const forgetNodeStep: StepKind<Args> = {
   title: (a) => `Make all ${a.others.length} other nodes forget ${a.node.address} (${a.node.id.slice(0, 8)})`,
   commands: (a) => a.others.map((n) => ({ target: n, command: `CLUSTER FORGET ${a.node.id}`, when: 'while it still lists the node' })),
   destructive: (a) => `removes ${a.node.address} from the cluster: the other nodes stop talking to it`,
+  // The forgotten node still runs until shutdown: the others must not list it, it may list them.
+  settles: (a) => [{ cluster: a.cluster, tolerate: [a.node.address, a.node.id] }],
   check: preconditions,
   async run(ctx) {
     const a = ctx.args;

@@ -29,7 +29,17 @@ export interface StepEnv {
   host(address: string): HostHandle | undefined;
   /** Files on the nodes' hosts: digests and verified copies. */
   files: FileOps;
+  /**
+   * Wait until every reachable node of a cluster reports the same structure,
+   * no node is flagged failing and every node says cluster_state:ok
+   * (bounded; E_NO_AGREEMENT when it does not happen). `tolerate`: nodes
+   * allowed to be down or failing.
+   */
+  settle(cluster: string, o: { tolerate?: string[]; signal?: AbortSignal; progress?(line: string): void }): Promise<{ ms: number; polls: number; nodes: number }>;
 }
+
+/** A cluster a step changes, and the nodes that may be down or failing once it is done. */
+export interface SettleSpec { cluster: string; tolerate?: string[] }
 
 /** State a run keeps across its steps and resumes (SQLite); never secrets. */
 export interface RunState {
@@ -62,6 +72,14 @@ export interface StepRunContext<A> {
   /** Set when the operator asked to stop (Ctrl-C); long waits should end early and safely. */
   signal: AbortSignal;
   /**
+   * Call right before destroying data that only the live state shows (keys a
+   * target gained since the plan): returns when the operator consented to
+   * this step's destruction (--allow-destructive, or a guided confirmation
+   * of the step shown as destructive), else throws E_DESTRUCTIVE and the step
+   * stops before it acts.
+   */
+  mayDestroy(reason: string): void;
+  /**
    * True when preconditions are evaluated for the whole plan before anything
    * ran (plan, and run before its first step): a step whose preconditions are
    * produced by the steps before it (a fail-back after the failover) defers them.
@@ -83,6 +101,20 @@ export interface StepKind<A = any> {
   commands(args: A): PlannedCommand[];
   /** Why this step is destructive, or undefined when it is not. */
   destructive?(args: A): string | undefined;
+  /**
+   * Why the step would destroy data, read from the live state right before it
+   * acts (the plan's answer can be stale: a target that was empty when the
+   * plan was made may hold keys by the time the step runs). When present it
+   * decides, instead of `destructive`, whether the step needs consent.
+   */
+  liveDestructive?(ctx: StepRunContext<A>): Promise<string | undefined>;
+  /**
+   * The clusters whose topology this step changes (slot owners, roles,
+   * members, restarted nodes). The runner ends the step only once every node
+   * of each agrees on the new state (StepEnv.settle): a step that changed
+   * one node's view is not done while another node still sees the old one.
+   */
+  settles?(args: A): SettleSpec[];
   check(ctx: StepRunContext<A>): Promise<Condition[]>;
   run(ctx: StepRunContext<A>): Promise<unknown>;
   verify(ctx: StepRunContext<A>): Promise<Condition[]>;

@@ -5,6 +5,7 @@ import { masters } from '../redis/topology.js';
 import type { Topology } from '../redis/topology.js';
 import { shellQuote } from '../hosts/copy.js';
 import { cond, pass, type Condition, type StepKind, type StepRunContext, onlyReads } from './kind.js';
+import { liveKeys } from './args.js';
 
 export type CopyFormat = 'rdb' | 'aof';
 
@@ -57,6 +58,11 @@ export const matchShardsStep: StepKind<Args> = {
   title: (a) => a.pairs[0]?.ranges === '0-16383' && a.pairs.length === 1 ? `Check that ${a.pairs[0].target.address} can load the file of ${a.pairs[0].source.address} (every slot collected on each)` : `Pair ${a.pairs.length} shards by slots: ${a.pairs.map((p) => `${p.source.address} -> ${p.target.address} (${p.ranges})`).join(', ')}`,
   commands: () => [{ target: 'every node of both clusters', command: 'INFO; CONFIG GET appendonly; df on the target hosts' }],
   destructive: (a) => (a.targetKeys > 0 ? `target ${a.target} holds ${a.targetKeys} keys: the copy replaces them (their files are kept in a backup directory on each host)` : undefined),
+  // Read again right before the copy is committed to: the target may have gained keys since the plan.
+  async liveDestructive(ctx) {
+    const n = await liveKeys(ctx.env, ctx.args.target);
+    return n > 0 ? `target ${ctx.args.target} holds ${n} keys now: the copy replaces them (their files are kept in a backup directory on each host)` : undefined;
+  },
   async check(ctx) {
     const a = ctx.args;
     const [s, t] = await Promise.all([ctx.env.topology(a.source), ctx.env.topology(a.target)]);

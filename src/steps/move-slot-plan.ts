@@ -1,7 +1,7 @@
 import { failedError, usageError } from '../errors.js';
 import { parseClusterNodes } from '../redis/cluster-nodes.js';
 import { chooseCollector, consolidationMoves, rebalanceMoves, restoreMoves, spreadMoves } from '../redis/consolidate.js';
-import { closeOpenSlots, moveSlots, type SlotMove } from '../redis/slot-move.js';
+import { closeOpenSlots, describeRetry, findOpenSlots, foreignOpenSlots, moveSlots, type SlotMove } from '../redis/slot-move.js';
 import { formatRanges, rangesToSlots, toRanges } from '../redis/slots.js';
 import { masters } from '../redis/topology.js';
 import { clusterArg } from './args.js';
@@ -46,6 +46,7 @@ export const moveSlotPlanStep: StepKind<Args> = {
       usedMemory: masters(t).reduce((s, m) => s + (m.self?.usedMemory ?? 0), 0), keys: masters(t).reduce((s, m) => s + (m.self?.keys ?? 0), 0), concurrency: Number(raw.concurrency ?? 8),
     };
   },
+  settles: (a) => [{ cluster: a.cluster }],
   title(a) {
     const per = new Map<string, number[]>();
     for (const m of a.moves) { const k = a.mode === 'consolidate' ? m.from.address : m.to.address; per.set(k, [...(per.get(k) ?? []), m.slot]); }
@@ -70,6 +71,10 @@ export const moveSlotPlanStep: StepKind<Args> = {
     const t = await ctx.env.topology(a.cluster);
     const down = a.masters.filter((m) => !t.nodes.find((n) => n.address === m)?.reachable);
     out.push(cond('masters answer', down.length === 0, `all ${a.masters.length} masters answer`, `${down.join(', ')} do not answer`));
+    // Slots this step opened itself (an interrupted attempt) are finished by it; anyone else's
+    // are a reshard in flight that is not ours to close.
+    const foreign = foreignOpenSlots(t, new Set(a.moves.map((m) => m.slot)));
+    out.push(cond('no other slot open', foreign.length === 0, 'no unrelated slot is migrating or importing', `open slots on ${foreign.join('; ')}: another reshard is in flight or was cut off; finish or fix it first (redis-cli --cluster fix), then retry`));
     if (a.mode === 'consolidate') {
       const p = t.nodes.find((n) => n.id === a.pivot.id)?.self;
       const need = masters(t).reduce((s, m) => s + (m.self?.usedMemory ?? 0), 0);
@@ -101,7 +106,15 @@ export const moveSlotPlanStep: StepKind<Args> = {
     } else {
       before = (ctx.outputs[a.consolidateStep] as { replicaMigration?: Record<string, string> } | undefined)?.replicaMigration ?? {};
     }
-    // Open slots left by an interrupted move (ours or anyone's) are closed before anything else.
+    // Open slots left by an interrupted attempt of this step are closed before anything else;
+    // anyone else's are refused (checked again here: a prompt may have stayed open a while).
+    const ours = new Set(a.moves.map((m) => m.slot));
+    const open = await findOpenSlots(pool, a.nodes);
+    const foreign = open.filter((x) => !ours.has(x.slot));
+    if (foreign.length) {
+      throw failedError('E_OPEN_SLOT', `slots ${formatRanges(toRanges([...new Set(foreign.map((x) => x.slot))].sort((x, y) => x - y)))} are open (MIGRATING/IMPORTING) and not part of this step's moves`,
+        'another reshard is in flight or was cut off: finish or fix it first (redis-cli --cluster fix), then retry the step');
+    }
     const closed = await closeOpenSlots(pool, a.nodes, a.masters, { batch: 100, migrateTimeoutMs: 20_000, signal: ctx.signal });
     if (closed.length) ctx.log(`closed open slots ${formatRanges(toRanges(closed))} first`);
     const todo = await remaining(ctx);
@@ -113,6 +126,7 @@ export const moveSlotPlanStep: StepKind<Args> = {
         ctx.progress(`moved ${done}/${todo.length} slots`);
       },
       afterGroup: () => ctx.failpoint('moved-group'),
+      onRetry: (g, attempt, delayMs, reason) => ctx.log(describeRetry(g, attempt, delayMs, reason)),
     });
     const left = await remaining(ctx);
     if (left.length) throw failedError('E_SLOTS_LEFT', `${left.length} slots are not where the plan puts them yet`, 'retry the step');

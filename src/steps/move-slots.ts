@@ -1,7 +1,7 @@
 import { failedError, preconditionError } from '../errors.js';
 import { parseClusterNodes } from '../redis/cluster-nodes.js';
 import type { NodeRef } from '../redis/failover.js';
-import { moveSlots, spreadSlots, type SlotMove } from '../redis/slot-move.js';
+import { describeRetry, foreignOpenSlots, moveSlots, spreadSlots, type SlotMove } from '../redis/slot-move.js';
 import { countSlots, formatRanges, rangesToSlots, toRanges } from '../redis/slots.js';
 import { masters } from '../redis/topology.js';
 import { nodeArg } from './args.js';
@@ -64,15 +64,11 @@ export const moveSlotsStep: StepKind<Args> = {
     { target: 'target, source, then every other master', command: 'CLUSTER SETSLOT <slot> NODE <target-id>' },
   ],
   destructive: (a) => `moves ${a.moves.length} slots and their keys off ${a.node.address} while clients use them (ASK redirects during each slot's move)`,
+  settles: (a) => [{ cluster: a.cluster }],
   async check(ctx) {
     const t = await ctx.env.topology(ctx.args.cluster);
     // Slots this step opened itself (an interrupted attempt) are fine; anyone else's are not.
-    const ours = new Set(ctx.args.moves.map((m) => m.slot));
-    const foreign = t.nodes.flatMap((n) => {
-      const me = n.self?.view.find((l) => l.flags.includes('myself'));
-      const open = [...(me?.migrating ?? []), ...(me?.importing ?? [])].map((x) => x.slot).filter((s) => !ours.has(s));
-      return open.length ? [`${n.address}: ${formatRanges(toRanges(open))}`] : [];
-    });
+    const foreign = foreignOpenSlots(t, new Set(ctx.args.moves.map((m) => m.slot)));
     return [
       cond('all masters reachable', ctx.args.masters.every((m) => t.nodes.find((n) => n.address === m)?.reachable), 'every master answers', 'a master does not answer: slots cannot be moved to or announced on it'),
       cond('no other slot open', foreign.length === 0, 'no unrelated slot is migrating or importing', `open slots on ${foreign.join('; ')}: finish or fix them first (redis-cli --cluster fix)`),
@@ -93,6 +89,7 @@ export const moveSlotsStep: StepKind<Args> = {
         ctx.progress(`moved ${done}/${todo.length} slots`);
       },
       afterGroup: () => ctx.failpoint('moved-batch'),
+      onRetry: (g, attempt, delayMs, reason) => ctx.log(describeRetry(g, attempt, delayMs, reason)),
     });
     const still = await stillOwned(ctx);
     if (still.length) throw failedError('E_SLOTS_LEFT', `${a.node.address} still owns slots ${formatRanges(toRanges(still))}`, 'retry the step');

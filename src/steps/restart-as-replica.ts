@@ -60,6 +60,7 @@ export const restartAsReplicaStep: StepKind<Args> = {
     return { cluster: t.cluster, node: { id: n.id, address: n.address }, ranges: n.slots, nodes: t.nodes.map((x) => x.address), startTimeoutMs: Number(raw.startTimeoutMs ?? 30_000), syncTimeoutMs: Number(raw.syncTimeoutMs ?? 120_000) };
   },
   title: (a) => `Start ${a.node.address} again and wait until it is a replica of the new master of slots ${formatRanges(a.ranges)}, in sync`,
+  settles: (a) => [{ cluster: a.cluster }],
   commands: (a) => [
     { target: `host of ${a.node.address}`, command: 'service.start (from the inventory)', when: 'unless it already answers' },
     { target: a.node.address, command: 'INFO replication', when: 'until replica of the new master, link up, caught up' },

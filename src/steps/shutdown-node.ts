@@ -14,6 +14,7 @@ export const shutdownNodeStep: StepKind<Args> = {
     return { cluster: t.cluster, address: n.address, id: n.id, nodes: t.nodes.map((x) => x.address), timeoutMs: Number(raw.stopTimeoutMs ?? 60_000) };
   },
   title: (a) => `Stop ${a.address} (service.stop of its host, or SHUTDOWN)`,
+  settles: (a) => [{ cluster: a.cluster, tolerate: [a.address, a.id] }],
   commands: (a) => [{ target: a.address, command: 'service.stop from the inventory, or SHUTDOWN', when: 'unless it is already down' }],
   destructive: (a) => `shuts ${a.address} down`,
   async check(ctx) {

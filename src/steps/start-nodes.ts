@@ -42,6 +42,9 @@ export const startNodesStep: StepKind<Args> = {
     return { cluster: t.cluster, masters: nodes.filter((n) => n.role === 'master').map((n) => n.address), replicas: nodes.filter((n) => n.role === 'replica').map((n) => ({ address: n.address, master: addr(n.masterId) })), timeoutMs: Number(raw.startTimeoutMs ?? 300_000) };
   },
   title: (a) => `Start ${a.masters.join(', ')} of ${a.cluster}, then ${a.replicas.length ? a.replicas.map((r) => r.address).join(', ') : 'no replica'}; wait for loading and sync`,
+  // A node that was down longer than cluster-node-timeout stays flagged `fail` on the others
+  // for a while after it is back, and they answer CLUSTERDOWN meanwhile.
+  settles: (a) => [{ cluster: a.cluster }],
   commands: (a) => [...a.masters, ...a.replicas.map((r) => r.address)].map((n) => ({ target: `host of ${n}`, command: 'service.start from the inventory', when: 'unless already running' })),
   async check(ctx) {
     const noStart = [...ctx.args.masters, ...ctx.args.replicas.map((r) => r.address)].filter((n) => !ctx.env.host(n)?.service('start'));

@@ -2,6 +2,7 @@ import { failedError } from '../errors.js';
 import { describeShard } from '../redis/sync/engine.js';
 import { openSync, syncArgs, syncRecord, type SyncArgs } from './sync-args.js';
 import { cond, pass, waitFor, type StepKind } from './kind.js';
+import { liveKeys } from './args.js';
 
 /**
  * Start the background sync: one replication link per source master. The
@@ -31,11 +32,22 @@ export const startSyncStep: StepKind<SyncArgs> = {
       ]),
   ],
   destructive: (a) => (a.targetKeys > 0 ? `the target ${a.target} holds ${a.targetKeys} keys: they are deleted (UNLINK, slot by slot) before the full sync` : undefined),
+  // The target may have gained keys since the plan. A sync this run already started holds
+  // the keys it wrote itself: clearing those again for a new full sync destroys nothing.
+  async liveDestructive(ctx) {
+    if (syncRecord(ctx)) return undefined;
+    const n = await liveKeys(ctx.env, ctx.args.target);
+    return n > 0 ? `the target ${ctx.args.target} holds ${n} keys now: they are deleted (UNLINK, slot by slot) before the full sync` : undefined;
+  },
   async check(ctx) {
     const r = syncRecord(ctx);
     return [cond('not stopped', !r?.stopped, r ? 'the sync continues from its record' : 'no sync of this run yet', 'this run\'s sync was stopped at cut-over; start a new run for a new sync')];
   },
   async run(ctx) {
+    if (!syncRecord(ctx)) {
+      const n = await liveKeys(ctx.env, ctx.args.target);
+      if (n > 0) ctx.mayDestroy(`the target ${ctx.args.target} holds ${n} keys, which the full sync deletes first`);
+    }
     const sync = await openSync(ctx);
     // Up means past the handshake: a link that cannot even start (auth, PSYNC refused) is this step's failure.
     const up = await waitFor(async () => (sync.status().every((s) => s.phase !== 'connecting') ? true : undefined), { timeoutMs: 30_000, intervalMs: 200, signal: ctx.signal });

@@ -20,6 +20,8 @@ export const waitForAgreementStep: StepKind<Args> = {
   },
   title: (a) => `Wait until all ${a.nodes.length} nodes see ${a.candidate.address} as master and ${a.master.address} as its replica`,
   commands: (a) => a.nodes.map((n) => ({ target: n, command: 'CLUSTER NODES', when: 'until all agree' })),
+  // After FORCE or TAKEOVER the replaced master may stay down (flagged fail): tolerated.
+  settles: (a) => [{ cluster: a.cluster, tolerate: a.mode === 'default' ? [] : [a.master.address, a.master.id] }],
   async check(ctx) {
     return [cond('candidate reachable', !!(await ctx.env.pool(ctx.args.cluster).node(ctx.args.candidate.address).call('PING').catch(() => false)), 'answers PING', `${ctx.args.candidate.address} does not answer`)];
   },
