@@ -76,16 +76,18 @@ export function assessAgreement(reports: readonly NodeReport[], tolerate: readon
   }
   const consensus = groups.size <= 1 && answered.length > 0;
   if (!answered.length) problems.push('no node answers');
-  if (groups.size > 1) {
-    const views = [...groups.values()].sort((a, b) => b.length - a.length);
-    problems.push(`${views.length} different views of the cluster (${views.map((v) => v.join(', ')).join(' | ')})`);
-  }
+
   const members = new Map<string, ClusterNodeLine>();
   for (const r of answered) for (const l of r.view!.filter(member)) members.set(l.id, l);
   for (const r of answered) {
     const flagged = r.view!.filter((l) => member(l) && failing(l) && !tolerated(l));
     if (flagged.length) problems.push(`${r.address} flags ${flagged.map((l) => `${l.address} ${l.flags.filter((f) => f.startsWith('fail')).join(',')}`).join(', ')}`);
     if (r.state !== 'ok') problems.push(`${r.address} says cluster_state:${r.state}`);
+  }
+  if (groups.size > 1) {
+    // Listed last: a flag or a state above says more than "the views differ".
+    const views = [...groups.values()].sort((a, b) => b.length - a.length);
+    problems.push(`${views.length} different views of the cluster (${views.map((v) => (v.length > 3 ? `${v.length} nodes` : v.join(', '))).join(' | ')})`);
   }
   const answeredIds = new Set(answered.map((r) => r.view!.find((l) => l.flags.includes('myself'))?.id));
   const silent = [...members.values()].filter((l) => !answeredIds.has(l.id) && !tolerated(l));
