@@ -67,7 +67,12 @@ export interface Agreement {
  */
 export function assessAgreement(reports: readonly NodeReport[], tolerate: readonly string[] = []): Agreement {
   const tolerated = (l: { id?: string; address: string }) => tolerate.includes(l.address) || (l.id !== undefined && tolerate.includes(l.id));
-  const answered = reports.filter((r) => r.view && r.state);
+  const selfId = (r: NodeReport) => r.view?.find((l) => l.flags.includes('myself'))?.id;
+  const reporting = reports.filter((r) => r.view && r.state);
+  // A node no other node lists is not part of the cluster (forgotten and still running, or
+  // not joined yet): its view does not count. Neither does a tolerated node's.
+  const listedByOthers = (r: NodeReport) => reporting.some((o) => o !== r && o.view!.some((l) => l.id === selfId(r) && !l.flags.includes('myself')));
+  const answered = reporting.filter((r) => !tolerated({ id: selfId(r), address: r.address }) && (reporting.length === 1 || listedByOthers(r)));
   const problems: string[] = [];
   const groups = new Map<string, string[]>();
   for (const r of answered) {

@@ -58,7 +58,7 @@ export async function decommissionUnderLoad(base: number): Promise<ScenarioResul
   const home = tempStateDir('rr-conv-');
   const { inventory, password } = await up(home, ['--base-port', String(base), '--masters', '4', '--replicas', '0', '--keys', '20000']);
   try {
-    const writer = startWriter(base, password, 'wd');
+    const writer = startWriter(base, password, 'wd', { deletes: false });
     const started = Date.now();
     const r = await cli(home, ['run', 'decommission-node', '--inventory', inventory, '--param', `node=127.0.0.1:${base + 3}`, '--param', 'moveSlots=true', '--yes', '--allow-destructive']);
     return summary('decommission moveSlots=true', r, started, await writer.stop());
@@ -80,7 +80,7 @@ export async function rebalanceUnderLoad(base: number): Promise<ScenarioResult> 
     const slots = first.slots.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i)).slice(0, 2000);
     await moveSlots(pool, slots.map((slot) => ({ slot, from: node(base), to: node(base + 1) })), { batch: 100, migrateTimeoutMs: 20000, masters: [0, 1, 2].map((i) => `127.0.0.1:${base + i}`), concurrency: 4 });
     await pool.close();
-    const writer = startWriter(base, password, 'wr');
+    const writer = startWriter(base, password, 'wr', { deletes: false });
     const started = Date.now();
     const r = await cli(home, ['run', 'rebalance', '--inventory', inventory, '--yes']);
     return summary('rebalance', r, started, await writer.stop());

@@ -4,9 +4,10 @@ import { Cluster } from 'ioredis';
  * A steady application-like write load on a cluster, for sync tests: counters
  * (INCR, HINCRBY), list pushes, stream appends (none of them idempotent: a
  * write applied twice shows), plus SETs with TTLs and DELs. Runs until
- * `stop`, which resolves with the number of acknowledged commands.
+ * `stop`, which resolves with the number of acknowledged commands. With
+ * `deletes: false` the key count only grows (for runbooks that check no key was lost).
  */
-export function startWriter(port: number, password: string, prefix = 'w'): { stop(): Promise<number>; count(): number } {
+export function startWriter(port: number, password: string, prefix = 'w', o: { deletes?: boolean } = {}): { stop(): Promise<number>; count(): number } {
   const c = new Cluster([{ host: '127.0.0.1', port }], { redisOptions: { password }, enableAutoPipelining: true });
   c.on('error', () => {});
   let running = true;
@@ -17,7 +18,7 @@ export function startWriter(port: number, password: string, prefix = 'w'): { sto
       for (let j = 0; j < 20; j++) {
         const k = i * 20 + j;
         sent.push(c.incr(`${prefix}:ctr:${k % 50}`), c.lpush(`${prefix}:list:${k % 20}`, String(k)), c.hincrby(`${prefix}:hash:${k % 30}`, `f${k % 7}`, 1), c.set(`${prefix}:s:${k}`, `v${k}`, 'EX', 3600));
-        if (k >= 100) sent.push(c.del(`${prefix}:s:${k - 100}`));
+        if (k >= 100 && o.deletes !== false) sent.push(c.del(`${prefix}:s:${k - 100}`));
         if (k % 10 === 0) sent.push(c.xadd(`${prefix}:stream:${k % 3}`, '*', 'k', String(k)));
       }
       const res = await Promise.allSettled(sent);

@@ -62,3 +62,12 @@ test('a node that does not answer is not settled; no answer at all is not consen
 test('fail? and fail count alike in the signature (one becomes the other by gossip)', () => {
   assert.equal(viewSignature(parseClusterNodes(view(A, { cFlags: 'slave,fail?' }))), viewSignature(parseClusterNodes(view(B, { cFlags: 'slave,fail' }))));
 });
+
+test('a node the others no longer list (forgotten, still running) or a tolerated node does not count', () => {
+  const forgotten = [line(A, 7000, 'myself,master', '-', '0-8191'), line(B, 7001, 'master', '-', '8192-16383')].join('\n');
+  const others = [line(A, 7000, 'master', '-', '0-8191'), line(B, 7001, 'myself,master', '-', '8192-16383')].join('\n');
+  const stillKnows = [line(A, 7000, 'master', '-', '0-8191'), line(B, 7001, 'master', '-', '8192-16383'), line(C, 7002, 'myself,master', '-', '')].join('\n');
+  const a = assessAgreement([report('127.0.0.1:7000', forgotten), report('127.0.0.1:7001', others), report('127.0.0.1:7002', stillKnows)]);
+  assert.equal(a.settled, true, a.problems.join(';'));
+  assert.equal(a.reachable, 2);
+});
