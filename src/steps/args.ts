@@ -47,3 +47,19 @@ export async function liveKeys(env: StepEnv, cluster: string): Promise<number> {
   const t = await env.topology(cluster);
   return t.nodes.filter((n) => n.role === 'master').reduce((s, n) => s + (n.self?.keys ?? 0), 0);
 }
+
+/**
+ * A numeric parameter: a finite number within bounds, or a usage error naming
+ * it (a bare Number() lets 0, negatives and NaN through: a canary interval of
+ * NaN is a write loop without pause).
+ */
+export function numberParam(raw: Record<string, string>, key: string, dflt: number, o: { min: number; max?: number; unit?: string }): number {
+  const text = raw[key];
+  if (text === undefined || text === '') return dflt;
+  const v = Number(text);
+  if (!Number.isFinite(v) || v < o.min || (o.max !== undefined && v > o.max)) {
+    const range = o.max !== undefined ? `between ${o.min} and ${o.max}` : `at least ${o.min}`;
+    throw usageError('E_PARAM', `${key}=${text} is not a number ${range}${o.unit ? ` (${o.unit})` : ''}`, `pass --param ${key}=${dflt}, or another number ${range}`);
+  }
+  return v;
+}

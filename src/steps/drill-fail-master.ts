@@ -6,7 +6,7 @@ import { replicationOf, resolveFailoverPair, type NodeRef } from '../redis/failo
 import { answers, clusterState } from '../redis/node-state.js';
 import { formatRanges, type SlotRange } from '../redis/slots.js';
 import { findNode, replicasOf } from '../redis/topology.js';
-import { clusterArg } from './args.js';
+import { clusterArg, numberParam } from './args.js';
 import { cond, fail, pass, throwIfStopped, waitFor, type Condition, type StepKind, type StepRunContext } from './kind.js';
 
 export type DrillMethod = 'shutdown' | 'kill';
@@ -210,7 +210,7 @@ export const drillFailMasterStep: StepKind<DrillArgs> = {
       nodeTimeoutMs: t.nodeTimeoutMs,
       giveUpMs: Number(raw.promoteTimeoutMs ?? promotionBoundMs(t.nodeTimeoutMs, replicas.length)),
       nodes: t.nodes.map((x) => x.address),
-      canaryIntervalMs: Number(raw.canaryIntervalMs ?? 10),
+      canaryIntervalMs: numberParam(raw, 'canaryIntervalMs', 10, { min: 1, max: 60_000, unit: 'milliseconds between two canary writes' }),
     };
   },
   title: (a) => `${a.method === 'shutdown' ? 'SHUTDOWN' : 'Kill'} master ${a.master.address} and measure the automatic failover (expected outage about ${expectedOutage(a.nodeTimeoutMs)}: cluster-node-timeout ${a.nodeTimeoutMs} ms + failure reports + election)`,

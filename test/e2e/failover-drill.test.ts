@@ -122,3 +122,15 @@ test('a drill killed right after the stop, then resumed, does not stop the node 
   assert.ok(out.okSeenAfterMs > 0, 'but the upper bound from the journaled stop is there');
   await assertRejoined(master, replica);
 });
+
+test('a canary interval of 0, a negative number or not a number is refused in the plan (a write loop without pause), nothing sent', async () => {
+  const { masterOfSlot0: master } = await roles(BASE, password, SHARD_SLOTS[0]);
+  for (const bad of ['0', '-5', 'abc', 'NaN']) {
+    const r = await cli(home, ['plan', 'failover-drill', '--inventory', inventory, '--param', `node=${master}`, '--param', `canaryIntervalMs=${bad}`]);
+    assert.equal(r.code, 2, `${bad}: ${r.out}`);
+    assert.match(r.stderr, new RegExp(`E_PARAM: canaryIntervalMs=${bad} is not a number between 1 and 60000`));
+  }
+  const ok = await cli(home, ['plan', 'failover-drill', '--inventory', inventory, '--param', `node=${master}`, '--param', 'canaryIntervalMs=25']);
+  assert.equal(ok.code, 0, ok.out);
+  assert.match(ok.stdout, /every 25 ms/);
+});

@@ -68,3 +68,20 @@ test('a slot move that meets CLUSTERDOWN (a master flagged fail, then back) is r
   assert.match(retries[0]!, /CLUSTERDOWN/);
   assert.equal(await withNode(BASE + to, password, (c) => c.call('GET', key)), 'v');
 });
+
+test('rebalance refuses a slot someone else left open instead of closing it, and leaves it open', async () => {
+  const inventory = join(dirname(nodesDir), 'inventory.yaml');
+  // Make it uneven between the first two masters, so rebalance has moves to make.
+  const view = parseClusterNodes(await pool.node(ADDR[0]!).text('CLUSTER', 'NODES'));
+  const own = (i: number) => view.find((l) => l.address === ADDR[i])!.slots.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, k) => a + k));
+  await moveSlots(pool, own(0).slice(0, 1500).map((slot) => ({ slot, from: { id: ids[0]!, address: ADDR[0]! }, to: { id: ids[1]!, address: ADDR[1]! } })), { batch: 100, migrateTimeoutMs: 5000, masters: ADDR, concurrency: 4 });
+  // Someone else's reshard in flight: a slot of the third master, which keeps its share, MIGRATING.
+  const foreign = own(2)[10]!;
+  await withNode(BASE + 2, password, (c) => c.call('CLUSTER', 'SETSLOT', String(foreign), 'MIGRATING', ids[0]!));
+  const r = await cli(home, ['run', 'rebalance', '--inventory', inventory, '--yes']);
+  assert.notEqual(r.code, 0, r.out);
+  assert.match(r.out, new RegExp(`no other slot open: open slots on 127\\.0\\.0\\.1:${BASE + 2}: ${foreign}`));
+  const me = parseClusterNodes((await withNode(BASE + 2, password, (c) => c.call('CLUSTER', 'NODES'))) as string).find((l) => l.flags.includes('myself'))!;
+  assert.deepEqual(me.migrating.map((m) => m.slot), [foreign], 'the slot is still open');
+  await withNode(BASE + 2, password, (c) => c.call('CLUSTER', 'SETSLOT', String(foreign), 'STABLE'));
+});
