@@ -6,6 +6,8 @@ import { executeRun, type RunnerEvent } from '../engine/runner.js';
 import { describeDrift, type Topology } from '../redis/topology.js';
 import { preconditionError, usageError, EXIT } from '../errors.js';
 import { Session, readPlanFile } from './session.js';
+import type { RunRow, Store } from '../engine/store.js';
+import { selfIdentity, processState, describeIdentity } from '../engine/process-identity.js';
 import { terminalPrompter } from './prompter.js';
 import { renderConditions } from './render.js';
 import { bold, dim, green, red, yellow } from './style.js';
@@ -95,7 +97,7 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
 }
 
 /** `resume RUN_ID`: restore the persisted snapshot and finish the run. */
-export async function resumeCommand(runId: string, flags: { yes?: boolean; allowDestructive?: boolean; stateDir?: string }): Promise<number> {
+export async function resumeCommand(runId: string, flags: { yes?: boolean; allowDestructive?: boolean; stateDir?: string; force?: boolean }): Promise<number> {
   const session = Session.from(flags);
   try {
     const run = session.store.getRun(runId);
@@ -103,11 +105,9 @@ export async function resumeCommand(runId: string, flags: { yes?: boolean; allow
     if (run.status === 'succeeded' || run.status === 'aborted' || run.status === 'refused') {
       throw preconditionError('E_RUN_FINISHED', `run ${runId} has already ${run.status === 'refused' ? 'been refused' : run.status}`, 'start a new run');
     }
-    if (run.pid && run.pid !== process.pid && alive(run.pid) && (run.status === 'running' || run.status === 'waiting')) {
-      throw preconditionError('E_RUN_ACTIVE', `run ${runId} is still being executed by process ${run.pid}`, 'wait for it, or stop it with Ctrl-C there');
-    }
+    assertNotActive(session.store, run, flags.force, 'resume');
     // Two resumes at once (an operator and a script): only one may drive the run.
-    if (!session.store.claim(runId, run.pid)) throw preconditionError('E_RUN_ACTIVE', `run ${runId} was just taken over by another process`, 'let that one finish');
+    if (!session.store.claim(runId, run)) throw preconditionError('E_RUN_ACTIVE', `run ${runId} was just taken over by another process`, 'let that one finish');
     const rb = loadRunbook(run.runbook);
     if (rb.hash !== run.runbookHash) {
       throw preconditionError('E_RUNBOOK_CHANGED', `runbook ${rb.name} changed since run ${runId} started (${run.runbookHash} -> ${rb.hash})`, 'restore the runbook as it was, or abort the run and start a new one');
@@ -122,9 +122,29 @@ export async function resumeCommand(runId: string, flags: { yes?: boolean; allow
   }
 }
 
-/** Is a process alive? EPERM means it exists (owned by someone else). */
-export function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+/**
+ * Refuse to take over (resume) or give up (abort) a run that its recorded
+ * owner is still executing. The owner is a pid with its start time and host:
+ * a pid that now belongs to another process does not count as the owner.
+ * A run owned by a process on another host cannot be checked from here; it is
+ * refused, naming that host, unless the operator passes --force after
+ * making sure that process is gone.
+ */
+export function assertNotActive(store: Store, run: RunRow, force: boolean | undefined, what: 'resume' | 'abort'): void {
+  if (run.status !== 'running' && run.status !== 'waiting') return;
+  const owner = store.owner(run);
+  if (!owner) return;
+  const me = selfIdentity();
+  if (owner.pid === me.pid && (!owner.host || owner.host === me.host) && (owner.startTime ?? me.startTime) === me.startTime) return;
+  const state = processState(owner);
+  if (state === 'alive') {
+    throw preconditionError('E_RUN_ACTIVE', `run ${run.id} is still being executed by process ${owner.pid}`,
+      what === 'resume' ? 'wait for it, or stop it with Ctrl-C there' : 'stop it there with Ctrl-C (it stops at a safe point), then abort');
+  }
+  if (state === 'other-host' && !force) {
+    throw preconditionError('E_RUN_OTHER_HOST', `run ${run.id} is recorded as ${run.status} by ${describeIdentity(owner)}, not this host (${me.host}): whether that process still runs cannot be seen from here`,
+      `stop it on ${owner.host} (Ctrl-C there), or, if it is certainly gone, pass --force to \`${what}\``);
+  }
 }
 
 async function execute(session: Session, runId: string, plan: Plan, inventoryFile: string, isGuided: boolean, flags: { allowDestructive?: boolean }, snapshot: unknown, access: 'read-write' | 'read-only'): Promise<number> {
@@ -146,7 +166,7 @@ async function execute(session: Session, runId: string, plan: Plan, inventoryFil
     });
     if (outcome.status === 'succeeded') { console.log(green(`run ${runId} succeeded`)); return EXIT.ok; }
     console.error(red(`run ${runId} ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}`));
-    if (outcome.status !== 'aborted') console.error(`resume with: redis-runbook resume ${runId}${session.stateDir ? ` --state-dir ${session.stateDir}` : ''}`);
+    if (outcome.status !== 'aborted' && !outcome.lost) console.error(`resume with: redis-runbook resume ${runId}${session.stateDir ? ` --state-dir ${session.stateDir}` : ''}`);
     return EXIT.failed;
   } finally {
     process.off('SIGINT', onSigint);
