@@ -4,6 +4,7 @@ import { RunbookError, exitCodeFor, messageOf, EXIT, usageError, preconditionErr
 import { listRunbooks, loadRunbook, resolveParams } from '../engine/runbook.js';
 import { preparePlan, } from '../engine/prepare.js';
 import { planRefused } from '../engine/plan.js';
+import { sealPlan } from '../engine/plan-seal.js';
 import { discoverTopology } from '../redis/topology.js';
 import { checkCluster, renderCheck } from '../redis/check.js';
 import { sandboxUp, sandboxDown, sandboxStatus } from '../sandbox/sandbox.js';
@@ -64,7 +65,8 @@ program
       const params = resolveParams(rb, o.param);
       const inv = s.inventory(o.inventory);
       const report = await preparePlan(rb, params, inv.file, s.env(inv, 'read-only'));
-      if (o.out) writePlanFile(o.out, report.plan);
+      // Saved, it is signed with this state dir's key and pinned to the inventory's content: `run --plan` checks both.
+      if (o.out) writePlanFile(o.out, sealPlan(report.plan, s.stateDir, inv.file));
       console.log(o.json ? JSON.stringify(report, null, 2) : renderPlan(report));
       if (o.out && !o.json) console.log(`plan saved to ${o.out}; execute exactly it with: redis-runbook run --plan ${o.out}`);
       exitCode = planRefused(report) ? EXIT.precondition : EXIT.ok;

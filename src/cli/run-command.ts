@@ -6,7 +6,9 @@ import { executeRun, type RunnerEvent } from '../engine/runner.js';
 import { describeDrift, type Topology } from '../redis/topology.js';
 import { preconditionError, usageError, EXIT } from '../errors.js';
 import { Session, readPlanFile } from './session.js';
-import type { RunRow, Store } from '../engine/store.js';
+import type { ClusterNodes, RunRow, Store } from '../engine/store.js';
+import { assertNotForeign, assertInventoryPinned, planDifferences, sealStatus, tampered } from '../engine/plan-seal.js';
+import { assertDistinct, clusterNodes } from '../engine/cluster-identity.js';
 import { selfIdentity, processState, describeIdentity } from '../engine/process-identity.js';
 import { terminalPrompter } from './prompter.js';
 import { renderConditions } from './render.js';
@@ -45,16 +47,38 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
     const rb = loadRunbook(saved?.runbook ?? runbookName ?? '');
     const inv = session.inventory(flags.inventory ?? saved?.inventoryFile);
     const readEnv = session.env(inv, 'read-only');
+    let nodes: ClusterNodes;
     if (saved) {
+      // A saved plan is executed only if it is exactly what `plan` made here (plan-seal.ts).
+      const seal = sealStatus(saved, session.stateDir);
+      assertNotForeign(saved, seal, session.stateDir);
       if (saved.runbookHash !== rb.hash) throw preconditionError('E_RUNBOOK_CHANGED', `runbook ${rb.name} changed since the plan was made`, 'make a new plan and review it');
+      assertInventoryPinned(saved, inv.file);
       const used = session.store.listRuns().find((r) => (JSON.parse(r.planJson) as Plan).id === saved.id);
       if (used) throw preconditionError('E_PLAN_USED', `plan ${saved.id} was already executed by run ${used.id}`, 'a saved plan is single-use: make a new plan');
       const live = await discover(rb, saved.params, readEnv);
       assertNoDrift(saved, live, (name, t) => describeDrift(structureTopology(saved, name), t));
+      nodes = await clusterNodes(rb, saved.params, readEnv, live);
+      assertDistinct(rb, saved.params, nodes);
+      // Resolve the runbook again, as of the plan's own time (file names derive from it), against the live topology.
+      let fresh: Plan;
+      try {
+        const pinned = Object.fromEntries(Object.entries(live).map(([name, t]) => [name, { ...t, takenAt: saved.clusters[name]?.takenAt ?? t.takenAt }]));
+        fresh = buildPlan(rb, saved.params, saved.inventoryFile, pinned, new Date(saved.createdAt));
+      } catch (err) {
+        if (seal === 'ok') throw err;
+        throw tampered(saved, `its parameters do not resolve (${(err as Error).message})`);
+      }
+      const differences = planDifferences(saved, fresh);
+      if (differences.length) throw tampered(saved, differences.join('; '));
+      if (seal !== 'ok') throw tampered(saved, seal === 'unsigned' ? 'it has no signature (made by an older version, or the signature was removed)' : 'its signature does not match its content (a field outside the steps was changed: parameters, clusters, ids or times)');
       plan = saved;
     } else {
       const params = resolveParams(rb, flags.param);
-      plan = buildPlan(rb, params, inv.file, await discover(rb, params, readEnv));
+      const live = await discover(rb, params, readEnv);
+      nodes = await clusterNodes(rb, params, readEnv, live);
+      assertDistinct(rb, params, nodes);
+      plan = buildPlan(rb, params, inv.file, live);
     }
     const runId = newRunId(rb.name);
     console.log(`run ${bold(runId)}: ${rb.name} ${Object.entries(plan.params).map(([k, v]) => `${k}=${v}`).join(' ')}`);
@@ -68,7 +92,8 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
         'review them with `redis-runbook plan ...`, then add --allow-destructive to --yes, or run it guided (without --yes) to confirm each one');
     }
     // One active run per cluster: refuse early and name the holder (createRun re-checks atomically).
-    if (rb.lock) session.store.assertFree(clustersOf(rb, plan.params));
+    // A cluster is locked by name and by its node ids: another inventory name for the same nodes is the same cluster.
+    if (rb.lock) session.store.assertFree(clustersOf(rb, plan.params, true), nodes);
     // Every precondition is evaluated read-only before anything is recorded or sent.
     const report = await evaluatePreconditions(plan, readEnv);
     const store = session.store;
@@ -76,6 +101,7 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
       { id: runId, runbook: rb.name, clusters: clustersOf(rb, plan.params, true), status, createdAt: Date.now(), pid: process.pid, planJson: JSON.stringify(plan), runbookHash: rb.hash, inventoryFile: inv.file, error },
       plan.steps.map((s, idx) => ({ stepId: s.id, idx, kind: s.kind, title: s.title })),
       rb.lock,
+      nodes,
     );
     if (planRefused(report)) {
       const reasons = Object.entries(report.preconditions).flatMap(([id, cs]) => cs.filter((c) => !c.ok).map((c) => `${id}: ${c.name}: ${c.reason}`));
