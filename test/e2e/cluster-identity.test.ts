@@ -18,10 +18,12 @@ let password = '';
 before(async () => {
   ({ inventory, password } = await sandbox(home, BASE));
   // The sandbox's one cluster under two names, `a` and `b` (one with fewer seeds, as a second copy of an inventory might have).
-  const doc = parse(readFileSync(inventory, 'utf8')) as { clusters: Record<string, { seeds: string[] }> };
+  const doc = parse(readFileSync(inventory, 'utf8')) as { clusters: Record<string, { seeds: string[]; auth: { password: { file: string } } }> };
   const source = doc.clusters.source!;
+  // Outside the sandbox's directory (`sandbox down` deletes only what it made): the password file by its absolute path.
+  source.auth.password.file = join(dirname(inventory), source.auth.password.file);
   doc.clusters = { a: source, b: { ...source, seeds: [source.seeds[1]!] } };
-  twoNames = join(dirname(inventory), 'two-names.yaml');
+  twoNames = join(home, 'two-names.yaml');
   writeFileSync(twoNames, stringify(doc));
 });
 after(async () => {
