@@ -151,6 +151,9 @@ test('RedisShake left by an interrupted run: a pid whose start time differs is n
   // Right start time, but its command line does not name the run's config: not signalled either.
   assert.notEqual(await stopLeftoverShake({ pid, startTime: startTimeOf(pid), host: hostname(), conf: '/tmp/redis-runbook-shake-x/shake.toml' }, () => {}), 'stopped');
   assert.ok(isAlive(pid));
+  // Recorded on another host: not signalled here, and reported as such (the session refuses to start a second sync).
+  assert.equal(await stopLeftoverShake({ pid, startTime: startTimeOf(pid), host: 'db-admin-7', conf: 'sleep' }, () => {}), 'not-ours');
+  assert.ok(isAlive(pid));
 });
 
 test('RedisShake left by an interrupted run: the very process (pid, start time, command line with its config) is stopped', async () => {

@@ -8,6 +8,7 @@ import { newShardState, type ShardStatus } from './shard-sync.js';
 import { unstopped, type SyncRecord } from './session.js';
 import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './engine.js';
 import { scrub } from '../audit.js';
+import { failedError } from '../../errors.js';
 import { identityOf, isSameProcess, signalIfSame, startTimeOf, type ProcessIdentity } from '../../engine/process-identity.js';
 import { shakeConfigV2, shakeConfigV4, parseShakeLine, checkShakeBinary, type ShakeSide, type ShakeStatus } from './redis-shake.js';
 
@@ -103,7 +104,11 @@ export class ShakeSession implements SyncEngine {
     const target = await openEndpoint(this.o.target);
     const record = unstopped(this.o.load());
     this.record = record ?? { shards: this.source.masters.map((m) => ({ ranges: m.address, state: newShardState() })) };
-    await stopLeftoverShake(this.record, this.o.log);
+    if (await stopLeftoverShake(this.record, this.o.log) === 'not-ours') {
+      // Started on another machine (a resume there with --force): it may still be syncing, and this host cannot see or stop it.
+      throw failedError('E_SYNC_OTHER_HOST', `the RedisShake this run started (pid ${this.record.pid}) ran on host ${this.record.host}, not here: it cannot be checked or stopped from this host`,
+        `stop it on ${this.record.host}, then retry the step`);
+    }
     if (this.record.dir) rmSync(this.record.dir, { recursive: true, force: true });
     this.expected = this.source.masters.length;
     this.dir = mkdtempSync(join(tmpdir(), 'redis-runbook-shake-'));
