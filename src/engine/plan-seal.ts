@@ -105,7 +105,17 @@ function firstDifference(a: unknown, b: unknown, path: string): { path: string; 
       if (d) return d;
     }
   }
-  const show = (v: unknown) => { const s = v === undefined ? '(absent)' : canonical(v); return s.length > 80 ? `${s.slice(0, 80)}...` : s; };
+  // Two long strings: show each from a little before where they part, not two identical prefixes.
+  let from = 0;
+  if (typeof a === 'string' && typeof b === 'string') {
+    while (from < a.length && a[from] === b[from]) from++;
+    from = Math.max(0, from - 40);
+  }
+  const show = (v: unknown) => {
+    if (v === undefined) return '(absent)';
+    const s = typeof v === 'string' && from > 0 ? `...${JSON.stringify(v.slice(from))}` : canonical(v);
+    return s.length > 80 ? `${s.slice(0, 80)}...` : s;
+  };
   return { path, saved: show(a), now: show(b) };
 }
 
