@@ -4,12 +4,13 @@ import { RunbookError, exitCodeFor, messageOf, EXIT, usageError, preconditionErr
 import { listRunbooks, loadRunbook, resolveParams } from '../engine/runbook.js';
 import { preparePlan, } from '../engine/prepare.js';
 import { planRefused } from '../engine/plan.js';
+import { sealPlan } from '../engine/plan-seal.js';
 import { discoverTopology } from '../redis/topology.js';
 import { checkCluster, renderCheck } from '../redis/check.js';
 import { sandboxUp, sandboxDown, sandboxStatus } from '../sandbox/sandbox.js';
 import { Session, writePlanFile } from './session.js';
 import { renderPlan, renderRuns, renderShow, table } from './render.js';
-import { runCommand, resumeCommand, alive } from './run-command.js';
+import { runCommand, resumeCommand, assertNotActive } from './run-command.js';
 import { stateDirFrom } from './state-dir.js';
 
 const program = new Command();
@@ -64,7 +65,8 @@ program
       const params = resolveParams(rb, o.param);
       const inv = s.inventory(o.inventory);
       const report = await preparePlan(rb, params, inv.file, s.env(inv, 'read-only'));
-      if (o.out) writePlanFile(o.out, report.plan);
+      // Saved, it is signed with this state dir's key and pinned to the inventory's content: `run --plan` checks both.
+      if (o.out) writePlanFile(o.out, sealPlan(report.plan, s.stateDir, inv.file));
       console.log(o.json ? JSON.stringify(report, null, 2) : renderPlan(report));
       if (o.out && !o.json) console.log(`plan saved to ${o.out}; execute exactly it with: redis-runbook run --plan ${o.out}`);
       exitCode = planRefused(report) ? EXIT.precondition : EXIT.ok;
@@ -132,23 +134,23 @@ program
   .description('resume a run that was stopped, failed or killed; steps converge, nothing already done is repeated')
   .option('-y, --yes', 'unattended')
   .option('--allow-destructive', 'with --yes: also take destructive steps')
-  .action(async (id: string, o: { yes?: boolean; allowDestructive?: boolean }) => {
+  .option('--force', 'the run is recorded as executing on another host: take it over anyway (make sure that process is gone first)')
+  .action(async (id: string, o: { yes?: boolean; allowDestructive?: boolean; force?: boolean }) => {
     exitCode = await resumeCommand(id, { ...o, stateDir: globals().stateDir });
   });
 
 program
   .command('abort <runId>')
   .description('give up an unfinished run and release its clusters (changes nothing on the clusters)')
-  .action((id: string) => {
+  .option('--force', 'the run is recorded as executing on another host: abort it anyway (make sure that process is gone first)')
+  .action((id: string, o: { force?: boolean }) => {
     const s = Session.from(globals());
     try {
       const run = s.store.getRun(id);
       if (!run) throw usageError('E_RUN_UNKNOWN', `no run ${id}`, 'list runs with `redis-runbook runs`');
       if (run.status === 'succeeded' || run.status === 'aborted' || run.status === 'refused') throw preconditionError('E_RUN_FINISHED', `run ${id} is already ${run.status}`, 'nothing to abort');
-      if (run.pid && run.pid !== process.pid && alive(run.pid) && (run.status === 'running' || run.status === 'waiting')) {
-        throw preconditionError('E_RUN_ACTIVE', `run ${id} is being executed by process ${run.pid}`, 'stop it there with Ctrl-C (it stops at a safe point), then abort');
-      }
-      s.store.note(id, undefined, 'OPERATOR-ABORT', ['abort command']);
+      assertNotActive(s.store, run, o.force, 'abort');
+      s.store.note(id, undefined, 'OPERATOR-ABORT', [o.force ? 'abort command, --force' : 'abort command']);
       s.store.setRunStatus(id, 'aborted', 'aborted by the operator (abort command)');
       console.log(`run ${id} aborted; its clusters are free`);
     } finally {

@@ -6,6 +6,10 @@ import { executeRun, type RunnerEvent } from '../engine/runner.js';
 import { describeDrift, type Topology } from '../redis/topology.js';
 import { preconditionError, usageError, EXIT } from '../errors.js';
 import { Session, readPlanFile } from './session.js';
+import type { ClusterNodes, RunRow, Store } from '../engine/store.js';
+import { assertNotForeign, assertInventoryPinned, planDifferences, sealStatus, tampered } from '../engine/plan-seal.js';
+import { assertDistinct, clusterNodes } from '../engine/cluster-identity.js';
+import { selfIdentity, processState, describeIdentity } from '../engine/process-identity.js';
 import { terminalPrompter } from './prompter.js';
 import { renderConditions } from './render.js';
 import { bold, dim, green, red, yellow } from './style.js';
@@ -43,16 +47,38 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
     const rb = loadRunbook(saved?.runbook ?? runbookName ?? '');
     const inv = session.inventory(flags.inventory ?? saved?.inventoryFile);
     const readEnv = session.env(inv, 'read-only');
+    let nodes: ClusterNodes;
     if (saved) {
+      // A saved plan is executed only if it is exactly what `plan` made here (plan-seal.ts).
+      const seal = sealStatus(saved, session.stateDir);
+      assertNotForeign(saved, seal, session.stateDir);
       if (saved.runbookHash !== rb.hash) throw preconditionError('E_RUNBOOK_CHANGED', `runbook ${rb.name} changed since the plan was made`, 'make a new plan and review it');
+      assertInventoryPinned(saved, inv.file);
       const used = session.store.listRuns().find((r) => (JSON.parse(r.planJson) as Plan).id === saved.id);
       if (used) throw preconditionError('E_PLAN_USED', `plan ${saved.id} was already executed by run ${used.id}`, 'a saved plan is single-use: make a new plan');
       const live = await discover(rb, saved.params, readEnv);
       assertNoDrift(saved, live, (name, t) => describeDrift(structureTopology(saved, name), t));
+      nodes = await clusterNodes(rb, saved.params, readEnv, live);
+      assertDistinct(rb, saved.params, nodes);
+      // Resolve the runbook again, as of the plan's own time (file names derive from it), against the live topology.
+      let fresh: Plan;
+      try {
+        const pinned = Object.fromEntries(Object.entries(live).map(([name, t]) => [name, { ...t, takenAt: saved.clusters[name]?.takenAt ?? t.takenAt }]));
+        fresh = buildPlan(rb, saved.params, saved.inventoryFile, pinned, new Date(saved.createdAt));
+      } catch (err) {
+        if (seal === 'ok') throw err;
+        throw tampered(saved, `its parameters do not resolve (${(err as Error).message})`);
+      }
+      const differences = planDifferences(saved, fresh);
+      if (differences.length) throw tampered(saved, differences.join('; '));
+      if (seal !== 'ok') throw tampered(saved, seal === 'unsigned' ? 'it has no signature (made by an older version, or the signature was removed)' : 'its signature does not match its content (a field outside the steps was changed: parameters, clusters, ids or times)');
       plan = saved;
     } else {
       const params = resolveParams(rb, flags.param);
-      plan = buildPlan(rb, params, inv.file, await discover(rb, params, readEnv));
+      const live = await discover(rb, params, readEnv);
+      nodes = await clusterNodes(rb, params, readEnv, live);
+      assertDistinct(rb, params, nodes);
+      plan = buildPlan(rb, params, inv.file, live);
     }
     const runId = newRunId(rb.name);
     console.log(`run ${bold(runId)}: ${rb.name} ${Object.entries(plan.params).map(([k, v]) => `${k}=${v}`).join(' ')}`);
@@ -66,7 +92,8 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
         'review them with `redis-runbook plan ...`, then add --allow-destructive to --yes, or run it guided (without --yes) to confirm each one');
     }
     // One active run per cluster: refuse early and name the holder (createRun re-checks atomically).
-    if (rb.lock) session.store.assertFree(clustersOf(rb, plan.params));
+    // A cluster is locked by name and by its node ids: another inventory name for the same nodes is the same cluster.
+    if (rb.lock) session.store.assertFree(clustersOf(rb, plan.params, true), nodes);
     // Every precondition is evaluated read-only before anything is recorded or sent.
     const report = await evaluatePreconditions(plan, readEnv);
     const store = session.store;
@@ -74,6 +101,7 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
       { id: runId, runbook: rb.name, clusters: clustersOf(rb, plan.params, true), status, createdAt: Date.now(), pid: process.pid, planJson: JSON.stringify(plan), runbookHash: rb.hash, inventoryFile: inv.file, error },
       plan.steps.map((s, idx) => ({ stepId: s.id, idx, kind: s.kind, title: s.title })),
       rb.lock,
+      nodes,
     );
     if (planRefused(report)) {
       const reasons = Object.entries(report.preconditions).flatMap(([id, cs]) => cs.filter((c) => !c.ok).map((c) => `${id}: ${c.name}: ${c.reason}`));
@@ -95,7 +123,7 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
 }
 
 /** `resume RUN_ID`: restore the persisted snapshot and finish the run. */
-export async function resumeCommand(runId: string, flags: { yes?: boolean; allowDestructive?: boolean; stateDir?: string }): Promise<number> {
+export async function resumeCommand(runId: string, flags: { yes?: boolean; allowDestructive?: boolean; stateDir?: string; force?: boolean }): Promise<number> {
   const session = Session.from(flags);
   try {
     const run = session.store.getRun(runId);
@@ -103,11 +131,9 @@ export async function resumeCommand(runId: string, flags: { yes?: boolean; allow
     if (run.status === 'succeeded' || run.status === 'aborted' || run.status === 'refused') {
       throw preconditionError('E_RUN_FINISHED', `run ${runId} has already ${run.status === 'refused' ? 'been refused' : run.status}`, 'start a new run');
     }
-    if (run.pid && run.pid !== process.pid && alive(run.pid) && (run.status === 'running' || run.status === 'waiting')) {
-      throw preconditionError('E_RUN_ACTIVE', `run ${runId} is still being executed by process ${run.pid}`, 'wait for it, or stop it with Ctrl-C there');
-    }
+    assertNotActive(session.store, run, flags.force, 'resume');
     // Two resumes at once (an operator and a script): only one may drive the run.
-    if (!session.store.claim(runId, run.pid)) throw preconditionError('E_RUN_ACTIVE', `run ${runId} was just taken over by another process`, 'let that one finish');
+    if (!session.store.claim(runId, run)) throw preconditionError('E_RUN_ACTIVE', `run ${runId} was just taken over by another process`, 'let that one finish');
     const rb = loadRunbook(run.runbook);
     if (rb.hash !== run.runbookHash) {
       throw preconditionError('E_RUNBOOK_CHANGED', `runbook ${rb.name} changed since run ${runId} started (${run.runbookHash} -> ${rb.hash})`, 'restore the runbook as it was, or abort the run and start a new one');
@@ -122,9 +148,29 @@ export async function resumeCommand(runId: string, flags: { yes?: boolean; allow
   }
 }
 
-/** Is a process alive? EPERM means it exists (owned by someone else). */
-export function alive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+/**
+ * Refuse to take over (resume) or give up (abort) a run that its recorded
+ * owner is still executing. The owner is a pid with its start time and host:
+ * a pid that now belongs to another process does not count as the owner.
+ * A run owned by a process on another host cannot be checked from here; it is
+ * refused, naming that host, unless the operator passes --force after
+ * making sure that process is gone.
+ */
+export function assertNotActive(store: Store, run: RunRow, force: boolean | undefined, what: 'resume' | 'abort'): void {
+  if (run.status !== 'running' && run.status !== 'waiting') return;
+  const owner = store.owner(run);
+  if (!owner) return;
+  const me = selfIdentity();
+  if (owner.pid === me.pid && (!owner.host || owner.host === me.host) && (owner.startTime ?? me.startTime) === me.startTime) return;
+  const state = processState(owner);
+  if (state === 'alive') {
+    throw preconditionError('E_RUN_ACTIVE', `run ${run.id} is still being executed by process ${owner.pid}`,
+      what === 'resume' ? 'wait for it, or stop it with Ctrl-C there' : 'stop it there with Ctrl-C (it stops at a safe point), then abort');
+  }
+  if (state === 'other-host' && !force) {
+    throw preconditionError('E_RUN_OTHER_HOST', `run ${run.id} is recorded as ${run.status} by ${describeIdentity(owner)}, not this host (${me.host}): whether that process still runs cannot be seen from here`,
+      `stop it on ${owner.host} (Ctrl-C there), or, if it is certainly gone, pass --force to \`${what}\``);
+  }
 }
 
 async function execute(session: Session, runId: string, plan: Plan, inventoryFile: string, isGuided: boolean, flags: { allowDestructive?: boolean }, snapshot: unknown, access: 'read-write' | 'read-only'): Promise<number> {
@@ -146,7 +192,7 @@ async function execute(session: Session, runId: string, plan: Plan, inventoryFil
     });
     if (outcome.status === 'succeeded') { console.log(green(`run ${runId} succeeded`)); return EXIT.ok; }
     console.error(red(`run ${runId} ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}`));
-    if (outcome.status !== 'aborted') console.error(`resume with: redis-runbook resume ${runId}${session.stateDir ? ` --state-dir ${session.stateDir}` : ''}`);
+    if (outcome.status !== 'aborted' && !outcome.lost) console.error(`resume with: redis-runbook resume ${runId}${session.stateDir ? ` --state-dir ${session.stateDir}` : ''}`);
     return EXIT.failed;
   } finally {
     process.off('SIGINT', onSigint);

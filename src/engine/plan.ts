@@ -32,6 +32,10 @@ export interface Plan {
   steps: StepInstance[];
   /** Steps of the runbook left out of this plan, and why (`when`, `ifNode`). */
   omitted?: Array<{ id: string; reason: string }>;
+  /** A saved plan: SHA-256 of the inventory file it was made from (plan-seal.ts). */
+  inventoryDigest?: string;
+  /** A saved plan: HMAC of everything above with the state dir's plan key, and which key. */
+  seal?: { keyId: string; mac: string };
 }
 
 /** Build a plan (pure): every step's arguments resolved against the topologies. */

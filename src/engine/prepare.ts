@@ -5,6 +5,7 @@ import type { Topology } from '../redis/topology.js';
 import { buildPlan, type Plan, type PlanReport } from './plan.js';
 import { clustersOf, type Runbook } from './runbook.js';
 import { failpoint } from './failpoint.js';
+import { assertDistinct, clusterNodes } from './cluster-identity.js';
 
 /** Discover the clusters a runbook acts on (read-only). */
 export async function discover(rb: Runbook, params: Record<string, string>, env: StepEnv): Promise<Record<string, Topology>> {
@@ -44,6 +45,8 @@ function planState(): RunState {
 
 export async function preparePlan(rb: Runbook, params: Record<string, string>, inventoryFile: string, env: StepEnv): Promise<PlanReport> {
   const topologies = await discover(rb, params, env);
+  // A source and a target that are the same nodes are refused before anything is planned.
+  assertDistinct(rb, params, await clusterNodes(rb, params, env, topologies));
   const plan = buildPlan(rb, params, inventoryFile, topologies);
   return evaluatePreconditions(plan, env);
 }

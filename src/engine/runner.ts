@@ -45,6 +45,8 @@ export interface RunOptions {
 export interface RunOutcome {
   status: RunStatus;
   error?: string;
+  /** Another process owns the run now (or finished it): this one stopped without recording anything. */
+  lost?: boolean;
 }
 
 const PHASE_STATUS: Record<string, StepStatus> = { check: 'checking', confirm: 'confirming', run: 'running', verify: 'verifying', failed: 'failed', done: 'done' };
@@ -127,6 +129,8 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
     const { step } = steps.get(input.stepId)!;
     store.currentStepId = step.id;
     const started = Date.now();
+    // Right before a step acts: this process must still own the run (another one may have claimed it).
+    try { store.assertOwner(runId); } catch (err) { lost(err); throw err; }
     try {
       const kind = stepKind(step.kind, plan.runbook);
       const output = await kind.run(ctxFor(step.id));
@@ -146,6 +150,9 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
       throw err;
     }
   });
+
+  // Set once the run is known to be owned by another process: nothing more is written or sent.
+  let lost: (err: unknown) => void = () => {};
 
   const machine = compilePlan(plan).provide({
     actors: { checkStep: conditionsPhase('check'), verifyStep: conditionsPhase('verify'), runStep: runPhase },
@@ -167,12 +174,26 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
       if (!last || last.stepId === nextStepId || last.phase !== 'verify') return [];
       return [{ stepId: last.stepId, status: 'done' as StepStatus }];
     };
-    const finish = (status: RunStatus, error?: string) => {
+    // The run was claimed by another process (or finished from elsewhere): stop without another write.
+    lost = (err: unknown) => {
       if (settled) return;
       settled = true;
-      const persisted = actor.getPersistedSnapshot();
       actor.stop();
-      store.persist(runId, persisted, status, status === 'succeeded' ? leaving(undefined) : []);
+      store.attach(undefined);
+      resolve({ status: 'stopped', error: describe(err), lost: true });
+    };
+    const ownershipLost = (err: unknown) => err instanceof RunbookError && (err.code === 'E_RUN_TAKEN_OVER' || err.code === 'E_RUN_FINISHED');
+    const finish = (status: RunStatus, error?: string) => {
+      if (settled) return;
+      const persisted = actor.getPersistedSnapshot();
+      try {
+        store.persist(runId, persisted, status, status === 'succeeded' ? leaving(undefined) : []);
+      } catch (err) {
+        if (ownershipLost(err)) return lost(err);
+        throw err;
+      }
+      settled = true;
+      actor.stop();
       store.setRunStatus(runId, status, error ?? null);
       store.attach(undefined);
       resolve({ status, error });
@@ -237,7 +258,7 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
         if ('final' in pos) {
           if (pos.final === 'succeeded') {
             const finished = leaving(undefined);
-            store.persist(runId, actor.getPersistedSnapshot(), 'running', finished);
+            try { store.persist(runId, actor.getPersistedSnapshot(), 'running', finished); } catch (err) { if (ownershipLost(err)) return lost(err); throw err; }
             for (const f of finished) failpoint(`${f.stepId}.done`);
           }
           return finish(pos.final, pos.final === 'aborted' ? 'aborted by the operator' : undefined);
@@ -246,11 +267,16 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
         const waiting = pos.phase === 'confirm' || pos.phase === 'failed';
         const stepStatus = PHASE_STATUS[pos.phase]!;
         const finished = leaving(pos.stepId);
-        store.persist(runId, actor.getPersistedSnapshot(), waiting ? 'waiting' : 'running', [...finished, {
-          stepId: pos.stepId,
-          status: stepStatus,
-          error: pos.phase === 'failed' ? lastError.get(pos.stepId)?.error ?? null : null,
-        }]);
+        try {
+          store.persist(runId, actor.getPersistedSnapshot(), waiting ? 'waiting' : 'running', [...finished, {
+            stepId: pos.stepId,
+            status: stepStatus,
+            error: pos.phase === 'failed' ? lastError.get(pos.stepId)?.error ?? null : null,
+          }]);
+        } catch (err) {
+          if (ownershipLost(err)) return lost(err);
+          throw err;
+        }
         last = { stepId: pos.stepId, phase: pos.phase };
         for (const f of finished) failpoint(`${f.stepId}.done`);
         failpoint(`${pos.stepId}.${pos.phase}`);

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditEvent, AuditSink } from '../redis/audit.js';
 import { preconditionError } from '../errors.js';
+import { selfIdentity, describeIdentity, type ProcessIdentity } from './process-identity.js';
 
 /** `refused`: preconditions failed before anything was sent; recorded so `show` can say why. */
 export type RunStatus = 'running' | 'waiting' | 'stopped' | 'failed' | 'succeeded' | 'aborted' | 'refused';
@@ -16,6 +17,9 @@ export interface RunRow {
   createdAt: number;
   updatedAt: number;
   pid: number | null;
+  /** With pid: the owner's start time and host (null in runs recorded before they were kept). */
+  pidStart?: string | null;
+  host?: string | null;
   planJson: string;
   runbookHash: string;
   inventoryFile: string;
@@ -38,6 +42,9 @@ export interface StepRow {
   runStartedAt: number | null;
   conditions: { phase: 'check' | 'verify'; conditions: Array<{ name: string; ok: boolean; reason: string }> } | null;
 }
+
+/** Per inventory cluster name, the nodes (id and address) it was found to have. */
+export type ClusterNodes = Record<string, Array<{ id: string; address: string }>>;
 
 /** Something a step found and the operator must see: a data difference, say. */
 export interface Finding { key: string; kind: string; source: string; target: string }
@@ -86,7 +93,14 @@ export class Store implements AuditSink {
       CREATE TABLE IF NOT EXISTS run_state (
         run_id TEXT NOT NULL, key TEXT NOT NULL, value_json TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (run_id, key));
       CREATE TABLE IF NOT EXISTS locks (cluster TEXT PRIMARY KEY, run_id TEXT NOT NULL, acquired_at INTEGER NOT NULL);
+      -- A cluster is what its nodes are, not what an inventory calls it: one lock per node id.
+      CREATE TABLE IF NOT EXISTS node_locks (node_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, cluster TEXT NOT NULL, address TEXT NOT NULL, acquired_at INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS node_locks_run ON node_locks(run_id);
     `);
+    // Columns added after the first release: a state.db made before them gains them here.
+    const runCols = new Set((this.db.prepare('PRAGMA table_info(runs)').all() as Array<{ name: string }>).map((c) => c.name));
+    if (!runCols.has('pid_start')) this.db.exec('ALTER TABLE runs ADD COLUMN pid_start TEXT');
+    if (!runCols.has('host')) this.db.exec('ALTER TABLE runs ADD COLUMN host TEXT');
   }
 
   close(): void {
@@ -133,14 +147,20 @@ export class Store implements AuditSink {
    * Create a run and take the lock on each of its clusters, atomically.
    * A cluster held by another unfinished run refuses with that run's id.
    */
-  createRun(row: Omit<RunRow, 'updatedAt' | 'snapshotJson' | 'error'> & { error?: string }, steps: Array<Pick<StepRow, 'stepId' | 'idx' | 'kind' | 'title'>>, lock = true): void {
+  createRun(row: Omit<RunRow, 'updatedAt' | 'snapshotJson' | 'error'> & { error?: string }, steps: Array<Pick<StepRow, 'stepId' | 'idx' | 'kind' | 'title'>>, lock = true, nodes: ClusterNodes = {}): void {
+    // The owner is this process unless the caller names another one.
+    const me = selfIdentity();
+    const owner = row.pid === me.pid && row.pidStart === undefined && row.host === undefined ? me : { pid: row.pid, startTime: row.pidStart ?? undefined, host: row.host ?? undefined };
     this.db.transaction(() => {
       const locked = row.status === 'refused' || !lock ? [] : row.clusters;
-      this.assertFree(locked);
+      const lockedNodes = Object.fromEntries(locked.filter((c) => nodes[c]).map((c) => [c, nodes[c]!]));
+      this.assertFree(locked, lockedNodes);
       for (const cluster of locked) this.db.prepare('INSERT INTO locks (cluster, run_id, acquired_at) VALUES (?,?,?)').run(cluster, row.id, Date.now());
+      const insNode = this.db.prepare('INSERT OR IGNORE INTO node_locks (node_id, run_id, cluster, address, acquired_at) VALUES (?,?,?,?,?)');
+      for (const [cluster, ns] of Object.entries(lockedNodes)) for (const n of ns) insNode.run(n.id, row.id, cluster, n.address, Date.now());
       this.db
-        .prepare('INSERT INTO runs (id, runbook, clusters, status, created_at, updated_at, pid, plan_json, runbook_hash, inventory_file, error) VALUES (?,?,?,?,?,?,?,?,?,?,?)')
-        .run(row.id, row.runbook, JSON.stringify(row.clusters), row.status, row.createdAt, row.createdAt, row.pid, row.planJson, row.runbookHash, row.inventoryFile, row.error ?? null);
+        .prepare('INSERT INTO runs (id, runbook, clusters, status, created_at, updated_at, pid, pid_start, host, plan_json, runbook_hash, inventory_file, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)')
+        .run(row.id, row.runbook, JSON.stringify(row.clusters), row.status, row.createdAt, row.createdAt, owner.pid, owner.startTime ?? null, owner.host ?? null, row.planJson, row.runbookHash, row.inventoryFile, row.error ?? null);
       const ins = this.db.prepare('INSERT INTO steps (run_id, step_id, idx, kind, title, status) VALUES (?,?,?,?,?,?)');
       for (const s of steps) ins.run(row.id, s.stepId, s.idx, s.kind, s.title, 'pending');
     }).immediate();
@@ -149,13 +169,16 @@ export class Store implements AuditSink {
   /** Persist the machine snapshot and the step status it implies, in one transaction. */
   persist(runId: string, snapshot: unknown, status: RunStatus, steps: Array<{ stepId: string; status: StepStatus; error?: string | null }> = []): void {
     this.db.transaction(() => {
+      // This process must still own the run: another one may have claimed it (a resume that
+      // took our pid for a dead one). Checked in the same transaction as the write.
+      this.assertOwner(runId);
       // A finished run stays finished (an `abort` from elsewhere is not undone by a late write).
-      const r = this.db.prepare("UPDATE runs SET snapshot_json = ?, status = ?, updated_at = ?, pid = ? WHERE id = ? AND status NOT IN ('succeeded', 'aborted')")
-        .run(JSON.stringify(snapshot), status, Date.now(), process.pid, runId);
+      const r = this.db.prepare("UPDATE runs SET snapshot_json = ?, status = ?, updated_at = ? WHERE id = ? AND status NOT IN ('succeeded', 'aborted')")
+        .run(JSON.stringify(snapshot), status, Date.now(), runId);
       if (r.changes === 0) throw preconditionError('E_RUN_FINISHED', `run ${runId} was finished or aborted by another process`, 'see `redis-runbook show`');
       for (const step of steps) this.setStepStatus(runId, step.stepId, step.status, step.error);
       // Release the clusters in the same transaction as the final status: no kill can leave a finished run holding them.
-      if (status === 'succeeded' || status === 'aborted') this.db.prepare('DELETE FROM locks WHERE run_id = ?').run(runId);
+      if (status === 'succeeded' || status === 'aborted') this.releaseLocks(runId);
     }).immediate();
   }
 
@@ -187,11 +210,42 @@ export class Store implements AuditSink {
 
   /**
    * Take over an unfinished run for this process, atomically: refused when
-   * another process claimed it since `seenPid` was read.
+   * another process claimed it since its owner (`seen`) was read.
    */
-  claim(runId: string, seenPid: number | null): boolean {
-    const r = this.db.prepare('UPDATE runs SET pid = ?, updated_at = ? WHERE id = ? AND pid IS ?').run(process.pid, Date.now(), runId, seenPid);
+  claim(runId: string, seen: number | null | Pick<RunRow, 'pid' | 'pidStart' | 'host'>): boolean {
+    const s = typeof seen === 'object' && seen !== null ? seen : { pid: seen, pidStart: undefined, host: undefined };
+    const me = selfIdentity();
+    const r = s.pidStart === undefined && s.host === undefined
+      ? this.db.prepare('UPDATE runs SET pid = ?, pid_start = ?, host = ?, updated_at = ? WHERE id = ? AND pid IS ?').run(me.pid, me.startTime ?? null, me.host, Date.now(), runId, s.pid)
+      : this.db.prepare('UPDATE runs SET pid = ?, pid_start = ?, host = ?, updated_at = ? WHERE id = ? AND pid IS ? AND pid_start IS ? AND host IS ?')
+        .run(me.pid, me.startTime ?? null, me.host, Date.now(), runId, s.pid, s.pidStart ?? null, s.host ?? null);
     return r.changes === 1;
+  }
+
+  /** The process recorded as executing a run. */
+  owner(run: Pick<RunRow, 'pid' | 'pidStart' | 'host'>): ProcessIdentity | undefined {
+    return run.pid === null ? undefined : { pid: run.pid, startTime: run.pidStart ?? undefined, host: run.host ?? '' };
+  }
+
+  /**
+   * Refuse, naming the new owner, when another process has claimed this run:
+   * the process that lost it must stop before it sends anything more.
+   */
+  assertOwner(runId: string): void {
+    const run = this.getRun(runId);
+    if (!run) return;
+    const owner = this.owner(run);
+    const me = selfIdentity();
+    // A run recorded before start times were kept has its pid alone to go on.
+    if (owner && (owner.pid !== me.pid || (owner.host && owner.host !== me.host) || (owner.startTime !== undefined && owner.startTime !== me.startTime))) {
+      throw preconditionError('E_RUN_TAKEN_OVER', `run ${runId} is now owned by ${describeIdentity(owner)}, not this process (${describeIdentity(me)}); this process stops here and sends nothing more`,
+        `let the owner finish it; see \`redis-runbook show ${runId}\``);
+    }
+  }
+
+  private releaseLocks(runId: string): void {
+    this.db.prepare('DELETE FROM locks WHERE run_id = ?').run(runId);
+    this.db.prepare('DELETE FROM node_locks WHERE run_id = ?').run(runId);
   }
 
   setRunStatus(runId: string, status: RunStatus, error?: string | null): void {
@@ -199,7 +253,7 @@ export class Store implements AuditSink {
       // A run that succeeded in the end has no error; otherwise an unknown error keeps the recorded one.
       this.db.prepare("UPDATE runs SET status = ?, error = CASE WHEN ? = 'succeeded' THEN NULL ELSE COALESCE(?, error) END, updated_at = ? WHERE id = ?").run(status, status, error ?? null, Date.now(), runId);
       // A finished run gives its clusters back; a stopped or failed one keeps them until resumed or aborted.
-      if (status === 'succeeded' || status === 'aborted') this.db.prepare('DELETE FROM locks WHERE run_id = ?').run(runId);
+      if (status === 'succeeded' || status === 'aborted') this.releaseLocks(runId);
     }).immediate();
   }
 
@@ -276,12 +330,26 @@ export class Store implements AuditSink {
     return (this.db.prepare('SELECT * FROM findings WHERE run_id = ? ORDER BY rowid').all(runId) as Record<string, string>[]).map((r) => ({ stepId: r.step_id!, key: r.key!, kind: r.kind!, source: r.source!, target: r.target! }));
   }
 
-  /** Refuse when an unfinished run holds one of these clusters, naming it and the way out. */
-  assertFree(clusters: readonly string[]): void {
+  /**
+   * Refuse when an unfinished run holds one of these clusters, naming it and
+   * the way out. A cluster is held by name and, when its nodes are given, by
+   * any of its node ids: the same nodes under another inventory name are the
+   * same cluster.
+   */
+  assertFree(clusters: readonly string[], nodes: ClusterNodes = {}): void {
     for (const cluster of clusters) {
       const holder = this.lockHolder(cluster);
       if (holder) {
         throw preconditionError('E_CLUSTER_LOCKED', `cluster ${cluster} is held by run ${holder}, which has not finished`,
+          `finish it with \`redis-runbook resume ${holder}\`, or give it up with \`redis-runbook abort ${holder}\``);
+      }
+    }
+    const q = this.db.prepare('SELECT run_id, cluster, address FROM node_locks WHERE node_id = ?');
+    for (const [cluster, ns] of Object.entries(nodes)) {
+      const held = ns.map((n) => q.get(n.id) as { run_id: string; cluster: string; address: string } | undefined).filter((h) => h !== undefined);
+      if (held.length) {
+        const holder = held[0]!.run_id;
+        throw preconditionError('E_CLUSTER_LOCKED', `cluster ${cluster} is held by run ${holder}, which has not finished: its nodes ${held.filter((h) => h.run_id === holder).map((h) => h.address).join(', ')} are the ones that run locked as cluster \`${held[0]!.cluster}\``,
           `finish it with \`redis-runbook resume ${holder}\`, or give it up with \`redis-runbook abort ${holder}\``);
       }
     }
@@ -301,6 +369,8 @@ function toRun(r: Record<string, unknown>): RunRow {
     createdAt: r.created_at as number,
     updatedAt: r.updated_at as number,
     pid: r.pid as number | null,
+    pidStart: (r.pid_start as string | null | undefined) ?? null,
+    host: (r.host as string | null | undefined) ?? null,
     planJson: r.plan_json as string,
     runbookHash: r.runbook_hash as string,
     inventoryFile: r.inventory_file as string,

@@ -1,5 +1,5 @@
 import { mkdtempSync, writeFileSync, rmSync, existsSync, openSync as openFd, readSync, closeSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import type { ClusterPool } from '../connect.js';
@@ -8,11 +8,18 @@ import { newShardState, type ShardStatus } from './shard-sync.js';
 import { unstopped, type SyncRecord } from './session.js';
 import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './engine.js';
 import { scrub } from '../audit.js';
+import { failedError } from '../../errors.js';
+import { identityOf, isSameProcess, signalIfSame, startTimeOf, type ProcessIdentity } from '../../engine/process-identity.js';
 import { shakeConfigV2, shakeConfigV4, parseShakeLine, checkShakeBinary, type ShakeSide, type ShakeStatus } from './redis-shake.js';
 
 export interface ShakeRecord extends SyncRecord {
   /** The RedisShake process this run started (a resumed run stops it before starting a new one). */
   pid?: number;
+  /** With pid: its start time (/proc/<pid>/stat) and host, so a reused pid is never taken for it. */
+  startTime?: string;
+  host?: string;
+  /** Its config file: its command line holds this path. */
+  conf?: string;
   /** Its private directory (config with passwords, log): removed by a resumed run if the killed one left it. */
   dir?: string;
 }
@@ -28,7 +35,28 @@ export interface ShakeOptions {
   log(line: string): void;
 }
 
-const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
+/**
+ * Stop the RedisShake process an interrupted run left, if it is still that
+ * process: same pid, same start time, same host, and its command line names
+ * the config file this run wrote. A pid that now belongs to anything else is
+ * left alone (it is reported, not signalled). Every signal re-reads the
+ * identity right before it is sent.
+ */
+export async function stopLeftoverShake(record: Pick<ShakeRecord, 'pid' | 'startTime' | 'host' | 'conf' | 'dir'>, log: (line: string) => void): Promise<'none' | 'stopped' | 'not-ours'> {
+  if (!record.pid) return 'none';
+  const id: ProcessIdentity = { pid: record.pid, startTime: record.startTime, host: record.host ?? '' };
+  // The command line must name this run's config (or, for a record without one, its private directory).
+  const mark = record.conf ?? record.dir;
+  if (!isSameProcess(id, mark)) {
+    if (startTimeOf(record.pid) !== undefined) log(`pid ${record.pid} is no longer the RedisShake this run started (its start time or command line differ): left alone`);
+    return record.host && record.host !== hostname() ? 'not-ours' : 'none';
+  }
+  log(`stopping RedisShake (pid ${record.pid}) left by the interrupted run: it cannot continue a sync, the new one starts over`);
+  signalIfSame(id, 'SIGTERM', mark);
+  for (let i = 0; i < 50 && isSameProcess(id, mark); i++) await new Promise((r) => setTimeout(r, 100));
+  signalIfSame(id, 'SIGKILL', mark);
+  return 'stopped';
+}
 
 /**
  * RedisShake as the sync engine: its config written from the inventory into
@@ -76,11 +104,10 @@ export class ShakeSession implements SyncEngine {
     const target = await openEndpoint(this.o.target);
     const record = unstopped(this.o.load());
     this.record = record ?? { shards: this.source.masters.map((m) => ({ ranges: m.address, state: newShardState() })) };
-    if (this.record.pid && alive(this.record.pid)) {
-      this.o.log(`stopping RedisShake (pid ${this.record.pid}) left by the interrupted run: it cannot continue a sync, the new one starts over`);
-      process.kill(this.record.pid, 'SIGTERM');
-      for (let i = 0; i < 50 && alive(this.record.pid); i++) await new Promise((r) => setTimeout(r, 100));
-      if (alive(this.record.pid)) process.kill(this.record.pid, 'SIGKILL');
+    if (await stopLeftoverShake(this.record, this.o.log) === 'not-ours') {
+      // Started on another machine (a resume there with --force): it may still be syncing, and this host cannot see or stop it.
+      throw failedError('E_SYNC_OTHER_HOST', `the RedisShake this run started (pid ${this.record.pid}) ran on host ${this.record.host}, not here: it cannot be checked or stopped from this host`,
+        `stop it on ${this.record.host}, then retry the step`);
     }
     if (this.record.dir) rmSync(this.record.dir, { recursive: true, force: true });
     this.expected = this.source.masters.length;
@@ -94,6 +121,10 @@ export class ShakeSession implements SyncEngine {
     const args = this.o.format === 'v4' ? [conf] : ['-type=sync', `-conf=${conf}`];
     this.proc = execa(binary, args, { cwd: this.dir, reject: false, stdin: 'ignore', buffer: false, cleanup: true });
     this.record.pid = this.proc.pid;
+    const me = this.proc.pid ? identityOf(this.proc.pid) : undefined;
+    this.record.startTime = me?.startTime;
+    this.record.host = hostname();
+    this.record.conf = conf;
     this.record.dir = this.dir;
     for (const sh of this.record.shards) sh.state.fullSyncs++;
     this.o.save(this.record);
@@ -184,6 +215,9 @@ export class ShakeSession implements SyncEngine {
     await this.halt();
     this.record.stopped = { at: Date.now(), applied: [] };
     this.record.pid = undefined;
+    this.record.startTime = undefined;
+    this.record.host = undefined;
+    this.record.conf = undefined;
     this.record.dir = undefined;
     this.o.save(this.record);
   }
