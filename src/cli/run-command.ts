@@ -69,7 +69,10 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
         if (seal === 'ok') throw err;
         throw tampered(saved, `its parameters do not resolve (${(err as Error).message})`);
       }
-      const differences = planDifferences(saved, fresh);
+      const differences = planDifferences(saved, fresh, { structuralOnly: seal === 'ok' });
+      if (differences.length && seal === 'ok') {
+        throw preconditionError('E_PLAN_DRIFT', `the cluster changed since the plan was made (${saved.createdAt}) in a way that changes the plan: ${differences.join('; ')}`, `make a new plan with \`redis-runbook plan ${saved.runbook} ...\` and review it`);
+      }
       if (differences.length) throw tampered(saved, differences.join('; '));
       if (seal !== 'ok') throw tampered(saved, seal === 'unsigned' ? 'it has no signature (made by an older version, or the signature was removed)' : 'its signature does not match its content (a field outside the steps was changed: parameters, clusters, ids or times)');
       plan = saved;

@@ -125,7 +125,7 @@ function firstDifference(a: unknown, b: unknown, path: string): { path: string; 
  * commands and destructive flag must be the same. Returns the differences
  * in words (empty when none).
  */
-export function planDifferences(saved: Plan, fresh: Plan): string[] {
+export function planDifferences(saved: Plan, fresh: Plan, o: { structuralOnly?: boolean } = {}): string[] {
   const out: string[] = [];
   const n = Math.max(saved.steps.length, fresh.steps.length);
   for (let i = 0; i < n; i++) {
@@ -134,12 +134,17 @@ export function planDifferences(saved: Plan, fresh: Plan): string[] {
     if (!s) { out.push(`step ${i + 1} (${f!.id}) is missing from the saved plan`); continue; }
     if (!f) { out.push(`step ${i + 1} (${s.id}) is not in the runbook's plan`); continue; }
     if (s.id !== f.id) { out.push(`step ${i + 1} is ${s.id} in the saved plan, ${f.id} when resolved now`); continue; }
-    for (const field of ['id', 'kind', 'title', 'args', 'commands', 'destructive'] as const) {
+    // A plan whose signature holds was not edited: what may differ then is only what the live
+    // cluster measures (keys, memory, sizes in args and titles), which the steps read again when
+    // they run. Its shape must still be the same: the same steps, destructive where they were.
+    const fields = o.structuralOnly ? (['id', 'kind'] as const) : (['id', 'kind', 'title', 'args', 'commands', 'destructive'] as const);
+    if (o.structuralOnly && !!s.destructive !== !!f.destructive) out.push(`step ${f.id}: ${f.destructive ? `is destructive now (${f.destructive})` : 'is no longer destructive'}, not so in the saved plan`);
+    for (const field of fields) {
       const d = firstDifference(s[field], f[field], field);
       if (d) out.push(`step ${f.id}: ${d.path} is ${d.saved} in the saved plan, ${d.now} when resolved now`);
     }
   }
-  const d = firstDifference(saved.omitted ?? [], fresh.omitted ?? [], 'omitted');
+  const d = firstDifference((saved.omitted ?? []).map((x) => (o.structuralOnly ? x.id : x)), (fresh.omitted ?? []).map((x) => (o.structuralOnly ? x.id : x)), 'omitted');
   if (d) out.push(`${d.path}: ${d.saved} in the saved plan, ${d.now} when resolved now`);
   return out.length > 4 ? [...out.slice(0, 4), `and ${out.length - 4} more difference(s)`] : out;
 }

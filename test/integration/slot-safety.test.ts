@@ -85,3 +85,14 @@ test('rebalance refuses a slot someone else left open instead of closing it, and
   assert.deepEqual(me.migrating.map((m) => m.slot), [foreign], 'the slot is still open');
   await withNode(BASE + 2, password, (c) => c.call('CLUSTER', 'SETSLOT', String(foreign), 'STABLE'));
 });
+
+test('a saved rebalance plan still runs after the cluster took writes (keys and memory in its args changed; its signature holds)', async () => {
+  const inventory = join(dirname(nodesDir), 'inventory.yaml');
+  const planFile = join(home, 'rebalance-plan.json');
+  const p = await cli(home, ['plan', 'rebalance', '--inventory', inventory, '--out', planFile]);
+  assert.equal(p.code, 0, p.out);
+  for (let i = 0; i < 300; i++) await withNode(BASE + (i % 3), password, (c) => c.call('SET', `{${i % 3 === 0 ? 'a' : 'b'}}:later:${i}`, 'x'.repeat(100))).catch(() => undefined);
+  const r = await cli(home, ['run', '--plan', planFile, '--yes']);
+  assert.equal(r.code, 0, r.out);
+  assert.doesNotMatch(r.out, /E_PLAN_TAMPERED/);
+});
