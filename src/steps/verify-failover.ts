@@ -8,9 +8,9 @@ type Args = { cluster: string; reverse: boolean; baselineStep: string } & Failov
 
 export const verifyFailoverStep: StepKind<Args> = {
   kind: 'verify-failover',
-  summary: 'Verify roles swapped, cluster ok and keys per shard unchanged',
+  summary: 'Verify roles swapped, cluster ok and keys per shard not lower',
   resolve: (raw, topology) => ({ ...failoverArgs(raw, topology), baselineStep: raw.baselineStep ?? 'preflight' }),
-  title: (a) => `Verify ${a.candidate.address} is master, ${a.master.address} its replica, cluster ok, keys per shard unchanged`,
+  title: (a) => `Verify ${a.candidate.address} is master, ${a.master.address} its replica, cluster ok, keys per shard not lower`,
   commands: () => [{ target: 'every node', command: 'CLUSTER NODES; CLUSTER INFO; INFO all' }],
   check: onlyReads,
   async run(ctx) {

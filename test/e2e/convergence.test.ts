@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { consolidateUnderLoad, decommissionUnderLoad, rebalanceUnderLoad, type ScenarioResult } from '../support/convergence.js';
+import { consolidateUnderLoad, decommissionUnderLoad, drillUnderLoad, failoverUnderLoad, rebalanceUnderLoad, type ScenarioResult } from '../support/convergence.js';
 
 // A topology change is done only when every node agrees (slot owners, roles, no
 // fail flags, cluster_state:ok everywhere). Each scenario ran into a node that
 // still saw the old state, intermittently, with a writer working. Ports: consolidate
-// 9400-9405 / 9500-9509 (sshd 9499), decommission 9440-9443, rebalance 9450-9455.
+// 9400-9405 / 9500-9509 (sshd 9499), decommission 9440-9443, rebalance 9450-9455,
+// failover 9480-9485, drill 9490-9495.
 
 const explain = (r: ScenarioResult) => `${r.name}: exit ${r.code} after ${r.ms} ms\n${r.out.split('\n').slice(-40).join('\n')}`;
 
@@ -30,4 +31,19 @@ test('rebalance under a write load ends with every node agreeing on the new slot
   assert.equal(r.code, 0, explain(r));
   assert.ok(r.writes > 0);
   assert.match(r.out, /all 6 nodes of source agree on the new topology/);
+});
+
+test('manual failover and fail-back under a write load end with every node agreeing on the roles', async () => {
+  const r = await failoverUnderLoad(9480);
+  assert.equal(r.code, 0, explain(r));
+  assert.ok(r.writes > 0);
+  assert.equal(r.out.match(/all 6 nodes of source agree on the new topology/g)?.length, 2, 'after the failover and after the fail-back');
+});
+
+test('a drill by SHUTDOWN under a write load: the failed master is tolerated until it is restored, then every node agrees', async () => {
+  const r = await drillUnderLoad(9490);
+  assert.equal(r.code, 0, explain(r));
+  assert.ok(r.writes > 0);
+  assert.match(r.out, /\[\d+\/\d+\] fail-master[\s\S]*?all 5 nodes of source agree on the new topology/);
+  assert.match(r.out, /\[\d+\/\d+\] restore[\s\S]*?all 6 nodes of source agree on the new topology/);
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { consolidateUnderLoad, decommissionUnderLoad, rebalanceUnderLoad, type ScenarioResult } from '../support/convergence.js';
+import { consolidateUnderLoad, decommissionUnderLoad, drillUnderLoad, failoverUnderLoad, rebalanceUnderLoad, type ScenarioResult } from '../support/convergence.js';
 
 // The soak behind "every topology change ends only when every node agrees": each
 // scenario of test/e2e/convergence.test.ts, SOAK_RUNS times in a row (default 10),
@@ -26,6 +26,8 @@ async function soak(name: string, scenario: () => Promise<ScenarioResult>): Prom
 
 test(`decommission moveSlots=true under load, ${RUNS} runs in a row`, () => soak('decommission moveSlots=true', () => decommissionUnderLoad(9440)));
 test(`rebalance under load, ${RUNS} runs in a row`, () => soak('rebalance', () => rebalanceUnderLoad(9450)));
+test(`manual failover + fail-back under load, ${RUNS} runs in a row`, () => soak('manual-failover + fail-back', () => failoverUnderLoad(9480)));
+test(`drill (SHUTDOWN, restore) under load, ${RUNS} runs in a row`, () => soak('failover-drill + restore', () => drillUnderLoad(9490)));
 test(`consolidate-and-reshard under load, ${RUNS} runs in a row`, () => soak('consolidate-and-reshard', () => consolidateUnderLoad(9400)));
 
 test.after(() => {

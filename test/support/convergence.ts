@@ -119,3 +119,31 @@ export async function consolidateUnderLoad(base: number): Promise<ScenarioResult
     await cli(home, ['sandbox', 'down', '--name', 'cv']);
   }
 }
+
+/** 3 x 1, 20000 keys: a planned failover of the first master while the writer works (the failover family's agreement). */
+export async function failoverUnderLoad(base: number): Promise<ScenarioResult> {
+  const home = tempStateDir('rr-conv-');
+  const { inventory, password } = await up(home, ['--base-port', String(base), '--keys', '20000']);
+  try {
+    const writer = startWriter(base, password, 'wf', { deletes: false });
+    const started = Date.now();
+    const r = await cli(home, ['run', 'manual-failover', '--inventory', inventory, '--param', `node=127.0.0.1:${base}`, '--param', 'failback=true', '--yes']);
+    return summary('manual-failover with fail-back', r, started, await writer.stop());
+  } finally {
+    await cli(home, ['sandbox', 'down', '--name', 'cv']);
+  }
+}
+
+/** 3 x 1, 20000 keys: a drill by SHUTDOWN of the first master, restored as a replica, while the writer works. */
+export async function drillUnderLoad(base: number): Promise<ScenarioResult> {
+  const home = tempStateDir('rr-conv-');
+  const { inventory, password } = await up(home, ['--base-port', String(base), '--keys', '20000']);
+  try {
+    const writer = startWriter(base + 1, password, 'wl', { deletes: false });
+    const started = Date.now();
+    const r = await cli(home, ['run', 'failover-drill', '--inventory', inventory, '--param', `node=127.0.0.1:${base}`, '--yes', '--allow-destructive']);
+    return summary('failover-drill with restore', r, started, await writer.stop());
+  } finally {
+    await cli(home, ['sandbox', 'down', '--name', 'cv']);
+  }
+}
