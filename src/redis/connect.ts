@@ -1,9 +1,9 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { readFileSync } from 'node:fs';
 import { preconditionError, messageOf } from '../errors.js';
 import type { ClusterConfig } from '../inventory/types.js';
 import { resolveSecret, describeSecret } from '../inventory/secret.js';
 import { redactArgs, scrub, type AuditSink } from './audit.js';
+import { tlsSocketOptions } from './socket.js';
 
 export type Access = 'read-only' | 'read-write';
 
@@ -85,16 +85,13 @@ export class ClusterPool {
       enableOfflineQueue: true,
       retryStrategy: () => null,
       reconnectOnError: () => false,
-      tls: tls
-        ? {
-            ca: tls.ca ? readFileSync(tls.ca) : undefined,
-            cert: tls.cert ? readFileSync(tls.cert) : undefined,
-            key: tls.key ? readFileSync(tls.key) : undefined,
-            servername: tls.servername,
-            rejectUnauthorized: tls.verify,
-          }
-        : undefined,
+      tls: tls ? tlsSocketOptions(tls, `clusters.${this.config.name}.tls`) : undefined,
     };
+  }
+
+  /** TLS socket options for a connection of this cluster opened elsewhere (a subscriber, a raw socket). */
+  tlsOptions() {
+    return this.config.tls ? tlsSocketOptions(this.config.tls, `clusters.${this.config.name}.tls`) : undefined;
   }
 
   /** One audit event summing up bulk reads (pipelines are not audited one by one). */
@@ -214,8 +211,13 @@ export class NodeClient {
     if (/WRONGPASS|invalid password|NOAUTH|invalid username-password/i.test(msg)) {
       return preconditionError('E_AUTH', `authentication to ${this.address} failed (${msg.split(' ')[0]})`, `check ${this.pool.authSource()}`);
     }
-    if (/ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|connect|Connection is closed|ECONNRESET/i.test(msg) && !/^ERR|^MOVED|^ASK/.test(msg)) {
-      return preconditionError('E_NODE_UNREACHABLE', `${this.address} is unreachable (${msg})`, 'check that the node is running and the address in the inventory is right');
+    if (/ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|connect|Connection is closed|ECONNRESET|certificate|SSL|TLS|self.signed|handshake/i.test(msg) && !/^ERR|^MOVED|^ASK/.test(msg)) {
+      // A TLS-only node drops a plain connection without a word (and a plain node a TLS one):
+      // a closed connection names the inventory's `tls:` as a likely cause.
+      const tlsHint = this.pool.config.tls
+        ? `; clusters.${this.pool.config.name}.tls is set: check that the node serves TLS on this port and that its certificate matches the inventory's ca/servername`
+        : `; if the node accepts only TLS, add \`tls:\` to clusters.${this.pool.config.name} in the inventory`;
+      return preconditionError('E_NODE_UNREACHABLE', `${this.address} is unreachable (${msg})`, `check that the node is running and the address in the inventory is right${tlsHint}`);
     }
     const e = new Error(msg);
     return e;
