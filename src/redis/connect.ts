@@ -118,6 +118,17 @@ export class ClusterPool {
   }
 }
 
+/**
+ * A TLS-only node drops a plain connection without a word (and a plain node a
+ * TLS one): messages about unreachable nodes name the inventory's `tls:` as a
+ * likely cause.
+ */
+export function tlsHint(config: ClusterConfig): string {
+  return config.tls
+    ? `; clusters.${config.name}.tls is set: check that the nodes serve TLS on these ports and that their certificates match the inventory's ca/servername`
+    : `; if the nodes accept only TLS, add \`tls:\` to clusters.${config.name} in the inventory`;
+}
+
 export class NodeClient {
   private redis: Redis | undefined;
   private connecting: Promise<Redis> | undefined;
@@ -212,12 +223,7 @@ export class NodeClient {
       return preconditionError('E_AUTH', `authentication to ${this.address} failed (${msg.split(' ')[0]})`, `check ${this.pool.authSource()}`);
     }
     if (/ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|connect|Connection is closed|ECONNRESET|certificate|SSL|TLS|self.signed|handshake/i.test(msg) && !/^ERR|^MOVED|^ASK/.test(msg)) {
-      // A TLS-only node drops a plain connection without a word (and a plain node a TLS one):
-      // a closed connection names the inventory's `tls:` as a likely cause.
-      const tlsHint = this.pool.config.tls
-        ? `; clusters.${this.pool.config.name}.tls is set: check that the node serves TLS on this port and that its certificate matches the inventory's ca/servername`
-        : `; if the node accepts only TLS, add \`tls:\` to clusters.${this.pool.config.name} in the inventory`;
-      return preconditionError('E_NODE_UNREACHABLE', `${this.address} is unreachable (${msg})`, `check that the node is running and the address in the inventory is right${tlsHint}`);
+      return preconditionError('E_NODE_UNREACHABLE', `${this.address} is unreachable (${msg})`, `check that the node is running and the address in the inventory is right${tlsHint(this.pool.config)}`);
     }
     const e = new Error(msg);
     return e;

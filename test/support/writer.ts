@@ -1,4 +1,4 @@
-import { Cluster } from 'ioredis';
+import { Cluster, type RedisOptions } from 'ioredis';
 
 /**
  * A steady application-like write load on a cluster, for sync tests: counters
@@ -6,8 +6,8 @@ import { Cluster } from 'ioredis';
  * write applied twice shows), plus SETs with TTLs and DELs. Runs until
  * `stop`, which resolves with the number of acknowledged commands.
  */
-export function startWriter(port: number, password: string, prefix = 'w'): { stop(): Promise<number>; count(): number } {
-  const c = new Cluster([{ host: '127.0.0.1', port }], { redisOptions: { password }, enableAutoPipelining: true });
+export function startWriter(port: number, password: string, prefix = 'w', extra: RedisOptions = {}): { stop(): Promise<number>; count(): number } {
+  const c = new Cluster([{ host: '127.0.0.1', port }], { redisOptions: { password, ...extra }, enableAutoPipelining: true });
   c.on('error', () => {});
   let running = true;
   let n = 0;
