@@ -2,6 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 import { Redis } from 'ioredis';
 import { cli, runIdOf, tempStateDir } from '../support/cli.js';
@@ -108,7 +109,7 @@ test('manual-failover over TLS swaps the roles', async () => {
 
 test('migrate-sync (builtin, psync) over TLS: full sync, killed, writes made meanwhile arrive by partial resync, verify finds nothing', async () => {
   const writer = startWriter(SRC, password, 'w', { tls: tlsOpts });
-  const args = ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--param', 'engine=builtin', '--param', 'mode=psync', '--param', 'max-lag=1mb'];
+  const args = ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--param', 'engine=builtin', '--param', 'mode=psync', '--param', 'max-lag=1mb', '--param', 'timeout=60'];
   const first = await cli(home, args, { REDIS_RUNBOOK_FAILPOINT: 'catch-up:caught-up' });
   assert.equal(first.code, 137, first.out);
   const id = runIdOf(first);
@@ -137,7 +138,7 @@ test('migrate-sync (builtin, scan with keyspace notifications) over TLS: copied 
   const writes = async () => {
     for (let i = 0; i < 50; i++) await withTls(SRC, password, tlsOpts, async (c) => { await c.call('SET', `{scan}:k${i}`, String(i)).catch(() => undefined); });
   };
-  const run = cli(home, ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--allow-destructive', '--param', 'mode=scan', '--param', 'notify=true', '--param', 'pauseWrites=true', '--param', 'pauseSeconds=30']);
+  const run = cli(home, ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--allow-destructive', '--param', 'mode=scan', '--param', 'notify=true', '--param', 'pauseWrites=true', '--param', 'pauseSeconds=30', '--param', 'timeout=60']);
   await writes();
   const r = await run;
   assert.equal(r.code, 0, r.out);
@@ -145,4 +146,17 @@ test('migrate-sync (builtin, scan with keyspace notifications) over TLS: copied 
   const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
   const report = show.steps.find((s: { stepId: string }) => s.stepId === 'report').output;
   assert.equal(report.verify.differ, 0);
+});
+
+test('engine=redis-shake against clusters whose tls: asks for verification and client certificates: refused before RedisShake starts', async () => {
+  const standin = fileURLToPath(new URL('../../../test/fixtures/redis-shake-standin.sh', import.meta.url));
+  const record = join(home, 'standin-record');
+  const r = await cli(home, ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--allow-destructive', '--param', 'engine=redis-shake', '--param', `shakeBinary=${standin}`, '--param', 'rounds=1'], { STANDIN_RECORD: record });
+  assert.notEqual(r.code, 0, r.out);
+  assert.match(r.out, /E_SHAKE_TLS/);
+  assert.match(r.out, /engine=builtin/);
+  assert.ok(!r.out.includes(password));
+  let started = true;
+  try { readFileSync(record); } catch { started = false; }
+  assert.equal(started, false, 'the stand-in never ran');
 });
