@@ -11,6 +11,8 @@ import { ReplicaLink } from '../../src/redis/sync/replica-link.js';
 import { RespPipe } from '../../src/redis/sync/resp-pipe.js';
 import { openSubscriber } from '../../src/redis/sync/scan-session.js';
 import { ClusterPool } from '../../src/redis/connect.js';
+import { ShardSync, newShardState } from '../../src/redis/sync/shard-sync.js';
+import type { Endpoint } from '../../src/redis/verify/endpoint.js';
 
 // Ports 9390-9393 (this helper's range). 9390: a listening socket whose accept queue is full,
 // so a connect to it gets no SYN-ACK and hangs; 9391: a plain redis-server; 9392: a proxy to it
@@ -106,6 +108,26 @@ test('a stalled connect is cut short by close() (the sync being stopped): start(
   await assert.rejects(starting, /stopped/);
   await closed;
   assert.ok(Date.now() - at < 1000, `settled ${Date.now() - at} ms after close()`);
+});
+
+test('a shard sync whose source master never answers the SYN: stop() returns at once (a run can always be stopped, its lock released)', { timeout: 15_000 }, async () => {
+  const logs: string[] = [];
+  const shard = new ShardSync({
+    index: 0, ranges: [[0, 16383]], syncId: 'stall', credentials: { password: 'pw' },
+    // A first sync never reads the target before the link is up: it is not needed here.
+    target: async () => ({ name: 'target', kind: 'cluster', masters: [] }) as unknown as Endpoint,
+    locateMaster: async () => `127.0.0.1:${STALL}`,
+    sourceOffset: async () => 0,
+    state: newShardState(), persist: () => {}, log: (l) => logs.push(l),
+    payloadVersion: () => undefined, bigKeyBytes: 1 << 20,
+  });
+  shard.start();
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(shard.status().phase, 'connecting');
+  const at = Date.now();
+  await shard.stop();
+  assert.ok(Date.now() - at < 1000, `stop() took ${Date.now() - at} ms`);
+  assert.equal(shard.status().phase, 'stopped');
 });
 
 test('a master that accepts and then never answers the handshake: start() rejects within the idle bound', { timeout: 15_000 }, async () => {
