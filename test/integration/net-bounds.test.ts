@@ -157,6 +157,13 @@ test("the target's pipelined connection: a target that never replies fails the p
   assert.equal(pipe.alive, false);
 });
 
+test('the scan subscriber: a node that takes the connection and never answers fails the subscription within its bound', { timeout: 15_000 }, async () => {
+  const pool = new ClusterPool({ name: 'source', seeds: [] }, { access: 'read-only' });
+  const started = Date.now();
+  await assert.rejects(openSubscriber({ address: `127.0.0.1:${MUTE}`, pool, pattern: 'x*', idleMs: 1000, onMessage: () => {}, onLost: () => {} }));
+  assert.ok(Date.now() - started < 4000, `rejected after ${Date.now() - started} ms`);
+});
+
 test('the scan subscriber notices a peer that stops answering within its idle bound, and its timer goes with it', { timeout: 15_000 }, async () => {
   silent = false;
   const pool = new ClusterPool({ name: 'source', seeds: [`127.0.0.1:${PROXY}`] }, { access: 'read-only' });

@@ -58,7 +58,9 @@ export async function openSubscriber(o: {
   const idleMs = o.idleMs ?? NET_LIMITS.subscriberIdleMs;
   const sub = new Redis({
     host, port, username, password, tls: o.pool.tlsOptions(), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null,
-    connectTimeout: o.connectTimeoutMs ?? NET_LIMITS.connectTimeoutMs, enableOfflineQueue: false,
+    // commandTimeout bounds what the connect sends (AUTH, the ready check) and PSUBSCRIBE: a peer that
+    // takes the connection and says nothing fails the subscription instead of holding it.
+    connectTimeout: o.connectTimeoutMs ?? NET_LIMITS.connectTimeoutMs, commandTimeout: idleMs, enableReadyCheck: false,
   });
   sub.on('error', () => {});
   let lastAnswer = Date.now();
