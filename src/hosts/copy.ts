@@ -66,14 +66,18 @@ function rsyncPath(loc: Location, kind: 'file' | 'dir'): string {
   return loc.host.transport === 'local' ? p : `${sshDestination(loc.host, loc.target)}:${p}`;
 }
 
-function rsyncArgs(kind: 'file' | 'dir', remote: HostConfig | undefined): string[] {
+/** rsync gives up when no data moves for this long (it sends keep-alives meanwhile when the link is healthy). */
+export const RSYNC_IO_TIMEOUT_S = 300;
+
+export function rsyncArgs(kind: 'file' | 'dir', remote: HostConfig | undefined): string[] {
   // -a keeps modes and times; --delete makes a directory an exact copy (an AOF directory
   // with stale incr files would be replayed).
   // --protect-args: paths reach the remote rsync as they are, never through its shell.
   // --partial-dir: a cut-off transfer is kept aside for the next attempt, never under the
   // real file name. --ignore-times: rsync is only called when the digests differ, so its
   // size+mtime quick check must not declare the files equal.
-  const args = ['-a', '--partial-dir=.redis-runbook-partial', '--ignore-times', '--protect-args', ...(kind === 'dir' ? ['--delete'] : [])];
+  // --timeout: a transfer whose other end stopped answering fails instead of waiting out the 6 h cap.
+  const args = ['-a', '--partial-dir=.redis-runbook-partial', '--ignore-times', '--protect-args', `--timeout=${RSYNC_IO_TIMEOUT_S}`, ...(kind === 'dir' ? ['--delete'] : [])];
   if (remote) args.push('-e', ['ssh', ...sshOptions(remote)].map((a) => (/[\s'"]/.test(a) ? shellQuote(a) : a)).join(' '));
   return args;
 }

@@ -33,10 +33,19 @@ export function hostInvocation(host: HostConfig, target: string, command: string
   return { file: 'ssh', args: [...sshOptions(host), sshDestination(host, target), command] };
 }
 
-/** The ssh options of a host (batch mode, port, key, jump, known_hosts): shared by ssh and rsync -e. */
+/**
+ * Bounds on an ssh connection: the connect (and key exchange), and a peer
+ * that stops answering (ssh asks every ServerAliveInterval seconds and gives
+ * up after ServerAliveCountMax unanswered asks: 60 s), so a host that
+ * vanishes fails a command instead of leaving it waiting for TCP to notice.
+ */
+export const SSH_LIMITS = { connectTimeoutS: 10, serverAliveIntervalS: 15, serverAliveCountMax: 4 };
+
+/** The ssh options of a host (batch mode, timeouts, port, key, jump, known_hosts): shared by ssh and rsync -e. */
 export function sshOptions(host: HostConfig): string[] {
   const s = host.ssh ?? {};
-  const args = ['-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10'];
+  const args = ['-o', 'BatchMode=yes', '-o', `ConnectTimeout=${SSH_LIMITS.connectTimeoutS}`,
+    '-o', `ServerAliveInterval=${SSH_LIMITS.serverAliveIntervalS}`, '-o', `ServerAliveCountMax=${SSH_LIMITS.serverAliveCountMax}`];
   if (s.port) args.push('-p', String(s.port));
   if (s.identity) args.push('-i', s.identity, '-o', 'IdentitiesOnly=yes');
   if (s.jump) args.push('-J', s.jump);

@@ -1,9 +1,9 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { readFileSync } from 'node:fs';
 import { preconditionError, messageOf } from '../errors.js';
 import type { ClusterConfig } from '../inventory/types.js';
 import { resolveSecret, describeSecret } from '../inventory/secret.js';
 import { redactArgs, scrub, type AuditSink } from './audit.js';
+import { tlsSocketOptions } from './socket.js';
 
 export type Access = 'read-only' | 'read-write';
 
@@ -85,16 +85,13 @@ export class ClusterPool {
       enableOfflineQueue: true,
       retryStrategy: () => null,
       reconnectOnError: () => false,
-      tls: tls
-        ? {
-            ca: tls.ca ? readFileSync(tls.ca) : undefined,
-            cert: tls.cert ? readFileSync(tls.cert) : undefined,
-            key: tls.key ? readFileSync(tls.key) : undefined,
-            servername: tls.servername,
-            rejectUnauthorized: tls.verify,
-          }
-        : undefined,
+      tls: tls ? tlsSocketOptions(tls, `clusters.${this.config.name}.tls`) : undefined,
     };
+  }
+
+  /** TLS socket options for a connection of this cluster opened elsewhere (a subscriber, a raw socket). */
+  tlsOptions() {
+    return this.config.tls ? tlsSocketOptions(this.config.tls, `clusters.${this.config.name}.tls`) : undefined;
   }
 
   /** One audit event summing up bulk reads (pipelines are not audited one by one). */
@@ -119,6 +116,17 @@ export class ClusterPool {
     for (const c of this.clients.values()) c.disconnect();
     this.clients.clear();
   }
+}
+
+/**
+ * A TLS-only node drops a plain connection without a word (and a plain node a
+ * TLS one): messages about unreachable nodes name the inventory's `tls:` as a
+ * likely cause.
+ */
+export function tlsHint(config: ClusterConfig): string {
+  return config.tls
+    ? `; clusters.${config.name}.tls is set: check that the nodes serve TLS on these ports and that their certificates match the inventory's ca/servername`
+    : `; if the nodes accept only TLS, add \`tls:\` to clusters.${config.name} in the inventory`;
 }
 
 export class NodeClient {
@@ -214,8 +222,8 @@ export class NodeClient {
     if (/WRONGPASS|invalid password|NOAUTH|invalid username-password/i.test(msg)) {
       return preconditionError('E_AUTH', `authentication to ${this.address} failed (${msg.split(' ')[0]})`, `check ${this.pool.authSource()}`);
     }
-    if (/ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|connect|Connection is closed|ECONNRESET/i.test(msg) && !/^ERR|^MOVED|^ASK/.test(msg)) {
-      return preconditionError('E_NODE_UNREACHABLE', `${this.address} is unreachable (${msg})`, 'check that the node is running and the address in the inventory is right');
+    if (/ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|connect|Connection is closed|ECONNRESET|certificate|SSL|TLS|self.signed|handshake/i.test(msg) && !/^ERR|^MOVED|^ASK/.test(msg)) {
+      return preconditionError('E_NODE_UNREACHABLE', `${this.address} is unreachable (${msg})`, `check that the node is running and the address in the inventory is right${tlsHint(this.pool.config)}`);
     }
     const e = new Error(msg);
     return e;

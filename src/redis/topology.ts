@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { preconditionError, RunbookError } from '../errors.js';
-import type { ClusterPool } from './connect.js';
+import { tlsHint, type ClusterPool } from './connect.js';
 import { parseClusterNodes, parseInfo, keysFromInfo, isMaster, type ClusterNodeLine } from './cluster-nodes.js';
 import type { SlotRange } from './slots.js';
 
@@ -71,7 +71,7 @@ export async function discoverTopology(pool: ClusterPool): Promise<Topology> {
     }
   }
   if (!lines) {
-    throw preconditionError('E_CLUSTER_UNREACHABLE', `no seed of cluster ${name} answered (${seedErrors.join('; ')})`, `check clusters.${name}.seeds in ${'the inventory'} and that the nodes are running`);
+    throw preconditionError('E_CLUSTER_UNREACHABLE', `no seed of cluster ${name} answered (${seedErrors.join('; ')})`, `check clusters.${name}.seeds in ${'the inventory'} and that the nodes are running${tlsHint(pool.config)}`);
   }
   // The seed's view decides who is in the cluster; noaddr/handshake entries are not yet members.
   const members = lines.filter((l) => !l.flags.includes('handshake') && !l.flags.includes('noaddr'));

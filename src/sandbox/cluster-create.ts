@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { ConnectionOptions } from 'node:tls';
 import { failedError, messageOf } from '../errors.js';
 import { evenRanges, SLOT_COUNT, type SlotRange } from '../redis/slots.js';
 import type { ClusterLayout } from './layout.js';
@@ -23,6 +24,7 @@ export interface FormOptions {
   /** Bound for each convergence wait. */
   timeoutMs?: number;
   onProgress?: (line: string) => void;
+  tls?: ConnectionOptions;
 }
 
 /**
@@ -50,7 +52,7 @@ export async function formCluster(layout: ClusterLayout, o: FormOptions): Promis
       }
     };
     for (const port of layout.ports) {
-      conns.set(port, await step(port, 'connecting', () => openNode(port, { password: o.password, commandTimeoutMs: 5000 })));
+      conns.set(port, await step(port, 'connecting', () => openNode(port, { password: o.password, tls: o.tls, commandTimeoutMs: 5000 })));
     }
     const conn = (port: number) => conns.get(port)!;
 

@@ -18,12 +18,14 @@ export interface InventoryCluster {
  */
 export interface SandboxSsh { user: string; port: number; identity: string; knownHosts: string }
 
-export function renderInventory(sandboxDir: string, clusters: InventoryCluster[], ssh?: SandboxSsh): string {
+export function renderInventory(sandboxDir: string, clusters: InventoryCluster[], ssh?: SandboxSsh, tls?: boolean): string {
   const nodeDir = join(sandboxDir, 'nodes', '{port}');
   const doc = {
     clusters: Object.fromEntries(clusters.map((c) => [c.name, {
       seeds: c.seeds.map((p) => `${LOOPBACK}:${p}`),
       auth: { password: { file: 'password' } },
+      // --tls: the nodes serve TLS only and want a client certificate; the server's is verified against the sandbox's CA.
+      ...(tls ? { tls: { ca: 'tls/ca.crt', cert: 'tls/client.crt', key: 'tls/client.key' } } : {}),
     }])),
     hosts: {
       localhost: {

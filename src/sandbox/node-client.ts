@@ -1,4 +1,5 @@
 import { createConnection } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { Redis } from 'ioredis';
 
 export const LOOPBACK = '127.0.0.1';
@@ -7,6 +8,8 @@ export interface NodeClientOptions {
   password?: string;
   connectTimeoutMs?: number;
   commandTimeoutMs?: number;
+  /** A --tls sandbox: its nodes speak TLS only. */
+  tls?: ConnectionOptions;
 }
 
 /**
@@ -20,6 +23,7 @@ export async function openNode(port: number, o: NodeClientOptions = {}): Promise
     host: LOOPBACK,
     port,
     password: o.password,
+    tls: o.tls,
     lazyConnect: true,
     connectTimeout: o.connectTimeoutMs ?? 2000,
     commandTimeout: o.commandTimeoutMs ?? 5000,
@@ -57,9 +61,9 @@ export async function withNode<T>(port: number, o: NodeClientOptions, fn: (r: Re
  * it runs just as well as `+PONG`, and `status` still counts a node whose
  * password file was lost or changed (ioredis would drop such a connection).
  */
-export function nodeAnswers(port: number, timeoutMs = 1000): Promise<boolean> {
+export function nodeAnswers(port: number, timeoutMs = 1000, tls?: ConnectionOptions): Promise<boolean> {
   return new Promise((resolvePromise) => {
-    const socket = createConnection({ host: LOOPBACK, port });
+    const socket = tls ? tlsConnect({ host: LOOPBACK, port, ...tls }) : createConnection({ host: LOOPBACK, port });
     let reply = '';
     const done = (answered: boolean) => {
       clearTimeout(timer);
@@ -67,7 +71,7 @@ export function nodeAnswers(port: number, timeoutMs = 1000): Promise<boolean> {
       resolvePromise(answered);
     };
     const timer = setTimeout(() => done(false), timeoutMs);
-    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once(tls ? 'secureConnect' : 'connect', () => socket.write('PING\r\n'));
     socket.on('data', (chunk) => {
       reply += chunk.toString('latin1');
       if (reply.includes('\r\n')) done(reply[0] === '+' || reply[0] === '-');

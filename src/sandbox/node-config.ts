@@ -1,4 +1,5 @@
 import type { NodePaths } from './paths.js';
+import type { SandboxTlsFiles } from './tls.js';
 
 export interface NodeConfigInput {
   port: number;
@@ -7,6 +8,8 @@ export interface NodeConfigInput {
   nodeTimeoutMs: number;
   /** appendonly yes (an AOF directory, for the AOF file-copy runbook). */
   aof?: boolean;
+  /** TLS only: the plain port closed, the cluster bus and replication over TLS too. */
+  tls?: SandboxTlsFiles;
 }
 
 // Redis config arguments may be double-quoted; paths are quoted so a state
@@ -19,7 +22,10 @@ export function renderNodeConfig(c: NodeConfigInput): string {
     '# redis-runbook sandbox node; generated, edits are lost on the next `sandbox up`',
     // Loopback only: the sandbox is for demos and tests, never reachable from outside.
     'bind 127.0.0.1',
-    `port ${c.port}`,
+    ...(c.tls
+      ? ['port 0', `tls-port ${c.port}`, `tls-cert-file ${q(c.tls.serverCert)}`, `tls-key-file ${q(c.tls.serverKey)}`, `tls-ca-cert-file ${q(c.tls.ca)}`,
+        'tls-auth-clients yes', 'tls-cluster yes', 'tls-replication yes']
+      : [`port ${c.port}`]),
     'protected-mode no',
     'cluster-enabled yes',
     'cluster-config-file nodes.conf',

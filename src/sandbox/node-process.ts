@@ -6,6 +6,7 @@ import { nodeAnswers, withNode, LOOPBACK } from './node-client.js';
 import { redact } from './password.js';
 import { sleep, waitUntil } from './wait.js';
 import type { NodePaths } from './paths.js';
+import type { ConnectionOptions } from 'node:tls';
 
 const START_TIMEOUT_MS = 10_000;
 const STOP_STEP_MS = 5_000;
@@ -26,7 +27,7 @@ export function logTail(paths: NodePaths, password: string | undefined, lines = 
  * password. `daemonize yes` makes redis-server fork and return at once, so
  * the wait is what tells us the node really came up.
  */
-export async function startNode(port: number, paths: NodePaths, password: string): Promise<void> {
+export async function startNode(port: number, paths: NodePaths, password: string, tls?: ConnectionOptions): Promise<void> {
   let result;
   try {
     // The password is in the conf file, never on the command line where `ps` would show it.
@@ -44,7 +45,7 @@ export async function startNode(port: number, paths: NodePaths, password: string
   }
   try {
     await waitUntil({ what: `node ${LOOPBACK}:${port} answering PING`, code: 'E_SANDBOX_START', timeoutMs: START_TIMEOUT_MS }, async () =>
-      withNode(port, { password, connectTimeoutMs: 500, commandTimeoutMs: 1000 }, async (r) => {
+      withNode(port, { password, tls, connectTimeoutMs: 500, commandTimeoutMs: 1000 }, async (r) => {
         const pong = await r.ping();
         return pong === 'PONG' ? undefined : `PING answered ${pong}`;
       }));
@@ -119,15 +120,15 @@ async function waitStopped(port: number, pid: number | undefined, timeoutMs: num
  * SIGTERM and finally SIGKILL through the pidfile, but only to a process that
  * is verifiably this node. Returns whether anything was running.
  */
-export async function stopNode(port: number, paths: NodePaths, password: string | undefined): Promise<boolean> {
+export async function stopNode(port: number, paths: NodePaths, password: string | undefined, tls?: ConnectionOptions): Promise<boolean> {
   const pidFromFile = readPid(paths.pid);
   const pid = pidFromFile !== undefined && (await isNodeProcess(pidFromFile, port, paths)) ? pidFromFile : undefined;
   const listening = await isListening(port);
   if (!listening && pid === undefined) return false;
 
-  if (listening && password !== undefined && (await nodeAnswers(port))) {
+  if (listening && password !== undefined && (await nodeAnswers(port, 1000, tls))) {
     try {
-      await withNode(port, { password, connectTimeoutMs: 1000, commandTimeoutMs: 3000 }, (r) => r.call('SHUTDOWN', 'NOSAVE'));
+      await withNode(port, { password, tls, connectTimeoutMs: 1000, commandTimeoutMs: 3000 }, (r) => r.call('SHUTDOWN', 'NOSAVE'));
     } catch {
       // The server closes the connection as it exits, so an error here is the normal outcome.
     }

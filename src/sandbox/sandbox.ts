@@ -13,6 +13,7 @@ import { nodePaths, sandboxPaths, sandboxRoot, validateSandboxName, type Sandbox
 import { checkNameFree, checkPortsFree, sandboxPorts } from './preflight.js';
 import { seedCluster } from './seed-data.js';
 import { startSshd, stopSshd, SSHD_PORT_OFFSET } from './sshd.js';
+import { createSandboxTls, sandboxTlsOptions } from './tls.js';
 
 /**
  * Local Redis Cluster sandboxes on loopback, for the demo and the tests: a
@@ -35,6 +36,8 @@ export interface SandboxUpOptions {
   ssh?: boolean;
   /** appendonly yes on every node. */
   aof?: boolean;
+  /** TLS-only nodes (cluster bus and replication too), with a CA made for the sandbox; the inventory gets `tls:`. */
+  tls?: boolean;
   onProgress?: (line: string) => void;
 }
 export interface SandboxClusterInfo { name: 'source' | 'target'; ports: number[]; masters: number; replicasPerMaster: number }
@@ -68,21 +71,24 @@ export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
   const password = createPasswordFile(paths.password);
 
   try {
+    const tlsFiles = o.tls ? await createSandboxTls(paths.dir) : undefined;
+    const tls = o.tls ? sandboxTlsOptions(paths.dir) : undefined;
+    if (tlsFiles) say(`TLS only: CA and certificates in ${tlsFiles.dir}`);
     for (const port of allPorts) {
       const np = nodePaths(paths.dir, port);
       mkdirSync(np.dir, { recursive: true });
       // redis.conf holds the password (Redis cannot read it from a file): owner-only.
-      writeFileSync(np.conf, renderNodeConfig({ port, paths: np, password, nodeTimeoutMs: o.nodeTimeoutMs, aof: o.aof }), { mode: 0o600 });
+      writeFileSync(np.conf, renderNodeConfig({ port, paths: np, password, nodeTimeoutMs: o.nodeTimeoutMs, aof: o.aof, tls: tlsFiles }), { mode: 0o600 });
       chmodSync(np.conf, 0o600);
     }
     for (const l of layouts) say(`${l.name}: starting ${l.ports.length} node(s) on 127.0.0.1:${l.ports[0]}..${l.ports[l.ports.length - 1]}`);
-    await Promise.all(allPorts.map((port) => startNode(port, nodePaths(paths.dir, port), password)));
+    await Promise.all(allPorts.map((port) => startNode(port, nodePaths(paths.dir, port), password, tls)));
 
-    const formed = await Promise.all(layouts.map((l) => formCluster(l, { password, onProgress: say })));
+    const formed = await Promise.all(layouts.map((l) => formCluster(l, { password, onProgress: say, tls })));
     if (o.keys > 0) {
       // Same deterministic key set on both sides: identical data however each cluster is sharded.
       const expireBaseMs = Date.now();
-      await Promise.all(formed.slice(0, o.seedTarget ? 2 : 1).map((f, i) => seedCluster({ password, masters: f.masters, keys: o.keys, onProgress: say, label: i === 0 ? 'source' : 'target', expireBaseMs })));
+      await Promise.all(formed.slice(0, o.seedTarget ? 2 : 1).map((f, i) => seedCluster({ password, tls, masters: f.masters, keys: o.keys, onProgress: say, label: i === 0 ? 'source' : 'target', expireBaseMs })));
     }
 
     let ssh;
@@ -90,7 +96,7 @@ export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
       ssh = await startSshd(paths.dir, o.basePort + SSHD_PORT_OFFSET);
       say(`sshd on 127.0.0.1:${ssh.port} (user ${ssh.user}, key ${ssh.identity})`);
     }
-    writeInventory(paths.inventory, renderInventory(paths.dir, layouts.map((l) => ({ name: l.name, seeds: l.masterPorts })), ssh));
+    writeInventory(paths.inventory, renderInventory(paths.dir, layouts.map((l) => ({ name: l.name, seeds: l.masterPorts })), ssh, o.tls));
     // What we hand out must be usable by the rest of redis-runbook; find out here, not in the next command.
     loadInventory(paths.inventory);
     say(`sandbox \`${o.name}\` is up; inventory: ${paths.inventory}`);
@@ -107,9 +113,10 @@ export async function sandboxDown(stateDir: string, name: string): Promise<{ sto
   refuseForeignDir(paths);
   const password = readPasswordFile(paths.password);
   const ports = sandboxPorts(paths);
+  const tls = sandboxTlsOptions(paths.dir);
   // All at once: SHUTDOWN is quick, and stopping in parallel avoids replicas
   // starting failovers for masters that went down before them.
-  const results = await Promise.allSettled(ports.map((port) => stopNode(port, nodePaths(paths.dir, port), password)));
+  const results = await Promise.allSettled(ports.map((port) => stopNode(port, nodePaths(paths.dir, port), password, tls)));
   await stopSshd(paths.dir);
   const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
   if (failures.length > 0) {
@@ -134,8 +141,9 @@ export async function sandboxStatus(stateDir: string): Promise<SandboxStatus[]> 
   return Promise.all(names.map(async (name) => {
     const paths = sandboxPaths(stateDir, name);
     const meta = readMeta(paths.meta);
+    const tls = sandboxTlsOptions(paths.dir);
     const clusters = await Promise.all((meta?.clusters ?? []).map(async (c) => {
-      const answers = await Promise.all(c.ports.map((p) => nodeAnswers(p)));
+      const answers = await Promise.all(c.ports.map((p) => nodeAnswers(p, 1000, tls)));
       return { name: c.name, ports: c.ports, masters: c.masters, replicasPerMaster: c.replicasPerMaster, running: answers.filter(Boolean).length };
     }));
     return { name, dir: paths.dir, inventoryPath: paths.inventory, clusters };
@@ -171,7 +179,7 @@ function isSandboxName(name: string): boolean {
   }
 }
 
-const OWN_ENTRIES = new Set(['ssh', 'sandbox.json', 'password', 'inventory.yaml', 'nodes']);
+const OWN_ENTRIES = new Set(['ssh', 'tls', 'sandbox.json', 'password', 'inventory.yaml', 'nodes']);
 
 /** `down` deletes recursively: only a directory that looks like one of ours. */
 function refuseForeignDir(paths: SandboxPaths): void {

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { ConnectionOptions } from 'node:tls';
 import { failedError, messageOf } from '../errors.js';
 import { keySlot, SLOT_COUNT } from '../redis/slots.js';
 import type { FormedMaster } from './cluster-create.js';
@@ -17,6 +18,7 @@ export interface SeedOptions {
   label?: string;
   /** Base of the absolute expiry times; the same base gives the same TTLs on two clusters. */
   expireBaseMs?: number;
+  tls?: ConnectionOptions;
 }
 
 export interface SeedResult {
@@ -52,7 +54,7 @@ export async function seedCluster(o: SeedOptions): Promise<SeedResult> {
   const conns: Redis[] = [];
   try {
     for (const m of o.masters) {
-      conns.push(await wrap(m.port, 'connecting', () => openNode(m.port, { password: o.password, commandTimeoutMs: 30_000 })));
+      conns.push(await wrap(m.port, 'connecting', () => openNode(m.port, { password: o.password, tls: o.tls, commandTimeoutMs: 30_000 })));
     }
     o.onProgress?.(`${o.label ?? 'source'}: seeding ${o.keys} keys over ${o.masters.length} master(s)`);
     const pending: SeedCommand[][] = o.masters.map(() => []);

@@ -1,4 +1,4 @@
-import { Cluster } from 'ioredis';
+import { Cluster, type RedisOptions } from 'ioredis';
 
 /**
  * A steady application-like write load on a cluster, for sync tests: counters
@@ -7,8 +7,8 @@ import { Cluster } from 'ioredis';
  * `stop`, which resolves with the number of acknowledged commands. With
  * `deletes: false` the key count only grows (for runbooks that check no key was lost).
  */
-export function startWriter(port: number, password: string, prefix = 'w', o: { deletes?: boolean } = {}): { stop(): Promise<number>; count(): number } {
-  const c = new Cluster([{ host: '127.0.0.1', port }], { redisOptions: { password }, enableAutoPipelining: true });
+export function startWriter(port: number, password: string, prefix = 'w', o: { deletes?: boolean; redis?: RedisOptions } = {}): { stop(): Promise<number>; count(): number } {
+  const c = new Cluster([{ host: '127.0.0.1', port }], { redisOptions: { password, ...o.redis }, enableAutoPipelining: true });
   c.on('error', () => {});
   let running = true;
   let n = 0;

@@ -42,3 +42,22 @@ test('a missing or non-executable binary is a clear precondition error', () => {
   assert.throws(() => checkShakeBinary('/nonexistent/redis-shake'), (e: RunbookError) => e.code === 'E_SHAKE_MISSING');
   assert.equal(checkShakeBinary('/bin/sh'), '/bin/sh');
 });
+
+test('TLS: a cluster with tls: gets `tls = true` only when the inventory asks for no more than RedisShake does; verification or a client certificate is refused', async () => {
+  const { shakeTls } = await import('../../src/redis/sync/redis-shake.js');
+  assert.equal(shakeTls({ name: 'source', seeds: [] }), false);
+  assert.equal(shakeTls({ name: 'source', seeds: [], tls: { verify: false, ca: '/ca.crt' } }), true);
+  const toml = shakeConfigV4({ source: { ...source, tls: true }, target, dir: '/tmp/shake', logFile: 'shake.log' });
+  assert.match(toml, /\[sync_reader\][^[]*\ntls = true\n/);
+  assert.match(shakeConfigV2({ source: { ...source, tls: true }, target, logFile: '/tmp/l' }), /\nsource\.tls_enable = true\n/);
+  for (const tls of [{ verify: true }, { verify: false, cert: '/c.crt', key: '/c.key' }]) {
+    assert.throws(() => shakeTls({ name: 'target', seeds: [], tls }), (err: unknown) => {
+      assert.ok(err instanceof RunbookError);
+      assert.equal(err.code, 'E_SHAKE_TLS');
+      assert.equal(err.kind, 'precondition');
+      assert.match(err.message, /clusters\.target\.tls asks for/);
+      assert.match(err.remedy!, /engine=builtin/);
+      return true;
+    });
+  }
+});

@@ -1,5 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import { preconditionError } from '../../errors.js';
+import type { ClusterConfig } from '../../inventory/types.js';
 
 /**
  * RedisShake as an alternative sync engine (issue 6): its configuration,
@@ -16,6 +17,24 @@ export interface ShakeSide {
   username?: string;
   password?: string;
   tls: boolean;
+}
+
+/**
+ * The `tls` value of one side of RedisShake's config. RedisShake's `tls =
+ * true` encrypts but accepts any server certificate (InsecureSkipVerify) and
+ * presents no client certificate: a cluster whose inventory asks for
+ * verification or a client certificate is refused rather than given a
+ * weaker link than the inventory promises. A cluster without `tls:` gets
+ * false, one with `tls: { verify: false }` true.
+ */
+export function shakeTls(c: ClusterConfig): boolean {
+  if (!c.tls) return false;
+  const wants = [c.tls.verify ? 'the server certificate verified' : '', c.tls.cert || c.tls.key ? 'a client certificate' : ''].filter(Boolean);
+  if (wants.length) {
+    throw preconditionError('E_SHAKE_TLS', `clusters.${c.name}.tls asks for ${wants.join(' and ')}, which RedisShake's \`tls = true\` does not do (it accepts any certificate and presents none)`,
+      'use engine=builtin, which honours the inventory\'s ca, cert, key, servername and verify');
+  }
+  return true;
 }
 
 const q = (s: string) => JSON.stringify(s); // TOML basic strings escape like JSON for what we write

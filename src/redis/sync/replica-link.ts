@@ -1,7 +1,9 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { EventEmitter } from 'node:events';
 import { encodeBatch } from './resp-pipe.js';
 import type { Command } from './apply.js';
+import type { TlsConfig } from '../../inventory/types.js';
+import { NET_LIMITS, openSocket } from '../socket.js';
 
 /**
  * One replication link to a source master, speaking the replica side of the
@@ -30,10 +32,16 @@ export interface LinkOptions {
    * target. Defaults to the offset received.
    */
   ackOffset?: () => number;
+  /** The source cluster's TLS settings: the link (and the AUTH it sends) goes over TLS when set. */
+  tls?: TlsConfig;
+  tlsWhere?: string;
+  /** Bound on the TCP connect and TLS handshake (default NET_LIMITS.connectTimeoutMs). */
+  connectTimeoutMs?: number;
+  /** Silence from the master (not counting our own pauses) after which the link is dead (default NET_LIMITS.replicationIdleMs). */
+  idleTimeoutMs?: number;
 }
 
 const CRLF = Buffer.from('\r\n');
-const IDLE_MS = 60_000;
 
 /**
  * Parse one RESP array of bulk strings at the start of `buf`: the command and
@@ -78,6 +86,9 @@ export class ReplicaLink extends EventEmitter {
   private idle: NodeJS.Timeout | undefined;
   private lastData = Date.now();
   private paused = false;
+  private closed = false;
+  /** Aborts a connect in progress when the link is closed. */
+  private readonly connecting = new AbortController();
   /** Replication offset of the last byte received and applied. */
   offset = 0;
   replid = '';
@@ -87,25 +98,29 @@ export class ReplicaLink extends EventEmitter {
   }
 
   async start(): Promise<void> {
-    const s = connect({ host: this.o.host, port: this.o.port });
+    let s: Socket;
+    try {
+      // Bounded: a connect the network never answers (no SYN-ACK) must not keep start(), and
+      // the stop() waiting for it, pending forever.
+      s = await openSocket({ host: this.o.host, port: this.o.port, tls: this.o.tls, tlsWhere: this.o.tlsWhere, connectTimeoutMs: this.o.connectTimeoutMs, signal: this.connecting.signal });
+    } catch (err) {
+      this.markClosed();
+      throw err;
+    }
+    if (this.closed) { s.destroy(); throw new Error(`the link to ${this.o.host}:${this.o.port} was closed while connecting`); }
     this.socket = s;
     s.setKeepAlive(true, 10_000);
-    // The master sends something at least every repl-ping-replica-period (10 s), newlines while
-    // it prepares an RDB: a minute of silence (not counting our own pauses) is a dead link.
+    // A minute of silence (not counting our own pauses) is a dead link; this also bounds
+    // every handshake reply (AUTH, REPLCONF, PSYNC): the master sends newlines while it waits.
+    const idleMs = this.o.idleTimeoutMs ?? NET_LIMITS.replicationIdleMs;
+    this.lastData = Date.now();
     this.idle = setInterval(() => {
-      if (!this.paused && Date.now() - this.lastData > IDLE_MS) this.fail(new Error(`no data from ${this.o.host}:${this.o.port} for ${IDLE_MS / 1000} s`));
-    }, 5000);
+      if (!this.paused && Date.now() - this.lastData > idleMs) this.fail(new Error(`no data from ${this.o.host}:${this.o.port} for ${idleMs / 1000} s`));
+    }, Math.min(5000, Math.max(100, Math.floor(idleMs / 4))));
     this.idle.unref();
     s.on('data', (d) => { this.lastData = Date.now(); try { this.onData(d); } catch (err) { this.fail(err as Error); } });
     s.on('error', (err) => this.fail(err));
-    s.on('close', () => {
-      this.stopAcks();
-      if (this.idle) clearInterval(this.idle);
-      // A handshake cut off must not leave start() waiting for a reply forever.
-      for (const reply of this.replies.splice(0)) reply('-ERR connection closed during the handshake');
-      this.emit('close');
-    });
-    await new Promise<void>((resolve, reject) => { s.once('connect', resolve); s.once('error', reject); });
+    s.on('close', () => this.markClosed());
     if (this.o.password !== undefined) {
       await this.expectOk(this.o.username ? ['AUTH', this.o.username, this.o.password] : ['AUTH', this.o.password], 'AUTH');
     }
@@ -146,7 +161,20 @@ export class ReplicaLink extends EventEmitter {
 
   close(): void {
     this.stopAcks();
-    this.socket?.destroy();
+    this.connecting.abort();
+    if (this.socket) this.socket.destroy();
+  }
+
+  /** Once, whatever ended the link (closed, failed, never connected): timers cleared, waiters answered, `close` emitted. */
+  private markClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.stopAcks();
+    if (this.idle) clearInterval(this.idle);
+    this.idle = undefined;
+    // A handshake cut off must not leave start() waiting for a reply forever.
+    for (const reply of this.replies.splice(0)) reply('-ERR connection closed during the handshake');
+    this.emit('close');
   }
 
   private startAcks(): void {
@@ -167,6 +195,7 @@ export class ReplicaLink extends EventEmitter {
 
   private request(args: string[]): Promise<string> {
     return new Promise((resolve) => {
+      if (this.closed) { resolve('-ERR connection closed during the handshake'); return; }
       this.replies.push(resolve);
       this.socket!.write(encodeBatch([args as Command]));
     });

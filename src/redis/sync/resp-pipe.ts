@@ -1,7 +1,9 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Command } from './apply.js';
 import { crcInto } from './crc64.js';
 import { parseAddress } from '../../inventory/load.js';
+import type { TlsConfig } from '../../inventory/types.js';
+import { NET_LIMITS, openSocket } from '../socket.js';
 
 /** Bytes a command takes as a RESP array of bulk strings. */
 function frameSize(c: Command): number {
@@ -121,7 +123,15 @@ export function replyEnd(b: Buffer, at: number): number {
   throw new Error(`unexpected reply byte ${t}`);
 }
 
-const STALL_MS = 120_000;
+export interface PipeOptions {
+  /** The target cluster's TLS settings: the pipe (and its AUTH) goes over TLS when set. */
+  tls?: TlsConfig;
+  tlsWhere?: string;
+  /** Bound on the TCP connect and TLS handshake (default NET_LIMITS.connectTimeoutMs). */
+  connectTimeoutMs?: number;
+  /** A batch waiting this long without any reply fails the pipe (default NET_LIMITS.pipeReplyTimeoutMs). */
+  replyTimeoutMs?: number;
+}
 
 interface Batch { left: number; errors: Array<{ index: number; message: string }>; index: number; resolve(e: Batch['errors']): void; reject(err: Error): void }
 
@@ -140,24 +150,23 @@ export class RespPipe {
   private lastReply = Date.now();
   private readonly watchdog: NodeJS.Timeout;
 
-  private constructor(private readonly socket: Socket, readonly address: string) {
+  private constructor(private readonly socket: Socket, readonly address: string, replyTimeoutMs: number) {
     socket.setKeepAlive(true, 10_000);
     // A target that stops answering (half-open connection, stuck node) fails the load instead of hanging it.
     this.watchdog = setInterval(() => {
-      if (this.batches.length && Date.now() - this.lastReply > STALL_MS) socket.destroy(new Error(`${address} sent no reply for ${STALL_MS / 1000} s`));
-    }, 5000);
+      if (this.batches.length && Date.now() - this.lastReply > replyTimeoutMs) socket.destroy(new Error(`${address} sent no reply for ${replyTimeoutMs / 1000} s`));
+    }, Math.min(5000, Math.max(100, Math.floor(replyTimeoutMs / 4))));
     this.watchdog.unref();
     socket.on('data', (d) => this.onData(d));
     socket.on('error', (err) => this.fail(err));
     socket.on('close', () => this.fail(new Error(`the connection to ${address} closed`)));
   }
 
-  static async open(address: string, credentials: { username?: string; password?: string }): Promise<RespPipe> {
+  static async open(address: string, credentials: { username?: string; password?: string }, o: PipeOptions = {}): Promise<RespPipe> {
     const { host, port } = parseAddress(address)!;
-    const socket = connect({ host, port });
+    const socket = await openSocket({ host, port, tls: o.tls, tlsWhere: o.tlsWhere, connectTimeoutMs: o.connectTimeoutMs });
     socket.setNoDelay(true);
-    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
-    const pipe = new RespPipe(socket, address);
+    const pipe = new RespPipe(socket, address, o.replyTimeoutMs ?? NET_LIMITS.pipeReplyTimeoutMs);
     if (credentials.password !== undefined) {
       const [err] = await pipe.send([credentials.username ? ['AUTH', credentials.username, credentials.password] : ['AUTH', credentials.password]]);
       if (err) { socket.destroy(); throw new Error(`AUTH on ${address} refused: ${err.message.split(credentials.password).join('***')}`); }

@@ -8,6 +8,7 @@ import { shardsOf, unstopped, type SyncRecord } from './session.js';
 import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './engine.js';
 import { copyKeys, scanCopy } from './scan-copy.js';
 import { clearSlots } from './clear-slots.js';
+import { NET_LIMITS } from '../socket.js';
 
 export interface ScanRecord extends SyncRecord {
   /** notify-keyspace-events as it was on each source master before the sync changed it (restored at the end). */
@@ -23,6 +24,8 @@ export interface ScanOptions {
   log(line: string): void;
   /** Follow changes through keyspace notifications (turned on for the sync, restored after). */
   notify: boolean;
+  /** A subscriber whose PING goes unanswered this long is dropped and its shard copied again (default NET_LIMITS.subscriberIdleMs). */
+  subscriberIdleMs?: number;
 }
 
 const CHANNEL = '__keyspace@0__:';
@@ -37,36 +40,86 @@ export function withKeyspaceEvents(current: string): string {
   return [...flags].filter((f) => !'g$lshzxetd'.includes(f)).join('');
 }
 
+export interface Subscriber { close(): void }
+
+/**
+ * A pattern subscription on one node, over TLS when the cluster's inventory
+ * says so. A subscriber only listens, so a link that died silently (a host
+ * gone, a half-open connection) would look like a quiet source for hours of
+ * OS keepalive: it PINGs, and a PING unanswered for `idleMs` drops the
+ * connection and calls onLost (also called when the connection closes).
+ */
+export async function openSubscriber(o: {
+  address: string; pool: ClusterPool; pattern: string; idleMs?: number; connectTimeoutMs?: number;
+  onMessage(channel: Buffer, message: Buffer): void; onLost(): void;
+}): Promise<Subscriber> {
+  const { host, port } = parseAddress(o.address)!;
+  const { username, password } = o.pool.credentials();
+  const idleMs = o.idleMs ?? NET_LIMITS.subscriberIdleMs;
+  const sub = new Redis({
+    host, port, username, password, tls: o.pool.tlsOptions(), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null,
+    // commandTimeout bounds what the connect sends (AUTH, the ready check) and PSUBSCRIBE: a peer that
+    // takes the connection and says nothing fails the subscription instead of holding it.
+    connectTimeout: o.connectTimeoutMs ?? NET_LIMITS.connectTimeoutMs, commandTimeout: idleMs, enableReadyCheck: false,
+  });
+  sub.on('error', () => {});
+  let lastAnswer = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+  let done = false;
+  const close = () => {
+    if (timer) clearInterval(timer);
+    timer = undefined;
+    sub.disconnect();
+  };
+  sub.on('close', () => {
+    if (timer) clearInterval(timer);
+    timer = undefined;
+    if (!done) { done = true; o.onLost(); }
+  });
+  try {
+    await sub.connect();
+    sub.on('pmessageBuffer', (_p: Buffer, channel: Buffer, message: Buffer) => o.onMessage(channel, message));
+    await sub.psubscribe(o.pattern);
+  } catch (err) {
+    done = true;
+    close();
+    throw err;
+  }
+  timer = setInterval(() => {
+    if (Date.now() - lastAnswer > idleMs) { close(); return; }
+    sub.ping().then(() => { lastAnswer = Date.now(); }, () => undefined);
+  }, Math.min(5000, Math.max(50, Math.floor(idleMs / 4))));
+  timer.unref();
+  return { close: () => { done = true; close(); } };
+}
+
 class ScanShard {
   phase: ShardStatus['phase'] = 'connecting';
   copied = 0;
   master: NodeClient | undefined;
   readonly pending = new Map<string, { key: Buffer; at: number }>();
-  private sub: Redis | undefined;
+  private sub: Subscriber | undefined;
   private window: Array<{ at: number; n: number }> = [];
   constructor(readonly index: number, readonly ranges: readonly SlotRange[], readonly state: ReturnType<typeof newShardState>) {}
 
   async subscribe(o: ScanOptions, onLost: () => void): Promise<void> {
-    const { host, port } = parseAddress(this.master!.address)!;
-    const { username, password } = o.source.credentials();
-    const sub = new Redis({ host, port, username, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    sub.on('error', () => {});
-    await sub.connect();
-    sub.on('pmessageBuffer', (_p: Buffer, channel: Buffer) => {
-      const key = channel.subarray(CHANNEL.length);
-      const id = key.toString('latin1');
-      if (!this.pending.has(id)) this.pending.set(id, { key: Buffer.from(key), at: Date.now() });
+    const sub = await openSubscriber({
+      address: this.master!.address, pool: o.source, pattern: `${CHANNEL}*`, idleMs: o.subscriberIdleMs,
+      onMessage: (channel) => {
+        const key = channel.subarray(CHANNEL.length);
+        const id = key.toString('latin1');
+        if (!this.pending.has(id)) this.pending.set(id, { key: Buffer.from(key), at: Date.now() });
+      },
+      // Events missed while nobody listened cannot be known: the shard is copied again.
+      onLost: () => { if (this.sub === sub) onLost(); },
     });
-    // Events missed while nobody listened cannot be known: the shard is copied again.
-    sub.on('close', () => { if (this.sub === sub) onLost(); });
-    await sub.psubscribe(`${CHANNEL}*`);
     this.sub = sub;
   }
 
   unsubscribe(): void {
     const s = this.sub;
     this.sub = undefined;
-    s?.disconnect();
+    s?.close();
   }
 
   rate(now: number): number {

@@ -67,6 +67,7 @@ export class SyncSession implements SyncEngine {
       const ranges = parseRanges(sh.ranges);
       return new ShardSync({
         index, ranges, target: () => this.freshTarget(), syncId: this.o.id, credentials,
+        tls: this.o.source.config.tls, tlsWhere: `clusters.${this.o.source.config.name}.tls`,
         locateMaster: () => this.locate(ranges),
         // Polled every second: a pipeline, so the journal is not filled with INFO reads.
         sourceOffset: async (address) => {
@@ -80,8 +81,7 @@ export class SyncSession implements SyncEngine {
         log: this.o.log,
         payloadVersion: (v) => (targetVersion !== undefined && targetVersion >= v ? v : undefined),
         bigKeyBytes: this.o.bigKeyBytes,
-        // TLS targets are written through the pooled (TLS) clients.
-        pipe: this.o.target.config.tls ? undefined : (node) => this.pipe(node.address),
+        pipe: (node) => this.pipe(node.address),
       });
     });
     for (const s of this.shards) s.start();
@@ -92,7 +92,8 @@ export class SyncSession implements SyncEngine {
     // A pipe the target closed (timeout, restart) is opened again, not reused.
     if (p && !(await p.then((x) => x.alive, () => false))) { this.pipes.delete(address); p = undefined; }
     if (!p) {
-      p = RespPipe.open(address, this.o.target.credentials());
+      // Over TLS exactly when the target's inventory entry says so, like every other connection.
+      p = RespPipe.open(address, this.o.target.credentials(), { tls: this.o.target.config.tls, tlsWhere: `clusters.${this.o.target.config.name}.tls` });
       p.catch(() => this.pipes.delete(address));
       this.pipes.set(address, p);
     }

@@ -8,9 +8,13 @@ import { newShardState, type ShardStatus } from './shard-sync.js';
 import { unstopped, type SyncRecord } from './session.js';
 import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './engine.js';
 import { scrub } from '../audit.js';
+<<<<<<< HEAD
 import { failedError } from '../../errors.js';
 import { identityOf, isSameProcess, signalIfSame, startTimeOf, type ProcessIdentity } from '../../engine/process-identity.js';
 import { shakeConfigV2, shakeConfigV4, parseShakeLine, checkShakeBinary, type ShakeSide, type ShakeStatus } from './redis-shake.js';
+=======
+import { shakeConfigV2, shakeConfigV4, parseShakeLine, checkShakeBinary, shakeTls, type ShakeSide, type ShakeStatus } from './redis-shake.js';
+>>>>>>> h-net
 
 export interface ShakeRecord extends SyncRecord {
   /** The RedisShake process this run started (a resumed run stops it before starting a new one). */
@@ -95,11 +99,14 @@ export class ShakeSession implements SyncEngine {
 
   private side(ep: Endpoint, pool: ClusterPool): ShakeSide {
     const { username, password } = pool.credentials();
-    return { cluster: ep.kind === 'cluster', addresses: ep.masters.map((m) => m.address), username, password, tls: !!pool.config.tls };
+    return { cluster: ep.kind === 'cluster', addresses: ep.masters.map((m) => m.address), username, password, tls: shakeTls(pool.config) };
   }
 
   private async begin(): Promise<void> {
     const binary = checkShakeBinary(this.o.binary);
+    // Refused before anything starts: RedisShake cannot give the TLS the inventory asks for.
+    shakeTls(this.o.source.config);
+    shakeTls(this.o.target.config);
     this.source = await openEndpoint(this.o.source);
     const target = await openEndpoint(this.o.target);
     const record = unstopped(this.o.load());

@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Endpoint } from '../verify/endpoint.js';
 import type { NodeClient } from '../connect.js';
 import { parseAddress } from '../../inventory/load.js';
+import type { TlsConfig } from '../../inventory/types.js';
 import type { RespPipe } from './resp-pipe.js';
 import type { SlotRange } from '../slots.js';
 import { formatRanges } from '../slots.js';
@@ -61,6 +62,9 @@ export interface ShardSyncOptions {
   target(): Promise<Endpoint>;
   syncId: string;
   credentials: { username?: string; password?: string };
+  /** The source cluster's TLS settings, for the replication link. */
+  tls?: TlsConfig;
+  tlsWhere?: string;
   /** The address of the shard's master now (it may have failed over), checked to answer as a master. */
   locateMaster(): Promise<string>;
   /** The master's replication offset (INFO replication), for the lag. */
@@ -202,7 +206,7 @@ export class ShardSync {
     // The applier of this connection only: a link that outlives its session must never feed the next one's.
     let applier: StreamApplier | undefined;
     const link = new ReplicaLink({
-      host, port, ...this.o.credentials,
+      host, port, ...this.o.credentials, tls: this.o.tls, tlsWhere: this.o.tlsWhere,
       resume: 'replid' in resume ? { replid: resume.replid, offset: resume.offset } : undefined,
       ackOffset: () => applier?.applied ?? 0,
     });

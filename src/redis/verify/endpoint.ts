@@ -1,5 +1,5 @@
 import { preconditionError, RunbookError } from '../../errors.js';
-import type { ClusterPool, NodeClient } from '../connect.js';
+import { tlsHint, type ClusterPool, type NodeClient } from '../connect.js';
 import { parseInfo, keysFromInfo } from '../cluster-nodes.js';
 import { keySlot, SLOT_COUNT } from '../slots.js';
 
@@ -66,5 +66,5 @@ export async function openEndpoint(pool: ClusterPool): Promise<Endpoint> {
       },
     };
   }
-  throw preconditionError('E_CLUSTER_UNREACHABLE', `no seed of ${name} answered (${(lastError as Error | undefined)?.message ?? 'no seeds'})`, `check clusters.${name}.seeds and that the nodes are running`);
+  throw preconditionError('E_CLUSTER_UNREACHABLE', `no seed of ${name} answered (${(lastError as Error | undefined)?.message ?? 'no seeds'})`, `check clusters.${name}.seeds and that the nodes are running${tlsHint(pool.config)}`);
 }
