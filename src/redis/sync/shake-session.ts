@@ -8,13 +8,9 @@ import { newShardState, type ShardStatus } from './shard-sync.js';
 import { unstopped, type SyncRecord } from './session.js';
 import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './engine.js';
 import { scrub } from '../audit.js';
-<<<<<<< HEAD
 import { failedError } from '../../errors.js';
 import { identityOf, isSameProcess, signalIfSame, startTimeOf, type ProcessIdentity } from '../../engine/process-identity.js';
-import { shakeConfigV2, shakeConfigV4, parseShakeLine, checkShakeBinary, type ShakeSide, type ShakeStatus } from './redis-shake.js';
-=======
 import { shakeConfigV2, shakeConfigV4, parseShakeLine, checkShakeBinary, shakeTls, type ShakeSide, type ShakeStatus } from './redis-shake.js';
->>>>>>> h-net
 
 export interface ShakeRecord extends SyncRecord {
   /** The RedisShake process this run started (a resumed run stops it before starting a new one). */
