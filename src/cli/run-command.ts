@@ -52,7 +52,7 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
       plan = saved;
     } else {
       const params = resolveParams(rb, flags.param);
-      plan = buildPlan(rb, params, inv.file, await discover(rb, params, readEnv));
+      plan = buildPlan(rb, params, inv.file, await discover(rb, params, readEnv), new Date(), readEnv);
     }
     const runId = newRunId(rb.name);
     console.log(`run ${bold(runId)}: ${rb.name} ${Object.entries(plan.params).map(([k, v]) => `${k}=${v}`).join(' ')}`);

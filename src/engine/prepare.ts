@@ -43,7 +43,7 @@ function planState(): RunState {
 
 export async function preparePlan(rb: Runbook, params: Record<string, string>, inventoryFile: string, env: StepEnv): Promise<PlanReport> {
   const topologies = await discover(rb, params, env);
-  const plan = buildPlan(rb, params, inventoryFile, topologies);
+  const plan = buildPlan(rb, params, inventoryFile, topologies, new Date(), env);
   return evaluatePreconditions(plan, env);
 }
 

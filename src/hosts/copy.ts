@@ -86,7 +86,8 @@ async function rsync(from: Location, to: Location, kind: 'file' | 'dir', signal?
     const mk = await runOnHost(to.host, to.target, `mkdir -p ${shellQuote(parent)}`, { timeoutMs: 60_000, signal });
     if (mk.exitCode !== 0) throw new Error(`cannot create ${parent} on host ${to.host.name}: ${mk.stderr.trim()}`);
   }
-  const r = await execa('rsync', [...rsyncArgs(kind, remote), rsyncPath(from, kind), rsyncPath(to, kind)], { reject: false, stdin: 'ignore', cancelSignal: signal, timeout: 6 * 60 * 60_000 });
+  // `--`: a path or destination is never read as an option.
+  const r = await execa('rsync', [...rsyncArgs(kind, remote), '--', rsyncPath(from, kind), rsyncPath(to, kind)], { reject: false, stdin: 'ignore', cancelSignal: signal, timeout: 6 * 60 * 60_000 });
   if (r.exitCode !== 0) throw new Error(`rsync ${rsyncPath(from, kind)} -> ${rsyncPath(to, kind)} exited ${r.exitCode}: ${String(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`);
 }
 

@@ -2,7 +2,7 @@ import { preconditionError, failedError } from '../errors.js';
 import { redactCommandLine, type AuditSink } from '../redis/audit.js';
 import type { Access } from '../redis/connect.js';
 import type { HostConfig, Inventory } from '../inventory/types.js';
-import { expandTemplate, hostFor, hostOf, runOnHost, type HostResult } from '../hosts/host.js';
+import { expandTemplate, hostFor, hostOf, runOnHost, validNodeAddress, type HostResult } from '../hosts/host.js';
 import { copy, digest, type Digest, type Location } from '../hosts/copy.js';
 
 export type ServiceAction = 'start' | 'stop' | 'kill';
@@ -13,6 +13,8 @@ export interface HostHandle {
   config: HostConfig;
   /** The filled-in service command for this node, or undefined when the inventory has none. */
   service(action: ServiceAction): string | undefined;
+  /** A command line as the journal and the plan show it: the inventory's passwords redacted. */
+  shown(command: string): string;
   /** Run a command line on the host; journaled before it is sent, like a Redis write. */
   run(command: string, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<HostResult>;
   /** Run a command that only reads (df, /proc/meminfo): not journaled, allowed in a plan. The caller vouches it changes nothing. */
@@ -27,8 +29,12 @@ export function hostAccess(inventory: Inventory, access: Access, audit: AuditSin
     config,
     service: (action) => {
       const t = config.service?.[action];
-      return t ? expandTemplate(t, address) : undefined;
+      if (!t) return undefined;
+      // The address comes from CLUSTER NODES; only a plain HOST:PORT goes into a command line.
+      if (!validNodeAddress(address)) throw preconditionError('E_BAD_ADDRESS', `the node address \`${address}\` is not a plain HOST:PORT, so it is not put into hosts.${config.name}.service.${action}`, 'check the node\'s cluster-announce-ip / hostname settings');
+      return expandTemplate(t, address);
     },
+    shown: (command) => redactCommandLine(command, secrets()),
     read: (command, opts = {}) => runOnHost(config, hostOf(address), command, { timeoutMs: opts.timeoutMs ?? 30_000 }),
     async run(command, opts = {}) {
       if (access === 'read-only') {
