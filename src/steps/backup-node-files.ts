@@ -59,13 +59,12 @@ export const backupNodeFilesStep: StepKind<Args> = {
   }),
   async check(ctx) {
     const noHost = ctx.args.nodes.filter((n) => !ctx.env.host(n.address)).map((n) => n.address);
-    // Other instances the inventory knows on the same hosts (any cluster): none may use these files.
-    const mine = new Set(ctx.args.nodes.flatMap((n) => [n.address, n.id ?? '']));
+    // Other instances the inventory knows on the same hosts (its other clusters; this one's
+    // nodes were compared at plan time, and are stopped now): none may use these files.
     const problems: string[] = [];
     for (const n of ctx.args.nodes) {
-      const others = await otherInstances(ctx.env, n.address, n.id);
-      problems.push(...conflicts({ address: n.address, dir: n.dir, files: n.files.map((f) => ({ kind: 'rdb', name: f, path: `${n.dir}/${f}` })) }, others.known.filter((o) => !mine.has(o.address))));
-      problems.push(...others.unknown.filter((u) => ![...mine].some((m) => m && u.startsWith(`${m} `))));
+      const others = await otherInstances(ctx.env, n.address, n.id, ctx.args.cluster);
+      problems.push(...conflicts({ address: n.address, dir: n.dir, files: n.files.map((f) => ({ kind: 'rdb', name: f, path: `${n.dir}/${f}` })) }, others.known), ...others.unknown);
     }
     return [
       cond('hosts known', noHost.length === 0, 'every node has an inventory host', `${noHost.join(', ')}: add their hosts under hosts:`),

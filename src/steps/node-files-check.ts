@@ -8,14 +8,17 @@ import type { StepEnv } from './kind.js';
  * the runbook acts on) that runs on the same host as `address`, with the
  * files it reports. A node or cluster that cannot be read is listed as
  * unknown: the caller refuses rather than guess which files it uses.
+ * `skipCluster`: a cluster the caller checked from its plan-time topology
+ * (one it has stopped, say, and cannot read now).
  */
-export async function otherInstances(env: StepEnv, address: string, id?: string): Promise<{ known: Array<{ address: string; persistence: NodePersistence }>; unknown: string[] }> {
+export async function otherInstances(env: StepEnv, address: string, id?: string, skipCluster?: string): Promise<{ known: Array<{ address: string; persistence: NodePersistence }>; unknown: string[] }> {
   const inv = env.inventory;
   const myHost = hostFor(inv, address)?.name;
   const sameHost = (a: string) => hostOf(a) === hostOf(address) || (myHost !== undefined && hostFor(inv, a)?.name === myHost);
   const known: Array<{ address: string; persistence: NodePersistence }> = [];
   const unknown: string[] = [];
   for (const name of Object.keys(inv.clusters)) {
+    if (name === skipCluster) continue;
     let t;
     try {
       t = await env.topology(name);

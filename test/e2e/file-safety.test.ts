@@ -1,0 +1,109 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cli, runIdOf, tempStateDir } from '../support/cli.js';
+import { roles, withNode } from '../support/cluster.js';
+import { sandboxPair, type SandboxPair } from '../support/pair.js';
+
+// Source 9200-9205 with its sshd on 9299, target 9250-9255: one port range, two clusters
+// of one inventory on one host, every host command over real SSH on loopback.
+const home = tempStateDir();
+let pair: SandboxPair;
+
+before(async () => {
+  pair = await sandboxPair(home, 9200, 9250, { ssh: true });
+});
+after(async () => {
+  await pair.down();
+});
+
+const portOf = (address: string) => Number(address.split(':')[1]);
+const nodeDir = (s: { dir: string }, port: number) => join(s.dir, 'nodes', String(port));
+interface AuditRow { stepId?: string; command: string; args: string[]; target: string }
+
+test('a node whose dbfilename is `..`: the decommission plan with deleteFiles=true is refused (exit 3), nothing is deleted', async () => {
+  const { replicaOfIt } = await roles(pair.source.base, pair.source.password, 0);
+  const p = portOf(replicaOfIt);
+  await withNode(p, pair.source.password, (r) => r.call('CONFIG', 'SET', 'dbfilename', '..'));
+  try {
+    const before = readdirSync(nodeDir(pair.source, p)).sort();
+    const r = await cli(home, ['plan', 'decommission-node', '--inventory', pair.inventory, '--param', `node=${replicaOfIt}`, '--param', 'deleteFiles=true']);
+    assert.equal(r.code, 3, r.out);
+    assert.match(r.out, /E_UNSAFE_PATH/);
+    assert.match(r.out, /dbfilename is `\.\.`/);
+    const run = await cli(home, ['run', 'decommission-node', '--inventory', pair.inventory, '--param', `node=${replicaOfIt}`, '--param', 'deleteFiles=true', '--yes', '--allow-destructive']);
+    assert.equal(run.code, 3, run.out);
+    assert.deepEqual(readdirSync(nodeDir(pair.source, p)).sort(), before);
+    assert.equal(await withNode(p, pair.source.password, (r) => r.ping()), 'PONG', 'the node was not touched');
+  } finally {
+    await withNode(p, pair.source.password, (r) => r.call('CONFIG', 'SET', 'dbfilename', 'dump.rdb'));
+  }
+});
+
+test('two clusters of the inventory sharing a data directory: deleting one node\'s files is refused (exit 3), nothing is deleted', async () => {
+  const { replicaOfIt } = await roles(pair.source.base, pair.source.password, 0);
+  const p = portOf(replicaOfIt);
+  const shared = nodeDir(pair.source, p);
+  // A target node (another cluster, same host) is pointed at the source replica's directory.
+  const other = pair.target.base + 4;
+  const was = ((await withNode(other, pair.target.password, (r) => r.call('CONFIG', 'GET', 'dir'))) as string[])[1]!;
+  await withNode(other, pair.target.password, (r) => r.call('CONFIG', 'SET', 'dir', shared));
+  writeFileSync(join(shared, 'dump.rdb'), 'not really an rdb');
+  try {
+    const r = await cli(home, ['plan', 'decommission-node', '--inventory', pair.inventory, '--param', `node=${replicaOfIt}`, '--param', 'deleteFiles=true']);
+    assert.equal(r.code, 3, r.out);
+    assert.match(r.out, new RegExp(`127\\.0\\.0\\.1:${other} uses ${shared}/dump\\.rdb`));
+    const run = await cli(home, ['run', 'decommission-node', '--inventory', pair.inventory, '--param', `node=${replicaOfIt}`, '--param', 'deleteFiles=true', '--yes', '--allow-destructive']);
+    assert.equal(run.code, 3, run.out);
+    assert.ok(existsSync(join(shared, 'dump.rdb')) && existsSync(join(shared, 'nodes.conf')), 'nothing deleted');
+    assert.equal(await withNode(p, pair.source.password, (r) => r.ping()), 'PONG', 'the node was not stopped');
+  } finally {
+    await withNode(other, pair.target.password, (r) => r.call('CONFIG', 'SET', 'dir', was));
+  }
+});
+
+test('the plan shows the exact host command lines the run journals: decommission with deleteFiles=true over ssh', async () => {
+  const { replicaOfIt } = await roles(pair.source.base, pair.source.password, 0);
+  const p = portOf(replicaOfIt);
+  const plan = await cli(home, ['plan', 'decommission-node', '--inventory', pair.inventory, '--param', `node=${replicaOfIt}`, '--param', 'deleteFiles=true', '--json']);
+  assert.equal(plan.code, 0, plan.out);
+  const steps = JSON.parse(plan.stdout).plan.steps as Array<{ id: string; commands: Array<{ target: string; command: string }> }>;
+  const shown = (id: string) => steps.find((s) => s.id === id)!.commands[0]!;
+  assert.match(shown('shutdown').command, new RegExp(`^kill \\$\\(cat .*/${p}/redis\\.pid\\)$`));
+  assert.match(shown('delete-files').command, /rm -rf -- '.*\/dump\.rdb' '.*\/nodes\.conf'$/);
+  const r = await cli(home, ['run', 'decommission-node', '--inventory', pair.inventory, '--param', `node=${replicaOfIt}`, '--param', 'deleteFiles=true', '--yes', '--allow-destructive']);
+  assert.equal(r.code, 0, r.out);
+  const show = JSON.parse((await cli(home, ['show', runIdOf(r), '--json'])).stdout) as { audit: AuditRow[] };
+  const hostCommands = (id: string) => show.audit.filter((a) => a.stepId === id && a.command === 'HOST').map((a) => ({ target: a.target, command: a.args[0] }));
+  const planned = (id: string) => ({ target: shown(id).target, command: shown(id).command });
+  assert.deepEqual(hostCommands('shutdown'), [planned('shutdown')]);
+  assert.deepEqual(hostCommands('delete-files')[0], planned('delete-files'));
+  assert.equal(existsSync(join(nodeDir(pair.source, p), 'nodes.conf')), false, 'nodes.conf deleted');
+  assert.equal(existsSync(join(nodeDir(pair.source, p), 'redis.conf')), true, 'only the data files are deleted');
+});
+
+test('an inventory whose ssh.user is an ssh option is refused at load (exit 2), naming the path in the file', async () => {
+  const bad = pair.variant('evil-user', (doc) => { doc.hosts.localhost.ssh.user = '-oProxyCommand=touch /tmp/pwned'; });
+  const r = await cli(home, ['plan', 'decommission-node', '--inventory', bad, '--param', 'node=127.0.0.1:9203']);
+  assert.equal(r.code, 2, r.out);
+  assert.match(r.out, /E_INVENTORY_INVALID/);
+  assert.match(r.out, /hosts\.localhost\.ssh\.user/);
+});
+
+test('start-nodes killed right after a start command holding a password was sent: the resume does not send it again', async () => {
+  // The start template carries the target's password (a real template might pass it to a
+  // wrapper); the node comes up 3 s after the command returns, so the resume finds it down.
+  const inv = pair.variant('slow-start', (doc) => {
+    doc.hosts.localhost.service.start = `sh -c 'sleep 3; exec redis-server ${home}/pair-nodes/{port}/redis.conf' </dev/null >/dev/null 2>&1 & : ${pair.target.password}`;
+  });
+  const first = await cli(home, ['run', 'migrate-copy-files', '--inventory', inv, '--yes', '--allow-destructive'], { REDIS_RUNBOOK_FAILPOINT: `start-target:start-sent:127.0.0.1:${pair.target.base}` });
+  assert.equal(first.code, 137, first.out);
+  const id = runIdOf(first);
+  const resumed = await cli(home, ['resume', id, '--yes', '--allow-destructive']);
+  assert.equal(resumed.code, 0, resumed.out);
+  const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout) as { audit: AuditRow[] };
+  const starts = show.audit.filter((a) => a.stepId === 'start-target' && a.command === 'HOST' && a.args[0]!.includes(`/${pair.target.base}/redis.conf`));
+  assert.equal(starts.length, 1, JSON.stringify(starts));
+  assert.ok(!starts[0]!.args[0]!.includes(pair.target.password), 'the journal holds the command redacted');
+});
