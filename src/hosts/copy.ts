@@ -4,12 +4,15 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import type { HostConfig } from '../inventory/types.js';
 import { runOnHost, sshDestination, sshOptions } from './host.js';
+import type { Cleanup } from '../engine/cleanup.js';
 
 /** A file or directory on a host. `target` is how ssh reaches the host (the node's IP or name). */
 export interface Location { host: HostConfig; target: string; path: string }
 
 /** Size and SHA-256 of each file: one entry '' for a file, relative paths for a directory. */
 export type Digest = Map<string, { size: number; sha256: string }>;
+
+const PARTIAL = '.redis-runbook-partial';
 
 export const shellQuote = (p: string) => `'${p.replace(/'/g, `'\\''`)}'`;
 
@@ -73,7 +76,7 @@ function rsyncArgs(kind: 'file' | 'dir', remote: HostConfig | undefined): string
   // --partial-dir: a cut-off transfer is kept aside for the next attempt, never under the
   // real file name. --ignore-times: rsync is only called when the digests differ, so its
   // size+mtime quick check must not declare the files equal.
-  const args = ['-a', '--partial-dir=.redis-runbook-partial', '--ignore-times', '--protect-args', ...(kind === 'dir' ? ['--delete'] : [])];
+  const args = ['-a', `--partial-dir=${PARTIAL}`, '--ignore-times', '--protect-args', ...(kind === 'dir' ? ['--delete'] : [])];
   if (remote) args.push('-e', ['ssh', ...sshOptions(remote)].map((a) => (/[\s'"]/.test(a) ? shellQuote(a) : a)).join(' '));
   return args;
 }
@@ -97,18 +100,36 @@ async function rsync(from: Location, to: Location, kind: 'file' | 'dir', signal?
  * through a staging directory on this machine (rsync cannot join two remote
  * ends, and host-to-host trust between servers is not assumed).
  */
-export async function copy(from: Location, to: Location, kind: 'file' | 'dir', signal?: AbortSignal): Promise<void> {
+export async function copy(from: Location, to: Location, kind: 'file' | 'dir', signal?: AbortSignal, opts: CopyOptions = {}): Promise<void> {
   if (from.host.transport === 'ssh' && to.host.transport === 'ssh') {
     const stage = mkdtempSync(join(tmpdir(), 'redis-runbook-copy-'));
+    // A full copy of the data sits here between the two hops: recorded, so that a run killed
+    // in between still has it removed (abort, or the run's end).
+    const id = `stage:${stage}`;
+    opts.cleanup?.add(id, { kind: 'local-dir', path: stage, what: 'copy staging directory' });
     try {
       const local: HostConfig = { name: 'this machine', transport: 'local', addresses: [] };
       const mid = { host: local, target: 'localhost', path: join(stage, 'data') };
       await rsync(from, mid, kind, signal);
+      opts.failpoint?.('staged');
       await rsync(mid, to, kind, signal);
     } finally {
       rmSync(stage, { recursive: true, force: true });
+      opts.cleanup?.done(id);
     }
     return;
   }
   await rsync(from, to, kind, signal);
+}
+
+/** rsync keeps a cut-off transfer here, beside the destination (`--partial-dir`). */
+export function partialDir(to: string, kind: 'file' | 'dir'): string {
+  const p = to.replace(/\/+$/, '');
+  return `${kind === 'dir' ? p : p.replace(/\/[^/]*$/, '') || ''}/${PARTIAL}`;
+}
+
+export interface CopyOptions {
+  cleanup?: Cleanup;
+  /** Test hook of the calling step (a crash between the two hops of a remote-to-remote copy). */
+  failpoint?: (name: string) => void;
 }

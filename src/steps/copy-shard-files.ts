@@ -1,3 +1,4 @@
+import { Cleanup } from '../engine/cleanup.js';
 import { failedError, preconditionError } from '../errors.js';
 import { sameDigest } from '../hosts/copy.js';
 import { pairShards } from '../redis/pairing.js';
@@ -61,7 +62,7 @@ export const copyShardFilesStep: StepKind<Args> = {
       // However long ago the check ran: never replace the files of a node that accepts connections.
       if (!(await refusesConnections(ctx.env.pool(ctx.args.target), c.to.address))) throw failedError('E_NODE_RUNNING', `${c.to.address} accepts connections: its files are not replaced under it`, 'stop it (the stop step) and retry');
       ctx.progress(`copying ${c.from.path} -> ${c.to.address}:${c.to.path} (${Math.round(cmp.bytes / 1e6)} MB)`);
-      await ctx.env.files.copy(c.from, c.to, c.kind, ctx.signal);
+      await ctx.env.files.copy(c.from, c.to, c.kind, ctx.signal, { cleanup: new Cleanup(ctx.state), failpoint: ctx.failpoint });
       ctx.failpoint('copied');
       cmp = await compare(ctx, c);
       if (!cmp.same) {

@@ -3,7 +3,7 @@ import { redactCommandLine, type AuditSink } from '../redis/audit.js';
 import type { Access } from '../redis/connect.js';
 import type { HostConfig, Inventory } from '../inventory/types.js';
 import { expandTemplate, hostFor, hostOf, runOnHost, validNodeAddress, type HostResult } from '../hosts/host.js';
-import { copy, digest, type Digest, type Location } from '../hosts/copy.js';
+import { copy, digest, partialDir, type CopyOptions, type Digest, type Location } from '../hosts/copy.js';
 
 export type ServiceAction = 'start' | 'stop' | 'kill';
 
@@ -66,7 +66,7 @@ export function hostAccess(inventory: Inventory, access: Access, audit: AuditSin
 /** Files on the nodes' hosts, as steps see them: digests (reads) and copies (journaled writes). */
 export interface FileOps {
   digest(address: string, path: string, kind: 'file' | 'dir', signal?: AbortSignal): Promise<Digest | undefined>;
-  copy(from: { address: string; path: string }, to: { address: string; path: string }, kind: 'file' | 'dir', signal?: AbortSignal): Promise<void>;
+  copy(from: { address: string; path: string }, to: { address: string; path: string }, kind: 'file' | 'dir', signal?: AbortSignal, opts?: CopyOptions): Promise<void>;
 }
 
 export function fileAccess(inventory: Inventory, access: Access, audit: AuditSink | undefined): FileOps {
@@ -77,7 +77,7 @@ export function fileAccess(inventory: Inventory, access: Access, audit: AuditSin
   };
   return {
     digest: (address, path, kind, signal) => digest(locate(address, path), kind, signal),
-    async copy(from, to, kind, signal) {
+    async copy(from, to, kind, signal, opts = {}) {
       const src = locate(from.address, from.path);
       const dst = locate(to.address, to.path);
       if (access === 'read-only') throw preconditionError('E_READ_ONLY', `refused to copy to host ${dst.host.name}: this is a read-only (plan) session`, 'use `run` to make changes');
@@ -85,11 +85,17 @@ export function fileAccess(inventory: Inventory, access: Access, audit: AuditSin
       const event = { at: started, target: `host ${dst.host.name}`, command: 'COPY', args: [`${src.host.name}:${src.path}`, `${dst.host.name}:${dst.path}`, kind], durationMs: 0, ok: false };
       const id = audit?.intent(event);
       let error: string | undefined;
+      // A cut-off transfer leaves a partial file (a piece of the RDB) beside the destination:
+      // recorded until the copy completes, so `abort` removes it on the host.
+      const partial = partialDir(dst.path, kind);
+      const pid = `partial:${to.address}:${partial}`;
+      opts.cleanup?.add(pid, { kind: 'host-dir', address: to.address, path: partial, what: 'rsync partial directory' });
       try {
-        await copy(src, dst, kind, signal);
+        await copy(src, dst, kind, signal, opts);
+        opts.cleanup?.done(pid);
       } catch (err) {
         error = (err as Error).message;
-        throw failedError('E_COPY', `copy of ${src.host.name}:${src.path} to ${dst.host.name}:${dst.path} failed: ${error}`, 'check disk space and ssh access on both hosts, then retry the step (rsync resumes a partial copy)');
+        throw failedError('E_COPY', `copy of ${src.host.name}:${src.path} to ${dst.host.name}:${dst.path} failed: ${error}`, 'check disk space and ssh access on both hosts, then retry the step (the copy is made again)');
       } finally {
         const outcome = { ok: error === undefined, durationMs: Date.now() - started, error };
         if (id !== undefined) audit?.complete(id, outcome);

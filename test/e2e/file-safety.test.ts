@@ -1,7 +1,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { cli, runIdOf, tempStateDir } from '../support/cli.js';
 import { roles, withNode } from '../support/cluster.js';
 import { sandboxPair, type SandboxPair } from '../support/pair.js';
@@ -106,4 +108,49 @@ test('start-nodes killed right after a start command holding a password was sent
   const starts = show.audit.filter((a) => a.stepId === 'start-target' && a.command === 'HOST' && a.args[0]!.includes(`/${pair.target.base}/redis.conf`));
   assert.equal(starts.length, 1, JSON.stringify(starts));
   assert.ok(!starts[0]!.args[0]!.includes(pair.target.password), 'the journal holds the command redacted');
+});
+
+const notifyOf = async (p: number) => ((await withNode(p, pair.source.password, (c) => c.call('CONFIG', 'GET', 'notify-keyspace-events'))) as string[])[1];
+
+test('scan sync with notify=true killed mid-sync, then aborted: notify-keyspace-events is back to its old value on every source master', async () => {
+  const masters = [0, 1, 2].map((i) => pair.source.base + i);
+  for (const p of masters) await withNode(p, pair.source.password, (c) => c.call('CONFIG', 'SET', 'notify-keyspace-events', 'Ex'));
+  const before = await Promise.all(masters.map(notifyOf));
+  const first = await cli(home, ['run', 'migrate-sync', '--inventory', pair.inventory, '--yes', '--allow-destructive', '--param', 'mode=scan', '--param', 'notify=true'], { REDIS_RUNBOOK_FAILPOINT: 'catch-up:caught-up' });
+  assert.equal(first.code, 137, first.out);
+  const during = await Promise.all(masters.map(notifyOf));
+  assert.notDeepEqual(during, before, 'the sync turned keyspace events on');
+  const aborted = await cli(home, ['abort', runIdOf(first)]);
+  assert.equal(aborted.code, 0, aborted.out);
+  assert.match(aborted.out, /set notify-keyspace-events back to "xE" on 127\.0\.0\.1:9200 .*\(sent to Redis, journaled\)/);
+  assert.deepEqual(await Promise.all(masters.map(notifyOf)), before);
+});
+
+const standin = fileURLToPath(new URL('../../../test/fixtures/redis-shake-standin.sh', import.meta.url));
+
+test('a RedisShake run killed mid-sync, then aborted: its config directory (it holds the passwords) is gone', async () => {
+  const record = join(home, 'standin-record');
+  const first = await cli(home, ['run', 'migrate-sync', '--inventory', pair.inventory, '--yes', '--allow-destructive', '--param', 'engine=redis-shake', '--param', `shakeBinary=${standin}`], { REDIS_RUNBOOK_FAILPOINT: 'catch-up:caught-up', STANDIN_RECORD: record });
+  assert.equal(first.code, 137, first.out);
+  const [pid, conf] = readFileSync(record, 'utf8').trim().split(' ');
+  // The killed run could not stop the stand-in it started; the test does, by its pid.
+  try { process.kill(Number(pid), 'SIGTERM'); } catch { /* already gone */ }
+  assert.ok(existsSync(conf!), 'the killed run left its config behind');
+  const aborted = await cli(home, ['abort', runIdOf(first)]);
+  assert.equal(aborted.code, 0, aborted.out);
+  assert.equal(existsSync(dirname(conf!)), false, 'the config directory is removed by abort');
+});
+
+test('a remote-to-remote copy killed between its two hops, then aborted: no staging directory and no partial directory is left', async () => {
+  const stages = () => new Set(readdirSync(tmpdir()).filter((f) => f.startsWith('redis-runbook-copy-')));
+  const had = stages();
+  const first = await cli(home, ['run', 'migrate-copy-files', '--inventory', pair.inventory, '--yes', '--allow-destructive'], { REDIS_RUNBOOK_FAILPOINT: 'copy:staged' });
+  assert.equal(first.code, 137, first.out);
+  const left = [...stages()].filter((f) => !had.has(f));
+  assert.ok(left.length >= 1, 'the killed copy left a staging directory holding an RDB');
+  const aborted = await cli(home, ['abort', runIdOf(first)]);
+  assert.equal(aborted.code, 0, aborted.out);
+  assert.match(aborted.out, /removed copy staging directory/);
+  assert.deepEqual(left.filter((f) => existsSync(join(tmpdir(), f))), []);
+  for (let i = 0; i < 3; i++) assert.equal(existsSync(join(nodeDir(pair.target, pair.target.base + i), '.redis-runbook-partial')), false);
 });

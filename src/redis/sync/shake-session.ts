@@ -8,6 +8,7 @@ import { newShardState, type ShardStatus } from './shard-sync.js';
 import { unstopped, type SyncRecord } from './session.js';
 import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './engine.js';
 import { scrub } from '../audit.js';
+import type { Cleanup } from '../../engine/cleanup.js';
 import { shakeConfigV2, shakeConfigV4, parseShakeLine, checkShakeBinary, type ShakeSide, type ShakeStatus } from './redis-shake.js';
 
 export interface ShakeRecord extends SyncRecord {
@@ -26,6 +27,8 @@ export interface ShakeOptions {
   load(): ShakeRecord | undefined;
   save(r: ShakeRecord): void;
   log(line: string): void;
+  /** The run's cleanup registry: the config directory is recorded in it while it exists. */
+  cleanup?: Cleanup;
 }
 
 const alive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
@@ -85,6 +88,8 @@ export class ShakeSession implements SyncEngine {
     if (this.record.dir) rmSync(this.record.dir, { recursive: true, force: true });
     this.expected = this.source.masters.length;
     this.dir = mkdtempSync(join(tmpdir(), 'redis-runbook-shake-'));
+    // Recorded before the passwords are written into it: `abort` and the run's end remove it.
+    this.o.cleanup?.add('shake-dir', { kind: 'local-dir', path: this.dir, what: 'RedisShake config directory (holds passwords)' });
     const logFile = join(this.dir, this.o.format === 'v4' ? 'shake.log' : 'redis-shake.log');
     const conf = join(this.dir, this.o.format === 'v4' ? 'shake.toml' : 'redis-shake.conf');
     const src = this.side(this.source, this.o.source);
@@ -203,6 +208,7 @@ export class ShakeSession implements SyncEngine {
     }
     // The config holds passwords: it goes with the sync.
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    if (this.dir) this.o.cleanup?.done('shake-dir');
     releaseEngine(this.o.id);
   }
 }
