@@ -122,8 +122,8 @@ test('scan sync with notify=true killed mid-sync, then aborted: notify-keyspace-
   assert.notDeepEqual(during, before, 'the sync turned keyspace events on');
   const aborted = await cli(home, ['abort', runIdOf(first)]);
   assert.equal(aborted.code, 0, aborted.out);
-  assert.match(aborted.out, /set notify-keyspace-events back to "xE" on 127\.0\.0\.1:9200 .*\(sent to Redis, journaled\)/);
   assert.deepEqual(await Promise.all(masters.map(notifyOf)), before);
+  assert.match(aborted.out, /set notify-keyspace-events back to "xE" on 127\.0\.0\.1:9200 .*\(sent to Redis, journaled\)/);
 });
 
 const standin = fileURLToPath(new URL('../../../test/fixtures/redis-shake-standin.sh', import.meta.url));
@@ -150,7 +150,7 @@ test('a remote-to-remote copy killed between its two hops, then aborted: no stag
   assert.ok(left.length >= 1, 'the killed copy left a staging directory holding an RDB');
   const aborted = await cli(home, ['abort', runIdOf(first)]);
   assert.equal(aborted.code, 0, aborted.out);
-  assert.match(aborted.out, /removed copy staging directory/);
   assert.deepEqual(left.filter((f) => existsSync(join(tmpdir(), f))), []);
+  assert.match(aborted.out, /removed copy staging directory/);
   for (let i = 0; i < 3; i++) assert.equal(existsSync(join(nodeDir(pair.target, pair.target.base + i), '.redis-runbook-partial')), false);
 });
