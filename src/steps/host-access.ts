@@ -3,7 +3,7 @@ import { redactCommandLine, type AuditSink } from '../redis/audit.js';
 import type { Access } from '../redis/connect.js';
 import type { HostConfig, Inventory } from '../inventory/types.js';
 import { expandTemplate, hostFor, hostOf, runOnHost, validNodeAddress, type HostResult } from '../hosts/host.js';
-import { copy, digest, partialDir, type CopyOptions, type Digest, type Location } from '../hosts/copy.js';
+import { copy, copyCommandLines, digest, partialDir, type CopyOptions, type Digest, type Location } from '../hosts/copy.js';
 
 export type ServiceAction = 'start' | 'stop' | 'kill';
 
@@ -82,7 +82,8 @@ export function fileAccess(inventory: Inventory, access: Access, audit: AuditSin
       const dst = locate(to.address, to.path);
       if (access === 'read-only') throw preconditionError('E_READ_ONLY', `refused to copy to host ${dst.host.name}: this is a read-only (plan) session`, 'use `run` to make changes');
       const started = Date.now();
-      const event = { at: started, target: `host ${dst.host.name}`, command: 'COPY', args: [`${src.host.name}:${src.path}`, `${dst.host.name}:${dst.path}`, kind], durationMs: 0, ok: false };
+      // The journal holds the exact rsync command lines, as the plan showed them.
+      const event = { at: started, target: `host ${dst.host.name}`, command: 'COPY', args: [`${src.host.name}:${src.path}`, `${dst.host.name}:${dst.path}`, kind, ...copyCommandLines(src, dst, kind)], durationMs: 0, ok: false };
       const id = audit?.intent(event);
       let error: string | undefined;
       // A cut-off transfer leaves a partial file (a piece of the RDB) beside the destination:

@@ -33,7 +33,7 @@ export interface StepEnv {
 
 /** What a plan may read to show host commands exactly: the inventory's host of a node. */
 export interface PlanHosts {
-  host(address: string): Pick<HostHandle, 'name' | 'service' | 'shown'> | undefined;
+  host(address: string): Pick<HostHandle, 'name' | 'config' | 'service' | 'shown'> | undefined;
 }
 
 /**

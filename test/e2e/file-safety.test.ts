@@ -99,7 +99,12 @@ test('start-nodes killed right after a start command holding a password was sent
   const inv = pair.variant('slow-start', (doc) => {
     doc.hosts.localhost.service.start = `sh -c 'sleep 3; exec redis-server ${home}/pair-nodes/{port}/redis.conf' </dev/null >/dev/null 2>&1 & : ${pair.target.password}`;
   });
-  const first = await cli(home, ['run', 'migrate-copy-files', '--inventory', inv, '--yes', '--allow-destructive'], { REDIS_RUNBOOK_FAILPOINT: `start-target:start-sent:127.0.0.1:${pair.target.base}` });
+  // Planned and saved first: the plan's commands are compared with the journal below.
+  const planFile = join(home, 'copy-plan.json');
+  const plan = await cli(home, ['plan', 'migrate-copy-files', '--inventory', inv, '--out', planFile, '--json']);
+  assert.equal(plan.code, 0, plan.out);
+  const planned = JSON.parse(plan.stdout).plan.steps as Array<{ id: string; commands: Array<{ target: string; command: string }> }>;
+  const first = await cli(home, ['run', '--plan', planFile, '--yes', '--allow-destructive'], { REDIS_RUNBOOK_FAILPOINT: `start-target:start-sent:127.0.0.1:${pair.target.base}` });
   assert.equal(first.code, 137, first.out);
   const id = runIdOf(first);
   const resumed = await cli(home, ['resume', id, '--yes', '--allow-destructive']);
@@ -108,6 +113,14 @@ test('start-nodes killed right after a start command holding a password was sent
   const starts = show.audit.filter((a) => a.stepId === 'start-target' && a.command === 'HOST' && a.args[0]!.includes(`/${pair.target.base}/redis.conf`));
   assert.equal(starts.length, 1, JSON.stringify(starts));
   assert.ok(!starts[0]!.args[0]!.includes(pair.target.password), 'the journal holds the command redacted');
+  // What the plan showed is what ran: the start commands and the rsync command lines of the copy.
+  const plannedOf = (id: string) => planned.find((st) => st.id === id)!.commands.map((c) => c.command);
+  assert.ok(plannedOf('start-target').includes(starts[0]!.args[0]!), `${starts[0]!.args[0]} in ${plannedOf('start-target').join(' | ')}`);
+  assert.ok(!plannedOf('start-target').some((c) => c.includes(pair.target.password)), 'the plan shows the command redacted');
+  const rsyncs = show.audit.filter((a) => a.stepId === 'copy' && a.command === 'COPY').flatMap((a) => a.args.slice(3));
+  assert.equal(rsyncs.length, 6, 'two hops for each of 3 shards (both ends are reached over ssh)');
+  assert.deepEqual([...rsyncs].sort(), [...plannedOf('copy')].sort());
+  assert.match(rsyncs[0]!, /^rsync -a .* -- /);
 });
 
 const notifyOf = async (p: number) => ((await withNode(p, pair.source.password, (c) => c.call('CONFIG', 'GET', 'notify-keyspace-events'))) as string[])[1];
@@ -142,7 +155,8 @@ test('a RedisShake run killed mid-sync, then aborted: its config directory (it h
 });
 
 test('a remote-to-remote copy killed between its two hops, then aborted: no staging directory and no partial directory is left', async () => {
-  const stages = () => new Set(readdirSync(tmpdir()).filter((f) => f.startsWith('redis-runbook-copy-')));
+  const root = join(tmpdir(), `redis-runbook-stage-${process.getuid!()}`);
+  const stages = () => new Set(existsSync(root) ? readdirSync(root).filter((f) => f.startsWith('redis-runbook-copy-')) : []);
   const had = stages();
   const first = await cli(home, ['run', 'migrate-copy-files', '--inventory', pair.inventory, '--yes', '--allow-destructive'], { REDIS_RUNBOOK_FAILPOINT: 'copy:staged' });
   assert.equal(first.code, 137, first.out);
@@ -150,7 +164,7 @@ test('a remote-to-remote copy killed between its two hops, then aborted: no stag
   assert.ok(left.length >= 1, 'the killed copy left a staging directory holding an RDB');
   const aborted = await cli(home, ['abort', runIdOf(first)]);
   assert.equal(aborted.code, 0, aborted.out);
-  assert.deepEqual(left.filter((f) => existsSync(join(tmpdir(), f))), []);
+  assert.deepEqual(left.filter((f) => existsSync(join(root, f))), []);
   assert.match(aborted.out, /removed copy staging directory/);
   for (let i = 0; i < 3; i++) assert.equal(existsSync(join(nodeDir(pair.target, pair.target.base + i), '.redis-runbook-partial')), false);
 });
