@@ -85,3 +85,35 @@ test('inventory: ssh values that ssh would read as options are refused at load, 
   bad(load('{ user: ops }', '["a;b"]'), 'hosts.db1.addresses[0]');
   assert.equal(load('{ user: ops, jump: "admin@bastion:2222,10.0.0.9" }')().hosts.db1!.ssh!.jump, 'admin@bastion:2222,10.0.0.9');
 });
+
+test('cleanup registry: only paths of the shapes this tool creates are removed; entries survive a reload of the state', async () => {
+  const { Cleanup, removable } = await import('../../src/engine/cleanup.js');
+  assert.equal(removable({ kind: 'local-dir', path: '/tmp/redis-runbook-stage-1/redis-runbook-copy-ab', what: '' }), true);
+  assert.equal(removable({ kind: 'local-dir', path: '/home/ops', what: '' }), false);
+  assert.equal(removable({ kind: 'local-dir', path: 'redis-runbook-x', what: '' }), false);
+  assert.equal(removable({ kind: 'host-dir', address: 'h:1', path: '/data/7000/.redis-runbook-partial', what: '' }), true);
+  assert.equal(removable({ kind: 'host-dir', address: 'h:1', path: '/data/7000', what: '' }), false);
+  const m = new Map<string, unknown>();
+  const state = { get: <T>(k: string) => (m.has(k) ? (JSON.parse(JSON.stringify(m.get(k))) as T) : undefined), set: (k: string, v: unknown) => { m.set(k, v); } };
+  const dir = mkdtempSync(join(tmpdir(), 'redis-runbook-unit-'));
+  new Cleanup(state).add('a', { kind: 'local-dir', path: dir, what: 'test dir' });
+  new Cleanup(state).add('b', { kind: 'local-dir', path: '/etc', what: 'not ours' });
+  const r = await new Cleanup(state).walk(undefined, ['local-dir']);
+  assert.deepEqual(r.done, [`removed test dir ${dir}`]);
+  assert.match(r.left.join(), /\/etc is not a path this tool creates/);
+  assert.throws(() => execFileSync('test', ['-e', dir]));
+  assert.deepEqual(new Cleanup(state).items().map(([id]) => id), ['b']);
+});
+
+test('copy command lines: `--` before the paths, a remote-to-remote copy staged in a private directory named in both hops', async () => {
+  const { copyCommandLines, partialDir, stageRoot } = await import('../../src/hosts/copy.js');
+  const h = { name: 'db', transport: 'ssh' as const, addresses: ['10.0.0.1'], ssh: { user: 'ops' } };
+  const lines = copyCommandLines({ host: h, target: '10.0.0.1', path: '/d/dump.rdb' }, { host: { ...h, name: 'db2' }, target: '10.0.0.2', path: '/e/dump.rdb' }, 'file');
+  assert.equal(lines.length, 2);
+  const stage = new RegExp(`${stageRoot()}/redis-runbook-copy-[0-9a-f]{16}/data`);
+  assert.match(lines[0]!, /^rsync -a --partial-dir=\.redis-runbook-partial .* -e 'ssh -o BatchMode=yes .*' -- ops@10\.0\.0\.1:\/d\/dump\.rdb /);
+  assert.match(lines[0]!, stage);
+  assert.match(lines[1]!, / -- \S+\/data ops@10\.0\.0\.2:\/e\/dump\.rdb$/);
+  assert.equal(partialDir('/e/dump.rdb', 'file'), '/e/.redis-runbook-partial');
+  assert.equal(partialDir('/e/appendonlydir/', 'dir'), '/e/appendonlydir/.redis-runbook-partial');
+});
