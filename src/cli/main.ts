@@ -12,6 +12,7 @@ import { Session, writePlanFile } from './session.js';
 import { renderPlan, renderRuns, renderShow, table } from './render.js';
 import { runCommand, resumeCommand, assertNotActive } from './run-command.js';
 import { stateDirFrom } from './state-dir.js';
+import { Cleanup } from '../engine/cleanup.js';
 
 const program = new Command();
 program
@@ -139,11 +140,28 @@ program
     exitCode = await resumeCommand(id, { ...o, stateDir: globals().stateDir });
   });
 
+/** Walk a run's cleanup registry for `abort`; prints what was done, returns what was not. */
+async function undoLeftovers(s: Session, id: string, inventoryFile: string): Promise<string[]> {
+  const cleanup = new Cleanup({ get: (key) => s.store.getState(id, key), set: (key, value) => s.store.setState(id, key, value) });
+  if (cleanup.items().length === 0) return [];
+  let env;
+  try {
+    env = s.env(s.inventory(inventoryFile), 'read-write', s.store);
+  } catch (err) {
+    console.error(`  cannot load the inventory ${inventoryFile} (${messageOf(err)}): only local files are removed`);
+  }
+  s.store.attach(id);
+  const r = await cleanup.walk(env, ['local-dir', 'host-dir', 'config']);
+  s.store.attach(undefined);
+  for (const l of r.done) console.log(`  cleanup: ${l}${/^set /.test(l) ? ' (sent to Redis, journaled)' : ''}`);
+  return r.left;
+}
+
 program
   .command('abort <runId>')
-  .description('give up an unfinished run and release its clusters (changes nothing on the clusters)')
+  .description('give up an unfinished run and release its clusters; removes what it left behind (temporary files, staging directories) and sets back the settings it changed for a sync')
   .option('--force', 'the run is recorded as executing on another host: abort it anyway (make sure that process is gone first)')
-  .action((id: string, o: { force?: boolean }) => {
+  .action(async (id: string, o: { force?: boolean }) => {
     const s = Session.from(globals());
     try {
       const run = s.store.getRun(id);
@@ -151,10 +169,17 @@ program
       if (run.status === 'succeeded' || run.status === 'aborted' || run.status === 'refused') throw preconditionError('E_RUN_FINISHED', `run ${id} is already ${run.status}`, 'nothing to abort');
       assertNotActive(s.store, run, o.force, 'abort');
       s.store.note(id, undefined, 'OPERATOR-ABORT', [o.force ? 'abort command, --force' : 'abort command']);
+      // What the run left behind, from its cleanup registry. The one thing sent to Redis: a
+      // setting the run changed (a scan sync's notify-keyspace-events) is set back, journaled.
+      const left = await undoLeftovers(s, id, run.inventoryFile);
       s.store.setRunStatus(id, 'aborted', 'aborted by the operator (abort command)');
       console.log(`run ${id} aborted; its clusters are free`);
+      if (left.length) {
+        for (const l of left) console.error(`  not cleaned up: ${l}`);
+        exitCode = EXIT.failed;
+      }
     } finally {
-      void s.close();
+      await s.close();
     }
   });
 

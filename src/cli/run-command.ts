@@ -1,3 +1,4 @@
+import { Cleanup } from '../engine/cleanup.js';
 import { randomBytes } from 'node:crypto';
 import { loadRunbook, resolveParams, clustersOf } from '../engine/runbook.js';
 import { buildPlan, planRefused, type Plan } from '../engine/plan.js';
@@ -81,7 +82,7 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
       const live = await discover(rb, params, readEnv);
       nodes = await clusterNodes(rb, params, readEnv, live);
       assertDistinct(rb, params, nodes);
-      plan = buildPlan(rb, params, inv.file, live);
+      plan = buildPlan(rb, params, inv.file, live, new Date(), readEnv);
     }
     const runId = newRunId(rb.name);
     console.log(`run ${bold(runId)}: ${rb.name} ${Object.entries(plan.params).map(([k, v]) => `${k}=${v}`).join(' ')}`);
@@ -182,8 +183,14 @@ async function execute(session: Session, runId: string, plan: Plan, inventoryFil
   // Runbooks that take no lock (verify-data) are read-only, and the connection layer enforces it.
   const env = session.env(inv, access, session.store);
   const stop = new AbortController();
+  const cleanup = new Cleanup({ get: (key) => session.store.getState(runId, key), set: (key, value) => session.store.setState(runId, key, value) });
   const onSigint = () => {
-    if (stop.signal.aborted) { console.error(red('\nforced exit; the journal is consistent, resume with `redis-runbook resume ' + runId + '`')); process.exit(130); }
+    if (stop.signal.aborted) {
+      // No time for more than the local files: a RedisShake config holds passwords.
+      cleanup.removeLocalDirs();
+      console.error(red('\nforced exit; the journal is consistent, resume with `redis-runbook resume ' + runId + '`'));
+      process.exit(130);
+    }
     console.error(yellow('\nstopping at the next safe point (Ctrl-C again to quit at once)...'));
     stop.abort();
   };
@@ -199,6 +206,13 @@ async function execute(session: Session, runId: string, plan: Plan, inventoryFil
     return EXIT.failed;
   } finally {
     process.off('SIGINT', onSigint);
+    // Whatever the outcome, temporary files do not outlive this process: a resume makes them
+    // again. A changed setting stays while the run may be resumed (its sync needs it); the
+    // sync's own stop puts it back at cut-over, and `abort` does when the run is given up.
+    const status = session.store.getRun(runId)?.status;
+    const r = await cleanup.walk(env, status === 'succeeded' ? ['local-dir', 'host-dir', 'config'] : ['local-dir', 'host-dir']);
+    for (const l of r.done) console.log(dim(`  cleanup: ${l}`));
+    for (const l of r.left) console.error(yellow(`  cleanup: ${l}`));
   }
 }
 

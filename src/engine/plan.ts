@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Topology } from '../redis/topology.js';
 import { usageError } from '../errors.js';
 import { stepKind } from '../steps/registry.js';
-import type { Condition, PlannedCommand } from '../steps/kind.js';
+import type { Condition, PlanHosts, PlannedCommand } from '../steps/kind.js';
 import { substitute, stepIncluded, type Runbook } from './runbook.js';
 
 /** The part of a topology a plan depends on, kept so drift can be described in words. */
@@ -38,8 +38,11 @@ export interface Plan {
   seal?: { keyId: string; mac: string };
 }
 
-/** Build a plan (pure): every step's arguments resolved against the topologies. */
-export function buildPlan(rb: Runbook, params: Record<string, string>, inventoryFile: string, topologies: Record<string, Topology>, now = new Date()): Plan {
+/**
+ * Build a plan (pure): every step's arguments resolved against the topologies.
+ * With `hosts`, host commands are shown exactly as they will run.
+ */
+export function buildPlan(rb: Runbook, params: Record<string, string>, inventoryFile: string, topologies: Record<string, Topology>, now = new Date(), hosts?: PlanHosts): Plan {
   const topology = (name: string): Topology => {
     const t = topologies[name];
     if (!t) throw usageError('E_PARAM', `cluster \`${name}\` is not in the inventory ${inventoryFile}`, `use one of: ${Object.keys(topologies).join(', ') || '(none loaded)'}`);
@@ -59,7 +62,7 @@ export function buildPlan(rb: Runbook, params: Record<string, string>, inventory
       return [];
     }
     const args = kind.resolve(raw, topology);
-    return [{ id: s.id, kind: s.kind, title: kind.title(args), args, commands: kind.commands(args), destructive: kind.destructive?.(args) }];
+    return [{ id: s.id, kind: s.kind, title: kind.title(args), args, commands: kind.commands(args, hosts), destructive: kind.destructive?.(args) }];
   });
   const clusters: Plan['clusters'] = {};
   for (const [name, t] of Object.entries(topologies)) {

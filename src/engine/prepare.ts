@@ -47,7 +47,7 @@ export async function preparePlan(rb: Runbook, params: Record<string, string>, i
   const topologies = await discover(rb, params, env);
   // A source and a target that are the same nodes are refused before anything is planned.
   assertDistinct(rb, params, await clusterNodes(rb, params, env, topologies));
-  const plan = buildPlan(rb, params, inventoryFile, topologies);
+  const plan = buildPlan(rb, params, inventoryFile, topologies, new Date(), env);
   return evaluatePreconditions(plan, env);
 }
 

@@ -1,15 +1,19 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { HostConfig } from '../inventory/types.js';
-import { runOnHost, sshDestination, sshOptions } from './host.js';
+import { runOnHost, shellWord, sshDestination, sshOptions } from './host.js';
+import type { Cleanup } from '../engine/cleanup.js';
 
 /** A file or directory on a host. `target` is how ssh reaches the host (the node's IP or name). */
 export interface Location { host: HostConfig; target: string; path: string }
 
 /** Size and SHA-256 of each file: one entry '' for a file, relative paths for a directory. */
 export type Digest = Map<string, { size: number; sha256: string }>;
+
+const PARTIAL = '.redis-runbook-partial';
 
 export const shellQuote = (p: string) => `'${p.replace(/'/g, `'\\''`)}'`;
 
@@ -77,20 +81,52 @@ export function rsyncArgs(kind: 'file' | 'dir', remote: HostConfig | undefined):
   // real file name. --ignore-times: rsync is only called when the digests differ, so its
   // size+mtime quick check must not declare the files equal.
   // --timeout: a transfer whose other end stopped answering fails instead of waiting out the 6 h cap.
-  const args = ['-a', '--partial-dir=.redis-runbook-partial', '--ignore-times', '--protect-args', `--timeout=${RSYNC_IO_TIMEOUT_S}`, ...(kind === 'dir' ? ['--delete'] : [])];
+  const args = ['-a', `--partial-dir=${PARTIAL}`, '--ignore-times', '--protect-args', `--timeout=${RSYNC_IO_TIMEOUT_S}`, ...(kind === 'dir' ? ['--delete'] : [])];
   if (remote) args.push('-e', ['ssh', ...sshOptions(remote)].map((a) => (/[\s'"]/.test(a) ? shellQuote(a) : a)).join(' '));
   return args;
 }
 
-async function rsync(from: Location, to: Location, kind: 'file' | 'dir', signal?: AbortSignal): Promise<void> {
+/** The rsync argv of one hop (`--`: a path or destination is never read as an option). */
+function rsyncArgv(from: Location, to: Location, kind: 'file' | 'dir'): string[] {
   const remote = from.host.transport === 'ssh' ? from.host : to.host.transport === 'ssh' ? to.host : undefined;
+  return [...rsyncArgs(kind, remote), '--', rsyncPath(from, kind), rsyncPath(to, kind)];
+}
+
+/**
+ * The staging directory of a remote-to-remote copy on this machine: one per
+ * source and destination, inside a private directory of this user, so that
+ * the plan can name it and the run uses exactly that.
+ */
+export function stagingDir(from: Location, to: Location): string {
+  const h = createHash('sha256').update(`${from.host.name}\0${from.target}\0${from.path}\0${to.host.name}\0${to.target}\0${to.path}`).digest('hex').slice(0, 16);
+  return join(stageRoot(), `redis-runbook-copy-${h}`);
+}
+
+export function stageRoot(): string {
+  return join(tmpdir(), `redis-runbook-stage-${process.getuid?.() ?? 'u'}`);
+}
+
+function hops(from: Location, to: Location): Array<[Location, Location]> {
+  if (from.host.transport === 'ssh' && to.host.transport === 'ssh') {
+    const mid: Location = { host: { name: 'this machine', transport: 'local', addresses: [] }, target: 'localhost', path: join(stagingDir(from, to), 'data') };
+    return [[from, mid], [mid, to]];
+  }
+  return [[from, to]];
+}
+
+/** The exact rsync command lines a copy runs, in order (the plan shows them, the journal holds them). */
+export function copyCommandLines(from: Location, to: Location, kind: 'file' | 'dir'): string[] {
+  return hops(from, to).map(([a, b]) => ['rsync', ...rsyncArgv(a, b, kind)].map(shellWord).join(' '));
+}
+
+async function rsync(from: Location, to: Location, kind: 'file' | 'dir', signal?: AbortSignal): Promise<void> {
   if (kind === 'dir' || to.host.transport === 'local') {
     // The parent must exist on the receiving side; rsync creates only the last level.
     const parent = to.path.replace(/\/+$/, '').replace(/\/[^/]*$/, '') || '/';
     const mk = await runOnHost(to.host, to.target, `mkdir -p ${shellQuote(parent)}`, { timeoutMs: 60_000, signal });
     if (mk.exitCode !== 0) throw new Error(`cannot create ${parent} on host ${to.host.name}: ${mk.stderr.trim()}`);
   }
-  const r = await execa('rsync', [...rsyncArgs(kind, remote), rsyncPath(from, kind), rsyncPath(to, kind)], { reject: false, stdin: 'ignore', cancelSignal: signal, timeout: 6 * 60 * 60_000 });
+  const r = await execa('rsync', rsyncArgv(from, to, kind), { reject: false, stdin: 'ignore', cancelSignal: signal, timeout: 6 * 60 * 60_000 });
   if (r.exitCode !== 0) throw new Error(`rsync ${rsyncPath(from, kind)} -> ${rsyncPath(to, kind)} exited ${r.exitCode}: ${String(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`);
 }
 
@@ -100,18 +136,48 @@ async function rsync(from: Location, to: Location, kind: 'file' | 'dir', signal?
  * through a staging directory on this machine (rsync cannot join two remote
  * ends, and host-to-host trust between servers is not assumed).
  */
-export async function copy(from: Location, to: Location, kind: 'file' | 'dir', signal?: AbortSignal): Promise<void> {
-  if (from.host.transport === 'ssh' && to.host.transport === 'ssh') {
-    const stage = mkdtempSync(join(tmpdir(), 'redis-runbook-copy-'));
+export async function copy(from: Location, to: Location, kind: 'file' | 'dir', signal?: AbortSignal, opts: CopyOptions = {}): Promise<void> {
+  const steps = hops(from, to);
+  if (steps.length === 2) {
+    const stage = stagingDir(from, to);
+    privateDir(stageRoot());
+    // A full copy of the data sits here between the two hops: recorded, so that a run killed
+    // in between still has it removed (abort, or the run's end). Made fresh: whatever an
+    // earlier attempt left is not trusted.
+    const id = `stage:${stage}`;
+    opts.cleanup?.add(id, { kind: 'local-dir', path: stage, what: 'copy staging directory' });
+    rmSync(stage, { recursive: true, force: true });
+    mkdirSync(stage, { mode: 0o700 });
     try {
-      const local: HostConfig = { name: 'this machine', transport: 'local', addresses: [] };
-      const mid = { host: local, target: 'localhost', path: join(stage, 'data') };
-      await rsync(from, mid, kind, signal);
-      await rsync(mid, to, kind, signal);
+      await rsync(steps[0]![0], steps[0]![1], kind, signal);
+      opts.failpoint?.('staged');
+      await rsync(steps[1]![0], steps[1]![1], kind, signal);
     } finally {
       rmSync(stage, { recursive: true, force: true });
+      opts.cleanup?.done(id);
     }
     return;
   }
   await rsync(from, to, kind, signal);
+}
+
+/** A directory of this user that no one else can enter (/tmp is shared: one made by someone else is refused). */
+function privateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  if (!st.isDirectory() || (process.getuid && st.uid !== process.getuid()) || (st.mode & 0o077) !== 0) {
+    throw new Error(`${dir} is not a private directory of this user: remove it (copies between two remote hosts are staged there)`);
+  }
+}
+
+/** rsync keeps a cut-off transfer here, beside the destination (`--partial-dir`). */
+export function partialDir(to: string, kind: 'file' | 'dir'): string {
+  const p = to.replace(/\/+$/, '');
+  return `${kind === 'dir' ? p : p.replace(/\/[^/]*$/, '') || ''}/${PARTIAL}`;
+}
+
+export interface CopyOptions {
+  cleanup?: Cleanup;
+  /** Test hook of the calling step (a crash between the two hops of a remote-to-remote copy). */
+  failpoint?: (name: string) => void;
 }

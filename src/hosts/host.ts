@@ -17,10 +17,31 @@ export function hostFor(inventory: Inventory, address: string): HostConfig | und
   return Object.values(inventory.hosts).find((x) => x.addresses.includes(h));
 }
 
-/** Fill a service template for one node: `{port}`, `{host}` and `{address}`. */
+/** A host name or IP literal as a node may announce it: nothing a shell or ssh would read as syntax or an option. */
+export const HOST_NAME = /^(?:[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,252})|[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?)$/;
+
+/** HOST:PORT from CLUSTER NODES, checked before it goes into a command: a valid host and a port 1..65535. */
+export function validNodeAddress(address: string): boolean {
+  const i = address.lastIndexOf(':');
+  if (i <= 0) return false;
+  const port = address.slice(i + 1);
+  const host = hostOf(address);
+  return /^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535 && HOST_NAME.test(host) && !host.startsWith('-');
+}
+
+/** Single-quoted for sh unless made only of characters no shell reads as syntax. */
+export function shellWord(s: string): string {
+  return /^[A-Za-z0-9_.:@%+=,\/-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Fill a service template for one node: `{port}`, `{host}` and `{address}`.
+ * The values come from CLUSTER NODES, which a node's own configuration
+ * shapes: each is shell-quoted unless plainly safe.
+ */
 export function expandTemplate(template: string, address: string): string {
   const port = address.slice(address.lastIndexOf(':') + 1);
-  return template.replaceAll('{port}', port).replaceAll('{host}', hostOf(address)).replaceAll('{address}', address);
+  return template.replaceAll('{port}', shellWord(port)).replaceAll('{host}', shellWord(hostOf(address))).replaceAll('{address}', shellWord(address));
 }
 
 /**
@@ -30,7 +51,8 @@ export function expandTemplate(template: string, address: string): string {
  */
 export function hostInvocation(host: HostConfig, target: string, command: string): { file: string; args: string[] } {
   if (host.transport === 'local') return { file: 'sh', args: ['-c', command] };
-  return { file: 'ssh', args: [...sshOptions(host), sshDestination(host, target), command] };
+  // `--`: whatever the destination looks like, ssh reads no option after it.
+  return { file: 'ssh', args: [...sshOptions(host), '--', sshDestination(host, target), command] };
 }
 
 /**

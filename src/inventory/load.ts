@@ -3,6 +3,7 @@ import { resolve, dirname, isAbsolute } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { usageError } from '../errors.js';
 import type { ClusterConfig, HostConfig, Inventory, SecretRef, TlsConfig } from './types.js';
+import { HOST_NAME } from '../hosts/host.js';
 
 /**
  * Load and validate an inventory file. Every error names the file, the path
@@ -114,7 +115,12 @@ export function validateInventory(doc: unknown, file: string): Inventory {
       const host: HostConfig = {
         name,
         transport,
-        addresses: h.addresses.map((a, i) => v.string(a, `${p}.addresses[${i}]`, 'write each address as an IP or host name')),
+        addresses: h.addresses.map((a, i) => {
+          const str = v.string(a, `${p}.addresses[${i}]`, 'write each address as an IP or host name');
+          // It becomes ssh's destination and a service template's {host}: nothing else than a name or an IP.
+          if (!HOST_NAME.test(str) || str.startsWith('-')) v.fail(`${p}.addresses[${i}]`, `\`${str}\` is not an IP or host name`, 'write an IP or host name (letters, digits, dots, hyphens; not starting with `-`)');
+          return str;
+        }),
       };
       if (h.ssh !== undefined) {
         const s = v.object(h.ssh, `${p}.ssh`, 'give `user`, `port`, `identity` or `jump`');
@@ -122,11 +128,18 @@ export function validateInventory(doc: unknown, file: string): Inventory {
         if (s.port !== undefined && (!Number.isInteger(s.port) || (s.port as number) < 1 || (s.port as number) > 65535)) {
           v.fail(`${p}.ssh.port`, `expected a port number, got ${show(s.port)}`, 'use an integer 1..65535');
         }
+        const sane = (value: string | undefined, key: string, re: RegExp, what: string): string | undefined => {
+          // Each value reaches ssh's command line: one starting with `-` would be read as an option.
+          if (value !== undefined && (value.startsWith('-') || !re.test(value))) v.fail(`${p}.ssh.${key}`, `\`${value.slice(0, 60)}\` is not ${what}`, `write ${what} (not starting with \`-\`)`);
+          return value;
+        };
+        sane(v.optString(s.identity, `${p}.ssh.identity`, 'give the path of a private key file'), 'identity', /^[^\0\n\r]+$/, 'a file path');
+        sane(v.optString(s.knownHosts, `${p}.ssh.knownHosts`, 'give the path of a known_hosts file'), 'knownHosts', /^[^\0\n\r]+$/, 'a file path');
         host.ssh = {
-          user: v.optString(s.user, `${p}.ssh.user`, 'name the SSH user'),
+          user: sane(v.optString(s.user, `${p}.ssh.user`, 'name the SSH user'), 'user', /^[A-Za-z0-9_][A-Za-z0-9._-]*$/, 'a user name'),
           port: s.port as number | undefined,
           identity: s.identity === undefined ? undefined : resolvePath(base, v.string(s.identity, `${p}.ssh.identity`, 'give the path of a private key file')),
-          jump: v.optString(s.jump, `${p}.ssh.jump`, 'give a ProxyJump value such as `bastion`'),
+          jump: sane(v.optString(s.jump, `${p}.ssh.jump`, 'give a ProxyJump value such as `bastion`'), 'jump', /^(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9_[][A-Za-z0-9._:\]-]*(?::\d{1,5})?(?:,(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9_[][A-Za-z0-9._:\]-]*(?::\d{1,5})?)*$/, 'a ProxyJump value ([user@]host[:port], comma-separated)'),
           knownHosts: s.knownHosts === undefined ? undefined : resolvePath(base, v.string(s.knownHosts, `${p}.ssh.knownHosts`, 'give the path of a known_hosts file')),
         };
       }

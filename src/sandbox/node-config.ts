@@ -47,6 +47,9 @@ export function renderNodeConfig(c: NodeConfigInput): string {
     'repl-diskless-sync-delay 0',
     // DEBUG lets tests simulate faults (DEBUG SLEEP, DEBUG SEGFAULT) from loopback only.
     'enable-debug-command local',
+    // CONFIG SET dir / dbfilename from loopback only: tests put a node in the odd states an
+    // operator's configuration can reach (a shared directory, an unsafe file name).
+    'enable-protected-configs local',
     '',
   ].join('\n');
 }

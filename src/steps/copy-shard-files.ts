@@ -1,5 +1,7 @@
+import { Cleanup } from '../engine/cleanup.js';
 import { failedError, preconditionError } from '../errors.js';
-import { sameDigest } from '../hosts/copy.js';
+import { copyCommandLines, sameDigest } from '../hosts/copy.js';
+import { hostOf } from '../hosts/host.js';
 import { pairShards } from '../redis/pairing.js';
 import { snapshotPaths } from './persist-masters.js';
 import { chooseCollector } from '../redis/consolidate.js';
@@ -42,7 +44,14 @@ export const copyShardFilesStep: StepKind<Args> = {
     return { source: source.cluster, target: target.cluster, format, copies };
   },
   title: (a) => `Copy ${a.copies.length} ${a.format === 'rdb' ? 'RDB files' : 'AOF directories'} to the target masters, each verified by size and SHA-256`,
-  commands: (a) => a.copies.map((c) => ({ target: `host of ${c.to.address}`, command: `rsync ${c.from.path} (host of ${c.from.address}) -> ${c.to.path}; sha256sum on both ends`, when: 'unless it already matches' })),
+  commands: (a, hosts) => a.copies.flatMap((c) => {
+    const src = hosts?.host(c.from.address);
+    const dst = hosts?.host(c.to.address);
+    if (!src || !dst) return [{ target: `host of ${c.to.address}`, command: `rsync ${c.from.path} (host of ${c.from.address}) -> ${c.to.path}; sha256sum on both ends`, when: 'unless it already matches' }];
+    // Exactly the rsync command lines the copy runs (and journals), from this machine.
+    const lines = copyCommandLines({ host: src.config, target: hostOf(c.from.address), path: c.from.path }, { host: dst.config, target: hostOf(c.to.address), path: c.to.path }, c.kind);
+    return lines.map((l) => ({ target: 'this machine', command: l, when: 'unless the SHA-256 of both ends already match' }));
+  }),
   async check(ctx) {
     if (ctx.planning) return [pass('checked when the step runs', 'the steps before save the source and stop the target')];
     const pool = ctx.env.pool(ctx.args.target);
@@ -61,7 +70,7 @@ export const copyShardFilesStep: StepKind<Args> = {
       // However long ago the check ran: never replace the files of a node that accepts connections.
       if (!(await refusesConnections(ctx.env.pool(ctx.args.target), c.to.address))) throw failedError('E_NODE_RUNNING', `${c.to.address} accepts connections: its files are not replaced under it`, 'stop it (the stop step) and retry');
       ctx.progress(`copying ${c.from.path} -> ${c.to.address}:${c.to.path} (${Math.round(cmp.bytes / 1e6)} MB)`);
-      await ctx.env.files.copy(c.from, c.to, c.kind, ctx.signal);
+      await ctx.env.files.copy(c.from, c.to, c.kind, ctx.signal, { cleanup: new Cleanup(ctx.state), failpoint: ctx.failpoint });
       ctx.failpoint('copied');
       cmp = await compare(ctx, c);
       if (!cmp.same) {

@@ -7,7 +7,7 @@ import { answers, clusterState } from '../redis/node-state.js';
 import { formatRanges, type SlotRange } from '../redis/slots.js';
 import { findNode, replicasOf } from '../redis/topology.js';
 import { clusterArg, numberParam } from './args.js';
-import { cond, fail, pass, throwIfStopped, waitFor, type Condition, type StepKind, type StepRunContext } from './kind.js';
+import { cond, fail, pass, serviceCommand, throwIfStopped, waitFor, type Condition, type StepKind, type StepRunContext } from './kind.js';
 
 export type DrillMethod = 'shutdown' | 'kill';
 
@@ -216,9 +216,9 @@ export const drillFailMasterStep: StepKind<DrillArgs> = {
   title: (a) => `${a.method === 'shutdown' ? 'SHUTDOWN' : 'Kill'} master ${a.master.address} and measure the automatic failover (expected outage about ${expectedOutage(a.nodeTimeoutMs)}: cluster-node-timeout ${a.nodeTimeoutMs} ms + failure reports + election)`,
   // The failed master stays down (flagged fail) until the restore step starts it again.
   settles: (a) => [{ cluster: a.cluster, tolerate: [a.master.address, a.master.id] }],
-  commands: (a) => [
+  commands: (a, hosts) => [
     { target: a.master.address, command: `SET ${'redis-runbook:canary:{...}:<n>'} every ${a.canaryIntervalMs} ms (canary, slot of this shard, TTL 1 h)`, when: 'from before the stop until the cluster is ok again' },
-    a.method === 'shutdown' ? { target: a.master.address, command: 'SHUTDOWN' } : { target: `host of ${a.master.address}`, command: 'service.kill (from the inventory)' },
+    a.method === 'shutdown' ? { target: a.master.address, command: 'SHUTDOWN' } : serviceCommand(hosts, a.master.address, 'kill', undefined),
     ...a.replicas.map((r) => ({ target: r.address, command: 'INFO replication', when: 'until one reports role:master' })),
     { target: 'every other node', command: 'CLUSTER NODES; CLUSTER INFO', when: 'until all agree and cluster_state:ok' },
     { target: 'new master', command: 'GET / DEL of the canary keys', when: 'at the end: read back, then clean up' },

@@ -2,8 +2,8 @@ import { preconditionError, failedError } from '../errors.js';
 import { redactCommandLine, type AuditSink } from '../redis/audit.js';
 import type { Access } from '../redis/connect.js';
 import type { HostConfig, Inventory } from '../inventory/types.js';
-import { expandTemplate, hostFor, hostOf, runOnHost, type HostResult } from '../hosts/host.js';
-import { copy, digest, type Digest, type Location } from '../hosts/copy.js';
+import { expandTemplate, hostFor, hostOf, runOnHost, validNodeAddress, type HostResult } from '../hosts/host.js';
+import { copy, copyCommandLines, digest, partialDir, type CopyOptions, type Digest, type Location } from '../hosts/copy.js';
 
 export type ServiceAction = 'start' | 'stop' | 'kill';
 
@@ -13,6 +13,8 @@ export interface HostHandle {
   config: HostConfig;
   /** The filled-in service command for this node, or undefined when the inventory has none. */
   service(action: ServiceAction): string | undefined;
+  /** A command line as the journal and the plan show it: the inventory's passwords redacted. */
+  shown(command: string): string;
   /** Run a command line on the host; journaled before it is sent, like a Redis write. */
   run(command: string, opts?: { timeoutMs?: number; signal?: AbortSignal }): Promise<HostResult>;
   /** Run a command that only reads (df, /proc/meminfo): not journaled, allowed in a plan. The caller vouches it changes nothing. */
@@ -27,8 +29,12 @@ export function hostAccess(inventory: Inventory, access: Access, audit: AuditSin
     config,
     service: (action) => {
       const t = config.service?.[action];
-      return t ? expandTemplate(t, address) : undefined;
+      if (!t) return undefined;
+      // The address comes from CLUSTER NODES; only a plain HOST:PORT goes into a command line.
+      if (!validNodeAddress(address)) throw preconditionError('E_BAD_ADDRESS', `the node address \`${address}\` is not a plain HOST:PORT, so it is not put into hosts.${config.name}.service.${action}`, 'check the node\'s cluster-announce-ip / hostname settings');
+      return expandTemplate(t, address);
     },
+    shown: (command) => redactCommandLine(command, secrets()),
     read: (command, opts = {}) => runOnHost(config, hostOf(address), command, { timeoutMs: opts.timeoutMs ?? 30_000 }),
     async run(command, opts = {}) {
       if (access === 'read-only') {
@@ -60,7 +66,7 @@ export function hostAccess(inventory: Inventory, access: Access, audit: AuditSin
 /** Files on the nodes' hosts, as steps see them: digests (reads) and copies (journaled writes). */
 export interface FileOps {
   digest(address: string, path: string, kind: 'file' | 'dir', signal?: AbortSignal): Promise<Digest | undefined>;
-  copy(from: { address: string; path: string }, to: { address: string; path: string }, kind: 'file' | 'dir', signal?: AbortSignal): Promise<void>;
+  copy(from: { address: string; path: string }, to: { address: string; path: string }, kind: 'file' | 'dir', signal?: AbortSignal, opts?: CopyOptions): Promise<void>;
 }
 
 export function fileAccess(inventory: Inventory, access: Access, audit: AuditSink | undefined): FileOps {
@@ -71,19 +77,26 @@ export function fileAccess(inventory: Inventory, access: Access, audit: AuditSin
   };
   return {
     digest: (address, path, kind, signal) => digest(locate(address, path), kind, signal),
-    async copy(from, to, kind, signal) {
+    async copy(from, to, kind, signal, opts = {}) {
       const src = locate(from.address, from.path);
       const dst = locate(to.address, to.path);
       if (access === 'read-only') throw preconditionError('E_READ_ONLY', `refused to copy to host ${dst.host.name}: this is a read-only (plan) session`, 'use `run` to make changes');
       const started = Date.now();
-      const event = { at: started, target: `host ${dst.host.name}`, command: 'COPY', args: [`${src.host.name}:${src.path}`, `${dst.host.name}:${dst.path}`, kind], durationMs: 0, ok: false };
+      // The journal holds the exact rsync command lines, as the plan showed them.
+      const event = { at: started, target: `host ${dst.host.name}`, command: 'COPY', args: [`${src.host.name}:${src.path}`, `${dst.host.name}:${dst.path}`, kind, ...copyCommandLines(src, dst, kind)], durationMs: 0, ok: false };
       const id = audit?.intent(event);
       let error: string | undefined;
+      // A cut-off transfer leaves a partial file (a piece of the RDB) beside the destination:
+      // recorded until the copy completes, so `abort` removes it on the host.
+      const partial = partialDir(dst.path, kind);
+      const pid = `partial:${to.address}:${partial}`;
+      opts.cleanup?.add(pid, { kind: 'host-dir', address: to.address, path: partial, what: 'rsync partial directory' });
       try {
-        await copy(src, dst, kind, signal);
+        await copy(src, dst, kind, signal, opts);
+        opts.cleanup?.done(pid);
       } catch (err) {
         error = (err as Error).message;
-        throw failedError('E_COPY', `copy of ${src.host.name}:${src.path} to ${dst.host.name}:${dst.path} failed: ${error}`, 'check disk space and ssh access on both hosts, then retry the step (rsync resumes a partial copy)');
+        throw failedError('E_COPY', `copy of ${src.host.name}:${src.path} to ${dst.host.name}:${dst.path} failed: ${error}`, 'check disk space and ssh access on both hosts, then retry the step (the copy is made again)');
       } finally {
         const outcome = { ok: error === undefined, durationMs: Date.now() - started, error };
         if (id !== undefined) audit?.complete(id, outcome);

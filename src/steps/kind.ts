@@ -41,6 +41,30 @@ export interface StepEnv {
 /** A cluster a step changes, and the nodes that may be down or failing once it is done. */
 export interface SettleSpec { cluster: string; tolerate?: string[] }
 
+/** What a plan may read to show host commands exactly: the inventory's host of a node. */
+export interface PlanHosts {
+  host(address: string): Pick<HostHandle, 'name' | 'config' | 'service' | 'shown'> | undefined;
+}
+
+/**
+ * A node's service command as the plan shows it: the filled-in template of
+ * its host, exactly as it will run (passwords redacted), or `otherwise` when
+ * the inventory has none. Without `hosts` (a plan built from topology alone)
+ * the template is named instead.
+ */
+export function serviceCommand(hosts: PlanHosts | undefined, address: string, action: 'start' | 'stop' | 'kill', otherwise: PlannedCommand | undefined, when?: string): PlannedCommand {
+  if (!hosts) return { target: `host of ${address}`, command: `service.${action} from the inventory${otherwise ? `, or ${otherwise.command} on ${otherwise.target}` : ''}`, when };
+  const h = hosts.host(address);
+  let cmd: string | undefined;
+  try {
+    cmd = h?.service(action);
+  } catch {
+    cmd = undefined; // an address that cannot go into a command: the step's check refuses it
+  }
+  if (h && cmd) return { target: `host ${h.name}`, command: h.shown(cmd), when };
+  return otherwise ? { ...otherwise, when: otherwise.when ?? when } : { target: `host of ${address}`, command: `(no service.${action} in the inventory)`, when };
+}
+
 /** State a run keeps across its steps and resumes (SQLite); never secrets. */
 export interface RunState {
   get<T>(key: string): T | undefined;
@@ -98,7 +122,11 @@ export interface StepKind<A = any> {
   summary: string;
   resolve(raw: Record<string, string>, topology: (cluster: string) => Topology): A;
   title(args: A): string;
-  commands(args: A): PlannedCommand[];
+  /**
+   * The commands as the plan shows them. With `hosts` (the inventory's hosts),
+   * a host command is shown exactly as it will run (secrets redacted).
+   */
+  commands(args: A, hosts?: PlanHosts): PlannedCommand[];
   /** Why this step is destructive, or undefined when it is not. */
   destructive?(args: A): string | undefined;
   /**

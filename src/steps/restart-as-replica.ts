@@ -4,7 +4,7 @@ import { replicationOf, type NodeRef } from '../redis/failover.js';
 import { answers, clusterView, ownerIn } from '../redis/node-state.js';
 import { formatRanges, type SlotRange } from '../redis/slots.js';
 import { nodeArg } from './args.js';
-import { cond, fail, pass, waitFor, type Condition, type StepKind, type StepRunContext } from './kind.js';
+import { cond, fail, pass, serviceCommand, waitFor, type Condition, type StepKind, type StepRunContext } from './kind.js';
 
 interface Args {
   cluster: string;
@@ -61,8 +61,8 @@ export const restartAsReplicaStep: StepKind<Args> = {
   },
   title: (a) => `Start ${a.node.address} again and wait until it is a replica of the new master of slots ${formatRanges(a.ranges)}, in sync`,
   settles: (a) => [{ cluster: a.cluster }],
-  commands: (a) => [
-    { target: `host of ${a.node.address}`, command: 'service.start (from the inventory)', when: 'unless it already answers' },
+  commands: (a, hosts) => [
+    serviceCommand(hosts, a.node.address, 'start', undefined, 'unless it already answers'),
     { target: a.node.address, command: 'INFO replication', when: 'until replica of the new master, link up, caught up' },
     { target: 'every other node', command: 'CLUSTER NODES', when: 'until none flags it failed' },
   ],

@@ -2,7 +2,7 @@ import { failedError, messageOf } from '../errors.js';
 import { parseClusterNodes, isMaster } from '../redis/cluster-nodes.js';
 import { answers } from '../redis/node-state.js';
 import { nodeArg } from './args.js';
-import { cond, pass, waitFor, type StepKind } from './kind.js';
+import { cond, pass, serviceCommand, waitFor, type StepKind } from './kind.js';
 
 interface Args { cluster: string; address: string; id: string; nodes: string[]; timeoutMs: number }
 
@@ -15,7 +15,7 @@ export const shutdownNodeStep: StepKind<Args> = {
   },
   title: (a) => `Stop ${a.address} (service.stop of its host, or SHUTDOWN)`,
   settles: (a) => [{ cluster: a.cluster, tolerate: [a.address, a.id] }],
-  commands: (a) => [{ target: a.address, command: 'service.stop from the inventory, or SHUTDOWN', when: 'unless it is already down' }],
+  commands: (a, hosts) => [serviceCommand(hosts, a.address, 'stop', { target: a.address, command: 'SHUTDOWN' }, 'unless it is already down')],
   destructive: (a) => `shuts ${a.address} down`,
   async check(ctx) {
     const a = ctx.args;

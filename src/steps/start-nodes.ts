@@ -4,7 +4,7 @@ import { replicationOf } from '../redis/failover.js';
 import { clusterState, refusesConnections } from '../redis/node-state.js';
 import { clusterArg } from './args.js';
 import { collectorGroup } from '../redis/consolidate.js';
-import { cond, waitFor, type StepKind, type StepRunContext } from './kind.js';
+import { cond, serviceCommand, waitFor, type StepKind, type StepRunContext } from './kind.js';
 
 interface Args { cluster: string; masters: string[]; replicas: Array<{ address: string; master: string }>; timeoutMs: number }
 
@@ -13,10 +13,12 @@ async function startOne(ctx: StepRunContext<Args>, address: string): Promise<voi
   if (await refusesConnections(pool, address)) {
     const host = ctx.env.host(address)!;
     const cmd = host.service('start')!;
-    // A start journaled by an attempt that died is waited for, not repeated at once.
-    const earlier = ctx.inDoubt?.sent.some((e) => e.command === 'HOST' && e.target === `host ${host.name}` && e.args[0] === cmd && e.at > Date.now() - 30_000);
+    // A start journaled by an attempt that died is waited for, not repeated at once. The journal
+    // holds the command as shown (passwords redacted), so that is what it is compared with.
+    const earlier = ctx.inDoubt?.sent.some((e) => e.command === 'HOST' && e.target === `host ${host.name}` && e.args[0] === host.shown(cmd) && e.at > Date.now() - 30_000);
     if (!earlier) {
       const r = await host.run(cmd, { timeoutMs: 60_000, signal: ctx.signal });
+      ctx.failpoint(`start-sent:${address}`);
       if (r.exitCode !== 0) throw failedError('E_START_FAILED', `the start command for ${address} on host ${host.name} exited ${r.exitCode}: ${(r.stderr || r.stdout).trim()}`, 'read the node log');
     }
   }
@@ -45,7 +47,7 @@ export const startNodesStep: StepKind<Args> = {
   // A node that was down longer than cluster-node-timeout stays flagged `fail` on the others
   // for a while after it is back, and they answer CLUSTERDOWN meanwhile.
   settles: (a) => [{ cluster: a.cluster }],
-  commands: (a) => [...a.masters, ...a.replicas.map((r) => r.address)].map((n) => ({ target: `host of ${n}`, command: 'service.start from the inventory', when: 'unless already running' })),
+  commands: (a, hosts) => [...a.masters, ...a.replicas.map((r) => r.address)].map((n) => serviceCommand(hosts, n, 'start', undefined, 'unless already running')),
   async check(ctx) {
     const noStart = [...ctx.args.masters, ...ctx.args.replicas.map((r) => r.address)].filter((n) => !ctx.env.host(n)?.service('start'));
     return [cond('start commands', noStart.length === 0, 'every node has a host with service.start', `${noStart.join(', ')}: no service.start in the inventory`)];

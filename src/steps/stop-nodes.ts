@@ -3,7 +3,7 @@ import { refusesConnections } from '../redis/node-state.js';
 import { persistOne } from './persist-masters.js';
 import { clusterArg } from './args.js';
 import { collectorGroup } from '../redis/consolidate.js';
-import { cond, pass, waitFor, type StepKind, type StepRunContext } from './kind.js';
+import { cond, pass, serviceCommand, waitFor, type StepKind, type StepRunContext } from './kind.js';
 
 interface Args { cluster: string; replicas: string[]; masters: string[]; timeoutMs: number }
 
@@ -40,7 +40,7 @@ export const stopNodesStep: StepKind<Args> = {
     return { cluster: t.cluster, replicas: nodes.filter((n) => n.role === 'replica').map((n) => n.address), masters: nodes.filter((n) => n.role === 'master').map((n) => n.address), timeoutMs: Number(raw.stopTimeoutMs ?? 60_000) };
   },
   title: (a) => `Stop ${a.replicas.length + a.masters.length} nodes of ${a.cluster}: ${[...a.replicas, ...a.masters].join(', ')} (replicas first, then masters)`,
-  commands: (a) => [...a.replicas, ...a.masters].map((n) => ({ target: n, command: 'service.stop from the inventory, or SHUTDOWN NOSAVE', when: 'unless already down' })),
+  commands: (a, hosts) => [...a.replicas, ...a.masters].map((n) => serviceCommand(hosts, n, 'stop', { target: n, command: 'SHUTDOWN NOSAVE' }, 'unless already down')),
   destructive: (a) => `stops ${[...a.replicas, ...a.masters].join(', ')} of cluster ${a.cluster}: their slots are unavailable until the copy is started`,
   async check(ctx) {
     const noHost = [...ctx.args.replicas, ...ctx.args.masters].filter((n) => !ctx.env.host(n)?.service('start'));

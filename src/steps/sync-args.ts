@@ -1,3 +1,4 @@
+import { Cleanup } from '../engine/cleanup.js';
 import { usageError } from '../errors.js';
 import type { Topology } from '../redis/topology.js';
 import { SyncSession, type SyncRecord } from '../redis/sync/session.js';
@@ -89,13 +90,13 @@ export async function openSync(ctx: StepRunContext<SyncArgs>): Promise<SyncEngin
   const log = (line: string) => logSinks.get(id)?.(line);
   if (a.engine === 'redis-shake') {
     return ShakeSession.attach({
-      id, source: ctx.env.pool(a.source), target: ctx.env.pool(a.target), log, binary: a.shakeBinary, format: a.shakeFormat,
+      id, source: ctx.env.pool(a.source), target: ctx.env.pool(a.target), log, binary: a.shakeBinary, format: a.shakeFormat, cleanup: new Cleanup(ctx.state),
       load: () => ctx.state.get<ShakeRecord>(SYNC_STATE), save: (r) => ctx.state.set(SYNC_STATE, r),
     });
   }
   if (a.mode === 'scan') {
     return ScanSession.attach({
-      id, source: ctx.env.pool(a.source), target: ctx.env.pool(a.target), log, notify: a.notify,
+      id, source: ctx.env.pool(a.source), target: ctx.env.pool(a.target), log, notify: a.notify, cleanup: new Cleanup(ctx.state),
       load: () => ctx.state.get<ScanRecord>(SYNC_STATE), save: (r) => ctx.state.set(SYNC_STATE, r),
     });
   }

@@ -129,7 +129,8 @@ test('decommission-node: the steps depend on the node\'s shape (ifNode), a repli
   const moved = buildPlan(dec, resolveParams(dec, ['node=127.0.0.1:7002', 'moveSlots=true']), '/inv.yaml', { source: t });
   assert.deepEqual(moved.steps.map((s) => s.id), ['preflight', 'move-slots', 'forget', 'shutdown', 'verify']);
   const files = buildPlan(dec, resolveParams(dec, ['node=127.0.0.1:7003', 'deleteFiles=true']), '/inv.yaml', { source: t }).steps.find((s) => s.id === 'delete-files')!;
-  assert.deepEqual((files.args as { paths: string[] }).paths, ['/d/7003/dump.rdb', '/d/7003/appendonlydir', '/d/7003/nodes.conf']);
+  // appendonly no: the AOF directory is not this node's to delete.
+  assert.deepEqual((files.args as { paths: string[] }).paths, ['/d/7003/dump.rdb', '/d/7003/nodes.conf']);
   // Two nodes of one host sharing a data directory: deleting one's files would delete the other's.
   const shared = topology();
   shared.nodes.find((n) => n.address === '127.0.0.1:7004')!.self!.persistence.dir = '/d/7003/';

@@ -9,6 +9,7 @@ import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './e
 import { copyKeys, scanCopy } from './scan-copy.js';
 import { clearSlots } from './clear-slots.js';
 import { NET_LIMITS } from '../socket.js';
+import type { Cleanup } from '../../engine/cleanup.js';
 
 export interface ScanRecord extends SyncRecord {
   /** notify-keyspace-events as it was on each source master before the sync changed it (restored at the end). */
@@ -26,6 +27,8 @@ export interface ScanOptions {
   notify: boolean;
   /** A subscriber whose PING goes unanswered this long is dropped and its shard copied again (default NET_LIMITS.subscriberIdleMs). */
   subscriberIdleMs?: number;
+  /** The run's cleanup registry: each changed setting is recorded in it with its old value. */
+  cleanup?: Cleanup;
 }
 
 const CHANNEL = '__keyspace@0__:';
@@ -187,6 +190,8 @@ export class ScanSession implements SyncEngine {
       this.o.save(this.record);
       // In the journal too: an aborted run does not set it back, and `show` must say what it was.
       this.o.source.recordSummary(m.address, 'CONFIG-WAS', ['notify-keyspace-events', JSON.stringify(now)]);
+      // And in the cleanup registry, which `abort` and the run's end walk to set it back.
+      this.o.cleanup?.add(`notify:${m.address}`, { kind: 'config', cluster: this.o.source.config.name, address: m.address, parameter: 'notify-keyspace-events', value: now, what: 'keyspace events turned on for the scan sync' });
     }
     const want = withKeyspaceEvents(now);
     if (want !== now) await m.call('CONFIG', 'SET', 'notify-keyspace-events', want);
@@ -283,6 +288,7 @@ export class ScanSession implements SyncEngine {
     await this.halt();
     for (const [address, value] of Object.entries(this.record.notify ?? {})) {
       await this.o.source.node(address).call('CONFIG', 'SET', 'notify-keyspace-events', value);
+      this.o.cleanup?.done(`notify:${address}`);
     }
     this.record.stopped = { at: Date.now(), applied: this.shards.map(() => undefined) };
     this.o.save(this.record);

@@ -10,6 +10,7 @@ import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './e
 import { scrub } from '../audit.js';
 import { failedError } from '../../errors.js';
 import { identityOf, isSameProcess, signalIfSame, startTimeOf, type ProcessIdentity } from '../../engine/process-identity.js';
+import type { Cleanup } from '../../engine/cleanup.js';
 import { shakeConfigV2, shakeConfigV4, parseShakeLine, checkShakeBinary, shakeTls, type ShakeSide, type ShakeStatus } from './redis-shake.js';
 
 export interface ShakeRecord extends SyncRecord {
@@ -33,6 +34,8 @@ export interface ShakeOptions {
   load(): ShakeRecord | undefined;
   save(r: ShakeRecord): void;
   log(line: string): void;
+  /** The run's cleanup registry: the config directory is recorded in it while it exists. */
+  cleanup?: Cleanup;
 }
 
 /**
@@ -115,6 +118,8 @@ export class ShakeSession implements SyncEngine {
     if (this.record.dir) rmSync(this.record.dir, { recursive: true, force: true });
     this.expected = this.source.masters.length;
     this.dir = mkdtempSync(join(tmpdir(), 'redis-runbook-shake-'));
+    // Recorded before the passwords are written into it: `abort` and the run's end remove it.
+    this.o.cleanup?.add('shake-dir', { kind: 'local-dir', path: this.dir, what: 'RedisShake config directory (holds passwords)' });
     const logFile = join(this.dir, this.o.format === 'v4' ? 'shake.log' : 'redis-shake.log');
     const conf = join(this.dir, this.o.format === 'v4' ? 'shake.toml' : 'redis-shake.conf');
     const src = this.side(this.source, this.o.source);
@@ -240,6 +245,7 @@ export class ShakeSession implements SyncEngine {
     }
     // The config holds passwords: it goes with the sync.
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    if (this.dir) this.o.cleanup?.done('shake-dir');
     releaseEngine(this.o.id);
   }
 }
