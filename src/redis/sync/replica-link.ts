@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { EventEmitter } from 'node:events';
 import { encodeBatch } from './resp-pipe.js';
 import type { Command } from './apply.js';
+import { scrubText } from '../../scrub.js';
 
 /**
  * One replication link to a source master, speaking the replica side of the
@@ -174,7 +175,7 @@ export class ReplicaLink extends EventEmitter {
 
   private async expectOk(args: string[], what: string): Promise<void> {
     const line = await this.request(args);
-    if (!line.startsWith('+')) throw new Error(`${what} refused: ${line.replace(this.o.password ?? '\0', '***')}`);
+    if (!line.startsWith('+')) throw new Error(`${what} refused: ${scrubText(line, [this.o.password])}`);
   }
 
   private onData(d: Buffer): void {
