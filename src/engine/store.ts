@@ -66,7 +66,7 @@ interface PendingRead { runId: string; stepId: string | null; event: AuditEvent;
  * Reads (polling INFO, CLUSTER NODES) are folded: the same read sent again
  * and again within a flush window is one row with a count, written in one
  * transaction with the others at most READ_FLUSH_MS later and always before
- * the next write, so the journal's order holds. A crash loses at most that
+ * the next audit row (a write's intent, a note), so the journal's order holds. A crash loses at most that
  * window of reads, never a write's intent.
  *
  * A write that fails (disk full, database locked) is E_STATE_WRITE, and the
@@ -123,7 +123,8 @@ export class Store implements AuditSink {
   /** Every write goes through here: a SQLite failure becomes E_STATE_WRITE and refuses all later writes. */
   private write<T>(what: string, fn: () => T): T {
     if (this.writeFailure) throw this.writeFailure;
-    if (what !== 'audit reads') this.flushReads();
+    // Reads sent before an audit row are written before it: the journal's order is the order things were sent.
+    if (what === 'audit' || what === 'audit intent' || what === 'note') this.flushReads();
     try {
       return fn();
     } catch (err) {
