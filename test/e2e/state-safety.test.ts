@@ -3,18 +3,25 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { cli, tempStateDir } from '../support/cli.js';
+import { spawn } from 'node:child_process';
+import { CLI, cli, tempStateDir, type CliResult } from '../support/cli.js';
 
 // The CLI on its own (no cluster): what it does with bad state directories,
 // inventories and secret references. Each must be refused quickly, with a
 // code, the fact and the fix, and exit 2.
 
 const mode = (p: string) => statSync(p).mode & 0o777;
-const within = async <T>(ms: number, p: Promise<T>): Promise<T> => {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`still running after ${ms} ms`)), ms); });
-  try { return await Promise.race([p, limit]); } finally { clearTimeout(timer); }
-};
+/** The CLI, killed if it is still running after `ms` (a refusal must be quick; a spin must not hang the suite). */
+function within(ms: number, home: string, args: string[]): Promise<CliResult & { killed: boolean }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'], timeout: ms, killSignal: 'SIGKILL' });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code, signal) => resolve({ code: code ?? 137, stdout, stderr, out: stdout + stderr, killed: signal === 'SIGKILL' }));
+  });
+}
 
 test('no arguments prints the help and exits 2', async () => {
   const r = await cli(tempStateDir(), []);
@@ -24,22 +31,24 @@ test('no arguments prints the help and exits 2', async () => {
 
 test('a state directory under /proc and an inventory that is /dev/zero are refused at once', async () => {
   const home = tempStateDir();
-  const proc = await within(15_000, cli(home, ['--state-dir', '/proc/rr-no-such-dir', 'runs']));
+  const proc = await within(15_000, home, ['--state-dir', '/proc/rr-no-such-dir', 'runs']);
+  assert.equal(proc.killed, false, 'still running after 15 s');
   assert.equal(proc.code, 2, proc.out);
   assert.match(proc.stderr, /E_STATE_DIR: cannot create state directory \/proc\/rr-no-such-dir/);
   assert.match(proc.stderr, /fix: /);
-  const zero = await within(15_000, cli(home, ['check', '--inventory', '/dev/zero', '--cluster', 'source']));
+  const zero = await within(15_000, home, ['check', '--inventory', '/dev/zero', '--cluster', 'source']);
+  assert.equal(zero.killed, false, 'still running after 15 s');
   assert.equal(zero.code, 2, zero.out);
   assert.match(zero.stderr, /E_INVENTORY_UNREADABLE: inventory \/dev\/zero is not a regular file/);
   const big = join(home, 'big.yaml');
   writeFileSync(big, `# ${'x'.repeat(2 * 1024 * 1024)}\nclusters: {}\n`);
-  const tooBig = await within(15_000, cli(home, ['check', '--inventory', big, '--cluster', 'source']));
+  const tooBig = await within(15_000, home, ['check', '--inventory', big, '--cluster', 'source']);
   assert.equal(tooBig.code, 2, tooBig.out);
   assert.match(tooBig.stderr, /E_INVENTORY_TOO_BIG: inventory .*big.yaml is \d+ bytes; an inventory is at most 1048576/);
   // A state directory that is a file.
   const file = join(home, 'a-file');
   writeFileSync(file, 'x');
-  const notDir = await within(15_000, cli(home, ['--state-dir', file, 'runs']));
+  const notDir = await within(15_000, home, ['--state-dir', file, 'runs']);
   assert.equal(notDir.code, 2, notDir.out);
   assert.match(notDir.stderr, /E_STATE_DIR: state directory .*a-file exists and is not a directory/);
 });
