@@ -115,7 +115,8 @@ test('polling reads are folded: far fewer journal rows than reads the nodes serv
     // One row per read (as before) would be most of what the nodes served: the plan's own reads are the rest.
     assert.ok(rows * 3 < served, `${rows} journal rows of polling reads for ${served} such reads the nodes served`);
     const sent = (db.prepare(`SELECT SUM(count) AS n FROM audit WHERE ${polls}`).get(id) as { n: number }).n;
-    assert.ok(sent >= 3 * rows, `${sent} polling reads journaled in ${rows} rows`);
+    // Folded, not dropped: the counts add up to more than the rows, and to no more than the nodes served.
+    assert.ok(sent > rows && sent <= served, `${sent} polling reads journaled in ${rows} rows; the nodes served ${served}`);
   } finally {
     db.close();
   }
