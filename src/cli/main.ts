@@ -13,6 +13,12 @@ import { renderPlan, renderRuns, renderShow, table } from './render.js';
 import { runCommand, resumeCommand, assertNotActive } from './run-command.js';
 import { stateDirFrom } from './state-dir.js';
 import { Cleanup } from '../engine/cleanup.js';
+import { scrubStream } from '../scrub.js';
+import { prepareStateDir } from '../engine/state-files.js';
+
+// Everything this process prints passes the scrubber, whoever prints it.
+scrubStream(process.stdout);
+scrubStream(process.stderr);
 
 const program = new Command();
 program
@@ -237,8 +243,10 @@ sandbox
   .action(async (o: { name: string; masters: number; replicas: number; targetMasters?: number; seedTarget?: boolean; keys: number; basePort: number; nodeTimeout: number; ssh?: boolean; aof?: boolean; tls?: boolean }) => {
     if (o.seedTarget && o.targetMasters === undefined) throw usageError('E_USAGE', '--seed-target needs a target cluster', 'add --target-masters N');
     if (o.masters < 1 || o.masters > 16) throw usageError('E_USAGE', `--masters must be 1..16, got ${o.masters}`, 'pass --masters 3');
+    const stateDir = stateDirFrom(globals().stateDir);
+    for (const n of prepareStateDir(stateDir)) console.error(`note: ${n}`);
     const info = await sandboxUp({
-      stateDir: stateDirFrom(globals().stateDir), name: o.name, masters: o.masters, replicas: o.replicas, targetMasters: o.targetMasters, seedTarget: o.seedTarget,
+      stateDir, name: o.name, masters: o.masters, replicas: o.replicas, targetMasters: o.targetMasters, seedTarget: o.seedTarget,
       keys: o.keys, basePort: o.basePort, nodeTimeoutMs: o.nodeTimeout, ssh: o.ssh, aof: o.aof, tls: o.tls, onProgress: (l) => console.error(l),
     });
     // Progress went to stderr; stdout is the inventory path alone, for scripts: INV=$(redis-runbook sandbox up)
@@ -255,18 +263,28 @@ sandbox.command('status').description('sandboxes and how many of their nodes ans
   console.log(table(['SANDBOX', 'CLUSTER', 'PORTS', 'RUNNING', 'INVENTORY'], st.flatMap((s) => s.clusters.map((c) => [s.name, c.name, `${c.ports[0]}-${c.ports[c.ports.length - 1]}`, `${c.running}/${c.ports.length}`, s.inventoryPath]))));
 });
 
+function fail(err: unknown): void {
+  if (err instanceof RunbookError) console.error(`redis-runbook: ${err.describe()}`);
+  else console.error(`redis-runbook: ${messageOf(err)}`);
+  if (process.argv.includes('--debug') && err instanceof Error) console.error(err.stack);
+  process.exitCode = exitCodeFor(err);
+}
+
+// An error that escapes (a timer, an event handler) is reported like any other: one line, no stack.
+process.on('uncaughtException', (err) => { fail(err); process.exit(process.exitCode ?? 1); });
+process.on('unhandledRejection', (err) => { fail(err); process.exit(process.exitCode ?? 1); });
+
 async function main(): Promise<void> {
   try {
     await program.parseAsync(process.argv);
     process.exitCode = exitCode;
   } catch (err) {
     const e = err as { code?: string; exitCode?: number };
-    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') { process.exitCode = 0; return; }
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') { process.exitCode = 0; return; }
+    // `commander.help` is the help shown for no command at all (`redis-runbook`, `redis-runbook sandbox`):
+    // a usage error, so that a script that lost its arguments does not "succeed".
     if (typeof e.code === 'string' && e.code.startsWith('commander.')) { process.exitCode = EXIT.usage; return; }
-    if (err instanceof RunbookError) console.error(`redis-runbook: ${err.describe()}`);
-    else console.error(`redis-runbook: ${messageOf(err)}`);
-    if (globals().debug && err instanceof Error) console.error(err.stack);
-    process.exitCode = exitCodeFor(err);
+    fail(err);
   }
 }
 

@@ -64,9 +64,12 @@ export function renderShow(run: RunRow, steps: StepRow[], audit: AuditRow[], wit
   out.push('');
   const reads = audit.filter(isRead);
   const shown = withReads ? audit : audit.filter((a) => !isRead(a));
-  out.push(bold(`audit log: ${audit.length} events`) + (withReads ? '' : dim(` (${reads.length} reads hidden; --reads lists them)`)));
+  const readsSent = reads.reduce((n, a) => n + a.count, 0);
+  out.push(bold(`audit log: ${audit.length} events`) + (withReads ? '' : dim(` (${readsSent} reads hidden; --reads lists them)`)));
   for (const a of shown) {
-    out.push(`  ${fmtTime(a.at)} ${(a.stepId ?? '-').padEnd(16)} ${a.target.padEnd(16)} ${a.command} ${a.args.join(' ')}${a.durationMs ? dim(` ${a.durationMs}ms`) : ''}${a.ok ? '' : red(` ERR ${a.error ?? ''}`)}`);
+    // A folded read: the same read sent `count` times until lastAt; the time shown is the longest.
+    const times = a.count > 1 ? dim(` x${a.count} until ${fmtTime(a.lastAt).slice(11)}, longest`) : '';
+    out.push(`  ${fmtTime(a.at)} ${(a.stepId ?? '-').padEnd(16)} ${a.target.padEnd(16)} ${a.command} ${a.args.join(' ')}${times}${a.durationMs ? dim(` ${a.durationMs}ms`) : ''}${a.ok ? '' : red(` ERR ${a.error ?? ''}`)}`);
   }
   return out.join('\n');
 }

@@ -20,7 +20,10 @@ export class Session {
   }
 
   get store(): Store {
-    this.storeValue ??= new Store(this.stateDir);
+    if (!this.storeValue) {
+      this.storeValue = new Store(this.stateDir);
+      for (const n of this.storeValue.notices) console.error(`note: ${n}`);
+    }
     return this.storeValue;
   }
 
@@ -53,5 +56,9 @@ export function readPlanFile(path: string): Plan {
 }
 
 export function writePlanFile(path: string, plan: Plan): void {
-  writeFileSync(resolve(path), JSON.stringify(plan, null, 2) + '\n', { mode: 0o600 });
+  try {
+    writeFileSync(resolve(path), JSON.stringify(plan, null, 2) + '\n', { mode: 0o600 });
+  } catch (err) {
+    throw usageError('E_PLAN_WRITE', `cannot write the plan to ${resolve(path)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'pass --out a file in a directory that exists and that you can write');
+  }
 }

@@ -159,8 +159,19 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
   });
   const actor = createActor(machine, o.snapshot ? { snapshot: o.snapshot as Snapshot<unknown> as never } : undefined);
 
-  return new Promise<RunOutcome>((resolve) => {
+  return new Promise<RunOutcome>((resolve, reject) => {
     let settled = false;
+    // The journal cannot be written (E_STATE_WRITE): stop at once, write nothing more, and
+    // let the error reach the CLI. The run stays unfinished in the journal, for `resume`.
+    const journalFailed = (err: unknown): boolean => {
+      if (!(err instanceof RunbookError && err.code === 'E_STATE_WRITE')) return false;
+      if (settled) return true;
+      settled = true;
+      try { actor.stop(); } catch { /* stopping only */ }
+      store.attach(undefined);
+      reject(err);
+      return true;
+    };
     let deciding = false;
     let lastKey = '';
     // A resumed run does not act on decisions made before it stopped: at a prompt the
@@ -188,13 +199,14 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
       const persisted = actor.getPersistedSnapshot();
       try {
         store.persist(runId, persisted, status, status === 'succeeded' ? leaving(undefined) : []);
+        store.setRunStatus(runId, status, error ?? null);
       } catch (err) {
         if (ownershipLost(err)) return lost(err);
+        if (journalFailed(err)) return;
         throw err;
       }
       settled = true;
       actor.stop();
-      store.setRunStatus(runId, status, error ?? null);
       store.attach(undefined);
       resolve({ status, error });
     };
@@ -242,7 +254,7 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
           actor.send({ type: d === 'retry' ? 'RETRY' : d === 'skip' ? 'SKIP' : 'ABORT' });
         }
       } catch (err) {
-        finish('stopped', `stopped while asking the operator: ${messageOf(err)}`);
+        if (!journalFailed(err)) finish('stopped', `stopped while asking the operator: ${messageOf(err)}`);
       } finally {
         deciding = false;
       }
@@ -250,6 +262,15 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
 
     actor.subscribe({
       next: (snap) => {
+        try {
+          onSnapshot(snap);
+        } catch (err) {
+          if (!journalFailed(err)) throw err;
+        }
+      },
+      error: (err) => { if (!journalFailed(err)) finish('failed', `internal error: ${messageOf(err)}`); },
+    });
+    function onSnapshot(snap: { value: unknown }): void {
         if (settled) return;
         const pos = position(snap.value);
         const key = JSON.stringify(snap.value);
@@ -288,9 +309,7 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
         }
         resumeKick = false;
         if (waiting && !deciding) void decide(pos.stepId, pos.phase as 'confirm' | 'failed');
-      },
-      error: (err) => finish('failed', `internal error: ${messageOf(err)}`),
-    });
+    }
 
     store.attach(runId);
     // start() notifies the subscriber of the restored snapshot too: a run resumed at a

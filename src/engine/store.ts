@@ -1,8 +1,10 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditEvent, AuditSink } from '../redis/audit.js';
-import { preconditionError } from '../errors.js';
+import { isReadOnly } from '../redis/connect.js';
+import { failedError, preconditionError, usageError, RunbookError } from '../errors.js';
+import { scrubText, scrubValue, scrubbedJson } from '../scrub.js';
+import { prepareStateDir, secureDbFiles } from './state-files.js';
 import { selfIdentity, describeIdentity, type ProcessIdentity } from './process-identity.js';
 
 /** `refused`: preconditions failed before anything was sent; recorded so `show` can say why. */
@@ -49,7 +51,14 @@ export type ClusterNodes = Record<string, Array<{ id: string; address: string }>
 /** Something a step found and the operator must see: a data difference, say. */
 export interface Finding { key: string; kind: string; source: string; target: string }
 
-export interface AuditRow extends AuditEvent { id: number; runId: string; write: boolean }
+/** `count`: how many times this same read was sent (reads are folded, see Store.record); `lastAt`: the last of them. */
+export interface AuditRow extends AuditEvent { id: number; runId: string; write: boolean; count: number; lastAt: number }
+
+/** Reads are written at most this long after they were sent (and before any other write). */
+const READ_FLUSH_MS = 2000;
+const READ_FLUSH_KEYS = 500;
+
+interface PendingRead { runId: string; stepId: string | null; event: AuditEvent; count: number; lastAt: number; maxMs: number }
 
 /**
  * The run journal: one SQLite file (WAL, synchronous=FULL) holding runs,
@@ -57,20 +66,82 @@ export interface AuditRow extends AuditEvent { id: number; runId: string; write:
  * per-cluster locks. better-sqlite3 is synchronous, so a transaction can
  * never span an await: a step writes "started", does its work, then writes
  * the result; a started step with no result is "in doubt" on resume.
+ *
+ * Everything written passes the scrubber (src/scrub.ts): no column holds a
+ * secret, whatever text a step or a host command produced.
+ *
+ * Reads (polling INFO, CLUSTER NODES) are folded: the same read sent again
+ * and again within a flush window is one row with a count, written in one
+ * transaction with the others at most READ_FLUSH_MS later and always before
+ * the next audit row (a write's intent, a note), so the journal's order holds. A crash loses at most that
+ * window of reads, never a write's intent.
+ *
+ * A write that fails (disk full, database locked) is E_STATE_WRITE, and the
+ * store refuses every write after it: a run whose journal is incomplete
+ * stops instead of acting on.
  */
 export class Store implements AuditSink {
   readonly db: Database.Database;
   private currentRun: string | undefined;
   /** The step whose commands are being sent, for audit events that do not name one. */
   currentStepId: string | undefined;
+  readonly file: string;
+  /** Things the operator should hear about (a state directory whose mode was tightened). */
+  readonly notices: string[];
+  /** The first failed write: every later write is refused with it. */
+  writeFailure: RunbookError | undefined;
+  private pending = new Map<string, PendingRead>();
+  private pendingSince = 0;
+  private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly stateDir: string) {
-    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    this.db = new Database(join(stateDir, 'state.db'));
-    this.db.pragma('journal_mode = WAL');
-    // WAL defaults to NORMAL in better-sqlite3's build; a crash journal wants FULL.
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('busy_timeout = 5000');
+    this.notices = prepareStateDir(stateDir);
+    this.file = join(stateDir, 'state.db');
+    secureDbFiles(this.file);
+    try {
+      this.db = new Database(this.file);
+      this.db.pragma('journal_mode = WAL');
+      // WAL defaults to NORMAL in better-sqlite3's build; a crash journal wants FULL.
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('busy_timeout = 5000');
+      this.createSchema();
+    } catch (err) {
+      throw this.openError(err);
+    }
+  }
+
+  private openError(err: unknown): RunbookError {
+    const code = (err as { code?: string }).code ?? '';
+    const msg = (err as Error).message;
+    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+      return usageError('E_STATE_DB', `${this.file} is not a usable redis-runbook state database (${code}: ${msg})`, `move ${this.file} away (it may be another program's file), or pass --state-dir another directory`);
+    }
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return this.writeError(err, 'open');
+    return usageError('E_STATE_DB', `cannot open the state database ${this.file} (${code || 'error'}: ${msg})`, 'check that the state directory is writable and has free space, or pass --state-dir another directory');
+  }
+
+  private writeError(err: unknown, what: string): RunbookError {
+    const code = (err as { code?: string }).code ?? 'error';
+    const run = this.currentRun ? `; resume the run with \`redis-runbook resume ${this.currentRun}\` once it is fixed` : '';
+    return failedError('E_STATE_WRITE', `cannot write the state database ${this.file} (${what}: ${code}: ${(err as Error).message}); stopped, nothing more is sent`,
+      `free disk space on its filesystem, or stop the program that holds it locked (another redis-runbook, an sqlite3 shell)${run}`);
+  }
+
+  /** Every write goes through here: a SQLite failure becomes E_STATE_WRITE and refuses all later writes. */
+  private write<T>(what: string, fn: () => T): T {
+    if (this.writeFailure) throw this.writeFailure;
+    // Reads sent before an audit row are written before it: the journal's order is the order things were sent.
+    if (what === 'audit' || what === 'audit intent' || what === 'note') this.flushReads();
+    try {
+      return fn();
+    } catch (err) {
+      if (!(err instanceof Database.SqliteError)) throw err;
+      this.writeFailure = this.writeError(err, what);
+      throw this.writeFailure;
+    }
+  }
+
+  private createSchema(): void {
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS runs (
         id TEXT PRIMARY KEY, runbook TEXT NOT NULL, clusters TEXT NOT NULL, status TEXT NOT NULL,
@@ -101,10 +172,36 @@ export class Store implements AuditSink {
     const runCols = new Set((this.db.prepare('PRAGMA table_info(runs)').all() as Array<{ name: string }>).map((c) => c.name));
     if (!runCols.has('pid_start')) this.db.exec('ALTER TABLE runs ADD COLUMN pid_start TEXT');
     if (!runCols.has('host')) this.db.exec('ALTER TABLE runs ADD COLUMN host TEXT');
+    // Folded reads: added to journals made before reads were folded.
+    const cols = (this.db.prepare('PRAGMA table_info(audit)').all() as Array<{ name: string }>).map((c) => c.name);
+    if (!cols.includes('count')) this.db.exec('ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1');
+    if (!cols.includes('last_at')) this.db.exec('ALTER TABLE audit ADD COLUMN last_at INTEGER');
   }
 
   close(): void {
-    this.db.close();
+    try {
+      if (!this.writeFailure) this.flushReads();
+    } catch {
+      // The failure is latched and was (or will be) reported by the run.
+    } finally {
+      if (this.flushTimer) clearTimeout(this.flushTimer);
+      this.db.close();
+    }
+  }
+
+  /** Write the folded reads waiting in memory, in one transaction. */
+  flushReads(): void {
+    if (this.flushTimer) { clearTimeout(this.flushTimer); this.flushTimer = undefined; }
+    if (this.pending.size === 0) return;
+    const rows = [...this.pending.values()];
+    this.pending.clear();
+    this.write('audit reads', () => this.db.transaction(() => {
+      const ins = this.db.prepare('INSERT INTO audit (run_id, step_id, at, target, command, args_json, duration_ms, ok, error, count, last_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)');
+      for (const r of rows) {
+        const e = r.event;
+        ins.run(r.runId, r.stepId, e.at, scrubText(e.target), scrubText(e.command), scrubbedJson(e.args), r.maxMs, e.ok ? 1 : 0, e.error === undefined ? null : scrubText(e.error), r.count, r.lastAt);
+      }
+    })());
   }
 
   /** Audit events go to the run being executed. */
@@ -112,23 +209,56 @@ export class Store implements AuditSink {
     this.currentRun = runId;
   }
 
+  /**
+   * A read (or a summary of bulk work). Reads are folded and written later
+   * (see the class comment); this never throws: a failed flush is latched and
+   * stops the run at its next write.
+   */
   record(e: AuditEvent): void {
     if (!this.currentRun) return;
-    this.db
-      .prepare('INSERT INTO audit (run_id, step_id, at, target, command, args_json, duration_ms, ok, error) VALUES (?,?,?,?,?,?,?,?,?)')
-      .run(this.currentRun, e.stepId ?? this.currentStepId ?? null, e.at, e.target, e.command, JSON.stringify(e.args), e.durationMs, e.ok ? 1 : 0, e.error ?? null);
+    const stepId = e.stepId ?? this.currentStepId ?? null;
+    if (!isReadOnly(e.command, e.args)) {
+      try {
+        this.write('audit', () => this.db
+          .prepare('INSERT INTO audit (run_id, step_id, at, target, command, args_json, duration_ms, ok, error) VALUES (?,?,?,?,?,?,?,?,?)')
+          .run(this.currentRun, stepId, e.at, scrubText(e.target), scrubText(e.command), scrubbedJson(e.args), e.durationMs, e.ok ? 1 : 0, e.error === undefined ? null : scrubText(e.error)));
+      } catch {
+        // latched in writeFailure
+      }
+      return;
+    }
+    const key = JSON.stringify([this.currentRun, stepId, e.target, e.command, e.args, e.ok, e.error ?? null]);
+    const p = this.pending.get(key);
+    if (p) {
+      p.count++;
+      p.lastAt = e.at;
+      p.maxMs = Math.max(p.maxMs, e.durationMs);
+    } else {
+      if (this.pending.size === 0) this.pendingSince = Date.now();
+      this.pending.set(key, { runId: this.currentRun, stepId, event: e, count: 1, lastAt: e.at, maxMs: e.durationMs });
+    }
+    try {
+      if (Date.now() - this.pendingSince >= READ_FLUSH_MS || this.pending.size >= READ_FLUSH_KEYS) this.flushReads();
+      else if (!this.flushTimer) {
+        // A quiet spell (a step waiting without reading) still gets its reads written.
+        this.flushTimer = setTimeout(() => { this.flushTimer = undefined; try { this.flushReads(); } catch { /* latched */ } }, READ_FLUSH_MS);
+        this.flushTimer.unref();
+      }
+    } catch {
+      // latched in writeFailure
+    }
   }
 
   intent(e: AuditEvent): number | undefined {
     if (!this.currentRun) return undefined;
-    const r = this.db
+    const r = this.write('audit intent', () => this.db
       .prepare('INSERT INTO audit (run_id, step_id, at, target, command, args_json, duration_ms, ok, error, write) VALUES (?,?,?,?,?,?,?,?,?,1)')
-      .run(this.currentRun, e.stepId ?? this.currentStepId ?? null, e.at, e.target, e.command, JSON.stringify(e.args), 0, 0, 'sent; no reply recorded');
+      .run(this.currentRun, e.stepId ?? this.currentStepId ?? null, e.at, scrubText(e.target), scrubText(e.command), scrubbedJson(e.args), 0, 0, 'sent; no reply recorded'));
     return Number(r.lastInsertRowid);
   }
 
   complete(id: number, o: Pick<AuditEvent, 'ok' | 'durationMs' | 'error'>): void {
-    this.db.prepare('UPDATE audit SET ok = ?, duration_ms = ?, error = ? WHERE id = ?').run(o.ok ? 1 : 0, o.durationMs, o.error ?? null, id);
+    this.write('audit', () => this.db.prepare('UPDATE audit SET ok = ?, duration_ms = ?, error = ? WHERE id = ?').run(o.ok ? 1 : 0, o.durationMs, o.error === undefined ? null : scrubText(o.error), id));
   }
 
   /** Commands that may change state, sent for a step since a time (the in-doubt window). */
@@ -138,9 +268,9 @@ export class Store implements AuditSink {
 
   /** Record an operator decision or a runner note in the audit log. */
   note(runId: string, stepId: string | undefined, command: string, args: string[] = []): void {
-    this.db
+    this.write('note', () => this.db
       .prepare('INSERT INTO audit (run_id, step_id, at, target, command, args_json, duration_ms, ok, error) VALUES (?,?,?,?,?,?,?,?,?)')
-      .run(runId, stepId ?? null, Date.now(), 'operator', command, JSON.stringify(args), 0, 1, null);
+      .run(runId, stepId ?? null, Date.now(), 'operator', scrubText(command), scrubbedJson(args), 0, 1, null));
   }
 
   /**
@@ -151,7 +281,7 @@ export class Store implements AuditSink {
     // The owner is this process unless the caller names another one.
     const me = selfIdentity();
     const owner = row.pid === me.pid && row.pidStart === undefined && row.host === undefined ? me : { pid: row.pid, startTime: row.pidStart ?? undefined, host: row.host ?? undefined };
-    this.db.transaction(() => {
+    this.write('new run', () => this.db.transaction(() => {
       const locked = row.status === 'refused' || !lock ? [] : row.clusters;
       const lockedNodes = Object.fromEntries(locked.filter((c) => nodes[c]).map((c) => [c, nodes[c]!]));
       this.assertFree(locked, lockedNodes);
@@ -160,15 +290,15 @@ export class Store implements AuditSink {
       for (const [cluster, ns] of Object.entries(lockedNodes)) for (const n of ns) insNode.run(n.id, row.id, cluster, n.address, Date.now());
       this.db
         .prepare('INSERT INTO runs (id, runbook, clusters, status, created_at, updated_at, pid, pid_start, host, plan_json, runbook_hash, inventory_file, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)')
-        .run(row.id, row.runbook, JSON.stringify(row.clusters), row.status, row.createdAt, row.createdAt, owner.pid, owner.startTime ?? null, owner.host ?? null, row.planJson, row.runbookHash, row.inventoryFile, row.error ?? null);
+        .run(row.id, row.runbook, JSON.stringify(row.clusters), row.status, row.createdAt, row.createdAt, owner.pid, owner.startTime ?? null, owner.host ?? null, row.planJson, row.runbookHash, row.inventoryFile, row.error == null ? null : scrubText(row.error));
       const ins = this.db.prepare('INSERT INTO steps (run_id, step_id, idx, kind, title, status) VALUES (?,?,?,?,?,?)');
-      for (const s of steps) ins.run(row.id, s.stepId, s.idx, s.kind, s.title, 'pending');
-    }).immediate();
+      for (const s of steps) ins.run(row.id, s.stepId, s.idx, s.kind, scrubText(s.title), 'pending');
+    }).immediate());
   }
 
   /** Persist the machine snapshot and the step status it implies, in one transaction. */
   persist(runId: string, snapshot: unknown, status: RunStatus, steps: Array<{ stepId: string; status: StepStatus; error?: string | null }> = []): void {
-    this.db.transaction(() => {
+    this.write('run state', () => this.db.transaction(() => {
       // This process must still own the run: another one may have claimed it (a resume that
       // took our pid for a dead one). Checked in the same transaction as the write.
       this.assertOwner(runId);
@@ -176,13 +306,17 @@ export class Store implements AuditSink {
       const r = this.db.prepare("UPDATE runs SET snapshot_json = ?, status = ?, updated_at = ? WHERE id = ? AND status NOT IN ('succeeded', 'aborted')")
         .run(JSON.stringify(snapshot), status, Date.now(), runId);
       if (r.changes === 0) throw preconditionError('E_RUN_FINISHED', `run ${runId} was finished or aborted by another process`, 'see `redis-runbook show`');
-      for (const step of steps) this.setStepStatus(runId, step.stepId, step.status, step.error);
+      for (const step of steps) this.stepStatus(runId, step.stepId, step.status, step.error == null ? step.error : scrubText(step.error));
       // Release the clusters in the same transaction as the final status: no kill can leave a finished run holding them.
       if (status === 'succeeded' || status === 'aborted') this.releaseLocks(runId);
-    }).immediate();
+    }).immediate());
   }
 
   setStepStatus(runId: string, stepId: string, status: StepStatus, error?: string | null): void {
+    this.write('step status', () => this.stepStatus(runId, stepId, status, error == null ? error : scrubText(error)));
+  }
+
+  private stepStatus(runId: string, stepId: string, status: StepStatus, error?: string | null): void {
     const now = Date.now();
     if (status === 'checking') {
       this.db.prepare('UPDATE steps SET status = ?, attempts = attempts + 1, started_at = COALESCE(started_at, ?), error = NULL WHERE run_id = ? AND step_id = ? AND status != ?')
@@ -201,11 +335,11 @@ export class Store implements AuditSink {
   }
 
   setStepOutput(runId: string, stepId: string, output: unknown): void {
-    this.db.prepare('UPDATE steps SET output_json = ? WHERE run_id = ? AND step_id = ?').run(JSON.stringify(output ?? null), runId, stepId);
+    this.write('step output', () => this.db.prepare('UPDATE steps SET output_json = ? WHERE run_id = ? AND step_id = ?').run(scrubbedJson(output ?? null), runId, stepId));
   }
 
   setStepConditions(runId: string, stepId: string, phase: 'check' | 'verify', conditions: unknown): void {
-    this.db.prepare('UPDATE steps SET conditions_json = ? WHERE run_id = ? AND step_id = ?').run(JSON.stringify({ phase, conditions }), runId, stepId);
+    this.write('step conditions', () => this.db.prepare('UPDATE steps SET conditions_json = ? WHERE run_id = ? AND step_id = ?').run(scrubbedJson({ phase, conditions }), runId, stepId));
   }
 
   /**
@@ -215,10 +349,10 @@ export class Store implements AuditSink {
   claim(runId: string, seen: number | null | Pick<RunRow, 'pid' | 'pidStart' | 'host'>): boolean {
     const s = typeof seen === 'object' && seen !== null ? seen : { pid: seen, pidStart: undefined, host: undefined };
     const me = selfIdentity();
-    const r = s.pidStart === undefined && s.host === undefined
+    const r = this.write('claim', () => (s.pidStart === undefined && s.host === undefined
       ? this.db.prepare('UPDATE runs SET pid = ?, pid_start = ?, host = ?, updated_at = ? WHERE id = ? AND pid IS ?').run(me.pid, me.startTime ?? null, me.host, Date.now(), runId, s.pid)
       : this.db.prepare('UPDATE runs SET pid = ?, pid_start = ?, host = ?, updated_at = ? WHERE id = ? AND pid IS ? AND pid_start IS ? AND host IS ?')
-        .run(me.pid, me.startTime ?? null, me.host, Date.now(), runId, s.pid, s.pidStart ?? null, s.host ?? null);
+        .run(me.pid, me.startTime ?? null, me.host, Date.now(), runId, s.pid, s.pidStart ?? null, s.host ?? null)));
     return r.changes === 1;
   }
 
@@ -249,12 +383,12 @@ export class Store implements AuditSink {
   }
 
   setRunStatus(runId: string, status: RunStatus, error?: string | null): void {
-    this.db.transaction(() => {
+    this.write('run status', () => this.db.transaction(() => {
       // A run that succeeded in the end has no error; otherwise an unknown error keeps the recorded one.
-      this.db.prepare("UPDATE runs SET status = ?, error = CASE WHEN ? = 'succeeded' THEN NULL ELSE COALESCE(?, error) END, updated_at = ? WHERE id = ?").run(status, status, error ?? null, Date.now(), runId);
+      this.db.prepare("UPDATE runs SET status = ?, error = CASE WHEN ? = 'succeeded' THEN NULL ELSE COALESCE(?, error) END, updated_at = ? WHERE id = ?").run(status, status, error == null ? null : scrubText(error), Date.now(), runId);
       // A finished run gives its clusters back; a stopped or failed one keeps them until resumed or aborted.
       if (status === 'succeeded' || status === 'aborted') this.releaseLocks(runId);
-    }).immediate();
+    }).immediate());
   }
 
   getRun(id: string): RunRow | undefined {
@@ -285,6 +419,7 @@ export class Store implements AuditSink {
   }
 
   audit(runId: string, stepId?: string): AuditRow[] {
+    if (!this.writeFailure) this.flushReads();
     const rows = (stepId
       ? this.db.prepare('SELECT * FROM audit WHERE run_id = ? AND step_id = ? ORDER BY id').all(runId, stepId)
       : this.db.prepare('SELECT * FROM audit WHERE run_id = ? ORDER BY id').all(runId)) as Record<string, unknown>[];
@@ -300,6 +435,8 @@ export class Store implements AuditSink {
       ok: r.ok === 1,
       error: (r.error as string | null) ?? undefined,
       write: r.write === 1,
+      count: (r.count as number | null) ?? 1,
+      lastAt: (r.last_at as number | null) ?? (r.at as number),
     }));
   }
 
@@ -313,17 +450,17 @@ export class Store implements AuditSink {
   }
 
   setState(runId: string, key: string, value: unknown): void {
-    this.db.prepare('INSERT INTO run_state (run_id, key, value_json, updated_at) VALUES (?,?,?,?) ON CONFLICT(run_id, key) DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at')
-      .run(runId, key, JSON.stringify(value), Date.now());
+    this.write('run state', () => this.db.prepare('INSERT INTO run_state (run_id, key, value_json, updated_at) VALUES (?,?,?,?) ON CONFLICT(run_id, key) DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at')
+      .run(runId, key, scrubbedJson(value), Date.now()));
   }
 
   /** Replace a step's findings (e.g. data differences) with the latest ones. */
   setFindings(runId: string, stepId: string, rows: Finding[]): void {
-    this.db.transaction(() => {
+    this.write('findings', () => this.db.transaction(() => {
       this.db.prepare('DELETE FROM findings WHERE run_id = ? AND step_id = ?').run(runId, stepId);
       const ins = this.db.prepare('INSERT INTO findings (run_id, step_id, key, kind, source, target) VALUES (?,?,?,?,?,?)');
-      for (const r of rows) ins.run(runId, stepId, r.key, r.kind, r.source, r.target);
-    }).immediate();
+      for (const r of scrubValue(rows)) ins.run(runId, stepId, r.key, r.kind, r.source, r.target);
+    }).immediate());
   }
 
   findings(runId: string): Array<Finding & { stepId: string }> {

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { resolve, dirname, isAbsolute } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { usageError } from '../errors.js';
+import { RunbookError, usageError } from '../errors.js';
 import type { ClusterConfig, HostConfig, Inventory, SecretRef, TlsConfig } from './types.js';
 import { HOST_NAME } from '../hosts/host.js';
 
@@ -13,8 +13,9 @@ export function loadInventory(path: string): Inventory {
   const file = resolve(path);
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readCapped(file);
   } catch (err) {
+    if (err instanceof RunbookError) throw err;
     throw usageError('E_INVENTORY_UNREADABLE', `cannot read inventory ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`,
       'pass an existing YAML file with --inventory (sandbox up prints one)');
   }
@@ -27,6 +28,33 @@ export function loadInventory(path: string): Inventory {
       'fix the YAML syntax');
   }
   return validateInventory(doc, file);
+}
+
+/** An inventory is a few kilobytes; a bigger file is the wrong file (or /dev/zero). */
+export const MAX_INVENTORY_BYTES = 1024 * 1024;
+
+/**
+ * Read a regular file of at most MAX_INVENTORY_BYTES. Checked on the open file
+ * (no race with a swap), and the read itself is capped: a device or a file
+ * that grows while read cannot make it read without end.
+ */
+function readCapped(file: string): string {
+  // Refused before it is opened: opening a FIFO would wait for a writer.
+  if (!statSync(file).isFile()) throw usageError('E_INVENTORY_UNREADABLE', `inventory ${file} is not a regular file`, 'pass --inventory the inventory YAML file (sandbox up prints one)');
+  const fd = openSync(file, 'r');
+  try {
+    const st = fstatSync(fd);
+    const fix = 'pass --inventory the inventory YAML file (sandbox up prints one)';
+    if (!st.isFile()) throw usageError('E_INVENTORY_UNREADABLE', `inventory ${file} is not a regular file`, fix);
+    if (st.size > MAX_INVENTORY_BYTES) throw usageError('E_INVENTORY_TOO_BIG', `inventory ${file} is ${st.size} bytes; an inventory is at most ${MAX_INVENTORY_BYTES}`, fix);
+    const buf = Buffer.alloc(MAX_INVENTORY_BYTES + 1);
+    let n = 0;
+    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0; ) n += r;
+    if (n > MAX_INVENTORY_BYTES) throw usageError('E_INVENTORY_TOO_BIG', `inventory ${file} is over ${MAX_INVENTORY_BYTES} bytes`, fix);
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 class Validator {

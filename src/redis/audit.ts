@@ -1,3 +1,5 @@
+import { scrubText } from '../scrub.js';
+
 /** One command sent to one node or host, as the state database records it. */
 export interface AuditEvent {
   at: number;
@@ -49,11 +51,9 @@ export function redactArgs(command: string, args: readonly (string | number | Bu
   return out;
 }
 
-/** Remove a known secret from free text (error messages from servers or shells). */
+/** Remove the known secrets (and these) from free text: the one scrubber, src/scrub.ts. */
 export function scrub(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const s of secrets) if (s.length >= 3) out = out.split(s).join(REDACTED);
-  return out;
+  return scrubText(text, secrets);
 }
 
 /**

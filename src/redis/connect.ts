@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { preconditionError, messageOf } from '../errors.js';
+import { readFileSync } from 'node:fs';
+import { preconditionError, messageOf, usageError } from '../errors.js';
 import type { ClusterConfig } from '../inventory/types.js';
 import { resolveSecret, describeSecret } from '../inventory/secret.js';
 import { redactArgs, scrub, type AuditSink } from './audit.js';
@@ -47,6 +48,7 @@ export interface PoolOptions {
 export class ClusterPool {
   private readonly clients = new Map<string, NodeClient>();
   private password: string | undefined;
+  private tlsFiles: { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined;
 
   constructor(readonly config: ClusterConfig, readonly options: PoolOptions) {}
 
@@ -67,11 +69,26 @@ export class ClusterPool {
     return c;
   }
 
+  /**
+   * The TLS files, read once. A missing or unreadable one is the inventory's
+   * fault (exit 2, naming the key), not an unreachable cluster.
+   */
+  private tlsFile(key: 'ca' | 'cert' | 'key'): Buffer | undefined {
+    const path = this.config.tls?.[key];
+    if (!path) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw usageError('E_TLS_FILE', `clusters.${this.config.name}.tls.${key}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? messageOf(err)})`, `fix the path of clusters.${this.config.name}.tls.${key} in the inventory, or make the file readable`);
+    }
+  }
+
   private redisOptions(address: string): RedisOptions {
     const idx = address.lastIndexOf(':');
     const host = address.slice(0, idx).replace(/^\[|\]$/g, '');
     const port = Number(address.slice(idx + 1));
     const tls = this.config.tls;
+    if (tls) this.tlsFiles ??= { ca: this.tlsFile('ca'), cert: this.tlsFile('cert'), key: this.tlsFile('key') };
     return {
       host,
       port,
@@ -85,6 +102,7 @@ export class ClusterPool {
       enableOfflineQueue: true,
       retryStrategy: () => null,
       reconnectOnError: () => false,
+      // The files were read (and a missing one refused as bad input) above; the socket options come from the one function every connection uses.
       tls: tls ? tlsSocketOptions(tls, `clusters.${this.config.name}.tls`) : undefined,
     };
   }

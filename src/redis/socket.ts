@@ -1,7 +1,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { readFileSync } from 'node:fs';
-import { preconditionError, messageOf } from '../errors.js';
+import { messageOf, usageError } from '../errors.js';
 import type { TlsConfig } from '../inventory/types.js';
 
 /**
@@ -37,7 +37,7 @@ export function tlsSocketOptions(tls: TlsConfig, where = 'tls'): ConnectionOptio
     try {
       return readFileSync(path);
     } catch (err) {
-      throw preconditionError('E_TLS_FILE', `cannot read ${where}.${key} (${path}): ${messageOf(err)}`, `fix ${where}.${key} in the inventory`);
+      throw usageError('E_TLS_FILE', `cannot read ${where}.${key} (${path}): ${messageOf(err)}`, `fix ${where}.${key} in the inventory`);
     }
   };
   return {

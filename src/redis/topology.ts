@@ -50,6 +50,15 @@ export interface Topology {
  * that answers, then ask every node about itself. Unreachable nodes are kept
  * (with the reason) so that a plan can reason about a failed master.
  */
+/**
+ * Errors that are not about a node: a wrong password, the inventory's own
+ * mistakes (a secret or TLS file that cannot be read: usage), a state
+ * database that cannot be written. Reported as they are, never as "unreachable".
+ */
+function fatalToDiscovery(err: unknown): boolean {
+  return err instanceof RunbookError && (err.code === 'E_AUTH' || err.kind === 'usage' || err.code === 'E_STATE_WRITE');
+}
+
 export async function discoverTopology(pool: ClusterPool): Promise<Topology> {
   const name = pool.config.name;
   let lines: ClusterNodeLine[] | undefined;
@@ -62,7 +71,7 @@ export async function discoverTopology(pool: ClusterPool): Promise<Topology> {
       seedUsed = seed;
       break;
     } catch (err) {
-      if (err instanceof RunbookError && err.code === 'E_AUTH') throw err;
+      if (fatalToDiscovery(err)) throw err;
       const msg = (err as Error).message;
       if (/cluster support disabled/i.test(msg)) {
         throw preconditionError('E_NOT_CLUSTER', `${seed} (cluster ${name}) is not in cluster mode`, 'point the inventory at Redis Cluster nodes (cluster-enabled yes)');
@@ -91,7 +100,7 @@ export async function discoverTopology(pool: ClusterPool): Promise<Topology> {
         node.self = await selfReport(pool, l.address);
         node.reachable = true;
       } catch (err) {
-        if (err instanceof RunbookError && err.code === 'E_AUTH') throw err;
+        if (fatalToDiscovery(err)) throw err;
         node.error = (err as Error).message;
       }
       return node;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { registerSecret, scrubText } from '../scrub.js';
 
 /**
  * The sandbox password. It exists in the password file (mode 0600) and in
@@ -12,13 +13,16 @@ export function createPasswordFile(path: string): string {
   writeFileSync(path, password, { mode: 0o600 });
   // writeFileSync's mode is filtered by the umask and ignored if the file exists.
   chmodSync(path, 0o600);
+  registerSecret(password);
   return password;
 }
 
 export function readPasswordFile(path: string): string | undefined {
   try {
     const value = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
-    return value === '' ? undefined : value;
+    if (value === '') return undefined;
+    registerSecret(value);
+    return value;
   } catch {
     return undefined;
   }
@@ -26,5 +30,5 @@ export function readPasswordFile(path: string): string | undefined {
 
 /** For text we did not write (redis-server stderr, log tails) before it goes into a message. */
 export function redact(text: string, password: string | undefined): string {
-  return password ? text.split(password).join('***') : text;
+  return scrubText(text, [password]);
 }

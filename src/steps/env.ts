@@ -4,6 +4,7 @@ import { consensusTimeoutMs, settleCluster, settleTimeoutMs, waitForConsensus } 
 import type { AuditSink } from '../redis/audit.js';
 import type { Inventory } from '../inventory/types.js';
 import { usageError } from '../errors.js';
+import { registerSecrets } from '../inventory/secret.js';
 import type { StepEnv } from './kind.js';
 import { fileAccess, hostAccess } from './host-access.js';
 
@@ -17,6 +18,8 @@ export interface ClosableEnv extends StepEnv {
  * the access mode (read-only for `plan`) and the audit sink (the run journal).
  */
 export function createStepEnv(inventory: Inventory, access: Access, audit?: AuditSink): ClosableEnv {
+  // Known to the scrubber before anything runs, not only once a cluster is first contacted.
+  registerSecrets(inventory.clusters);
   const pools = new Map<string, ClusterPool>();
   const pool = (name: string) => {
     let p = pools.get(name);

@@ -4,6 +4,7 @@ import { encodeBatch } from './resp-pipe.js';
 import type { Command } from './apply.js';
 import type { TlsConfig } from '../../inventory/types.js';
 import { NET_LIMITS, openSocket } from '../socket.js';
+import { scrubText } from '../../scrub.js';
 
 /**
  * One replication link to a source master, speaking the replica side of the
@@ -203,7 +204,7 @@ export class ReplicaLink extends EventEmitter {
 
   private async expectOk(args: string[], what: string): Promise<void> {
     const line = await this.request(args);
-    if (!line.startsWith('+')) throw new Error(`${what} refused: ${line.replace(this.o.password ?? '\0', '***')}`);
+    if (!line.startsWith('+')) throw new Error(`${what} refused: ${scrubText(line, [this.o.password])}`);
   }
 
   private onData(d: Buffer): void {
