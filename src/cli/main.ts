@@ -13,6 +13,7 @@ import { renderPlan, renderRuns, renderShow, table } from './render.js';
 import { runCommand, resumeCommand, assertNotActive } from './run-command.js';
 import { stateDirFrom } from './state-dir.js';
 import { Cleanup } from '../engine/cleanup.js';
+import { stopLeftoverShake, type ShakeRecord } from '../redis/sync/shake-session.js';
 import { scrubStream } from '../scrub.js';
 import { prepareStateDir } from '../engine/state-files.js';
 
@@ -148,6 +149,16 @@ program
 
 /** Walk a run's cleanup registry for `abort`; prints what was done, returns what was not. */
 async function undoLeftovers(s: Session, id: string, inventoryFile: string): Promise<string[]> {
+  // A RedisShake the killed run started still syncs (and holds its config open): stopped first,
+  // if it is still that process (pid, start time, host and command line all match).
+  const shake = s.store.getState<ShakeRecord>(id, 'sync');
+  if (shake?.pid) {
+    const r = await stopLeftoverShake(shake, (l) => console.log(`  ${l}`));
+    if (r === 'stopped') {
+      s.store.note(id, undefined, 'STOP-REDIS-SHAKE', [`pid ${shake.pid}`, 'abort command']);
+      console.log(`  cleanup: stopped RedisShake (pid ${shake.pid}) left by the run`);
+    }
+  }
   const cleanup = new Cleanup({ get: (key) => s.store.getState(id, key), set: (key, value) => s.store.setState(id, key, value) });
   if (cleanup.items().length === 0) return [];
   let env;

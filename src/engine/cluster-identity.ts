@@ -1,4 +1,4 @@
-import { preconditionError, RunbookError } from '../errors.js';
+import { preconditionError, RunbookError, usageError } from '../errors.js';
 import { parseInfo } from '../redis/cluster-nodes.js';
 import type { Topology } from '../redis/topology.js';
 import type { StepEnv } from '../steps/kind.js';
@@ -52,6 +52,8 @@ export function assertDistinct(rb: Runbook, params: Record<string, string>, node
     for (let j = i + 1; j < roles.length; j++) {
       const a = roles[i]!;
       const b = roles[j]!;
+      // One name given twice is bad input, known without asking any node.
+      if (params[a] === params[b]) throw usageError('E_SAME_CLUSTER', `${a} and ${b} are both \`${params[a]}\`: a runbook with a ${a} and a ${b} needs two different clusters`, `pass --param ${b}=NAME of another cluster of the inventory`);
       const bIds = new Set((nodes[params[b]!] ?? []).map((n) => n.id));
       const shared = (nodes[params[a]!] ?? []).filter((n) => bIds.has(n.id));
       if (!shared.length) continue;

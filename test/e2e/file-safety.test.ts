@@ -146,12 +146,20 @@ test('a RedisShake run killed mid-sync, then aborted: its config directory (it h
   const first = await cli(home, ['run', 'migrate-sync', '--inventory', pair.inventory, '--yes', '--allow-destructive', '--param', 'engine=redis-shake', '--param', `shakeBinary=${standin}`], { REDIS_RUNBOOK_FAILPOINT: 'catch-up:caught-up', STANDIN_RECORD: record });
   assert.equal(first.code, 137, first.out);
   const [pid, conf] = readFileSync(record, 'utf8').trim().split(' ');
-  // The killed run could not stop the stand-in it started; the test does, by its pid.
-  try { process.kill(Number(pid), 'SIGTERM'); } catch { /* already gone */ }
+  const running = () => { try { process.kill(Number(pid), 0); return true; } catch { return false; } };
+  // The killed run could not stop the stand-in it started: it still runs, its config beside it.
+  assert.ok(running(), 'the killed run left RedisShake running');
   assert.ok(existsSync(conf!), 'the killed run left its config behind');
   const aborted = await cli(home, ['abort', runIdOf(first)]);
-  assert.equal(aborted.code, 0, aborted.out);
-  assert.equal(existsSync(dirname(conf!)), false, 'the config directory is removed by abort');
+  try {
+    assert.equal(aborted.code, 0, aborted.out);
+    assert.match(aborted.out, new RegExp(`stopped RedisShake \\(pid ${pid}\\)`));
+    for (let i = 0; i < 50 && running(); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(running(), false, 'abort stopped the RedisShake the killed run left');
+    assert.equal(existsSync(dirname(conf!)), false, 'the config directory is removed by abort');
+  } finally {
+    try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone, as it should be */ }
+  }
 });
 
 test('a remote-to-remote copy killed between its two hops, then aborted: no staging directory and no partial directory is left', async () => {

@@ -43,6 +43,23 @@ async function up(home: string, args: string[]): Promise<{ inventory: string; pa
   return { inventory, password: readFileSync(join(dirname(inventory), 'password'), 'utf8').trim() };
 }
 
+/**
+ * A runbook run unattended on a fresh sandbox while a writer (no deletes: the
+ * runbooks check no key was lost) works on `writerPort`.
+ */
+async function underLoad(name: string, sandboxArgs: string[], writerPort: (base: number) => number, run: (inventory: string, base: number) => string[], base: number): Promise<ScenarioResult> {
+  const home = tempStateDir('rr-conv-');
+  const { inventory, password } = await up(home, ['--base-port', String(base), ...sandboxArgs]);
+  try {
+    const writer = startWriter(writerPort(base), password, `w${name.length}`, { deletes: false });
+    const started = Date.now();
+    const r = await cli(home, [...run(inventory, base), '--yes']);
+    return summary(name, r, started, await writer.stop());
+  } finally {
+    await cli(home, ['sandbox', 'down', '--name', 'cv']);
+  }
+}
+
 const summary = (name: string, r: CliResult, started: number, writes: number): ScenarioResult => ({
   name, code: r.code, ms: Date.now() - started, out: r.out, writes,
   settleLines: r.out.split('\n').filter((l) => /agree on the new topology/.test(l)).map((l) => l.trim()),
@@ -54,18 +71,8 @@ const summary = (name: string, r: CliResult, started: number, writes: number): S
  * moveSlots=true while the writer works (its slots move under writes, then
  * `forget` reads every node's view of them).
  */
-export async function decommissionUnderLoad(base: number): Promise<ScenarioResult> {
-  const home = tempStateDir('rr-conv-');
-  const { inventory, password } = await up(home, ['--base-port', String(base), '--masters', '4', '--replicas', '0', '--keys', '20000']);
-  try {
-    const writer = startWriter(base, password, 'wd', { deletes: false });
-    const started = Date.now();
-    const r = await cli(home, ['run', 'decommission-node', '--inventory', inventory, '--param', `node=127.0.0.1:${base + 3}`, '--param', 'moveSlots=true', '--yes', '--allow-destructive']);
-    return summary('decommission moveSlots=true', r, started, await writer.stop());
-  } finally {
-    await cli(home, ['sandbox', 'down', '--name', 'cv']);
-  }
-}
+export const decommissionUnderLoad = (base: number) => underLoad('decommission moveSlots=true', ['--masters', '4', '--replicas', '0', '--keys', '20000'], (b) => b,
+  (inventory, b) => ['run', 'decommission-node', '--inventory', inventory, '--param', `node=127.0.0.1:${b + 3}`, '--param', 'moveSlots=true', '--allow-destructive'], base);
 
 /** 3 masters x 1 replica, 20000 keys, made uneven (2000 slots moved), then rebalanced while the writer works. */
 export async function rebalanceUnderLoad(base: number): Promise<ScenarioResult> {
@@ -120,30 +127,10 @@ export async function consolidateUnderLoad(base: number): Promise<ScenarioResult
   }
 }
 
-/** 3 x 1, 20000 keys: a planned failover of the first master while the writer works (the failover family's agreement). */
-export async function failoverUnderLoad(base: number): Promise<ScenarioResult> {
-  const home = tempStateDir('rr-conv-');
-  const { inventory, password } = await up(home, ['--base-port', String(base), '--keys', '20000']);
-  try {
-    const writer = startWriter(base, password, 'wf', { deletes: false });
-    const started = Date.now();
-    const r = await cli(home, ['run', 'manual-failover', '--inventory', inventory, '--param', `node=127.0.0.1:${base}`, '--param', 'failback=true', '--yes']);
-    return summary('manual-failover with fail-back', r, started, await writer.stop());
-  } finally {
-    await cli(home, ['sandbox', 'down', '--name', 'cv']);
-  }
-}
+/** 3 x 1, 20000 keys: a planned failover of the first master and its fail-back while the writer works (the failover family's agreement). */
+export const failoverUnderLoad = (base: number) => underLoad('manual-failover with fail-back', ['--keys', '20000'], (b) => b,
+  (inventory, b) => ['run', 'manual-failover', '--inventory', inventory, '--param', `node=127.0.0.1:${b}`, '--param', 'failback=true'], base);
 
-/** 3 x 1, 20000 keys: a drill by SHUTDOWN of the first master, restored as a replica, while the writer works. */
-export async function drillUnderLoad(base: number): Promise<ScenarioResult> {
-  const home = tempStateDir('rr-conv-');
-  const { inventory, password } = await up(home, ['--base-port', String(base), '--keys', '20000']);
-  try {
-    const writer = startWriter(base + 1, password, 'wl', { deletes: false });
-    const started = Date.now();
-    const r = await cli(home, ['run', 'failover-drill', '--inventory', inventory, '--param', `node=127.0.0.1:${base}`, '--yes', '--allow-destructive']);
-    return summary('failover-drill with restore', r, started, await writer.stop());
-  } finally {
-    await cli(home, ['sandbox', 'down', '--name', 'cv']);
-  }
-}
+/** 3 x 1, 20000 keys: a drill by SHUTDOWN of the first master, restored as a replica, while the writer works (through another master). */
+export const drillUnderLoad = (base: number) => underLoad('failover-drill with restore', ['--keys', '20000'], (b) => b + 1,
+  (inventory, b) => ['run', 'failover-drill', '--inventory', inventory, '--param', `node=127.0.0.1:${b}`, '--allow-destructive'], base);
