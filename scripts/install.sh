@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what redis-runbook needs on a fresh Debian/Ubuntu machine: the Debian
-# packages (redis-server, redis-tools, openssh-server, rsync, iproute2), the npm
+# packages (redis-server, redis-tools, openssh-server, rsync, iproute2, openssl, python3), the npm
 # dependencies (npm ci), and the build. Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,8 @@ command -v redis-cli >/dev/null || need+=(redis-tools)
 command -v rsync >/dev/null || need+=(rsync)
 command -v ssh >/dev/null || need+=(openssh-client)
 command -v ss >/dev/null || need+=(iproute2)   # decommission checks a port is closed before deleting files
+command -v openssl >/dev/null || need+=(openssl)     # sandbox --tls makes its CA and certificates
+command -v python3 >/dev/null || need+=(python3-minimal)   # a test listener that never accepts (a connect that stalls)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq
