@@ -38,9 +38,10 @@ export function createStepEnv(inventory: Inventory, access: Access, audit?: Audi
     // gossip it waits briefly for the reachable nodes to agree, then reads.
     topology: async (name) => {
       const p = pool(name);
-      await waitForConsensus(p, p.config.seeds, { timeoutMs: consensusTimeoutMs(await nodeTimeoutOf(p)) });
+      await consensus(p);
       return discoverTopology(p);
     },
+    consensus: (name) => consensus(pool(name)),
     async settle(name, o) {
       const p = pool(name);
       const timeoutMs = settleTimeoutMs(await nodeTimeoutOf(p));
@@ -55,6 +56,11 @@ export function createStepEnv(inventory: Inventory, access: Access, audit?: Audi
     },
     secrets: () => [...pools.values()].flatMap((p) => p.secrets()),
   };
+}
+
+/** Wait briefly for the reachable nodes to agree (see waitForConsensus), bounded by the node timeout. */
+async function consensus(p: ClusterPool): Promise<boolean> {
+  return waitForConsensus(p, p.config.seeds, { timeoutMs: consensusTimeoutMs(await nodeTimeoutOf(p)) });
 }
 
 /** cluster-node-timeout, from the first seed that answers (15000, Redis' default, when none does). */

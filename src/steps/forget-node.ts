@@ -40,6 +40,8 @@ async function survey(ctx: StepRunContext<Args>): Promise<{ listing: string[]; u
 
 async function preconditions(ctx: StepRunContext<Args>): Promise<Condition[]> {
   const a = ctx.args;
+  // Right after its slots moved, a node may still see it owning them for a moment: decide on an agreed view.
+  await ctx.env.consensus(a.cluster);
   const s = await survey(ctx);
   if (ctx.planning && s.ownsSlots) return [pass('checked when the step runs', `${a.node.address} owns slots now; the steps before this one demote it or move them`)];
   return [

@@ -36,6 +36,12 @@ export interface StepEnv {
    * allowed to be down or failing.
    */
   settle(cluster: string, o: { tolerate?: string[]; signal?: AbortSignal; progress?(line: string): void }): Promise<{ ms: number; polls: number; nodes: number }>;
+  /**
+   * Wait briefly until the reachable nodes of a cluster agree with each other
+   * (a change still spreading by gossip), then return whether they do. A check
+   * that reads every node's view calls this first; `topology` does it itself.
+   */
+  consensus(cluster: string): Promise<boolean>;
 }
 
 /** A cluster a step changes, and the nodes that may be down or failing once it is done. */

@@ -26,6 +26,7 @@ export const shutdownNodeStep: StepKind<Args> = {
     // Whatever was skipped before (a failed forget or slot move), never stop a node that still
     // serves slots or feeds a replica.
     const pool = ctx.env.pool(a.cluster);
+    await ctx.env.consensus(a.cluster);
     const owning: string[] = [];
     const feeding: string[] = [];
     for (const n of a.nodes) {
