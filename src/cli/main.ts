@@ -152,15 +152,17 @@ async function undoLeftovers(s: Session, id: string, inventoryFile: string): Pro
   // A RedisShake the killed run started still syncs (and holds its config open): stopped first,
   // if it is still that process (pid, start time, host and command line all match).
   const shake = s.store.getState<ShakeRecord>(id, 'sync');
+  let notStopped: string[] = [];
   if (shake?.pid) {
     const r = await stopLeftoverShake(shake, (l) => console.log(`  ${l}`));
     if (r === 'stopped') {
       s.store.note(id, undefined, 'STOP-REDIS-SHAKE', [`pid ${shake.pid}`, 'abort command']);
       console.log(`  cleanup: stopped RedisShake (pid ${shake.pid}) left by the run`);
     }
+    if (r === 'not-ours') notStopped = [`RedisShake pid ${shake.pid} may still run on host ${shake.host}: stop it there (it keeps writing to the target)`];
   }
   const cleanup = new Cleanup({ get: (key) => s.store.getState(id, key), set: (key, value) => s.store.setState(id, key, value) });
-  if (cleanup.items().length === 0) return [];
+  if (cleanup.items().length === 0) return notStopped;
   let env;
   try {
     env = s.env(s.inventory(inventoryFile), 'read-write', s.store);
@@ -171,7 +173,7 @@ async function undoLeftovers(s: Session, id: string, inventoryFile: string): Pro
   const r = await cleanup.walk(env, ['local-dir', 'host-dir', 'config']);
   s.store.attach(undefined);
   for (const l of r.done) console.log(`  cleanup: ${l}${/^set /.test(l) ? ' (sent to Redis, journaled)' : ''}`);
-  return r.left;
+  return [...notStopped, ...r.left];
 }
 
 program

@@ -65,7 +65,7 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
       let fresh: Plan;
       try {
         const pinned = Object.fromEntries(Object.entries(live).map(([name, t]) => [name, { ...t, takenAt: saved.clusters[name]?.takenAt ?? t.takenAt }]));
-        fresh = buildPlan(rb, saved.params, saved.inventoryFile, pinned, new Date(saved.createdAt));
+        fresh = buildPlan(rb, saved.params, saved.inventoryFile, pinned, new Date(saved.createdAt), readEnv);
       } catch (err) {
         if (seal === 'ok') throw err;
         throw tampered(saved, `its parameters do not resolve (${(err as Error).message})`);
@@ -209,8 +209,12 @@ async function execute(session: Session, runId: string, plan: Plan, inventoryFil
     // Whatever the outcome, temporary files do not outlive this process: a resume makes them
     // again. A changed setting stays while the run may be resumed (its sync needs it); the
     // sync's own stop puts it back at cut-over, and `abort` does when the run is given up.
-    const status = session.store.getRun(runId)?.status;
-    const r = await cleanup.walk(env, status === 'succeeded' ? ['local-dir', 'host-dir', 'config'] : ['local-dir', 'host-dir']);
+    const run = session.store.getRun(runId);
+    const status = run?.status;
+    // A run another process took over is that process's: its temporary files are not ours to remove.
+    let owned = true;
+    try { session.store.assertOwner(runId); } catch { owned = false; }
+    const r = !owned ? { done: [], left: [] } : await cleanup.walk(env, status === 'succeeded' ? ['local-dir', 'host-dir', 'config'] : ['local-dir', 'host-dir']);
     for (const l of r.done) console.log(dim(`  cleanup: ${l}`));
     for (const l of r.left) console.error(yellow(`  cleanup: ${l}`));
   }

@@ -130,7 +130,7 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
     store.currentStepId = step.id;
     const started = Date.now();
     // Right before a step acts: this process must still own the run (another one may have claimed it).
-    try { store.assertOwner(runId); } catch (err) { lost(err); throw err; }
+    try { store.assertOwner(runId); } catch (err) { if (ownershipLost(err)) lost(err); throw err; }
     try {
       const kind = stepKind(step.kind, plan.runbook);
       const output = await kind.run(ctxFor(step.id));
@@ -193,7 +193,6 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
       store.attach(undefined);
       resolve({ status: 'stopped', error: describe(err), lost: true });
     };
-    const ownershipLost = (err: unknown) => err instanceof RunbookError && (err.code === 'E_RUN_TAKEN_OVER' || err.code === 'E_RUN_FINISHED');
     const finish = (status: RunStatus, error?: string) => {
       if (settled) return;
       const persisted = actor.getPersistedSnapshot();
@@ -203,7 +202,12 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
       } catch (err) {
         if (ownershipLost(err)) return lost(err);
         if (journalFailed(err)) return;
-        throw err;
+        // Anything else reaches the CLI as this run's error, never as an unhandled rejection.
+        settled = true;
+        try { actor.stop(); } catch { /* stopping only */ }
+        store.attach(undefined);
+        reject(err);
+        return;
       }
       settled = true;
       actor.stop();
@@ -239,6 +243,7 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
             return finish('stopped', `step ${stepId} is destructive (${destructive}); unattended runs take it only with --allow-destructive. Resume with \`redis-runbook resume ${runId}\` to confirm it, or add --yes --allow-destructive`);
           } else d = 'continue';
           if (d === 'continue' && destructive) consented.add(stepId);
+          else consented.delete(stepId);
           if (o.stop.aborted) return finish('stopped', `stopped by the operator before step ${stepId}`);
           store.note(runId, stepId, `OPERATOR-${d.toUpperCase()}`, o.prompter ? ['guided'] : ['--yes']);
           if (d === 'skip') { store.setStepStatus(runId, stepId, 'skipped'); o.onEvent?.({ type: 'step-skipped', step }); }
@@ -316,6 +321,11 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
     // prompt or a failed step is handled there, once.
     actor.start();
   });
+}
+
+/** Another process claimed the run, or finished it from elsewhere. */
+function ownershipLost(err: unknown): boolean {
+  return err instanceof RunbookError && (err.code === 'E_RUN_TAKEN_OVER' || err.code === 'E_RUN_FINISHED');
 }
 
 function describe(err: unknown): string {

@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
 import { readFileSync } from 'node:fs';
 import { preconditionError, messageOf, usageError } from '../errors.js';
@@ -48,7 +49,8 @@ export interface PoolOptions {
 export class ClusterPool {
   private readonly clients = new Map<string, NodeClient>();
   private password: string | undefined;
-  private tlsFiles: { ca?: Buffer; cert?: Buffer; key?: Buffer } | undefined;
+  /** The TLS socket options, built (files read) once per pool. */
+  private tls: ConnectionOptions | undefined;
 
   constructor(readonly config: ClusterConfig, readonly options: PoolOptions) {}
 
@@ -69,26 +71,11 @@ export class ClusterPool {
     return c;
   }
 
-  /**
-   * The TLS files, read once. A missing or unreadable one is the inventory's
-   * fault (exit 2, naming the key), not an unreachable cluster.
-   */
-  private tlsFile(key: 'ca' | 'cert' | 'key'): Buffer | undefined {
-    const path = this.config.tls?.[key];
-    if (!path) return undefined;
-    try {
-      return readFileSync(path);
-    } catch (err) {
-      throw usageError('E_TLS_FILE', `clusters.${this.config.name}.tls.${key}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? messageOf(err)})`, `fix the path of clusters.${this.config.name}.tls.${key} in the inventory, or make the file readable`);
-    }
-  }
-
   private redisOptions(address: string): RedisOptions {
     const idx = address.lastIndexOf(':');
     const host = address.slice(0, idx).replace(/^\[|\]$/g, '');
     const port = Number(address.slice(idx + 1));
     const tls = this.config.tls;
-    if (tls) this.tlsFiles ??= { ca: this.tlsFile('ca'), cert: this.tlsFile('cert'), key: this.tlsFile('key') };
     return {
       host,
       port,
@@ -102,14 +89,14 @@ export class ClusterPool {
       enableOfflineQueue: true,
       retryStrategy: () => null,
       reconnectOnError: () => false,
-      // The files were read (and a missing one refused as bad input) above; the socket options come from the one function every connection uses.
-      tls: tls ? tlsSocketOptions(tls, `clusters.${this.config.name}.tls`) : undefined,
+      tls: tls ? this.tlsOptions() : undefined,
     };
   }
 
   /** TLS socket options for a connection of this cluster opened elsewhere (a subscriber, a raw socket). */
-  tlsOptions() {
-    return this.config.tls ? tlsSocketOptions(this.config.tls, `clusters.${this.config.name}.tls`) : undefined;
+  tlsOptions(): ConnectionOptions | undefined {
+    if (this.config.tls && !this.tls) this.tls = tlsSocketOptions(this.config.tls, `clusters.${this.config.name}.tls`);
+    return this.tls;
   }
 
   /** One audit event summing up bulk reads (pipelines are not audited one by one). */

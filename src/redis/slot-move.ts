@@ -202,7 +202,12 @@ async function moveGroupRetrying(pool: ClusterPool, g: SlotMove[], o: MoveManyOp
       const delayMs = Math.min(4000, 250 * 2 ** (attempt - 1));
       if (!isTransientRefusal(err) || o.signal?.aborted || Date.now() - firstAt + delayMs > (o.retryForMs ?? 60_000)) throw err;
       o.onRetry?.(g, attempt, delayMs, messageOf(err));
-      await new Promise((r) => setTimeout(r, delayMs));
+      await new Promise<void>((r) => {
+        const t = setTimeout(done, delayMs);
+        function done() { clearTimeout(t); o.signal?.removeEventListener('abort', done); r(); }
+        o.signal?.addEventListener('abort', done, { once: true });
+      });
+      if (o.signal?.aborted) throw failedError('E_STOPPED', 'stopped while moving slots', 'resume the run: the move continues where it stopped');
     }
   }
 }
@@ -248,13 +253,25 @@ export async function moveSlots(pool: ClusterPool, moves: readonly SlotMove[], o
 }
 
 /**
- * Open slots (MIGRATING/IMPORTING) outside `ours`, per node, from a topology
+ * Is a slot's open mark one of these moves, in their direction (MIGRATING on
+ * the source towards the target, IMPORTING on the target from the source)?
+ * A mark on the same slot between other nodes is someone else's move.
+ */
+export function isOwnOpenSlot(moves: readonly SlotMove[], slot: number, nodeId: string, state: 'migrating' | 'importing', peerId: string): boolean {
+  return moves.some((m) => m.slot === slot && (state === 'migrating' ? m.from.id === nodeId && m.to.id === peerId : m.to.id === nodeId && m.from.id === peerId));
+}
+
+/**
+ * Open slots (MIGRATING/IMPORTING) not of `moves`, per node, from a topology
  * (pure): someone else's reshard in flight, which a step must not "fix".
  */
-export function foreignOpenSlots(t: Topology, ours: ReadonlySet<number>): string[] {
+export function foreignOpenSlots(t: Topology, moves: readonly SlotMove[]): string[] {
   return t.nodes.flatMap((n) => {
     const me = n.self?.view.find((l) => l.flags.includes('myself'));
-    const open = [...(me?.migrating ?? []), ...(me?.importing ?? [])].map((x) => x.slot).filter((s) => !ours.has(s));
+    const open = [
+      ...(me?.migrating ?? []).filter((x) => !isOwnOpenSlot(moves, x.slot, n.id, 'migrating', x.to)),
+      ...(me?.importing ?? []).filter((x) => !isOwnOpenSlot(moves, x.slot, n.id, 'importing', x.from)),
+    ].map((x) => x.slot);
     return open.length ? [`${n.address}: ${formatRanges(toRanges([...new Set(open)].sort((a, b) => a - b)))}`] : [];
   });
 }

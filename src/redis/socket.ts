@@ -33,11 +33,12 @@ export const NET_LIMITS = {
  */
 export function tlsSocketOptions(tls: TlsConfig, where = 'tls'): ConnectionOptions {
   const file = (path: string | undefined, key: string) => {
-    if (path === undefined) return undefined;
+    if (!path) return undefined;
     try {
       return readFileSync(path);
     } catch (err) {
-      throw usageError('E_TLS_FILE', `cannot read ${where}.${key} (${path}): ${messageOf(err)}`, `fix ${where}.${key} in the inventory`);
+      // The inventory's fault (exit 2, naming the key), not an unreachable cluster.
+      throw usageError('E_TLS_FILE', `${where}.${key}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? messageOf(err)})`, `fix the path of ${where}.${key} in the inventory, or make the file readable`);
     }
   };
   return {

@@ -1,4 +1,4 @@
-import { usageError } from '../errors.js';
+import { failedError, usageError } from '../errors.js';
 import { findNode, type Topology, type TopologyNode } from '../redis/topology.js';
 import { parseMode, resolveFailoverPair, type FailoverPair } from '../redis/failover.js';
 import { pass, type Condition, type StepEnv } from './kind.js';
@@ -45,7 +45,11 @@ export function deferredUntilFailover(a: { reverse: boolean; candidate: { addres
 /** Keys the masters of a cluster hold now (INFO keyspace of each master that answers). */
 export async function liveKeys(env: StepEnv, cluster: string): Promise<number> {
   const t = await env.topology(cluster);
-  return t.nodes.filter((n) => n.role === 'master').reduce((s, n) => s + (n.self?.keys ?? 0), 0);
+  const masters = t.nodes.filter((n) => n.role === 'master');
+  // A master that does not answer may hold keys: unknown is not "empty".
+  const silent = masters.filter((n) => !n.self);
+  if (silent.length) throw failedError('E_KEYS_UNKNOWN', `cannot count the keys of ${cluster}: ${silent.map((n) => n.address).join(', ')} do not answer`, 'bring them back, then retry');
+  return masters.reduce((s, n) => s + (n.self?.keys ?? 0), 0);
 }
 
 /**

@@ -58,9 +58,20 @@ export function createStepEnv(inventory: Inventory, access: Access, audit?: Audi
   };
 }
 
+// Clusters whose nodes did not agree within the last wait, and when: a cluster that stays split
+// (a bus partition) is waited for once a minute, not once per check of every step.
+const splitSince = new WeakMap<ClusterPool, number>();
+const nodeTimeouts = new WeakMap<ClusterPool, number>();
+
 /** Wait briefly for the reachable nodes to agree (see waitForConsensus), bounded by the node timeout. */
 async function consensus(p: ClusterPool): Promise<boolean> {
-  return waitForConsensus(p, p.config.seeds, { timeoutMs: consensusTimeoutMs(await nodeTimeoutOf(p)) });
+  const split = splitSince.get(p);
+  if (!nodeTimeouts.has(p)) nodeTimeouts.set(p, await nodeTimeoutOf(p));
+  const timeoutMs = split !== undefined && Date.now() - split < 60_000 ? 0 : consensusTimeoutMs(nodeTimeouts.get(p)!);
+  const agreed = await waitForConsensus(p, p.config.seeds, { timeoutMs });
+  if (agreed) splitSince.delete(p);
+  else if (split === undefined || timeoutMs > 0) splitSince.set(p, Date.now());
+  return agreed;
 }
 
 /** cluster-node-timeout, from the first seed that answers (15000, Redis' default, when none does). */

@@ -1,7 +1,7 @@
 import { failedError, usageError } from '../errors.js';
 import { parseClusterNodes } from '../redis/cluster-nodes.js';
 import { chooseCollector, consolidationMoves, rebalanceMoves, restoreMoves, spreadMoves } from '../redis/consolidate.js';
-import { closeOpenSlots, describeRetry, findOpenSlots, foreignOpenSlots, moveSlots, type SlotMove } from '../redis/slot-move.js';
+import { closeOpenSlots, describeRetry, findOpenSlots, foreignOpenSlots, isOwnOpenSlot, moveSlots, type SlotMove } from '../redis/slot-move.js';
 import { formatRanges, rangesToSlots, toRanges } from '../redis/slots.js';
 import { masters } from '../redis/topology.js';
 import { clusterArg } from './args.js';
@@ -73,7 +73,7 @@ export const moveSlotPlanStep: StepKind<Args> = {
     out.push(cond('masters answer', down.length === 0, `all ${a.masters.length} masters answer`, `${down.join(', ')} do not answer`));
     // Slots this step opened itself (an interrupted attempt) are finished by it; anyone else's
     // are a reshard in flight that is not ours to close.
-    const foreign = foreignOpenSlots(t, new Set(a.moves.map((m) => m.slot)));
+    const foreign = foreignOpenSlots(t, a.moves);
     out.push(cond('no other slot open', foreign.length === 0, 'no unrelated slot is migrating or importing', `open slots on ${foreign.join('; ')}: another reshard is in flight or was cut off; finish or fix it first (redis-cli --cluster fix), then retry`));
     if (a.mode === 'consolidate') {
       const p = t.nodes.find((n) => n.id === a.pivot.id)?.self;
@@ -108,9 +108,8 @@ export const moveSlotPlanStep: StepKind<Args> = {
     }
     // Open slots left by an interrupted attempt of this step are closed before anything else;
     // anyone else's are refused (checked again here: a prompt may have stayed open a while).
-    const ours = new Set(a.moves.map((m) => m.slot));
     const open = await findOpenSlots(pool, a.nodes);
-    const foreign = open.filter((x) => !ours.has(x.slot));
+    const foreign = open.filter((x) => !isOwnOpenSlot(a.moves, x.slot, x.node.id, x.state, x.peer));
     if (foreign.length) {
       throw failedError('E_OPEN_SLOT', `slots ${formatRanges(toRanges([...new Set(foreign.map((x) => x.slot))].sort((x, y) => x - y)))} are open (MIGRATING/IMPORTING) and not part of this step's moves`,
         'another reshard is in flight or was cut off: finish or fix it first (redis-cli --cluster fix), then retry the step');

@@ -68,7 +68,7 @@ export const moveSlotsStep: StepKind<Args> = {
   async check(ctx) {
     const t = await ctx.env.topology(ctx.args.cluster);
     // Slots this step opened itself (an interrupted attempt) are fine; anyone else's are not.
-    const foreign = foreignOpenSlots(t, new Set(ctx.args.moves.map((m) => m.slot)));
+    const foreign = foreignOpenSlots(t, ctx.args.moves);
     return [
       cond('all masters reachable', ctx.args.masters.every((m) => t.nodes.find((n) => n.address === m)?.reachable), 'every master answers', 'a master does not answer: slots cannot be moved to or announced on it'),
       cond('no other slot open', foreign.length === 0, 'no unrelated slot is migrating or importing', `open slots on ${foreign.join('; ')}: finish or fix them first (redis-cli --cluster fix)`),
