@@ -18,7 +18,7 @@ say "Plan a manual failover of the master on 7000 (read-only: nothing changes)" 
 rr plan manual-failover --inventory "$INV" --param node=127.0.0.1:7000 --out /tmp/redis-runbook-demo-plan.json
 
 say "Run exactly that plan, unattended" run --plan /tmp/redis-runbook-demo-plan.json --yes
-OUT=$(rr run --plan /tmp/redis-runbook-demo-plan.json --yes | tee /dev/stderr)
+OUT=$(rr run --plan /tmp/redis-runbook-demo-plan.json --yes | tee >(cat >&2))   # not /dev/stderr: tee would reopen a log file at offset 0
 ID=$(printf '%s\n' "$OUT" | sed -n 's/^run \([^:]*\):.*/\1/p' | head -1)
 
 say "What was done, step by step, with every command sent" show "$ID"
