@@ -5,6 +5,16 @@ import { cond, pass, waitFor, type StepKind } from './kind.js';
 import { liveKeys } from './args.js';
 
 /**
+ * Has this run's sync begun writing into the target (a shard's full sync
+ * started, which clears its slots first)? Then the target's keys are the
+ * sync's own. A record saved before any shard got that far proves nothing:
+ * the target's keys are read again and need consent.
+ */
+function syncWroteTarget(ctx: Parameters<typeof syncRecord>[0]): boolean {
+  return (syncRecord(ctx)?.shards ?? []).some((sh) => sh.state.fullSyncs > 0 || sh.state.loaded);
+}
+
+/**
  * Start the background sync: one replication link per source master. The
  * step ends once every link is up (a full sync under way); the sync goes on
  * while the later steps wait on it, and a resumed run starts it again from
@@ -32,10 +42,10 @@ export const startSyncStep: StepKind<SyncArgs> = {
       ]),
   ],
   destructive: (a) => (a.targetKeys > 0 ? `the target ${a.target} holds ${a.targetKeys} keys: they are deleted (UNLINK, slot by slot) before the full sync` : undefined),
-  // The target may have gained keys since the plan. A sync this run already started holds
-  // the keys it wrote itself: clearing those again for a new full sync destroys nothing.
+  // The target may have gained keys since the plan. A sync of this run that already wrote
+  // into the target holds its own keys there: clearing those for a new full sync destroys nothing.
   async liveDestructive(ctx) {
-    if (syncRecord(ctx)) return undefined;
+    if (syncWroteTarget(ctx)) return undefined;
     const n = await liveKeys(ctx.env, ctx.args.target);
     return n > 0 ? `the target ${ctx.args.target} holds ${n} keys now: they are deleted (UNLINK, slot by slot) before the full sync` : undefined;
   },
@@ -44,7 +54,7 @@ export const startSyncStep: StepKind<SyncArgs> = {
     return [cond('not stopped', !r?.stopped, r ? 'the sync continues from its record' : 'no sync of this run yet', 'this run\'s sync was stopped at cut-over; start a new run for a new sync')];
   },
   async run(ctx) {
-    if (!syncRecord(ctx)) {
+    if (!syncWroteTarget(ctx)) {
       const n = await liveKeys(ctx.env, ctx.args.target);
       if (n > 0) ctx.mayDestroy(`the target ${ctx.args.target} holds ${n} keys, which the full sync deletes first`);
     }
