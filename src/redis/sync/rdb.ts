@@ -1,8 +1,8 @@
 import { lzfDecompress } from './lzf.js';
 
 /**
- * An RDB file, parsed into keys (the full-sync half of the sync engine,
- * issue 6). Pure: a Buffer in, entries out. Covers the encodings Redis 6.2
+ * An RDB file, parsed into keys (the full-sync half of the sync engine).
+ * Pure: a Buffer in, entries out. Covers the encodings Redis 6.2
  * to 7.2 write for strings, lists, sets, sorted sets, hashes and streams
  * (with consumer groups and pending entries). Module types and Redis 7.0 RC
  * functions stop with a clear error; libraries (FUNCTION2) are kept as aux.

@@ -3,7 +3,7 @@ import { preconditionError } from '../../errors.js';
 import type { ClusterConfig } from '../../inventory/types.js';
 
 /**
- * RedisShake as an alternative sync engine (issue 6): its configuration,
+ * RedisShake as an alternative sync engine: its configuration,
  * written from the inventory, and its log, read back as phases and progress.
  * The binary is the operator's (it cannot be downloaded here); this module
  * never ships or fetches one. The config holds the passwords RedisShake
