@@ -49,7 +49,12 @@ export async function liveKeys(env: StepEnv, cluster: string): Promise<number> {
   // A master that does not answer may hold keys: unknown is not "empty".
   const silent = masters.filter((n) => !n.self);
   if (silent.length) throw failedError('E_KEYS_UNKNOWN', `cannot count the keys of ${cluster}: ${silent.map((n) => n.address).join(', ')} do not answer`, 'bring them back, then retry');
-  return masters.reduce((s, n) => s + (n.self?.keys ?? 0), 0);
+  return masterKeys(t);
+}
+
+/** Keys the masters of a topology held when it was read (a master that did not answer counts 0). Pure. */
+export function masterKeys(t: Topology): number {
+  return t.nodes.filter((n) => n.role === 'master').reduce((s, n) => s + (n.self?.keys ?? 0), 0);
 }
 
 /**

@@ -5,7 +5,7 @@ import { masters } from '../redis/topology.js';
 import type { Topology } from '../redis/topology.js';
 import { shellQuote } from '../hosts/copy.js';
 import { cond, pass, type Condition, type StepKind, type StepRunContext, onlyReads } from './kind.js';
-import { liveKeys } from './args.js';
+import { liveKeys, masterKeys } from './args.js';
 
 export type CopyFormat = 'rdb' | 'aof';
 
@@ -52,7 +52,7 @@ export const matchShardsStep: StepKind<Args> = {
       pairs = pairShards(source, target);
       needs = Object.fromEntries(pairs.map((p) => [p.target.address, used(p.source.id)]));
     }
-    const targetKeys = target.nodes.filter((n) => n.role === 'master').reduce((s, n) => s + (n.self?.keys ?? 0), 0);
+    const targetKeys = masterKeys(target);
     return { source: source.cluster, target: target.cluster, format: parseFormat(raw.format ?? 'rdb'), pairs, targetKeys, targetNodes: target.nodes.map((n) => n.address), sourceMasters: pairs.map((p) => p.source.address), needs };
   },
   title: (a) => a.pairs[0]?.ranges === '0-16383' && a.pairs.length === 1 ? `Check that ${a.pairs[0].target.address} can load the file of ${a.pairs[0].source.address} (every slot collected on each)` : `Pair ${a.pairs.length} shards by slots: ${a.pairs.map((p) => `${p.source.address} -> ${p.target.address} (${p.ranges})`).join(', ')}`,

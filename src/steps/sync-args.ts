@@ -8,6 +8,7 @@ import { ShakeSession, type ShakeRecord } from '../redis/sync/shake-session.js';
 import { failedError } from '../errors.js';
 import { describeShard } from '../redis/sync/engine.js';
 import type { StepRunContext } from './kind.js';
+import { masterKeys } from './args.js';
 
 export interface SyncArgs {
   source: string;
@@ -73,7 +74,7 @@ export function syncArgs(raw: Record<string, string>, topology: (c: string) => T
     shakeBinary: raw.shakeBinary || undefined,
     shakeFormat: choice(raw.shakeFormat, 'shakeFormat', ['v4', 'v2'] as const, 'v4'),
     notify: choice(raw.notify, 'notify', ['true', 'false'] as const, 'false') === 'true',
-    targetKeys: t.nodes.filter((n) => n.role === 'master').reduce((s, n) => s + (n.self?.keys ?? 0), 0),
+    targetKeys: masterKeys(t),
   };
 }
 
