@@ -48,7 +48,7 @@ async function shown(id: string) {
 const runId = (out: string) => /^run (\S+):/m.exec(out)![1]!;
 
 test('direct copy: rsync runs on each source host and pushes to the target host in one hop; the target holds every key', async () => {
-  const r = await cli(home, ['run', 'migrate-copy-files', '--inventory', inventory, '--yes']);
+  const r = await cli(home, ['run', 'migrate-copy-files', '--inventory', inventory, '--yes', '--allow-destructive']);
   assert.equal(r.code, 0, r.out);
   const show = await shown(runId(r.stdout));
   assert.equal(show.run.status, 'succeeded');

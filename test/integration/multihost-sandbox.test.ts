@@ -105,6 +105,12 @@ test('fault helpers: a host cut off (link down, or inbound dropped) is unreachab
   loss(h, 100);
   assert.equal(await isListening(port, 1000, h.address), false);
   heal(h);
+  // 30% each way: some connects still succeed (tried 20 times; all failing would be 0.7^40).
+  loss(h, 30);
+  let ok = 0;
+  for (let i = 0; i < 20; i++) if (await isListening(port, 300, h.address)) ok++;
+  assert.ok(ok > 0 && ok <= 20, `${ok}/20 connects`);
+  heal(h);
   assert.equal(await isListening(port, 3000, h.address), true);
 });
 
@@ -134,7 +140,7 @@ test('a failed up (a link in the way) is cleaned up by down: no namespace, link 
   const dir = join(home, 'sandbox', 'half');
   const names = networkNames(dir);
   // host2's root-side veth name is taken: up fails after the bridge and host1 exist.
-  execFileSync('ip', ['link', 'add', names.vethRoot(1), 'type', 'dummy']);
+  execFileSync('ip', ['link', 'add', names.vethRoot(1), 'type', 'bridge']);
   try {
     const r = await cli(home, ['sandbox', 'up', '--name', 'half', '--hosts', '2', '--base-port', '11300', '--keys', '0']);
     assert.notEqual(r.code, 0, r.out);
@@ -157,6 +163,8 @@ test('down removes every namespace, link and process of the sandbox', async () =
   assert.match(r.stdout, /stopped 10 nodes/);
   for (const h of net.hosts) assert.doesNotMatch(namespaces(), new RegExp(h.netns));
   for (const dev of [net.bridge, ...net.hosts.map((h) => h.vethRoot)]) assert.doesNotMatch(links(), new RegExp(`: ${dev}[@:]`));
-  for (const pid of pids) assert.throws(() => process.kill(pid, 0), `pid ${pid} is gone`);
+  // Gone, or a zombie waiting for a parent that reaps (in a container, init may never).
+  const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  for (const pid of pids) assert.equal(alive(pid), false, `pid ${pid} is gone`);
   assert.ok(!existsSync(net.dir));
 });

@@ -87,9 +87,12 @@ export function partition(host: HostInfo, direction: 'both' | 'in' | 'out', peer
 export function loss(host: HostInfo, percent: number): void {
   if (!(percent >= 0 && percent <= 100)) throw new Error(`loss percent must be 0..100, got ${percent}`);
   faultTable(host);
+  // numgen yields 0..99: `< 100` is out of its range, so 100% is a plain drop.
+  const pct = Math.round(percent);
+  const when = pct >= 100 ? '' : ` numgen random mod 100 < ${pct}`;
   nft(host, [
-    `add rule inet ${TABLE} input iifname != "lo" numgen random mod 100 < ${Math.round(percent)} drop`,
-    `add rule inet ${TABLE} output oifname != "lo" numgen random mod 100 < ${Math.round(percent)} drop`,
+    `add rule inet ${TABLE} input iifname != "lo"${when} drop`,
+    `add rule inet ${TABLE} output oifname != "lo"${when} drop`,
     '',
   ].join('\n'));
 }
