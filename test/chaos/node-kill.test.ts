@@ -18,7 +18,7 @@ let password = '';
 let dir = '';
 
 before(async () => {
-  const r = await cli(home, ['sandbox', 'up', '--name', 'kill', '--base-port', String(BASE), '--keys', '3000', '--target-masters', '3', '--ssh']);
+  const r = await cli(home, ['sandbox', 'up', '--name', 'kill', '--base-port', String(BASE), '--keys', '3000', '--target-masters', '3', '--seed-target', '--ssh']);
   if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
   inventory = r.stdout.trim().split('\n').pop()!;
   dir = dirname(inventory);

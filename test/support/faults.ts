@@ -227,3 +227,46 @@ export function record(name: string, fields: Record<string, unknown>): void {
   const file = process.env.CHAOS_RECORD;
   if (file) appendFileSync(file, `${JSON.stringify({ case: name, at: new Date().toISOString(), ...fields })}\n`);
 }
+
+/** A simulated host of a `sandbox up --hosts N` sandbox, as sandbox.json names it. */
+export interface ChaosHost { name: string; netns: string; address: string; vethRoot: string; nodes: number[] }
+
+export function sandboxHosts(sandboxDir: string): { runner: string; hosts: ChaosHost[] } {
+  const meta = JSON.parse(readFileSync(join(sandboxDir, 'sandbox.json'), 'utf8'));
+  if (!meta.network) throw new Error(`${sandboxDir} is not a --hosts sandbox`);
+  return { runner: meta.network.runnerAddress, hosts: meta.network.hosts };
+}
+
+const TABLE = 'rrchaos';
+
+function nft(netns: string, script: string): void {
+  const r = spawnSync('ip', ['netns', 'exec', netns, 'nft', '-f', '-'], { input: script, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`nft in ${netns}: ${r.stderr}`);
+}
+
+/**
+ * Cut a host off. `link`: its veth down (from everyone, both directions).
+ * `runner`: nft in the host drops what comes from and goes to the runner
+ * only (the other hosts still reach it). `in` / `out`: one direction only
+ * (packets from the runner dropped, or packets to the runner dropped).
+ * `loss`: a percentage of the host's packets to and from the runner dropped
+ * at random (nft numgen). Returns the function that heals it.
+ */
+export function partition(host: ChaosHost, runner: string, mode: 'link' | 'runner' | 'in' | 'out' | { loss: number }): () => void {
+  if (mode === 'link') {
+    spawnSync('ip', ['link', 'set', host.vethRoot, 'down']);
+    return () => { spawnSync('ip', ['link', 'set', host.vethRoot, 'up']); };
+  }
+  const rules = typeof mode === 'object'
+    ? [`add rule inet ${TABLE} in ip saddr ${runner} numgen random mod 100 < ${mode.loss} drop`, `add rule inet ${TABLE} out ip daddr ${runner} numgen random mod 100 < ${mode.loss} drop`]
+    : [...(mode !== 'out' ? [`add rule inet ${TABLE} in ip saddr ${runner} drop`] : []), ...(mode !== 'in' ? [`add rule inet ${TABLE} out ip daddr ${runner} drop`] : [])];
+  nft(host.netns, [`add table inet ${TABLE}`, `add chain inet ${TABLE} in { type filter hook input priority -10 ; }`, `add chain inet ${TABLE} out { type filter hook output priority -10 ; }`, ...rules, ''].join('\n'));
+  return () => { spawnSync('ip', ['netns', 'exec', host.netns, 'nft', 'delete', 'table', 'inet', TABLE]); };
+}
+
+/** A bandwidth limit on a host's link (tc tbf on its root-side veth, i.e. what the host receives). */
+export function rateLimit(host: ChaosHost, rate: string): () => void {
+  const r = spawnSync('tc', ['qdisc', 'add', 'dev', host.vethRoot, 'root', 'tbf', 'rate', rate, 'burst', '16kb', 'latency', '400ms'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`tc on ${host.vethRoot}: ${r.stderr}`);
+  return () => { spawnSync('tc', ['qdisc', 'del', 'dev', host.vethRoot, 'root']); };
+}
