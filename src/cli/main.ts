@@ -253,14 +253,16 @@ sandbox
   .option('--ssh', 'also start a loopback sshd (port base+99) and reach the nodes\' host through it, as the file-copy runbooks do with real hosts')
   .option('--aof', 'appendonly yes on every node (for the AOF copy)')
   .option('--tls', 'nodes serve TLS only (cluster bus and replication too), with a CA made for the sandbox; the inventory gets `tls:`')
-  .action(async (o: { name: string; masters: number; replicas: number; targetMasters?: number; seedTarget?: boolean; keys: number; basePort: number; nodeTimeout: number; ssh?: boolean; aof?: boolean; tls?: boolean }) => {
+  .option('--hosts <n>', 'spread the nodes over N simulated hosts (2..8): network namespaces with their own address and sshd, behind a bridge (needs root)', int('--hosts'))
+  .option('--direct-copy', 'with --hosts: let every host copy files straight to every other over ssh (inventory `copyTo:`), instead of through this machine')
+  .action(async (o: { name: string; masters: number; replicas: number; targetMasters?: number; seedTarget?: boolean; keys: number; basePort: number; nodeTimeout: number; ssh?: boolean; aof?: boolean; tls?: boolean; hosts?: number; directCopy?: boolean }) => {
     if (o.seedTarget && o.targetMasters === undefined) throw usageError('E_USAGE', '--seed-target needs a target cluster', 'add --target-masters N');
     if (o.masters < 1 || o.masters > 16) throw usageError('E_USAGE', `--masters must be 1..16, got ${o.masters}`, 'pass --masters 3');
     const stateDir = stateDirFrom(globals().stateDir);
     for (const n of prepareStateDir(stateDir)) console.error(`note: ${n}`);
     const info = await sandboxUp({
       stateDir, name: o.name, masters: o.masters, replicas: o.replicas, targetMasters: o.targetMasters, seedTarget: o.seedTarget,
-      keys: o.keys, basePort: o.basePort, nodeTimeoutMs: o.nodeTimeout, ssh: o.ssh, aof: o.aof, tls: o.tls, onProgress: (l) => console.error(l),
+      keys: o.keys, basePort: o.basePort, nodeTimeoutMs: o.nodeTimeout, ssh: o.ssh, aof: o.aof, tls: o.tls, hosts: o.hosts, directCopy: o.directCopy, onProgress: (l) => console.error(l),
     });
     // Progress went to stderr; stdout is the inventory path alone, for scripts: INV=$(redis-runbook sandbox up)
     console.log(info.inventoryPath);

@@ -25,6 +25,8 @@ export interface FormOptions {
   timeoutMs?: number;
   onProgress?: (line: string) => void;
   tls?: ConnectionOptions;
+  /** A node's address (a --hosts sandbox: its host's); loopback by default. */
+  addrOf?: (port: number) => string;
 }
 
 /**
@@ -43,16 +45,17 @@ export async function formCluster(layout: ClusterLayout, o: FormOptions): Promis
   const timeoutMs = o.timeoutMs ?? 30_000;
   const say = o.onProgress ?? (() => {});
   const conns = new Map<number, Redis>();
+  const addr = o.addrOf ?? (() => LOOPBACK);
   try {
     const step = async <T>(port: number, what: string, fn: () => Promise<T>): Promise<T> => {
       try {
         return await fn();
       } catch (err) {
-        throw failedError('E_SANDBOX_FORM', `${layout.name}: ${what} on ${LOOPBACK}:${port} failed: ${messageOf(err)}`);
+        throw failedError('E_SANDBOX_FORM', `${layout.name}: ${what} on ${addr(port)}:${port} failed: ${messageOf(err)}`);
       }
     };
     for (const port of layout.ports) {
-      conns.set(port, await step(port, 'connecting', () => openNode(port, { password: o.password, tls: o.tls, commandTimeoutMs: 5000 })));
+      conns.set(port, await step(port, 'connecting', () => openNode(port, { password: o.password, tls: o.tls, host: addr(port), commandTimeoutMs: 5000 })));
     }
     const conn = (port: number) => conns.get(port)!;
 
@@ -69,7 +72,7 @@ export async function formCluster(layout: ClusterLayout, o: FormOptions): Promis
 
     const [first, ...rest] = layout.ports;
     for (const port of rest) {
-      await step(port, 'CLUSTER MEET', () => callText(conn(port), 'CLUSTER', 'MEET', LOOPBACK, first!));
+      await step(port, 'CLUSTER MEET', () => callText(conn(port), 'CLUSTER', 'MEET', addr(first!), first!));
     }
     const wait = (what: string, probe: () => Promise<string | undefined>) =>
       waitUntil({ what: `${layout.name}: ${what}`, code: 'E_SANDBOX_FORM', timeoutMs, intervalMs: 100 }, probe);
@@ -79,7 +82,7 @@ export async function formCluster(layout: ClusterLayout, o: FormOptions): Promis
       for (const port of layout.ports) {
         const nodes = parseClusterNodes(await callText(conn(port), 'CLUSTER', 'NODES'));
         const known = nodes.filter((n) => allIds.has(n.id) && !n.flags.includes('handshake') && !n.flags.includes('noaddr'));
-        if (known.length !== allIds.size) return `${LOOPBACK}:${port} knows ${known.length} of ${allIds.size}`;
+        if (known.length !== allIds.size) return `${addr(port)}:${port} knows ${known.length} of ${allIds.size}`;
       }
       return undefined;
     });
@@ -87,7 +90,7 @@ export async function formCluster(layout: ClusterLayout, o: FormOptions): Promis
     if (layout.replicasPerMaster > 0) say(`${layout.name}: attaching ${layout.replicasPerMaster} replica(s) per master`);
     for (const [i, masterPort] of layout.masterPorts.entries()) {
       for (const port of layout.replicaPorts[i]!) {
-        await step(port, `CLUSTER REPLICATE (of ${LOOPBACK}:${masterPort})`, () => callText(conn(port), 'CLUSTER', 'REPLICATE', ids.get(masterPort)!));
+        await step(port, `CLUSTER REPLICATE (of ${addr(masterPort)}:${masterPort})`, () => callText(conn(port), 'CLUSTER', 'REPLICATE', ids.get(masterPort)!));
       }
     }
 
@@ -95,14 +98,14 @@ export async function formCluster(layout: ClusterLayout, o: FormOptions): Promis
       let reference: string | undefined;
       for (const port of layout.ports) {
         const info = parseInfo(await callText(conn(port), 'CLUSTER', 'INFO'));
-        if (info.cluster_state !== 'ok') return `${LOOPBACK}:${port} cluster_state:${info.cluster_state ?? '?'}`;
+        if (info.cluster_state !== 'ok') return `${addr(port)}:${port} cluster_state:${info.cluster_state ?? '?'}`;
         const nodes = parseClusterNodes(await callText(conn(port), 'CLUSTER', 'NODES'));
-        if (assignedSlots(nodes) !== SLOT_COUNT) return `${LOOPBACK}:${port} sees ${assignedSlots(nodes)} slots assigned`;
+        if (assignedSlots(nodes) !== SLOT_COUNT) return `${addr(port)}:${port} sees ${assignedSlots(nodes)} slots assigned`;
         const replicas = nodes.filter((n) => n.masterId !== undefined).length;
-        if (replicas !== layout.ports.length - layout.masterPorts.length) return `${LOOPBACK}:${port} sees ${replicas} replicas`;
+        if (replicas !== layout.ports.length - layout.masterPorts.length) return `${addr(port)}:${port} sees ${replicas} replicas`;
         const sig = topologySignature(nodes);
         if (reference === undefined) reference = sig;
-        else if (sig !== reference) return `${LOOPBACK}:${port} disagrees with ${LOOPBACK}:${first} about slot owners or roles`;
+        else if (sig !== reference) return `${addr(port)}:${port} disagrees with ${addr(first!)}:${first} about slot owners or roles`;
       }
       return undefined;
     });
@@ -112,7 +115,7 @@ export async function formCluster(layout: ClusterLayout, o: FormOptions): Promis
         for (const port of layout.replicaPorts[i]!) {
           const info = parseInfo(await callText(conn(port), 'INFO', 'replication'));
           if (info.role !== 'slave' || info.master_port !== String(masterPort) || info.master_link_status !== 'up') {
-            return `${LOOPBACK}:${port} role:${info.role ?? '?'} master_port:${info.master_port ?? '-'} master_link_status:${info.master_link_status ?? '-'}`;
+            return `${addr(port)}:${port} role:${info.role ?? '?'} master_port:${info.master_port ?? '-'} master_link_status:${info.master_link_status ?? '-'}`;
           }
         }
       }

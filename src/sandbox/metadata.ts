@@ -20,6 +20,38 @@ export interface SandboxMeta {
   nodeTimeoutMs: number;
   keys: number;
   clusters: SandboxMetaCluster[];
+  /** Only for `sandbox up --hosts N`: the network namespaces standing in for separate hosts. */
+  network?: SandboxNetwork;
+}
+
+/**
+ * One simulated host: a network namespace joined to the sandbox's bridge by a
+ * veth pair. Everything `down` must remove and a fault test must touch is named here.
+ */
+export interface SandboxHost {
+  /** Inventory host name, e.g. host1; also its directory: hosts/<name>/. */
+  name: string;
+  netns: string;
+  address: string;
+  /** The veth end in the root namespace, enslaved to the bridge (`ip link set <it> down` cuts the host off). */
+  vethRoot: string;
+  /** The veth end inside the namespace. */
+  vethNs: string;
+  sshPort: number;
+  /** pidfile of the host's sshd (the pid itself changes when sshd restarts). */
+  sshdPidFile: string;
+  /** Ports of the nodes that run on this host. */
+  nodes: number[];
+}
+
+export interface SandboxNetwork {
+  /** e.g. 10.213.7.0/24: used only by the bridge and the namespaces. */
+  subnet: string;
+  prefix: number;
+  bridge: string;
+  /** The bridge's address: where this machine (the runner) meets the hosts. */
+  runnerAddress: string;
+  hosts: SandboxHost[];
 }
 
 export function writeMeta(path: string, meta: SandboxMeta): void {

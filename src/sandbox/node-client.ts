@@ -10,6 +10,8 @@ export interface NodeClientOptions {
   commandTimeoutMs?: number;
   /** A --tls sandbox: its nodes speak TLS only. */
   tls?: ConnectionOptions;
+  /** The node's address: loopback, or its host's address in a --hosts sandbox. */
+  host?: string;
 }
 
 /**
@@ -20,7 +22,7 @@ export interface NodeClientOptions {
  */
 export async function openNode(port: number, o: NodeClientOptions = {}): Promise<Redis> {
   const redis = new Redis({
-    host: LOOPBACK,
+    host: o.host ?? LOOPBACK,
     port,
     password: o.password,
     tls: o.tls,
@@ -61,9 +63,9 @@ export async function withNode<T>(port: number, o: NodeClientOptions, fn: (r: Re
  * it runs just as well as `+PONG`, and `status` still counts a node whose
  * password file was lost or changed (ioredis would drop such a connection).
  */
-export function nodeAnswers(port: number, timeoutMs = 1000, tls?: ConnectionOptions): Promise<boolean> {
+export function nodeAnswers(port: number, timeoutMs = 1000, tls?: ConnectionOptions, host = LOOPBACK): Promise<boolean> {
   return new Promise((resolvePromise) => {
-    const socket = tls ? tlsConnect({ host: LOOPBACK, port, ...tls }) : createConnection({ host: LOOPBACK, port });
+    const socket = tls ? tlsConnect({ host, port, ...tls }) : createConnection({ host, port });
     let reply = '';
     const done = (answered: boolean) => {
       clearTimeout(timer);

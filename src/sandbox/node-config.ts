@@ -10,6 +10,8 @@ export interface NodeConfigInput {
   aof?: boolean;
   /** TLS only: the plain port closed, the cluster bus and replication over TLS too. */
   tls?: SandboxTlsFiles;
+  /** A --hosts sandbox: the host's address, bound and announced (CLUSTER NODES shows it). */
+  hostAddress?: string;
 }
 
 // Redis config arguments may be double-quoted; paths are quoted so a state
@@ -20,8 +22,9 @@ const q = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 export function renderNodeConfig(c: NodeConfigInput): string {
   return [
     '# redis-runbook sandbox node; generated, edits are lost on the next `sandbox up`',
-    // Loopback only: the sandbox is for demos and tests, never reachable from outside.
-    'bind 127.0.0.1',
+    // Loopback only, or the host's address inside the sandbox's own network namespace:
+    // the sandbox is for demos and tests, never reachable from outside.
+    ...(c.hostAddress ? [`bind ${c.hostAddress}`, `cluster-announce-ip ${c.hostAddress}`] : ['bind 127.0.0.1']),
     ...(c.tls
       ? ['port 0', `tls-port ${c.port}`, `tls-cert-file ${q(c.tls.serverCert)}`, `tls-key-file ${q(c.tls.serverKey)}`, `tls-ca-cert-file ${q(c.tls.ca)}`,
         'tls-auth-clients yes', 'tls-cluster yes', 'tls-replication yes']
@@ -46,10 +49,12 @@ export function renderNodeConfig(c: NodeConfigInput): string {
     // replicas; a sandbox wants replicas in sync at once.
     'repl-diskless-sync-delay 0',
     // DEBUG lets tests simulate faults (DEBUG SLEEP, DEBUG SEGFAULT) from loopback only.
-    'enable-debug-command local',
+    // In a --hosts sandbox the runner connects through the bridge, never from loopback; the
+    // address exists only in the sandbox's namespaces, so these stay out of reach from outside.
+    `enable-debug-command ${c.hostAddress ? 'yes' : 'local'}`,
     // CONFIG SET dir / dbfilename from loopback only: tests put a node in the odd states an
     // operator's configuration can reach (a shared directory, an unsafe file name).
-    'enable-protected-configs local',
+    `enable-protected-configs ${c.hostAddress ? 'yes' : 'local'}`,
     '',
   ].join('\n');
 }

@@ -17,9 +17,9 @@ export function canBind(port: number): Promise<boolean> {
 }
 
 /** Does something accept TCP connections on the port? Bounded by timeoutMs. */
-export function isListening(port: number, timeoutMs = 1000): Promise<boolean> {
+export function isListening(port: number, timeoutMs = 1000, host = HOST): Promise<boolean> {
   return new Promise((resolvePromise) => {
-    const socket = createConnection({ host: HOST, port });
+    const socket = createConnection({ host, port });
     const done = (open: boolean) => {
       clearTimeout(timer);
       socket.destroy();

@@ -14,7 +14,9 @@ import { canBind } from './ports.js';
  */
 export function sandboxPorts(paths: SandboxPaths): number[] {
   const ports = new Set<number>();
-  for (const c of readMeta(paths.meta)?.clusters ?? []) for (const p of c.ports) ports.add(p);
+  const meta = readMeta(paths.meta);
+  for (const c of meta?.clusters ?? []) for (const p of c.ports) ports.add(p);
+  for (const h of meta?.network?.hosts ?? []) for (const p of h.nodes) ports.add(p);
   if (existsSync(paths.nodesDir)) {
     for (const e of readdirSync(paths.nodesDir, { withFileTypes: true })) {
       if (e.isDirectory() && /^\d{1,5}$/.test(e.name)) ports.add(Number(e.name));
@@ -24,15 +26,15 @@ export function sandboxPorts(paths: SandboxPaths): number[] {
 }
 
 /** How many of the sandbox's nodes answer right now. */
-export async function runningNodes(paths: SandboxPaths, ports = sandboxPorts(paths)): Promise<number> {
-  const answers = await Promise.all(ports.map((p) => nodeAnswers(p)));
+export async function runningNodes(paths: SandboxPaths, ports = sandboxPorts(paths), addrOf: (port: number) => string = () => '127.0.0.1'): Promise<number> {
+  const answers = await Promise.all(ports.map((p) => nodeAnswers(p, 1000, undefined, addrOf(p))));
   return answers.filter(Boolean).length;
 }
 
 /** Refuse to overwrite a sandbox that still runs; true when a stale (stopped) one is in the way. */
-export async function checkNameFree(paths: SandboxPaths, name: string): Promise<boolean> {
+export async function checkNameFree(paths: SandboxPaths, name: string, addrOf?: (port: number) => string): Promise<boolean> {
   if (!existsSync(paths.dir)) return false;
-  const running = await runningNodes(paths);
+  const running = await runningNodes(paths, sandboxPorts(paths), addrOf);
   if (running > 0) {
     throw usageError('E_SANDBOX_EXISTS', `sandbox \`${name}\` already exists with ${running} running node(s) (${paths.dir})`,
       `use it as it is, or run \`redis-runbook sandbox down --name ${name}\` first, or pick another --name`);

@@ -9,10 +9,17 @@ import { nodeAnswers } from './node-client.js';
 import { renderNodeConfig } from './node-config.js';
 import { startNode, stopNode } from './node-process.js';
 import { createPasswordFile, readPasswordFile } from './password.js';
-import { nodePaths, sandboxPaths, sandboxRoot, validateSandboxName, type SandboxPaths } from './paths.js';
+import { sandboxPaths, sandboxRoot, validateSandboxName, type SandboxPaths } from './paths.js';
 import { checkNameFree, checkPortsFree, sandboxPorts } from './preflight.js';
 import { seedCluster } from './seed-data.js';
 import { startSshd, stopSshd, SSHD_PORT_OFFSET } from './sshd.js';
+import { join } from 'node:path';
+import { startHostSshds } from './host-sshd.js';
+import { renderHostsInventory } from './inventory-file.js';
+import type { SandboxNetwork } from './metadata.js';
+import { metaWhere, nodeWhere, planHosts } from './multihost.js';
+import { checkNetworkPrivileges, createNetwork, destroyNetwork } from './netns.js';
+import { MAX_HOSTS, MIN_HOSTS } from './placement.js';
 import { createSandboxTls, sandboxTlsOptions } from './tls.js';
 
 /**
@@ -38,11 +45,18 @@ export interface SandboxUpOptions {
   aof?: boolean;
   /** TLS-only nodes (cluster bus and replication too), with a CA made for the sandbox; the inventory gets `tls:`. */
   tls?: boolean;
+  /**
+   * Spread the nodes over this many simulated hosts (network namespaces, each
+   * with its own address and sshd); needs root. Undefined: one loopback host.
+   */
+  hosts?: number;
+  /** With hosts: the inventory lets every host copy files straight to every other over ssh. */
+  directCopy?: boolean;
   onProgress?: (line: string) => void;
 }
 export interface SandboxClusterInfo { name: 'source' | 'target'; ports: number[]; masters: number; replicasPerMaster: number }
-export interface SandboxInfo { name: string; dir: string; inventoryPath: string; passwordFile: string; clusters: SandboxClusterInfo[] }
-export interface SandboxStatus { name: string; dir: string; inventoryPath: string; clusters: Array<SandboxClusterInfo & { running: number }> }
+export interface SandboxInfo { name: string; dir: string; inventoryPath: string; passwordFile: string; clusters: SandboxClusterInfo[]; network?: SandboxNetwork }
+export interface SandboxStatus { name: string; dir: string; inventoryPath: string; clusters: Array<SandboxClusterInfo & { running: number }>; hosts?: Array<{ name: string; address: string; netns: string }> }
 
 export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
   const say = o.onProgress ?? (() => {});
@@ -54,56 +68,74 @@ export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
       'use a --state-dir path without them; the inventory\'s start/stop commands embed it');
   }
 
-  if (await checkNameFree(paths, o.name)) {
+  // Before anything exists: without the privileges a --hosts sandbox needs, nothing is created.
+  if (o.hosts !== undefined) await checkNetworkPrivileges();
+  if (await checkNameFree(paths, o.name, metaWhere(paths.dir, readMeta(paths.meta)).addrOf)) {
     say(`removing stopped sandbox \`${o.name}\` left at ${paths.dir}`);
+    const old = readMeta(paths.meta)?.network;
+    if (old) await destroyNetwork(old);
     removeSandboxDir(paths);
   }
   const allPorts = layouts.flatMap((l) => l.ports);
-  await checkPortsFree(o.stateDir, o.name, o.ssh ? [...allPorts, o.basePort + SSHD_PORT_OFFSET] : allPorts);
+  // A --hosts sandbox's ports are in its own namespaces: nothing on this machine's loopback is in the way.
+  if (o.hosts === undefined) await checkPortsFree(o.stateDir, o.name, o.ssh ? [...allPorts, o.basePort + SSHD_PORT_OFFSET] : allPorts);
 
-  mkdirSync(paths.nodesDir, { recursive: true });
+  const network = o.hosts !== undefined ? await planHosts(paths.dir, layouts, o.hosts) : undefined;
+  const where = nodeWhere(paths.dir, network);
+  mkdirSync(network ? join(paths.dir, 'hosts') : paths.nodesDir, { recursive: true });
   const clusters: SandboxClusterInfo[] = layouts.map((l) => ({ name: l.name, ports: l.ports, masters: l.masterPorts.length, replicasPerMaster: l.replicasPerMaster }));
-  // Metadata before any node starts: from here on `down` can find and stop everything.
+  // Metadata before any node or namespace is made: from here on `down` can find and remove everything.
   writeMeta(paths.meta, {
     version: 1, name: o.name, createdAt: new Date().toISOString(), basePort: o.basePort,
-    nodeTimeoutMs: o.nodeTimeoutMs, keys: o.keys, clusters,
+    nodeTimeoutMs: o.nodeTimeoutMs, keys: o.keys, clusters, ...(network ? { network } : {}),
   });
   const password = createPasswordFile(paths.password);
 
   try {
+    if (network) {
+      await createNetwork(network);
+      say(`${network.hosts.length} hosts on ${network.subnet} (bridge ${network.bridge}, this machine ${network.runnerAddress}): ${network.hosts.map((h) => `${h.name} ${h.address}`).join(', ')}`);
+    }
     const tlsFiles = o.tls ? await createSandboxTls(paths.dir) : undefined;
     const tls = o.tls ? sandboxTlsOptions(paths.dir) : undefined;
     if (tlsFiles) say(`TLS only: CA and certificates in ${tlsFiles.dir}`);
     for (const port of allPorts) {
-      const np = nodePaths(paths.dir, port);
+      const np = where.pathsOf(port);
       mkdirSync(np.dir, { recursive: true });
       // redis.conf holds the password (Redis cannot read it from a file): owner-only.
-      writeFileSync(np.conf, renderNodeConfig({ port, paths: np, password, nodeTimeoutMs: o.nodeTimeoutMs, aof: o.aof, tls: tlsFiles }), { mode: 0o600 });
+      writeFileSync(np.conf, renderNodeConfig({ port, paths: np, password, nodeTimeoutMs: o.nodeTimeoutMs, aof: o.aof, tls: tlsFiles, hostAddress: network ? where.addrOf(port) : undefined }), { mode: 0o600 });
       chmodSync(np.conf, 0o600);
     }
-    for (const l of layouts) say(`${l.name}: starting ${l.ports.length} node(s) on 127.0.0.1:${l.ports[0]}..${l.ports[l.ports.length - 1]}`);
-    await Promise.all(allPorts.map((port) => startNode(port, nodePaths(paths.dir, port), password, tls)));
+    for (const l of layouts) say(`${l.name}: starting ${l.ports.length} node(s) on ${network ? 'the hosts, ports ' : '127.0.0.1:'}${l.ports[0]}..${l.ports[l.ports.length - 1]}`);
+    await Promise.all(allPorts.map((port) => startNode(port, where.pathsOf(port), password, tls, where.placeOf(port))));
 
-    const formed = await Promise.all(layouts.map((l) => formCluster(l, { password, onProgress: say, tls })));
+    const formed = await Promise.all(layouts.map((l) => formCluster(l, { password, onProgress: say, tls, addrOf: where.addrOf })));
     if (o.keys > 0) {
       // Same deterministic key set on both sides: identical data however each cluster is sharded.
       const expireBaseMs = Date.now();
-      await Promise.all(formed.slice(0, o.seedTarget ? 2 : 1).map((f, i) => seedCluster({ password, tls, masters: f.masters, keys: o.keys, onProgress: say, label: i === 0 ? 'source' : 'target', expireBaseMs })));
+      await Promise.all(formed.slice(0, o.seedTarget ? 2 : 1).map((f, i) => seedCluster({ password, tls, addrOf: where.addrOf, masters: f.masters, keys: o.keys, onProgress: say, label: i === 0 ? 'source' : 'target', expireBaseMs })));
     }
 
-    let ssh;
-    if (o.ssh) {
-      ssh = await startSshd(paths.dir, o.basePort + SSHD_PORT_OFFSET);
-      say(`sshd on 127.0.0.1:${ssh.port} (user ${ssh.user}, key ${ssh.identity})`);
+    const seeds = layouts.map((l) => ({ name: l.name, seeds: l.masterPorts }));
+    if (network) {
+      const ssh = await startHostSshds(paths.dir, network.hosts);
+      say(`sshd on each host, port ${network.hosts[0]!.sshPort} (user ${ssh.user}, key ${ssh.identity})${o.directCopy ? '; hosts copy to each other directly' : ''}`);
+      writeInventory(paths.inventory, renderHostsInventory(paths.dir, seeds, network, ssh, o.directCopy === true));
+    } else {
+      let ssh;
+      if (o.ssh) {
+        ssh = await startSshd(paths.dir, o.basePort + SSHD_PORT_OFFSET);
+        say(`sshd on 127.0.0.1:${ssh.port} (user ${ssh.user}, key ${ssh.identity})`);
+      }
+      writeInventory(paths.inventory, renderInventory(paths.dir, seeds, ssh, o.tls));
     }
-    writeInventory(paths.inventory, renderInventory(paths.dir, layouts.map((l) => ({ name: l.name, seeds: l.masterPorts })), ssh, o.tls));
     // What we hand out must be usable by the rest of redis-runbook; find out here, not in the next command.
     loadInventory(paths.inventory);
     say(`sandbox \`${o.name}\` is up; inventory: ${paths.inventory}`);
   } catch (err) {
     throw withCleanupHint(err, o.name, paths);
   }
-  return { name: o.name, dir: paths.dir, inventoryPath: paths.inventory, passwordFile: paths.password, clusters };
+  return { name: o.name, dir: paths.dir, inventoryPath: paths.inventory, passwordFile: paths.password, clusters, ...(network ? { network } : {}) };
 }
 
 export async function sandboxDown(stateDir: string, name: string): Promise<{ stopped: number }> {
@@ -112,12 +144,16 @@ export async function sandboxDown(stateDir: string, name: string): Promise<{ sto
   if (!existsSync(paths.dir)) return { stopped: 0 };
   refuseForeignDir(paths);
   const password = readPasswordFile(paths.password);
+  const meta = readMeta(paths.meta);
+  const where = metaWhere(paths.dir, meta);
   const ports = sandboxPorts(paths);
   const tls = sandboxTlsOptions(paths.dir);
   // All at once: SHUTDOWN is quick, and stopping in parallel avoids replicas
   // starting failovers for masters that went down before them.
-  const results = await Promise.allSettled(ports.map((port) => stopNode(port, nodePaths(paths.dir, port), password, tls)));
+  const results = await Promise.allSettled(ports.map((port) => stopNode(port, where.pathsOf(port), password, tls, where.addrOf(port))));
   await stopSshd(paths.dir);
+  // Whatever else runs in the hosts' namespaces goes with them (sshds, their sessions).
+  if (meta?.network) await destroyNetwork(meta.network);
   const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
   if (failures.length > 0) {
     const first = failures[0];
@@ -142,11 +178,12 @@ export async function sandboxStatus(stateDir: string): Promise<SandboxStatus[]> 
     const paths = sandboxPaths(stateDir, name);
     const meta = readMeta(paths.meta);
     const tls = sandboxTlsOptions(paths.dir);
+    const where = metaWhere(paths.dir, meta);
     const clusters = await Promise.all((meta?.clusters ?? []).map(async (c) => {
-      const answers = await Promise.all(c.ports.map((p) => nodeAnswers(p, 1000, tls)));
+      const answers = await Promise.all(c.ports.map((p) => nodeAnswers(p, 1000, tls, where.addrOf(p))));
       return { name: c.name, ports: c.ports, masters: c.masters, replicasPerMaster: c.replicasPerMaster, running: answers.filter(Boolean).length };
     }));
-    return { name, dir: paths.dir, inventoryPath: paths.inventory, clusters };
+    return { name, dir: paths.dir, inventoryPath: paths.inventory, clusters, ...(meta?.network ? { hosts: meta.network.hosts.map((h) => ({ name: h.name, address: h.address, netns: h.netns })) } : {}) };
   }));
 }
 
@@ -165,6 +202,12 @@ function validateUp(o: SandboxUpOptions): ClusterLayout[] {
   // The highest node's cluster bus port (+10000) must still be a valid port.
   const highest = (o.targetMasters !== undefined ? TARGET_PORT_OFFSET : 0) + MAX_MASTERS * (1 + MAX_REPLICAS);
   int(o.basePort, '--base-port', 1024, 65535 - CLUSTER_BUS_OFFSET - highest);
+  if (o.hosts !== undefined) {
+    int(o.hosts, '--hosts', MIN_HOSTS, MAX_HOSTS);
+    if (o.tls) throw usageError('E_SANDBOX_OPTIONS', '--tls cannot be combined with --hosts (the sandbox certificates name 127.0.0.1 only)', 'drop --tls or --hosts');
+  } else if (o.directCopy) {
+    throw usageError('E_SANDBOX_OPTIONS', '--direct-copy needs --hosts N: on one loopback host there is nothing to copy between', 'add --hosts 2 (or more), or drop --direct-copy');
+  }
   const layouts = [clusterLayout('source', o.basePort, o.masters, o.replicas)];
   if (o.targetMasters !== undefined) layouts.push(clusterLayout('target', o.basePort + TARGET_PORT_OFFSET, o.targetMasters, o.replicas));
   return layouts;
@@ -179,7 +222,7 @@ function isSandboxName(name: string): boolean {
   }
 }
 
-const OWN_ENTRIES = new Set(['ssh', 'tls', 'sandbox.json', 'password', 'inventory.yaml', 'nodes']);
+const OWN_ENTRIES = new Set(['ssh', 'tls', 'sandbox.json', 'password', 'inventory.yaml', 'nodes', 'hosts']);
 
 /** `down` deletes recursively: only a directory that looks like one of ours. */
 function refuseForeignDir(paths: SandboxPaths): void {
@@ -197,7 +240,7 @@ function removeSandboxDir(paths: SandboxPaths): void {
 
 /** Failures after nodes started leave them running for inspection; say how to clean up. */
 function withCleanupHint(err: unknown, name: string, paths: SandboxPaths): RunbookError {
-  const hint = `inspect ${paths.nodesDir}/<port>/redis.log, then clean up with \`redis-runbook sandbox down --name ${name}\``;
+  const hint = `inspect ${paths.dir}/[hosts/<host>/]nodes/<port>/redis.log, then clean up with \`redis-runbook sandbox down --name ${name}\``;
   if (err instanceof RunbookError) {
     return new RunbookError(err.code, err.kind, err.message, err.remedy ? `${err.remedy}; ${hint}` : hint);
   }

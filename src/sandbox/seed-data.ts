@@ -19,6 +19,8 @@ export interface SeedOptions {
   /** Base of the absolute expiry times; the same base gives the same TTLs on two clusters. */
   expireBaseMs?: number;
   tls?: ConnectionOptions;
+  /** A node's address (a --hosts sandbox: its host's); loopback by default. */
+  addrOf?: (port: number) => string;
 }
 
 export interface SeedResult {
@@ -54,7 +56,7 @@ export async function seedCluster(o: SeedOptions): Promise<SeedResult> {
   const conns: Redis[] = [];
   try {
     for (const m of o.masters) {
-      conns.push(await wrap(m.port, 'connecting', () => openNode(m.port, { password: o.password, tls: o.tls, commandTimeoutMs: 30_000 })));
+      conns.push(await wrap(m.port, 'connecting', () => openNode(m.port, { password: o.password, tls: o.tls, host: o.addrOf?.(m.port), commandTimeoutMs: 30_000 })));
     }
     o.onProgress?.(`${o.label ?? 'source'}: seeding ${o.keys} keys over ${o.masters.length} master(s)`);
     const pending: SeedCommand[][] = o.masters.map(() => []);

@@ -44,23 +44,7 @@ export async function startSshd(sandboxDir: string, port: number): Promise<{ use
   const [type, key] = readFileSync(`${f.hostKey}.pub`, 'utf8').split(' ');
   writeFileSync(f.knownHosts, `[127.0.0.1]:${port} ${type} ${key}\n`);
   const user = userInfo().username;
-  writeFileSync(f.config, [
-    `Port ${port}`,
-    'ListenAddress 127.0.0.1',
-    `HostKey ${f.hostKey}`,
-    `AuthorizedKeysFile ${f.authorizedKeys}`,
-    `PidFile ${f.pid}`,
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'UsePAM no',
-    // The sandbox directory lives under the state dir, whose modes sshd need not police.
-    'StrictModes no',
-    `AllowUsers ${user}`,
-    'PermitRootLogin prohibit-password',
-    'Subsystem sftp internal-sftp',
-    'LogLevel ERROR',
-    '',
-  ].join('\n'));
+  writeFileSync(f.config, renderSshdConfig({ port, listen: '127.0.0.1', hostKey: f.hostKey, authorizedKeys: f.authorizedKeys, pid: f.pid, user }));
   chmodSync(f.hostKey, 0o600);
   // sshd refuses to start as root without its privilege separation directory.
   if (process.getuid?.() === 0) mkdirSync('/run/sshd', { recursive: true });
@@ -71,7 +55,28 @@ export async function startSshd(sandboxDir: string, port: number): Promise<{ use
   return { user, port, identity: f.clientKey, knownHosts: f.knownHosts };
 }
 
-function readLog(path: string): string {
+/** sshd_config of a sandbox sshd: keys only, one user, nothing read from /etc/ssh. */
+export function renderSshdConfig(c: { port: number; listen: string; hostKey: string; authorizedKeys: string; pid: string; user: string }): string {
+  return [
+    `Port ${c.port}`,
+    `ListenAddress ${c.listen}`,
+    `HostKey ${c.hostKey}`,
+    `AuthorizedKeysFile ${c.authorizedKeys}`,
+    `PidFile ${c.pid}`,
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'UsePAM no',
+    // The sandbox directory lives under the state dir, whose modes sshd need not police.
+    'StrictModes no',
+    `AllowUsers ${c.user}`,
+    'PermitRootLogin prohibit-password',
+    'Subsystem sftp internal-sftp',
+    'LogLevel ERROR',
+    '',
+  ].join('\n');
+}
+
+export function readLog(path: string): string {
   try { return readFileSync(path, 'utf8'); } catch { return ''; }
 }
 
