@@ -162,34 +162,41 @@ export function freeBytes(dir: string): number {
   return Number(r.stdout.trim().split('\n').pop());
 }
 
+/** A direct, unaudited connection for assertions: `port` (loopback) or `host:port`. */
+async function withAddress<T>(seed: number | string, password: string, fn: (r: Redis) => Promise<T>): Promise<T> {
+  const [host, port] = typeof seed === 'number' ? ['127.0.0.1', seed] : [seed.slice(0, seed.lastIndexOf(':')), Number(seed.slice(seed.lastIndexOf(':') + 1))];
+  const r = new Redis({ host, port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000, commandTimeout: 30000 });
+  r.on('error', () => {});
+  await r.connect();
+  try {
+    return await fn(r);
+  } finally {
+    r.disconnect();
+  }
+}
+
 /**
  * Key count of every slot of a cluster, each slot asked of the master that
- * owns it (as the node on `port` sees the cluster), one pipeline per master.
+ * owns it (as the node at `seed` sees the cluster), one pipeline per master.
  */
-export async function slotCounts(port: number, password: string): Promise<number[]> {
-  const nodes = parseClusterNodes((await withNode(port, password, (r) => r.call('CLUSTER', 'NODES'))) as string);
+export async function slotCounts(seed: number | string, password: string): Promise<number[]> {
+  const nodes = parseClusterNodes((await withAddress(seed, password, (r) => r.call('CLUSTER', 'NODES'))) as string);
   const counts = new Array<number>(16384).fill(-1);
   for (const m of nodes.filter((n) => n.flags.includes('master') && !n.flags.includes('fail') && n.slots.length > 0)) {
-    const [host, p] = [m.address.slice(0, m.address.lastIndexOf(':')), Number(m.address.slice(m.address.lastIndexOf(':') + 1))];
-    const r = new Redis({ host, port: p, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000, commandTimeout: 30000 });
-    r.on('error', () => {});
-    await r.connect();
-    try {
+    await withAddress(m.address, password, async (r) => {
       const pipe = r.pipeline();
       const slots: number[] = [];
       for (const [a, b] of m.slots) for (let s = a; s <= b; s++) { slots.push(s); pipe.call('CLUSTER', 'COUNTKEYSINSLOT', String(s)); }
       const res = (await pipe.exec())!;
       res.forEach(([err, n], i) => { if (!err) counts[slots[i]!] = Number(n); });
-    } finally {
-      r.disconnect();
-    }
+    });
   }
   return counts;
 }
 
 /** Slots whose key counts differ between two clusters (an unanswered slot counts as a difference). */
-export async function slotDifferences(sourcePort: number, targetPort: number, password: string): Promise<{ differ: number[]; sourceKeys: number; targetKeys: number }> {
-  const [a, b] = await Promise.all([slotCounts(sourcePort, password), slotCounts(targetPort, password)]);
+export async function slotDifferences(source: number | string, target: number | string, password: string): Promise<{ differ: number[]; sourceKeys: number; targetKeys: number }> {
+  const [a, b] = await Promise.all([slotCounts(source, password), slotCounts(target, password)]);
   const differ: number[] = [];
   for (let s = 0; s < 16384; s++) if (a[s] !== b[s] || a[s]! < 0) differ.push(s);
   const sum = (x: number[]) => x.reduce((t, v) => t + Math.max(v, 0), 0);
