@@ -4,7 +4,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { cli, runIdOf, tempStateDir } from '../support/cli.js';
 import { withNode } from '../support/cluster.js';
-import { journaledTwice, mountTmpfs, record, slotDifferences, startCli, type AuditRow, type Tmpfs } from '../support/faults.js';
+import { journaledTwice, mountTmpfs, pids, record, slotDifferences, startCli, type AuditRow, type Tmpfs } from '../support/faults.js';
 
 // A target host's disk full during a copy: a small tmpfs becomes the data directory of a
 // target master while the run has the target stopped. Source 14900-14905, target
@@ -49,7 +49,10 @@ test('disk full on a target host during the copy: the step fails, no target node
   }
   const first = await run.done;
   const id = runIdOf(first);
+  // The other shards' copies were waited for: nothing of this run still writes into the target.
+  const left = pids(`^rsync .*${dir}`);
   assert.equal(first.code, 1, first.out);
+  assert.deepEqual(left, [], 'no rsync of the failed step outlives it');
   assert.match(first.out, /No space left on device|ENOSPC|disk/i, 'the error says the disk is full');
   const mid = await show(id);
   assert.equal(mid.run.status, 'failed');
