@@ -21,7 +21,7 @@ async function current(ctx: StepRunContext<Args>): Promise<{ moves: SlotMove[]; 
   return followFailovers(await ctx.env.topology(ctx.args.cluster), ctx.args);
 }
 
-function followFailovers(t: Topology, args: Pick<Args, 'moves' | 'masters'>): { moves: SlotMove[]; masters: string[] } {
+export function followFailovers(t: Topology, args: Pick<Args, 'moves' | 'masters'>): { moves: SlotMove[]; masters: string[] } {
   const byId = new Map(t.nodes.map((n) => [n.id, n]));
   const now = (ref: { id: string; address: string }) => {
     const n = byId.get(ref.id);
