@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what redis-runbook needs on a fresh Debian/Ubuntu machine: the Debian
-# packages (redis-server, redis-tools, openssh-server, rsync, iproute2, openssl, python3), the npm
+# packages (redis-server, redis-tools, openssh-server, rsync, iproute2, nftables, openssl, python3), the npm
 # dependencies (npm ci), and the build. Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,10 @@ command -v redis-cli >/dev/null || need+=(redis-tools)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v rsync >/dev/null || need+=(rsync)
 command -v ssh >/dev/null || need+=(openssh-client)
-command -v ss >/dev/null || need+=(iproute2)   # decommission checks a port is closed before deleting files
+# ss: decommission checks a port is closed before deleting files; ip and tc: `sandbox up --hosts`
+# (network namespaces, veths, a bridge) and the tests' bandwidth limits.
+{ command -v ss && command -v ip && command -v tc; } >/dev/null || need+=(iproute2)
+command -v nft >/dev/null || need+=(nftables)   # the tests' one-way partitions and packet loss in a host's namespace
 command -v openssl >/dev/null || need+=(openssl)     # sandbox --tls makes its CA and certificates
 command -v python3 >/dev/null || need+=(python3-minimal)   # a test listener that never accepts (a connect that stalls)
 if [ ${#need[@]} -gt 0 ]; then

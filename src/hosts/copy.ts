@@ -3,8 +3,8 @@ import { lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { HostConfig } from '../inventory/types.js';
-import { runOnHost, shellWord, sshDestination, sshOptions } from './host.js';
+import type { CopyTrust, HostConfig } from '../inventory/types.js';
+import { hostInvocation, runOnHost, shellWord, sshDestination, sshOptions, SSH_LIMITS } from './host.js';
 import type { Cleanup } from '../engine/cleanup.js';
 
 /** A file or directory on a host. `target` is how ssh reaches the host (the node's IP or name). */
@@ -73,7 +73,7 @@ function rsyncPath(loc: Location, kind: 'file' | 'dir'): string {
 /** rsync gives up when no data moves for this long (it sends keep-alives meanwhile when the link is healthy). */
 export const RSYNC_IO_TIMEOUT_S = 300;
 
-export function rsyncArgs(kind: 'file' | 'dir', remote: HostConfig | undefined): string[] {
+export function rsyncArgs(kind: 'file' | 'dir', remote: HostConfig | undefined, ssh: string[] | undefined = remote ? sshOptions(remote) : undefined): string[] {
   // -a keeps modes and times; --delete makes a directory an exact copy (an AOF directory
   // with stale incr files would be replayed).
   // --protect-args: paths reach the remote rsync as they are, never through its shell.
@@ -82,7 +82,7 @@ export function rsyncArgs(kind: 'file' | 'dir', remote: HostConfig | undefined):
   // size+mtime quick check must not declare the files equal.
   // --timeout: a transfer whose other end stopped answering fails instead of waiting out the 6 h cap.
   const args = ['-a', `--partial-dir=${PARTIAL}`, '--ignore-times', '--protect-args', `--timeout=${RSYNC_IO_TIMEOUT_S}`, ...(kind === 'dir' ? ['--delete'] : [])];
-  if (remote) args.push('-e', ['ssh', ...sshOptions(remote)].map((a) => (/[\s'"]/.test(a) ? shellQuote(a) : a)).join(' '));
+  if (ssh) args.push('-e', ['ssh', ...ssh].map((a) => (/[\s'"]/.test(a) ? shellQuote(a) : a)).join(' '));
   return args;
 }
 
@@ -106,6 +106,39 @@ export function stageRoot(): string {
   return join(tmpdir(), `redis-runbook-stage-${process.getuid?.() ?? 'u'}`);
 }
 
+/** The inventory lets the source host log in to the target host: the copy runs there, in one hop. */
+export function directTrust(from: Location, to: Location): CopyTrust | undefined {
+  return from.host.transport === 'ssh' && to.host.transport === 'ssh' && from.host !== to.host ? from.host.copyTo?.[to.host.name] : undefined;
+}
+
+/**
+ * The ssh options the source host uses to reach the target (its own key and
+ * known_hosts, from `copyTo`): the same bounds as ours, but no connection
+ * sharing, whose socket directory is this machine's.
+ */
+function trustSshOptions(trust: CopyTrust, to: HostConfig): string[] {
+  const port = trust.port ?? to.ssh?.port;
+  const args = ['-o', 'BatchMode=yes', '-o', `ConnectTimeout=${SSH_LIMITS.connectTimeoutS}`,
+    '-o', `ServerAliveInterval=${SSH_LIMITS.serverAliveIntervalS}`, '-o', `ServerAliveCountMax=${SSH_LIMITS.serverAliveCountMax}`];
+  if (port) args.push('-p', String(port));
+  if (trust.identity) args.push('-i', trust.identity, '-o', 'IdentitiesOnly=yes');
+  if (trust.knownHosts) args.push('-o', `UserKnownHostsFile=${trust.knownHosts}`);
+  return args;
+}
+
+/**
+ * A direct copy: ssh to the source host and run rsync there, pushing to the
+ * target host over ssh. What runs locally is the ssh; the rsync line is its
+ * remote command, each word quoted for the source host's shell.
+ */
+function directInvocation(from: Location, to: Location, kind: 'file' | 'dir', trust: CopyTrust): { file: string; args: string[] } {
+  const user = trust.user ?? to.host.ssh?.user;
+  const dest = `${user ? `${user}@` : ''}${to.target}:${kind === 'dir' ? `${to.path.replace(/\/+$/, '')}/` : to.path}`;
+  const source = kind === 'dir' ? `${from.path.replace(/\/+$/, '')}/` : from.path;
+  const remote = ['rsync', ...rsyncArgs(kind, undefined, trustSshOptions(trust, to.host)), '--', source, dest].map(shellWord).join(' ');
+  return hostInvocation(from.host, from.target, remote);
+}
+
 function hops(from: Location, to: Location): Array<[Location, Location]> {
   if (from.host.transport === 'ssh' && to.host.transport === 'ssh') {
     const mid: Location = { host: { name: 'this machine', transport: 'local', addresses: [] }, target: 'localhost', path: join(stagingDir(from, to), 'data') };
@@ -116,28 +149,44 @@ function hops(from: Location, to: Location): Array<[Location, Location]> {
 
 /** The exact rsync command lines a copy runs, in order (the plan shows them, the journal holds them). */
 export function copyCommandLines(from: Location, to: Location, kind: 'file' | 'dir'): string[] {
+  const trust = directTrust(from, to);
+  if (trust) {
+    const { file, args } = directInvocation(from, to, kind, trust);
+    return [[file, ...args].map(shellWord).join(' ')];
+  }
   return hops(from, to).map(([a, b]) => ['rsync', ...rsyncArgv(a, b, kind)].map(shellWord).join(' '));
 }
 
 async function rsync(from: Location, to: Location, kind: 'file' | 'dir', signal?: AbortSignal): Promise<void> {
+  await makeParent(to, kind, signal);
+  const trust = directTrust(from, to);
+  const { file, args } = trust ? directInvocation(from, to, kind, trust) : { file: 'rsync', args: rsyncArgv(from, to, kind) };
+  const r = await execa(file, args, { reject: false, stdin: 'ignore', cancelSignal: signal, timeout: 6 * 60 * 60_000 });
+  if (r.exitCode !== 0) {
+    const how = trust ? ` (run on host ${from.host.name}${r.exitCode === 255 ? '; 255: ssh to it, or from it to the target, failed' : ''})` : '';
+    throw new Error(`rsync ${rsyncPath(from, kind)} -> ${rsyncPath(to, kind)}${how} exited ${r.exitCode}: ${String(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`);
+  }
+}
+
+async function makeParent(to: Location, kind: 'file' | 'dir', signal?: AbortSignal): Promise<void> {
   if (kind === 'dir' || to.host.transport === 'local') {
     // The parent must exist on the receiving side; rsync creates only the last level.
     const parent = to.path.replace(/\/+$/, '').replace(/\/[^/]*$/, '') || '/';
     const mk = await runOnHost(to.host, to.target, `mkdir -p ${shellQuote(parent)}`, { timeoutMs: 60_000, signal });
     if (mk.exitCode !== 0) throw new Error(`cannot create ${parent} on host ${to.host.name}: ${mk.stderr.trim()}`);
   }
-  const r = await execa('rsync', rsyncArgv(from, to, kind), { reject: false, stdin: 'ignore', cancelSignal: signal, timeout: 6 * 60 * 60_000 });
-  if (r.exitCode !== 0) throw new Error(`rsync ${rsyncPath(from, kind)} -> ${rsyncPath(to, kind)} exited ${r.exitCode}: ${String(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`);
 }
 
 /**
  * Copy a file or directory between two hosts with rsync. Local to local,
- * local to remote and remote to local go in one hop; remote to remote goes
- * through a staging directory on this machine (rsync cannot join two remote
- * ends, and host-to-host trust between servers is not assumed).
+ * local to remote and remote to local go in one hop; so does remote to
+ * remote when the inventory says the source host may ssh to the target
+ * (`copyTo`): rsync then runs on the source host. Otherwise remote to remote
+ * goes through a staging directory on this machine (rsync cannot join two
+ * remote ends, and host-to-host trust between servers is not assumed).
  */
 export async function copy(from: Location, to: Location, kind: 'file' | 'dir', signal?: AbortSignal, opts: CopyOptions = {}): Promise<void> {
-  const steps = hops(from, to);
+  const steps = directTrust(from, to) ? [[from, to] as [Location, Location]] : hops(from, to);
   if (steps.length === 2) {
     const stage = stagingDir(from, to);
     privateDir(stageRoot());

@@ -2,7 +2,7 @@ import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { resolve, dirname, isAbsolute } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { RunbookError, usageError } from '../errors.js';
-import type { ClusterConfig, HostConfig, Inventory, SecretRef, TlsConfig } from './types.js';
+import type { ClusterConfig, CopyTrust, HostConfig, Inventory, SecretRef, TlsConfig } from './types.js';
 import { HOST_NAME } from '../hosts/host.js';
 
 /**
@@ -136,7 +136,7 @@ export function validateInventory(doc: unknown, file: string): Inventory {
     for (const [name, raw] of Object.entries(hostsDoc)) {
       const p = `hosts.${name}`;
       const h = v.object(raw, p, 'give the host `transport:` (local|ssh) and `addresses:`');
-      v.noUnknown(h, p, ['transport', 'addresses', 'ssh', 'service']);
+      v.noUnknown(h, p, ['transport', 'addresses', 'ssh', 'service', 'copyTo']);
       const transport: unknown = h.transport ?? 'ssh';
       if (transport !== 'local' && transport !== 'ssh') v.fail(`${p}.transport`, `\`${String(transport)}\` is not a transport`, 'use `local` or `ssh`');
       if (!Array.isArray(h.addresses) || h.addresses.length === 0) v.fail(`${p}.addresses`, `expected a list of addresses, got ${show(h.addresses)}`, 'list the IPs or names its nodes announce, e.g. `addresses: [10.0.0.1]`');
@@ -180,10 +180,52 @@ export function validateInventory(doc: unknown, file: string): Inventory {
           kill: v.optString(s.kill, `${p}.service.kill`, 'a command such as `systemctl kill -s KILL redis@{port}`'),
         };
       }
+      if (h.copyTo !== undefined) host.copyTo = copyTo(v, h.copyTo, p);
       hosts[name] = host;
     }
+    for (const host of Object.values(hosts)) checkCopyTargets(v, host, hosts);
   }
   return { file, clusters, hosts };
+}
+
+const USER = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+
+/** `copyTo: { other: { user, port, identity, knownHosts } }`: key paths are on this host, so they must be absolute. */
+function copyTo(v: Validator, raw: unknown, hostPath: string): Record<string, CopyTrust> {
+  const p = `${hostPath}.copyTo`;
+  const doc = v.object(raw, p, 'map the names of hosts this host may ssh to, e.g. `copyTo: { db2: { identity: /home/redis/.ssh/id_ed25519 } }`');
+  const out: Record<string, CopyTrust> = {};
+  for (const [other, entry] of Object.entries(doc)) {
+    const q = `${p}.${other}`;
+    // `db2: {}` (or nothing): this host's own ssh defaults reach db2.
+    const e = entry === null ? {} : v.object(entry, q, 'give `{}` or any of `user`, `port`, `identity`, `knownHosts` (as on this host)');
+    v.noUnknown(e, q, ['user', 'port', 'identity', 'knownHosts']);
+    if (e.port !== undefined && (!Number.isInteger(e.port) || (e.port as number) < 1 || (e.port as number) > 65535)) v.fail(`${q}.port`, `expected a port number, got ${show(e.port)}`, 'use an integer 1..65535');
+    const user = v.optString(e.user, `${q}.user`, 'name the SSH user on that host');
+    if (user !== undefined && !USER.test(user)) v.fail(`${q}.user`, `\`${user.slice(0, 60)}\` is not a user name`, 'write a user name (letters, digits, `.`, `_`, `-`; not starting with `-`)');
+    const path = (k: 'identity' | 'knownHosts') => {
+      const value = v.optString(e[k], `${q}.${k}`, 'give an absolute path on this host');
+      if (value !== undefined && (!value.startsWith('/') || /[\0\n\r]/.test(value))) {
+        v.fail(`${q}.${k}`, `\`${value.slice(0, 60)}\` is not an absolute path`, `write the absolute path of the file on host ${hostPath.slice('hosts.'.length)} (the copy runs there, not here)`);
+      }
+      return value;
+    };
+    out[other] = { user, port: e.port as number | undefined, identity: path('identity'), knownHosts: path('knownHosts') };
+  }
+  return out;
+}
+
+/** A direct copy runs over ssh on the source and logs in to the target with ssh: both must be ssh hosts. */
+function checkCopyTargets(v: Validator, host: HostConfig, hosts: Record<string, HostConfig>): void {
+  if (!host.copyTo) return;
+  const p = `hosts.${host.name}.copyTo`;
+  if (host.transport !== 'ssh') v.fail(p, 'only an ssh host can copy to another directly (a local host\'s copies already run here)', 'drop `copyTo:` from this host, or make it `transport: ssh`');
+  for (const other of Object.keys(host.copyTo)) {
+    if (other === host.name) v.fail(`${p}.${other}`, 'a host does not copy to itself', `remove \`${other}\` from its own copyTo`);
+    const target = hosts[other];
+    if (!target) v.fail(`${p}.${other}`, `no host \`${other}\` in this inventory`, `name one of: ${Object.keys(hosts).filter((n) => n !== host.name).join(', ') || '(no other host)'}`);
+    if (target.transport !== 'ssh') v.fail(`${p}.${other}`, `host \`${other}\` is local (this machine), reached without ssh`, `remove \`${other}\`: copies to this machine already go in one hop`);
+  }
 }
 
 function secretRef(v: Validator, raw: unknown, path: string, base: string): SecretRef {

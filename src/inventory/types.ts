@@ -47,6 +47,18 @@ export interface ServiceControl {
   kill?: string;
 }
 
+/**
+ * How this host logs in to another host to copy files to it directly. Every
+ * value is as seen from this host (a key file on this host, its known_hosts);
+ * user and port default to the other host's `ssh:` entry.
+ */
+export interface CopyTrust {
+  user?: string;
+  port?: number;
+  identity?: string;
+  knownHosts?: string;
+}
+
 export interface HostConfig {
   name: string;
   transport: 'local' | 'ssh';
@@ -54,6 +66,11 @@ export interface HostConfig {
   addresses: string[];
   ssh?: SshConfig;
   service?: ServiceControl;
+  /**
+   * Hosts this one may ssh to: a copy from here to one of them runs rsync on
+   * this host, pushing straight to the other (one hop, not through the runner).
+   */
+  copyTo?: Record<string, CopyTrust>;
 }
 
 export interface Inventory {
