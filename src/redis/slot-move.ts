@@ -71,7 +71,7 @@ export interface MoveOptions {
 
 function migrateError(pool: ClusterPool, m: SlotMove, n: number, err: unknown): Error {
   return failedError('E_MIGRATE', `MIGRATE of ${n} key(s) of slot ${m.slot} to ${m.to.address} failed: ${scrub(messageOf(err), pool.secrets())}`,
-    'the slot stays open (MIGRATING/IMPORTING), served through ASK redirects; fix the cause (the target may be out of memory, or a key is too big for the timeout: raise migrateTimeoutMs) and retry the step');
+    'the slot stays open (MIGRATING/IMPORTING), served through ASK redirects; fix the cause (the target may be down or unreachable from the source, out of memory, or a key is too big for the timeout: raise migrateTimeoutMs) and retry the step once the target, or the replica promoted in its place, answers');
 }
 
 /** Send commands to one node in one round trip; each reply or error, scrubbed of secrets. */
