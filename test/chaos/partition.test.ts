@@ -122,6 +122,19 @@ test('file copy: the target master\'s host cut off from the runner (both directi
   });
 });
 
+test('file copy through a 2 Mbit/s link to the target host: finishes, 0 differences', async () => {
+  const t = await masterOf(BASE + 100, 5461);
+  await faultCase({
+    name: 'rate limit 2mbit on target host during file copy',
+    args: ['run', 'migrate-copy-files', '--inventory', inventory, '--yes', '--allow-destructive'],
+    at: /\[\d+\/\d+\] copy /,
+    fault: () => rateLimit(hostOfPort(t.port), '2mbit'),
+    holdMs: 0,
+    holdToEnd: true,
+    compare: [BASE, BASE + 100],
+  });
+});
+
 test('manual failover: the replica\'s host drops what the runner sends (one direction) for 8 s as the failover step begins; one CLUSTER FAILOVER in the end', async () => {
   const m = await masterOf(BASE, 5461);
   const replicaPort = Number(m.replica.split(':')[1]);
@@ -186,17 +199,4 @@ test('incremental sync under writes: a source master\'s host cut off from the ru
   } finally {
     if (!stopped) await writer.stop();
   }
-});
-
-test('file copy through a 2 Mbit/s link to the target host: finishes, 0 differences', async () => {
-  const t = await masterOf(BASE + 100, 5461);
-  await faultCase({
-    name: 'rate limit 2mbit on target host during file copy',
-    args: ['run', 'migrate-copy-files', '--inventory', inventory, '--yes', '--allow-destructive'],
-    at: /\[\d+\/\d+\] copy /,
-    fault: () => rateLimit(hostOfPort(t.port), '2mbit'),
-    holdMs: 0,
-    holdToEnd: true,
-    compare: [BASE, BASE + 100],
-  });
 });
