@@ -49,7 +49,7 @@ test('disk full on a target host during the copy: the step fails, no target node
   }
   const first = await run.done;
   const id = runIdOf(first);
-  // The other shards' copies were waited for: nothing of this run still writes into the target.
+  // Nothing of the failed run still writes into the target.
   const left = pids(`^rsync .*${dir}`);
   assert.equal(first.code, 1, first.out);
   assert.deepEqual(left, [], 'no rsync of the failed step outlives it');
