@@ -45,6 +45,7 @@ function bulk(pool: ClusterPool, address: string) {
     async call(...cmd: [string, ...(string | number | Buffer)[]]): Promise<unknown> {
       const [[err, reply]] = (await node.pipeline([cmd])) as [[Error | null, unknown]];
       // ioredis errors can carry the command (MIGRATE ... AUTH password): only the scrubbed text goes on.
+      if (err && /Connection is closed|ECONNRESET|EPIPE|ECONNREFUSED/i.test(err.message)) throw nodeLost(address, scrub(err.message, pool.secrets()));
       if (err) throw new Error(`${address}: ${scrub(err.message, pool.secrets())}`);
       return reply;
     },
@@ -70,14 +71,23 @@ export interface MoveOptions {
 
 function migrateError(pool: ClusterPool, m: SlotMove, n: number, err: unknown): Error {
   return failedError('E_MIGRATE', `MIGRATE of ${n} key(s) of slot ${m.slot} to ${m.to.address} failed: ${scrub(messageOf(err), pool.secrets())}`,
-    'the slot stays open (MIGRATING/IMPORTING), served through ASK redirects; fix the cause (the target may be out of memory, or a key is too big for the timeout: raise migrateTimeoutMs) and retry the step');
+    'the slot stays open (MIGRATING/IMPORTING), served through ASK redirects; fix the cause (the target may be down or unreachable from the source, out of memory, or a key is too big for the timeout: raise migrateTimeoutMs) and retry the step once the target, or the replica promoted in its place, answers');
 }
 
 /** Send commands to one node in one round trip; each reply or error, scrubbed of secrets. */
 async function pipelined(pool: ClusterPool, address: string, cmds: Array<[string, ...(string | number | Buffer)[]]>): Promise<Array<{ err?: Error; reply?: unknown }>> {
   if (!cmds.length) return [];
   const res = await pool.node(address).pipeline(cmds);
+  // A node that dies under a pipeline fails each queued command with the bare client text
+  // ("Connection is closed."): say which node went away and what the open slots need.
+  const lost = res.find(([err]) => err && /Connection is closed|ECONNRESET|EPIPE|ECONNREFUSED/i.test(err.message));
+  if (lost) throw nodeLost(address, scrub(lost[0]!.message, pool.secrets()));
   return res.map(([err, reply]) => (err ? { err: new Error(`${address}: ${scrub(err.message, pool.secrets())}`) } : { reply }));
+}
+
+function nodeLost(address: string, msg: string): Error {
+  return failedError('E_NODE_LOST', `${address} stopped answering in the middle of a slot move (${msg})`,
+    'the slots being moved may stay open (MIGRATING/IMPORTING, served through ASK redirects); once the node, or the replica promoted in its place, answers and the cluster is ok again, retry the step: the move reads both sides and finishes what is missing');
 }
 
 function firstError(rs: Array<{ err?: Error }>): void {

@@ -3,22 +3,45 @@ import { parseClusterNodes } from '../redis/cluster-nodes.js';
 import { chooseCollector, consolidationMoves, rebalanceMoves, restoreMoves, spreadMoves } from '../redis/consolidate.js';
 import { closeOpenSlots, describeRetry, findOpenSlots, foreignOpenSlots, isOwnOpenSlot, moveSlots, type SlotMove } from '../redis/slot-move.js';
 import { formatRanges, rangesToSlots, toRanges } from '../redis/slots.js';
-import { masters } from '../redis/topology.js';
+import { masters, type Topology } from '../redis/topology.js';
 import { clusterArg } from './args.js';
 import { cond, pass, type Condition, type StepKind, type StepRunContext } from './kind.js';
 
 type Mode = 'consolidate' | 'spread' | 'restore' | 'settle' | 'rebalance';
 interface Args { cluster: string; mode: Mode; consolidateStep: string; pivot: { id: string; address: string }; moves: SlotMove[]; masters: string[]; nodes: string[]; usedMemory: number; keys: number; concurrency: number }
 
+/**
+ * The plan's moves and masters as the cluster is now. A planned master that a failover
+ * turned into a replica (killed in the middle of a move, its replica promoted) is replaced
+ * by the master it now follows, which holds the same shard: a resumed move would otherwise
+ * ask a replica to take slots, and slots the promoted node inherited would be owned by
+ * "neither side" of the plan.
+ */
+async function current(ctx: StepRunContext<Args>): Promise<{ moves: SlotMove[]; masters: string[] }> {
+  return followFailovers(await ctx.env.topology(ctx.args.cluster), ctx.args);
+}
+
+export function followFailovers(t: Topology, args: Pick<Args, 'moves' | 'masters'>): { moves: SlotMove[]; masters: string[] } {
+  const byId = new Map(t.nodes.map((n) => [n.id, n]));
+  const now = (ref: { id: string; address: string }) => {
+    const n = byId.get(ref.id);
+    const m = n && n.role === 'replica' && n.masterId ? byId.get(n.masterId) : undefined;
+    return m ? { id: m.id, address: m.address } : ref;
+  };
+  const moves = args.moves.map((m) => ({ ...m, from: now(m.from), to: now(m.to) }));
+  const masters = [...new Set(args.masters.map((a) => now(t.nodes.find((n) => n.address === a) ?? { id: '', address: a }).address))];
+  return { moves, masters };
+}
+
 /** The moves whose slot the target does not own yet, in the target's own view. */
-async function remaining(ctx: StepRunContext<Args>): Promise<SlotMove[]> {
+async function remaining(ctx: StepRunContext<Args>, moves: readonly SlotMove[] = ctx.args.moves): Promise<SlotMove[]> {
   const pool = ctx.env.pool(ctx.args.cluster);
   const owned = new Map<string, Set<number>>();
-  for (const to of new Set(ctx.args.moves.map((m) => m.to.address))) {
+  for (const to of new Set(moves.map((m) => m.to.address))) {
     const me = parseClusterNodes(await pool.node(to).text('CLUSTER', 'NODES')).find((l) => l.flags.includes('myself'))!;
     owned.set(to, new Set(rangesToSlots(me.slots)));
   }
-  return ctx.args.moves.filter((m) => !owned.get(m.to.address)!.has(m.slot));
+  return moves.filter((m) => !owned.get(m.to.address)!.has(m.slot));
 }
 
 /** MemAvailable of a node's host, from /proc/meminfo there (a read). */
@@ -73,7 +96,7 @@ export const moveSlotPlanStep: StepKind<Args> = {
     out.push(cond('masters answer', down.length === 0, `all ${a.masters.length} masters answer`, `${down.join(', ')} do not answer`));
     // Slots this step opened itself (an interrupted attempt) are finished by it; anyone else's
     // are a reshard in flight that is not ours to close.
-    const foreign = foreignOpenSlots(t, a.moves);
+    const foreign = foreignOpenSlots(t, [...a.moves, ...followFailovers(t, a).moves]);
     out.push(cond('no other slot open', foreign.length === 0, 'no unrelated slot is migrating or importing', `open slots on ${foreign.join('; ')}: another reshard is in flight or was cut off; finish or fix it first (redis-cli --cluster fix), then retry`));
     if (a.mode === 'consolidate') {
       const p = t.nodes.find((n) => n.id === a.pivot.id)?.self;
@@ -108,18 +131,21 @@ export const moveSlotPlanStep: StepKind<Args> = {
     }
     // Open slots left by an interrupted attempt of this step are closed before anything else;
     // anyone else's are refused (checked again here: a prompt may have stayed open a while).
+    const now = await current(ctx);
+    // A slot this step opened towards a node that has since failed over is still its own.
+    const own = [...a.moves, ...now.moves];
     const open = await findOpenSlots(pool, a.nodes);
-    const foreign = open.filter((x) => !isOwnOpenSlot(a.moves, x.slot, x.node.id, x.state, x.peer));
+    const foreign = open.filter((x) => !isOwnOpenSlot(own, x.slot, x.node.id, x.state, x.peer));
     if (foreign.length) {
       throw failedError('E_OPEN_SLOT', `slots ${formatRanges(toRanges([...new Set(foreign.map((x) => x.slot))].sort((x, y) => x - y)))} are open (MIGRATING/IMPORTING) and not part of this step's moves`,
         'another reshard is in flight or was cut off: finish or fix it first (redis-cli --cluster fix), then retry the step');
     }
-    const closed = await closeOpenSlots(pool, a.nodes, a.masters, { batch: 100, migrateTimeoutMs: 20_000, signal: ctx.signal });
+    const closed = await closeOpenSlots(pool, a.nodes, now.masters, { batch: 100, migrateTimeoutMs: 20_000, signal: ctx.signal });
     if (closed.length) ctx.log(`closed open slots ${formatRanges(toRanges(closed))} first`);
-    const todo = await remaining(ctx);
+    const todo = await remaining(ctx, now.moves);
     const started = Date.now();
     const { keys } = await moveSlots(pool, todo, {
-      batch: 100, migrateTimeoutMs: 20_000, masters: a.masters, concurrency: a.concurrency, signal: ctx.signal,
+      batch: 100, migrateTimeoutMs: 20_000, masters: now.masters, concurrency: a.concurrency, signal: ctx.signal,
       onGroup: (g, _k, done) => {
         pool.recordSummary(g[0]!.to.address, 'MOVE-SLOTS', [`slots ${formatRanges(toRanges(g.map((m) => m.slot)))}`, `from ${g[0]!.from.address}`]);
         ctx.progress(`moved ${done}/${todo.length} slots`);
@@ -127,7 +153,7 @@ export const moveSlotPlanStep: StepKind<Args> = {
       afterGroup: () => ctx.failpoint('moved-group'),
       onRetry: (g, attempt, delayMs, reason) => ctx.log(describeRetry(g, attempt, delayMs, reason)),
     });
-    const left = await remaining(ctx);
+    const left = await remaining(ctx, now.moves);
     if (left.length) throw failedError('E_SLOTS_LEFT', `${left.length} slots are not where the plan puts them yet`, 'retry the step');
     if (a.mode !== 'consolidate' && a.mode !== 'rebalance') {
       for (const [m, v] of Object.entries(before)) if (v !== 'no') await pool.node(m).call('CONFIG', 'SET', 'cluster-allow-replica-migration', v).catch(() => undefined);
@@ -135,7 +161,7 @@ export const moveSlotPlanStep: StepKind<Args> = {
     return { slots: todo.length, keys, ms: Date.now() - started, closedFirst: formatRanges(toRanges(closed)), ...(a.mode === 'consolidate' ? { replicaMigration: before } : {}) };
   },
   async verify(ctx) {
-    const left = await remaining(ctx);
+    const left = await remaining(ctx, (await current(ctx)).moves);
     return [cond('slots in place', left.length === 0, `all ${ctx.args.moves.length} planned slots are with their new owners`, `${left.length} are not (e.g. slot ${left[0]?.slot} still not on ${left[0]?.to.address})`)];
   },
 };

@@ -7,8 +7,10 @@ import { Cluster, type RedisOptions } from 'ioredis';
  * `stop`, which resolves with the number of acknowledged commands. With
  * `deletes: false` the key count only grows (for runbooks that check no key was lost).
  */
-export function startWriter(port: number, password: string, prefix = 'w', o: { deletes?: boolean; redis?: RedisOptions } = {}): { stop(): Promise<number>; count(): number } {
-  const c = new Cluster([{ host: '127.0.0.1', port }], { redisOptions: { password, ...o.redis }, enableAutoPipelining: true });
+export function startWriter(port: number | string, password: string, prefix = 'w', o: { deletes?: boolean; redis?: RedisOptions } = {}): { stop(): Promise<number>; count(): number } {
+  // A port on loopback, or host:port (a node in a multi-host sandbox).
+  const seed = typeof port === 'number' ? { host: '127.0.0.1', port } : { host: port.slice(0, port.lastIndexOf(':')), port: Number(port.slice(port.lastIndexOf(':') + 1)) };
+  const c = new Cluster([seed], { redisOptions: { password, ...o.redis }, enableAutoPipelining: true });
   c.on('error', () => {});
   let running = true;
   let n = 0;

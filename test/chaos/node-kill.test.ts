@@ -1,0 +1,169 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { cli, runIdOf, tempStateDir } from '../support/cli.js';
+import { roles, withNode } from '../support/cluster.js';
+import { journaledTwice, killNode, record, slotCounts, slotDifferences, startCli, startNode, until, type AuditRow } from '../support/faults.js';
+import { startWriter } from '../support/writer.js';
+import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
+
+// kill -9 of a redis node in the middle of a step. Source 14500-14505, target 14600-14605
+// (3 masters x 1 replica each), sshd 14599: copies go over real ssh on loopback.
+const BASE = 14500;
+const home = tempStateDir('rr-chaos-');
+let inventory = '';
+let password = '';
+let dir = '';
+
+before(async () => {
+  const r = await cli(home, ['sandbox', 'up', '--name', 'kill', '--base-port', String(BASE), '--keys', '3000', '--target-masters', '3', '--seed-target', '--ssh']);
+  if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
+  inventory = r.stdout.trim().split('\n').pop()!;
+  dir = dirname(inventory);
+  password = readFileSync(join(dir, 'password'), 'utf8').trim();
+});
+after(async () => {
+  await cli(home, ['sandbox', 'down', '--name', 'kill']);
+});
+
+const portOf = (address: string) => Number(address.slice(address.lastIndexOf(':') + 1));
+const show = async (id: string) => JSON.parse((await cli(home, ['show', id, '--json'])).stdout) as { run: { status: string; error: string | null }; audit: Array<AuditRow & { ok: boolean; write: boolean }>; steps: Array<{ stepId: string; status: string; output: any }> };
+
+/** Commands that must never run twice for one run: saves of one master, stops, moves of files, failovers. */
+const onceOnly = (a: AuditRow) => a.ok !== false && (a.command === 'BGSAVE' || (a.command === 'CLUSTER' && a.args[0] === 'FAILOVER')
+  || (a.command === 'HOST' && /^(kill|mv|redis-server) /.test(a.args[0] ?? '')) || a.command === 'FLUSHALL' || a.command === 'SHUTDOWN');
+
+/** A run that is not done: resumed until it finishes (each attempt must end cleanly). */
+async function resumeToEnd(id: string, extra: string[] = []): Promise<number> {
+  let attempts = 0;
+  for (;;) {
+    const s = await show(id);
+    if (s.run.status === 'succeeded') return attempts;
+    assert.ok(['failed', 'waiting', 'running'].includes(s.run.status), `resumable state, got ${s.run.status}`);
+    assert.ok(attempts < 3, `still not done after ${attempts} resumes: ${s.run.error}`);
+    const r = await cli(home, ['resume', id, '--yes', '--allow-destructive', ...extra]);
+    attempts++;
+    if (r.code !== 0) assert.match(r.out, /E_[A-Z_]+/, `a failed resume names its error:\n${r.out}`);
+  }
+}
+
+/**
+ * Restart a killed node and wait until the cluster is whole again (every node answers, state
+ * ok). The sandbox's nodes keep no files (save ""), so a master must not come back before its
+ * replica took its slots: it would return empty and its replica would sync that emptiness.
+ */
+async function restart(port: number, anyPort: number): Promise<void> {
+  await until(`no live master at ${port} owns slots`, async () => {
+    const nodes = parseClusterNodes((await withNode(anyPort, password, (r) => r.call('CLUSTER', 'NODES'))) as string);
+    return !nodes.some((n) => portOf(n.address) === port && n.flags.includes('master') && n.slots.length > 0);
+  }, 60_000);
+  await startNode(dir, port, password);
+  await until(`cluster ok after ${port} restarted`, async () => {
+    const text = (await withNode(anyPort, password, (r) => r.call('CLUSTER', 'NODES'))) as string;
+    const info = (await withNode(port, password, (r) => r.call('CLUSTER', 'INFO'))) as string;
+    return !/fail/.test(text) && /cluster_state:ok/.test(info);
+  }, 60_000);
+}
+
+test('migrate-copy-files: a source master killed (kill -9) during the copy; the copy comes from the frozen save, the target ends equal to the source slot by slot', async () => {
+  const { masterOfSlot0: victim } = await roles(BASE, password, 0);
+  const run = startCli(home, ['run', 'migrate-copy-files', '--inventory', inventory, '--yes', '--allow-destructive']);
+  await run.waitFor(/copying \S+ -> /);
+  killNode(dir, portOf(victim));
+  const first = await run.done;
+  const id = runIdOf(first);
+  if (first.code !== 0) assert.match(first.out, /E_[A-Z_]+/, first.out);
+  await restart(portOf(victim), BASE + 1);
+  const resumes = await resumeToEnd(id);
+  const s = await show(id);
+  assert.equal(s.run.status, 'succeeded');
+  assert.deepEqual(journaledTwice(s.audit, onceOnly), []);
+  assert.equal(s.audit.filter((a) => a.command === 'COPY' && a.ok !== false).length, 3, 'one copy per shard');
+  const d = await slotDifferences(BASE + 1, BASE + 101, password);
+  assert.equal(d.differ.length, 0, `slots differ: ${d.differ.slice(0, 10).join(' ')}`);
+  assert.equal(d.targetKeys, 3000);
+  assert.deepEqual(s.steps.find((x) => x.stepId === 'compare')!.output.differedPerRound.at(-1), 0);
+  record('kill -9 source master during copy (migrate-copy-files)', { firstCode: first.code, resumes, slotDiffs: d.differ.length, verifyDiffs: 0 });
+});
+
+test('migrate-sync: a source master killed (kill -9) during the incremental sync under writes; the sync follows its promoted replica, verify and the per-slot counts find 0 differences', async () => {
+  const { masterOfSlot0: victim } = await roles(BASE + 1, password, 5461);
+  const writer = startWriter(BASE + 1, password, 'nk');
+  const run = startCli(home, ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--allow-destructive', '--param', 'max-lag=1mb']);
+  await run.waitFor(/\[\d+\/\d+\] catch-up/);
+  killNode(dir, portOf(victim));
+  // The writer goes on through the failover, then stops before the cut-over: the target must
+  // hold every write the source kept.
+  await new Promise((r) => setTimeout(r, 1500));
+  const acked = await writer.stop();
+  assert.ok(acked > 0);
+  const first = await run.done;
+  const id = runIdOf(first);
+  if (first.code !== 0) assert.match(first.out, /E_[A-Z_]+/, first.out);
+  await restart(portOf(victim), BASE + 2);
+  const resumes = await resumeToEnd(id);
+  const s = await show(id);
+  assert.equal(s.run.status, 'succeeded', s.run.error ?? '');
+  assert.equal(s.steps.find((x) => x.stepId === 'report')!.output.verify.differ, 0);
+  assert.deepEqual(journaledTwice(s.audit, onceOnly), []);
+  const d = await slotDifferences(BASE + 2, BASE + 102, password);
+  assert.equal(d.differ.length, 0, `slots differ: ${d.differ.slice(0, 10).join(' ')} (source ${d.sourceKeys}, target ${d.targetKeys})`);
+  record('kill -9 source master during incremental sync (migrate-sync)', { firstCode: first.code, resumes, slotDiffs: d.differ.length, verifyDiffs: 0, writes: acked });
+});
+
+test('rebalance: the receiving master killed (kill -9) in the middle of the slot moves; its replica takes over, resume finishes, every slot keeps its keys', async () => {
+  // Skew the target: master 2 gives 3000 slots to master 0.
+  const nodes = parseClusterNodes((await withNode(BASE + 100, password, (r) => r.call('CLUSTER', 'NODES'))) as string).filter((n) => n.flags.includes('master') && n.slots.length);
+  const byPort = (p: number) => nodes.find((n) => n.slots.some(([a, b]) => a <= p && p <= b))!;
+  const from = byPort(10923);
+  const to = byPort(0);
+  const rs = spawnSync('redis-cli', ['-a', password, '--no-auth-warning', '--cluster', 'reshard', `127.0.0.1:${BASE + 100}`, '--cluster-from', from.id, '--cluster-to', to.id, '--cluster-slots', '3000', '--cluster-yes'], { encoding: 'utf8' });
+  assert.equal(rs.status, 0, rs.stderr);
+  const before = await slotCounts(BASE + 100, password);
+  // The receiver is the master left under its share (the one that gave slots away).
+  const receiver = from;
+  const run = startCli(home, ['run', 'rebalance', '--inventory', inventory, '--param', 'cluster=target', '--yes', '--allow-destructive']);
+  await run.waitFor(/\[\d+\/\d+\] \S+ (Move|Even|Rebalance)/i);
+  await new Promise((r) => setTimeout(r, 300));
+  killNode(dir, portOf(receiver.address));
+  const first = await run.done;
+  const id = runIdOf(first);
+  // A failed move names the node that went away (its own connection closed, or the source's
+  // MIGRATE to it failed), not a bare client error.
+  if (first.code !== 0) assert.match(first.out, new RegExp(`E_NODE_LOST: \\S+ stopped answering in the middle of a slot move|E_MIGRATE: .* to ${receiver.address} failed`), first.out);
+  await restart(portOf(receiver.address), BASE + 100);
+  const resumes = await resumeToEnd(id);
+  const s = await show(id);
+  assert.equal(s.run.status, 'succeeded', s.run.error ?? '');
+  assert.deepEqual(journaledTwice(s.audit, onceOnly), []);
+  const afterCounts = await slotCounts(BASE + 100, password);
+  const lost = before.map((n, i) => (n !== afterCounts[i] ? i : -1)).filter((i) => i >= 0);
+  assert.deepEqual(lost, [], `every slot holds the keys it held before (${lost.length} slots differ)`);
+  record('kill -9 receiving master during rebalance', { firstCode: first.code, resumes, slotDiffs: lost.length });
+});
+
+test('manual-failover: the replica killed (kill -9) while replica-in-sync runs; the run stops without a failover, resume after its restart fails over once', async () => {
+  const { masterOfSlot0: master, replicaOfIt: replica } = await roles(BASE, password, 10923);
+  const run = startCli(home, ['run', 'manual-failover', '--inventory', inventory, '--param', `node=${master}`, '--yes']);
+  await run.waitFor(/\[2\/\d+\] replica-in-sync/);
+  killNode(dir, portOf(replica));
+  const first = await run.done;
+  const id = runIdOf(first);
+  const mid = await show(id);
+  if (first.code !== 0) {
+    assert.match(first.out, /E_[A-Z_]+/, first.out);
+    assert.ok(['failed', 'waiting'].includes(mid.run.status), mid.run.status);
+  }
+  await restart(portOf(replica), BASE);
+  const resumes = await resumeToEnd(id);
+  const after = await roles(BASE, password, 10923);
+  assert.equal(after.masterOfSlot0, replica, 'the replica is master');
+  assert.equal(after.replicaOfIt, master, 'the old master is its replica');
+  const s = await show(id);
+  const sent = s.audit.filter((a) => a.command === 'CLUSTER' && a.args[0] === 'FAILOVER' && a.ok !== false);
+  assert.equal(sent.length, 1, 'CLUSTER FAILOVER sent once');
+  assert.deepEqual(journaledTwice(s.audit, onceOnly), []);
+  record('kill -9 replica during replica-in-sync (manual-failover)', { firstCode: first.code, resumes, failovers: sent.length });
+});
