@@ -5,6 +5,7 @@ import { masters } from '../redis/topology.js';
 import { formatRanges } from '../redis/slots.js';
 import { clusterArg } from './args.js';
 import { shellQuote } from '../hosts/copy.js';
+import { savedRdbKeys } from './saved-keys.js';
 import { planStamp, type Topology, type TopologyNode } from '../redis/topology.js';
 import { chooseCollector } from '../redis/consolidate.js';
 import { parseFormat, type CopyFormat } from './match-shards.js';
@@ -108,7 +109,10 @@ export const persistMastersStep: StepKind<Args> = {
         const [f, snap] = [shellQuote(m.file), shellQuote(m.snapshot)];
         const r = await host.run(a.format === 'rdb' ? `ln -f -- ${f} ${snap}` : `rm -rf -- ${snap} && cp -a -- ${f} ${snap}`, { timeoutMs: a.timeoutMs, signal: ctx.signal });
         if (r.exitCode !== 0) throw failedError('E_SNAPSHOT', `freezing ${m.file} on host ${host.name} failed: ${r.stderr.trim()}`, 'check the data directory (space, permissions) and retry the step');
-        return { master: m.address, ranges: m.ranges, keys, savedAt, snapshot: m.snapshot };
+        // Writes that are not paused go on between the DBSIZE and the fork: the saved file's own
+        // count is the exact one the copy must hold.
+        const saved = a.format === 'rdb' ? await savedRdbKeys(host, m.snapshot) : undefined;
+        return { master: m.address, ranges: m.ranges, keys: saved ?? keys, savedAt, snapshot: m.snapshot };
       } finally {
         if (a.pauseWrites) await pool.node(m.address).call('CLIENT', 'UNPAUSE').catch(() => undefined);
       }
