@@ -109,13 +109,16 @@ export const persistMastersStep: StepKind<Args> = {
         const [f, snap] = [shellQuote(m.file), shellQuote(m.snapshot)];
         const r = await host.run(a.format === 'rdb' ? `ln -f -- ${f} ${snap}` : `rm -rf -- ${snap} && cp -a -- ${f} ${snap}`, { timeoutMs: a.timeoutMs, signal: ctx.signal });
         if (r.exitCode !== 0) throw failedError('E_SNAPSHOT', `freezing ${m.file} on host ${host.name} failed: ${r.stderr.trim()}`, 'check the data directory (space, permissions) and retry the step');
-        // Writes that are not paused go on between the DBSIZE and the fork: the saved file's own
-        // count is the exact one the copy must hold.
-        const saved = a.format === 'rdb' ? await savedRdbKeys(host, m.snapshot) : undefined;
-        return { master: m.address, ranges: m.ranges, keys: saved ?? keys, savedAt, snapshot: m.snapshot };
+        return { master: m.address, ranges: m.ranges, keys, savedAt, snapshot: m.snapshot };
       } finally {
         if (a.pauseWrites) await pool.node(m.address).call('CLIENT', 'UNPAUSE').catch(() => undefined);
       }
+    }).map(async (shard) => {
+      // Writes that are not paused go on between the DBSIZE and the fork: the frozen file's own
+      // count (read once writes flow again) is the exact one the copy must hold.
+      const s = await shard;
+      const saved = a.format === 'rdb' ? await savedRdbKeys(ctx.env.host(s.master)!, s.snapshot) : undefined;
+      return { ...s, keys: saved ?? s.keys };
     }));
     ctx.log(`persisted ${shards.map((s) => `${s.master} (${s.keys} keys)`).join(', ')}`);
     return { shards, format: a.format };

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { cli, type CliResult } from './cli.js';
 import { withNode } from './cluster.js';
 import { AckWriter, type Missing } from './ack-writer.js';
@@ -29,32 +32,40 @@ export async function slotsOf(port: number, password: string, address: string): 
 /**
  * Run the CLI while an AckWriter works on the cluster at `port`: the writer
  * starts `leadMs` before the run and stops `tailMs` after it (or, with
- * `stopWhen`, as soon as the run's show output satisfies it).
+ * `stopAfterStep`, as soon as that step of the running run is done).
  */
-export async function underLoad(home: string, args: string[], w: { port: number; password: string; prefix: string; leadMs?: number; tailMs?: number; stopWhen?: (s: Show) => boolean; runId?: () => string | undefined }): Promise<{ r: CliResult; writer: AckWriter }> {
-  const writer = new AckWriter({ port: w.port, password: w.password, prefix: w.prefix }).start();
+export async function underLoad(home: string, args: string[], w: { port: number; password: string; prefix: string; leadMs?: number; tailMs?: number; stopAfterStep?: string; commandTimeoutMs?: number }): Promise<{ r: CliResult; writer: AckWriter }> {
+  const writer = new AckWriter({ port: w.port, password: w.password, prefix: w.prefix, commandTimeoutMs: w.commandTimeoutMs }).start();
   await sleep(w.leadMs ?? 1000);
   const running = cli(home, args);
   let r: CliResult;
-  if (w.stopWhen) r = await stopOnCondition(home, running, writer, w.stopWhen);
+  if (w.stopAfterStep) r = await stopAfter(home, running, writer, w.stopAfterStep);
   else r = await running;
   await sleep(w.tailMs ?? 1000);
   await writer.stop();
   return { r, writer };
 }
 
-/** Poll the newest run's show output while the run goes; stop the writer once `when` holds. */
-async function stopOnCondition(home: string, running: Promise<CliResult>, writer: AckWriter, when: (s: Show) => boolean): Promise<CliResult> {
+/**
+ * Watch the state database (read-only, no CLI process per look: the machine
+ * is small) and stop the writer once the running run has finished `stepId`.
+ */
+async function stopAfter(home: string, running: Promise<CliResult>, writer: AckWriter, stepId: string): Promise<CliResult> {
   let done = false;
   void running.then(() => (done = true));
+  const file = join(home, 'state.db');
   while (!done) {
-    await sleep(200);
-    const runs = await cli(home, ['runs', '--json']);
-    const list = JSON.parse(runs.stdout || '[]') as Array<{ id: string; status: string }>;
-    const last = list.find((x) => x.status === 'running');
-    if (!last) continue;
-    const s = await cli(home, ['show', last.id, '--json']);
-    if (s.code === 0 && when(JSON.parse(s.stdout) as Show)) break;
+    await sleep(100);
+    if (!existsSync(file)) continue;
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    try {
+      const row = db.prepare("SELECT s.status FROM steps s JOIN runs r ON r.id = s.run_id WHERE r.status = 'running' AND s.step_id = ?").get(stepId) as { status: string } | undefined;
+      if (row?.status === 'done') break;
+    } catch {
+      // The run's tables may not be there yet.
+    } finally {
+      db.close();
+    }
   }
   await writer.stop();
   return running;
