@@ -18,6 +18,15 @@ export interface CanaryReport {
   /** Acknowledged writes whose value could not be read back afterwards. */
   lost: number;
   lostSeqs: number[];
+  /**
+   * When the last canary write sent before the stop and read back afterwards
+   * was sent (ms since epoch), or null if none was. The replica promoted holds
+   * a prefix of the old master's stream, so every write that master
+   * acknowledged (to any client, on any of its slots) before this moment is
+   * kept: only writes acknowledged between it and the stop can be lost. The
+   * canary's own `lost` is a sample of those, one key per interval.
+   */
+  keptBefore: number | null;
   /** Errors seen, by kind (first word), e.g. { ECONNREFUSED: 31, CLUSTERDOWN: 12 }. */
   errors: Record<string, number>;
   /** Where the writes were acknowledged last: the owner the canary ended on. */
@@ -59,6 +68,8 @@ export class Canary {
   private next = 0;
   private seq = 0;
   private readonly ackedSeqs: number[] = [];
+  /** When each acknowledged write was sent, in the order of ackedSeqs. */
+  private readonly ackedSentAt: number[] = [];
   private failed = 0;
   private firstFailAt: number | null = null;
   private firstOkAfterFailAt: number | null = null;
@@ -125,6 +136,7 @@ export class Canary {
         }
       }
       this.ackedSeqs.push(seq);
+      this.ackedSentAt.push(sentAt);
       this.owner = target;
       this.lastOk = Date.now();
       this.okStreak++;
@@ -156,6 +168,7 @@ export class Canary {
         if (v === null || String(v) !== String(chunk[j])) lostSeqs.push(chunk[j]!);
       });
     }
+    const keptBefore = this.keptBefore(new Set(lostSeqs));
     const all = Array.from({ length: this.seq }, (_, i) => i + 1);
     for (let i = 0; i < all.length; i += 500) {
       await node.pipeline(all.slice(i, i + 500).map((s) => ['DEL', this.prefix + s] as const));
@@ -172,9 +185,20 @@ export class Canary {
       windowMs: this.firstFailAt === null ? 0 : this.firstOkAfterFailAt === null ? null : this.firstOkAfterFailAt - this.firstFailAt,
       lost: lostSeqs.length,
       lostSeqs: lostSeqs.slice(0, 20),
+      keptBefore,
       errors: this.errors,
       owner,
     };
+  }
+
+  /** The send time of the last write sent before the stop that was read back. */
+  private keptBefore(lost: ReadonlySet<number>): number | null {
+    let best: number | null = null;
+    this.ackedSeqs.forEach((seq, i) => {
+      const at = this.ackedSentAt[i]!;
+      if (!lost.has(seq) && (this.stopAt === null || at < this.stopAt) && (best === null || at > best)) best = at;
+    });
+    return best;
   }
 
   /**

@@ -294,6 +294,7 @@ export const drillFailMasterStep: StepKind<DrillArgs> = {
         canary = undefined;
         pool.recordSummary(report.owner, 'CANARY', [`${report.acked + report.failed} SET to slot ${report.slot} (${report.keyPrefix}*)`, `${report.acked} acknowledged`, `${report.lost} lost`, 'keys deleted']);
         ctx.log(`canary: ${report.acked} writes acknowledged, ${report.failed} failed, unavailable ${report.windowMs ?? 'until the end'} ms, ${report.lost} acknowledged writes lost`);
+        if (report.keptBefore !== null) ctx.log(`every write ${a.master.address} acknowledged up to ${stoppedAt - report.keptBefore} ms before the stop is kept by ${promoted.address}; only writes acknowledged after that can be lost`);
       }
       // Resumed, the promotion and the ok state were only seen when this process looked:
       // upper bounds, reported apart from the measured figures.

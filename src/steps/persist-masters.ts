@@ -5,6 +5,7 @@ import { masters } from '../redis/topology.js';
 import { formatRanges } from '../redis/slots.js';
 import { clusterArg } from './args.js';
 import { shellQuote } from '../hosts/copy.js';
+import { savedRdbKeys } from './saved-keys.js';
 import { planStamp, type Topology, type TopologyNode } from '../redis/topology.js';
 import { chooseCollector } from '../redis/consolidate.js';
 import { parseFormat, type CopyFormat } from './match-shards.js';
@@ -112,6 +113,12 @@ export const persistMastersStep: StepKind<Args> = {
       } finally {
         if (a.pauseWrites) await pool.node(m.address).call('CLIENT', 'UNPAUSE').catch(() => undefined);
       }
+    }).map(async (shard) => {
+      // Writes that are not paused go on between the DBSIZE and the fork: the frozen file's own
+      // count (read once writes flow again) is the exact one the copy must hold.
+      const s = await shard;
+      const saved = a.format === 'rdb' ? await savedRdbKeys(ctx.env.host(s.master)!, s.snapshot) : undefined;
+      return { ...s, keys: saved ?? s.keys };
     }));
     ctx.log(`persisted ${shards.map((s) => `${s.master} (${s.keys} keys)`).join(', ')}`);
     return { shards, format: a.format };

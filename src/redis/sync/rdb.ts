@@ -410,6 +410,8 @@ export class RdbParser {
   version = 0;
   readonly aux: Record<string, string> = {};
   done = false;
+  /** Keys the saving server counted at its fork (the RESIZEDB sizes, summed over databases), once read. */
+  keysAtSave: number | null = null;
   /** Bytes consumed so far (entries completed). */
   consumed = 0;
   private buf: Buffer = Buffer.alloc(0);
@@ -471,7 +473,7 @@ export class RdbParser {
     if (op === OP.EOF) { this.done = true; return undefined; }
     if (op === OP.AUX) { const k = r.string().toString(); this.aux[k] = r.string().toString(); return undefined; }
     if (op === OP.SELECTDB) { this.db = r.len(); return undefined; }
-    if (op === OP.RESIZEDB) { r.len(); r.len(); return undefined; }
+    if (op === OP.RESIZEDB) { this.keysAtSave = (this.keysAtSave ?? 0) + r.len(); r.len(); return undefined; }
     if (op === OP.EXPIRETIME_MS) { this.expireAtMs = Number(r.bytes(8).readBigUInt64LE(0)); return undefined; }
     if (op === OP.EXPIRETIME) { this.expireAtMs = r.bytes(4).readUInt32LE(0) * 1000; return undefined; }
     if (op === OP.IDLE) { r.len(); return undefined; }
