@@ -126,6 +126,10 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
       }
     });
   const runPhase = fromPromise<PhaseResult, StepInput>(async ({ input }) => {
+    // The actor starts this before it tells the subscriber, which persists entering `run`:
+    // without this yield a step's first commands went out while the journal still said
+    // `confirm` (a crash then resumed the step as not yet started, nothing in doubt).
+    await new Promise<void>((r) => setImmediate(r));
     const { step } = steps.get(input.stepId)!;
     store.currentStepId = step.id;
     const started = Date.now();

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cli, tempStateDir } from '../support/cli.js';
 import { roles } from '../support/cluster.js';
-import { killChain, keysPerSlot, repeatedActions, slotDifferences, type AuditEntry } from '../support/failpoints.js';
+import { killChain, keysPerSlot, repeatedActions, sentBeforeRun, slotDifferences, type AuditEntry } from '../support/failpoints.js';
 import { failpointsOf } from '../../src/engine/failpoint.js';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
 import { ClusterPool } from '../../src/redis/connect.js';
@@ -118,6 +118,7 @@ async function matrixCase(name: string, c: Case, base: number, t: { diagnostic(s
     assert.deepEqual(slotDifferences(sourceBefore, await keysPerSlot(base, e.password)), [], `${where}: source keys per slot changed`);
     if (c.target) assert.deepEqual(slotDifferences(targetBefore, await keysPerSlot(base + 100, e.password)), [], `${where}: target keys per slot differ`);
     assert.deepEqual(repeatedActions(show.audit as AuditEntry[]), [], `${where}: destructive or non-idempotent commands journaled twice`);
+    assert.deepEqual(sentBeforeRun(show.audit as AuditEntry[], chain.attempts), [], `${where}: commands sent before the runner recorded entering run`);
 
     const ms = Date.now() - started;
     summary.push({ runbook: name, points: points.length, killed: chain.killed.length, notReached: chain.notReached, ms });

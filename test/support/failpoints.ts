@@ -15,14 +15,14 @@ export interface ChainResult {
   killed: string[];
   notReached: string[];
   last: CliResult;
-  /** Per kill, how long the attempt that hit it took (ms). */
-  ms: number[];
+  /** Per kill, when the attempt that hit it started and ended (epoch ms). */
+  attempts: Array<{ point: string; from: number; to: number }>;
 }
 
 export async function killChain(home: string, runArgs: string[], resumeFlags: string[], points: string[], hitFile: string): Promise<ChainResult> {
   const remaining = new Set(points);
   const killed: string[] = [];
-  const ms: number[] = [];
+  const attempts: ChainResult['attempts'] = [];
   writeFileSync(hitFile, '');
   let runId = '';
   for (;;) {
@@ -31,14 +31,14 @@ export async function killChain(home: string, runArgs: string[], resumeFlags: st
     const r = await cli(home, args, { REDIS_RUNBOOK_FAILPOINT: [...remaining].join(','), REDIS_RUNBOOK_FAILPOINT_HIT: hitFile });
     if (!runId) runId = runIdOf(r);
     const hits = readFileSync(hitFile, 'utf8').split('\n').filter(Boolean);
-    if (r.code !== 137) return { runId, killed, notReached: [...remaining], last: r, ms };
+    if (r.code !== 137) return { runId, killed, notReached: [...remaining], last: r, attempts };
     const hit = hits.at(-1);
     if (hits.length !== killed.length + 1 || !hit || !remaining.has(hit)) {
       throw new Error(`the runner died (SIGKILL) without a failpoint of the chain firing (hits: ${hits.join(', ') || 'none'}):\n${r.out.slice(-3000)}`);
     }
     remaining.delete(hit);
     killed.push(hit);
-    ms.push(Date.now() - started);
+    attempts.push({ point: hit, from: started, to: Date.now() });
   }
 }
 
@@ -66,31 +66,63 @@ export function slotDifferences(expected: number[], got: number[], max = 10): st
   return out.length > max ? [...out.slice(0, max), `... ${out.length - max} more`] : out;
 }
 
-export interface AuditEntry { stepId: string | null; target: string; command: string; args: string[]; ok?: boolean }
+export interface AuditEntry { at: number; stepId: string | null; target: string; command: string; args: string[]; ok?: boolean; write?: boolean }
 
 /**
- * The commands that must not reach the same target twice in one run, however
- * often it was killed and resumed: each either destroys something or changes
- * roles, so a repeat after a resume is a second, unplanned action (a second
- * failover flips the roles back, a second SHUTDOWN or service stop takes down
- * a node that was started since, a second backup moves the copied files aside).
- * Keyed by step, target and the command's identifying words.
+ * The runner persists entering `run` before the step acts: an attempt killed
+ * at `<step>.run` sent nothing for that step. The commands it did send, per point.
+ */
+export function sentBeforeRun(audit: AuditEntry[], attempts: ChainResult['attempts']): string[] {
+  return attempts.filter((a) => a.point.endsWith('.run')).flatMap((a) => {
+    const stepId = a.point.slice(0, -'.run'.length);
+    return audit.filter((e) => e.write && e.target !== 'operator' && e.stepId === stepId && e.at >= a.from && e.at <= a.to)
+      .map((e) => `${a.point}: ${e.target} ${e.command} ${e.args.join(' ').slice(0, 80)}`);
+  });
+}
+
+/**
+ * Commands that must not be journaled twice in one run, however often it was
+ * killed and resumed. Never twice at all: CLUSTER FAILOVER and RESET, SHUTDOWN,
+ * FLUSHALL/FLUSHDB and a service stop or kill (`kill ...` in the sandbox): a
+ * repeat flips roles back or takes down a node started since; a step must read
+ * the cluster (ctx.inDoubt) instead of sending them again. Not twice after one
+ * was recorded as done: the guarded file commands (`rm -rf` of a node's files,
+ * `mv` into the backup only while the file is there and the backup has none),
+ * which a resume may repeat when the earlier one is in doubt (sent, no reply)
+ * because the guard makes a repeat a no-op. Left out on purpose, as idempotent
+ * by construction: CLUSTER FORGET (repeated until no node lists the node),
+ * SETSLOT NODE (assigning a slot to its owner again changes nothing), MIGRATE
+ * (a moved key is no longer in the source slot to be moved again), a service
+ * start of a node that is down, a verified file copy (same bytes, renamed into
+ * place only once verified).
  */
 export function repeatedActions(audit: AuditEntry[]): string[] {
-  const once = (a: AuditEntry): string | undefined => {
+  const never = (a: AuditEntry): string | undefined => {
     const sub = (a.args[0] ?? '').toUpperCase();
     if (a.command === 'CLUSTER' && ['FAILOVER', 'RESET'].includes(sub)) return `CLUSTER ${sub}`;
     if (['SHUTDOWN', 'FLUSHALL', 'FLUSHDB'].includes(a.command)) return a.command;
-    if (a.command === 'HOST' && /\b(stop|kill|rm|mv)\b/.test(a.args[0] ?? '')) return `HOST ${a.args[0]}`;
-    if (['DELETE-FILES', 'BACKUP-FILES', 'MOVE-ASIDE'].includes(a.command)) return `${a.command} ${a.args.join(' ')}`;
+    if (a.command === 'HOST' && /^kill /.test(a.args[0] ?? '')) return `HOST ${a.args[0]}`;
     return undefined;
   };
+  const guarded = (a: AuditEntry): string | undefined => (a.command === 'HOST' && /\b(rm -rf|mv) --/.test(a.args[0] ?? '') ? `HOST ${(a.args[0] ?? '').slice(-160)}` : undefined);
+  const out: string[] = [];
   const seen = new Map<string, number>();
+  const done = new Set<string>();
   for (const a of audit) {
-    const k = once(a);
-    if (k) seen.set(`${a.stepId} ${a.target} ${k}`, (seen.get(`${a.stepId} ${a.target} ${k}`) ?? 0) + 1);
+    const n = never(a);
+    if (n) {
+      const k = `${a.stepId} ${a.target} ${n}`;
+      seen.set(k, (seen.get(k) ?? 0) + 1);
+      if (seen.get(k) === 2) out.push(`${k}: sent twice`);
+    }
+    const g = guarded(a);
+    if (g) {
+      const k = `${a.stepId} ${a.target} ${g}`;
+      if (done.has(k)) out.push(`${k}: sent again after it was recorded as done`);
+      if (a.ok) done.add(k);
+    }
   }
-  return [...seen].filter(([, n]) => n > 1).map(([k, n]) => `${k} (x${n})`);
+  return out;
 }
 
 export const fileExists = existsSync;
