@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { cli, runIdOf, type CliResult } from './cli.js';
+import { spawn } from 'node:child_process';
+import { CLI, runIdOf, type CliResult } from './cli.js';
 import { withNode } from './cluster.js';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
 
@@ -19,6 +20,26 @@ export interface ChainResult {
   attempts: Array<{ point: string; from: number; to: number }>;
 }
 
+/** Run the CLI as cli() does, but a run that hangs is killed after `timeoutMs` and says so. */
+function cliBounded(home: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<CliResult & { hung: boolean }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let hung = false;
+    const timer = setTimeout(() => { hung = true; child.kill('SIGKILL'); }, timeoutMs);
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal === 'SIGKILL' ? 137 : 1), stdout, stderr, out: stdout + stderr, hung });
+    });
+  });
+}
+
+/** One attempt of a chain (a run or a resume) longer than this is hung, not slow: the sandbox's data is small. */
+const ATTEMPT_MS = 180_000;
+
 export async function killChain(home: string, runArgs: string[], resumeFlags: string[], points: string[], hitFile: string): Promise<ChainResult> {
   const remaining = new Set(points);
   const killed: string[] = [];
@@ -28,7 +49,8 @@ export async function killChain(home: string, runArgs: string[], resumeFlags: st
   for (;;) {
     const args = runId ? ['resume', runId, ...resumeFlags] : runArgs;
     const started = Date.now();
-    const r = await cli(home, args, { REDIS_RUNBOOK_FAILPOINT: [...remaining].join(','), REDIS_RUNBOOK_FAILPOINT_HIT: hitFile });
+    const r = await cliBounded(home, args, { REDIS_RUNBOOK_FAILPOINT: [...remaining].join(','), REDIS_RUNBOOK_FAILPOINT_HIT: hitFile }, ATTEMPT_MS);
+    if (r.hung) throw new Error(`\`${args.join(' ')}\` did not finish in ${ATTEMPT_MS / 1000} s (killed at ${killed.length} points so far: ${killed.join(' ')}); its output:\n${r.out.slice(-3000)}`);
     if (!runId) runId = runIdOf(r);
     const hits = readFileSync(hitFile, 'utf8').split('\n').filter(Boolean);
     if (r.code !== 137) return { runId, killed, notReached: [...remaining], last: r, attempts };
