@@ -126,7 +126,7 @@ export function repeatedActions(audit: AuditEntry[]): string[] {
     if (a.command === 'HOST' && /^kill /.test(a.args[0] ?? '')) return `HOST ${a.args[0]}`;
     return undefined;
   };
-  const guarded = (a: AuditEntry): string | undefined => (a.command === 'HOST' && /\b(rm -rf|mv) --/.test(a.args[0] ?? '') ? `HOST ${(a.args[0] ?? '').slice(-160)}` : undefined);
+  const guarded = (a: AuditEntry): string | undefined => (a.command === 'HOST' && /\b(rm -rf|mv) --/.test(a.args[0] ?? '') ? `HOST ${a.args[0]}` : undefined);
   const out: string[] = [];
   const seen = new Map<string, number>();
   const done = new Set<string>();
