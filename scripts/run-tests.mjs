@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Runs the compiled test files with node's test runner, one file at a time:
 // integration and e2e files start real redis-server clusters, and a 2-core
-// machine runs them more reliably in sequence. Usage: run-tests.mjs [unit|integration|e2e ...]
+// machine runs them more reliably in sequence. Usage: run-tests.mjs [unit|integration|e2e|chaos|soak ...]
+// Without an argument: unit, integration and e2e (`npm test`); the crash and fault
+// matrix (chaos) is longer and runs on its own (`npm run test:chaos`).
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';

@@ -5,7 +5,7 @@ import type { Condition, StepEnv, StepRunContext } from '../steps/kind.js';
 import { compilePlan, position, type PhaseResult, type StepInput } from './machine.js';
 import type { Plan, StepInstance } from './plan.js';
 import type { RunStatus, StepStatus, Store } from './store.js';
-import { failpoint } from './failpoint.js';
+import { failpoint, stepFailpoint } from './failpoint.js';
 
 export type StepDecision = 'continue' | 'skip' | 'abort';
 export type FailureDecision = 'retry' | 'skip' | 'abort';
@@ -96,7 +96,7 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
         ? { startedAt: inDoubt.startedAt, sent: store.writesSince(runId, stepId, inDoubt.startedAt) }
         : (() => { const sent = store.writesSince(runId, stepId, 0); return sent.length ? { startedAt: sent[0]!.at, sent } : undefined; })(),
       log: (line) => o.onEvent?.({ type: 'log', step, line }),
-      failpoint: (name) => failpoint(`${stepId}:${name}`),
+      failpoint: (name) => stepFailpoint(step, name, plan.runbook),
       saveFindings: (rows) => store.setFindings(runId, stepId, rows),
       progress: (line) => o.onEvent?.({ type: 'progress', step, line }),
       signal: o.stop,
@@ -126,6 +126,10 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
       }
     });
   const runPhase = fromPromise<PhaseResult, StepInput>(async ({ input }) => {
+    // The actor starts this before it tells the subscriber, which persists entering `run`:
+    // without this yield a step's first commands went out while the journal still said
+    // `confirm` (a crash then resumed the step as not yet started, nothing in doubt).
+    await new Promise<void>((r) => setImmediate(r));
     const { step } = steps.get(input.stepId)!;
     store.currentStepId = step.id;
     const started = Date.now();

@@ -58,6 +58,7 @@ export const clusterFailoverStep: StepKind<Args> = {
   summary: 'Send CLUSTER FAILOVER to the replica and wait until it reports itself master',
   resolve: (raw, topology) => ({ ...failoverArgs(raw, topology), promoteTimeoutMs: Number(raw.promoteTimeoutMs ?? 15000) }),
   title: (a) => `${a.reverse ? 'Fail-back: promote the original master' : 'Promote'} ${a.candidate.address} in place of ${a.master.address} (CLUSTER FAILOVER${a.mode === 'default' ? '' : ` ${a.mode.toUpperCase()}`})`,
+  failpoints: ['sent'],
   commands: (a) => [
     { target: a.candidate.address, command: `CLUSTER FAILOVER${a.mode === 'default' ? '' : ` ${a.mode.toUpperCase()}`}`, when: 'unless it is already master' },
     { target: a.candidate.address, command: 'INFO replication', when: 'until role:master' },

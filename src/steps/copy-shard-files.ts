@@ -44,6 +44,8 @@ export const copyShardFilesStep: StepKind<Args> = {
     return { source: source.cluster, target: target.cluster, format, copies };
   },
   title: (a) => `Copy ${a.copies.length} ${a.format === 'rdb' ? 'RDB files' : 'AOF directories'} to the target masters, each verified by size and SHA-256`,
+  // `staged`: a copy between two remote hosts went through the runner and is between its two hops (hosts/copy.ts).
+  failpoints: ['staged', 'copied'],
   commands: (a, hosts) => a.copies.flatMap((c) => {
     const src = hosts?.host(c.from.address);
     const dst = hosts?.host(c.to.address);

@@ -216,6 +216,7 @@ export const drillFailMasterStep: StepKind<DrillArgs> = {
   title: (a) => `${a.method === 'shutdown' ? 'SHUTDOWN' : 'Kill'} master ${a.master.address} and measure the automatic failover (expected outage about ${expectedOutage(a.nodeTimeoutMs)}: cluster-node-timeout ${a.nodeTimeoutMs} ms + failure reports + election)`,
   // The failed master stays down (flagged fail) until the restore step starts it again.
   settles: (a) => [{ cluster: a.cluster, tolerate: [a.master.address, a.master.id] }],
+  failpoints: ['stopped'],
   commands: (a, hosts) => [
     { target: a.master.address, command: `SET ${'redis-runbook:canary:{...}:<n>'} every ${a.canaryIntervalMs} ms (canary, slot of this shard, TTL 1 h)`, when: 'from before the stop until the cluster is ok again' },
     a.method === 'shutdown' ? { target: a.master.address, command: 'SHUTDOWN' } : serviceCommand(hosts, a.master.address, 'kill', undefined),

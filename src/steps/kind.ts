@@ -133,6 +133,13 @@ export interface StepKind<A = any> {
    * a host command is shown exactly as it will run (secrets redacted).
    */
   commands(args: A, hosts?: PlanHosts): PlannedCommand[];
+  /**
+   * Every name this step passes to ctx.failpoint, in the order its run reaches
+   * them; a function of the args when a name carries a node's address. Crash
+   * tests kill the runner at each (failpointsOf), and a name not declared here
+   * throws while they run.
+   */
+  failpoints?: readonly string[] | ((args: A) => readonly string[]);
   /** Why this step is destructive, or undefined when it is not. */
   destructive?(args: A): string | undefined;
   /**

@@ -81,6 +81,7 @@ export const moveSlotPlanStep: StepKind<Args> = {
     if (a.mode === 'spread') return `Spread the slots of ${a.cluster} from ${a.pivot.address} evenly over all ${a.masters.length} masters (${list})`;
     return `Put the slots of ${a.cluster} back where they were (${list}); then cluster-allow-replica-migration as it was`;
   },
+  failpoints: ['moved-group'],
   commands: (a) => [
     ...(a.mode === 'consolidate' ? [{ target: 'every node', command: 'CONFIG SET cluster-allow-replica-migration no', when: 'where it is yes: a master that gives away its last slot must stay a master, and its replicas with it' }] : []),
     ...(a.moves.length ? [{ target: 'source and target of each slot, then every master', command: 'SETSLOT IMPORTING/MIGRATING; GETKEYSINSLOT + MIGRATE ... REPLACE; SETSLOT NODE (groups of 64 slots pipelined)' }] : []),

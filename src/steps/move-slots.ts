@@ -58,6 +58,7 @@ export const moveSlotsStep: StepKind<Args> = {
     for (const m of a.moves) per.set(m.to.address, [...(per.get(m.to.address) ?? []), m.slot]);
     return `Move the ${a.moves.length} slots of ${a.node.address} away: ${[...per].map(([to, s]) => `${formatRanges(toRanges(s))} to ${to}`).join(', ')}`;
   },
+  failpoints: ['moved-batch'],
   commands: (a) => [
     { target: 'each target', command: 'CLUSTER SETSLOT <slot> IMPORTING <source-id>' },
     { target: a.node.address, command: 'CLUSTER SETSLOT <slot> MIGRATING <target-id>; CLUSTER GETKEYSINSLOT; MIGRATE ... REPLACE AUTH *** KEYS ...', when: `per slot, ${a.batch} keys per MIGRATE` },

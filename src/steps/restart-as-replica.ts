@@ -61,6 +61,7 @@ export const restartAsReplicaStep: StepKind<Args> = {
   },
   title: (a) => `Start ${a.node.address} again and wait until it is a replica of the new master of slots ${formatRanges(a.ranges)}, in sync`,
   settles: (a) => [{ cluster: a.cluster }],
+  failpoints: ['started'],
   commands: (a, hosts) => [
     serviceCommand(hosts, a.node.address, 'start', undefined, 'unless it already answers'),
     { target: a.node.address, command: 'INFO replication', when: 'until replica of the new master, link up, caught up' },

@@ -47,6 +47,8 @@ export const startNodesStep: StepKind<Args> = {
   // A node that was down longer than cluster-node-timeout stays flagged `fail` on the others
   // for a while after it is back, and they answer CLUSTERDOWN meanwhile.
   settles: (a) => [{ cluster: a.cluster }],
+  // `start-sent:<address>`: a node's start command returned (only for a node that was down).
+  failpoints: (a) => [...a.masters.map((n) => `start-sent:${n}`), 'masters-started', ...a.replicas.map((r) => `start-sent:${r.address}`)],
   commands: (a, hosts) => [...a.masters, ...a.replicas.map((r) => r.address)].map((n) => serviceCommand(hosts, n, 'start', undefined, 'unless already running')),
   async check(ctx) {
     const noStart = [...ctx.args.masters, ...ctx.args.replicas.map((r) => r.address)].filter((n) => !ctx.env.host(n)?.service('start'));

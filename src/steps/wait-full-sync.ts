@@ -9,6 +9,8 @@ export const waitFullSyncStep: StepKind<SyncArgs> = {
   summary: 'Wait until every source shard\'s full sync is loaded into the target',
   resolve: syncArgs,
   title: (a) => `Wait for the full sync of every shard of ${a.source} (at most ${Math.round(a.timeoutMs / 1000)} s)`,
+  // Reached only while a shard is seen loading its full sync with keys in it.
+  failpoints: ['loading'],
   commands: (a) => [{ target: `every master of ${a.source}`, command: 'INFO replication (offsets, for progress)' }],
   check: onlyReads,
   async run(ctx) {

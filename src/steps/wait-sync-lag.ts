@@ -13,6 +13,7 @@ export const waitSyncLagStep: StepKind<SyncArgs> = {
   title: (a) => (a.mode === 'scan'
     ? (a.notify ? 'Wait until every key a notification named was copied within a second, for 3 s' : 'Scan mode without notify carries no writes made after the copy: nothing to wait for')
     : `Wait until every shard is less than ${a.maxLag} bytes behind its source master for ${STEADY_MS / 1000} s`),
+  failpoints: ['caught-up'],
   commands: (a) => [{ target: `every master of ${a.source}`, command: 'INFO replication (master_repl_offset), every second' }],
   check: onlyReads,
   async run(ctx) {

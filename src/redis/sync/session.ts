@@ -149,6 +149,9 @@ export class SyncSession implements SyncEngine {
     const deadline = Date.now() + o.timeoutMs;
     while (Date.now() < deadline && !o.signal?.aborted) {
       const st = this.status();
+      // A shard whose link is not up yet (a run resumed right at cut-over) has no source
+      // offset to aim at: the first one read is the aim, later than the start, never earlier.
+      st.forEach((s, i) => { if (want[i] === undefined) want[i] = s.sourceOffset; });
       o.onProgress?.(st.map(describeShard).join(' | '));
       if (st.every((s, i) => s.phase === 'stream' && s.applied !== undefined && want[i] !== undefined && s.applied >= want[i]!)) return true;
       await new Promise((r) => setTimeout(r, 50));
