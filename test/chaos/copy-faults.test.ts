@@ -1,9 +1,10 @@
-import { test, before, after } from 'node:test';
+import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { cli, runIdOf, tempStateDir } from '../support/cli.js';
 import { withNode } from '../support/cluster.js';
+import { test } from '../support/reliability.js';
 import { journaledTwice, killMatching, record, slotDifferences, startCli, startSshd, stopSshd, waitForProcess, type AuditRow } from '../support/faults.js';
 
 // The copy's own processes killed under it (rsync, ssh), and the host's sshd stopped during

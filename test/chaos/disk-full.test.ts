@@ -1,9 +1,10 @@
-import { test, before, after } from 'node:test';
+import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { cli, runIdOf, tempStateDir } from '../support/cli.js';
 import { withNode } from '../support/cluster.js';
+import { test } from '../support/reliability.js';
 import { journaledTwice, mountTmpfs, pids, record, slotDifferences, startCli, type AuditRow, type Tmpfs } from '../support/faults.js';
 
 // A target host's disk full during a copy: a small tmpfs becomes the data directory of a

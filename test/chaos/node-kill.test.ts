@@ -1,4 +1,4 @@
-import { test, before, after } from 'node:test';
+import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -7,6 +7,7 @@ import { cli, runIdOf, tempStateDir } from '../support/cli.js';
 import { roles, withNode } from '../support/cluster.js';
 import { journaledTwice, killNode, record, slotCounts, slotDifferences, startCli, startNode, until, type AuditRow } from '../support/faults.js';
 import { startWriter } from '../support/writer.js';
+import { test } from '../support/reliability.js';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
 
 // kill -9 of a redis node in the middle of a step. Source 14500-14505, target 14600-14605

@@ -1,10 +1,11 @@
-import { test, before, after } from 'node:test';
+import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { cli, runIdOf, tempStateDir } from '../support/cli.js';
 import { journaledTwice, partition, rateLimit, record, sandboxHosts, slotDifferences, sleep, startCli, type AuditRow, type ChaosHost } from '../support/faults.js';
 import { startWriter } from '../support/writer.js';
+import { test } from '../support/reliability.js';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
 
 // Network faults between the runner and one host of a multi-host sandbox (3 network

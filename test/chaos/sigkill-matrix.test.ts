@@ -1,4 +1,3 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -9,6 +8,8 @@ import { killChain, keysPerSlot, repeatedActions, sentBeforeRun, slotDifferences
 import { failpointsOf } from '../../src/engine/failpoint.js';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
 import { ClusterPool } from '../../src/redis/connect.js';
+import { test as plainTest } from 'node:test';
+import { figures, test } from '../support/reliability.js';
 import { moveSlots } from '../../src/redis/slot-move.js';
 
 // Every runbook in runbooks/, killed with SIGKILL at every failpoint of its plan
@@ -70,7 +71,7 @@ const only = process.env.RR_SIGKILL_ONLY?.split(',');
 const runbooks = readdirSync(RUNBOOKS).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -'.yaml'.length)).sort().filter((r) => !only || only.includes(r));
 const summary: Array<{ runbook: string; points: number; killed: number; notReached: string[]; ms: number }> = [];
 
-test('every runbook in runbooks/ has a sandbox and parameters in this matrix', () => {
+plainTest('every runbook in runbooks/ has a sandbox and parameters in this matrix', () => {
   const missing = runbooks.filter((r) => !CASES[r]);
   assert.deepEqual(missing, [], `add an entry to CASES in test/chaos/sigkill-matrix.test.ts for ${missing.join(', ')} (its sandbox options and parameters)`);
 });
@@ -139,8 +140,11 @@ async function matrixCase(name: string, c: Case, base: number, t: { diagnostic(s
       t.diagnostic(`NOT REACHED ${name} ${p}: no run of step ${step} passed it (killed there at ${killed.filter((k) => k.startsWith(`${step}.`) || k.startsWith(`${step}:`)).join(' ')}); the step passes it only in a state the runs did not meet`);
     }
     // Data, counted independently of the runbook: keys per slot, source unchanged, target as expected.
-    assert.deepEqual(slotDifferences(sourceBefore, await keysPerSlot(base, e.password)), [], `${name}: source keys per slot changed`);
-    if (c.target) assert.deepEqual(slotDifferences(targetBefore, await keysPerSlot(base + 100, e.password)), [], `${name}: target keys per slot differ`);
+    const sourceDiff = slotDifferences(sourceBefore, await keysPerSlot(base, e.password));
+    const targetDiff = c.target ? slotDifferences(targetBefore, await keysPerSlot(base + 100, e.password)) : [];
+    figures(`${name}: SIGKILL at each of its ${first.points.length} failpoints, resumed`, { differences: sourceDiff.length + targetDiff.length });
+    assert.deepEqual(sourceDiff, [], `${name}: source keys per slot changed`);
+    assert.deepEqual(targetDiff, [], `${name}: target keys per slot differ`);
 
     const ms = Date.now() - started;
     summary.push({ runbook: name, points: first.points.length, killed: killed.length, notReached, ms });
@@ -157,7 +161,7 @@ runbooks.forEach((name, i) => {
     (t) => matrixCase(name, c!, BASES[i % BASES.length]!, t));
 });
 
-test('matrix summary', (t) => {
+plainTest('matrix summary', (t) => {
   for (const s of summary) t.diagnostic(`${s.runbook}: ${s.points} points, ${s.killed} killed, not reached: ${s.notReached.join(' ') || 'none'}, ${Math.round(s.ms / 1000)} s`);
   if (process.env.RR_SIGKILL_SUMMARY) writeFileSync(process.env.RR_SIGKILL_SUMMARY, JSON.stringify(summary, null, 2));
 });

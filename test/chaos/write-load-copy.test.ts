@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runIdOf } from '../support/cli.js';
 import { withNode } from '../support/cluster.js';
 import { describeMissing, figure, showRun, slotsOf, underLoad, type Show } from '../support/write-load.js';
+import { test } from '../support/reliability.js';
 import { audited, explained, migrationSandbox } from '../support/write-load-migration.js';
 
 // Source 12800-12805, target 12900-12905, sshd 12899: the file-copy runbooks while a

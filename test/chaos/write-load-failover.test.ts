@@ -1,9 +1,10 @@
-import { test, before, after } from 'node:test';
+import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { runIdOf, sandbox, sandboxDown, tempStateDir } from '../support/cli.js';
 import { roles, withNode, SHARD_SLOTS } from '../support/cluster.js';
 import { describeMissing, figure, showRun, slotsOf, underLoad } from '../support/write-load.js';
+import { test } from '../support/reliability.js';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
 
 // Failover and live slot-move runbooks on one cluster (12500-12505) while a

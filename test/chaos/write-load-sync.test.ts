@@ -1,8 +1,8 @@
-import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runIdOf } from '../support/cli.js';
 import { withNode } from '../support/cluster.js';
 import { figure, showRun, slotsOf, underLoad, type Show } from '../support/write-load.js';
+import { test } from '../support/reliability.js';
 import { audited, explained, migrationSandbox } from '../support/write-load-migration.js';
 
 // Source 12600-12605, target 12700-12705: migrate-sync while a writer works on the

@@ -1,9 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { CLI, type CliResult } from './cli.js';
+import { figures } from './reliability.js';
 import { withNode } from './cluster.js';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
 
@@ -226,13 +227,12 @@ export async function until(what: string, fn: () => Promise<boolean>, ms = 30_00
 }
 
 /**
- * One line per finished case into the file named by CHAOS_RECORD (JSON lines), for the
- * reliability table: what the fault did to the first run, how many resumes it took, and
- * what the final comparison found. Nothing is written without CHAOS_RECORD.
+ * What a finished case measured, for the reliability table (see reliability.ts):
+ * the differences its final comparison found, slot by slot and by the runbook's verify.
  */
-export function record(name: string, fields: Record<string, unknown>): void {
-  const file = process.env.CHAOS_RECORD;
-  if (file) appendFileSync(file, `${JSON.stringify({ case: name, at: new Date().toISOString(), ...fields })}\n`);
+export function record(name: string, fields: { slotDiffs?: number; verifyDiffs?: number; [k: string]: unknown }): void {
+  const measured = fields.slotDiffs !== undefined || fields.verifyDiffs !== undefined;
+  figures(name, measured ? { differences: (fields.slotDiffs ?? 0) + (fields.verifyDiffs ?? 0) } : {});
 }
 
 /** A simulated host of a `sandbox up --hosts N` sandbox, as sandbox.json names it. */

@@ -1,35 +1,52 @@
 import { appendFileSync } from 'node:fs';
+import { test as nodeTest, type TestContext, type TestOptions } from 'node:test';
 
 /**
- * The reliability table's raw figures. A chaos or soak case wrapped in
- * `recorded` appends one JSON line per run to the file named by
- * RR_RELIABILITY_LOG (nothing is written when it is unset), whether the case
- * passed or threw; `scripts/reliability-table.mjs` turns the lines into the
- * published table. The figures are what the case measured, never constants.
+ * The reliability table's raw figures. A chaos case is declared with this
+ * module's `test` (same shape as node:test's); each run of it appends one
+ * JSON line to the file named by RR_RELIABILITY_LOG (nothing is written when
+ * it is unset), passed or not, with the figures the case measured through
+ * `figures`. `scripts/reliability-table.mjs` turns the lines into the
+ * published table. Figures are what a case measured, never constants.
  */
 export interface CaseFigures {
-  /** Acknowledged writes the case found missing afterwards (undefined: the case ran no writer). */
+  /** Acknowledged writes found missing afterwards (absent: the case ran no recording writer). */
   ackedLost?: number;
-  /** Differences the comparison found after the resume (verify engine and per-slot key counts). */
-  differences: number;
+  /** Differences the final comparison found (verify engine and per-slot key counts). */
+  differences?: number;
 }
 
-export async function recorded(name: string, fn: () => Promise<CaseFigures>): Promise<void> {
-  const started = Date.now();
-  let figures: CaseFigures | undefined;
-  let error: unknown;
-  try {
-    figures = await fn();
-  } catch (err) {
-    error = err;
-  }
-  const file = process.env.RR_RELIABILITY_LOG;
-  if (file) {
-    appendFileSync(file, `${JSON.stringify({
-      case: name, passed: error === undefined, ms: Date.now() - started,
-      ackedLost: figures?.ackedLost ?? null, differences: figures?.differences ?? null,
-      at: new Date().toISOString(),
-    })}\n`);
-  }
-  if (error !== undefined) throw error;
+let current: { label?: string; figures: CaseFigures } | undefined;
+
+/** Name the running case for the table and add what it measured (call before asserting on it). */
+export function figures(label: string, f: CaseFigures): void {
+  if (!current) return;
+  current.label = label;
+  Object.assign(current.figures, f);
+}
+
+type Body = (t: TestContext) => unknown;
+
+/** node:test's `test`, recorded: the row is the label given to `figures`, else the title up to its first ':' or ';'. */
+export function test(title: string, a: Body | TestOptions, b?: Body): void {
+  const [options, body]: [TestOptions, Body] = typeof a === 'function' ? [{}, a] : [a, b!];
+  nodeTest(title, options, async (t) => {
+    current = { figures: {} };
+    const started = Date.now();
+    let passed = false;
+    try {
+      await body(t);
+      passed = true;
+    } finally {
+      const file = process.env.RR_RELIABILITY_LOG;
+      const c = current;
+      current = undefined;
+      if (file) {
+        appendFileSync(file, `${JSON.stringify({
+          case: c.label ?? title.split(/[:;]/)[0]!.trim(), passed, ms: Date.now() - started,
+          ackedLost: c.figures.ackedLost ?? null, differences: c.figures.differences ?? null, at: new Date().toISOString(),
+        })}\n`);
+      }
+    }
+  });
 }

@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { cli, type CliResult } from './cli.js';
 import { withNode } from './cluster.js';
 import { AckWriter, type Missing } from './ack-writer.js';
+import { figures } from './reliability.js';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
 
 /** What `show --json` gives for a run (the parts these tests read). */
@@ -75,8 +76,9 @@ export function describeMissing(m: Missing[]): string {
   return `${m.length} acknowledged writes missing:\n${m.slice(0, 10).map((x) => `${x.kind} ${x.key} (slot ${x.slot}): ${x.detail}`).join('\n')}`;
 }
 
-/** A one-line figure for the reliability table, printed to the test log. */
+/** The case's figures for the reliability table (see reliability.ts), also printed to the test log. */
 export function figure(name: string, writer: AckWriter, lost: number, differences: number): void {
   const acked = writer.acked().length;
+  figures(`${name} under write load`, { ackedLost: lost, differences });
   console.log(`FIGURE ${JSON.stringify({ case: name, sent: writer.records.length, acked, lost, differences })}`);
 }
