@@ -13,7 +13,7 @@ export type Access = 'read-only' | 'read-write';
 // at the one place effects go out, not in each step (the dry-run that executes
 // is a classic bug: Argo 12944, Ansible modules that ignore check mode).
 const READ_COMMANDS = new Set(['PING', 'INFO', 'ROLE', 'DBSIZE', 'LASTSAVE', 'TIME', 'SCAN', 'TYPE', 'PTTL', 'TTL', 'EXISTS', 'GET', 'DUMP', 'STRLEN', 'LLEN', 'HLEN', 'SCARD', 'ZCARD', 'XLEN', 'MEMORY',
-  'LRANGE', 'HSCAN', 'SSCAN', 'ZSCAN', 'HMGET', 'HGETALL', 'SMEMBERS', 'SMISMEMBER', 'ZRANGE', 'ZMSCORE', 'XRANGE', 'XINFO', 'READONLY',
+  'LRANGE', 'GETRANGE', 'HSCAN', 'SSCAN', 'ZSCAN', 'HMGET', 'HGETALL', 'SMEMBERS', 'SMISMEMBER', 'ZRANGE', 'ZMSCORE', 'XRANGE', 'XINFO', 'READONLY',
   // Read-only scripts: the server itself refuses any write they attempt (Redis 7.0+).
   'EVALSHA_RO', 'EVAL_RO']);
 const READ_SUBCOMMANDS: Record<string, Set<string>> = {

@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -8,7 +9,9 @@ import { Redis } from 'ioredis';
 import { parseRdb, RdbParser, decodeRaw, objectBytes, type RdbEntry, type RawEntry } from '../../src/redis/sync/rdb.js';
 import { restoreFrame } from '../../src/redis/sync/resp-pipe.js';
 import { crc64, dumpPayload, payloadVersion } from '../../src/redis/sync/crc64.js';
-import { lzfDecompress } from '../../src/redis/sync/lzf.js';
+import { lzfDecompress, LzfStream } from '../../src/redis/sync/lzf.js';
+import { pieceCommands } from '../../src/redis/sync/apply.js';
+import type { BigPiece } from '../../src/redis/sync/rdb-big.js';
 
 // A standalone redis-server on 7695 writes the RDB; the parser must read back exactly what was written.
 const PORT = 7695;
@@ -147,4 +150,113 @@ test('LZF: literals and back references', () => {
   const compressed = Buffer.from([0x00, 0x61, 0xe0, 0x00, 0x00]);
   assert.equal(lzfDecompress(compressed, 10).toString(), 'a'.repeat(10));
   assert.throws(() => lzfDecompress(compressed, 12), /expected 12 bytes/);
+});
+
+test('LZF a piece at a time: the same bytes as the whole decompression, whatever the input cuts', () => {
+  const text = Buffer.from(Array.from({ length: 4000 }, (_, i) => `line ${i % 97} of the log, ${'x'.repeat(i % 13)}\n`).join(''));
+  // Compress with the server: an RDB string of repetitive text is written LZF-compressed.
+  const compressed = lzfCompressForTest(text);
+  const whole = lzfDecompress(compressed, text.length);
+  assert.ok(whole.equals(text));
+  for (const cut of [1, 5, 33, 1000]) {
+    const z = new LzfStream(text.length, 4096);
+    const out: Buffer[] = [];
+    let at = 0;
+    for (let end = Math.min(cut, compressed.length); at < compressed.length; end = Math.min(end + cut, compressed.length)) {
+      for (;;) { const d = z.decode(compressed, at, end); if (d.at === at) break; out.push(d.out); at = d.at; }
+    }
+    assert.ok(Buffer.concat(out).equals(text), `input cut every ${cut} bytes`);
+    assert.ok(Math.max(...out.map((b) => b.length)) <= 4096 + 264, 'pieces of about the asked size');
+  }
+});
+
+/** A minimal LZF compressor (back references found by a hash of 3 bytes, as liblzf does), for the test only. */
+function lzfCompressForTest(input: Buffer): Buffer {
+  const out: number[] = [];
+  const seen = new Map<number, number>();
+  let lit: number[] = [];
+  const flush = () => { while (lit.length) { const run = lit.splice(0, 32); out.push(run.length - 1, ...run); } };
+  let i = 0;
+  while (i < input.length) {
+    const h = i + 2 < input.length ? (input[i]! << 16) | (input[i + 1]! << 8) | input[i + 2]! : -1;
+    const ref = h >= 0 ? seen.get(h) : undefined;
+    if (h >= 0) seen.set(h, i);
+    if (ref !== undefined && i - ref - 1 < 8192) {
+      let len = 0;
+      while (len < 264 && i + len < input.length && input[ref + len] === input[i + len]) len++;
+      if (len >= 3) {
+        flush();
+        const off = i - ref - 1;
+        const l = len - 2;
+        if (l < 7) out.push((l << 5) | (off >> 8), off & 0xff);
+        else out.push((7 << 5) | (off >> 8), l - 7, off & 0xff);
+        i += len;
+        continue;
+      }
+    }
+    lit.push(input[i++]!);
+  }
+  flush();
+  return Buffer.from(out);
+}
+
+test('a value bigger than bigBytes is read and written in pieces as it arrives, never held whole: every type, the same data', async () => {
+  await r.call('FLUSHALL');
+  const N = 20_000;
+  const incompressible = randomBytes(600_000); // written raw: LZF cannot shrink it
+  await r.set('b:string', incompressible);
+  // Compressible, but still far over bigBytes once compressed: it arrives LZF-compressed and is decompressed a piece at a time.
+  await r.set('b:lzf', Array.from({ length: 60_000 }, (_, i) => `entry ${(i * 7919) % 100_003} value ${i}\n`).join(''));
+  await r.pexpire('b:lzf', 3_600_000);
+  for (let i = 0; i < N; i += 1000) {
+    const part = Array.from({ length: 1000 }, (_, k) => i + k);
+    await r.rpush('b:list', ...part.map((n) => `element-${n}`));
+    await r.sadd('b:set', ...part.map((n) => `member-${n}`));
+    await r.zadd('b:zset', ...part.flatMap((n) => [n / 7, `z-${n}`]));
+    await r.hset('b:hash', ...part.flatMap((n) => [`f-${n}`, `value-${n}`]));
+    for (const n of part) await r.call('XADD', 'b:stream', `${n + 1}-0`, 'n', String(n), 'text', `event ${n}`);
+  }
+  await r.call('XGROUP', 'CREATE', 'b:stream', 'g', '0');
+  await r.call('XREADGROUP', 'GROUP', 'g', 'alice', 'COUNT', '3', 'STREAMS', 'b:stream', '>');
+  await r.set('small', 'stays a RESTORE payload');
+  await r.call('SAVE');
+  const file = readFileSync(join(dir, 'dump.rdb'));
+  const bigBytes = 64 * 1024;
+  const p = new RdbParser({ raw: true, bigBytes });
+  const got: Array<RawEntry | BigPiece> = [];
+  let maxBuffered = 0;
+  for (let i = 0; i < file.length; i += 4000) {
+    got.push(...(p.push(file.subarray(i, i + 4000)) as Array<RawEntry | BigPiece>));
+    maxBuffered = Math.max(maxBuffered, p.buffered);
+  }
+  got.push(...(p.end() as Array<RawEntry | BigPiece>));
+  const pieces = got.filter((e): e is BigPiece => 'piece' in e);
+  const keysInPieces = [...new Set(pieces.map((x) => str(x.key)))].sort();
+  assert.deepEqual(keysInPieces, ['b:hash', 'b:list', 'b:lzf', 'b:set', 'b:stream', 'b:string', 'b:zset']);
+  assert.deepEqual(got.filter((e) => !('piece' in e)).map((e) => str(e.key)), ['small']);
+  for (const k of keysInPieces) {
+    const mine = pieces.filter((x) => str(x.key) === k);
+    assert.ok(mine.length > 2, `${k} in ${mine.length} pieces`);
+    assert.deepEqual(mine.map((x) => [x.first, x.last]), mine.map((_, i) => [i === 0, i === mine.length - 1]), `${k}: first and last marked`);
+  }
+  // The parser never held much more than bigBytes, though each value is several times that.
+  assert.ok(maxBuffered < 3 * bigBytes, `at most ${maxBuffered} bytes buffered`);
+
+  // Written back under other names from the pieces' commands alone: the same data, TTL included.
+  const ttlBefore = Number(await r.pttl('b:lzf'));
+  for (const x of pieces) {
+    const cmds = pieceCommands({ ...x, key: Buffer.from(`copy:${str(x.key)}`) });
+    for (const [name, ...args] of cmds) await r.callBuffer(name, ...args);
+  }
+  assert.ok((await r.getBuffer('copy:b:string'))!.equals(incompressible));
+  assert.equal(await r.get('copy:b:lzf'), await r.get('b:lzf'));
+  assert.ok(Math.abs(Number(await r.pttl('copy:b:lzf')) - ttlBefore) < 5000, 'the expiry came with the last piece');
+  assert.deepEqual(await r.lrange('copy:b:list', 0, -1), await r.lrange('b:list', 0, -1));
+  assert.deepEqual((await r.smembers('copy:b:set')).sort(), (await r.smembers('b:set')).sort());
+  assert.deepEqual(await r.zrange('copy:b:zset', 0, -1, 'WITHSCORES'), await r.zrange('b:zset', 0, -1, 'WITHSCORES'));
+  assert.deepEqual(await r.hgetall('copy:b:hash'), await r.hgetall('b:hash'));
+  assert.deepEqual(await r.call('XRANGE', 'copy:b:stream', '-', '+'), await r.call('XRANGE', 'b:stream', '-', '+'));
+  const groups = async (k: string) => JSON.stringify(await r.call('XINFO', 'GROUPS', k));
+  assert.equal(await groups('copy:b:stream'), await groups('b:stream'));
+  assert.deepEqual(await r.call('XPENDING', 'copy:b:stream', 'g'), await r.call('XPENDING', 'b:stream', 'g'));
 });

@@ -1,6 +1,6 @@
 import type { NodeClient } from '../connect.js';
 import type { Endpoint } from '../verify/endpoint.js';
-import type { RdbEntry } from './rdb.js';
+import type { BigPiece, RdbEntry, RdbStream } from './rdb.js';
 
 export type Command = [string, ...Array<string | Buffer>];
 
@@ -32,26 +32,59 @@ export function entryCommands(e: RdbEntry, now = Date.now(), chunk = 500): Comma
     case 'stream': {
       const s = v.value;
       for (const en of s.entries) out.push(['XADD', k, en.id, ...en.fields]);
-      if (!s.entries.length) {
-        // An empty stream still exists (and keeps its last id): create it, then trim it empty.
-        out.push(['XADD', k, 'MAXLEN', '0', s.lastId === '0-0' ? '0-1' : s.lastId, 'f', 'v']);
-      }
-      out.push(['XSETID', k, s.lastId, ...(s.entriesAdded !== undefined ? ['ENTRIESADDED', String(s.entriesAdded), 'MAXDELETEDID', s.maxDeletedId ?? '0-0'] : [])]);
-      for (const g of s.groups) {
-        out.push(['XGROUP', 'CREATE', k, g.name, g.lastId, ...(g.entriesRead !== undefined ? ['ENTRIESREAD', String(g.entriesRead)] : [])]);
-        for (const c of g.consumers) {
-          out.push(['XGROUP', 'CREATECONSUMER', k, g.name, c.name]);
-          for (const id of c.pending) {
-            const p = g.pending.find((x) => x.id === id);
-            // FORCE creates the pending entry; TIME and RETRYCOUNT keep delivery time and count.
-            out.push(['XCLAIM', k, g.name, c.name, '0', id, 'TIME', String(p?.deliveryTimeMs ?? now), 'RETRYCOUNT', String(p?.deliveryCount ?? 1), 'FORCE', 'JUSTID']);
-          }
-        }
-      }
+      out.push(...streamTail(k, s, s.entries.length === 0, now));
       break;
     }
   }
   if (e.expireAtMs !== null) out.push(['PEXPIREAT', k, String(e.expireAtMs)]);
+  return out;
+}
+
+/** After a stream's entries: its ids (an empty stream is created, then trimmed), its groups, consumers and pending entries. */
+function streamTail(k: Buffer, s: RdbStream, empty: boolean, now: number): Command[] {
+  const out: Command[] = [];
+  if (empty) {
+    // An empty stream still exists (and keeps its last id): create it, then trim it empty.
+    out.push(['XADD', k, 'MAXLEN', '0', s.lastId === '0-0' ? '0-1' : s.lastId, 'f', 'v']);
+  }
+  out.push(['XSETID', k, s.lastId, ...(s.entriesAdded !== undefined ? ['ENTRIESADDED', String(s.entriesAdded), 'MAXDELETEDID', s.maxDeletedId ?? '0-0'] : [])]);
+  for (const g of s.groups) {
+    out.push(['XGROUP', 'CREATE', k, g.name, g.lastId, ...(g.entriesRead !== undefined ? ['ENTRIESREAD', String(g.entriesRead)] : [])]);
+    for (const c of g.consumers) {
+      out.push(['XGROUP', 'CREATECONSUMER', k, g.name, c.name]);
+      for (const id of c.pending) {
+        const p = g.pending.find((x) => x.id === id);
+        // FORCE creates the pending entry; TIME and RETRYCOUNT keep delivery time and count.
+        out.push(['XCLAIM', k, g.name, c.name, '0', id, 'TIME', String(p?.deliveryTimeMs ?? now), 'RETRYCOUNT', String(p?.deliveryCount ?? 1), 'FORCE', 'JUSTID']);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The commands that write one piece of a big value (rdb-big.ts) into the
+ * target: the first piece empties the key, a string's later pieces APPEND,
+ * a collection's elements are added in chunks, and the last piece brings
+ * the expiry (and a stream's ids and groups). The pieces of a key go in
+ * order over one connection, before any command of the replication stream.
+ */
+export function pieceCommands(p: BigPiece, now = Date.now(), chunk = 500): Command[] {
+  const k = p.key;
+  const out: Command[] = p.first ? [['DEL', k]] : [];
+  const v = p.piece;
+  switch (v.type) {
+    case 'string': out.push([p.first ? 'SET' : 'APPEND', k, v.value]); break;
+    case 'list': out.push(...chunked(v.value, chunk, (x) => ['RPUSH', k, ...x])); break;
+    case 'set': out.push(...chunked(v.value, chunk, (x) => ['SADD', k, ...x])); break;
+    case 'zset': out.push(...chunked(v.value, chunk, (x) => ['ZADD', k, ...x.flatMap(([m, s]) => [num(s), m])])); break;
+    case 'hash': out.push(...chunked(v.value, chunk, (x) => ['HSET', k, ...x.flatMap(([f, y]) => [f, y])])); break;
+    case 'stream':
+      for (const en of v.value.entries) out.push(['XADD', k, en.id, ...en.fields]);
+      if (p.last) out.push(...streamTail(k, v.value, v.value.length === 0, now));
+      break;
+  }
+  if (p.last && p.expireAtMs !== null) out.push(['PEXPIREAT', k, String(p.expireAtMs)]);
   return out;
 }
 

@@ -1,8 +1,8 @@
 import type { NodeClient } from '../connect.js';
 import type { Endpoint } from '../verify/endpoint.js';
-import { decodeRaw, objectBytes, type RawEntry } from './rdb.js';
+import { decodeRaw, objectBytes, type BigPiece, type RawEntry } from './rdb.js';
 import { dumpPayload } from './crc64.js';
-import { entryCommands, sendChecked, type Command } from './apply.js';
+import { entryCommands, pieceCommands, sendChecked, type Command } from './apply.js';
 import { restoreFrameInto, restoreFrameSize, type RespPipe } from './resp-pipe.js';
 import { parseCommand } from './replica-link.js';
 
@@ -38,6 +38,8 @@ export class RdbLoader {
   private readonly queues = new Map<NodeClient, Pending>();
   private readonly flying = new Map<NodeClient, Set<Promise<void>>>();
   private failure: Error | undefined;
+  /** The big value being read in pieces had expired at its first piece. */
+  private skipping = false;
   private readonly batch: number;
   private readonly inflight: number;
 
@@ -46,8 +48,9 @@ export class RdbLoader {
     this.inflight = o.inflight ?? 4;
   }
 
-  add(e: RawEntry, now = Date.now()): void {
+  add(e: RawEntry | BigPiece, now = Date.now()): void {
     if (this.failure) throw this.failure;
+    if ('piece' in e) { this.addPiece(e, now); return; }
     if (e.db !== 0) throw new Error(`the source holds keys in db ${e.db} (${e.key.toString().slice(0, 60)}): a cluster has db 0 only; move them to db 0 on the source first`);
     if (e.expireAtMs !== null && e.expireAtMs <= now) { this.expired++; return; }
     const node = this.target.route(e.key);
@@ -60,6 +63,25 @@ export class RdbLoader {
       for (const c of entryCommands({ db: 0, key: e.key, expireAtMs: e.expireAtMs, value: decodeRaw(e) }, now)) this.queue(node, c);
     }
     this.keys++;
+  }
+
+  /**
+   * A piece of a value too big to be held whole (the parser's bigBytes): its
+   * commands go through the same queue as everything else for the node, in
+   * order. A key whose expiry has passed is skipped piece by piece.
+   */
+  private addPiece(p: BigPiece, now: number): void {
+    if (p.db !== 0) throw new Error(`the source holds keys in db ${p.db} (${p.key.toString().slice(0, 60)}): a cluster has db 0 only; move them to db 0 on the source first`);
+    // Expired or not is decided at the first piece: a key that expires while it loads gets its
+    // (past) PEXPIREAT with the last piece, and Redis deletes it then, never half of it.
+    if (p.first) this.skipping = p.expireAtMs !== null && p.expireAtMs <= now;
+    if (this.skipping) { if (p.first) this.expired++; return; }
+    if (p.first) { this.keys++; this.rebuilt++; }
+    const node = this.target.route(p.key);
+    for (const c of pieceCommands(p, now)) {
+      this.bytes += c.reduce((n, x) => n + x.length, 0);
+      this.queue(node, c);
+    }
   }
 
   /** True when every node has room for another pipeline. */

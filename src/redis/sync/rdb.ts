@@ -1,4 +1,7 @@
 import { lzfDecompress } from './lzf.js';
+import { startBigValue, type BigPiece, type BigValue } from './rdb-big.js';
+
+export type { BigPiece } from './rdb-big.js';
 
 /**
  * An RDB file, parsed into keys (the full-sync half of the sync engine).
@@ -48,15 +51,15 @@ export class RdbError extends Error {
  * an Error: it is thrown at every chunk boundary of a streamed RDB, and an
  * Error's stack trace would cost more than the parse.
  */
-class Truncated {
+export class Truncated {
   constructor(readonly until: number) {}
 }
 
 // Object types (rdb.h RDB_TYPE_*) and opcodes (RDB_OPCODE_*).
-const T = { STRING: 0, LIST: 1, SET: 2, ZSET: 3, HASH: 4, ZSET_2: 5, MODULE: 6, MODULE_2: 7, HASH_ZIPMAP: 9, LIST_ZIPLIST: 10, SET_INTSET: 11, ZSET_ZIPLIST: 12, HASH_ZIPLIST: 13, LIST_QUICKLIST: 14, STREAM_LISTPACKS: 15, HASH_LISTPACK: 16, ZSET_LISTPACK: 17, LIST_QUICKLIST_2: 18, STREAM_LISTPACKS_2: 19, SET_LISTPACK: 20, STREAM_LISTPACKS_3: 21 } as const;
+export const T = { STRING: 0, LIST: 1, SET: 2, ZSET: 3, HASH: 4, ZSET_2: 5, MODULE: 6, MODULE_2: 7, HASH_ZIPMAP: 9, LIST_ZIPLIST: 10, SET_INTSET: 11, ZSET_ZIPLIST: 12, HASH_ZIPLIST: 13, LIST_QUICKLIST: 14, STREAM_LISTPACKS: 15, HASH_LISTPACK: 16, ZSET_LISTPACK: 17, LIST_QUICKLIST_2: 18, STREAM_LISTPACKS_2: 19, SET_LISTPACK: 20, STREAM_LISTPACKS_3: 21 } as const;
 const OP = { FUNCTION2: 0xf5, FUNCTION: 0xf6, MODULE_AUX: 0xf7, IDLE: 0xf8, FREQ: 0xf9, AUX: 0xfa, RESIZEDB: 0xfb, EXPIRETIME_MS: 0xfc, EXPIRETIME: 0xfd, SELECTDB: 0xfe, EOF: 0xff } as const;
 
-class Reader {
+export class Reader {
   pos = 0;
   constructor(readonly buf: Buffer) {}
   need(n: number): void {
@@ -266,7 +269,7 @@ function readValue(r: Reader, type: number): RdbValue {
  * master field names, 0), then entries of flags, ms-diff, seq-diff, their
  * values (only values when they share the master fields), and a count.
  */
-function streamNode(nodeKey: Buffer, lp: Buffer[]): Array<{ id: string; fields: Buffer[] }> {
+export function streamNode(nodeKey: Buffer, lp: Buffer[]): Array<{ id: string; fields: Buffer[] }> {
   const masterMs = nodeKey.readBigUInt64BE(0);
   const masterSeq = nodeKey.readBigUInt64BE(8);
   const num = (b: Buffer | undefined) => Number(b!.toString());
@@ -297,11 +300,19 @@ function streamNode(nodeKey: Buffer, lp: Buffer[]): Array<{ id: string; fields: 
 function readStream(r: Reader, type: number): RdbStream {
   const nodes = r.len();
   const entries: RdbStream['entries'] = [];
-  for (let n = 0; n < nodes; n++) {
-    const key = r.string();
-    if (key.length !== 16) throw new RdbError(`stream node key of ${key.length} bytes`, r.pos);
-    entries.push(...streamNode(key, parseListpack(r.string())));
-  }
+  for (let n = 0; n < nodes; n++) entries.push(...readStreamNode(r));
+  return readStreamTrailer(r, type, entries);
+}
+
+/** One node of a stream: its 16-byte key (master id) and its listpack of entries. */
+export function readStreamNode(r: Reader): RdbStream['entries'] {
+  const key = r.string();
+  if (key.length !== 16) throw new RdbError(`stream node key of ${key.length} bytes`, r.pos);
+  return streamNode(key, parseListpack(r.string()));
+}
+
+/** What follows a stream's nodes: length, ids, consumer groups with their pending entries. */
+export function readStreamTrailer(r: Reader, type: number, entries: RdbStream['entries']): RdbStream {
   const s: RdbStream = { entries, length: r.len(), lastId: r.streamId(), groups: [] };
   if (type >= T.STREAM_LISTPACKS_2) {
     s.firstId = r.streamId();
@@ -405,6 +416,11 @@ export function decodeRaw(e: RawEntry): RdbValue {
  * boundary is parsed again from its start once enough bytes are in, and the
  * parser waits for the buffered bytes to double before trying again, so a
  * big key spread over many chunks costs linear, not quadratic, work.
+ *
+ * With `bigBytes` (raw mode), a value found to be at least that big while
+ * its bytes are still arriving is not held whole: it is read a piece at a
+ * time as they come (rdb-big.ts) and returned as BigPieces, so the memory a
+ * parse needs does not grow with the size of the biggest key.
  */
 export class RdbParser {
   version = 0;
@@ -422,10 +438,16 @@ export class RdbParser {
   private db = 0;
   private expireAtMs: number | null = null;
   private started = false;
+  private big: BigValue | undefined;
 
-  constructor(private readonly o: { raw?: boolean } = {}) {}
+  constructor(private readonly o: { raw?: boolean; bigBytes?: number } = {}) {}
 
-  push(chunk: Buffer, final = false): Array<RdbEntry | RawEntry> {
+  /** Bytes held: received but not yet returned as entries or pieces. */
+  get buffered(): number {
+    return this.buf.length - this.pos + this.chunked;
+  }
+
+  push(chunk: Buffer, final = false): Array<RdbEntry | RawEntry | BigPiece> {
     if (this.done) return [];
     this.chunks.push(chunk);
     this.chunked += chunk.length;
@@ -434,10 +456,19 @@ export class RdbParser {
     this.pos = 0;
     this.chunks = [];
     this.chunked = 0;
-    const out: Array<RdbEntry | RawEntry> = [];
+    const out: Array<RdbEntry | RawEntry | BigPiece> = [];
     const r = new Reader(this.buf);
     while (!this.done) {
       const start = r.pos;
+      if (this.big) {
+        const s = this.big.step(r);
+        this.consumed += r.pos - start;
+        this.pos = r.pos;
+        if ('need' in s) { this.want = s.need - r.pos; break; }
+        out.push(s.piece);
+        if (s.piece.last) this.big = undefined;
+        continue;
+      }
       try {
         const e = this.next(r);
         if (e) out.push(e);
@@ -447,6 +478,7 @@ export class RdbParser {
         if (!(err instanceof Truncated)) throw err;
         this.pos = start;
         const have = this.buf.length - start;
+        if (this.o.raw && this.o.bigBytes !== undefined && Math.max(err.until, this.buf.length) - start >= this.o.bigBytes && this.startBig(r, start)) continue;
         this.want = Math.max(err.until - start, 2 * have);
         break;
       }
@@ -454,8 +486,27 @@ export class RdbParser {
     return out;
   }
 
+  /** The entry at `start` is a key whose value is big and still arriving: read it in pieces from here on. */
+  private startBig(r: Reader, start: number): boolean {
+    r.pos = start;
+    try {
+      const type = r.u8();
+      if (type >= OP.FUNCTION2) return false;
+      const key = Buffer.from(r.string(true));
+      this.big = startBigValue(r, type, { db: this.db, key, expireAtMs: this.expireAtMs });
+    } catch (err) {
+      if (!(err instanceof Truncated)) throw err;
+      this.big = undefined;
+    }
+    if (!this.big) { r.pos = start; return false; }
+    this.expireAtMs = null;
+    this.consumed += r.pos - start;
+    this.pos = r.pos;
+    return true;
+  }
+
   /** The link says the RDB is complete: the entries still held back; it must have ended with its EOF opcode. */
-  end(): Array<RdbEntry | RawEntry> {
+  end(): Array<RdbEntry | RawEntry | BigPiece> {
     const rest = this.push(Buffer.alloc(0), true);
     if (this.done) return rest;
     throw new RdbError('the RDB ended before its EOF marker (a cut-off transfer)', this.consumed + this.chunked);

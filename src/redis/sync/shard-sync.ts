@@ -7,7 +7,7 @@ import type { RespPipe } from './resp-pipe.js';
 import type { SlotRange } from '../slots.js';
 import { formatRanges } from '../slots.js';
 import { ReplicaLink } from './replica-link.js';
-import { RdbParser, type RawEntry } from './rdb.js';
+import { RdbParser, type BigPiece, type RawEntry } from './rdb.js';
 import { RdbLoader } from './full-load.js';
 import { StreamApplier } from './stream-apply.js';
 import { checkpointKey, formatCheckpoint, parseCheckpoint } from './checkpoint.js';
@@ -239,7 +239,8 @@ export class ShardSync {
       this.o.log(`shard ${this.o.index} (${formatRanges(this.o.ranges)}): full sync from ${address} (${s.fullSyncWhy})`);
       const cleared = await clearSlots(target, this.o.ranges, undefined, (node, n) => this.o.journal?.(node, 'UNLINK', [`${n} keys in the slots of source shard ${this.o.index} (${formatRanges(this.o.ranges)}), before its full sync`]));
       if (cleared) this.o.log(`shard ${this.o.index}: deleted ${cleared} keys the target held in these slots before the full sync`);
-      const parser = new RdbParser({ raw: true });
+      // Values of bigKeyBytes or more that are still arriving are read and written in pieces, never held whole.
+      const parser = new RdbParser({ raw: true, bigBytes: this.o.bigKeyBytes });
       // Made at the first entry: by then the RDB's header gave its version, which decides RESTORE or type commands.
       const newLoader = () => new RdbLoader(target, { payloadVersion: this.o.payloadVersion(parser.version), bigKeyBytes: this.o.bigKeyBytes, pipe: this.o.pipe });
       let loader: RdbLoader | undefined;
@@ -253,7 +254,7 @@ export class ShardSync {
           await this.nap(1000);
           continue;
         }
-        const entries = parser.push(chunk) as RawEntry[];
+        const entries = parser.push(chunk) as Array<RawEntry | BigPiece>;
         if (entries.length) {
           const l = (loader ??= newLoader());
           for (const e of entries) l.add(e);
@@ -262,7 +263,7 @@ export class ShardSync {
         }
         if (chunks.length < 16) link.resume();
       }
-      const rest = parser.end() as RawEntry[];
+      const rest = parser.end() as Array<RawEntry | BigPiece>;
       loader ??= newLoader();
       for (const e of rest) loader.add(e);
       await loader.finish();

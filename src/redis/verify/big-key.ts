@@ -1,9 +1,10 @@
 import type { NodeClient } from '../connect.js';
 import { sameScore, streamDiff } from './compare.js';
+import { STRING_PAGE_BYTES } from './key-read.js';
 
 /**
  * Compare a key too big for one reply, page by page: never one giant reply.
- * Ordered types (list, stream) are read in the same pages from both sides;
+ * Strings, lists and streams are read in the same pages from both sides;
  * unordered ones are scanned on the source and looked up on the target
  * (HMGET, SMISMEMBER, ZMSCORE), with the lengths already known equal.
  * Returns the first difference as [source, target], or undefined, and the pages read.
@@ -17,12 +18,26 @@ export async function compareBigKey(src: NodeClient, tgt: NodeClient, key: Buffe
   };
   const text = (b: unknown) => (Buffer.isBuffer(b) ? b.toString('latin1') : String(b));
   // Lengths first: the lookups below only prove the source is contained in the target.
-  const lenCmd = ({ list: 'LLEN', hash: 'HLEN', set: 'SCARD', zset: 'ZCARD', stream: 'XLEN' } as Record<string, string>)[type];
+  const lenCmd = ({ string: 'STRLEN', list: 'LLEN', hash: 'HLEN', set: 'SCARD', zset: 'ZCARD', stream: 'XLEN' } as Record<string, string>)[type];
   if (lenCmd) {
     const [a, b] = await Promise.all([one(src, [lenCmd, key]), one(tgt, [lenCmd, key])]);
     if (text(a) !== text(b)) return { diff: [`${type} length ${text(a)}`, `${type} length ${text(b)}`], pages };
   }
 
+  if (type === 'string') {
+    const len = Number(text(await one(src, ['STRLEN', key])));
+    for (let i = 0; i < len; i += STRING_PAGE_BYTES) {
+      pages++;
+      const end = i + STRING_PAGE_BYTES - 1;
+      const [a, b] = (await Promise.all([one(src, ['GETRANGE', key, i, end]), one(tgt, ['GETRANGE', key, i, end])])) as [Buffer, Buffer];
+      if (a.equals(b)) continue;
+      let k = 0;
+      while (k < a.length && a[k] === b[k]) k++;
+      const around = (x: Buffer) => JSON.stringify(x.subarray(k, k + 16).toString('latin1'));
+      return { diff: [`string byte ${i + k} = ${around(a)}...`, `string byte ${i + k} = ${around(b)}...`], pages };
+    }
+    return { pages };
+  }
   if (type === 'list') {
     const len = Number(text(await one(src, ['LLEN', key])));
     for (let i = 0; i < len; i += page) {

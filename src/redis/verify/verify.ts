@@ -1,7 +1,7 @@
 import type { NodeClient } from '../connect.js';
 import type { Endpoint } from './endpoint.js';
 import { createHash } from 'node:crypto';
-import { readCommands, parseRead, parseScriptRead, READ_SCRIPT, type VerifyMode, type KeyRead } from './key-read.js';
+import { readCommands, parseRead, parseScriptRead, READ_SCRIPT, STRING_PAGE_BYTES, type VerifyMode, type KeyRead } from './key-read.js';
 import { compareKey, compareTtl, ttlText, printableKey, type Difference, type DifferenceKind } from './compare.js';
 import { compareBigKey } from './big-key.js';
 import { RateLimiter } from './rate.js';
@@ -91,11 +91,11 @@ export async function verifyData(source: Endpoint, target: Endpoint, o: VerifyOp
     const out = new Map<Buffer, KeyRead>();
     await Promise.all([...groupBy(keys, (k) => ep.route(k))].map(async ([node, ks]) => {
       if (!loaded.has(node)) { await node.pipeline([['SCRIPT', 'LOAD', READ_SCRIPT]]); loaded.add(node); }
-      let replies = await send(node, side, ks.map((k) => ['EVALSHA_RO', sha, 1, k, o.page, o.mode] as [string, ...(string | number | Buffer)[]]));
+      let replies = await send(node, side, ks.map((k) => ['EVALSHA_RO', sha, 1, k, o.page, o.mode, STRING_PAGE_BYTES] as [string, ...(string | number | Buffer)[]]));
       if (replies.some(([e]) => e && /NOSCRIPT/.test(e.message))) {
         // The node lost its script cache (restart, failover): load it again and read again.
         await node.pipeline([['SCRIPT', 'LOAD', READ_SCRIPT]]);
-        replies = await send(node, side, ks.map((k) => ['EVALSHA_RO', sha, 1, k, o.page, o.mode] as [string, ...(string | number | Buffer)[]]));
+        replies = await send(node, side, ks.map((k) => ['EVALSHA_RO', sha, 1, k, o.page, o.mode, STRING_PAGE_BYTES] as [string, ...(string | number | Buffer)[]]));
       }
       ks.forEach((k, i) => {
         const [err, v] = replies[i]!;
