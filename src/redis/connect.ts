@@ -1,7 +1,6 @@
 import type { ConnectionOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
-import { readFileSync } from 'node:fs';
-import { preconditionError, messageOf, usageError } from '../errors.js';
+import { preconditionError, messageOf } from '../errors.js';
 import type { ClusterConfig } from '../inventory/types.js';
 import { resolveSecret, describeSecret } from '../inventory/secret.js';
 import { redactArgs, scrub, type AuditSink } from './audit.js';

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { runIdOf } from '../support/cli.js';
-import { withNode } from '../support/cluster.js';
 import { describeMissing, figure, showRun, slotsOf, underLoad, type Show } from '../support/write-load.js';
 import { test } from '../support/reliability.js';
 import { audited, explained, migrationSandbox } from '../support/write-load-migration.js';

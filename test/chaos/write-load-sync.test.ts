@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { runIdOf } from '../support/cli.js';
 import { withNode } from '../support/cluster.js';
-import { figure, showRun, slotsOf, underLoad, type Show } from '../support/write-load.js';
+import { figure, showRun, underLoad, type Show } from '../support/write-load.js';
 import { test } from '../support/reliability.js';
-import { audited, explained, migrationSandbox } from '../support/write-load-migration.js';
+import { explained, migrationSandbox } from '../support/write-load-migration.js';
 
 // Source 12600-12605, target 12700-12705: migrate-sync while a writer works on the
 // source; every write acknowledged before the cut-over must be on the target.
 const sb = migrationSandbox(12600, 'wls');
-const { home, BASE, TARGET, SOURCE_MASTERS, carried, release } = sb;
+const { home, BASE, SOURCE_MASTERS, carried, release } = sb;
 
 test('migrate-sync under write load: every write acknowledged before the cut-over began is on the target', async () => {
   const args = ['run', 'migrate-sync', '--inventory', sb.inventory, '--yes', '--allow-destructive', '--param', 'rounds=2'];

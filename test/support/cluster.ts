@@ -1,10 +1,11 @@
 import { Redis } from 'ioredis';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
 
-/** Direct, unaudited access to a sandbox node, for assertions only. */
-export async function withNode<T>(port: number, password: string, fn: (r: Redis) => Promise<T>): Promise<T> {
+/** Direct, unaudited access to a sandbox node, for assertions only: `port` (loopback) or `host:port`. */
+export async function withNode<T>(node: number | string, password: string, fn: (r: Redis) => Promise<T>): Promise<T> {
+  const [host, port] = typeof node === 'number' ? ['127.0.0.1', node] : [node.slice(0, node.lastIndexOf(':')), Number(node.slice(node.lastIndexOf(':') + 1))];
   // No reconnects: a node that is down must fail the call, not hang the test.
-  const r = new Redis({ host: '127.0.0.1', port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000, commandTimeout: 10000 });
+  const r = new Redis({ host, port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000, commandTimeout: 30000 });
   r.on('error', () => {});
   await r.connect();
   try {

@@ -1,8 +1,7 @@
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { CLI, runIdOf, type CliResult } from './cli.js';
-import { withNode } from './cluster.js';
-import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
+import { slotCounts } from './faults.js';
 
 /**
  * The SIGKILL chain of the crash matrix: every failpoint of a plan armed at
@@ -64,22 +63,8 @@ export async function killChain(home: string, runArgs: string[], resumeFlags: st
   }
 }
 
-/** Keys per slot of a cluster, read from the master that owns each slot (CLUSTER COUNTKEYSINSLOT). */
-export async function keysPerSlot(port: number, password: string): Promise<number[]> {
-  const view = parseClusterNodes((await withNode(port, password, (r) => r.call('CLUSTER', 'NODES'))) as string);
-  const counts = new Array<number>(16384).fill(-1);
-  for (const m of view.filter((n) => n.flags.includes('master') && n.slots.length)) {
-    const slots = m.slots.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i));
-    const mport = Number(m.address.split(':').pop());
-    const got = await withNode(mport, password, async (r) => {
-      const p = r.pipeline();
-      for (const s of slots) p.call('CLUSTER', 'COUNTKEYSINSLOT', String(s));
-      return (await p.exec())!.map(([err, v]) => { if (err) throw err; return Number(v); });
-    });
-    slots.forEach((s, i) => (counts[s] = got[i]!));
-  }
-  return counts;
-}
+/** Keys per slot of a cluster (CLUSTER COUNTKEYSINSLOT of each slot's master; -1: no answer). */
+export const keysPerSlot = (port: number, password: string): Promise<number[]> => slotCounts(port, password);
 
 /** The slots whose counts differ, as `slot: expected -> got` (at most `max` of them). */
 export function slotDifferences(expected: number[], got: number[], max = 10): string[] {

@@ -2,7 +2,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { CLI, type CliResult } from './cli.js';
 import { figures } from './reliability.js';
 import { withNode } from './cluster.js';
@@ -163,28 +162,15 @@ export function freeBytes(dir: string): number {
   return Number(r.stdout.trim().split('\n').pop());
 }
 
-/** A direct, unaudited connection for assertions: `port` (loopback) or `host:port`. */
-async function withAddress<T>(seed: number | string, password: string, fn: (r: Redis) => Promise<T>): Promise<T> {
-  const [host, port] = typeof seed === 'number' ? ['127.0.0.1', seed] : [seed.slice(0, seed.lastIndexOf(':')), Number(seed.slice(seed.lastIndexOf(':') + 1))];
-  const r = new Redis({ host, port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000, commandTimeout: 30000 });
-  r.on('error', () => {});
-  await r.connect();
-  try {
-    return await fn(r);
-  } finally {
-    r.disconnect();
-  }
-}
-
 /**
  * Key count of every slot of a cluster, each slot asked of the master that
  * owns it (as the node at `seed` sees the cluster), one pipeline per master.
  */
 export async function slotCounts(seed: number | string, password: string): Promise<number[]> {
-  const nodes = parseClusterNodes((await withAddress(seed, password, (r) => r.call('CLUSTER', 'NODES'))) as string);
+  const nodes = parseClusterNodes((await withNode(seed, password, (r) => r.call('CLUSTER', 'NODES'))) as string);
   const counts = new Array<number>(16384).fill(-1);
   for (const m of nodes.filter((n) => n.flags.includes('master') && !n.flags.includes('fail') && n.slots.length > 0)) {
-    await withAddress(m.address, password, async (r) => {
+    await withNode(m.address, password, async (r) => {
       const pipe = r.pipeline();
       const slots: number[] = [];
       for (const [a, b] of m.slots) for (let s = a; s <= b; s++) { slots.push(s); pipe.call('CLUSTER', 'COUNTKEYSINSLOT', String(s)); }

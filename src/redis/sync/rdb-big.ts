@@ -105,7 +105,6 @@ class BigString implements BigValue {
 /** A collection read element by element (or quicklist / stream node by node). */
 class BigCollection implements BigValue {
   private readonly pieces: Pieces;
-  private trailer = false;
   constructor(at: { db: number; key: Buffer; expireAtMs: number | null }, private readonly type: number, private readonly kind: 'list' | 'set' | 'zset' | 'hash' | 'stream',
     private readonly read: (r: Reader, out: Item[]) => void, private left: number) {
     this.pieces = new Pieces(at);
