@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { CLI, type CliResult } from './cli.js';
 import { figures } from './reliability.js';
 import { withNode } from './cluster.js';
+import { heal, loss, partition as cutHost, type HostInfo } from './hosts.js';
+import type { SandboxMeta } from '../../src/sandbox/metadata.js';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
 
 /**
@@ -222,39 +224,27 @@ export function record(name: string, fields: { slotDiffs?: number; verifyDiffs?:
 }
 
 /** A simulated host of a `sandbox up --hosts N` sandbox, as sandbox.json names it. */
-export interface ChaosHost { name: string; netns: string; address: string; vethRoot: string; nodes: number[] }
+export type ChaosHost = HostInfo;
 
 export function sandboxHosts(sandboxDir: string): { runner: string; hosts: ChaosHost[] } {
-  const meta = JSON.parse(readFileSync(join(sandboxDir, 'sandbox.json'), 'utf8'));
+  const meta = JSON.parse(readFileSync(join(sandboxDir, 'sandbox.json'), 'utf8')) as SandboxMeta;
   if (!meta.network) throw new Error(`${sandboxDir} is not a --hosts sandbox`);
   return { runner: meta.network.runnerAddress, hosts: meta.network.hosts };
 }
 
-const TABLE = 'rrchaos';
-
-function nft(netns: string, script: string): void {
-  const r = spawnSync('ip', ['netns', 'exec', netns, 'nft', '-f', '-'], { input: script, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`nft in ${netns}: ${r.stderr}`);
-}
-
 /**
- * Cut a host off. `link`: its veth down (from everyone, both directions).
- * `runner`: nft in the host drops what comes from and goes to the runner
- * only (the other hosts still reach it). `in` / `out`: one direction only
- * (packets from the runner dropped, or packets to the runner dropped).
- * `loss`: a percentage of the host's packets to and from the runner dropped
- * at random (nft numgen). Returns the function that heals it.
+ * Cut a host off, with the sandbox's own fault plumbing (hosts.ts). `link`: its
+ * veth down (from everyone, both directions). `runner`: what comes from and goes
+ * to the runner dropped (the other hosts still reach it). `in` / `out`: one
+ * direction only (packets from the runner dropped, or packets to the runner
+ * dropped). `loss`: a percentage of the host's packets to and from the runner
+ * dropped at random. Returns the function that heals it.
  */
 export function partition(host: ChaosHost, runner: string, mode: 'link' | 'runner' | 'in' | 'out' | { loss: number }): () => void {
-  if (mode === 'link') {
-    spawnSync('ip', ['link', 'set', host.vethRoot, 'down']);
-    return () => { spawnSync('ip', ['link', 'set', host.vethRoot, 'up']); };
-  }
-  const rules = typeof mode === 'object'
-    ? [`add rule inet ${TABLE} in ip saddr ${runner} numgen random mod 100 < ${mode.loss} drop`, `add rule inet ${TABLE} out ip daddr ${runner} numgen random mod 100 < ${mode.loss} drop`]
-    : [...(mode !== 'out' ? [`add rule inet ${TABLE} in ip saddr ${runner} drop`] : []), ...(mode !== 'in' ? [`add rule inet ${TABLE} out ip daddr ${runner} drop`] : [])];
-  nft(host.netns, [`add table inet ${TABLE}`, `add chain inet ${TABLE} in { type filter hook input priority -10 ; }`, `add chain inet ${TABLE} out { type filter hook output priority -10 ; }`, ...rules, ''].join('\n'));
-  return () => { spawnSync('ip', ['netns', 'exec', host.netns, 'nft', 'delete', 'table', 'inet', TABLE]); };
+  if (mode === 'link') cutHost(host, 'both');
+  else if (typeof mode === 'object') loss(host, mode.loss, runner);
+  else cutHost(host, mode === 'runner' ? 'both' : mode, runner);
+  return () => heal(host);
 }
 
 /** A bandwidth limit on a host's link (tc tbf on its root-side veth, i.e. what the host receives). */

@@ -83,16 +83,16 @@ export function partition(host: HostInfo, direction: 'both' | 'in' | 'out', peer
   }
 }
 
-/** Drop this percentage of the packets the host sends and receives (random, each way). */
-export function loss(host: HostInfo, percent: number): void {
+/** Drop this percentage of the packets the host sends and receives (random, each way); `peer` limits it to that address. */
+export function loss(host: HostInfo, percent: number, peer?: string): void {
   if (!(percent >= 0 && percent <= 100)) throw new Error(`loss percent must be 0..100, got ${percent}`);
   faultTable(host);
   // numgen yields 0..99: `< 100` is out of its range, so 100% is a plain drop.
   const pct = Math.round(percent);
   const when = pct >= 100 ? '' : ` numgen random mod 100 < ${pct}`;
   nft(host, [
-    `add rule inet ${TABLE} input iifname != "lo"${when} drop`,
-    `add rule inet ${TABLE} output oifname != "lo"${when} drop`,
+    `add rule inet ${TABLE} input iifname != "lo"${peer ? ` ip saddr ${peer}` : ''}${when} drop`,
+    `add rule inet ${TABLE} output oifname != "lo"${peer ? ` ip daddr ${peer}` : ''}${when} drop`,
     '',
   ].join('\n'));
 }
