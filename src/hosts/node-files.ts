@@ -133,5 +133,6 @@ export function conflicts(mine: NodeFiles, others: Array<{ address: string; pers
  */
 export function noOtherRedisGuard(dir: string): string {
   const d = shellQuote(dir);
-  return `for p in /proc/[0-9]*; do case "$(cat "$p/comm" 2>/dev/null)" in redis-server*) [ "$(readlink "$p/cwd" 2>/dev/null)" = ${d} ] && { printf 'a redis-server (pid %s) runs in %s\\n' "\${p#/proc/}" ${d} >&2; exit 6; };; esac; done;`;
+  // `read` is a shell builtin: one fork per redis-server found, not two per process on the host.
+  return `for p in /proc/[0-9]*; do c=; { read -r c < "$p/comm"; } 2>/dev/null; case "$c" in redis-server*|valkey-server*) [ "$(readlink "$p/cwd" 2>/dev/null)" = ${d} ] && { printf 'a redis or valkey server (pid %s) runs in %s\\n' "\${p#/proc/}" ${d} >&2; exit 6; };; esac; done;`;
 }

@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { failedError, preconditionError } from '../errors.js';
 import type { SandboxHost } from './metadata.js';
 import { isListening } from './ports.js';
-import { readLog, renderSshdConfig, sshdFiles } from './sshd.js';
+import { readLog, renderSshdConfig, sessionHome, sshdFiles } from './sshd.js';
 import { sleep } from './wait.js';
 
 export interface HostsSsh { user: string; identity: string; knownHosts: string }
@@ -39,7 +39,7 @@ export async function startHostSshds(sandboxDir: string, hosts: SandboxHost[]): 
     known.push(`${h.address} ${type} ${key}`);
     const config = join(dir, 'sshd_config');
     const log = join(dir, 'sshd.log');
-    writeFileSync(config, renderSshdConfig({ port: h.sshPort, listen: h.address, hostKey, authorizedKeys: shared.authorizedKeys, pid: h.sshdPidFile, user }));
+    writeFileSync(config, renderSshdConfig({ port: h.sshPort, listen: h.address, hostKey, authorizedKeys: shared.authorizedKeys, pid: h.sshdPidFile, user, home: sessionHome(dir) }));
     const r = await execa('ip', ['netns', 'exec', h.netns, SSHD, '-f', config, '-E', log], { reject: false, stdin: 'ignore' });
     const where = `${h.name} (${h.address}:${h.sshPort})`;
     if (r.exitCode !== 0) throw failedError('E_SSHD_START', `sshd on ${where} did not start: ${String(r.stderr || r.stdout || readLog(log)).trim()}`, `read ${log}`);

@@ -44,7 +44,7 @@ export async function startSshd(sandboxDir: string, port: number): Promise<{ use
   const [type, key] = readFileSync(`${f.hostKey}.pub`, 'utf8').split(' ');
   writeFileSync(f.knownHosts, `[127.0.0.1]:${port} ${type} ${key}\n`);
   const user = userInfo().username;
-  writeFileSync(f.config, renderSshdConfig({ port, listen: '127.0.0.1', hostKey: f.hostKey, authorizedKeys: f.authorizedKeys, pid: f.pid, user }));
+  writeFileSync(f.config, renderSshdConfig({ port, listen: '127.0.0.1', hostKey: f.hostKey, authorizedKeys: f.authorizedKeys, pid: f.pid, user, home: sessionHome(f.dir) }));
   chmodSync(f.hostKey, 0o600);
   // sshd refuses to start as root without its privilege separation directory.
   if (process.getuid?.() === 0) mkdirSync('/run/sshd', { recursive: true });
@@ -55,8 +55,21 @@ export async function startSshd(sandboxDir: string, port: number): Promise<{ use
   return { user, port, identity: f.clientKey, knownHosts: f.knownHosts };
 }
 
+/**
+ * The HOME of a sandbox ssh session: a private empty directory, not the
+ * user's own. Bash reads ~/.bashrc for every command sshd runs, and a
+ * developer's rc (pyenv, nvm, conda init) can cost half a second a command;
+ * a migration sends dozens. A real server's shell is its owner's business,
+ * but the sandbox stands in for a plain server.
+ */
+export function sessionHome(sshDir: string): string {
+  const home = join(sshDir, 'home');
+  mkdirSync(home, { recursive: true, mode: 0o700 });
+  return home;
+}
+
 /** sshd_config of a sandbox sshd: keys only, one user, nothing read from /etc/ssh. */
-export function renderSshdConfig(c: { port: number; listen: string; hostKey: string; authorizedKeys: string; pid: string; user: string }): string {
+export function renderSshdConfig(c: { port: number; listen: string; hostKey: string; authorizedKeys: string; pid: string; user: string; home: string }): string {
   return [
     `Port ${c.port}`,
     `ListenAddress ${c.listen}`,
@@ -71,6 +84,8 @@ export function renderSshdConfig(c: { port: number; listen: string; hostKey: str
     `AllowUsers ${c.user}`,
     'PermitRootLogin prohibit-password',
     'Subsystem sftp internal-sftp',
+    // SetEnv overrides the HOME sshd takes from the password database (see sessionHome).
+    `SetEnv HOME=${c.home}`,
     'LogLevel ERROR',
     '',
   ].join('\n');
