@@ -1,4 +1,4 @@
-import { failedError, messageOf } from '../errors.js';
+import { failedError, messageOf, RunbookError } from '../errors.js';
 import { parseClusterNodes, type ClusterNodeLine } from './cluster-nodes.js';
 import type { ClusterPool } from './connect.js';
 import type { NodeRef } from './failover.js';
@@ -43,7 +43,7 @@ function bulk(pool: ClusterPool, address: string) {
   const node = pool.node(address);
   return {
     async call(...cmd: [string, ...(string | number | Buffer)[]]): Promise<unknown> {
-      const [[err, reply]] = (await node.pipeline([cmd])) as [[Error | null, unknown]];
+      const [[err, reply]] = (await lostIfUnreachable(address, node.pipeline([cmd]))) as [[Error | null, unknown]];
       // ioredis errors can carry the command (MIGRATE ... AUTH password): only the scrubbed text goes on.
       if (err && /Connection is closed|ECONNRESET|EPIPE|ECONNREFUSED/i.test(err.message)) throw nodeLost(address, scrub(err.message, pool.secrets()));
       if (err) throw new Error(`${address}: ${scrub(err.message, pool.secrets())}`);
@@ -77,12 +77,26 @@ function migrateError(pool: ClusterPool, m: SlotMove, n: number, err: unknown): 
 /** Send commands to one node in one round trip; each reply or error, scrubbed of secrets. */
 async function pipelined(pool: ClusterPool, address: string, cmds: Array<[string, ...(string | number | Buffer)[]]>): Promise<Array<{ err?: Error; reply?: unknown }>> {
   if (!cmds.length) return [];
-  const res = await pool.node(address).pipeline(cmds);
+  const res = await lostIfUnreachable(address, pool.node(address).pipeline(cmds));
   // A node that dies under a pipeline fails each queued command with the bare client text
   // ("Connection is closed."): say which node went away and what the open slots need.
   const lost = res.find(([err]) => err && /Connection is closed|ECONNRESET|EPIPE|ECONNREFUSED/i.test(err.message));
   if (lost) throw nodeLost(address, scrub(lost[0]!.message, pool.secrets()));
   return res.map(([err, reply]) => (err ? { err: new Error(`${address}: ${scrub(err.message, pool.secrets())}`) } : { reply }));
+}
+
+/**
+ * Every node of a move answered when the step began (its check asks them):
+ * one that refuses a new connection now went away mid-move, and the operator
+ * needs the open-slot remedy of E_NODE_LOST, not "check the inventory".
+ */
+async function lostIfUnreachable<T>(address: string, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (err instanceof RunbookError && err.code === 'E_NODE_UNREACHABLE') throw nodeLost(address, err.message.replace(/^.* is unreachable \((.*)\)$/, '$1'));
+    throw err;
+  }
 }
 
 function nodeLost(address: string, msg: string): Error {

@@ -81,7 +81,7 @@ test('drill by kill -9 under write load: every lost write is inside the window t
 test('rebalance under write load: slots move live, no acknowledged write is lost', async () => {
   // Make the cluster uneven first (no writer yet): 1500 slots of one master go to another.
   const view = parseClusterNodes((await withNode(BASE, password, (r) => r.call('CLUSTER', 'NODES'))) as string).filter((l) => l.flags.includes('master') && l.slots.length);
-  execFileSync('redis-cli', ['-p', String(BASE), '--no-auth-warning', '-a', password, '--cluster', 'reshard', `127.0.0.1:${BASE}`, '--cluster-from', view[0]!.id, '--cluster-to', view[1]!.id, '--cluster-slots', '1500', '--cluster-yes'], { stdio: 'ignore' });
+  execFileSync('redis-cli', ['-p', String(BASE), '--no-auth-warning', '-a', password, '--cluster', 'reshard', `127.0.0.1:${BASE}`, '--cluster-from', view[0]!.id, '--cluster-to', view[1]!.id, '--cluster-slots', '1500', '--cluster-yes'], { stdio: 'ignore', timeout: 180_000 });
   const { r, writer } = await load(['rebalance'], 'rb');
   assert.equal(r.code, 0, r.out);
   const counts = parseClusterNodes((await withNode(BASE, password, (c) => c.call('CLUSTER', 'NODES'))) as string)

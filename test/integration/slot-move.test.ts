@@ -117,3 +117,17 @@ test('the rebalance runbook evens out an uneven cluster with the fewest moves, a
   const again = await cli(home, ['plan', 'rebalance', '--inventory', inventory]);
   assert.match(again.stdout, /is balanced .*nothing moves/);
 });
+
+// Last in this file: it kills a master.
+test('a receiving master that went away between two moves fails the move with E_NODE_LOST (the open-slot remedy), not a plea to check the inventory', async () => {
+  const slot = (await Promise.all(Array.from({ length: 64 }, (_, i) => i * 256).map(async (s) => ((await ownerOf(s)) === ADDR[0] ? s : -1)))).find((s) => s >= 0)!;
+  process.kill(Number(readFileSync(join(dirname(inventory), 'nodes', String(BASE + 2), 'redis.pid'), 'utf8').trim()), 'SIGKILL');
+  // A fresh pool, as a resumed or next step has: its first connection to the receiver is refused.
+  const fresh = new ClusterPool({ name: 'source', seeds: [ADDR[0]!], auth: { password: { file: join(dirname(inventory), 'password') } } }, { access: 'read-write' });
+  try {
+    await assert.rejects(moveSlots(fresh, [{ slot, from: node(0), to: node(2) }], { batch: 100, migrateTimeoutMs: 5000, masters: ADDR, concurrency: 1 }),
+      (e: Error & { code?: string }) => e.code === 'E_NODE_LOST' && e.message.includes(`${ADDR[2]} stopped answering in the middle of a slot move`));
+  } finally {
+    await fresh.close();
+  }
+});

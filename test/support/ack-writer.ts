@@ -106,7 +106,12 @@ export class AckWriter {
   async stop(): Promise<{ sent: number; acked: number }> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    await Promise.all([...this.settled]);
+    // A write the cluster client still holds (queued while it looks for a
+    // master) may never be answered: wait its timeout and a margin, no more,
+    // and leave it unacknowledged, which is what it is.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all([...this.settled]), new Promise((r) => (timer = setTimeout(r, this.o.commandTimeoutMs + 10_000)))]);
+    clearTimeout(timer);
     return { sent: this.records.length, acked: this.acked().length };
   }
 

@@ -13,15 +13,31 @@ export function tempStateDir(prefix = 'rr-e2e-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/**
+ * No CLI call of a test runs longer than this (RR_TEST_CLI_TIMEOUT_MS, default
+ * 10 min): a run that hangs is killed and the test fails with what it printed
+ * so far, instead of holding the whole suite until CI gives up.
+ */
+export const CLI_TIMEOUT_MS = Number(process.env.RR_TEST_CLI_TIMEOUT_MS) || 10 * 60_000;
+
 /** Run the CLI to completion (no terminal: stdin is closed). */
 export function cli(home: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, CLI_TIMEOUT_MS);
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal === 'SIGKILL' ? 137 : 1), stdout, stderr, out: stdout + stderr }));
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (timedOut) stderr += `\n[test harness: \`${args.slice(0, 2).join(' ')}\` killed after ${CLI_TIMEOUT_MS / 1000} s without finishing]\n`;
+      resolve({ code: timedOut ? 124 : code ?? (signal === 'SIGKILL' ? 137 : 1), stdout, stderr, out: stdout + stderr });
+    });
   });
 }
 

@@ -43,7 +43,9 @@ export async function underLoad(home: string, args: string[], w: { port: number;
   if (w.stopAfterStep) r = await stopAfter(home, running, writer, w.stopAfterStep);
   else r = await running;
   await sleep(w.tailMs ?? 1000);
-  await writer.stop();
+  // close, not just stop: a cluster client left connected reconnects to the
+  // sandbox's nodes forever and keeps the test file's process alive.
+  await writer.close();
   return { r, writer };
 }
 
