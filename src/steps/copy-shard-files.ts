@@ -8,14 +8,15 @@ import { chooseCollector } from '../redis/consolidate.js';
 import { refusesConnections } from '../redis/node-state.js';
 import { parseFormat, sourceAndTarget, type CopyFormat } from './match-shards.js';
 import { cond, pass, throwIfStopped, type Condition, type StepKind, type StepRunContext } from './kind.js';
+import { inParallel } from './in-parallel.js';
 
 interface FileCopy { ranges: string; from: { address: string; path: string }; to: { address: string; path: string }; kind: 'file' | 'dir' }
 interface Args { source: string; target: string; format: CopyFormat; copies: FileCopy[] }
 
 const join = (dir: string, f: string) => (f.startsWith('/') ? f : `${dir.replace(/\/+$/, '')}/${f}`);
 
-async function compare(ctx: StepRunContext<Args>, c: FileCopy) {
-  const [src, dst] = await Promise.all([ctx.env.files.digest(c.from.address, c.from.path, c.kind, ctx.signal), ctx.env.files.digest(c.to.address, c.to.path, c.kind, ctx.signal)]);
+async function compare(ctx: StepRunContext<Args>, c: FileCopy, signal = ctx.signal) {
+  const [src, dst] = await Promise.all([ctx.env.files.digest(c.from.address, c.from.path, c.kind, signal), ctx.env.files.digest(c.to.address, c.to.path, c.kind, signal)]);
   const bytes = src ? [...src.values()].reduce((s, v) => s + v.size, 0) : 0;
   return { src, dst, same: sameDigest(src, dst), bytes };
 }
@@ -63,25 +64,25 @@ export const copyShardFilesStep: StepKind<Args> = {
   },
   async run(ctx) {
     // The shards are copied in parallel: each pair is its own pair of hosts in production.
-    const out = await Promise.all(ctx.args.copies.map(async (c) => {
-      throwIfStopped(ctx.signal);
-      let cmp = await compare(ctx, c);
+    const out = await inParallel(ctx.args.copies, ctx.signal, async (c, signal) => {
+      throwIfStopped(signal);
+      let cmp = await compare(ctx, c, signal);
       if (!cmp.src) throw failedError('E_SOURCE_FILE_MISSING', `${c.from.path} does not exist on the host of ${c.from.address}`, 'the save did not write it where CONFIG GET dir says: retry the persist step, or look at the source node');
       // A resumed copy that already matches is not copied again.
       if (cmp.same) return { ranges: c.ranges, bytes: cmp.bytes, copied: false };
       // However long ago the check ran: never replace the files of a node that accepts connections.
       if (!(await refusesConnections(ctx.env.pool(ctx.args.target), c.to.address))) throw failedError('E_NODE_RUNNING', `${c.to.address} accepts connections: its files are not replaced under it`, 'stop it (the stop step) and retry');
       ctx.progress(`copying ${c.from.path} -> ${c.to.address}:${c.to.path} (${Math.round(cmp.bytes / 1e6)} MB)`);
-      await ctx.env.files.copy(c.from, c.to, c.kind, ctx.signal, { cleanup: new Cleanup(ctx.state), failpoint: ctx.failpoint });
+      await ctx.env.files.copy(c.from, c.to, c.kind, signal, { cleanup: new Cleanup(ctx.state), failpoint: ctx.failpoint });
       ctx.failpoint('copied');
-      cmp = await compare(ctx, c);
+      cmp = await compare(ctx, c, signal);
       if (!cmp.same) {
         throw failedError('E_CHECKSUM', `the copy of ${c.from.path} to ${c.to.address}:${c.to.path} does not match the source (size or SHA-256)`,
           'the target was not started; retry the step (it copies again from the frozen copy of the save). A mismatch that repeats means a disk or network problem between the hosts');
       }
       ctx.log(`${c.ranges}: ${Math.round(cmp.bytes / 1e3)} kB copied and verified`);
       return { ranges: c.ranges, bytes: cmp.bytes, copied: true };
-    }));
+    });
     return { copies: out };
   },
   async verify(ctx) {
