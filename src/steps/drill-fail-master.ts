@@ -24,6 +24,8 @@ export interface DrillArgs {
   giveUpMs: number;
   nodes: string[];
   canaryIntervalMs: number;
+  /** The canary writes at least this long before the stop, so that a replica lagging less than this is measured. */
+  canaryLeadMs: number;
 }
 
 /** What the step reports, in `show --json` under this step's output. */
@@ -211,6 +213,7 @@ export const drillFailMasterStep: StepKind<DrillArgs> = {
       giveUpMs: Number(raw.promoteTimeoutMs ?? promotionBoundMs(t.nodeTimeoutMs, replicas.length)),
       nodes: t.nodes.map((x) => x.address),
       canaryIntervalMs: numberParam(raw, 'canaryIntervalMs', 10, { min: 1, max: 60_000, unit: 'milliseconds between two canary writes' }),
+      canaryLeadMs: numberParam(raw, 'canaryLeadMs', 1000, { min: 0, max: 600_000, unit: 'milliseconds the canary writes before the stop' }),
     };
   },
   title: (a) => `${a.method === 'shutdown' ? 'SHUTDOWN' : 'Kill'} master ${a.master.address} and measure the automatic failover (expected outage about ${expectedOutage(a.nodeTimeoutMs)}: cluster-node-timeout ${a.nodeTimeoutMs} ms + failure reports + election)`,
@@ -231,6 +234,7 @@ export const drillFailMasterStep: StepKind<DrillArgs> = {
     const pool = ctx.env.pool(a.cluster);
     let stoppedAt: number;
     let canary: Canary | undefined;
+    let canaryFrom = 0;
     const earlier = earlierStop(ctx);
     if (earlier && (await stillMaster(ctx))) {
       // Sent before the process died: a SHUTDOWN that writes an RDB can take a while.
@@ -253,6 +257,7 @@ export const drillFailMasterStep: StepKind<DrillArgs> = {
       if (bad.length) throw failedError('E_PRECONDITION_CHANGED', `no longer safe to stop ${a.master.address}: ${bad.map((c) => `${c.name}: ${c.reason}`).join('; ')}`, 'look at the cluster (`redis-runbook check`); retry, or abort and make a new plan');
       const parent = ctx.env.pool(a.cluster);
       canary = new Canary(parent, a.ranges, a.master.address, a.nodes, a.canaryIntervalMs);
+      canaryFrom = Date.now();
       canary.start();
       // Writes must be going through before the stop, or the window means nothing.
       const flowing = await waitFor(async () => (canary!.streak >= 10 ? true : undefined), { timeoutMs: 5000, intervalMs: 20, signal: ctx.signal }).catch(async (err) => { await canary!.abandon(); throw err; });
@@ -261,6 +266,11 @@ export const drillFailMasterStep: StepKind<DrillArgs> = {
         throw failedError('E_CANARY', `the canary's writes to ${a.master.address} are not acknowledged before the drill`, 'check that the master accepts writes (not read-only, not out of memory), then retry');
       }
       try {
+        // The bound on lost writes (keptBefore) is the last canary write the replica kept:
+        // a canary that began just before the stop says nothing about a replica further behind.
+        const lead = Math.max(0, canaryFrom + a.canaryLeadMs - Date.now());
+        ctx.log(`canary writes acknowledged by ${a.master.address}; stopping it in ${lead} ms`);
+        if (lead) await waitFor(async () => (Date.now() - canaryFrom >= a.canaryLeadMs ? true : undefined), { timeoutMs: lead + 1000, intervalMs: 10, signal: ctx.signal });
         throwIfStopped(ctx.signal);
         stoppedAt = Date.now();
         canary.markStop();
@@ -296,6 +306,7 @@ export const drillFailMasterStep: StepKind<DrillArgs> = {
         pool.recordSummary(report.owner, 'CANARY', [`${report.acked + report.failed} SET to slot ${report.slot} (${report.keyPrefix}*)`, `${report.acked} acknowledged`, `${report.lost} lost`, 'keys deleted']);
         ctx.log(`canary: ${report.acked} writes acknowledged, ${report.failed} failed, unavailable ${report.windowMs ?? 'until the end'} ms, ${report.lost} acknowledged writes lost`);
         if (report.keptBefore !== null) ctx.log(`every write ${a.master.address} acknowledged up to ${stoppedAt - report.keptBefore} ms before the stop is kept by ${promoted.address}; only writes acknowledged after that can be lost`);
+        else if (report.lost > 0) ctx.log(`WARNING: none of the canary's writes before the stop is kept by ${promoted.address}: it was more than ${stoppedAt - canaryFrom} ms behind, and writes acknowledged earlier than that may be lost too; a longer canaryLeadMs measures how far`);
       }
       // Resumed, the promotion and the ok state were only seen when this process looked:
       // upper bounds, reported apart from the measured figures.

@@ -16,6 +16,8 @@ import { keySlot } from '../../src/redis/slots.js';
  * Memory is bounded: the writer stops sending after `maxOps`.
  */
 export interface AckWriterOptions {
+  /** A node to start from (default 127.0.0.1: the single-host sandbox). */
+  host?: string;
   port: number;
   password: string;
   prefix?: string;
@@ -68,7 +70,7 @@ export class AckWriter {
   readonly records: WriteRecord[] = [];
   private readonly c: Cluster;
   private readonly prefix: string;
-  private readonly o: Required<Omit<AckWriterOptions, 'prefix' | 'port' | 'password'>>;
+  private readonly o: Required<Omit<AckWriterOptions, 'prefix' | 'port' | 'password' | 'host'>>;
   private inFlight = 0;
   private n = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -80,7 +82,7 @@ export class AckWriter {
   constructor(opts: AckWriterOptions) {
     this.prefix = opts.prefix ?? 'aw';
     this.o = { rate: opts.rate ?? 400, maxInFlight: opts.maxInFlight ?? 64, maxOps: opts.maxOps ?? 200_000, commandTimeoutMs: opts.commandTimeoutMs ?? 5000 };
-    this.c = new Cluster([{ host: '127.0.0.1', port: opts.port }], {
+    this.c = new Cluster([{ host: opts.host ?? '127.0.0.1', port: opts.port }], {
       redisOptions: { password: opts.password, commandTimeout: this.o.commandTimeoutMs, connectTimeout: 1000 },
       retryDelayOnFailover: 100, retryDelayOnClusterDown: 100, retryDelayOnTryAgain: 100, maxRedirections: 16,
     });
@@ -178,8 +180,8 @@ export class AckWriter {
   }
 
   /** Every acknowledged write (before `ackedBefore`) missing on the cluster reached through `port`. */
-  async check(port: number, password: string, o: CheckOptions = {}): Promise<Missing[]> {
-    const c = new Cluster([{ host: '127.0.0.1', port }], { redisOptions: { password }, enableAutoPipelining: true });
+  async check(port: number, password: string, o: CheckOptions = {}, host = '127.0.0.1'): Promise<Missing[]> {
+    const c = new Cluster([{ host, port }], { redisOptions: { password }, enableAutoPipelining: true });
     c.on('error', () => {});
     try {
       return await checkRecords(c, this.records, o);
