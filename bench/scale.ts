@@ -63,7 +63,10 @@ async function eachMaster(port0: number, password: string, f: (r: Redis) => Prom
 
 async function prepare(runner: Runner, c: Case, big: BigKeySizes): Promise<{ inv: string; password: string; total: number }> {
   say(`${fmtKeys(c.keys)}${c.big ? ' + big keys' : ''}: sandbox up, seeding...`);
-  const up = runner.plain(['sandbox', 'up', '--name', 'scale', '--base-port', String(BASE), '--replicas', '0', '--keys', String(c.keys), '--target-masters', String(MASTERS), '--ssh']);
+  // cluster-node-timeout 15000, Redis's default, not the sandbox's 2000: a MIGRATE of the
+  // 200 MB key blocks both nodes for seconds, and at 2000 ms the others flag them failed
+  // (no replicas here: the cluster goes down until the flag clears).
+  const up = runner.plain(['sandbox', 'up', '--name', 'scale', '--base-port', String(BASE), '--replicas', '0', '--keys', String(c.keys), '--target-masters', String(MASTERS), '--ssh', '--node-timeout', '15000']);
   if (up.status !== 0) throw new Error(`sandbox up failed:\n${up.stderr}`);
   const inv = up.stdout.trim();
   const password = readFileSync(join(inv, '..', 'password'), 'utf8').trim();
