@@ -37,6 +37,8 @@ interface Case {
   target?: boolean;
   /** What the file copies of the run must look like (the audit's COPY lines), besides crossing hosts. */
   copies?: 'direct' | 'via-runner';
+  /** Points of the plan this case's runs must never pass, and why (not re-armed in runs of their own). */
+  absent?: Record<string, string>;
 }
 
 /** The source master owning `slot` that has a replica, as HOST:PORT (the node at `seed` answers). */
@@ -69,6 +71,7 @@ const CASES: Record<string, Case> = {
   'migrate-copy-files (--direct-copy)': {
     runbook: 'migrate-copy-files', sandbox: ['--target-masters', '3', '--direct-copy'], params: async () => [],
     target: true, copies: 'direct',
+    absent: { 'copy:staged': 'a direct copy is one hop, source host to target host: nothing is staged on this machine' },
   },
   // Collecting master and collector named: source master 0 is on host1, target master 0 on host2,
   // so the one copy crosses hosts (left to the runbook, both might pick nodes on one host).
@@ -85,7 +88,7 @@ const CASES: Record<string, Case> = {
 
 const only = process.env.RR_SIGKILL_ONLY?.split(',');
 const names = Object.keys(CASES).filter((n) => !only || only.includes(n) || only.includes(CASES[n]!.runbook));
-const summary: Array<{ case: string; points: number; killed: number; notReached: string[]; ms: number; upMs: number }> = [];
+const summary: Array<{ case: string; points: number; killed: number; notReached: string[]; absent: string[]; ms: number; upMs: number }> = [];
 
 type Plan = { runbook: string; steps: Array<{ id: string; kind: string; args: unknown }> };
 type Show = { run: { status: string }; steps: Array<{ stepId: string; status: string; output: any }>; audit: AuditEntry[] };
@@ -157,7 +160,10 @@ async function matrixCase(name: string, c: Case, base: number, t: { diagnostic(s
     const params = (await c.params(e)).flatMap((p) => ['--param', p]);
     const first = await chainPass(e, c, inventory, params, 1);
     assert.deepEqual(first.chain.notReached.filter((p) => !p.includes(':')), [], `${first.where}: phase boundaries never reached`);
-    let notReached = first.chain.notReached;
+    const absent = Object.keys(c.absent ?? {});
+    assert.deepEqual(first.chain.killed.filter((p) => absent.includes(p)), [], `${first.where}: passed points this case must not reach`);
+    for (const p of absent) t.diagnostic(`ABSENT ${name} ${p}: not passed, as expected: ${c.absent![p]}`);
+    let notReached = first.chain.notReached.filter((p) => !absent.includes(p));
     const killed = [...first.chain.killed];
     for (let pass = 2; notReached.length && pass <= MAX_PASSES; pass++) {
       const more = await chainPass(e, c, inventory, params, pass, notReached);
@@ -176,8 +182,8 @@ async function matrixCase(name: string, c: Case, base: number, t: { diagnostic(s
     assert.deepEqual(targetDiff, [], `${name}: target keys per slot differ from the source's`);
 
     const ms = Date.now() - started;
-    summary.push({ case: name, points: first.points.length, killed: killed.length, notReached, ms, upMs });
-    t.diagnostic(`${name}: ${first.points.length} points, ${killed.length} killed and resumed (${first.chain.killed.length} in the first run), ${notReached.length} not reached, ${Math.round(ms / 1000)} s (sandbox up ${Math.round(upMs / 1000)} s)`);
+    summary.push({ case: name, points: first.points.length, killed: killed.length, notReached, absent, ms, upMs });
+    t.diagnostic(`${name}: ${first.points.length} points, ${killed.length} killed and resumed (${first.chain.killed.length} in the first run), ${notReached.length} not reached${absent.length ? ` (${absent.length} not on its path)` : ''}, ${Math.round(ms / 1000)} s (sandbox up ${Math.round(upMs / 1000)} s)`);
   } finally {
     await cli(home, ['sandbox', 'down', '--name', NAME]);
   }
@@ -189,6 +195,6 @@ names.forEach((name, i) => {
 });
 
 plainTest('matrix summary (3 hosts)', (t) => {
-  for (const s of summary) t.diagnostic(`${s.case}: ${s.points} points, ${s.killed} killed, not reached: ${s.notReached.join(' ') || 'none'}, ${Math.round(s.ms / 1000)} s`);
+  for (const s of summary) t.diagnostic(`${s.case}: ${s.points} points, ${s.killed} killed, not reached: ${s.notReached.join(' ') || 'none'}${s.absent.length ? `, not on its path: ${s.absent.join(' ')}` : ''}, ${Math.round(s.ms / 1000)} s`);
   if (process.env.RR_SIGKILL_SUMMARY) writeFileSync(process.env.RR_SIGKILL_SUMMARY, JSON.stringify(summary, null, 2));
 });
