@@ -84,6 +84,11 @@ const CASES: Record<string, Case> = {
     runbook: 'decommission-node', sandbox: [],
     params: async (e) => [`node=${await masterWithReplica(e, nodeAddress(e.net, e.base), 10923)}`, 'deleteFiles=true'],
   },
+  // The master killed through its host's service.kill, and started again through its service.start, both over ssh.
+  'failover-drill (method=kill)': {
+    runbook: 'failover-drill', sandbox: [],
+    params: async (e) => [`node=${await masterWithReplica(e, nodeAddress(e.net, e.base), 5461)}`, 'method=kill', 'restore=true'],
+  },
 };
 
 const only = process.env.RR_SIGKILL_ONLY?.split(',');
