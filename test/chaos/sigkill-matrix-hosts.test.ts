@@ -14,8 +14,8 @@ import { figures, test } from '../support/reliability.js';
 // The SIGKILL matrix of sigkill-matrix.test.ts (every failpoint of the plan, one
 // chain of kill and resume, then runs for the points the chain did not reach),
 // for the runbooks whose steps act on hosts, on a multi-host sandbox (--hosts 3:
-// network namespaces, one sshd each): every ssh command, stop, start, file move
-// and delete runs on the host the node lives on, and every file copy goes from
+// network namespaces, one sshd each): every stop, kill, start, file move and
+// delete runs over ssh on the host the node lives on, and every file copy goes from
 // one host to another, through this machine or, with --direct-copy, pushed by
 // rsync on the source host straight to the target host. Each case gets a fresh
 // sandbox; base ports alternate between 13000 and 13200 (a target uses base+100).
