@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { cli, tempStateDir } from '../support/cli.js';
@@ -156,6 +156,7 @@ async function matrixCase(name: string, c: Case, base: number, t: { diagnostic(s
   const upMs = Date.now() - started;
   const net = readHosts(home, NAME);
   const e: Env = { home, inventory: up.stdout.trim().split('\n').pop()!, password: readFileSync(join(net.dir, 'password'), 'utf8').trim(), base, net };
+  let passed = false;
   try {
     const source = nodeAddress(net, base);
     const target = c.target ? nodeAddress(net, base + 100) : '';
@@ -189,8 +190,11 @@ async function matrixCase(name: string, c: Case, base: number, t: { diagnostic(s
     const ms = Date.now() - started;
     summary.push({ case: name, points: first.points.length, killed: killed.length, notReached, absent, ms, upMs });
     t.diagnostic(`${name}: ${first.points.length} points, ${killed.length} killed and resumed (${first.chain.killed.length} in the first run), ${notReached.length} not reached${absent.length ? ` (${absent.length} not on its path)` : ''}, ${Math.round(ms / 1000)} s (sandbox up ${Math.round(upMs / 1000)} s)`);
+    passed = true;
   } finally {
     await cli(home, ['sandbox', 'down', '--name', NAME]);
+    // A failed case keeps its state (plans, journal, show output) for a look; a passed one leaves nothing in /tmp.
+    if (passed) rmSync(home, { recursive: true, force: true });
   }
 }
 
