@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
 import { cli, tempStateDir } from '../support/cli.js';
 import { withNode } from '../support/cluster.js';
 import { killChain, keysPerSlot, repeatedActions, sentBeforeRun, slotDifferences, type AuditEntry } from '../support/failpoints.js';
@@ -31,8 +30,6 @@ interface Case {
   runbook: string;
   sandbox: string[];
   params(e: Env): Promise<string[]>;
-  /** The inventory the run uses, when not the sandbox's own. */
-  inventory?(e: Env): string;
   /** A target must end up with the source's keys per slot. */
   target?: boolean;
   /** What the file copies of the run must look like (the audit's COPY lines), besides crossing hosts. */
@@ -49,24 +46,10 @@ async function masterWithReplica(e: Env, seed: string, slot: number): Promise<st
   return m.address;
 }
 
-/**
- * The sandbox's inventory without host-to-host trust (no `copyTo:`): copies go
- * source host -> this machine -> target host. Written beside the state, not in
- * the sandbox directory (whose `down` refuses files it did not make).
- */
-function viaRunnerInventory(e: Env): string {
-  const doc = parse(readFileSync(e.inventory, 'utf8'));
-  for (const h of Object.values(doc.hosts) as Array<Record<string, unknown>>) delete h.copyTo;
-  for (const c of Object.values(doc.clusters) as Array<{ auth: { password: { file: string } } }>) c.auth.password.file = join(e.net.dir, 'password');
-  const file = join(e.home, 'via-runner.yaml');
-  writeFileSync(file, stringify(doc));
-  return file;
-}
-
 const CASES: Record<string, Case> = {
+  // Without --direct-copy the inventory has no host-to-host trust (copyTo): copies go through this machine.
   'migrate-copy-files (through this machine)': {
-    runbook: 'migrate-copy-files', sandbox: ['--target-masters', '3', '--direct-copy'], params: async () => [],
-    inventory: viaRunnerInventory, target: true, copies: 'via-runner',
+    runbook: 'migrate-copy-files', sandbox: ['--target-masters', '3'], params: async () => [], target: true, copies: 'via-runner',
   },
   'migrate-copy-files (--direct-copy)': {
     runbook: 'migrate-copy-files', sandbox: ['--target-masters', '3', '--direct-copy'], params: async () => [],
@@ -122,9 +105,9 @@ function checkCopies(e: Env, audit: AuditEntry[], how: 'direct' | 'via-runner', 
 }
 
 /** As sigkill-matrix.test.ts's chainPass: a fresh plan, one chain, and what every run must show. */
-async function chainPass(e: Env, c: Case, inventory: string, params: string[], pass: number, armed?: string[]) {
+async function chainPass(e: Env, c: Case, params: string[], pass: number, armed?: string[]) {
   const planFile = join(e.home, `plan-${pass}.json`);
-  const planned = await cli(e.home, ['plan', c.runbook, '--inventory', inventory, ...params, '--out', planFile]);
+  const planned = await cli(e.home, ['plan', c.runbook, '--inventory', e.inventory, ...params, '--out', planFile]);
   assert.equal(planned.code, 0, planned.out);
   const plan = JSON.parse(readFileSync(planFile, 'utf8')) as Plan;
   const points = failpointsOf(plan);
@@ -162,9 +145,8 @@ async function matrixCase(name: string, c: Case, base: number, t: { diagnostic(s
     const target = c.target ? nodeAddress(net, base + 100) : '';
     const sourceBefore = await keysPerSlot(source, e.password);
     assert.equal(sourceBefore.reduce((a, b) => a + b, 0), KEYS, 'the source holds the seeded keys');
-    const inventory = c.inventory?.(e) ?? e.inventory;
     const params = (await c.params(e)).flatMap((p) => ['--param', p]);
-    const first = await chainPass(e, c, inventory, params, 1);
+    const first = await chainPass(e, c, params, 1);
     assert.deepEqual(first.chain.notReached.filter((p) => !p.includes(':')), [], `${first.where}: phase boundaries never reached`);
     const absent = Object.keys(c.absent ?? {});
     assert.deepEqual(first.chain.killed.filter((p) => absent.includes(p)), [], `${first.where}: passed points this case must not reach`);
@@ -172,7 +154,7 @@ async function matrixCase(name: string, c: Case, base: number, t: { diagnostic(s
     let notReached = first.chain.notReached.filter((p) => !absent.includes(p));
     const killed = [...first.chain.killed];
     for (let pass = 2; notReached.length && pass <= MAX_PASSES; pass++) {
-      const more = await chainPass(e, c, inventory, params, pass, notReached);
+      const more = await chainPass(e, c, params, pass, notReached);
       killed.push(...more.chain.killed);
       notReached = notReached.filter((p) => !more.chain.killed.includes(p));
       if (!more.chain.killed.length) break;
