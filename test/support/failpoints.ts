@@ -63,8 +63,8 @@ export async function killChain(home: string, runArgs: string[], resumeFlags: st
   }
 }
 
-/** Keys per slot of a cluster (CLUSTER COUNTKEYSINSLOT of each slot's master; -1: no answer). */
-export const keysPerSlot = (port: number, password: string): Promise<number[]> => slotCounts(port, password);
+/** Keys per slot of a cluster (CLUSTER COUNTKEYSINSLOT of each slot's master; -1: no answer), asked through a seed node: a loopback port or HOST:PORT. */
+export const keysPerSlot = (seed: number | string, password: string): Promise<number[]> => slotCounts(seed, password);
 
 /** The slots whose counts differ, as `slot: expected -> got` (at most `max` of them). */
 export function slotDifferences(expected: number[], got: number[], max = 10): string[] {
