@@ -79,7 +79,7 @@ export function partition(host: HostInfo, direction: 'both' | 'in' | 'out', peer
   const dirs = direction === 'both' ? (['in', 'out'] as const) : [direction];
   for (const d of dirs) {
     const match = d === 'in' ? `iifname != "lo"${peer ? ` ip saddr ${peer}` : ''}` : `oifname != "lo"${peer ? ` ip daddr ${peer}` : ''}`;
-    nft(host, `add rule inet ${TABLE} ${d === 'in' ? 'input' : 'output'} ${match} drop\n`);
+    nft(host, `add rule inet ${TABLE} ${d === 'in' ? 'input' : 'output'} ${match} counter drop\n`);
   }
 }
 
@@ -91,10 +91,20 @@ export function loss(host: HostInfo, percent: number, peer?: string): void {
   const pct = Math.round(percent);
   const when = pct >= 100 ? '' : ` numgen random mod 100 < ${pct}`;
   nft(host, [
-    `add rule inet ${TABLE} input iifname != "lo"${peer ? ` ip saddr ${peer}` : ''}${when} drop`,
-    `add rule inet ${TABLE} output oifname != "lo"${peer ? ` ip daddr ${peer}` : ''}${when} drop`,
+    `add rule inet ${TABLE} input iifname != "lo"${peer ? ` ip saddr ${peer}` : ''}${when} counter drop`,
+    `add rule inet ${TABLE} output oifname != "lo"${peer ? ` ip daddr ${peer}` : ''}${when} counter drop`,
     '',
   ].join('\n'));
+}
+
+/**
+ * Packets the host's nftables faults (partition one way or with a peer, loss) have dropped
+ * so far: proof that a fault met traffic. Read it before heal(), which deletes the counters.
+ */
+export function droppedPackets(host: HostInfo): number {
+  const r = spawnSync('ip', ['netns', 'exec', host.netns, 'nft', 'list', 'table', 'inet', TABLE], { encoding: 'utf8' });
+  if (r.status !== 0) return 0;
+  return [...r.stdout.matchAll(/counter packets (\d+)/g)].reduce((t, m) => t + Number(m[1]), 0);
 }
 
 /**
