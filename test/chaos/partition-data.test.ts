@@ -1,4 +1,4 @@
-import { before, after } from 'node:test';
+import { before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -38,6 +38,11 @@ after(async () => {
   for (const h of heals.splice(0)) h();
   await cli(home, ['sandbox', 'down', '--name', 'pdata']);
 });
+
+// A case that fails while its run goes on must not leave that run working into the next case.
+const live: LiveRun[] = [];
+const start = (args: string[]) => { const r = startCli(home, args); live.push(r); return r; };
+afterEach(() => { for (const r of live.splice(0)) r.signal('SIGKILL'); });
 
 const hostOfPort = (port: number) => hosts.find((h) => h.nodes.includes(port))!;
 const addr = (port: number) => `${hostOfPort(port).address}:${port}`;
@@ -95,7 +100,7 @@ async function finish(first: CliResult, before?: () => Promise<void>): Promise<{
 /** The verify engine's count of differences in a run's comparison step (the last attempt's output). */
 function verifyDiffs(s: Shown, stepId: string): number {
   const step = s.steps.find((x) => x.stepId === stepId);
-  assert.ok(step && step.status === 'succeeded' && typeof step.output?.differ === 'number', `step ${stepId} has a comparison result: ${JSON.stringify(step)}`);
+  assert.ok(step && step.status === 'done' && typeof step.output?.differ === 'number', `step ${stepId} has a comparison result: ${JSON.stringify(step)}`);
   return step.output.differ as number;
 }
 
@@ -103,10 +108,12 @@ test('full sync (migrate-sync): a source master\'s host cut off from the runner 
   const m = await masterOf(BASE, 0);
   const host = hostOfPort(m.port);
   // 3000 keys make RDBs of a few hundred kB that cross a bare veth in milliseconds; with
-  // the host's link at 256 kbit/s each way, the shard's full sync lasts several seconds, so
-  // the cut lands inside it. The cut's heal lifts the limit too: the rest runs at full speed.
+  // the host's link at 256 kbit/s each way from the moment the sync starts (the plan and
+  // the preflights ran at full speed), the shard's full sync lasts several seconds, so the
+  // cut lands inside it. The cut's heal lifts the limit too: the rest runs at full speed.
+  const run: LiveRun = start(['run', 'migrate-sync', '--inventory', inventory, '--yes', '--allow-destructive']);
+  await run.waitFor(/\[\d+\/\d+\] start-sync/, 60_000);
   const unshape = inject(() => { shape(host, '256kbit'); return () => healHost(host); });
-  const run: LiveRun = startCli(home, ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--allow-destructive']);
   let heal: (() => void) | undefined;
   let dropped = 0;
   let partway = '';
@@ -148,7 +155,7 @@ test('full sync (migrate-sync): a source master\'s host cut off from the runner 
 async function verifyUnderCut(direction: 'in' | 'out', afterFirst?: () => Promise<void>): Promise<{ first: CliResult; firstShown: Shown; s: Shown; resumes: number; dropped: number }> {
   const t = await masterOf(BASE + 100, 0);
   const host = hostOfPort(t.port);
-  const run = startCli(home, ['run', 'verify-data', '--inventory', inventory, '--yes', '--param', 'qps=250', '--param', 'pauseMs=500']);
+  const run = start(['run', 'verify-data', '--inventory', inventory, '--yes', '--param', 'qps=250', '--param', 'pauseMs=500']);
   await run.waitFor(/\[1\/1\] compare/, 60_000);
   await sleep(2000);
   let dropped = 0;
@@ -226,7 +233,7 @@ test('file copy (migrate-copy-files): 30% packet loss between the runner and a t
   const t = await masterOf(BASE + 100, 0);
   const host = hostOfPort(t.port);
   const started = Date.now();
-  const run = startCli(home, ['run', 'migrate-copy-files', '--inventory', inventory, '--yes', '--allow-destructive']);
+  const run = start(['run', 'migrate-copy-files', '--inventory', inventory, '--yes', '--allow-destructive']);
   await run.waitFor(/\[\d+\/\d+\] copy /, 60_000);
   const copyStart = Date.now();
   let dropped = 0;
