@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { cli, runIdOf, tempStateDir, type CliResult } from '../support/cli.js';
 import { journaledTwice, partition, sandboxHosts, slotDifferences, sleep, startCli, type AuditRow, type ChaosHost, type LiveRun } from '../support/faults.js';
-import { droppedPackets, heal as healHost, rateLimit as shape } from '../support/hosts.js';
+import { droppedPackets, heal as healHost, rateLimitFlow } from '../support/hosts.js';
 import { withNode } from '../support/cluster.js';
 import { figures, test } from '../support/reliability.js';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
@@ -107,13 +107,14 @@ function verifyDiffs(s: Shown, stepId: string): number {
 test('full sync (migrate-sync): a source master\'s host cut off from the runner (both directions) for 8 s while its RDB is being received; resumed or not, 0 differences', async () => {
   const m = await masterOf(BASE, 0);
   const host = hostOfPort(m.port);
-  // 3000 keys make RDBs of a few hundred kB that cross a bare veth in milliseconds; with
-  // the host's link at 256 kbit/s each way from the moment the sync starts (the plan and
-  // the preflights ran at full speed), the shard's full sync lasts several seconds, so the
-  // cut lands inside it. The cut's heal lifts the limit too: the rest runs at full speed.
+  // 3000 keys make RDBs of ~200 kB a shard that cross a bare veth in milliseconds. From
+  // the moment the sync starts, what this master sends to the runner is limited to
+  // 256 kbit/s (only that flow: a whole-host limit starves the cluster bus and the source
+  // fails over), so its full sync lasts several seconds and the cut lands inside it. The
+  // cut's heal lifts the limit too: the rest runs at full speed.
   const run: LiveRun = start(['run', 'migrate-sync', '--inventory', inventory, '--yes', '--allow-destructive']);
   await run.waitFor(/\[\d+\/\d+\] start-sync/, 60_000);
-  const unshape = inject(() => { shape(host, '256kbit'); return () => healHost(host); });
+  const unshape = inject(() => { rateLimitFlow(host, m.port, runner, '256kbit'); return () => healHost(host); });
   let heal: (() => void) | undefined;
   let dropped = 0;
   let partway = '';

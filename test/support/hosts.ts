@@ -118,6 +118,21 @@ export function rateLimit(host: HostInfo, rate: string): void {
   execFileSync('tc', ['qdisc', 'replace', 'dev', host.vethRoot, ...tbf]);
 }
 
+/**
+ * Limit only what the host sends from local port `sport` to `peer` (htb + a u32 filter on its
+ * side of the veth): e.g. one master's replies and RDB to the runner, while its cluster bus
+ * and every other flow keep full speed (a whole-host limit starves the cluster bus into a
+ * failover). heal() lifts it.
+ */
+export function rateLimitFlow(host: HostInfo, sport: number, peer: string, rate: string): void {
+  if (!/^\d+(?:\.\d+)?(?:bit|kbit|mbit|gbit)$/.test(rate)) throw new Error(`rate like 1mbit or 512kbit, got ${rate}`);
+  const tc = (...a: string[]) => execFileSync('ip', ['netns', 'exec', host.netns, 'tc', ...a], { stdio: ['ignore', 'pipe', 'pipe'] });
+  tc('qdisc', 'replace', 'dev', host.vethNs, 'root', 'handle', '1:', 'htb', 'default', '1');
+  tc('class', 'add', 'dev', host.vethNs, 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '10gbit');
+  tc('class', 'add', 'dev', host.vethNs, 'parent', '1:', 'classid', '1:2', 'htb', 'rate', rate, 'ceil', rate);
+  tc('filter', 'add', 'dev', host.vethNs, 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'dst', `${peer}/32`, 'match', 'ip', 'sport', String(sport), '0xffff', 'flowid', '1:2');
+}
+
 /** Undo every fault above on this host: link up, fault table gone, shaping gone. Safe to call when nothing was done. */
 export function heal(host: HostInfo): void {
   spawnSync('ip', ['link', 'set', host.vethRoot, 'up']);
