@@ -98,6 +98,9 @@ async function finish(first: CliResult, before?: () => Promise<void>): Promise<{
 }
 
 /** The verify engine's count of differences in a run's comparison step (the last attempt's output). */
+/** The first run's failure as it printed it (empty when it finished). */
+const failure = (r: CliResult) => (r.code === 0 ? '' : ` (${(/failed: .*|E_[A-Z_]+.*/.exec(r.out)?.[0] ?? `exit ${r.code}`).slice(0, 300)})`);
+
 function verifyDiffs(s: Shown, stepId: string): number {
   const step = s.steps.find((x) => x.stepId === stepId);
   assert.ok(step && step.status === 'done' && typeof step.output?.differ === 'number', `step ${stepId} has a comparison result: ${JSON.stringify(step)}`);
@@ -146,7 +149,7 @@ test('full sync (migrate-sync): a source master\'s host cut off from the runner 
   // The cut shard's full sync spanned the cut (it lasted longer), or the cut made it start over.
   const sh = full.shards.find((x) => parseRanges(x.ranges).some(([a, b]) => a <= 0 && 0 <= b))!;
   assert.ok(sh && (sh.fullSyncs > 1 || sh.fullSyncMs >= 8000), `the cut hit the shard's full sync: ${JSON.stringify(full.shards)}`);
-  console.log(`# full sync: shard ${sh.ranges}: ${sh.keys} keys, ${sh.rdbBytes} RDB bytes, ${sh.fullSyncs} full sync(s), last ${sh.fullSyncMs} ms; ${dropped} packets dropped; first exit ${first.code}, ${resumes} resume(s)`);
+  console.log(`# full sync: shard ${sh.ranges}: ${sh.keys} keys, ${sh.rdbBytes} RDB bytes, ${sh.fullSyncs} full sync(s), last ${sh.fullSyncMs} ms; ${dropped} packets dropped; first exit ${first.code}${failure(first)}, ${resumes} resume(s)`);
 });
 
 /**
@@ -184,7 +187,7 @@ test('verify-data: a target host drops what it sends to the runner (one directio
   assert.deepEqual(r.s.findings, [], 'no finding recorded');
   assert.equal(d.differ.length, 0, `slots differ: ${d.differ.slice(0, 10).join(' ')}`);
   assert.ok(r.s.steps[0]!.output.compared >= d.sourceKeys, `every key compared: ${r.s.steps[0]!.output.compared} of ${d.sourceKeys}`);
-  console.log(`# verify (out): first exit ${r.first.code}, ${r.resumes} resume(s), ${r.dropped} packets dropped, ${r.s.steps[0]!.output.compared} keys compared`);
+  console.log(`# verify (out): first exit ${r.first.code}${failure(r.first)}, ${r.resumes} resume(s), ${r.dropped} packets dropped, ${r.s.steps[0]!.output.compared} keys compared`);
 });
 
 test('verify-data: one real difference on a target host that drops what the runner sends (one direction) for 8 s mid-comparison; exactly that key is reported, and none once it is repaired and the run resumed', async () => {
@@ -255,5 +258,5 @@ test('file copy (migrate-copy-files): 30% packet loss between the runner and a t
   figures('30% packet loss on target host during file copy', { differences: d.differ.length + v });
   assert.equal(v, 0, 'the verify engine finds no difference');
   assert.equal(d.differ.length, 0, `slots differ: ${d.differ.slice(0, 10).join(' ')} (source ${d.sourceKeys}, target ${d.targetKeys})`);
-  console.log(`# copy under 30% loss: copy step ${copyMs} ms under loss, ${dropped} packets dropped, first exit ${first.code}, ${resumes} resume(s), whole case ${Date.now() - started} ms`);
+  console.log(`# copy under 30% loss: copy step ${copyMs} ms under loss, ${dropped} packets dropped, first exit ${first.code}${failure(first)}, ${resumes} resume(s), whole case ${Date.now() - started} ms`);
 });
