@@ -42,11 +42,18 @@ export async function clusterState(pool: ClusterPool, address: string): Promise<
  * answers LOADING, refuses our password or times out is not down, and its
  * files are not touched nor is it started a second time.
  */
-export async function refusesConnections(pool: ClusterPool, address: string): Promise<boolean> {
-  try {
-    await pool.node(address).call('PING');
-    return false;
-  } catch (err) {
-    return /ECONNREFUSED/.test((err as Error).message);
+export async function refusesConnections(pool: ClusterPool, address: string, attempts = 3): Promise<boolean> {
+  for (let i = 1; ; i++) {
+    try {
+      await pool.node(address).call('PING');
+      return false;
+    } catch (err) {
+      const message = (err as Error).message;
+      if (/ECONNREFUSED/.test(message)) return true;
+      // A lossy link can drop the SYN or the refusal (an RST is never sent again): a connect
+      // that timed out proves nothing either way, so it is asked again before the node is
+      // taken for one that may be running.
+      if (i >= attempts || !/ETIMEDOUT/.test(message)) return false;
+    }
   }
 }

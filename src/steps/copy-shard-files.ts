@@ -71,7 +71,7 @@ export const copyShardFilesStep: StepKind<Args> = {
       // A resumed copy that already matches is not copied again.
       if (cmp.same) return { ranges: c.ranges, bytes: cmp.bytes, copied: false };
       // However long ago the check ran: never replace the files of a node that accepts connections.
-      if (!(await refusesConnections(ctx.env.pool(ctx.args.target), c.to.address))) throw failedError('E_NODE_RUNNING', `${c.to.address} accepts connections: its files are not replaced under it`, 'stop it (the stop step) and retry');
+      if (!(await refusesConnections(ctx.env.pool(ctx.args.target), c.to.address))) throw failedError('E_NODE_RUNNING', `${c.to.address} accepts connections (or does not answer, asked 3 times): its files are not replaced under it`, 'stop it (the stop step) and retry; if it is stopped, check the network between this machine and its host');
       ctx.progress(`copying ${c.from.path} -> ${c.to.address}:${c.to.path} (${Math.round(cmp.bytes / 1e6)} MB)`);
       await ctx.env.files.copy(c.from, c.to, c.kind, signal, { cleanup: new Cleanup(ctx.state), failpoint: ctx.failpoint });
       ctx.failpoint('copied');

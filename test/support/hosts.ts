@@ -79,7 +79,7 @@ export function partition(host: HostInfo, direction: 'both' | 'in' | 'out', peer
   const dirs = direction === 'both' ? (['in', 'out'] as const) : [direction];
   for (const d of dirs) {
     const match = d === 'in' ? `iifname != "lo"${peer ? ` ip saddr ${peer}` : ''}` : `oifname != "lo"${peer ? ` ip daddr ${peer}` : ''}`;
-    nft(host, `add rule inet ${TABLE} ${d === 'in' ? 'input' : 'output'} ${match} drop\n`);
+    nft(host, `add rule inet ${TABLE} ${d === 'in' ? 'input' : 'output'} ${match} counter drop\n`);
   }
 }
 
@@ -91,10 +91,20 @@ export function loss(host: HostInfo, percent: number, peer?: string): void {
   const pct = Math.round(percent);
   const when = pct >= 100 ? '' : ` numgen random mod 100 < ${pct}`;
   nft(host, [
-    `add rule inet ${TABLE} input iifname != "lo"${peer ? ` ip saddr ${peer}` : ''}${when} drop`,
-    `add rule inet ${TABLE} output oifname != "lo"${peer ? ` ip daddr ${peer}` : ''}${when} drop`,
+    `add rule inet ${TABLE} input iifname != "lo"${peer ? ` ip saddr ${peer}` : ''}${when} counter drop`,
+    `add rule inet ${TABLE} output oifname != "lo"${peer ? ` ip daddr ${peer}` : ''}${when} counter drop`,
     '',
   ].join('\n'));
+}
+
+/**
+ * Packets the host's nftables faults (partition one way or with a peer, loss) have dropped
+ * so far: proof that a fault met traffic. Read it before heal(), which deletes the counters.
+ */
+export function droppedPackets(host: HostInfo): number {
+  const r = spawnSync('ip', ['netns', 'exec', host.netns, 'nft', 'list', 'table', 'inet', TABLE], { encoding: 'utf8' });
+  if (r.status !== 0) return 0;
+  return [...r.stdout.matchAll(/counter packets (\d+)/g)].reduce((t, m) => t + Number(m[1]), 0);
 }
 
 /**
@@ -106,6 +116,21 @@ export function rateLimit(host: HostInfo, rate: string): void {
   const tbf = ['root', 'tbf', 'rate', rate, 'burst', '32kbit', 'latency', '400ms'];
   execFileSync('ip', ['netns', 'exec', host.netns, 'tc', 'qdisc', 'replace', 'dev', host.vethNs, ...tbf]);
   execFileSync('tc', ['qdisc', 'replace', 'dev', host.vethRoot, ...tbf]);
+}
+
+/**
+ * Limit only what the host sends from local port `sport` to `peer` (htb + a u32 filter on its
+ * side of the veth): e.g. one master's replies and RDB to the runner, while its cluster bus
+ * and every other flow keep full speed (a whole-host limit starves the cluster bus into a
+ * failover). heal() lifts it.
+ */
+export function rateLimitFlow(host: HostInfo, sport: number, peer: string, rate: string): void {
+  if (!/^\d+(?:\.\d+)?(?:bit|kbit|mbit|gbit)$/.test(rate)) throw new Error(`rate like 1mbit or 512kbit, got ${rate}`);
+  const tc = (...a: string[]) => execFileSync('ip', ['netns', 'exec', host.netns, 'tc', ...a], { stdio: ['ignore', 'pipe', 'pipe'] });
+  tc('qdisc', 'replace', 'dev', host.vethNs, 'root', 'handle', '1:', 'htb', 'default', '1');
+  tc('class', 'add', 'dev', host.vethNs, 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '10gbit');
+  tc('class', 'add', 'dev', host.vethNs, 'parent', '1:', 'classid', '1:2', 'htb', 'rate', rate, 'ceil', rate);
+  tc('filter', 'add', 'dev', host.vethNs, 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'dst', `${peer}/32`, 'match', 'ip', 'sport', String(sport), '0xffff', 'flowid', '1:2');
 }
 
 /** Undo every fault above on this host: link up, fault table gone, shaping gone. Safe to call when nothing was done. */
