@@ -260,3 +260,26 @@ test('a value bigger than bigBytes is read and written in pieces as it arrives, 
   assert.equal(await groups('copy:b:stream'), await groups('b:stream'));
   assert.deepEqual(await r.call('XPENDING', 'copy:b:stream', 'g'), await r.call('XPENDING', 'b:stream', 'g'));
 });
+
+test('a value between bigBytes and twice that is read in pieces too: the parser stops holding one value at bigBytes', async () => {
+  await r.call('FLUSHALL');
+  // About 1.6 x bigBytes in the file: a hashtable set (over the listpack limit), one string per member.
+  for (let i = 0; i < 8000; i += 1000) await r.sadd('mid:set', ...Array.from({ length: 1000 }, (_, k) => `member-${i + k}`));
+  await r.call('SAVE');
+  const file = readFileSync(join(dir, 'dump.rdb'));
+  const bigBytes = 64 * 1024;
+  assert.ok(file.length > 1.2 * bigBytes && file.length < 2 * bigBytes, `the file is ${file.length} bytes`);
+  const p = new RdbParser({ raw: true, bigBytes });
+  const got: Array<RawEntry | BigPiece> = [];
+  let maxBuffered = 0;
+  for (let i = 0; i < file.length; i += 4000) {
+    got.push(...(p.push(file.subarray(i, i + 4000)) as Array<RawEntry | BigPiece>));
+    maxBuffered = Math.max(maxBuffered, p.buffered);
+  }
+  got.push(...(p.end() as Array<RawEntry | BigPiece>));
+  const pieces = got.filter((e): e is BigPiece => 'piece' in e);
+  assert.ok(pieces.length > 1, `the set came as ${got.length} entr${got.length === 1 ? 'y' : 'ies'} and ${pieces.length} pieces`);
+  assert.ok(maxBuffered < bigBytes + 8000, `at most ${maxBuffered} bytes buffered`);
+  const members = pieces.flatMap((x) => (x.piece.type === 'set' ? x.piece.value.map(str) : []));
+  assert.equal(new Set(members).size, 8000);
+});

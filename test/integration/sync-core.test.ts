@@ -15,6 +15,8 @@ import { StreamApplier, splitLong } from '../../src/redis/sync/stream-apply.js';
 import { assertRunning } from '../../src/steps/sync-args.js';
 import { APPLY_SCRIPT, checkpointKey, formatCheckpoint, parseCheckpoint } from '../../src/redis/sync/checkpoint.js';
 import { scanCopy } from '../../src/redis/sync/scan-copy.js';
+import { RdbLoader } from '../../src/redis/sync/full-load.js';
+import { randomBytes } from 'node:crypto';
 
 // Source: a standalone master on 7697. Target: a 5-master cluster (no replicas) on 7520-7524.
 const SRC = 7697;
@@ -239,4 +241,22 @@ test('scan mode: DUMP + PTTL from a read-only source session, RESTORE ... REPLAC
   assert.equal(report.keys, Number(await src.call('DBSIZE')));
   const v = await verifyData(await openEndpoint(sourcePool), target, { mode: 'full', rounds: 1, qps: 0, batch: 256, sample: 100, extra: false, ttlToleranceMs: 3000, pauseMs: 0, page: 1000, streamGroups: true });
   assert.equal(v.differences.length, 0, JSON.stringify(v.differences.slice(0, 5)));
+});
+
+test('a big value loaded in pieces goes out in pipelines of about 1 MB, not one pipeline of the whole value', async () => {
+  const target = await openEndpoint(targetPool);
+  const loader = new RdbLoader(target, { payloadVersion: undefined, bigKeyBytes: 8 * 1024 * 1024 });
+  const key = Buffer.from('big:{pipelined}');
+  const value = randomBytes(24 * 1024 * 1024);
+  const PIECE = 256 * 1024;
+  for (let at = 0; at < value.length; at += PIECE) {
+    loader.add({ db: 0, key, expireAtMs: null, piece: { type: 'string', value: value.subarray(at, at + PIECE) }, first: at === 0, last: at + PIECE >= value.length });
+    while (!loader.ready) await loader.drained();
+  }
+  await loader.finish();
+  assert.ok(loader.largestPipeline <= 1.5 * 1024 * 1024, `the largest pipeline carried ${(loader.largestPipeline / 1048576).toFixed(1)} MB`);
+  const [[err, back]] = (await targetPool.node(target.route(key).address).pipeline([['GET', key]])) as [[Error | null, Buffer]];
+  assert.equal(err, null);
+  assert.ok(Buffer.isBuffer(back) && back.equals(value), 'the value arrived whole and in order');
+  await targetPool.node(target.route(key).address).call('DEL', key);
 });

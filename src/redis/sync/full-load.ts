@@ -35,6 +35,8 @@ export class RdbLoader {
   rebuilt = 0;
   expired = 0;
   bytes = 0;
+  /** The most bytes one pipeline carried: what a node's in-flight writes can hold is a few of these. */
+  largestPipeline = 0;
   private readonly queues = new Map<NodeClient, Pending>();
   private readonly flying = new Map<NodeClient, Set<Promise<void>>>();
   private failure: Error | undefined;
@@ -127,7 +129,10 @@ export class RdbLoader {
   private queue(node: NodeClient, c: Command): void {
     const q = this.pending(node);
     q.cmds.push(c);
-    if (q.offsets.length + q.cmds.length >= this.batch) this.send(node);
+    q.cmdBytes += commandBytes(c);
+    // By bytes too: 256 pieces of a big value (APPENDs of 256 KB) would be a 64 MB pipeline,
+    // and four in flight would hold most of a 200 MB string in memory.
+    if (q.offsets.length + q.cmds.length >= this.batch || q.cmdBytes >= PIPELINE_BYTES) this.send(node);
   }
 
   private async write(node: NodeClient, q: Pending): Promise<void> {
@@ -147,6 +152,7 @@ export class RdbLoader {
     const cmds = this.queues.get(node);
     if (!cmds || !(cmds.offsets.length + cmds.cmds.length)) return;
     this.queues.set(node, newPending());
+    this.largestPipeline = Math.max(this.largestPipeline, cmds.used + cmds.cmdBytes);
     let set = this.flying.get(node);
     if (!set) { set = new Set(); this.flying.set(node, set); }
     const p: Promise<void> = this.write(node, cmds).then(
@@ -161,9 +167,12 @@ export class RdbLoader {
 }
 
 /** What is queued for one node: RESTORE frames back to back in a block, and plain commands. */
-interface Pending { block: Buffer; used: number; offsets: number[]; cmds: Command[] }
+interface Pending { block: Buffer; used: number; offsets: number[]; cmds: Command[]; cmdBytes: number }
 const BLOCK = 128 * 1024;
-const newPending = (): Pending => ({ block: EMPTY, used: 0, offsets: [], cmds: [] });
+/** A pipeline of plain commands is sent once it carries this much (its argument bytes). */
+const PIPELINE_BYTES = 1024 * 1024;
+const newPending = (): Pending => ({ block: EMPTY, used: 0, offsets: [], cmds: [], cmdBytes: 0 });
+const commandBytes = (c: Command): number => c.reduce((n, x) => n + x.length, 0);
 const EMPTY = Buffer.alloc(0);
 
 /** A frame back to the command it encodes (the replication stream's parser reads the same RESP). */
