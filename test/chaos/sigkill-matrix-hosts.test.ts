@@ -3,7 +3,7 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, tempStateDir } from '../support/cli.js';
 import { withNode } from '../support/cluster.js';
-import { killChain, keysPerSlot, repeatedActions, sentBeforeRun, slotDifferences, type AuditEntry } from '../support/failpoints.js';
+import { chaseNotReached, killChain, keysPerSlot, repeatedActions, sentBeforeRun, slotDifferences, type AuditEntry } from '../support/failpoints.js';
 import { nodeAddress, readHosts, type HostsInfo } from '../support/hosts.js';
 import { failpointsOf } from '../../src/engine/failpoint.js';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
@@ -81,7 +81,6 @@ const summary: Array<{ case: string; points: number; killed: number; notReached:
 type Plan = { runbook: string; steps: Array<{ id: string; kind: string; args: unknown }> };
 type Show = { run: { status: string }; steps: Array<{ stepId: string; status: string; output: any }>; audit: AuditEntry[] };
 const FLAGS = ['--yes', '--allow-destructive'];
-const MAX_PASSES = 3;
 
 /** Each COPY of the run crosses hosts, in one hop from the source host (direct) or two through this machine. */
 function checkCopies(e: Env, audit: AuditEntry[], how: 'direct' | 'via-runner', where: string): number {
@@ -151,18 +150,7 @@ async function matrixCase(name: string, c: Case, base: number, t: { diagnostic(s
     const absent = Object.keys(c.absent ?? {});
     assert.deepEqual(first.chain.killed.filter((p) => absent.includes(p)), [], `${first.where}: passed points this case must not reach`);
     for (const p of absent) t.diagnostic(`ABSENT ${name} ${p}: not passed, as expected: ${c.absent![p]}`);
-    let notReached = first.chain.notReached.filter((p) => !absent.includes(p));
-    const killed = [...first.chain.killed];
-    for (let pass = 2; notReached.length && pass <= MAX_PASSES; pass++) {
-      const more = await chainPass(e, c, params, pass, notReached);
-      killed.push(...more.chain.killed);
-      notReached = notReached.filter((p) => !more.chain.killed.includes(p));
-      if (!more.chain.killed.length) break;
-    }
-    for (const p of notReached) {
-      const step = p.slice(0, p.indexOf(':'));
-      t.diagnostic(`NOT REACHED ${name} ${p}: no run of step ${step} passed it (killed there at ${killed.filter((k) => k.startsWith(`${step}.`) || k.startsWith(`${step}:`)).join(' ')}); the step passes it only in a state the runs did not meet`);
-    }
+    const { killed, notReached } = await chaseNotReached(name, { killed: first.chain.killed, notReached: first.chain.notReached.filter((p) => !absent.includes(p)) }, (n, points) => chainPass(e, c, params, n, points), (line) => t.diagnostic(line));
     const sourceDiff = slotDifferences(sourceBefore, await keysPerSlot(source, e.password));
     const targetDiff = c.target ? slotDifferences(sourceBefore, await keysPerSlot(target, e.password)) : [];
     figures(`${name}: SIGKILL at each of its ${first.points.length} failpoints on 3 hosts, resumed`, { differences: sourceDiff.length + targetDiff.length });

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cli, tempStateDir } from '../support/cli.js';
 import { roles } from '../support/cluster.js';
-import { killChain, keysPerSlot, repeatedActions, sentBeforeRun, slotDifferences, type AuditEntry } from '../support/failpoints.js';
+import { chaseNotReached, killChain, keysPerSlot, repeatedActions, sentBeforeRun, slotDifferences, type AuditEntry } from '../support/failpoints.js';
 import { failpointsOf } from '../../src/engine/failpoint.js';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
 import { ClusterPool } from '../../src/redis/connect.js';
@@ -87,8 +87,6 @@ plainTest('every runbook in runbooks/ has a sandbox and parameters in this matri
 
 type Plan = { runbook: string; steps: Array<{ id: string; kind: string; args: unknown }> };
 const FLAGS = ['--yes', '--allow-destructive'];
-/** Extra runs for points the first chain did not reach (a node started in parallel with the one killed). */
-const MAX_PASSES = 3;
 
 /**
  * One chain over a fresh plan of the runbook, with `armed` (default: all its
@@ -134,20 +132,7 @@ async function matrixCase(name: string, c: Case, base: number, t: { diagnostic(s
     // A phase boundary is on every path: only an in-step point may go unreached.
     assert.deepEqual(first.chain.notReached.filter((p) => !p.includes(':')), [], `${first.where}: phase boundaries never reached`);
     // The rest get runs of their own, armed with only them, while a run still reaches one.
-    let notReached = first.chain.notReached;
-    const killed = [...first.chain.killed];
-    for (let pass = 2; notReached.length && pass <= MAX_PASSES; pass++) {
-      const more = await chainPass(e, name, params, pass, notReached);
-      killed.push(...more.chain.killed);
-      notReached = notReached.filter((p) => !more.chain.killed.includes(p));
-      if (!more.chain.killed.length) break;
-    }
-    for (const p of notReached) {
-      const step = p.slice(0, p.indexOf(':'));
-      // A point a step passes only in some states (see the comment at its kind's `failpoints`):
-      // a start sent only to a node found down, a full sync seen while it loads.
-      t.diagnostic(`NOT REACHED ${name} ${p}: no run of step ${step} passed it (killed there at ${killed.filter((k) => k.startsWith(`${step}.`) || k.startsWith(`${step}:`)).join(' ')}); the step passes it only in a state the runs did not meet`);
-    }
+    const { killed, notReached } = await chaseNotReached(name, first.chain, (n, points) => chainPass(e, name, params, n, points), (line) => t.diagnostic(line));
     // Data, counted independently of the runbook: keys per slot, source unchanged, target as expected.
     const sourceDiff = slotDifferences(sourceBefore, await keysPerSlot(base, e.password));
     const targetDiff = c.target ? slotDifferences(targetBefore, await keysPerSlot(base + 100, e.password)) : [];

@@ -200,6 +200,19 @@ function lzfCompressForTest(input: Buffer): Buffer {
   return Buffer.from(out);
 }
 
+/** Parse a file fed 4000 bytes at a time, as a link delivers it: what came out, and the most the parser held. */
+function parseAsItArrives(file: Buffer, bigBytes: number): { got: Array<RawEntry | BigPiece>; maxBuffered: number } {
+  const p = new RdbParser({ raw: true, bigBytes });
+  const got: Array<RawEntry | BigPiece> = [];
+  let maxBuffered = 0;
+  for (let i = 0; i < file.length; i += 4000) {
+    got.push(...(p.push(file.subarray(i, i + 4000)) as Array<RawEntry | BigPiece>));
+    maxBuffered = Math.max(maxBuffered, p.buffered);
+  }
+  got.push(...(p.end() as Array<RawEntry | BigPiece>));
+  return { got, maxBuffered };
+}
+
 test('a value bigger than bigBytes is read and written in pieces as it arrives, never held whole: every type, the same data', async () => {
   await r.call('FLUSHALL');
   const N = 20_000;
@@ -222,14 +235,7 @@ test('a value bigger than bigBytes is read and written in pieces as it arrives, 
   await r.call('SAVE');
   const file = readFileSync(join(dir, 'dump.rdb'));
   const bigBytes = 64 * 1024;
-  const p = new RdbParser({ raw: true, bigBytes });
-  const got: Array<RawEntry | BigPiece> = [];
-  let maxBuffered = 0;
-  for (let i = 0; i < file.length; i += 4000) {
-    got.push(...(p.push(file.subarray(i, i + 4000)) as Array<RawEntry | BigPiece>));
-    maxBuffered = Math.max(maxBuffered, p.buffered);
-  }
-  got.push(...(p.end() as Array<RawEntry | BigPiece>));
+  const { got, maxBuffered } = parseAsItArrives(file, bigBytes);
   const pieces = got.filter((e): e is BigPiece => 'piece' in e);
   const keysInPieces = [...new Set(pieces.map((x) => str(x.key)))].sort();
   assert.deepEqual(keysInPieces, ['b:hash', 'b:list', 'b:lzf', 'b:set', 'b:stream', 'b:string', 'b:zset']);
@@ -269,14 +275,7 @@ test('a value between bigBytes and twice that is read in pieces too: the parser 
   const file = readFileSync(join(dir, 'dump.rdb'));
   const bigBytes = 64 * 1024;
   assert.ok(file.length > 1.2 * bigBytes && file.length < 2 * bigBytes, `the file is ${file.length} bytes`);
-  const p = new RdbParser({ raw: true, bigBytes });
-  const got: Array<RawEntry | BigPiece> = [];
-  let maxBuffered = 0;
-  for (let i = 0; i < file.length; i += 4000) {
-    got.push(...(p.push(file.subarray(i, i + 4000)) as Array<RawEntry | BigPiece>));
-    maxBuffered = Math.max(maxBuffered, p.buffered);
-  }
-  got.push(...(p.end() as Array<RawEntry | BigPiece>));
+  const { got, maxBuffered } = parseAsItArrives(file, bigBytes);
   const pieces = got.filter((e): e is BigPiece => 'piece' in e);
   assert.ok(pieces.length > 1, `the set came as ${got.length} entr${got.length === 1 ? 'y' : 'ies'} and ${pieces.length} pieces`);
   assert.ok(maxBuffered < bigBytes + 8000, `at most ${maxBuffered} bytes buffered`);

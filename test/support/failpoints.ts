@@ -133,3 +133,29 @@ export function repeatedActions(audit: AuditEntry[]): string[] {
 }
 
 export const fileExists = existsSync;
+
+/** Extra chains for points the first one did not reach (a node started in parallel with the one killed). */
+export const MAX_PASSES = 3;
+
+/**
+ * Points the first chain did not reach get chains of their own, armed with
+ * only them, while a chain still reaches one (at most MAX_PASSES in all).
+ * What no chain reaches is reported through `report`, never dropped: a step
+ * passes such a point only in a state the runs did not meet (a start sent
+ * only to a node found down, a full sync seen while it loads).
+ */
+export async function chaseNotReached(name: string, first: { killed: string[]; notReached: string[] }, pass: (n: number, points: string[]) => Promise<{ chain: { killed: string[] } }>, report: (line: string) => void): Promise<{ killed: string[]; notReached: string[] }> {
+  let notReached = first.notReached;
+  const killed = [...first.killed];
+  for (let n = 2; notReached.length && n <= MAX_PASSES; n++) {
+    const more = await pass(n, notReached);
+    killed.push(...more.chain.killed);
+    notReached = notReached.filter((p) => !more.chain.killed.includes(p));
+    if (!more.chain.killed.length) break;
+  }
+  for (const p of notReached) {
+    const step = p.slice(0, p.indexOf(':'));
+    report(`NOT REACHED ${name} ${p}: no run of step ${step} passed it (killed there at ${killed.filter((k) => k.startsWith(`${step}.`) || k.startsWith(`${step}:`)).join(' ')}); the step passes it only in a state the runs did not meet`);
+  }
+  return { killed, notReached };
+}
