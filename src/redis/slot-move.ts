@@ -46,7 +46,7 @@ function bulk(pool: ClusterPool, address: string) {
       const [[err, reply]] = (await lostIfUnreachable(address, node.pipeline([cmd]))) as [[Error | null, unknown]];
       // ioredis errors can carry the command (MIGRATE ... AUTH password): only the scrubbed text goes on.
       if (err && /Connection is closed|ECONNRESET|EPIPE|ECONNREFUSED/i.test(err.message)) throw nodeLost(address, scrub(err.message, pool.secrets()));
-      if (err) throw new Error(`${address}: ${scrub(err.message, pool.secrets())}`);
+      if (err) throw slotMoveError(address, scrub(err.message, pool.secrets()));
       return reply;
     },
   };
@@ -82,7 +82,7 @@ async function pipelined(pool: ClusterPool, address: string, cmds: Array<[string
   // ("Connection is closed."): say which node went away and what the open slots need.
   const lost = res.find(([err]) => err && /Connection is closed|ECONNRESET|EPIPE|ECONNREFUSED/i.test(err.message));
   if (lost) throw nodeLost(address, scrub(lost[0]!.message, pool.secrets()));
-  return res.map(([err, reply]) => (err ? { err: new Error(`${address}: ${scrub(err.message, pool.secrets())}`) } : { reply }));
+  return res.map(([err, reply]) => (err ? { err: slotMoveError(address, scrub(err.message, pool.secrets())) } : { reply }));
 }
 
 /**
@@ -97,6 +97,20 @@ async function lostIfUnreachable<T>(address: string, p: Promise<T>): Promise<T> 
     if (err instanceof RunbookError && err.code === 'E_NODE_UNREACHABLE') throw nodeLost(address, err.message.replace(/^.* is unreachable \((.*)\)$/, '$1'));
     throw err;
   }
+}
+
+/**
+ * A node's refusal during a move, named when the cause is known: a node that
+ * was a master when the step began and is a replica now (its replica took
+ * over, or it came back after a crash and was demoted) refuses SETSLOT and
+ * writes. A resume re-reads the cluster and follows the new master.
+ */
+export function slotMoveError(address: string, msg: string): Error {
+  if (/SETSLOT only with masters|^READONLY\b/.test(msg)) {
+    return failedError('E_NODE_DEMOTED', `${address} is no longer a master (${msg}): a failover happened during the slot move`,
+      'wait until the cluster agrees on the new master (`redis-runbook check`), then resume: the move re-reads the cluster, follows the master that replaced it, and finishes what is missing');
+  }
+  return new Error(`${address}: ${msg}`);
 }
 
 function nodeLost(address: string, msg: string): Error {
