@@ -75,10 +75,15 @@ async function restart(port: number, anyPort: number): Promise<void> {
     await until(`no live master at ${port} owns slots`, replaced, 30_000);
   }
   await startNode(dir, port, password);
-  await until(`cluster ok after ${port} restarted`, async () => {
+  // Whole again means agreed, too: the node came back as a replica, by its own account and in
+  // the others' view. Before that, a runbook's fresh look at the cluster may still see it as the
+  // master it was (a resume then meets a node that refuses SETSLOT, E_NODE_DEMOTED).
+  await until(`cluster ok after ${port} restarted, and it a replica in every view`, async () => {
     const text = (await withNode(anyPort, password, (r) => r.call('CLUSTER', 'NODES'))) as string;
     const info = (await withNode(port, password, (r) => r.call('CLUSTER', 'INFO'))) as string;
-    return !/fail/.test(text) && /cluster_state:ok/.test(info);
+    const own = parseClusterNodes((await withNode(port, password, (r) => r.call('CLUSTER', 'NODES'))) as string).find((n) => n.flags.includes('myself'));
+    const seen = parseClusterNodes(text).find((n) => portOf(n.address) === port);
+    return !/fail/.test(text) && /cluster_state:ok/.test(info) && !!own?.flags.includes('slave') && !!seen?.flags.includes('slave');
   }, 60_000);
 }
 
