@@ -348,10 +348,18 @@ async function closeLoneMark(pool: ClusterPool, slot: number, lone: OpenSlot, by
     await bulk(pool, lone.node.address).call('CLUSTER', 'SETSLOT', slot, 'STABLE');
     return;
   }
-  const peerMe = myself(String(await bulk(pool, peerAddr).call('CLUSTER', 'NODES')));
-  const there = await keysIn(pool, peerAddr, slot);
+  let peerMe = myself(String(await bulk(pool, peerAddr).call('CLUSTER', 'NODES')));
+  let peer = { id: lone.peer, address: peerAddr };
+  // The peer failed over since the mark was set (killed, its replica promoted, back as that
+  // replica's replica): the move's other side is now the master it follows, which holds the
+  // keys the peer had received. A replica refuses SETSLOT.
+  const promoted = peerMe.flags.includes('slave') && peerMe.masterId ? byId.get(peerMe.masterId) : undefined;
+  if (promoted) {
+    peer = { id: peerMe.masterId!, address: promoted };
+    peerMe = myself(String(await bulk(pool, promoted).call('CLUSTER', 'NODES')));
+  }
+  const there = await keysIn(pool, peer.address, slot);
   const meNow = myself(String(await bulk(pool, lone.node.address).call('CLUSTER', 'NODES')));
-  const peer = { id: lone.peer, address: peerAddr };
   if (lone.state === 'migrating') {
     if (owns(peerMe, slot)) {
       if (here > 0) throw refuse(`${peerAddr} already owns it, yet ${here} keys are still here`);
