@@ -481,7 +481,7 @@ export class RdbParser {
         if (this.o.raw && this.o.bigBytes !== undefined && Math.max(err.until, this.buf.length) - start >= this.o.bigBytes && this.startBig(r, start)) continue;
         // Doubling what is held finds an entry's end in few passes, but past bigBytes it would
         // hold up to twice that of one value before seeing it is big: a value just under
-        // 2 x bigBytes (a 1M-element list) arrived whole and was decoded whole. Stop at bigBytes.
+        // 2 x bigBytes arrived whole and, over bigKeyBytes, was decoded whole. Stop at bigBytes.
         const grow = 2 * have;
         this.want = Math.max(err.until - start, this.o.raw && this.o.bigBytes !== undefined && have < this.o.bigBytes ? Math.min(grow, this.o.bigBytes) : grow);
         break;
