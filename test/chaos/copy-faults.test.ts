@@ -1,6 +1,8 @@
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { cli, runIdOf, tempStateDir } from '../support/cli.js';
 import { withNode } from '../support/cluster.js';
@@ -15,6 +17,13 @@ const home = tempStateDir('rr-chaos-');
 let inventory = '';
 let password = '';
 let dir = '';
+
+// The sandbox's copies take a fraction of a second, too short to hit reliably. The runner's
+// rsync is the real one, slowed with --bwlimit by a wrapper first in the CLI's PATH (argv0
+// kept, so it looks like any rsync), so that each fault lands while data moves.
+const slowBin = mkdtempSync(join(tmpdir(), 'rr-slow-rsync-'));
+writeFileSync(join(slowBin, 'rsync'), `#!/bin/bash\nexec -a rsync ${execFileSync('sh', ['-c', 'command -v rsync'], { encoding: 'utf8' }).trim()} --bwlimit=24 "$@"\n`, { mode: 0o755 });
+const SLOW = { PATH: `${slowBin}:${process.env.PATH}` };
 
 before(async () => {
   const r = await cli(home, ['sandbox', 'up', '--name', 'copy', '--base-port', String(BASE), '--keys', '3000', '--target-masters', '3', '--ssh']);
@@ -54,7 +63,7 @@ async function targetStillStopped(): Promise<void> {
  * and check the target equals the source slot by slot, nothing destructive done twice.
  */
 async function copyCase(name: string, fault: () => Promise<number>, lift: () => void = () => {}): Promise<void> {
-  const run = startCli(home, ['run', 'migrate-copy-files', '--inventory', inventory, '--yes', '--allow-destructive']);
+  const run = startCli(home, ['run', 'migrate-copy-files', '--inventory', inventory, '--yes', '--allow-destructive'], SLOW);
   await run.waitFor(/\[\d+\/\d+\] copy /);
   const hits = await fault();
   assert.ok(hits > 0, 'the fault hit at least one process');
@@ -67,7 +76,7 @@ async function copyCase(name: string, fault: () => Promise<number>, lift: () => 
   assert.match(mid.run.error ?? '', /copy/, 'the error names the copy');
   assert.equal(mid.steps.find((s) => s.stepId === 'start-target')!.status, 'pending');
   await targetStillStopped();
-  const r = await cli(home, ['resume', id, '--yes', '--allow-destructive']);
+  const r = await cli(home, ['resume', id, '--yes', '--allow-destructive'], SLOW);
   assert.equal(r.code, 0, r.out);
   const s = await show(id);
   assert.equal(s.run.status, 'succeeded');

@@ -111,11 +111,18 @@ test('drill with a canary lead shorter than the replica\'s lag: no bound is give
     const r = await run.done;
     assert.equal(r.code, 0, r.out);
     const out = (await showRun(home, runIdOf(r))).steps.find((x) => x.stepId === 'fail-master')!.output;
-    // Every canary write before the stop was lost (those acknowledged by the new master after it are kept).
     assert.ok(out.canary.lost > 0, `canary writes were lost (${out.canary.lost} of ${out.canary.acked})`);
-    assert.equal(out.canary.keptBefore, null);
-    assert.match(r.out, /WARNING: none of the canary's writes before the stop is kept by \S+: it was more than \d+ ms behind/);
-    assert.doesNotMatch(r.out, /only writes acknowledged after that can be lost/);
+    // What the drill says must match what it measured: no canary write from before the stop
+    // kept (the usual case here) gives the warning and no bound; one kept (seen once in five
+    // runs: a write that left before the cut took hold) gives the bound and no warning.
+    if (out.canary.keptBefore === null) {
+      assert.match(r.out, /WARNING: none of the canary's writes before the stop is kept by \S+: it was more than \d+ ms behind/);
+      assert.doesNotMatch(r.out, /only writes acknowledged after that can be lost/);
+    } else {
+      console.log(`drill-loss: a canary write ${out.stoppedAt - out.canary.keptBefore} ms before the stop was kept despite the cut`);
+      assert.match(r.out, /only writes acknowledged after that can be lost/);
+      assert.doesNotMatch(r.out, /WARNING: none of the canary's writes/);
+    }
   } finally {
     heal(replicaHost);
   }
