@@ -11,7 +11,7 @@ import { restoreFrame } from '../../src/redis/sync/resp-pipe.js';
 import { crc64, dumpPayload, payloadVersion } from '../../src/redis/sync/crc64.js';
 import { lzfDecompress, LzfStream } from '../../src/redis/sync/lzf.js';
 import { pieceCommands } from '../../src/redis/sync/apply.js';
-import type { BigPiece } from '../../src/redis/sync/rdb-big.js';
+import { PIECE_ITEMS, type BigPiece } from '../../src/redis/sync/rdb-big.js';
 
 // A standalone redis-server on 7695 writes the RDB; the parser must read back exactly what was written.
 const PORT = 7695;
@@ -281,4 +281,35 @@ test('a value between bigBytes and twice that is read in pieces too: the parser 
   assert.ok(maxBuffered < bigBytes + 8000, `at most ${maxBuffered} bytes buffered`);
   const members = pieces.flatMap((x) => (x.piece.type === 'set' ? x.piece.value.map(str) : []));
   assert.equal(new Set(members).size, 8000);
+});
+
+test('a big stream arriving in one large chunk is decoded a piece at a time, as the loader takes them, each piece a bounded number of entries', async () => {
+  await r.call('FLUSHALL');
+  // Entries share their field names, so the RDB stores them in a few bytes each: 8 MB of it
+  // (a chunk the parser can be handed at once) decodes to hundreds of thousands of objects.
+  const N = 60_000;
+  for (let i = 0; i < N; i += 2000) {
+    const p = r.pipeline();
+    for (let n = i; n < i + 2000; n++) p.call('XADD', 'feed:stream', `${n + 1}-0`, 'n', String(n), 'e', 'x');
+    await p.exec();
+  }
+  await r.call('SAVE');
+  const file = readFileSync(join(dir, 'dump.rdb'));
+  const bigBytes = 64 * 1024;
+  assert.ok(file.length > 4 * bigBytes, `the file is ${file.length} bytes`);
+  const p = new RdbParser({ raw: true, bigBytes });
+  // The first chunk ends inside the stream, past bigBytes: the parser starts reading it in pieces.
+  const cut = 2 * bigBytes;
+  const early = [...p.feed(file.subarray(0, cut))] as Array<RawEntry | BigPiece>;
+  const rest = p.feed(file.subarray(cut));
+  const first = rest.next();
+  assert.ok(!first.done && 'piece' in first.value, 'a piece of the stream comes first');
+  // Taking one piece decoded one piece: the rest of the chunk waits for the next take.
+  assert.ok(p.consumed < cut + 4 * bigBytes, `taking one piece consumed ${p.consumed} of ${file.length} bytes`);
+  const pieces = [...early, first.value, ...rest, ...p.rest()].filter((e): e is BigPiece => 'piece' in e);
+  const sizes = pieces.map((x) => (x.piece.type === 'stream' ? x.piece.value.entries.length : -1));
+  assert.equal(sizes.reduce((a, b) => a + b, 0), N);
+  // A piece stops at PIECE_ITEMS entries, give or take the one stream node (at most 100 entries) that crossed it.
+  assert.ok(Math.max(...sizes) <= PIECE_ITEMS + 100, `the largest piece holds ${Math.max(...sizes)} entries`);
+  assert.ok(pieces.at(-1)!.last && pieces[0]!.first);
 });

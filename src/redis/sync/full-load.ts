@@ -3,7 +3,7 @@ import type { Endpoint } from '../verify/endpoint.js';
 import { decodeRaw, objectBytes, type BigPiece, type RawEntry } from './rdb.js';
 import { dumpPayload } from './crc64.js';
 import { entryCommands, pieceCommands, sendChecked, type Command } from './apply.js';
-import { restoreFrameInto, restoreFrameSize, type RespPipe } from './resp-pipe.js';
+import { commandInto, commandSize, restoreFrameInto, restoreFrameSize, type RespPipe } from './resp-pipe.js';
 import { parseCommand } from './replica-link.js';
 
 export interface LoaderOptions {
@@ -115,18 +115,33 @@ export class RdbLoader {
   /** A RESTORE written straight into the node's batch buffer (resp-pipe.ts). */
   private frame(node: NodeClient, e: RawEntry, version: number): void {
     const ttl = e.expireAtMs ?? 0;
-    const size = restoreFrameSize(e.key.length, ttl, e.value.length);
+    const q = this.room(node, restoreFrameSize(e.key.length, ttl, e.value.length));
+    q.offsets.push(q.used);
+    q.used = restoreFrameInto(q.block, q.used, e.key, ttl, e.type, e.value, version);
+    if (q.offsets.length >= this.batch) this.send(node);
+  }
+
+  /** The node's pending batch with room for `size` more bytes in its block (the full one is sent first). */
+  private room(node: NodeClient, size: number): Pending {
     let q = this.pending(node);
     if (q.used + size > q.block.length) {
       if (q.offsets.length) { this.send(node); q = this.pending(node); }
       if (size > q.block.length) q.block = Buffer.allocUnsafe(Math.max(BLOCK, size));
     }
-    q.offsets.push(q.used);
-    q.used = restoreFrameInto(q.block, q.used, e.key, ttl, e.type, e.value, version);
-    if (q.offsets.length + q.cmds.length >= this.batch) this.send(node);
+    return q;
   }
 
   private queue(node: NodeClient, c: Command): void {
+    if (this.o.pipe) {
+      // Encoded now, into the same block as the RESTORE frames: the arguments (a Buffer per
+      // element of a big collection's piece) die young instead of living until the pipeline's
+      // replies come back, which is what made the runner's heap grow with a big key's size.
+      const q = this.room(node, commandSize(c));
+      q.offsets.push(q.used);
+      q.used = commandInto(q.block, q.used, c);
+      if (q.offsets.length >= this.batch) this.send(node);
+      return;
+    }
     const q = this.pending(node);
     q.cmds.push(c);
     q.cmdBytes += commandBytes(c);
@@ -166,7 +181,7 @@ export class RdbLoader {
   }
 }
 
-/** What is queued for one node: RESTORE frames back to back in a block, and plain commands. */
+/** What is queued for one node: commands encoded back to back in a block (with a pipe), or plain commands (without). */
 interface Pending { block: Buffer; used: number; offsets: number[]; cmds: Command[]; cmdBytes: number }
 const BLOCK = 128 * 1024;
 /** A pipeline of plain commands is sent once it carries this much (its argument bytes). */

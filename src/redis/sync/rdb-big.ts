@@ -17,6 +17,12 @@ export interface BigValue {
 
 /** Input bytes per piece: pieces stay small whatever chunk the link delivers. */
 const PIECE_BYTES = 256 * 1024;
+/**
+ * Elements per piece, too: decoded, an element costs far more than its RDB
+ * bytes (a Buffer object each, an array per pair). 256 KB of a stream whose
+ * entries share field names is over 10k entries; 2000 keeps a piece a few MB.
+ */
+export const PIECE_ITEMS = 2000;
 
 type Item = Buffer | [Buffer, number] | [Buffer, Buffer] | RdbStream['entries'][number];
 
@@ -114,7 +120,7 @@ class BigCollection implements BigValue {
     const start = r.pos;
     const items: Item[] = [];
     let need = 0;
-    while (this.left > 0 && r.pos - start < PIECE_BYTES) {
+    while (this.left > 0 && r.pos - start < PIECE_BYTES && items.length < PIECE_ITEMS) {
       const at = r.pos;
       const got = items.length;
       try {

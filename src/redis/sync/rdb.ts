@@ -447,16 +447,29 @@ export class RdbParser {
     return this.buf.length - this.pos + this.chunked;
   }
 
+  /** Everything `feed` yields for this chunk, at once (a whole file, a test). */
   push(chunk: Buffer, final = false): Array<RdbEntry | RawEntry | BigPiece> {
-    if (this.done) return [];
+    return [...this.feed(chunk, final)];
+  }
+
+  /**
+   * The entries (and big values' pieces) completed with this chunk, one at a
+   * time as the caller takes them: nothing is decoded before it is asked
+   * for. The sync loads each before taking the next, so what the runner
+   * holds is bounded by the target's pace, not by how much RDB one pass
+   * covers: 8 MB of a stream's RDB, whose entries share field names, is
+   * hundreds of thousands of entries once decoded. Take every entry before
+   * the next call.
+   */
+  *feed(chunk: Buffer, final = false): Generator<RdbEntry | RawEntry | BigPiece> {
+    if (this.done) return;
     this.chunks.push(chunk);
     this.chunked += chunk.length;
-    if (!final && this.buf.length - this.pos + this.chunked < this.want) return [];
+    if (!final && this.buf.length - this.pos + this.chunked < this.want) return;
     this.buf = Buffer.concat([this.buf.subarray(this.pos), ...this.chunks]);
     this.pos = 0;
     this.chunks = [];
     this.chunked = 0;
-    const out: Array<RdbEntry | RawEntry | BigPiece> = [];
     const r = new Reader(this.buf);
     while (!this.done) {
       const start = r.pos;
@@ -465,13 +478,13 @@ export class RdbParser {
         this.consumed += r.pos - start;
         this.pos = r.pos;
         if ('need' in s) { this.want = s.need - r.pos; break; }
-        out.push(s.piece);
         if (s.piece.last) this.big = undefined;
+        yield s.piece;
         continue;
       }
+      let e: RdbEntry | RawEntry | undefined;
       try {
-        const e = this.next(r);
-        if (e) out.push(e);
+        e = this.next(r);
         this.consumed += r.pos - start;
         this.pos = r.pos;
       } catch (err) {
@@ -486,8 +499,8 @@ export class RdbParser {
         this.want = Math.max(err.until - start, this.o.raw && this.o.bigBytes !== undefined && have < this.o.bigBytes ? Math.min(grow, this.o.bigBytes) : grow);
         break;
       }
+      if (e) yield e;
     }
-    return out;
   }
 
   /** The entry at `start` is a key whose value is big and still arriving: read it in pieces from here on. */
@@ -511,9 +524,13 @@ export class RdbParser {
 
   /** The link says the RDB is complete: the entries still held back; it must have ended with its EOF opcode. */
   end(): Array<RdbEntry | RawEntry | BigPiece> {
-    const rest = this.push(Buffer.alloc(0), true);
-    if (this.done) return rest;
-    throw new RdbError('the RDB ended before its EOF marker (a cut-off transfer)', this.consumed + this.chunked);
+    return [...this.rest()];
+  }
+
+  /** `end`, one entry at a time (see `feed`). */
+  *rest(): Generator<RdbEntry | RawEntry | BigPiece> {
+    yield* this.feed(Buffer.alloc(0), true);
+    if (!this.done) throw new RdbError('the RDB ended before its EOF marker (a cut-off transfer)', this.consumed + this.chunked);
   }
 
   private next(r: Reader): RdbEntry | RawEntry | undefined {

@@ -21,21 +21,28 @@ export function encodeBatch(cmds: Command[]): Buffer {
   for (const c of cmds) size += frameSize(c);
   const b = Buffer.allocUnsafe(size);
   let p = 0;
-  for (const c of cmds) {
-    p += b.write(`*${c.length}\r\n`, p, 'latin1');
-    for (const a of c) {
-      if (typeof a === 'string') {
-        p += b.write(`$${Buffer.byteLength(a)}\r\n`, p, 'latin1');
-        p += b.write(a, p, 'utf8');
-      } else {
-        p += b.write(`$${a.length}\r\n`, p, 'latin1');
-        p += a.copy(b, p);
-      }
-      b[p++] = 13;
-      b[p++] = 10;
-    }
-  }
+  for (const c of cmds) p = commandInto(b, p, c);
   return b;
+}
+
+/** Bytes commandInto writes for `c`. */
+export const commandSize = frameSize;
+
+/** A command as RESP at b[p] (room for commandSize(c) bytes); returns the end. */
+export function commandInto(b: Buffer, p: number, c: Command): number {
+  p += b.write(`*${c.length}\r\n`, p, 'latin1');
+  for (const a of c) {
+    if (typeof a === 'string') {
+      p += b.write(`$${Buffer.byteLength(a)}\r\n`, p, 'latin1');
+      p += b.write(a, p, 'utf8');
+    } else {
+      p += b.write(`$${a.length}\r\n`, p, 'latin1');
+      p += a.copy(b, p);
+    }
+    b[p++] = 13;
+    b[p++] = 10;
+  }
+  return p;
 }
 
 const HEAD5 = Buffer.from('*5\r\n$7\r\nRESTORE\r\n$');

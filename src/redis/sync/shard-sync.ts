@@ -254,18 +254,21 @@ export class ShardSync {
           await this.nap(1000);
           continue;
         }
-        const entries = parser.push(chunk) as Array<RawEntry | BigPiece>;
-        if (entries.length) {
+        // One entry (or piece) at a time, each loaded before the next is decoded: see RdbParser.feed.
+        for (const e of parser.feed(chunk) as Generator<RawEntry | BigPiece>) {
           const l = (loader ??= newLoader());
-          for (const e of entries) l.add(e);
-          this.loadedKeys = l.keys;
-          while (!l.ready) await l.drained();
+          l.add(e);
+          if (!l.ready) { this.loadedKeys = l.keys; while (!l.ready) await l.drained(); }
         }
+        if (loader) this.loadedKeys = loader.keys;
         if (chunks.length < 16) link.resume();
       }
-      const rest = parser.end() as Array<RawEntry | BigPiece>;
+      for (const e of parser.rest() as Generator<RawEntry | BigPiece>) {
+        const l = (loader ??= newLoader());
+        l.add(e);
+        while (!l.ready) await l.drained();
+      }
       loader ??= newLoader();
-      for (const e of rest) loader.add(e);
       await loader.finish();
       // Function libraries travel in the RDB too (Redis 7): every master gets them.
       for (const [k, code] of Object.entries(parser.aux)) {
