@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { RunbookError, exitCodeFor, messageOf, EXIT, usageError, preconditionError } from '../errors.js';
-import { listRunbooks, loadRunbook, resolveParams } from '../engine/runbook.js';
+import { listRunbooks, loadRunbook, resolveParams, stepKnobs } from '../engine/runbook.js';
 import { preparePlan, } from '../engine/prepare.js';
 import { planRefused } from '../engine/plan.js';
 import { sealPlan } from '../engine/plan-seal.js';
@@ -36,7 +36,7 @@ let exitCode = 0;
 
 program.command('list').description('list the runbooks, one line each').option('--json', 'output JSON').action((o: { json?: boolean }) => {
   const rbs = listRunbooks();
-  if (o.json) return void console.log(JSON.stringify(rbs.map((r) => ({ name: r.name, summary: r.summary, params: r.params })), null, 2));
+  if (o.json) return void console.log(JSON.stringify(rbs.map((r) => ({ name: r.name, summary: r.summary, params: r.params, steps: stepKnobs(r) })), null, 2));
   for (const r of rbs) console.log(`${r.name.padEnd(24)} ${r.summary}`);
 });
 

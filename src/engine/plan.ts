@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Topology } from '../redis/topology.js';
 import { usageError } from '../errors.js';
 import { stepKind } from '../steps/registry.js';
-import type { Condition, PlanHosts, PlannedCommand } from '../steps/kind.js';
+import type { Condition, PlanHosts, PlannedCommand, StepKind } from '../steps/kind.js';
 import { substitute, stepIncluded, type Runbook } from './runbook.js';
 
 /** The part of a topology a plan depends on, kept so drift can be described in words. */
@@ -13,6 +13,8 @@ export interface StepInstance {
   id: string;
   kind: string;
   title: string;
+  /** The parameters the kind was handed (those it declares that were given); the rest take the kind's defaults. */
+  params?: Record<string, string>;
   args: unknown;
   commands: PlannedCommand[];
   destructive?: string;
@@ -55,14 +57,17 @@ export function buildPlan(rb: Runbook, params: Record<string, string>, inventory
       return [];
     }
     const kind = stepKind(s.kind, rb.file);
-    const raw: Record<string, string> = { ...params };
-    for (const [k, v] of Object.entries(s.with)) raw[k] = substitute(v, params);
-    if (raw.ifNode && !nodeMatches(raw, topology)) {
-      omitted.push({ id: s.id, reason: `only for a node that is a ${raw.ifNode.replaceAll('-', ' ')}; ${raw.node} is not` });
-      return [];
+    const ifNode = s.with.ifNode;
+    if (ifNode) {
+      const where = { cluster: s.with.cluster !== undefined ? substitute(s.with.cluster, params) : params.cluster ?? '', node: s.with.node !== undefined ? substitute(s.with.node, params) : params.node ?? '' };
+      if (!nodeMatches(ifNode, where, topology)) {
+        omitted.push({ id: s.id, reason: `only for a node that is a ${ifNode.replaceAll('-', ' ')}; ${where.node} is not` });
+        return [];
+      }
     }
-    const args = kind.resolve(raw, topology);
-    return [{ id: s.id, kind: s.kind, title: kind.title(args), args, commands: kind.commands(args, hosts), destructive: kind.destructive?.(args) }];
+    const given = declaredArgs(kind, s.id, s.with, params);
+    const args = kind.resolve(given, topology);
+    return [{ id: s.id, kind: s.kind, title: kind.title(args), params: { ...given }, args, commands: kind.commands(args, hosts), destructive: kind.destructive?.(args) }];
   });
   const clusters: Plan['clusters'] = {};
   for (const [name, t] of Object.entries(topologies)) {
@@ -82,17 +87,17 @@ export function buildPlan(rb: Runbook, params: Record<string, string>, inventory
  * shape of the `node` parameter's node, as the live topology shows it
  * (e.g. demoting by failover only a master that has a replica).
  */
-function nodeMatches(raw: Record<string, string>, topology: (c: string) => Topology): boolean {
-  const t = topology(raw.cluster ?? '');
+function nodeMatches(ifNode: string, raw: { cluster: string; node: string }, topology: (c: string) => Topology): boolean {
+  const t = topology(raw.cluster);
   const n = t.nodes.find((x) => x.address === raw.node || x.id === raw.node);
   if (!n) return true; // the step's own resolve reports the unknown node
   const hasReplica = t.nodes.some((r) => r.role === 'replica' && r.masterId === n.id);
   const owns = n.role === 'master' && n.slots.length > 0;
-  switch (raw.ifNode) {
+  switch (ifNode) {
     case 'master-with-replica': return owns && hasReplica;
     case 'master-without-replica': return owns && !hasReplica;
     case 'replica': return n.role === 'replica';
-    default: throw usageError('E_RUNBOOK_INVALID', `ifNode: \`${raw.ifNode}\` is not a node shape`, 'use master-with-replica, master-without-replica or replica');
+    default: throw usageError('E_RUNBOOK_INVALID', `ifNode: \`${ifNode}\` is not a node shape`, 'use master-with-replica, master-without-replica or replica');
   }
 }
 
@@ -104,4 +109,35 @@ export interface PlanReport {
 
 export function planRefused(r: PlanReport): boolean {
   return Object.values(r.preconditions).some((cs) => cs.some((c) => !c.ok));
+}
+
+/**
+ * What a step kind is handed: each parameter it declares, from the step's
+ * `with:` (runbook parameters substituted), else the runbook parameter of
+ * the same name; nothing else. Numbers and booleans are checked here, once
+ * for every kind (E_PARAM naming the step and the value). Reading a name the
+ * kind did not declare throws: a kind cannot depend on a parameter that
+ * `list --json` and the runbook check do not know about.
+ */
+export function declaredArgs(kind: StepKind, stepId: string, w: Record<string, string>, params: Record<string, string>): Record<string, string> {
+  const raw: Record<string, string> = {};
+  for (const [name, spec] of Object.entries(kind.params)) {
+    const v = w[name] !== undefined ? substitute(w[name]!, params) : params[name];
+    if (v === undefined) continue;
+    if (spec.type === 'number') {
+      if (v === '') continue; // not given: the kind's default
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0) throw usageError('E_PARAM', `step ${stepId}: ${name}=${v} is not a number (${spec.help})`, `pass ${name}= a number of at least 0${spec.default !== undefined ? `, e.g. ${spec.default}` : ''}`);
+    }
+    if (spec.type === 'bool' && v !== '' && v !== 'true' && v !== 'false') throw usageError('E_PARAM', `step ${stepId}: ${name}=${v} is not true or false (${spec.help})`, `pass ${name}=true or ${name}=false`);
+    raw[name] = v;
+  }
+  return new Proxy(raw, {
+    get(target, key, receiver) {
+      if (typeof key === 'string' && !(key in kind.params) && !(key in Object.prototype) && key !== 'toJSON' && key !== 'then') {
+        throw new Error(`step kind ${kind.kind} reads \`${key}\`, which it does not declare in its params`);
+      }
+      return Reflect.get(target, key, receiver);
+    },
+  });
 }

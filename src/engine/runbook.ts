@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { usageError } from '../errors.js';
 import { stepKind } from '../steps/registry.js';
+import type { StepKind } from '../steps/kind.js';
 
 export interface ParamSpec {
   help: string;
@@ -87,9 +88,10 @@ export function loadRunbookFile(file: string): Runbook {
     if (!s || typeof s.id !== 'string' || !/^[a-z0-9-]+$/.test(s.id)) bad(`steps[${i}].id`, 'expected a lowercase id (letters, digits, -)');
     if (ids.has(s.id)) bad(`steps[${i}].id`, `duplicate id \`${s.id}\``);
     ids.add(s.id);
-    stepKind(String(s.kind), `${file}: steps[${i}].kind`);
+    const kind = stepKind(String(s.kind), `${file}: steps[${i}].kind`);
     const w: Record<string, string> = {};
     for (const [k, v] of Object.entries((s.with ?? {}) as Record<string, unknown>)) w[k] = String(v);
+    checkWith(kind, w, `steps[${i}] (${s.id})`, [...ids].filter((x) => x !== s.id), bad);
     let when: RunbookStep['when'];
     if (s.when !== undefined) {
       const m = /^\s*([a-zA-Z0-9_-]+)\s*(==|!=)\s*(\S+)\s*$/.exec(String(s.when));
@@ -109,6 +111,32 @@ export function loadRunbookFile(file: string): Runbook {
     file,
     hash: createHash('sha256').update(text).digest('hex').slice(0, 16),
   };
+}
+
+/** Keys `with:` may hold besides the kind's own parameters (read by the engine, not the kind). */
+const ENGINE_KEYS: Record<string, string> = { ifNode: 'the step is in the plan only for this shape of the node parameter\'s node' };
+
+/**
+ * A step's `with:` against its kind's declared parameters: no unknown key
+ * (a misspelt `baselineStep` would otherwise drop a verification), literal
+ * numbers and booleans well formed, and every step reference (its value or
+ * the kind's default) naming a step that comes earlier in the runbook.
+ */
+function checkWith(kind: StepKind, w: Record<string, string>, where: string, earlier: string[], bad: (path: string, problem: string) => never): void {
+  for (const [k, v] of Object.entries(w)) {
+    if (k in ENGINE_KEYS) continue;
+    const spec = kind.params[k];
+    if (!spec) bad(`${where}.with.${k}`, `\`${k}\` is not a parameter of step kind \`${kind.kind}\` (it takes: ${[...Object.keys(kind.params), ...Object.keys(ENGINE_KEYS)].join(', ')})`);
+    if (v.includes('{{')) continue; // a runbook parameter: checked when the plan is made
+    if (spec!.type === 'number' && (v === '' || !Number.isFinite(Number(v)) || Number(v) < 0)) bad(`${where}.with.${k}`, `\`${v}\` is not a number (${spec!.help})`);
+    if (spec!.type === 'bool' && v !== 'true' && v !== 'false') bad(`${where}.with.${k}`, `\`${v}\` is not true or false`);
+  }
+  for (const [k, spec] of Object.entries(kind.params)) {
+    if (spec.type !== 'step') continue;
+    const ref = w[k] ?? spec.default;
+    if (ref === undefined) continue;
+    if (!earlier.includes(ref)) bad(`${where}.with.${k}`, `\`${ref}\`${w[k] === undefined ? ' (the default)' : ''} is not a step before this one (${spec.help}); earlier steps: ${earlier.join(', ') || '(none)'}`);
+  }
 }
 
 /**
@@ -153,4 +181,22 @@ export function stepIncluded(step: RunbookStep, params: Record<string, string>):
   if (!step.when) return true;
   const equal = (params[step.when.param] ?? '') === step.when.value;
   return step.when.op === '==' ? equal : !equal;
+}
+
+/** One knob of a step as `list --json` shows it: where its value comes from. */
+export interface StepKnob { help: string; type: string; value?: string; from: 'with' | 'runbook parameter' | 'default' | 'unset'; default?: string }
+
+/** Every parameter of every step of a runbook, with what sets it (the runbook's `with:`, a runbook parameter of the same name, or the kind's default). */
+export function stepKnobs(rb: Runbook): Array<{ id: string; kind: string; when?: string; knobs: Record<string, StepKnob> }> {
+  return rb.steps.map((s) => {
+    const kind = stepKind(s.kind, rb.file);
+    const knobs: Record<string, StepKnob> = {};
+    for (const [name, spec] of Object.entries(kind.params)) {
+      const base = { help: spec.help, type: spec.type ?? 'string', default: spec.default };
+      if (s.with[name] !== undefined) knobs[name] = { ...base, value: s.with[name], from: 'with' };
+      else if (name in rb.params) knobs[name] = { ...base, value: rb.params[name]!.default, from: 'runbook parameter' };
+      else knobs[name] = { ...base, value: spec.default, from: spec.default !== undefined ? 'default' : 'unset' };
+    }
+    return { id: s.id, kind: s.kind, when: s.when ? `${s.when.param} ${s.when.op} ${s.when.value}` : undefined, knobs };
+  });
 }

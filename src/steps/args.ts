@@ -1,7 +1,7 @@
 import { failedError, usageError } from '../errors.js';
 import { findNode, type Topology, type TopologyNode } from '../redis/topology.js';
 import { parseMode, resolveFailoverPair, type FailoverPair } from '../redis/failover.js';
-import { pass, type Condition, type StepEnv } from './kind.js';
+import { pass, type Condition, type KindParam, type StepEnv } from './kind.js';
 
 /** The cluster a step acts on: a name from the inventory, checked at plan time. */
 export function clusterArg(raw: Record<string, string>, topology: (c: string) => Topology): Topology {
@@ -72,3 +72,29 @@ export function numberParam(raw: Record<string, string>, key: string, dflt: numb
   }
   return v;
 }
+
+/** Parameter declarations shared by several kinds (KindParam). */
+export const CLUSTER_PARAM = { cluster: { help: 'the inventory cluster the step acts on' } } as const satisfies Record<string, KindParam>;
+export const NODE_PARAMS = { ...CLUSTER_PARAM, node: { help: 'the node the step acts on, HOST:PORT (or its node id)' } } as const satisfies Record<string, KindParam>;
+export const FAILOVER_PARAMS = {
+  ...NODE_PARAMS,
+  mode: { help: 'CLUSTER FAILOVER mode: default (planned, no write lost), force or takeover', default: 'default' },
+  reverse: { help: 'true: the fail-back of the failover before it (the old master is promoted back)', type: 'bool', default: 'false' },
+} as const satisfies Record<string, KindParam>;
+export const SOURCE_TARGET_PARAMS = {
+  source: { help: 'the inventory cluster data comes from' },
+  target: { help: 'the inventory cluster data goes to' },
+} as const satisfies Record<string, KindParam>;
+/** How a migration picks the one master that collects every slot. */
+export const COLLECTOR_PARAMS = {
+  consolidated: { help: 'true: one file, from the source master that collected every slot to the target master that did', type: 'bool', default: 'false' },
+  via: { help: 'the source master that collects every slot (default: the one using the most memory)' },
+  collector: { help: 'the target master that collects every slot (default: the one using the most memory)' },
+} as const satisfies Record<string, KindParam>;
+/** The nodes a stop/back-up/start step takes: a whole cluster, or the collecting master and its replicas. */
+export const GROUP_PARAMS = {
+  ...CLUSTER_PARAM,
+  target: { help: 'the cluster, when the runbook names it target (takes precedence over cluster)' },
+  onlyCollector: { help: 'true: only the master named by pivot (or the collecting master) and its replicas', type: 'bool', default: 'false' },
+  pivot: { help: 'the collecting master, HOST:PORT (default: the one using the most memory)' },
+} as const satisfies Record<string, KindParam>;

@@ -2,7 +2,7 @@ import { failedError, preconditionError } from '../errors.js';
 import { portClosedGuard, shellQuote } from '../hosts/copy.js';
 import { conflicts, noOtherRedisGuard, nodeFiles } from '../hosts/node-files.js';
 import { otherInstances } from './node-files-check.js';
-import { clusterArg } from './args.js';
+import { clusterArg, GROUP_PARAMS } from './args.js';
 import { collectorGroup } from '../redis/consolidate.js';
 import { planStamp } from '../redis/topology.js';
 import { cond, pass, type PlanHosts, type StepKind } from './kind.js';
@@ -32,6 +32,7 @@ export function backupCommand(n: NodeFiles, backup: string): string {
 export const backupNodeFilesStep: StepKind<Args> = {
   kind: 'backup-node-files',
   summary: 'Move each stopped node\'s RDB and AOF (appendonly yes only) into a backup directory beside them; nodes.conf stays',
+  params: GROUP_PARAMS,
   resolve(raw, topology) {
     const t = clusterArg({ ...raw, cluster: raw.target ?? raw.cluster ?? '' }, topology);
     const group = (raw.onlyCollector === 'true' ? collectorGroup(t, raw.pivot || undefined) : t.nodes).filter((n) => n.self);

@@ -1,7 +1,7 @@
 import { checkCluster } from '../redis/check.js';
 import { formatRanges } from '../redis/slots.js';
 import type { Topology } from '../redis/topology.js';
-import { clusterArg } from './args.js';
+import { clusterArg, CLUSTER_PARAM } from './args.js';
 import { cond, type Condition, type StepKind } from './kind.js';
 
 interface Args {
@@ -58,6 +58,7 @@ export function shardBaseline(t: Topology): ShardBaseline[] {
 export const checkClusterStep: StepKind<Args> = {
   kind: 'check-cluster',
   summary: 'Check the cluster as redis-cli --cluster check does, and record keys per shard as the baseline',
+  params: { ...CLUSTER_PARAM, mode: { help: 'manual-failover\'s mode: with force or takeover, the failing master of node is expected down', default: 'default' }, node: { help: 'manual-failover\'s node (with mode force or takeover)' } },
   resolve(raw, topology) {
     const t = clusterArg(raw, topology);
     const mode = raw.mode ?? 'default';

@@ -2,7 +2,7 @@ import { openEndpoint, type Endpoint } from '../redis/verify/endpoint.js';
 import { parseInfo } from '../redis/cluster-nodes.js';
 import { checkShakeBinary } from '../redis/sync/redis-shake.js';
 import { RunbookError } from '../errors.js';
-import { syncArgs, type SyncArgs } from './sync-args.js';
+import { syncArgs, type SyncArgs, SYNC_PARAMS } from './sync-args.js';
 import { cond, fail, pass, onlyReads, type Condition, type StepKind } from './kind.js';
 
 interface NodeFacts { address: string; version: string; usedMemory: number; maxmemory: number; policy: string; backlog: number; keys: number }
@@ -35,6 +35,7 @@ const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
 export const checkSyncStep: StepKind<SyncArgs> = {
   kind: 'check-sync',
   summary: 'Check that a live sync from the source into the target can run',
+  params: SYNC_PARAMS,
   resolve: syncArgs,
   title: (a) => `Check that ${a.source} can be synced into ${a.target} (${a.engine === 'builtin' ? `built-in engine, ${a.mode} mode` : `RedisShake ${a.shakeFormat}`})`,
   commands: (a) => [

@@ -2,7 +2,7 @@ import { failedError } from '../errors.js';
 import { parseClusterNodes, isMaster } from '../redis/cluster-nodes.js';
 import { replicationOf, type FailoverPair } from '../redis/failover.js';
 import { answers } from '../redis/node-state.js';
-import { deferredUntilFailover, failoverArgs } from './args.js';
+import { deferredUntilFailover, failoverArgs, FAILOVER_PARAMS } from './args.js';
 import { cond, fail, pass, throwIfStopped, waitFor, type Condition, type StepKind, type StepRunContext } from './kind.js';
 
 type Args = { cluster: string; reverse: boolean; promoteTimeoutMs: number } & FailoverPair;
@@ -56,6 +56,7 @@ async function preconditions(ctx: StepRunContext<Args>): Promise<Condition[]> {
 export const clusterFailoverStep: StepKind<Args> = {
   kind: 'cluster-failover',
   summary: 'Send CLUSTER FAILOVER to the replica and wait until it reports itself master',
+  params: { ...FAILOVER_PARAMS, promoteTimeoutMs: { help: 'how long the replica may take to report itself master (ms)', type: 'number', default: '15000' } },
   resolve: (raw, topology) => ({ ...failoverArgs(raw, topology), promoteTimeoutMs: Number(raw.promoteTimeoutMs ?? 15000) }),
   title: (a) => `${a.reverse ? 'Fail-back: promote the original master' : 'Promote'} ${a.candidate.address} in place of ${a.master.address} (CLUSTER FAILOVER${a.mode === 'default' ? '' : ` ${a.mode.toUpperCase()}`})`,
   failpoints: ['sent'],

@@ -1,3 +1,4 @@
+import { SOURCE_TARGET_PARAMS, COLLECTOR_PARAMS } from './args.js';
 import { Cleanup } from '../engine/cleanup.js';
 import { failedError, preconditionError } from '../errors.js';
 import { copyCommandLines, sameDigest } from '../hosts/copy.js';
@@ -24,6 +25,7 @@ async function compare(ctx: StepRunContext<Args>, c: FileCopy, signal = ctx.sign
 export const copyShardFilesStep: StepKind<Args> = {
   kind: 'copy-shard-files',
   summary: 'Copy each source master\'s RDB (or AOF directory) to its target master, verified by size and SHA-256 on both ends',
+  params: { ...SOURCE_TARGET_PARAMS, ...COLLECTOR_PARAMS, format: { help: 'rdb or aof', default: 'rdb' } },
   resolve(raw, topology) {
     const { source, target } = sourceAndTarget(raw, topology);
     const format = parseFormat(raw.format ?? 'rdb');

@@ -1,6 +1,6 @@
 import { failedError } from '../errors.js';
 import { describeShard } from '../redis/sync/engine.js';
-import { assertRunning, openSync, syncArgs, syncRecord, type SyncArgs } from './sync-args.js';
+import { assertRunning, openSync, syncArgs, syncRecord, type SyncArgs, SYNC_PARAMS } from './sync-args.js';
 import { openEndpoint } from '../redis/verify/endpoint.js';
 import { cond, pass, throwIfStopped, type StepKind } from './kind.js';
 
@@ -17,6 +17,7 @@ interface CutOver { at: string; paused: boolean; pausedUntil: string | null; off
 export const cutOverStep: StepKind<SyncArgs> = {
   kind: 'cut-over',
   summary: 'Cut over: catch up completely (optionally with source writes paused), then stop the sync',
+  params: SYNC_PARAMS,
   resolve: syncArgs,
   title: (a) => (a.pauseWrites
     ? `Cut over: pause writes on ${a.source} for ${a.pauseMs / 1000} s, wait until ${a.target} holds every write, stop the sync; switch clients to ${a.target} while paused`

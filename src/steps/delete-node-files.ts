@@ -1,6 +1,6 @@
 import { failedError, preconditionError } from '../errors.js';
 import { answers } from '../redis/node-state.js';
-import { nodeArg } from './args.js';
+import { nodeArg, NODE_PARAMS } from './args.js';
 import { portClosedGuard, shellQuote } from '../hosts/copy.js';
 import { conflicts, noOtherRedisGuard, nodeFiles } from '../hosts/node-files.js';
 import { otherInstances } from './node-files-check.js';
@@ -20,6 +20,7 @@ export function deleteCommand(a: Pick<Args, 'port' | 'dir' | 'paths'>): string {
 export const deleteNodeFilesStep: StepKind<Args> = {
   kind: 'delete-node-files',
   summary: 'Delete a stopped node\'s RDB, AOF directory (appendonly yes only) and nodes.conf on its host (paths read from CONFIG GET at plan time)',
+  params: NODE_PARAMS,
   resolve(raw, topology) {
     const { t, n } = nodeArg(raw, topology);
     const p = n.self?.persistence;

@@ -6,7 +6,7 @@ import { replicationOf, resolveFailoverPair, type NodeRef } from '../redis/failo
 import { answers, clusterState } from '../redis/node-state.js';
 import { formatRanges, type SlotRange } from '../redis/slots.js';
 import { findNode, replicasOf } from '../redis/topology.js';
-import { clusterArg, numberParam } from './args.js';
+import { clusterArg, numberParam, NODE_PARAMS } from './args.js';
 import { cond, fail, pass, serviceCommand, throwIfStopped, waitFor, type Condition, type StepKind, type StepRunContext } from './kind.js';
 
 export type DrillMethod = 'shutdown' | 'kill';
@@ -191,6 +191,7 @@ async function settled(ctx: StepRunContext<DrillArgs>, promoted: NodeRef): Promi
 export const drillFailMasterStep: StepKind<DrillArgs> = {
   kind: 'drill-fail-master',
   summary: 'Stop a master (SHUTDOWN or kill) and measure the automatic failover with a canary writer',
+  params: { ...NODE_PARAMS, method: { help: 'how the master is stopped: shutdown (SHUTDOWN NOSAVE) or kill (SIGKILL through the host)', default: 'shutdown' }, promoteTimeoutMs: { help: 'how long the drill waits for a promotion (ms; default from cluster-node-timeout and the replicas)', type: 'number' }, canaryIntervalMs: { help: 'milliseconds between two canary writes', type: 'number', default: '10' }, canaryLeadMs: { help: 'milliseconds the canary writes before the stop', type: 'number', default: '1000' } },
   resolve(raw, topology) {
     const t = clusterArg(raw, topology);
     const n = raw.node ? findNode(t, raw.node) : undefined;

@@ -1,7 +1,7 @@
 import { failedError } from '../errors.js';
 import { parseClusterNodes, isMaster } from '../redis/cluster-nodes.js';
 import type { NodeRef } from '../redis/failover.js';
-import { nodeArg } from './args.js';
+import { nodeArg, NODE_PARAMS } from './args.js';
 import { cond, pass, waitFor, type Condition, type StepKind, type StepRunContext } from './kind.js';
 
 interface Args {
@@ -54,6 +54,7 @@ async function preconditions(ctx: StepRunContext<Args>): Promise<Condition[]> {
 export const forgetNodeStep: StepKind<Args> = {
   kind: 'forget-node',
   summary: 'CLUSTER FORGET a node on every other node, repeated until none lists it (within the 60 s forget window)',
+  params: { ...NODE_PARAMS, forgetTimeoutMs: { help: 'how long the forgetting may take (ms)', type: 'number' } },
   resolve(raw, topology) {
     const { t, n } = nodeArg(raw, topology);
     return { cluster: t.cluster, node: { id: n.id, address: n.address }, others: t.nodes.filter((x) => x.id !== n.id).map((x) => x.address), timeoutMs: Number(raw.forgetTimeoutMs ?? 30_000) };

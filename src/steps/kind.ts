@@ -118,6 +118,25 @@ export interface StepRunContext<A> {
 }
 
 /**
+ * A parameter a step kind reads. Its value comes from the step's `with:` in
+ * the runbook, else from the runbook parameter of the same name, else the
+ * kind's default; a kind is handed only the parameters it declares, and a
+ * runbook naming any other in `with:` is refused when it loads.
+ */
+export interface KindParam {
+  help: string;
+  /**
+   * `number` and `bool` literals in `with:` are checked when the runbook
+   * loads. `step` names an earlier step of the runbook whose output this one
+   * reads: a name that is not one is refused at load, and an output missing
+   * at run time fails the step's verification instead of dropping a check.
+   */
+  type?: 'string' | 'number' | 'bool' | 'step';
+  /** Shown by `list --json`; what the kind uses when no value is given. */
+  default?: string;
+}
+
+/**
  * One step kind: one file in src/steps/. `resolve` is pure (plan time, from
  * the topology); `check`, `run` and `verify` talk to the cluster. `run` must
  * converge: look at the real state first and do only what is missing, because
@@ -126,6 +145,8 @@ export interface StepRunContext<A> {
 export interface StepKind<A = any> {
   kind: string;
   summary: string;
+  /** Every parameter `resolve` reads (reading any other throws). */
+  params: Readonly<Record<string, KindParam>>;
   resolve(raw: Record<string, string>, topology: (cluster: string) => Topology): A;
   title(args: A): string;
   /**

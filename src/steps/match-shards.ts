@@ -5,7 +5,7 @@ import { masters } from '../redis/topology.js';
 import type { Topology } from '../redis/topology.js';
 import { shellQuote } from '../hosts/copy.js';
 import { cond, pass, type Condition, type StepKind, type StepRunContext, onlyReads } from './kind.js';
-import { liveKeys, masterKeys } from './args.js';
+import { liveKeys, masterKeys, SOURCE_TARGET_PARAMS, COLLECTOR_PARAMS } from './args.js';
 
 export type CopyFormat = 'rdb' | 'aof';
 
@@ -37,6 +37,7 @@ export function sourceAndTarget(raw: Record<string, string>, topology: (c: strin
 export const matchShardsStep: StepKind<Args> = {
   kind: 'match-shards',
   summary: 'Map each source master to the target master with the same slots, and check the target can take the files',
+  params: { ...SOURCE_TARGET_PARAMS, ...COLLECTOR_PARAMS, format: { help: 'rdb or aof', default: 'rdb' } },
   resolve(raw, topology) {
     const { source, target } = sourceAndTarget(raw, topology);
     const used = (id: string) => source.nodes.find((n) => n.id === id)?.self?.usedMemory ?? 0;

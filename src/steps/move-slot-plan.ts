@@ -4,7 +4,7 @@ import { chooseCollector, consolidationMoves, rebalanceMoves, restoreMoves, spre
 import { closeOpenSlots, describeRetry, findOpenSlots, foreignOpenSlots, isOwnOpenSlot, moveSlots, type SlotMove } from '../redis/slot-move.js';
 import { formatRanges, rangesToSlots, toRanges } from '../redis/slots.js';
 import { masters, type Topology } from '../redis/topology.js';
-import { clusterArg } from './args.js';
+import { clusterArg, CLUSTER_PARAM } from './args.js';
 import { cond, pass, type Condition, type StepKind, type StepRunContext } from './kind.js';
 
 type Mode = 'consolidate' | 'spread' | 'restore' | 'settle' | 'rebalance';
@@ -56,10 +56,12 @@ async function hostMemory(ctx: StepRunContext<Args>, address: string): Promise<n
 export const moveSlotPlanStep: StepKind<Args> = {
   kind: 'move-slot-plan',
   summary: 'Move slots by a plan made from the topology: every slot onto one master (consolidate), from one master evenly over all (spread), or back to the original owners (restore)',
+  params: { ...CLUSTER_PARAM, mode: { help: 'consolidate, spread, restore, settle or rebalance' }, pivot: { help: 'the master that collects every slot (default: the one using the most memory)' }, thresholdPct: { help: 'rebalance: slots are moved only when a master is off its share by more than this percentage', type: 'number', default: '2' }, consolidateStep: { help: 'spread/restore/settle: the consolidate step whose recorded settings are put back', type: 'step' }, concurrency: { help: 'slots moved at once', type: 'number' } },
   resolve(raw, topology) {
     const t = clusterArg(raw, topology);
     const mode = raw.mode as Mode;
     if (!['consolidate', 'spread', 'restore', 'settle', 'rebalance'].includes(mode)) throw usageError('E_RUNBOOK_INVALID', `move-slot-plan: mode \`${raw.mode}\``, 'use consolidate, spread, restore, settle or rebalance');
+    if ((mode === 'spread' || mode === 'restore' || mode === 'settle') && !raw.consolidateStep) throw usageError('E_RUNBOOK_INVALID', `move-slot-plan: mode ${mode} needs consolidateStep (the consolidate step whose settings it puts back)`, 'add consolidateStep: <id of the consolidate step> to the step\'s with:');
     const pivot = chooseCollector(t, raw.pivot || undefined);
     const moves = mode === 'consolidate' ? consolidationMoves(t, pivot) : mode === 'spread' ? spreadMoves(t, pivot) : mode === 'restore' ? restoreMoves(t, pivot)
       : mode === 'rebalance' ? rebalanceMoves(t, Number(raw.thresholdPct ?? 2)) : [];
@@ -127,8 +129,12 @@ export const moveSlotPlanStep: StepKind<Args> = {
         before[n] = setEarlier.has(n) ? 'yes' : v;
         if (v !== 'no') await pool.node(n).call('CONFIG', 'SET', 'cluster-allow-replica-migration', 'no');
       }
-    } else {
-      before = (ctx.outputs[a.consolidateStep] as { replicaMigration?: Record<string, string> } | undefined)?.replicaMigration ?? {};
+    } else if (a.mode !== 'rebalance') {
+      // The settings the consolidation found are put back at the end: without its record they
+      // would silently stay `no`, so a missing record stops the step (fails closed).
+      const consolidated = ctx.outputs[a.consolidateStep] as { replicaMigration?: Record<string, string> } | undefined;
+      if (!consolidated) throw failedError('E_STEP_OUTPUT_MISSING', `step ${a.consolidateStep} recorded no output (the cluster-allow-replica-migration settings it found)`, `check the runbook: consolidateStep must name the consolidate step of ${a.cluster}, which must have run`);
+      before = consolidated.replicaMigration ?? {};
     }
     // Open slots left by an interrupted attempt of this step are closed before anything else;
     // anyone else's are refused (checked again here: a prompt may have stayed open a while).

@@ -4,7 +4,7 @@ import type { NodeRef } from '../redis/failover.js';
 import { describeRetry, foreignOpenSlots, moveSlots, spreadSlots, type SlotMove } from '../redis/slot-move.js';
 import { countSlots, formatRanges, rangesToSlots, toRanges } from '../redis/slots.js';
 import { masters } from '../redis/topology.js';
-import { nodeArg } from './args.js';
+import { nodeArg, NODE_PARAMS } from './args.js';
 import { cond, pass, type StepKind, type StepRunContext } from './kind.js';
 
 interface Args {
@@ -34,6 +34,7 @@ function groupBy(moves: SlotMove[]): Map<string, number[]> {
 export const moveSlotsStep: StepKind<Args> = {
   kind: 'move-slots',
   summary: 'Move every slot of a master to the other masters (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE), evenly',
+  params: { ...NODE_PARAMS, moveSlots: { help: 'true: move the slots of a master without a replica (the operator\'s consent)', type: 'bool', default: 'false' }, batch: { help: 'keys per MIGRATE', type: 'number', default: '100' }, migrateTimeoutMs: { help: 'MIGRATE timeout (ms)', type: 'number', default: '20000' }, concurrency: { help: 'slots moved at once', type: 'number', default: '8' } },
   resolve(raw, topology) {
     const { t, n } = nodeArg(raw, topology);
     if (raw.moveSlots !== 'true') {

@@ -3,7 +3,7 @@ import { parseInfo } from '../redis/cluster-nodes.js';
 import type { ClusterPool } from '../redis/connect.js';
 import { masters } from '../redis/topology.js';
 import { formatRanges } from '../redis/slots.js';
-import { clusterArg } from './args.js';
+import { clusterArg, CLUSTER_PARAM, COLLECTOR_PARAMS } from './args.js';
 import { shellQuote } from '../hosts/copy.js';
 import { savedRdbKeys } from './saved-keys.js';
 import { planStamp, type Topology, type TopologyNode } from '../redis/topology.js';
@@ -66,6 +66,7 @@ export async function persistOne(pool: ClusterPool, address: string, format: Cop
 export const persistMastersStep: StepKind<Args> = {
   kind: 'persist-masters',
   summary: 'BGSAVE or BGREWRITEAOF on every master and wait until each finished well; record keys per shard at that moment',
+  params: { ...CLUSTER_PARAM, source: { help: 'the cluster, when the runbook names it source (takes precedence over cluster)' }, format: { help: 'rdb (BGSAVE) or aof (BGREWRITEAOF)', default: 'rdb' }, onlyCollector: { help: 'true: only the master that collected every slot (via)', type: 'bool', default: 'false' }, via: COLLECTOR_PARAMS.via, pauseWrites: { help: 'true: pause client writes (CLIENT PAUSE WRITE) across the save', type: 'bool', default: 'false' }, pauseMs: { help: 'longest pause (ms); it ends by itself', type: 'number', default: '60000' }, saveTimeoutMs: { help: 'how long a save may take (ms)', type: 'number', default: '600000' } },
   resolve(raw, topology) {
     const t = clusterArg({ ...raw, cluster: raw.source ?? raw.cluster ?? '' }, topology);
     return {

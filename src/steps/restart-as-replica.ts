@@ -3,7 +3,7 @@ import { parseClusterNodes } from '../redis/cluster-nodes.js';
 import { replicationOf, type NodeRef } from '../redis/failover.js';
 import { answers, clusterView, ownerIn } from '../redis/node-state.js';
 import { formatRanges, type SlotRange } from '../redis/slots.js';
-import { nodeArg } from './args.js';
+import { nodeArg, NODE_PARAMS } from './args.js';
 import { cond, fail, pass, serviceCommand, waitFor, type Condition, type StepKind, type StepRunContext } from './kind.js';
 
 interface Args {
@@ -55,6 +55,7 @@ async function caughtUp(ctx: StepRunContext<Args>, master: string): Promise<bool
 export const restartAsReplicaStep: StepKind<Args> = {
   kind: 'restart-as-replica',
   summary: 'Start a stopped former master through its host\'s service control and wait until it rejoined as a replica and finished its sync',
+  params: { ...NODE_PARAMS, startTimeoutMs: { help: 'how long the node may take to start and load (ms)', type: 'number' }, syncTimeoutMs: { help: 'how long it may take to rejoin in sync (ms)', type: 'number' } },
   resolve(raw, topology) {
     const { t, n } = nodeArg(raw, topology);
     return { cluster: t.cluster, node: { id: n.id, address: n.address }, ranges: n.slots, nodes: t.nodes.map((x) => x.address), startTimeoutMs: Number(raw.startTimeoutMs ?? 30_000), syncTimeoutMs: Number(raw.syncTimeoutMs ?? 120_000) };

@@ -1,7 +1,7 @@
 import { failedError, messageOf } from '../errors.js';
 import { parseClusterNodes, isMaster } from '../redis/cluster-nodes.js';
 import { answers } from '../redis/node-state.js';
-import { nodeArg } from './args.js';
+import { nodeArg, NODE_PARAMS } from './args.js';
 import { cond, pass, serviceCommand, waitFor, type StepKind } from './kind.js';
 
 interface Args { cluster: string; address: string; id: string; nodes: string[]; timeoutMs: number }
@@ -9,6 +9,7 @@ interface Args { cluster: string; address: string; id: string; nodes: string[]; 
 export const shutdownNodeStep: StepKind<Args> = {
   kind: 'shutdown-node',
   summary: 'Stop a node for good: its host\'s service.stop when the inventory has one, else SHUTDOWN; data files stay',
+  params: { ...NODE_PARAMS, stopTimeoutMs: { help: 'how long the node may take to stop (ms)', type: 'number', default: '60000' } },
   resolve(raw, topology) {
     const { t, n } = nodeArg(raw, topology);
     return { cluster: t.cluster, address: n.address, id: n.id, nodes: t.nodes.map((x) => x.address), timeoutMs: Number(raw.stopTimeoutMs ?? 60_000) };

@@ -2,7 +2,7 @@ import { failedError } from '../errors.js';
 import { parseInfo } from '../redis/cluster-nodes.js';
 import { replicationOf } from '../redis/failover.js';
 import { clusterState, refusesConnections } from '../redis/node-state.js';
-import { clusterArg } from './args.js';
+import { clusterArg, GROUP_PARAMS } from './args.js';
 import { collectorGroup } from '../redis/consolidate.js';
 import { cond, serviceCommand, waitFor, type StepKind, type StepRunContext } from './kind.js';
 
@@ -37,6 +37,7 @@ async function inSync(ctx: StepRunContext<Args>, r: { address: string; master: s
 export const startNodesStep: StepKind<Args> = {
   kind: 'start-nodes',
   summary: 'Start a cluster\'s masters, wait until they loaded their data, then the replicas, and wait until they are in sync',
+  params: { ...GROUP_PARAMS, startTimeoutMs: { help: 'how long each node may take to start and load (ms)', type: 'number' } },
   resolve(raw, topology) {
     const t = clusterArg({ ...raw, cluster: raw.target ?? raw.cluster ?? '' }, topology);
     const addr = (id: string | undefined) => t.nodes.find((n) => n.id === id)?.address ?? '';

@@ -1,6 +1,6 @@
 import { failedError } from '../errors.js';
 import { describeShard } from '../redis/sync/engine.js';
-import { openSync, syncArgs, syncRecord, type SyncArgs } from './sync-args.js';
+import { openSync, syncArgs, syncRecord, type SyncArgs, SYNC_PARAMS } from './sync-args.js';
 import { cond, pass, waitFor, type StepKind } from './kind.js';
 import { liveKeys } from './args.js';
 
@@ -23,6 +23,7 @@ function syncWroteTarget(ctx: Parameters<typeof syncRecord>[0]): boolean {
 export const startSyncStep: StepKind<SyncArgs> = {
   kind: 'start-sync',
   summary: 'Start the live sync (in the background of the run) from the source into the target',
+  params: SYNC_PARAMS,
   resolve: syncArgs,
   title: (a) => a.mode === 'scan'
     ? `Copy every key of ${a.source} into ${a.target} (SCAN + DUMP + RESTORE)${a.notify ? ', then follow changes through keyspace notifications' : ' - a copy as of the scan, no incremental sync'}, in the background`

@@ -1,7 +1,7 @@
 import { failedError, messageOf } from '../errors.js';
 import { refusesConnections } from '../redis/node-state.js';
 import { persistOne } from './persist-masters.js';
-import { clusterArg } from './args.js';
+import { clusterArg, GROUP_PARAMS } from './args.js';
 import { collectorGroup } from '../redis/consolidate.js';
 import { cond, pass, serviceCommand, waitFor, type StepKind, type StepRunContext } from './kind.js';
 
@@ -33,6 +33,7 @@ async function stopOne(ctx: StepRunContext<Args>, address: string): Promise<void
 export const stopNodesStep: StepKind<Args> = {
   kind: 'stop-nodes',
   summary: 'Stop every node of a cluster, replicas first (no failover starts), through service.stop or SHUTDOWN NOSAVE',
+  params: { ...GROUP_PARAMS, stopTimeoutMs: { help: 'how long each node may take to stop (ms)', type: 'number' } },
   resolve(raw, topology) {
     const t = clusterArg({ ...raw, cluster: raw.target ?? raw.cluster ?? '' }, topology);
     // onlyCollector: just the master that collected every slot, and its replicas.

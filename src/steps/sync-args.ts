@@ -1,6 +1,7 @@
 import { Cleanup } from '../engine/cleanup.js';
 import { usageError } from '../errors.js';
 import type { Topology } from '../redis/topology.js';
+import type { KindParam } from './kind.js';
 import { SyncSession, type SyncRecord } from '../redis/sync/session.js';
 import type { SyncEngine } from '../redis/sync/engine.js';
 import { ScanSession, type ScanRecord } from '../redis/sync/scan-session.js';
@@ -51,6 +52,23 @@ function seconds(raw: string | undefined, name: string, def: number): number {
   if (!Number.isFinite(n) || n <= 0) throw usageError('E_PARAM', `${name}=${raw} is not a positive number of seconds`, `pass ${name}=${def}`);
   return n;
 }
+
+/** What every sync step reads (each resolves the same SyncArgs). */
+export const SYNC_PARAMS = {
+  source: { help: 'the cluster (or standalone server) synced from' },
+  target: { help: 'the cluster synced into' },
+  engine: { help: 'builtin, or redis-shake (the binary given by shakeBinary)', default: 'builtin' },
+  mode: { help: 'psync: full + incremental as a replica; scan: SCAN + DUMP + RESTORE copy', default: 'psync' },
+  notify: { help: 'mode=scan: follow changes through keyspace notifications', type: 'bool', default: 'false' },
+  'max-lag': { help: 'cut-over waits until every shard is less than this far behind (64kb, 1mb)', default: '64kb' },
+  pauseWrites: { help: 'true: pause source writes at cut-over until the target holds them all', type: 'bool', default: 'false' },
+  pauseSeconds: { help: 'how long the pause lasts at most', type: 'number', default: '30' },
+  timeout: { help: 'seconds each wait may take before the step fails (the sync goes on)', type: 'number', default: '3600' },
+  restorePayloads: { help: 'false: rebuild every key with type commands instead of RESTORE', type: 'bool', default: 'true' },
+  bigKeyBytes: { help: 'values bigger than this are rebuilt in pieces instead of one RESTORE', default: '8mb' },
+  shakeBinary: { help: 'engine=redis-shake: the path of the redis-shake binary' },
+  shakeFormat: { help: 'engine=redis-shake: v4 (shake.toml) or v2 (redis-shake.conf)', default: 'v4' },
+} as const satisfies Record<string, KindParam>;
 
 export function syncArgs(raw: Record<string, string>, topology: (c: string) => Topology): SyncArgs {
   if (!raw.source || !raw.target) throw usageError('E_PARAM', 'a sync needs a source and a target', 'pass source=NAME and target=NAME (clusters of the inventory)');

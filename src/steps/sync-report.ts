@@ -1,10 +1,11 @@
-import { syncArgs, syncRecord, type SyncArgs } from './sync-args.js';
+import { syncArgs, syncRecord, type SyncArgs, SYNC_PARAMS } from './sync-args.js';
 import { cond, onlyReads, type StepKind } from './kind.js';
 
 /** The migration's account: per shard, how it was synced; then what the comparison found. */
 export const syncReportStep: StepKind<SyncArgs & { verifyStep: string }> = {
   kind: 'sync-report',
   summary: 'Report what the sync did and what the comparison found',
+  params: { ...SYNC_PARAMS, verifyStep: { help: 'the verify-data step whose comparison is reported', type: 'step', default: 'verify' } },
   resolve: (raw, topology) => ({ ...syncArgs(raw, topology), verifyStep: raw.verifyStep ?? 'verify' }),
   title: (a) => `Report the sync of ${a.source} into ${a.target}`,
   commands: () => [],

@@ -1,6 +1,6 @@
 import { countSlots } from '../redis/slots.js';
 import { findNode } from '../redis/topology.js';
-import { clusterArg } from './args.js';
+import { clusterArg, NODE_PARAMS } from './args.js';
 import { clusterConditions, shardBaseline, type ShardBaseline } from './check-cluster.js';
 import { cond, type Condition, type StepKind, onlyReads } from './kind.js';
 
@@ -16,8 +16,10 @@ interface Args {
 }
 
 /** Compare key counts with the baseline the preflight step recorded. */
-export function keyConditions(baseline: ShardBaseline[] | undefined, now: ShardBaseline[], mode: 'per-shard' | 'total'): Condition[] {
-  if (!baseline) return [];
+export function keyConditions(baseline: ShardBaseline[] | undefined, now: ShardBaseline[], mode: 'per-shard' | 'total', baselineStep: string): Condition[] {
+  // Fails closed: a verification that silently drops its key check when the baseline is
+  // missing would pass a run that lost keys.
+  if (!baseline) return [cond(mode === 'total' ? 'total key count not lower' : 'keys per shard not lower', false, '', `no key counts recorded by step ${baselineStep} to compare with`)];
   if (mode === 'total') {
     const sum = (xs: ShardBaseline[]) => xs.reduce((s, x) => s + (x.keys ?? 0), 0);
     const unknown = [...baseline, ...now].filter((x) => x.keys === null).map((x) => x.master);
@@ -37,6 +39,7 @@ export function keyConditions(baseline: ShardBaseline[] | undefined, now: ShardB
 export const verifyClusterStep: StepKind<Args> = {
   kind: 'verify-cluster',
   summary: 'Verify the cluster is ok, every slot covered, and no keys lost against the preflight baseline',
+  params: { ...NODE_PARAMS, baselineStep: { help: 'the check-cluster step whose keys per shard are the baseline', type: 'step', default: 'preflight' }, gone: { help: 'true: node must be forgotten by every other node', type: 'bool', default: 'false' }, keys: { help: 'per-shard: no shard holds fewer keys; total: the cluster holds no fewer', default: 'per-shard' }, tolerateDown: { help: 'node: the node named by node may be down' } },
   resolve(raw, topology) {
     const t = clusterArg(raw, topology);
     const n = raw.gone === 'true' && raw.node ? findNode(t, raw.node) : undefined;
@@ -61,7 +64,7 @@ export const verifyClusterStep: StepKind<Args> = {
       out.push(cond('node forgotten', listing.length === 0 && !t.nodes.some((n) => n.id === a.gone!.id), `no node lists ${a.gone.address}`, `still listed by ${listing.join(', ') || 'the seed'}`));
     }
     const baseline = (ctx.outputs[a.baselineStep] as { shards?: ShardBaseline[] } | undefined)?.shards;
-    out.push(...keyConditions(baseline, shardBaseline(t), a.keys));
+    out.push(...keyConditions(baseline, shardBaseline(t), a.keys, a.baselineStep));
     return out;
   },
 };

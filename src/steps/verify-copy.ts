@@ -1,3 +1,4 @@
+import { SOURCE_TARGET_PARAMS, COLLECTOR_PARAMS } from './args.js';
 import { clusterConditions, shardBaseline } from './check-cluster.js';
 import { sourceAndTarget } from './match-shards.js';
 import type { PersistedShard } from './persist-masters.js';
@@ -8,6 +9,7 @@ interface Args { source: string; target: string; persistStep: string; total: boo
 export const verifyCopyStep: StepKind<Args> = {
   kind: 'verify-copy',
   summary: 'Verify the target: cluster ok, all slots covered, keys per shard equal to the source\'s at its save',
+  params: { ...SOURCE_TARGET_PARAMS, persistStep: { help: 'the persist-masters step whose key counts at the save are compared', type: 'step', default: 'persist' }, consolidated: COLLECTOR_PARAMS.consolidated },
   resolve(raw, topology) {
     const { source, target } = sourceAndTarget(raw, topology);
     return { source: source.cluster, target: target.cluster, persistStep: raw.persistStep ?? 'persist', total: raw.consolidated === 'true' };

@@ -2,7 +2,7 @@ import { usageError } from '../errors.js';
 import { openEndpoint } from '../redis/verify/endpoint.js';
 import { verifyData, VERIFY_DEFAULTS, printableKey, type VerifyOptions, type VerifyReport } from '../redis/verify/verify.js';
 import type { VerifyMode } from '../redis/verify/key-read.js';
-import { cond, pass, type StepKind } from './kind.js';
+import { cond, pass, type KindParam, type StepKind } from './kind.js';
 
 type Args = { source: string; target: string } & Omit<VerifyOptions, 'onProgress' | 'signal'>;
 
@@ -18,6 +18,22 @@ function bool(raw: string | undefined, name: string): boolean {
   if (raw === 'true' || raw === 'yes') return true;
   throw usageError('E_PARAM', `${name}=${raw} is not true or false`, `pass ${name}=true`);
 }
+
+/** What a comparison reads (the step's parameters, and the `verify` command's flags). */
+export const VERIFY_PARAMS = {
+  source: { help: 'the cluster compared from' },
+  target: { help: 'the cluster compared with' },
+  mode: { help: 'full (type, value and TTL), length (type, length and TTL) or keys (existence and type)', default: VERIFY_DEFAULTS.mode },
+  rounds: { help: 'comparison rounds; each later one rechecks only what differed', type: 'number', default: String(VERIFY_DEFAULTS.rounds) },
+  qps: { help: 'keys read per second at most on each side (0: no limit)', type: 'number', default: String(VERIFY_DEFAULTS.qps) },
+  batch: { help: 'keys per pipelined batch', type: 'number', default: String(VERIFY_DEFAULTS.batch) },
+  sample: { help: 'percentage of keys checked (100: all)', type: 'number', default: String(VERIFY_DEFAULTS.sample) },
+  extra: { help: 'true: also look for keys the target has and the source does not', type: 'bool', default: 'false' },
+  ttlToleranceMs: { help: 'TTLs that differ by less than this are equal (ms)', type: 'number', default: String(VERIFY_DEFAULTS.ttlToleranceMs) },
+  pauseMs: { help: 'pause between two rounds (ms)', type: 'number', default: String(VERIFY_DEFAULTS.pauseMs) },
+  page: { help: 'elements per page when a big value is read in pages', type: 'number', default: String(VERIFY_DEFAULTS.page) },
+  streamGroups: { help: 'true: compare streams\' consumer groups too', type: 'bool', default: 'false' },
+} as const satisfies Record<string, KindParam>;
 
 /** Arguments of a comparison, validated (shared by the step and the `verify` command). */
 export function verifyArgs(raw: Record<string, string>): Args {
@@ -55,6 +71,7 @@ export interface VerifyOutput extends Omit<VerifyReport, 'differences'> {
 export const verifyDataStep: StepKind<Args> = {
   kind: 'verify-data',
   summary: 'Compare every key of the source with the target (type, value, TTL), in rounds',
+  params: VERIFY_PARAMS,
   resolve: (raw) => verifyArgs(raw),
   title: (a) => `Compare ${a.source} with ${a.target}: ${describeSettings(a)}`,
   commands: (a) => [

@@ -1,5 +1,5 @@
 import { replicationOf, type FailoverPair } from '../redis/failover.js';
-import { failoverArgs } from './args.js';
+import { failoverArgs, FAILOVER_PARAMS } from './args.js';
 import { clusterConditions, shardBaseline, type ShardBaseline } from './check-cluster.js';
 import { cond, pass, type Condition, type StepKind, onlyReads } from './kind.js';
 import { keyConditions } from './verify-cluster.js';
@@ -9,6 +9,7 @@ type Args = { cluster: string; reverse: boolean; baselineStep: string } & Failov
 export const verifyFailoverStep: StepKind<Args> = {
   kind: 'verify-failover',
   summary: 'Verify roles swapped, cluster ok and keys per shard not lower',
+  params: { ...FAILOVER_PARAMS, baselineStep: { help: 'the check-cluster step whose keys per shard are the baseline', type: 'step', default: 'preflight' } },
   resolve: (raw, topology) => ({ ...failoverArgs(raw, topology), baselineStep: raw.baselineStep ?? 'preflight' }),
   title: (a) => `Verify ${a.candidate.address} is master, ${a.master.address} its replica, cluster ok, keys per shard not lower`,
   commands: () => [{ target: 'every node', command: 'CLUSTER NODES; CLUSTER INFO; INFO all' }],
@@ -33,7 +34,7 @@ export const verifyFailoverStep: StepKind<Args> = {
     }
     out.push(...clusterConditions(t, a.mode === 'default' ? undefined : a.master.address));
     const baseline = (ctx.outputs[a.baselineStep] as { shards?: ShardBaseline[] } | undefined)?.shards;
-    out.push(...keyConditions(baseline, shardBaseline(t), 'per-shard'));
+    out.push(...keyConditions(baseline, shardBaseline(t), 'per-shard', a.baselineStep));
     return out;
   },
 };

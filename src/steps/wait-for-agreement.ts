@@ -1,6 +1,6 @@
 import { failedError } from '../errors.js';
 import { disagreeingNodes, type FailoverPair } from '../redis/failover.js';
-import { failoverArgs } from './args.js';
+import { failoverArgs, FAILOVER_PARAMS } from './args.js';
 import { cond, waitFor, type StepKind } from './kind.js';
 
 type Args = { cluster: string; reverse: boolean; nodes: string[]; timeoutMs: number; failoverStep: string } & FailoverPair;
@@ -13,6 +13,7 @@ type Args = { cluster: string; reverse: boolean; nodes: string[]; timeoutMs: num
 export const waitForAgreementStep: StepKind<Args> = {
   kind: 'wait-for-agreement',
   summary: 'Wait until every node agrees on the new roles (CLUSTER NODES on each node)',
+  params: { ...FAILOVER_PARAMS, agreeTimeoutMs: { help: 'how long the nodes may take to agree (ms; default 3 x cluster-node-timeout, at least 10000)', type: 'number' }, failoverStep: { help: 'the failover step whose send time the agreement is measured from', type: 'step', default: 'failover' } },
   resolve(raw, topology) {
     const a = failoverArgs(raw, topology);
     const t = topology(a.cluster);

@@ -1,12 +1,13 @@
 import { failedError } from '../errors.js';
 import { describeShard } from '../redis/sync/engine.js';
-import { SYNC_GOES_ON, assertRunning, openSync, syncArgs, syncRecord, type SyncArgs } from './sync-args.js';
+import { SYNC_GOES_ON, assertRunning, openSync, syncArgs, syncRecord, type SyncArgs, SYNC_PARAMS } from './sync-args.js';
 import { cond, onlyReads, waitFor, type StepKind } from './kind.js';
 
 /** Wait until every shard's full sync is loaded into the target (the sync runs on in the background). */
 export const waitFullSyncStep: StepKind<SyncArgs> = {
   kind: 'wait-full-sync',
   summary: 'Wait until every source shard\'s full sync is loaded into the target',
+  params: SYNC_PARAMS,
   resolve: syncArgs,
   title: (a) => `Wait for the full sync of every shard of ${a.source} (at most ${Math.round(a.timeoutMs / 1000)} s)`,
   // Reached only while a shard is seen loading its full sync with keys in it.

@@ -2,7 +2,7 @@ import { failedError } from '../errors.js';
 import { replicationOf } from '../redis/failover.js';
 import { answers } from '../redis/node-state.js';
 import type { FailoverPair } from '../redis/failover.js';
-import { deferredUntilFailover, failoverArgs } from './args.js';
+import { deferredUntilFailover, failoverArgs, FAILOVER_PARAMS } from './args.js';
 import { cond, pass, fail, waitFor, type StepKind, type StepRunContext } from './kind.js';
 
 type Args = { cluster: string; reverse: boolean; timeoutMs: number } & FailoverPair;
@@ -27,6 +27,7 @@ async function lag(ctx: StepRunContext<Args>): Promise<{ linkUp: boolean; lag: n
 export const waitReplicaSyncStep: StepKind<Args> = {
   kind: 'wait-replica-sync',
   summary: 'Wait until the replica is connected and its replication offset has caught up with its master',
+  params: { ...FAILOVER_PARAMS, syncTimeoutMs: { help: 'how long the replica may take to catch up (ms; default 30000, 600000 for a fail-back)', type: 'number' } },
   // A fail-back waits through the maintenance of the original master's host: ten minutes by default.
   resolve: (raw, topology) => { const a = failoverArgs(raw, topology); return { ...a, timeoutMs: Number(raw.syncTimeoutMs ?? (a.reverse ? 600_000 : 30_000)) }; },
   title: (a) => (a.reverse ? `Fail-back: wait until the original master ${a.candidate.address} is back and in sync as replica of ${a.master.address} (finish the maintenance before you continue)` : a.mode === 'default' ? `Wait until replica ${a.candidate.address} has caught up with master ${a.master.address}` : `Replica ${a.candidate.address}: no sync wait (mode ${a.mode}, master may be down)`),

@@ -1,6 +1,6 @@
 import { failedError } from '../errors.js';
 import { describeShard } from '../redis/sync/engine.js';
-import { SYNC_GOES_ON, assertRunning, openSync, syncArgs, type SyncArgs } from './sync-args.js';
+import { SYNC_GOES_ON, assertRunning, openSync, syncArgs, type SyncArgs, SYNC_PARAMS } from './sync-args.js';
 import { onlyReads, pass, waitFor, type StepKind } from './kind.js';
 
 const STEADY_MS = 3000;
@@ -9,6 +9,7 @@ const STEADY_MS = 3000;
 export const waitSyncLagStep: StepKind<SyncArgs> = {
   kind: 'wait-sync-lag',
   summary: 'Wait until the sync\'s lag stays under max-lag',
+  params: SYNC_PARAMS,
   resolve: syncArgs,
   title: (a) => (a.mode === 'scan'
     ? (a.notify ? 'Wait until every key a notification named was copied within a second, for 3 s' : 'Scan mode without notify carries no writes made after the copy: nothing to wait for')
