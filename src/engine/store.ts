@@ -1,4 +1,5 @@
 import Database from 'better-sqlite3';
+import { assertKnownVersion, migrate } from './schema.js';
 import { join } from 'node:path';
 import type { AuditEvent, AuditSink } from '../redis/audit.js';
 import { isReadOnly } from '../redis/connect.js';
@@ -100,17 +101,20 @@ export class Store implements AuditSink {
     secureDbFiles(this.file);
     try {
       this.db = new Database(this.file);
+      assertKnownVersion(this.db, this.file);
       this.db.pragma('journal_mode = WAL');
       // WAL defaults to NORMAL in better-sqlite3's build; a crash journal wants FULL.
       this.db.pragma('synchronous = FULL');
       this.db.pragma('busy_timeout = 5000');
       this.createSchema();
     } catch (err) {
+      (this as { db?: Database.Database }).db?.close();
       throw this.openError(err);
     }
   }
 
   private openError(err: unknown): RunbookError {
+    if (err instanceof RunbookError) return err;
     const code = (err as { code?: string }).code ?? '';
     const msg = (err as Error).message;
     if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
@@ -141,41 +145,9 @@ export class Store implements AuditSink {
     }
   }
 
+  /** The schema is schema.ts's numbered migrations; this brings an older state.db up to date. */
   private createSchema(): void {
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS runs (
-        id TEXT PRIMARY KEY, runbook TEXT NOT NULL, clusters TEXT NOT NULL, status TEXT NOT NULL,
-        created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, pid INTEGER,
-        plan_json TEXT NOT NULL, runbook_hash TEXT NOT NULL, inventory_file TEXT NOT NULL,
-        snapshot_json TEXT, error TEXT);
-      CREATE TABLE IF NOT EXISTS steps (
-        run_id TEXT NOT NULL, step_id TEXT NOT NULL, idx INTEGER NOT NULL, kind TEXT NOT NULL, title TEXT NOT NULL,
-        status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, started_at INTEGER, finished_at INTEGER,
-        output_json TEXT, error TEXT, run_started_at INTEGER, conditions_json TEXT, PRIMARY KEY (run_id, step_id));
-      CREATE TABLE IF NOT EXISTS audit (
-        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT, at INTEGER NOT NULL,
-        target TEXT NOT NULL, command TEXT NOT NULL, args_json TEXT NOT NULL, duration_ms INTEGER NOT NULL,
-        ok INTEGER NOT NULL, error TEXT,
-        write INTEGER NOT NULL DEFAULT 0); -- 1: a command that may change state, journaled before it was sent
-      CREATE INDEX IF NOT EXISTS audit_run ON audit(run_id, id);
-      CREATE TABLE IF NOT EXISTS findings (
-        run_id TEXT NOT NULL, step_id TEXT NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL, source TEXT, target TEXT);
-      CREATE INDEX IF NOT EXISTS findings_run ON findings(run_id, step_id);
-      CREATE TABLE IF NOT EXISTS run_state (
-        run_id TEXT NOT NULL, key TEXT NOT NULL, value_json TEXT NOT NULL, updated_at INTEGER NOT NULL, PRIMARY KEY (run_id, key));
-      CREATE TABLE IF NOT EXISTS locks (cluster TEXT PRIMARY KEY, run_id TEXT NOT NULL, acquired_at INTEGER NOT NULL);
-      -- A cluster is what its nodes are, not what an inventory calls it: one lock per node id.
-      CREATE TABLE IF NOT EXISTS node_locks (node_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, cluster TEXT NOT NULL, address TEXT NOT NULL, acquired_at INTEGER NOT NULL);
-      CREATE INDEX IF NOT EXISTS node_locks_run ON node_locks(run_id);
-    `);
-    // Columns added after the first release: a state.db made before them gains them here.
-    const runCols = new Set((this.db.prepare('PRAGMA table_info(runs)').all() as Array<{ name: string }>).map((c) => c.name));
-    if (!runCols.has('pid_start')) this.db.exec('ALTER TABLE runs ADD COLUMN pid_start TEXT');
-    if (!runCols.has('host')) this.db.exec('ALTER TABLE runs ADD COLUMN host TEXT');
-    // Folded reads: added to journals made before reads were folded.
-    const cols = (this.db.prepare('PRAGMA table_info(audit)').all() as Array<{ name: string }>).map((c) => c.name);
-    if (!cols.includes('count')) this.db.exec('ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1');
-    if (!cols.includes('last_at')) this.db.exec('ALTER TABLE audit ADD COLUMN last_at INTEGER');
+    migrate(this.db, this.file);
   }
 
   close(): void {
