@@ -16,6 +16,7 @@ import { Cleanup } from '../engine/cleanup.js';
 import { stopLeftoverShake, type ShakeRecord } from '../redis/sync/shake-session.js';
 import { scrubStream } from '../scrub.js';
 import { prepareStateDir } from '../engine/state-files.js';
+import { stepKinds } from '../steps/registry.js';
 
 // Everything this process prints passes the scrubber, whoever prints it.
 scrubStream(process.stdout);
@@ -35,7 +36,7 @@ const collect = (v: string, prev: string[]) => [...prev, v];
 let exitCode = 0;
 
 program.command('list').description('list the runbooks, one line each').option('--json', 'output JSON').action((o: { json?: boolean }) => {
-  const rbs = listRunbooks();
+  const rbs = listRunbooks(stepKinds);
   if (o.json) return void console.log(JSON.stringify(rbs.map((r) => ({ name: r.name, summary: r.summary, params: r.params, steps: stepKnobs(r) })), null, 2));
   for (const r of rbs) console.log(`${r.name.padEnd(24)} ${r.summary}`);
 });
@@ -69,7 +70,7 @@ program
   .action(async (name: string, o: { inventory: string; param: string[]; out?: string; json?: boolean }) => {
     const s = Session.from(globals());
     try {
-      const rb = loadRunbook(name);
+      const rb = loadRunbook(name, stepKinds);
       const params = resolveParams(rb, o.param);
       const inv = s.inventory(o.inventory);
       const report = await preparePlan(rb, params, inv.file, s.env(inv, 'read-only'));

@@ -10,10 +10,11 @@ import { Session, readPlanFile } from './session.js';
 import type { ClusterNodes, RunRow, Store } from '../engine/store.js';
 import { assertNotForeign, assertInventoryPinned, planDifferences, sealStatus, tampered } from '../engine/plan-seal.js';
 import { assertDistinct, clusterNodes } from '../engine/cluster-identity.js';
-import { selfIdentity, processState, describeIdentity } from '../engine/process-identity.js';
+import { selfIdentity, processState, describeIdentity } from '../hosts/process-identity.js';
 import { terminalPrompter } from './prompter.js';
 import { renderConditions } from './render.js';
 import { bold, dim, green, red, yellow } from './style.js';
+import { stepKinds } from '../steps/registry.js';
 
 export interface RunFlags {
   inventory?: string;
@@ -45,7 +46,7 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
     let plan: Plan;
     const saved = flags.plan ? readPlanFile(flags.plan) : undefined;
     if (saved && runbookName && runbookName !== saved.runbook) throw usageError('E_USAGE', `the plan is for ${saved.runbook}, not ${runbookName}`, 'drop the runbook name when passing --plan');
-    const rb = loadRunbook(saved?.runbook ?? runbookName ?? '');
+    const rb = loadRunbook(saved?.runbook ?? runbookName ?? '', stepKinds);
     const inv = session.inventory(flags.inventory ?? saved?.inventoryFile);
     const readEnv = session.env(inv, 'read-only');
     let nodes: ClusterNodes;
@@ -99,7 +100,7 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
     // A cluster is locked by name and by its node ids: another inventory name for the same nodes is the same cluster.
     if (rb.lock) session.store.assertFree(clustersOf(rb, plan.params, true), nodes);
     // Every precondition is evaluated read-only before anything is recorded or sent.
-    const report = await evaluatePreconditions(plan, readEnv);
+    const report = await evaluatePreconditions(plan, readEnv, stepKinds);
     const store = session.store;
     const record = (status: 'running' | 'refused', error?: string) => store.createRun(
       { id: runId, runbook: rb.name, clusters: clustersOf(rb, plan.params, true), status, createdAt: Date.now(), pid: process.pid, planJson: JSON.stringify(plan), runbookHash: rb.hash, inventoryFile: inv.file, error },
@@ -138,7 +139,7 @@ export async function resumeCommand(runId: string, flags: { yes?: boolean; allow
     assertNotActive(session.store, run, flags.force, 'resume');
     // Two resumes at once (an operator and a script): only one may drive the run.
     if (!session.store.claim(runId, run)) throw preconditionError('E_RUN_ACTIVE', `run ${runId} was just taken over by another process`, 'let that one finish');
-    const rb = loadRunbook(run.runbook);
+    const rb = loadRunbook(run.runbook, stepKinds);
     if (rb.hash !== run.runbookHash) {
       throw preconditionError('E_RUNBOOK_CHANGED', `runbook ${rb.name} changed since run ${runId} started (${run.runbookHash} -> ${rb.hash})`, 'restore the runbook as it was, or abort the run and start a new one');
     }
@@ -197,6 +198,7 @@ async function execute(session: Session, runId: string, plan: Plan, inventoryFil
   process.on('SIGINT', onSigint);
   try {
     const outcome = await executeRun({
+      kinds: stepKinds,
       store: session.store, runId, plan, env, prompter: isGuided ? terminalPrompter() : undefined,
       allowDestructive: !!flags.allowDestructive, onEvent: (e) => printEvent(e, isGuided), stop: stop.signal, snapshot,
     });

@@ -2,7 +2,8 @@ import { rmSync } from 'node:fs';
 import { basename, isAbsolute } from 'node:path';
 import { messageOf } from '../errors.js';
 import { shellQuote } from '../hosts/copy.js';
-import type { RunState, StepEnv } from '../steps/kind.js';
+import type { RunState, StepEnv } from './step-contract.js';
+import type { CleanupItem, CleanupSink } from '../leftovers.js';
 
 /**
  * What a run created that must not outlive it, persisted in the run's state
@@ -18,10 +19,7 @@ import type { RunState, StepEnv } from '../steps/kind.js';
  *
  * The run's end, `abort`, and a resumed step that starts over, walk it.
  */
-export type CleanupItem =
-  | { kind: 'local-dir'; path: string; what: string }
-  | { kind: 'host-dir'; address: string; path: string; what: string }
-  | { kind: 'config'; cluster: string; address: string; parameter: string; value: string; what: string };
+export type { CleanupItem } from '../leftovers.js';
 
 const KEY = 'cleanup';
 
@@ -33,7 +31,7 @@ export function removable(item: CleanupItem): boolean {
   return item.kind === 'local-dir' ? name.startsWith('redis-runbook-') : name === '.redis-runbook-partial';
 }
 
-export class Cleanup {
+export class Cleanup implements CleanupSink {
   constructor(private readonly state: RunState) {}
 
   private all(): Record<string, CleanupItem> {

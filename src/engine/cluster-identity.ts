@@ -1,7 +1,7 @@
 import { preconditionError, RunbookError, usageError } from '../errors.js';
 import { parseInfo } from '../redis/cluster-nodes.js';
 import type { Topology } from '../redis/topology.js';
-import type { StepEnv } from '../steps/kind.js';
+import type { StepEnv } from './step-contract.js';
 import type { ClusterNodes } from './store.js';
 import { clustersOf, type Runbook } from './runbook.js';
 

@@ -1,6 +1,5 @@
 import { appendFileSync } from 'node:fs';
-import { stepKind } from '../steps/registry.js';
-import type { StepKind } from '../steps/kind.js';
+import { kindOf, type StepKind, type StepKinds } from './step-contract.js';
 
 /**
  * Test hook for crash tests: when REDIS_RUNBOOK_FAILPOINT names `name`, the
@@ -26,8 +25,8 @@ export const PHASE_POINTS = ['check', 'confirm', 'run', 'verify', 'done'] as con
 interface PlannedStep { id: string; kind: string; args: unknown }
 
 /** The in-step points a step of this plan declares (its kind's `failpoints`, resolved with its args). */
-export function inStepFailpoints(step: PlannedStep, where = 'plan'): string[] {
-  const k: StepKind = stepKind(step.kind, where);
+export function inStepFailpoints(step: PlannedStep, kinds: StepKinds, where = 'plan'): string[] {
+  const k: StepKind = kindOf(kinds, step.kind, where);
   const d = k.failpoints;
   return d === undefined ? [] : [...(typeof d === 'function' ? d(step.args) : d)];
 }
@@ -38,10 +37,10 @@ export function inStepFailpoints(step: PlannedStep, where = 'plan'): string[] {
  * verify and done boundaries. Crash tests enumerate from this, so a new step
  * or a new declared point joins them without a list to edit.
  */
-export function failpointsOf(plan: { runbook: string; steps: PlannedStep[] }): string[] {
+export function failpointsOf(plan: { runbook: string; steps: PlannedStep[] }, kinds: StepKinds): string[] {
   return plan.steps.flatMap((s) => [
     ...(['check', 'confirm', 'run'] as const).map((p) => `${s.id}.${p}`),
-    ...inStepFailpoints(s, plan.runbook).map((p) => `${s.id}:${p}`),
+    ...inStepFailpoints(s, kinds, plan.runbook).map((p) => `${s.id}:${p}`),
     ...(['verify', 'done'] as const).map((p) => `${s.id}.${p}`),
   ]);
 }
@@ -51,8 +50,8 @@ export function failpointsOf(plan: { runbook: string; steps: PlannedStep[] }): s
  * not declare is a bug that would leave a point out of the crash matrix: while
  * a crash test arms failpoints (the variable is set) it throws instead.
  */
-export function stepFailpoint(step: PlannedStep, name: string, where = 'plan'): void {
-  if (process.env.REDIS_RUNBOOK_FAILPOINT !== undefined && !inStepFailpoints(step, where).includes(name)) {
+export function stepFailpoint(step: PlannedStep, name: string, kinds: StepKinds, where = 'plan'): void {
+  if (process.env.REDIS_RUNBOOK_FAILPOINT !== undefined && !inStepFailpoints(step, kinds, where).includes(name)) {
     throw new Error(`step ${step.id} (${step.kind}) reached failpoint \`${name}\`, which its kind does not declare: add it to the kind's \`failpoints\``);
   }
   failpoint(`${step.id}:${name}`);

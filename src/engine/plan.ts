@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Topology } from '../redis/topology.js';
 import { usageError } from '../errors.js';
-import { stepKind } from '../steps/registry.js';
-import type { Condition, PlanHosts, PlannedCommand, StepKind } from '../steps/kind.js';
+import { kindOf, type Condition, type PlanHosts, type PlannedCommand, type StepKind } from './step-contract.js';
 import { substitute, stepIncluded, type Runbook } from './runbook.js';
 
 /** The part of a topology a plan depends on, kept so drift can be described in words. */
@@ -56,7 +55,7 @@ export function buildPlan(rb: Runbook, params: Record<string, string>, inventory
       omitted.push({ id: s.id, reason: `only when ${s.when!.param} ${s.when!.op} ${s.when!.value} (${s.when!.param}=${params[s.when!.param] ?? ''})` });
       return [];
     }
-    const kind = stepKind(s.kind, rb.file);
+    const kind = kindOf(rb.kinds, s.kind, rb.file);
     const ifNode = s.with.ifNode;
     if (ifNode) {
       const where = { cluster: s.with.cluster !== undefined ? substitute(s.with.cluster, params) : params.cluster ?? '', node: s.with.node !== undefined ? substitute(s.with.node, params) : params.node ?? '' };

@@ -1,6 +1,5 @@
 import { preconditionError } from '../errors.js';
-import type { StepEnv, Condition, RunState } from '../steps/kind.js';
-import { stepKind } from '../steps/registry.js';
+import { kindOf, type StepEnv, type Condition, type RunState, type StepKinds } from './step-contract.js';
 import type { Topology } from '../redis/topology.js';
 import { buildPlan, type Plan, type PlanReport } from './plan.js';
 import { clustersOf, type Runbook } from './runbook.js';
@@ -20,10 +19,10 @@ export async function discover(rb: Runbook, params: Record<string, string>, env:
  * read-only env this cannot change anything: the connection layer refuses
  * writes, whatever a step's check tries to do.
  */
-export async function evaluatePreconditions(plan: Plan, env: StepEnv): Promise<PlanReport> {
+export async function evaluatePreconditions(plan: Plan, env: StepEnv, kinds: StepKinds): Promise<PlanReport> {
   const preconditions: Record<string, Condition[]> = {};
   for (const step of plan.steps) {
-    const kind = stepKind(step.kind, plan.runbook);
+    const kind = kindOf(kinds, step.kind, plan.runbook);
     try {
       preconditions[step.id] = await kind.check({
         runId: 'plan', state: planState(), stepId: step.id, args: step.args, env, outputs: {}, log: () => {}, failpoint, signal: new AbortController().signal,
@@ -48,7 +47,7 @@ export async function preparePlan(rb: Runbook, params: Record<string, string>, i
   // A source and a target that are the same nodes are refused before anything is planned.
   assertDistinct(rb, params, await clusterNodes(rb, params, env, topologies));
   const plan = buildPlan(rb, params, inventoryFile, topologies, new Date(), env);
-  return evaluatePreconditions(plan, env);
+  return evaluatePreconditions(plan, env, rb.kinds);
 }
 
 /** Refuse a saved plan when a cluster's structure changed since it was made. */

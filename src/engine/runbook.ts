@@ -4,8 +4,7 @@ import { join, dirname, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { usageError } from '../errors.js';
-import { stepKind } from '../steps/registry.js';
-import type { StepKind } from '../steps/kind.js';
+import { kindOf, type StepKind, type StepKinds } from './step-contract.js';
 
 export interface ParamSpec {
   help: string;
@@ -35,6 +34,8 @@ export interface Runbook {
   file: string;
   /** Hash of the definition, stored with each run: a resume refuses when it changed underneath. */
   hash: string;
+  /** The step kinds it was checked against, which plans of it use. */
+  kinds: StepKinds;
 }
 
 /** The shipped runbooks live in runbooks/ at the package root (two levels above dist/src/engine). */
@@ -48,21 +49,21 @@ export function runbooksDir(): string {
   throw new Error('cannot find the runbooks/ directory');
 }
 
-export function listRunbooks(): Runbook[] {
+export function listRunbooks(kinds: StepKinds): Runbook[] {
   const dir = runbooksDir();
-  return readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().map((f) => loadRunbookFile(join(dir, f)));
+  return readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().map((f) => loadRunbookFile(join(dir, f), kinds));
 }
 
-export function loadRunbook(name: string): Runbook {
+export function loadRunbook(name: string, kinds: StepKinds): Runbook {
   const file = join(runbooksDir(), `${name}.yaml`);
   if (!/^[a-z0-9-]+$/.test(name) || !existsSync(file)) {
-    const known = listRunbooks().map((r) => r.name);
+    const known = listRunbooks(kinds).map((r) => r.name);
     throw usageError('E_RUNBOOK_UNKNOWN', `no runbook named \`${name}\``, `use one of: ${known.join(', ')} (see \`redis-runbook list\`)`);
   }
-  return loadRunbookFile(file);
+  return loadRunbookFile(file, kinds);
 }
 
-export function loadRunbookFile(file: string): Runbook {
+export function loadRunbookFile(file: string, kinds: StepKinds): Runbook {
   const text = readFileSync(file, 'utf8');
   const bad = (path: string, problem: string): never => {
     throw usageError('E_RUNBOOK_INVALID', `${file}: ${path}: ${problem}`, 'fix the runbook definition');
@@ -88,7 +89,7 @@ export function loadRunbookFile(file: string): Runbook {
     if (!s || typeof s.id !== 'string' || !/^[a-z0-9-]+$/.test(s.id)) bad(`steps[${i}].id`, 'expected a lowercase id (letters, digits, -)');
     if (ids.has(s.id)) bad(`steps[${i}].id`, `duplicate id \`${s.id}\``);
     ids.add(s.id);
-    const kind = stepKind(String(s.kind), `${file}: steps[${i}].kind`);
+    const kind = kindOf(kinds, String(s.kind), `${file}: steps[${i}].kind`);
     const w: Record<string, string> = {};
     for (const [k, v] of Object.entries((s.with ?? {}) as Record<string, unknown>)) w[k] = String(v);
     checkWith(kind, w, `steps[${i}] (${s.id})`, [...ids].filter((x) => x !== s.id), bad);
@@ -110,6 +111,7 @@ export function loadRunbookFile(file: string): Runbook {
     lock: doc.lock !== false,
     file,
     hash: createHash('sha256').update(text).digest('hex').slice(0, 16),
+    kinds,
   };
 }
 
@@ -189,7 +191,7 @@ export interface StepKnob { help: string; type: string; value?: string; from: 'w
 /** Every parameter of every step of a runbook, with what sets it (the runbook's `with:`, a runbook parameter of the same name, or the kind's default). */
 export function stepKnobs(rb: Runbook): Array<{ id: string; kind: string; when?: string; knobs: Record<string, StepKnob> }> {
   return rb.steps.map((s) => {
-    const kind = stepKind(s.kind, rb.file);
+    const kind = kindOf(rb.kinds, s.kind, rb.file);
     const knobs: Record<string, StepKnob> = {};
     for (const [name, spec] of Object.entries(kind.params)) {
       const base = { help: spec.help, type: spec.type ?? 'string', default: spec.default };

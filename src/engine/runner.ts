@@ -1,7 +1,6 @@
 import { createActor, fromPromise, type Snapshot } from 'xstate';
 import { failedError, messageOf, RunbookError } from '../errors.js';
-import { stepKind } from '../steps/registry.js';
-import type { Condition, StepEnv, StepRunContext } from '../steps/kind.js';
+import { kindOf, type Condition, type StepEnv, type StepKinds, type StepRunContext } from './step-contract.js';
 import { compilePlan, position, type PhaseResult, type StepInput } from './machine.js';
 import type { Plan, StepInstance } from './plan.js';
 import type { RunStatus, StepStatus, Store } from './store.js';
@@ -31,6 +30,8 @@ export interface RunOptions {
   runId: string;
   plan: Plan;
   env: StepEnv;
+  /** The step kinds the plan's steps name. */
+  kinds: StepKinds;
   /** undefined = unattended (--yes). */
   prompter?: Prompter;
   /** Unattended runs take destructive steps only with this set. */
@@ -96,7 +97,7 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
         ? { startedAt: inDoubt.startedAt, sent: store.writesSince(runId, stepId, inDoubt.startedAt) }
         : (() => { const sent = store.writesSince(runId, stepId, 0); return sent.length ? { startedAt: sent[0]!.at, sent } : undefined; })(),
       log: (line) => o.onEvent?.({ type: 'log', step, line }),
-      failpoint: (name) => stepFailpoint(step, name, plan.runbook),
+      failpoint: (name) => stepFailpoint(step, name, o.kinds, plan.runbook),
       saveFindings: (rows) => store.setFindings(runId, stepId, rows),
       progress: (line) => o.onEvent?.({ type: 'progress', step, line }),
       signal: o.stop,
@@ -113,7 +114,7 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
       const { step } = steps.get(input.stepId)!;
       store.currentStepId = step.id;
       try {
-        const kind = stepKind(step.kind, plan.runbook);
+        const kind = kindOf(o.kinds, step.kind, plan.runbook);
         const conditions = await (phase === 'check' ? kind.check : kind.verify)(ctxFor(step.id));
         store.setStepConditions(runId, step.id, phase, conditions);
         o.onEvent?.({ type: 'conditions', step, phase, conditions });
@@ -136,7 +137,7 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
     // Right before a step acts: this process must still own the run (another one may have claimed it).
     try { store.assertOwner(runId); } catch (err) { if (ownershipLost(err)) lost(err); throw err; }
     try {
-      const kind = stepKind(step.kind, plan.runbook);
+      const kind = kindOf(o.kinds, step.kind, plan.runbook);
       const output = await kind.run(ctxFor(step.id));
       // A step that changed a topology is done when every node agrees on it, not when
       // the nodes it spoke to do: the next step must not act on a cluster still moving.
@@ -222,7 +223,7 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
     // A step's own reading of the live state wins over the plan's; an unreadable state counts as destructive.
     const liveDestructive = async (stepId: string): Promise<string | undefined> => {
       const { step } = steps.get(stepId)!;
-      const kind = stepKind(step.kind, plan.runbook);
+      const kind = kindOf(o.kinds, step.kind, plan.runbook);
       if (!kind.liveDestructive) return step.destructive;
       try {
         return await kind.liveDestructive(ctxFor(stepId));

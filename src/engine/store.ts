@@ -6,7 +6,7 @@ import { isReadOnly } from '../redis/connect.js';
 import { failedError, preconditionError, usageError, RunbookError } from '../errors.js';
 import { scrubText, scrubValue, scrubbedJson } from '../scrub.js';
 import { prepareStateDir, secureDbFiles } from './state-files.js';
-import { selfIdentity, describeIdentity, type ProcessIdentity } from './process-identity.js';
+import { selfIdentity, describeIdentity, type ProcessIdentity } from '../hosts/process-identity.js';
 
 /** `refused`: preconditions failed before anything was sent; recorded so `show` can say why. */
 export type RunStatus = 'running' | 'waiting' | 'stopped' | 'failed' | 'succeeded' | 'aborted' | 'refused';

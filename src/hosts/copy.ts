@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import type { CopyTrust, HostConfig } from '../inventory/types.js';
 import { hostInvocation, runOnHost, shellWord, sshDestination, sshOptions, SSH_LIMITS } from './host.js';
-import type { Cleanup } from '../engine/cleanup.js';
+import type { CleanupSink } from '../leftovers.js';
 
 /** A file or directory on a host. `target` is how ssh reaches the host (the node's IP or name). */
 export interface Location { host: HostConfig; target: string; path: string }
@@ -226,7 +226,7 @@ export function partialDir(to: string, kind: 'file' | 'dir'): string {
 }
 
 export interface CopyOptions {
-  cleanup?: Cleanup;
+  cleanup?: CleanupSink;
   /** Test hook of the calling step (a crash between the two hops of a remote-to-remote copy). */
   failpoint?: (name: string) => void;
 }

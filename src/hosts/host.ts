@@ -3,30 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { HostConfig, Inventory } from '../inventory/types.js';
+import { hostOf, portOf } from '../address.js';
+
+// Where address helpers used to live; their home is src/address.ts.
+export { HOST_NAME, hostOf, validNodeAddress } from '../address.js';
 
 export interface HostResult { exitCode: number; stdout: string; stderr: string; timedOut: boolean }
-
-/** The host part of HOST:PORT (brackets of an IPv6 literal removed). */
-export function hostOf(address: string): string {
-  return address.slice(0, address.lastIndexOf(':')).replace(/^\[|\]$/g, '');
-}
 
 /** The inventory host a node runs on: the one whose `addresses` list its IP or name. */
 export function hostFor(inventory: Inventory, address: string): HostConfig | undefined {
   const h = hostOf(address);
   return Object.values(inventory.hosts).find((x) => x.addresses.includes(h));
-}
-
-/** A host name or IP literal as a node may announce it: nothing a shell or ssh would read as syntax or an option. */
-export const HOST_NAME = /^(?:[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,252})|[0-9A-Fa-f:.]+(?:%[A-Za-z0-9_.-]+)?)$/;
-
-/** HOST:PORT from CLUSTER NODES, checked before it goes into a command: a valid host and a port 1..65535. */
-export function validNodeAddress(address: string): boolean {
-  const i = address.lastIndexOf(':');
-  if (i <= 0) return false;
-  const port = address.slice(i + 1);
-  const host = hostOf(address);
-  return /^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535 && HOST_NAME.test(host) && !host.startsWith('-');
 }
 
 /** Single-quoted for sh unless made only of characters no shell reads as syntax. */
@@ -40,7 +27,7 @@ export function shellWord(s: string): string {
  * shapes: each is shell-quoted unless plainly safe.
  */
 export function expandTemplate(template: string, address: string): string {
-  const port = address.slice(address.lastIndexOf(':') + 1);
+  const port = portOf(address);
   return template.replaceAll('{port}', shellWord(port)).replaceAll('{host}', shellWord(hostOf(address))).replaceAll('{address}', shellWord(address));
 }
 

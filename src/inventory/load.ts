@@ -3,7 +3,9 @@ import { resolve, dirname, isAbsolute } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { RunbookError, usageError } from '../errors.js';
 import type { ClusterConfig, CopyTrust, HostConfig, Inventory, SecretRef, TlsConfig } from './types.js';
-import { HOST_NAME } from '../hosts/host.js';
+import { HOST_NAME, parseAddress } from '../address.js';
+
+export { parseAddress } from '../address.js';
 
 /**
  * Load and validate an inventory file. Every error names the file, the path
@@ -86,16 +88,6 @@ function show(v: unknown): string {
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
   return `${typeof v} \`${String(v).slice(0, 40)}\``;
-}
-
-const ADDRESS = /^(\[[0-9a-fA-F:]+\]|[^\s:]+):(\d{1,5})$/;
-
-export function parseAddress(s: string): { host: string; port: number } | undefined {
-  const m = ADDRESS.exec(s.trim());
-  if (!m) return undefined;
-  const port = Number(m[2]);
-  if (port < 1 || port > 65535) return undefined;
-  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
 }
 
 export function validateInventory(doc: unknown, file: string): Inventory {

@@ -5,6 +5,7 @@ import type { ClusterConfig } from '../inventory/types.js';
 import { resolveSecret, describeSecret } from '../inventory/secret.js';
 import { redactArgs, scrub, type AuditSink } from './audit.js';
 import { tlsSocketOptions } from './socket.js';
+import { hostOf, portOf } from '../address.js';
 
 export type Access = 'read-only' | 'read-write';
 
@@ -71,9 +72,8 @@ export class ClusterPool {
   }
 
   private redisOptions(address: string): RedisOptions {
-    const idx = address.lastIndexOf(':');
-    const host = address.slice(0, idx).replace(/^\[|\]$/g, '');
-    const port = Number(address.slice(idx + 1));
+    const host = hostOf(address);
+    const port = Number(portOf(address));
     const tls = this.config.tls;
     return {
       host,

@@ -5,6 +5,7 @@ import type { NodeRef } from './failover.js';
 import { scrub } from './audit.js';
 import { formatRanges, toRanges } from './slots.js';
 import type { Topology } from './topology.js';
+import { hostOf, portOf } from '../address.js';
 
 /** One slot to move from one master to another. */
 export interface SlotMove { slot: number; from: NodeRef; to: NodeRef }
@@ -146,8 +147,8 @@ export async function moveSlotGroup(pool: ClusterPool, from: NodeRef, to: NodeRe
     firstError(await pipelined(pool, from.address, pending.filter((slot) => !srcMe.migrating.some((x) => x.slot === slot && x.to === to.id)).map((slot) => ['CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id])));
     const { username, password } = pool.credentials();
     const auth = password === undefined ? [] : username ? ['AUTH2', username, password] : ['AUTH', password];
-    const host = to.address.slice(0, to.address.lastIndexOf(':')).replace(/^\[|\]$/g, '');
-    const port = to.address.slice(to.address.lastIndexOf(':') + 1);
+    const host = hostOf(to.address);
+    const port = portOf(to.address);
     // REPLACE: a key on both sides is a copy left by a MIGRATE cut off after the target
     // stored it (the BUSYKEY case); the source's copy is the live one while the slot is migrating.
     const migrate = (keys: Buffer[], timeoutMs: number): [string, ...(string | number | Buffer)[]] => ['MIGRATE', host, port, '', 0, timeoutMs, 'REPLACE', ...auth, 'KEYS', ...keys];

@@ -6,6 +6,7 @@ import { clusterArg, GROUP_PARAMS } from './args.js';
 import { collectorGroup } from '../redis/consolidate.js';
 import { planStamp } from '../redis/topology.js';
 import { cond, pass, type PlanHosts, type StepKind } from './kind.js';
+import { hostOf, portOf } from '../address.js';
 
 /** `files`: names inside `dir` (validated: no slash, not `.` or `..`). */
 interface NodeFiles { address: string; id?: string; port: string; dir: string; files: string[] }
@@ -38,10 +39,10 @@ export const backupNodeFilesStep: StepKind<Args> = {
     const group = (raw.onlyCollector === 'true' ? collectorGroup(t, raw.pivot || undefined) : t.nodes).filter((n) => n.self);
     const nodes = group.map((n) => {
       const f = nodeFiles(n.address, n.self!.persistence, { nodesConf: false });
-      return { address: n.address, id: n.id, port: n.address.slice(n.address.lastIndexOf(':') + 1), dir: f.dir, files: f.files.map((x) => x.name) };
+      return { address: n.address, id: n.id, port: portOf(n.address), dir: f.dir, files: f.files.map((x) => x.name) };
     });
     // Two nodes of the cluster on one host naming the same file would each move the other's.
-    const host = (x: string) => x.slice(0, x.lastIndexOf(':'));
+    const host = hostOf;
     const clash = nodes.flatMap((n) => conflicts(nodeFiles(n.address, group.find((g) => g.address === n.address)!.self!.persistence, { nodesConf: false }),
       t.nodes.filter((x) => x.address !== n.address && host(x.address) === host(n.address) && x.self).map((x) => ({ address: x.address, persistence: x.self!.persistence }))));
     if (clash.length) throw preconditionError('E_UNSAFE_PATH', `moving the files aside would touch another node's: ${clash.join('; ')}`, 'give each node its own data directory or file names');

@@ -5,6 +5,7 @@ import { portClosedGuard, shellQuote } from '../hosts/copy.js';
 import { conflicts, noOtherRedisGuard, nodeFiles } from '../hosts/node-files.js';
 import { otherInstances } from './node-files-check.js';
 import { cond, pass, type PlanHosts, type StepKind } from './kind.js';
+import { hostOf, portOf } from '../address.js';
 
 interface Args { cluster: string; address: string; id: string; port: string; dir: string; paths: string[] }
 
@@ -27,11 +28,11 @@ export const deleteNodeFilesStep: StepKind<Args> = {
     if (!p?.dir) throw failedError('E_NODE_UNREACHABLE', `${n.address} does not answer, so its data directory is unknown`, 'start it, or delete its files by hand (deleteFiles=false)');
     const mine = nodeFiles(n.address, p, { nodesConf: true });
     // Nodes of this cluster are known now; the inventory's other clusters are checked live (check).
-    const host = (x: string) => x.slice(0, x.lastIndexOf(':'));
+    const host = hostOf;
     const others = t.nodes.filter((x) => x.id !== n.id && host(x.address) === host(n.address) && x.self).map((x) => ({ address: x.address, persistence: x.self!.persistence }));
     const clash = conflicts(mine, others);
     if (clash.length) throw preconditionError('E_UNSAFE_PATH', `deleting ${n.address}'s files would touch another node's: ${clash.join('; ')}`, 'delete the files by hand, or pass deleteFiles=false');
-    return { cluster: t.cluster, address: n.address, id: n.id, port: n.address.slice(n.address.lastIndexOf(':') + 1), dir: mine.dir, paths: mine.files.map((f) => f.path) };
+    return { cluster: t.cluster, address: n.address, id: n.id, port: portOf(n.address), dir: mine.dir, paths: mine.files.map((f) => f.path) };
   },
   title: (a) => `Delete the data files of ${a.address}: ${a.paths.join(', ')}`,
   commands: (a, hosts?: PlanHosts) => {

@@ -1,5 +1,4 @@
-import { usageError } from '../errors.js';
-import type { StepKind } from './kind.js';
+import { kindOf, type StepKind, type StepKinds } from '../engine/step-contract.js';
 import { checkClusterStep } from './check-cluster.js';
 import { waitReplicaSyncStep } from './wait-replica-sync.js';
 import { clusterFailoverStep } from './cluster-failover.js';
@@ -36,10 +35,9 @@ const KINDS: StepKind[] = [
   checkSyncStep, startSyncStep, waitFullSyncStep, waitSyncLagStep, cutOverStep, syncReportStep,
 ];
 
-export const stepKinds: ReadonlyMap<string, StepKind> = new Map(KINDS.map((k) => [k.kind, k]));
+/** Every shipped step kind: what the CLI hands the engine. A new kind is its file and one entry in KINDS. */
+export const stepKinds: StepKinds = new Map(KINDS.map((k) => [k.kind, k]));
 
 export function stepKind(kind: string, where: string): StepKind {
-  const k = stepKinds.get(kind);
-  if (!k) throw usageError('E_RUNBOOK_INVALID', `${where}: unknown step kind \`${kind}\``, `use one of: ${[...stepKinds.keys()].join(', ')}`);
-  return k;
+  return kindOf(stepKinds, kind, where);
 }

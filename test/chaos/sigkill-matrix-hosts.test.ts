@@ -9,6 +9,7 @@ import { failpointsOf } from '../../src/engine/failpoint.js';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
 import { test as plainTest } from 'node:test';
 import { figures, test } from '../support/reliability.js';
+import { stepKinds } from '../../src/steps/registry.js';
 
 // The SIGKILL matrix of sigkill-matrix.test.ts (every failpoint of the plan, one
 // chain of kill and resume, then runs for the points the chain did not reach),
@@ -109,7 +110,7 @@ async function chainPass(e: Env, c: Case, params: string[], pass: number, armed?
   const planned = await cli(e.home, ['plan', c.runbook, '--inventory', e.inventory, ...params, '--out', planFile]);
   assert.equal(planned.code, 0, planned.out);
   const plan = JSON.parse(readFileSync(planFile, 'utf8')) as Plan;
-  const points = failpointsOf(plan);
+  const points = failpointsOf(plan, stepKinds);
   const chain = await killChain(e.home, ['run', '--plan', planFile, ...FLAGS], FLAGS, armed ? armed.filter((p) => points.includes(p)) : points, join(e.home, `hits-${pass}`));
   const showOut = (await cli(e.home, ['show', chain.runId, '--json'])).stdout;
   writeFileSync(join(e.home, `show-${pass}.json`), showOut);

@@ -11,6 +11,7 @@ import { ClusterPool } from '../../src/redis/connect.js';
 import { test as plainTest } from 'node:test';
 import { figures, test } from '../support/reliability.js';
 import { moveSlots } from '../../src/redis/slot-move.js';
+import { stepKinds } from '../../src/steps/registry.js';
 
 // Every runbook in runbooks/, killed with SIGKILL at every failpoint of its plan
 // (failpointsOf: each step's phase boundaries and its kind's declared points),
@@ -98,7 +99,7 @@ async function chainPass(e: Env, name: string, params: string[], pass: number, a
   const planned = await cli(e.home, ['plan', name, '--inventory', e.inventory, ...params, '--out', planFile]);
   assert.equal(planned.code, 0, planned.out);
   const plan = JSON.parse(readFileSync(planFile, 'utf8')) as Plan;
-  const points = failpointsOf(plan);
+  const points = failpointsOf(plan, stepKinds);
   const chain = await killChain(e.home, ['run', '--plan', planFile, ...FLAGS], FLAGS, armed ? armed.filter((p) => points.includes(p)) : points, join(e.home, `hits-${pass}`));
   const showOut = (await cli(e.home, ['show', chain.runId, '--json'])).stdout;
   writeFileSync(join(e.home, `show-${pass}.json`), showOut); // kept for a look after a failure

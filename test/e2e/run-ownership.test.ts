@@ -9,7 +9,8 @@ import { loadRunbook, resolveParams } from '../../src/engine/runbook.js';
 import { discover } from '../../src/engine/prepare.js';
 import { buildPlan } from '../../src/engine/plan.js';
 import { executeRun } from '../../src/engine/runner.js';
-import { startTimeOf } from '../../src/engine/process-identity.js';
+import { startTimeOf } from '../../src/hosts/process-identity.js';
+import { stepKinds } from '../../src/steps/registry.js';
 
 // The process executing a run checks that it still owns it before a step acts and at every persist.
 
@@ -33,7 +34,7 @@ test('a run claimed by another process while it waits at a prompt stops without 
   const before = await structure(PORTS, password);
   const session = new Session(home);
   try {
-    const rb = loadRunbook('manual-failover');
+    const rb = loadRunbook('manual-failover', stepKinds);
     const params = resolveParams(rb, [`node=${masterOfSlot0}`]);
     const inv = session.inventory(inventory);
     const env = session.env(inv, 'read-write', session.store);
@@ -52,7 +53,7 @@ test('a run claimed by another process while it waits at a prompt stops without 
       },
       onFailure: async () => 'abort' as const,
     };
-    const outcome = await executeRun({ store, runId: 'own-1', plan, env, prompter, allowDestructive: false, stop: new AbortController().signal });
+    const outcome = await executeRun({ kinds: stepKinds, store, runId: 'own-1', plan, env, prompter, allowDestructive: false, stop: new AbortController().signal });
     assert.equal(outcome.status, 'stopped');
     assert.equal(outcome.lost, true);
     assert.match(outcome.error ?? '', new RegExp(`E_RUN_TAKEN_OVER: run own-1 is now owned by pid ${other.pid} on host ${hostname()}, not this process`));

@@ -8,10 +8,11 @@ import { tmpdir } from 'node:os';
 import Database from 'better-sqlite3';
 import { Store } from '../../src/engine/store.js';
 import { loadRunbook } from '../../src/engine/runbook.js';
-import { startTimeOf, processState, selfIdentity } from '../../src/engine/process-identity.js';
+import { startTimeOf, processState, selfIdentity } from '../../src/hosts/process-identity.js';
 import { stopLeftoverShake } from '../../src/redis/sync/shake-session.js';
 import { RunbookError } from '../../src/errors.js';
 import { cli, tempStateDir } from '../support/cli.js';
+import { stepKinds } from '../../src/steps/registry.js';
 
 // No redis here: run ownership and process identity against real processes and a real SQLite file.
 
@@ -30,7 +31,7 @@ const waitGone = async (pid: number) => { for (let i = 0; i < 100 && startTimeOf
 function recordRun(owner: { pid: number; pidStart: string | null; host: string }, status: 'running' | 'waiting' = 'running'): { home: string; id: string } {
   const home = tempStateDir('rr-owner-');
   const store = new Store(home);
-  const rb = loadRunbook('manual-failover');
+  const rb = loadRunbook('manual-failover', stepKinds);
   const id = `mf-test-${Math.random().toString(16).slice(2, 6)}`;
   store.createRun({
     id, runbook: rb.name, clusters: ['source'], status, createdAt: Date.now(), pid: owner.pid, pidStart: owner.pidStart, host: owner.host,
@@ -104,7 +105,7 @@ test('abort and resume of a run owned by another host: refused naming the host, 
 test('persist: a process that lost the run to another owner is refused (E_RUN_TAKEN_OVER) and writes nothing', () => {
   const home = tempStateDir('rr-owner-');
   const store = new Store(home);
-  const rb = loadRunbook('manual-failover');
+  const rb = loadRunbook('manual-failover', stepKinds);
   store.createRun({ id: 'r1', runbook: rb.name, clusters: ['source'], status: 'running', createdAt: Date.now(), pid: process.pid, planJson: '{}', runbookHash: rb.hash, inventoryFile: 'x' }, [{ stepId: 's1', idx: 0, kind: 'check-cluster', title: 't' }], true);
   store.persist('r1', { n: 1 }, 'running', [{ stepId: 's1', status: 'checking' }]);
   // Another process claims it: same pid number (reused), other start time.
@@ -161,7 +162,7 @@ test('RedisShake left by an interrupted run: the very process (pid, start time, 
   // A stand-in whose command line names the config, as RedisShake's does.
   const c = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)', conf], { stdio: 'ignore' });
   children.push(c);
-  for (let i = 0; i < 50 && !(await import('../../src/engine/process-identity.js')).cmdlineOf(c.pid!)?.includes(conf); i++) await new Promise((s) => setTimeout(s, 20));
+  for (let i = 0; i < 50 && !(await import('../../src/hosts/process-identity.js')).cmdlineOf(c.pid!)?.includes(conf); i++) await new Promise((s) => setTimeout(s, 20));
   const r = await stopLeftoverShake({ pid: c.pid!, startTime: startTimeOf(c.pid!), host: hostname(), conf }, () => {});
   assert.equal(r, 'stopped');
   await new Promise<void>((res) => { if (c.exitCode !== null || c.signalCode) res(); else c.once('exit', () => res()); });

@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { failpointsOf, stepFailpoint } from '../../src/engine/failpoint.js';
+import { stepKinds } from '../../src/steps/registry.js';
 
 const SRC = fileURLToPath(new URL('../../../src/', import.meta.url));
 
@@ -16,13 +17,13 @@ test('failpointsOf: each step\'s check, confirm and run boundaries, its declared
       { id: 'up', kind: 'start-nodes', args: { cluster: 't', masters: ['h:1', 'h:2'], replicas: [{ address: 'h:3', master: 'h:1' }], timeoutMs: 1 } },
     ],
   };
-  assert.deepEqual(failpointsOf(plan), [
+  assert.deepEqual(failpointsOf(plan, stepKinds), [
     'pre.check', 'pre.confirm', 'pre.run', 'pre.verify', 'pre.done',
     'fo.check', 'fo.confirm', 'fo.run', 'fo:sent', 'fo.verify', 'fo.done',
     'up.check', 'up.confirm', 'up.run', 'up:start-sent:h:1', 'up:start-sent:h:2', 'up:masters-started', 'up:start-sent:h:3', 'up.verify', 'up.done',
   ]);
-  assert.deepEqual(failpointsOf({ runbook: 'r', steps: [] }), []);
-  assert.throws(() => failpointsOf({ runbook: 'r', steps: [{ id: 'x', kind: 'no-such-kind', args: {} }] }), /unknown step kind `no-such-kind`/);
+  assert.deepEqual(failpointsOf({ runbook: 'r', steps: [] }, stepKinds), []);
+  assert.throws(() => failpointsOf({ runbook: 'r', steps: [{ id: 'x', kind: 'no-such-kind', args: {} }] }, stepKinds), /unknown step kind `no-such-kind`/);
 });
 
 test('a step reaching a failpoint its kind does not declare throws while crash tests arm failpoints; a declared one passes', () => {
@@ -30,10 +31,10 @@ test('a step reaching a failpoint its kind does not declare throws while crash t
   const was = process.env.REDIS_RUNBOOK_FAILPOINT;
   try {
     process.env.REDIS_RUNBOOK_FAILPOINT = 'other.run';
-    assert.throws(() => stepFailpoint(step, 'not-declared'), /step fo \(cluster-failover\) reached failpoint `not-declared`, which its kind does not declare/);
-    stepFailpoint(step, 'sent'); // declared, not armed: returns
+    assert.throws(() => stepFailpoint(step, 'not-declared', stepKinds), /step fo \(cluster-failover\) reached failpoint `not-declared`, which its kind does not declare/);
+    stepFailpoint(step, 'sent', stepKinds); // declared, not armed: returns
     delete process.env.REDIS_RUNBOOK_FAILPOINT;
-    stepFailpoint(step, 'not-declared'); // production: never throws for a test hook
+    stepFailpoint(step, 'not-declared', stepKinds); // production: never throws for a test hook
   } finally {
     if (was === undefined) delete process.env.REDIS_RUNBOOK_FAILPOINT; else process.env.REDIS_RUNBOOK_FAILPOINT = was;
   }

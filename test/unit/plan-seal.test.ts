@@ -7,6 +7,7 @@ import { buildPlan, type Plan } from '../../src/engine/plan.js';
 import { loadRunbook, resolveParams } from '../../src/engine/runbook.js';
 import { fingerprintOf, type Topology, type TopologyNode } from '../../src/redis/topology.js';
 import { canonical, planDifferences, sealPlan, sealStatus } from '../../src/engine/plan-seal.js';
+import { stepKinds } from '../../src/steps/registry.js';
 
 function node(id: string, port: number, slots: Array<[number, number]>): TopologyNode {
   return {
@@ -18,7 +19,7 @@ function topology(name: string, base: number, takenAt: string): Topology {
   const nodes = [node(`${name}1`, base, [[0, 8191]]), node(`${name}2`, base + 1, [[8192, 16383]])];
   return { cluster: name, takenAt, seed: '', nodeTimeoutMs: 2000, nodes, fingerprint: fingerprintOf(nodes) };
 }
-const rb = loadRunbook('migrate-copy-files');
+const rb = loadRunbook('migrate-copy-files', stepKinds);
 const params = resolveParams(rb, []);
 const planAt = (hour: string): Plan => buildPlan(rb, params, 'inv.yaml',
   { source: topology('source', 7000, `2026-01-01T${hour}:00:00.000Z`), target: topology('target', 7100, `2026-01-01T${hour}:00:00.400Z`) }, new Date(`2026-01-01T${hour}:00:01.000Z`));

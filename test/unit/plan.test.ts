@@ -6,6 +6,7 @@ import { compilePlan, position } from '../../src/engine/machine.js';
 import { fingerprintOf, describeDrift, type Topology, type TopologyNode } from '../../src/redis/topology.js';
 import { checkCluster } from '../../src/redis/check.js';
 import { RunbookError } from '../../src/errors.js';
+import { stepKinds } from '../../src/steps/registry.js';
 
 function node(id: string, port: number, role: 'master' | 'replica', opts: Partial<TopologyNode> & { offset?: number } = {}): TopologyNode {
   return {
@@ -27,7 +28,7 @@ function topology(): Topology {
   return { cluster: 'source', takenAt: 'now', seed: '127.0.0.1:7000', nodeTimeoutMs: 2000, nodes, fingerprint: fingerprintOf(nodes) };
 }
 
-const rb = loadRunbook('manual-failover');
+const rb = loadRunbook('manual-failover', stepKinds);
 
 test('a master resolves to its best replica (highest offset); every step agrees on the pair', () => {
   const plan = buildPlan(rb, resolveParams(rb, ['node=127.0.0.1:7000']), '/inv.yaml', { source: topology() });
@@ -104,7 +105,7 @@ test('failback=true appends the reversed steps: the original master is promoted 
 });
 
 test('failover-drill: a master with no replica is refused; a replica is refused with its master named; restore=false swaps the verify step', () => {
-  const drill = loadRunbook('failover-drill');
+  const drill = loadRunbook('failover-drill', stepKinds);
   const t = topology();
   const plan = buildPlan(drill, resolveParams(drill, ['node=127.0.0.1:7000']), '/inv.yaml', { source: t });
   assert.deepEqual(plan.steps.map((s) => s.id), ['preflight', 'fail-master', 'restore', 'verify']);
@@ -119,7 +120,7 @@ test('failover-drill: a master with no replica is refused; a replica is refused 
 });
 
 test('decommission-node: the steps depend on the node\'s shape (ifNode), a replica-less master needs moveSlots=true', () => {
-  const dec = loadRunbook('decommission-node');
+  const dec = loadRunbook('decommission-node', stepKinds);
   const t = topology();
   const ids = (params: string[]) => buildPlan(dec, resolveParams(dec, params), '/inv.yaml', { source: t }).steps.map((s) => s.id);
   assert.deepEqual(ids(['node=127.0.0.1:7003']), ['preflight', 'forget', 'shutdown', 'verify']);

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { declaredArgs } from '../../src/engine/plan.js';
 import { loadRunbookFile, listRunbooks, stepKnobs } from '../../src/engine/runbook.js';
 import { RunbookError } from '../../src/errors.js';
-import { stepKinds } from '../../src/steps/registry.js';
 import { keyConditions } from '../../src/steps/verify-cluster.js';
 import type { StepKind } from '../../src/steps/kind.js';
+import { stepKinds } from '../../src/steps/registry.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rr-contract-'));
 const shipped = (name: string) => readFileSync(join(process.cwd(), 'runbooks', `${name}.yaml`), 'utf8');
@@ -23,10 +23,10 @@ function edited(name: string, from: string, to: string): string {
   return file;
 }
 
-const refused = (file: string, re: RegExp) => assert.throws(() => loadRunbookFile(file), (e: unknown) => e instanceof RunbookError && e.code === 'E_RUNBOOK_INVALID' && re.test(e.message) && e.message.includes(file), `refused with ${re}`);
+const refused = (file: string, re: RegExp) => assert.throws(() => loadRunbookFile(file, stepKinds), (e: unknown) => e instanceof RunbookError && e.code === 'E_RUNBOOK_INVALID' && re.test(e.message) && e.message.includes(file), `refused with ${re}`);
 
 test('every shipped runbook loads: each with: key is a parameter of its kind, each step reference names an earlier step', () => {
-  const rbs = listRunbooks();
+  const rbs = listRunbooks(stepKinds);
   assert.ok(rbs.length >= 8);
   for (const rb of rbs) for (const s of stepKnobs(rb)) assert.ok(Object.keys(s.knobs).length > 0, `${rb.name}/${s.id} shows its knobs`);
 });
@@ -102,7 +102,7 @@ test('every shipped runbook\'s plan builds from fake topologies, each kind readi
     'failover-drill': ['node=127.0.0.1:7000'],
     'decommission-node': ['node=127.0.0.1:7000', 'deleteFiles=true'],
   };
-  for (const rb of listRunbooks()) {
+  for (const rb of listRunbooks(stepKinds)) {
     try {
       const plan = buildPlan(rb, resolveParams(rb, params[rb.name] ?? []), '/inv.yaml', topologies);
       assert.ok(plan.steps.length > 0, rb.name);

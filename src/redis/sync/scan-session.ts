@@ -9,7 +9,7 @@ import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './e
 import { copyKeys, scanCopy } from './scan-copy.js';
 import { clearSlots } from './clear-slots.js';
 import { NET_LIMITS } from '../socket.js';
-import type { Cleanup } from '../../engine/cleanup.js';
+import type { CleanupSink } from '../../leftovers.js';
 
 export interface ScanRecord extends SyncRecord {
   /** notify-keyspace-events as it was on each source master before the sync changed it (restored at the end). */
@@ -28,7 +28,7 @@ export interface ScanOptions {
   /** A subscriber whose PING goes unanswered this long is dropped and its shard copied again (default NET_LIMITS.subscriberIdleMs). */
   subscriberIdleMs?: number;
   /** The run's cleanup registry: each changed setting is recorded in it with its old value. */
-  cleanup?: Cleanup;
+  cleanup?: CleanupSink;
 }
 
 const CHANNEL = '__keyspace@0__:';

@@ -9,8 +9,8 @@ import { unstopped, type SyncRecord } from './session.js';
 import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './engine.js';
 import { scrub } from '../audit.js';
 import { failedError } from '../../errors.js';
-import { identityOf, isSameProcess, signalIfSame, startTimeOf, type ProcessIdentity } from '../../engine/process-identity.js';
-import type { Cleanup } from '../../engine/cleanup.js';
+import { identityOf, isSameProcess, signalIfSame, startTimeOf, type ProcessIdentity } from '../../hosts/process-identity.js';
+import type { CleanupSink } from '../../leftovers.js';
 import { shakeConfigV2, shakeConfigV4, parseShakeLine, checkShakeBinary, shakeTls, type ShakeSide, type ShakeStatus } from './redis-shake.js';
 
 export interface ShakeRecord extends SyncRecord {
@@ -35,7 +35,7 @@ export interface ShakeOptions {
   save(r: ShakeRecord): void;
   log(line: string): void;
   /** The run's cleanup registry: the config directory is recorded in it while it exists. */
-  cleanup?: Cleanup;
+  cleanup?: CleanupSink;
 }
 
 /**
