@@ -27,6 +27,8 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function slotsOf(port: number, password: string, address: string): Promise<(slot: number) => boolean> {
   const view = parseClusterNodes((await withNode(port, password, (r) => r.call('CLUSTER', 'NODES'))) as string);
   const ranges = view.find((l) => l.address === address)?.slots ?? [];
+  // No slots would make every check against them pass: a master is named by an address its cluster knows.
+  if (!ranges.length) throw new Error(`${address} owns no slots in ${port}'s view of the cluster (is it the address CLUSTER NODES shows?)`);
   return (slot) => ranges.some(([a, b]) => a <= slot && slot <= b);
 }
 
