@@ -256,6 +256,8 @@ export class ShardSync {
         }
         // One entry (or piece) at a time, each loaded before the next is decoded: see RdbParser.feed.
         for (const e of parser.feed(chunk) as Generator<RawEntry | BigPiece>) {
+          // A large chunk is many entries: a stop or a dead link is seen between two, not after all.
+          if (this.stopped || failure) throw failure ?? new Error('stopped');
           const l = (loader ??= newLoader());
           l.add(e);
           if (!l.ready) { this.loadedKeys = l.keys; while (!l.ready) await l.drained(); }
