@@ -56,7 +56,7 @@ export function buildPlan(rb: Runbook, params: Record<string, string>, inventory
       return [];
     }
     const kind = kindOf(rb.kinds, s.kind, rb.file);
-    const ifNode = s.with.ifNode;
+    const ifNode = s.with.ifNode === undefined ? undefined : substitute(s.with.ifNode, params);
     if (ifNode) {
       const where = { cluster: s.with.cluster !== undefined ? substitute(s.with.cluster, params) : params.cluster ?? '', node: s.with.node !== undefined ? substitute(s.with.node, params) : params.node ?? '' };
       if (!nodeMatches(ifNode, where, topology)) {
@@ -128,7 +128,13 @@ export function declaredArgs(kind: StepKind, stepId: string, w: Record<string, s
       const n = Number(v);
       if (!Number.isFinite(n) || n < 0) throw usageError('E_PARAM', `step ${stepId}: ${name}=${v} is not a number (${spec.help})`, `pass ${name}= a number of at least 0${spec.default !== undefined ? `, e.g. ${spec.default}` : ''}`);
     }
-    if (spec.type === 'bool' && v !== '' && v !== 'true' && v !== 'false') throw usageError('E_PARAM', `step ${stepId}: ${name}=${v} is not true or false (${spec.help})`, `pass ${name}=true or ${name}=false`);
+    if (spec.type === 'bool') {
+      // yes/no as verify-data always took them; kinds compare with 'true'.
+      const b = v === 'yes' ? 'true' : v === 'no' ? 'false' : v;
+      if (b !== '' && b !== 'true' && b !== 'false') throw usageError('E_PARAM', `step ${stepId}: ${name}=${v} is not true or false (${spec.help})`, `pass ${name}=true or ${name}=false`);
+      raw[name] = b;
+      continue;
+    }
     raw[name] = v;
   }
   return new Proxy(raw, {

@@ -131,7 +131,7 @@ function checkWith(kind: StepKind, w: Record<string, string>, where: string, ear
     if (!spec) bad(`${where}.with.${k}`, `\`${k}\` is not a parameter of step kind \`${kind.kind}\` (it takes: ${[...Object.keys(kind.params), ...Object.keys(ENGINE_KEYS)].join(', ')})`);
     if (v.includes('{{')) continue; // a runbook parameter: checked when the plan is made
     if (spec!.type === 'number' && (v === '' || !Number.isFinite(Number(v)) || Number(v) < 0)) bad(`${where}.with.${k}`, `\`${v}\` is not a number (${spec!.help})`);
-    if (spec!.type === 'bool' && v !== 'true' && v !== 'false') bad(`${where}.with.${k}`, `\`${v}\` is not true or false`);
+    if (spec!.type === 'bool' && !['true', 'false', 'yes', 'no'].includes(v)) bad(`${where}.with.${k}`, `\`${v}\` is not true or false`);
   }
   for (const [k, spec] of Object.entries(kind.params)) {
     if (spec.type !== 'step') continue;

@@ -71,6 +71,8 @@ export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
 export function migrate(db: Database.Database, file: string): { from: number; to: number } {
   const version = () => db.pragma('user_version', { simple: true }) as number;
   const from = assertKnownVersion(db, file);
+  // Up to date: no write lock (a `show` must not wait for a running run's writes).
+  if (from === SCHEMA_VERSION) return { from, to: from };
   for (const m of MIGRATIONS) {
     // IMMEDIATE: two processes opening an old database at once apply each migration once.
     db.transaction(() => {

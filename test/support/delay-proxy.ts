@@ -17,12 +17,12 @@ export async function delayProxy(listenPort: number, targetPort: number, delayMs
       state.chunks++;
       setTimeout(() => { if (!to.destroyed) to.write(chunk); }, delayMs);
     });
+    // A half-close is passed on as one (after the data before it); only an error tears the other side down.
     from.on('end', () => setTimeout(() => to.end(), delayMs));
-    from.on('error', () => to.destroy());
-    from.on('close', () => setTimeout(() => to.destroy(), delayMs));
+    from.on('error', () => setTimeout(() => to.destroy(), delayMs));
   };
-  const server: Server = createServer((client) => {
-    const upstream = connect({ host: '127.0.0.1', port: targetPort });
+  const server: Server = createServer({ allowHalfOpen: true }, (client) => {
+    const upstream = connect({ host: '127.0.0.1', port: targetPort, allowHalfOpen: true });
     for (const s of [client, upstream]) { sockets.add(s); s.on('close', () => sockets.delete(s)); }
     forward(client, upstream);
     forward(upstream, client);

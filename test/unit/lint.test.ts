@@ -28,10 +28,25 @@ test('an import that runs up the layers is refused, naming the file, the line an
   const root = tree({
     'src/steps/kind-x.ts': 'export const x = 1;\n',
     'src/engine/plan.ts': "import { x } from '../steps/kind-x.js';\nexport const y = x;\n",
-  });
+    // The other ways to name a module count too.
+    'src/engine/lazy.ts': "export const k = () => import('../steps/kind-x.js');\nexport type T = import('../cli/main.js').M;\n",
+    'src/cli/main.ts': 'export type M = number;\n',
+  }, {});
   const r = lint(root);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /src\/engine\/plan\.ts:1: the engine layer imports src\/steps\/kind-x\.ts \(layer steps\); engine may import only engine, redis, hosts, inventory, base/);
+  assert.match(r.stderr, /src\/engine\/lazy\.ts:1: the engine layer imports src\/steps\/kind-x\.ts/);
+  assert.match(r.stderr, /src\/engine\/lazy\.ts:2: the engine layer imports src\/cli\/main\.ts/);
+});
+
+test('a missing or broken baseline is an error, not a fresh start (it would raise the limits)', () => {
+  const files = { 'src/redis/a.ts': 'export const a = 1;\n' };
+  const missing = lint(tree(files));
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /lint-baseline\.json: missing; restore it from git/);
+  const root = tree(files);
+  writeFileSync(join(root, 'scripts', 'lint-baseline.json'), '{ broken');
+  assert.match(lint(root).stderr, /unreadable/);
 });
 
 test('more long lines or long functions than the baseline allows fail; as many pass', () => {

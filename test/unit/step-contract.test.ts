@@ -46,7 +46,7 @@ test('a step reference that names no earlier step is refused, whether given or t
 
 test('literal numbers and booleans in with: are checked at load', () => {
   refused(edited('migrate-copy-files', 'rounds: "1"', 'rounds: "one"'), /with\.rounds: `one` is not a number/);
-  refused(edited('decommission-node', 'gone: "true"', 'gone: "yes"'), /with\.gone: `yes` is not true or false/);
+  refused(edited('decommission-node', 'gone: "true"', 'gone: "maybe"'), /with\.gone: `maybe` is not true or false/);
 });
 
 test('a kind is handed only what it declares: others are absent, and reading an undeclared name throws', () => {
@@ -62,14 +62,20 @@ test('number and boolean parameters are checked once for every kind: NaN or a wo
   const bad = (w: Record<string, string>, re: RegExp) => assert.throws(() => declaredArgs(kind, 'move-slots', w, {}), (e: unknown) => e instanceof RunbookError && e.code === 'E_PARAM' && re.test(e.message));
   bad({ migrateTimeoutMs: 'soon' }, /step move-slots: migrateTimeoutMs=soon is not a number/);
   bad({ concurrency: '-1' }, /concurrency=-1 is not a number/);
-  bad({ moveSlots: 'yes' }, /moveSlots=yes is not true or false/);
+  bad({ moveSlots: 'maybe' }, /moveSlots=maybe is not true or false/);
+  // yes and no are true and false (verify-data always took them).
+  assert.equal(declaredArgs(kind, 'move-slots', { moveSlots: 'yes' }, {}).moveSlots, 'true');
   // Substituted runbook parameters are checked the same way.
   assert.throws(() => declaredArgs(kind, 'move-slots', { batch: '{{b}}' }, { b: 'NaN' }), /batch=NaN is not a number/);
 });
 
 test('every kind declares its parameters with help, and only step references have type step', () => {
   for (const [name, k] of stepKinds as Map<string, StepKind>) {
-    for (const [p, spec] of Object.entries(k.params)) assert.ok(spec.help.length > 5, `${name}.${p} has help`);
+    for (const [p, spec] of Object.entries(k.params)) {
+      assert.ok(spec.help.length > 5, `${name}.${p} has help`);
+      // Step references are named ...Step, and every ...Step is a checked reference.
+      assert.equal(spec.type === 'step', p.endsWith('Step'), `${name}.${p}: type ${spec.type ?? 'string'}`);
+    }
   }
 });
 

@@ -266,6 +266,7 @@ export class ShardSync {
         if (chunks.length < 16) link.resume();
       }
       for (const e of parser.rest() as Generator<RawEntry | BigPiece>) {
+        if (this.stopped || failure) throw failure ?? new Error('stopped');
         const l = (loader ??= newLoader());
         l.add(e);
         while (!l.ready) await l.drained();
