@@ -126,7 +126,11 @@ export function declaredArgs(kind: StepKind, stepId: string, w: Record<string, s
     if (spec.type === 'number') {
       if (v === '') continue; // not given: the kind's default
       const n = Number(v);
-      if (!Number.isFinite(n) || n < 0) throw usageError('E_PARAM', `step ${stepId}: ${name}=${v} is not a number (${spec.help})`, `pass ${name}= a number of at least 0${spec.default !== undefined ? `, e.g. ${spec.default}` : ''}`);
+      const min = spec.min ?? 0;
+      const range = spec.max !== undefined ? `between ${min} and ${spec.max}` : `at least ${min}`;
+      if (!Number.isFinite(n) || n < min || (spec.max !== undefined && n > spec.max)) {
+        throw usageError('E_PARAM', `${name}=${v} is not a number ${range} (step ${stepId}: ${spec.help})`, `pass ${name}=${spec.default ?? min}, or another number ${range}`);
+      }
     }
     if (spec.type === 'bool') {
       // yes/no as verify-data always took them; kinds compare with 'true'.

@@ -122,6 +122,9 @@ export interface KindParam {
   type?: 'string' | 'number' | 'bool' | 'step';
   /** Shown by `list --json`; what the kind uses when no value is given. */
   default?: string;
+  /** `number`: the range a value must be in (min defaults to 0). */
+  min?: number;
+  max?: number;
 }
 
 /**

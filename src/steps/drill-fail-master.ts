@@ -191,7 +191,7 @@ async function settled(ctx: StepRunContext<DrillArgs>, promoted: NodeRef): Promi
 export const drillFailMasterStep: StepKind<DrillArgs> = {
   kind: 'drill-fail-master',
   summary: 'Stop a master (SHUTDOWN or kill) and measure the automatic failover with a canary writer',
-  params: { ...NODE_PARAMS, method: { help: 'how the master is stopped: shutdown (SHUTDOWN NOSAVE) or kill (SIGKILL through the host)', default: 'shutdown' }, promoteTimeoutMs: { help: 'how long the drill waits for a promotion (ms; default from cluster-node-timeout and the replicas)', type: 'number' }, canaryIntervalMs: { help: 'milliseconds between two canary writes', type: 'number', default: '10' }, canaryLeadMs: { help: 'milliseconds the canary writes before the stop', type: 'number', default: '1000' } },
+  params: { ...NODE_PARAMS, method: { help: 'how the master is stopped: shutdown (SHUTDOWN NOSAVE) or kill (SIGKILL through the host)', default: 'shutdown' }, promoteTimeoutMs: { help: 'how long the drill waits for a promotion (ms; default from cluster-node-timeout and the replicas)', type: 'number' }, canaryIntervalMs: { help: 'milliseconds between two canary writes', type: 'number', default: '10', min: 1, max: 60_000 }, canaryLeadMs: { help: 'milliseconds the canary writes before the stop', type: 'number', default: '1000', min: 0, max: 600_000 } },
   resolve(raw, topology) {
     const t = clusterArg(raw, topology);
     const n = raw.node ? findNode(t, raw.node) : undefined;

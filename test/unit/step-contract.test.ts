@@ -60,7 +60,7 @@ test('a kind is handed only what it declares: others are absent, and reading an 
 test('number and boolean parameters are checked once for every kind: NaN or a word is a usage error naming the step', () => {
   const kind = stepKinds.get('move-slots')!;
   const bad = (w: Record<string, string>, re: RegExp) => assert.throws(() => declaredArgs(kind, 'move-slots', w, {}), (e: unknown) => e instanceof RunbookError && e.code === 'E_PARAM' && re.test(e.message));
-  bad({ migrateTimeoutMs: 'soon' }, /step move-slots: migrateTimeoutMs=soon is not a number/);
+  bad({ migrateTimeoutMs: 'soon' }, /migrateTimeoutMs=soon is not a number at least 0 \(step move-slots: /);
   bad({ concurrency: '-1' }, /concurrency=-1 is not a number/);
   bad({ moveSlots: 'maybe' }, /moveSlots=maybe is not true or false/);
   // yes and no are true and false (verify-data always took them).
