@@ -50,6 +50,15 @@ async function resumeToEnd(id: string, extra: string[] = []): Promise<number> {
   }
 }
 
+/** Wait until a master has a replica that is linked to it and at its replication offset. */
+async function replicaCaughtUp(master: string): Promise<void> {
+  await until(`a replica of ${master} linked and caught up`, async () => {
+    const info = (await withNode(master, password, (r) => r.call('INFO', 'replication'))) as string;
+    const offset = Number(/master_repl_offset:(\d+)/.exec(info)?.[1] ?? -1);
+    return /slave\d+:.*state=online,offset=(\d+)/.test(info) && [...info.matchAll(/slave\d+:.*state=online,offset=(\d+)/g)].some((m) => offset - Number(m[1]) < 1_000_000);
+  }, 60_000);
+}
+
 /**
  * Restart a killed node and wait until the cluster is whole again (every node answers, state
  * ok). The sandbox's nodes keep no files (save ""), so a master must not come back before its
@@ -69,7 +78,7 @@ async function restart(port: number, anyPort: number): Promise<void> {
     const nodes = parseClusterNodes((await withNode(anyPort, password, (r) => r.call('CLUSTER', 'NODES'))) as string);
     const dead = nodes.find((n) => portOf(n.address) === port)!;
     const replica = nodes.find((n) => n.masterId === dead.id && !n.flags.includes('fail'));
-    assert.ok(replica, `the killed master ${port} has no live replica to take over`);
+    assert.ok(replica, `the killed master ${port} has no live replica to take over; the cluster as ${anyPort} sees it:\n${nodes.map((n) => `${n.address} ${n.id.slice(0, 8)} ${n.flags.join(',')} ${n.masterId?.slice(0, 8) ?? '-'}`).join('\n')}`);
     console.log(`no automatic failover of ${port} in 30 s: CLUSTER FAILOVER FORCE on ${replica.address}`);
     await withNode(replica.address, password, (r) => r.call('CLUSTER', 'FAILOVER', 'FORCE'));
     await until(`no live master at ${port} owns slots`, replaced, 30_000);
@@ -144,6 +153,9 @@ test('rebalance: the receiving master killed (kill -9) in the middle of the slot
   const before = await slotCounts(BASE + 100, password);
   // The receiver is the master left under its share (the one that gave slots away).
   const receiver = from;
+  // The case is about a master whose replica takes over: wait until that replica is linked
+  // and caught up (the cases before this one restarted nodes and loaded data).
+  await replicaCaughtUp(receiver.address);
   const run = startCli(home, ['run', 'rebalance', '--inventory', inventory, '--param', 'cluster=target', '--yes', '--allow-destructive']);
   await run.waitFor(/\[\d+\/\d+\] \S+ (Move|Even|Rebalance)/i);
   await new Promise((r) => setTimeout(r, 300));
