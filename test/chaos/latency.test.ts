@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { runIdOf } from '../support/cli.js';
 import { withNode } from '../support/cluster.js';
 import { delayProxy, type DelayProxy } from '../support/delay-proxy.js';
@@ -43,8 +45,11 @@ test(`migrate-copy-files with ${ONE_WAY_MS} ms each way on the ssh link under wr
   // The same host, reached through the proxy: its port and its key under that port.
   const inv = readFileSync(sb.inventory, 'utf8');
   assert.match(inv, new RegExp(`port: ${BASE + 99}\\n`));
-  const slow = sb.inventory.replace(/\.yaml$/, '-slow-ssh.yaml');
-  writeFileSync(slow, inv.replace(`port: ${BASE + 99}\n`, `port: ${ssh.port}\n`));
+  // Written outside the sandbox's directory (`sandbox down` refuses to delete files it did not
+  // make), so the password file it names is given by its full path.
+  const slow = join(mkdtempSync(join(tmpdir(), 'rr-lat-inv-')), 'inventory.yaml');
+  assert.match(inv, /file: password\n/);
+  writeFileSync(slow, inv.replace(`port: ${BASE + 99}\n`, `port: ${ssh.port}\n`).replaceAll('file: password\n', `file: ${join(dirname(sb.inventory), 'password')}\n`));
   const known = /knownHosts: (\S+)/.exec(inv)![1]!;
   const line = readFileSync(known, 'utf8').split('\n').find((l) => l.startsWith(`[127.0.0.1]:${BASE + 99} `))!;
   writeFileSync(known, `${readFileSync(known, 'utf8').trimEnd()}\n${line.replace(`:${BASE + 99} `, `:${ssh.port} `)}\n`);

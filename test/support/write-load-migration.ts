@@ -23,7 +23,9 @@ export function migrationSandbox(BASE: number, name: string) {
     ctx.password = readFileSync(join(dirname(ctx.inventory), 'password'), 'utf8').trim();
   });
   after(async () => {
-    await cli(home, ['sandbox', 'down', '--name', name]);
+    // Said out loud: a sandbox left up holds its ports for every later test.
+    const r = await cli(home, ['sandbox', 'down', '--name', name]);
+    if (r.code !== 0) console.error(`sandbox down --name ${name} failed, its nodes are still up:\n${r.out}`);
   });
 
   /** Per source master: every write to its slots acknowledged before `at(master)` is on the target. */
