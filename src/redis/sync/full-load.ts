@@ -115,20 +115,19 @@ export class RdbLoader {
   /** A RESTORE written straight into the node's batch buffer (resp-pipe.ts). */
   private frame(node: NodeClient, e: RawEntry, version: number): void {
     const ttl = e.expireAtMs ?? 0;
-    const q = this.room(node, restoreFrameSize(e.key.length, ttl, e.value.length));
-    q.offsets.push(q.used);
-    q.used = restoreFrameInto(q.block, q.used, e.key, ttl, e.type, e.value, version);
-    if (q.offsets.length >= this.batch) this.send(node);
+    this.append(node, restoreFrameSize(e.key.length, ttl, e.value.length), (b, at) => restoreFrameInto(b, at, e.key, ttl, e.type, e.value, version));
   }
 
-  /** The node's pending batch with room for `size` more bytes in its block (the full one is sent first). */
-  private room(node: NodeClient, size: number): Pending {
+  /** One command written into the node's block by `write` (`size` bytes; the full block is sent first). */
+  private append(node: NodeClient, size: number, write: (b: Buffer, at: number) => number): void {
     let q = this.pending(node);
     if (q.used + size > q.block.length) {
       if (q.offsets.length) { this.send(node); q = this.pending(node); }
       if (size > q.block.length) q.block = Buffer.allocUnsafe(Math.max(BLOCK, size));
     }
-    return q;
+    q.offsets.push(q.used);
+    q.used = write(q.block, q.used);
+    if (q.offsets.length >= this.batch) this.send(node);
   }
 
   private queue(node: NodeClient, c: Command): void {
@@ -136,10 +135,7 @@ export class RdbLoader {
       // Encoded now, into the same block as the RESTORE frames: the arguments (a Buffer per
       // element of a big collection's piece) die young instead of living until the pipeline's
       // replies come back, which is what made the runner's heap grow with a big key's size.
-      const q = this.room(node, commandSize(c));
-      q.offsets.push(q.used);
-      q.used = commandInto(q.block, q.used, c);
-      if (q.offsets.length >= this.batch) this.send(node);
+      this.append(node, commandSize(c), (b, at) => commandInto(b, at, c));
       return;
     }
     const q = this.pending(node);
@@ -152,11 +148,11 @@ export class RdbLoader {
 
   private async write(node: NodeClient, q: Pending): Promise<void> {
     if (!this.o.pipe) { await sendChecked(this.target, node, q.cmds); return; }
-    const frames = q.offsets.length;
-    const errors = await (await this.o.pipe(node)).send([{ bytes: q.block.subarray(0, q.used), count: frames }, ...q.cmds]);
+    // With a pipe every command is in the block (queue): reply i answers frame i.
+    const errors = await (await this.o.pipe(node)).send([{ bytes: q.block.subarray(0, q.used), count: q.offsets.length }]);
     if (!errors.length) return;
-    // Reply i answers frame i, then the plain commands; a frame is sent again as the command it encodes.
-    const command = (i: number): Command => (i < frames ? frameCommand(q.block.subarray(q.offsets[i], q.offsets[i + 1] ?? q.used)) : q.cmds[i - frames]!);
+    // A frame is sent again as the command it encodes.
+    const command = (i: number): Command => frameCommand(q.block.subarray(q.offsets[i], q.offsets[i + 1] ?? q.used));
     // A slot that moved under us is followed through the full client (rare); anything else stops the load.
     const other = errors.find((e) => !e.message.startsWith('MOVED '));
     if (other) throw new Error(`writing to ${node.address}: ${command(other.index)[0]} of ${String(command(other.index)[1]).slice(0, 80)} failed: ${other.message}`);

@@ -245,6 +245,17 @@ export class ShardSync {
       const newLoader = () => new RdbLoader(target, { payloadVersion: this.o.payloadVersion(parser.version), bigKeyBytes: this.o.bigKeyBytes, pipe: this.o.pipe });
       let loader: RdbLoader | undefined;
       this.loadedKeys = 0;
+      // One entry (or piece) at a time, each loaded before the next is decoded: see RdbParser.feed.
+      const load = async (entries: Generator<RawEntry | BigPiece>) => {
+        for (const e of entries) {
+          // A large chunk is many entries: a stop or a dead link is seen between two, not after all.
+          if (this.stopped || failure) throw failure ?? new Error('stopped');
+          const l = (loader ??= newLoader());
+          l.add(e);
+          if (!l.ready) { this.loadedKeys = l.keys; while (!l.ready) await l.drained(); }
+        }
+        if (loader) this.loadedKeys = loader.keys;
+      };
       for (;;) {
         if (this.stopped || failure) throw failure ?? new Error('stopped');
         const chunk = chunks.shift();
@@ -254,23 +265,10 @@ export class ShardSync {
           await this.nap(1000);
           continue;
         }
-        // One entry (or piece) at a time, each loaded before the next is decoded: see RdbParser.feed.
-        for (const e of parser.feed(chunk) as Generator<RawEntry | BigPiece>) {
-          // A large chunk is many entries: a stop or a dead link is seen between two, not after all.
-          if (this.stopped || failure) throw failure ?? new Error('stopped');
-          const l = (loader ??= newLoader());
-          l.add(e);
-          if (!l.ready) { this.loadedKeys = l.keys; while (!l.ready) await l.drained(); }
-        }
-        if (loader) this.loadedKeys = loader.keys;
+        await load(parser.feed(chunk) as Generator<RawEntry | BigPiece>);
         if (chunks.length < 16) link.resume();
       }
-      for (const e of parser.rest() as Generator<RawEntry | BigPiece>) {
-        if (this.stopped || failure) throw failure ?? new Error('stopped');
-        const l = (loader ??= newLoader());
-        l.add(e);
-        while (!l.ready) await l.drained();
-      }
+      await load(parser.rest() as Generator<RawEntry | BigPiece>);
       loader ??= newLoader();
       await loader.finish();
       // Function libraries travel in the RDB too (Redis 7): every master gets them.
