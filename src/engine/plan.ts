@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Topology } from '../redis/topology.js';
 import { usageError } from '../errors.js';
-import { kindOf, type Condition, type PlanHosts, type PlannedCommand, type StepKind } from './step-contract.js';
+import { kindOf, paramProblem, type StepKind } from './step-contract.js';
+import type { Condition, PlanHosts, PlannedCommand } from './step-contract.js';
 import { substitute, stepIncluded, type Runbook } from './runbook.js';
 
 /** The part of a topology a plan depends on, kept so drift can be described in words. */
@@ -58,7 +59,8 @@ export function buildPlan(rb: Runbook, params: Record<string, string>, inventory
     const kind = kindOf(rb.kinds, s.kind, rb.file);
     const ifNode = s.with.ifNode === undefined ? undefined : substitute(s.with.ifNode, params);
     if (ifNode) {
-      const where = { cluster: s.with.cluster !== undefined ? substitute(s.with.cluster, params) : params.cluster ?? '', node: s.with.node !== undefined ? substitute(s.with.node, params) : params.node ?? '' };
+      const where = { cluster: stepValue('cluster', s.with, params) ?? '',
+        node: stepValue('node', s.with, params) ?? '' };
       if (!nodeMatches(ifNode, where, topology)) {
         omitted.push({ id: s.id, reason: `only for a node that is a ${ifNode.replaceAll('-', ' ')}; ${where.node} is not` });
         return [];
@@ -118,28 +120,27 @@ export function planRefused(r: PlanReport): boolean {
  * kind did not declare throws: a kind cannot depend on a parameter that
  * `list --json` and the runbook check do not know about.
  */
+/** A step's value of a parameter: its `with:` (runbook parameters substituted), else the runbook parameter. */
+function stepValue(name: string, w: Record<string, string>, params: Record<string, string>): string | undefined {
+  return w[name] !== undefined ? substitute(w[name]!, params) : params[name];
+}
+
 export function declaredArgs(kind: StepKind, stepId: string, w: Record<string, string>, params: Record<string, string>): Record<string, string> {
   const raw: Record<string, string> = {};
   for (const [name, spec] of Object.entries(kind.params)) {
-    const v = w[name] !== undefined ? substitute(w[name]!, params) : params[name];
+    const v = stepValue(name, w, params);
     if (v === undefined) continue;
-    if (spec.type === 'number') {
-      if (v === '') continue; // not given: the kind's default
-      const n = Number(v);
-      const min = spec.min ?? 0;
-      const range = spec.max !== undefined ? `between ${min} and ${spec.max}` : `at least ${min}`;
-      if (!Number.isFinite(n) || n < min || (spec.max !== undefined && n > spec.max)) {
-        throw usageError('E_PARAM', `${name}=${v} is not a number ${range} (step ${stepId}: ${spec.help})`, `pass ${name}=${spec.default ?? min}, or another number ${range}`);
-      }
+    // An empty number is not given (the kind's default); an empty boolean is false.
+    if (spec.type === 'number' && v === '') continue;
+    const problem = v === '' ? undefined : paramProblem(spec, v);
+    if (problem) {
+      const fix = spec.type === 'bool'
+        ? `pass ${name}=true or ${name}=false`
+        : `pass ${name}=${spec.default ?? spec.min ?? 0}, or another ${problem}`;
+      throw usageError('E_PARAM', `${name}=${v} is not ${problem} (step ${stepId}: ${spec.help})`, fix);
     }
-    if (spec.type === 'bool') {
-      // yes/no as verify-data always took them; kinds compare with 'true'.
-      const b = v === 'yes' ? 'true' : v === 'no' ? 'false' : v;
-      if (b !== '' && b !== 'true' && b !== 'false') throw usageError('E_PARAM', `step ${stepId}: ${name}=${v} is not true or false (${spec.help})`, `pass ${name}=true or ${name}=false`);
-      raw[name] = b;
-      continue;
-    }
-    raw[name] = v;
+    // yes/no as verify-data always took them; kinds compare with 'true'.
+    raw[name] = spec.type === 'bool' && v === 'yes' ? 'true' : spec.type === 'bool' && v === 'no' ? 'false' : v;
   }
   return new Proxy(raw, {
     get(target, key, receiver) {

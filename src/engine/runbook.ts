@@ -4,7 +4,7 @@ import { join, dirname, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { usageError } from '../errors.js';
-import { kindOf, type StepKind, type StepKinds } from './step-contract.js';
+import { kindOf, paramProblem, type StepKind, type StepKinds } from './step-contract.js';
 
 export interface ParamSpec {
   help: string;
@@ -130,8 +130,8 @@ function checkWith(kind: StepKind, w: Record<string, string>, where: string, ear
     const spec = kind.params[k];
     if (!spec) bad(`${where}.with.${k}`, `\`${k}\` is not a parameter of step kind \`${kind.kind}\` (it takes: ${[...Object.keys(kind.params), ...Object.keys(ENGINE_KEYS)].join(', ')})`);
     if (v.includes('{{')) continue; // a runbook parameter: checked when the plan is made
-    if (spec!.type === 'number' && (v === '' || !Number.isFinite(Number(v)) || Number(v) < 0)) bad(`${where}.with.${k}`, `\`${v}\` is not a number (${spec!.help})`);
-    if (spec!.type === 'bool' && !['true', 'false', 'yes', 'no'].includes(v)) bad(`${where}.with.${k}`, `\`${v}\` is not true or false`);
+    const problem = paramProblem(spec!, v);
+    if (problem) bad(`${where}.with.${k}`, `\`${v}\` is not ${problem} (${spec!.help})`);
   }
   for (const [k, spec] of Object.entries(kind.params)) {
     if (spec.type !== 'step') continue;

@@ -183,3 +183,20 @@ export function kindOf(kinds: StepKinds, kind: string, where: string): StepKind 
   if (!k) throw usageError('E_RUNBOOK_INVALID', `${where}: unknown step kind \`${kind}\``, `use one of: ${[...kinds.keys()].join(', ')}`);
   return k;
 }
+
+/**
+ * What a non-empty value of a kind's parameter fails to be ("a number between
+ * 1 and 60000", "true or false"), or undefined when it is well formed. One
+ * rule for the runbook check at load and the plan's arguments.
+ */
+export function paramProblem(spec: KindParam, v: string): string | undefined {
+  if (spec.type === 'number') {
+    const n = Number(v);
+    const min = spec.min ?? 0;
+    const range = spec.max !== undefined ? `between ${min} and ${spec.max}` : `at least ${min}`;
+    const ok = v !== '' && Number.isFinite(n) && n >= min && (spec.max === undefined || n <= spec.max);
+    return ok ? undefined : `a number ${range}`;
+  }
+  if (spec.type === 'bool') return ['true', 'false', 'yes', 'no'].includes(v) ? undefined : 'true or false';
+  return undefined;
+}

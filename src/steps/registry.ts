@@ -1,4 +1,4 @@
-import { kindOf, type StepKind, type StepKinds } from '../engine/step-contract.js';
+import type { StepKind, StepKinds } from '../engine/step-contract.js';
 import { checkClusterStep } from './check-cluster.js';
 import { waitReplicaSyncStep } from './wait-replica-sync.js';
 import { clusterFailoverStep } from './cluster-failover.js';
@@ -37,7 +37,3 @@ const KINDS: StepKind[] = [
 
 /** Every shipped step kind: what the CLI hands the engine. A new kind is its file and one entry in KINDS. */
 export const stepKinds: StepKinds = new Map(KINDS.map((k) => [k.kind, k]));
-
-export function stepKind(kind: string, where: string): StepKind {
-  return kindOf(stepKinds, kind, where);
-}
