@@ -32,12 +32,18 @@ export function test(title: string, a: Body | TestOptions, b?: Body): void {
   const [options, body]: [TestOptions, Body] = typeof a === 'function' ? [{}, a] : [a, b!];
   nodeTest(title, options, async (t) => {
     current = { figures: {} };
+    // node:test fails the running case on an unhandled rejection, and its
+    // report of one looks like any other failure: say which it was, and that
+    // it was this test process (its writers and checkers), not the CLI's.
+    const unhandled = (reason: unknown) => console.log(`# unhandled rejection in the test process during "${title}": ${(reason as Error)?.stack ?? String(reason)}`);
+    process.on('unhandledRejection', unhandled);
     const started = Date.now();
     let passed = false;
     try {
       await body(t);
       passed = true;
     } finally {
+      process.off('unhandledRejection', unhandled);
       const file = process.env.RR_RELIABILITY_LOG;
       const c = current;
       current = undefined;
