@@ -26,30 +26,54 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const NODE_TIMEOUT = 2000;
 
 const home = mkdtempSync(join(tmpdir(), 'rr-bench-drill-'));
-const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' }, encoding: 'utf8' });
+const cli = (args: string[]) =>
+  spawnSync(process.execPath, [CLI, ...args], {
+    env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' },
+    encoding: 'utf8',
+  });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 
 let password = '';
 function client(address: string): Redis {
   const [host, port] = [address.split(':')[0]!, Number(address.split(':')[1])];
-  const r = new Redis({ host, port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 300, commandTimeout: 500, enableOfflineQueue: true });
+  const r = new Redis({
+    host,
+    port,
+    password,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 300,
+    commandTimeout: 500,
+    enableOfflineQueue: true,
+  });
   r.on('error', () => {});
   return r;
 }
 async function once<T>(address: string, fn: (r: Redis) => Promise<T>): Promise<T> {
   const r = client(address);
-  try { await r.connect(); return await fn(r); } finally { r.disconnect(); }
+  try {
+    await r.connect();
+    return await fn(r);
+  } finally {
+    r.disconnect();
+  }
 }
 
 async function shard(slot: number) {
   for (;;) {
     try {
-      const view = parseClusterNodes(await once(`127.0.0.1:${BASE + 1}`, (r) => r.call('CLUSTER', 'NODES') as Promise<string>).catch(() => once(`127.0.0.1:${BASE + 2}`, (r) => r.call('CLUSTER', 'NODES') as Promise<string>)));
+      const view = parseClusterNodes(
+        await once(`127.0.0.1:${BASE + 1}`, (r) => r.call('CLUSTER', 'NODES') as Promise<string>).catch(() =>
+          once(`127.0.0.1:${BASE + 2}`, (r) => r.call('CLUSTER', 'NODES') as Promise<string>),
+        ),
+      );
       const m = view.find((n) => n.flags.includes('master') && n.slots.some(([a, b]) => a <= slot && slot <= b))!;
       const r = view.find((n) => n.masterId === m.id && !n.flags.some((f) => f.startsWith('fail')))!;
       if (m && r) return { master: m, replica: r };
-    } catch { /* retry */ }
+    } catch {
+      /* retry */
+    }
     await sleep(100);
   }
 }
@@ -57,22 +81,36 @@ async function shard(slot: number) {
 /** Every node answers, cluster_state:ok everywhere, every replica linked: the next drill can start. */
 async function settled(): Promise<void> {
   for (;;) {
-    const ok = await Promise.all(PORTS.map((p) => once(`127.0.0.1:${p}`, async (r) => {
-      const ci = parseInfo((await r.call('CLUSTER', 'INFO')) as string);
-      const ri = parseInfo((await r.call('INFO', 'replication')) as string);
-      return ci.cluster_state === 'ok' && (ri.role === 'master' || ri.master_link_status === 'up');
-    }).catch(() => false)));
+    const ok = await Promise.all(
+      PORTS.map((p) =>
+        once(`127.0.0.1:${p}`, async (r) => {
+          const ci = parseInfo((await r.call('CLUSTER', 'INFO')) as string);
+          const ri = parseInfo((await r.call('INFO', 'replication')) as string);
+          return ci.cluster_state === 'ok' && (ri.role === 'master' || ri.master_link_status === 'up');
+        }).catch(() => false),
+      ),
+    );
     if (ok.every(Boolean)) return;
     await sleep(100);
   }
 }
 
 /** The bare drill: kill -9, a plain write loop to the slot, poll CLUSTER INFO; then restart and wait. */
-async function bareDrill(inventoryDir: string, slot: number): Promise<{ windowMs: number; okMs: number; lost: number }> {
+async function bareDrill(
+  inventoryDir: string,
+  slot: number,
+): Promise<{ windowMs: number; okMs: number; lost: number }> {
   const { master, replica } = await shard(slot);
   const { tag } = tagInRanges(master.slots);
   const conns = new Map<string, Redis>();
-  const conn = (a: string) => { let c = conns.get(a); if (!c) { c = client(a); conns.set(a, c); } return c; };
+  const conn = (a: string) => {
+    let c = conns.get(a);
+    if (!c) {
+      c = client(a);
+      conns.set(a, c);
+    }
+    return c;
+  };
   let target = master.address;
   let stop = false;
   let firstFail: number | undefined;
@@ -111,12 +149,19 @@ async function bareDrill(inventoryDir: string, slot: number): Promise<{ windowMs
   spawnSync('sh', ['-c', `kill -9 $(cat ${join(inventoryDir, 'nodes', master.address.split(':')[1]!, 'redis.pid')})`]);
   let okAt = 0;
   for (;;) {
-    const states = await Promise.all(PORTS.filter((p) => `127.0.0.1:${p}` !== master.address).map((p) => once(`127.0.0.1:${p}`, async (r) => {
-      const ci = parseInfo((await r.call('CLUSTER', 'INFO')) as string).cluster_state;
-      const v = parseClusterNodes((await r.call('CLUSTER', 'NODES')) as string).find((x) => x.id === replica.id);
-      return ci === 'ok' && !!v && v.flags.includes('master');
-    }).catch(() => false)));
-    if (states.every(Boolean)) { okAt = Date.now(); break; }
+    const states = await Promise.all(
+      PORTS.filter((p) => `127.0.0.1:${p}` !== master.address).map((p) =>
+        once(`127.0.0.1:${p}`, async (r) => {
+          const ci = parseInfo((await r.call('CLUSTER', 'INFO')) as string).cluster_state;
+          const v = parseClusterNodes((await r.call('CLUSTER', 'NODES')) as string).find((x) => x.id === replica.id);
+          return ci === 'ok' && !!v && v.flags.includes('master');
+        }).catch(() => false),
+      ),
+    );
+    if (states.every(Boolean)) {
+      okAt = Date.now();
+      break;
+    }
     await sleep(20);
   }
   while (streak < 20) await sleep(10);
@@ -124,14 +169,28 @@ async function bareDrill(inventoryDir: string, slot: number): Promise<{ windowMs
   await writer;
   let lost = 0;
   for (const n of acked) if ((await conn(replica.address).get(`bench:{${tag}}:${n}`)) !== String(n)) lost++;
-  for (let i = 1; i <= seq; i += 500) await conn(replica.address).del(...Array.from({ length: Math.min(500, seq - i + 1) }, (_, j) => `bench:{${tag}}:${i + j}`));
+  for (let i = 1; i <= seq; i += 500)
+    await conn(replica.address).del(
+      ...Array.from({ length: Math.min(500, seq - i + 1) }, (_, j) => `bench:{${tag}}:${i + j}`),
+    );
   for (const c of conns.values()) c.disconnect();
   spawnSync('redis-server', [join(inventoryDir, 'nodes', master.address.split(':')[1]!, 'redis.conf')]);
   return { windowMs: firstOkAfter! - firstFail!, okMs: okAt - killedAt, lost };
 }
 
 async function main(): Promise<void> {
-  const up = cli(['sandbox', 'up', '--name', 'bench', '--base-port', String(BASE), '--keys', '20000', '--node-timeout', String(NODE_TIMEOUT)]);
+  const up = cli([
+    'sandbox',
+    'up',
+    '--name',
+    'bench',
+    '--base-port',
+    String(BASE),
+    '--keys',
+    '20000',
+    '--node-timeout',
+    String(NODE_TIMEOUT),
+  ]);
   if (up.status !== 0) throw new Error(up.stderr);
   const inventory = up.stdout.trim();
   const inventoryDir = join(inventory, '..');
@@ -153,25 +212,46 @@ async function main(): Promise<void> {
         m = await bareDrill(inventoryDir, slot);
       } else {
         const { master } = await shard(slot);
-        const r = cli(['run', 'failover-drill', '--inventory', inventory, '--param', `node=${master.address}`, '--param', `method=${name.endsWith('kill') ? 'kill' : 'shutdown'}`, '--yes', '--allow-destructive']);
+        const r = cli([
+          'run',
+          'failover-drill',
+          '--inventory',
+          inventory,
+          '--param',
+          `node=${master.address}`,
+          '--param',
+          `method=${name.endsWith('kill') ? 'kill' : 'shutdown'}`,
+          '--yes',
+          '--allow-destructive',
+        ]);
         if (r.status !== 0) throw new Error(`drill failed:\n${r.stdout}\n${r.stderr}`);
         const id = /^run (\S+):/m.exec(r.stdout)![1]!;
-        const out = JSON.parse(cli(['show', id, '--json']).stdout).steps.find((s: { stepId: string }) => s.stepId === 'fail-master').output;
+        const out = JSON.parse(cli(['show', id, '--json']).stdout).steps.find(
+          (s: { stepId: string }) => s.stepId === 'fail-master',
+        ).output;
         m = { windowMs: out.unavailableMs, okMs: out.timeToOkMs, lost: out.writesLost };
       }
       rows[name]!.windowMs.push(m.windowMs);
       rows[name]!.okMs.push(m.okMs);
       rows[name]!.lost.push(m.lost);
-      process.stderr.write(`round ${i + 1}/${ROUNDS} ${name}: window ${m.windowMs} ms, ok after ${m.okMs} ms, lost ${m.lost}\n`);
+      process.stderr.write(
+        `round ${i + 1}/${ROUNDS} ${name}: window ${m.windowMs} ms, ok after ${m.okMs} ms, lost ${m.lost}\n`,
+      );
     }
   }
   cli(['sandbox', 'down', '--name', 'bench']);
   const base = rows['baseline: kill -9 + plain write loop']!;
-  console.log(`\nfailover drill on the sandbox (3 masters x 1 replica, 20000 keys, cluster-node-timeout ${NODE_TIMEOUT} ms), ${ROUNDS} drills each, shards rotated`);
-  console.log('| measurement | window median ms (min-max) | ratio | time to cluster_state:ok median ms (min-max) | ratio | acknowledged writes lost (median, max) |');
+  console.log(
+    `\nfailover drill on the sandbox (3 masters x 1 replica, 20000 keys, cluster-node-timeout ${NODE_TIMEOUT} ms), ${ROUNDS} drills each, shards rotated`,
+  );
+  console.log(
+    '| measurement | window median ms (min-max) | ratio | time to cluster_state:ok median ms (min-max) | ratio | acknowledged writes lost (median, max) |',
+  );
   console.log('|---|---|---|---|---|---|');
   for (const [name, r] of Object.entries(rows)) {
-    console.log(`| ${name} | ${median(r.windowMs)} (${Math.min(...r.windowMs)}-${Math.max(...r.windowMs)}) | ${(median(r.windowMs) / median(base.windowMs)).toFixed(2)} | ${median(r.okMs)} (${Math.min(...r.okMs)}-${Math.max(...r.okMs)}) | ${(median(r.okMs) / median(base.okMs)).toFixed(2)} | ${median(r.lost)}, ${Math.max(...r.lost)} |`);
+    console.log(
+      `| ${name} | ${median(r.windowMs)} (${Math.min(...r.windowMs)}-${Math.max(...r.windowMs)}) | ${(median(r.windowMs) / median(base.windowMs)).toFixed(2)} | ${median(r.okMs)} (${Math.min(...r.okMs)}-${Math.max(...r.okMs)}) | ${(median(r.okMs) / median(base.okMs)).toFixed(2)} | ${median(r.lost)}, ${Math.max(...r.lost)} |`,
+    );
   }
 }
 

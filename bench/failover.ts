@@ -23,19 +23,35 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const NODE_TIMEOUT = 2000;
 
 const home = mkdtempSync(join(tmpdir(), 'rr-bench-'));
-const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' }, encoding: 'utf8' });
-
+const cli = (args: string[]) =>
+  spawnSync(process.execPath, [CLI, ...args], {
+    env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' },
+    encoding: 'utf8',
+  });
 
 async function main(): Promise<void> {
-  const up = cli(['sandbox', 'up', '--name', 'bench', '--base-port', String(BASE), '--keys', '20000', '--node-timeout', String(NODE_TIMEOUT)]);
+  const up = cli([
+    'sandbox',
+    'up',
+    '--name',
+    'bench',
+    '--base-port',
+    String(BASE),
+    '--keys',
+    '20000',
+    '--node-timeout',
+    String(NODE_TIMEOUT),
+  ]);
   if (up.status !== 0) throw new Error(up.stderr);
   const inventory = up.stdout.trim();
   const password = readFileSync(join(inventory, '..', 'password'), 'utf8').trim();
-  const conns = new Map(PORTS.map((p) => {
-    const r = new Redis({ host: '127.0.0.1', port: p, password, lazyConnect: false });
-    r.on('error', () => {});
-    return [`127.0.0.1:${p}`, r];
-  }));
+  const conns = new Map(
+    PORTS.map((p) => {
+      const r = new Redis({ host: '127.0.0.1', port: p, password, lazyConnect: false });
+      r.on('error', () => {});
+      return [`127.0.0.1:${p}`, r];
+    }),
+  );
   const lastFailover = new Map<number, number>();
 
   const shardRoles = async (slot: number) => {
@@ -50,7 +66,13 @@ async function main(): Promise<void> {
     if (wait > 0) await new Promise((s) => setTimeout(s, wait));
   };
   const stable = async (slot: number) => {
-    for (;;) { try { return await shardRoles(slot); } catch { await new Promise((s) => setTimeout(s, 50)); } }
+    for (;;) {
+      try {
+        return await shardRoles(slot);
+      } catch {
+        await new Promise((s) => setTimeout(s, 50));
+      }
+    }
   };
 
   const baseline: number[] = [];
@@ -64,11 +86,19 @@ async function main(): Promise<void> {
     const sent = Date.now();
     await conns.get(replica.address)!.call('CLUSTER', 'FAILOVER');
     for (;;) {
-      const views = await Promise.all([...conns.values()].map(async (c) => parseClusterNodes((await c.call('CLUSTER', 'NODES')) as string)));
+      const views = await Promise.all(
+        [...conns.values()].map(async (c) => parseClusterNodes((await c.call('CLUSTER', 'NODES')) as string)),
+      );
       const agree = views.every((v) => {
         const cand = v.find((n) => n.id === replica.id);
         const old = v.find((n) => n.id === master.id);
-        return cand?.flags.includes('master') && cand.slots.length > 0 && old && !old.flags.includes('master') && old.masterId === replica.id;
+        return (
+          cand?.flags.includes('master') &&
+          cand.slots.length > 0 &&
+          old &&
+          !old.flags.includes('master') &&
+          old.masterId === replica.id
+        );
       });
       if (agree) break;
       await new Promise((s) => setTimeout(s, 20));
@@ -93,13 +123,22 @@ async function main(): Promise<void> {
   for (const c of conns.values()) c.disconnect();
   cli(['sandbox', 'down', '--name', 'bench']);
 
-  const row = (name: string, xs: number[], ratio: string) => `| ${name} | ${median(xs)} | ${Math.min(...xs)} | ${Math.max(...xs)} | ${ratio} |`;
-  console.log(`\nmanual failover on the sandbox (3 masters x 1 replica, 20000 keys, cluster-node-timeout ${NODE_TIMEOUT} ms), ${ROUNDS} rounds each`);
+  const row = (name: string, xs: number[], ratio: string) =>
+    `| ${name} | ${median(xs)} | ${Math.min(...xs)} | ${Math.max(...xs)} | ${ratio} |`;
+  console.log(
+    `\nmanual failover on the sandbox (3 masters x 1 replica, 20000 keys, cluster-node-timeout ${NODE_TIMEOUT} ms), ${ROUNDS} rounds each`,
+  );
   console.log('| measurement | median ms | min ms | max ms | ratio to baseline (medians) |');
   console.log('|---|---|---|---|---|');
   console.log(row('baseline: CLUSTER FAILOVER -> all nodes agree (bare loop)', baseline, '1.00'));
   console.log(row('runbook: CLUSTER FAILOVER -> all nodes agree', tool, (median(tool) / median(baseline)).toFixed(2)));
-  console.log(row('runbook: whole run (process start to exit, 5 steps)', toolWall, (median(toolWall) / median(baseline)).toFixed(2)));
+  console.log(
+    row(
+      'runbook: whole run (process start to exit, 5 steps)',
+      toolWall,
+      (median(toolWall) / median(baseline)).toFixed(2),
+    ),
+  );
 }
 
 await main();

@@ -22,16 +22,34 @@ const BASE = 8200;
 const KEYS = Number(process.env.BENCH_KEYS ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const home = mkdtempSync(join(tmpdir(), 'rr-bench-reshard-'));
-const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' }, encoding: 'utf8', maxBuffer: 1 << 26 });
-
+const cli = (args: string[]) =>
+  spawnSync(process.execPath, [CLI, ...args], {
+    env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' },
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
 
 async function main(): Promise<void> {
   process.stderr.write(`seeding ${KEYS} keys...\n`);
-  const up = cli(['sandbox', 'up', '--name', 'reshard', '--base-port', String(BASE), '--replicas', '0', '--keys', String(KEYS)]);
+  const up = cli([
+    'sandbox',
+    'up',
+    '--name',
+    'reshard',
+    '--base-port',
+    String(BASE),
+    '--replicas',
+    '0',
+    '--keys',
+    String(KEYS),
+  ]);
   if (up.status !== 0) throw new Error(up.stderr);
   const inventory = up.stdout.trim();
   const password = readFileSync(join(inventory, '..', 'password'), 'utf8').trim();
-  const pool = new ClusterPool({ name: 'source', seeds: [`127.0.0.1:${BASE}`], auth: { password: { file: join(inventory, '..', 'password') } } }, { access: 'read-write' });
+  const pool = new ClusterPool(
+    { name: 'source', seeds: [`127.0.0.1:${BASE}`], auth: { password: { file: join(inventory, '..', 'password') } } },
+    { access: 'read-write' },
+  );
   const view = async () => parseClusterNodes(await pool.node(`127.0.0.1:${BASE + 1}`).text('CLUSTER', 'NODES'));
   const masters = (await view()).filter((l) => l.flags.includes('master'));
   // A master that gives away its last slot turns into a replica by default (Redis 7): keep
@@ -46,21 +64,46 @@ async function main(): Promise<void> {
 
   const redisCli = async (from: typeof a, to: typeof a) => {
     const t0 = Date.now();
-    const r = await execa('redis-cli', ['--cluster', 'reshard', `127.0.0.1:${BASE + 2}`, '--cluster-from', from.id, '--cluster-to', to.id, '--cluster-slots', String(slots.length), '--cluster-yes'],
-      { env: { REDISCLI_AUTH: password }, reject: false, stdout: 'ignore', stderr: 'pipe' });
+    const r = await execa(
+      'redis-cli',
+      [
+        '--cluster',
+        'reshard',
+        `127.0.0.1:${BASE + 2}`,
+        '--cluster-from',
+        from.id,
+        '--cluster-to',
+        to.id,
+        '--cluster-slots',
+        String(slots.length),
+        '--cluster-yes',
+      ],
+      { env: { REDISCLI_AUTH: password }, reject: false, stdout: 'ignore', stderr: 'pipe' },
+    );
     if (r.exitCode !== 0) throw new Error(`redis-cli reshard failed: ${r.stderr}`);
     return Date.now() - t0;
   };
   const engine = async (from: typeof a, to: typeof a) => {
-    const moves: SlotMove[] = slots.map((slot) => ({ slot, from: { id: from.id, address: from.address }, to: { id: to.id, address: to.address } }));
+    const moves: SlotMove[] = slots.map((slot) => ({
+      slot,
+      from: { id: from.id, address: from.address },
+      to: { id: to.id, address: to.address },
+    }));
     const t0 = Date.now();
-    await moveSlots(pool, moves, { batch: 100, migrateTimeoutMs: 20000, masters: masters.map((m) => m.address), concurrency: 8 });
+    await moveSlots(pool, moves, {
+      batch: 100,
+      migrateTimeoutMs: 20000,
+      masters: masters.map((m) => m.address),
+      concurrency: 8,
+    });
     return Date.now() - t0;
   };
   const settle = async () => {
     // Let gossip spread the new owners before the next move reads them.
     for (let i = 0; i < 100; i++) {
-      const st = await Promise.all(masters.map(async (m) => /cluster_state:ok/.test(await pool.node(m.address).text('CLUSTER', 'INFO'))));
+      const st = await Promise.all(
+        masters.map(async (m) => /cluster_state:ok/.test(await pool.node(m.address).text('CLUSTER', 'INFO'))),
+      );
       if (st.every(Boolean)) break;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -73,20 +116,31 @@ async function main(): Promise<void> {
       const owner = (await view()).find((l) => l.id === a.id)!.slots.length > 0 ? [a, b] : [b, a];
       const ms = tool === 'cli' ? await redisCli(owner[0]!, owner[1]!) : await engine(owner[0]!, owner[1]!);
       (tool === 'cli' ? cliMs : engMs).push(ms);
-      process.stderr.write(`round ${i + 1}: ${tool} moved ${moved} keys in ${ms} ms (${Math.round(moved / (ms / 1000))} keys/s)\n`);
+      process.stderr.write(
+        `round ${i + 1}: ${tool} moved ${moved} keys in ${ms} ms (${Math.round(moved / (ms / 1000))} keys/s)\n`,
+      );
       await settle();
     }
   }
-  const total = (await keysIn(a.address)) + (await keysIn(b.address)) + (await keysIn(masters.find((m) => m.id !== a.id && m.id !== b.id)!.address));
+  const total =
+    (await keysIn(a.address)) +
+    (await keysIn(b.address)) +
+    (await keysIn(masters.find((m) => m.id !== a.id && m.id !== b.id)!.address));
   await pool.close();
   cli(['sandbox', 'down', '--name', 'reshard']);
   if (total !== KEYS) throw new Error(`key count changed: ${total} != ${KEYS}`);
   const kps = (ms: number) => Math.round(moved / (ms / 1000));
-  console.log(`\nslot migration: ${slots.length} slots holding ${moved} keys (of ${KEYS}), 3 masters, no replicas, ${ROUNDS} rounds each, medians`);
+  console.log(
+    `\nslot migration: ${slots.length} slots holding ${moved} keys (of ${KEYS}), 3 masters, no replicas, ${ROUNDS} rounds each, medians`,
+  );
   console.log('| mover | median ms | keys/s | runs (ms) | ratio |');
   console.log('|---|---|---|---|---|');
-  console.log(`| baseline: redis-cli --cluster reshard (pipeline 10) | ${median(cliMs)} | ${kps(median(cliMs))} | ${cliMs.join(', ')} | 1.00 |`);
-  console.log(`| engine: moveSlots (groups of 64 slots pipelined, one MIGRATE per slot, 8 groups at once) | ${median(engMs)} | ${kps(median(engMs))} | ${engMs.join(', ')} | ${(median(cliMs) / median(engMs)).toFixed(2)} |`);
+  console.log(
+    `| baseline: redis-cli --cluster reshard (pipeline 10) | ${median(cliMs)} | ${kps(median(cliMs))} | ${cliMs.join(', ')} | 1.00 |`,
+  );
+  console.log(
+    `| engine: moveSlots (groups of 64 slots pipelined, one MIGRATE per slot, 8 groups at once) | ${median(engMs)} | ${kps(median(engMs))} | ${engMs.join(', ')} | ${(median(cliMs) / median(engMs)).toFixed(2)} |`,
+  );
   console.log(`key total after all moves: ${total} (unchanged)`);
 }
 

@@ -10,7 +10,10 @@ import { Redis } from 'ioredis';
 import { Rng } from '../src/sandbox/prng.js';
 import { keySlot } from '../src/redis/slots.js';
 
-export interface BigKeySizes { elements: number; stringBytes: number }
+export interface BigKeySizes {
+  elements: number;
+  stringBytes: number;
+}
 
 export const BIG_KEYS = ['big:string', 'big:list', 'big:hash', 'big:set', 'big:zset', 'big:stream'] as const;
 
@@ -50,29 +53,37 @@ export class Source {
     return s;
   }
 
-  node(key: string | Buffer): Redis { return this.owner[keySlot(key)]!; }
-  close(): void { for (const c of this.conns) c.disconnect(); }
+  node(key: string | Buffer): Redis {
+    return this.owner[keySlot(key)]!;
+  }
+  close(): void {
+    for (const c of this.conns) c.disconnect();
+  }
 }
 
 /** One big key of each kind; the hash gets a TTL so a big key's expiry travels too. */
 export async function addBigKeys(src: Source, s: BigKeySizes): Promise<void> {
   const STEP = 1000;
-  await Promise.all((['list', 'hash', 'set', 'zset', 'stream'] as const).map(async (kind) => {
-    const key = `big:${kind}`;
-    const c = src.node(key);
-    for (let i = 0; i < s.elements; i += STEP) {
-      // Four calls in flight per key: enough to keep the server busy without queueing thousands.
-      const calls = [];
-      for (let j = i; j < Math.min(s.elements, i + 4 * STEP); j += STEP) calls.push(c.eval(FILL, 1, key, kind, j, Math.min(STEP, s.elements - j)));
-      await Promise.all(calls);
-      i += (calls.length - 1) * STEP;
-    }
-  }));
+  await Promise.all(
+    (['list', 'hash', 'set', 'zset', 'stream'] as const).map(async (kind) => {
+      const key = `big:${kind}`;
+      const c = src.node(key);
+      for (let i = 0; i < s.elements; i += STEP) {
+        // Four calls in flight per key: enough to keep the server busy without queueing thousands.
+        const calls = [];
+        for (let j = i; j < Math.min(s.elements, i + 4 * STEP); j += STEP)
+          calls.push(c.eval(FILL, 1, key, kind, j, Math.min(STEP, s.elements - j)));
+        await Promise.all(calls);
+        i += (calls.length - 1) * STEP;
+      }
+    }),
+  );
   await src.node('big:hash').pexpire('big:hash', 24 * 3600 * 1000);
   const MiB = 1 << 20;
   const c = src.node('big:string');
   await c.del('big:string');
-  for (let done = 0; done < s.stringBytes; done += MiB) await c.append('big:string', randomBytes(Math.min(MiB, s.stringBytes - done)));
+  for (let done = 0; done < s.stringBytes; done += MiB)
+    await c.append('big:string', randomBytes(Math.min(MiB, s.stringBytes - done)));
 }
 
 /** `count` keys with random binary names and values (NUL, CR LF, 0xff, braces...), deterministic. */
@@ -82,7 +93,11 @@ export async function addBinaryKeys(src: Source, count: number): Promise<void> {
   const now = Date.now();
   for (let i = 0; i < count; i += 1000) {
     const pipes = new Map<Redis, ReturnType<Redis['pipeline']>>();
-    const p = (k: Buffer) => { const n = src.node(k); if (!pipes.has(n)) pipes.set(n, n.pipeline()); return pipes.get(n)!; };
+    const p = (k: Buffer) => {
+      const n = src.node(k);
+      if (!pipes.has(n)) pipes.set(n, n.pipeline());
+      return pipes.get(n)!;
+    };
     for (let j = i; j < Math.min(count, i + 1000); j++) {
       const key = Buffer.concat([Buffer.from(`bin:${j}:`), bytes(rng.int(4, 24))]);
       const value = bytes(rng.int(16, 200));

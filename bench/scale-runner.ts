@@ -12,7 +12,14 @@ import { fileURLToPath } from 'node:url';
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const PROBE = new URL('./rss-probe.js', import.meta.url).href;
 
-export interface Measured { status: number | null; stdout: string; stderr: string; wallMs: number; peakKiB: number; samples: Array<[number, number]> }
+export interface Measured {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  wallMs: number;
+  peakKiB: number;
+  samples: Array<[number, number]>;
+}
 
 export class Runner {
   constructor(readonly home: string) {}
@@ -30,11 +37,18 @@ export class Runner {
   async measured(args: string[]): Promise<Measured> {
     const rssFile = join(this.home, `rss-${process.pid}-${Date.now()}`);
     const t0 = Date.now();
-    const child = spawn(process.execPath, ['--import', PROBE, CLI, ...args], { env: this.env({ RR_BENCH_RSS_FILE: rssFile }), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', PROBE, CLI, ...args], {
+      env: this.env({ RR_BENCH_RSS_FILE: rssFile }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => { stdout += d; });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr = (stderr + d).slice(-20000); });
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+    });
+    child.stderr.setEncoding('utf8').on('data', (d: string) => {
+      stderr = (stderr + d).slice(-20000);
+    });
     const samples: Array<[number, number]> = [];
     const timer = setInterval(() => {
       const kib = vmRss(child.pid!);
@@ -43,7 +57,8 @@ export class Runner {
     const status = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
     clearInterval(timer);
     const wallMs = Date.now() - t0;
-    if (!existsSync(rssFile)) throw new Error(`the runner exited (${status}) without writing its peak RSS:\n${stderr.slice(-2000)}`);
+    if (!existsSync(rssFile))
+      throw new Error(`the runner exited (${status}) without writing its peak RSS:\n${stderr.slice(-2000)}`);
     const peakKiB = Number(readFileSync(rssFile, 'utf8'));
     rmSync(rssFile);
     return { status, stdout, stderr, wallMs, peakKiB, samples };
@@ -53,12 +68,16 @@ export class Runner {
   stepPeaks(runId: string, samples: Array<[number, number]>): Array<{ step: string; ms: number; peakKiB: number }> {
     const r = this.plain(['show', runId, '--json']);
     if (r.status !== 0) throw new Error(`show ${runId} --json exited ${r.status}: ${r.stderr.slice(-2000)}`);
-    const show = JSON.parse(r.stdout) as { steps: Array<{ stepId: string; startedAt: number | null; finishedAt: number | null }> };
-    return show.steps.filter((s) => s.startedAt !== null).map((s) => {
-      const end = s.finishedAt ?? Date.now();
-      const inStep = samples.filter(([t]) => t >= s.startedAt! && t <= end).map(([, k]) => k);
-      return { step: s.stepId, ms: end - s.startedAt!, peakKiB: inStep.length ? Math.max(...inStep) : 0 };
-    });
+    const show = JSON.parse(r.stdout) as {
+      steps: Array<{ stepId: string; startedAt: number | null; finishedAt: number | null }>;
+    };
+    return show.steps
+      .filter((s) => s.startedAt !== null)
+      .map((s) => {
+        const end = s.finishedAt ?? Date.now();
+        const inStep = samples.filter(([t]) => t >= s.startedAt! && t <= end).map(([, k]) => k);
+        return { step: s.stepId, ms: end - s.startedAt!, peakKiB: inStep.length ? Math.max(...inStep) : 0 };
+      });
   }
 }
 

@@ -26,7 +26,12 @@ const KEYS = Number(process.env.BENCH_KEYS ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TARGET_MASTERS = 5;
 const home = mkdtempSync(join(tmpdir(), 'rr-bench-sync-'));
-const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' }, encoding: 'utf8', maxBuffer: 1 << 26 });
+const cli = (args: string[]) =>
+  spawnSync(process.execPath, [CLI, ...args], {
+    env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' },
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Payload = [Buffer, string, Buffer];
@@ -59,7 +64,11 @@ async function dumpAll(source: Endpoint): Promise<{ payloads: Payload[]; bytes: 
  * engine writes through (resp-pipe.ts), so the two differ only in what the
  * engine does besides writing.
  */
-async function minimalLoader(target: Endpoint, payloads: Payload[], credentials: { password?: string }): Promise<number> {
+async function minimalLoader(
+  target: Endpoint,
+  payloads: Payload[],
+  credentials: { password?: string },
+): Promise<number> {
   const t0 = Date.now();
   const queues = new Map<NodeClient, Payload[]>();
   for (const p of payloads) {
@@ -68,20 +77,22 @@ async function minimalLoader(target: Endpoint, payloads: Payload[], credentials:
     q.push(p);
     queues.set(n, q);
   }
-  await Promise.all([...queues].map(async ([node, q]) => {
-    const pipe = await RespPipe.open(node.address, credentials);
-    let next = 0;
-    const worker = async () => {
-      while (next < q.length) {
-        const part = q.slice(next, next + 256);
-        next += 256;
-        const errors = await pipe.send(part.map(([k, ttl, p]) => ['RESTORE', k, ttl, p, 'REPLACE']));
-        if (errors.length) throw new Error(errors[0]!.message);
-      }
-    };
-    await Promise.all([worker(), worker(), worker(), worker()]);
-    pipe.close();
-  }));
+  await Promise.all(
+    [...queues].map(async ([node, q]) => {
+      const pipe = await RespPipe.open(node.address, credentials);
+      let next = 0;
+      const worker = async () => {
+        while (next < q.length) {
+          const part = q.slice(next, next + 256);
+          next += 256;
+          const errors = await pipe.send(part.map(([k, ttl, p]) => ['RESTORE', k, ttl, p, 'REPLACE']));
+          if (errors.length) throw new Error(errors[0]!.message);
+        }
+      };
+      await Promise.all([worker(), worker(), worker(), worker()]);
+      pipe.close();
+    }),
+  );
   return Date.now() - t0;
 }
 
@@ -89,26 +100,59 @@ async function flushTarget(target: Endpoint): Promise<void> {
   await Promise.all(target.masters.map((m) => m.call('FLUSHALL')));
 }
 
-async function engineFullSync(source: ClusterPool, target: ClusterPool, id: string): Promise<{ ms: number; rdbBytes: number; keys: number; session: SyncSession }> {
+async function engineFullSync(
+  source: ClusterPool,
+  target: ClusterPool,
+  id: string,
+): Promise<{ ms: number; rdbBytes: number; keys: number; session: SyncSession }> {
   let record: SyncRecord | undefined;
   const t0 = Date.now();
-  const session = await SyncSession.attach({ id, source, target, restorePayloads: true, bigKeyBytes: 8 << 20, load: () => record, save: (r) => { record = r; }, log: () => {} });
+  const session = await SyncSession.attach({
+    id,
+    source,
+    target,
+    restorePayloads: true,
+    bigKeyBytes: 8 << 20,
+    load: () => record,
+    save: (r) => {
+      record = r;
+    },
+    log: () => {},
+  });
   while (session.status().some((s) => s.phase !== 'stream')) {
     const err = session.status().find((s) => s.lastError)?.lastError;
     if (err) throw new Error(err);
     await sleep(20);
   }
   const ms = Date.now() - t0;
-  return { ms, rdbBytes: record!.shards.reduce((n, s) => n + s.state.rdbBytes, 0), keys: record!.shards.reduce((n, s) => n + s.state.keys, 0), session };
+  return {
+    ms,
+    rdbBytes: record!.shards.reduce((n, s) => n + s.state.rdbBytes, 0),
+    keys: record!.shards.reduce((n, s) => n + s.state.keys, 0),
+    session,
+  };
 }
 
 /** The source's part alone: every master producing and sending its RDB at once (redis-cli --rdb), for the floor. */
 async function sourceRdbs(source: Endpoint, password: string): Promise<number> {
   const t0 = Date.now();
-  await Promise.all(source.masters.map((m) => {
-    const i = m.address.lastIndexOf(':');
-    return execa('redis-cli', ['-h', m.address.slice(0, i), '-p', m.address.slice(i + 1), '--rdb', join(home, `source-${i}-${m.address.slice(i + 1)}.rdb`)], { env: { REDISCLI_AUTH: password }, stdout: 'ignore', stderr: 'ignore' });
-  }));
+  await Promise.all(
+    source.masters.map((m) => {
+      const i = m.address.lastIndexOf(':');
+      return execa(
+        'redis-cli',
+        [
+          '-h',
+          m.address.slice(0, i),
+          '-p',
+          m.address.slice(i + 1),
+          '--rdb',
+          join(home, `source-${i}-${m.address.slice(i + 1)}.rdb`),
+        ],
+        { env: { REDISCLI_AUTH: password }, stdout: 'ignore', stderr: 'ignore' },
+      );
+    }),
+  );
   const ms = Date.now() - t0;
   for (const f of readdirSync(home)) if (f.endsWith('.rdb')) rmSync(join(home, f));
   return ms;
@@ -116,17 +160,38 @@ async function sourceRdbs(source: Endpoint, password: string): Promise<number> {
 
 async function main(): Promise<void> {
   process.stderr.write(`seeding ${KEYS} keys...\n`);
-  const up = cli(['sandbox', 'up', '--name', 'syncb', '--base-port', String(BASE), '--replicas', '0', '--keys', String(KEYS), '--target-masters', String(TARGET_MASTERS)]);
+  const up = cli([
+    'sandbox',
+    'up',
+    '--name',
+    'syncb',
+    '--base-port',
+    String(BASE),
+    '--replicas',
+    '0',
+    '--keys',
+    String(KEYS),
+    '--target-masters',
+    String(TARGET_MASTERS),
+  ]);
   if (up.status !== 0) throw new Error(up.stderr);
   const inventory = up.stdout.trim();
   const pwFile = join(inventory, '..', 'password');
   const password = readFileSync(pwFile, 'utf8').trim();
-  const source = new ClusterPool({ name: 'source', seeds: [`127.0.0.1:${BASE}`], auth: { password: { file: pwFile } } }, { access: 'read-write' });
-  const target = new ClusterPool({ name: 'target', seeds: [`127.0.0.1:${BASE + 100}`], auth: { password: { file: pwFile } } }, { access: 'read-write' });
+  const source = new ClusterPool(
+    { name: 'source', seeds: [`127.0.0.1:${BASE}`], auth: { password: { file: pwFile } } },
+    { access: 'read-write' },
+  );
+  const target = new ClusterPool(
+    { name: 'target', seeds: [`127.0.0.1:${BASE + 100}`], auth: { password: { file: pwFile } } },
+    { access: 'read-write' },
+  );
   const src = await openEndpoint(source);
   const tgt = await openEndpoint(target);
   const { payloads, bytes } = await dumpAll(src);
-  process.stderr.write(`${payloads.length} keys, ${(bytes / 1048576).toFixed(1)} MB of DUMP payloads read for the ceiling loader\n`);
+  process.stderr.write(
+    `${payloads.length} keys, ${(bytes / 1048576).toFixed(1)} MB of DUMP payloads read for the ceiling loader\n`,
+  );
 
   const ceilMs: number[] = [];
   const engMs: number[] = [];
@@ -147,16 +212,22 @@ async function main(): Promise<void> {
         engMs.push(r.ms);
         rdbBytes = r.rdbBytes;
         engKeys = r.keys;
-        process.stderr.write(`round ${i + 1}: engine full sync ${r.keys} keys (${(r.rdbBytes / 1048576).toFixed(1)} MB RDB) in ${r.ms} ms\n`);
+        process.stderr.write(
+          `round ${i + 1}: engine full sync ${r.keys} keys (${(r.rdbBytes / 1048576).toFixed(1)} MB RDB) in ${r.ms} ms\n`,
+        );
       }
-      if (await tgt.keyCount() < payloads.length) throw new Error(`the target holds ${await tgt.keyCount()} keys, fewer than ${payloads.length}`);
+      if ((await tgt.keyCount()) < payloads.length)
+        throw new Error(`the target holds ${await tgt.keyCount()} keys, fewer than ${payloads.length}`);
     }
   }
 
   // Incremental: a steady write load, and probe writes timed from the source's ack to the target.
   await flushTarget(tgt);
   const inc = await engineFullSync(source, target, 'bench-inc');
-  const app = new Cluster([{ host: '127.0.0.1', port: BASE }], { redisOptions: { password }, enableAutoPipelining: true });
+  const app = new Cluster([{ host: '127.0.0.1', port: BASE }], {
+    redisOptions: { password },
+    enableAutoPipelining: true,
+  });
   const reader = new Cluster([{ host: '127.0.0.1', port: BASE + 100 }], { redisOptions: { password } });
   let running = true;
   let writes = 0;
@@ -165,7 +236,9 @@ async function main(): Promise<void> {
     // RATE writes per second in batches every 10 ms.
     for (let i = 0; running; i++) {
       const t = Date.now();
-      await Promise.all(Array.from({ length: RATE / 100 }, (_, j) => app.set(`load:${(i * 1000 + j) % 200000}`, String(i))));
+      await Promise.all(
+        Array.from({ length: RATE / 100 }, (_, j) => app.set(`load:${(i * 1000 + j) % 200000}`, String(i))),
+      );
       writes += RATE / 100;
       await sleep(Math.max(0, 10 - (Date.now() - t)));
     }
@@ -200,14 +273,26 @@ async function main(): Promise<void> {
   const p99 = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!;
   const kps = (ms: number, keys: number) => Math.round(keys / (ms / 1000));
   const mbps = (ms: number, b: number) => (b / 1048576 / (ms / 1000)).toFixed(1);
-  console.log(`\nfull sync: ${engKeys} mixed keys (strings, lists, hashes, sets, zsets, streams; ~10% with TTL), source 3 masters -> target ${TARGET_MASTERS} masters, no replicas, ${ROUNDS} rounds each, medians`);
+  console.log(
+    `\nfull sync: ${engKeys} mixed keys (strings, lists, hashes, sets, zsets, streams; ~10% with TTL), source 3 masters -> target ${TARGET_MASTERS} masters, no replicas, ${ROUNDS} rounds each, medians`,
+  );
   console.log('| loader | median ms | keys/s | MB/s | runs (ms) | ratio to ceiling |');
   console.log('|---|---|---|---|---|---|');
-  console.log(`| ceiling: minimal loader, RESTORE of ready DUMP payloads (${(bytes / 1048576).toFixed(1)} MB), pipelines of 256, 4 in flight per node, same bare connection | ${median(ceilMs)} | ${kps(median(ceilMs), payloads.length)} | ${mbps(median(ceilMs), bytes)} | ${ceilMs.join(', ')} | 1.00 |`);
-  console.log(`| engine: PSYNC per source master, RDB parsed as it arrives, RESTORE payloads built from it (${(rdbBytes / 1048576).toFixed(1)} MB RDB) | ${median(engMs)} | ${kps(median(engMs), engKeys)} | ${mbps(median(engMs), rdbBytes)} | ${engMs.join(', ')} | ${(median(ceilMs) / median(engMs)).toFixed(2)} |`);
-  console.log(`| reference: the source alone producing and sending its RDBs (redis-cli --rdb FILE, every master at once) | ${median(srcMs)} | | | ${srcMs.join(', ')} | |`);
-  console.log(`\nThe ceiling excludes the source's part. Ceiling + source part: ${median(ceilMs) + median(srcMs)} ms; the engine, which overlaps them: ${median(engMs)} ms (ratio ${((median(ceilMs) + median(srcMs)) / median(engMs)).toFixed(2)}).`);
-  console.log(`\nincremental: ${Math.round(writes / elapsed)} writes/s on the source for ${elapsed.toFixed(0)} s (engine applying ~${applied} commands/s at the end); ${lags.length} probe writes, source ack -> readable in the target:`);
+  console.log(
+    `| ceiling: minimal loader, RESTORE of ready DUMP payloads (${(bytes / 1048576).toFixed(1)} MB), pipelines of 256, 4 in flight per node, same bare connection | ${median(ceilMs)} | ${kps(median(ceilMs), payloads.length)} | ${mbps(median(ceilMs), bytes)} | ${ceilMs.join(', ')} | 1.00 |`,
+  );
+  console.log(
+    `| engine: PSYNC per source master, RDB parsed as it arrives, RESTORE payloads built from it (${(rdbBytes / 1048576).toFixed(1)} MB RDB) | ${median(engMs)} | ${kps(median(engMs), engKeys)} | ${mbps(median(engMs), rdbBytes)} | ${engMs.join(', ')} | ${(median(ceilMs) / median(engMs)).toFixed(2)} |`,
+  );
+  console.log(
+    `| reference: the source alone producing and sending its RDBs (redis-cli --rdb FILE, every master at once) | ${median(srcMs)} | | | ${srcMs.join(', ')} | |`,
+  );
+  console.log(
+    `\nThe ceiling excludes the source's part. Ceiling + source part: ${median(ceilMs) + median(srcMs)} ms; the engine, which overlaps them: ${median(engMs)} ms (ratio ${((median(ceilMs) + median(srcMs)) / median(engMs)).toFixed(2)}).`,
+  );
+  console.log(
+    `\nincremental: ${Math.round(writes / elapsed)} writes/s on the source for ${elapsed.toFixed(0)} s (engine applying ~${applied} commands/s at the end); ${lags.length} probe writes, source ack -> readable in the target:`,
+  );
   console.log('| lag median ms | p99 ms | max ms |');
   console.log('|---|---|---|');
   console.log(`| ${median(lags)} | ${p99} | ${sorted[sorted.length - 1]} |`);

@@ -24,9 +24,18 @@ const KEYS = Number(process.env.BENCH_VERIFY_KEYS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_VERIFY_RUNS ?? 3);
 const BASE = 7950;
 const home = mkdtempSync(join(tmpdir(), 'rr-bench-verify-'));
-const cli = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' }, encoding: 'utf8', maxBuffer: 1 << 26 });
+const cli = (args: string[]) =>
+  spawnSync(process.execPath, [CLI, ...args], {
+    env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' },
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
 
 const VALUE: Record<string, (k: Buffer) => [string, ...(string | number | Buffer)[]]> = {
   string: (k) => ['GET', k],
@@ -43,7 +52,10 @@ async function slotMap(conn: Redis, password: string): Promise<{ route: (k: Buff
   const conns = new Map<number, Redis>();
   for (const [a, b, [host, port]] of slots) {
     let c = conns.get(port);
-    if (!c) { c = new Redis({ host, port, password }); conns.set(port, c); }
+    if (!c) {
+      c = new Redis({ host, port, password });
+      conns.set(port, c);
+    }
     for (let s = a; s <= b; s++) owner[s] = c;
   }
   return { route: (k) => owner[keySlot(k)]!, close: () => conns.forEach((c) => c.disconnect()) };
@@ -54,31 +66,33 @@ async function ceiling(sourcePorts: number[], targetPort: number, password: stri
   const targetConn = new Redis({ port: targetPort, password });
   const { route, close } = await slotMap(targetConn, password);
   let keys = 0;
-  await Promise.all(sourcePorts.map(async (port) => {
-    const src = new Redis({ port, password });
-    let cursor = '0';
-    do {
-      const [next, ks] = (await src.callBuffer('SCAN', cursor, 'COUNT', batch)) as [Buffer, Buffer[]];
-      cursor = next.toString();
-      const p = src.pipeline();
-      for (const k of ks) p.callBuffer('TYPE', k);
-      const types = (await p.exec())!.map(([, t]) => String(t));
-      const sp = src.pipeline();
-      const tp = new Map<Redis, ReturnType<Redis['pipeline']>>();
-      ks.forEach((k, i) => {
-        const cmd = VALUE[types[i]!];
-        if (!cmd) return;
-        const [c, ...a] = cmd(k);
-        sp.callBuffer(c, ...a);
-        const t = route(k);
-        if (!tp.has(t)) tp.set(t, t.pipeline());
-        tp.get(t)!.callBuffer(c, ...a);
-      });
-      await Promise.all([sp.exec(), ...[...tp.values()].map((x) => x.exec())]);
-      keys += ks.length;
-    } while (cursor !== '0');
-    src.disconnect();
-  }));
+  await Promise.all(
+    sourcePorts.map(async (port) => {
+      const src = new Redis({ port, password });
+      let cursor = '0';
+      do {
+        const [next, ks] = (await src.callBuffer('SCAN', cursor, 'COUNT', batch)) as [Buffer, Buffer[]];
+        cursor = next.toString();
+        const p = src.pipeline();
+        for (const k of ks) p.callBuffer('TYPE', k);
+        const types = (await p.exec())!.map(([, t]) => String(t));
+        const sp = src.pipeline();
+        const tp = new Map<Redis, ReturnType<Redis['pipeline']>>();
+        ks.forEach((k, i) => {
+          const cmd = VALUE[types[i]!];
+          if (!cmd) return;
+          const [c, ...a] = cmd(k);
+          sp.callBuffer(c, ...a);
+          const t = route(k);
+          if (!tp.has(t)) tp.set(t, t.pipeline());
+          tp.get(t)!.callBuffer(c, ...a);
+        });
+        await Promise.all([sp.exec(), ...[...tp.values()].map((x) => x.exec())]);
+        keys += ks.length;
+      } while (cursor !== '0');
+      src.disconnect();
+    }),
+  );
   targetConn.disconnect();
   close();
   return keys;
@@ -86,7 +100,21 @@ async function ceiling(sourcePorts: number[], targetPort: number, password: stri
 
 async function main(): Promise<void> {
   process.stderr.write(`starting sandbox with ${KEYS} keys on each side...\n`);
-  const up = cli(['sandbox', 'up', '--name', 'benchv', '--base-port', String(BASE), '--replicas', '0', '--target-masters', '5', '--seed-target', '--keys', String(KEYS)]);
+  const up = cli([
+    'sandbox',
+    'up',
+    '--name',
+    'benchv',
+    '--base-port',
+    String(BASE),
+    '--replicas',
+    '0',
+    '--target-masters',
+    '5',
+    '--seed-target',
+    '--keys',
+    String(KEYS),
+  ]);
   if (up.status !== 0) throw new Error(up.stderr);
   const inventoryPath = up.stdout.trim();
   const password = readFileSync(join(inventoryPath, '..', 'password'), 'utf8').trim();
@@ -103,19 +131,30 @@ async function main(): Promise<void> {
       const [s, tg] = await Promise.all(pools.map((p) => openEndpoint(p)));
       t = Date.now();
       const r = await verifyData(s!, tg!, { ...VERIFY_DEFAULTS, qps: 0, rounds: 1 });
-      if (r.differences.length || r.compared !== KEYS) throw new Error(`verify found ${r.differences.length} differences over ${r.compared} keys, e.g. ${JSON.stringify(r.differences.slice(0, 3).map((d) => ({ ...d, key: d.key.toString() })))}`);
+      if (r.differences.length || r.compared !== KEYS)
+        throw new Error(
+          `verify found ${r.differences.length} differences over ${r.compared} keys, e.g. ${JSON.stringify(r.differences.slice(0, 3).map((d) => ({ ...d, key: d.key.toString() })))}`,
+        );
       verifyRates.push(Math.round(r.compared / ((Date.now() - t) / 1000)));
       await Promise.all(pools.map((p) => p.close()));
-      process.stderr.write(`run ${i + 1}/${RUNS}: ceiling ${ceilingRates.at(-1)} keys/s, verify ${verifyRates.at(-1)} keys/s\n`);
+      process.stderr.write(
+        `run ${i + 1}/${RUNS}: ceiling ${ceilingRates.at(-1)} keys/s, verify ${verifyRates.at(-1)} keys/s\n`,
+      );
     }
   } finally {
     cli(['sandbox', 'down', '--name', 'benchv']);
   }
-  console.log(`\nverify --mode full, ${KEYS} mixed keys, 3-master source vs 5-master target, batch ${batch}, no rate limit; ${RUNS} alternating runs`);
+  console.log(
+    `\nverify --mode full, ${KEYS} mixed keys, 3-master source vs 5-master target, batch ${batch}, no rate limit; ${RUNS} alternating runs`,
+  );
   console.log('| measurement | median keys/s | runs (keys/s) | ratio to ceiling |');
   console.log('|---|---|---|---|');
-  console.log(`| ceiling: pipelined reader, both clusters, no comparison | ${median(ceilingRates)} | ${ceilingRates.join(', ')} | 1.00 |`);
-  console.log(`| verify (full: type, value, TTL compared) | ${median(verifyRates)} | ${verifyRates.join(', ')} | ${(median(verifyRates) / median(ceilingRates)).toFixed(2)} |`);
+  console.log(
+    `| ceiling: pipelined reader, both clusters, no comparison | ${median(ceilingRates)} | ${ceilingRates.join(', ')} | 1.00 |`,
+  );
+  console.log(
+    `| verify (full: type, value, TTL compared) | ${median(verifyRates)} | ${verifyRates.join(', ')} | ${(median(verifyRates) / median(ceilingRates)).toFixed(2)} |`,
+  );
 }
 
 await main();

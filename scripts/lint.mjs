@@ -37,10 +37,11 @@ const ALLOWED = {
   cli: ['steps', 'engine', 'sandbox', 'redis', 'hosts', 'inventory', 'base'],
 };
 
-const files = (dir) => readdirSync(dir).flatMap((f) => {
-  const p = join(dir, f);
-  return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : [];
-});
+const files = (dir) =>
+  readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : [];
+  });
 const layerOf = (file) => {
   const parts = relative(SRC, file).split(sep);
   return parts.length === 1 ? 'base' : parts[0];
@@ -52,17 +53,27 @@ for (const file of files(SRC)) {
   const text = readFileSync(file, 'utf8');
   const rel = relative(ROOT, file);
   const layer = layerOf(file);
-  if (!(layer in ALLOWED)) problems.push(`${rel}: layer \`${layer}\` is not in scripts/lint.mjs's ALLOWED table: add it there with what it may import`);
+  if (!(layer in ALLOWED))
+    problems.push(
+      `${rel}: layer \`${layer}\` is not in scripts/lint.mjs's ALLOWED table: add it there with what it may import`,
+    );
   const src = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
   let longFunctions = 0;
   const visit = (node) => {
     // Every way a module can name another: import/export ... from, import x = require(),
     // import('...') (a dynamic import, or a type position), require('...').
     let specNode;
-    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier) specNode = node.moduleSpecifier;
-    else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference)) specNode = node.moduleReference.expression;
+    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier)
+      specNode = node.moduleSpecifier;
+    else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference))
+      specNode = node.moduleReference.expression;
     else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument)) specNode = node.argument.literal;
-    else if (ts.isCallExpression(node) && (node.expression.kind === ts.SyntaxKind.ImportKeyword || (ts.isIdentifier(node.expression) && node.expression.text === 'require'))) specNode = node.arguments[0];
+    else if (
+      ts.isCallExpression(node) &&
+      (node.expression.kind === ts.SyntaxKind.ImportKeyword ||
+        (ts.isIdentifier(node.expression) && node.expression.text === 'require'))
+    )
+      specNode = node.arguments[0];
     if (specNode && ts.isStringLiteralLike(specNode)) {
       const spec = specNode.text;
       if (spec.startsWith('.')) {
@@ -70,11 +81,19 @@ for (const file of files(SRC)) {
         const to = layerOf(target);
         if (to !== layer && !(ALLOWED[layer] ?? []).includes(to)) {
           const line = src.getLineAndCharacterOfPosition(node.getStart()).line + 1;
-          problems.push(`${rel}:${line}: the ${layer} layer imports ${relative(ROOT, target)} (layer ${to}); ${layer} may import only ${[layer, ...(ALLOWED[layer] ?? [])].join(', ')}`);
+          problems.push(
+            `${rel}:${line}: the ${layer} layer imports ${relative(ROOT, target)} (layer ${to}); ${layer} may import only ${[layer, ...(ALLOWED[layer] ?? [])].join(', ')}`,
+          );
         }
       }
     }
-    if (ts.isFunctionDeclaration(node) || ts.isMethodDeclaration(node) || ts.isArrowFunction(node) || ts.isFunctionExpression(node) || ts.isConstructorDeclaration(node)) {
+    if (
+      ts.isFunctionDeclaration(node) ||
+      ts.isMethodDeclaration(node) ||
+      ts.isArrowFunction(node) ||
+      ts.isFunctionExpression(node) ||
+      ts.isConstructorDeclaration(node)
+    ) {
       if (node.body) {
         const a = src.getLineAndCharacterOfPosition(node.body.getStart()).line;
         const b = src.getLineAndCharacterOfPosition(node.body.getEnd()).line;
@@ -96,23 +115,36 @@ try {
 } catch (err) {
   // Only --init may start without one: a deleted or broken baseline must not raise the limits.
   if (!(init && err.code === 'ENOENT')) {
-    console.error(`lint: ${relative(ROOT, BASELINE)}: ${err.code === 'ENOENT' ? 'missing' : `unreadable (${err.message})`}; restore it from git (\`npm run lint -- --init\` only for a new tree)`);
+    console.error(
+      `lint: ${relative(ROOT, BASELINE)}: ${err.code === 'ENOENT' ? 'missing' : `unreadable (${err.message})`}; restore it from git (\`npm run lint -- --init\` only for a new tree)`,
+    );
     process.exit(1);
   }
 }
 const next = {};
 for (const [rel, c] of Object.entries(counts)) {
   const b = baseline[rel] ?? { longLines: 0, longFunctions: 0 };
-  if (c.longLines > b.longLines) problems.push(`${rel}: ${c.longLines} lines over ${MAX_LINE} characters, the baseline allows ${b.longLines}: wrap the new ones`);
-  if (c.longFunctions > b.longFunctions) problems.push(`${rel}: ${c.longFunctions} functions over ${MAX_FUNCTION} lines, the baseline allows ${b.longFunctions}: split the new one`);
-  next[rel] = { longLines: Math.min(c.longLines, b.longLines), longFunctions: Math.min(c.longFunctions, b.longFunctions) };
+  if (c.longLines > b.longLines)
+    problems.push(
+      `${rel}: ${c.longLines} lines over ${MAX_LINE} characters, the baseline allows ${b.longLines}: wrap the new ones`,
+    );
+  if (c.longFunctions > b.longFunctions)
+    problems.push(
+      `${rel}: ${c.longFunctions} functions over ${MAX_FUNCTION} lines, the baseline allows ${b.longFunctions}: split the new one`,
+    );
+  next[rel] = {
+    longLines: Math.min(c.longLines, b.longLines),
+    longFunctions: Math.min(c.longFunctions, b.longFunctions),
+  };
 }
 const total = (o, k) => Object.values(o).reduce((s, x) => s + x[k], 0);
 if (update || init) {
   // --update only ever lowers: a file's count is what it is now, capped at what the baseline allowed.
   writeFileSync(BASELINE, JSON.stringify(init ? counts : next, null, 2) + '\n');
 }
-console.log(`lint: ${Object.keys(counts).length} files with long lines or functions (${total(counts, 'longLines')} lines over ${MAX_LINE} chars, ${total(counts, 'longFunctions')} functions over ${MAX_FUNCTION} lines; baseline ${total(baseline, 'longLines')} and ${total(baseline, 'longFunctions')})`);
+console.log(
+  `lint: ${Object.keys(counts).length} files with long lines or functions (${total(counts, 'longLines')} lines over ${MAX_LINE} chars, ${total(counts, 'longFunctions')} functions over ${MAX_FUNCTION} lines; baseline ${total(baseline, 'longLines')} and ${total(baseline, 'longFunctions')})`,
+);
 if (problems.length) {
   for (const p of problems) console.error(`lint: ${p}`);
   process.exit(1);

@@ -27,5 +27,16 @@ if (!files.length) {
 // holding the suite until CI's own limit; --test-force-exit ends a file whose
 // tests are done even if a leaked handle (a client reconnecting) would keep it alive.
 const perTestMs = suites.includes('chaos') || suites.includes('soak') ? 20 * 60_000 : 8 * 60_000;
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', `--test-timeout=${perTestMs}`, '--test-force-exit', ...files], { stdio: 'inherit' });
+const r = spawnSync(
+  process.execPath,
+  [
+    '--test',
+    '--test-concurrency=1',
+    '--test-reporter=spec',
+    `--test-timeout=${perTestMs}`,
+    '--test-force-exit',
+    ...files,
+  ],
+  { stdio: 'inherit' },
+);
 process.exit(r.status ?? 1);

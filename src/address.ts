@@ -35,5 +35,11 @@ export function validNodeAddress(address: string): boolean {
   if (i <= 0) return false;
   const port = portOf(address);
   const host = hostOf(address);
-  return /^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535 && HOST_NAME.test(host) && !host.startsWith('-');
+  return (
+    /^\d{1,5}$/.test(port) &&
+    Number(port) >= 1 &&
+    Number(port) <= 65535 &&
+    HOST_NAME.test(host) &&
+    !host.startsWith('-')
+  );
 }

@@ -45,7 +45,7 @@ export function scrubText(text: string, extra: readonly (string | undefined)[] =
   }
   if (!covered) return text;
   let out = '';
-  for (let i = 0; i < text.length; ) {
+  for (let i = 0; i < text.length;) {
     if (covered[i]) {
       out += REDACTED;
       while (i < text.length && covered[i]) i++;

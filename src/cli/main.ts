@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { RunbookError, exitCodeFor, messageOf, EXIT, usageError, preconditionError } from '../errors.js';
 import { listRunbooks, loadRunbook, resolveParams, stepKnobs } from '../engine/runbook.js';
-import { preparePlan, } from '../engine/prepare.js';
+import { preparePlan } from '../engine/prepare.js';
 import { planRefused } from '../engine/plan.js';
 import { sealPlan } from '../engine/plan-seal.js';
 import { discoverTopology } from '../redis/topology.js';
@@ -26,7 +26,10 @@ const program = new Command();
 program
   .name('redis-runbook')
   .description('Redis Cluster high-availability operations as step-by-step, resumable runbooks')
-  .option('--state-dir <dir>', 'where runs and sandboxes live (default $REDIS_RUNBOOK_HOME or ~/.local/state/redis-runbook)')
+  .option(
+    '--state-dir <dir>',
+    'where runs and sandboxes live (default $REDIS_RUNBOOK_HOME or ~/.local/state/redis-runbook)',
+  )
   .option('--debug', 'print stack traces')
   .showHelpAfterError()
   .exitOverride();
@@ -35,15 +38,28 @@ const globals = () => program.opts<{ stateDir?: string; debug?: boolean }>();
 const collect = (v: string, prev: string[]) => [...prev, v];
 let exitCode = 0;
 
-program.command('list').description('list the runbooks, one line each').option('--json', 'output JSON').action((o: { json?: boolean }) => {
-  const rbs = listRunbooks(stepKinds);
-  if (o.json) return void console.log(JSON.stringify(rbs.map((r) => ({ name: r.name, summary: r.summary, params: r.params, steps: stepKnobs(r) })), null, 2));
-  for (const r of rbs) console.log(`${r.name.padEnd(24)} ${r.summary}`);
-});
+program
+  .command('list')
+  .description('list the runbooks, one line each')
+  .option('--json', 'output JSON')
+  .action((o: { json?: boolean }) => {
+    const rbs = listRunbooks(stepKinds);
+    if (o.json)
+      return void console.log(
+        JSON.stringify(
+          rbs.map((r) => ({ name: r.name, summary: r.summary, params: r.params, steps: stepKnobs(r) })),
+          null,
+          2,
+        ),
+      );
+    for (const r of rbs) console.log(`${r.name.padEnd(24)} ${r.summary}`);
+  });
 
 program
   .command('check')
-  .description('check a cluster as `redis-cli --cluster check` does: keys, slots and replicas per master, agreement, open slots, coverage, cluster_state')
+  .description(
+    'check a cluster as `redis-cli --cluster check` does: keys, slots and replicas per master, agreement, open slots, coverage, cluster_state',
+  )
   .requiredOption('--inventory <file>', 'inventory YAML')
   .requiredOption('--cluster <name>', 'cluster name in the inventory')
   .option('--json', 'output JSON')
@@ -62,7 +78,9 @@ program
 
 program
   .command('plan <runbook>')
-  .description('build the plan read-only: every step with the commands it will send to which node, and each precondition evaluated live')
+  .description(
+    'build the plan read-only: every step with the commands it will send to which node, and each precondition evaluated live',
+  )
   .requiredOption('--inventory <file>', 'inventory YAML')
   .option('--param <k=v>', 'runbook parameter (repeatable)', collect, [])
   .option('--out <file>', 'save the plan as JSON for `run --plan`')
@@ -77,7 +95,8 @@ program
       // Saved, it is signed with this state dir's key and pinned to the inventory's content: `run --plan` checks both.
       if (o.out) writePlanFile(o.out, sealPlan(report.plan, s.stateDir, inv.file));
       console.log(o.json ? JSON.stringify(report, null, 2) : renderPlan(report));
-      if (o.out && !o.json) console.log(`plan saved to ${o.out}; execute exactly it with: redis-runbook run --plan ${o.out}`);
+      if (o.out && !o.json)
+        console.log(`plan saved to ${o.out}; execute exactly it with: redis-runbook run --plan ${o.out}`);
       exitCode = planRefused(report) ? EXIT.precondition : EXIT.ok;
     } finally {
       await s.close();
@@ -87,15 +106,25 @@ program
 program
   .command('run [runbook]')
   .description('execute a runbook (guided on a terminal, unattended with --yes), or a saved plan with --plan')
-  .option('--inventory <file>', 'inventory YAML (with --plan: default the plan\'s)')
+  .option('--inventory <file>', "inventory YAML (with --plan: default the plan's)")
   .option('--param <k=v>', 'runbook parameter (repeatable)', collect, [])
   .option('--plan <file>', 'execute this saved plan; refused if the topology drifted since')
   .option('-y, --yes', 'unattended: do not ask before each step')
   .option('--allow-destructive', 'with --yes: also take destructive steps (FORCE/TAKEOVER, shutdowns, deletions)')
-  .action(async (name: string | undefined, o: { inventory?: string; param: string[]; plan?: string; yes?: boolean; allowDestructive?: boolean }) => {
-    if (!name && !o.plan) throw usageError('E_USAGE', 'no runbook given', 'name a runbook (see `redis-runbook list`) or pass --plan FILE');
-    exitCode = await runCommand(name, { ...o, stateDir: globals().stateDir });
-  });
+  .action(
+    async (
+      name: string | undefined,
+      o: { inventory?: string; param: string[]; plan?: string; yes?: boolean; allowDestructive?: boolean },
+    ) => {
+      if (!name && !o.plan)
+        throw usageError(
+          'E_USAGE',
+          'no runbook given',
+          'name a runbook (see `redis-runbook list`) or pass --plan FILE',
+        );
+      exitCode = await runCommand(name, { ...o, stateDir: globals().stateDir });
+    },
+  );
 
 program
   .command('verify')
@@ -113,37 +142,89 @@ program
   .option('--ttl-tolerance <ms>', 'TTL difference tolerated', '2000')
   .option('--stream-groups', 'compare stream consumer groups too')
   .option('--json', 'print the report as JSON')
-  .action(async (o: { inventory: string; source: string; target: string; mode: string; rounds: string; qps: string; batch: string; sample: string; extra?: boolean; pause: string; ttlTolerance: string; streamGroups?: boolean; json?: boolean }) => {
-    const inv = Session.from(globals()).inventory(o.inventory);
-    for (const name of [o.source, o.target]) {
-      if (!inv.clusters[name]) throw usageError('E_PARAM', `cluster \`${name}\` is not in the inventory ${inv.file}`, `use one of: ${Object.keys(inv.clusters).join(', ')}`);
-    }
-    const params = [`source=${o.source}`, `target=${o.target}`, `mode=${o.mode}`, `rounds=${o.rounds}`, `qps=${o.qps}`, `batch=${o.batch}`, `sample=${o.sample}`, `extra=${!!o.extra}`, `pauseMs=${o.pause}`, `ttlToleranceMs=${o.ttlTolerance}`, `streamGroups=${!!o.streamGroups}`];
-    let result: { runId: string; report: { compared?: number; differ?: number } | null; differences: Array<{ key: string; kind: string; source: string; target: string }> } | undefined;
-    const log = console.log;
-    // With --json, the run's own narration goes to stderr so that stdout is the report alone.
-    if (o.json) console.log = (...a: unknown[]) => console.error(...a);
-    try {
-      exitCode = await runCommand('verify-data', { inventory: o.inventory, param: params, yes: true, stateDir: globals().stateDir }, (runId, session) => {
-        const report = (session.store.steps(runId).find((s) => s.stepId === 'compare')?.output ?? null) as { compared?: number; differ?: number } | null;
-        result = { runId, report, differences: session.store.findings(runId) };
-      });
-    } finally {
-      console.log = log;
-    }
-    if (!result) return;
-    if (o.json) return void console.log(JSON.stringify(result, null, 2));
-    for (const f of result.differences.slice(0, 20)) console.log(`  ${f.kind.padEnd(7)} ${f.key}: source ${f.source} | target ${f.target}`);
-    if (result.differences.length > 20) console.log(`  ... ${result.differences.length - 20} more: redis-runbook show ${result.runId}`);
-    if (result.report?.compared !== undefined) console.log(`verify: ${result.report.compared} keys compared, ${result.report.differ} differ`);
-  });
+  .action(
+    async (o: {
+      inventory: string;
+      source: string;
+      target: string;
+      mode: string;
+      rounds: string;
+      qps: string;
+      batch: string;
+      sample: string;
+      extra?: boolean;
+      pause: string;
+      ttlTolerance: string;
+      streamGroups?: boolean;
+      json?: boolean;
+    }) => {
+      const inv = Session.from(globals()).inventory(o.inventory);
+      for (const name of [o.source, o.target]) {
+        if (!inv.clusters[name])
+          throw usageError(
+            'E_PARAM',
+            `cluster \`${name}\` is not in the inventory ${inv.file}`,
+            `use one of: ${Object.keys(inv.clusters).join(', ')}`,
+          );
+      }
+      const params = [
+        `source=${o.source}`,
+        `target=${o.target}`,
+        `mode=${o.mode}`,
+        `rounds=${o.rounds}`,
+        `qps=${o.qps}`,
+        `batch=${o.batch}`,
+        `sample=${o.sample}`,
+        `extra=${!!o.extra}`,
+        `pauseMs=${o.pause}`,
+        `ttlToleranceMs=${o.ttlTolerance}`,
+        `streamGroups=${!!o.streamGroups}`,
+      ];
+      let result:
+        | {
+            runId: string;
+            report: { compared?: number; differ?: number } | null;
+            differences: Array<{ key: string; kind: string; source: string; target: string }>;
+          }
+        | undefined;
+      const log = console.log;
+      // With --json, the run's own narration goes to stderr so that stdout is the report alone.
+      if (o.json) console.log = (...a: unknown[]) => console.error(...a);
+      try {
+        exitCode = await runCommand(
+          'verify-data',
+          { inventory: o.inventory, param: params, yes: true, stateDir: globals().stateDir },
+          (runId, session) => {
+            const report = (session.store.steps(runId).find((s) => s.stepId === 'compare')?.output ?? null) as {
+              compared?: number;
+              differ?: number;
+            } | null;
+            result = { runId, report, differences: session.store.findings(runId) };
+          },
+        );
+      } finally {
+        console.log = log;
+      }
+      if (!result) return;
+      if (o.json) return void console.log(JSON.stringify(result, null, 2));
+      for (const f of result.differences.slice(0, 20))
+        console.log(`  ${f.kind.padEnd(7)} ${f.key}: source ${f.source} | target ${f.target}`);
+      if (result.differences.length > 20)
+        console.log(`  ... ${result.differences.length - 20} more: redis-runbook show ${result.runId}`);
+      if (result.report?.compared !== undefined)
+        console.log(`verify: ${result.report.compared} keys compared, ${result.report.differ} differ`);
+    },
+  );
 
 program
   .command('resume <runId>')
   .description('resume a run that was stopped, failed or killed; steps converge, nothing already done is repeated')
   .option('-y, --yes', 'unattended')
   .option('--allow-destructive', 'with --yes: also take destructive steps')
-  .option('--force', 'the run is recorded as executing on another host: take it over anyway (make sure that process is gone first)')
+  .option(
+    '--force',
+    'the run is recorded as executing on another host: take it over anyway (make sure that process is gone first)',
+  )
   .action(async (id: string, o: { yes?: boolean; allowDestructive?: boolean; force?: boolean }) => {
     exitCode = await resumeCommand(id, { ...o, stateDir: globals().stateDir });
   });
@@ -160,9 +241,15 @@ async function undoLeftovers(s: Session, id: string, inventoryFile: string): Pro
       s.store.note(id, undefined, 'STOP-REDIS-SHAKE', [`pid ${shake.pid}`, 'abort command']);
       console.log(`  cleanup: stopped RedisShake (pid ${shake.pid}) left by the run`);
     }
-    if (r === 'not-ours') notStopped = [`RedisShake pid ${shake.pid} may still run on host ${shake.host}: stop it there (it keeps writing to the target)`];
+    if (r === 'not-ours')
+      notStopped = [
+        `RedisShake pid ${shake.pid} may still run on host ${shake.host}: stop it there (it keeps writing to the target)`,
+      ];
   }
-  const cleanup = new Cleanup({ get: (key) => s.store.getState(id, key), set: (key, value) => s.store.setState(id, key, value) });
+  const cleanup = new Cleanup({
+    get: (key) => s.store.getState(id, key),
+    set: (key, value) => s.store.setState(id, key, value),
+  });
   if (cleanup.items().length === 0) return notStopped;
   let env;
   try {
@@ -179,14 +266,20 @@ async function undoLeftovers(s: Session, id: string, inventoryFile: string): Pro
 
 program
   .command('abort <runId>')
-  .description('give up an unfinished run and release its clusters; removes what it left behind (temporary files, staging directories) and sets back the settings it changed for a sync')
-  .option('--force', 'the run is recorded as executing on another host: abort it anyway (make sure that process is gone first)')
+  .description(
+    'give up an unfinished run and release its clusters; removes what it left behind (temporary files, staging directories) and sets back the settings it changed for a sync',
+  )
+  .option(
+    '--force',
+    'the run is recorded as executing on another host: abort it anyway (make sure that process is gone first)',
+  )
   .action(async (id: string, o: { force?: boolean }) => {
     const s = Session.from(globals());
     try {
       const run = s.store.getRun(id);
       if (!run) throw usageError('E_RUN_UNKNOWN', `no run ${id}`, 'list runs with `redis-runbook runs`');
-      if (run.status === 'succeeded' || run.status === 'aborted' || run.status === 'refused') throw preconditionError('E_RUN_FINISHED', `run ${id} is already ${run.status}`, 'nothing to abort');
+      if (run.status === 'succeeded' || run.status === 'aborted' || run.status === 'refused')
+        throw preconditionError('E_RUN_FINISHED', `run ${id} is already ${run.status}`, 'nothing to abort');
       assertNotActive(s.store, run, o.force, 'abort');
       s.store.note(id, undefined, 'OPERATOR-ABORT', [o.force ? 'abort command, --force' : 'abort command']);
       // What the run left behind, from its cleanup registry. The one thing sent to Redis: a
@@ -203,15 +296,27 @@ program
     }
   });
 
-program.command('runs').description('list runs').option('--json', 'output JSON').action((o: { json?: boolean }) => {
-  const s = Session.from(globals());
-  try {
-    const runs = s.store.listRuns();
-    console.log(o.json ? JSON.stringify(runs.map(({ planJson, snapshotJson, ...r }) => r), null, 2) : renderRuns(runs));
-  } finally {
-    void s.close();
-  }
-});
+program
+  .command('runs')
+  .description('list runs')
+  .option('--json', 'output JSON')
+  .action((o: { json?: boolean }) => {
+    const s = Session.from(globals());
+    try {
+      const runs = s.store.listRuns();
+      console.log(
+        o.json
+          ? JSON.stringify(
+              runs.map(({ planJson, snapshotJson, ...r }) => r),
+              null,
+              2,
+            )
+          : renderRuns(runs),
+      );
+    } finally {
+      void s.close();
+    }
+  });
 
 program
   .command('show <runId>')
@@ -222,12 +327,15 @@ program
     const s = Session.from(globals());
     try {
       const run = s.store.getRun(id);
-      if (!run) throw usageError('E_RUN_UNKNOWN', `no run ${id} in ${s.stateDir}`, 'list runs with `redis-runbook runs`');
+      if (!run)
+        throw usageError('E_RUN_UNKNOWN', `no run ${id} in ${s.stateDir}`, 'list runs with `redis-runbook runs`');
       const steps = s.store.steps(id);
       const audit = s.store.audit(id);
       if (o.json) {
         const { snapshotJson, planJson, ...r } = run;
-        console.log(JSON.stringify({ run: r, plan: JSON.parse(planJson), steps, findings: s.store.findings(id), audit }, null, 2));
+        console.log(
+          JSON.stringify({ run: r, plan: JSON.parse(planJson), steps, findings: s.store.findings(id), audit }, null, 2),
+        );
       } else console.log(renderShow(run, steps, audit, o.reads, s.store.findings(id)));
     } finally {
       void s.close();
@@ -237,12 +345,15 @@ program
 const sandbox = program.command('sandbox').description('local Redis clusters on loopback for the demo and tests');
 const int = (name: string) => (v: string) => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw usageError('E_USAGE', `${name} must be a non-negative integer, got \`${v}\``, `pass e.g. ${name} 3`);
+  if (!Number.isInteger(n) || n < 0)
+    throw usageError('E_USAGE', `${name} must be a non-negative integer, got \`${v}\``, `pass e.g. ${name} 3`);
   return n;
 };
 sandbox
   .command('up')
-  .description('start a `source` cluster (and a `target` with --target-masters) with mixed data; prints the inventory path')
+  .description(
+    'start a `source` cluster (and a `target` with --target-masters) with mixed data; prints the inventory path',
+  )
   .option('--name <name>', 'sandbox name', 'demo')
   .option('--masters <n>', 'source masters', int('--masters'), 3)
   .option('--replicas <n>', 'replicas per master', int('--replicas'), 1)
@@ -251,33 +362,98 @@ sandbox
   .option('--seed-target', 'load the target with the same keys as the source (to try `verify`)')
   .option('--base-port <p>', 'first port (target uses base+100)', int('--base-port'), 7000)
   .option('--node-timeout <ms>', 'cluster-node-timeout', int('--node-timeout'), 2000)
-  .option('--ssh', 'also start a loopback sshd (port base+99) and reach the nodes\' host through it, as the file-copy runbooks do with real hosts')
+  .option(
+    '--ssh',
+    "also start a loopback sshd (port base+99) and reach the nodes' host through it, as the file-copy runbooks do with real hosts",
+  )
   .option('--aof', 'appendonly yes on every node (for the AOF copy)')
-  .option('--tls', 'nodes serve TLS only (cluster bus and replication too), with a CA made for the sandbox; the inventory gets `tls:`')
-  .option('--hosts <n>', 'spread the nodes over N simulated hosts (2..8): network namespaces with their own address and sshd, behind a bridge (needs root)', int('--hosts'))
-  .option('--direct-copy', 'with --hosts: let every host copy files straight to every other over ssh (inventory `copyTo:`), instead of through this machine')
-  .action(async (o: { name: string; masters: number; replicas: number; targetMasters?: number; seedTarget?: boolean; keys: number; basePort: number; nodeTimeout: number; ssh?: boolean; aof?: boolean; tls?: boolean; hosts?: number; directCopy?: boolean }) => {
-    if (o.seedTarget && o.targetMasters === undefined) throw usageError('E_USAGE', '--seed-target needs a target cluster', 'add --target-masters N');
-    if (o.masters < 1 || o.masters > 16) throw usageError('E_USAGE', `--masters must be 1..16, got ${o.masters}`, 'pass --masters 3');
-    const stateDir = stateDirFrom(globals().stateDir);
-    for (const n of prepareStateDir(stateDir)) console.error(`note: ${n}`);
-    const info = await sandboxUp({
-      stateDir, name: o.name, masters: o.masters, replicas: o.replicas, targetMasters: o.targetMasters, seedTarget: o.seedTarget,
-      keys: o.keys, basePort: o.basePort, nodeTimeoutMs: o.nodeTimeout, ssh: o.ssh, aof: o.aof, tls: o.tls, hosts: o.hosts, directCopy: o.directCopy, onProgress: (l) => console.error(l),
-    });
-    // Progress went to stderr; stdout is the inventory path alone, for scripts: INV=$(redis-runbook sandbox up)
-    console.log(info.inventoryPath);
+  .option(
+    '--tls',
+    'nodes serve TLS only (cluster bus and replication too), with a CA made for the sandbox; the inventory gets `tls:`',
+  )
+  .option(
+    '--hosts <n>',
+    'spread the nodes over N simulated hosts (2..8): network namespaces with their own address and sshd, behind a bridge (needs root)',
+    int('--hosts'),
+  )
+  .option(
+    '--direct-copy',
+    'with --hosts: let every host copy files straight to every other over ssh (inventory `copyTo:`), instead of through this machine',
+  )
+  .action(
+    async (o: {
+      name: string;
+      masters: number;
+      replicas: number;
+      targetMasters?: number;
+      seedTarget?: boolean;
+      keys: number;
+      basePort: number;
+      nodeTimeout: number;
+      ssh?: boolean;
+      aof?: boolean;
+      tls?: boolean;
+      hosts?: number;
+      directCopy?: boolean;
+    }) => {
+      if (o.seedTarget && o.targetMasters === undefined)
+        throw usageError('E_USAGE', '--seed-target needs a target cluster', 'add --target-masters N');
+      if (o.masters < 1 || o.masters > 16)
+        throw usageError('E_USAGE', `--masters must be 1..16, got ${o.masters}`, 'pass --masters 3');
+      const stateDir = stateDirFrom(globals().stateDir);
+      for (const n of prepareStateDir(stateDir)) console.error(`note: ${n}`);
+      const info = await sandboxUp({
+        stateDir,
+        name: o.name,
+        masters: o.masters,
+        replicas: o.replicas,
+        targetMasters: o.targetMasters,
+        seedTarget: o.seedTarget,
+        keys: o.keys,
+        basePort: o.basePort,
+        nodeTimeoutMs: o.nodeTimeout,
+        ssh: o.ssh,
+        aof: o.aof,
+        tls: o.tls,
+        hosts: o.hosts,
+        directCopy: o.directCopy,
+        onProgress: (l) => console.error(l),
+      });
+      // Progress went to stderr; stdout is the inventory path alone, for scripts: INV=$(redis-runbook sandbox up)
+      console.log(info.inventoryPath);
+    },
+  );
+sandbox
+  .command('down')
+  .description('stop a sandbox and delete its files')
+  .option('--name <name>', 'sandbox name', 'demo')
+  .action(async (o: { name: string }) => {
+    const r = await sandboxDown(stateDirFrom(globals().stateDir), o.name);
+    console.log(`sandbox ${o.name}: stopped ${r.stopped} nodes, files removed`);
   });
-sandbox.command('down').description('stop a sandbox and delete its files').option('--name <name>', 'sandbox name', 'demo').action(async (o: { name: string }) => {
-  const r = await sandboxDown(stateDirFrom(globals().stateDir), o.name);
-  console.log(`sandbox ${o.name}: stopped ${r.stopped} nodes, files removed`);
-});
-sandbox.command('status').description('sandboxes and how many of their nodes answer').option('--json', 'output JSON').action(async (o: { json?: boolean }) => {
-  const st = await sandboxStatus(stateDirFrom(globals().stateDir));
-  if (o.json) return void console.log(JSON.stringify(st, null, 2));
-  if (!st.length) return void console.log('no sandbox');
-  console.log(table(['SANDBOX', 'CLUSTER', 'PORTS', 'RUNNING', 'INVENTORY'], st.flatMap((s) => s.clusters.map((c) => [s.name, c.name, `${c.ports[0]}-${c.ports[c.ports.length - 1]}`, `${c.running}/${c.ports.length}`, s.inventoryPath]))));
-});
+sandbox
+  .command('status')
+  .description('sandboxes and how many of their nodes answer')
+  .option('--json', 'output JSON')
+  .action(async (o: { json?: boolean }) => {
+    const st = await sandboxStatus(stateDirFrom(globals().stateDir));
+    if (o.json) return void console.log(JSON.stringify(st, null, 2));
+    if (!st.length) return void console.log('no sandbox');
+    console.log(
+      table(
+        ['SANDBOX', 'CLUSTER', 'PORTS', 'RUNNING', 'INVENTORY'],
+        st.flatMap((s) =>
+          s.clusters.map((c) => [
+            s.name,
+            c.name,
+            `${c.ports[0]}-${c.ports[c.ports.length - 1]}`,
+            `${c.running}/${c.ports.length}`,
+            s.inventoryPath,
+          ]),
+        ),
+      ),
+    );
+  });
 
 function fail(err: unknown): void {
   if (err instanceof RunbookError) console.error(`redis-runbook: ${err.describe()}`);
@@ -287,8 +463,14 @@ function fail(err: unknown): void {
 }
 
 // An error that escapes (a timer, an event handler) is reported like any other: one line, no stack.
-process.on('uncaughtException', (err) => { fail(err); process.exit(process.exitCode ?? 1); });
-process.on('unhandledRejection', (err) => { fail(err); process.exit(process.exitCode ?? 1); });
+process.on('uncaughtException', (err) => {
+  fail(err);
+  process.exit(process.exitCode ?? 1);
+});
+process.on('unhandledRejection', (err) => {
+  fail(err);
+  process.exit(process.exitCode ?? 1);
+});
 
 async function main(): Promise<void> {
   try {
@@ -296,10 +478,16 @@ async function main(): Promise<void> {
     process.exitCode = exitCode;
   } catch (err) {
     const e = err as { code?: string; exitCode?: number };
-    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') { process.exitCode = 0; return; }
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') {
+      process.exitCode = 0;
+      return;
+    }
     // `commander.help` is the help shown for no command at all (`redis-runbook`, `redis-runbook sandbox`):
     // a usage error, so that a script that lost its arguments does not "succeed".
-    if (typeof e.code === 'string' && e.code.startsWith('commander.')) { process.exitCode = EXIT.usage; return; }
+    if (typeof e.code === 'string' && e.code.startsWith('commander.')) {
+      process.exitCode = EXIT.usage;
+      return;
+    }
     fail(err);
   }
 }

@@ -12,22 +12,34 @@ export function renderPlan(r: PlanReport): string {
   const p = r.plan;
   const out: string[] = [];
   out.push(bold(`Plan: ${p.runbook}`) + dim(`  (plan ${p.id}, made ${p.createdAt})`));
-  out.push(`  params: ${Object.entries(p.params).map(([k, v]) => `${k}=${v}`).join(' ')}`);
-  for (const [name, c] of Object.entries(p.clusters)) out.push(`  cluster ${name}: ${c.structure.length} nodes, topology fingerprint ${c.fingerprint}`);
+  out.push(
+    `  params: ${Object.entries(p.params)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
+  );
+  for (const [name, c] of Object.entries(p.clusters))
+    out.push(`  cluster ${name}: ${c.structure.length} nodes, topology fingerprint ${c.fingerprint}`);
   out.push('');
   p.steps.forEach((s, i) => {
     out.push(`${bold(`${i + 1}. [${s.id}]`)} ${s.title}${s.destructive ? `  ${red('DESTRUCTIVE')}` : ''}`);
     if (s.destructive) out.push(`    ${yellow(`! ${s.destructive}`)}`);
-    for (const c of s.commands) out.push(`    ${dim('->')} ${c.target}: ${c.command}${c.when ? dim(`  (${c.when})`) : ''}`);
+    for (const c of s.commands)
+      out.push(`    ${dim('->')} ${c.target}: ${c.command}${c.when ? dim(`  (${c.when})`) : ''}`);
     const pre = r.preconditions[s.id];
     if (pre) out.push(...renderConditions(pre));
   });
   if (p.omitted?.length) {
     out.push(dim(`not in this plan: ${p.omitted.map((o) => `${o.id} (${o.reason})`).join('; ')}`));
   }
-  const failed = Object.entries(r.preconditions).flatMap(([id, cs]) => cs.filter((c) => !c.ok).map((c) => `${id}: ${c.name}`));
+  const failed = Object.entries(r.preconditions).flatMap(([id, cs]) =>
+    cs.filter((c) => !c.ok).map((c) => `${id}: ${c.name}`),
+  );
   out.push('');
-  out.push(failed.length ? red(`${failed.length} precondition(s) fail: ${failed.join(', ')}. A run would be refused.`) : green('All preconditions pass. Nothing was changed (plan is read-only).'));
+  out.push(
+    failed.length
+      ? red(`${failed.length} precondition(s) fail: ${failed.join(', ')}. A run would be refused.`)
+      : green('All preconditions pass. Nothing was changed (plan is read-only).'),
+  );
   return out.join('\n');
 }
 
@@ -43,15 +55,38 @@ export function renderRuns(runs: RunRow[]): string {
 // The same list the read-only connections enforce: one definition of "a read".
 const isRead = (a: AuditRow) => !a.write && a.target !== 'operator' && isReadOnly(a.command, a.args);
 
-export function renderShow(run: RunRow, steps: StepRow[], audit: AuditRow[], withReads = false, findings: Array<Finding & { stepId: string }> = []): string {
+export function renderShow(
+  run: RunRow,
+  steps: StepRow[],
+  audit: AuditRow[],
+  withReads = false,
+  findings: Array<Finding & { stepId: string }> = [],
+): string {
   const plan = JSON.parse(run.planJson) as Plan;
   const out: string[] = [];
   out.push(bold(`run ${run.id}`) + `  ${run.runbook}  status ${statusColor(run.status)}`);
-  out.push(`  params: ${Object.entries(plan.params).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  out.push(
+    `  params: ${Object.entries(plan.params)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ')}`,
+  );
   out.push(`  started ${fmtTime(run.createdAt)}, updated ${fmtTime(run.updatedAt)}`);
   if (run.error) out.push(`  ${red(run.error)}`);
   out.push('');
-  out.push(table(['#', 'STEP', 'STATUS', 'TRIES', 'STARTED', 'TOOK', 'TITLE'], steps.map((s) => [String(s.idx + 1), s.stepId, s.status, String(s.attempts), fmtTime(s.startedAt), fmtDur(s.startedAt, s.finishedAt), s.title])));
+  out.push(
+    table(
+      ['#', 'STEP', 'STATUS', 'TRIES', 'STARTED', 'TOOK', 'TITLE'],
+      steps.map((s) => [
+        String(s.idx + 1),
+        s.stepId,
+        s.status,
+        String(s.attempts),
+        fmtTime(s.startedAt),
+        fmtDur(s.startedAt, s.finishedAt),
+        s.title,
+      ]),
+    ),
+  );
   for (const s of steps) {
     if (s.error) out.push(`  ${s.stepId}: ${red(s.error)}`);
     if (s.output && typeof s.output === 'object') out.push(`  ${s.stepId} output: ${dim(JSON.stringify(s.output))}`);
@@ -59,17 +94,27 @@ export function renderShow(run: RunRow, steps: StepRow[], audit: AuditRow[], wit
   if (findings.length) {
     out.push('');
     out.push(bold(`findings: ${findings.length}`));
-    out.push(table(['STEP', 'KIND', 'KEY', 'SOURCE', 'TARGET'], findings.map((f) => [f.stepId, f.kind, f.key, f.source, f.target])));
+    out.push(
+      table(
+        ['STEP', 'KIND', 'KEY', 'SOURCE', 'TARGET'],
+        findings.map((f) => [f.stepId, f.kind, f.key, f.source, f.target]),
+      ),
+    );
   }
   out.push('');
   const reads = audit.filter(isRead);
   const shown = withReads ? audit : audit.filter((a) => !isRead(a));
   const readsSent = reads.reduce((n, a) => n + a.count, 0);
-  out.push(bold(`audit log: ${audit.length} events`) + (withReads ? '' : dim(` (${readsSent} reads hidden; --reads lists them)`)));
+  out.push(
+    bold(`audit log: ${audit.length} events`) +
+      (withReads ? '' : dim(` (${readsSent} reads hidden; --reads lists them)`)),
+  );
   for (const a of shown) {
     // A folded read: the same read sent `count` times until lastAt; the time shown is the longest.
     const times = a.count > 1 ? dim(` x${a.count} until ${fmtTime(a.lastAt).slice(11)}, longest`) : '';
-    out.push(`  ${fmtTime(a.at)} ${(a.stepId ?? '-').padEnd(16)} ${a.target.padEnd(16)} ${a.command} ${a.args.join(' ')}${times}${a.durationMs ? dim(` ${a.durationMs}ms`) : ''}${a.ok ? '' : red(` ERR ${a.error ?? ''}`)}`);
+    out.push(
+      `  ${fmtTime(a.at)} ${(a.stepId ?? '-').padEnd(16)} ${a.target.padEnd(16)} ${a.command} ${a.args.join(' ')}${times}${a.durationMs ? dim(` ${a.durationMs}ms`) : ''}${a.ok ? '' : red(` ERR ${a.error ?? ''}`)}`,
+    );
   }
   return out.join('\n');
 }

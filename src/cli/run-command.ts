@@ -27,25 +27,41 @@ export interface RunFlags {
 
 function newRunId(runbook: string): string {
   const t = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
-  return `${runbook.split('-').map((w) => w[0]).join('')}-${t}-${randomBytes(2).toString('hex')}`;
+  return `${runbook
+    .split('-')
+    .map((w) => w[0])
+    .join('')}-${t}-${randomBytes(2).toString('hex')}`;
 }
 
 function guided(flags: { yes?: boolean }): boolean {
   if (flags.yes) return false;
   if (!process.stdin.isTTY || !process.stdout.isTTY) {
-    throw usageError('E_NOT_A_TERMINAL', 'guided mode needs a terminal to ask you before each step', 'run it in a terminal, or pass --yes for an unattended run');
+    throw usageError(
+      'E_NOT_A_TERMINAL',
+      'guided mode needs a terminal to ask you before each step',
+      'run it in a terminal, or pass --yes for an unattended run',
+    );
   }
   return true;
 }
 
 /** `run RUNBOOK ...` or `run --plan FILE`: record the run, then execute it. Returns the exit code. */
-export async function runCommand(runbookName: string | undefined, flags: RunFlags, onFinished?: (runId: string, session: Session) => void): Promise<number> {
+export async function runCommand(
+  runbookName: string | undefined,
+  flags: RunFlags,
+  onFinished?: (runId: string, session: Session) => void,
+): Promise<number> {
   const session = Session.from(flags);
   try {
     const isGuided = guided(flags);
     let plan: Plan;
     const saved = flags.plan ? readPlanFile(flags.plan) : undefined;
-    if (saved && runbookName && runbookName !== saved.runbook) throw usageError('E_USAGE', `the plan is for ${saved.runbook}, not ${runbookName}`, 'drop the runbook name when passing --plan');
+    if (saved && runbookName && runbookName !== saved.runbook)
+      throw usageError(
+        'E_USAGE',
+        `the plan is for ${saved.runbook}, not ${runbookName}`,
+        'drop the runbook name when passing --plan',
+      );
     const rb = loadRunbook(saved?.runbook ?? runbookName ?? '', stepKinds);
     const inv = session.inventory(flags.inventory ?? saved?.inventoryFile);
     const readEnv = session.env(inv, 'read-only');
@@ -54,10 +70,20 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
       // A saved plan is executed only if it is exactly what `plan` made here (plan-seal.ts).
       const seal = sealStatus(saved, session.stateDir);
       assertNotForeign(saved, seal, session.stateDir);
-      if (saved.runbookHash !== rb.hash) throw preconditionError('E_RUNBOOK_CHANGED', `runbook ${rb.name} changed since the plan was made`, 'make a new plan and review it');
+      if (saved.runbookHash !== rb.hash)
+        throw preconditionError(
+          'E_RUNBOOK_CHANGED',
+          `runbook ${rb.name} changed since the plan was made`,
+          'make a new plan and review it',
+        );
       assertInventoryPinned(saved, inv.file);
       const used = session.store.listRuns().find((r) => (JSON.parse(r.planJson) as Plan).id === saved.id);
-      if (used) throw preconditionError('E_PLAN_USED', `plan ${saved.id} was already executed by run ${used.id}`, 'a saved plan is single-use: make a new plan');
+      if (used)
+        throw preconditionError(
+          'E_PLAN_USED',
+          `plan ${saved.id} was already executed by run ${used.id}`,
+          'a saved plan is single-use: make a new plan',
+        );
       const live = await discover(rb, saved.params, readEnv);
       assertNoDrift(saved, live, (name, t) => describeDrift(structureTopology(saved, name), t));
       nodes = await clusterNodes(rb, saved.params, readEnv, live);
@@ -65,7 +91,12 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
       // Resolve the runbook again, as of the plan's own time (file names derive from it), against the live topology.
       let fresh: Plan;
       try {
-        const pinned = Object.fromEntries(Object.entries(live).map(([name, t]) => [name, { ...t, takenAt: saved.clusters[name]?.takenAt ?? t.takenAt }]));
+        const pinned = Object.fromEntries(
+          Object.entries(live).map(([name, t]) => [
+            name,
+            { ...t, takenAt: saved.clusters[name]?.takenAt ?? t.takenAt },
+          ]),
+        );
         fresh = buildPlan(rb, saved.params, saved.inventoryFile, pinned, new Date(saved.createdAt), readEnv);
       } catch (err) {
         if (seal === 'ok') throw err;
@@ -73,10 +104,20 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
       }
       const differences = planDifferences(saved, fresh, { structuralOnly: seal === 'ok' });
       if (differences.length && seal === 'ok') {
-        throw preconditionError('E_PLAN_DRIFT', `the cluster changed since the plan was made (${saved.createdAt}) in a way that changes the plan: ${differences.join('; ')}`, `make a new plan with \`redis-runbook plan ${saved.runbook} ...\` and review it`);
+        throw preconditionError(
+          'E_PLAN_DRIFT',
+          `the cluster changed since the plan was made (${saved.createdAt}) in a way that changes the plan: ${differences.join('; ')}`,
+          `make a new plan with \`redis-runbook plan ${saved.runbook} ...\` and review it`,
+        );
       }
       if (differences.length) throw tampered(saved, differences.join('; '));
-      if (seal !== 'ok') throw tampered(saved, seal === 'unsigned' ? 'it has no signature (made by an older version, or the signature was removed)' : 'its signature does not match its content (a field outside the steps was changed: parameters, clusters, ids or times)');
+      if (seal !== 'ok')
+        throw tampered(
+          saved,
+          seal === 'unsigned'
+            ? 'it has no signature (made by an older version, or the signature was removed)'
+            : 'its signature does not match its content (a field outside the steps was changed: parameters, clusters, ids or times)',
+        );
       plan = saved;
     } else {
       const params = resolveParams(rb, flags.param);
@@ -86,15 +127,22 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
       plan = buildPlan(rb, params, inv.file, live, new Date(), readEnv);
     }
     const runId = newRunId(rb.name);
-    console.log(`run ${bold(runId)}: ${rb.name} ${Object.entries(plan.params).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    console.log(
+      `run ${bold(runId)}: ${rb.name} ${Object.entries(plan.params)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(' ')}`,
+    );
     console.log(dim(`  state ${session.stateDir}; ${isGuided ? 'guided' : 'unattended (--yes)'}`));
 
     // Unattended, a destructive step needs --allow-destructive: say so before anything runs,
     // rather than stopping half-way (a decommission that demoted a master, then stopped).
     const destructive = plan.steps.filter((s) => s.destructive);
     if (!isGuided && !flags.allowDestructive && destructive.length) {
-      throw usageError('E_DESTRUCTIVE', `this run has destructive steps: ${destructive.map((s) => `${s.id} (${s.destructive})`).join('; ')}`,
-        'review them with `redis-runbook plan ...`, then add --allow-destructive to --yes, or run it guided (without --yes) to confirm each one');
+      throw usageError(
+        'E_DESTRUCTIVE',
+        `this run has destructive steps: ${destructive.map((s) => `${s.id} (${s.destructive})`).join('; ')}`,
+        'review them with `redis-runbook plan ...`, then add --allow-destructive to --yes, or run it guided (without --yes) to confirm each one',
+      );
     }
     // One active run per cluster: refuse early and name the holder (createRun re-checks atomically).
     // A cluster is locked by name and by its node ids: another inventory name for the same nodes is the same cluster.
@@ -102,24 +150,50 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
     // Every precondition is evaluated read-only before anything is recorded or sent.
     const report = await evaluatePreconditions(plan, readEnv, stepKinds);
     const store = session.store;
-    const record = (status: 'running' | 'refused', error?: string) => store.createRun(
-      { id: runId, runbook: rb.name, clusters: clustersOf(rb, plan.params, true), status, createdAt: Date.now(), pid: process.pid, planJson: JSON.stringify(plan), runbookHash: rb.hash, inventoryFile: inv.file, error },
-      plan.steps.map((s, idx) => ({ stepId: s.id, idx, kind: s.kind, title: s.title })),
-      rb.lock,
-      nodes,
-    );
+    const record = (status: 'running' | 'refused', error?: string) =>
+      store.createRun(
+        {
+          id: runId,
+          runbook: rb.name,
+          clusters: clustersOf(rb, plan.params, true),
+          status,
+          createdAt: Date.now(),
+          pid: process.pid,
+          planJson: JSON.stringify(plan),
+          runbookHash: rb.hash,
+          inventoryFile: inv.file,
+          error,
+        },
+        plan.steps.map((s, idx) => ({ stepId: s.id, idx, kind: s.kind, title: s.title })),
+        rb.lock,
+        nodes,
+      );
     if (planRefused(report)) {
-      const reasons = Object.entries(report.preconditions).flatMap(([id, cs]) => cs.filter((c) => !c.ok).map((c) => `${id}: ${c.name}: ${c.reason}`));
+      const reasons = Object.entries(report.preconditions).flatMap(([id, cs]) =>
+        cs.filter((c) => !c.ok).map((c) => `${id}: ${c.name}: ${c.reason}`),
+      );
       record('refused', `refused before any change: ${reasons.join('; ')}`);
       for (const [id, cs] of Object.entries(report.preconditions)) {
         const bad = cs.filter((c) => !c.ok);
-        if (bad.length) { console.log(red(`  [${id}]`)); for (const l of renderConditions(bad)) console.log(l); }
+        if (bad.length) {
+          console.log(red(`  [${id}]`));
+          for (const l of renderConditions(bad)) console.log(l);
+        }
       }
       console.error(red(`E_PRECONDITION: run ${runId} refused: a precondition fails (above); nothing was changed`));
       return EXIT.precondition;
     }
     record('running');
-    const code = await execute(session, runId, plan, inv.file, isGuided, flags, undefined, rb.lock ? 'read-write' : 'read-only');
+    const code = await execute(
+      session,
+      runId,
+      plan,
+      inv.file,
+      isGuided,
+      flags,
+      undefined,
+      rb.lock ? 'read-write' : 'read-only',
+    );
     onFinished?.(runId, session);
     return code;
   } finally {
@@ -128,26 +202,56 @@ export async function runCommand(runbookName: string | undefined, flags: RunFlag
 }
 
 /** `resume RUN_ID`: restore the persisted snapshot and finish the run. */
-export async function resumeCommand(runId: string, flags: { yes?: boolean; allowDestructive?: boolean; stateDir?: string; force?: boolean }): Promise<number> {
+export async function resumeCommand(
+  runId: string,
+  flags: { yes?: boolean; allowDestructive?: boolean; stateDir?: string; force?: boolean },
+): Promise<number> {
   const session = Session.from(flags);
   try {
     const run = session.store.getRun(runId);
-    if (!run) throw usageError('E_RUN_UNKNOWN', `no run ${runId} in ${session.stateDir}`, 'list runs with `redis-runbook runs`');
+    if (!run)
+      throw usageError(
+        'E_RUN_UNKNOWN',
+        `no run ${runId} in ${session.stateDir}`,
+        'list runs with `redis-runbook runs`',
+      );
     if (run.status === 'succeeded' || run.status === 'aborted' || run.status === 'refused') {
-      throw preconditionError('E_RUN_FINISHED', `run ${runId} has already ${run.status === 'refused' ? 'been refused' : run.status}`, 'start a new run');
+      throw preconditionError(
+        'E_RUN_FINISHED',
+        `run ${runId} has already ${run.status === 'refused' ? 'been refused' : run.status}`,
+        'start a new run',
+      );
     }
     assertNotActive(session.store, run, flags.force, 'resume');
     // Two resumes at once (an operator and a script): only one may drive the run.
-    if (!session.store.claim(runId, run)) throw preconditionError('E_RUN_ACTIVE', `run ${runId} was just taken over by another process`, 'let that one finish');
+    if (!session.store.claim(runId, run))
+      throw preconditionError(
+        'E_RUN_ACTIVE',
+        `run ${runId} was just taken over by another process`,
+        'let that one finish',
+      );
     const rb = loadRunbook(run.runbook, stepKinds);
     if (rb.hash !== run.runbookHash) {
-      throw preconditionError('E_RUNBOOK_CHANGED', `runbook ${rb.name} changed since run ${runId} started (${run.runbookHash} -> ${rb.hash})`, 'restore the runbook as it was, or abort the run and start a new one');
+      throw preconditionError(
+        'E_RUNBOOK_CHANGED',
+        `runbook ${rb.name} changed since run ${runId} started (${run.runbookHash} -> ${rb.hash})`,
+        'restore the runbook as it was, or abort the run and start a new one',
+      );
     }
     const isGuided = guided(flags);
     const plan = JSON.parse(run.planJson) as Plan;
     console.log(`run ${bold(runId)}: resuming ${run.runbook} (was ${run.status})`);
     session.store.note(runId, undefined, 'RESUME', [`pid ${process.pid}`, isGuided ? 'guided' : '--yes']);
-    return await execute(session, runId, plan, run.inventoryFile, isGuided, flags, run.snapshotJson ? JSON.parse(run.snapshotJson) : undefined, rb.lock ? 'read-write' : 'read-only');
+    return await execute(
+      session,
+      runId,
+      plan,
+      run.inventoryFile,
+      isGuided,
+      flags,
+      run.snapshotJson ? JSON.parse(run.snapshotJson) : undefined,
+      rb.lock ? 'read-write' : 'read-only',
+    );
   } finally {
     await session.close();
   }
@@ -166,25 +270,50 @@ export function assertNotActive(store: Store, run: RunRow, force: boolean | unde
   const owner = store.owner(run);
   if (!owner) return;
   const me = selfIdentity();
-  if (owner.pid === me.pid && (!owner.host || owner.host === me.host) && (owner.startTime ?? me.startTime) === me.startTime) return;
+  if (
+    owner.pid === me.pid &&
+    (!owner.host || owner.host === me.host) &&
+    (owner.startTime ?? me.startTime) === me.startTime
+  )
+    return;
   const state = processState(owner);
   if (state === 'alive') {
-    throw preconditionError('E_RUN_ACTIVE', `run ${run.id} is still being executed by process ${owner.pid}`,
-      what === 'resume' ? 'wait for it, or stop it with Ctrl-C there' : 'stop it there with Ctrl-C (it stops at a safe point), then abort');
+    throw preconditionError(
+      'E_RUN_ACTIVE',
+      `run ${run.id} is still being executed by process ${owner.pid}`,
+      what === 'resume'
+        ? 'wait for it, or stop it with Ctrl-C there'
+        : 'stop it there with Ctrl-C (it stops at a safe point), then abort',
+    );
   }
   if (state === 'other-host' && !force) {
-    throw preconditionError('E_RUN_OTHER_HOST', `run ${run.id} is recorded as ${run.status} by ${describeIdentity(owner)}, not this host (${me.host}): whether that process still runs cannot be seen from here`,
-      `stop it on ${owner.host} (Ctrl-C there), or, if it is certainly gone, pass --force to \`${what}\``);
+    throw preconditionError(
+      'E_RUN_OTHER_HOST',
+      `run ${run.id} is recorded as ${run.status} by ${describeIdentity(owner)}, not this host (${me.host}): whether that process still runs cannot be seen from here`,
+      `stop it on ${owner.host} (Ctrl-C there), or, if it is certainly gone, pass --force to \`${what}\``,
+    );
   }
 }
 
-async function execute(session: Session, runId: string, plan: Plan, inventoryFile: string, isGuided: boolean, flags: { allowDestructive?: boolean }, snapshot: unknown, access: 'read-write' | 'read-only'): Promise<number> {
+async function execute(
+  session: Session,
+  runId: string,
+  plan: Plan,
+  inventoryFile: string,
+  isGuided: boolean,
+  flags: { allowDestructive?: boolean },
+  snapshot: unknown,
+  access: 'read-write' | 'read-only',
+): Promise<number> {
   // Secrets are resolved again from the inventory's references: never stored with the run.
   const inv = session.inventory(inventoryFile);
   // Runbooks that take no lock (verify-data) are read-only, and the connection layer enforces it.
   const env = session.env(inv, access, session.store);
   const stop = new AbortController();
-  const cleanup = new Cleanup({ get: (key) => session.store.getState(runId, key), set: (key, value) => session.store.setState(runId, key, value) });
+  const cleanup = new Cleanup({
+    get: (key) => session.store.getState(runId, key),
+    set: (key, value) => session.store.setState(runId, key, value),
+  });
   const onSigint = () => {
     if (stop.signal.aborted) {
       // No time for more than the local files: a RedisShake config holds passwords.
@@ -199,12 +328,25 @@ async function execute(session: Session, runId: string, plan: Plan, inventoryFil
   try {
     const outcome = await executeRun({
       kinds: stepKinds,
-      store: session.store, runId, plan, env, prompter: isGuided ? terminalPrompter() : undefined,
-      allowDestructive: !!flags.allowDestructive, onEvent: (e) => printEvent(e, isGuided), stop: stop.signal, snapshot,
+      store: session.store,
+      runId,
+      plan,
+      env,
+      prompter: isGuided ? terminalPrompter() : undefined,
+      allowDestructive: !!flags.allowDestructive,
+      onEvent: (e) => printEvent(e, isGuided),
+      stop: stop.signal,
+      snapshot,
     });
-    if (outcome.status === 'succeeded') { console.log(green(`run ${runId} succeeded`)); return EXIT.ok; }
+    if (outcome.status === 'succeeded') {
+      console.log(green(`run ${runId} succeeded`));
+      return EXIT.ok;
+    }
     console.error(red(`run ${runId} ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}`));
-    if (outcome.status !== 'aborted' && !outcome.lost) console.error(`resume with: redis-runbook resume ${runId}${session.stateDir ? ` --state-dir ${session.stateDir}` : ''}`);
+    if (outcome.status !== 'aborted' && !outcome.lost)
+      console.error(
+        `resume with: redis-runbook resume ${runId}${session.stateDir ? ` --state-dir ${session.stateDir}` : ''}`,
+      );
     return EXIT.failed;
   } finally {
     process.off('SIGINT', onSigint);
@@ -215,8 +357,17 @@ async function execute(session: Session, runId: string, plan: Plan, inventoryFil
     const status = run?.status;
     // A run another process took over is that process's: its temporary files are not ours to remove.
     let owned = true;
-    try { session.store.assertOwner(runId); } catch { owned = false; }
-    const r = !owned ? { done: [], left: [] } : await cleanup.walk(env, status === 'succeeded' ? ['local-dir', 'host-dir', 'config'] : ['local-dir', 'host-dir']);
+    try {
+      session.store.assertOwner(runId);
+    } catch {
+      owned = false;
+    }
+    const r = !owned
+      ? { done: [], left: [] }
+      : await cleanup.walk(
+          env,
+          status === 'succeeded' ? ['local-dir', 'host-dir', 'config'] : ['local-dir', 'host-dir'],
+        );
     for (const l of r.done) console.log(dim(`  cleanup: ${l}`));
     for (const l of r.left) console.error(yellow(`  cleanup: ${l}`));
   }
@@ -257,7 +408,10 @@ function printEvent(e: RunnerEvent, isGuided: boolean): void {
       showProgress(e.line);
       break;
     case 'step-done':
-      console.log(green(`    done in ${e.ms} ms`) + (e.output && typeof e.output === 'object' ? dim(` ${brief(JSON.stringify(e.output))}`) : ''));
+      console.log(
+        green(`    done in ${e.ms} ms`) +
+          (e.output && typeof e.output === 'object' ? dim(` ${brief(JSON.stringify(e.output))}`) : ''),
+      );
       break;
     case 'step-skipped':
       console.log(yellow(`    skipped`));
@@ -272,8 +426,21 @@ function printEvent(e: RunnerEvent, isGuided: boolean): void {
 function structureTopology(plan: Plan, name: string): Topology {
   const c = plan.clusters[name]!;
   return {
-    cluster: name, takenAt: c.takenAt, seed: '', nodeTimeoutMs: 0, fingerprint: c.fingerprint,
-    nodes: c.structure.map((n) => ({ id: n.id, address: n.address, role: n.role, masterId: n.masterId, flags: [], slots: n.slots.map(([a, b]) => [a, b] as const), configEpoch: 0, reachable: true })),
+    cluster: name,
+    takenAt: c.takenAt,
+    seed: '',
+    nodeTimeoutMs: 0,
+    fingerprint: c.fingerprint,
+    nodes: c.structure.map((n) => ({
+      id: n.id,
+      address: n.address,
+      role: n.role,
+      masterId: n.masterId,
+      flags: [],
+      slots: n.slots.map(([a, b]) => [a, b] as const),
+      configEpoch: 0,
+      reachable: true,
+    })),
   };
 }
 

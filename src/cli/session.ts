@@ -28,7 +28,12 @@ export class Session {
   }
 
   inventory(path: string | undefined): Inventory {
-    if (!path) throw usageError('E_USAGE', 'no inventory given', 'pass --inventory FILE (`redis-runbook sandbox up` prints one)');
+    if (!path)
+      throw usageError(
+        'E_USAGE',
+        'no inventory given',
+        'pass --inventory FILE (`redis-runbook sandbox up` prints one)',
+      );
     return loadInventory(path);
   }
 
@@ -49,9 +54,14 @@ export function readPlanFile(path: string): Plan {
   try {
     plan = JSON.parse(readFileSync(resolve(path), 'utf8')) as Plan;
   } catch (err) {
-    throw usageError('E_PLAN_UNREADABLE', `cannot read plan ${path}: ${(err as Error).message}`, 'pass a file written by `redis-runbook plan ... --out FILE`');
+    throw usageError(
+      'E_PLAN_UNREADABLE',
+      `cannot read plan ${path}: ${(err as Error).message}`,
+      'pass a file written by `redis-runbook plan ... --out FILE`',
+    );
   }
-  if (plan.version !== 1 || !Array.isArray(plan.steps) || !plan.id) throw usageError('E_PLAN_INVALID', `${path} is not a redis-runbook plan`, 'pass a file written by `plan --out`');
+  if (plan.version !== 1 || !Array.isArray(plan.steps) || !plan.id)
+    throw usageError('E_PLAN_INVALID', `${path} is not a redis-runbook plan`, 'pass a file written by `plan --out`');
   return plan;
 }
 
@@ -59,6 +69,10 @@ export function writePlanFile(path: string, plan: Plan): void {
   try {
     writeFileSync(resolve(path), JSON.stringify(plan, null, 2) + '\n', { mode: 0o600 });
   } catch (err) {
-    throw usageError('E_PLAN_WRITE', `cannot write the plan to ${resolve(path)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, 'pass --out a file in a directory that exists and that you can write');
+    throw usageError(
+      'E_PLAN_WRITE',
+      `cannot write the plan to ${resolve(path)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      'pass --out a file in a directory that exists and that you can write',
+    );
   }
 }

@@ -78,7 +78,10 @@ export class Cleanup implements CleanupSink {
     const left: string[] = [];
     for (const [id, item] of this.items()) {
       if (!kinds.includes(item.kind)) continue;
-      if (!removable(item)) { left.push(`${item.what}: ${'path' in item ? item.path : ''} is not a path this tool creates; left alone`); continue; }
+      if (!removable(item)) {
+        left.push(`${item.what}: ${'path' in item ? item.path : ''} is not a path this tool creates; left alone`);
+        continue;
+      }
       try {
         if (item.kind === 'local-dir') {
           rmSync(item.path, { recursive: true, force: true });
@@ -96,7 +99,10 @@ export class Cleanup implements CleanupSink {
         }
         this.done(id);
       } catch (err) {
-        const where = item.kind === 'config' ? `${item.address}: CONFIG SET ${item.parameter} ${JSON.stringify(item.value)}` : item.path;
+        const where =
+          item.kind === 'config'
+            ? `${item.address}: CONFIG SET ${item.parameter} ${JSON.stringify(item.value)}`
+            : item.path;
         left.push(`${item.what} (${where}) not undone: ${messageOf(err).split('\n')[0]}`);
       }
     }

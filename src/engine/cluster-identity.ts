@@ -11,7 +11,11 @@ import { clustersOf, type Runbook } from './runbook.js';
  * A standalone server (a sync or comparison endpoint) has no node id; its
  * `run_id` names the running server instead.
  */
-export async function nodesOf(env: StepEnv, name: string, known?: Topology): Promise<Array<{ id: string; address: string }>> {
+export async function nodesOf(
+  env: StepEnv,
+  name: string,
+  known?: Topology,
+): Promise<Array<{ id: string; address: string }>> {
   if (known) return known.nodes.map((n) => ({ id: n.id, address: n.address }));
   try {
     return (await env.topology(name)).nodes.map((n) => ({ id: n.id, address: n.address }));
@@ -29,11 +33,20 @@ export async function nodesOf(env: StepEnv, name: string, known?: Topology): Pro
       lastError = err;
     }
   }
-  throw preconditionError('E_CLUSTER_UNREACHABLE', `no seed of ${name} answered (${(lastError as Error | undefined)?.message ?? 'no seeds'})`, `check clusters.${name}.seeds and that the nodes are running`);
+  throw preconditionError(
+    'E_CLUSTER_UNREACHABLE',
+    `no seed of ${name} answered (${(lastError as Error | undefined)?.message ?? 'no seeds'})`,
+    `check clusters.${name}.seeds and that the nodes are running`,
+  );
 }
 
 /** The nodes of every inventory cluster and endpoint a run of this runbook acts on. */
-export async function clusterNodes(rb: Runbook, params: Record<string, string>, env: StepEnv, known: Record<string, Topology> = {}): Promise<ClusterNodes> {
+export async function clusterNodes(
+  rb: Runbook,
+  params: Record<string, string>,
+  env: StepEnv,
+  known: Record<string, Topology> = {},
+): Promise<ClusterNodes> {
   const out: ClusterNodes = {};
   for (const name of new Set(clustersOf(rb, params, true))) out[name] = await nodesOf(env, name, known[name]);
   return out;
@@ -47,19 +60,31 @@ export async function clusterNodes(rb: Runbook, params: Record<string, string>, 
  * shared nodes.
  */
 export function assertDistinct(rb: Runbook, params: Record<string, string>, nodes: ClusterNodes): void {
-  const roles = Object.entries(rb.params).filter(([, s]) => s.type === 'cluster' || s.type === 'endpoint').map(([k]) => k).filter((k) => params[k]);
+  const roles = Object.entries(rb.params)
+    .filter(([, s]) => s.type === 'cluster' || s.type === 'endpoint')
+    .map(([k]) => k)
+    .filter((k) => params[k]);
   for (let i = 0; i < roles.length; i++) {
     for (let j = i + 1; j < roles.length; j++) {
       const a = roles[i]!;
       const b = roles[j]!;
       // One name given twice is bad input, known without asking any node.
-      if (params[a] === params[b]) throw usageError('E_SAME_CLUSTER', `${a} and ${b} are both \`${params[a]}\`: a runbook with a ${a} and a ${b} needs two different clusters`, `pass --param ${b}=NAME of another cluster of the inventory`);
+      if (params[a] === params[b])
+        throw usageError(
+          'E_SAME_CLUSTER',
+          `${a} and ${b} are both \`${params[a]}\`: a runbook with a ${a} and a ${b} needs two different clusters`,
+          `pass --param ${b}=NAME of another cluster of the inventory`,
+        );
       const bIds = new Set((nodes[params[b]!] ?? []).map((n) => n.id));
       const shared = (nodes[params[a]!] ?? []).filter((n) => bIds.has(n.id));
       if (!shared.length) continue;
-      const same = params[a] === params[b] ? `both \`${params[a]}\`` : `\`${params[a]}\` and \`${params[b]}\` in the inventory`;
-      throw preconditionError('E_SAME_CLUSTER', `${a} and ${b} are the same cluster (${same}): they share ${shared.length} node(s): ${shared.map((n) => `${n.address} (${n.id.replace(/^standalone:/, '').slice(0, 8)})`).join(', ')}`,
-        `give ${a} and ${b} two different clusters; check the seeds of each in the inventory`);
+      const same =
+        params[a] === params[b] ? `both \`${params[a]}\`` : `\`${params[a]}\` and \`${params[b]}\` in the inventory`;
+      throw preconditionError(
+        'E_SAME_CLUSTER',
+        `${a} and ${b} are the same cluster (${same}): they share ${shared.length} node(s): ${shared.map((n) => `${n.address} (${n.id.replace(/^standalone:/, '').slice(0, 8)})`).join(', ')}`,
+        `give ${a} and ${b} two different clusters; check the seeds of each in the inventory`,
+      );
     }
   }
 }

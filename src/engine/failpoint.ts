@@ -22,7 +22,11 @@ export function failpoint(name: string): void {
 /** The phases the runner persists for each step, in the order a step goes through them. */
 export const PHASE_POINTS = ['check', 'confirm', 'run', 'verify', 'done'] as const;
 
-interface PlannedStep { id: string; kind: string; args: unknown }
+interface PlannedStep {
+  id: string;
+  kind: string;
+  args: unknown;
+}
 
 /** The in-step points a step of this plan declares (its kind's `failpoints`, resolved with its args). */
 export function inStepFailpoints(step: PlannedStep, kinds: StepKinds, where = 'plan'): string[] {
@@ -52,7 +56,9 @@ export function failpointsOf(plan: { runbook: string; steps: PlannedStep[] }, ki
  */
 export function stepFailpoint(step: PlannedStep, name: string, kinds: StepKinds, where = 'plan'): void {
   if (process.env.REDIS_RUNBOOK_FAILPOINT !== undefined && !inStepFailpoints(step, kinds, where).includes(name)) {
-    throw new Error(`step ${step.id} (${step.kind}) reached failpoint \`${name}\`, which its kind does not declare: add it to the kind's \`failpoints\``);
+    throw new Error(
+      `step ${step.id} (${step.kind}) reached failpoint \`${name}\`, which its kind does not declare: add it to the kind's \`failpoints\``,
+    );
   }
   failpoint(`${step.id}:${name}`);
 }

@@ -1,8 +1,12 @@
 import { setup, fromPromise } from 'xstate';
 import type { Plan } from './plan.js';
 
-export interface StepInput { stepId: string }
-export interface PhaseResult { ok: boolean }
+export interface StepInput {
+  stepId: string;
+}
+export interface PhaseResult {
+  ok: boolean;
+}
 
 /** The phases a step goes through, as they appear in the machine's state value. */
 export type Phase = 'check' | 'confirm' | 'run' | 'verify' | 'failed' | 'done';
@@ -28,11 +32,25 @@ export function compilePlan(plan: Plan) {
     states[s.id] = {
       initial: 'check',
       states: {
-        check: { invoke: { src: 'checkStep', input, onDone: [{ guard: 'passed', target: 'confirm' }, { target: 'failed' }], onError: 'failed' } },
+        check: {
+          invoke: {
+            src: 'checkStep',
+            input,
+            onDone: [{ guard: 'passed', target: 'confirm' }, { target: 'failed' }],
+            onError: 'failed',
+          },
+        },
         // RECHECK: a run resumed at a prompt checks the live cluster again before it may act.
         confirm: { on: { CONTINUE: 'run', SKIP: after(i), ABORT: '#run.aborted', RECHECK: 'check' } },
         run: { invoke: { src: 'runStep', input, onDone: 'verify', onError: 'failed' } },
-        verify: { invoke: { src: 'verifyStep', input, onDone: [{ guard: 'passed', target: 'done' }, { target: 'failed' }], onError: 'failed' } },
+        verify: {
+          invoke: {
+            src: 'verifyStep',
+            input,
+            onDone: [{ guard: 'passed', target: 'done' }, { target: 'failed' }],
+            onError: 'failed',
+          },
+        },
         failed: { on: { RETRY: 'check', SKIP: after(i), ABORT: '#run.aborted' } },
         done: { type: 'final' },
       },

@@ -44,7 +44,9 @@ function keyId(key: Buffer): string {
 export function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map((x) => canonical(x === undefined ? null : x)).join(',')}]`;
   if (v && typeof v === 'object') {
-    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(v as Record<string, unknown>)
+      .filter(([, x]) => x !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(',')}}`;
   }
   return JSON.stringify(v);
@@ -81,27 +83,40 @@ export function sealStatus(plan: Plan, stateDir: string): SealStatus {
 /** A plan signed by another state dir (or by a key since replaced) is refused before anything else is looked at. */
 export function assertNotForeign(plan: Plan, status: SealStatus, stateDir: string): void {
   if (status !== 'foreign') return;
-  throw preconditionError('E_PLAN_FOREIGN', `plan ${plan.id} was not made with this state dir (${stateDir}): it is signed with another state dir's key`,
-    `a saved plan runs only with the --state-dir that made it (this also keeps it single-use: its runs are journaled there); make a new plan with this state dir and review it`);
+  throw preconditionError(
+    'E_PLAN_FOREIGN',
+    `plan ${plan.id} was not made with this state dir (${stateDir}): it is signed with another state dir's key`,
+    `a saved plan runs only with the --state-dir that made it (this also keeps it single-use: its runs are journaled there); make a new plan with this state dir and review it`,
+  );
 }
 
 export function assertInventoryPinned(plan: Plan, inventoryFile: string): void {
   const now = inventoryDigest(inventoryFile);
   if (plan.inventoryDigest === now) return;
-  throw preconditionError('E_PLAN_INVENTORY_CHANGED',
+  throw preconditionError(
+    'E_PLAN_INVENTORY_CHANGED',
     plan.inventoryDigest
       ? `the inventory ${inventoryFile} is not the one plan ${plan.id} was made from (its SHA-256 was ${plan.inventoryDigest.slice(0, 12)}..., is now ${now.slice(0, 12)}...)`
       : `plan ${plan.id} is not pinned to an inventory (made by an older version, or edited)`,
-    `make a new plan from the inventory as it is now, and review it`);
+    `make a new plan from the inventory as it is now, and review it`,
+  );
 }
 
 /** Where two values first differ, as a path (`args.replica`), with both values shortened. */
-function firstDifference(a: unknown, b: unknown, path: string): { path: string; saved: string; now: string } | undefined {
+function firstDifference(
+  a: unknown,
+  b: unknown,
+  path: string,
+): { path: string; saved: string; now: string } | undefined {
   if (canonical(a) === canonical(b)) return undefined;
   if (a && b && typeof a === 'object' && typeof b === 'object' && Array.isArray(a) === Array.isArray(b)) {
     const keys = [...new Set([...Object.keys(a as object), ...Object.keys(b as object)])].sort();
     for (const k of keys) {
-      const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], Array.isArray(a) ? `${path}[${k}]` : `${path}.${k}`);
+      const d = firstDifference(
+        (a as Record<string, unknown>)[k],
+        (b as Record<string, unknown>)[k],
+        Array.isArray(a) ? `${path}[${k}]` : `${path}.${k}`,
+      );
       if (d) return d;
     }
   }
@@ -131,25 +146,46 @@ export function planDifferences(saved: Plan, fresh: Plan, o: { structuralOnly?: 
   for (let i = 0; i < n; i++) {
     const s = saved.steps[i];
     const f = fresh.steps[i];
-    if (!s) { out.push(`step ${i + 1} (${f!.id}) is missing from the saved plan`); continue; }
-    if (!f) { out.push(`step ${i + 1} (${s.id}) is not in the runbook's plan`); continue; }
-    if (s.id !== f.id) { out.push(`step ${i + 1} is ${s.id} in the saved plan, ${f.id} when resolved now`); continue; }
+    if (!s) {
+      out.push(`step ${i + 1} (${f!.id}) is missing from the saved plan`);
+      continue;
+    }
+    if (!f) {
+      out.push(`step ${i + 1} (${s.id}) is not in the runbook's plan`);
+      continue;
+    }
+    if (s.id !== f.id) {
+      out.push(`step ${i + 1} is ${s.id} in the saved plan, ${f.id} when resolved now`);
+      continue;
+    }
     // A plan whose signature holds was not edited: what may differ then is only what the live
     // cluster measures (keys, memory, sizes in args and titles), which the steps read again when
     // they run. Its shape must still be the same: the same steps, destructive where they were.
-    const fields = o.structuralOnly ? (['id', 'kind'] as const) : (['id', 'kind', 'title', 'args', 'commands', 'destructive'] as const);
-    if (o.structuralOnly && !!s.destructive !== !!f.destructive) out.push(`step ${f.id}: ${f.destructive ? `is destructive now (${f.destructive})` : 'is no longer destructive'}, not so in the saved plan`);
+    const fields = o.structuralOnly
+      ? (['id', 'kind'] as const)
+      : (['id', 'kind', 'title', 'args', 'commands', 'destructive'] as const);
+    if (o.structuralOnly && !!s.destructive !== !!f.destructive)
+      out.push(
+        `step ${f.id}: ${f.destructive ? `is destructive now (${f.destructive})` : 'is no longer destructive'}, not so in the saved plan`,
+      );
     for (const field of fields) {
       const d = firstDifference(s[field], f[field], field);
       if (d) out.push(`step ${f.id}: ${d.path} is ${d.saved} in the saved plan, ${d.now} when resolved now`);
     }
   }
-  const d = firstDifference((saved.omitted ?? []).map((x) => (o.structuralOnly ? x.id : x)), (fresh.omitted ?? []).map((x) => (o.structuralOnly ? x.id : x)), 'omitted');
+  const d = firstDifference(
+    (saved.omitted ?? []).map((x) => (o.structuralOnly ? x.id : x)),
+    (fresh.omitted ?? []).map((x) => (o.structuralOnly ? x.id : x)),
+    'omitted',
+  );
   if (d) out.push(`${d.path}: ${d.saved} in the saved plan, ${d.now} when resolved now`);
   return out.length > 4 ? [...out.slice(0, 4), `and ${out.length - 4} more difference(s)`] : out;
 }
 
 export function tampered(plan: Plan, what: string): Error {
-  return preconditionError('E_PLAN_TAMPERED', `plan ${plan.id} is not the plan \`redis-runbook plan\` made: ${what}; nothing was run`,
-    `make a new plan with \`redis-runbook plan ${plan.runbook} ... --out FILE\` and review it (if nobody edited the file, the cluster changed in a way that changes the plan)`);
+  return preconditionError(
+    'E_PLAN_TAMPERED',
+    `plan ${plan.id} is not the plan \`redis-runbook plan\` made: ${what}; nothing was run`,
+    `make a new plan with \`redis-runbook plan ${plan.runbook} ... --out FILE\` and review it (if nobody edited the file, the cluster changed in a way that changes the plan)`,
+  );
 }

@@ -6,7 +6,13 @@ import type { Condition, PlanHosts, PlannedCommand } from './step-contract.js';
 import { substitute, stepIncluded, type Runbook } from './runbook.js';
 
 /** The part of a topology a plan depends on, kept so drift can be described in words. */
-export interface NodeStructure { id: string; address: string; role: 'master' | 'replica'; masterId?: string; slots: Array<readonly [number, number]> }
+export interface NodeStructure {
+  id: string;
+  address: string;
+  role: 'master' | 'replica';
+  masterId?: string;
+  slots: Array<readonly [number, number]>;
+}
 
 export interface StepInstance {
   /** Stable id: resume points are keyed by it, never by position or title. */
@@ -44,42 +50,89 @@ export interface Plan {
  * Build a plan (pure): every step's arguments resolved against the topologies.
  * With `hosts`, host commands are shown exactly as they will run.
  */
-export function buildPlan(rb: Runbook, params: Record<string, string>, inventoryFile: string, topologies: Record<string, Topology>, now = new Date(), hosts?: PlanHosts): Plan {
+export function buildPlan(
+  rb: Runbook,
+  params: Record<string, string>,
+  inventoryFile: string,
+  topologies: Record<string, Topology>,
+  now = new Date(),
+  hosts?: PlanHosts,
+): Plan {
   const topology = (name: string): Topology => {
     const t = topologies[name];
-    if (!t) throw usageError('E_PARAM', `cluster \`${name}\` is not in the inventory ${inventoryFile}`, `use one of: ${Object.keys(topologies).join(', ') || '(none loaded)'}`);
+    if (!t)
+      throw usageError(
+        'E_PARAM',
+        `cluster \`${name}\` is not in the inventory ${inventoryFile}`,
+        `use one of: ${Object.keys(topologies).join(', ') || '(none loaded)'}`,
+      );
     return t;
   };
   const omitted: Array<{ id: string; reason: string }> = [];
   const steps = rb.steps.flatMap((s): StepInstance[] => {
     if (!stepIncluded(s, params)) {
-      omitted.push({ id: s.id, reason: `only when ${s.when!.param} ${s.when!.op} ${s.when!.value} (${s.when!.param}=${params[s.when!.param] ?? ''})` });
+      omitted.push({
+        id: s.id,
+        reason: `only when ${s.when!.param} ${s.when!.op} ${s.when!.value} (${s.when!.param}=${params[s.when!.param] ?? ''})`,
+      });
       return [];
     }
     const kind = kindOf(rb.kinds, s.kind, rb.file);
     const ifNode = s.with.ifNode === undefined ? undefined : substitute(s.with.ifNode, params);
     if (ifNode) {
-      const where = { cluster: stepValue('cluster', s.with, params) ?? '',
-        node: stepValue('node', s.with, params) ?? '' };
+      const where = {
+        cluster: stepValue('cluster', s.with, params) ?? '',
+        node: stepValue('node', s.with, params) ?? '',
+      };
       if (!nodeMatches(ifNode, where, topology)) {
-        omitted.push({ id: s.id, reason: `only for a node that is a ${ifNode.replaceAll('-', ' ')}; ${where.node} is not` });
+        omitted.push({
+          id: s.id,
+          reason: `only for a node that is a ${ifNode.replaceAll('-', ' ')}; ${where.node} is not`,
+        });
         return [];
       }
     }
     const given = declaredArgs(kind, s.id, s.with, params);
     const args = kind.resolve(given, topology);
-    return [{ id: s.id, kind: s.kind, title: kind.title(args), params: { ...given }, args, commands: kind.commands(args, hosts), destructive: kind.destructive?.(args) }];
+    return [
+      {
+        id: s.id,
+        kind: s.kind,
+        title: kind.title(args),
+        params: { ...given },
+        args,
+        commands: kind.commands(args, hosts),
+        destructive: kind.destructive?.(args),
+      },
+    ];
   });
   const clusters: Plan['clusters'] = {};
   for (const [name, t] of Object.entries(topologies)) {
     clusters[name] = {
       fingerprint: t.fingerprint,
       takenAt: t.takenAt,
-      structure: t.nodes.map((n) => ({ id: n.id, address: n.address, role: n.role, masterId: n.masterId, slots: n.slots })),
+      structure: t.nodes.map((n) => ({
+        id: n.id,
+        address: n.address,
+        role: n.role,
+        masterId: n.masterId,
+        slots: n.slots,
+      })),
     };
   }
   // Normalised through JSON: the plan in memory is exactly the plan a file would hold.
-  const plan: Plan = { version: 1, id: randomBytes(6).toString('hex'), runbook: rb.name, runbookHash: rb.hash, params, inventoryFile, clusters, createdAt: now.toISOString(), steps, omitted };
+  const plan: Plan = {
+    version: 1,
+    id: randomBytes(6).toString('hex'),
+    runbook: rb.name,
+    runbookHash: rb.hash,
+    params,
+    inventoryFile,
+    clusters,
+    createdAt: now.toISOString(),
+    steps,
+    omitted,
+  };
   return JSON.parse(JSON.stringify(plan)) as Plan;
 }
 
@@ -88,17 +141,29 @@ export function buildPlan(rb: Runbook, params: Record<string, string>, inventory
  * shape of the `node` parameter's node, as the live topology shows it
  * (e.g. demoting by failover only a master that has a replica).
  */
-function nodeMatches(ifNode: string, raw: { cluster: string; node: string }, topology: (c: string) => Topology): boolean {
+function nodeMatches(
+  ifNode: string,
+  raw: { cluster: string; node: string },
+  topology: (c: string) => Topology,
+): boolean {
   const t = topology(raw.cluster);
   const n = t.nodes.find((x) => x.address === raw.node || x.id === raw.node);
   if (!n) return true; // the step's own resolve reports the unknown node
   const hasReplica = t.nodes.some((r) => r.role === 'replica' && r.masterId === n.id);
   const owns = n.role === 'master' && n.slots.length > 0;
   switch (ifNode) {
-    case 'master-with-replica': return owns && hasReplica;
-    case 'master-without-replica': return owns && !hasReplica;
-    case 'replica': return n.role === 'replica';
-    default: throw usageError('E_RUNBOOK_INVALID', `ifNode: \`${ifNode}\` is not a node shape`, 'use master-with-replica, master-without-replica or replica');
+    case 'master-with-replica':
+      return owns && hasReplica;
+    case 'master-without-replica':
+      return owns && !hasReplica;
+    case 'replica':
+      return n.role === 'replica';
+    default:
+      throw usageError(
+        'E_RUNBOOK_INVALID',
+        `ifNode: \`${ifNode}\` is not a node shape`,
+        'use master-with-replica, master-without-replica or replica',
+      );
   }
 }
 
@@ -125,7 +190,12 @@ function stepValue(name: string, w: Record<string, string>, params: Record<strin
   return w[name] !== undefined ? substitute(w[name]!, params) : params[name];
 }
 
-export function declaredArgs(kind: StepKind, stepId: string, w: Record<string, string>, params: Record<string, string>): Record<string, string> {
+export function declaredArgs(
+  kind: StepKind,
+  stepId: string,
+  w: Record<string, string>,
+  params: Record<string, string>,
+): Record<string, string> {
   const raw: Record<string, string> = {};
   for (const [name, spec] of Object.entries(kind.params)) {
     const v = stepValue(name, w, params);
@@ -134,9 +204,10 @@ export function declaredArgs(kind: StepKind, stepId: string, w: Record<string, s
     if (spec.type === 'number' && v === '') continue;
     const problem = v === '' ? undefined : paramProblem(spec, v);
     if (problem) {
-      const fix = spec.type === 'bool'
-        ? `pass ${name}=true or ${name}=false`
-        : `pass ${name}=${spec.default ?? spec.min ?? 0}, or another ${problem}`;
+      const fix =
+        spec.type === 'bool'
+          ? `pass ${name}=true or ${name}=false`
+          : `pass ${name}=${spec.default ?? spec.min ?? 0}, or another ${problem}`;
       throw usageError('E_PARAM', `${name}=${v} is not ${problem} (step ${stepId}: ${spec.help})`, fix);
     }
     // yes/no as verify-data always took them; kinds compare with 'true'.
@@ -144,7 +215,13 @@ export function declaredArgs(kind: StepKind, stepId: string, w: Record<string, s
   }
   return new Proxy(raw, {
     get(target, key, receiver) {
-      if (typeof key === 'string' && !(key in kind.params) && !(key in Object.prototype) && key !== 'toJSON' && key !== 'then') {
+      if (
+        typeof key === 'string' &&
+        !(key in kind.params) &&
+        !(key in Object.prototype) &&
+        key !== 'toJSON' &&
+        key !== 'then'
+      ) {
         throw new Error(`step kind ${kind.kind} reads \`${key}\`, which it does not declare in its params`);
       }
       return Reflect.get(target, key, receiver);

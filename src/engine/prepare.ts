@@ -7,7 +7,11 @@ import { failpoint } from './failpoint.js';
 import { assertDistinct, clusterNodes } from './cluster-identity.js';
 
 /** Discover the clusters a runbook acts on (read-only). */
-export async function discover(rb: Runbook, params: Record<string, string>, env: StepEnv): Promise<Record<string, Topology>> {
+export async function discover(
+  rb: Runbook,
+  params: Record<string, string>,
+  env: StepEnv,
+): Promise<Record<string, Topology>> {
   const names = clustersOf(rb, params);
   const out: Record<string, Topology> = {};
   for (const name of names) out[name] = await env.topology(name);
@@ -25,9 +29,21 @@ export async function evaluatePreconditions(plan: Plan, env: StepEnv, kinds: Ste
     const kind = kindOf(kinds, step.kind, plan.runbook);
     try {
       preconditions[step.id] = await kind.check({
-        runId: 'plan', state: planState(), stepId: step.id, args: step.args, env, outputs: {}, log: () => {}, failpoint, signal: new AbortController().signal,
-        saveFindings: () => {}, progress: () => {}, planning: true,
-        mayDestroy: (reason) => { throw preconditionError('E_READ_ONLY', `a plan destroys nothing (${reason})`, 'use `run`'); },
+        runId: 'plan',
+        state: planState(),
+        stepId: step.id,
+        args: step.args,
+        env,
+        outputs: {},
+        log: () => {},
+        failpoint,
+        signal: new AbortController().signal,
+        saveFindings: () => {},
+        progress: () => {},
+        planning: true,
+        mayDestroy: (reason) => {
+          throw preconditionError('E_READ_ONLY', `a plan destroys nothing (${reason})`, 'use `run`');
+        },
       });
     } catch (err) {
       preconditions[step.id] = [{ name: 'check', ok: false, reason: (err as Error).message }];
@@ -39,10 +55,20 @@ export async function evaluatePreconditions(plan: Plan, env: StepEnv, kinds: Ste
 /** A plan keeps no state: what a check stores is dropped with the plan. */
 function planState(): RunState {
   const m = new Map<string, unknown>();
-  return { get: <T>(k: string) => m.get(k) as T | undefined, set: (k, v) => { m.set(k, v); } };
+  return {
+    get: <T>(k: string) => m.get(k) as T | undefined,
+    set: (k, v) => {
+      m.set(k, v);
+    },
+  };
 }
 
-export async function preparePlan(rb: Runbook, params: Record<string, string>, inventoryFile: string, env: StepEnv): Promise<PlanReport> {
+export async function preparePlan(
+  rb: Runbook,
+  params: Record<string, string>,
+  inventoryFile: string,
+  env: StepEnv,
+): Promise<PlanReport> {
   const topologies = await discover(rb, params, env);
   // A source and a target that are the same nodes are refused before anything is planned.
   assertDistinct(rb, params, await clusterNodes(rb, params, env, topologies));
@@ -51,14 +77,28 @@ export async function preparePlan(rb: Runbook, params: Record<string, string>, i
 }
 
 /** Refuse a saved plan when a cluster's structure changed since it was made. */
-export function assertNoDrift(plan: Plan, live: Record<string, Topology>, describe: (name: string, t: Topology) => string[]): void {
+export function assertNoDrift(
+  plan: Plan,
+  live: Record<string, Topology>,
+  describe: (name: string, t: Topology) => string[],
+): void {
   const drifted: string[] = [];
   for (const [name, saved] of Object.entries(plan.clusters)) {
     const t = live[name];
-    if (!t) { drifted.push(`${name}: not discovered`); continue; }
-    if (t.fingerprint !== saved.fingerprint) drifted.push(`${name}: ${describe(name, t).join('; ') || `fingerprint ${saved.fingerprint} -> ${t.fingerprint}`}`);
+    if (!t) {
+      drifted.push(`${name}: not discovered`);
+      continue;
+    }
+    if (t.fingerprint !== saved.fingerprint)
+      drifted.push(
+        `${name}: ${describe(name, t).join('; ') || `fingerprint ${saved.fingerprint} -> ${t.fingerprint}`}`,
+      );
   }
   if (drifted.length) {
-    throw preconditionError('E_PLAN_DRIFT', `the topology changed since the plan was made (${plan.createdAt}): ${drifted.join(' | ')}`, `make a new plan with \`redis-runbook plan ${plan.runbook} ...\` and review it`);
+    throw preconditionError(
+      'E_PLAN_DRIFT',
+      `the topology changed since the plan was made (${plan.createdAt}): ${drifted.join(' | ')}`,
+      `make a new plan with \`redis-runbook plan ${plan.runbook} ...\` and review it`,
+    );
   }
 }

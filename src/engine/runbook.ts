@@ -51,14 +51,21 @@ export function runbooksDir(): string {
 
 export function listRunbooks(kinds: StepKinds): Runbook[] {
   const dir = runbooksDir();
-  return readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().map((f) => loadRunbookFile(join(dir, f), kinds));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort()
+    .map((f) => loadRunbookFile(join(dir, f), kinds));
 }
 
 export function loadRunbook(name: string, kinds: StepKinds): Runbook {
   const file = join(runbooksDir(), `${name}.yaml`);
   if (!/^[a-z0-9-]+$/.test(name) || !existsSync(file)) {
     const known = listRunbooks(kinds).map((r) => r.name);
-    throw usageError('E_RUNBOOK_UNKNOWN', `no runbook named \`${name}\``, `use one of: ${known.join(', ')} (see \`redis-runbook list\`)`);
+    throw usageError(
+      'E_RUNBOOK_UNKNOWN',
+      `no runbook named \`${name}\``,
+      `use one of: ${known.join(', ')} (see \`redis-runbook list\`)`,
+    );
   }
   return loadRunbookFile(file, kinds);
 }
@@ -86,18 +93,26 @@ export function loadRunbookFile(file: string, kinds: StepKinds): Runbook {
   if (!Array.isArray(doc.steps) || doc.steps.length === 0) bad('steps', 'expected a non-empty list');
   const ids = new Set<string>();
   const steps: RunbookStep[] = (doc.steps as any[]).map((s, i) => {
-    if (!s || typeof s.id !== 'string' || !/^[a-z0-9-]+$/.test(s.id)) bad(`steps[${i}].id`, 'expected a lowercase id (letters, digits, -)');
+    if (!s || typeof s.id !== 'string' || !/^[a-z0-9-]+$/.test(s.id))
+      bad(`steps[${i}].id`, 'expected a lowercase id (letters, digits, -)');
     if (ids.has(s.id)) bad(`steps[${i}].id`, `duplicate id \`${s.id}\``);
     ids.add(s.id);
     const kind = kindOf(kinds, String(s.kind), `${file}: steps[${i}].kind`);
     const w: Record<string, string> = {};
     for (const [k, v] of Object.entries((s.with ?? {}) as Record<string, unknown>)) w[k] = String(v);
-    checkWith(kind, w, `steps[${i}] (${s.id})`, [...ids].filter((x) => x !== s.id), bad);
+    checkWith(
+      kind,
+      w,
+      `steps[${i}] (${s.id})`,
+      [...ids].filter((x) => x !== s.id),
+      bad,
+    );
     let when: RunbookStep['when'];
     if (s.when !== undefined) {
       const m = /^\s*([a-zA-Z0-9_-]+)\s*(==|!=)\s*(\S+)\s*$/.exec(String(s.when));
       if (!m) bad(`steps[${i}].when`, `\`${String(s.when)}\` is not \`param == value\` or \`param != value\``);
-      if (!(m![1]! in ((doc.params ?? {}) as object))) bad(`steps[${i}].when`, `\`${m![1]}\` is not a parameter of this runbook`);
+      if (!(m![1]! in ((doc.params ?? {}) as object)))
+        bad(`steps[${i}].when`, `\`${m![1]}\` is not a parameter of this runbook`);
       when = { param: m![1]!, op: m![2] as '==' | '!=', value: m![3]! };
     }
     return { id: s.id, kind: String(s.kind), with: w, when };
@@ -116,7 +131,9 @@ export function loadRunbookFile(file: string, kinds: StepKinds): Runbook {
 }
 
 /** Keys `with:` may hold besides the kind's own parameters (read by the engine, not the kind). */
-const ENGINE_KEYS: Record<string, string> = { ifNode: 'the step is in the plan only for this shape of the node parameter\'s node' };
+const ENGINE_KEYS: Record<string, string> = {
+  ifNode: "the step is in the plan only for this shape of the node parameter's node",
+};
 
 /**
  * A step's `with:` against its kind's declared parameters: no unknown key
@@ -124,11 +141,21 @@ const ENGINE_KEYS: Record<string, string> = { ifNode: 'the step is in the plan o
  * numbers and booleans well formed, and every step reference (its value or
  * the kind's default) naming a step that comes earlier in the runbook.
  */
-function checkWith(kind: StepKind, w: Record<string, string>, where: string, earlier: string[], bad: (path: string, problem: string) => never): void {
+function checkWith(
+  kind: StepKind,
+  w: Record<string, string>,
+  where: string,
+  earlier: string[],
+  bad: (path: string, problem: string) => never,
+): void {
   for (const [k, v] of Object.entries(w)) {
     if (k in ENGINE_KEYS) continue;
     const spec = kind.params[k];
-    if (!spec) bad(`${where}.with.${k}`, `\`${k}\` is not a parameter of step kind \`${kind.kind}\` (it takes: ${[...Object.keys(kind.params), ...Object.keys(ENGINE_KEYS)].join(', ')})`);
+    if (!spec)
+      bad(
+        `${where}.with.${k}`,
+        `\`${k}\` is not a parameter of step kind \`${kind.kind}\` (it takes: ${[...Object.keys(kind.params), ...Object.keys(ENGINE_KEYS)].join(', ')})`,
+      );
     if (v.includes('{{')) continue; // a runbook parameter: checked when the plan is made
     const problem = paramProblem(spec!, v);
     if (problem) bad(`${where}.with.${k}`, `\`${v}\` is not ${problem} (${spec!.help})`);
@@ -137,7 +164,11 @@ function checkWith(kind: StepKind, w: Record<string, string>, where: string, ear
     if (spec.type !== 'step') continue;
     const ref = w[k] ?? spec.default;
     if (ref === undefined) continue;
-    if (!earlier.includes(ref)) bad(`${where}.with.${k}`, `\`${ref}\`${w[k] === undefined ? ' (the default)' : ''} is not a step before this one (${spec.help}); earlier steps: ${earlier.join(', ') || '(none)'}`);
+    if (!earlier.includes(ref))
+      bad(
+        `${where}.with.${k}`,
+        `\`${ref}\`${w[k] === undefined ? ' (the default)' : ''} is not a step before this one (${spec.help}); earlier steps: ${earlier.join(', ') || '(none)'}`,
+      );
   }
 }
 
@@ -151,12 +182,18 @@ export function resolveParams(rb: Runbook, given: string[]): Record<string, stri
     const i = g.indexOf('=');
     if (i <= 0) throw usageError('E_PARAM', `--param \`${g}\` is not k=v`, 'write --param name=value');
     const k = g.slice(0, i);
-    if (!rb.params[k]) throw usageError('E_PARAM', `runbook ${rb.name} has no parameter \`${k}\``, `its parameters are: ${Object.keys(rb.params).join(', ')}`);
+    if (!rb.params[k])
+      throw usageError(
+        'E_PARAM',
+        `runbook ${rb.name} has no parameter \`${k}\``,
+        `its parameters are: ${Object.keys(rb.params).join(', ')}`,
+      );
     out[k] = g.slice(i + 1);
   }
   for (const [k, spec] of Object.entries(rb.params)) {
     if (out[k] === undefined && spec.default !== undefined) out[k] = spec.default;
-    if (out[k] === undefined && spec.required) throw usageError('E_PARAM', `runbook ${rb.name} needs --param ${k}=...`, spec.help);
+    if (out[k] === undefined && spec.required)
+      throw usageError('E_PARAM', `runbook ${rb.name} needs --param ${k}=...`, spec.help);
     if (out[k] !== undefined && spec.choices && !spec.choices.includes(out[k]!)) {
       throw usageError('E_PARAM', `${k}=${out[k]} is not allowed`, `use one of: ${spec.choices.join(', ')}`);
     }
@@ -170,7 +207,10 @@ export function resolveParams(rb: Runbook, given: string[]): Record<string, stri
  * (a cluster or a standalone server, read only through its own step).
  */
 export function clustersOf(rb: Runbook, params: Record<string, string>, endpoints = false): string[] {
-  return Object.entries(rb.params).filter(([, s]) => s.type === 'cluster' || (endpoints && s.type === 'endpoint')).map(([k]) => params[k]!).filter(Boolean);
+  return Object.entries(rb.params)
+    .filter(([, s]) => s.type === 'cluster' || (endpoints && s.type === 'endpoint'))
+    .map(([k]) => params[k]!)
+    .filter(Boolean);
 }
 
 /** Substitute `{{name}}` with parameter values. */
@@ -186,10 +226,18 @@ export function stepIncluded(step: RunbookStep, params: Record<string, string>):
 }
 
 /** One knob of a step as `list --json` shows it: where its value comes from. */
-export interface StepKnob { help: string; type: string; value?: string; from: 'with' | 'runbook parameter' | 'default' | 'unset'; default?: string }
+export interface StepKnob {
+  help: string;
+  type: string;
+  value?: string;
+  from: 'with' | 'runbook parameter' | 'default' | 'unset';
+  default?: string;
+}
 
 /** Every parameter of every step of a runbook, with what sets it (the runbook's `with:`, a runbook parameter of the same name, or the kind's default). */
-export function stepKnobs(rb: Runbook): Array<{ id: string; kind: string; when?: string; knobs: Record<string, StepKnob> }> {
+export function stepKnobs(
+  rb: Runbook,
+): Array<{ id: string; kind: string; when?: string; knobs: Record<string, StepKnob> }> {
   return rb.steps.map((s) => {
     const kind = kindOf(rb.kinds, s.kind, rb.file);
     const knobs: Record<string, StepKnob> = {};

@@ -50,7 +50,14 @@ export interface RunOutcome {
   lost?: boolean;
 }
 
-const PHASE_STATUS: Record<string, StepStatus> = { check: 'checking', confirm: 'confirming', run: 'running', verify: 'verifying', failed: 'failed', done: 'done' };
+const PHASE_STATUS: Record<string, StepStatus> = {
+  check: 'checking',
+  confirm: 'confirming',
+  run: 'running',
+  verify: 'verifying',
+  failed: 'failed',
+  done: 'done',
+};
 
 /**
  * Execute a plan as an XState actor, persisting the snapshot and step status
@@ -66,7 +73,8 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
     // Any recorded output counts: a run killed in `verify` still has its step's own output.
     if (row.output !== null) outputs[row.stepId] = row.output;
     // A resumed failed step keeps the reason it failed for.
-    if (row.status === 'failed' && row.error) lastError.set(row.stepId, { error: row.error, conditions: row.conditions?.conditions ?? [] });
+    if (row.status === 'failed' && row.error)
+      lastError.set(row.stepId, { error: row.error, conditions: row.conditions?.conditions ?? [] });
   }
 
   // Which step's run was in flight when the snapshot was taken: it is "in doubt".
@@ -76,7 +84,9 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
     if ('stepId' in pos && pos.phase === 'run') {
       const row = store.steps(runId).find((r) => r.stepId === pos.stepId);
       inDoubt = { stepId: pos.stepId, startedAt: row?.runStartedAt ?? 0 };
-      store.note(runId, pos.stepId, 'RESUME-IN-DOUBT', [`run phase started ${row?.runStartedAt ? new Date(row.runStartedAt).toISOString() : 'at an unknown time'}`]);
+      store.note(runId, pos.stepId, 'RESUME-IN-DOUBT', [
+        `run phase started ${row?.runStartedAt ? new Date(row.runStartedAt).toISOString() : 'at an unknown time'}`,
+      ]);
     }
   }
 
@@ -93,9 +103,13 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
       env: o.env,
       outputs,
       // In doubt after a crash; and on any retry the journal of earlier attempts is what the step must look at.
-      inDoubt: inDoubt?.stepId === stepId
-        ? { startedAt: inDoubt.startedAt, sent: store.writesSince(runId, stepId, inDoubt.startedAt) }
-        : (() => { const sent = store.writesSince(runId, stepId, 0); return sent.length ? { startedAt: sent[0]!.at, sent } : undefined; })(),
+      inDoubt:
+        inDoubt?.stepId === stepId
+          ? { startedAt: inDoubt.startedAt, sent: store.writesSince(runId, stepId, inDoubt.startedAt) }
+          : (() => {
+              const sent = store.writesSince(runId, stepId, 0);
+              return sent.length ? { startedAt: sent[0]!.at, sent } : undefined;
+            })(),
       log: (line) => o.onEvent?.({ type: 'log', step, line }),
       failpoint: (name) => stepFailpoint(step, name, o.kinds, plan.runbook),
       saveFindings: (rows) => store.setFindings(runId, stepId, rows),
@@ -104,8 +118,13 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
       mayDestroy: (reason) => {
         if (o.allowDestructive || consented.has(stepId)) return;
         store.note(runId, stepId, 'REFUSED-DESTRUCTIVE', [reason, 'found at run time']);
-        throw failedError('E_DESTRUCTIVE', `step ${stepId} would now destroy data that the plan did not show: ${reason}; nothing was deleted`,
-          o.prompter ? 'retry the step: it is shown again as destructive and asks before it acts' : `review the cluster, then \`redis-runbook resume ${runId} --yes --allow-destructive\` to accept it, or resume it guided`);
+        throw failedError(
+          'E_DESTRUCTIVE',
+          `step ${stepId} would now destroy data that the plan did not show: ${reason}; nothing was deleted`,
+          o.prompter
+            ? 'retry the step: it is shown again as destructive and asks before it acts'
+            : `review the cluster, then \`redis-runbook resume ${runId} --yes --allow-destructive\` to accept it, or resume it guided`,
+        );
       },
     };
   };
@@ -119,7 +138,11 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
         store.setStepConditions(runId, step.id, phase, conditions);
         o.onEvent?.({ type: 'conditions', step, phase, conditions });
         const failed = conditions.filter((c) => !c.ok);
-        if (failed.length) lastError.set(step.id, { error: `${phase === 'check' ? 'precondition' : 'postcondition'} failed: ${failed.map((c) => `${c.name}: ${c.reason}`).join('; ')}`, conditions });
+        if (failed.length)
+          lastError.set(step.id, {
+            error: `${phase === 'check' ? 'precondition' : 'postcondition'} failed: ${failed.map((c) => `${c.name}: ${c.reason}`).join('; ')}`,
+            conditions,
+          });
         return { ok: failed.length === 0 };
       } catch (err) {
         lastError.set(step.id, { error: describe(err), conditions: [] });
@@ -135,15 +158,28 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
     store.currentStepId = step.id;
     const started = Date.now();
     // Right before a step acts: this process must still own the run (another one may have claimed it).
-    try { store.assertOwner(runId); } catch (err) { if (ownershipLost(err)) lost(err); throw err; }
+    try {
+      store.assertOwner(runId);
+    } catch (err) {
+      if (ownershipLost(err)) lost(err);
+      throw err;
+    }
     try {
       const kind = kindOf(o.kinds, step.kind, plan.runbook);
       const output = await kind.run(ctxFor(step.id));
       // A step that changed a topology is done when every node agrees on it, not when
       // the nodes it spoke to do: the next step must not act on a cluster still moving.
       for (const spec of kind.settles?.(step.args) ?? []) {
-        const r = await o.env.settle(spec.cluster, { tolerate: spec.tolerate, signal: o.stop, progress: (line) => o.onEvent?.({ type: 'progress', step, line }) });
-        o.onEvent?.({ type: 'log', step, line: `all ${r.nodes} nodes of ${spec.cluster} agree on the new topology and report cluster_state:ok (${r.ms} ms)` });
+        const r = await o.env.settle(spec.cluster, {
+          tolerate: spec.tolerate,
+          signal: o.stop,
+          progress: (line) => o.onEvent?.({ type: 'progress', step, line }),
+        });
+        o.onEvent?.({
+          type: 'log',
+          step,
+          line: `all ${r.nodes} nodes of ${spec.cluster} agree on the new topology and report cluster_state:ok (${r.ms} ms)`,
+        });
       }
       outputs[step.id] = output ?? null;
       store.setStepOutput(runId, step.id, output ?? null);
@@ -172,7 +208,11 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
       if (!(err instanceof RunbookError && err.code === 'E_STATE_WRITE')) return false;
       if (settled) return true;
       settled = true;
-      try { actor.stop(); } catch { /* stopping only */ }
+      try {
+        actor.stop();
+      } catch {
+        /* stopping only */
+      }
       store.attach(undefined);
       reject(err);
       return true;
@@ -209,7 +249,11 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
         if (journalFailed(err)) return;
         // Anything else reaches the CLI as this run's error, never as an unhandled rejection.
         settled = true;
-        try { actor.stop(); } catch { /* stopping only */ }
+        try {
+          actor.stop();
+        } catch {
+          /* stopping only */
+        }
         store.attach(undefined);
         reject(err);
         return;
@@ -235,32 +279,51 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
       const { step } = steps.get(stepId)!;
       deciding = true;
       try {
-        if (o.stop.aborted) return finish('stopped', `stopped by the operator before ${phase === 'confirm' ? 'step' : 'retrying step'} ${stepId}`);
+        if (o.stop.aborted)
+          return finish(
+            'stopped',
+            `stopped by the operator before ${phase === 'confirm' ? 'step' : 'retrying step'} ${stepId}`,
+          );
         if (phase === 'confirm') {
           let d: StepDecision;
           // Destructive or not is decided again from the live state, right before the step acts.
           const destructive = await liveDestructive(stepId);
           const shown = { ...step, destructive };
           if (o.prompter) {
-            d = await o.prompter.confirmStep(shown, store.steps(runId).find((r) => r.stepId === stepId)?.conditions?.conditions ?? []);
+            d = await o.prompter.confirmStep(
+              shown,
+              store.steps(runId).find((r) => r.stepId === stepId)?.conditions?.conditions ?? [],
+            );
           } else if (destructive && !o.allowDestructive) {
             store.note(runId, stepId, 'REFUSED-DESTRUCTIVE', [destructive]);
-            return finish('stopped', `step ${stepId} is destructive (${destructive}); unattended runs take it only with --allow-destructive. Resume with \`redis-runbook resume ${runId}\` to confirm it, or add --yes --allow-destructive`);
+            return finish(
+              'stopped',
+              `step ${stepId} is destructive (${destructive}); unattended runs take it only with --allow-destructive. Resume with \`redis-runbook resume ${runId}\` to confirm it, or add --yes --allow-destructive`,
+            );
           } else d = 'continue';
           if (d === 'continue' && destructive) consented.add(stepId);
           else consented.delete(stepId);
           if (o.stop.aborted) return finish('stopped', `stopped by the operator before step ${stepId}`);
           store.note(runId, stepId, `OPERATOR-${d.toUpperCase()}`, o.prompter ? ['guided'] : ['--yes']);
-          if (d === 'skip') { store.setStepStatus(runId, stepId, 'skipped'); o.onEvent?.({ type: 'step-skipped', step }); }
+          if (d === 'skip') {
+            store.setStepStatus(runId, stepId, 'skipped');
+            o.onEvent?.({ type: 'step-skipped', step });
+          }
           actor.send({ type: d === 'continue' ? 'CONTINUE' : d === 'skip' ? 'SKIP' : 'ABORT' });
         } else {
-          const err = lastError.get(stepId) ?? { error: store.steps(runId).find((r) => r.stepId === stepId)?.error ?? 'failed earlier (see show)', conditions: [] };
+          const err = lastError.get(stepId) ?? {
+            error: store.steps(runId).find((r) => r.stepId === stepId)?.error ?? 'failed earlier (see show)',
+            conditions: [],
+          };
           o.onEvent?.({ type: 'step-failed', step, error: err.error });
           if (!o.prompter) return finish('failed', `step ${stepId} failed: ${err.error}`);
           const d = await o.prompter.onFailure(step, err.error, err.conditions);
           if (o.stop.aborted) return finish('stopped', `stopped by the operator at failed step ${stepId}`);
           store.note(runId, stepId, `OPERATOR-${d.toUpperCase()}`, ['after failure']);
-          if (d === 'skip') { store.setStepStatus(runId, stepId, 'skipped', err.error); o.onEvent?.({ type: 'step-skipped', step }); }
+          if (d === 'skip') {
+            store.setStepStatus(runId, stepId, 'skipped', err.error);
+            o.onEvent?.({ type: 'step-skipped', step });
+          }
           actor.send({ type: d === 'retry' ? 'RETRY' : d === 'skip' ? 'SKIP' : 'ABORT' });
         }
       } catch (err) {
@@ -278,47 +341,65 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
           if (!journalFailed(err)) throw err;
         }
       },
-      error: (err) => { if (!journalFailed(err)) finish('failed', `internal error: ${messageOf(err)}`); },
+      error: (err) => {
+        if (!journalFailed(err)) finish('failed', `internal error: ${messageOf(err)}`);
+      },
     });
     function onSnapshot(snap: { value: unknown }): void {
-        if (settled) return;
-        const pos = position(snap.value);
-        const key = JSON.stringify(snap.value);
-        if (key === lastKey) return;
-        lastKey = key;
-        if ('final' in pos) {
-          if (pos.final === 'succeeded') {
-            const finished = leaving(undefined);
-            try { store.persist(runId, actor.getPersistedSnapshot(), 'running', finished); } catch (err) { if (ownershipLost(err)) return lost(err); throw err; }
-            for (const f of finished) failpoint(`${f.stepId}.done`);
+      if (settled) return;
+      const pos = position(snap.value);
+      const key = JSON.stringify(snap.value);
+      if (key === lastKey) return;
+      lastKey = key;
+      if ('final' in pos) {
+        if (pos.final === 'succeeded') {
+          const finished = leaving(undefined);
+          try {
+            store.persist(runId, actor.getPersistedSnapshot(), 'running', finished);
+          } catch (err) {
+            if (ownershipLost(err)) return lost(err);
+            throw err;
           }
-          return finish(pos.final, pos.final === 'aborted' ? 'aborted by the operator' : undefined);
+          for (const f of finished) failpoint(`${f.stepId}.done`);
         }
-        const { step, index } = steps.get(pos.stepId)!;
-        const waiting = pos.phase === 'confirm' || pos.phase === 'failed';
-        const stepStatus = PHASE_STATUS[pos.phase]!;
-        const finished = leaving(pos.stepId);
-        try {
-          store.persist(runId, actor.getPersistedSnapshot(), waiting ? 'waiting' : 'running', [...finished, {
+        return finish(pos.final, pos.final === 'aborted' ? 'aborted by the operator' : undefined);
+      }
+      const { step, index } = steps.get(pos.stepId)!;
+      const waiting = pos.phase === 'confirm' || pos.phase === 'failed';
+      const stepStatus = PHASE_STATUS[pos.phase]!;
+      const finished = leaving(pos.stepId);
+      try {
+        store.persist(runId, actor.getPersistedSnapshot(), waiting ? 'waiting' : 'running', [
+          ...finished,
+          {
             stepId: pos.stepId,
             status: stepStatus,
-            error: pos.phase === 'failed' ? lastError.get(pos.stepId)?.error ?? null : null,
-          }]);
-        } catch (err) {
-          if (ownershipLost(err)) return lost(err);
-          throw err;
-        }
-        last = { stepId: pos.stepId, phase: pos.phase };
-        for (const f of finished) failpoint(`${f.stepId}.done`);
-        failpoint(`${pos.stepId}.${pos.phase}`);
-        o.onEvent?.({ type: 'phase', step, index, total: plan.steps.length, phase: pos.phase });
-        if (waiting && resumeKick) {
-          resumeKick = false;
-          if (pos.phase === 'confirm') { store.note(runId, pos.stepId, 'RESUME-RECHECK'); actor.send({ type: 'RECHECK' }); return; }
-          if (!o.prompter && !o.stop.aborted) { store.note(runId, pos.stepId, 'RESUME-RETRY', ['--yes']); actor.send({ type: 'RETRY' }); return; }
-        }
+            error: pos.phase === 'failed' ? (lastError.get(pos.stepId)?.error ?? null) : null,
+          },
+        ]);
+      } catch (err) {
+        if (ownershipLost(err)) return lost(err);
+        throw err;
+      }
+      last = { stepId: pos.stepId, phase: pos.phase };
+      for (const f of finished) failpoint(`${f.stepId}.done`);
+      failpoint(`${pos.stepId}.${pos.phase}`);
+      o.onEvent?.({ type: 'phase', step, index, total: plan.steps.length, phase: pos.phase });
+      if (waiting && resumeKick) {
         resumeKick = false;
-        if (waiting && !deciding) void decide(pos.stepId, pos.phase as 'confirm' | 'failed');
+        if (pos.phase === 'confirm') {
+          store.note(runId, pos.stepId, 'RESUME-RECHECK');
+          actor.send({ type: 'RECHECK' });
+          return;
+        }
+        if (!o.prompter && !o.stop.aborted) {
+          store.note(runId, pos.stepId, 'RESUME-RETRY', ['--yes']);
+          actor.send({ type: 'RETRY' });
+          return;
+        }
+      }
+      resumeKick = false;
+      if (waiting && !deciding) void decide(pos.stepId, pos.phase as 'confirm' | 'failed');
     }
 
     store.attach(runId);
@@ -337,4 +418,3 @@ function describe(err: unknown): string {
   if (err instanceof RunbookError) return `${err.code}: ${err.message}${err.remedy ? ` (fix: ${err.remedy})` : ''}`;
   return messageOf(err);
 }
-

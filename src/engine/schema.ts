@@ -8,7 +8,11 @@ import { usageError } from '../errors.js';
  * on a database that already has what it adds: databases made before the
  * schema was versioned (user_version 0) hold some of these columns already.
  */
-interface Migration { version: number; what: string; up(db: Database.Database): void }
+interface Migration {
+  version: number;
+  what: string;
+  up(db: Database.Database): void;
+}
 
 const columns = (db: Database.Database, table: string): Set<string> =>
   new Set((db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>).map((c) => c.name));
@@ -21,7 +25,8 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
     what: 'runs, steps, the audit journal, findings, run state, cluster and node locks',
-    up: (db) => db.exec(`
+    up: (db) =>
+      db.exec(`
       CREATE TABLE IF NOT EXISTS runs (
         id TEXT PRIMARY KEY, runbook TEXT NOT NULL, clusters TEXT NOT NULL, status TEXT NOT NULL,
         created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, pid INTEGER,
@@ -51,12 +56,18 @@ export const MIGRATIONS: readonly Migration[] = [
   {
     version: 2,
     what: 'runs.pid_start and runs.host: which process (start time, machine) owns a run, so a reused pid is not taken for it',
-    up: (db) => { addColumn(db, 'runs', 'pid_start', 'TEXT'); addColumn(db, 'runs', 'host', 'TEXT'); },
+    up: (db) => {
+      addColumn(db, 'runs', 'pid_start', 'TEXT');
+      addColumn(db, 'runs', 'host', 'TEXT');
+    },
   },
   {
     version: 3,
     what: 'audit.count and audit.last_at: repeated reads folded into one journal row',
-    up: (db) => { addColumn(db, 'audit', 'count', 'INTEGER NOT NULL DEFAULT 1'); addColumn(db, 'audit', 'last_at', 'INTEGER'); },
+    up: (db) => {
+      addColumn(db, 'audit', 'count', 'INTEGER NOT NULL DEFAULT 1');
+      addColumn(db, 'audit', 'last_at', 'INTEGER');
+    },
   },
 ];
 
@@ -88,7 +99,11 @@ export function migrate(db: Database.Database, file: string): { from: number; to
 export function assertKnownVersion(db: Database.Database, file: string): number {
   const v = db.pragma('user_version', { simple: true }) as number;
   if (v > SCHEMA_VERSION) {
-    throw usageError('E_STATE_DB', `${file} has schema version ${v}, newer than this redis-runbook knows (${SCHEMA_VERSION}): it was written by a newer release`, 'run the newer redis-runbook, or pass --state-dir another directory');
+    throw usageError(
+      'E_STATE_DB',
+      `${file} has schema version ${v}, newer than this redis-runbook knows (${SCHEMA_VERSION}): it was written by a newer release`,
+      'run the newer redis-runbook, or pass --state-dir another directory',
+    );
   }
   return v;
 }

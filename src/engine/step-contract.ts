@@ -42,7 +42,10 @@ export interface StepEnv {
    * (bounded; E_NO_AGREEMENT when it does not happen). `tolerate`: nodes
    * allowed to be down or failing.
    */
-  settle(cluster: string, o: { tolerate?: string[]; signal?: AbortSignal; progress?(line: string): void }): Promise<{ ms: number; polls: number; nodes: number }>;
+  settle(
+    cluster: string,
+    o: { tolerate?: string[]; signal?: AbortSignal; progress?(line: string): void },
+  ): Promise<{ ms: number; polls: number; nodes: number }>;
   /**
    * Wait briefly until the reachable nodes of a cluster agree with each other
    * (a change still spreading by gossip), then return whether they do. A check
@@ -52,7 +55,10 @@ export interface StepEnv {
 }
 
 /** A cluster a step changes, and the nodes that may be down or failing once it is done. */
-export interface SettleSpec { cluster: string; tolerate?: string[] }
+export interface SettleSpec {
+  cluster: string;
+  tolerate?: string[];
+}
 
 /** What a plan may read to show host commands exactly: the inventory's host of a node. */
 export interface PlanHosts {
@@ -79,7 +85,10 @@ export interface StepRunContext<A> {
    * recorded a result (the process died): the step must find out from the
    * cluster what already happened before acting.
    */
-  inDoubt?: { startedAt: number; sent: Array<{ at: number; target: string; command: string; args: string[]; ok: boolean; error?: string }> };
+  inDoubt?: {
+    startedAt: number;
+    sent: Array<{ at: number; target: string; command: string; args: string[]; ok: boolean; error?: string }>;
+  };
   log(line: string): void;
   /** Test hook: dies with SIGKILL here when REDIS_RUNBOOK_FAILPOINT names this point. */
   failpoint(name: string): void;
@@ -173,14 +182,18 @@ export interface StepKind<A = any> {
   verify(ctx: StepRunContext<A>): Promise<Condition[]>;
 }
 
-
 /** The step kinds a runbook may name, by kind name: built by the caller (src/steps/registry.ts) and handed to the engine. */
 export type StepKinds = ReadonlyMap<string, StepKind>;
 
 /** The kind a step names, or E_RUNBOOK_INVALID listing the kinds there are. */
 export function kindOf(kinds: StepKinds, kind: string, where: string): StepKind {
   const k = kinds.get(kind);
-  if (!k) throw usageError('E_RUNBOOK_INVALID', `${where}: unknown step kind \`${kind}\``, `use one of: ${[...kinds.keys()].join(', ')}`);
+  if (!k)
+    throw usageError(
+      'E_RUNBOOK_INVALID',
+      `${where}: unknown step kind \`${kind}\``,
+      `use one of: ${[...kinds.keys()].join(', ')}`,
+    );
   return k;
 }
 

@@ -10,7 +10,8 @@ import { selfIdentity, describeIdentity, type ProcessIdentity } from '../hosts/p
 
 /** `refused`: preconditions failed before anything was sent; recorded so `show` can say why. */
 export type RunStatus = 'running' | 'waiting' | 'stopped' | 'failed' | 'succeeded' | 'aborted' | 'refused';
-export type StepStatus = 'pending' | 'checking' | 'confirming' | 'running' | 'verifying' | 'done' | 'skipped' | 'failed';
+export type StepStatus =
+  'pending' | 'checking' | 'confirming' | 'running' | 'verifying' | 'done' | 'skipped' | 'failed';
 
 export interface RunRow {
   id: string;
@@ -50,16 +51,34 @@ export interface StepRow {
 export type ClusterNodes = Record<string, Array<{ id: string; address: string }>>;
 
 /** Something a step found and the operator must see: a data difference, say. */
-export interface Finding { key: string; kind: string; source: string; target: string }
+export interface Finding {
+  key: string;
+  kind: string;
+  source: string;
+  target: string;
+}
 
 /** `count`: how many times this same read was sent (reads are folded, see Store.record); `lastAt`: the last of them. */
-export interface AuditRow extends AuditEvent { id: number; runId: string; write: boolean; count: number; lastAt: number }
+export interface AuditRow extends AuditEvent {
+  id: number;
+  runId: string;
+  write: boolean;
+  count: number;
+  lastAt: number;
+}
 
 /** Reads are written at most this long after they were sent (and before any other write). */
 const READ_FLUSH_MS = 2000;
 const READ_FLUSH_KEYS = 500;
 
-interface PendingRead { runId: string; stepId: string | null; event: AuditEvent; count: number; lastAt: number; maxMs: number }
+interface PendingRead {
+  runId: string;
+  stepId: string | null;
+  event: AuditEvent;
+  count: number;
+  lastAt: number;
+  maxMs: number;
+}
 
 /**
  * The run journal: one SQLite file (WAL, synchronous=FULL) holding runs,
@@ -118,17 +137,30 @@ export class Store implements AuditSink {
     const code = (err as { code?: string }).code ?? '';
     const msg = (err as Error).message;
     if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
-      return usageError('E_STATE_DB', `${this.file} is not a usable redis-runbook state database (${code}: ${msg})`, `move ${this.file} away (it may be another program's file), or pass --state-dir another directory`);
+      return usageError(
+        'E_STATE_DB',
+        `${this.file} is not a usable redis-runbook state database (${code}: ${msg})`,
+        `move ${this.file} away (it may be another program's file), or pass --state-dir another directory`,
+      );
     }
     if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return this.writeError(err, 'open');
-    return usageError('E_STATE_DB', `cannot open the state database ${this.file} (${code || 'error'}: ${msg})`, 'check that the state directory is writable and has free space, or pass --state-dir another directory');
+    return usageError(
+      'E_STATE_DB',
+      `cannot open the state database ${this.file} (${code || 'error'}: ${msg})`,
+      'check that the state directory is writable and has free space, or pass --state-dir another directory',
+    );
   }
 
   private writeError(err: unknown, what: string): RunbookError {
     const code = (err as { code?: string }).code ?? 'error';
-    const run = this.currentRun ? `; resume the run with \`redis-runbook resume ${this.currentRun}\` once it is fixed` : '';
-    return failedError('E_STATE_WRITE', `cannot write the state database ${this.file} (${what}: ${code}: ${(err as Error).message}); stopped, nothing more is sent`,
-      `free disk space on its filesystem, or stop the program that holds it locked (another redis-runbook, an sqlite3 shell)${run}`);
+    const run = this.currentRun
+      ? `; resume the run with \`redis-runbook resume ${this.currentRun}\` once it is fixed`
+      : '';
+    return failedError(
+      'E_STATE_WRITE',
+      `cannot write the state database ${this.file} (${what}: ${code}: ${(err as Error).message}); stopped, nothing more is sent`,
+      `free disk space on its filesystem, or stop the program that holds it locked (another redis-runbook, an sqlite3 shell)${run}`,
+    );
   }
 
   /** Every write goes through here: a SQLite failure becomes E_STATE_WRITE and refuses all later writes. */
@@ -163,17 +195,36 @@ export class Store implements AuditSink {
 
   /** Write the folded reads waiting in memory, in one transaction. */
   flushReads(): void {
-    if (this.flushTimer) { clearTimeout(this.flushTimer); this.flushTimer = undefined; }
+    if (this.flushTimer) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+    }
     if (this.pending.size === 0) return;
     const rows = [...this.pending.values()];
     this.pending.clear();
-    this.write('audit reads', () => this.db.transaction(() => {
-      const ins = this.db.prepare('INSERT INTO audit (run_id, step_id, at, target, command, args_json, duration_ms, ok, error, count, last_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)');
-      for (const r of rows) {
-        const e = r.event;
-        ins.run(r.runId, r.stepId, e.at, scrubText(e.target), scrubText(e.command), scrubbedJson(e.args), r.maxMs, e.ok ? 1 : 0, e.error === undefined ? null : scrubText(e.error), r.count, r.lastAt);
-      }
-    })());
+    this.write('audit reads', () =>
+      this.db.transaction(() => {
+        const ins = this.db.prepare(
+          'INSERT INTO audit (run_id, step_id, at, target, command, args_json, duration_ms, ok, error, count, last_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)',
+        );
+        for (const r of rows) {
+          const e = r.event;
+          ins.run(
+            r.runId,
+            r.stepId,
+            e.at,
+            scrubText(e.target),
+            scrubText(e.command),
+            scrubbedJson(e.args),
+            r.maxMs,
+            e.ok ? 1 : 0,
+            e.error === undefined ? null : scrubText(e.error),
+            r.count,
+            r.lastAt,
+          );
+        }
+      })(),
+    );
   }
 
   /** Audit events go to the run being executed. */
@@ -191,9 +242,23 @@ export class Store implements AuditSink {
     const stepId = e.stepId ?? this.currentStepId ?? null;
     if (!isReadOnly(e.command, e.args)) {
       try {
-        this.write('audit', () => this.db
-          .prepare('INSERT INTO audit (run_id, step_id, at, target, command, args_json, duration_ms, ok, error) VALUES (?,?,?,?,?,?,?,?,?)')
-          .run(this.currentRun, stepId, e.at, scrubText(e.target), scrubText(e.command), scrubbedJson(e.args), e.durationMs, e.ok ? 1 : 0, e.error === undefined ? null : scrubText(e.error)));
+        this.write('audit', () =>
+          this.db
+            .prepare(
+              'INSERT INTO audit (run_id, step_id, at, target, command, args_json, duration_ms, ok, error) VALUES (?,?,?,?,?,?,?,?,?)',
+            )
+            .run(
+              this.currentRun,
+              stepId,
+              e.at,
+              scrubText(e.target),
+              scrubText(e.command),
+              scrubbedJson(e.args),
+              e.durationMs,
+              e.ok ? 1 : 0,
+              e.error === undefined ? null : scrubText(e.error),
+            ),
+        );
       } catch {
         // latched in writeFailure
       }
@@ -213,7 +278,14 @@ export class Store implements AuditSink {
       if (Date.now() - this.pendingSince >= READ_FLUSH_MS || this.pending.size >= READ_FLUSH_KEYS) this.flushReads();
       else if (!this.flushTimer) {
         // A quiet spell (a step waiting without reading) still gets its reads written.
-        this.flushTimer = setTimeout(() => { this.flushTimer = undefined; try { this.flushReads(); } catch { /* latched */ } }, READ_FLUSH_MS);
+        this.flushTimer = setTimeout(() => {
+          this.flushTimer = undefined;
+          try {
+            this.flushReads();
+          } catch {
+            /* latched */
+          }
+        }, READ_FLUSH_MS);
         this.flushTimer.unref();
       }
     } catch {
@@ -223,14 +295,32 @@ export class Store implements AuditSink {
 
   intent(e: AuditEvent): number | undefined {
     if (!this.currentRun) return undefined;
-    const r = this.write('audit intent', () => this.db
-      .prepare('INSERT INTO audit (run_id, step_id, at, target, command, args_json, duration_ms, ok, error, write) VALUES (?,?,?,?,?,?,?,?,?,1)')
-      .run(this.currentRun, e.stepId ?? this.currentStepId ?? null, e.at, scrubText(e.target), scrubText(e.command), scrubbedJson(e.args), 0, 0, 'sent; no reply recorded'));
+    const r = this.write('audit intent', () =>
+      this.db
+        .prepare(
+          'INSERT INTO audit (run_id, step_id, at, target, command, args_json, duration_ms, ok, error, write) VALUES (?,?,?,?,?,?,?,?,?,1)',
+        )
+        .run(
+          this.currentRun,
+          e.stepId ?? this.currentStepId ?? null,
+          e.at,
+          scrubText(e.target),
+          scrubText(e.command),
+          scrubbedJson(e.args),
+          0,
+          0,
+          'sent; no reply recorded',
+        ),
+    );
     return Number(r.lastInsertRowid);
   }
 
   complete(id: number, o: Pick<AuditEvent, 'ok' | 'durationMs' | 'error'>): void {
-    this.write('audit', () => this.db.prepare('UPDATE audit SET ok = ?, duration_ms = ?, error = ? WHERE id = ?').run(o.ok ? 1 : 0, o.durationMs, o.error === undefined ? null : scrubText(o.error), id));
+    this.write('audit', () =>
+      this.db
+        .prepare('UPDATE audit SET ok = ?, duration_ms = ?, error = ? WHERE id = ?')
+        .run(o.ok ? 1 : 0, o.durationMs, o.error === undefined ? null : scrubText(o.error), id),
+    );
   }
 
   /** Commands that may change state, sent for a step since a time (the in-doubt window). */
@@ -240,48 +330,106 @@ export class Store implements AuditSink {
 
   /** Record an operator decision or a runner note in the audit log. */
   note(runId: string, stepId: string | undefined, command: string, args: string[] = []): void {
-    this.write('note', () => this.db
-      .prepare('INSERT INTO audit (run_id, step_id, at, target, command, args_json, duration_ms, ok, error) VALUES (?,?,?,?,?,?,?,?,?)')
-      .run(runId, stepId ?? null, Date.now(), 'operator', scrubText(command), scrubbedJson(args), 0, 1, null));
+    this.write('note', () =>
+      this.db
+        .prepare(
+          'INSERT INTO audit (run_id, step_id, at, target, command, args_json, duration_ms, ok, error) VALUES (?,?,?,?,?,?,?,?,?)',
+        )
+        .run(runId, stepId ?? null, Date.now(), 'operator', scrubText(command), scrubbedJson(args), 0, 1, null),
+    );
   }
 
   /**
    * Create a run and take the lock on each of its clusters, atomically.
    * A cluster held by another unfinished run refuses with that run's id.
    */
-  createRun(row: Omit<RunRow, 'updatedAt' | 'snapshotJson' | 'error'> & { error?: string }, steps: Array<Pick<StepRow, 'stepId' | 'idx' | 'kind' | 'title'>>, lock = true, nodes: ClusterNodes = {}): void {
+  createRun(
+    row: Omit<RunRow, 'updatedAt' | 'snapshotJson' | 'error'> & { error?: string },
+    steps: Array<Pick<StepRow, 'stepId' | 'idx' | 'kind' | 'title'>>,
+    lock = true,
+    nodes: ClusterNodes = {},
+  ): void {
     // The owner is this process unless the caller names another one.
     const me = selfIdentity();
-    const owner = row.pid === me.pid && row.pidStart === undefined && row.host === undefined ? me : { pid: row.pid, startTime: row.pidStart ?? undefined, host: row.host ?? undefined };
-    this.write('new run', () => this.db.transaction(() => {
-      const locked = row.status === 'refused' || !lock ? [] : row.clusters;
-      const lockedNodes = Object.fromEntries(locked.filter((c) => nodes[c]).map((c) => [c, nodes[c]!]));
-      this.assertFree(locked, lockedNodes);
-      for (const cluster of locked) this.db.prepare('INSERT INTO locks (cluster, run_id, acquired_at) VALUES (?,?,?)').run(cluster, row.id, Date.now());
-      const insNode = this.db.prepare('INSERT OR IGNORE INTO node_locks (node_id, run_id, cluster, address, acquired_at) VALUES (?,?,?,?,?)');
-      for (const [cluster, ns] of Object.entries(lockedNodes)) for (const n of ns) insNode.run(n.id, row.id, cluster, n.address, Date.now());
+    const owner =
+      row.pid === me.pid && row.pidStart === undefined && row.host === undefined
+        ? me
+        : { pid: row.pid, startTime: row.pidStart ?? undefined, host: row.host ?? undefined };
+    this.write('new run', () =>
       this.db
-        .prepare('INSERT INTO runs (id, runbook, clusters, status, created_at, updated_at, pid, pid_start, host, plan_json, runbook_hash, inventory_file, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)')
-        .run(row.id, row.runbook, JSON.stringify(row.clusters), row.status, row.createdAt, row.createdAt, owner.pid, owner.startTime ?? null, owner.host ?? null, row.planJson, row.runbookHash, row.inventoryFile, row.error == null ? null : scrubText(row.error));
-      const ins = this.db.prepare('INSERT INTO steps (run_id, step_id, idx, kind, title, status) VALUES (?,?,?,?,?,?)');
-      for (const s of steps) ins.run(row.id, s.stepId, s.idx, s.kind, scrubText(s.title), 'pending');
-    }).immediate());
+        .transaction(() => {
+          const locked = row.status === 'refused' || !lock ? [] : row.clusters;
+          const lockedNodes = Object.fromEntries(locked.filter((c) => nodes[c]).map((c) => [c, nodes[c]!]));
+          this.assertFree(locked, lockedNodes);
+          for (const cluster of locked)
+            this.db
+              .prepare('INSERT INTO locks (cluster, run_id, acquired_at) VALUES (?,?,?)')
+              .run(cluster, row.id, Date.now());
+          const insNode = this.db.prepare(
+            'INSERT OR IGNORE INTO node_locks (node_id, run_id, cluster, address, acquired_at) VALUES (?,?,?,?,?)',
+          );
+          for (const [cluster, ns] of Object.entries(lockedNodes))
+            for (const n of ns) insNode.run(n.id, row.id, cluster, n.address, Date.now());
+          this.db
+            .prepare(
+              'INSERT INTO runs (id, runbook, clusters, status, created_at, updated_at, pid, pid_start, host, plan_json, runbook_hash, inventory_file, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)',
+            )
+            .run(
+              row.id,
+              row.runbook,
+              JSON.stringify(row.clusters),
+              row.status,
+              row.createdAt,
+              row.createdAt,
+              owner.pid,
+              owner.startTime ?? null,
+              owner.host ?? null,
+              row.planJson,
+              row.runbookHash,
+              row.inventoryFile,
+              row.error == null ? null : scrubText(row.error),
+            );
+          const ins = this.db.prepare(
+            'INSERT INTO steps (run_id, step_id, idx, kind, title, status) VALUES (?,?,?,?,?,?)',
+          );
+          for (const s of steps) ins.run(row.id, s.stepId, s.idx, s.kind, scrubText(s.title), 'pending');
+        })
+        .immediate(),
+    );
   }
 
   /** Persist the machine snapshot and the step status it implies, in one transaction. */
-  persist(runId: string, snapshot: unknown, status: RunStatus, steps: Array<{ stepId: string; status: StepStatus; error?: string | null }> = []): void {
-    this.write('run state', () => this.db.transaction(() => {
-      // This process must still own the run: another one may have claimed it (a resume that
-      // took our pid for a dead one). Checked in the same transaction as the write.
-      this.assertOwner(runId);
-      // A finished run stays finished (an `abort` from elsewhere is not undone by a late write).
-      const r = this.db.prepare("UPDATE runs SET snapshot_json = ?, status = ?, updated_at = ? WHERE id = ? AND status NOT IN ('succeeded', 'aborted')")
-        .run(JSON.stringify(snapshot), status, Date.now(), runId);
-      if (r.changes === 0) throw preconditionError('E_RUN_FINISHED', `run ${runId} was finished or aborted by another process`, 'see `redis-runbook show`');
-      for (const step of steps) this.stepStatus(runId, step.stepId, step.status, step.error == null ? step.error : scrubText(step.error));
-      // Release the clusters in the same transaction as the final status: no kill can leave a finished run holding them.
-      if (status === 'succeeded' || status === 'aborted') this.releaseLocks(runId);
-    }).immediate());
+  persist(
+    runId: string,
+    snapshot: unknown,
+    status: RunStatus,
+    steps: Array<{ stepId: string; status: StepStatus; error?: string | null }> = [],
+  ): void {
+    this.write('run state', () =>
+      this.db
+        .transaction(() => {
+          // This process must still own the run: another one may have claimed it (a resume that
+          // took our pid for a dead one). Checked in the same transaction as the write.
+          this.assertOwner(runId);
+          // A finished run stays finished (an `abort` from elsewhere is not undone by a late write).
+          const r = this.db
+            .prepare(
+              "UPDATE runs SET snapshot_json = ?, status = ?, updated_at = ? WHERE id = ? AND status NOT IN ('succeeded', 'aborted')",
+            )
+            .run(JSON.stringify(snapshot), status, Date.now(), runId);
+          if (r.changes === 0)
+            throw preconditionError(
+              'E_RUN_FINISHED',
+              `run ${runId} was finished or aborted by another process`,
+              'see `redis-runbook show`',
+            );
+          for (const step of steps)
+            this.stepStatus(runId, step.stepId, step.status, step.error == null ? step.error : scrubText(step.error));
+          // Release the clusters in the same transaction as the final status: no kill can leave a finished run holding them.
+          if (status === 'succeeded' || status === 'aborted') this.releaseLocks(runId);
+        })
+        .immediate(),
+    );
   }
 
   setStepStatus(runId: string, stepId: string, status: StepStatus, error?: string | null): void {
@@ -291,27 +439,46 @@ export class Store implements AuditSink {
   private stepStatus(runId: string, stepId: string, status: StepStatus, error?: string | null): void {
     const now = Date.now();
     if (status === 'checking') {
-      this.db.prepare('UPDATE steps SET status = ?, attempts = attempts + 1, started_at = COALESCE(started_at, ?), error = NULL WHERE run_id = ? AND step_id = ? AND status != ?')
+      this.db
+        .prepare(
+          'UPDATE steps SET status = ?, attempts = attempts + 1, started_at = COALESCE(started_at, ?), error = NULL WHERE run_id = ? AND step_id = ? AND status != ?',
+        )
         .run(status, now, runId, stepId, 'checking');
     } else if (status === 'failed') {
       // An unknown error (a resumed process does not have it) keeps the recorded one.
-      this.db.prepare('UPDATE steps SET status = ?, finished_at = ?, error = COALESCE(?, error) WHERE run_id = ? AND step_id = ?').run(status, now, error ?? null, runId, stepId);
+      this.db
+        .prepare(
+          'UPDATE steps SET status = ?, finished_at = ?, error = COALESCE(?, error) WHERE run_id = ? AND step_id = ?',
+        )
+        .run(status, now, error ?? null, runId, stepId);
     } else if (status === 'done' || status === 'skipped') {
-      this.db.prepare('UPDATE steps SET status = ?, finished_at = ?, error = ? WHERE run_id = ? AND step_id = ?').run(status, now, error ?? null, runId, stepId);
+      this.db
+        .prepare('UPDATE steps SET status = ?, finished_at = ?, error = ? WHERE run_id = ? AND step_id = ?')
+        .run(status, now, error ?? null, runId, stepId);
     } else if (status === 'running') {
       // When the run phase began: a resume that finds the step still here treats it as in doubt since then.
-      this.db.prepare('UPDATE steps SET status = ?, run_started_at = ? WHERE run_id = ? AND step_id = ?').run(status, now, runId, stepId);
+      this.db
+        .prepare('UPDATE steps SET status = ?, run_started_at = ? WHERE run_id = ? AND step_id = ?')
+        .run(status, now, runId, stepId);
     } else {
       this.db.prepare('UPDATE steps SET status = ? WHERE run_id = ? AND step_id = ?').run(status, runId, stepId);
     }
   }
 
   setStepOutput(runId: string, stepId: string, output: unknown): void {
-    this.write('step output', () => this.db.prepare('UPDATE steps SET output_json = ? WHERE run_id = ? AND step_id = ?').run(scrubbedJson(output ?? null), runId, stepId));
+    this.write('step output', () =>
+      this.db
+        .prepare('UPDATE steps SET output_json = ? WHERE run_id = ? AND step_id = ?')
+        .run(scrubbedJson(output ?? null), runId, stepId),
+    );
   }
 
   setStepConditions(runId: string, stepId: string, phase: 'check' | 'verify', conditions: unknown): void {
-    this.write('step conditions', () => this.db.prepare('UPDATE steps SET conditions_json = ? WHERE run_id = ? AND step_id = ?').run(scrubbedJson({ phase, conditions }), runId, stepId));
+    this.write('step conditions', () =>
+      this.db
+        .prepare('UPDATE steps SET conditions_json = ? WHERE run_id = ? AND step_id = ?')
+        .run(scrubbedJson({ phase, conditions }), runId, stepId),
+    );
   }
 
   /**
@@ -321,10 +488,17 @@ export class Store implements AuditSink {
   claim(runId: string, seen: number | null | Pick<RunRow, 'pid' | 'pidStart' | 'host'>): boolean {
     const s = typeof seen === 'object' && seen !== null ? seen : { pid: seen, pidStart: undefined, host: undefined };
     const me = selfIdentity();
-    const r = this.write('claim', () => (s.pidStart === undefined && s.host === undefined
-      ? this.db.prepare('UPDATE runs SET pid = ?, pid_start = ?, host = ?, updated_at = ? WHERE id = ? AND pid IS ?').run(me.pid, me.startTime ?? null, me.host, Date.now(), runId, s.pid)
-      : this.db.prepare('UPDATE runs SET pid = ?, pid_start = ?, host = ?, updated_at = ? WHERE id = ? AND pid IS ? AND pid_start IS ? AND host IS ?')
-        .run(me.pid, me.startTime ?? null, me.host, Date.now(), runId, s.pid, s.pidStart ?? null, s.host ?? null)));
+    const r = this.write('claim', () =>
+      s.pidStart === undefined && s.host === undefined
+        ? this.db
+            .prepare('UPDATE runs SET pid = ?, pid_start = ?, host = ?, updated_at = ? WHERE id = ? AND pid IS ?')
+            .run(me.pid, me.startTime ?? null, me.host, Date.now(), runId, s.pid)
+        : this.db
+            .prepare(
+              'UPDATE runs SET pid = ?, pid_start = ?, host = ?, updated_at = ? WHERE id = ? AND pid IS ? AND pid_start IS ? AND host IS ?',
+            )
+            .run(me.pid, me.startTime ?? null, me.host, Date.now(), runId, s.pid, s.pidStart ?? null, s.host ?? null),
+    );
     return r.changes === 1;
   }
 
@@ -343,9 +517,17 @@ export class Store implements AuditSink {
     const owner = this.owner(run);
     const me = selfIdentity();
     // A run recorded before start times were kept has its pid alone to go on.
-    if (owner && (owner.pid !== me.pid || (owner.host && owner.host !== me.host) || (owner.startTime !== undefined && owner.startTime !== me.startTime))) {
-      throw preconditionError('E_RUN_TAKEN_OVER', `run ${runId} is now owned by ${describeIdentity(owner)}, not this process (${describeIdentity(me)}); this process stops here and sends nothing more`,
-        `let the owner finish it; see \`redis-runbook show ${runId}\``);
+    if (
+      owner &&
+      (owner.pid !== me.pid ||
+        (owner.host && owner.host !== me.host) ||
+        (owner.startTime !== undefined && owner.startTime !== me.startTime))
+    ) {
+      throw preconditionError(
+        'E_RUN_TAKEN_OVER',
+        `run ${runId} is now owned by ${describeIdentity(owner)}, not this process (${describeIdentity(me)}); this process stops here and sends nothing more`,
+        `let the owner finish it; see \`redis-runbook show ${runId}\``,
+      );
     }
   }
 
@@ -355,12 +537,20 @@ export class Store implements AuditSink {
   }
 
   setRunStatus(runId: string, status: RunStatus, error?: string | null): void {
-    this.write('run status', () => this.db.transaction(() => {
-      // A run that succeeded in the end has no error; otherwise an unknown error keeps the recorded one.
-      this.db.prepare("UPDATE runs SET status = ?, error = CASE WHEN ? = 'succeeded' THEN NULL ELSE COALESCE(?, error) END, updated_at = ? WHERE id = ?").run(status, status, error == null ? null : scrubText(error), Date.now(), runId);
-      // A finished run gives its clusters back; a stopped or failed one keeps them until resumed or aborted.
-      if (status === 'succeeded' || status === 'aborted') this.releaseLocks(runId);
-    }).immediate());
+    this.write('run status', () =>
+      this.db
+        .transaction(() => {
+          // A run that succeeded in the end has no error; otherwise an unknown error keeps the recorded one.
+          this.db
+            .prepare(
+              "UPDATE runs SET status = ?, error = CASE WHEN ? = 'succeeded' THEN NULL ELSE COALESCE(?, error) END, updated_at = ? WHERE id = ?",
+            )
+            .run(status, status, error == null ? null : scrubText(error), Date.now(), runId);
+          // A finished run gives its clusters back; a stopped or failed one keeps them until resumed or aborted.
+          if (status === 'succeeded' || status === 'aborted') this.releaseLocks(runId);
+        })
+        .immediate(),
+    );
   }
 
   getRun(id: string): RunRow | undefined {
@@ -369,11 +559,15 @@ export class Store implements AuditSink {
   }
 
   listRuns(): RunRow[] {
-    return (this.db.prepare('SELECT * FROM runs ORDER BY created_at DESC').all() as Record<string, unknown>[]).map(toRun);
+    return (this.db.prepare('SELECT * FROM runs ORDER BY created_at DESC').all() as Record<string, unknown>[]).map(
+      toRun,
+    );
   }
 
   steps(runId: string): StepRow[] {
-    return (this.db.prepare('SELECT * FROM steps WHERE run_id = ? ORDER BY idx').all(runId) as Record<string, unknown>[]).map((r) => ({
+    return (
+      this.db.prepare('SELECT * FROM steps WHERE run_id = ? ORDER BY idx').all(runId) as Record<string, unknown>[]
+    ).map((r) => ({
       runId: r.run_id as string,
       stepId: r.step_id as string,
       idx: r.idx as number,
@@ -392,9 +586,11 @@ export class Store implements AuditSink {
 
   audit(runId: string, stepId?: string): AuditRow[] {
     if (!this.writeFailure) this.flushReads();
-    const rows = (stepId
-      ? this.db.prepare('SELECT * FROM audit WHERE run_id = ? AND step_id = ? ORDER BY id').all(runId, stepId)
-      : this.db.prepare('SELECT * FROM audit WHERE run_id = ? ORDER BY id').all(runId)) as Record<string, unknown>[];
+    const rows = (
+      stepId
+        ? this.db.prepare('SELECT * FROM audit WHERE run_id = ? AND step_id = ? ORDER BY id').all(runId, stepId)
+        : this.db.prepare('SELECT * FROM audit WHERE run_id = ? ORDER BY id').all(runId)
+    ) as Record<string, unknown>[];
     return rows.map((r) => ({
       id: r.id as number,
       runId: r.run_id as string,
@@ -417,26 +613,40 @@ export class Store implements AuditSink {
    * sync's replication ids and offsets), by key. Values must hold no secret.
    */
   getState<T>(runId: string, key: string): T | undefined {
-    const r = this.db.prepare('SELECT value_json FROM run_state WHERE run_id = ? AND key = ?').get(runId, key) as { value_json: string } | undefined;
+    const r = this.db.prepare('SELECT value_json FROM run_state WHERE run_id = ? AND key = ?').get(runId, key) as
+      { value_json: string } | undefined;
     return r ? (JSON.parse(r.value_json) as T) : undefined;
   }
 
   setState(runId: string, key: string, value: unknown): void {
-    this.write('run state', () => this.db.prepare('INSERT INTO run_state (run_id, key, value_json, updated_at) VALUES (?,?,?,?) ON CONFLICT(run_id, key) DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at')
-      .run(runId, key, scrubbedJson(value), Date.now()));
+    this.write('run state', () =>
+      this.db
+        .prepare(
+          'INSERT INTO run_state (run_id, key, value_json, updated_at) VALUES (?,?,?,?) ON CONFLICT(run_id, key) DO UPDATE SET value_json = excluded.value_json, updated_at = excluded.updated_at',
+        )
+        .run(runId, key, scrubbedJson(value), Date.now()),
+    );
   }
 
   /** Replace a step's findings (e.g. data differences) with the latest ones. */
   setFindings(runId: string, stepId: string, rows: Finding[]): void {
-    this.write('findings', () => this.db.transaction(() => {
-      this.db.prepare('DELETE FROM findings WHERE run_id = ? AND step_id = ?').run(runId, stepId);
-      const ins = this.db.prepare('INSERT INTO findings (run_id, step_id, key, kind, source, target) VALUES (?,?,?,?,?,?)');
-      for (const r of scrubValue(rows)) ins.run(runId, stepId, r.key, r.kind, r.source, r.target);
-    }).immediate());
+    this.write('findings', () =>
+      this.db
+        .transaction(() => {
+          this.db.prepare('DELETE FROM findings WHERE run_id = ? AND step_id = ?').run(runId, stepId);
+          const ins = this.db.prepare(
+            'INSERT INTO findings (run_id, step_id, key, kind, source, target) VALUES (?,?,?,?,?,?)',
+          );
+          for (const r of scrubValue(rows)) ins.run(runId, stepId, r.key, r.kind, r.source, r.target);
+        })
+        .immediate(),
+    );
   }
 
   findings(runId: string): Array<Finding & { stepId: string }> {
-    return (this.db.prepare('SELECT * FROM findings WHERE run_id = ? ORDER BY rowid').all(runId) as Record<string, string>[]).map((r) => ({ stepId: r.step_id!, key: r.key!, kind: r.kind!, source: r.source!, target: r.target! }));
+    return (
+      this.db.prepare('SELECT * FROM findings WHERE run_id = ? ORDER BY rowid').all(runId) as Record<string, string>[]
+    ).map((r) => ({ stepId: r.step_id!, key: r.key!, kind: r.kind!, source: r.source!, target: r.target! }));
   }
 
   /**
@@ -449,23 +659,36 @@ export class Store implements AuditSink {
     for (const cluster of clusters) {
       const holder = this.lockHolder(cluster);
       if (holder) {
-        throw preconditionError('E_CLUSTER_LOCKED', `cluster ${cluster} is held by run ${holder}, which has not finished`,
-          `finish it with \`redis-runbook resume ${holder}\`, or give it up with \`redis-runbook abort ${holder}\``);
+        throw preconditionError(
+          'E_CLUSTER_LOCKED',
+          `cluster ${cluster} is held by run ${holder}, which has not finished`,
+          `finish it with \`redis-runbook resume ${holder}\`, or give it up with \`redis-runbook abort ${holder}\``,
+        );
       }
     }
     const q = this.db.prepare('SELECT run_id, cluster, address FROM node_locks WHERE node_id = ?');
     for (const [cluster, ns] of Object.entries(nodes)) {
-      const held = ns.map((n) => q.get(n.id) as { run_id: string; cluster: string; address: string } | undefined).filter((h) => h !== undefined);
+      const held = ns
+        .map((n) => q.get(n.id) as { run_id: string; cluster: string; address: string } | undefined)
+        .filter((h) => h !== undefined);
       if (held.length) {
         const holder = held[0]!.run_id;
-        throw preconditionError('E_CLUSTER_LOCKED', `cluster ${cluster} is held by run ${holder}, which has not finished: its nodes ${held.filter((h) => h.run_id === holder).map((h) => h.address).join(', ')} are the ones that run locked as cluster \`${held[0]!.cluster}\``,
-          `finish it with \`redis-runbook resume ${holder}\`, or give it up with \`redis-runbook abort ${holder}\``);
+        throw preconditionError(
+          'E_CLUSTER_LOCKED',
+          `cluster ${cluster} is held by run ${holder}, which has not finished: its nodes ${held
+            .filter((h) => h.run_id === holder)
+            .map((h) => h.address)
+            .join(', ')} are the ones that run locked as cluster \`${held[0]!.cluster}\``,
+          `finish it with \`redis-runbook resume ${holder}\`, or give it up with \`redis-runbook abort ${holder}\``,
+        );
       }
     }
   }
 
   lockHolder(cluster: string): string | undefined {
-    return (this.db.prepare('SELECT run_id FROM locks WHERE cluster = ?').get(cluster) as { run_id: string } | undefined)?.run_id;
+    return (
+      this.db.prepare('SELECT run_id FROM locks WHERE cluster = ?').get(cluster) as { run_id: string } | undefined
+    )?.run_id;
   }
 }
 

@@ -8,7 +8,11 @@ import { hostInvocation, runOnHost, shellWord, sshDestination, sshOptions, SSH_L
 import type { CleanupSink } from '../leftovers.js';
 
 /** A file or directory on a host. `target` is how ssh reaches the host (the node's IP or name). */
-export interface Location { host: HostConfig; target: string; path: string }
+export interface Location {
+  host: HostConfig;
+  target: string;
+  path: string;
+}
 
 /** Size and SHA-256 of each file: one entry '' for a file, relative paths for a directory. */
 export type Digest = Map<string, { size: number; sha256: string }>;
@@ -34,11 +38,13 @@ export function portClosedGuard(port: number | string): string {
  */
 export async function digest(loc: Location, kind: 'file' | 'dir', signal?: AbortSignal): Promise<Digest | undefined> {
   const p = shellQuote(loc.path);
-  const script = kind === 'file'
-    ? `if [ -f ${p} ]; then stat -c '%s %n' -- ${p} && sha256sum -- ${p}; else echo MISSING; fi`
-    : `if [ -d ${p} ]; then cd ${p} && find . -type f -exec stat -c '%s %n' {} + && echo -- && find . -type f -exec sha256sum {} +; else echo MISSING; fi`;
+  const script =
+    kind === 'file'
+      ? `if [ -f ${p} ]; then stat -c '%s %n' -- ${p} && sha256sum -- ${p}; else echo MISSING; fi`
+      : `if [ -d ${p} ]; then cd ${p} && find . -type f -exec stat -c '%s %n' {} + && echo -- && find . -type f -exec sha256sum {} +; else echo MISSING; fi`;
   const r = await runOnHost(loc.host, loc.target, script, { timeoutMs: 30 * 60_000, signal });
-  if (r.exitCode !== 0) throw new Error(`cannot digest ${loc.path} on host ${loc.host.name}: ${(r.stderr || r.stdout).trim()}`);
+  if (r.exitCode !== 0)
+    throw new Error(`cannot digest ${loc.path} on host ${loc.host.name}: ${(r.stderr || r.stdout).trim()}`);
   if (r.stdout.trim() === 'MISSING') return undefined;
   const lines = r.stdout.trim().split('\n');
   const out: Digest = new Map();
@@ -73,7 +79,11 @@ function rsyncPath(loc: Location, kind: 'file' | 'dir'): string {
 /** rsync gives up when no data moves for this long (it sends keep-alives meanwhile when the link is healthy). */
 export const RSYNC_IO_TIMEOUT_S = 300;
 
-export function rsyncArgs(kind: 'file' | 'dir', remote: HostConfig | undefined, ssh: string[] | undefined = remote ? sshOptions(remote) : undefined): string[] {
+export function rsyncArgs(
+  kind: 'file' | 'dir',
+  remote: HostConfig | undefined,
+  ssh: string[] | undefined = remote ? sshOptions(remote) : undefined,
+): string[] {
   // -a keeps modes and times; --delete makes a directory an exact copy (an AOF directory
   // with stale incr files would be replayed).
   // --protect-args: paths reach the remote rsync as they are, never through its shell.
@@ -81,7 +91,14 @@ export function rsyncArgs(kind: 'file' | 'dir', remote: HostConfig | undefined, 
   // real file name. --ignore-times: rsync is only called when the digests differ, so its
   // size+mtime quick check must not declare the files equal.
   // --timeout: a transfer whose other end stopped answering fails instead of waiting out the 6 h cap.
-  const args = ['-a', `--partial-dir=${PARTIAL}`, '--ignore-times', '--protect-args', `--timeout=${RSYNC_IO_TIMEOUT_S}`, ...(kind === 'dir' ? ['--delete'] : [])];
+  const args = [
+    '-a',
+    `--partial-dir=${PARTIAL}`,
+    '--ignore-times',
+    '--protect-args',
+    `--timeout=${RSYNC_IO_TIMEOUT_S}`,
+    ...(kind === 'dir' ? ['--delete'] : []),
+  ];
   if (ssh) args.push('-e', ['ssh', ...ssh].map((a) => (/[\s'"]/.test(a) ? shellQuote(a) : a)).join(' '));
   return args;
 }
@@ -98,7 +115,10 @@ function rsyncArgv(from: Location, to: Location, kind: 'file' | 'dir'): string[]
  * the plan can name it and the run uses exactly that.
  */
 export function stagingDir(from: Location, to: Location): string {
-  const h = createHash('sha256').update(`${from.host.name}\0${from.target}\0${from.path}\0${to.host.name}\0${to.target}\0${to.path}`).digest('hex').slice(0, 16);
+  const h = createHash('sha256')
+    .update(`${from.host.name}\0${from.target}\0${from.path}\0${to.host.name}\0${to.target}\0${to.path}`)
+    .digest('hex')
+    .slice(0, 16);
   return join(stageRoot(), `redis-runbook-copy-${h}`);
 }
 
@@ -108,7 +128,9 @@ export function stageRoot(): string {
 
 /** The inventory lets the source host log in to the target host: the copy runs there, in one hop. */
 export function directTrust(from: Location, to: Location): CopyTrust | undefined {
-  return from.host.transport === 'ssh' && to.host.transport === 'ssh' && from.host !== to.host ? from.host.copyTo?.[to.host.name] : undefined;
+  return from.host.transport === 'ssh' && to.host.transport === 'ssh' && from.host !== to.host
+    ? from.host.copyTo?.[to.host.name]
+    : undefined;
 }
 
 /**
@@ -118,8 +140,16 @@ export function directTrust(from: Location, to: Location): CopyTrust | undefined
  */
 function trustSshOptions(trust: CopyTrust, to: HostConfig): string[] {
   const port = trust.port ?? to.ssh?.port;
-  const args = ['-o', 'BatchMode=yes', '-o', `ConnectTimeout=${SSH_LIMITS.connectTimeoutS}`,
-    '-o', `ServerAliveInterval=${SSH_LIMITS.serverAliveIntervalS}`, '-o', `ServerAliveCountMax=${SSH_LIMITS.serverAliveCountMax}`];
+  const args = [
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    `ConnectTimeout=${SSH_LIMITS.connectTimeoutS}`,
+    '-o',
+    `ServerAliveInterval=${SSH_LIMITS.serverAliveIntervalS}`,
+    '-o',
+    `ServerAliveCountMax=${SSH_LIMITS.serverAliveCountMax}`,
+  ];
   if (port) args.push('-p', String(port));
   if (trust.identity) args.push('-i', trust.identity, '-o', 'IdentitiesOnly=yes');
   if (trust.knownHosts) args.push('-o', `UserKnownHostsFile=${trust.knownHosts}`);
@@ -131,18 +161,32 @@ function trustSshOptions(trust: CopyTrust, to: HostConfig): string[] {
  * target host over ssh. What runs locally is the ssh; the rsync line is its
  * remote command, each word quoted for the source host's shell.
  */
-function directInvocation(from: Location, to: Location, kind: 'file' | 'dir', trust: CopyTrust): { file: string; args: string[] } {
+function directInvocation(
+  from: Location,
+  to: Location,
+  kind: 'file' | 'dir',
+  trust: CopyTrust,
+): { file: string; args: string[] } {
   const user = trust.user ?? to.host.ssh?.user;
   const dest = `${user ? `${user}@` : ''}${to.target}:${kind === 'dir' ? `${to.path.replace(/\/+$/, '')}/` : to.path}`;
   const source = kind === 'dir' ? `${from.path.replace(/\/+$/, '')}/` : from.path;
-  const remote = ['rsync', ...rsyncArgs(kind, undefined, trustSshOptions(trust, to.host)), '--', source, dest].map(shellWord).join(' ');
+  const remote = ['rsync', ...rsyncArgs(kind, undefined, trustSshOptions(trust, to.host)), '--', source, dest]
+    .map(shellWord)
+    .join(' ');
   return hostInvocation(from.host, from.target, remote);
 }
 
 function hops(from: Location, to: Location): Array<[Location, Location]> {
   if (from.host.transport === 'ssh' && to.host.transport === 'ssh') {
-    const mid: Location = { host: { name: 'this machine', transport: 'local', addresses: [] }, target: 'localhost', path: join(stagingDir(from, to), 'data') };
-    return [[from, mid], [mid, to]];
+    const mid: Location = {
+      host: { name: 'this machine', transport: 'local', addresses: [] },
+      target: 'localhost',
+      path: join(stagingDir(from, to), 'data'),
+    };
+    return [
+      [from, mid],
+      [mid, to],
+    ];
   }
   return [[from, to]];
 }
@@ -160,11 +204,21 @@ export function copyCommandLines(from: Location, to: Location, kind: 'file' | 'd
 async function rsync(from: Location, to: Location, kind: 'file' | 'dir', signal?: AbortSignal): Promise<void> {
   await makeParent(to, kind, signal);
   const trust = directTrust(from, to);
-  const { file, args } = trust ? directInvocation(from, to, kind, trust) : { file: 'rsync', args: rsyncArgv(from, to, kind) };
+  const { file, args } = trust
+    ? directInvocation(from, to, kind, trust)
+    : { file: 'rsync', args: rsyncArgv(from, to, kind) };
   const r = await execa(file, args, { reject: false, stdin: 'ignore', cancelSignal: signal, timeout: 6 * 60 * 60_000 });
   if (r.exitCode !== 0) {
-    const how = trust ? ` (run on host ${from.host.name}${r.exitCode === 255 ? '; 255: ssh to it, or from it to the target, failed' : ''})` : '';
-    throw new Error(`rsync ${rsyncPath(from, kind)} -> ${rsyncPath(to, kind)}${how} exited ${r.exitCode}: ${String(r.stderr ?? '').trim().split('\n').slice(-3).join(' | ')}`);
+    const how = trust
+      ? ` (run on host ${from.host.name}${r.exitCode === 255 ? '; 255: ssh to it, or from it to the target, failed' : ''})`
+      : '';
+    throw new Error(
+      `rsync ${rsyncPath(from, kind)} -> ${rsyncPath(to, kind)}${how} exited ${r.exitCode}: ${String(r.stderr ?? '')
+        .trim()
+        .split('\n')
+        .slice(-3)
+        .join(' | ')}`,
+    );
   }
 }
 
@@ -185,7 +239,13 @@ async function makeParent(to: Location, kind: 'file' | 'dir', signal?: AbortSign
  * goes through a staging directory on this machine (rsync cannot join two
  * remote ends, and host-to-host trust between servers is not assumed).
  */
-export async function copy(from: Location, to: Location, kind: 'file' | 'dir', signal?: AbortSignal, opts: CopyOptions = {}): Promise<void> {
+export async function copy(
+  from: Location,
+  to: Location,
+  kind: 'file' | 'dir',
+  signal?: AbortSignal,
+  opts: CopyOptions = {},
+): Promise<void> {
   const steps = directTrust(from, to) ? [[from, to] as [Location, Location]] : hops(from, to);
   if (steps.length === 2) {
     const stage = stagingDir(from, to);
@@ -215,7 +275,9 @@ function privateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const st = lstatSync(dir);
   if (!st.isDirectory() || (process.getuid && st.uid !== process.getuid()) || (st.mode & 0o077) !== 0) {
-    throw new Error(`${dir} is not a private directory of this user: remove it (copies between two remote hosts are staged there)`);
+    throw new Error(
+      `${dir} is not a private directory of this user: remove it (copies between two remote hosts are staged there)`,
+    );
   }
 }
 

@@ -21,5 +21,11 @@ export interface HostHandle {
 /** Files on the nodes' hosts, as steps see them: digests (reads) and copies (journaled writes). */
 export interface FileOps {
   digest(address: string, path: string, kind: 'file' | 'dir', signal?: AbortSignal): Promise<Digest | undefined>;
-  copy(from: { address: string; path: string }, to: { address: string; path: string }, kind: 'file' | 'dir', signal?: AbortSignal, opts?: CopyOptions): Promise<void>;
+  copy(
+    from: { address: string; path: string },
+    to: { address: string; path: string },
+    kind: 'file' | 'dir',
+    signal?: AbortSignal,
+    opts?: CopyOptions,
+  ): Promise<void>;
 }

@@ -8,7 +8,12 @@ import { hostOf, portOf } from '../address.js';
 // Where address helpers used to live; their home is src/address.ts.
 export { HOST_NAME, hostOf, validNodeAddress } from '../address.js';
 
-export interface HostResult { exitCode: number; stdout: string; stderr: string; timedOut: boolean }
+export interface HostResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
 
 /** The inventory host a node runs on: the one whose `addresses` list its IP or name. */
 export function hostFor(inventory: Inventory, address: string): HostConfig | undefined {
@@ -28,7 +33,10 @@ export function shellWord(s: string): string {
  */
 export function expandTemplate(template: string, address: string): string {
   const port = portOf(address);
-  return template.replaceAll('{port}', shellWord(port)).replaceAll('{host}', shellWord(hostOf(address))).replaceAll('{address}', shellWord(address));
+  return template
+    .replaceAll('{port}', shellWord(port))
+    .replaceAll('{host}', shellWord(hostOf(address)))
+    .replaceAll('{address}', shellWord(address));
 }
 
 /**
@@ -53,8 +61,16 @@ export const SSH_LIMITS = { connectTimeoutS: 10, serverAliveIntervalS: 15, serve
 /** The ssh options of a host (batch mode, timeouts, port, key, jump, known_hosts): shared by ssh and rsync -e. */
 export function sshOptions(host: HostConfig): string[] {
   const s = host.ssh ?? {};
-  const args = ['-o', 'BatchMode=yes', '-o', `ConnectTimeout=${SSH_LIMITS.connectTimeoutS}`,
-    '-o', `ServerAliveInterval=${SSH_LIMITS.serverAliveIntervalS}`, '-o', `ServerAliveCountMax=${SSH_LIMITS.serverAliveCountMax}`];
+  const args = [
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    `ConnectTimeout=${SSH_LIMITS.connectTimeoutS}`,
+    '-o',
+    `ServerAliveInterval=${SSH_LIMITS.serverAliveIntervalS}`,
+    '-o',
+    `ServerAliveCountMax=${SSH_LIMITS.serverAliveCountMax}`,
+  ];
   if (s.port) args.push('-p', String(s.port));
   if (s.identity) args.push('-i', s.identity, '-o', 'IdentitiesOnly=yes');
   if (s.jump) args.push('-J', s.jump);
@@ -74,7 +90,9 @@ function controlDir(): string {
     // would see our copies. It must be ours and private, or ssh goes without sharing.
     const st = lstatSync(dir);
     if (!st.isDirectory() || (process.getuid && st.uid !== process.getuid()) || (st.mode & 0o077) !== 0) {
-      throw new Error(`${dir} is not a private directory of this user: remove it (ssh connection sharing keeps its sockets there)`);
+      throw new Error(
+        `${dir} is not a private directory of this user: remove it (ssh connection sharing keeps its sockets there)`,
+      );
     }
     control = dir;
   }
@@ -85,9 +103,20 @@ export function sshDestination(host: HostConfig, target: string): string {
   return host.ssh?.user ? `${host.ssh.user}@${target}` : target;
 }
 
-export async function runOnHost(host: HostConfig, target: string, command: string, opts: { timeoutMs: number; signal?: AbortSignal }): Promise<HostResult> {
+export async function runOnHost(
+  host: HostConfig,
+  target: string,
+  command: string,
+  opts: { timeoutMs: number; signal?: AbortSignal },
+): Promise<HostResult> {
   const { file, args } = hostInvocation(host, target, command);
-  const r = await execa(file, args, { reject: false, timeout: opts.timeoutMs, stdin: 'ignore', cancelSignal: opts.signal, all: false });
+  const r = await execa(file, args, {
+    reject: false,
+    timeout: opts.timeoutMs,
+    stdin: 'ignore',
+    cancelSignal: opts.signal,
+    all: false,
+  });
   return {
     exitCode: r.exitCode ?? (r.failed ? 255 : 0),
     stdout: String(r.stdout ?? ''),

@@ -13,7 +13,13 @@ import { shellQuote } from './copy.js';
  */
 
 /** What CONFIG GET reports about a node's files. */
-export interface NodePersistence { dir: string; dbfilename: string; appendonly: boolean; appenddirname: string; clusterConfigFile: string }
+export interface NodePersistence {
+  dir: string;
+  dbfilename: string;
+  appendonly: boolean;
+  appenddirname: string;
+  clusterConfigFile: string;
+}
 
 export type NodeFileKind = 'rdb' | 'aof' | 'nodes-conf';
 
@@ -25,17 +31,31 @@ export interface NodeFile {
   path: string;
 }
 
-export interface NodeFiles { address: string; dir: string; files: NodeFile[] }
+export interface NodeFiles {
+  address: string;
+  dir: string;
+  files: NodeFile[];
+}
 
-const unsafe = (address: string, what: string, fix: string) => preconditionError('E_UNSAFE_PATH', `${address}: ${what}`, fix);
+const unsafe = (address: string, what: string, fix: string) =>
+  preconditionError('E_UNSAFE_PATH', `${address}: ${what}`, fix);
 
 /** The data directory, absolute and normalised; refused when relative, root or odd. */
 export function dataDir(address: string, dir: string): string {
   if (!dir || !dir.startsWith('/') || dir.includes('\0') || /[\n\r]/.test(dir)) {
-    throw unsafe(address, `reports dir \`${dir}\`: files are touched only under an absolute data directory`, 'handle its files by hand, or leave them (deleteFiles=false)');
+    throw unsafe(
+      address,
+      `reports dir \`${dir}\`: files are touched only under an absolute data directory`,
+      'handle its files by hand, or leave them (deleteFiles=false)',
+    );
   }
   const norm = posix.normalize(dir).replace(/\/+$/, '');
-  if (norm === '' || norm === '/') throw unsafe(address, `reports dir \`${dir}\`: the root directory is never a data directory to delete from`, 'handle its files by hand');
+  if (norm === '' || norm === '/')
+    throw unsafe(
+      address,
+      `reports dir \`${dir}\`: the root directory is never a data directory to delete from`,
+      'handle its files by hand',
+    );
   return norm;
 }
 
@@ -46,14 +66,25 @@ export function dataDir(address: string, dir: string): string {
  * itself or its parent, so it is refused, never passed to rm or mv.
  */
 export function fileInDir(address: string, dir: string, setting: string, name: string): string {
-  const bad = name === '' ? 'is empty'
-    : name === '.' || name === '..' ? `is \`${name}\`, the directory itself or its parent`
-    : name.includes('/') ? `\`${name}\` contains a slash (a path, not a file name)`
-    : /[\0\n\r]/.test(name) ? 'contains a control character'
-    : undefined;
-  if (bad) throw unsafe(address, `${setting} ${bad}`, `fix ${setting} on the node (CONFIG SET ${setting} <name>), or handle its files by hand`);
+  const bad =
+    name === ''
+      ? 'is empty'
+      : name === '.' || name === '..'
+        ? `is \`${name}\`, the directory itself or its parent`
+        : name.includes('/')
+          ? `\`${name}\` contains a slash (a path, not a file name)`
+          : /[\0\n\r]/.test(name)
+            ? 'contains a control character'
+            : undefined;
+  if (bad)
+    throw unsafe(
+      address,
+      `${setting} ${bad}`,
+      `fix ${setting} on the node (CONFIG SET ${setting} <name>), or handle its files by hand`,
+    );
   const path = posix.join(dir, name);
-  if (posix.dirname(path) !== dir) throw unsafe(address, `${setting} \`${name}\` resolves to ${path}, outside ${dir}`, 'handle its files by hand');
+  if (posix.dirname(path) !== dir)
+    throw unsafe(address, `${setting} \`${name}\` resolves to ${path}, outside ${dir}`, 'handle its files by hand');
   return path;
 }
 
@@ -65,7 +96,11 @@ export function fileInDir(address: string, dir: string, setting: string, name: s
 function clusterConfigInDir(address: string, dir: string, file: string): string {
   const path = file.startsWith('/') ? posix.normalize(file) : posix.join(dir, file);
   if (posix.dirname(path) !== dir || posix.basename(path) === '..' || posix.basename(path) === '.' || path === dir) {
-    throw unsafe(address, `cluster-config-file \`${file}\` resolves to ${path}, not a file inside ${dir}`, 'delete it by hand, or leave the files (deleteFiles=false)');
+    throw unsafe(
+      address,
+      `cluster-config-file \`${file}\` resolves to ${path}, not a file inside ${dir}`,
+      'delete it by hand, or leave the files (deleteFiles=false)',
+    );
   }
   return path;
 }
@@ -118,7 +153,9 @@ export function conflicts(mine: NodeFiles, others: Array<{ address: string; pers
   for (const o of others) {
     const used = usedPaths(o.persistence);
     for (const f of mine.files) {
-      const hit = used.files.find((u) => within(u, f.path) || within(f.path, u)) ?? (used.dir && within(used.dir, f.path) ? used.dir : undefined);
+      const hit =
+        used.files.find((u) => within(u, f.path) || within(f.path, u)) ??
+        (used.dir && within(used.dir, f.path) ? used.dir : undefined);
       if (hit) out.push(`${o.address} uses ${hit}, which deleting or moving ${f.path} would touch`);
     }
   }

@@ -53,7 +53,12 @@ export function identityOf(pid: number): ProcessIdentity | undefined {
 }
 
 function pidExists(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 export function sameIdentity(a: ProcessIdentity, b: ProcessIdentity): boolean {
@@ -87,7 +92,12 @@ export function describeIdentity(id: ProcessIdentity): string {
  */
 export function signalIfSame(id: ProcessIdentity, signal: NodeJS.Signals, cmdMark?: string): boolean {
   if (!isSameProcess(id, cmdMark)) return false;
-  try { process.kill(id.pid, signal); return true; } catch { return false; }
+  try {
+    process.kill(id.pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function isSameProcess(id: ProcessIdentity, cmdMark?: string): boolean {

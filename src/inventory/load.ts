@@ -18,16 +18,22 @@ export function loadInventory(path: string): Inventory {
     text = readCapped(file);
   } catch (err) {
     if (err instanceof RunbookError) throw err;
-    throw usageError('E_INVENTORY_UNREADABLE', `cannot read inventory ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`,
-      'pass an existing YAML file with --inventory (sandbox up prints one)');
+    throw usageError(
+      'E_INVENTORY_UNREADABLE',
+      `cannot read inventory ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`,
+      'pass an existing YAML file with --inventory (sandbox up prints one)',
+    );
   }
   let doc: unknown;
   try {
     doc = parseYaml(text);
   } catch (err) {
     const where = err instanceof YAMLParseError && err.linePos ? ` line ${err.linePos[0].line}` : '';
-    throw usageError('E_INVENTORY_YAML', `${file}${where}: not valid YAML (${(err as Error).message.split('\n')[0]})`,
-      'fix the YAML syntax');
+    throw usageError(
+      'E_INVENTORY_YAML',
+      `${file}${where}: not valid YAML (${(err as Error).message.split('\n')[0]})`,
+      'fix the YAML syntax',
+    );
   }
   return validateInventory(doc, file);
 }
@@ -42,17 +48,28 @@ export const MAX_INVENTORY_BYTES = 1024 * 1024;
  */
 function readCapped(file: string): string {
   // Refused before it is opened: opening a FIFO would wait for a writer.
-  if (!statSync(file).isFile()) throw usageError('E_INVENTORY_UNREADABLE', `inventory ${file} is not a regular file`, 'pass --inventory the inventory YAML file (sandbox up prints one)');
+  if (!statSync(file).isFile())
+    throw usageError(
+      'E_INVENTORY_UNREADABLE',
+      `inventory ${file} is not a regular file`,
+      'pass --inventory the inventory YAML file (sandbox up prints one)',
+    );
   const fd = openSync(file, 'r');
   try {
     const st = fstatSync(fd);
     const fix = 'pass --inventory the inventory YAML file (sandbox up prints one)';
     if (!st.isFile()) throw usageError('E_INVENTORY_UNREADABLE', `inventory ${file} is not a regular file`, fix);
-    if (st.size > MAX_INVENTORY_BYTES) throw usageError('E_INVENTORY_TOO_BIG', `inventory ${file} is ${st.size} bytes; an inventory is at most ${MAX_INVENTORY_BYTES}`, fix);
+    if (st.size > MAX_INVENTORY_BYTES)
+      throw usageError(
+        'E_INVENTORY_TOO_BIG',
+        `inventory ${file} is ${st.size} bytes; an inventory is at most ${MAX_INVENTORY_BYTES}`,
+        fix,
+      );
     const buf = Buffer.alloc(MAX_INVENTORY_BYTES + 1);
     let n = 0;
-    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0; ) n += r;
-    if (n > MAX_INVENTORY_BYTES) throw usageError('E_INVENTORY_TOO_BIG', `inventory ${file} is over ${MAX_INVENTORY_BYTES} bytes`, fix);
+    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, null)) > 0;) n += r;
+    if (n > MAX_INVENTORY_BYTES)
+      throw usageError('E_INVENTORY_TOO_BIG', `inventory ${file} is over ${MAX_INVENTORY_BYTES} bytes`, fix);
     return buf.subarray(0, n).toString('utf8');
   } finally {
     closeSync(fd);
@@ -65,7 +82,8 @@ class Validator {
     throw usageError('E_INVENTORY_INVALID', `${this.file}: ${path || '(top level)'}: ${problem}`, fix);
   }
   object(v: unknown, path: string, fix: string): Record<string, unknown> {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) this.fail(path, `expected a mapping, got ${show(v)}`, fix);
+    if (v === null || typeof v !== 'object' || Array.isArray(v))
+      this.fail(path, `expected a mapping, got ${show(v)}`, fix);
     return v as Record<string, unknown>;
   }
   string(v: unknown, path: string, fix: string): string {
@@ -95,23 +113,38 @@ export function validateInventory(doc: unknown, file: string): Inventory {
   const base = dirname(file);
   const top = v.object(doc, '', 'the file must be a mapping with `clusters:` (and optionally `hosts:`)');
   v.noUnknown(top, '', ['clusters', 'hosts']);
-  const clustersDoc = v.object(top.clusters, 'clusters', 'add `clusters:` with at least one cluster, e.g. `source: { seeds: [\"10.0.0.1:6379\"] }`');
-  if (Object.keys(clustersDoc).length === 0) v.fail('clusters', 'no cluster defined', 'add at least one cluster under `clusters:`');
+  const clustersDoc = v.object(
+    top.clusters,
+    'clusters',
+    'add `clusters:` with at least one cluster, e.g. `source: { seeds: [\"10.0.0.1:6379\"] }`',
+  );
+  if (Object.keys(clustersDoc).length === 0)
+    v.fail('clusters', 'no cluster defined', 'add at least one cluster under `clusters:`');
 
   const clusters: Record<string, ClusterConfig> = {};
   for (const [name, raw] of Object.entries(clustersDoc)) {
     const p = `clusters.${name}`;
     const c = v.object(raw, p, 'give the cluster `seeds:` and optionally `auth:` and `tls:`');
     v.noUnknown(c, p, ['seeds', 'auth', 'tls']);
-    if (!Array.isArray(c.seeds) || c.seeds.length === 0) v.fail(`${p}.seeds`, `expected a list of host:port, got ${show(c.seeds)}`, 'list one or more nodes, e.g. `seeds: [\"10.0.0.1:6379\"]`');
+    if (!Array.isArray(c.seeds) || c.seeds.length === 0)
+      v.fail(
+        `${p}.seeds`,
+        `expected a list of host:port, got ${show(c.seeds)}`,
+        'list one or more nodes, e.g. `seeds: [\"10.0.0.1:6379\"]`',
+      );
     const seeds = c.seeds.map((s, i) => {
       const str = v.string(s, `${p}.seeds[${i}]`, 'write each seed as host:port');
-      if (!parseAddress(str)) v.fail(`${p}.seeds[${i}]`, `\`${str}\` is not host:port`, 'write each seed as host:port, e.g. 127.0.0.1:7000');
+      if (!parseAddress(str))
+        v.fail(`${p}.seeds[${i}]`, `\`${str}\` is not host:port`, 'write each seed as host:port, e.g. 127.0.0.1:7000');
       return str.trim();
     });
     const cluster: ClusterConfig = { name, seeds };
     if (c.auth !== undefined) {
-      const a = v.object(c.auth, `${p}.auth`, 'give `password: { env: VAR }` or `{ file: PATH }`, and optionally `username:`');
+      const a = v.object(
+        c.auth,
+        `${p}.auth`,
+        'give `password: { env: VAR }` or `{ file: PATH }`, and optionally `username:`',
+      );
       v.noUnknown(a, `${p}.auth`, ['username', 'password']);
       cluster.auth = {
         username: v.optString(a.username, `${p}.auth.username`, 'name the ACL user, or drop the key for `default`'),
@@ -130,37 +163,82 @@ export function validateInventory(doc: unknown, file: string): Inventory {
       const h = v.object(raw, p, 'give the host `transport:` (local|ssh) and `addresses:`');
       v.noUnknown(h, p, ['transport', 'addresses', 'ssh', 'service', 'copyTo']);
       const transport: unknown = h.transport ?? 'ssh';
-      if (transport !== 'local' && transport !== 'ssh') v.fail(`${p}.transport`, `\`${String(transport)}\` is not a transport`, 'use `local` or `ssh`');
-      if (!Array.isArray(h.addresses) || h.addresses.length === 0) v.fail(`${p}.addresses`, `expected a list of addresses, got ${show(h.addresses)}`, 'list the IPs or names its nodes announce, e.g. `addresses: [10.0.0.1]`');
+      if (transport !== 'local' && transport !== 'ssh')
+        v.fail(`${p}.transport`, `\`${String(transport)}\` is not a transport`, 'use `local` or `ssh`');
+      if (!Array.isArray(h.addresses) || h.addresses.length === 0)
+        v.fail(
+          `${p}.addresses`,
+          `expected a list of addresses, got ${show(h.addresses)}`,
+          'list the IPs or names its nodes announce, e.g. `addresses: [10.0.0.1]`',
+        );
       const host: HostConfig = {
         name,
         transport,
         addresses: h.addresses.map((a, i) => {
           const str = v.string(a, `${p}.addresses[${i}]`, 'write each address as an IP or host name');
           // It becomes ssh's destination and a service template's {host}: nothing else than a name or an IP.
-          if (!HOST_NAME.test(str) || str.startsWith('-')) v.fail(`${p}.addresses[${i}]`, `\`${str}\` is not an IP or host name`, 'write an IP or host name (letters, digits, dots, hyphens; not starting with `-`)');
+          if (!HOST_NAME.test(str) || str.startsWith('-'))
+            v.fail(
+              `${p}.addresses[${i}]`,
+              `\`${str}\` is not an IP or host name`,
+              'write an IP or host name (letters, digits, dots, hyphens; not starting with `-`)',
+            );
           return str;
         }),
       };
       if (h.ssh !== undefined) {
         const s = v.object(h.ssh, `${p}.ssh`, 'give `user`, `port`, `identity` or `jump`');
         v.noUnknown(s, `${p}.ssh`, ['user', 'port', 'identity', 'jump', 'knownHosts']);
-        if (s.port !== undefined && (!Number.isInteger(s.port) || (s.port as number) < 1 || (s.port as number) > 65535)) {
+        if (
+          s.port !== undefined &&
+          (!Number.isInteger(s.port) || (s.port as number) < 1 || (s.port as number) > 65535)
+        ) {
           v.fail(`${p}.ssh.port`, `expected a port number, got ${show(s.port)}`, 'use an integer 1..65535');
         }
         const sane = (value: string | undefined, key: string, re: RegExp, what: string): string | undefined => {
           // Each value reaches ssh's command line: one starting with `-` would be read as an option.
-          if (value !== undefined && (value.startsWith('-') || !re.test(value))) v.fail(`${p}.ssh.${key}`, `\`${value.slice(0, 60)}\` is not ${what}`, `write ${what} (not starting with \`-\`)`);
+          if (value !== undefined && (value.startsWith('-') || !re.test(value)))
+            v.fail(
+              `${p}.ssh.${key}`,
+              `\`${value.slice(0, 60)}\` is not ${what}`,
+              `write ${what} (not starting with \`-\`)`,
+            );
           return value;
         };
-        sane(v.optString(s.identity, `${p}.ssh.identity`, 'give the path of a private key file'), 'identity', /^[^\0\n\r]+$/, 'a file path');
-        sane(v.optString(s.knownHosts, `${p}.ssh.knownHosts`, 'give the path of a known_hosts file'), 'knownHosts', /^[^\0\n\r]+$/, 'a file path');
+        sane(
+          v.optString(s.identity, `${p}.ssh.identity`, 'give the path of a private key file'),
+          'identity',
+          /^[^\0\n\r]+$/,
+          'a file path',
+        );
+        sane(
+          v.optString(s.knownHosts, `${p}.ssh.knownHosts`, 'give the path of a known_hosts file'),
+          'knownHosts',
+          /^[^\0\n\r]+$/,
+          'a file path',
+        );
         host.ssh = {
-          user: sane(v.optString(s.user, `${p}.ssh.user`, 'name the SSH user'), 'user', /^[A-Za-z0-9_][A-Za-z0-9._-]*$/, 'a user name'),
+          user: sane(
+            v.optString(s.user, `${p}.ssh.user`, 'name the SSH user'),
+            'user',
+            /^[A-Za-z0-9_][A-Za-z0-9._-]*$/,
+            'a user name',
+          ),
           port: s.port as number | undefined,
-          identity: s.identity === undefined ? undefined : resolvePath(base, v.string(s.identity, `${p}.ssh.identity`, 'give the path of a private key file')),
-          jump: sane(v.optString(s.jump, `${p}.ssh.jump`, 'give a ProxyJump value such as `bastion`'), 'jump', /^(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9_[][A-Za-z0-9._:\]-]*(?::\d{1,5})?(?:,(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9_[][A-Za-z0-9._:\]-]*(?::\d{1,5})?)*$/, 'a ProxyJump value ([user@]host[:port], comma-separated)'),
-          knownHosts: s.knownHosts === undefined ? undefined : resolvePath(base, v.string(s.knownHosts, `${p}.ssh.knownHosts`, 'give the path of a known_hosts file')),
+          identity:
+            s.identity === undefined
+              ? undefined
+              : resolvePath(base, v.string(s.identity, `${p}.ssh.identity`, 'give the path of a private key file')),
+          jump: sane(
+            v.optString(s.jump, `${p}.ssh.jump`, 'give a ProxyJump value such as `bastion`'),
+            'jump',
+            /^(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9_[][A-Za-z0-9._:\]-]*(?::\d{1,5})?(?:,(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9_[][A-Za-z0-9._:\]-]*(?::\d{1,5})?)*$/,
+            'a ProxyJump value ([user@]host[:port], comma-separated)',
+          ),
+          knownHosts:
+            s.knownHosts === undefined
+              ? undefined
+              : resolvePath(base, v.string(s.knownHosts, `${p}.ssh.knownHosts`, 'give the path of a known_hosts file')),
         };
       }
       if (h.service !== undefined) {
@@ -185,24 +263,46 @@ const USER = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 /** `copyTo: { other: { user, port, identity, knownHosts } }`: key paths are on this host, so they must be absolute. */
 function copyTo(v: Validator, raw: unknown, hostPath: string): Record<string, CopyTrust> {
   const p = `${hostPath}.copyTo`;
-  const doc = v.object(raw, p, 'map the names of hosts this host may ssh to, e.g. `copyTo: { db2: { identity: /home/redis/.ssh/id_ed25519 } }`');
+  const doc = v.object(
+    raw,
+    p,
+    'map the names of hosts this host may ssh to, e.g. `copyTo: { db2: { identity: /home/redis/.ssh/id_ed25519 } }`',
+  );
   const out: Record<string, CopyTrust> = {};
   for (const [other, entry] of Object.entries(doc)) {
     const q = `${p}.${other}`;
     // `db2: {}` (or nothing): this host's own ssh defaults reach db2.
-    const e = entry === null ? {} : v.object(entry, q, 'give `{}` or any of `user`, `port`, `identity`, `knownHosts` (as on this host)');
+    const e =
+      entry === null
+        ? {}
+        : v.object(entry, q, 'give `{}` or any of `user`, `port`, `identity`, `knownHosts` (as on this host)');
     v.noUnknown(e, q, ['user', 'port', 'identity', 'knownHosts']);
-    if (e.port !== undefined && (!Number.isInteger(e.port) || (e.port as number) < 1 || (e.port as number) > 65535)) v.fail(`${q}.port`, `expected a port number, got ${show(e.port)}`, 'use an integer 1..65535');
+    if (e.port !== undefined && (!Number.isInteger(e.port) || (e.port as number) < 1 || (e.port as number) > 65535))
+      v.fail(`${q}.port`, `expected a port number, got ${show(e.port)}`, 'use an integer 1..65535');
     const user = v.optString(e.user, `${q}.user`, 'name the SSH user on that host');
-    if (user !== undefined && !USER.test(user)) v.fail(`${q}.user`, `\`${user.slice(0, 60)}\` is not a user name`, 'write a user name (letters, digits, `.`, `_`, `-`; not starting with `-`)');
+    if (user !== undefined && !USER.test(user))
+      v.fail(
+        `${q}.user`,
+        `\`${user.slice(0, 60)}\` is not a user name`,
+        'write a user name (letters, digits, `.`, `_`, `-`; not starting with `-`)',
+      );
     const path = (k: 'identity' | 'knownHosts') => {
       const value = v.optString(e[k], `${q}.${k}`, 'give an absolute path on this host');
       if (value !== undefined && (!value.startsWith('/') || /[\0\n\r]/.test(value))) {
-        v.fail(`${q}.${k}`, `\`${value.slice(0, 60)}\` is not an absolute path`, `write the absolute path of the file on host ${hostPath.slice('hosts.'.length)} (the copy runs there, not here)`);
+        v.fail(
+          `${q}.${k}`,
+          `\`${value.slice(0, 60)}\` is not an absolute path`,
+          `write the absolute path of the file on host ${hostPath.slice('hosts.'.length)} (the copy runs there, not here)`,
+        );
       }
       return value;
     };
-    out[other] = { user, port: e.port as number | undefined, identity: path('identity'), knownHosts: path('knownHosts') };
+    out[other] = {
+      user,
+      port: e.port as number | undefined,
+      identity: path('identity'),
+      knownHosts: path('knownHosts'),
+    };
   }
   return out;
 }
@@ -211,12 +311,32 @@ function copyTo(v: Validator, raw: unknown, hostPath: string): Record<string, Co
 function checkCopyTargets(v: Validator, host: HostConfig, hosts: Record<string, HostConfig>): void {
   if (!host.copyTo) return;
   const p = `hosts.${host.name}.copyTo`;
-  if (host.transport !== 'ssh') v.fail(p, 'only an ssh host can copy to another directly (a local host\'s copies already run here)', 'drop `copyTo:` from this host, or make it `transport: ssh`');
+  if (host.transport !== 'ssh')
+    v.fail(
+      p,
+      "only an ssh host can copy to another directly (a local host's copies already run here)",
+      'drop `copyTo:` from this host, or make it `transport: ssh`',
+    );
   for (const other of Object.keys(host.copyTo)) {
-    if (other === host.name) v.fail(`${p}.${other}`, 'a host does not copy to itself', `remove \`${other}\` from its own copyTo`);
+    if (other === host.name)
+      v.fail(`${p}.${other}`, 'a host does not copy to itself', `remove \`${other}\` from its own copyTo`);
     const target = hosts[other];
-    if (!target) v.fail(`${p}.${other}`, `no host \`${other}\` in this inventory`, `name one of: ${Object.keys(hosts).filter((n) => n !== host.name).join(', ') || '(no other host)'}`);
-    if (target.transport !== 'ssh') v.fail(`${p}.${other}`, `host \`${other}\` is local (this machine), reached without ssh`, `remove \`${other}\`: copies to this machine already go in one hop`);
+    if (!target)
+      v.fail(
+        `${p}.${other}`,
+        `no host \`${other}\` in this inventory`,
+        `name one of: ${
+          Object.keys(hosts)
+            .filter((n) => n !== host.name)
+            .join(', ') || '(no other host)'
+        }`,
+      );
+    if (target.transport !== 'ssh')
+      v.fail(
+        `${p}.${other}`,
+        `host \`${other}\` is local (this machine), reached without ssh`,
+        `remove \`${other}\`: copies to this machine already go in one hop`,
+      );
   }
 }
 
@@ -225,7 +345,8 @@ function secretRef(v: Validator, raw: unknown, path: string, base: string): Secr
   if (typeof raw === 'string') v.fail(path, 'a clear-text password is not accepted here', fix);
   const o = v.object(raw, path, fix);
   const keys = Object.keys(o);
-  if (keys.length !== 1 || (keys[0] !== 'env' && keys[0] !== 'file')) v.fail(path, `expected exactly one of env or file, got ${keys.join(', ') || 'nothing'}`, fix);
+  if (keys.length !== 1 || (keys[0] !== 'env' && keys[0] !== 'file'))
+    v.fail(path, `expected exactly one of env or file, got ${keys.join(', ') || 'nothing'}`, fix);
   if (o.env !== undefined) return { env: v.string(o.env, `${path}.env`, fix) };
   return { file: resolvePath(base, v.string(o.file, `${path}.file`, fix)) };
 }
@@ -234,9 +355,17 @@ function tls(v: Validator, raw: unknown, path: string, base: string): TlsConfig 
   if (raw === true) return { verify: true };
   const o = v.object(raw, path, 'write `tls: true` or `{ ca, cert, key, servername, verify }`');
   v.noUnknown(o, path, ['ca', 'cert', 'key', 'servername', 'verify']);
-  const file = (k: string) => (o[k] === undefined ? undefined : resolvePath(base, v.string(o[k], `${path}.${k}`, 'give a file path')));
-  if (o.verify !== undefined && typeof o.verify !== 'boolean') v.fail(`${path}.verify`, `expected true or false, got ${show(o.verify)}`, 'write `verify: true`');
-  return { ca: file('ca'), cert: file('cert'), key: file('key'), servername: v.optString(o.servername, `${path}.servername`, 'give a host name'), verify: o.verify !== false };
+  const file = (k: string) =>
+    o[k] === undefined ? undefined : resolvePath(base, v.string(o[k], `${path}.${k}`, 'give a file path'));
+  if (o.verify !== undefined && typeof o.verify !== 'boolean')
+    v.fail(`${path}.verify`, `expected true or false, got ${show(o.verify)}`, 'write `verify: true`');
+  return {
+    ca: file('ca'),
+    cert: file('cert'),
+    key: file('key'),
+    servername: v.optString(o.servername, `${path}.servername`, 'give a host name'),
+    verify: o.verify !== false,
+  };
 }
 
 function resolvePath(base: string, p: string): string {

@@ -13,22 +13,38 @@ export function resolveSecret(ref: SecretRef, where: string): string {
   if ('env' in ref) {
     const v = process.env[ref.env];
     if (v === undefined || v === '') {
-      throw usageError('E_SECRET_MISSING', `${where}: env ${ref.env} is not set`, `export ${ref.env}=... before running, or use { file: PATH }`);
+      throw usageError(
+        'E_SECRET_MISSING',
+        `${where}: env ${ref.env} is not set`,
+        `export ${ref.env}=... before running, or use { file: PATH }`,
+      );
     }
     value = v;
   } else {
     try {
       value = readFileSync(ref.file, 'utf8').replace(/\r?\n$/, '');
     } catch (err) {
-      throw usageError('E_SECRET_MISSING', `${where}: cannot read secret file ${ref.file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, 'create the file (mode 600) or fix the path');
+      throw usageError(
+        'E_SECRET_MISSING',
+        `${where}: cannot read secret file ${ref.file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        'create the file (mode 600) or fix the path',
+      );
     }
-    if (value === '') throw usageError('E_SECRET_MISSING', `${where}: secret file ${ref.file} is empty`, 'write the password into the file (mode 600)');
+    if (value === '')
+      throw usageError(
+        'E_SECRET_MISSING',
+        `${where}: secret file ${ref.file} is empty`,
+        'write the password into the file (mode 600)',
+      );
   }
   // A one- or two-character secret cannot be scrubbed from output without
   // scrubbing every such letter or digit (and a password that short is guessed at once).
   if (value.length < MIN_SECRET_LENGTH) {
-    throw usageError('E_SECRET_TOO_SHORT', `${where} (${describeSecret(ref)}): the secret has ${value.length} character(s); at least ${MIN_SECRET_LENGTH} are needed to keep it out of messages and the state database`,
-      'give the cluster a longer password (Redis accepts any length; use a long random one)');
+    throw usageError(
+      'E_SECRET_TOO_SHORT',
+      `${where} (${describeSecret(ref)}): the secret has ${value.length} character(s); at least ${MIN_SECRET_LENGTH} are needed to keep it out of messages and the state database`,
+      'give the cluster a longer password (Redis accepts any length; use a long random one)',
+    );
   }
   registerSecret(value);
   return value;

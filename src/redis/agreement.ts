@@ -42,7 +42,10 @@ const failing = (l: ClusterNodeLine) => l.flags.includes('fail') || l.flags.incl
 export function viewSignature(view: readonly ClusterNodeLine[]): string {
   return view
     .filter(member)
-    .map((l) => `${l.id} ${isMaster(l) ? 'master' : `replica-of-${l.masterId ?? '-'}`} ${l.slots.map(([a, b]) => `${a}-${b}`).join(',')}${failing(l) ? ' failing' : ''}`)
+    .map(
+      (l) =>
+        `${l.id} ${isMaster(l) ? 'master' : `replica-of-${l.masterId ?? '-'}`} ${l.slots.map(([a, b]) => `${a}-${b}`).join(',')}${failing(l) ? ' failing' : ''}`,
+    )
     .sort()
     .join('\n');
 }
@@ -66,13 +69,17 @@ export interface Agreement {
  * node the step shut down); the others must answer and be healthy.
  */
 export function assessAgreement(reports: readonly NodeReport[], tolerate: readonly string[] = []): Agreement {
-  const tolerated = (l: { id?: string; address: string }) => tolerate.includes(l.address) || (l.id !== undefined && tolerate.includes(l.id));
+  const tolerated = (l: { id?: string; address: string }) =>
+    tolerate.includes(l.address) || (l.id !== undefined && tolerate.includes(l.id));
   const selfId = (r: NodeReport) => r.view?.find((l) => l.flags.includes('myself'))?.id;
   const reporting = reports.filter((r) => r.view && r.state);
   // A node no other node lists is not part of the cluster (forgotten and still running, or
   // not joined yet): its view does not count. Neither does a tolerated node's.
-  const listedByOthers = (r: NodeReport) => reporting.some((o) => o !== r && o.view!.some((l) => l.id === selfId(r) && !l.flags.includes('myself')));
-  const answered = reporting.filter((r) => !tolerated({ id: selfId(r), address: r.address }) && (reporting.length === 1 || listedByOthers(r)));
+  const listedByOthers = (r: NodeReport) =>
+    reporting.some((o) => o !== r && o.view!.some((l) => l.id === selfId(r) && !l.flags.includes('myself')));
+  const answered = reporting.filter(
+    (r) => !tolerated({ id: selfId(r), address: r.address }) && (reporting.length === 1 || listedByOthers(r)),
+  );
   const problems: string[] = [];
   const groups = new Map<string, string[]>();
   for (const r of answered) {
@@ -86,24 +93,36 @@ export function assessAgreement(reports: readonly NodeReport[], tolerate: readon
   for (const r of answered) for (const l of r.view!.filter(member)) members.set(l.id, l);
   for (const r of answered) {
     const flagged = r.view!.filter((l) => member(l) && failing(l) && !tolerated(l));
-    if (flagged.length) problems.push(`${r.address} flags ${flagged.map((l) => `${l.address} ${l.flags.filter((f) => f.startsWith('fail')).join(',')}`).join(', ')}`);
+    if (flagged.length)
+      problems.push(
+        `${r.address} flags ${flagged.map((l) => `${l.address} ${l.flags.filter((f) => f.startsWith('fail')).join(',')}`).join(', ')}`,
+      );
     if (r.state !== 'ok') problems.push(`${r.address} says cluster_state:${r.state}`);
   }
   if (groups.size > 1) {
     // Listed last: a flag or a state above says more than "the views differ".
     const views = [...groups.values()].sort((a, b) => b.length - a.length);
-    problems.push(`${views.length} different views of the cluster (${views.map((v) => (v.length > 3 ? `${v.length} nodes` : v.join(', '))).join(' | ')})`);
+    problems.push(
+      `${views.length} different views of the cluster (${views.map((v) => (v.length > 3 ? `${v.length} nodes` : v.join(', '))).join(' | ')})`,
+    );
   }
   const answeredIds = new Set(answered.map((r) => r.view!.find((l) => l.flags.includes('myself'))?.id));
   const silent = [...members.values()].filter((l) => !answeredIds.has(l.id) && !tolerated(l));
   if (silent.length) problems.push(`no answer from ${silent.map((l) => l.address).join(', ')}`);
-  return { consensus, settled: consensus && problems.length === 0, reachable: answered.length, members: members.size, problems };
+  return {
+    consensus,
+    settled: consensus && problems.length === 0,
+    reachable: answered.length,
+    members: members.size,
+    problems,
+  };
 }
 
 /** The addresses to poll: the seeds, and every member a reachable node lists. */
 function addressesFrom(reports: readonly NodeReport[], seeds: readonly string[]): string[] {
   const out = new Set(seeds);
-  for (const r of reports) for (const l of r.view ?? []) if (member(l) && l.address && !l.address.startsWith(':')) out.add(l.address);
+  for (const r of reports)
+    for (const l of r.view ?? []) if (member(l) && l.address && !l.address.startsWith(':')) out.add(l.address);
   return [...out];
 }
 
@@ -113,16 +132,25 @@ function addressesFrom(reports: readonly NodeReport[], seeds: readonly string[])
  * so they are not journaled one by one (a summary is, by the caller).
  */
 export async function readReports(pool: ClusterPool, addresses: readonly string[]): Promise<NodeReport[]> {
-  return Promise.all(addresses.map(async (address): Promise<NodeReport> => {
-    try {
-      const res = await pool.node(address).pipeline([['CLUSTER', 'NODES'], ['CLUSTER', 'INFO']]);
-      const [[e1, nodes], [e2, info]] = res as [[Error | null, unknown], [Error | null, unknown]];
-      if (e1 || e2) return { address, error: (e1 ?? e2)!.message };
-      return { address, view: parseClusterNodes(String(nodes)), state: parseInfo(String(info)).cluster_state ?? 'unknown' };
-    } catch (err) {
-      return { address, error: (err as Error).message };
-    }
-  }));
+  return Promise.all(
+    addresses.map(async (address): Promise<NodeReport> => {
+      try {
+        const res = await pool.node(address).pipeline([
+          ['CLUSTER', 'NODES'],
+          ['CLUSTER', 'INFO'],
+        ]);
+        const [[e1, nodes], [e2, info]] = res as [[Error | null, unknown], [Error | null, unknown]];
+        if (e1 || e2) return { address, error: (e1 ?? e2)!.message };
+        return {
+          address,
+          view: parseClusterNodes(String(nodes)),
+          state: parseInfo(String(info)).cluster_state ?? 'unknown',
+        };
+      } catch (err) {
+        return { address, error: (err as Error).message };
+      }
+    }),
+  );
 }
 
 /** Poll every member (found from `seeds`) once; the member list grows as views name new nodes. */
@@ -142,16 +170,30 @@ export interface SettleOptions {
   progress?(line: string): void;
 }
 
-export interface Settled { ms: number; polls: number; nodes: number }
+export interface Settled {
+  ms: number;
+  polls: number;
+  nodes: number;
+}
 
-const sleep = (ms: number, signal?: AbortSignal) => new Promise<void>((resolve) => {
-  const t = setTimeout(done, ms);
-  function done() { clearTimeout(t); signal?.removeEventListener('abort', done); resolve(); }
-  signal?.addEventListener('abort', done, { once: true });
-});
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 
 function stopped(signal?: AbortSignal): void {
-  if (signal?.aborted) throw failedError('E_STOPPED', 'stopped by the operator while waiting for the cluster to agree', 'resume the run; the step checks the cluster again before it acts');
+  if (signal?.aborted)
+    throw failedError(
+      'E_STOPPED',
+      'stopped by the operator while waiting for the cluster to agree',
+      'resume the run; the step checks the cluster again before it acts',
+    );
 }
 
 /**
@@ -169,8 +211,11 @@ export async function settleCluster(pool: ClusterPool, seeds: readonly string[],
     stopped(o.signal);
     const waited = Date.now() - started;
     if (waited >= o.timeoutMs) {
-      throw failedError('E_NO_AGREEMENT', `the nodes of the cluster did not all agree and report a healthy cluster within ${Math.round(o.timeoutMs / 1000)} s: ${a.problems.join('; ')}`,
-        'check the cluster bus between the nodes (port + 10000) and that every node runs; a node flagged fail clears once it answers again. Retry the step: it waits again');
+      throw failedError(
+        'E_NO_AGREEMENT',
+        `the nodes of the cluster did not all agree and report a healthy cluster within ${Math.round(o.timeoutMs / 1000)} s: ${a.problems.join('; ')}`,
+        'check the cluster bus between the nodes (port + 10000) and that every node runs; a node flagged fail clears once it answers again. Retry the step: it waits again',
+      );
     }
     o.progress?.(`waiting for all nodes to agree (${(waited / 1000).toFixed(1)} s): ${a.problems[0] ?? ''}`);
     await sleep(o.intervalMs ?? 100, o.signal);
@@ -182,7 +227,11 @@ export async function settleCluster(pool: ClusterPool, seeds: readonly string[],
  * only: a dead node that everyone flags `fail` is agreed on). Returns whether
  * they did; the caller then reads and decides either way.
  */
-export async function waitForConsensus(pool: ClusterPool, seeds: readonly string[], o: { timeoutMs: number; intervalMs?: number; signal?: AbortSignal }): Promise<boolean> {
+export async function waitForConsensus(
+  pool: ClusterPool,
+  seeds: readonly string[],
+  o: { timeoutMs: number; intervalMs?: number; signal?: AbortSignal },
+): Promise<boolean> {
   const deadline = Date.now() + o.timeoutMs;
   for (;;) {
     const a = assessAgreement(await pollCluster(pool, seeds));

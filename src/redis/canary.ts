@@ -81,9 +81,19 @@ export class Canary {
   private stopAt: number | null = null;
   private readonly stoppedNode: string;
 
-  constructor(parent: ClusterPool, ranges: readonly SlotRange[], initialOwner: string, private readonly nodes: string[], readonly intervalMs = 10) {
+  constructor(
+    parent: ClusterPool,
+    ranges: readonly SlotRange[],
+    initialOwner: string,
+    private readonly nodes: string[],
+    readonly intervalMs = 10,
+  ) {
     // Its own connections (short timeouts, not journaled one by one), same access mode as the run.
-    this.pool = new ClusterPool(parent.config, { access: parent.options.access, connectTimeoutMs: 300, commandTimeoutMs: 500 });
+    this.pool = new ClusterPool(parent.config, {
+      access: parent.options.access,
+      connectTimeoutMs: 300,
+      commandTimeoutMs: 500,
+    });
     const { tag, slot } = tagInRanges(ranges);
     this.slot = slot;
     this.prefix = `redis-runbook:canary:{${tag}}:${randomBytes(4).toString('hex')}:`;
@@ -102,10 +112,16 @@ export class Canary {
     this.firstOkAfterFailAt = null;
   }
 
-  get keyPrefix(): string { return this.prefix; }
+  get keyPrefix(): string {
+    return this.prefix;
+  }
   /** Consecutive acknowledged writes since the last failure. */
-  get streak(): number { return this.okStreak; }
-  get sent(): number { return this.seq; }
+  get streak(): number {
+    return this.okStreak;
+  }
+  get sent(): number {
+    return this.seq;
+  }
 
   start(): void {
     this.running = this.loop();
@@ -182,7 +198,12 @@ export class Canary {
       failed: this.failed,
       firstFailAt: this.firstFailAt,
       firstOkAfterFailAt: this.firstOkAfterFailAt,
-      windowMs: this.firstFailAt === null ? 0 : this.firstOkAfterFailAt === null ? null : this.firstOkAfterFailAt - this.firstFailAt,
+      windowMs:
+        this.firstFailAt === null
+          ? 0
+          : this.firstOkAfterFailAt === null
+            ? null
+            : this.firstOkAfterFailAt - this.firstFailAt,
       lost: lostSeqs.length,
       lostSeqs: lostSeqs.slice(0, 20),
       keptBefore,
@@ -212,7 +233,14 @@ export class Canary {
     let deleted = 0;
     let cursor = '0';
     do {
-      const [next, keys] = (await node.call('SCAN', cursor, 'MATCH', `redis-runbook:canary:{${tag}}:*`, 'COUNT', 1000)) as [string, string[]];
+      const [next, keys] = (await node.call(
+        'SCAN',
+        cursor,
+        'MATCH',
+        `redis-runbook:canary:{${tag}}:*`,
+        'COUNT',
+        1000,
+      )) as [string, string[]];
       cursor = String(next);
       if (keys.length) deleted += Number(await node.call('DEL', ...keys));
     } while (cursor !== '0');

@@ -6,7 +6,15 @@ import { isMaster } from './cluster-nodes.js';
 export interface ClusterCheck {
   cluster: string;
   ok: boolean;
-  masters: Array<{ address: string; id: string; keys: number | null; slots: number; ranges: string; replicas: number; reachable: boolean }>;
+  masters: Array<{
+    address: string;
+    id: string;
+    keys: number | null;
+    slots: number;
+    ranges: string;
+    replicas: number;
+    reachable: boolean;
+  }>;
   agree: boolean;
   disagreements: string[];
   openSlots: number[];
@@ -38,7 +46,8 @@ export function checkCluster(t: Topology): ClusterCheck {
   // Slot ownership as each reachable node sees it must be identical.
   const owner = (view: NonNullable<(typeof t.nodes)[number]['self']>['view']) => {
     const own = new Map<string, string>();
-    for (const l of view) if (isMaster(l) && !l.flags.includes('fail')) for (const [a, b] of l.slots) own.set(`${a}-${b}`, l.id);
+    for (const l of view)
+      if (isMaster(l) && !l.flags.includes('fail')) for (const [a, b] of l.slots) own.set(`${a}-${b}`, l.id);
     return JSON.stringify([...own.entries()].sort());
   };
   const views = new Map<string, string[]>();
@@ -56,8 +65,14 @@ export function checkCluster(t: Topology): ClusterCheck {
   for (const n of t.nodes) {
     const me = n.self?.view.find((l) => l.flags.includes('myself'));
     if (!me) continue;
-    for (const m of me.migrating) { openSlots.add(m.slot); openDetails.push(`${n.address} has slot ${m.slot} in migrating state`); }
-    for (const i of me.importing) { openSlots.add(i.slot); openDetails.push(`${n.address} has slot ${i.slot} in importing state`); }
+    for (const m of me.migrating) {
+      openSlots.add(m.slot);
+      openDetails.push(`${n.address} has slot ${m.slot} in migrating state`);
+    }
+    for (const i of me.importing) {
+      openSlots.add(i.slot);
+      openDetails.push(`${n.address} has slot ${i.slot} in importing state`);
+    }
   }
   if (openSlots.size) problems.push(`open slots: ${[...openSlots].sort((a, b) => a - b).join(',')}`);
 
@@ -66,11 +81,14 @@ export function checkCluster(t: Topology): ClusterCheck {
   const missing: number[] = [];
   for (let s = 0; s < SLOT_COUNT; s++) if (!covered.has(s)) missing.push(s);
   const uncovered = toRanges(missing);
-  if (missing.length) problems.push(`not all ${SLOT_COUNT} slots are covered (${missing.length} uncovered: ${formatRanges(uncovered)})`);
+  if (missing.length)
+    problems.push(`not all ${SLOT_COUNT} slots are covered (${missing.length} uncovered: ${formatRanges(uncovered)})`);
 
   const clusterStates: Record<string, string> = {};
   for (const n of t.nodes) if (n.self) clusterStates[n.address] = n.self.clusterState;
-  const notOk = Object.entries(clusterStates).filter(([, s]) => s !== 'ok').map(([a, s]) => `${a}: cluster_state:${s}`);
+  const notOk = Object.entries(clusterStates)
+    .filter(([, s]) => s !== 'ok')
+    .map(([a, s]) => `${a}: cluster_state:${s}`);
   if (notOk.length) problems.push(`cluster_state is not ok on ${notOk.join(', ')}`);
 
   const unreachable = t.nodes.filter((n) => !n.reachable).map((n) => `${n.address}${n.error ? ` (${n.error})` : ''}`);
@@ -99,22 +117,44 @@ export function checkCluster(t: Topology): ClusterCheck {
 export function renderCheck(c: ClusterCheck, t: Topology): string {
   const lines: string[] = [`cluster ${c.cluster} (seed ${t.seed}, cluster-node-timeout ${t.nodeTimeoutMs} ms)`];
   for (const m of c.masters) {
-    lines.push(`${m.address} (${m.id.slice(0, 8)}...) -> ${m.keys ?? '?'} keys | ${m.slots} slots | ${m.replicas} slaves.${m.reachable ? '' : ' [UNREACHABLE]'}`);
+    lines.push(
+      `${m.address} (${m.id.slice(0, 8)}...) -> ${m.keys ?? '?'} keys | ${m.slots} slots | ${m.replicas} slaves.${m.reachable ? '' : ' [UNREACHABLE]'}`,
+    );
   }
   const keys = c.masters.reduce((n, m) => n + (m.keys ?? 0), 0);
   lines.push(`[OK] ${keys} keys in ${c.masters.length} masters.`);
   for (const n of t.nodes) {
     const role = n.role === 'master' ? 'M' : 'S';
-    const extra = n.role === 'master' ? `slots:${formatRanges(n.slots)} (${countSlots(n.slots)} slots)` : `replicates ${n.masterId?.slice(0, 8) ?? '?'}`;
-    lines.push(`${role}: ${n.id.slice(0, 8)} ${n.address} ${extra}${n.flags.some((f) => f.startsWith('fail')) ? ` [${n.flags.join(',')}]` : ''}`);
+    const extra =
+      n.role === 'master'
+        ? `slots:${formatRanges(n.slots)} (${countSlots(n.slots)} slots)`
+        : `replicates ${n.masterId?.slice(0, 8) ?? '?'}`;
+    lines.push(
+      `${role}: ${n.id.slice(0, 8)} ${n.address} ${extra}${n.flags.some((f) => f.startsWith('fail')) ? ` [${n.flags.join(',')}]` : ''}`,
+    );
   }
-  lines.push(c.agree ? '[OK] All nodes agree about slots configuration.' : "[ERR] Nodes don't agree about configuration!");
+  lines.push(
+    c.agree ? '[OK] All nodes agree about slots configuration.' : "[ERR] Nodes don't agree about configuration!",
+  );
   for (const d of c.disagreements) lines.push(`  ${d}`);
   for (const d of c.openDetails) lines.push(`[WARNING] ${d}`);
   if (c.openSlots.length) lines.push(`[WARNING] The following slots are open: ${c.openSlots.join(',')}.`);
-  lines.push(c.covered ? `[OK] All 16384 slots covered.` : `[ERR] Not all 16384 slots are covered by nodes (missing ${formatRanges(c.uncovered)}).`);
+  lines.push(
+    c.covered
+      ? `[OK] All 16384 slots covered.`
+      : `[ERR] Not all 16384 slots are covered by nodes (missing ${formatRanges(c.uncovered)}).`,
+  );
   const states = Object.values(c.clusterStates);
-  lines.push(states.length && states.every((s) => s === 'ok') ? '[OK] cluster_state:ok on every node.' : `[ERR] cluster_state not ok: ${Object.entries(c.clusterStates).filter(([, s]) => s !== 'ok').map(([a, s]) => `${a}=${s}`).join(', ') || 'no node answered'}`);
+  lines.push(
+    states.length && states.every((s) => s === 'ok')
+      ? '[OK] cluster_state:ok on every node.'
+      : `[ERR] cluster_state not ok: ${
+          Object.entries(c.clusterStates)
+            .filter(([, s]) => s !== 'ok')
+            .map(([a, s]) => `${a}=${s}`)
+            .join(', ') || 'no node answered'
+        }`,
+  );
   for (const u of c.unreachable) lines.push(`[ERR] unreachable: ${u}`);
   lines.push(c.ok ? `cluster ${c.cluster}: OK` : `cluster ${c.cluster}: ${c.problems.length} problem(s)`);
   return lines.join('\n');

@@ -12,10 +12,45 @@ export type Access = 'read-only' | 'read-write';
 // Commands a read-only connection may send. Plan mode enforces read-only here,
 // at the one place effects go out, not in each step (the dry-run that executes
 // is a classic bug: Argo 12944, Ansible modules that ignore check mode).
-const READ_COMMANDS = new Set(['PING', 'INFO', 'ROLE', 'DBSIZE', 'LASTSAVE', 'TIME', 'SCAN', 'TYPE', 'PTTL', 'TTL', 'EXISTS', 'GET', 'DUMP', 'STRLEN', 'LLEN', 'HLEN', 'SCARD', 'ZCARD', 'XLEN', 'MEMORY',
-  'LRANGE', 'GETRANGE', 'HSCAN', 'SSCAN', 'ZSCAN', 'HMGET', 'HGETALL', 'SMEMBERS', 'SMISMEMBER', 'ZRANGE', 'ZMSCORE', 'XRANGE', 'XINFO', 'READONLY',
+const READ_COMMANDS = new Set([
+  'PING',
+  'INFO',
+  'ROLE',
+  'DBSIZE',
+  'LASTSAVE',
+  'TIME',
+  'SCAN',
+  'TYPE',
+  'PTTL',
+  'TTL',
+  'EXISTS',
+  'GET',
+  'DUMP',
+  'STRLEN',
+  'LLEN',
+  'HLEN',
+  'SCARD',
+  'ZCARD',
+  'XLEN',
+  'MEMORY',
+  'LRANGE',
+  'GETRANGE',
+  'HSCAN',
+  'SSCAN',
+  'ZSCAN',
+  'HMGET',
+  'HGETALL',
+  'SMEMBERS',
+  'SMISMEMBER',
+  'ZRANGE',
+  'ZMSCORE',
+  'XRANGE',
+  'XINFO',
+  'READONLY',
   // Read-only scripts: the server itself refuses any write they attempt (Redis 7.0+).
-  'EVALSHA_RO', 'EVAL_RO']);
+  'EVALSHA_RO',
+  'EVAL_RO',
+]);
 const READ_SUBCOMMANDS: Record<string, Set<string>> = {
   CLUSTER: new Set(['NODES', 'INFO', 'MYID', 'SHARDS', 'SLOTS', 'COUNTKEYSINSLOT', 'GETKEYSINSLOT', 'KEYSLOT']),
   CONFIG: new Set(['GET']),
@@ -52,7 +87,10 @@ export class ClusterPool {
   /** The TLS socket options, built (files read) once per pool. */
   private tls: ConnectionOptions | undefined;
 
-  constructor(readonly config: ClusterConfig, readonly options: PoolOptions) {}
+  constructor(
+    readonly config: ClusterConfig,
+    readonly options: PoolOptions,
+  ) {}
 
   /** The secret values in use, so messages can be scrubbed of them. */
   secrets(): string[] {
@@ -100,7 +138,15 @@ export class ClusterPool {
 
   /** One audit event summing up bulk reads (pipelines are not audited one by one). */
   recordSummary(target: string, command: string, args: string[]): void {
-    this.options.audit?.record({ at: Date.now(), target, command, args, durationMs: 0, ok: true, stepId: this.options.stepId?.() });
+    this.options.audit?.record({
+      at: Date.now(),
+      target,
+      command,
+      args,
+      durationMs: 0,
+      ok: true,
+      stepId: this.options.stepId?.(),
+    });
   }
 
   /** Credentials one node hands another (MIGRATE ... AUTH2): resolved here, redacted in the journal. */
@@ -137,7 +183,11 @@ export class NodeClient {
   private redis: Redis | undefined;
   private connecting: Promise<Redis> | undefined;
 
-  constructor(readonly address: string, private readonly pool: ClusterPool, private readonly opts: RedisOptions) {}
+  constructor(
+    readonly address: string,
+    private readonly pool: ClusterPool,
+    private readonly opts: RedisOptions,
+  ) {}
 
   private async connection(): Promise<Redis> {
     if (this.redis && this.redis.status === 'ready') return this.redis;
@@ -151,16 +201,21 @@ export class NodeClient {
       // The 'error' event carries the cause (ECONNREFUSED, WRONGPASS); connect() itself
       // often only rejects with "Connection is closed.". Keep the cause for the message.
       let cause: unknown;
-      r.on('error', (err) => { cause ??= err; });
-      this.redis = r;
-      this.connecting = r.connect().then(() => r, async (err) => {
-        // The 'error' event with the cause (WRONGPASS) can trail the rejection by a tick.
-        if (cause === undefined) await new Promise((res) => setTimeout(res, 20));
-        this.connecting = undefined;
-        this.redis = undefined;
-        r.disconnect();
-        throw this.translate(cause ?? err);
+      r.on('error', (err) => {
+        cause ??= err;
       });
+      this.redis = r;
+      this.connecting = r.connect().then(
+        () => r,
+        async (err) => {
+          // The 'error' event with the cause (WRONGPASS) can trail the rejection by a tick.
+          if (cause === undefined) await new Promise((res) => setTimeout(res, 20));
+          this.connecting = undefined;
+          this.redis = undefined;
+          r.disconnect();
+          throw this.translate(cause ?? err);
+        },
+      );
     }
     return this.connecting;
   }
@@ -169,12 +224,24 @@ export class NodeClient {
   async call(command: string, ...args: (string | number | Buffer)[]): Promise<unknown> {
     const { access, audit, stepId } = this.pool.options;
     if (access === 'read-only' && !isReadOnly(command, args)) {
-      throw preconditionError('E_READ_ONLY', `refused to send ${command} ${String(args[0] ?? '')} to ${this.address}: this is a read-only (plan) session`, 'use `run` to make changes');
+      throw preconditionError(
+        'E_READ_ONLY',
+        `refused to send ${command} ${String(args[0] ?? '')} to ${this.address}: this is a read-only (plan) session`,
+        'use `run` to make changes',
+      );
     }
     const started = Date.now();
     let ok = false;
     let error: string | undefined;
-    const event = { at: started, target: this.address, command: command.toUpperCase(), args: redactArgs(command, args), durationMs: 0, ok: false, stepId: stepId?.() };
+    const event = {
+      at: started,
+      target: this.address,
+      command: command.toUpperCase(),
+      args: redactArgs(command, args),
+      durationMs: 0,
+      ok: false,
+      stepId: stepId?.(),
+    };
     const intentId = isReadOnly(command, args) ? undefined : audit?.intent(event);
     try {
       const redis = await this.connection();
@@ -186,7 +253,11 @@ export class NodeClient {
       error = translated.message;
       throw translated;
     } finally {
-      const outcome = { ok, durationMs: Date.now() - started, error: error === undefined ? undefined : scrub(error, this.pool.secrets()) };
+      const outcome = {
+        ok,
+        durationMs: Date.now() - started,
+        error: error === undefined ? undefined : scrub(error, this.pool.secrets()),
+      };
       if (intentId !== undefined) audit?.complete(intentId, outcome);
       else audit?.record({ ...event, ...outcome });
     }
@@ -198,10 +269,17 @@ export class NodeClient {
    * (a data comparison sends millions) are not audited one by one: the caller
    * records a summary instead.
    */
-  async pipeline(commands: ReadonlyArray<readonly [string, ...(string | number | Buffer)[]]>): Promise<Array<[Error | null, unknown]>> {
+  async pipeline(
+    commands: ReadonlyArray<readonly [string, ...(string | number | Buffer)[]]>,
+  ): Promise<Array<[Error | null, unknown]>> {
     if (this.pool.options.access === 'read-only') {
       const bad = commands.find(([c, ...a]) => !isReadOnly(c, a));
-      if (bad) throw preconditionError('E_READ_ONLY', `refused to send ${bad[0]} to ${this.address}: this is a read-only session`, 'use `run` to make changes');
+      if (bad)
+        throw preconditionError(
+          'E_READ_ONLY',
+          `refused to send ${bad[0]} to ${this.address}: this is a read-only session`,
+          'use `run` to make changes',
+        );
     }
     if (commands.length === 0) return [];
     try {
@@ -224,10 +302,23 @@ export class NodeClient {
   private translate(err: unknown): Error {
     const msg = scrub(messageOf(err), this.pool.secrets());
     if (/WRONGPASS|invalid password|NOAUTH|invalid username-password/i.test(msg)) {
-      return preconditionError('E_AUTH', `authentication to ${this.address} failed (${msg.split(' ')[0]})`, `check ${this.pool.authSource()}`);
+      return preconditionError(
+        'E_AUTH',
+        `authentication to ${this.address} failed (${msg.split(' ')[0]})`,
+        `check ${this.pool.authSource()}`,
+      );
     }
-    if (/ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|connect|Connection is closed|ECONNRESET|certificate|SSL|TLS|self.signed|handshake/i.test(msg) && !/^ERR|^MOVED|^ASK/.test(msg)) {
-      return preconditionError('E_NODE_UNREACHABLE', `${this.address} is unreachable (${msg})`, `check that the node is running and the address in the inventory is right${tlsHint(this.pool.config)}`);
+    if (
+      /ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|connect|Connection is closed|ECONNRESET|certificate|SSL|TLS|self.signed|handshake/i.test(
+        msg,
+      ) &&
+      !/^ERR|^MOVED|^ASK/.test(msg)
+    ) {
+      return preconditionError(
+        'E_NODE_UNREACHABLE',
+        `${this.address} is unreachable (${msg})`,
+        `check that the node is running and the address in the inventory is right${tlsHint(this.pool.config)}`,
+      );
     }
     const e = new Error(msg);
     return e;

@@ -13,17 +13,29 @@ const ref = (n: TopologyNode) => ({ id: n.id, address: n.address });
 export function chooseCollector(t: Topology, given?: string): TopologyNode {
   if (given) {
     const n = findNode(t, given);
-    if (!n || n.role !== 'master') throw usageError('E_PARAM', `${given} is not a master of cluster ${t.cluster}`, `pass one of: ${masters(t).map((m) => m.address).join(', ')}`);
+    if (!n || n.role !== 'master')
+      throw usageError(
+        'E_PARAM',
+        `${given} is not a master of cluster ${t.cluster}`,
+        `pass one of: ${masters(t)
+          .map((m) => m.address)
+          .join(', ')}`,
+      );
     return n;
   }
-  const headroom = (n: TopologyNode) => (n.self && n.self.maxmemory > 0 ? n.self.maxmemory - n.self.usedMemory : Number.MAX_SAFE_INTEGER - (n.self?.usedMemory ?? 0));
+  const headroom = (n: TopologyNode) =>
+    n.self && n.self.maxmemory > 0
+      ? n.self.maxmemory - n.self.usedMemory
+      : Number.MAX_SAFE_INTEGER - (n.self?.usedMemory ?? 0);
   const all = t.nodes.filter((n) => n.role === 'master');
   return [...all].sort((a, b) => headroom(b) - headroom(a) || a.address.localeCompare(b.address))[0]!;
 }
 
 /** Every slot not owned by `onto` moves to it. */
 export function consolidationMoves(t: Topology, onto: TopologyNode): SlotMove[] {
-  return masters(t).filter((m) => m.id !== onto.id).flatMap((m) => rangesToSlots(m.slots).map((slot) => ({ slot, from: ref(m), to: ref(onto) })));
+  return masters(t)
+    .filter((m) => m.id !== onto.id)
+    .flatMap((m) => rangesToSlots(m.slots).map((slot) => ({ slot, from: ref(m), to: ref(onto) })));
 }
 
 /**
@@ -33,14 +45,21 @@ export function consolidationMoves(t: Topology, onto: TopologyNode): SlotMove[] 
  */
 export function spreadMoves(t: Topology, from: TopologyNode): SlotMove[] {
   const all = t.nodes.filter((n) => n.role === 'master');
-  const order = [from, ...all.filter((m) => m.id !== from.id).sort((a, b) => a.address.localeCompare(b.address, 'en', { numeric: true }))];
+  const order = [
+    from,
+    ...all.filter((m) => m.id !== from.id).sort((a, b) => a.address.localeCompare(b.address, 'en', { numeric: true })),
+  ];
   const ranges = evenRanges(order.length);
-  return order.slice(1).flatMap((m, i) => rangesToSlots([ranges[i + 1]!]).map((slot) => ({ slot, from: ref(from), to: ref(m) })));
+  return order
+    .slice(1)
+    .flatMap((m, i) => rangesToSlots([ranges[i + 1]!]).map((slot) => ({ slot, from: ref(from), to: ref(m) })));
 }
 
 /** Back to the layout of the plan-time topology: each slot from `from` to its original owner. */
 export function restoreMoves(t: Topology, from: TopologyNode): SlotMove[] {
-  return masters(t).filter((m) => m.id !== from.id).flatMap((m) => rangesToSlots(m.slots).map((slot) => ({ slot, from: ref(from), to: ref(m) })));
+  return masters(t)
+    .filter((m) => m.id !== from.id)
+    .flatMap((m) => rangesToSlots(m.slots).map((slot) => ({ slot, from: ref(from), to: ref(m) })));
 }
 
 /** The collecting master and its replicas: the only target nodes a consolidated copy touches. */
@@ -57,7 +76,9 @@ export function collectorGroup(t: Topology, given?: string): TopologyNode[] {
  * of its share (redis-cli's 2%). Pure.
  */
 export function rebalanceMoves(t: Topology, thresholdPct = 2): SlotMove[] {
-  const all = [...t.nodes.filter((n) => n.role === 'master')].sort((a, b) => a.address.localeCompare(b.address, 'en', { numeric: true }));
+  const all = [...t.nodes.filter((n) => n.role === 'master')].sort((a, b) =>
+    a.address.localeCompare(b.address, 'en', { numeric: true }),
+  );
   const base = Math.floor(16384 / all.length);
   const want = all.map((_, i) => base + (i < 16384 % all.length ? 1 : 0));
   const have = all.map((m) => rangesToSlots(m.slots));

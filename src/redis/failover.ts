@@ -6,7 +6,10 @@ import { parseAddress } from '../inventory/load.js';
 
 export type FailoverMode = 'default' | 'force' | 'takeover';
 
-export interface NodeRef { id: string; address: string }
+export interface NodeRef {
+  id: string;
+  address: string;
+}
 
 /** Which replica is promoted and which master it replaces. */
 export interface FailoverPair {
@@ -29,30 +32,62 @@ export function parseMode(raw: string | undefined): FailoverMode {
  * highest replication offset (the one an automatic election would rank first).
  */
 export function resolveFailoverPair(t: Topology, node: string | undefined, mode: FailoverMode): FailoverPair {
-  if (!node) throw usageError('E_PARAM', 'the node parameter is missing', 'pass --param node=HOST:PORT (a replica to promote, or a master)');
-  if (!parseAddress(node)) throw usageError('E_PARAM', `node=${node} is not HOST:PORT`, 'pass --param node=HOST:PORT as CLUSTER NODES shows it');
+  if (!node)
+    throw usageError(
+      'E_PARAM',
+      'the node parameter is missing',
+      'pass --param node=HOST:PORT (a replica to promote, or a master)',
+    );
+  if (!parseAddress(node))
+    throw usageError(
+      'E_PARAM',
+      `node=${node} is not HOST:PORT`,
+      'pass --param node=HOST:PORT as CLUSTER NODES shows it',
+    );
   const n = findNode(t, node);
   if (!n) {
-    throw usageError('E_NODE_UNKNOWN', `${node} is not a node of cluster ${t.cluster} (nodes: ${t.nodes.map((x) => x.address).join(', ')})`, 'pass one of the listed addresses');
+    throw usageError(
+      'E_NODE_UNKNOWN',
+      `${node} is not a node of cluster ${t.cluster} (nodes: ${t.nodes.map((x) => x.address).join(', ')})`,
+      'pass one of the listed addresses',
+    );
   }
   if (n.role === 'replica') {
     const m = t.nodes.find((x) => x.id === n.masterId);
-    if (!m) throw preconditionError('E_NO_MASTER', `${node} replicates ${n.masterId ?? 'nothing'}, which is not in the cluster`, 'check the cluster with `redis-runbook check`');
+    if (!m)
+      throw preconditionError(
+        'E_NO_MASTER',
+        `${node} replicates ${n.masterId ?? 'nothing'}, which is not in the cluster`,
+        'check the cluster with `redis-runbook check`',
+      );
     return { candidate: ref(n), master: ref(m), mode };
   }
   if (n.slots.length === 0) {
-    throw preconditionError('E_NO_SLOTS', `${node} is a master with no slots; there is nothing to fail over`, 'pick a master that owns slots, or one of its replicas');
+    throw preconditionError(
+      'E_NO_SLOTS',
+      `${node} is a master with no slots; there is nothing to fail over`,
+      'pick a master that owns slots, or one of its replicas',
+    );
   }
   const best = bestReplica(t, n);
   if (!best) {
-    throw preconditionError('E_NO_REPLICA', `master ${node} has no replica that could take over`, 'add a replica first (CLUSTER REPLICATE), or move its slots away');
+    throw preconditionError(
+      'E_NO_REPLICA',
+      `master ${node} has no replica that could take over`,
+      'add a replica first (CLUSTER REPLICATE), or move its slots away',
+    );
   }
   return { candidate: ref(best), master: ref(n), mode };
 }
 
 export function bestReplica(t: Topology, master: TopologyNode): TopologyNode | undefined {
   const usable = replicasOf(t, master.id).filter((r) => r.reachable && !r.flags.some((f) => f.startsWith('fail')));
-  usable.sort((a, b) => Number(b.self?.masterLinkUp ?? false) - Number(a.self?.masterLinkUp ?? false) || (b.self?.replOffset ?? 0) - (a.self?.replOffset ?? 0) || a.address.localeCompare(b.address));
+  usable.sort(
+    (a, b) =>
+      Number(b.self?.masterLinkUp ?? false) - Number(a.self?.masterLinkUp ?? false) ||
+      (b.self?.replOffset ?? 0) - (a.self?.replOffset ?? 0) ||
+      a.address.localeCompare(b.address),
+  );
   return usable[0];
 }
 
@@ -86,7 +121,11 @@ export async function disagreeingNodes(pool: ClusterPool, addresses: string[], p
         const old = view.find((l) => l.id === pair.master.id);
         const candOk = !!cand && isMaster(cand) && cand.slots.length > 0;
         // A node may have forgotten the old master, or see it failed; both are fine.
-        const oldOk = !old || old.flags.includes('fail') || (!isMaster(old) && old.masterId === pair.candidate.id) || (isMaster(old) && old.slots.length === 0 && old.flags.includes('fail?'));
+        const oldOk =
+          !old ||
+          old.flags.includes('fail') ||
+          (!isMaster(old) && old.masterId === pair.candidate.id) ||
+          (isMaster(old) && old.slots.length === 0 && old.flags.includes('fail?'));
         if (!candOk || !oldOk) out.push(a);
       } catch {
         // Unreachable nodes cannot disagree; the caller decides whether they must answer.

@@ -12,7 +12,10 @@ export async function answers(pool: ClusterPool, address: string): Promise<boole
 }
 
 /** The first reachable node's CLUSTER NODES, parsed, and who said it; undefined when none answers. */
-export async function clusterView(pool: ClusterPool, nodes: readonly string[]): Promise<{ from: string; view: ClusterNodeLine[] } | undefined> {
+export async function clusterView(
+  pool: ClusterPool,
+  nodes: readonly string[],
+): Promise<{ from: string; view: ClusterNodeLine[] } | undefined> {
   for (const n of nodes) {
     try {
       return { from: n, view: parseClusterNodes(await pool.node(n).text('CLUSTER', 'NODES')) };

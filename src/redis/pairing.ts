@@ -22,16 +22,28 @@ export function pairShards(source: Topology, target: Topology): ShardPair[] {
   const byRanges = new Map(masters(target).map((m) => [formatRanges(m.slots), m]));
   const srcRanges = masters(source).map((m) => formatRanges(m.slots));
   const differ: string[] = [];
-  for (const r of srcRanges) if (!byRanges.has(r)) differ.push(`source slots ${r} have no target master with exactly those slots`);
-  for (const r of byRanges.keys()) if (!srcRanges.includes(r)) differ.push(`target slots ${r} have no source master with exactly those slots`);
+  for (const r of srcRanges)
+    if (!byRanges.has(r)) differ.push(`source slots ${r} have no target master with exactly those slots`);
+  for (const r of byRanges.keys())
+    if (!srcRanges.includes(r)) differ.push(`target slots ${r} have no source master with exactly those slots`);
   if (differ.length) {
-    throw preconditionError('E_STRUCTURE', `${source.cluster} and ${target.cluster} are not sharded the same way: ${differ.join('; ')}`,
-      'a file copy needs identical slot ranges per master; use `migrate-consolidate-reshard` for clusters shaped differently');
+    throw preconditionError(
+      'E_STRUCTURE',
+      `${source.cluster} and ${target.cluster} are not sharded the same way: ${differ.join('; ')}`,
+      'a file copy needs identical slot ranges per master; use `migrate-consolidate-reshard` for clusters shaped differently',
+    );
   }
-  return masters(source).map((m) => {
-    const t = byRanges.get(formatRanges(m.slots))!;
-    return { ranges: formatRanges(m.slots), source: ref(m), target: ref(t), targetReplicas: replicasOf(target, t.id).map(ref) };
-  }).sort((a, b) => a.ranges.localeCompare(b.ranges));
+  return masters(source)
+    .map((m) => {
+      const t = byRanges.get(formatRanges(m.slots))!;
+      return {
+        ranges: formatRanges(m.slots),
+        source: ref(m),
+        target: ref(t),
+        targetReplicas: replicasOf(target, t.id).map(ref),
+      };
+    })
+    .sort((a, b) => a.ranges.localeCompare(b.ranges));
 }
 
 /** Compare `major.minor` versions: an RDB or AOF from a newer Redis does not load on an older one. */

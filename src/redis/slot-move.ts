@@ -8,19 +8,31 @@ import type { Topology } from './topology.js';
 import { hostOf, portOf } from '../address.js';
 
 /** One slot to move from one master to another. */
-export interface SlotMove { slot: number; from: NodeRef; to: NodeRef }
+export interface SlotMove {
+  slot: number;
+  from: NodeRef;
+  to: NodeRef;
+}
 
 /**
  * Spread `slots` over `targets` so that their slot counts end up as even as
  * possible, in contiguous blocks (few ranges per master, as redis-cli
  * rebalance leaves them). Pure.
  */
-export function spreadSlots(slots: readonly number[], from: NodeRef, targets: ReadonlyArray<{ node: NodeRef; slots: number }>): SlotMove[] {
+export function spreadSlots(
+  slots: readonly number[],
+  from: NodeRef,
+  targets: ReadonlyArray<{ node: NodeRef; slots: number }>,
+): SlotMove[] {
   if (!targets.length) return [];
   const quota = new Map(targets.map((t) => [t.node.id, 0]));
   for (let i = 0; i < slots.length; i++) {
     // Give the next slot to the target that would end with the fewest slots.
-    const t = [...targets].sort((a, b) => a.slots + quota.get(a.node.id)! - (b.slots + quota.get(b.node.id)!) || a.node.address.localeCompare(b.node.address))[0]!;
+    const t = [...targets].sort(
+      (a, b) =>
+        a.slots + quota.get(a.node.id)! - (b.slots + quota.get(b.node.id)!) ||
+        a.node.address.localeCompare(b.node.address),
+    )[0]!;
     quota.set(t.node.id, quota.get(t.node.id)! + 1);
   }
   const sorted = [...slots].sort((a, b) => a - b);
@@ -46,7 +58,8 @@ function bulk(pool: ClusterPool, address: string) {
     async call(...cmd: [string, ...(string | number | Buffer)[]]): Promise<unknown> {
       const [[err, reply]] = (await lostIfUnreachable(address, node.pipeline([cmd]))) as [[Error | null, unknown]];
       // ioredis errors can carry the command (MIGRATE ... AUTH password): only the scrubbed text goes on.
-      if (err && /Connection is closed|ECONNRESET|EPIPE|ECONNREFUSED/i.test(err.message)) throw nodeLost(address, scrub(err.message, pool.secrets()));
+      if (err && /Connection is closed|ECONNRESET|EPIPE|ECONNREFUSED/i.test(err.message))
+        throw nodeLost(address, scrub(err.message, pool.secrets()));
       if (err) throw slotMoveError(address, scrub(err.message, pool.secrets()));
       return reply;
     },
@@ -71,19 +84,28 @@ export interface MoveOptions {
 }
 
 function migrateError(pool: ClusterPool, m: SlotMove, n: number, err: unknown): Error {
-  return failedError('E_MIGRATE', `MIGRATE of ${n} key(s) of slot ${m.slot} to ${m.to.address} failed: ${scrub(messageOf(err), pool.secrets())}`,
-    'the slot stays open (MIGRATING/IMPORTING), served through ASK redirects; fix the cause (the target may be down or unreachable from the source, out of memory, or a key is too big for the timeout: raise migrateTimeoutMs) and retry the step once the target, or the replica promoted in its place, answers');
+  return failedError(
+    'E_MIGRATE',
+    `MIGRATE of ${n} key(s) of slot ${m.slot} to ${m.to.address} failed: ${scrub(messageOf(err), pool.secrets())}`,
+    'the slot stays open (MIGRATING/IMPORTING), served through ASK redirects; fix the cause (the target may be down or unreachable from the source, out of memory, or a key is too big for the timeout: raise migrateTimeoutMs) and retry the step once the target, or the replica promoted in its place, answers',
+  );
 }
 
 /** Send commands to one node in one round trip; each reply or error, scrubbed of secrets. */
-async function pipelined(pool: ClusterPool, address: string, cmds: Array<[string, ...(string | number | Buffer)[]]>): Promise<Array<{ err?: Error; reply?: unknown }>> {
+async function pipelined(
+  pool: ClusterPool,
+  address: string,
+  cmds: Array<[string, ...(string | number | Buffer)[]]>,
+): Promise<Array<{ err?: Error; reply?: unknown }>> {
   if (!cmds.length) return [];
   const res = await lostIfUnreachable(address, pool.node(address).pipeline(cmds));
   // A node that dies under a pipeline fails each queued command with the bare client text
   // ("Connection is closed."): say which node went away and what the open slots need.
   const lost = res.find(([err]) => err && /Connection is closed|ECONNRESET|EPIPE|ECONNREFUSED/i.test(err.message));
   if (lost) throw nodeLost(address, scrub(lost[0]!.message, pool.secrets()));
-  return res.map(([err, reply]) => (err ? { err: slotMoveError(address, scrub(err.message, pool.secrets())) } : { reply }));
+  return res.map(([err, reply]) =>
+    err ? { err: slotMoveError(address, scrub(err.message, pool.secrets())) } : { reply },
+  );
 }
 
 /**
@@ -95,7 +117,8 @@ async function lostIfUnreachable<T>(address: string, p: Promise<T>): Promise<T> 
   try {
     return await p;
   } catch (err) {
-    if (err instanceof RunbookError && err.code === 'E_NODE_UNREACHABLE') throw nodeLost(address, err.message.replace(/^.* is unreachable \((.*)\)$/, '$1'));
+    if (err instanceof RunbookError && err.code === 'E_NODE_UNREACHABLE')
+      throw nodeLost(address, err.message.replace(/^.* is unreachable \((.*)\)$/, '$1'));
     throw err;
   }
 }
@@ -108,15 +131,21 @@ async function lostIfUnreachable<T>(address: string, p: Promise<T>): Promise<T> 
  */
 export function slotMoveError(address: string, msg: string): Error {
   if (/SETSLOT only with masters|^READONLY\b/.test(msg)) {
-    return failedError('E_NODE_DEMOTED', `${address} is no longer a master (${msg}): a failover happened during the slot move`,
-      'wait until the cluster agrees on the new master (`redis-runbook check`), then resume: the move re-reads the cluster, follows the master that replaced it, and finishes what is missing');
+    return failedError(
+      'E_NODE_DEMOTED',
+      `${address} is no longer a master (${msg}): a failover happened during the slot move`,
+      'wait until the cluster agrees on the new master (`redis-runbook check`), then resume: the move re-reads the cluster, follows the master that replaced it, and finishes what is missing',
+    );
   }
   return new Error(`${address}: ${msg}`);
 }
 
 function nodeLost(address: string, msg: string): Error {
-  return failedError('E_NODE_LOST', `${address} stopped answering in the middle of a slot move (${msg})`,
-    'the slots being moved may stay open (MIGRATING/IMPORTING, served through ASK redirects); once the node, or the replica promoted in its place, answers and the cluster is ok again, retry the step: the move reads both sides and finishes what is missing');
+  return failedError(
+    'E_NODE_LOST',
+    `${address} stopped answering in the middle of a slot move (${msg})`,
+    'the slots being moved may stay open (MIGRATING/IMPORTING, served through ASK redirects); once the node, or the replica promoted in its place, answers and the cluster is ok again, retry the step: the move reads both sides and finishes what is missing',
+  );
 }
 
 function firstError(rs: Array<{ err?: Error }>): void {
@@ -134,41 +163,106 @@ function firstError(rs: Array<{ err?: Error }>): void {
  * keys, then SETSLOT NODE on the target first, the source next, then every
  * other master. Returns the number of keys moved.
  */
-export async function moveSlotGroup(pool: ClusterPool, from: NodeRef, to: NodeRef, slots: readonly number[], o: MoveOptions): Promise<number> {
-  const [srcMe, dstMe] = await Promise.all([bulk(pool, from.address).call('CLUSTER', 'NODES').then((t) => myself(String(t))), bulk(pool, to.address).call('CLUSTER', 'NODES').then((t) => myself(String(t)))]);
+export async function moveSlotGroup(
+  pool: ClusterPool,
+  from: NodeRef,
+  to: NodeRef,
+  slots: readonly number[],
+  o: MoveOptions,
+): Promise<number> {
+  const [srcMe, dstMe] = await Promise.all([
+    bulk(pool, from.address)
+      .call('CLUSTER', 'NODES')
+      .then((t) => myself(String(t))),
+    bulk(pool, to.address)
+      .call('CLUSTER', 'NODES')
+      .then((t) => myself(String(t))),
+  ]);
   const pending = slots.filter((slot) => !owns(dstMe, slot));
   const lost = pending.filter((slot) => !owns(srcMe, slot));
   if (lost.length) {
-    throw failedError('E_SLOT_OWNER', `slots ${formatRanges(toRanges(lost))} are owned by neither ${from.address} nor ${to.address}`, 'the cluster changed under the run: check it (`redis-runbook check`) and make a new plan');
+    throw failedError(
+      'E_SLOT_OWNER',
+      `slots ${formatRanges(toRanges(lost))} are owned by neither ${from.address} nor ${to.address}`,
+      'the cluster changed under the run: check it (`redis-runbook check`) and make a new plan',
+    );
   }
   let moved = 0;
   if (pending.length) {
-    firstError(await pipelined(pool, to.address, pending.filter((slot) => !dstMe.importing.some((x) => x.slot === slot && x.from === from.id)).map((slot) => ['CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id])));
-    firstError(await pipelined(pool, from.address, pending.filter((slot) => !srcMe.migrating.some((x) => x.slot === slot && x.to === to.id)).map((slot) => ['CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id])));
+    firstError(
+      await pipelined(
+        pool,
+        to.address,
+        pending
+          .filter((slot) => !dstMe.importing.some((x) => x.slot === slot && x.from === from.id))
+          .map((slot) => ['CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id]),
+      ),
+    );
+    firstError(
+      await pipelined(
+        pool,
+        from.address,
+        pending
+          .filter((slot) => !srcMe.migrating.some((x) => x.slot === slot && x.to === to.id))
+          .map((slot) => ['CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id]),
+      ),
+    );
     const { username, password } = pool.credentials();
     const auth = password === undefined ? [] : username ? ['AUTH2', username, password] : ['AUTH', password];
     const host = hostOf(to.address);
     const port = portOf(to.address);
     // REPLACE: a key on both sides is a copy left by a MIGRATE cut off after the target
     // stored it (the BUSYKEY case); the source's copy is the live one while the slot is migrating.
-    const migrate = (keys: Buffer[], timeoutMs: number): [string, ...(string | number | Buffer)[]] => ['MIGRATE', host, port, '', 0, timeoutMs, 'REPLACE', ...auth, 'KEYS', ...keys];
+    const migrate = (keys: Buffer[], timeoutMs: number): [string, ...(string | number | Buffer)[]] => [
+      'MIGRATE',
+      host,
+      port,
+      '',
+      0,
+      timeoutMs,
+      'REPLACE',
+      ...auth,
+      'KEYS',
+      ...keys,
+    ];
     let left = [...pending];
     while (left.length) {
-      if (o.signal?.aborted) throw failedError('E_STOPPED', 'stopped while moving slots', 'resume the run: the move continues where it stopped');
-      const listed = await pipelined(pool, from.address, left.map((slot) => ['CLUSTER', 'GETKEYSINSLOT', slot, o.batch]));
+      if (o.signal?.aborted)
+        throw failedError(
+          'E_STOPPED',
+          'stopped while moving slots',
+          'resume the run: the move continues where it stopped',
+        );
+      const listed = await pipelined(
+        pool,
+        from.address,
+        left.map((slot) => ['CLUSTER', 'GETKEYSINSLOT', slot, o.batch]),
+      );
       firstError(listed);
-      const work = left.map((slot, i) => ({ slot, keys: listed[i]!.reply as Buffer[] })).filter((w) => w.keys.length > 0);
+      const work = left
+        .map((slot, i) => ({ slot, keys: listed[i]!.reply as Buffer[] }))
+        .filter((w) => w.keys.length > 0);
       if (!work.length) break;
       // One MIGRATE per slot (Redis refuses a MIGRATE whose keys span slots: CROSSSLOT);
       // the MIGRATEs of the whole group go out in one pipeline.
       const chunks = work.map((w) => w.keys.map((k) => ({ slot: w.slot, key: k })));
-      const results = await pipelined(pool, from.address, chunks.map((c) => migrate(c.map((x) => x.key), o.migrateTimeoutMs)));
+      const results = await pipelined(
+        pool,
+        from.address,
+        chunks.map((c) =>
+          migrate(
+            c.map((x) => x.key),
+            o.migrateTimeoutMs,
+          ),
+        ),
+      );
       for (let i = 0; i < chunks.length; i++) {
         const err = results[i]!.err;
         if (err) {
           // A chunk holding a big key (a 20 MB list) can time out as a whole: move its keys
           // one at a time with a longer timeout before giving up.
-          if (!/IOERR|timeout/i.test(err.message)) throw migrateError(pool, { slot: chunks[i]![0]!.slot, from, to }, chunks[i]!.length, err);
+          if (!/IOERR|timeout/i.test(err.message))
+            throw migrateError(pool, { slot: chunks[i]![0]!.slot, from, to }, chunks[i]!.length, err);
           for (const x of chunks[i]!) {
             const [one] = await pipelined(pool, from.address, [migrate([x.key], o.migrateTimeoutMs * 5)]);
             if (one!.err) throw migrateError(pool, { slot: x.slot, from, to }, 1, one!.err);
@@ -181,8 +275,18 @@ export async function moveSlotGroup(pool: ClusterPool, from: NodeRef, to: NodeRe
     }
   }
   // The new owner learns it first, so each slot always has an owner someone agrees with.
-  firstError(await pipelined(pool, to.address, slots.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id])));
-  const srcReplies = await pipelined(pool, from.address, slots.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id]));
+  firstError(
+    await pipelined(
+      pool,
+      to.address,
+      slots.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id]),
+    ),
+  );
+  const srcReplies = await pipelined(
+    pool,
+    from.address,
+    slots.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id]),
+  );
   if (srcReplies.some((r) => r.err)) {
     // The source may have learned the new owner from gossip already, and a master that
     // lost its last slot turns itself into a replica (Redis 7, cluster-allow-replica-migration),
@@ -191,9 +295,18 @@ export async function moveSlotGroup(pool: ClusterPool, from: NodeRef, to: NodeRe
     const still = slots.filter((slot) => owns(now, slot));
     if (still.length) firstError(srcReplies);
   }
-  await Promise.all(o.masters.filter((x) => x !== from.address && x !== to.address).map((a) =>
-    // Gossip carries the new owner's higher epoch to a master we could not reach.
-    pipelined(pool, a, slots.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id])).catch(() => [])));
+  await Promise.all(
+    o.masters
+      .filter((x) => x !== from.address && x !== to.address)
+      .map((a) =>
+        // Gossip carries the new owner's higher epoch to a master we could not reach.
+        pipelined(
+          pool,
+          a,
+          slots.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id]),
+        ).catch(() => []),
+      ),
+  );
   return moved;
 }
 
@@ -236,17 +349,33 @@ async function moveGroupRetrying(pool: ClusterPool, g: SlotMove[], o: MoveManyOp
   const firstAt = Date.now();
   for (let attempt = 1; ; attempt++) {
     try {
-      return await moveSlotGroup(pool, g[0]!.from, g[0]!.to, g.map((m) => m.slot), o);
+      return await moveSlotGroup(
+        pool,
+        g[0]!.from,
+        g[0]!.to,
+        g.map((m) => m.slot),
+        o,
+      );
     } catch (err) {
       const delayMs = Math.min(4000, 250 * 2 ** (attempt - 1));
-      if (!isTransientRefusal(err) || o.signal?.aborted || Date.now() - firstAt + delayMs > (o.retryForMs ?? 60_000)) throw err;
+      if (!isTransientRefusal(err) || o.signal?.aborted || Date.now() - firstAt + delayMs > (o.retryForMs ?? 60_000))
+        throw err;
       o.onRetry?.(g, attempt, delayMs, messageOf(err));
       await new Promise<void>((r) => {
         const t = setTimeout(done, delayMs);
-        function done() { clearTimeout(t); o.signal?.removeEventListener('abort', done); r(); }
+        function done() {
+          clearTimeout(t);
+          o.signal?.removeEventListener('abort', done);
+          r();
+        }
         o.signal?.addEventListener('abort', done, { once: true });
       });
-      if (o.signal?.aborted) throw failedError('E_STOPPED', 'stopped while moving slots', 'resume the run: the move continues where it stopped');
+      if (o.signal?.aborted)
+        throw failedError(
+          'E_STOPPED',
+          'stopped while moving slots',
+          'resume the run: the move continues where it stopped',
+        );
     }
   }
 }
@@ -257,7 +386,11 @@ async function moveGroupRetrying(pool: ClusterPool, g: SlotMove[], o: MoveManyOp
  * worker stops taking groups, and the error is raised only once all have
  * returned: nothing keeps moving behind a failed (then retried) step.
  */
-export async function moveSlots(pool: ClusterPool, moves: readonly SlotMove[], o: MoveManyOptions): Promise<{ keys: number; slots: number }> {
+export async function moveSlots(
+  pool: ClusterPool,
+  moves: readonly SlotMove[],
+  o: MoveManyOptions,
+): Promise<{ keys: number; slots: number }> {
   const size = o.groupSize ?? 64;
   const groups: SlotMove[][] = [];
   for (const m of moves) {
@@ -269,23 +402,30 @@ export async function moveSlots(pool: ClusterPool, moves: readonly SlotMove[], o
   let done = 0;
   let next = 0;
   let failed = false;
-  const results = await Promise.allSettled(Array.from({ length: Math.max(1, o.concurrency) }, async () => {
-    while (next < groups.length && !failed) {
-      if (o.signal?.aborted) throw failedError('E_STOPPED', 'stopped while moving slots', 'resume the run: the move continues where it stopped');
-      const g = groups[next++]!;
-      let n: number;
-      try {
-        n = await moveGroupRetrying(pool, g, o);
-      } catch (err) {
-        failed = true;
-        throw err;
+  const results = await Promise.allSettled(
+    Array.from({ length: Math.max(1, o.concurrency) }, async () => {
+      while (next < groups.length && !failed) {
+        if (o.signal?.aborted)
+          throw failedError(
+            'E_STOPPED',
+            'stopped while moving slots',
+            'resume the run: the move continues where it stopped',
+          );
+        const g = groups[next++]!;
+        let n: number;
+        try {
+          n = await moveGroupRetrying(pool, g, o);
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
+        keys += n;
+        done += g.length;
+        o.onGroup?.(g, n, done);
+        o.afterGroup?.();
       }
-      keys += n;
-      done += g.length;
-      o.onGroup?.(g, n, done);
-      o.afterGroup?.();
-    }
-  }));
+    }),
+  );
   const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (rejected) throw rejected.reason;
   return { keys, slots: done };
@@ -296,8 +436,18 @@ export async function moveSlots(pool: ClusterPool, moves: readonly SlotMove[], o
  * the source towards the target, IMPORTING on the target from the source)?
  * A mark on the same slot between other nodes is someone else's move.
  */
-export function isOwnOpenSlot(moves: readonly SlotMove[], slot: number, nodeId: string, state: 'migrating' | 'importing', peerId: string): boolean {
-  return moves.some((m) => m.slot === slot && (state === 'migrating' ? m.from.id === nodeId && m.to.id === peerId : m.to.id === nodeId && m.from.id === peerId));
+export function isOwnOpenSlot(
+  moves: readonly SlotMove[],
+  slot: number,
+  nodeId: string,
+  state: 'migrating' | 'importing',
+  peerId: string,
+): boolean {
+  return moves.some(
+    (m) =>
+      m.slot === slot &&
+      (state === 'migrating' ? m.from.id === nodeId && m.to.id === peerId : m.to.id === nodeId && m.from.id === peerId),
+  );
 }
 
 /**
@@ -316,19 +466,27 @@ export function foreignOpenSlots(t: Topology, moves: readonly SlotMove[]): strin
 }
 
 /** A slot left MIGRATING or IMPORTING on some node (a reshard cut off), as the nodes report it. */
-export interface OpenSlot { slot: number; node: NodeRef; state: 'migrating' | 'importing'; peer: string }
+export interface OpenSlot {
+  slot: number;
+  node: NodeRef;
+  state: 'migrating' | 'importing';
+  peer: string;
+}
 
 export async function findOpenSlots(pool: ClusterPool, nodes: readonly string[]): Promise<OpenSlot[]> {
   const out: OpenSlot[] = [];
   for (const n of nodes) {
     const me = myself(String(await bulk(pool, n).call('CLUSTER', 'NODES')));
-    for (const x of me.migrating) out.push({ slot: x.slot, node: { id: me.id, address: n }, state: 'migrating', peer: x.to });
-    for (const x of me.importing) out.push({ slot: x.slot, node: { id: me.id, address: n }, state: 'importing', peer: x.from });
+    for (const x of me.migrating)
+      out.push({ slot: x.slot, node: { id: me.id, address: n }, state: 'migrating', peer: x.to });
+    for (const x of me.importing)
+      out.push({ slot: x.slot, node: { id: me.id, address: n }, state: 'importing', peer: x.from });
   }
   return out;
 }
 
-const keysIn = async (pool: ClusterPool, address: string, slot: number) => Number(await bulk(pool, address).call('CLUSTER', 'COUNTKEYSINSLOT', slot));
+const keysIn = async (pool: ClusterPool, address: string, slot: number) =>
+  Number(await bulk(pool, address).call('CLUSTER', 'COUNTKEYSINSLOT', slot));
 
 /**
  * One side of a move is marked, the other not: look at both before choosing.
@@ -340,10 +498,21 @@ const keysIn = async (pool: ClusterPool, address: string, slot: number) => Numbe
  * Anything else (keys on both sides, an importing node holding keys its
  * source still owns) is refused for a human.
  */
-async function closeLoneMark(pool: ClusterPool, slot: number, lone: OpenSlot, byId: Map<string, string>, o: MoveOptions): Promise<void> {
+async function closeLoneMark(
+  pool: ClusterPool,
+  slot: number,
+  lone: OpenSlot,
+  byId: Map<string, string>,
+  o: MoveOptions,
+): Promise<void> {
   const peerAddr = byId.get(lone.peer);
   const here = await keysIn(pool, lone.node.address, slot);
-  const refuse = (why: string) => failedError('E_OPEN_SLOT', `slot ${slot} is ${lone.state.toUpperCase()} on ${lone.node.address} ${lone.state === 'migrating' ? 'to' : 'from'} ${peerAddr ?? lone.peer}: ${why}`, 'decide which copy wins and fix it by hand (redis-cli --cluster fix), then retry');
+  const refuse = (why: string) =>
+    failedError(
+      'E_OPEN_SLOT',
+      `slot ${slot} is ${lone.state.toUpperCase()} on ${lone.node.address} ${lone.state === 'migrating' ? 'to' : 'from'} ${peerAddr ?? lone.peer}: ${why}`,
+      'decide which copy wins and fix it by hand (redis-cli --cluster fix), then retry',
+    );
   if (!peerAddr) {
     if (here > 0 && lone.state === 'importing') throw refuse(`the peer is unknown and ${here} keys are here`);
     await bulk(pool, lone.node.address).call('CLUSTER', 'SETSLOT', slot, 'STABLE');
@@ -394,7 +563,12 @@ async function closeLoneMark(pool: ClusterPool, slot: number, lone: OpenSlot, by
  * does when both sides agree. A one-sided mark is settled by looking at both
  * nodes (see closeLoneMark).
  */
-export async function closeOpenSlots(pool: ClusterPool, nodes: readonly string[], masters: string[], o: Omit<MoveOptions, 'masters'>): Promise<number[]> {
+export async function closeOpenSlots(
+  pool: ClusterPool,
+  nodes: readonly string[],
+  masters: string[],
+  o: Omit<MoveOptions, 'masters'>,
+): Promise<number[]> {
   const open = await findOpenSlots(pool, nodes);
   const byId = new Map<string, string>();
   for (const n of nodes) byId.set(myself(String(await bulk(pool, n).call('CLUSTER', 'NODES'))).id, n);

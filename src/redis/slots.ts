@@ -92,7 +92,10 @@ export function slotKey(slot: number): Buffer {
     let found = 0;
     for (let i = 0; found < SLOT_COUNT; i++) {
       const s = keySlot(String(i));
-      if (!out[s]) { out[s] = Buffer.from(String(i)); found++; }
+      if (!out[s]) {
+        out[s] = Buffer.from(String(i));
+        found++;
+      }
     }
     slotKeyCache = out as Buffer[];
   }

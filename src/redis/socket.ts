@@ -38,7 +38,11 @@ export function tlsSocketOptions(tls: TlsConfig, where = 'tls'): ConnectionOptio
       return readFileSync(path);
     } catch (err) {
       // The inventory's fault (exit 2, naming the key), not an unreachable cluster.
-      throw usageError('E_TLS_FILE', `${where}.${key}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? messageOf(err)})`, `fix the path of ${where}.${key} in the inventory, or make the file readable`);
+      throw usageError(
+        'E_TLS_FILE',
+        `${where}.${key}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? messageOf(err)})`,
+        `fix the path of ${where}.${key} in the inventory, or make the file readable`,
+      );
     }
   };
   return {
@@ -73,7 +77,10 @@ export function openSocket(o: OpenSocketOptions): Promise<Socket> {
   const timeoutMs = o.connectTimeoutMs ?? NET_LIMITS.connectTimeoutMs;
   const where = `${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}`;
   return new Promise<Socket>((resolve, reject) => {
-    if (o.signal?.aborted) { reject(new Error(`connecting to ${where}: stopped`)); return; }
+    if (o.signal?.aborted) {
+      reject(new Error(`connecting to ${where}: stopped`));
+      return;
+    }
     let socket: Socket;
     try {
       socket = o.tls
@@ -91,12 +98,18 @@ export function openSocket(o: OpenSocketOptions): Promise<Socket> {
       o.signal?.removeEventListener('abort', onAbort);
       socket.off('error', onError);
       socket.off('close', onClose);
-      if (err) { socket.destroy(); reject(err); } else resolve(socket);
+      if (err) {
+        socket.destroy();
+        reject(err);
+      } else resolve(socket);
     };
     const onError = (err: Error) => finish(new Error(`connecting to ${where}${o.tls ? ' (TLS)' : ''}: ${err.message}`));
     const onClose = () => finish(new Error(`connecting to ${where}${o.tls ? ' (TLS)' : ''}: the connection closed`));
     const onAbort = () => finish(new Error(`connecting to ${where}: stopped`));
-    const timer = setTimeout(() => finish(new Error(`connecting to ${where}${o.tls ? ' (TLS)' : ''}: no answer within ${timeoutMs / 1000} s`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new Error(`connecting to ${where}${o.tls ? ' (TLS)' : ''}: no answer within ${timeoutMs / 1000} s`)),
+      timeoutMs,
+    );
     socket.once(o.tls ? 'secureConnect' : 'connect', () => finish());
     socket.on('error', onError);
     socket.on('close', onClose);

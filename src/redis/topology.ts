@@ -16,7 +16,13 @@ export interface NodeSelfReport {
   usedMemory: number;
   maxmemory: number;
   clusterState: string;
-  persistence: { dir: string; dbfilename: string; appendonly: boolean; appenddirname: string; clusterConfigFile: string };
+  persistence: {
+    dir: string;
+    dbfilename: string;
+    appendonly: boolean;
+    appenddirname: string;
+    clusterConfigFile: string;
+  };
   /** This node's CLUSTER NODES, parsed: its view of the whole cluster. */
   view: ClusterNodeLine[];
 }
@@ -74,13 +80,21 @@ export async function discoverTopology(pool: ClusterPool): Promise<Topology> {
       if (fatalToDiscovery(err)) throw err;
       const msg = (err as Error).message;
       if (/cluster support disabled/i.test(msg)) {
-        throw preconditionError('E_NOT_CLUSTER', `${seed} (cluster ${name}) is not in cluster mode`, 'point the inventory at Redis Cluster nodes (cluster-enabled yes)');
+        throw preconditionError(
+          'E_NOT_CLUSTER',
+          `${seed} (cluster ${name}) is not in cluster mode`,
+          'point the inventory at Redis Cluster nodes (cluster-enabled yes)',
+        );
       }
       seedErrors.push(`${seed}: ${msg}`);
     }
   }
   if (!lines) {
-    throw preconditionError('E_CLUSTER_UNREACHABLE', `no seed of cluster ${name} answered (${seedErrors.join('; ')})`, `check clusters.${name}.seeds in ${'the inventory'} and that the nodes are running${tlsHint(pool.config)}`);
+    throw preconditionError(
+      'E_CLUSTER_UNREACHABLE',
+      `no seed of cluster ${name} answered (${seedErrors.join('; ')})`,
+      `check clusters.${name}.seeds in ${'the inventory'} and that the nodes are running${tlsHint(pool.config)}`,
+    );
   }
   // The seed's view decides who is in the cluster; noaddr/handshake entries are not yet members.
   const members = lines.filter((l) => !l.flags.includes('handshake') && !l.flags.includes('noaddr'));
@@ -113,7 +127,13 @@ export async function discoverTopology(pool: ClusterPool): Promise<Topology> {
     const cfg = (await pool.node(anyReachable.address).call('CONFIG', 'GET', 'cluster-node-timeout')) as string[];
     nodeTimeoutMs = Number(cfg[1] ?? 15000);
   }
-  const topo: Omit<Topology, 'fingerprint'> = { cluster: name, takenAt: new Date().toISOString(), seed: seedUsed, nodeTimeoutMs, nodes };
+  const topo: Omit<Topology, 'fingerprint'> = {
+    cluster: name,
+    takenAt: new Date().toISOString(),
+    seed: seedUsed,
+    nodeTimeoutMs,
+    nodes,
+  };
   return { ...topo, fingerprint: fingerprintOf(nodes) };
 }
 
@@ -144,7 +164,8 @@ async function selfReport(pool: ClusterPool, address: string): Promise<NodeSelfR
   return {
     version: info.redis_version ?? 'unknown',
     role,
-    replOffset: Number(role === 'master' ? info.master_repl_offset : info.slave_repl_offset ?? info.master_repl_offset) || 0,
+    replOffset:
+      Number(role === 'master' ? info.master_repl_offset : (info.slave_repl_offset ?? info.master_repl_offset)) || 0,
     masterLinkUp: role === 'replica' ? info.master_link_status === 'up' : undefined,
     replicaOffsets,
     keys: keysFromInfo(info),
@@ -180,7 +201,10 @@ export function describeDrift(before: Topology, after: Topology): string[] {
   const byId = new Map(after.nodes.map((n) => [n.id, n]));
   for (const b of before.nodes) {
     const a = byId.get(b.id);
-    if (!a) { out.push(`node ${b.address} (${b.id.slice(0, 8)}) is gone`); continue; }
+    if (!a) {
+      out.push(`node ${b.address} (${b.id.slice(0, 8)}) is gone`);
+      continue;
+    }
     if (a.role !== b.role) out.push(`${b.address} was ${b.role}, is now ${a.role}`);
     else if (a.masterId !== b.masterId) out.push(`${b.address} now replicates another master`);
     if (a.address !== b.address) out.push(`${b.id.slice(0, 8)} moved from ${b.address} to ${a.address}`);
@@ -193,7 +217,8 @@ export function describeDrift(before: Topology, after: Topology): string[] {
 
 /** Masters that own slots (failed ones included: a failed master still owns its slots until a replica takes over). */
 export const masters = (t: Topology) => t.nodes.filter((n) => n.role === 'master' && n.slots.length > 0);
-export const replicasOf = (t: Topology, masterId: string) => t.nodes.filter((n) => n.role === 'replica' && n.masterId === masterId);
+export const replicasOf = (t: Topology, masterId: string) =>
+  t.nodes.filter((n) => n.role === 'replica' && n.masterId === masterId);
 
 export function findNode(t: Topology, address: string): TopologyNode | undefined {
   return t.nodes.find((n) => n.address === address || n.id === address);

@@ -51,16 +51,25 @@ export async function formCluster(layout: ClusterLayout, o: FormOptions): Promis
       try {
         return await fn();
       } catch (err) {
-        throw failedError('E_SANDBOX_FORM', `${layout.name}: ${what} on ${addr(port)}:${port} failed: ${messageOf(err)}`);
+        throw failedError(
+          'E_SANDBOX_FORM',
+          `${layout.name}: ${what} on ${addr(port)}:${port} failed: ${messageOf(err)}`,
+        );
       }
     };
     for (const port of layout.ports) {
-      conns.set(port, await step(port, 'connecting', () => openNode(port, { password: o.password, tls: o.tls, host: addr(port), commandTimeoutMs: 5000 })));
+      conns.set(
+        port,
+        await step(port, 'connecting', () =>
+          openNode(port, { password: o.password, tls: o.tls, host: addr(port), commandTimeoutMs: 5000 }),
+        ),
+      );
     }
     const conn = (port: number) => conns.get(port)!;
 
     const ids = new Map<number, string>();
-    for (const port of layout.ports) ids.set(port, await step(port, 'CLUSTER MYID', () => callText(conn(port), 'CLUSTER', 'MYID')));
+    for (const port of layout.ports)
+      ids.set(port, await step(port, 'CLUSTER MYID', () => callText(conn(port), 'CLUSTER', 'MYID')));
 
     const ranges = evenRanges(layout.masterPorts.length);
     say(`${layout.name}: assigning ${SLOT_COUNT} slots over ${layout.masterPorts.length} master(s)`);
@@ -81,16 +90,21 @@ export async function formCluster(layout: ClusterLayout, o: FormOptions): Promis
     await wait(`all ${layout.ports.length} nodes know each other`, async () => {
       for (const port of layout.ports) {
         const nodes = parseClusterNodes(await callText(conn(port), 'CLUSTER', 'NODES'));
-        const known = nodes.filter((n) => allIds.has(n.id) && !n.flags.includes('handshake') && !n.flags.includes('noaddr'));
+        const known = nodes.filter(
+          (n) => allIds.has(n.id) && !n.flags.includes('handshake') && !n.flags.includes('noaddr'),
+        );
         if (known.length !== allIds.size) return `${addr(port)}:${port} knows ${known.length} of ${allIds.size}`;
       }
       return undefined;
     });
 
-    if (layout.replicasPerMaster > 0) say(`${layout.name}: attaching ${layout.replicasPerMaster} replica(s) per master`);
+    if (layout.replicasPerMaster > 0)
+      say(`${layout.name}: attaching ${layout.replicasPerMaster} replica(s) per master`);
     for (const [i, masterPort] of layout.masterPorts.entries()) {
       for (const port of layout.replicaPorts[i]!) {
-        await step(port, `CLUSTER REPLICATE (of ${addr(masterPort)}:${masterPort})`, () => callText(conn(port), 'CLUSTER', 'REPLICATE', ids.get(masterPort)!));
+        await step(port, `CLUSTER REPLICATE (of ${addr(masterPort)}:${masterPort})`, () =>
+          callText(conn(port), 'CLUSTER', 'REPLICATE', ids.get(masterPort)!),
+        );
       }
     }
 
@@ -100,12 +114,15 @@ export async function formCluster(layout: ClusterLayout, o: FormOptions): Promis
         const info = parseInfo(await callText(conn(port), 'CLUSTER', 'INFO'));
         if (info.cluster_state !== 'ok') return `${addr(port)}:${port} cluster_state:${info.cluster_state ?? '?'}`;
         const nodes = parseClusterNodes(await callText(conn(port), 'CLUSTER', 'NODES'));
-        if (assignedSlots(nodes) !== SLOT_COUNT) return `${addr(port)}:${port} sees ${assignedSlots(nodes)} slots assigned`;
+        if (assignedSlots(nodes) !== SLOT_COUNT)
+          return `${addr(port)}:${port} sees ${assignedSlots(nodes)} slots assigned`;
         const replicas = nodes.filter((n) => n.masterId !== undefined).length;
-        if (replicas !== layout.ports.length - layout.masterPorts.length) return `${addr(port)}:${port} sees ${replicas} replicas`;
+        if (replicas !== layout.ports.length - layout.masterPorts.length)
+          return `${addr(port)}:${port} sees ${replicas} replicas`;
         const sig = topologySignature(nodes);
         if (reference === undefined) reference = sig;
-        else if (sig !== reference) return `${addr(port)}:${port} disagrees with ${addr(first!)}:${first} about slot owners or roles`;
+        else if (sig !== reference)
+          return `${addr(port)}:${port} disagrees with ${addr(first!)}:${first} about slot owners or roles`;
       }
       return undefined;
     });
@@ -122,7 +139,9 @@ export async function formCluster(layout: ClusterLayout, o: FormOptions): Promis
       return undefined;
     });
 
-    say(`${layout.name}: cluster ok (${layout.masterPorts.length} masters, ${layout.ports.length - layout.masterPorts.length} replicas)`);
+    say(
+      `${layout.name}: cluster ok (${layout.masterPorts.length} masters, ${layout.ports.length - layout.masterPorts.length} replicas)`,
+    );
     return {
       name: layout.name,
       masters: layout.masterPorts.map((port, i) => ({

@@ -15,7 +15,10 @@ export { parseClusterNodes, parseInfo };
  */
 export function topologySignature(nodes: ClusterNodeLine[]): string {
   return nodes
-    .map((n) => `${n.id} ${n.flags.includes('master') ? 'master' : n.flags.includes('slave') ? 'replica' : '?'} ${n.masterId ?? '-'} ${formatRanges(n.slots)}`)
+    .map(
+      (n) =>
+        `${n.id} ${n.flags.includes('master') ? 'master' : n.flags.includes('slave') ? 'replica' : '?'} ${n.masterId ?? '-'} ${formatRanges(n.slots)}`,
+    )
     .sort()
     .join('\n');
 }

@@ -8,7 +8,11 @@ import { isListening } from './ports.js';
 import { readLog, renderSshdConfig, sessionHome, sshdFiles } from './sshd.js';
 import { sleep } from './wait.js';
 
-export interface HostsSsh { user: string; identity: string; knownHosts: string }
+export interface HostsSsh {
+  user: string;
+  identity: string;
+  knownHosts: string;
+}
 
 const SSHD = '/usr/sbin/sshd';
 
@@ -21,7 +25,12 @@ const SSHD = '/usr/sbin/sshd';
  * every host logging in to another.
  */
 export async function startHostSshds(sandboxDir: string, hosts: SandboxHost[]): Promise<HostsSsh> {
-  if (!existsSync(SSHD)) throw preconditionError('E_SSHD_MISSING', `${SSHD} is not installed`, 'install openssh-server (`apt-get install openssh-server`)');
+  if (!existsSync(SSHD))
+    throw preconditionError(
+      'E_SSHD_MISSING',
+      `${SSHD} is not installed`,
+      'install openssh-server (`apt-get install openssh-server`)',
+    );
   const shared = sshdFiles(sandboxDir);
   mkdirSync(shared.dir, { recursive: true, mode: 0o700 });
   if (!existsSync(shared.clientKey)) await keygen(shared.clientKey);
@@ -39,12 +48,32 @@ export async function startHostSshds(sandboxDir: string, hosts: SandboxHost[]): 
     known.push(`${h.address} ${type} ${key}`);
     const config = join(dir, 'sshd_config');
     const log = join(dir, 'sshd.log');
-    writeFileSync(config, renderSshdConfig({ port: h.sshPort, listen: h.address, hostKey, authorizedKeys: shared.authorizedKeys, pid: h.sshdPidFile, user, home: sessionHome(dir) }));
-    const r = await execa('ip', ['netns', 'exec', h.netns, SSHD, '-f', config, '-E', log], { reject: false, stdin: 'ignore' });
+    writeFileSync(
+      config,
+      renderSshdConfig({
+        port: h.sshPort,
+        listen: h.address,
+        hostKey,
+        authorizedKeys: shared.authorizedKeys,
+        pid: h.sshdPidFile,
+        user,
+        home: sessionHome(dir),
+      }),
+    );
+    const r = await execa('ip', ['netns', 'exec', h.netns, SSHD, '-f', config, '-E', log], {
+      reject: false,
+      stdin: 'ignore',
+    });
     const where = `${h.name} (${h.address}:${h.sshPort})`;
-    if (r.exitCode !== 0) throw failedError('E_SSHD_START', `sshd on ${where} did not start: ${String(r.stderr || r.stdout || readLog(log)).trim()}`, `read ${log}`);
+    if (r.exitCode !== 0)
+      throw failedError(
+        'E_SSHD_START',
+        `sshd on ${where} did not start: ${String(r.stderr || r.stdout || readLog(log)).trim()}`,
+        `read ${log}`,
+      );
     for (let i = 0; i < 100 && !(await isListening(h.sshPort, 200, h.address)); i++) await sleep(50);
-    if (!(await isListening(h.sshPort, 200, h.address))) throw failedError('E_SSHD_START', `sshd on ${where} is not listening`, `read ${log}`);
+    if (!(await isListening(h.sshPort, 200, h.address)))
+      throw failedError('E_SSHD_START', `sshd on ${where} is not listening`, `read ${log}`);
   }
   writeFileSync(shared.knownHosts, known.join('\n') + '\n');
   return { user, identity: shared.clientKey, knownHosts: shared.knownHosts };

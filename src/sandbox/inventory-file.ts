@@ -18,15 +18,25 @@ export interface InventoryCluster {
  * commands start a node from its redis.conf and stop it through its pidfile,
  * the same way an operator's systemd unit would.
  */
-export interface SandboxSsh { user: string; port: number; identity: string; knownHosts: string }
+export interface SandboxSsh {
+  user: string;
+  port: number;
+  identity: string;
+  knownHosts: string;
+}
 
 function clustersDoc(clusters: InventoryCluster[], tls?: boolean, addrOf: (port: number) => string = () => LOOPBACK) {
-  return Object.fromEntries(clusters.map((c) => [c.name, {
-    seeds: c.seeds.map((p) => `${addrOf(p)}:${p}`),
-    auth: { password: { file: 'password' } },
-    // --tls: the nodes serve TLS only and want a client certificate; the server's is verified against the sandbox's CA.
-    ...(tls ? { tls: { ca: 'tls/ca.crt', cert: 'tls/client.crt', key: 'tls/client.key' } } : {}),
-  }]));
+  return Object.fromEntries(
+    clusters.map((c) => [
+      c.name,
+      {
+        seeds: c.seeds.map((p) => `${addrOf(p)}:${p}`),
+        auth: { password: { file: 'password' } },
+        // --tls: the nodes serve TLS only and want a client certificate; the server's is verified against the sandbox's CA.
+        ...(tls ? { tls: { ca: 'tls/ca.crt', cert: 'tls/client.crt', key: 'tls/client.key' } } : {}),
+      },
+    ]),
+  );
 }
 
 /** Start, stop and kill a node from its directory, the way an operator's systemd unit would. */
@@ -39,7 +49,12 @@ function serviceDoc(hostDir: string) {
   };
 }
 
-export function renderInventory(sandboxDir: string, clusters: InventoryCluster[], ssh?: SandboxSsh, tls?: boolean): string {
+export function renderInventory(
+  sandboxDir: string,
+  clusters: InventoryCluster[],
+  ssh?: SandboxSsh,
+  tls?: boolean,
+): string {
   const doc = {
     clusters: clustersDoc(clusters, tls),
     hosts: {
@@ -60,18 +75,37 @@ export function renderInventory(sandboxDir: string, clusters: InventoryCluster[]
  * reached through its own sshd (so service commands run inside it). With
  * directCopy every host may copy to every other over ssh with the shared key.
  */
-export function renderHostsInventory(sandboxDir: string, clusters: InventoryCluster[], network: SandboxNetwork, ssh: HostsSsh, directCopy: boolean): string {
+export function renderHostsInventory(
+  sandboxDir: string,
+  clusters: InventoryCluster[],
+  network: SandboxNetwork,
+  ssh: HostsSsh,
+  directCopy: boolean,
+): string {
   const addrOf = (port: number) => network.hosts.find((h) => h.nodes.includes(port))?.address ?? LOOPBACK;
   const login = { user: ssh.user, identity: ssh.identity, knownHosts: ssh.knownHosts };
   const doc = {
     clusters: clustersDoc(clusters, false, addrOf),
-    hosts: Object.fromEntries(network.hosts.map((h) => [h.name, {
-      transport: 'ssh',
-      addresses: [h.address],
-      ssh: { ...login, port: h.sshPort },
-      service: serviceDoc(join(sandboxDir, 'hosts', h.name)),
-      ...(directCopy ? { copyTo: Object.fromEntries(network.hosts.filter((o) => o !== h).map((o) => [o.name, { identity: ssh.identity, knownHosts: ssh.knownHosts }])) } : {}),
-    }])),
+    hosts: Object.fromEntries(
+      network.hosts.map((h) => [
+        h.name,
+        {
+          transport: 'ssh',
+          addresses: [h.address],
+          ssh: { ...login, port: h.sshPort },
+          service: serviceDoc(join(sandboxDir, 'hosts', h.name)),
+          ...(directCopy
+            ? {
+                copyTo: Object.fromEntries(
+                  network.hosts
+                    .filter((o) => o !== h)
+                    .map((o) => [o.name, { identity: ssh.identity, knownHosts: ssh.knownHosts }]),
+                ),
+              }
+            : {}),
+        },
+      ]),
+    ),
   };
   return render(doc);
 }

@@ -28,10 +28,23 @@ export interface ClusterLayout {
   replicasPerMaster: number;
 }
 
-export function clusterLayout(name: SandboxClusterName, base: number, masters: number, replicas: number): ClusterLayout {
+export function clusterLayout(
+  name: SandboxClusterName,
+  base: number,
+  masters: number,
+  replicas: number,
+): ClusterLayout {
   const masterPorts = Array.from({ length: masters }, (_, i) => base + i);
-  const replicaPorts = masterPorts.map((_, i) => Array.from({ length: replicas }, (_, j) => base + masters + i * replicas + j));
-  return { name, masterPorts, replicaPorts, ports: [...masterPorts, ...replicaPorts.flat()], replicasPerMaster: replicas };
+  const replicaPorts = masterPorts.map((_, i) =>
+    Array.from({ length: replicas }, (_, j) => base + masters + i * replicas + j),
+  );
+  return {
+    name,
+    masterPorts,
+    replicaPorts,
+    ports: [...masterPorts, ...replicaPorts.flat()],
+    replicasPerMaster: replicas,
+  };
 }
 
 export function busPort(port: number): number {

@@ -69,7 +69,12 @@ export function readMeta(path: string): SandboxMeta | undefined {
   if (!doc || typeof doc !== 'object') return undefined;
   const m = doc as Partial<SandboxMeta>;
   if (m.version !== 1 || typeof m.name !== 'string' || !Array.isArray(m.clusters)) return undefined;
-  const clusters = m.clusters.filter((c): c is SandboxMetaCluster =>
-    !!c && (c.name === 'source' || c.name === 'target') && Array.isArray(c.ports) && c.ports.every((p) => Number.isInteger(p)));
+  const clusters = m.clusters.filter(
+    (c): c is SandboxMetaCluster =>
+      !!c &&
+      (c.name === 'source' || c.name === 'target') &&
+      Array.isArray(c.ports) &&
+      c.ports.every((p) => Number.isInteger(p)),
+  );
   return { ...(m as SandboxMeta), clusters };
 }

@@ -39,7 +39,11 @@ export function metaWhere(sandboxDir: string, meta: SandboxMeta | undefined): No
 }
 
 /** The network a `--hosts N` sandbox will create: a free subnet and the nodes spread over the hosts. */
-export async function planHosts(sandboxDir: string, layouts: ClusterLayout[], hostCount: number): Promise<SandboxNetwork> {
+export async function planHosts(
+  sandboxDir: string,
+  layouts: ClusterLayout[],
+  hostCount: number,
+): Promise<SandboxNetwork> {
   const subnet = await chooseSubnet(sandboxDir);
   return planNetwork(sandboxDir, subnet, nodesByHost(placeNodes(layouts, hostCount), hostCount));
 }

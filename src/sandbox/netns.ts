@@ -17,7 +17,12 @@ export const HOST_SSH_PORT = 22;
 const FIRST_HOST_OCTET = 11;
 
 /** Short, stable names: interface names are limited to 15 characters. */
-export function networkNames(sandboxDir: string): { id: string; bridge: string; netns: (i: number) => string; vethRoot: (i: number) => string } {
+export function networkNames(sandboxDir: string): {
+  id: string;
+  bridge: string;
+  netns: (i: number) => string;
+  vethRoot: (i: number) => string;
+} {
   const id = createHash('sha256').update(sandboxDir).digest('hex').slice(0, 6);
   return {
     id,
@@ -30,11 +35,19 @@ export function networkNames(sandboxDir: string): { id: string; bridge: string; 
 /** Without CAP_NET_ADMIN nothing of this can be made: say so before anything is created. */
 export async function checkNetworkPrivileges(): Promise<void> {
   if (process.getuid?.() !== 0) {
-    throw preconditionError('E_SANDBOX_NOT_ROOT', `sandbox up --hosts needs root: it creates network namespaces, veth links and a bridge (running as uid ${process.getuid?.() ?? '?'})`,
-      'run it as root (e.g. `sudo redis-runbook sandbox up --hosts 3 ...`), or drop --hosts for the single loopback host');
+    throw preconditionError(
+      'E_SANDBOX_NOT_ROOT',
+      `sandbox up --hosts needs root: it creates network namespaces, veth links and a bridge (running as uid ${process.getuid?.() ?? '?'})`,
+      'run it as root (e.g. `sudo redis-runbook sandbox up --hosts 3 ...`), or drop --hosts for the single loopback host',
+    );
   }
   const r = await execa('ip', ['-V'], { reject: false });
-  if (r.exitCode !== 0) throw preconditionError('E_SANDBOX_NO_IP', 'the `ip` command (iproute2) is not available', 'install iproute2 (`apt-get install iproute2`)');
+  if (r.exitCode !== 0)
+    throw preconditionError(
+      'E_SANDBOX_NO_IP',
+      'the `ip` command (iproute2) is not available',
+      'install iproute2 (`apt-get install iproute2`)',
+    );
 }
 
 const ipToInt = (ip: string) => ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
@@ -72,7 +85,11 @@ export async function chooseSubnet(sandboxDir: string): Promise<string> {
     const subnet = `10.${200 + Math.floor(i / 256)}.${i % 256}.0`;
     if (!used.some((u) => overlaps(u, { net: ipToInt(subnet), len: 24 }))) return subnet;
   }
-  throw failedError('E_SANDBOX_NETWORK', 'no free /24 left in 10.200.0.0/16..10.249.0.0/16', 'remove stale sandboxes (`ip link show | grep rr`) or routes in that range');
+  throw failedError(
+    'E_SANDBOX_NETWORK',
+    'no free /24 left in 10.200.0.0/16..10.249.0.0/16',
+    'remove stale sandboxes (`ip link show | grep rr`) or routes in that range',
+  );
 }
 
 /** What the sandbox will create, written to sandbox.json before anything is. */
@@ -95,8 +112,11 @@ export function planNetwork(sandboxDir: string, subnet: string, nodesByHost: num
 async function ip(args: string[]): Promise<void> {
   const r = await execa('ip', args, { reject: false, stdin: 'ignore' });
   if (r.exitCode !== 0) {
-    throw failedError('E_SANDBOX_NETWORK', `\`ip ${args.join(' ')}\` failed: ${String(r.stderr || r.stdout).trim()}`,
-      'a leftover of an earlier sandbox may be in the way: `ip netns list`, `ip link show`');
+    throw failedError(
+      'E_SANDBOX_NETWORK',
+      `\`ip ${args.join(' ')}\` failed: ${String(r.stderr || r.stdout).trim()}`,
+      'a leftover of an earlier sandbox may be in the way: `ip netns list`, `ip link show`',
+    );
   }
 }
 
@@ -118,12 +138,19 @@ export async function createNetwork(n: SandboxNetwork): Promise<void> {
 /** Pids of the processes whose network namespace is this one (every one of them was started by the sandbox). */
 export async function netnsPids(netns: string): Promise<number[]> {
   const r = await execa('ip', ['netns', 'pids', netns], { reject: false });
-  return r.exitCode === 0 ? String(r.stdout).split('\n').map(Number).filter((p) => Number.isInteger(p) && p > 1) : [];
+  return r.exitCode === 0
+    ? String(r.stdout)
+        .split('\n')
+        .map(Number)
+        .filter((p) => Number.isInteger(p) && p > 1)
+    : [];
 }
 
 export async function netnsExists(netns: string): Promise<boolean> {
   const r = await execa('ip', ['netns', 'list'], { reject: false });
-  return String(r.stdout).split('\n').some((l) => l.split(' ')[0] === netns);
+  return String(r.stdout)
+    .split('\n')
+    .some((l) => l.split(' ')[0] === netns);
 }
 
 /**
@@ -137,9 +164,14 @@ export async function destroyNetwork(n: SandboxNetwork): Promise<void> {
     const pids = (await Promise.all(n.hosts.map((h) => netnsPids(h.netns)))).flat();
     if (pids.length === 0) break;
     for (const pid of pids) {
-      try { process.kill(pid, signal); } catch { /* gone already */ }
+      try {
+        process.kill(pid, signal);
+      } catch {
+        /* gone already */
+      }
     }
-    for (let i = 0; i < 30 && (await Promise.all(n.hosts.map((h) => netnsPids(h.netns)))).flat().length > 0; i++) await sleep(100);
+    for (let i = 0; i < 30 && (await Promise.all(n.hosts.map((h) => netnsPids(h.netns)))).flat().length > 0; i++)
+      await sleep(100);
   }
   const left: string[] = [];
   for (const h of n.hosts) {
@@ -151,8 +183,13 @@ export async function destroyNetwork(n: SandboxNetwork): Promise<void> {
   }
   await execa('ip', ['link', 'del', n.bridge], { reject: false });
   const still = await execa('ip', ['-o', 'link', 'show'], { reject: false });
-  for (const dev of [n.bridge, ...n.hosts.map((h) => h.vethRoot)]) if (new RegExp(`^\\d+: ${dev}[@:]`, 'm').test(String(still.stdout))) left.push(`link ${dev}`);
+  for (const dev of [n.bridge, ...n.hosts.map((h) => h.vethRoot)])
+    if (new RegExp(`^\\d+: ${dev}[@:]`, 'm').test(String(still.stdout))) left.push(`link ${dev}`);
   if (left.length > 0) {
-    throw failedError('E_SANDBOX_NETWORK', `could not remove ${left.join(', ')}`, `remove them by hand (\`ip netns del NAME\`, \`ip link del DEV\`), then run sandbox down again`);
+    throw failedError(
+      'E_SANDBOX_NETWORK',
+      `could not remove ${left.join(', ')}`,
+      `remove them by hand (\`ip netns del NAME\`, \`ip link del DEV\`), then run sandbox down again`,
+    );
   }
 }

@@ -63,7 +63,12 @@ export async function withNode<T>(port: number, o: NodeClientOptions, fn: (r: Re
  * it runs just as well as `+PONG`, and `status` still counts a node whose
  * password file was lost or changed (ioredis would drop such a connection).
  */
-export function nodeAnswers(port: number, timeoutMs = 1000, tls?: ConnectionOptions, host = LOOPBACK): Promise<boolean> {
+export function nodeAnswers(
+  port: number,
+  timeoutMs = 1000,
+  tls?: ConnectionOptions,
+  host = LOOPBACK,
+): Promise<boolean> {
   return new Promise((resolvePromise) => {
     const socket = tls ? tlsConnect({ host, port, ...tls }) : createConnection({ host, port });
     let reply = '';

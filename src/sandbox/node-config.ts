@@ -26,8 +26,16 @@ export function renderNodeConfig(c: NodeConfigInput): string {
     // the sandbox is for demos and tests, never reachable from outside.
     ...(c.hostAddress ? [`bind ${c.hostAddress}`, `cluster-announce-ip ${c.hostAddress}`] : ['bind 127.0.0.1']),
     ...(c.tls
-      ? ['port 0', `tls-port ${c.port}`, `tls-cert-file ${q(c.tls.serverCert)}`, `tls-key-file ${q(c.tls.serverKey)}`, `tls-ca-cert-file ${q(c.tls.ca)}`,
-        'tls-auth-clients yes', 'tls-cluster yes', 'tls-replication yes']
+      ? [
+          'port 0',
+          `tls-port ${c.port}`,
+          `tls-cert-file ${q(c.tls.serverCert)}`,
+          `tls-key-file ${q(c.tls.serverKey)}`,
+          `tls-ca-cert-file ${q(c.tls.ca)}`,
+          'tls-auth-clients yes',
+          'tls-cluster yes',
+          'tls-replication yes',
+        ]
       : [`port ${c.port}`]),
     'protected-mode no',
     'cluster-enabled yes',

@@ -28,37 +28,71 @@ export function logTail(paths: NodePaths, password: string | undefined, lines = 
  * the wait is what tells us the node really came up.
  */
 /** Where a node runs: loopback in the root namespace, or a --hosts sandbox's host (its address and namespace). */
-export interface NodePlace { host: string; netns?: string }
+export interface NodePlace {
+  host: string;
+  netns?: string;
+}
 const LOCAL: NodePlace = { host: LOOPBACK };
 
-export async function startNode(port: number, paths: NodePaths, password: string, tls?: ConnectionOptions, place: NodePlace = LOCAL): Promise<void> {
+export async function startNode(
+  port: number,
+  paths: NodePaths,
+  password: string,
+  tls?: ConnectionOptions,
+  place: NodePlace = LOCAL,
+): Promise<void> {
   const where = place.host;
   let result;
   try {
     // The password is in the conf file, never on the command line where `ps` would show it.
     // In a host's namespace the daemon it forks stays there: it binds the host's address.
-    const [file, args] = place.netns ? ['ip', ['netns', 'exec', place.netns, 'redis-server', paths.conf]] as const : ['redis-server', [paths.conf]] as const;
+    const [file, args] = place.netns
+      ? (['ip', ['netns', 'exec', place.netns, 'redis-server', paths.conf]] as const)
+      : (['redis-server', [paths.conf]] as const);
     result = await execa(file, [...args], { reject: false, timeout: START_TIMEOUT_MS, stdin: 'ignore' });
   } catch (err) {
-    throw failedError('E_SANDBOX_START', `cannot run redis-server for ${where}:${port}: ${redact(messageOf(err), password)}`);
+    throw failedError(
+      'E_SANDBOX_START',
+      `cannot run redis-server for ${where}:${port}: ${redact(messageOf(err), password)}`,
+    );
   }
   if (result.failed) {
     if ((result as { code?: string }).code === 'ENOENT') {
-      throw preconditionError('E_REDIS_SERVER_MISSING', 'redis-server is not on PATH', 'install Redis 7 (e.g. `apt-get install redis-server`) and re-run');
+      throw preconditionError(
+        'E_REDIS_SERVER_MISSING',
+        'redis-server is not on PATH',
+        'install Redis 7 (e.g. `apt-get install redis-server`) and re-run',
+      );
     }
-    const said = redact(`${String(result.stderr ?? '')}\n${String(result.stdout ?? '')}`.trim(), password).split('\n').slice(-6).join('\n    ');
-    throw failedError('E_SANDBOX_START', `redis-server for ${where}:${port} exited with ${result.exitCode ?? result.signal ?? 'an error'}:\n    ${said || logTail(paths, password)}`,
-      `see ${paths.log}`);
+    const said = redact(`${String(result.stderr ?? '')}\n${String(result.stdout ?? '')}`.trim(), password)
+      .split('\n')
+      .slice(-6)
+      .join('\n    ');
+    throw failedError(
+      'E_SANDBOX_START',
+      `redis-server for ${where}:${port} exited with ${result.exitCode ?? result.signal ?? 'an error'}:\n    ${said || logTail(paths, password)}`,
+      `see ${paths.log}`,
+    );
   }
   try {
-    await waitUntil({ what: `node ${where}:${port} answering PING`, code: 'E_SANDBOX_START', timeoutMs: START_TIMEOUT_MS }, async () =>
-      withNode(port, { password, tls, host: place.host, connectTimeoutMs: 500, commandTimeoutMs: 1000 }, async (r) => {
-        const pong = await r.ping();
-        return pong === 'PONG' ? undefined : `PING answered ${pong}`;
-      }));
+    await waitUntil(
+      { what: `node ${where}:${port} answering PING`, code: 'E_SANDBOX_START', timeoutMs: START_TIMEOUT_MS },
+      async () =>
+        withNode(
+          port,
+          { password, tls, host: place.host, connectTimeoutMs: 500, commandTimeoutMs: 1000 },
+          async (r) => {
+            const pong = await r.ping();
+            return pong === 'PONG' ? undefined : `PING answered ${pong}`;
+          },
+        ),
+    );
   } catch (err) {
-    throw failedError('E_SANDBOX_START', `${messageOf(err)}\n  last lines of ${paths.log}:\n    ${logTail(paths, password)}`,
-      'read the log above; a port taken by another program or a bad redis.conf are the usual causes');
+    throw failedError(
+      'E_SANDBOX_START',
+      `${messageOf(err)}\n  last lines of ${paths.log}:\n    ${logTail(paths, password)}`,
+      'read the log above; a port taken by another program or a bad redis.conf are the usual causes',
+    );
   }
 }
 
@@ -127,7 +161,13 @@ async function waitStopped(port: number, pid: number | undefined, timeoutMs: num
  * SIGTERM and finally SIGKILL through the pidfile, but only to a process that
  * is verifiably this node. Returns whether anything was running.
  */
-export async function stopNode(port: number, paths: NodePaths, password: string | undefined, tls?: ConnectionOptions, host = LOOPBACK): Promise<boolean> {
+export async function stopNode(
+  port: number,
+  paths: NodePaths,
+  password: string | undefined,
+  tls?: ConnectionOptions,
+  host = LOOPBACK,
+): Promise<boolean> {
   const pidFromFile = readPid(paths.pid);
   const pid = pidFromFile !== undefined && (await isNodeProcess(pidFromFile, port, paths)) ? pidFromFile : undefined;
   const listening = await isListening(port, 1000, host);
@@ -135,7 +175,9 @@ export async function stopNode(port: number, paths: NodePaths, password: string 
 
   if (listening && password !== undefined && (await nodeAnswers(port, 1000, tls, host))) {
     try {
-      await withNode(port, { password, tls, host, connectTimeoutMs: 1000, commandTimeoutMs: 3000 }, (r) => r.call('SHUTDOWN', 'NOSAVE'));
+      await withNode(port, { password, tls, host, connectTimeoutMs: 1000, commandTimeoutMs: 3000 }, (r) =>
+        r.call('SHUTDOWN', 'NOSAVE'),
+      );
     } catch {
       // The server closes the connection as it exits, so an error here is the normal outcome.
     }
@@ -151,6 +193,9 @@ export async function stopNode(port: number, paths: NodePaths, password: string 
       if (await waitStopped(port, pid, STOP_STEP_MS, host)) return true;
     }
   }
-  throw failedError('E_SANDBOX_STOP', `node ${host}:${port} is still listening after SHUTDOWN NOSAVE${pid !== undefined ? ', SIGTERM and SIGKILL' : ' (no live redis-server found through its pidfile)'}`,
-    `find what holds port ${port} (e.g. \`ss -ltnp | grep ${port}\`), stop it, then run sandbox down again`);
+  throw failedError(
+    'E_SANDBOX_STOP',
+    `node ${host}:${port} is still listening after SHUTDOWN NOSAVE${pid !== undefined ? ', SIGTERM and SIGKILL' : ' (no live redis-server found through its pidfile)'}`,
+    `find what holds port ${port} (e.g. \`ss -ltnp | grep ${port}\`), stop it, then run sandbox down again`,
+  );
 }

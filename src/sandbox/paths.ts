@@ -34,8 +34,11 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
 export function validateSandboxName(name: string): void {
   if (!NAME.test(name) || name.includes('..')) {
-    throw usageError('E_SANDBOX_OPTIONS', `sandbox name \`${name.slice(0, 80)}\` is not usable`,
-      'use letters, digits, `.`, `_` or `-` (up to 64), starting with a letter or digit, e.g. --name demo');
+    throw usageError(
+      'E_SANDBOX_OPTIONS',
+      `sandbox name \`${name.slice(0, 80)}\` is not usable`,
+      'use letters, digits, `.`, `_` or `-` (up to 64), starting with a letter or digit, e.g. --name demo',
+    );
   }
 }
 

@@ -26,18 +26,29 @@ export function sandboxPorts(paths: SandboxPaths): number[] {
 }
 
 /** How many of the sandbox's nodes answer right now. */
-export async function runningNodes(paths: SandboxPaths, ports = sandboxPorts(paths), addrOf: (port: number) => string = () => '127.0.0.1'): Promise<number> {
+export async function runningNodes(
+  paths: SandboxPaths,
+  ports = sandboxPorts(paths),
+  addrOf: (port: number) => string = () => '127.0.0.1',
+): Promise<number> {
   const answers = await Promise.all(ports.map((p) => nodeAnswers(p, 1000, undefined, addrOf(p))));
   return answers.filter(Boolean).length;
 }
 
 /** Refuse to overwrite a sandbox that still runs; true when a stale (stopped) one is in the way. */
-export async function checkNameFree(paths: SandboxPaths, name: string, addrOf?: (port: number) => string): Promise<boolean> {
+export async function checkNameFree(
+  paths: SandboxPaths,
+  name: string,
+  addrOf?: (port: number) => string,
+): Promise<boolean> {
   if (!existsSync(paths.dir)) return false;
   const running = await runningNodes(paths, sandboxPorts(paths), addrOf);
   if (running > 0) {
-    throw usageError('E_SANDBOX_EXISTS', `sandbox \`${name}\` already exists with ${running} running node(s) (${paths.dir})`,
-      `use it as it is, or run \`redis-runbook sandbox down --name ${name}\` first, or pick another --name`);
+    throw usageError(
+      'E_SANDBOX_EXISTS',
+      `sandbox \`${name}\` already exists with ${running} running node(s) (${paths.dir})`,
+      `use it as it is, or run \`redis-runbook sandbox down --name ${name}\` first, or pick another --name`,
+    );
   }
   return true;
 }
@@ -70,8 +81,9 @@ export async function checkPortsFree(stateDir: string, name: string, ports: numb
   const shown = busy.length > 8 ? `${busy.slice(0, 8).join(', ')} and ${busy.length - 8} more` : busy.join(', ');
   const needed = formatRanges(toRanges(ports));
   const neededBus = formatRanges(toRanges(ports.map(busPort)));
-  const remedy = owners.size > 0
-    ? `sandbox ${[...owners].map((o) => `\`${o}\``).join(', ')} uses them: run ${[...owners].map((o) => `\`redis-runbook sandbox down --name ${o}\``).join(', ')}, or choose other ports with --base-port`
-    : `stop what listens there, or choose other ports with --base-port (this sandbox needs ${needed} and cluster-bus ports ${neededBus}); if it is an old sandbox, \`redis-runbook sandbox down --name NAME\``;
+  const remedy =
+    owners.size > 0
+      ? `sandbox ${[...owners].map((o) => `\`${o}\``).join(', ')} uses them: run ${[...owners].map((o) => `\`redis-runbook sandbox down --name ${o}\``).join(', ')}, or choose other ports with --base-port`
+      : `stop what listens there, or choose other ports with --base-port (this sandbox needs ${needed} and cluster-bus ports ${neededBus}); if it is an old sandbox, \`redis-runbook sandbox down --name NAME\``;
   throw usageError('E_PORT_IN_USE', `port(s) already in use on 127.0.0.1: ${shown}`, remedy);
 }

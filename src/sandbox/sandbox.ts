@@ -3,7 +3,14 @@ import { loadInventory } from '../inventory/load.js';
 import { failedError, messageOf, preconditionError, RunbookError, usageError } from '../errors.js';
 import { formCluster } from './cluster-create.js';
 import { renderInventory, writeInventory } from './inventory-file.js';
-import { clusterLayout, CLUSTER_BUS_OFFSET, MAX_MASTERS, MAX_REPLICAS, TARGET_PORT_OFFSET, type ClusterLayout } from './layout.js';
+import {
+  clusterLayout,
+  CLUSTER_BUS_OFFSET,
+  MAX_MASTERS,
+  MAX_REPLICAS,
+  TARGET_PORT_OFFSET,
+  type ClusterLayout,
+} from './layout.js';
 import { readMeta, writeMeta } from './metadata.js';
 import { nodeAnswers } from './node-client.js';
 import { renderNodeConfig } from './node-config.js';
@@ -54,9 +61,27 @@ export interface SandboxUpOptions {
   directCopy?: boolean;
   onProgress?: (line: string) => void;
 }
-export interface SandboxClusterInfo { name: 'source' | 'target'; ports: number[]; masters: number; replicasPerMaster: number }
-export interface SandboxInfo { name: string; dir: string; inventoryPath: string; passwordFile: string; clusters: SandboxClusterInfo[]; network?: SandboxNetwork }
-export interface SandboxStatus { name: string; dir: string; inventoryPath: string; clusters: Array<SandboxClusterInfo & { running: number }>; hosts?: Array<{ name: string; address: string; netns: string }> }
+export interface SandboxClusterInfo {
+  name: 'source' | 'target';
+  ports: number[];
+  masters: number;
+  replicasPerMaster: number;
+}
+export interface SandboxInfo {
+  name: string;
+  dir: string;
+  inventoryPath: string;
+  passwordFile: string;
+  clusters: SandboxClusterInfo[];
+  network?: SandboxNetwork;
+}
+export interface SandboxStatus {
+  name: string;
+  dir: string;
+  inventoryPath: string;
+  clusters: Array<SandboxClusterInfo & { running: number }>;
+  hosts?: Array<{ name: string; address: string; netns: string }>;
+}
 
 export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
   const say = o.onProgress ?? (() => {});
@@ -64,8 +89,11 @@ export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
   const paths = sandboxPaths(o.stateDir, o.name);
   // The inventory's service commands embed this path unquoted.
   if (/[\s'"`$\\]/.test(paths.dir)) {
-    throw usageError('E_SANDBOX_OPTIONS', `state dir ${paths.dir} contains spaces, quotes or shell characters`,
-      'use a --state-dir path without them; the inventory\'s start/stop commands embed it');
+    throw usageError(
+      'E_SANDBOX_OPTIONS',
+      `state dir ${paths.dir} contains spaces, quotes or shell characters`,
+      "use a --state-dir path without them; the inventory's start/stop commands embed it",
+    );
   }
 
   // Before anything exists: without the privileges a --hosts sandbox needs, nothing is created.
@@ -78,23 +106,37 @@ export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
   }
   const allPorts = layouts.flatMap((l) => l.ports);
   // A --hosts sandbox's ports are in its own namespaces: nothing on this machine's loopback is in the way.
-  if (o.hosts === undefined) await checkPortsFree(o.stateDir, o.name, o.ssh ? [...allPorts, o.basePort + SSHD_PORT_OFFSET] : allPorts);
+  if (o.hosts === undefined)
+    await checkPortsFree(o.stateDir, o.name, o.ssh ? [...allPorts, o.basePort + SSHD_PORT_OFFSET] : allPorts);
 
   const network = o.hosts !== undefined ? await planHosts(paths.dir, layouts, o.hosts) : undefined;
   const where = nodeWhere(paths.dir, network);
   mkdirSync(network ? join(paths.dir, 'hosts') : paths.nodesDir, { recursive: true });
-  const clusters: SandboxClusterInfo[] = layouts.map((l) => ({ name: l.name, ports: l.ports, masters: l.masterPorts.length, replicasPerMaster: l.replicasPerMaster }));
+  const clusters: SandboxClusterInfo[] = layouts.map((l) => ({
+    name: l.name,
+    ports: l.ports,
+    masters: l.masterPorts.length,
+    replicasPerMaster: l.replicasPerMaster,
+  }));
   // Metadata before any node or namespace is made: from here on `down` can find and remove everything.
   writeMeta(paths.meta, {
-    version: 1, name: o.name, createdAt: new Date().toISOString(), basePort: o.basePort,
-    nodeTimeoutMs: o.nodeTimeoutMs, keys: o.keys, clusters, ...(network ? { network } : {}),
+    version: 1,
+    name: o.name,
+    createdAt: new Date().toISOString(),
+    basePort: o.basePort,
+    nodeTimeoutMs: o.nodeTimeoutMs,
+    keys: o.keys,
+    clusters,
+    ...(network ? { network } : {}),
   });
   const password = createPasswordFile(paths.password);
 
   try {
     if (network) {
       await createNetwork(network);
-      say(`${network.hosts.length} hosts on ${network.subnet} (bridge ${network.bridge}, this machine ${network.runnerAddress}): ${network.hosts.map((h) => `${h.name} ${h.address}`).join(', ')}`);
+      say(
+        `${network.hosts.length} hosts on ${network.subnet} (bridge ${network.bridge}, this machine ${network.runnerAddress}): ${network.hosts.map((h) => `${h.name} ${h.address}`).join(', ')}`,
+      );
     }
     const tlsFiles = o.tls ? await createSandboxTls(paths.dir) : undefined;
     const tls = o.tls ? sandboxTlsOptions(paths.dir) : undefined;
@@ -103,23 +145,55 @@ export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
       const np = where.pathsOf(port);
       mkdirSync(np.dir, { recursive: true });
       // redis.conf holds the password (Redis cannot read it from a file): owner-only.
-      writeFileSync(np.conf, renderNodeConfig({ port, paths: np, password, nodeTimeoutMs: o.nodeTimeoutMs, aof: o.aof, tls: tlsFiles, hostAddress: network ? where.addrOf(port) : undefined }), { mode: 0o600 });
+      writeFileSync(
+        np.conf,
+        renderNodeConfig({
+          port,
+          paths: np,
+          password,
+          nodeTimeoutMs: o.nodeTimeoutMs,
+          aof: o.aof,
+          tls: tlsFiles,
+          hostAddress: network ? where.addrOf(port) : undefined,
+        }),
+        { mode: 0o600 },
+      );
       chmodSync(np.conf, 0o600);
     }
-    for (const l of layouts) say(`${l.name}: starting ${l.ports.length} node(s) on ${network ? 'the hosts, ports ' : '127.0.0.1:'}${l.ports[0]}..${l.ports[l.ports.length - 1]}`);
+    for (const l of layouts)
+      say(
+        `${l.name}: starting ${l.ports.length} node(s) on ${network ? 'the hosts, ports ' : '127.0.0.1:'}${l.ports[0]}..${l.ports[l.ports.length - 1]}`,
+      );
     await Promise.all(allPorts.map((port) => startNode(port, where.pathsOf(port), password, tls, where.placeOf(port))));
 
-    const formed = await Promise.all(layouts.map((l) => formCluster(l, { password, onProgress: say, tls, addrOf: where.addrOf })));
+    const formed = await Promise.all(
+      layouts.map((l) => formCluster(l, { password, onProgress: say, tls, addrOf: where.addrOf })),
+    );
     if (o.keys > 0) {
       // Same deterministic key set on both sides: identical data however each cluster is sharded.
       const expireBaseMs = Date.now();
-      await Promise.all(formed.slice(0, o.seedTarget ? 2 : 1).map((f, i) => seedCluster({ password, tls, addrOf: where.addrOf, masters: f.masters, keys: o.keys, onProgress: say, label: i === 0 ? 'source' : 'target', expireBaseMs })));
+      await Promise.all(
+        formed.slice(0, o.seedTarget ? 2 : 1).map((f, i) =>
+          seedCluster({
+            password,
+            tls,
+            addrOf: where.addrOf,
+            masters: f.masters,
+            keys: o.keys,
+            onProgress: say,
+            label: i === 0 ? 'source' : 'target',
+            expireBaseMs,
+          }),
+        ),
+      );
     }
 
     const seeds = layouts.map((l) => ({ name: l.name, seeds: l.masterPorts }));
     if (network) {
       const ssh = await startHostSshds(paths.dir, network.hosts);
-      say(`sshd on each host, port ${network.hosts[0]!.sshPort} (user ${ssh.user}, key ${ssh.identity})${o.directCopy ? '; hosts copy to each other directly' : ''}`);
+      say(
+        `sshd on each host, port ${network.hosts[0]!.sshPort} (user ${ssh.user}, key ${ssh.identity})${o.directCopy ? '; hosts copy to each other directly' : ''}`,
+      );
       writeInventory(paths.inventory, renderHostsInventory(paths.dir, seeds, network, ssh, o.directCopy === true));
     } else {
       let ssh;
@@ -135,7 +209,14 @@ export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
   } catch (err) {
     throw withCleanupHint(err, o.name, paths);
   }
-  return { name: o.name, dir: paths.dir, inventoryPath: paths.inventory, passwordFile: paths.password, clusters, ...(network ? { network } : {}) };
+  return {
+    name: o.name,
+    dir: paths.dir,
+    inventoryPath: paths.inventory,
+    passwordFile: paths.password,
+    clusters,
+    ...(network ? { network } : {}),
+  };
 }
 
 export async function sandboxDown(stateDir: string, name: string): Promise<{ stopped: number }> {
@@ -150,7 +231,9 @@ export async function sandboxDown(stateDir: string, name: string): Promise<{ sto
   const tls = sandboxTlsOptions(paths.dir);
   // All at once: SHUTDOWN is quick, and stopping in parallel avoids replicas
   // starting failovers for masters that went down before them.
-  const results = await Promise.allSettled(ports.map((port) => stopNode(port, where.pathsOf(port), password, tls, where.addrOf(port))));
+  const results = await Promise.allSettled(
+    ports.map((port) => stopNode(port, where.pathsOf(port), password, tls, where.addrOf(port))),
+  );
   await stopSshd(paths.dir);
   // Whatever else runs in the hosts' namespaces goes with them (sshds, their sessions).
   if (meta?.network) await destroyNetwork(meta.network);
@@ -160,8 +243,11 @@ export async function sandboxDown(stateDir: string, name: string): Promise<{ sto
     // Keep the directory: its pidfiles and metadata are how a retry finds the survivors.
     throw first instanceof RunbookError && failures.length === 1
       ? first
-      : failedError('E_SANDBOX_STOP', `${failures.length} node(s) of sandbox \`${name}\` could not be stopped: ${failures.map(messageOf).join('; ')}`,
-        `stop them by hand, then run \`redis-runbook sandbox down --name ${name}\` again`);
+      : failedError(
+          'E_SANDBOX_STOP',
+          `${failures.length} node(s) of sandbox \`${name}\` could not be stopped: ${failures.map(messageOf).join('; ')}`,
+          `stop them by hand, then run \`redis-runbook sandbox down --name ${name}\` again`,
+        );
   }
   removeSandboxDir(paths);
   return { stopped: results.filter((r) => r.status === 'fulfilled' && r.value).length };
@@ -174,24 +260,46 @@ export async function sandboxStatus(stateDir: string): Promise<SandboxStatus[]> 
     .filter((e) => e.isDirectory() && isSandboxName(e.name))
     .map((e) => e.name)
     .sort();
-  return Promise.all(names.map(async (name) => {
-    const paths = sandboxPaths(stateDir, name);
-    const meta = readMeta(paths.meta);
-    const tls = sandboxTlsOptions(paths.dir);
-    const where = metaWhere(paths.dir, meta);
-    const clusters = await Promise.all((meta?.clusters ?? []).map(async (c) => {
-      const answers = await Promise.all(c.ports.map((p) => nodeAnswers(p, 1000, tls, where.addrOf(p))));
-      return { name: c.name, ports: c.ports, masters: c.masters, replicasPerMaster: c.replicasPerMaster, running: answers.filter(Boolean).length };
-    }));
-    return { name, dir: paths.dir, inventoryPath: paths.inventory, clusters, ...(meta?.network ? { hosts: meta.network.hosts.map((h) => ({ name: h.name, address: h.address, netns: h.netns })) } : {}) };
-  }));
+  return Promise.all(
+    names.map(async (name) => {
+      const paths = sandboxPaths(stateDir, name);
+      const meta = readMeta(paths.meta);
+      const tls = sandboxTlsOptions(paths.dir);
+      const where = metaWhere(paths.dir, meta);
+      const clusters = await Promise.all(
+        (meta?.clusters ?? []).map(async (c) => {
+          const answers = await Promise.all(c.ports.map((p) => nodeAnswers(p, 1000, tls, where.addrOf(p))));
+          return {
+            name: c.name,
+            ports: c.ports,
+            masters: c.masters,
+            replicasPerMaster: c.replicasPerMaster,
+            running: answers.filter(Boolean).length,
+          };
+        }),
+      );
+      return {
+        name,
+        dir: paths.dir,
+        inventoryPath: paths.inventory,
+        clusters,
+        ...(meta?.network
+          ? { hosts: meta.network.hosts.map((h) => ({ name: h.name, address: h.address, netns: h.netns })) }
+          : {}),
+      };
+    }),
+  );
 }
 
 function validateUp(o: SandboxUpOptions): ClusterLayout[] {
   validateSandboxName(o.name);
   const int = (v: number, flag: string, min: number, max: number) => {
     if (!Number.isInteger(v) || v < min || v > max) {
-      throw usageError('E_SANDBOX_OPTIONS', `${flag} must be an integer from ${min} to ${max}, got ${v}`, `pass ${flag} ${min}..${max}`);
+      throw usageError(
+        'E_SANDBOX_OPTIONS',
+        `${flag} must be an integer from ${min} to ${max}, got ${v}`,
+        `pass ${flag} ${min}..${max}`,
+      );
     }
   };
   int(o.masters, '--masters', 1, MAX_MASTERS);
@@ -204,12 +312,22 @@ function validateUp(o: SandboxUpOptions): ClusterLayout[] {
   int(o.basePort, '--base-port', 1024, 65535 - CLUSTER_BUS_OFFSET - highest);
   if (o.hosts !== undefined) {
     int(o.hosts, '--hosts', MIN_HOSTS, MAX_HOSTS);
-    if (o.tls) throw usageError('E_SANDBOX_OPTIONS', '--tls cannot be combined with --hosts (the sandbox certificates name 127.0.0.1 only)', 'drop --tls or --hosts');
+    if (o.tls)
+      throw usageError(
+        'E_SANDBOX_OPTIONS',
+        '--tls cannot be combined with --hosts (the sandbox certificates name 127.0.0.1 only)',
+        'drop --tls or --hosts',
+      );
   } else if (o.directCopy) {
-    throw usageError('E_SANDBOX_OPTIONS', '--direct-copy needs --hosts N: on one loopback host there is nothing to copy between', 'add --hosts 2 (or more), or drop --direct-copy');
+    throw usageError(
+      'E_SANDBOX_OPTIONS',
+      '--direct-copy needs --hosts N: on one loopback host there is nothing to copy between',
+      'add --hosts 2 (or more), or drop --direct-copy',
+    );
   }
   const layouts = [clusterLayout('source', o.basePort, o.masters, o.replicas)];
-  if (o.targetMasters !== undefined) layouts.push(clusterLayout('target', o.basePort + TARGET_PORT_OFFSET, o.targetMasters, o.replicas));
+  if (o.targetMasters !== undefined)
+    layouts.push(clusterLayout('target', o.basePort + TARGET_PORT_OFFSET, o.targetMasters, o.replicas));
   return layouts;
 }
 
@@ -228,8 +346,11 @@ const OWN_ENTRIES = new Set(['ssh', 'tls', 'sandbox.json', 'password', 'inventor
 function refuseForeignDir(paths: SandboxPaths): void {
   const foreign = readdirSync(paths.dir).filter((e) => !OWN_ENTRIES.has(e));
   if (foreign.length > 0) {
-    throw preconditionError('E_SANDBOX_FOREIGN', `${paths.dir} holds files a sandbox does not create (${foreign.slice(0, 5).join(', ')}); not deleting it`,
-      'move those files away, or delete the directory yourself once its nodes are stopped');
+    throw preconditionError(
+      'E_SANDBOX_FOREIGN',
+      `${paths.dir} holds files a sandbox does not create (${foreign.slice(0, 5).join(', ')}); not deleting it`,
+      'move those files away, or delete the directory yourself once its nodes are stopped',
+    );
   }
 }
 

@@ -56,7 +56,11 @@ export async function seedCluster(o: SeedOptions): Promise<SeedResult> {
   const conns: Redis[] = [];
   try {
     for (const m of o.masters) {
-      conns.push(await wrap(m.port, 'connecting', () => openNode(m.port, { password: o.password, tls: o.tls, host: o.addrOf?.(m.port), commandTimeoutMs: 30_000 })));
+      conns.push(
+        await wrap(m.port, 'connecting', () =>
+          openNode(m.port, { password: o.password, tls: o.tls, host: o.addrOf?.(m.port), commandTimeoutMs: 30_000 }),
+        ),
+      );
     }
     o.onProgress?.(`${o.label ?? 'source'}: seeding ${o.keys} keys over ${o.masters.length} master(s)`);
     const pending: SeedCommand[][] = o.masters.map(() => []);
@@ -71,7 +75,8 @@ export async function seedCluster(o: SeedOptions): Promise<SeedResult> {
     let n = 0;
     for (const k of seedKeys(o.keys, undefined, o.expireBaseMs)) {
       const i = owner[keySlot(k.key)]!;
-      if (i < 0) throw failedError('E_SANDBOX_SEED', `slot ${keySlot(k.key)} of ${k.key} has no master in the sandbox layout`);
+      if (i < 0)
+        throw failedError('E_SANDBOX_SEED', `slot ${keySlot(k.key)} of ${k.key} has no master in the sandbox layout`);
       pending[i]!.push(...k.commands);
       if (pending[i]!.length >= batchSize) flush(i);
       byType[k.type]++;
@@ -81,23 +86,37 @@ export async function seedCluster(o: SeedOptions): Promise<SeedResult> {
     o.masters.forEach((_, i) => flush(i));
     await Promise.all(chains);
 
-    await Promise.all(o.masters.map(async (m, i) => {
-      if (m.replicas.length === 0) return;
-      const acked = Number(await wrap(m.port, 'WAIT', () => conns[i]!.call('WAIT', m.replicas.length, REPLICA_ACK_TIMEOUT_MS)));
-      if (acked < m.replicas.length) {
-        throw failedError('E_SANDBOX_SEED', `only ${acked} of ${m.replicas.length} replica(s) of ${LOOPBACK}:${m.port} acknowledged the seeded data within ${REPLICA_ACK_TIMEOUT_MS / 1000} s`,
-          `check the replicas' logs under nodes/<port>/redis.log`);
-      }
-    }));
+    await Promise.all(
+      o.masters.map(async (m, i) => {
+        if (m.replicas.length === 0) return;
+        const acked = Number(
+          await wrap(m.port, 'WAIT', () => conns[i]!.call('WAIT', m.replicas.length, REPLICA_ACK_TIMEOUT_MS)),
+        );
+        if (acked < m.replicas.length) {
+          throw failedError(
+            'E_SANDBOX_SEED',
+            `only ${acked} of ${m.replicas.length} replica(s) of ${LOOPBACK}:${m.port} acknowledged the seeded data within ${REPLICA_ACK_TIMEOUT_MS / 1000} s`,
+            `check the replicas' logs under nodes/<port>/redis.log`,
+          );
+        }
+      }),
+    );
 
-    const sizes = await Promise.all(o.masters.map((m, i) => wrap(m.port, 'DBSIZE', async () => Number(await callText(conns[i]!, 'DBSIZE')))));
+    const sizes = await Promise.all(
+      o.masters.map((m, i) => wrap(m.port, 'DBSIZE', async () => Number(await callText(conns[i]!, 'DBSIZE')))),
+    );
     const total = sizes.reduce((a, b) => a + b, 0);
     if (total !== o.keys) {
-      throw failedError('E_SANDBOX_SEED', `source holds ${total} keys after seeding, expected exactly ${o.keys} (per master: ${o.masters.map((m, i) => `${m.port}=${sizes[i]}`).join(', ')})`,
-        'the sandbox must start empty: run `redis-runbook sandbox down` for it and up again');
+      throw failedError(
+        'E_SANDBOX_SEED',
+        `source holds ${total} keys after seeding, expected exactly ${o.keys} (per master: ${o.masters.map((m, i) => `${m.port}=${sizes[i]}`).join(', ')})`,
+        'the sandbox must start empty: run `redis-runbook sandbox down` for it and up again',
+      );
     }
     const mix = SEED_KEY_TYPES.map((t) => `${t} ${byType[t]}`).join(', ');
-    o.onProgress?.(`${o.label ?? 'source'}: seeded ${total} keys (${mix}; ${withTtl} with TTL) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    o.onProgress?.(
+      `${o.label ?? 'source'}: seeded ${total} keys (${mix}; ${withTtl} with TTL) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
     return { keys: total, byType, withTtl };
   } finally {
     for (const c of conns) c.disconnect();
@@ -106,12 +125,20 @@ export async function seedCluster(o: SeedOptions): Promise<SeedResult> {
 
 async function sendBatch(conn: Redis, port: number, batch: SeedCommand[]): Promise<void> {
   // Through `call`: pipeline([...]) invokes methods by name, and not every command has one.
-  const replies = await wrap(port, `pipeline of ${batch.length} commands`, () => conn.pipeline(batch.map((c) => ['call', ...c])).exec());
+  const replies = await wrap(port, `pipeline of ${batch.length} commands`, () =>
+    conn.pipeline(batch.map((c) => ['call', ...c])).exec(),
+  );
   if (!replies) throw failedError('E_SANDBOX_SEED', `${LOOPBACK}:${port}: pipeline was discarded`);
   for (const [idx, [err]] of replies.entries()) {
     if (err) {
       const cmd = batch[idx]!;
-      throw failedError('E_SANDBOX_SEED', `${LOOPBACK}:${port}: ${cmd[0]} ${cmd[0] === 'XGROUP' || cmd[0] === 'XREADGROUP' ? '' : String(cmd[1])} failed: ${err.message}`.replace(/  +/g, ' '));
+      throw failedError(
+        'E_SANDBOX_SEED',
+        `${LOOPBACK}:${port}: ${cmd[0]} ${cmd[0] === 'XGROUP' || cmd[0] === 'XREADGROUP' ? '' : String(cmd[1])} failed: ${err.message}`.replace(
+          /  +/g,
+          ' ',
+        ),
+      );
     }
   }
 }

@@ -29,19 +29,91 @@ export interface SeedKey {
 export const DEFAULT_SEED = 0x5eed2024;
 
 const WEIGHTS: ReadonlyArray<readonly [SeedKeyType, number]> = [
-  ['string', 0.42], ['hash', 0.2], ['list', 0.12], ['set', 0.11], ['zset', 0.09], ['stream', 0.06],
+  ['string', 0.42],
+  ['hash', 0.2],
+  ['list', 0.12],
+  ['set', 0.11],
+  ['zset', 0.09],
+  ['stream', 0.06],
 ];
 const TTL_SHARE = 0.1;
 const TTL_MIN_S = 3600;
 const TTL_MAX_S = 24 * 3600;
 
-const FIRST = ['ada', 'grace', 'linus', 'ken', 'barbara', 'edsger', 'margaret', 'dennis', 'frances', 'alan', 'radia', 'john', 'shafi', 'leslie'];
-const LAST = ['lovelace', 'hopper', 'torvalds', 'thompson', 'liskov', 'dijkstra', 'hamilton', 'ritchie', 'allen', 'turing', 'perlman', 'backus'];
+const FIRST = [
+  'ada',
+  'grace',
+  'linus',
+  'ken',
+  'barbara',
+  'edsger',
+  'margaret',
+  'dennis',
+  'frances',
+  'alan',
+  'radia',
+  'john',
+  'shafi',
+  'leslie',
+];
+const LAST = [
+  'lovelace',
+  'hopper',
+  'torvalds',
+  'thompson',
+  'liskov',
+  'dijkstra',
+  'hamilton',
+  'ritchie',
+  'allen',
+  'turing',
+  'perlman',
+  'backus',
+];
 const DOMAINS = ['example.com', 'example.org', 'mail.test', 'corp.invalid'];
 const COUNTRIES = ['DE', 'FR', 'US', 'BR', 'JP', 'IN', 'NG', 'SE', 'CA', 'AU'];
-const WORDS = ['redis', 'cluster', 'slot', 'replica', 'failover', 'latency', 'shard', 'queue', 'cache', 'index', 'render', 'widget',
-  'checkout', 'payment', 'session', 'profile', 'search', 'feed', 'inventory', 'warehouse', 'order', 'invoice', 'metric', 'alert'];
-const TAGS = ['new', 'vip', 'beta', 'churn-risk', 'mobile', 'desktop', 'newsletter', 'trial', 'enterprise', 'eu', 'us', 'apac', 'admin', 'support'];
+const WORDS = [
+  'redis',
+  'cluster',
+  'slot',
+  'replica',
+  'failover',
+  'latency',
+  'shard',
+  'queue',
+  'cache',
+  'index',
+  'render',
+  'widget',
+  'checkout',
+  'payment',
+  'session',
+  'profile',
+  'search',
+  'feed',
+  'inventory',
+  'warehouse',
+  'order',
+  'invoice',
+  'metric',
+  'alert',
+];
+const TAGS = [
+  'new',
+  'vip',
+  'beta',
+  'churn-risk',
+  'mobile',
+  'desktop',
+  'newsletter',
+  'trial',
+  'enterprise',
+  'eu',
+  'us',
+  'apac',
+  'admin',
+  'support',
+];
 const JOBS = ['send-email', 'resize-image', 'charge-card', 'sync-crm', 'build-report', 'reindex', 'notify-push'];
 const EVENTS = ['login', 'logout', 'view', 'click', 'purchase', 'refund', 'signup'];
 
@@ -78,9 +150,19 @@ function makeKey(rng: Rng, i: number, type: SeedKeyType, ttl: number | undefined
     case 'string': {
       const kind = rng.int(0, 2);
       const [key, value] =
-        kind === 0 ? [`counter:pageviews:${i}`, String(rng.int(0, 5_000_000))]
-        : kind === 1 ? [`session:${i}`, JSON.stringify({ user: rng.int(1, 1_000_000), ip: `10.${rng.int(0, 255)}.${rng.int(0, 255)}.${rng.int(1, 254)}`, ua: text(rng, rng.int(40, 200)), created: EPOCH_MS + rng.int(0, 1e9) })]
-        : [`cache:fragment:${i}`, text(rng, rng.int(100, 500))];
+        kind === 0
+          ? [`counter:pageviews:${i}`, String(rng.int(0, 5_000_000))]
+          : kind === 1
+            ? [
+                `session:${i}`,
+                JSON.stringify({
+                  user: rng.int(1, 1_000_000),
+                  ip: `10.${rng.int(0, 255)}.${rng.int(0, 255)}.${rng.int(1, 254)}`,
+                  ua: text(rng, rng.int(40, 200)),
+                  created: EPOCH_MS + rng.int(0, 1e9),
+                }),
+              ]
+            : [`cache:fragment:${i}`, text(rng, rng.int(100, 500))];
       const set: SeedCommand = ttl === undefined ? ['SET', key, value] : ['SET', key, value, 'PXAT', at];
       return { key, type, ttlSeconds: ttl, commands: [set] };
     }
@@ -96,34 +178,51 @@ function makeKey(rng: Rng, i: number, type: SeedKeyType, ttl: number | undefined
       const first = rng.pick(FIRST);
       const last = rng.pick(LAST);
       return {
-        key, type, ttlSeconds: ttl,
-        commands: [['HSET', key,
-          'name', `${first} ${last}`,
-          'email', `${first}.${last}${i}@${rng.pick(DOMAINS)}`,
-          'country', rng.pick(COUNTRIES),
-          'visits', rng.int(0, 10_000),
-          'balance', (rng.next() * 1000).toFixed(2),
-          'created_at', EPOCH_MS + rng.int(0, 1e10),
-          'bio', text(rng, rng.int(20, 160)),
-        ], ...expire(key)],
+        key,
+        type,
+        ttlSeconds: ttl,
+        commands: [
+          [
+            'HSET',
+            key,
+            'name',
+            `${first} ${last}`,
+            'email',
+            `${first}.${last}${i}@${rng.pick(DOMAINS)}`,
+            'country',
+            rng.pick(COUNTRIES),
+            'visits',
+            rng.int(0, 10_000),
+            'balance',
+            (rng.next() * 1000).toFixed(2),
+            'created_at',
+            EPOCH_MS + rng.int(0, 1e10),
+            'bio',
+            text(rng, rng.int(20, 160)),
+          ],
+          ...expire(key),
+        ],
       };
     }
     case 'list': {
       const key = `queue:${i}`;
       const items: string[] = [];
-      for (let n = rng.int(3, 20); n > 0; n--) items.push(JSON.stringify({ job: rng.pick(JOBS), id: rng.int(1, 1e9), attempt: rng.int(0, 3) }));
+      for (let n = rng.int(3, 20); n > 0; n--)
+        items.push(JSON.stringify({ job: rng.pick(JOBS), id: rng.int(1, 1e9), attempt: rng.int(0, 3) }));
       return { key, type, ttlSeconds: ttl, commands: [['RPUSH', key, ...items], ...expire(key)] };
     }
     case 'set': {
       const key = rng.chance(0.5) ? `tags:${i}` : `followers:${i}`;
       const members: string[] = [];
-      for (let n = rng.int(3, 20); n > 0; n--) members.push(key.startsWith('tags') ? `${rng.pick(TAGS)}-${rng.int(0, 50)}` : `user:${rng.int(1, 1_000_000)}`);
+      for (let n = rng.int(3, 20); n > 0; n--)
+        members.push(key.startsWith('tags') ? `${rng.pick(TAGS)}-${rng.int(0, 50)}` : `user:${rng.int(1, 1_000_000)}`);
       return { key, type, ttlSeconds: ttl, commands: [['SADD', key, ...members], ...expire(key)] };
     }
     case 'zset': {
       const key = `leaderboard:${i}`;
       const pairs: (string | number)[] = [];
-      for (let n = rng.int(3, 25); n > 0; n--) pairs.push((rng.next() * 10_000).toFixed(3), `player:${rng.int(1, 1_000_000)}`);
+      for (let n = rng.int(3, 25); n > 0; n--)
+        pairs.push((rng.next() * 10_000).toFixed(3), `player:${rng.int(1, 1_000_000)}`);
       return { key, type, ttlSeconds: ttl, commands: [['ZADD', key, ...pairs], ...expire(key)] };
     }
     case 'stream': {
@@ -132,7 +231,17 @@ function makeKey(rng: Rng, i: number, type: SeedKeyType, ttl: number | undefined
       // Explicit ids: '*' would take the wall clock and break determinism.
       const start = EPOCH_MS + rng.int(0, 1e9);
       for (let n = 0, count = rng.int(2, 6); n < count; n++) {
-        commands.push(['XADD', key, `${start + n * 1000}-0`, 'type', rng.pick(EVENTS), 'user', rng.int(1, 1_000_000), 'note', text(rng, rng.int(10, 60))]);
+        commands.push([
+          'XADD',
+          key,
+          `${start + n * 1000}-0`,
+          'type',
+          rng.pick(EVENTS),
+          'user',
+          rng.int(1, 1_000_000),
+          'note',
+          text(rng, rng.int(10, 60)),
+        ]);
       }
       // The first stream always has a group, then about a third of them.
       if (i < SEED_KEY_TYPES.length || rng.chance(0.34)) {

@@ -7,7 +7,16 @@ import { isListening } from './ports.js';
 import { sleep } from './wait.js';
 
 /** Where a sandbox's sshd keeps its keys, config and pid. */
-export interface SshdFiles { dir: string; hostKey: string; clientKey: string; authorizedKeys: string; knownHosts: string; config: string; pid: string; log: string }
+export interface SshdFiles {
+  dir: string;
+  hostKey: string;
+  clientKey: string;
+  authorizedKeys: string;
+  knownHosts: string;
+  config: string;
+  pid: string;
+  log: string;
+}
 
 export function sshdFiles(sandboxDir: string): SshdFiles {
   const dir = join(sandboxDir, 'ssh');
@@ -33,25 +42,51 @@ const SSHD = '/usr/sbin/sshd';
  * accepts, so that the file-copy runbooks run over real SSH on one machine.
  * It logs in as the current user; nothing outside the sandbox trusts these keys.
  */
-export async function startSshd(sandboxDir: string, port: number): Promise<{ user: string; port: number; identity: string; knownHosts: string }> {
-  if (!existsSync(SSHD)) throw preconditionError('E_SSHD_MISSING', `${SSHD} is not installed`, 'install openssh-server (`apt-get install openssh-server`), or drop --ssh');
+export async function startSshd(
+  sandboxDir: string,
+  port: number,
+): Promise<{ user: string; port: number; identity: string; knownHosts: string }> {
+  if (!existsSync(SSHD))
+    throw preconditionError(
+      'E_SSHD_MISSING',
+      `${SSHD} is not installed`,
+      'install openssh-server (`apt-get install openssh-server`), or drop --ssh',
+    );
   const f = sshdFiles(sandboxDir);
   mkdirSync(f.dir, { recursive: true, mode: 0o700 });
   for (const key of [f.hostKey, f.clientKey]) {
-    if (!existsSync(key)) await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'redis-runbook-sandbox', '-f', key]);
+    if (!existsSync(key))
+      await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'redis-runbook-sandbox', '-f', key]);
   }
   writeFileSync(f.authorizedKeys, readFileSync(`${f.clientKey}.pub`), { mode: 0o600 });
   const [type, key] = readFileSync(`${f.hostKey}.pub`, 'utf8').split(' ');
   writeFileSync(f.knownHosts, `[127.0.0.1]:${port} ${type} ${key}\n`);
   const user = userInfo().username;
-  writeFileSync(f.config, renderSshdConfig({ port, listen: '127.0.0.1', hostKey: f.hostKey, authorizedKeys: f.authorizedKeys, pid: f.pid, user, home: sessionHome(f.dir) }));
+  writeFileSync(
+    f.config,
+    renderSshdConfig({
+      port,
+      listen: '127.0.0.1',
+      hostKey: f.hostKey,
+      authorizedKeys: f.authorizedKeys,
+      pid: f.pid,
+      user,
+      home: sessionHome(f.dir),
+    }),
+  );
   chmodSync(f.hostKey, 0o600);
   // sshd refuses to start as root without its privilege separation directory.
   if (process.getuid?.() === 0) mkdirSync('/run/sshd', { recursive: true });
   const r = await execa(SSHD, ['-f', f.config, '-E', f.log], { reject: false, stdin: 'ignore' });
-  if (r.exitCode !== 0) throw failedError('E_SSHD_START', `sshd on 127.0.0.1:${port} did not start: ${(r.stderr || r.stdout || readLog(f.log)).trim()}`, `read ${f.log}`);
+  if (r.exitCode !== 0)
+    throw failedError(
+      'E_SSHD_START',
+      `sshd on 127.0.0.1:${port} did not start: ${(r.stderr || r.stdout || readLog(f.log)).trim()}`,
+      `read ${f.log}`,
+    );
   for (let i = 0; i < 100 && !(await isListening(port, 200)); i++) await sleep(50);
-  if (!(await isListening(port, 200))) throw failedError('E_SSHD_START', `sshd on 127.0.0.1:${port} is not listening`, `read ${f.log}`);
+  if (!(await isListening(port, 200)))
+    throw failedError('E_SSHD_START', `sshd on 127.0.0.1:${port} is not listening`, `read ${f.log}`);
   return { user, port, identity: f.clientKey, knownHosts: f.knownHosts };
 }
 
@@ -69,7 +104,15 @@ export function sessionHome(sshDir: string): string {
 }
 
 /** sshd_config of a sandbox sshd: keys only, one user, nothing read from /etc/ssh. */
-export function renderSshdConfig(c: { port: number; listen: string; hostKey: string; authorizedKeys: string; pid: string; user: string; home: string }): string {
+export function renderSshdConfig(c: {
+  port: number;
+  listen: string;
+  hostKey: string;
+  authorizedKeys: string;
+  pid: string;
+  user: string;
+  home: string;
+}): string {
   return [
     `Port ${c.port}`,
     `ListenAddress ${c.listen}`,
@@ -92,7 +135,11 @@ export function renderSshdConfig(c: { port: number; listen: string; hostKey: str
 }
 
 export function readLog(path: string): string {
-  try { return readFileSync(path, 'utf8'); } catch { return ''; }
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
 }
 
 /** Stop the sandbox's sshd, if it has one. */
@@ -108,6 +155,10 @@ export async function stopSshd(sandboxDir: string): Promise<boolean> {
   } catch {
     return false;
   }
-  try { process.kill(pid, 'SIGTERM'); } catch { return false; }
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return false;
+  }
   return true;
 }

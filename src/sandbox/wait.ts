@@ -29,7 +29,11 @@ export async function waitUntil(o: WaitOptions, probe: () => Promise<string | un
     }
     const left = deadline - Date.now();
     if (left <= 0) {
-      throw failedError(o.code, `${o.what}: not reached within ${(o.timeoutMs / 1000).toFixed(0)} s (last seen: ${missing})`, o.remedy);
+      throw failedError(
+        o.code,
+        `${o.what}: not reached within ${(o.timeoutMs / 1000).toFixed(0)} s (last seen: ${missing})`,
+        o.remedy,
+      );
     }
     await sleep(Math.min(interval, left));
   }

@@ -25,7 +25,12 @@ export function createStepEnv(inventory: Inventory, access: Access, audit?: Audi
     let p = pools.get(name);
     if (!p) {
       const config = inventory.clusters[name];
-      if (!config) throw usageError('E_PARAM', `cluster \`${name}\` is not in the inventory ${inventory.file}`, `use one of: ${Object.keys(inventory.clusters).join(', ')}`);
+      if (!config)
+        throw usageError(
+          'E_PARAM',
+          `cluster \`${name}\` is not in the inventory ${inventory.file}`,
+          `use one of: ${Object.keys(inventory.clusters).join(', ')}`,
+        );
       p = new ClusterPool(config, { access, audit });
       pools.set(name, p);
     }
@@ -46,11 +51,16 @@ export function createStepEnv(inventory: Inventory, access: Access, audit?: Audi
       const p = pool(name);
       const timeoutMs = settleTimeoutMs(await nodeTimeoutOf(p));
       const r = await settleCluster(p, p.config.seeds, { ...o, timeoutMs });
-      p.recordSummary(`cluster ${name}`, 'AGREEMENT', [`${r.nodes} nodes agree, healthy`, `${r.polls} polls of CLUSTER NODES + CLUSTER INFO`, `${r.ms} ms`]);
+      p.recordSummary(`cluster ${name}`, 'AGREEMENT', [
+        `${r.nodes} nodes agree, healthy`,
+        `${r.polls} polls of CLUSTER NODES + CLUSTER INFO`,
+        `${r.ms} ms`,
+      ]);
       return r;
     },
     files: fileAccess(inventory, access, audit),
-    host: (address) => hostAccess(inventory, access, audit, address, () => [...pools.values()].flatMap((p) => p.secrets())),
+    host: (address) =>
+      hostAccess(inventory, access, audit, address, () => [...pools.values()].flatMap((p) => p.secrets())),
     async close() {
       await Promise.all([...pools.values()].map((p) => p.close()));
     },
@@ -78,7 +88,9 @@ async function consensus(p: ClusterPool): Promise<boolean> {
 async function nodeTimeoutOf(pool: ClusterPool): Promise<number> {
   for (const seed of pool.config.seeds) {
     try {
-      const [[err, reply]] = (await pool.node(seed).pipeline([['CONFIG', 'GET', 'cluster-node-timeout']])) as [[Error | null, unknown]];
+      const [[err, reply]] = (await pool.node(seed).pipeline([['CONFIG', 'GET', 'cluster-node-timeout']])) as [
+        [Error | null, unknown],
+      ];
       if (!err && Array.isArray(reply) && reply[1] !== undefined) return Number(String(reply[1])) || 15000;
     } catch {
       // the next seed

@@ -11,10 +11,16 @@ import type { StepEnv } from './kind.js';
  * `skipCluster`: a cluster the caller checked from its plan-time topology
  * (one it has stopped, say, and cannot read now).
  */
-export async function otherInstances(env: StepEnv, address: string, id?: string, skipCluster?: string): Promise<{ known: Array<{ address: string; persistence: NodePersistence }>; unknown: string[] }> {
+export async function otherInstances(
+  env: StepEnv,
+  address: string,
+  id?: string,
+  skipCluster?: string,
+): Promise<{ known: Array<{ address: string; persistence: NodePersistence }>; unknown: string[] }> {
   const inv = env.inventory;
   const myHost = hostFor(inv, address)?.name;
-  const sameHost = (a: string) => hostOf(a) === hostOf(address) || (myHost !== undefined && hostFor(inv, a)?.name === myHost);
+  const sameHost = (a: string) =>
+    hostOf(a) === hostOf(address) || (myHost !== undefined && hostFor(inv, a)?.name === myHost);
   const known: Array<{ address: string; persistence: NodePersistence }> = [];
   const unknown: string[] = [];
   for (const name of Object.keys(inv.clusters)) {
@@ -23,7 +29,9 @@ export async function otherInstances(env: StepEnv, address: string, id?: string,
     try {
       t = await env.topology(name);
     } catch (err) {
-      unknown.push(`cluster ${name} could not be read (${messageOf(err).split('\n')[0]}), so the files of its nodes on this host are unknown`);
+      unknown.push(
+        `cluster ${name} could not be read (${messageOf(err).split('\n')[0]}), so the files of its nodes on this host are unknown`,
+      );
       continue;
     }
     for (const n of t.nodes) {

@@ -28,11 +28,33 @@ import { cutOverStep } from './cut-over.js';
 import { syncReportStep } from './sync-report.js';
 
 const KINDS: StepKind[] = [
-  checkClusterStep, waitReplicaSyncStep, clusterFailoverStep, waitForAgreementStep, verifyFailoverStep, verifyDataStep,
-  drillFailMasterStep, restartAsReplicaStep, verifyClusterStep,
-  moveSlotsStep, forgetNodeStep, shutdownNodeStep, deleteNodeFilesStep,
-  matchShardsStep, persistMastersStep, stopNodesStep, backupNodeFilesStep, copyShardFilesStep, startNodesStep, verifyCopyStep, moveSlotPlanStep,
-  checkSyncStep, startSyncStep, waitFullSyncStep, waitSyncLagStep, cutOverStep, syncReportStep,
+  checkClusterStep,
+  waitReplicaSyncStep,
+  clusterFailoverStep,
+  waitForAgreementStep,
+  verifyFailoverStep,
+  verifyDataStep,
+  drillFailMasterStep,
+  restartAsReplicaStep,
+  verifyClusterStep,
+  moveSlotsStep,
+  forgetNodeStep,
+  shutdownNodeStep,
+  deleteNodeFilesStep,
+  matchShardsStep,
+  persistMastersStep,
+  stopNodesStep,
+  backupNodeFilesStep,
+  copyShardFilesStep,
+  startNodesStep,
+  verifyCopyStep,
+  moveSlotPlanStep,
+  checkSyncStep,
+  startSyncStep,
+  waitFullSyncStep,
+  waitSyncLagStep,
+  cutOverStep,
+  syncReportStep,
 ];
 
 /** Every shipped step kind: what the CLI hands the engine. A new kind is its file and one entry in KINDS. */

@@ -31,25 +31,41 @@ export interface SyncArgs {
   targetKeys: number;
 }
 
-const UNITS: Record<string, number> = { '': 1, b: 1, kb: 1024, k: 1024, mb: 1048576, m: 1048576, gb: 1073741824, g: 1073741824 };
+const UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  kb: 1024,
+  k: 1024,
+  mb: 1048576,
+  m: 1048576,
+  gb: 1073741824,
+  g: 1073741824,
+};
 
 /** "64kb", "1mb", "1048576": bytes. */
 export function parseBytes(raw: string, name: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(raw.trim());
   const unit = m ? UNITS[m[2]!.toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw usageError('E_PARAM', `${name}=${raw} is not a size`, `pass ${name}= a number of bytes, or with a unit: 64kb, 1mb, 1gb`);
+  if (!m || unit === undefined)
+    throw usageError(
+      'E_PARAM',
+      `${name}=${raw} is not a size`,
+      `pass ${name}= a number of bytes, or with a unit: 64kb, 1mb, 1gb`,
+    );
   return Math.round(Number(m[1]) * unit);
 }
 
 function choice<T extends string>(raw: string | undefined, name: string, values: readonly T[], def: T): T {
   const v = (raw || def) as T;
-  if (!values.includes(v)) throw usageError('E_PARAM', `${name}=${raw} is not one of ${values.join(', ')}`, `pass ${name}=${def}`);
+  if (!values.includes(v))
+    throw usageError('E_PARAM', `${name}=${raw} is not one of ${values.join(', ')}`, `pass ${name}=${def}`);
   return v;
 }
 
 function seconds(raw: string | undefined, name: string, def: number): number {
   const n = raw === undefined || raw === '' ? def : Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw usageError('E_PARAM', `${name}=${raw} is not a positive number of seconds`, `pass ${name}=${def}`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw usageError('E_PARAM', `${name}=${raw} is not a positive number of seconds`, `pass ${name}=${def}`);
   return n;
 }
 
@@ -61,23 +77,51 @@ export const SYNC_PARAMS = {
   mode: { help: 'psync: full + incremental as a replica; scan: SCAN + DUMP + RESTORE copy', default: 'psync' },
   notify: { help: 'mode=scan: follow changes through keyspace notifications', type: 'bool', default: 'false' },
   'max-lag': { help: 'cut-over waits until every shard is less than this far behind (64kb, 1mb)', default: '64kb' },
-  pauseWrites: { help: 'true: pause source writes at cut-over until the target holds them all', type: 'bool', default: 'false' },
+  pauseWrites: {
+    help: 'true: pause source writes at cut-over until the target holds them all',
+    type: 'bool',
+    default: 'false',
+  },
   pauseSeconds: { help: 'how long the pause lasts at most', type: 'number', default: '30' },
-  timeout: { help: 'seconds each wait may take before the step fails (the sync goes on)', type: 'number', default: '3600' },
-  restorePayloads: { help: 'false: rebuild every key with type commands instead of RESTORE', type: 'bool', default: 'true' },
+  timeout: {
+    help: 'seconds each wait may take before the step fails (the sync goes on)',
+    type: 'number',
+    default: '3600',
+  },
+  restorePayloads: {
+    help: 'false: rebuild every key with type commands instead of RESTORE',
+    type: 'bool',
+    default: 'true',
+  },
   bigKeyBytes: { help: 'values bigger than this are rebuilt in pieces instead of one RESTORE', default: '8mb' },
   shakeBinary: { help: 'engine=redis-shake: the path of the redis-shake binary' },
   shakeFormat: { help: 'engine=redis-shake: v4 (shake.toml) or v2 (redis-shake.conf)', default: 'v4' },
 } as const satisfies Record<string, KindParam>;
 
 export function syncArgs(raw: Record<string, string>, topology: (c: string) => Topology): SyncArgs {
-  if (!raw.source || !raw.target) throw usageError('E_PARAM', 'a sync needs a source and a target', 'pass source=NAME and target=NAME (clusters of the inventory)');
-  if (raw.source === raw.target) throw usageError('E_PARAM', `source and target are both ${raw.source}`, 'sync into a different cluster');
+  if (!raw.source || !raw.target)
+    throw usageError(
+      'E_PARAM',
+      'a sync needs a source and a target',
+      'pass source=NAME and target=NAME (clusters of the inventory)',
+    );
+  if (raw.source === raw.target)
+    throw usageError('E_PARAM', `source and target are both ${raw.source}`, 'sync into a different cluster');
   const t = topology(raw.target);
   const engine = choice(raw.engine, 'engine', ['builtin', 'redis-shake'] as const, 'builtin');
   const mode = choice(raw.mode, 'mode', ['psync', 'scan'] as const, 'psync');
-  if (raw.notify === 'true' && mode !== 'scan') throw usageError('E_PARAM', 'notify=true is for mode=scan (psync mode follows the replication stream)', 'drop notify, or pass mode=scan');
-  if (engine === 'redis-shake' && mode === 'scan') throw usageError('E_PARAM', 'mode=scan is a mode of the built-in engine', 'use engine=builtin with mode=scan, or engine=redis-shake with mode=psync');
+  if (raw.notify === 'true' && mode !== 'scan')
+    throw usageError(
+      'E_PARAM',
+      'notify=true is for mode=scan (psync mode follows the replication stream)',
+      'drop notify, or pass mode=scan',
+    );
+  if (engine === 'redis-shake' && mode === 'scan')
+    throw usageError(
+      'E_PARAM',
+      'mode=scan is a mode of the built-in engine',
+      'use engine=builtin with mode=scan, or engine=redis-shake with mode=psync',
+    );
   return {
     source: raw.source,
     target: raw.target,
@@ -109,14 +153,27 @@ export async function openSync(ctx: StepRunContext<SyncArgs>): Promise<SyncEngin
   const log = (line: string) => logSinks.get(id)?.(line);
   if (a.engine === 'redis-shake') {
     return ShakeSession.attach({
-      id, source: ctx.env.pool(a.source), target: ctx.env.pool(a.target), log, binary: a.shakeBinary, format: a.shakeFormat, cleanup: new Cleanup(ctx.state),
-      load: () => ctx.state.get<ShakeRecord>(SYNC_STATE), save: (r) => ctx.state.set(SYNC_STATE, r),
+      id,
+      source: ctx.env.pool(a.source),
+      target: ctx.env.pool(a.target),
+      log,
+      binary: a.shakeBinary,
+      format: a.shakeFormat,
+      cleanup: new Cleanup(ctx.state),
+      load: () => ctx.state.get<ShakeRecord>(SYNC_STATE),
+      save: (r) => ctx.state.set(SYNC_STATE, r),
     });
   }
   if (a.mode === 'scan') {
     return ScanSession.attach({
-      id, source: ctx.env.pool(a.source), target: ctx.env.pool(a.target), log, notify: a.notify, cleanup: new Cleanup(ctx.state),
-      load: () => ctx.state.get<ScanRecord>(SYNC_STATE), save: (r) => ctx.state.set(SYNC_STATE, r),
+      id,
+      source: ctx.env.pool(a.source),
+      target: ctx.env.pool(a.target),
+      log,
+      notify: a.notify,
+      cleanup: new Cleanup(ctx.state),
+      load: () => ctx.state.get<ScanRecord>(SYNC_STATE),
+      save: (r) => ctx.state.set(SYNC_STATE, r),
     });
   }
   return SyncSession.attach({
@@ -144,15 +201,22 @@ export function syncRecord(ctx: StepRunContext<SyncArgs>): SyncRecord | undefine
 export function assertRunning(sync: SyncEngine): void {
   const diverged = sync.status().filter((s) => s.failures);
   if (diverged.length) {
-    throw failedError('E_SYNC_DIVERGED', `the target refused replicated commands, so it differs from the source: ${diverged.map((s) => `shard ${s.shard}: ${s.lastError}`).join('; ')}`,
-      'find why the target refuses them (a key of another type, memory, a slot it does not own), fix it, and start a new run: this sync cannot be trusted');
+    throw failedError(
+      'E_SYNC_DIVERGED',
+      `the target refused replicated commands, so it differs from the source: ${diverged.map((s) => `shard ${s.shard}: ${s.lastError}`).join('; ')}`,
+      'find why the target refuses them (a key of another type, memory, a slot it does not own), fix it, and start a new run: this sync cannot be trusted',
+    );
   }
   const dead = sync.status().filter((s) => s.phase === 'stopped');
   if (dead.length) {
-    throw failedError('E_SYNC_STOPPED', `the sync stopped: ${dead.map(describeShard).join('; ')}${dead[0]!.lastError ? ` (${dead[0]!.lastError})` : ''}`,
-      'fix the cause, then retry the step: a retry starts the sync again');
+    throw failedError(
+      'E_SYNC_STOPPED',
+      `the sync stopped: ${dead.map(describeShard).join('; ')}${dead[0]!.lastError ? ` (${dead[0]!.lastError})` : ''}`,
+      'fix the cause, then retry the step: a retry starts the sync again',
+    );
   }
 }
 
 /** Words for a failed wait: the sync goes on only while this process runs. */
-export const SYNC_GOES_ON = 'the sync goes on while this run waits for you (a guided run); an unattended run has exited, and `resume` starts the sync again from its checkpoints';
+export const SYNC_GOES_ON =
+  'the sync goes on while this run waits for you (a guided run); an unattended run has exited, and `resume` starts the sync again from its checkpoints';

@@ -10,7 +10,10 @@ type Args = { cluster: string; reverse: boolean; timeoutMs: number } & FailoverP
 /** Is the candidate already the master (a resumed run after the failover happened)? */
 async function promoted(ctx: StepRunContext<Args>): Promise<boolean> {
   // A fail-back waits for a node that may be down for maintenance: not answering is not promoted.
-  const r = await replicationOf(ctx.env.pool(ctx.args.cluster), ctx.args.candidate.address).catch((err) => { if (ctx.args.reverse) return undefined; throw err; });
+  const r = await replicationOf(ctx.env.pool(ctx.args.cluster), ctx.args.candidate.address).catch((err) => {
+    if (ctx.args.reverse) return undefined;
+    throw err;
+  });
   return r?.role === 'master';
 }
 
@@ -27,33 +30,79 @@ async function lag(ctx: StepRunContext<Args>): Promise<{ linkUp: boolean; lag: n
 export const waitReplicaSyncStep: StepKind<Args> = {
   kind: 'wait-replica-sync',
   summary: 'Wait until the replica is connected and its replication offset has caught up with its master',
-  params: { ...FAILOVER_PARAMS, syncTimeoutMs: { help: 'how long the replica may take to catch up (ms; default 30000, 600000 for a fail-back)', type: 'number' } },
+  params: {
+    ...FAILOVER_PARAMS,
+    syncTimeoutMs: {
+      help: 'how long the replica may take to catch up (ms; default 30000, 600000 for a fail-back)',
+      type: 'number',
+    },
+  },
   // A fail-back waits through the maintenance of the original master's host: ten minutes by default.
-  resolve: (raw, topology) => { const a = failoverArgs(raw, topology); return { ...a, timeoutMs: Number(raw.syncTimeoutMs ?? (a.reverse ? 600_000 : 30_000)) }; },
-  title: (a) => (a.reverse ? `Fail-back: wait until the original master ${a.candidate.address} is back and in sync as replica of ${a.master.address} (finish the maintenance before you continue)` : a.mode === 'default' ? `Wait until replica ${a.candidate.address} has caught up with master ${a.master.address}` : `Replica ${a.candidate.address}: no sync wait (mode ${a.mode}, master may be down)`),
-  commands: (a) => (a.mode === 'default' ? [{ target: a.candidate.address, command: 'INFO replication' }, { target: a.master.address, command: 'INFO replication' }] : []),
+  resolve: (raw, topology) => {
+    const a = failoverArgs(raw, topology);
+    return { ...a, timeoutMs: Number(raw.syncTimeoutMs ?? (a.reverse ? 600_000 : 30_000)) };
+  },
+  title: (a) =>
+    a.reverse
+      ? `Fail-back: wait until the original master ${a.candidate.address} is back and in sync as replica of ${a.master.address} (finish the maintenance before you continue)`
+      : a.mode === 'default'
+        ? `Wait until replica ${a.candidate.address} has caught up with master ${a.master.address}`
+        : `Replica ${a.candidate.address}: no sync wait (mode ${a.mode}, master may be down)`,
+  commands: (a) =>
+    a.mode === 'default'
+      ? [
+          { target: a.candidate.address, command: 'INFO replication' },
+          { target: a.master.address, command: 'INFO replication' },
+        ]
+      : [],
   async check(ctx) {
     const a = ctx.args;
-  if (ctx.planning && deferredUntilFailover(a)) return deferredUntilFailover(a)!;
-    if (a.mode !== 'default') return [pass('mode', `mode ${a.mode}: the master may be unreachable, its offset is not compared`)];
+    if (ctx.planning && deferredUntilFailover(a)) return deferredUntilFailover(a)!;
+    if (a.mode !== 'default')
+      return [pass('mode', `mode ${a.mode}: the master may be unreachable, its offset is not compared`)];
     if (await promoted(ctx)) return [pass('already promoted', `${a.candidate.address} is already a master`)];
     if (a.reverse && !(await answers(ctx.env.pool(a.cluster), a.candidate.address))) {
-      return [pass('waits for it', `${a.candidate.address} does not answer yet (maintenance?); the step waits up to ${Math.round(a.timeoutMs / 1000)} s for it to come back and catch up`)];
+      return [
+        pass(
+          'waits for it',
+          `${a.candidate.address} does not answer yet (maintenance?); the step waits up to ${Math.round(a.timeoutMs / 1000)} s for it to come back and catch up`,
+        ),
+      ];
     }
     const s = await lag(ctx);
     return [
-      cond('replica of the master', s.master === a.master.address, `${a.candidate.address} replicates ${a.master.address}`, `${a.candidate.address} replicates ${s.master ?? 'nothing'}, not ${a.master.address}`),
-      cond('replication link up', s.linkUp, 'master_link_status:up', 'master_link_status is down: the replica is not connected to its master'),
+      cond(
+        'replica of the master',
+        s.master === a.master.address,
+        `${a.candidate.address} replicates ${a.master.address}`,
+        `${a.candidate.address} replicates ${s.master ?? 'nothing'}, not ${a.master.address}`,
+      ),
+      cond(
+        'replication link up',
+        s.linkUp,
+        'master_link_status:up',
+        'master_link_status is down: the replica is not connected to its master',
+      ),
     ];
   },
   async run(ctx) {
     const a = ctx.args;
     if (a.mode !== 'default' || (await promoted(ctx))) return { skipped: true };
     const started = Date.now();
-    const ok = await waitFor(async () => { const s = await lag(ctx); return s.linkUp && s.lag <= 0 ? s : undefined; }, { timeoutMs: a.timeoutMs, intervalMs: 50, signal: ctx.signal });
+    const ok = await waitFor(
+      async () => {
+        const s = await lag(ctx);
+        return s.linkUp && s.lag <= 0 ? s : undefined;
+      },
+      { timeoutMs: a.timeoutMs, intervalMs: 50, signal: ctx.signal },
+    );
     if (!ok) {
       const s = await lag(ctx);
-      throw failedError('E_REPLICA_LAGGING', `replica ${a.candidate.address} is ${s.lag} bytes behind ${a.master.address} after ${a.timeoutMs} ms`, 'reduce the write load or wait, then retry the step');
+      throw failedError(
+        'E_REPLICA_LAGGING',
+        `replica ${a.candidate.address} is ${s.lag} bytes behind ${a.master.address} after ${a.timeoutMs} ms`,
+        'reduce the write load or wait, then retry the step',
+      );
     }
     return { caughtUpMs: Date.now() - started };
   },
@@ -62,6 +111,10 @@ export const waitReplicaSyncStep: StepKind<Args> = {
     if (a.mode !== 'default') return [pass('mode', `mode ${a.mode}`)];
     if (await promoted(ctx)) return [pass('already promoted', `${a.candidate.address} is already a master`)];
     const s = await lag(ctx);
-    return [s.linkUp && s.lag <= 0 ? pass('offset caught up', `replica offset equals the master's`) : fail('offset caught up', `replica is ${s.lag} bytes behind (link ${s.linkUp ? 'up' : 'down'})`)];
+    return [
+      s.linkUp && s.lag <= 0
+        ? pass('offset caught up', `replica offset equals the master's`)
+        : fail('offset caught up', `replica is ${s.lag} bytes behind (link ${s.linkUp ? 'up' : 'down'})`),
+    ];
   },
 };

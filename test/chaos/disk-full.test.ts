@@ -5,7 +5,16 @@ import { join, dirname } from 'node:path';
 import { cli, runIdOf, tempStateDir } from '../support/cli.js';
 import { withNode } from '../support/cluster.js';
 import { test } from '../support/reliability.js';
-import { journaledTwice, mountTmpfs, pids, record, slotDifferences, startCli, type AuditRow, type Tmpfs } from '../support/faults.js';
+import {
+  journaledTwice,
+  mountTmpfs,
+  pids,
+  record,
+  slotDifferences,
+  startCli,
+  type AuditRow,
+  type Tmpfs,
+} from '../support/faults.js';
 
 // A target host's disk full during a copy: a small tmpfs becomes the data directory of a
 // target master while the run has the target stopped. Source 14900-14905, target
@@ -18,7 +27,19 @@ let dir = '';
 let tmpfs: Tmpfs | undefined;
 
 before(async () => {
-  const r = await cli(home, ['sandbox', 'up', '--name', 'disk', '--base-port', String(BASE), '--keys', '3000', '--target-masters', '3', '--ssh']);
+  const r = await cli(home, [
+    'sandbox',
+    'up',
+    '--name',
+    'disk',
+    '--base-port',
+    String(BASE),
+    '--keys',
+    '3000',
+    '--target-masters',
+    '3',
+    '--ssh',
+  ]);
   if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
   inventory = r.stdout.trim().split('\n').pop()!;
   dir = dirname(inventory);
@@ -31,9 +52,16 @@ after(async () => {
   await cli(home, ['sandbox', 'down', '--name', 'disk']);
 });
 
-const show = async (id: string) => JSON.parse((await cli(home, ['show', id, '--json'])).stdout) as { run: { status: string; error: string | null }; audit: AuditRow[]; steps: Array<{ stepId: string; status: string; output: any }> };
+const show = async (id: string) =>
+  JSON.parse((await cli(home, ['show', id, '--json'])).stdout) as {
+    run: { status: string; error: string | null };
+    audit: AuditRow[];
+    steps: Array<{ stepId: string; status: string; output: any }>;
+  };
 const TARGET_MASTERS = [0, 1, 2].map((i) => BASE + 100 + i);
-const onceOnly = (a: AuditRow) => a.ok !== false && (a.command === 'BGSAVE' || (a.command === 'HOST' && /^(kill|mv|redis-server) /.test(a.args[0] ?? '')));
+const onceOnly = (a: AuditRow) =>
+  a.ok !== false &&
+  (a.command === 'BGSAVE' || (a.command === 'HOST' && /^(kill|mv|redis-server) /.test(a.args[0] ?? '')));
 
 test('disk full on a target host during the copy: the step fails, no target node starts and no partial file sits under the real name; once the disk is enlarged, resume finishes with 0 differences', async () => {
   const nodeDir = join(dir, 'nodes', String(BASE + 100));
@@ -58,11 +86,18 @@ test('disk full on a target host during the copy: the step fails, no target node
   const mid = await show(id);
   assert.equal(mid.run.status, 'failed');
   assert.equal(mid.steps.find((s) => s.stepId === 'start-target')!.status, 'pending');
-  for (const p of TARGET_MASTERS) await assert.rejects(withNode(p, password, (r) => r.ping()), `target ${p} stays stopped`);
+  for (const p of TARGET_MASTERS)
+    await assert.rejects(
+      withNode(p, password, (r) => r.ping()),
+      `target ${p} stays stopped`,
+    );
   // Nothing half-written under the name Redis loads at start.
   const rdb = join(nodeDir, 'dump.rdb');
   const src = statSync(join(dir, 'nodes', String(BASE), 'dump.rdb')).size;
-  assert.ok(!existsSync(rdb) || statSync(rdb).size === src, `no partial dump.rdb (${existsSync(rdb) ? statSync(rdb).size : 0} of ${src} bytes)`);
+  assert.ok(
+    !existsSync(rdb) || statSync(rdb).size === src,
+    `no partial dump.rdb (${existsSync(rdb) ? statSync(rdb).size : 0} of ${src} bytes)`,
+  );
 
   tmpfs.grow(64 * 1024 * 1024);
   const r = await cli(home, ['resume', id, '--yes', '--allow-destructive']);
@@ -74,5 +109,10 @@ test('disk full on a target host during the copy: the step fails, no target node
   assert.equal(d.differ.length, 0, `slots differ: ${d.differ.slice(0, 10).join(' ')}`);
   assert.equal(d.targetKeys, 3000);
   assert.deepEqual(s.steps.find((x) => x.stepId === 'compare')!.output.differedPerRound.at(-1), 0);
-  record('target disk full during copy', { firstCode: first.code, resumes: 1, slotDiffs: d.differ.length, verifyDiffs: 0 });
+  record('target disk full during copy', {
+    firstCode: first.code,
+    resumes: 1,
+    slotDiffs: d.differ.length,
+    verifyDiffs: 0,
+  });
 });

@@ -24,7 +24,18 @@ let password = '';
 let net: HostsInfo;
 
 before(async () => {
-  const r = await cli(home, ['sandbox', 'up', '--name', 'dloss', '--hosts', '3', '--base-port', String(BASE), '--keys', '2000']);
+  const r = await cli(home, [
+    'sandbox',
+    'up',
+    '--name',
+    'dloss',
+    '--hosts',
+    '3',
+    '--base-port',
+    String(BASE),
+    '--keys',
+    '2000',
+  ]);
   if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
   inventory = r.stdout.trim().split('\n').pop()!;
   password = readFileSync(join(dirname(inventory), 'password'), 'utf8').trim();
@@ -46,14 +57,32 @@ test('drill by kill -9 with the replication link cut first: writes are lost, the
   assert.notEqual(masterHost.name, replicaHost.name, 'the sandbox puts a master and its replica on different hosts');
   const inShard = (slot: number) => master.slots.some(([a, b]) => a <= slot && slot <= b);
 
-  const writer = new AckWriter({ host: masterHost.address, port: port(master.address), password, prefix: 'dl', rate: 300 }).start();
+  const writer = new AckWriter({
+    host: masterHost.address,
+    port: port(master.address),
+    password,
+    prefix: 'dl',
+    rate: 300,
+  }).start();
   // The cut is in place somewhere between these two moments (nft takes a few tens of ms).
   let cutAt = 0;
   let cutDone = 0;
   try {
     await sleep(1000);
-    const run = startCli(home, ['run', 'failover-drill', '--inventory', inventory, '--param', `node=${master.address}`, '--param', 'method=kill',
-      '--param', 'canaryLeadMs=3000', '--yes', '--allow-destructive']);
+    const run = startCli(home, [
+      'run',
+      'failover-drill',
+      '--inventory',
+      inventory,
+      '--param',
+      `node=${master.address}`,
+      '--param',
+      'method=kill',
+      '--param',
+      'canaryLeadMs=3000',
+      '--yes',
+      '--allow-destructive',
+    ]);
     // The canary is writing and the stop is 3 s away: cut the replica off from the master's
     // host (both ways, those two hosts only; the runner still reaches both).
     await run.waitFor(/canary writes acknowledged by \S+; stopping it in \d+ ms/);
@@ -71,19 +100,40 @@ test('drill by kill -9 with the replication link cut first: writes are lost, the
     const out = (await showRun(home, runIdOf(r))).steps.find((x) => x.stepId === 'fail-master')!.output;
     assert.equal(out.newMaster, replica.address);
     const missing = await writer.check(port(replica.address), password, {}, replicaHost.address);
-    console.log(`drill-loss: cut ${out.stoppedAt - cutAt} ms before the stop; drill lost ${out.canary.lost} of ${out.canary.acked} canary writes, keptBefore ${out.stoppedAt - out.canary.keptBefore} ms before the stop; writer lost ${missing.length}`);
+    console.log(
+      `drill-loss: cut ${out.stoppedAt - cutAt} ms before the stop; drill lost ${out.canary.lost} of ${out.canary.acked} canary writes, keptBefore ${out.stoppedAt - out.canary.keptBefore} ms before the stop; writer lost ${missing.length}`,
+    );
     // The loss is real, and both the drill and the writer see it.
     assert.ok(out.canary.lost > 0, 'the drill reports lost canary writes');
     assert.ok(missing.length > 0, 'the writer lost acknowledged writes');
-    assert.deepEqual(missing.filter((m) => !inShard(m.slot)).map((m) => m.key), [], 'only the killed master\'s shard loses writes');
+    assert.deepEqual(
+      missing.filter((m) => !inShard(m.slot)).map((m) => m.key),
+      [],
+      "only the killed master's shard loses writes",
+    );
     // The bound: keptBefore is at the cut (the replica got everything sent before it, nothing after).
     assert.equal(typeof out.canary.keptBefore, 'number', r.out);
-    assert.ok(out.canary.keptBefore <= cutDone && out.canary.keptBefore > cutAt - 1000, `keptBefore ${out.canary.keptBefore - cutAt} ms after the cut began, which took ${cutDone - cutAt} ms`);
+    assert.ok(
+      out.canary.keptBefore <= cutDone && out.canary.keptBefore > cutAt - 1000,
+      `keptBefore ${out.canary.keptBefore - cutAt} ms after the cut began, which took ${cutDone - cutAt} ms`,
+    );
     // Checked write by write (a list or a stream lost its later elements, not its earlier ones).
-    const lostEarly = await writer.check(port(replica.address), password, { ackedBefore: out.canary.keptBefore }, replicaHost.address);
+    const lostEarly = await writer.check(
+      port(replica.address),
+      password,
+      { ackedBefore: out.canary.keptBefore },
+      replicaHost.address,
+    );
     // The table counts what the drill's promise does not cover: writes lost from before its bound.
-    figures('drill kill -9, replication cut before (lost before keptBefore)', { ackedLost: lostEarly.length, differences: 0 });
-    assert.deepEqual(lostEarly, [], `acknowledged before the drill's keptBefore and lost: ${describeMissing(lostEarly)}`);
+    figures('drill kill -9, replication cut before (lost before keptBefore)', {
+      ackedLost: lostEarly.length,
+      differences: 0,
+    });
+    assert.deepEqual(
+      lostEarly,
+      [],
+      `acknowledged before the drill's keptBefore and lost: ${describeMissing(lostEarly)}`,
+    );
     assert.match(r.out, /only writes acknowledged after that can be lost/);
   } finally {
     heal(replicaHost);
@@ -91,11 +141,17 @@ test('drill by kill -9 with the replication link cut first: writes are lost, the
   }
 });
 
-test('drill with a canary lead shorter than the replica\'s lag: no bound is given, and the drill warns instead of claiming one', async () => {
+test("drill with a canary lead shorter than the replica's lag: no bound is given, and the drill warns instead of claiming one", async () => {
   const seed = `${net.hosts[1]!.address}:${net.hosts[1]!.nodes[0]}`;
   const view = parseClusterNodes((await withNode(seed, password, (r) => r.call('CLUSTER', 'NODES'))) as string);
   // Another shard than the first case's (its old master came back as a replica).
-  const master = view.find((l) => l.flags.includes('master') && l.slots.length && !l.flags.includes('fail') && view.some((x) => x.masterId === l.id && !x.flags.includes('fail')))!;
+  const master = view.find(
+    (l) =>
+      l.flags.includes('master') &&
+      l.slots.length &&
+      !l.flags.includes('fail') &&
+      view.some((x) => x.masterId === l.id && !x.flags.includes('fail')),
+  )!;
   const replica = view.find((l) => l.masterId === master.id && !l.flags.includes('fail'))!;
   const port = (a: string) => Number(a.split(':')[1]);
   const masterHost = hostOfNode(net, port(master.address));
@@ -104,8 +160,20 @@ test('drill with a canary lead shorter than the replica\'s lag: no bound is give
     // Cut first, then drill: the replica is behind by more than the whole canary.
     partition(replicaHost, 'both', masterHost.address);
     await sleep(500);
-    const run = startCli(home, ['run', 'failover-drill', '--inventory', inventory, '--param', `node=${master.address}`, '--param', 'method=kill',
-      '--param', 'canaryLeadMs=200', '--yes', '--allow-destructive']);
+    const run = startCli(home, [
+      'run',
+      'failover-drill',
+      '--inventory',
+      inventory,
+      '--param',
+      `node=${master.address}`,
+      '--param',
+      'method=kill',
+      '--param',
+      'canaryLeadMs=200',
+      '--yes',
+      '--allow-destructive',
+    ]);
     await run.waitFor(/stopped \(kill\); waiting for a replica to take over/);
     heal(replicaHost);
     const r = await run.done;
@@ -116,10 +184,15 @@ test('drill with a canary lead shorter than the replica\'s lag: no bound is give
     // kept (the usual case here) gives the warning and no bound; one kept (seen once in five
     // runs: a write that left before the cut took hold) gives the bound and no warning.
     if (out.canary.keptBefore === null) {
-      assert.match(r.out, /WARNING: none of the canary's writes before the stop is kept by \S+: it was more than \d+ ms behind/);
+      assert.match(
+        r.out,
+        /WARNING: none of the canary's writes before the stop is kept by \S+: it was more than \d+ ms behind/,
+      );
       assert.doesNotMatch(r.out, /only writes acknowledged after that can be lost/);
     } else {
-      console.log(`drill-loss: a canary write ${out.stoppedAt - out.canary.keptBefore} ms before the stop was kept despite the cut`);
+      console.log(
+        `drill-loss: a canary write ${out.stoppedAt - out.canary.keptBefore} ms before the stop was kept despite the cut`,
+      );
       assert.match(r.out, /only writes acknowledged after that can be lost/);
       assert.doesNotMatch(r.out, /WARNING: none of the canary's writes/);
     }

@@ -16,7 +16,9 @@ const sb = migrationSandbox(16100, 'lat');
 const { home, BASE, SOURCE_MASTERS, carried, release } = sb;
 const ONE_WAY_MS = 25;
 const proxies: DelayProxy[] = [];
-after(async () => { for (const p of proxies) await p.close(); });
+after(async () => {
+  for (const p of proxies) await p.close();
+});
 
 const portOf = (a: string) => Number(a.slice(a.lastIndexOf(':') + 1));
 
@@ -31,7 +33,11 @@ async function sourceBehindProxies(): Promise<DelayProxy[]> {
   }
   // Wait until every node's view shows the proxied ports (gossip).
   for (let tries = 0; ; tries++) {
-    const views = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => withNode(BASE + i, sb.password, (c) => c.call('CLUSTER', 'NODES') as Promise<string>)));
+    const views = await Promise.all(
+      [0, 1, 2, 3, 4, 5].map((i) =>
+        withNode(BASE + i, sb.password, (c) => c.call('CLUSTER', 'NODES') as Promise<string>),
+      ),
+    );
     if (views.every((v) => [0, 1, 2, 3, 4, 5].every((i) => v.includes(`:${16300 + i}@`)))) break;
     assert.ok(tries < 100, 'the nodes learnt the announced ports');
     await new Promise((r) => setTimeout(r, 100));
@@ -49,27 +55,50 @@ test(`migrate-copy-files with ${ONE_WAY_MS} ms each way on the ssh link under wr
   // make), so the password file it names is given by its full path.
   const slow = join(mkdtempSync(join(tmpdir(), 'rr-lat-inv-')), 'inventory.yaml');
   assert.match(inv, /file: password\n/);
-  writeFileSync(slow, inv.replace(`port: ${BASE + 99}\n`, `port: ${ssh.port}\n`).replaceAll('file: password\n', `file: ${join(dirname(sb.inventory), 'password')}\n`));
+  writeFileSync(
+    slow,
+    inv
+      .replace(`port: ${BASE + 99}\n`, `port: ${ssh.port}\n`)
+      .replaceAll('file: password\n', `file: ${join(dirname(sb.inventory), 'password')}\n`),
+  );
   const known = /knownHosts: (\S+)/.exec(inv)![1]!;
-  const line = readFileSync(known, 'utf8').split('\n').find((l) => l.startsWith(`[127.0.0.1]:${BASE + 99} `))!;
-  writeFileSync(known, `${readFileSync(known, 'utf8').trimEnd()}\n${line.replace(`:${BASE + 99} `, `:${ssh.port} `)}\n`);
+  const line = readFileSync(known, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`[127.0.0.1]:${BASE + 99} `))!;
+  writeFileSync(
+    known,
+    `${readFileSync(known, 'utf8').trimEnd()}\n${line.replace(`:${BASE + 99} `, `:${ssh.port} `)}\n`,
+  );
 
   const args = ['run', 'migrate-copy-files', '--inventory', slow, '--yes', '--allow-destructive'];
-  const { r, writer } = await underLoad(home, args, { port: BASE, password: sb.password, prefix: 'lc', stopAfterStep: 'persist' });
-  const s = await showRun(home, runIdOf(r)) as Show & { findings?: Array<{ key: string }> };
+  const { r, writer } = await underLoad(home, args, {
+    port: BASE,
+    password: sb.password,
+    prefix: 'lc',
+    stopAfterStep: 'persist',
+  });
+  const s = (await showRun(home, runIdOf(r))) as Show & { findings?: Array<{ key: string }> };
   await release(runIdOf(r), s);
   assert.ok(ssh.chunks > 100, `the copies went through the delayed link (${ssh.chunks} chunks)`);
   const lost = await carried(writer, (m) => audited(s, 'BGSAVE', m)!.at);
   const differences = explained(s, writer, Math.min(...SOURCE_MASTERS.map((m) => audited(s, 'BGSAVE', m)!.at)));
   figure(`migrate-copy-files, ${ONE_WAY_MS} ms each way on ssh`, writer, lost, differences);
-  assert.ok(s.steps.filter((x) => x.stepId !== 'compare').every((x) => x.status === 'done'), r.out);
+  assert.ok(
+    s.steps.filter((x) => x.stepId !== 'compare').every((x) => x.status === 'done'),
+    r.out,
+  );
 });
 
 /** Back to the nodes' own ports, and wait until every view shows them. */
 async function sourceDirect(): Promise<void> {
-  for (let i = 0; i < 6; i++) await withNode(BASE + i, sb.password, (c) => c.call('CONFIG', 'SET', 'cluster-announce-port', '0'));
+  for (let i = 0; i < 6; i++)
+    await withNode(BASE + i, sb.password, (c) => c.call('CONFIG', 'SET', 'cluster-announce-port', '0'));
   for (let tries = 0; ; tries++) {
-    const views = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => withNode(BASE + i, sb.password, (c) => c.call('CLUSTER', 'NODES') as Promise<string>)));
+    const views = await Promise.all(
+      [0, 1, 2, 3, 4, 5].map((i) =>
+        withNode(BASE + i, sb.password, (c) => c.call('CLUSTER', 'NODES') as Promise<string>),
+      ),
+    );
     if (views.every((v) => [0, 1, 2, 3, 4, 5].every((i) => v.includes(`:${BASE + i}@`)))) return;
     assert.ok(tries < 100, 'the nodes learnt their own ports again');
     await new Promise((r) => setTimeout(r, 100));
@@ -81,22 +110,46 @@ test(`migrate-sync with ${ONE_WAY_MS} ms each way to every source node under wri
   let r: Awaited<ReturnType<typeof underLoad>>['r'];
   let writer: Awaited<ReturnType<typeof underLoad>>['writer'];
   try {
-    const args = ['run', 'migrate-sync', '--inventory', sb.inventory, '--yes', '--allow-destructive', '--param', 'rounds=2'];
-    ({ r, writer } = await underLoad(home, args, { port: BASE, password: sb.password, prefix: 'ls', stopAfterStep: 'cut-over', tailMs: 0 }));
+    const args = [
+      'run',
+      'migrate-sync',
+      '--inventory',
+      sb.inventory,
+      '--yes',
+      '--allow-destructive',
+      '--param',
+      'rounds=2',
+    ];
+    ({ r, writer } = await underLoad(home, args, {
+      port: BASE,
+      password: sb.password,
+      prefix: 'ls',
+      stopAfterStep: 'cut-over',
+      tailMs: 0,
+    }));
   } finally {
     // The checks below find each master's slots by its own address.
     await sourceDirect();
   }
-  const s = await showRun(home, runIdOf(r)) as Show & { findings?: Array<{ key: string }> };
+  const s = (await showRun(home, runIdOf(r))) as Show & { findings?: Array<{ key: string }> };
   await release(runIdOf(r), s);
   // The run saw the source at the proxies' addresses: each shard's PSYNC link went through the delay.
   const linked = [...r.out.matchAll(/full sync from 127\.0\.0\.1:(\d+)/g)].map((m) => Number(m[1]));
-  assert.ok(linked.length >= 3 && linked.every((p) => mine.some((x) => x.port === p)), `every shard synced through a proxy: ${linked.join(', ')}`);
-  assert.ok(s.audit.some((a) => portOf(a.target) >= 16300 && portOf(a.target) <= 16305), 'the runner addressed the source through the proxies');
+  assert.ok(
+    linked.length >= 3 && linked.every((p) => mine.some((x) => x.port === p)),
+    `every shard synced through a proxy: ${linked.join(', ')}`,
+  );
+  assert.ok(
+    s.audit.some((a) => portOf(a.target) >= 16300 && portOf(a.target) <= 16305),
+    'the runner addressed the source through the proxies',
+  );
   const cutAt = s.steps.find((x) => x.stepId === 'cut-over')!.startedAt!;
   assert.ok(writer.ackedBetween(0, cutAt).length > 500, 'the sync carried a live load');
   const lost = await carried(writer, () => cutAt);
   const differences = explained(s, writer, cutAt);
   figure(`migrate-sync, ${ONE_WAY_MS} ms each way to the source`, writer, lost, differences);
-  assert.ok(s.steps.filter((x) => !['verify', 'report'].includes(x.stepId)).every((x) => x.status === 'done'), r.out);
+  assert.ok(
+    s.steps.filter((x) => !['verify', 'report'].includes(x.stepId)).every((x) => x.status === 'done'),
+    r.out,
+  );
 });

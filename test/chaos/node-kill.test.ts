@@ -5,7 +5,17 @@ import { join, dirname } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { cli, runIdOf, tempStateDir } from '../support/cli.js';
 import { roles, withNode } from '../support/cluster.js';
-import { journaledTwice, killNode, record, slotCounts, slotDifferences, startCli, startNode, until, type AuditRow } from '../support/faults.js';
+import {
+  journaledTwice,
+  killNode,
+  record,
+  slotCounts,
+  slotDifferences,
+  startCli,
+  startNode,
+  until,
+  type AuditRow,
+} from '../support/faults.js';
 import { startWriter } from '../support/writer.js';
 import { test } from '../support/reliability.js';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
@@ -19,7 +29,20 @@ let password = '';
 let dir = '';
 
 before(async () => {
-  const r = await cli(home, ['sandbox', 'up', '--name', 'kill', '--base-port', String(BASE), '--keys', '3000', '--target-masters', '3', '--seed-target', '--ssh']);
+  const r = await cli(home, [
+    'sandbox',
+    'up',
+    '--name',
+    'kill',
+    '--base-port',
+    String(BASE),
+    '--keys',
+    '3000',
+    '--target-masters',
+    '3',
+    '--seed-target',
+    '--ssh',
+  ]);
   if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
   inventory = r.stdout.trim().split('\n').pop()!;
   dir = dirname(inventory);
@@ -30,11 +53,21 @@ after(async () => {
 });
 
 const portOf = (address: string) => Number(address.slice(address.lastIndexOf(':') + 1));
-const show = async (id: string) => JSON.parse((await cli(home, ['show', id, '--json'])).stdout) as { run: { status: string; error: string | null }; audit: Array<AuditRow & { ok: boolean; write: boolean }>; steps: Array<{ stepId: string; status: string; output: any }> };
+const show = async (id: string) =>
+  JSON.parse((await cli(home, ['show', id, '--json'])).stdout) as {
+    run: { status: string; error: string | null };
+    audit: Array<AuditRow & { ok: boolean; write: boolean }>;
+    steps: Array<{ stepId: string; status: string; output: any }>;
+  };
 
 /** Commands that must never run twice for one run: saves of one master, stops, moves of files, failovers. */
-const onceOnly = (a: AuditRow) => a.ok !== false && (a.command === 'BGSAVE' || (a.command === 'CLUSTER' && a.args[0] === 'FAILOVER')
-  || (a.command === 'HOST' && /^(kill|mv|redis-server) /.test(a.args[0] ?? '')) || a.command === 'FLUSHALL' || a.command === 'SHUTDOWN');
+const onceOnly = (a: AuditRow) =>
+  a.ok !== false &&
+  (a.command === 'BGSAVE' ||
+    (a.command === 'CLUSTER' && a.args[0] === 'FAILOVER') ||
+    (a.command === 'HOST' && /^(kill|mv|redis-server) /.test(a.args[0] ?? '')) ||
+    a.command === 'FLUSHALL' ||
+    a.command === 'SHUTDOWN');
 
 /** A run that is not done: resumed until it finishes (each attempt must end cleanly). */
 async function resumeToEnd(id: string, extra: string[] = []): Promise<number> {
@@ -52,11 +85,18 @@ async function resumeToEnd(id: string, extra: string[] = []): Promise<number> {
 
 /** Wait until a master has a replica that is linked to it and at its replication offset. */
 async function replicaCaughtUp(master: string): Promise<void> {
-  await until(`a replica of ${master} linked and caught up`, async () => {
-    const info = (await withNode(master, password, (r) => r.call('INFO', 'replication'))) as string;
-    const offset = Number(/master_repl_offset:(\d+)/.exec(info)?.[1] ?? -1);
-    return /slave\d+:.*state=online,offset=(\d+)/.test(info) && [...info.matchAll(/slave\d+:.*state=online,offset=(\d+)/g)].some((m) => offset - Number(m[1]) < 1_000_000);
-  }, 60_000);
+  await until(
+    `a replica of ${master} linked and caught up`,
+    async () => {
+      const info = (await withNode(master, password, (r) => r.call('INFO', 'replication'))) as string;
+      const offset = Number(/master_repl_offset:(\d+)/.exec(info)?.[1] ?? -1);
+      return (
+        /slave\d+:.*state=online,offset=(\d+)/.test(info) &&
+        [...info.matchAll(/slave\d+:.*state=online,offset=(\d+)/g)].some((m) => offset - Number(m[1]) < 1_000_000)
+      );
+    },
+    60_000,
+  );
 }
 
 /**
@@ -78,7 +118,10 @@ async function restart(port: number, anyPort: number): Promise<void> {
     const nodes = parseClusterNodes((await withNode(anyPort, password, (r) => r.call('CLUSTER', 'NODES'))) as string);
     const dead = nodes.find((n) => portOf(n.address) === port)!;
     const replica = nodes.find((n) => n.masterId === dead.id && !n.flags.includes('fail'));
-    assert.ok(replica, `the killed master ${port} has no live replica to take over; the cluster as ${anyPort} sees it:\n${nodes.map((n) => `${n.address} ${n.id.slice(0, 8)} ${n.flags.join(',')} ${n.masterId?.slice(0, 8) ?? '-'}`).join('\n')}`);
+    assert.ok(
+      replica,
+      `the killed master ${port} has no live replica to take over; the cluster as ${anyPort} sees it:\n${nodes.map((n) => `${n.address} ${n.id.slice(0, 8)} ${n.flags.join(',')} ${n.masterId?.slice(0, 8) ?? '-'}`).join('\n')}`,
+    );
     console.log(`no automatic failover of ${port} in 30 s: CLUSTER FAILOVER FORCE on ${replica.address}`);
     await withNode(replica.address, password, (r) => r.call('CLUSTER', 'FAILOVER', 'FORCE'));
     await until(`no live master at ${port} owns slots`, replaced, 30_000);
@@ -87,13 +130,24 @@ async function restart(port: number, anyPort: number): Promise<void> {
   // Whole again means agreed, too: the node came back as a replica, by its own account and in
   // the others' view. Before that, a runbook's fresh look at the cluster may still see it as the
   // master it was (a resume then meets a node that refuses SETSLOT, E_NODE_DEMOTED).
-  await until(`cluster ok after ${port} restarted, and it a replica in every view`, async () => {
-    const text = (await withNode(anyPort, password, (r) => r.call('CLUSTER', 'NODES'))) as string;
-    const info = (await withNode(port, password, (r) => r.call('CLUSTER', 'INFO'))) as string;
-    const own = parseClusterNodes((await withNode(port, password, (r) => r.call('CLUSTER', 'NODES'))) as string).find((n) => n.flags.includes('myself'));
-    const seen = parseClusterNodes(text).find((n) => portOf(n.address) === port);
-    return !/fail/.test(text) && /cluster_state:ok/.test(info) && !!own?.flags.includes('slave') && !!seen?.flags.includes('slave');
-  }, 60_000);
+  await until(
+    `cluster ok after ${port} restarted, and it a replica in every view`,
+    async () => {
+      const text = (await withNode(anyPort, password, (r) => r.call('CLUSTER', 'NODES'))) as string;
+      const info = (await withNode(port, password, (r) => r.call('CLUSTER', 'INFO'))) as string;
+      const own = parseClusterNodes((await withNode(port, password, (r) => r.call('CLUSTER', 'NODES'))) as string).find(
+        (n) => n.flags.includes('myself'),
+      );
+      const seen = parseClusterNodes(text).find((n) => portOf(n.address) === port);
+      return (
+        !/fail/.test(text) &&
+        /cluster_state:ok/.test(info) &&
+        !!own?.flags.includes('slave') &&
+        !!seen?.flags.includes('slave')
+      );
+    },
+    60_000,
+  );
 }
 
 test('migrate-copy-files: a source master killed (kill -9) during the copy; the copy comes from the frozen save, the target ends equal to the source slot by slot', async () => {
@@ -114,13 +168,27 @@ test('migrate-copy-files: a source master killed (kill -9) during the copy; the 
   assert.equal(d.differ.length, 0, `slots differ: ${d.differ.slice(0, 10).join(' ')}`);
   assert.equal(d.targetKeys, 3000);
   assert.deepEqual(s.steps.find((x) => x.stepId === 'compare')!.output.differedPerRound.at(-1), 0);
-  record('kill -9 source master during copy (migrate-copy-files)', { firstCode: first.code, resumes, slotDiffs: d.differ.length, verifyDiffs: 0 });
+  record('kill -9 source master during copy (migrate-copy-files)', {
+    firstCode: first.code,
+    resumes,
+    slotDiffs: d.differ.length,
+    verifyDiffs: 0,
+  });
 });
 
 test('migrate-sync: a source master killed (kill -9) during the incremental sync under writes; the sync follows its promoted replica, verify and the per-slot counts find 0 differences', async () => {
   const { masterOfSlot0: victim } = await roles(BASE + 1, password, 5461);
   const writer = startWriter(BASE + 1, password, 'nk');
-  const run = startCli(home, ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--allow-destructive', '--param', 'max-lag=1mb']);
+  const run = startCli(home, [
+    'run',
+    'migrate-sync',
+    '--inventory',
+    inventory,
+    '--yes',
+    '--allow-destructive',
+    '--param',
+    'max-lag=1mb',
+  ]);
   await run.waitFor(/\[\d+\/\d+\] catch-up/);
   killNode(dir, portOf(victim));
   // The writer goes on through the failover, then stops before the cut-over: the target must
@@ -138,17 +206,47 @@ test('migrate-sync: a source master killed (kill -9) during the incremental sync
   assert.equal(s.steps.find((x) => x.stepId === 'report')!.output.verify.differ, 0);
   assert.deepEqual(journaledTwice(s.audit, onceOnly), []);
   const d = await slotDifferences(BASE + 2, BASE + 102, password);
-  assert.equal(d.differ.length, 0, `slots differ: ${d.differ.slice(0, 10).join(' ')} (source ${d.sourceKeys}, target ${d.targetKeys})`);
-  record('kill -9 source master during incremental sync (migrate-sync)', { firstCode: first.code, resumes, slotDiffs: d.differ.length, verifyDiffs: 0, writes: acked });
+  assert.equal(
+    d.differ.length,
+    0,
+    `slots differ: ${d.differ.slice(0, 10).join(' ')} (source ${d.sourceKeys}, target ${d.targetKeys})`,
+  );
+  record('kill -9 source master during incremental sync (migrate-sync)', {
+    firstCode: first.code,
+    resumes,
+    slotDiffs: d.differ.length,
+    verifyDiffs: 0,
+    writes: acked,
+  });
 });
 
 test('rebalance: the receiving master killed (kill -9) in the middle of the slot moves; its replica takes over, resume finishes, every slot keeps its keys', async () => {
   // Skew the target: master 2 gives 3000 slots to master 0.
-  const nodes = parseClusterNodes((await withNode(BASE + 100, password, (r) => r.call('CLUSTER', 'NODES'))) as string).filter((n) => n.flags.includes('master') && n.slots.length);
+  const nodes = parseClusterNodes(
+    (await withNode(BASE + 100, password, (r) => r.call('CLUSTER', 'NODES'))) as string,
+  ).filter((n) => n.flags.includes('master') && n.slots.length);
   const byPort = (p: number) => nodes.find((n) => n.slots.some(([a, b]) => a <= p && p <= b))!;
   const from = byPort(10923);
   const to = byPort(0);
-  const rs = spawnSync('redis-cli', ['-a', password, '--no-auth-warning', '--cluster', 'reshard', `127.0.0.1:${BASE + 100}`, '--cluster-from', from.id, '--cluster-to', to.id, '--cluster-slots', '3000', '--cluster-yes'], { encoding: 'utf8' });
+  const rs = spawnSync(
+    'redis-cli',
+    [
+      '-a',
+      password,
+      '--no-auth-warning',
+      '--cluster',
+      'reshard',
+      `127.0.0.1:${BASE + 100}`,
+      '--cluster-from',
+      from.id,
+      '--cluster-to',
+      to.id,
+      '--cluster-slots',
+      '3000',
+      '--cluster-yes',
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(rs.status, 0, rs.stderr);
   const before = await slotCounts(BASE + 100, password);
   // The receiver is the master left under its share (the one that gave slots away).
@@ -156,7 +254,16 @@ test('rebalance: the receiving master killed (kill -9) in the middle of the slot
   // The case is about a master whose replica takes over: wait until that replica is linked
   // and caught up (the cases before this one restarted nodes and loaded data).
   await replicaCaughtUp(receiver.address);
-  const run = startCli(home, ['run', 'rebalance', '--inventory', inventory, '--param', 'cluster=target', '--yes', '--allow-destructive']);
+  const run = startCli(home, [
+    'run',
+    'rebalance',
+    '--inventory',
+    inventory,
+    '--param',
+    'cluster=target',
+    '--yes',
+    '--allow-destructive',
+  ]);
   await run.waitFor(/\[\d+\/\d+\] \S+ (Move|Even|Rebalance)/i);
   await new Promise((r) => setTimeout(r, 300));
   killNode(dir, portOf(receiver.address));
@@ -164,7 +271,14 @@ test('rebalance: the receiving master killed (kill -9) in the middle of the slot
   const id = runIdOf(first);
   // A failed move names the node that went away (its own connection closed, or the source's
   // MIGRATE to it failed), not a bare client error.
-  if (first.code !== 0) assert.match(first.out, new RegExp(`E_NODE_LOST: \\S+ stopped answering in the middle of a slot move|E_MIGRATE: .* to ${receiver.address} failed`), first.out);
+  if (first.code !== 0)
+    assert.match(
+      first.out,
+      new RegExp(
+        `E_NODE_LOST: \\S+ stopped answering in the middle of a slot move|E_MIGRATE: .* to ${receiver.address} failed`,
+      ),
+      first.out,
+    );
   await restart(portOf(receiver.address), BASE + 100);
   const resumes = await resumeToEnd(id);
   const s = await show(id);
@@ -178,7 +292,15 @@ test('rebalance: the receiving master killed (kill -9) in the middle of the slot
 
 test('manual-failover: the replica killed (kill -9) while replica-in-sync runs; the run stops without a failover, resume after its restart fails over once', async () => {
   const { masterOfSlot0: master, replicaOfIt: replica } = await roles(BASE, password, 10923);
-  const run = startCli(home, ['run', 'manual-failover', '--inventory', inventory, '--param', `node=${master}`, '--yes']);
+  const run = startCli(home, [
+    'run',
+    'manual-failover',
+    '--inventory',
+    inventory,
+    '--param',
+    `node=${master}`,
+    '--yes',
+  ]);
   await run.waitFor(/\[2\/\d+\] replica-in-sync/);
   killNode(dir, portOf(replica));
   const first = await run.done;
@@ -197,5 +319,9 @@ test('manual-failover: the replica killed (kill -9) while replica-in-sync runs; 
   const sent = s.audit.filter((a) => a.command === 'CLUSTER' && a.args[0] === 'FAILOVER' && a.ok !== false);
   assert.equal(sent.length, 1, 'CLUSTER FAILOVER sent once');
   assert.deepEqual(journaledTwice(s.audit, onceOnly), []);
-  record('kill -9 replica during replica-in-sync (manual-failover)', { firstCode: first.code, resumes, failovers: sent.length });
+  record('kill -9 replica during replica-in-sync (manual-failover)', {
+    firstCode: first.code,
+    resumes,
+    failovers: sent.length,
+  });
 });

@@ -3,7 +3,17 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { cli, runIdOf, tempStateDir, type CliResult } from '../support/cli.js';
-import { journaledTwice, partition, sandboxHosts, slotDifferences, sleep, startCli, type AuditRow, type ChaosHost, type LiveRun } from '../support/faults.js';
+import {
+  journaledTwice,
+  partition,
+  sandboxHosts,
+  slotDifferences,
+  sleep,
+  startCli,
+  type AuditRow,
+  type ChaosHost,
+  type LiveRun,
+} from '../support/faults.js';
 import { droppedPackets, heal as healHost, rateLimitFlow } from '../support/hosts.js';
 import { withNode } from '../support/cluster.js';
 import { figures, test } from '../support/reliability.js';
@@ -26,7 +36,20 @@ let hosts: ChaosHost[] = [];
 const heals: Array<() => void> = [];
 
 before(async () => {
-  const r = await cli(home, ['sandbox', 'up', '--name', 'pdata', '--hosts', '3', '--base-port', String(BASE), '--keys', '3000', '--target-masters', '3']);
+  const r = await cli(home, [
+    'sandbox',
+    'up',
+    '--name',
+    'pdata',
+    '--hosts',
+    '3',
+    '--base-port',
+    String(BASE),
+    '--keys',
+    '3000',
+    '--target-masters',
+    '3',
+  ]);
   if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
   inventory = r.stdout.trim().split('\n').pop()!;
   dir = dirname(inventory);
@@ -41,8 +64,14 @@ after(async () => {
 
 // A case that fails while its run goes on must not leave that run working into the next case.
 const live: LiveRun[] = [];
-const start = (args: string[]) => { const r = startCli(home, args); live.push(r); return r; };
-afterEach(() => { for (const r of live.splice(0)) r.signal('SIGKILL'); });
+const start = (args: string[]) => {
+  const r = startCli(home, args);
+  live.push(r);
+  return r;
+};
+afterEach(() => {
+  for (const r of live.splice(0)) r.signal('SIGKILL');
+});
 
 const hostOfPort = (port: number) => hosts.find((h) => h.nodes.includes(port))!;
 const addr = (port: number) => `${hostOfPort(port).address}:${port}`;
@@ -53,12 +82,21 @@ interface Shown {
   findings: Array<{ stepId: string; key: string; kind: string }>;
 }
 const show = async (id: string) => JSON.parse((await cli(home, ['show', id, '--json'])).stdout) as Shown;
-const onceOnly = (a: AuditRow) => a.ok !== false && (a.command === 'BGSAVE' || (a.command === 'CLUSTER' && a.args[0] === 'FAILOVER')
-  || (a.command === 'HOST' && /^(kill|mv|redis-server) /.test(a.args[0] ?? '')) || a.command === 'FLUSHALL');
+const onceOnly = (a: AuditRow) =>
+  a.ok !== false &&
+  (a.command === 'BGSAVE' ||
+    (a.command === 'CLUSTER' && a.args[0] === 'FAILOVER') ||
+    (a.command === 'HOST' && /^(kill|mv|redis-server) /.test(a.args[0] ?? '')) ||
+    a.command === 'FLUSHALL');
 
 /** The master owning `slot` as the node at `seedPort` sees it: its address, port and slot ranges. */
-async function masterOf(seedPort: number, slot: number): Promise<{ address: string; port: number; slots: Array<readonly [number, number]> }> {
-  const nodes = parseClusterNodes((await withNode(addr(seedPort), password, (r) => r.call('CLUSTER', 'NODES'))) as string);
+async function masterOf(
+  seedPort: number,
+  slot: number,
+): Promise<{ address: string; port: number; slots: Array<readonly [number, number]> }> {
+  const nodes = parseClusterNodes(
+    (await withNode(addr(seedPort), password, (r) => r.call('CLUSTER', 'NODES'))) as string,
+  );
   const m = nodes.find((n) => n.flags.includes('master') && n.slots.some(([a, b]) => a <= slot && slot <= b))!;
   return { address: m.address, port: Number(m.address.split(':')[1]), slots: m.slots };
 }
@@ -78,7 +116,10 @@ function inject(fault: () => () => void): () => void {
  * The run either finished or stopped in a resumable state with a named error; resumed (at
  * most twice) it finishes. Returns its final record and how many resumes it took.
  */
-async function finish(first: CliResult, before?: () => Promise<void>): Promise<{ id: string; s: Shown; resumes: number }> {
+async function finish(
+  first: CliResult,
+  before?: () => Promise<void>,
+): Promise<{ id: string; s: Shown; resumes: number }> {
   const id = runIdOf(first);
   if (first.code !== 0) {
     assert.match(first.out, /E_[A-Z_]+|failed/, first.out);
@@ -99,15 +140,19 @@ async function finish(first: CliResult, before?: () => Promise<void>): Promise<{
 
 /** The verify engine's count of differences in a run's comparison step (the last attempt's output). */
 /** The first run's failure as it printed it (empty when it finished). */
-const failure = (r: CliResult) => (r.code === 0 ? '' : ` (${(/failed: .*|E_[A-Z_]+.*/.exec(r.out)?.[0] ?? `exit ${r.code}`).slice(0, 300)})`);
+const failure = (r: CliResult) =>
+  r.code === 0 ? '' : ` (${(/failed: .*|E_[A-Z_]+.*/.exec(r.out)?.[0] ?? `exit ${r.code}`).slice(0, 300)})`;
 
 function verifyDiffs(s: Shown, stepId: string): number {
   const step = s.steps.find((x) => x.stepId === stepId);
-  assert.ok(step && step.status === 'done' && typeof step.output?.differ === 'number', `step ${stepId} has a comparison result: ${JSON.stringify(step)}`);
+  assert.ok(
+    step && step.status === 'done' && typeof step.output?.differ === 'number',
+    `step ${stepId} has a comparison result: ${JSON.stringify(step)}`,
+  );
   return step.output.differ as number;
 }
 
-test('full sync (migrate-sync): a source master\'s host cut off from the runner (both directions) for 8 s while its RDB is being received; resumed or not, 0 differences', async () => {
+test("full sync (migrate-sync): a source master's host cut off from the runner (both directions) for 8 s while its RDB is being received; resumed or not, 0 differences", async () => {
   const m = await masterOf(BASE, 0);
   const host = hostOfPort(m.port);
   // 3000 keys make RDBs of ~200 kB a shard that cross a bare veth in milliseconds. From
@@ -117,7 +162,10 @@ test('full sync (migrate-sync): a source master\'s host cut off from the runner 
   // cut's heal lifts the limit too: the rest runs at full speed.
   const run: LiveRun = start(['run', 'migrate-sync', '--inventory', inventory, '--yes', '--allow-destructive']);
   await run.waitFor(/\[\d+\/\d+\] start-sync/, 60_000);
-  const unshape = inject(() => { rateLimitFlow(host, m.port, runner, '256kbit'); return () => healHost(host); });
+  const unshape = inject(() => {
+    rateLimitFlow(host, m.port, runner, '256kbit');
+    return () => healHost(host);
+  });
   let heal: (() => void) | undefined;
   let dropped = 0;
   let partway = '';
@@ -136,30 +184,58 @@ test('full sync (migrate-sync): a source master\'s host cut off from the runner 
     heal?.();
     unshape();
   }
-  assert.doesNotMatch(partway, new RegExp(`shard ${shard}: full sync loaded`), 'the shard had not finished its full sync when the cut began');
-  assert.ok(dropped > 0, 'the cut dropped packets of the runner\'s');
+  assert.doesNotMatch(
+    partway,
+    new RegExp(`shard ${shard}: full sync loaded`),
+    'the shard had not finished its full sync when the cut began',
+  );
+  assert.ok(dropped > 0, "the cut dropped packets of the runner's");
   const first = await run.done;
   const { s, resumes } = await finish(first);
-  const full = s.steps.find((x) => x.stepId === 'full-sync')!.output as { shards: Array<{ ranges: string; keys: number; rdbBytes: number; fullSyncMs: number; fullSyncs: number }> };
+  const full = s.steps.find((x) => x.stepId === 'full-sync')!.output as {
+    shards: Array<{ ranges: string; keys: number; rdbBytes: number; fullSyncMs: number; fullSyncs: number }>;
+  };
   const d = await slotDifferences(addr(BASE), addr(BASE + 100), password);
   const v = verifyDiffs(s, 'verify');
   figures('partition (both directions) during full sync', { differences: d.differ.length + v });
   assert.equal(v, 0, 'the verify engine finds no difference');
-  assert.equal(d.differ.length, 0, `slots differ: ${d.differ.slice(0, 10).join(' ')} (source ${d.sourceKeys}, target ${d.targetKeys})`);
+  assert.equal(
+    d.differ.length,
+    0,
+    `slots differ: ${d.differ.slice(0, 10).join(' ')} (source ${d.sourceKeys}, target ${d.targetKeys})`,
+  );
   // The cut shard's full sync spanned the cut (it lasted longer), or the cut made it start over.
   const sh = full.shards.find((x) => parseRanges(x.ranges).some(([a, b]) => a <= 0 && 0 <= b))!;
-  assert.ok(sh && (sh.fullSyncs > 1 || sh.fullSyncMs >= 8000), `the cut hit the shard's full sync: ${JSON.stringify(full.shards)}`);
-  console.log(`# full sync: shard ${sh.ranges}: ${sh.keys} keys, ${sh.rdbBytes} RDB bytes, ${sh.fullSyncs} full sync(s), last ${sh.fullSyncMs} ms; ${dropped} packets dropped; first exit ${first.code}${failure(first)}, ${resumes} resume(s)`);
+  assert.ok(
+    sh && (sh.fullSyncs > 1 || sh.fullSyncMs >= 8000),
+    `the cut hit the shard's full sync: ${JSON.stringify(full.shards)}`,
+  );
+  console.log(
+    `# full sync: shard ${sh.ranges}: ${sh.keys} keys, ${sh.rdbBytes} RDB bytes, ${sh.fullSyncs} full sync(s), last ${sh.fullSyncMs} ms; ${dropped} packets dropped; first exit ${first.code}${failure(first)}, ${resumes} resume(s)`,
+  );
 });
 
 /**
  * verify-data at 250 keys/s (3000 keys: round 1 lasts ~12 s) while a target host drops one
  * direction of its traffic with the runner for 8 s, from 2 s into the round.
  */
-async function verifyUnderCut(direction: 'in' | 'out', afterFirst?: () => Promise<void>): Promise<{ first: CliResult; firstShown: Shown; s: Shown; resumes: number; dropped: number }> {
+async function verifyUnderCut(
+  direction: 'in' | 'out',
+  afterFirst?: () => Promise<void>,
+): Promise<{ first: CliResult; firstShown: Shown; s: Shown; resumes: number; dropped: number }> {
   const t = await masterOf(BASE + 100, 0);
   const host = hostOfPort(t.port);
-  const run = start(['run', 'verify-data', '--inventory', inventory, '--yes', '--param', 'qps=250', '--param', 'pauseMs=500']);
+  const run = start([
+    'run',
+    'verify-data',
+    '--inventory',
+    inventory,
+    '--yes',
+    '--param',
+    'qps=250',
+    '--param',
+    'pauseMs=500',
+  ]);
   await run.waitFor(/\[1\/1\] compare/, 60_000);
   await sleep(2000);
   let dropped = 0;
@@ -186,8 +262,13 @@ test('verify-data: a target host drops what it sends to the runner (one directio
   assert.equal(v, 0, 'the verify engine reports no difference');
   assert.deepEqual(r.s.findings, [], 'no finding recorded');
   assert.equal(d.differ.length, 0, `slots differ: ${d.differ.slice(0, 10).join(' ')}`);
-  assert.ok(r.s.steps[0]!.output.compared >= d.sourceKeys, `every key compared: ${r.s.steps[0]!.output.compared} of ${d.sourceKeys}`);
-  console.log(`# verify (out): first exit ${r.first.code}${failure(r.first)}, ${r.resumes} resume(s), ${r.dropped} packets dropped, ${r.s.steps[0]!.output.compared} keys compared`);
+  assert.ok(
+    r.s.steps[0]!.output.compared >= d.sourceKeys,
+    `every key compared: ${r.s.steps[0]!.output.compared} of ${d.sourceKeys}`,
+  );
+  console.log(
+    `# verify (out): first exit ${r.first.code}${failure(r.first)}, ${r.resumes} resume(s), ${r.dropped} packets dropped, ${r.s.steps[0]!.output.compared} keys compared`,
+  );
 });
 
 test('verify-data: one real difference on a target host that drops what the runner sends (one direction) for 8 s mid-comparison; exactly that key is reported, and none once it is repaired and the run resumed', async () => {
@@ -221,19 +302,23 @@ test('verify-data: one real difference on a target host that drops what the runn
     const after = verifyDiffs(r.s, 'compare');
     const d = await slotDifferences(addr(BASE), addr(BASE + 100), password);
     // The figure is the unexplained part: anything reported besides the planted key, plus what remains after the repair.
-    figures('partition (runner -> host) during verify, one real difference', { differences: found.filter((k) => k !== key).length + (found.includes(key) ? 0 : 1) + after + d.differ.length });
+    figures('partition (runner -> host) during verify, one real difference', {
+      differences: found.filter((k) => k !== key).length + (found.includes(key) ? 0 : 1) + after + d.differ.length,
+    });
     assert.notEqual(r.first.code, 0, `the partitioned run reports the difference:\n${r.first.out}`);
     assert.deepEqual(found, [key], 'exactly the changed key is reported');
     assert.equal(r.resumes, 1, 'one resume after the repair');
     assert.equal(after, 0, 'the resumed comparison finds the repaired key equal');
     assert.equal(d.differ.length, 0, `slots differ: ${d.differ.slice(0, 10).join(' ')}`);
-    console.log(`# verify (in) with ${key} changed: first exit ${r.first.code}, found ${found.join(',')}, ${r.dropped} packets dropped, then ${after} after repair + resume`);
+    console.log(
+      `# verify (in) with ${key} changed: first exit ${r.first.code}, found ${found.join(',')}, ${r.dropped} packets dropped, then ${after} after repair + resume`,
+    );
   } finally {
     await repair();
   }
 });
 
-test('file copy (migrate-copy-files): 30% packet loss between the runner and a target master\'s host for the whole copy step; finishes, 0 differences', async () => {
+test("file copy (migrate-copy-files): 30% packet loss between the runner and a target master's host for the whole copy step; finishes, 0 differences", async () => {
   const t = await masterOf(BASE + 100, 0);
   const host = hostOfPort(t.port);
   const started = Date.now();
@@ -247,19 +332,30 @@ test('file copy (migrate-copy-files): 30% packet loss between the runner and a t
     // Held until the copy step is over: the next step begins, or the run ends (failed, to be
     // resumed). Bounded at 85 s: TCP backs off exponentially under 30% loss each way, and one
     // ~200 kB copy has taken from 1 s to 75 s; past the bound the rest of the step runs healed.
-    await run.waitFor(/\[\d+\/\d+\] start-target/, 85_000).then(() => { copyOver = true; }, () => undefined);
+    await run.waitFor(/\[\d+\/\d+\] start-target/, 85_000).then(
+      () => {
+        copyOver = true;
+      },
+      () => undefined,
+    );
     dropped = droppedPackets(host);
   } finally {
     heal();
   }
   const copyMs = Date.now() - copyStart;
-  assert.ok(dropped > 0, 'the loss dropped packets of the runner\'s');
+  assert.ok(dropped > 0, "the loss dropped packets of the runner's");
   const first = await run.done;
   const { s, resumes } = await finish(first);
   const d = await slotDifferences(addr(BASE), addr(BASE + 100), password);
   const v = verifyDiffs(s, 'compare');
   figures('30% packet loss on target host during file copy', { differences: d.differ.length + v });
   assert.equal(v, 0, 'the verify engine finds no difference');
-  assert.equal(d.differ.length, 0, `slots differ: ${d.differ.slice(0, 10).join(' ')} (source ${d.sourceKeys}, target ${d.targetKeys})`);
-  console.log(`# copy under 30% loss: copy step ${copyMs} ms under loss (${copyOver ? 'the whole step' : 'bounded: the step went on healed'}), ${dropped} packets dropped, first exit ${first.code}${failure(first)}, ${resumes} resume(s), whole case ${Date.now() - started} ms`);
+  assert.equal(
+    d.differ.length,
+    0,
+    `slots differ: ${d.differ.slice(0, 10).join(' ')} (source ${d.sourceKeys}, target ${d.targetKeys})`,
+  );
+  console.log(
+    `# copy under 30% loss: copy step ${copyMs} ms under loss (${copyOver ? 'the whole step' : 'bounded: the step went on healed'}), ${dropped} packets dropped, first exit ${first.code}${failure(first)}, ${resumes} resume(s), whole case ${Date.now() - started} ms`,
+  );
 });

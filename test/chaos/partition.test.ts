@@ -3,7 +3,18 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { cli, runIdOf, tempStateDir } from '../support/cli.js';
-import { journaledTwice, partition, rateLimit, record, sandboxHosts, slotDifferences, sleep, startCli, type AuditRow, type ChaosHost } from '../support/faults.js';
+import {
+  journaledTwice,
+  partition,
+  rateLimit,
+  record,
+  sandboxHosts,
+  slotDifferences,
+  sleep,
+  startCli,
+  type AuditRow,
+  type ChaosHost,
+} from '../support/faults.js';
 import { startWriter } from '../support/writer.js';
 import { test } from '../support/reliability.js';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
@@ -22,7 +33,20 @@ let hosts: ChaosHost[] = [];
 const heals: Array<() => void> = [];
 
 before(async () => {
-  const r = await cli(home, ['sandbox', 'up', '--name', 'part', '--hosts', '3', '--base-port', String(BASE), '--keys', '3000', '--target-masters', '3']);
+  const r = await cli(home, [
+    'sandbox',
+    'up',
+    '--name',
+    'part',
+    '--hosts',
+    '3',
+    '--base-port',
+    String(BASE),
+    '--keys',
+    '3000',
+    '--target-masters',
+    '3',
+  ]);
   if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
   inventory = r.stdout.trim().split('\n').pop()!;
   dir = dirname(inventory);
@@ -37,13 +61,29 @@ after(async () => {
 
 const hostOfPort = (port: number) => hosts.find((h) => h.nodes.includes(port))!;
 const addr = (port: number) => `${hostOfPort(port).address}:${port}`;
-const show = async (id: string) => JSON.parse((await cli(home, ['show', id, '--json'])).stdout) as { run: { status: string; error: string | null }; audit: AuditRow[]; steps: Array<{ stepId: string; status: string; output: any }> };
-const onceOnly = (a: AuditRow) => a.ok !== false && (a.command === 'BGSAVE' || (a.command === 'CLUSTER' && a.args[0] === 'FAILOVER')
-  || (a.command === 'HOST' && /^(kill|mv|redis-server) /.test(a.args[0] ?? '')) || a.command === 'FLUSHALL');
+const show = async (id: string) =>
+  JSON.parse((await cli(home, ['show', id, '--json'])).stdout) as {
+    run: { status: string; error: string | null };
+    audit: AuditRow[];
+    steps: Array<{ stepId: string; status: string; output: any }>;
+  };
+const onceOnly = (a: AuditRow) =>
+  a.ok !== false &&
+  (a.command === 'BGSAVE' ||
+    (a.command === 'CLUSTER' && a.args[0] === 'FAILOVER') ||
+    (a.command === 'HOST' && /^(kill|mv|redis-server) /.test(a.args[0] ?? '')) ||
+    a.command === 'FLUSHALL');
 
 async function masterOf(seedPort: number, slot: number): Promise<{ address: string; port: number; replica: string }> {
   const { Redis } = await import('ioredis');
-  const r = new Redis({ host: hostOfPort(seedPort).address, port: seedPort, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const r = new Redis({
+    host: hostOfPort(seedPort).address,
+    port: seedPort,
+    password,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   r.on('error', () => {});
   await r.connect();
   try {
@@ -104,14 +144,18 @@ async function faultCase(c: Case): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = { firstCode: first.code, resumes };
   if (c.compare) {
     const d = await slotDifferences(addr(c.compare[0]), addr(c.compare[1]), password);
-    assert.equal(d.differ.length, 0, `slots differ: ${d.differ.slice(0, 10).join(' ')} (source ${d.sourceKeys}, target ${d.targetKeys})`);
+    assert.equal(
+      d.differ.length,
+      0,
+      `slots differ: ${d.differ.slice(0, 10).join(' ')} (source ${d.sourceKeys}, target ${d.targetKeys})`,
+    );
     out.slotDiffs = d.differ.length;
   }
   record(c.name, out);
   return out;
 }
 
-test('file copy: the target master\'s host cut off from the runner (both directions) for 8 s mid-copy', async () => {
+test("file copy: the target master's host cut off from the runner (both directions) for 8 s mid-copy", async () => {
   const t = await masterOf(BASE + 100, 0);
   await faultCase({
     name: 'partition (both directions) during file copy',
@@ -136,7 +180,7 @@ test('file copy through a 2 Mbit/s link to the target host: finishes, 0 differen
   });
 });
 
-test('manual failover: the replica\'s host drops what the runner sends (one direction) for 8 s as the failover step begins; one CLUSTER FAILOVER in the end', async () => {
+test("manual failover: the replica's host drops what the runner sends (one direction) for 8 s as the failover step begins; one CLUSTER FAILOVER in the end", async () => {
   const m = await masterOf(BASE, 5461);
   const replicaPort = Number(m.replica.split(':')[1]);
   await faultCase({
@@ -150,15 +194,51 @@ test('manual failover: the replica\'s host drops what the runner sends (one dire
   assert.equal(after.address, m.replica, 'the replica is master');
 });
 
-test('slot move (rebalance): the receiving master\'s host drops what it sends to the runner (one direction) for 8 s mid-move; every slot keeps its keys', async () => {
+test("slot move (rebalance): the receiving master's host drops what it sends to the runner (one direction) for 8 s mid-move; every slot keeps its keys", async () => {
   // Skew the target first: one master gives 2000 slots to another, by the runbook itself
   // being asked to even out an uneven layout is what moves them back.
   const m0 = await masterOf(BASE + 100, 0);
   const m2 = await masterOf(BASE + 100, 16383);
   const { spawnSync } = await import('node:child_process');
-  const ids = parseClusterNodes(String(spawnSync('redis-cli', ['-h', m0.address.split(':')[0]!, '-p', String(m0.port), '-a', password, '--no-auth-warning', 'CLUSTER', 'NODES'], { encoding: 'utf8' }).stdout));
+  const ids = parseClusterNodes(
+    String(
+      spawnSync(
+        'redis-cli',
+        [
+          '-h',
+          m0.address.split(':')[0]!,
+          '-p',
+          String(m0.port),
+          '-a',
+          password,
+          '--no-auth-warning',
+          'CLUSTER',
+          'NODES',
+        ],
+        { encoding: 'utf8' },
+      ).stdout,
+    ),
+  );
   const id = (a: string) => ids.find((n) => n.address === a)!.id;
-  const rs = spawnSync('redis-cli', ['-a', password, '--no-auth-warning', '--cluster', 'reshard', m0.address, '--cluster-from', id(m2.address), '--cluster-to', id(m0.address), '--cluster-slots', '2000', '--cluster-yes'], { encoding: 'utf8' });
+  const rs = spawnSync(
+    'redis-cli',
+    [
+      '-a',
+      password,
+      '--no-auth-warning',
+      '--cluster',
+      'reshard',
+      m0.address,
+      '--cluster-from',
+      id(m2.address),
+      '--cluster-to',
+      id(m0.address),
+      '--cluster-slots',
+      '2000',
+      '--cluster-yes',
+    ],
+    { encoding: 'utf8' },
+  );
   assert.equal(rs.status, 0, rs.stderr);
   const { slotCounts } = await import('../support/faults.js');
   const before = await slotCounts(addr(BASE + 100), password);
@@ -170,10 +250,14 @@ test('slot move (rebalance): the receiving master\'s host drops what it sends to
     holdMs: 8000,
   });
   const afterCounts = await slotCounts(addr(BASE + 100), password);
-  assert.deepEqual(before.map((n, i) => (n !== afterCounts[i] ? i : -1)).filter((i) => i >= 0), [], 'every slot holds the keys it held before');
+  assert.deepEqual(
+    before.map((n, i) => (n !== afterCounts[i] ? i : -1)).filter((i) => i >= 0),
+    [],
+    'every slot holds the keys it held before',
+  );
 });
 
-test('incremental sync under writes: a source master\'s host cut off from the runner (both directions) for 8 s; then 30% packet loss on it for 5 s; verify and per-slot counts find 0 differences', async () => {
+test("incremental sync under writes: a source master's host cut off from the runner (both directions) for 8 s; then 30% packet loss on it for 5 s; verify and per-slot counts find 0 differences", async () => {
   const m = await masterOf(BASE, 0);
   const writer = startWriter(addr(BASE), password, 'pt');
   let stopped = false;

@@ -3,7 +3,15 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, tempStateDir } from '../support/cli.js';
 import { withNode } from '../support/cluster.js';
-import { chaseNotReached, killChain, keysPerSlot, repeatedActions, sentBeforeRun, slotDifferences, type AuditEntry } from '../support/failpoints.js';
+import {
+  chaseNotReached,
+  killChain,
+  keysPerSlot,
+  repeatedActions,
+  sentBeforeRun,
+  slotDifferences,
+  type AuditEntry,
+} from '../support/failpoints.js';
 import { nodeAddress, readHosts, type HostsInfo } from '../support/hosts.js';
 import { failpointsOf } from '../../src/engine/failpoint.js';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
@@ -24,7 +32,13 @@ const BASES = [13000, 13200];
 const KEYS = 2000;
 const NAME = 'skh';
 
-interface Env { home: string; inventory: string; password: string; base: number; net: HostsInfo }
+interface Env {
+  home: string;
+  inventory: string;
+  password: string;
+  base: number;
+  net: HostsInfo;
+}
 
 interface Case {
   /** The runbook (a case is named after it, and after its variant when there are several). */
@@ -50,37 +64,71 @@ async function masterWithReplica(e: Env, seed: string, slot: number): Promise<st
 const CASES: Record<string, Case> = {
   // Without --direct-copy the inventory has no host-to-host trust (copyTo): copies go through this machine.
   'migrate-copy-files (through this machine)': {
-    runbook: 'migrate-copy-files', sandbox: ['--target-masters', '3'], params: async () => [], target: true, copies: 'via-runner',
+    runbook: 'migrate-copy-files',
+    sandbox: ['--target-masters', '3'],
+    params: async () => [],
+    target: true,
+    copies: 'via-runner',
   },
   'migrate-copy-files (--direct-copy)': {
-    runbook: 'migrate-copy-files', sandbox: ['--target-masters', '3', '--direct-copy'], params: async () => [],
-    target: true, copies: 'direct',
-    absent: { 'copy:staged': 'a direct copy is one hop, source host to target host: nothing is staged on this machine' },
+    runbook: 'migrate-copy-files',
+    sandbox: ['--target-masters', '3', '--direct-copy'],
+    params: async () => [],
+    target: true,
+    copies: 'direct',
+    absent: {
+      'copy:staged': 'a direct copy is one hop, source host to target host: nothing is staged on this machine',
+    },
   },
   // Collecting master and collector named: source master 0 is on host1, target master 0 on host2,
   // so the one copy crosses hosts (left to the runbook, both might pick nodes on one host).
   'migrate-consolidate-reshard': {
-    runbook: 'migrate-consolidate-reshard', sandbox: ['--target-masters', '4'], target: true, copies: 'via-runner',
-    params: async (e) => [`via=${nodeAddress(e.net, e.base)}`, `collector=${nodeAddress(e.net, e.base + 100)}`, 'restoreSource=true'],
+    runbook: 'migrate-consolidate-reshard',
+    sandbox: ['--target-masters', '4'],
+    target: true,
+    copies: 'via-runner',
+    params: async (e) => [
+      `via=${nodeAddress(e.net, e.base)}`,
+      `collector=${nodeAddress(e.net, e.base + 100)}`,
+      'restoreSource=true',
+    ],
   },
   // A master with a replica: demoted first, then forgotten, stopped on its host and its files deleted there.
   'decommission-node': {
-    runbook: 'decommission-node', sandbox: [],
+    runbook: 'decommission-node',
+    sandbox: [],
     params: async (e) => [`node=${await masterWithReplica(e, nodeAddress(e.net, e.base), 10923)}`, 'deleteFiles=true'],
   },
   // The master killed through its host's service.kill, and started again through its service.start, both over ssh.
   'failover-drill (method=kill)': {
-    runbook: 'failover-drill', sandbox: [],
-    params: async (e) => [`node=${await masterWithReplica(e, nodeAddress(e.net, e.base), 5461)}`, 'method=kill', 'restore=true'],
+    runbook: 'failover-drill',
+    sandbox: [],
+    params: async (e) => [
+      `node=${await masterWithReplica(e, nodeAddress(e.net, e.base), 5461)}`,
+      'method=kill',
+      'restore=true',
+    ],
   },
 };
 
 const only = process.env.RR_SIGKILL_ONLY?.split(',');
 const names = Object.keys(CASES).filter((n) => !only || only.includes(n) || only.includes(CASES[n]!.runbook));
-const summary: Array<{ case: string; points: number; killed: number; notReached: string[]; absent: string[]; ms: number; upMs: number }> = [];
+const summary: Array<{
+  case: string;
+  points: number;
+  killed: number;
+  notReached: string[];
+  absent: string[];
+  ms: number;
+  upMs: number;
+}> = [];
 
 type Plan = { runbook: string; steps: Array<{ id: string; kind: string; args: unknown }> };
-type Show = { run: { status: string }; steps: Array<{ stepId: string; status: string; output: any }>; audit: AuditEntry[] };
+type Show = {
+  run: { status: string };
+  steps: Array<{ stepId: string; status: string; output: any }>;
+  audit: AuditEntry[];
+};
 const FLAGS = ['--yes', '--allow-destructive'];
 
 /** Each COPY of the run crosses hosts, in one hop from the source host (direct) or two through this machine. */
@@ -111,22 +159,42 @@ async function chainPass(e: Env, c: Case, params: string[], pass: number, armed?
   assert.equal(planned.code, 0, planned.out);
   const plan = JSON.parse(readFileSync(planFile, 'utf8')) as Plan;
   const points = failpointsOf(plan, stepKinds);
-  const chain = await killChain(e.home, ['run', '--plan', planFile, ...FLAGS], FLAGS, armed ? armed.filter((p) => points.includes(p)) : points, join(e.home, `hits-${pass}`));
+  const chain = await killChain(
+    e.home,
+    ['run', '--plan', planFile, ...FLAGS],
+    FLAGS,
+    armed ? armed.filter((p) => points.includes(p)) : points,
+    join(e.home, `hits-${pass}`),
+  );
   const showOut = (await cli(e.home, ['show', chain.runId, '--json'])).stdout;
   writeFileSync(join(e.home, `show-${pass}.json`), showOut);
   const show = JSON.parse(showOut) as Show;
   const where = `${c.runbook} run ${chain.runId} (state ${e.home}), killed at ${chain.killed.length} points (${chain.killed.join(' ')})`;
   assert.equal(chain.last.code, 0, `${where}: the last resume failed:\n${chain.last.out.slice(-4000)}`);
   assert.equal(show.run.status, 'succeeded', where);
-  assert.ok(show.steps.every((s) => s.status === 'done'), `${where}: every step done`);
+  assert.ok(
+    show.steps.every((s) => s.status === 'done'),
+    `${where}: every step done`,
+  );
   const kindOf = (id: string) => plan.steps.find((p) => p.id === id)?.kind;
   for (const s of show.steps.filter((x) => kindOf(x.stepId) === 'verify-data')) {
-    assert.equal(s.output.differedPerRound.at(-1), 0, `${where}: ${s.stepId} found differences: ${JSON.stringify(s.output)}`);
+    assert.equal(
+      s.output.differedPerRound.at(-1),
+      0,
+      `${where}: ${s.stepId} found differences: ${JSON.stringify(s.output)}`,
+    );
   }
   assert.deepEqual(repeatedActions(show.audit), [], `${where}: destructive or non-idempotent commands journaled twice`);
-  assert.deepEqual(sentBeforeRun(show.audit, chain.attempts), [], `${where}: commands sent before the runner recorded entering run`);
+  assert.deepEqual(
+    sentBeforeRun(show.audit, chain.attempts),
+    [],
+    `${where}: commands sent before the runner recorded entering run`,
+  );
   // Host commands went to the hosts, not to this machine: a step that acts on a node's files reached its host over ssh.
-  assert.ok(show.audit.some((a) => a.command === 'HOST' && e.net.hosts.some((h) => a.target.includes(h.name))), `${where}: no command ran on a host of the sandbox`);
+  assert.ok(
+    show.audit.some((a) => a.command === 'HOST' && e.net.hosts.some((h) => a.target.includes(h.name))),
+    `${where}: no command ran on a host of the sandbox`,
+  );
   if (c.copies) checkCopies(e, show.audit, c.copies, where);
   return { points, chain, where };
 }
@@ -134,33 +202,72 @@ async function chainPass(e: Env, c: Case, params: string[], pass: number, armed?
 async function matrixCase(name: string, c: Case, base: number, t: { diagnostic(s: string): void }): Promise<void> {
   const started = Date.now();
   const home = tempStateDir('rr-sigkill-hosts-');
-  const up = await cli(home, ['sandbox', 'up', '--name', NAME, '--hosts', '3', '--base-port', String(base), '--keys', String(KEYS), ...c.sandbox]);
+  const up = await cli(home, [
+    'sandbox',
+    'up',
+    '--name',
+    NAME,
+    '--hosts',
+    '3',
+    '--base-port',
+    String(base),
+    '--keys',
+    String(KEYS),
+    ...c.sandbox,
+  ]);
   assert.equal(up.code, 0, up.out);
   const upMs = Date.now() - started;
   const net = readHosts(home, NAME);
-  const e: Env = { home, inventory: up.stdout.trim().split('\n').pop()!, password: readFileSync(join(net.dir, 'password'), 'utf8').trim(), base, net };
+  const e: Env = {
+    home,
+    inventory: up.stdout.trim().split('\n').pop()!,
+    password: readFileSync(join(net.dir, 'password'), 'utf8').trim(),
+    base,
+    net,
+  };
   let passed = false;
   try {
     const source = nodeAddress(net, base);
     const target = c.target ? nodeAddress(net, base + 100) : '';
     const sourceBefore = await keysPerSlot(source, e.password);
-    assert.equal(sourceBefore.reduce((a, b) => a + b, 0), KEYS, 'the source holds the seeded keys');
+    assert.equal(
+      sourceBefore.reduce((a, b) => a + b, 0),
+      KEYS,
+      'the source holds the seeded keys',
+    );
     const params = (await c.params(e)).flatMap((p) => ['--param', p]);
     const first = await chainPass(e, c, params, 1);
-    assert.deepEqual(first.chain.notReached.filter((p) => !p.includes(':')), [], `${first.where}: phase boundaries never reached`);
+    assert.deepEqual(
+      first.chain.notReached.filter((p) => !p.includes(':')),
+      [],
+      `${first.where}: phase boundaries never reached`,
+    );
     const absent = Object.keys(c.absent ?? {});
-    assert.deepEqual(first.chain.killed.filter((p) => absent.includes(p)), [], `${first.where}: passed points this case must not reach`);
+    assert.deepEqual(
+      first.chain.killed.filter((p) => absent.includes(p)),
+      [],
+      `${first.where}: passed points this case must not reach`,
+    );
     for (const p of absent) t.diagnostic(`ABSENT ${name} ${p}: not passed, as expected: ${c.absent![p]}`);
-    const { killed, notReached } = await chaseNotReached(name, { killed: first.chain.killed, notReached: first.chain.notReached.filter((p) => !absent.includes(p)) }, (n, points) => chainPass(e, c, params, n, points), (line) => t.diagnostic(line));
+    const { killed, notReached } = await chaseNotReached(
+      name,
+      { killed: first.chain.killed, notReached: first.chain.notReached.filter((p) => !absent.includes(p)) },
+      (n, points) => chainPass(e, c, params, n, points),
+      (line) => t.diagnostic(line),
+    );
     const sourceDiff = slotDifferences(sourceBefore, await keysPerSlot(source, e.password));
     const targetDiff = c.target ? slotDifferences(sourceBefore, await keysPerSlot(target, e.password)) : [];
-    figures(`${name}: SIGKILL at each of its ${first.points.length} failpoints on 3 hosts, resumed`, { differences: sourceDiff.length + targetDiff.length });
+    figures(`${name}: SIGKILL at each of its ${first.points.length} failpoints on 3 hosts, resumed`, {
+      differences: sourceDiff.length + targetDiff.length,
+    });
     assert.deepEqual(sourceDiff, [], `${name}: source keys per slot changed`);
     assert.deepEqual(targetDiff, [], `${name}: target keys per slot differ from the source's`);
 
     const ms = Date.now() - started;
     summary.push({ case: name, points: first.points.length, killed: killed.length, notReached, absent, ms, upMs });
-    t.diagnostic(`${name}: ${first.points.length} points, ${killed.length} killed and resumed (${first.chain.killed.length} in the first run), ${notReached.length} not reached${absent.length ? ` (${absent.length} not on its path)` : ''}, ${Math.round(ms / 1000)} s (sandbox up ${Math.round(upMs / 1000)} s)`);
+    t.diagnostic(
+      `${name}: ${first.points.length} points, ${killed.length} killed and resumed (${first.chain.killed.length} in the first run), ${notReached.length} not reached${absent.length ? ` (${absent.length} not on its path)` : ''}, ${Math.round(ms / 1000)} s (sandbox up ${Math.round(upMs / 1000)} s)`,
+    );
     passed = true;
   } finally {
     await cli(home, ['sandbox', 'down', '--name', NAME]);
@@ -170,11 +277,14 @@ async function matrixCase(name: string, c: Case, base: number, t: { diagnostic(s
 }
 
 names.forEach((name, i) => {
-  test(`${name} on 3 hosts: killed (SIGKILL) at every failpoint of its plan and resumed each time: succeeds, same keys per slot, no action repeated`,
-    (t) => matrixCase(name, CASES[name]!, BASES[i % BASES.length]!, t));
+  test(`${name} on 3 hosts: killed (SIGKILL) at every failpoint of its plan and resumed each time: succeeds, same keys per slot, no action repeated`, (t) =>
+    matrixCase(name, CASES[name]!, BASES[i % BASES.length]!, t));
 });
 
 plainTest('matrix summary (3 hosts)', (t) => {
-  for (const s of summary) t.diagnostic(`${s.case}: ${s.points} points, ${s.killed} killed, not reached: ${s.notReached.join(' ') || 'none'}${s.absent.length ? `, not on its path: ${s.absent.join(' ')}` : ''}, ${Math.round(s.ms / 1000)} s`);
+  for (const s of summary)
+    t.diagnostic(
+      `${s.case}: ${s.points} points, ${s.killed} killed, not reached: ${s.notReached.join(' ') || 'none'}${s.absent.length ? `, not on its path: ${s.absent.join(' ')}` : ''}, ${Math.round(s.ms / 1000)} s`,
+    );
   if (process.env.RR_SIGKILL_SUMMARY) writeFileSync(process.env.RR_SIGKILL_SUMMARY, JSON.stringify(summary, null, 2));
 });

@@ -4,7 +4,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cli, tempStateDir } from '../support/cli.js';
 import { roles } from '../support/cluster.js';
-import { chaseNotReached, killChain, keysPerSlot, repeatedActions, sentBeforeRun, slotDifferences, type AuditEntry } from '../support/failpoints.js';
+import {
+  chaseNotReached,
+  killChain,
+  keysPerSlot,
+  repeatedActions,
+  sentBeforeRun,
+  slotDifferences,
+  type AuditEntry,
+} from '../support/failpoints.js';
 import { failpointsOf } from '../../src/engine/failpoint.js';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
 import { ClusterPool } from '../../src/redis/connect.js';
@@ -24,7 +32,12 @@ const RUNBOOKS = fileURLToPath(new URL('../../../runbooks/', import.meta.url));
 const BASES = [11500, 11700, 11900, 12100, 12300];
 const KEYS = 2000;
 
-interface Env { home: string; inventory: string; password: string; base: number }
+interface Env {
+  home: string;
+  inventory: string;
+  password: string;
+  base: number;
+}
 
 /**
  * What each runbook needs to run on a sandbox: its sandbox options, its
@@ -48,28 +61,54 @@ const CASES: Record<string, Case> = {
   'decommission-node': { sandbox: [], params: async (e) => [`node=${await masterOf(e, 10923)}`, 'deleteFiles=true'] },
   rebalance: { sandbox: [], params: async () => [], prepare: unbalance },
   'migrate-copy-files': { sandbox: ['--target-masters', '3', '--ssh'], params: async () => [], target: 'copy' },
-  'migrate-consolidate-reshard': { sandbox: ['--target-masters', '4', '--ssh'], params: async () => ['restoreSource=true'], target: 'copy' },
-  'migrate-sync': { sandbox: ['--target-masters', '4'], params: async () => ['max-lag=1mb', 'rounds=2'], target: 'copy' },
-  'verify-data': { sandbox: ['--target-masters', '3', '--seed-target'], params: async () => ['rounds=1', 'pauseMs=0'], target: 'unchanged' },
+  'migrate-consolidate-reshard': {
+    sandbox: ['--target-masters', '4', '--ssh'],
+    params: async () => ['restoreSource=true'],
+    target: 'copy',
+  },
+  'migrate-sync': {
+    sandbox: ['--target-masters', '4'],
+    params: async () => ['max-lag=1mb', 'rounds=2'],
+    target: 'copy',
+  },
+  'verify-data': {
+    sandbox: ['--target-masters', '3', '--seed-target'],
+    params: async () => ['rounds=1', 'pauseMs=0'],
+    target: 'unchanged',
+  },
 };
 
 /** Move 1500 slots from the first master to the second, so that rebalance has work. */
 async function unbalance(e: Env): Promise<void> {
   process.env.RR_SIGKILL_PW = e.password;
-  const pool = new ClusterPool({ name: 'source', seeds: [`127.0.0.1:${e.base}`], auth: { password: { env: 'RR_SIGKILL_PW' } } } as never, { access: 'read-write' });
+  const pool = new ClusterPool(
+    { name: 'source', seeds: [`127.0.0.1:${e.base}`], auth: { password: { env: 'RR_SIGKILL_PW' } } } as never,
+    { access: 'read-write' },
+  );
   try {
     const view = parseClusterNodes(await pool.node(`127.0.0.1:${e.base}`).text('CLUSTER', 'NODES'));
-    const node = (port: number) => { const l = view.find((x) => x.address === `127.0.0.1:${port}`)!; return { id: l.id, address: l.address }; };
+    const node = (port: number) => {
+      const l = view.find((x) => x.address === `127.0.0.1:${port}`)!;
+      return { id: l.id, address: l.address };
+    };
     const first = view.find((l) => l.address === `127.0.0.1:${e.base}`)!;
     const slots = first.slots.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i)).slice(0, 1500);
-    await moveSlots(pool, slots.map((slot) => ({ slot, from: node(e.base), to: node(e.base + 1) })), { batch: 100, migrateTimeoutMs: 20000, masters: [0, 1, 2].map((i) => `127.0.0.1:${e.base + i}`), concurrency: 4 });
+    await moveSlots(
+      pool,
+      slots.map((slot) => ({ slot, from: node(e.base), to: node(e.base + 1) })),
+      { batch: 100, migrateTimeoutMs: 20000, masters: [0, 1, 2].map((i) => `127.0.0.1:${e.base + i}`), concurrency: 4 },
+    );
   } finally {
     await pool.close();
   }
 }
 
 const only = process.env.RR_SIGKILL_ONLY?.split(',');
-const runbooks = readdirSync(RUNBOOKS).filter((f) => f.endsWith('.yaml')).map((f) => f.slice(0, -'.yaml'.length)).sort().filter((r) => !only || only.includes(r));
+const runbooks = readdirSync(RUNBOOKS)
+  .filter((f) => f.endsWith('.yaml'))
+  .map((f) => f.slice(0, -'.yaml'.length))
+  .sort()
+  .filter((r) => !only || only.includes(r));
 const summary: Array<{ runbook: string; points: number; killed: number; notReached: string[]; ms: number }> = [];
 
 /**
@@ -83,7 +122,11 @@ const here = runbooks.filter((r) => only || process.env.RR_SIGKILL_ALL === '1' |
 
 plainTest('every runbook in runbooks/ has a sandbox and parameters in this matrix', () => {
   const missing = runbooks.filter((r) => !CASES[r]);
-  assert.deepEqual(missing, [], `add an entry to CASES in test/chaos/sigkill-matrix.test.ts for ${missing.join(', ')} (its sandbox options and parameters)`);
+  assert.deepEqual(
+    missing,
+    [],
+    `add an entry to CASES in test/chaos/sigkill-matrix.test.ts for ${missing.join(', ')} (its sandbox options and parameters)`,
+  );
 });
 
 type Plan = { runbook: string; steps: Array<{ id: string; kind: string; args: unknown }> };
@@ -100,27 +143,58 @@ async function chainPass(e: Env, name: string, params: string[], pass: number, a
   assert.equal(planned.code, 0, planned.out);
   const plan = JSON.parse(readFileSync(planFile, 'utf8')) as Plan;
   const points = failpointsOf(plan, stepKinds);
-  const chain = await killChain(e.home, ['run', '--plan', planFile, ...FLAGS], FLAGS, armed ? armed.filter((p) => points.includes(p)) : points, join(e.home, `hits-${pass}`));
+  const chain = await killChain(
+    e.home,
+    ['run', '--plan', planFile, ...FLAGS],
+    FLAGS,
+    armed ? armed.filter((p) => points.includes(p)) : points,
+    join(e.home, `hits-${pass}`),
+  );
   const showOut = (await cli(e.home, ['show', chain.runId, '--json'])).stdout;
   writeFileSync(join(e.home, `show-${pass}.json`), showOut); // kept for a look after a failure
   const show = JSON.parse(showOut);
   const where = `${name} run ${chain.runId} (state ${e.home}), killed at ${chain.killed.length} points (${chain.killed.join(' ')})`;
   assert.equal(chain.last.code, 0, `${where}: the last resume failed:\n${chain.last.out.slice(-4000)}`);
   assert.equal(show.run.status, 'succeeded', where);
-  assert.ok(show.steps.every((s: { status: string }) => s.status === 'done'), `${where}: every step done`);
+  assert.ok(
+    show.steps.every((s: { status: string }) => s.status === 'done'),
+    `${where}: every step done`,
+  );
   const kindOf = (id: string) => plan.steps.find((p) => p.id === id)?.kind;
   for (const s of show.steps.filter((x: { stepId: string }) => kindOf(x.stepId) === 'verify-data')) {
-    assert.equal(s.output.differedPerRound.at(-1), 0, `${where}: ${s.stepId} found differences: ${JSON.stringify(s.output)}`);
+    assert.equal(
+      s.output.differedPerRound.at(-1),
+      0,
+      `${where}: ${s.stepId} found differences: ${JSON.stringify(s.output)}`,
+    );
   }
-  assert.deepEqual(repeatedActions(show.audit as AuditEntry[]), [], `${where}: destructive or non-idempotent commands journaled twice`);
-  assert.deepEqual(sentBeforeRun(show.audit as AuditEntry[], chain.attempts), [], `${where}: commands sent before the runner recorded entering run`);
+  assert.deepEqual(
+    repeatedActions(show.audit as AuditEntry[]),
+    [],
+    `${where}: destructive or non-idempotent commands journaled twice`,
+  );
+  assert.deepEqual(
+    sentBeforeRun(show.audit as AuditEntry[], chain.attempts),
+    [],
+    `${where}: commands sent before the runner recorded entering run`,
+  );
   return { points, chain, where };
 }
 
 async function matrixCase(name: string, c: Case, base: number, t: { diagnostic(s: string): void }): Promise<void> {
   const started = Date.now();
   const home = tempStateDir('rr-sigkill-');
-  const up = await cli(home, ['sandbox', 'up', '--name', 'sk', '--base-port', String(base), '--keys', String(KEYS), ...c.sandbox]);
+  const up = await cli(home, [
+    'sandbox',
+    'up',
+    '--name',
+    'sk',
+    '--base-port',
+    String(base),
+    '--keys',
+    String(KEYS),
+    ...c.sandbox,
+  ]);
   assert.equal(up.code, 0, up.out);
   const inventory = up.stdout.trim().split('\n').pop()!;
   const e: Env = { home, inventory, password: readFileSync(join(dirname(inventory), 'password'), 'utf8').trim(), base };
@@ -131,19 +205,32 @@ async function matrixCase(name: string, c: Case, base: number, t: { diagnostic(s
     const params = (await c.params(e)).flatMap((p) => ['--param', p]);
     const first = await chainPass(e, name, params, 1);
     // A phase boundary is on every path: only an in-step point may go unreached.
-    assert.deepEqual(first.chain.notReached.filter((p) => !p.includes(':')), [], `${first.where}: phase boundaries never reached`);
+    assert.deepEqual(
+      first.chain.notReached.filter((p) => !p.includes(':')),
+      [],
+      `${first.where}: phase boundaries never reached`,
+    );
     // The rest get runs of their own, armed with only them, while a run still reaches one.
-    const { killed, notReached } = await chaseNotReached(name, first.chain, (n, points) => chainPass(e, name, params, n, points), (line) => t.diagnostic(line));
+    const { killed, notReached } = await chaseNotReached(
+      name,
+      first.chain,
+      (n, points) => chainPass(e, name, params, n, points),
+      (line) => t.diagnostic(line),
+    );
     // Data, counted independently of the runbook: keys per slot, source unchanged, target as expected.
     const sourceDiff = slotDifferences(sourceBefore, await keysPerSlot(base, e.password));
     const targetDiff = c.target ? slotDifferences(targetBefore, await keysPerSlot(base + 100, e.password)) : [];
-    figures(`${name}: SIGKILL at each of its ${first.points.length} failpoints, resumed`, { differences: sourceDiff.length + targetDiff.length });
+    figures(`${name}: SIGKILL at each of its ${first.points.length} failpoints, resumed`, {
+      differences: sourceDiff.length + targetDiff.length,
+    });
     assert.deepEqual(sourceDiff, [], `${name}: source keys per slot changed`);
     assert.deepEqual(targetDiff, [], `${name}: target keys per slot differ`);
 
     const ms = Date.now() - started;
     summary.push({ runbook: name, points: first.points.length, killed: killed.length, notReached, ms });
-    t.diagnostic(`${name}: ${first.points.length} points, ${killed.length} killed and resumed (${first.chain.killed.length} in the first run), ${notReached.length} not reached, ${Math.round(ms / 1000)} s`);
+    t.diagnostic(
+      `${name}: ${first.points.length} points, ${killed.length} killed and resumed (${first.chain.killed.length} in the first run), ${notReached.length} not reached, ${Math.round(ms / 1000)} s`,
+    );
   } finally {
     await cli(home, ['sandbox', 'down', '--name', 'sk']);
   }
@@ -151,12 +238,17 @@ async function matrixCase(name: string, c: Case, base: number, t: { diagnostic(s
 
 here.forEach((name, i) => {
   const c = CASES[name];
-  test(`${name}: killed (SIGKILL) at every failpoint of its plan and resumed each time: succeeds, same keys per slot, no action repeated`,
+  test(
+    `${name}: killed (SIGKILL) at every failpoint of its plan and resumed each time: succeeds, same keys per slot, no action repeated`,
     { skip: c ? false : 'no entry in CASES (the test above fails)' },
-    (t) => matrixCase(name, c!, BASES[i % BASES.length]!, t));
+    (t) => matrixCase(name, c!, BASES[i % BASES.length]!, t),
+  );
 });
 
 plainTest('matrix summary', (t) => {
-  for (const s of summary) t.diagnostic(`${s.runbook}: ${s.points} points, ${s.killed} killed, not reached: ${s.notReached.join(' ') || 'none'}, ${Math.round(s.ms / 1000)} s`);
+  for (const s of summary)
+    t.diagnostic(
+      `${s.runbook}: ${s.points} points, ${s.killed} killed, not reached: ${s.notReached.join(' ') || 'none'}, ${Math.round(s.ms / 1000)} s`,
+    );
   if (process.env.RR_SIGKILL_SUMMARY) writeFileSync(process.env.RR_SIGKILL_SUMMARY, JSON.stringify(summary, null, 2));
 });

@@ -22,7 +22,8 @@ after(async () => {
 });
 
 const port = (address: string) => Number(address.split(':')[1]);
-const load = (args: string[], prefix: string) => underLoad(home, ['run', ...args, '--inventory', inventory, '--yes'], { port: BASE, password, prefix });
+const load = (args: string[], prefix: string) =>
+  underLoad(home, ['run', ...args, '--inventory', inventory, '--yes'], { port: BASE, password, prefix });
 
 test('manual failover (default mode) under write load: no acknowledged write is lost', async () => {
   const { masterOfSlot0: master, replicaOfIt: replica } = await roles(BASE, password, SHARD_SLOTS[0]);
@@ -44,7 +45,10 @@ test('manual failover (default mode) under write load: no acknowledged write is 
 async function drill(slot: number, method: 'shutdown' | 'kill', name: string) {
   const { masterOfSlot0: master, replicaOfIt: replica } = await roles(BASE, password, slot);
   const shard = await slotsOf(BASE, password, master);
-  const { r, writer } = await load(['failover-drill', '--param', `node=${master}`, '--param', `method=${method}`, '--allow-destructive'], name);
+  const { r, writer } = await load(
+    ['failover-drill', '--param', `node=${master}`, '--param', `method=${method}`, '--allow-destructive'],
+    name,
+  );
   assert.equal(r.code, 0, r.out);
   const out = (await showRun(home, runIdOf(r))).steps.find((x) => x.stepId === 'fail-master')!.output;
   assert.equal(out.newMaster, replica);
@@ -53,9 +57,16 @@ async function drill(slot: number, method: 'shutdown' | 'kill', name: string) {
   figure(name, writer, missing.length, 0);
   // Only the failed shard can lose writes, and only those acknowledged after the
   // last canary write the new master kept was sent: the drill's bound.
-  assert.deepEqual(missing.filter((m) => !shard(m.slot)), [], describeMissing(missing));
+  assert.deepEqual(
+    missing.filter((m) => !shard(m.slot)),
+    [],
+    describeMissing(missing),
+  );
   assert.equal(typeof out.canary.keptBefore, 'number', 'the drill reports up to when acknowledged writes are kept');
-  assert.ok(out.canary.keptBefore <= out.stoppedAt + 5 && out.stoppedAt - out.canary.keptBefore < 1000, `kept until ${out.stoppedAt - out.canary.keptBefore} ms before the stop`);
+  assert.ok(
+    out.canary.keptBefore <= out.stoppedAt + 5 && out.stoppedAt - out.canary.keptBefore < 1000,
+    `kept until ${out.stoppedAt - out.canary.keptBefore} ms before the stop`,
+  );
   // Write by write: a list that lost its last elements kept its earlier ones.
   const lostEarly = await writer.check(BASE, password, { ackedBefore: out.canary.keptBefore });
   assert.deepEqual(lostEarly, [], `acknowledged before the drill's bound and lost: ${describeMissing(lostEarly)}`);
@@ -63,7 +74,11 @@ async function drill(slot: number, method: 'shutdown' | 'kill', name: string) {
   const gapStart = out.stoppedAt;
   const gapEnd = out.canary.firstOkAfterFailAt as number;
   const inWindow = writer.ackedBetween(gapStart + 200, gapEnd - 200, shard);
-  assert.deepEqual(inWindow.map((w) => w.key), [], `the writer got acknowledgements from the shard inside the drill's outage window (${out.unavailableMs} ms)`);
+  assert.deepEqual(
+    inWindow.map((w) => w.key),
+    [],
+    `the writer got acknowledgements from the shard inside the drill's outage window (${out.unavailableMs} ms)`,
+  );
   return { out, missing: missing.length };
 }
 
@@ -81,13 +96,39 @@ test('drill by kill -9 under write load: every lost write is inside the window t
 
 test('rebalance under write load: slots move live, no acknowledged write is lost', async () => {
   // Make the cluster uneven first (no writer yet): 1500 slots of one master go to another.
-  const view = parseClusterNodes((await withNode(BASE, password, (r) => r.call('CLUSTER', 'NODES'))) as string).filter((l) => l.flags.includes('master') && l.slots.length);
-  execFileSync('redis-cli', ['-p', String(BASE), '--no-auth-warning', '-a', password, '--cluster', 'reshard', `127.0.0.1:${BASE}`, '--cluster-from', view[0]!.id, '--cluster-to', view[1]!.id, '--cluster-slots', '1500', '--cluster-yes'], { stdio: 'ignore', timeout: 180_000 });
+  const view = parseClusterNodes((await withNode(BASE, password, (r) => r.call('CLUSTER', 'NODES'))) as string).filter(
+    (l) => l.flags.includes('master') && l.slots.length,
+  );
+  execFileSync(
+    'redis-cli',
+    [
+      '-p',
+      String(BASE),
+      '--no-auth-warning',
+      '-a',
+      password,
+      '--cluster',
+      'reshard',
+      `127.0.0.1:${BASE}`,
+      '--cluster-from',
+      view[0]!.id,
+      '--cluster-to',
+      view[1]!.id,
+      '--cluster-slots',
+      '1500',
+      '--cluster-yes',
+    ],
+    { stdio: 'ignore', timeout: 180_000 },
+  );
   const { r, writer } = await load(['rebalance'], 'rb');
   assert.equal(r.code, 0, r.out);
   const counts = parseClusterNodes((await withNode(BASE, password, (c) => c.call('CLUSTER', 'NODES'))) as string)
-    .filter((l) => l.flags.includes('master') && l.slots.length).map((l) => l.slots.reduce((n, [a, b]) => n + b - a + 1, 0));
-  assert.ok(counts.every((n) => Math.abs(n - 16384 / 3) <= 1), `slots were moved while written to: ${counts.join(', ')}`);
+    .filter((l) => l.flags.includes('master') && l.slots.length)
+    .map((l) => l.slots.reduce((n, [a, b]) => n + b - a + 1, 0));
+  assert.ok(
+    counts.every((n) => Math.abs(n - 16384 / 3) <= 1),
+    `slots were moved while written to: ${counts.join(', ')}`,
+  );
   const missing = await writer.check(BASE, password);
   figure('rebalance', writer, missing.length, 0);
   assert.deepEqual(missing, [], describeMissing(missing));
@@ -97,7 +138,15 @@ test('decommission of a master with a replica under write load (demoted by plann
   const { masterOfSlot0: master, replicaOfIt: replica } = await roles(BASE, password, SHARD_SLOTS[0]);
   const { r, writer } = await load(['decommission-node', '--param', `node=${master}`, '--allow-destructive'], 'dm');
   assert.equal(r.code, 0, r.out);
-  assert.equal((await roles(port(replica), password, SHARD_SLOTS[0]).catch(() => ({ masterOfSlot0: 'no view' }))).masterOfSlot0 === replica || parseClusterNodes((await withNode(port(replica), password, (c) => c.call('CLUSTER', 'NODES'))) as string).find((l) => l.flags.includes('myself'))!.flags.includes('master'), true, 'its replica serves the slots');
+  assert.equal(
+    (await roles(port(replica), password, SHARD_SLOTS[0]).catch(() => ({ masterOfSlot0: 'no view' }))).masterOfSlot0 ===
+      replica ||
+      parseClusterNodes((await withNode(port(replica), password, (c) => c.call('CLUSTER', 'NODES'))) as string)
+        .find((l) => l.flags.includes('myself'))!
+        .flags.includes('master'),
+    true,
+    'its replica serves the slots',
+  );
   const missing = await writer.check(port(replica), password);
   figure('decommission-demote', writer, missing.length, 0);
   assert.deepEqual(missing, [], describeMissing(missing));
@@ -106,12 +155,38 @@ test('decommission of a master with a replica under write load (demoted by plann
 test('decommission of a master with no replica (moveSlots=true) under write load: its slots move live, no acknowledged write is lost', async () => {
   const live = [0, 1, 2, 3, 4, 5].map((i) => BASE + i);
   let entry = 0;
-  for (const p of live) if (await withNode(p, password, (r) => r.ping()).then(() => true, () => false)) { entry = p; break; }
+  for (const p of live)
+    if (
+      await withNode(p, password, (r) => r.ping()).then(
+        () => true,
+        () => false,
+      )
+    ) {
+      entry = p;
+      break;
+    }
   const view = parseClusterNodes((await withNode(entry, password, (r) => r.call('CLUSTER', 'NODES'))) as string);
-  const lone = view.find((m) => m.flags.includes('master') && m.slots.length && !view.some((x) => x.masterId === m.id))!;
+  const lone = view.find(
+    (m) => m.flags.includes('master') && m.slots.length && !view.some((x) => x.masterId === m.id),
+  )!;
   assert.ok(lone, 'the previous test left a master without a replica');
   const other = view.find((x) => x.address !== lone.address && !x.flags.includes('fail'))!;
-  const { r, writer } = await underLoad(home, ['run', 'decommission-node', '--param', `node=${lone.address}`, '--param', 'moveSlots=true', '--inventory', inventory, '--yes', '--allow-destructive'], { port: port(other.address), password, prefix: 'dn' });
+  const { r, writer } = await underLoad(
+    home,
+    [
+      'run',
+      'decommission-node',
+      '--param',
+      `node=${lone.address}`,
+      '--param',
+      'moveSlots=true',
+      '--inventory',
+      inventory,
+      '--yes',
+      '--allow-destructive',
+    ],
+    { port: port(other.address), password, prefix: 'dn' },
+  );
   assert.equal(r.code, 0, r.out);
   const missing = await writer.check(port(other.address), password);
   figure('decommission-move-slots', writer, missing.length, 0);

@@ -20,7 +20,10 @@ after(async () => {
 const port = (address: string) => Number(address.split(':')[1]);
 
 async function up(p: number): Promise<boolean> {
-  return withNode(p, password, (r) => r.ping()).then(() => true, () => false);
+  return withNode(p, password, (r) => r.ping()).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Keys in the whole cluster, summed over the masters that answer. */
@@ -51,7 +54,18 @@ let keysAtStart = 0;
 test('decommission a replica with deleteFiles=true: forgotten everywhere, stopped, files gone', async () => {
   keysAtStart = await totalKeys(ALL);
   const { replicaOfIt: replica } = await roles(BASE, password, SHARD_SLOTS[0]);
-  const r = await cli(home, ['run', 'decommission-node', '--inventory', inventory, '--param', `node=${replica}`, '--param', 'deleteFiles=true', '--yes', '--allow-destructive']);
+  const r = await cli(home, [
+    'run',
+    'decommission-node',
+    '--inventory',
+    inventory,
+    '--param',
+    `node=${replica}`,
+    '--param',
+    'deleteFiles=true',
+    '--yes',
+    '--allow-destructive',
+  ]);
   assert.equal(r.code, 0, r.out);
   assert.equal(await up(port(replica)), false, 'the node is stopped');
   assert.deepEqual(await listedBy(replica, ALL), []);
@@ -68,7 +82,16 @@ test('a master left without a replica: the drill and a decommission without move
   const drill = await cli(home, ['plan', 'failover-drill', '--inventory', inventory, '--param', `node=${m}`]);
   assert.equal(drill.code, 3, drill.out);
   assert.match(drill.stderr, /E_NO_REPLICA/);
-  const dec = await cli(home, ['run', 'decommission-node', '--inventory', inventory, '--param', `node=${m}`, '--yes', '--allow-destructive']);
+  const dec = await cli(home, [
+    'run',
+    'decommission-node',
+    '--inventory',
+    inventory,
+    '--param',
+    `node=${m}`,
+    '--yes',
+    '--allow-destructive',
+  ]);
   assert.equal(dec.code, 3, dec.out);
   assert.match(dec.stderr, /has no replica.*moveSlots=true/s);
   assert.equal(await structure(live, password), before);
@@ -99,20 +122,47 @@ async function masterOf(slot: number): Promise<string> {
 
 test('decommission a master with a replica: demoted by planned failover, then removed; its replica serves the slots', async () => {
   const { masterOfSlot0: master, replicaOfIt: replica } = await roles(BASE, password, SHARD_SLOTS[1]);
-  const r = await cli(home, ['run', 'decommission-node', '--inventory', inventory, '--param', `node=${master}`, '--yes', '--allow-destructive']);
+  const r = await cli(home, [
+    'run',
+    'decommission-node',
+    '--inventory',
+    inventory,
+    '--param',
+    `node=${master}`,
+    '--yes',
+    '--allow-destructive',
+  ]);
   assert.equal(r.code, 0, r.out);
   assert.equal(await masterOf(SHARD_SLOTS[1]!), replica);
   assert.equal(await up(port(master)), false);
   assert.deepEqual(await listedBy(master, ALL), []);
   assert.equal(await totalKeys(ALL), keysAtStart);
   const s = JSON.parse((await cli(home, ['show', runIdOf(r), '--json'])).stdout);
-  assert.deepEqual(s.steps.map((x: { stepId: string }) => x.stepId), ['preflight', 'demote-sync', 'demote', 'demote-agreement', 'forget', 'shutdown', 'verify']);
-  assert.equal(existsSync(join(dirname(inventory), 'nodes', String(port(master)), 'nodes.conf')), true, 'data files stay unless asked');
+  assert.deepEqual(
+    s.steps.map((x: { stepId: string }) => x.stepId),
+    ['preflight', 'demote-sync', 'demote', 'demote-agreement', 'forget', 'shutdown', 'verify'],
+  );
+  assert.equal(
+    existsSync(join(dirname(inventory), 'nodes', String(port(master)), 'nodes.conf')),
+    true,
+    'data files stay unless asked',
+  );
 });
 
 test('decommission a master with no replica and moveSlots=true: its slots and keys move to the other masters', async () => {
   const master = await masterOf(SHARD_SLOTS[0]!);
-  const r = await cli(home, ['run', 'decommission-node', '--inventory', inventory, '--param', `node=${master}`, '--param', 'moveSlots=true', '--yes', '--allow-destructive']);
+  const r = await cli(home, [
+    'run',
+    'decommission-node',
+    '--inventory',
+    inventory,
+    '--param',
+    `node=${master}`,
+    '--param',
+    'moveSlots=true',
+    '--yes',
+    '--allow-destructive',
+  ]);
   assert.equal(r.code, 0, r.out);
   assert.notEqual(await masterOf(SHARD_SLOTS[0]!), master);
   assert.equal(await up(port(master)), false);

@@ -16,15 +16,29 @@ after(async () => {
   await sandboxDown(home);
 });
 
-const write = (name: string, text: string) => { const p = join(home, name); writeFileSync(p, text); return p; };
+const write = (name: string, text: string) => {
+  const p = join(home, name);
+  writeFileSync(p, text);
+  return p;
+};
 
 test('a bad inventory exits 2 naming the file, the path inside it and the fix', async () => {
   const p = write('bad.yaml', 'clusters:\n  source:\n    seeds: ["127.0.0.1"]\n');
   const r = await cli(home, ['check', '--inventory', p, '--cluster', 'source']);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, new RegExp(`E_INVENTORY_INVALID: ${p}: clusters.source.seeds\\[0\\]: \`127.0.0.1\` is not host:port`));
+  assert.match(
+    r.stderr,
+    new RegExp(`E_INVENTORY_INVALID: ${p}: clusters.source.seeds\\[0\\]: \`127.0.0.1\` is not host:port`),
+  );
   assert.match(r.stderr, /fix: /);
-  const missing = await cli(home, ['plan', 'manual-failover', '--inventory', join(home, 'nope.yaml'), '--param', 'node=127.0.0.1:1']);
+  const missing = await cli(home, [
+    'plan',
+    'manual-failover',
+    '--inventory',
+    join(home, 'nope.yaml'),
+    '--param',
+    'node=127.0.0.1:1',
+  ]);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /E_INVENTORY_UNREADABLE/);
 });
@@ -53,7 +67,10 @@ test('unreachable nodes exit 3 naming the addresses', async () => {
 test('a wrong password exits 3, says where the password comes from and never prints it', async () => {
   const wrong = 'definitely-not-the-password-4711';
   write('wrong-pw', wrong);
-  const p = write('wrong.yaml', `clusters:\n  source:\n    seeds: ["127.0.0.1:${BASE}"]\n    auth: { password: { file: wrong-pw } }\n`);
+  const p = write(
+    'wrong.yaml',
+    `clusters:\n  source:\n    seeds: ["127.0.0.1:${BASE}"]\n    auth: { password: { file: wrong-pw } }\n`,
+  );
   const r = await cli(home, ['check', '--inventory', p, '--cluster', 'source']);
   assert.equal(r.code, 3, r.out);
   assert.match(r.stderr, /E_AUTH: authentication to 127.0.0.1:7400 failed/);
@@ -63,14 +80,31 @@ test('a wrong password exits 3, says where the password comes from and never pri
   const r2 = await cli(home, ['check', '--inventory', noauth, '--cluster', 'source']);
   assert.equal(r2.code, 3, r2.out);
   assert.match(r2.stderr, /E_AUTH/);
-  const envRef = write('env.yaml', `clusters:\n  source:\n    seeds: ["127.0.0.1:${BASE}"]\n    auth: { password: { env: RR_PW } }\n`);
+  const envRef = write(
+    'env.yaml',
+    `clusters:\n  source:\n    seeds: ["127.0.0.1:${BASE}"]\n    auth: { password: { env: RR_PW } }\n`,
+  );
   const r3 = await cli(home, ['check', '--inventory', envRef, '--cluster', 'source'], { RR_PW: password });
   assert.equal(r3.code, 0, r3.out);
   assert.match(r3.stdout, /\[OK\] All 16384 slots covered/);
 });
 
 test('every command has --help', async () => {
-  for (const c of [[], ['list'], ['check'], ['plan'], ['run'], ['resume'], ['abort'], ['runs'], ['show'], ['sandbox'], ['sandbox', 'up'], ['sandbox', 'down'], ['sandbox', 'status']]) {
+  for (const c of [
+    [],
+    ['list'],
+    ['check'],
+    ['plan'],
+    ['run'],
+    ['resume'],
+    ['abort'],
+    ['runs'],
+    ['show'],
+    ['sandbox'],
+    ['sandbox', 'up'],
+    ['sandbox', 'down'],
+    ['sandbox', 'status'],
+  ]) {
     const r = await cli(home, [...c, '--help']);
     assert.equal(r.code, 0, `${c.join(' ')} --help: ${r.out}`);
     assert.match(r.stdout, /Usage: redis-runbook/);
@@ -85,7 +119,13 @@ test('check --json reports per master keys, slots and replicas', async () => {
   const { check } = JSON.parse(r.stdout);
   assert.equal(check.ok, true);
   assert.equal(check.masters.length, 3);
-  assert.equal(check.masters.reduce((n: number, m: { keys: number }) => n + m.keys, 0), 100);
-  assert.equal(check.masters.reduce((n: number, m: { slots: number }) => n + m.slots, 0), 16384);
+  assert.equal(
+    check.masters.reduce((n: number, m: { keys: number }) => n + m.keys, 0),
+    100,
+  );
+  assert.equal(
+    check.masters.reduce((n: number, m: { slots: number }) => n + m.slots, 0),
+    16384,
+  );
   assert.ok(check.masters.every((m: { replicas: number }) => m.replicas === 1));
 });

@@ -15,8 +15,16 @@ after(async () => {
   await sandboxDown(home);
 });
 
-interface AuditRow { command: string; target: string; args: string[] }
-interface Show { run: { status: string }; steps: Array<{ stepId: string; status: string; output: any }>; audit: AuditRow[] }
+interface AuditRow {
+  command: string;
+  target: string;
+  args: string[];
+}
+interface Show {
+  run: { status: string };
+  steps: Array<{ stepId: string; status: string; output: any }>;
+  audit: AuditRow[];
+}
 
 async function show(id: string): Promise<Show> {
   const r = await cli(home, ['show', id, '--json']);
@@ -51,7 +59,18 @@ test('a replica that may not fail over (cluster-replica-no-failover) makes the p
 // the same master within 2 x cluster-node-timeout.
 test('drill by SHUTDOWN: the replica takes over, the window and lost writes are measured, the old master rejoins', async () => {
   const { masterOfSlot0: master, replicaOfIt: replica } = await roles(BASE, password, SHARD_SLOTS[0]);
-  const r = await cli(home, ['run', 'failover-drill', '--inventory', inventory, '--param', `node=${master}`, '--param', 'method=shutdown', '--yes', '--allow-destructive']);
+  const r = await cli(home, [
+    'run',
+    'failover-drill',
+    '--inventory',
+    inventory,
+    '--param',
+    `node=${master}`,
+    '--param',
+    'method=shutdown',
+    '--yes',
+    '--allow-destructive',
+  ]);
   assert.equal(r.code, 0, r.out);
   const s = await show(runIdOf(r));
   assert.equal(s.run.status, 'succeeded');
@@ -69,14 +88,27 @@ test('drill by SHUTDOWN: the replica takes over, the window and lost writes are 
   assert.equal(s.audit.filter((a) => a.command === 'SHUTDOWN').length, 1);
   await assertRejoined(master, replica);
   // The canary cleaned up after itself.
-  const left = (await withNode(port(replica), password, (c) => c.call('SCAN', '0', 'MATCH', 'redis-runbook:canary:*', 'COUNT', '100000'))) as [string, string[]];
+  const left = (await withNode(port(replica), password, (c) =>
+    c.call('SCAN', '0', 'MATCH', 'redis-runbook:canary:*', 'COUNT', '100000'),
+  )) as [string, string[]];
   assert.deepEqual(left[1], []);
   assert.ok(s.steps.find((x) => x.stepId === 'verify')!.status === 'done');
 });
 
-test('drill by kill: the host\'s kill command is used once, the start command once', async () => {
+test("drill by kill: the host's kill command is used once, the start command once", async () => {
   const { masterOfSlot0: master, replicaOfIt: replica } = await roles(BASE, password, SHARD_SLOTS[1]);
-  const r = await cli(home, ['run', 'failover-drill', '--inventory', inventory, '--param', `node=${master}`, '--param', 'method=kill', '--yes', '--allow-destructive']);
+  const r = await cli(home, [
+    'run',
+    'failover-drill',
+    '--inventory',
+    inventory,
+    '--param',
+    `node=${master}`,
+    '--param',
+    'method=kill',
+    '--yes',
+    '--allow-destructive',
+  ]);
   assert.equal(r.code, 0, r.out);
   const s = await show(runIdOf(r));
   const out = s.steps.find((x) => x.stepId === 'fail-master')!.output;
@@ -98,12 +130,26 @@ test('an unattended drill without --allow-destructive is refused before anything
   const info = (await withNode(port(master), password, (c) => c.call('INFO', 'replication'))) as string;
   assert.match(info, /role:master/, 'the master was not touched');
   const runs = JSON.parse((await cli(home, ['runs', '--json'])).stdout) as Array<{ status: string }>;
-  assert.ok(runs.every((x) => x.status === 'succeeded'), 'no run was left behind');
+  assert.ok(
+    runs.every((x) => x.status === 'succeeded'),
+    'no run was left behind',
+  );
 });
 
 test('a drill killed right after the stop, then resumed, does not stop the node twice and finishes', async () => {
   const { masterOfSlot0: master, replicaOfIt: replica } = await roles(BASE, password, SHARD_SLOTS[2]);
-  const args = ['run', 'failover-drill', '--inventory', inventory, '--param', `node=${master}`, '--param', 'method=kill', '--yes', '--allow-destructive'];
+  const args = [
+    'run',
+    'failover-drill',
+    '--inventory',
+    inventory,
+    '--param',
+    `node=${master}`,
+    '--param',
+    'method=kill',
+    '--yes',
+    '--allow-destructive',
+  ];
   const first = await cli(home, args, { REDIS_RUNBOOK_FAILPOINT: 'fail-master:stopped' });
   assert.equal(first.code, 137, first.out);
   const id = runIdOf(first);
@@ -126,11 +172,29 @@ test('a drill killed right after the stop, then resumed, does not stop the node 
 test('a canary interval of 0, a negative number or not a number is refused in the plan (a write loop without pause), nothing sent', async () => {
   const { masterOfSlot0: master } = await roles(BASE, password, SHARD_SLOTS[0]);
   for (const bad of ['0', '-5', 'abc', 'NaN']) {
-    const r = await cli(home, ['plan', 'failover-drill', '--inventory', inventory, '--param', `node=${master}`, '--param', `canaryIntervalMs=${bad}`]);
+    const r = await cli(home, [
+      'plan',
+      'failover-drill',
+      '--inventory',
+      inventory,
+      '--param',
+      `node=${master}`,
+      '--param',
+      `canaryIntervalMs=${bad}`,
+    ]);
     assert.equal(r.code, 2, `${bad}: ${r.out}`);
     assert.match(r.stderr, new RegExp(`E_PARAM: canaryIntervalMs=${bad} is not a number between 1 and 60000`));
   }
-  const ok = await cli(home, ['plan', 'failover-drill', '--inventory', inventory, '--param', `node=${master}`, '--param', 'canaryIntervalMs=25']);
+  const ok = await cli(home, [
+    'plan',
+    'failover-drill',
+    '--inventory',
+    inventory,
+    '--param',
+    `node=${master}`,
+    '--param',
+    'canaryIntervalMs=25',
+  ]);
   assert.equal(ok.code, 0, ok.out);
   assert.match(ok.stdout, /every 25 ms/);
 });

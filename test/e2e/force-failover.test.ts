@@ -19,7 +19,18 @@ after(async () => {
 
 test('TAKEOVER is refused while a majority of masters answers', async () => {
   const { replicaOfIt } = await roles(BASE, password);
-  const r = await cli(home, ['run', 'manual-failover', '--inventory', inventory, '--param', `node=${replicaOfIt}`, '--param', 'mode=takeover', '--yes', '--allow-destructive']);
+  const r = await cli(home, [
+    'run',
+    'manual-failover',
+    '--inventory',
+    inventory,
+    '--param',
+    `node=${replicaOfIt}`,
+    '--param',
+    'mode=takeover',
+    '--yes',
+    '--allow-destructive',
+  ]);
   assert.equal(r.code, 3, r.out);
   assert.match(r.stdout, /3 of 3 masters answer: an election can be won, TAKEOVER is refused/);
 });
@@ -32,19 +43,46 @@ test('FORCE with the master down: unattended it is refused before anything runs;
   await withNode(masterPort!, password, (r) => r.call('SHUTDOWN', 'NOSAVE').catch(() => undefined));
   await new Promise((s) => setTimeout(s, 500));
 
-  const first = await cli(home, ['run', 'manual-failover', '--inventory', inventory, '--param', `node=${replica}`, '--param', 'mode=force', '--yes']);
+  const first = await cli(home, [
+    'run',
+    'manual-failover',
+    '--inventory',
+    inventory,
+    '--param',
+    `node=${replica}`,
+    '--param',
+    'mode=force',
+    '--yes',
+  ]);
   assert.equal(first.code, 2, first.out);
-  assert.match(first.stderr, /E_DESTRUCTIVE: this run has destructive steps: failover \(FORCE promotes the replica without the master/);
+  assert.match(
+    first.stderr,
+    /E_DESTRUCTIVE: this run has destructive steps: failover \(FORCE promotes the replica without the master/,
+  );
   assert.match(first.stderr, /--allow-destructive/);
   assert.equal((await roles(replicaPort!, password)).masterOfSlot0, master, 'nothing was promoted');
 
-  const r = await cli(home, ['run', 'manual-failover', '--inventory', inventory, '--param', `node=${replica}`, '--param', 'mode=force', '--yes', '--allow-destructive']);
+  const r = await cli(home, [
+    'run',
+    'manual-failover',
+    '--inventory',
+    inventory,
+    '--param',
+    `node=${replica}`,
+    '--param',
+    'mode=force',
+    '--yes',
+    '--allow-destructive',
+  ]);
   const id = runIdOf(r);
   assert.equal(r.code, 0, r.out);
   assert.match(r.stdout, /old master demoted: .* is down; it rejoins as a replica/);
   const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
-  assert.ok(show.audit.some((a: { command: string; args: string[] }) => a.command === 'CLUSTER' && a.args.join(' ') === 'FAILOVER FORCE'));
-
+  assert.ok(
+    show.audit.some(
+      (a: { command: string; args: string[] }) => a.command === 'CLUSTER' && a.args.join(' ') === 'FAILOVER FORCE',
+    ),
+  );
 
   // The old master comes back and rejoins as a replica of the new one.
   const conf = join(inventory, '..', 'nodes', String(masterPort), 'redis.conf');
@@ -61,7 +99,11 @@ test('FORCE with the master down: unattended it is refused before anything runs;
 
 test('resume re-checks the cluster before acting, and an unattended resume retries a failed step', async () => {
   const { masterOfSlot0: master, replicaOfIt: replica } = await roles(BASE, password, 5461);
-  const first = await cli(home, ['run', 'manual-failover', '--inventory', inventory, '--param', `node=${master}`, '--yes'], { REDIS_RUNBOOK_FAILPOINT: 'failover.confirm' });
+  const first = await cli(
+    home,
+    ['run', 'manual-failover', '--inventory', inventory, '--param', `node=${master}`, '--yes'],
+    { REDIS_RUNBOOK_FAILPOINT: 'failover.confirm' },
+  );
   assert.equal(first.code, 137, first.out);
   const id = runIdOf(first);
   // While the run is down, the replica it was about to promote goes away.
@@ -70,13 +112,24 @@ test('resume re-checks the cluster before acting, and an unattended resume retri
   await new Promise((s) => setTimeout(s, 300));
   const second = await cli(home, ['resume', id, '--yes']);
   assert.equal(second.code, 1, second.out);
-  assert.match(second.stdout, /FAIL replica reachable: .* does not answer/, 'the prompt it stopped at was re-checked, not continued');
+  assert.match(
+    second.stdout,
+    /FAIL replica reachable: .* does not answer/,
+    'the prompt it stopped at was re-checked, not continued',
+  );
   let show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
   assert.equal(show.run.status, 'failed');
-  assert.equal(show.audit.filter((a: { command: string; args: string[] }) => a.command === 'CLUSTER' && a.args[0] === 'FAILOVER').length, 0);
+  assert.equal(
+    show.audit.filter((a: { command: string; args: string[] }) => a.command === 'CLUSTER' && a.args[0] === 'FAILOVER')
+      .length,
+    0,
+  );
 
   // The replica comes back; resuming retries the failed step (which checks again) and finishes.
-  assert.equal(spawnSync('redis-server', [join(inventory, '..', 'nodes', String(replicaPort), 'redis.conf')]).status, 0);
+  assert.equal(
+    spawnSync('redis-server', [join(inventory, '..', 'nodes', String(replicaPort), 'redis.conf')]).status,
+    0,
+  );
   for (let i = 0; i < 100; i++) {
     const link = await withNode(replicaPort, password, (r) => r.call('INFO', 'replication')).catch(() => '');
     if (/master_link_status:up/.test(String(link))) break;

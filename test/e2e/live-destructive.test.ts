@@ -12,21 +12,40 @@ let inventory = '';
 let password = '';
 
 before(async () => {
-  const r = await cli(home, ['sandbox', 'up', '--name', 'ld', '--base-port', String(BASE), '--keys', '2000', '--target-masters', '3']);
+  const r = await cli(home, [
+    'sandbox',
+    'up',
+    '--name',
+    'ld',
+    '--base-port',
+    String(BASE),
+    '--keys',
+    '2000',
+    '--target-masters',
+    '3',
+  ]);
   if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
   inventory = r.stdout.trim().split('\n').pop()!;
-  password = (await import('node:fs')).readFileSync(`${inventory.slice(0, inventory.lastIndexOf('/'))}/password`, 'utf8').trim();
+  password = (await import('node:fs'))
+    .readFileSync(`${inventory.slice(0, inventory.lastIndexOf('/'))}/password`, 'utf8')
+    .trim();
 });
 after(async () => {
   await cli(home, ['sandbox', 'down', '--name', 'ld']);
 });
 
-const targetKeys = async () => { let n = 0; for (const p of [0, 1, 2]) n += Number(await withNode(BASE + 100 + p, password, (c) => c.call('DBSIZE'))); return n; };
+const targetKeys = async () => {
+  let n = 0;
+  for (const p of [0, 1, 2]) n += Number(await withNode(BASE + 100 + p, password, (c) => c.call('DBSIZE')));
+  return n;
+};
 
 test('a resumed migrate-sync whose target gained keys after the plan stops before start-sync deletes them, unless --allow-destructive', async () => {
   assert.equal(await targetKeys(), 0);
   // Planned and started while the target is empty (no destructive step), killed before start-sync.
-  const first = await cli(home, ['run', 'migrate-sync', '--inventory', inventory, '--yes'], { REDIS_RUNBOOK_FAILPOINT: 'start-sync.check' });
+  const first = await cli(home, ['run', 'migrate-sync', '--inventory', inventory, '--yes'], {
+    REDIS_RUNBOOK_FAILPOINT: 'start-sync.check',
+  });
   assert.equal(first.code, 137, first.out);
   const id = runIdOf(first);
   // Meanwhile someone writes to the target.
@@ -41,7 +60,10 @@ test('a resumed migrate-sync whose target gained keys after the plan stops befor
   assert.equal(await targetKeys(), 50, 'nothing was deleted');
   const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
   assert.equal(show.audit.filter((a: { command: string }) => a.command === 'UNLINK').length, 0, 'no UNLINK was sent');
-  assert.ok(show.audit.some((a: { command: string }) => a.command === 'REFUSED-DESTRUCTIVE'), 'the refusal is journaled');
+  assert.ok(
+    show.audit.some((a: { command: string }) => a.command === 'REFUSED-DESTRUCTIVE'),
+    'the refusal is journaled',
+  );
   const aborted = await cli(home, ['abort', id]);
   assert.equal(aborted.code, 0, aborted.out);
 });

@@ -12,7 +12,20 @@ let inventory = '';
 let password = '';
 
 before(async () => {
-  const r = await cli(home, ['sandbox', 'up', '--name', 'aof', '--base-port', String(BASE), '--keys', '3000', '--target-masters', '3', '--ssh', '--aof']);
+  const r = await cli(home, [
+    'sandbox',
+    'up',
+    '--name',
+    'aof',
+    '--base-port',
+    String(BASE),
+    '--keys',
+    '3000',
+    '--target-masters',
+    '3',
+    '--ssh',
+    '--aof',
+  ]);
   if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
   inventory = r.stdout.trim().split('\n').pop()!;
   password = readFileSync(join(dirname(inventory), 'password'), 'utf8').trim();
@@ -25,11 +38,26 @@ test('AOF copy over ssh: the appendonly directories (manifest, base, incr) are c
   const rdbPlan = await cli(home, ['plan', 'migrate-copy-files', '--inventory', inventory]);
   assert.equal(rdbPlan.code, 3, 'format=rdb is refused where the target would load its AOF instead');
   assert.match(rdbPlan.stdout, /FAIL target loads an RDB: .*appendonly yes/);
-  const r = await cli(home, ['run', 'migrate-copy-files', '--inventory', inventory, '--param', 'format=aof', '--param', 'pauseWrites=true', '--yes', '--allow-destructive']);
+  const r = await cli(home, [
+    'run',
+    'migrate-copy-files',
+    '--inventory',
+    inventory,
+    '--param',
+    'format=aof',
+    '--param',
+    'pauseWrites=true',
+    '--yes',
+    '--allow-destructive',
+  ]);
   assert.equal(r.code, 0, r.out);
   const show = JSON.parse((await cli(home, ['show', runIdOf(r), '--json'])).stdout);
   assert.ok(show.audit.some((a: { command: string; args: string[] }) => a.command === 'BGREWRITEAOF'));
-  assert.ok(show.audit.some((a: { command: string; args: string[] }) => a.command === 'CLIENT' && a.args.join(' ').startsWith('PAUSE')));
+  assert.ok(
+    show.audit.some(
+      (a: { command: string; args: string[] }) => a.command === 'CLIENT' && a.args.join(' ').startsWith('PAUSE'),
+    ),
+  );
   const dir = join(dirname(inventory), 'nodes', String(BASE + 100), 'appendonlydir');
   assert.ok(existsSync(join(dir, 'appendonly.aof.manifest')));
   let total = 0;

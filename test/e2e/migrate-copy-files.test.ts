@@ -13,7 +13,19 @@ let inventory = '';
 let password = '';
 
 before(async () => {
-  const r = await cli(home, ['sandbox', 'up', '--name', 'mig', '--base-port', String(BASE), '--keys', '3000', '--target-masters', '3', '--ssh']);
+  const r = await cli(home, [
+    'sandbox',
+    'up',
+    '--name',
+    'mig',
+    '--base-port',
+    String(BASE),
+    '--keys',
+    '3000',
+    '--target-masters',
+    '3',
+    '--ssh',
+  ]);
   if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
   inventory = r.stdout.trim().split('\n').pop()!;
   password = (await import('node:fs')).readFileSync(join(dirname(inventory), 'password'), 'utf8').trim();
@@ -25,7 +37,7 @@ after(async () => {
 const TARGET_MASTERS = [0, 1, 2].map((i) => BASE + 100 + i);
 const dbsize = (p: number) => withNode(p, password, (r) => r.call('DBSIZE')).then(Number);
 
-test('RDB copy over ssh, killed right after the first verified copy and resumed: the target holds the source\'s keys, nothing copied twice', async () => {
+test("RDB copy over ssh, killed right after the first verified copy and resumed: the target holds the source's keys, nothing copied twice", async () => {
   const args = ['run', 'migrate-copy-files', '--inventory', inventory, '--yes', '--allow-destructive'];
   const first = await cli(home, args, { REDIS_RUNBOOK_FAILPOINT: 'copy:copied' });
   assert.equal(first.code, 137, first.out);
@@ -42,18 +54,27 @@ test('RDB copy over ssh, killed right after the first verified copy and resumed:
   const skipped = out.copies.filter((c: { copied: boolean }) => !c.copied).length;
   assert.ok(skipped >= 1, 'the copy verified before the kill is not repeated');
   assert.equal(copiesAfter, 3 - skipped, 'only the copies not yet verified are made again');
-  const saved = show.steps.find((s: { stepId: string }) => s.stepId === 'persist').output.shards as Array<{ keys: number }>;
+  const saved = show.steps.find((s: { stepId: string }) => s.stepId === 'persist').output.shards as Array<{
+    keys: number;
+  }>;
   const total = (await Promise.all(TARGET_MASTERS.map(dbsize))).reduce((a, b) => a + b, 0);
-  assert.equal(total, saved.reduce((a, s) => a + s.keys, 0));
+  assert.equal(
+    total,
+    saved.reduce((a, s) => a + s.keys, 0),
+  );
   assert.equal(total, 3000);
   const cmp = show.steps.find((s: { stepId: string }) => s.stepId === 'compare').output;
   assert.ok(cmp.compared > 0);
   assert.deepEqual(cmp.differedPerRound, [0]);
   // Replicas resynced from the new data.
-  for (const p of [3, 4, 5].map((i) => BASE + 100 + i)) assert.equal(await dbsize(p), await dbsize(TARGET_MASTERS[p - BASE - 103]!));
+  for (const p of [3, 4, 5].map((i) => BASE + 100 + i))
+    assert.equal(await dbsize(p), await dbsize(TARGET_MASTERS[p - BASE - 103]!));
   // The old target files were moved aside, not deleted.
   const ls = (await import('node:fs')).readdirSync(join(dirname(inventory), 'nodes', String(TARGET_MASTERS[0])));
-  assert.ok(ls.some((f) => f.startsWith('redis-runbook-backup-')), ls.join(' '));
+  assert.ok(
+    ls.some((f) => f.startsWith('redis-runbook-backup-')),
+    ls.join(' '),
+  );
 });
 
 test('a target that holds keys: the pairing step is destructive with its key count, refused unattended without --allow-destructive', async () => {
@@ -65,7 +86,11 @@ test('a target that holds keys: the pairing step is destructive with its key cou
 });
 
 test('a copy that no longer matches its source is copied again before the target starts', async () => {
-  const first = await cli(home, ['run', 'migrate-copy-files', '--inventory', inventory, '--yes', '--allow-destructive'], { REDIS_RUNBOOK_FAILPOINT: 'copy:copied' });
+  const first = await cli(
+    home,
+    ['run', 'migrate-copy-files', '--inventory', inventory, '--yes', '--allow-destructive'],
+    { REDIS_RUNBOOK_FAILPOINT: 'copy:copied' },
+  );
   assert.equal(first.code, 137, first.out);
   // rsyncs started before the kill run on to completion on their own; let them finish, then
   // damage every target RDB: sizes and hashes no longer match the source's.
@@ -76,17 +101,40 @@ test('a copy that no longer matches its source is copied again before the target
   assert.equal(r.code, 0, r.out);
   const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
   const out = show.steps.find((s: { stepId: string }) => s.stepId === 'copy').output;
-  assert.deepEqual(out.copies.map((c: { copied: boolean }) => c.copied), [true, true, true], 'every damaged or missing copy was made again');
-  assert.equal((await Promise.all(TARGET_MASTERS.map(dbsize))).reduce((a, b) => a + b, 0), 3000);
+  assert.deepEqual(
+    out.copies.map((c: { copied: boolean }) => c.copied),
+    [true, true, true],
+    'every damaged or missing copy was made again',
+  );
+  assert.equal(
+    (await Promise.all(TARGET_MASTERS.map(dbsize))).reduce((a, b) => a + b, 0),
+    3000,
+  );
 });
 
 test('killed at every step boundary and resumed each time: one save and one copy per shard, a complete target', async () => {
-  const steps = ['preflight-source', 'preflight-target', 'pair', 'persist', 'stop-target', 'backup-target', 'copy', 'start-target', 'verify'];
-  const first = await cli(home, ['run', 'migrate-copy-files', '--inventory', inventory, '--yes', '--allow-destructive'], { REDIS_RUNBOOK_FAILPOINT: `${steps[0]}.done` });
+  const steps = [
+    'preflight-source',
+    'preflight-target',
+    'pair',
+    'persist',
+    'stop-target',
+    'backup-target',
+    'copy',
+    'start-target',
+    'verify',
+  ];
+  const first = await cli(
+    home,
+    ['run', 'migrate-copy-files', '--inventory', inventory, '--yes', '--allow-destructive'],
+    { REDIS_RUNBOOK_FAILPOINT: `${steps[0]}.done` },
+  );
   assert.equal(first.code, 137, first.out);
   const id = runIdOf(first);
   for (const step of steps.slice(1)) {
-    const r = await cli(home, ['resume', id, '--yes', '--allow-destructive'], { REDIS_RUNBOOK_FAILPOINT: `${step}.done` });
+    const r = await cli(home, ['resume', id, '--yes', '--allow-destructive'], {
+      REDIS_RUNBOOK_FAILPOINT: `${step}.done`,
+    });
     assert.equal(r.code, 137, `expected a kill after ${step}:\n${r.out}`);
   }
   const last = await cli(home, ['resume', id, '--yes', '--allow-destructive']);
@@ -94,10 +142,24 @@ test('killed at every step boundary and resumed each time: one save and one copy
   const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
   assert.equal(show.run.status, 'succeeded');
   const sourceMasters = [0, 1, 2].map((i) => `127.0.0.1:${BASE + i}`);
-  assert.equal(show.audit.filter((a: { command: string; target: string }) => a.command === 'BGSAVE' && sourceMasters.includes(a.target)).length, 3, 'one save per source master');
+  assert.equal(
+    show.audit.filter(
+      (a: { command: string; target: string }) => a.command === 'BGSAVE' && sourceMasters.includes(a.target),
+    ).length,
+    3,
+    'one save per source master',
+  );
   // The target held keys: each of its masters saved once before it was stopped, for the backup.
-  assert.equal(show.audit.filter((a: { command: string; target: string }) => a.command === 'BGSAVE' && !sourceMasters.includes(a.target)).length, 3);
+  assert.equal(
+    show.audit.filter(
+      (a: { command: string; target: string }) => a.command === 'BGSAVE' && !sourceMasters.includes(a.target),
+    ).length,
+    3,
+  );
   assert.equal(show.audit.filter((a: { command: string }) => a.command === 'COPY').length, 3, 'one copy per shard');
-  assert.equal((await Promise.all(TARGET_MASTERS.map(dbsize))).reduce((a, b) => a + b, 0), 3000);
+  assert.equal(
+    (await Promise.all(TARGET_MASTERS.map(dbsize))).reduce((a, b) => a + b, 0),
+    3000,
+  );
   assert.deepEqual(show.steps.find((x: { stepId: string }) => x.stepId === 'compare').output.differedPerRound, [0]);
 });

@@ -23,7 +23,18 @@ let password = '';
 const standin = fileURLToPath(new URL('../../../test/fixtures/redis-shake-standin.sh', import.meta.url));
 
 before(async () => {
-  const r = await cli(home, ['sandbox', 'up', '--name', 'sync3', '--base-port', String(BASE), '--keys', '20000', '--target-masters', '3']);
+  const r = await cli(home, [
+    'sandbox',
+    'up',
+    '--name',
+    'sync3',
+    '--base-port',
+    String(BASE),
+    '--keys',
+    '20000',
+    '--target-masters',
+    '3',
+  ]);
   if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
   inventory = r.stdout.trim().split('\n').pop()!;
   password = readFileSync(join(dirname(inventory), 'password'), 'utf8').trim();
@@ -32,7 +43,9 @@ after(async () => {
   await cli(home, ['sandbox', 'down', '--name', 'sync3']);
 });
 
-const unpause = async () => { for (let p = BASE; p < BASE + 3; p++) await withNode(p, password, (c) => c.call('CLIENT', 'UNPAUSE')); };
+const unpause = async () => {
+  for (let p = BASE; p < BASE + 3; p++) await withNode(p, password, (c) => c.call('CLIENT', 'UNPAUSE'));
+};
 
 const report = async (out: string) => {
   const id = /run (\S+) (succeeded|failed|stopped)/.exec(out)![1]!;
@@ -41,23 +54,47 @@ const report = async (out: string) => {
 };
 
 /** The source master (or, with `offset` 100, the target master) owning a key's slot in these 3-master sandboxes. */
-const portOf = (key: string, offset = 0) => { const slot = keySlot(key); return BASE + offset + (slot < 5461 ? 0 : slot < 10923 ? 1 : 2); };
+const portOf = (key: string, offset = 0) => {
+  const slot = keySlot(key);
+  return BASE + offset + (slot < 5461 ? 0 : slot < 10923 ? 1 : 2);
+};
 
-interface Synced { session: SyncSession; source: ClusterPool; target: ClusterPool; record(): SyncRecord | undefined; logs: string[] }
+interface Synced {
+  session: SyncSession;
+  source: ClusterPool;
+  target: ClusterPool;
+  record(): SyncRecord | undefined;
+  logs: string[];
+}
 
 /** A built-in sync session run in this process, past every shard's full sync; closed afterwards whatever happens. */
 async function withSession(id: string, fn: (s: Synced) => Promise<void>): Promise<void> {
   let record: SyncRecord | undefined;
   const logs: string[] = [];
   const pw = join(dirname(inventory), 'password');
-  const source = new ClusterPool({ name: 'source', seeds: [`127.0.0.1:${BASE}`, `127.0.0.1:${BASE + 1}`], auth: { password: { file: pw } } }, { access: 'read-write' });
-  const target = new ClusterPool({ name: 'target', seeds: [`127.0.0.1:${BASE + 100}`, `127.0.0.1:${BASE + 101}`], auth: { password: { file: pw } } }, { access: 'read-write' });
+  const source = new ClusterPool(
+    { name: 'source', seeds: [`127.0.0.1:${BASE}`, `127.0.0.1:${BASE + 1}`], auth: { password: { file: pw } } },
+    { access: 'read-write' },
+  );
+  const target = new ClusterPool(
+    { name: 'target', seeds: [`127.0.0.1:${BASE + 100}`, `127.0.0.1:${BASE + 101}`], auth: { password: { file: pw } } },
+    { access: 'read-write' },
+  );
   const session = await SyncSession.attach({
-    id, source, target, restorePayloads: true, bigKeyBytes: 8 << 20,
-    load: () => record, save: (r) => { record = JSON.parse(JSON.stringify(r)); }, log: (l) => logs.push(l),
+    id,
+    source,
+    target,
+    restorePayloads: true,
+    bigKeyBytes: 8 << 20,
+    load: () => record,
+    save: (r) => {
+      record = JSON.parse(JSON.stringify(r));
+    },
+    log: (l) => logs.push(l),
   });
   try {
-    for (let i = 0; i < 600 && session.status().some((x) => x.phase !== 'stream'); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 600 && session.status().some((x) => x.phase !== 'stream'); i++)
+      await new Promise((r) => setTimeout(r, 50));
     await fn({ session, source, target, record: () => record, logs });
   } finally {
     await session.detach().catch(() => undefined);
@@ -69,11 +106,27 @@ async function withSession(id: string, fn: (s: Synced) => Promise<void>): Promis
 test('3 -> 3 psync with a big key (rebuilt in chunks, not one RESTORE) and writes during the full sync: verify finds nothing', async () => {
   // A 12 MB hash of random (incompressible) values: over bigKeyBytes (8 MB) in the RDB too, so it is rebuilt with HSET chunks.
   await withNode(portOf('{big}:hash'), password, async (r) => {
-    for (let i = 0; i < 100; i++) await r.hset('{big}:hash', ...Array.from({ length: 1000 }, (_, j) => [`f${i * 1000 + j}`, randomBytes(90).toString('base64')]).flat());
+    for (let i = 0; i < 100; i++)
+      await r.hset(
+        '{big}:hash',
+        ...Array.from({ length: 1000 }, (_, j) => [`f${i * 1000 + j}`, randomBytes(90).toString('base64')]).flat(),
+      );
   });
   const writer = startWriter(BASE, password, 'full');
   // Cut-over pauses source writes until the target holds them all; the comparison runs within the pause.
-  const r = await cli(home, ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--param', 'max-lag=1mb', '--param', 'pauseWrites=true', '--param', 'pauseSeconds=60']);
+  const r = await cli(home, [
+    'run',
+    'migrate-sync',
+    '--inventory',
+    inventory,
+    '--yes',
+    '--param',
+    'max-lag=1mb',
+    '--param',
+    'pauseWrites=true',
+    '--param',
+    'pauseSeconds=60',
+  ]);
   await unpause();
   const writes = await writer.stop();
   assert.equal(r.code, 0, r.out);
@@ -83,18 +136,47 @@ test('3 -> 3 psync with a big key (rebuilt in chunks, not one RESTORE) and write
   const { out } = await report(r.out);
   assert.equal(out.verify.differ, 0);
   assert.ok(out.verify.compared > 20000);
-  assert.equal(out.shards.reduce((n: number, s: { fullSyncs: number }) => n + s.fullSyncs, 0), 3);
+  assert.equal(
+    out.shards.reduce((n: number, s: { fullSyncs: number }) => n + s.fullSyncs, 0),
+    3,
+  );
 });
 
 test('scan mode with keyspace notifications, into a target that holds keys (confirmed): changes during and after the copy arrive, notify-keyspace-events is set back', async () => {
-  const cfg = async () => ((await withNode(BASE + 1, password, (c) => c.call('CONFIG', 'GET', 'notify-keyspace-events'))) as string[])[1];
+  const cfg = async () =>
+    ((await withNode(BASE + 1, password, (c) => c.call('CONFIG', 'GET', 'notify-keyspace-events'))) as string[])[1];
   const before = await cfg();
   // The target holds the keys of the test before: refused unattended without --allow-destructive.
-  const refused = await cli(home, ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--param', 'mode=scan', '--param', 'notify=true']);
+  const refused = await cli(home, [
+    'run',
+    'migrate-sync',
+    '--inventory',
+    inventory,
+    '--yes',
+    '--param',
+    'mode=scan',
+    '--param',
+    'notify=true',
+  ]);
   assert.equal(refused.code, 2, refused.out);
   assert.match(refused.out + refused.stderr, /E_DESTRUCTIVE/);
   const writer = startWriter(BASE, password, 'scan');
-  const r = await cli(home, ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--allow-destructive', '--param', 'mode=scan', '--param', 'notify=true', '--param', 'pauseWrites=true', '--param', 'pauseSeconds=60']);
+  const r = await cli(home, [
+    'run',
+    'migrate-sync',
+    '--inventory',
+    inventory,
+    '--yes',
+    '--allow-destructive',
+    '--param',
+    'mode=scan',
+    '--param',
+    'notify=true',
+    '--param',
+    'pauseWrites=true',
+    '--param',
+    'pauseSeconds=60',
+  ]);
   await unpause();
   const writes = await writer.stop();
   assert.equal(r.code, 0, r.out);
@@ -112,9 +194,29 @@ test('engine=redis-shake: a missing binary is a clear precondition error; a stan
   const record = join(tmpdir(), `rr-standin-${process.pid}`);
   // A key only the source has: a sync engine that copies nothing must not end in success.
   await withNode(portOf('standin'), password, (c) => c.set('standin', 'only in the source'));
-  const r = await cli(home, ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--allow-destructive', '--param', 'engine=redis-shake', '--param', `shakeBinary=${standin}`, '--param', 'rounds=1'], { STANDIN_RECORD: record });
+  const r = await cli(
+    home,
+    [
+      'run',
+      'migrate-sync',
+      '--inventory',
+      inventory,
+      '--yes',
+      '--allow-destructive',
+      '--param',
+      'engine=redis-shake',
+      '--param',
+      `shakeBinary=${standin}`,
+      '--param',
+      'rounds=1',
+    ],
+    { STANDIN_RECORD: record },
+  );
   assert.equal(r.code, 1, r.out);
-  assert.match(r.out, /step verify failed: postcondition failed: no differences: \d+ of \d+ keys differ \(.*missing \d+/);
+  assert.match(
+    r.out,
+    /step verify failed: postcondition failed: no differences: \d+ of \d+ keys differ \(.*missing \d+/,
+  );
   assert.match(r.out, /RedisShake source 0: saving/);
   assert.match(r.out, /RedisShake source 2: incremental/);
   const [pid, conf] = readFileSync(record, 'utf8').trim().split(' ');
@@ -132,7 +234,8 @@ test('a planned failover of a source master during the incremental sync is follo
     await new Promise((r) => setTimeout(r, 500));
     const { masterOfSlot0, replicaOfIt } = await roles(BASE, password, 0);
     await withNode(Number(replicaOfIt.split(':')[1]), password, (c) => c.call('CLUSTER', 'FAILOVER'));
-    for (let i = 0; i < 200 && (await roles(BASE + 1, password, 0)).masterOfSlot0 !== replicaOfIt; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && (await roles(BASE + 1, password, 0)).masterOfSlot0 !== replicaOfIt; i++)
+      await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 1500));
     await writer.stop();
     assert.ok(await session.catchUp({ timeoutMs: 20000 }), logs.join('\n'));
@@ -141,9 +244,23 @@ test('a planned failover of a source master during the incremental sync is follo
     const st = record()!.shards[shard0.shard]!.state;
     assert.equal(st.fullSyncs, 1, logs.join('\n'));
     assert.equal(st.partialSyncs, 1, logs.join('\n'));
-    assert.ok(logs.some((l) => /the source master is now/.test(l)), logs.join('\n'));
+    assert.ok(
+      logs.some((l) => /the source master is now/.test(l)),
+      logs.join('\n'),
+    );
     await session.stop();
-    const v = await verifyData(await openEndpoint(source), await openEndpoint(target), { mode: 'full', rounds: 1, qps: 0, batch: 256, sample: 100, extra: true, ttlToleranceMs: 5000, pauseMs: 0, page: 1000, streamGroups: true });
+    const v = await verifyData(await openEndpoint(source), await openEndpoint(target), {
+      mode: 'full',
+      rounds: 1,
+      qps: 0,
+      batch: 256,
+      sample: 100,
+      extra: true,
+      ttlToleranceMs: 5000,
+      pauseMs: 0,
+      page: 1000,
+      streamGroups: true,
+    });
     assert.equal(v.differences.length, 0, JSON.stringify(v.differences.slice(0, 5)));
   });
 });
@@ -156,7 +273,9 @@ test('guided: every step is asked; the sync runs on while the operator reads the
   const s = await guided(home, ['run', 'migrate-sync', '--inventory', inventory, '--param', 'rounds=1'], (n, out) => {
     if (n === 6) {
       cutOverScreen = out; // only the cut-over step's check prints 'lag now'
-      written = withNode(portOf('{guided}:during-prompt'), password, async (c) => { await c.set('{guided}:during-prompt', 'yes'); });
+      written = withNode(portOf('{guided}:during-prompt'), password, async (c) => {
+        await c.set('{guided}:during-prompt', 'yes');
+      });
     }
     return ENTER;
   });
@@ -166,8 +285,16 @@ test('guided: every step is asked; the sync runs on while the operator reads the
   await written;
   const id = /run (\S+) succeeded/.exec(s.out)![1]!;
   const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
-  assert.equal(show.audit.filter((a: { command: string; args: string[] }) => a.command === 'OPERATOR-CONTINUE' && a.args[0] === 'guided').length, 8);
-  assert.equal(await withNode(portOf('{guided}:during-prompt', 100), password, (c) => c.get('{guided}:during-prompt')), 'yes');
+  assert.equal(
+    show.audit.filter(
+      (a: { command: string; args: string[] }) => a.command === 'OPERATOR-CONTINUE' && a.args[0] === 'guided',
+    ).length,
+    8,
+  );
+  assert.equal(
+    await withNode(portOf('{guided}:during-prompt', 100), password, (c) => c.get('{guided}:during-prompt')),
+    'yes',
+  );
 });
 
 test('a planned failover of a target master during the incremental sync under load: the sync reads the target again, continues from the checkpoints the promoted replica holds, and verify finds nothing', async () => {
@@ -177,22 +304,50 @@ test('a planned failover of a target master during the incremental sync under lo
     // The sync has applied writes (its checkpoints moved past the full sync) before the failover.
     for (let i = 0; i < 200 && writer.count() < 3000; i++) await new Promise((r) => setTimeout(r, 25));
     const before = session.status().map((s) => s.applied ?? 0);
-    for (let i = 0; i < 200 && session.status().some((s, j) => (s.applied ?? 0) <= before[j]!); i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 200 && session.status().some((s, j) => (s.applied ?? 0) <= before[j]!); i++)
+      await new Promise((r) => setTimeout(r, 25));
     const { replicaOfIt } = await roles(BASE + 100, password, 0);
     await withNode(Number(replicaOfIt.split(':')[1]), password, (c) => c.call('CLUSTER', 'FAILOVER'));
-    for (let i = 0; i < 200 && (await roles(BASE + 101, password, 0)).masterOfSlot0 !== replicaOfIt; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 200 && (await roles(BASE + 101, password, 0)).masterOfSlot0 !== replicaOfIt; i++)
+      await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 1500));
     await writer.stop();
     assert.ok(await session.catchUp({ timeoutMs: 30000 }), logs.join('\n'));
-    assert.ok(session.status().every((s) => !s.failures), logs.join('\n'));
-    assert.ok(record()!.shards.every((s) => s.state.fullSyncs === 1), `no second full sync: ${logs.join('\n')}`);
+    assert.ok(
+      session.status().every((s) => !s.failures),
+      logs.join('\n'),
+    );
+    assert.ok(
+      record()!.shards.every((s) => s.state.fullSyncs === 1),
+      `no second full sync: ${logs.join('\n')}`,
+    );
     // It noticed (the demoted master refused the batch), read the target again and continued past the full sync.
-    assert.ok(logs.some((l) => /READONLY|MOVED/.test(l)), logs.join('\n'));
-    const continued = logs.map((l) => /continued from \S+ at offset (\d+)/.exec(l)).filter((m): m is RegExpExecArray => !!m).map((m) => Number(m[1]));
-    assert.ok(continued.length >= 1, logs.join("\n"));
-    assert.ok(continued.some((o) => before.some((b) => o >= b)), `continued from the checkpoints (${continued}), not from the full sync (${before})`);
+    assert.ok(
+      logs.some((l) => /READONLY|MOVED/.test(l)),
+      logs.join('\n'),
+    );
+    const continued = logs
+      .map((l) => /continued from \S+ at offset (\d+)/.exec(l))
+      .filter((m): m is RegExpExecArray => !!m)
+      .map((m) => Number(m[1]));
+    assert.ok(continued.length >= 1, logs.join('\n'));
+    assert.ok(
+      continued.some((o) => before.some((b) => o >= b)),
+      `continued from the checkpoints (${continued}), not from the full sync (${before})`,
+    );
     await session.stop();
-    const v = await verifyData(await openEndpoint(source), await openEndpoint(target), { mode: 'full', rounds: 2, qps: 0, batch: 256, sample: 100, extra: true, ttlToleranceMs: 5000, pauseMs: 500, page: 1000, streamGroups: true });
+    const v = await verifyData(await openEndpoint(source), await openEndpoint(target), {
+      mode: 'full',
+      rounds: 2,
+      qps: 0,
+      batch: 256,
+      sample: 100,
+      extra: true,
+      ttlToleranceMs: 5000,
+      pauseMs: 500,
+      page: 1000,
+      streamGroups: true,
+    });
     assert.equal(v.differences.length, 0, JSON.stringify(v.differences.slice(0, 5)));
   });
 });

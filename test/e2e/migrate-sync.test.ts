@@ -15,7 +15,18 @@ let inventory = '';
 let password = '';
 
 before(async () => {
-  const r = await cli(home, ['sandbox', 'up', '--name', 'sync5', '--base-port', String(BASE), '--keys', '20000', '--target-masters', '5']);
+  const r = await cli(home, [
+    'sandbox',
+    'up',
+    '--name',
+    'sync5',
+    '--base-port',
+    String(BASE),
+    '--keys',
+    '20000',
+    '--target-masters',
+    '5',
+  ]);
   if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
   inventory = r.stdout.trim().split('\n').pop()!;
   password = readFileSync(join(dirname(inventory), 'password'), 'utf8').trim();
@@ -24,12 +35,14 @@ after(async () => {
   await cli(home, ['sandbox', 'down', '--name', 'sync5']);
 });
 
-const stats = async (port: number) => parseInfo((await withNode(port, password, (r) => r.call('INFO', 'stats'))) as string);
+const stats = async (port: number) =>
+  parseInfo((await withNode(port, password, (r) => r.call('INFO', 'stats'))) as string);
 
 test('3 -> 5 live sync under a steady write load, killed (SIGKILL) in the incremental phase and resumed: partial resync, no second full sync, nothing applied twice, verify finds nothing', async () => {
   // One master sends its RDB through a file (disk-based), the others diskless.
   await withNode(MASTERS[0]!, password, (r) => r.call('CONFIG', 'SET', 'repl-diskless-sync', 'no'));
-  for (const p of MASTERS.slice(1)) await withNode(p, password, (r) => r.call('CONFIG', 'SET', 'repl-diskless-sync', 'yes'));
+  for (const p of MASTERS.slice(1))
+    await withNode(p, password, (r) => r.call('CONFIG', 'SET', 'repl-diskless-sync', 'yes'));
   const before = await Promise.all(MASTERS.map(stats));
 
   const writer = startWriter(BASE, password);
@@ -50,24 +63,47 @@ test('3 -> 5 live sync under a steady write load, killed (SIGKILL) in the increm
 
   const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
   const report = show.steps.find((s: { stepId: string }) => s.stepId === 'report').output;
-  assert.deepEqual(report.shards.map((s: { fullSyncs: number; partialSyncs: number }) => [s.fullSyncs, s.partialSyncs]), [[1, 1], [1, 1], [1, 1]]);
+  assert.deepEqual(
+    report.shards.map((s: { fullSyncs: number; partialSyncs: number }) => [s.fullSyncs, s.partialSyncs]),
+    [
+      [1, 1],
+      [1, 1],
+      [1, 1],
+    ],
+  );
   assert.equal(report.verify.differ, 0);
   assert.ok(report.verify.compared >= 20000);
   // The source agrees: one full sync and one accepted partial sync per master, from us.
   const afterStats = await Promise.all(MASTERS.map(stats));
   for (let i = 0; i < 3; i++) {
     assert.equal(Number(afterStats[i]!.sync_full) - Number(before[i]!.sync_full), 1, `full syncs on ${MASTERS[i]}`);
-    assert.equal(Number(afterStats[i]!.sync_partial_ok) - Number(before[i]!.sync_partial_ok), 1, `partial syncs on ${MASTERS[i]}`);
+    assert.equal(
+      Number(afterStats[i]!.sync_partial_ok) - Number(before[i]!.sync_partial_ok),
+      1,
+      `partial syncs on ${MASTERS[i]}`,
+    );
   }
   // Counters are exact (an INCR applied twice would show), and no checkpoint key is left behind.
   let leftovers = 0;
-  for (let p = BASE + 100; p < BASE + 105; p++) leftovers += ((await withNode(p, password, (c) => c.call('KEYS', 'redis-runbook:*'))) as string[]).length;
+  for (let p = BASE + 100; p < BASE + 105; p++)
+    leftovers += ((await withNode(p, password, (c) => c.call('KEYS', 'redis-runbook:*'))) as string[]).length;
   assert.equal(leftovers, 0);
   assert.equal(show.run.status, 'succeeded');
 });
 
 test('resumed after the source lost the stream (a backlog too small for the writes made meanwhile): the shard is synced in full again, and the log says why', async () => {
-  const args = ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--allow-destructive', '--param', 'max-lag=1mb', '--param', 'rounds=2'];
+  const args = [
+    'run',
+    'migrate-sync',
+    '--inventory',
+    inventory,
+    '--yes',
+    '--allow-destructive',
+    '--param',
+    'max-lag=1mb',
+    '--param',
+    'rounds=2',
+  ];
   const first = await cli(home, args, { REDIS_RUNBOOK_FAILPOINT: 'catch-up:caught-up' });
   assert.equal(first.code, 137, first.out);
   const id = runIdOf(first);
@@ -82,10 +118,14 @@ test('resumed after the source lost the stream (a backlog too small for the writ
     assert.match(r.out, /full sync from 127\.0\.0\.1:\d+ \(the source refused to continue from the checkpoint/);
     const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
     const report = show.steps.find((s: { stepId: string }) => s.stepId === 'report').output;
-    assert.deepEqual(report.shards.map((s: { fullSyncs: number }) => s.fullSyncs), [2, 2, 2]);
+    assert.deepEqual(
+      report.shards.map((s: { fullSyncs: number }) => s.fullSyncs),
+      [2, 2, 2],
+    );
     assert.equal(report.verify.differ, 0);
   } finally {
-    for (const p of MASTERS) await withNode(p, password, (r) => r.call('CONFIG', 'SET', 'repl-backlog-size', String(1 << 20)));
+    for (const p of MASTERS)
+      await withNode(p, password, (r) => r.call('CONFIG', 'SET', 'repl-backlog-size', String(1 << 20)));
   }
 });
 
@@ -100,6 +140,14 @@ test('killed while the full sync loads and resumed: a shard whose load did not f
   const report = show.steps.find((s: { stepId: string }) => s.stepId === 'report').output;
   // Each shard: loaded before the kill and continued (1 + 1), cut off while loading and loaded again (2 + 0),
   // or not yet answered by its master at the kill (1 + 0).
-  for (const s of report.shards) assert.ok([[1, 1], [2, 0], [1, 0]].some(([f, p]) => s.fullSyncs === f && s.partialSyncs === p), JSON.stringify(report.shards));
+  for (const s of report.shards)
+    assert.ok(
+      [
+        [1, 1],
+        [2, 0],
+        [1, 0],
+      ].some(([f, p]) => s.fullSyncs === f && s.partialSyncs === p),
+      JSON.stringify(report.shards),
+    );
   assert.equal(report.verify.differ, 0);
 });

@@ -17,7 +17,21 @@ let inventory = '';
 let password = '';
 
 before(async () => {
-  const r = await cli(home, ['sandbox', 'up', '--name', 'mc', '--hosts', '3', '--direct-copy', '--base-port', String(BASE), '--keys', '3000', '--target-masters', '3']);
+  const r = await cli(home, [
+    'sandbox',
+    'up',
+    '--name',
+    'mc',
+    '--hosts',
+    '3',
+    '--direct-copy',
+    '--base-port',
+    String(BASE),
+    '--keys',
+    '3000',
+    '--target-masters',
+    '3',
+  ]);
   if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
   inventory = r.stdout.trim().split('\n').pop()!;
   net = readHosts(home, 'mc');
@@ -30,7 +44,15 @@ after(async () => {
 const TARGET_MASTERS = [0, 1, 2].map((i) => BASE + 100 + i);
 
 async function dbsize(port: number): Promise<number> {
-  const r = new Redis({ host: hostOfNode(net, port).address, port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, commandTimeout: 10_000 });
+  const r = new Redis({
+    host: hostOfNode(net, port).address,
+    port,
+    password,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    commandTimeout: 10_000,
+  });
   r.on('error', () => {});
   await r.connect();
   try {
@@ -41,9 +63,16 @@ async function dbsize(port: number): Promise<number> {
 }
 const targetKeys = async () => (await Promise.all(TARGET_MASTERS.map(dbsize))).reduce((a, b) => a + b, 0);
 
-interface Audit { command: string; args: string[] }
+interface Audit {
+  command: string;
+  args: string[];
+}
 async function shown(id: string) {
-  return JSON.parse((await cli(home, ['show', id, '--json'])).stdout) as { run: { status: string }; audit: Audit[]; steps: Array<{ stepId: string; output: { differedPerRound?: number[]; compared?: number } }> };
+  return JSON.parse((await cli(home, ['show', id, '--json'])).stdout) as {
+    run: { status: string };
+    audit: Audit[];
+    steps: Array<{ stepId: string; output: { differedPerRound?: number[]; compared?: number } }>;
+  };
 }
 const runId = (out: string) => /^run (\S+):/m.exec(out)![1]!;
 
@@ -61,7 +90,12 @@ test('direct copy: rsync runs on each source host and pushes to the target host 
     const src = net.hosts.find((h) => h.name === from!.split(':')[0])!;
     const dst = net.hosts.find((h) => h.name === to!.split(':')[0])!;
     // ssh to the source host, whose rsync sends to the target host's address.
-    assert.match(lines[0]!, new RegExp(`^ssh .* -- root@${src.address.replace(/\./g, '\\.')} 'rsync .* root@${dst.address.replace(/\./g, '\\.')}:`));
+    assert.match(
+      lines[0]!,
+      new RegExp(
+        `^ssh .* -- root@${src.address.replace(/\./g, '\\.')} 'rsync .* root@${dst.address.replace(/\./g, '\\.')}:`,
+      ),
+    );
   }
   assert.equal(await targetKeys(), 3000);
   assert.deepEqual(show.steps.find((s) => s.stepId === 'compare')!.output.differedPerRound, [0]);
@@ -71,11 +105,15 @@ test('without copyTo the same migration goes through this machine (two rsync hop
   // The inventory without host-to-host trust, the password file referred to where it is.
   const doc = parse(readFileSync(inventory, 'utf8'));
   for (const h of Object.values(doc.hosts) as Array<Record<string, unknown>>) delete h.copyTo;
-  for (const c of Object.values(doc.clusters) as Array<{ auth: { password: { file: string } } }>) c.auth.password.file = join(net.dir, 'password');
+  for (const c of Object.values(doc.clusters) as Array<{ auth: { password: { file: string } } }>)
+    c.auth.password.file = join(net.dir, 'password');
   const viaRunner = join(home, 'via-runner.yaml');
   writeFileSync(viaRunner, stringify(doc));
 
-  const cluster = new Cluster([{ host: hostOfNode(net, BASE).address, port: BASE }], { redisOptions: { password }, enableOfflineQueue: true });
+  const cluster = new Cluster([{ host: hostOfNode(net, BASE).address, port: BASE }], {
+    redisOptions: { password },
+    enableOfflineQueue: true,
+  });
   try {
     for (let i = 0; i < 200; i++) await cluster.set(`extra:${i}`, String(i));
   } finally {

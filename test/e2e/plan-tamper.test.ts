@@ -20,11 +20,24 @@ after(async () => {
   await sandboxDown(home);
 });
 
-interface PlanJson { id: string; createdAt: string; params: Record<string, string>; steps: Array<{ id: string; args: Record<string, unknown>; destructive?: string }> }
+interface PlanJson {
+  id: string;
+  createdAt: string;
+  params: Record<string, string>;
+  steps: Array<{ id: string; args: Record<string, unknown>; destructive?: string }>;
+}
 
 async function savePlan(name: string, runbook: string, params: string[]): Promise<{ file: string; plan: PlanJson }> {
   const file = join(home, `${name}.json`);
-  const r = await cli(home, ['plan', runbook, '--inventory', inventory, ...params.flatMap((p) => ['--param', p]), '--out', file]);
+  const r = await cli(home, [
+    'plan',
+    runbook,
+    '--inventory',
+    inventory,
+    ...params.flatMap((p) => ['--param', p]),
+    '--out',
+    file,
+  ]);
   assert.equal(r.code, 0, r.out);
   return { file, plan: JSON.parse(readFileSync(file, 'utf8')) as PlanJson };
 }
@@ -47,24 +60,34 @@ test('a decommission plan with its destructive flags deleted is refused (E_PLAN_
   const { replicaOfIt } = await roles(BASE, password);
   const { file, plan } = await savePlan('decom', 'decommission-node', [`node=${replicaOfIt}`]);
   assert.ok(plan.steps.find((s) => s.id === 'forget')?.destructive, 'the saved plan marks forget destructive');
-  const edited = edit(file, plan, (p) => { for (const s of p.steps) delete s.destructive; });
+  const edited = edit(file, plan, (p) => {
+    for (const s of p.steps) delete s.destructive;
+  });
   const before = await structure(PORTS, password);
   const r = await cli(home, ['run', '--plan', edited, '--yes']);
   assert.equal(r.code, 3, r.out);
-  assert.match(r.stderr, /E_PLAN_TAMPERED: plan \S+ is not the plan `redis-runbook plan` made: step forget: destructive is \(absent\) in the saved plan, "removes /);
+  assert.match(
+    r.stderr,
+    /E_PLAN_TAMPERED: plan \S+ is not the plan `redis-runbook plan` made: step forget: destructive is \(absent\) in the saved plan, "removes /,
+  );
   assert.match(r.stderr, /step shutdown: destructive/);
   assert.equal(await structure(PORTS, password), before, 'the cluster is unchanged: the node was not forgotten');
   await noRuns();
 });
 
-test('a manual-failover plan with one step\'s args edited is refused naming the step and field; no CLUSTER FAILOVER', async () => {
+test("a manual-failover plan with one step's args edited is refused naming the step and field; no CLUSTER FAILOVER", async () => {
   const { masterOfSlot0, replicaOfIt } = await roles(BASE, password);
   const { file, plan } = await savePlan('mf-args', 'manual-failover', [`node=${masterOfSlot0}`]);
-  const edited = edit(file, plan, (p) => { p.steps.find((s) => s.id === 'replica-in-sync')!.args.mode = 'force'; });
+  const edited = edit(file, plan, (p) => {
+    p.steps.find((s) => s.id === 'replica-in-sync')!.args.mode = 'force';
+  });
   const before = await structure(PORTS, password);
   const r = await cli(home, ['run', '--plan', edited, '--yes', '--allow-destructive']);
   assert.equal(r.code, 3, r.out);
-  assert.match(r.stderr, /E_PLAN_TAMPERED: .*step replica-in-sync: args\.mode is "force" in the saved plan, "default" when resolved now/);
+  assert.match(
+    r.stderr,
+    /E_PLAN_TAMPERED: .*step replica-in-sync: args\.mode is "force" in the saved plan, "default" when resolved now/,
+  );
   assert.equal(await structure(PORTS, password), before);
   const after = await roles(BASE, password);
   assert.equal(after.masterOfSlot0, masterOfSlot0, 'roles unchanged');
@@ -76,12 +99,16 @@ test('a plan whose signed fields outside the steps were changed (its time), or w
   const { masterOfSlot0 } = await roles(BASE, password);
   const { file, plan } = await savePlan('mf-sig', 'manual-failover', [`node=${masterOfSlot0}`]);
   // Same steps either way; only the signature can tell.
-  const edited = edit(file, plan, (p) => { p.createdAt = new Date(Date.parse(p.createdAt) + 1000).toISOString(); });
+  const edited = edit(file, plan, (p) => {
+    p.createdAt = new Date(Date.parse(p.createdAt) + 1000).toISOString();
+  });
   const before = await structure(PORTS, password);
   const r = await cli(home, ['run', '--plan', edited, '--yes']);
   assert.equal(r.code, 3, r.out);
   assert.match(r.stderr, /E_PLAN_TAMPERED: .*its signature does not match its content/);
-  const unsigned = edit(file, plan, (p) => { delete (p as { seal?: unknown }).seal; });
+  const unsigned = edit(file, plan, (p) => {
+    delete (p as { seal?: unknown }).seal;
+  });
   const r2 = await cli(home, ['run', '--plan', unsigned, '--yes']);
   assert.equal(r2.code, 3, r2.out);
   assert.match(r2.stderr, /E_PLAN_TAMPERED: .*it has no signature/);
@@ -98,7 +125,10 @@ test('a plan is refused when the inventory file changed after planning (E_PLAN_I
     writeFileSync(inventory, `${original}# edited after the plan was reviewed\n`);
     const r = await cli(home, ['run', '--plan', file, '--yes']);
     assert.equal(r.code, 3, r.out);
-    assert.match(r.stderr, /E_PLAN_INVENTORY_CHANGED: the inventory \S+ is not the one plan \S+ was made from \(its SHA-256 was [0-9a-f]{12}\.\.\., is now [0-9a-f]{12}\.\.\.\)/);
+    assert.match(
+      r.stderr,
+      /E_PLAN_INVENTORY_CHANGED: the inventory \S+ is not the one plan \S+ was made from \(its SHA-256 was [0-9a-f]{12}\.\.\., is now [0-9a-f]{12}\.\.\.\)/,
+    );
   } finally {
     writeFileSync(inventory, original);
   }
@@ -116,7 +146,24 @@ test('a plan is refused with another --state-dir (E_PLAN_FOREIGN): it was signed
     const r = await cli(home, ['--state-dir', other, 'run', '--plan', file, '--yes']);
     assert.equal(r.code, 3, r.out);
     assert.match(r.stderr, /E_PLAN_FOREIGN: plan \S+ was not made with this state dir/);
-    if (i === 0) assert.equal((await cli(home, ['--state-dir', other, 'plan', 'manual-failover', '--inventory', inventory, '--param', `node=${masterOfSlot0}`, '--out', join(other, 'own.json')])).code, 0);
+    if (i === 0)
+      assert.equal(
+        (
+          await cli(home, [
+            '--state-dir',
+            other,
+            'plan',
+            'manual-failover',
+            '--inventory',
+            inventory,
+            '--param',
+            `node=${masterOfSlot0}`,
+            '--out',
+            join(other, 'own.json'),
+          ])
+        ).code,
+        0,
+      );
   }
   assert.equal(await structure(PORTS, password), before);
   await noRuns(other);
@@ -129,7 +176,15 @@ test('the plan key is 0600 in the state dir and appears nowhere in the plan or t
   assert.match(key, /^[0-9a-f]{64}$/);
   const { file } = await savePlan('mf-key', 'manual-failover', [`node=${(await roles(BASE, password)).masterOfSlot0}`]);
   assert.ok(!readFileSync(file, 'utf8').includes(key));
-  const r = await cli(home, ['plan', 'manual-failover', '--inventory', inventory, '--param', `node=${(await roles(BASE, password)).masterOfSlot0}`, '--json']);
+  const r = await cli(home, [
+    'plan',
+    'manual-failover',
+    '--inventory',
+    inventory,
+    '--param',
+    `node=${(await roles(BASE, password)).masterOfSlot0}`,
+    '--json',
+  ]);
   assert.ok(!r.out.includes(key));
 });
 

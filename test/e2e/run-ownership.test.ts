@@ -40,26 +40,62 @@ test('a run claimed by another process while it waits at a prompt stops without 
     const env = session.env(inv, 'read-write', session.store);
     const plan = buildPlan(rb, params, inv.file, await discover(rb, params, env));
     const store = session.store;
-    store.createRun({ id: 'own-1', runbook: rb.name, clusters: ['source'], status: 'running', createdAt: Date.now(), pid: process.pid, planJson: JSON.stringify(plan), runbookHash: rb.hash, inventoryFile: inv.file },
-      plan.steps.map((s, idx) => ({ stepId: s.id, idx, kind: s.kind, title: s.title })));
+    store.createRun(
+      {
+        id: 'own-1',
+        runbook: rb.name,
+        clusters: ['source'],
+        status: 'running',
+        createdAt: Date.now(),
+        pid: process.pid,
+        planJson: JSON.stringify(plan),
+        runbookHash: rb.hash,
+        inventoryFile: inv.file,
+      },
+      plan.steps.map((s, idx) => ({ stepId: s.id, idx, kind: s.kind, title: s.title })),
+    );
     // Another process (a `resume` that took this one for dead) claims the run while the failover prompt is open.
     other = spawn('sleep', ['60'], { stdio: 'ignore' });
     const prompter = {
       confirmStep: async (step: { id: string }) => {
         if (step.id === 'failover') {
-          store.db.prepare('UPDATE runs SET pid = ?, pid_start = ?, host = ? WHERE id = ?').run(other!.pid, startTimeOf(other!.pid!), hostname(), 'own-1');
+          store.db
+            .prepare('UPDATE runs SET pid = ?, pid_start = ?, host = ? WHERE id = ?')
+            .run(other!.pid, startTimeOf(other!.pid!), hostname(), 'own-1');
         }
         return 'continue' as const;
       },
       onFailure: async () => 'abort' as const,
     };
-    const outcome = await executeRun({ kinds: stepKinds, store, runId: 'own-1', plan, env, prompter, allowDestructive: false, stop: new AbortController().signal });
+    const outcome = await executeRun({
+      kinds: stepKinds,
+      store,
+      runId: 'own-1',
+      plan,
+      env,
+      prompter,
+      allowDestructive: false,
+      stop: new AbortController().signal,
+    });
     assert.equal(outcome.status, 'stopped');
     assert.equal(outcome.lost, true);
-    assert.match(outcome.error ?? '', new RegExp(`E_RUN_TAKEN_OVER: run own-1 is now owned by pid ${other.pid} on host ${hostname()}, not this process`));
+    assert.match(
+      outcome.error ?? '',
+      new RegExp(
+        `E_RUN_TAKEN_OVER: run own-1 is now owned by pid ${other.pid} on host ${hostname()}, not this process`,
+      ),
+    );
     const audit = store.audit('own-1');
-    assert.equal(audit.filter((a) => a.command === 'CLUSTER' && a.args[0] === 'FAILOVER').length, 0, 'no CLUSTER FAILOVER was sent');
-    assert.equal(audit.filter((a) => a.write && !['OPERATOR-CONTINUE'].includes(a.command)).length, 0, 'no write was journaled');
+    assert.equal(
+      audit.filter((a) => a.command === 'CLUSTER' && a.args[0] === 'FAILOVER').length,
+      0,
+      'no CLUSTER FAILOVER was sent',
+    );
+    assert.equal(
+      audit.filter((a) => a.write && !['OPERATOR-CONTINUE'].includes(a.command)).length,
+      0,
+      'no write was journaled',
+    );
     const run = store.getRun('own-1')!;
     assert.equal(run.pid, other.pid, 'the new owner keeps the run');
     assert.equal(run.status, 'waiting', 'the run is as the new owner found it');

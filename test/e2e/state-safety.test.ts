@@ -14,12 +14,19 @@ const mode = (p: string) => statSync(p).mode & 0o777;
 /** The CLI, killed if it is still running after `ms` (a refusal must be quick; a spin must not hang the suite). */
 function within(ms: number, home: string, args: string[]): Promise<CliResult & { killed: boolean }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'], timeout: ms, killSignal: 'SIGKILL' });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: ms,
+      killSignal: 'SIGKILL',
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code, signal) => resolve({ code: code ?? 137, stdout, stderr, out: stdout + stderr, killed: signal === 'SIGKILL' }));
+    child.on('close', (code, signal) =>
+      resolve({ code: code ?? 137, stdout, stderr, out: stdout + stderr, killed: signal === 'SIGKILL' }),
+    );
   });
 }
 
@@ -44,7 +51,10 @@ test('a state directory under /proc and an inventory that is /dev/zero are refus
   writeFileSync(big, `# ${'x'.repeat(2 * 1024 * 1024)}\nclusters: {}\n`);
   const tooBig = await within(15_000, home, ['check', '--inventory', big, '--cluster', 'source']);
   assert.equal(tooBig.code, 2, tooBig.out);
-  assert.match(tooBig.stderr, /E_INVENTORY_TOO_BIG: inventory .*big.yaml is \d+ bytes; an inventory is at most 1048576/);
+  assert.match(
+    tooBig.stderr,
+    /E_INVENTORY_TOO_BIG: inventory .*big.yaml is \d+ bytes; an inventory is at most 1048576/,
+  );
   // A state directory that is a file.
   const file = join(home, 'a-file');
   writeFileSync(file, 'x');
@@ -102,20 +112,38 @@ test('a state.db that is not a database is refused with a code and a fix', async
 
 test('an unset password variable, a missing password file and a missing TLS file are usage errors naming the reference, not an unreachable cluster', async () => {
   const home = tempStateDir();
-  const inv = (name: string, text: string) => { const p = join(home, name); writeFileSync(p, text); return p; };
+  const inv = (name: string, text: string) => {
+    const p = join(home, name);
+    writeFileSync(p, text);
+    return p;
+  };
   // Port 9190 of this test's range: nothing listens there, and nothing must be tried.
-  const envInv = inv('env.yaml', 'clusters:\n  source:\n    seeds: ["127.0.0.1:9190"]\n    auth: { password: { env: RR_SAFETY_UNSET_PW } }\n');
-  const env = await cli(home, ['plan', 'manual-failover', '--inventory', envInv, '--param', 'node=127.0.0.1:9190'], { RR_SAFETY_UNSET_PW: '' });
+  const envInv = inv(
+    'env.yaml',
+    'clusters:\n  source:\n    seeds: ["127.0.0.1:9190"]\n    auth: { password: { env: RR_SAFETY_UNSET_PW } }\n',
+  );
+  const env = await cli(home, ['plan', 'manual-failover', '--inventory', envInv, '--param', 'node=127.0.0.1:9190'], {
+    RR_SAFETY_UNSET_PW: '',
+  });
   assert.equal(env.code, 2, env.out);
   assert.match(env.stderr, /E_SECRET_MISSING: clusters\.source\.auth\.password: env RR_SAFETY_UNSET_PW is not set/);
   assert.doesNotMatch(env.out, /unreachable/i);
 
-  const fileInv = inv('file.yaml', 'clusters:\n  source:\n    seeds: ["127.0.0.1:9190"]\n    auth: { password: { file: no-such-pw } }\n');
+  const fileInv = inv(
+    'file.yaml',
+    'clusters:\n  source:\n    seeds: ["127.0.0.1:9190"]\n    auth: { password: { file: no-such-pw } }\n',
+  );
   const file = await cli(home, ['check', '--inventory', fileInv, '--cluster', 'source']);
   assert.equal(file.code, 2, file.out);
-  assert.match(file.stderr, /E_SECRET_MISSING: clusters\.source\.auth\.password: cannot read secret file .*no-such-pw \(ENOENT\)/);
+  assert.match(
+    file.stderr,
+    /E_SECRET_MISSING: clusters\.source\.auth\.password: cannot read secret file .*no-such-pw \(ENOENT\)/,
+  );
 
-  const tlsInv = inv('tls.yaml', 'clusters:\n  source:\n    seeds: ["127.0.0.1:9190"]\n    tls: { ca: no-such-ca.pem }\n');
+  const tlsInv = inv(
+    'tls.yaml',
+    'clusters:\n  source:\n    seeds: ["127.0.0.1:9190"]\n    tls: { ca: no-such-ca.pem }\n',
+  );
   const tls = await cli(home, ['check', '--inventory', tlsInv, '--cluster', 'source']);
   assert.equal(tls.code, 2, tls.out);
   assert.match(tls.stderr, /E_TLS_FILE: clusters\.source\.tls\.ca: cannot read .*no-such-ca\.pem \(ENOENT\)/);
@@ -123,7 +151,10 @@ test('an unset password variable, a missing password file and a missing TLS file
 
   // A two-character password is refused before anything is sent.
   writeFileSync(join(home, 'short-pw'), 'ab');
-  const shortInv = inv('short.yaml', 'clusters:\n  source:\n    seeds: ["127.0.0.1:9190"]\n    auth: { password: { file: short-pw } }\n');
+  const shortInv = inv(
+    'short.yaml',
+    'clusters:\n  source:\n    seeds: ["127.0.0.1:9190"]\n    auth: { password: { file: short-pw } }\n',
+  );
   const short = await cli(home, ['check', '--inventory', shortInv, '--cluster', 'source']);
   assert.equal(short.code, 2, short.out);
   assert.match(short.stderr, /E_SECRET_TOO_SHORT: clusters\.source\.auth\.password/);

@@ -23,11 +23,25 @@ let tlsOpts: { ca: Buffer; cert: Buffer; key: Buffer };
 let tgtPassword = '';
 let tgtTls: { ca: Buffer; cert: Buffer; key: Buffer };
 
-const files = (dir: string) => ({ ca: readFileSync(join(dir, 'tls/ca.crt')), cert: readFileSync(join(dir, 'tls/client.crt')), key: readFileSync(join(dir, 'tls/client.key')) });
+const files = (dir: string) => ({
+  ca: readFileSync(join(dir, 'tls/ca.crt')),
+  cert: readFileSync(join(dir, 'tls/client.crt')),
+  key: readFileSync(join(dir, 'tls/client.key')),
+});
 
 before(async () => {
   const up = async (name: string, base: number, keys: number) => {
-    const r = await cli(home, ['sandbox', 'up', '--name', name, '--base-port', String(base), '--keys', String(keys), '--tls']);
+    const r = await cli(home, [
+      'sandbox',
+      'up',
+      '--name',
+      name,
+      '--base-port',
+      String(base),
+      '--keys',
+      String(keys),
+      '--tls',
+    ]);
     if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
     return r.stdout.trim().split('\n').pop()!;
   };
@@ -41,11 +55,18 @@ before(async () => {
   const abs = (inv: string, c: Record<string, unknown>) => {
     const d = dirname(inv);
     const t = c.tls as Record<string, string>;
-    return { ...c, auth: { password: { file: join(d, 'password') } }, tls: { ca: join(d, t.ca!), cert: join(d, t.cert!), key: join(d, t.key!) } };
+    return {
+      ...c,
+      auth: { password: { file: join(d, 'password') } },
+      tls: { ca: join(d, t.ca!), cert: join(d, t.cert!), key: join(d, t.key!) },
+    };
   };
   const src = parse(readFileSync(srcInv, 'utf8'));
   const tgt = parse(readFileSync(tgtInv, 'utf8'));
-  const doc = { clusters: { source: abs(srcInv, src.clusters.source), target: abs(tgtInv, tgt.clusters.source) }, hosts: src.hosts };
+  const doc = {
+    clusters: { source: abs(srcInv, src.clusters.source), target: abs(tgtInv, tgt.clusters.source) },
+    hosts: src.hosts,
+  };
   inventory = join(home, 'inventory.yaml');
   writeFileSync(inventory, stringify(doc));
   const plain = structuredClone(doc);
@@ -59,15 +80,31 @@ after(async () => {
 });
 
 async function withTls<T>(port: number, pw: string, tls: object, fn: (r: Redis) => Promise<T>): Promise<T> {
-  const r = new Redis({ host: '127.0.0.1', port, password: pw, tls, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 2000, commandTimeout: 10000 });
+  const r = new Redis({
+    host: '127.0.0.1',
+    port,
+    password: pw,
+    tls,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 2000,
+    commandTimeout: 10000,
+  });
   r.on('error', () => {});
   await r.connect();
-  try { return await fn(r); } finally { r.disconnect(); }
+  try {
+    return await fn(r);
+  } finally {
+    r.disconnect();
+  }
 }
 
 async function masterOfSlot0(): Promise<{ master: string; replica: string }> {
   for (let i = 0; ; i++) {
-    const nodes = parseClusterNodes((await withTls(SRC + 1, password, tlsOpts, (r) => r.call('CLUSTER', 'NODES'))) as string);
+    const nodes = parseClusterNodes(
+      (await withTls(SRC + 1, password, tlsOpts, (r) => r.call('CLUSTER', 'NODES'))) as string,
+    );
     const m = nodes.find((n) => n.flags.includes('master') && n.slots.some(([a, b]) => a <= 0 && 0 <= b));
     const rep = m && nodes.find((n) => n.masterId === m.id);
     if (m && rep) return { master: m.address, replica: rep.address };
@@ -109,7 +146,21 @@ test('manual-failover over TLS swaps the roles', async () => {
 
 test('migrate-sync (builtin, psync) over TLS: full sync, killed, writes made meanwhile arrive by partial resync, verify finds nothing', async () => {
   const writer = startWriter(SRC, password, 'w', { redis: { tls: tlsOpts } });
-  const args = ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--param', 'engine=builtin', '--param', 'mode=psync', '--param', 'max-lag=1mb', '--param', 'timeout=60'];
+  const args = [
+    'run',
+    'migrate-sync',
+    '--inventory',
+    inventory,
+    '--yes',
+    '--param',
+    'engine=builtin',
+    '--param',
+    'mode=psync',
+    '--param',
+    'max-lag=1mb',
+    '--param',
+    'timeout=60',
+  ];
   const first = await cli(home, args, { REDIS_RUNBOOK_FAILPOINT: 'catch-up:caught-up' });
   assert.equal(first.code, 137, first.out);
   const id = runIdOf(first);
@@ -122,7 +173,14 @@ test('migrate-sync (builtin, psync) over TLS: full sync, killed, writes made mea
   assert.match(r.out, /continued from 127\.0\.0\.1:\d+ at offset \d+ \(partial resync, no full sync\)/);
   const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
   const report = show.steps.find((s: { stepId: string }) => s.stepId === 'report').output;
-  assert.deepEqual(report.shards.map((s: { fullSyncs: number; partialSyncs: number }) => [s.fullSyncs, s.partialSyncs]), [[1, 1], [1, 1], [1, 1]]);
+  assert.deepEqual(
+    report.shards.map((s: { fullSyncs: number; partialSyncs: number }) => [s.fullSyncs, s.partialSyncs]),
+    [
+      [1, 1],
+      [1, 1],
+      [1, 1],
+    ],
+  );
   assert.equal(report.verify.differ, 0);
   assert.ok(report.verify.compared >= 2000);
   // The stand-alone comparison agrees, over TLS on both sides.
@@ -136,9 +194,29 @@ test('migrate-sync (builtin, psync) over TLS: full sync, killed, writes made mea
 
 test('migrate-sync (builtin, scan with keyspace notifications) over TLS: copied and followed, verify finds nothing', async () => {
   const writes = async () => {
-    for (let i = 0; i < 50; i++) await withTls(SRC, password, tlsOpts, async (c) => { await c.call('SET', `{scan}:k${i}`, String(i)).catch(() => undefined); });
+    for (let i = 0; i < 50; i++)
+      await withTls(SRC, password, tlsOpts, async (c) => {
+        await c.call('SET', `{scan}:k${i}`, String(i)).catch(() => undefined);
+      });
   };
-  const run = cli(home, ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--allow-destructive', '--param', 'mode=scan', '--param', 'notify=true', '--param', 'pauseWrites=true', '--param', 'pauseSeconds=30', '--param', 'timeout=60']);
+  const run = cli(home, [
+    'run',
+    'migrate-sync',
+    '--inventory',
+    inventory,
+    '--yes',
+    '--allow-destructive',
+    '--param',
+    'mode=scan',
+    '--param',
+    'notify=true',
+    '--param',
+    'pauseWrites=true',
+    '--param',
+    'pauseSeconds=30',
+    '--param',
+    'timeout=60',
+  ]);
   await writes();
   const r = await run;
   assert.equal(r.code, 0, r.out);
@@ -151,12 +229,33 @@ test('migrate-sync (builtin, scan with keyspace notifications) over TLS: copied 
 test('engine=redis-shake against clusters whose tls: asks for verification and client certificates: refused before RedisShake starts', async () => {
   const standin = fileURLToPath(new URL('../../../test/fixtures/redis-shake-standin.sh', import.meta.url));
   const record = join(home, 'standin-record');
-  const r = await cli(home, ['run', 'migrate-sync', '--inventory', inventory, '--yes', '--allow-destructive', '--param', 'engine=redis-shake', '--param', `shakeBinary=${standin}`, '--param', 'rounds=1'], { STANDIN_RECORD: record });
+  const r = await cli(
+    home,
+    [
+      'run',
+      'migrate-sync',
+      '--inventory',
+      inventory,
+      '--yes',
+      '--allow-destructive',
+      '--param',
+      'engine=redis-shake',
+      '--param',
+      `shakeBinary=${standin}`,
+      '--param',
+      'rounds=1',
+    ],
+    { STANDIN_RECORD: record },
+  );
   assert.notEqual(r.code, 0, r.out);
   assert.match(r.out, /E_SHAKE_TLS/);
   assert.match(r.out, /engine=builtin/);
   assert.ok(!r.out.includes(password));
   let started = true;
-  try { readFileSync(record); } catch { started = false; }
+  try {
+    readFileSync(record);
+  } catch {
+    started = false;
+  }
   assert.equal(started, false, 'the stand-in never ran');
 });

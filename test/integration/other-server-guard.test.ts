@@ -9,7 +9,10 @@ import { noOtherRedisGuard } from '../../src/hosts/node-files.js';
 // A redis-server the inventory does not know, working in a directory, on port 7998.
 const busy = mkdtempSync(join(tmpdir(), 'rr-guard-busy-'));
 const idle = mkdtempSync(join(tmpdir(), 'rr-guard-idle-'));
-const server = spawn('redis-server', ['--port', '7998', '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { cwd: busy, stdio: 'ignore' });
+const server = spawn('redis-server', ['--port', '7998', '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+  cwd: busy,
+  stdio: 'ignore',
+});
 after(() => {
   server.kill('SIGKILL');
   rmSync(busy, { recursive: true, force: true });

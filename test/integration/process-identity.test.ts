@@ -17,26 +17,53 @@ import { stepKinds } from '../../src/steps/registry.js';
 // No redis here: run ownership and process identity against real processes and a real SQLite file.
 
 const children: ChildProcess[] = [];
-after(() => { for (const c of children) c.kill('SIGKILL'); });
+after(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
 
 function spawnSleep(args: string[] = ['60']): ChildProcess {
   const c = spawn('sleep', args, { stdio: 'ignore' });
   children.push(c);
   return c;
 }
-const isAlive = (pid: number) => { try { process.kill(pid, 0); return true; } catch { return false; } };
-const waitGone = async (pid: number) => { for (let i = 0; i < 100 && startTimeOf(pid) !== undefined; i++) await new Promise((r) => setTimeout(r, 50)); };
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const waitGone = async (pid: number) => {
+  for (let i = 0; i < 100 && startTimeOf(pid) !== undefined; i++) await new Promise((r) => setTimeout(r, 50));
+};
 
 /** A run recorded as `running` by the given owner, in a fresh state dir. */
-function recordRun(owner: { pid: number; pidStart: string | null; host: string }, status: 'running' | 'waiting' = 'running'): { home: string; id: string } {
+function recordRun(
+  owner: { pid: number; pidStart: string | null; host: string },
+  status: 'running' | 'waiting' = 'running',
+): { home: string; id: string } {
   const home = tempStateDir('rr-owner-');
   const store = new Store(home);
   const rb = loadRunbook('manual-failover', stepKinds);
   const id = `mf-test-${Math.random().toString(16).slice(2, 6)}`;
-  store.createRun({
-    id, runbook: rb.name, clusters: ['source'], status, createdAt: Date.now(), pid: owner.pid, pidStart: owner.pidStart, host: owner.host,
-    planJson: JSON.stringify({ id: 'p1', steps: [] }), runbookHash: rb.hash, inventoryFile: join(home, 'no-such-inventory.yaml'),
-  }, [], true);
+  store.createRun(
+    {
+      id,
+      runbook: rb.name,
+      clusters: ['source'],
+      status,
+      createdAt: Date.now(),
+      pid: owner.pid,
+      pidStart: owner.pidStart,
+      host: owner.host,
+      planJson: JSON.stringify({ id: 'p1', steps: [] }),
+      runbookHash: rb.hash,
+      inventoryFile: join(home, 'no-such-inventory.yaml'),
+    },
+    [],
+    true,
+  );
   store.close();
   return { home, id };
 }
@@ -79,7 +106,11 @@ test('resume: a recorded owner whose pid was reused does not block the resume (i
   assert.equal(r.code, 2, r.out);
   assert.match(r.stderr, /E_INVENTORY_UNREADABLE/);
   const db = new Database(join(home, 'state.db'), { readonly: true });
-  const row = db.prepare('SELECT pid, pid_start, host FROM runs WHERE id = ?').get(id) as { pid: number; pid_start: string; host: string };
+  const row = db.prepare('SELECT pid, pid_start, host FROM runs WHERE id = ?').get(id) as {
+    pid: number;
+    pid_start: string;
+    host: string;
+  };
   db.close();
   assert.notEqual(row.pid, sleep.pid, 'the resume claimed the run');
   assert.equal(row.host, hostname());
@@ -90,7 +121,10 @@ test('abort and resume of a run owned by another host: refused naming the host, 
   const { home, id } = recordRun({ pid: process.pid, pidStart: '42', host: 'db-admin-7' });
   const resume = await cli(home, ['resume', id, '--yes']);
   assert.equal(resume.code, 3, resume.out);
-  assert.match(resume.stderr, /E_RUN_OTHER_HOST: run \S+ is recorded as running by pid \d+ on host db-admin-7, not this host/);
+  assert.match(
+    resume.stderr,
+    /E_RUN_OTHER_HOST: run \S+ is recorded as running by pid \d+ on host db-admin-7, not this host/,
+  );
   assert.match(resume.stderr, /pass --force to `resume`/);
   const abort = await cli(home, ['abort', id]);
   assert.equal(abort.code, 3, abort.out);
@@ -99,18 +133,43 @@ test('abort and resume of a run owned by another host: refused naming the host, 
   assert.equal(forced.code, 0, forced.out);
   const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
   assert.equal(show.run.status, 'aborted');
-  assert.ok(show.audit.some((a: { command: string; args: string[] }) => a.command === 'OPERATOR-ABORT' && a.args.includes('abort command, --force')));
+  assert.ok(
+    show.audit.some(
+      (a: { command: string; args: string[] }) =>
+        a.command === 'OPERATOR-ABORT' && a.args.includes('abort command, --force'),
+    ),
+  );
 });
 
 test('persist: a process that lost the run to another owner is refused (E_RUN_TAKEN_OVER) and writes nothing', () => {
   const home = tempStateDir('rr-owner-');
   const store = new Store(home);
   const rb = loadRunbook('manual-failover', stepKinds);
-  store.createRun({ id: 'r1', runbook: rb.name, clusters: ['source'], status: 'running', createdAt: Date.now(), pid: process.pid, planJson: '{}', runbookHash: rb.hash, inventoryFile: 'x' }, [{ stepId: 's1', idx: 0, kind: 'check-cluster', title: 't' }], true);
+  store.createRun(
+    {
+      id: 'r1',
+      runbook: rb.name,
+      clusters: ['source'],
+      status: 'running',
+      createdAt: Date.now(),
+      pid: process.pid,
+      planJson: '{}',
+      runbookHash: rb.hash,
+      inventoryFile: 'x',
+    },
+    [{ stepId: 's1', idx: 0, kind: 'check-cluster', title: 't' }],
+    true,
+  );
   store.persist('r1', { n: 1 }, 'running', [{ stepId: 's1', status: 'checking' }]);
   // Another process claims it: same pid number (reused), other start time.
   store.db.prepare('UPDATE runs SET pid_start = ? WHERE id = ?').run('999999999', 'r1');
-  assert.throws(() => store.persist('r1', { n: 2 }, 'running', [{ stepId: 's1', status: 'running' }]), (err: unknown) => err instanceof RunbookError && err.code === 'E_RUN_TAKEN_OVER' && /stops here and sends nothing more/.test(err.message));
+  assert.throws(
+    () => store.persist('r1', { n: 2 }, 'running', [{ stepId: 's1', status: 'running' }]),
+    (err: unknown) =>
+      err instanceof RunbookError &&
+      err.code === 'E_RUN_TAKEN_OVER' &&
+      /stops here and sends nothing more/.test(err.message),
+  );
   assert.throws(() => store.assertOwner('r1'), /E_RUN_TAKEN_OVER|now owned by/);
   const run = store.getRun('r1')!;
   assert.equal(run.snapshotJson, JSON.stringify({ n: 1 }), 'the snapshot is the one written while it owned the run');
@@ -144,16 +203,36 @@ test('RedisShake left by an interrupted run: a pid whose start time differs is n
   const sleep = spawnSleep();
   const pid = sleep.pid!;
   const lines: string[] = [];
-  const r = await stopLeftoverShake({ pid, startTime: String(Number(startTimeOf(pid)) + 7), host: hostname(), conf: '/tmp/redis-runbook-shake-x/shake.toml' }, (l) => lines.push(l));
+  const r = await stopLeftoverShake(
+    {
+      pid,
+      startTime: String(Number(startTimeOf(pid)) + 7),
+      host: hostname(),
+      conf: '/tmp/redis-runbook-shake-x/shake.toml',
+    },
+    (l) => lines.push(l),
+  );
   assert.notEqual(r, 'stopped');
   await new Promise((s) => setTimeout(s, 300));
   assert.ok(isAlive(pid), 'the unrelated process is still alive after the stop logic');
-  assert.ok(lines.some((l) => /no longer the RedisShake this run started/.test(l)), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => /no longer the RedisShake this run started/.test(l)),
+    lines.join('\n'),
+  );
   // Right start time, but its command line does not name the run's config: not signalled either.
-  assert.notEqual(await stopLeftoverShake({ pid, startTime: startTimeOf(pid), host: hostname(), conf: '/tmp/redis-runbook-shake-x/shake.toml' }, () => {}), 'stopped');
+  assert.notEqual(
+    await stopLeftoverShake(
+      { pid, startTime: startTimeOf(pid), host: hostname(), conf: '/tmp/redis-runbook-shake-x/shake.toml' },
+      () => {},
+    ),
+    'stopped',
+  );
   assert.ok(isAlive(pid));
   // Recorded on another host: not signalled here, and reported as such (the session refuses to start a second sync).
-  assert.equal(await stopLeftoverShake({ pid, startTime: startTimeOf(pid), host: 'db-admin-7', conf: 'sleep' }, () => {}), 'not-ours');
+  assert.equal(
+    await stopLeftoverShake({ pid, startTime: startTimeOf(pid), host: 'db-admin-7', conf: 'sleep' }, () => {}),
+    'not-ours',
+  );
   assert.ok(isAlive(pid));
 });
 
@@ -162,10 +241,18 @@ test('RedisShake left by an interrupted run: the very process (pid, start time, 
   // A stand-in whose command line names the config, as RedisShake's does.
   const c = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)', conf], { stdio: 'ignore' });
   children.push(c);
-  for (let i = 0; i < 50 && !(await import('../../src/hosts/process-identity.js')).cmdlineOf(c.pid!)?.includes(conf); i++) await new Promise((s) => setTimeout(s, 20));
+  for (
+    let i = 0;
+    i < 50 && !(await import('../../src/hosts/process-identity.js')).cmdlineOf(c.pid!)?.includes(conf);
+    i++
+  )
+    await new Promise((s) => setTimeout(s, 20));
   const r = await stopLeftoverShake({ pid: c.pid!, startTime: startTimeOf(c.pid!), host: hostname(), conf }, () => {});
   assert.equal(r, 'stopped');
-  await new Promise<void>((res) => { if (c.exitCode !== null || c.signalCode) res(); else c.once('exit', () => res()); });
+  await new Promise<void>((res) => {
+    if (c.exitCode !== null || c.signalCode) res();
+    else c.once('exit', () => res());
+  });
   await waitGone(c.pid!);
   assert.ok(c.signalCode === 'SIGTERM' || c.signalCode === 'SIGKILL');
 });

@@ -19,11 +19,48 @@ const dir = mkdtempSync(join(tmpdir(), 'rr-rdb-'));
 let r: Redis;
 
 before(async () => {
-  await execa('redis-server', ['--port', String(PORT), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'yes', '--pidfile', join(dir, 'pid'), '--logfile', join(dir, 'log'),
+  await execa('redis-server', [
+    '--port',
+    String(PORT),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--daemonize',
+    'yes',
+    '--pidfile',
+    join(dir, 'pid'),
+    '--logfile',
+    join(dir, 'log'),
     // Small thresholds: several quicklist nodes, and both encodings of each type.
-    '--list-max-listpack-size', '4', '--zset-max-listpack-entries', '16', '--hash-max-listpack-entries', '16', '--set-max-intset-entries', '16']);
-  r = new Redis({ port: PORT, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  for (let i = 0; i < 50; i++) { try { await r.connect(); break; } catch { await new Promise((s) => setTimeout(s, 100)); } }
+    '--list-max-listpack-size',
+    '4',
+    '--zset-max-listpack-entries',
+    '16',
+    '--hash-max-listpack-entries',
+    '16',
+    '--set-max-intset-entries',
+    '16',
+  ]);
+  r = new Redis({
+    port: PORT,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  for (let i = 0; i < 50; i++) {
+    try {
+      await r.connect();
+      break;
+    } catch {
+      await new Promise((s) => setTimeout(s, 100));
+    }
+  }
 });
 after(async () => {
   await r.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
@@ -52,7 +89,16 @@ test('every encoding Redis 7 writes for strings, lists, sets, sorted sets and ha
   const enc = async (k: string) => String(await r.call('OBJECT', 'ENCODING', k));
   // The test covers what it claims: each of these encodings is really in the file.
   assert.deepEqual(
-    [await enc('s:int'), await enc('l:quick'), await enc('set:ints'), await enc('set:strs'), await enc('z:small'), await enc('z:big'), await enc('h:small'), await enc('h:big')],
+    [
+      await enc('s:int'),
+      await enc('l:quick'),
+      await enc('set:ints'),
+      await enc('set:strs'),
+      await enc('z:small'),
+      await enc('z:big'),
+      await enc('h:small'),
+      await enc('h:big'),
+    ],
     ['int', 'quicklist', 'intset', 'hashtable', 'listpack', 'skiplist', 'listpack', 'hashtable'],
   );
   await r.call('SAVE');
@@ -72,12 +118,37 @@ test('every encoding Redis 7 writes for strings, lists, sets, sorted sets and ha
   assert.equal(byKey.get('s:raw')!.expireAtMs, null);
   assert.deepEqual((v('l:small').value as Buffer[]).map(str), ['a', '1', '-200', '70000']);
   assert.deepEqual((v('l:quick').value as Buffer[]).map(str), big);
-  assert.deepEqual((v('set:ints').value as Buffer[]).map(str).sort(), ['-5', '1', '100000', '2', '3', '5000000000'].sort());
-  assert.deepEqual((v('set:strs').value as Buffer[]).map(str).sort(), Array.from({ length: 30 }, (_, i) => `m${i}`).sort());
-  assert.deepEqual((v('z:small').value as Array<[Buffer, number]>).map(([m, s]) => [str(m), s]).sort(), [['a', 1.5], ['b', -2], ['c', 3]].sort());
-  assert.deepEqual(new Map((v('z:big').value as Array<[Buffer, number]>).map(([m, s]) => [str(m), s])), new Map(Array.from({ length: 40 }, (_, i) => [`m${i}`, i / 4])));
-  assert.deepEqual(new Map((v('h:small').value as Array<[Buffer, Buffer]>).map(([f, x]) => [str(f), str(x)])), new Map([['f1', 'v1'], ['n', '42']]));
-  assert.deepEqual(new Map((v('h:big').value as Array<[Buffer, Buffer]>).map(([f, x]) => [str(f), str(x)])), new Map(Array.from({ length: 40 }, (_, i) => [`f${i}`, `v${i}`])));
+  assert.deepEqual(
+    (v('set:ints').value as Buffer[]).map(str).sort(),
+    ['-5', '1', '100000', '2', '3', '5000000000'].sort(),
+  );
+  assert.deepEqual(
+    (v('set:strs').value as Buffer[]).map(str).sort(),
+    Array.from({ length: 30 }, (_, i) => `m${i}`).sort(),
+  );
+  assert.deepEqual(
+    (v('z:small').value as Array<[Buffer, number]>).map(([m, s]) => [str(m), s]).sort(),
+    [
+      ['a', 1.5],
+      ['b', -2],
+      ['c', 3],
+    ].sort(),
+  );
+  assert.deepEqual(
+    new Map((v('z:big').value as Array<[Buffer, number]>).map(([m, s]) => [str(m), s])),
+    new Map(Array.from({ length: 40 }, (_, i) => [`m${i}`, i / 4])),
+  );
+  assert.deepEqual(
+    new Map((v('h:small').value as Array<[Buffer, Buffer]>).map(([f, x]) => [str(f), str(x)])),
+    new Map([
+      ['f1', 'v1'],
+      ['n', '42'],
+    ]),
+  );
+  assert.deepEqual(
+    new Map((v('h:big').value as Array<[Buffer, Buffer]>).map(([f, x]) => [str(f), str(x)])),
+    new Map(Array.from({ length: 40 }, (_, i) => [`f${i}`, `v${i}`])),
+  );
 });
 
 test('parsed as it arrives, in chunks of any size: the same entries; each raw entry becomes a RESTORE payload byte-identical to DUMP', async () => {
@@ -91,7 +162,11 @@ test('parsed as it arrives, in chunks of any size: the same entries; each raw en
     const got: RdbEntry[] = [];
     for (let i = 0; i < file.length; i += size) got.push(...(p.push(file.subarray(i, i + size)) as RdbEntry[]));
     got.push(...(p.end() as RdbEntry[]));
-    assert.deepEqual(got.map((e) => [str(e.key), JSON.stringify(e.value)]), whole, `chunks of ${size} bytes`);
+    assert.deepEqual(
+      got.map((e) => [str(e.key), JSON.stringify(e.value)]),
+      whole,
+      `chunks of ${size} bytes`,
+    );
   }
   const raw = new RdbParser({ raw: true });
   const entries = [...raw.push(file), ...raw.end()] as RawEntry[];
@@ -102,8 +177,19 @@ test('parsed as it arrives, in chunks of any size: the same entries; each raw en
     assert.ok(dumpPayload(objectBytes(e), raw.version).equals(dump), `payload of ${str(e.key)}`);
     // The RESTORE frame written straight from the entry carries the same payload.
     const frame = restoreFrame(e.key, 0, e.type, e.value, raw.version);
-    assert.deepEqual(frame.toString('latin1').split('\r\n').slice(0, 7), ['*5', '$7', 'RESTORE', `$${e.key.length}`, e.key.toString('latin1'), '$1', '0']);
-    assert.ok(frame.includes(Buffer.concat([Buffer.from(`$${dump.length}\r\n`), dump, Buffer.from('\r\n$7\r\nREPLACE\r\n')])), `frame of ${str(e.key)}`);
+    assert.deepEqual(frame.toString('latin1').split('\r\n').slice(0, 7), [
+      '*5',
+      '$7',
+      'RESTORE',
+      `$${e.key.length}`,
+      e.key.toString('latin1'),
+      '$1',
+      '0',
+    ]);
+    assert.ok(
+      frame.includes(Buffer.concat([Buffer.from(`$${dump.length}\r\n`), dump, Buffer.from('\r\n$7\r\nREPLACE\r\n')])),
+      `frame of ${str(e.key)}`,
+    );
     assert.equal(JSON.stringify(decodeRaw(e)), whole.find(([k]) => k === str(e.key))![1]);
   }
   // A file cut short is an error at the end, never a silent partial load.
@@ -131,14 +217,30 @@ test('streams: entries (shared and own fields, deleted ones skipped), ids, consu
   const st = file.entries.find((e) => str(e.key) === 'st')!.value;
   assert.equal(st.type, 'stream');
   if (st.type !== 'stream') return;
-  assert.deepEqual(st.value.entries.map((e) => [e.id, e.fields.map(str)]), [['1-1', ['f', 'v1', 'g', 'w1']], ['2-0', ['other', 'x']], ['3-5', ['f', 'v3', 'g', 'w3']]]);
+  assert.deepEqual(
+    st.value.entries.map((e) => [e.id, e.fields.map(str)]),
+    [
+      ['1-1', ['f', 'v1', 'g', 'w1']],
+      ['2-0', ['other', 'x']],
+      ['3-5', ['f', 'v3', 'g', 'w3']],
+    ],
+  );
   assert.equal(st.value.length, 3);
   assert.equal(st.value.lastId, '3-5');
   const g = st.value.groups[0]!;
   assert.equal(str(g.name), 'grp');
   assert.equal(g.lastId, '2-0');
-  assert.deepEqual(g.pending.map((p) => [p.id, p.deliveryCount, str(p.consumer!)]), [['1-1', 1, 'alice'], ['2-0', 1, 'alice']]);
-  assert.deepEqual(g.consumers.map((c) => [str(c.name), c.pending]), [['alice', ['1-1', '2-0']]]);
+  assert.deepEqual(
+    g.pending.map((p) => [p.id, p.deliveryCount, str(p.consumer!)]),
+    [
+      ['1-1', 1, 'alice'],
+      ['2-0', 1, 'alice'],
+    ],
+  );
+  assert.deepEqual(
+    g.consumers.map((c) => [str(c.name), c.pending]),
+    [['alice', ['1-1', '2-0']]],
+  );
 });
 
 test('a file that is not an RDB is named as such', () => {
@@ -153,7 +255,9 @@ test('LZF: literals and back references', () => {
 });
 
 test('LZF a piece at a time: the same bytes as the whole decompression, whatever the input cuts', () => {
-  const text = Buffer.from(Array.from({ length: 4000 }, (_, i) => `line ${i % 97} of the log, ${'x'.repeat(i % 13)}\n`).join(''));
+  const text = Buffer.from(
+    Array.from({ length: 4000 }, (_, i) => `line ${i % 97} of the log, ${'x'.repeat(i % 13)}\n`).join(''),
+  );
   // Compress with the server: an RDB string of repetitive text is written LZF-compressed.
   const compressed = lzfCompressForTest(text);
   const whole = lzfDecompress(compressed, text.length);
@@ -162,8 +266,17 @@ test('LZF a piece at a time: the same bytes as the whole decompression, whatever
     const z = new LzfStream(text.length, 4096);
     const out: Buffer[] = [];
     let at = 0;
-    for (let end = Math.min(cut, compressed.length); at < compressed.length; end = Math.min(end + cut, compressed.length)) {
-      for (;;) { const d = z.decode(compressed, at, end); if (d.at === at) break; out.push(d.out); at = d.at; }
+    for (
+      let end = Math.min(cut, compressed.length);
+      at < compressed.length;
+      end = Math.min(end + cut, compressed.length)
+    ) {
+      for (;;) {
+        const d = z.decode(compressed, at, end);
+        if (d.at === at) break;
+        out.push(d.out);
+        at = d.at;
+      }
     }
     assert.ok(Buffer.concat(out).equals(text), `input cut every ${cut} bytes`);
     assert.ok(Math.max(...out.map((b) => b.length)) <= 4096 + 264, 'pieces of about the asked size');
@@ -175,7 +288,12 @@ function lzfCompressForTest(input: Buffer): Buffer {
   const out: number[] = [];
   const seen = new Map<number, number>();
   let lit: number[] = [];
-  const flush = () => { while (lit.length) { const run = lit.splice(0, 32); out.push(run.length - 1, ...run); } };
+  const flush = () => {
+    while (lit.length) {
+      const run = lit.splice(0, 32);
+      out.push(run.length - 1, ...run);
+    }
+  };
   let i = 0;
   while (i < input.length) {
     const h = i + 2 < input.length ? (input[i]! << 16) | (input[i + 1]! << 8) | input[i + 2]! : -1;
@@ -239,11 +357,18 @@ test('a value bigger than bigBytes is read and written in pieces as it arrives, 
   const pieces = got.filter((e): e is BigPiece => 'piece' in e);
   const keysInPieces = [...new Set(pieces.map((x) => str(x.key)))].sort();
   assert.deepEqual(keysInPieces, ['b:hash', 'b:list', 'b:lzf', 'b:set', 'b:stream', 'b:string', 'b:zset']);
-  assert.deepEqual(got.filter((e) => !('piece' in e)).map((e) => str(e.key)), ['small']);
+  assert.deepEqual(
+    got.filter((e) => !('piece' in e)).map((e) => str(e.key)),
+    ['small'],
+  );
   for (const k of keysInPieces) {
     const mine = pieces.filter((x) => str(x.key) === k);
     assert.ok(mine.length > 2, `${k} in ${mine.length} pieces`);
-    assert.deepEqual(mine.map((x) => [x.first, x.last]), mine.map((_, i) => [i === 0, i === mine.length - 1]), `${k}: first and last marked`);
+    assert.deepEqual(
+      mine.map((x) => [x.first, x.last]),
+      mine.map((_, i) => [i === 0, i === mine.length - 1]),
+      `${k}: first and last marked`,
+    );
   }
   // The parser never held much more than bigBytes, though each value is several times that.
   assert.ok(maxBuffered < 3 * bigBytes, `at most ${maxBuffered} bytes buffered`);
@@ -270,14 +395,18 @@ test('a value bigger than bigBytes is read and written in pieces as it arrives, 
 test('a value between bigBytes and twice that is read in pieces too: the parser stops holding one value at bigBytes', async () => {
   await r.call('FLUSHALL');
   // About 1.6 x bigBytes in the file: a hashtable set (over the listpack limit), one string per member.
-  for (let i = 0; i < 8000; i += 1000) await r.sadd('mid:set', ...Array.from({ length: 1000 }, (_, k) => `member-${i + k}`));
+  for (let i = 0; i < 8000; i += 1000)
+    await r.sadd('mid:set', ...Array.from({ length: 1000 }, (_, k) => `member-${i + k}`));
   await r.call('SAVE');
   const file = readFileSync(join(dir, 'dump.rdb'));
   const bigBytes = 64 * 1024;
   assert.ok(file.length > 1.2 * bigBytes && file.length < 2 * bigBytes, `the file is ${file.length} bytes`);
   const { got, maxBuffered } = parseAsItArrives(file, bigBytes);
   const pieces = got.filter((e): e is BigPiece => 'piece' in e);
-  assert.ok(pieces.length > 1, `the set came as ${got.length} entr${got.length === 1 ? 'y' : 'ies'} and ${pieces.length} pieces`);
+  assert.ok(
+    pieces.length > 1,
+    `the set came as ${got.length} entr${got.length === 1 ? 'y' : 'ies'} and ${pieces.length} pieces`,
+  );
   assert.ok(maxBuffered < bigBytes + 8000, `at most ${maxBuffered} bytes buffered`);
   const members = pieces.flatMap((x) => (x.piece.type === 'set' ? x.piece.value.map(str) : []));
   assert.equal(new Set(members).size, 8000);
@@ -308,7 +437,10 @@ test('a big stream arriving in one large chunk is decoded a piece at a time, as 
   assert.ok(p.consumed < cut + 4 * bigBytes, `taking one piece consumed ${p.consumed} of ${file.length} bytes`);
   const pieces = [...early, first.value, ...rest, ...p.rest()].filter((e): e is BigPiece => 'piece' in e);
   const sizes = pieces.map((x) => (x.piece.type === 'stream' ? x.piece.value.entries.length : -1));
-  assert.equal(sizes.reduce((a, b) => a + b, 0), N);
+  assert.equal(
+    sizes.reduce((a, b) => a + b, 0),
+    N,
+  );
   // A piece stops at PIECE_ITEMS entries, give or take the one stream node (at most 100 entries) that crossed it.
   assert.ok(Math.max(...sizes) <= PIECE_ITEMS + 100, `the largest piece holds ${Math.max(...sizes)} entries`);
   assert.ok(pieces.at(-1)!.last && pieces[0]!.first);

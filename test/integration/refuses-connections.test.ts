@@ -17,7 +17,14 @@ after(() => {
 
 /** A listener that never accepts (Node's net.Server always does), its queue filled: connects hang. */
 async function stall(): Promise<ChildProcess> {
-  const c = spawn('python3', ['-c', `import socket,sys\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('127.0.0.1',${PORT}))\ns.listen(1)\nprint('ready',flush=True)\nsys.stdin.read()`], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const c = spawn(
+    'python3',
+    [
+      '-c',
+      `import socket,sys\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\ns.bind(('127.0.0.1',${PORT}))\ns.listen(1)\nprint('ready',flush=True)\nsys.stdin.read()`,
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   children.push(c);
   await new Promise((r) => c.stdout!.once('data', r));
   // Backlog 1 holds two handshaken connections; the next SYN is dropped.
@@ -29,7 +36,10 @@ async function stall(): Promise<ChildProcess> {
   }
   const probe = connect(PORT, '127.0.0.1');
   probe.on('error', () => {});
-  const stalled = await new Promise<boolean>((r) => { probe.once('connect', () => r(false)); setTimeout(() => r(true), 300); });
+  const stalled = await new Promise<boolean>((r) => {
+    probe.once('connect', () => r(false));
+    setTimeout(() => r(true), 300);
+  });
   probe.destroy();
   assert.ok(stalled, 'the rig: a connect to the full accept queue hangs');
   return c;

@@ -16,16 +16,52 @@ const dir = mkdtempSync(join(tmpdir(), 'rr-link-'));
 let r: Redis;
 
 before(async () => {
-  await execa('redis-server', ['--port', String(PORT), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'yes', '--pidfile', join(dir, 'pid'), '--logfile', join(dir, 'log'), '--requirepass', PASSWORD, '--repl-diskless-sync-delay', '0']);
-  r = new Redis({ port: PORT, host: '127.0.0.1', password: PASSWORD, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  for (let i = 0; i < 50; i++) { try { await r.connect(); break; } catch { await new Promise((s) => setTimeout(s, 100)); } }
+  await execa('redis-server', [
+    '--port',
+    String(PORT),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--daemonize',
+    'yes',
+    '--pidfile',
+    join(dir, 'pid'),
+    '--logfile',
+    join(dir, 'log'),
+    '--requirepass',
+    PASSWORD,
+    '--repl-diskless-sync-delay',
+    '0',
+  ]);
+  r = new Redis({
+    port: PORT,
+    host: '127.0.0.1',
+    password: PASSWORD,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  for (let i = 0; i < 50; i++) {
+    try {
+      await r.connect();
+      break;
+    } catch {
+      await new Promise((s) => setTimeout(s, 100));
+    }
+  }
 });
 after(async () => {
   await r.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
   r.disconnect();
 });
 
-const masterOffset = async () => Number(/master_repl_offset:(\d+)/.exec((await r.call('INFO', 'replication')) as string)![1]);
+const masterOffset = async () =>
+  Number(/master_repl_offset:(\d+)/.exec((await r.call('INFO', 'replication')) as string)![1]);
 
 async function fullSync(diskless: boolean) {
   await r.call('CONFIG', 'SET', 'repl-diskless-sync', diskless ? 'yes' : 'no');
@@ -54,8 +90,11 @@ for (const diskless of [false, true]) {
       await r.incr('ctr');
       await r.incr('ctr');
       await r.call('EXEC');
-      for (let i = 0; i < 100 && !commands.some((c) => c.args[0] === 'EXEC'); i++) await new Promise((s) => setTimeout(s, 20));
-      const writes = commands.filter((c) => c.args[0] !== 'PING' && c.args[0] !== 'SELECT').map((c) => c.args.join(' '));
+      for (let i = 0; i < 100 && !commands.some((c) => c.args[0] === 'EXEC'); i++)
+        await new Promise((s) => setTimeout(s, 20));
+      const writes = commands
+        .filter((c) => c.args[0] !== 'PING' && c.args[0] !== 'SELECT')
+        .map((c) => c.args.join(' '));
       assert.deepEqual(writes, ['set after 1', 'rpush lst a b', 'MULTI', 'incr ctr', 'incr ctr', 'EXEC']);
       assert.equal(link.offset, await masterOffset(), 'every byte of the stream is accounted for');
       // The master sees this link as a connected replica that acknowledged that offset.
@@ -65,7 +104,10 @@ for (const diskless of [false, true]) {
         if (new RegExp(`slave0:.*offset=${link.offset}`).test(info)) break;
         await new Promise((s) => setTimeout(s, 20));
       }
-      assert.match((await r.call('INFO', 'replication')) as string, new RegExp(`slave0:.*state=online,offset=${link.offset}`));
+      assert.match(
+        (await r.call('INFO', 'replication')) as string,
+        new RegExp(`slave0:.*state=online,offset=${link.offset}`),
+      );
     } finally {
       link.close();
     }
@@ -85,7 +127,9 @@ test('a link resumed with its replication id and offset continues (+CONTINUE) an
   again.on('command', (args: Buffer[]) => cmds.push(args.map(String).join(' ')));
   again.on('error', () => {});
   let full = false;
-  again.once('fullsync', () => { full = true; });
+  again.once('fullsync', () => {
+    full = true;
+  });
   await again.start();
   await cont;
   for (let i = 0; i < 100 && !cmds.includes('set while-away yes'); i++) await new Promise((s) => setTimeout(s, 20));
@@ -98,5 +142,6 @@ test('RESP command framing: partial input waits for more bytes', () => {
   const whole = encodeBatch([['SET', 'k', Buffer.from('v\r\nx')]]);
   assert.deepEqual(parseCommand(whole)!.args.map(String), ['SET', 'k', 'v\r\nx']);
   assert.equal(parseCommand(whole)!.size, whole.length);
-  for (let cut = 1; cut < whole.length; cut++) assert.equal(parseCommand(whole.subarray(0, cut)), undefined, `cut at ${cut}`);
+  for (let cut = 1; cut < whole.length; cut++)
+    assert.equal(parseCommand(whole.subarray(0, cut)), undefined, `cut at ${cut}`);
 });

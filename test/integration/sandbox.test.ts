@@ -7,20 +7,41 @@ import { Redis } from 'ioredis';
 import { loadInventory } from '../../src/inventory/load.js';
 import { resolveSecret } from '../../src/inventory/secret.js';
 import { RunbookError } from '../../src/errors.js';
-import { sandboxDown, sandboxStatus, sandboxUp, type SandboxInfo, type SandboxUpOptions } from '../../src/sandbox/sandbox.js';
+import {
+  sandboxDown,
+  sandboxStatus,
+  sandboxUp,
+  type SandboxInfo,
+  type SandboxUpOptions,
+} from '../../src/sandbox/sandbox.js';
 import { isListening } from '../../src/sandbox/ports.js';
 
 // Real redis-server processes on 127.0.0.1:7600.. (source) and 7700.. (target).
 const stateDir = mkdtempSync(join(tmpdir(), 'rr-sandbox-test-'));
 const options: SandboxUpOptions = {
-  stateDir, name: 'itest', masters: 3, replicas: 1, targetMasters: 2, keys: 2000, basePort: 7600, nodeTimeoutMs: 2000,
+  stateDir,
+  name: 'itest',
+  masters: 3,
+  replicas: 1,
+  targetMasters: 2,
+  keys: 2000,
+  basePort: 7600,
+  nodeTimeoutMs: 2000,
 };
 let info: SandboxInfo;
 let password: string;
 const clients: Redis[] = [];
 
 async function node(port: number): Promise<Redis> {
-  const r = new Redis({ host: '127.0.0.1', port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, commandTimeout: 5000 });
+  const r = new Redis({
+    host: '127.0.0.1',
+    port,
+    password,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    commandTimeout: 5000,
+  });
   r.on('error', () => {});
   await r.connect();
   clients.push(r);
@@ -32,20 +53,30 @@ async function text(r: Redis, ...args: string[]): Promise<string> {
 }
 
 function clusterNodes(s: string) {
-  return s.trim().split('\n').map((l) => {
-    const f = l.split(' ');
-    return { id: f[0]!, port: Number(/:(\d+)@/.exec(f[1]!)![1]), flags: f[2]!.split(','), master: f[3]!, slots: f.slice(8) };
-  });
+  return s
+    .trim()
+    .split('\n')
+    .map((l) => {
+      const f = l.split(' ');
+      return {
+        id: f[0]!,
+        port: Number(/:(\d+)@/.exec(f[1]!)![1]),
+        flags: f[2]!.split(','),
+        master: f[3]!,
+        slots: f.slice(8),
+      };
+    });
 }
 
 async function slotCoverage(port: number): Promise<number> {
   const r = await node(port);
   const slots = (await r.call('CLUSTER', 'SLOTS')) as Array<[number, number, ...unknown[]]>;
   const seen = new Set<number>();
-  for (const [a, b] of slots) for (let s = a; s <= b; s++) {
-    assert.ok(!seen.has(s), `slot ${s} listed twice`);
-    seen.add(s);
-  }
+  for (const [a, b] of slots)
+    for (let s = a; s <= b; s++) {
+      assert.ok(!seen.has(s), `slot ${s} listed twice`);
+      seen.add(s);
+    }
   return seen.size;
 }
 
@@ -72,7 +103,8 @@ test('layout and password file', () => {
   assert.match(password, /^[0-9a-f]{48}$/);
   assert.equal(statSync(info.passwordFile).mode & 0o777, 0o600);
   assert.ok(existsSync(join(info.dir, 'sandbox.json')));
-  for (const f of ['redis.conf', 'nodes.conf', 'redis.log', 'redis.pid']) assert.ok(existsSync(join(info.dir, 'nodes', '7600', f)), f);
+  for (const f of ['redis.conf', 'nodes.conf', 'redis.log', 'redis.pid'])
+    assert.ok(existsSync(join(info.dir, 'nodes', '7600', f)), f);
 });
 
 test('inventory loads and references the password by file only', () => {
@@ -91,7 +123,10 @@ test('inventory loads and references the password by file only', () => {
 });
 
 test('source: 3 masters each with one replica in sync; target: 2 masters', async () => {
-  for (const [cluster, masters] of [['source', [7600, 7601, 7602]], ['target', [7700, 7701]]] as const) {
+  for (const [cluster, masters] of [
+    ['source', [7600, 7601, 7602]],
+    ['target', [7700, 7701]],
+  ] as const) {
     const nodes = clusterNodes(await text(await node(masters[0]), 'CLUSTER', 'NODES'));
     const ports = info.clusters.find((c) => c.name === cluster)!.ports;
     assert.deepEqual(nodes.map((n) => n.port).sort(), [...ports].sort(), `${cluster} nodes`);
@@ -106,7 +141,11 @@ test('source: 3 masters each with one replica in sync; target: 2 masters', async
       const repl = await text(r, 'INFO', 'replication');
       assert.match(repl, /master_link_status:up/);
       assert.match(repl, new RegExp(`master_port:${m.port}\\b`));
-      assert.equal(await r.dbsize(), await (await node(m.port)).dbsize(), `replica ${replicas[0]!.port} holds its master's keys`);
+      assert.equal(
+        await r.dbsize(),
+        await (await node(m.port)).dbsize(),
+        `replica ${replicas[0]!.port} holds its master's keys`,
+      );
     }
     assert.match(await text(await node(masters[0]), 'CLUSTER', 'INFO'), /cluster_state:ok/);
   }
@@ -139,7 +178,8 @@ test('source holds exactly the seeded keys, of every type, some with TTL; target
     }
   }
   assert.equal(source, 2000);
-  for (const t of ['string', 'list', 'hash', 'set', 'zset', 'stream']) assert.ok((types.get(t) ?? 0) > 0, `a ${t} key exists`);
+  for (const t of ['string', 'list', 'hash', 'set', 'zset', 'stream'])
+    assert.ok((types.get(t) ?? 0) > 0, `a ${t} key exists`);
   assert.ok(withTtl > 50 && withTtl < 400, `about 10% have a TTL (got ${withTtl})`);
   let target = 0;
   for (const port of [7700, 7701]) target += await (await node(port)).dbsize();
@@ -165,7 +205,13 @@ test('status reports every node running', async () => {
   assert.equal(status.length, 1);
   assert.equal(status[0]!.name, 'itest');
   assert.equal(status[0]!.inventoryPath, info.inventoryPath);
-  assert.deepEqual(status[0]!.clusters.map((c) => [c.name, c.ports.length, c.running]), [['source', 6, 6], ['target', 4, 4]]);
+  assert.deepEqual(
+    status[0]!.clusters.map((c) => [c.name, c.ports.length, c.running]),
+    [
+      ['source', 6, 6],
+      ['target', 4, 4],
+    ],
+  );
 });
 
 test('a second up with the same name, or on the same ports, is refused', async () => {
@@ -190,7 +236,8 @@ test('down stops every node and removes the directory', async () => {
   for (const c of clients.splice(0)) c.disconnect();
   const { stopped } = await sandboxDown(stateDir, 'itest');
   assert.equal(stopped, 10);
-  for (const port of [...info.clusters[0]!.ports, ...info.clusters[1]!.ports]) assert.equal(await isListening(port), false, `port ${port} closed`);
+  for (const port of [...info.clusters[0]!.ports, ...info.clusters[1]!.ports])
+    assert.equal(await isListening(port), false, `port ${port} closed`);
   assert.ok(!existsSync(info.dir));
   assert.deepEqual(await sandboxStatus(stateDir), []);
   assert.deepEqual(await sandboxDown(stateDir, 'itest'), { stopped: 0 });

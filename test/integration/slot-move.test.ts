@@ -19,11 +19,25 @@ const ADDR = [0, 1, 2].map((i) => `127.0.0.1:${BASE + i}`);
 let ids: string[] = [];
 
 before(async () => {
-  const r = await cli(home, ['sandbox', 'up', '--name', 'slots', '--base-port', String(BASE), '--replicas', '0', '--keys', '2000']);
+  const r = await cli(home, [
+    'sandbox',
+    'up',
+    '--name',
+    'slots',
+    '--base-port',
+    String(BASE),
+    '--replicas',
+    '0',
+    '--keys',
+    '2000',
+  ]);
   if (r.code !== 0) throw new Error(r.out);
   inventory = r.stdout.trim().split('\n').pop()!;
   password = readFileSync(join(dirname(inventory), 'password'), 'utf8').trim();
-  pool = new ClusterPool({ name: 'source', seeds: [ADDR[0]!], auth: { password: { file: join(dirname(inventory), 'password') } } }, { access: 'read-write' });
+  pool = new ClusterPool(
+    { name: 'source', seeds: [ADDR[0]!], auth: { password: { file: join(dirname(inventory), 'password') } } },
+    { access: 'read-write' },
+  );
   const view = parseClusterNodes(await pool.node(ADDR[0]!).text('CLUSTER', 'NODES'));
   ids = ADDR.map((a) => view.find((l) => l.address === a)!.id);
 });
@@ -52,10 +66,24 @@ test('a 20 MB list moves with its slot; a copy left on the target (BUSYKEY) is r
   const other = 'leftover:{list20mb}';
   await withNode(BASE + from, password, (r) => r.set(other, 'stale'));
   await withNode(BASE + to, password, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[from]!));
-  await withNode(BASE + from, password, (r) => r.call('MIGRATE', '127.0.0.1', String(BASE + to), other, '0', '5000', 'COPY', 'AUTH', password));
+  await withNode(BASE + from, password, (r) =>
+    r.call('MIGRATE', '127.0.0.1', String(BASE + to), other, '0', '5000', 'COPY', 'AUTH', password),
+  );
   await withNode(BASE + from, password, (r) => r.set(other, 'live'));
-  assert.equal(await withNode(BASE + to, password, async (r) => { await r.call('ASKING'); return r.call('GET', other); }), 'stale', 'the leftover copy is on the target');
-  await moveSlots(pool, [{ slot, from: node(from), to: node(to) }], { batch: 100, migrateTimeoutMs: 20000, masters: ADDR, concurrency: 1 });
+  assert.equal(
+    await withNode(BASE + to, password, async (r) => {
+      await r.call('ASKING');
+      return r.call('GET', other);
+    }),
+    'stale',
+    'the leftover copy is on the target',
+  );
+  await moveSlots(pool, [{ slot, from: node(from), to: node(to) }], {
+    batch: 100,
+    migrateTimeoutMs: 20000,
+    masters: ADDR,
+    concurrency: 1,
+  });
   assert.equal(await ownerOf(slot), ADDR[to]);
   assert.equal(await withNode(BASE + to, password, (r) => r.llen(key)), 20000);
   assert.equal(await withNode(BASE + to, password, (r) => r.get(other)), 'live');
@@ -77,11 +105,13 @@ test('open slots from an interrupted move are found and closed towards the targe
   assert.equal(Number(await withNode(BASE + to, password, (r) => r.call('CLUSTER', 'COUNTKEYSINSLOT', slot))), before);
 });
 
-test('a lone MIGRATING mark whose peer already holds some of the slot\'s keys is finished towards the peer, losing none', async () => {
+test("a lone MIGRATING mark whose peer already holds some of the slot's keys is finished towards the peer, losing none", async () => {
   const slot = keySlot('{lone-mark}');
   const from = ADDR.indexOf(await ownerOf(slot));
   const to = (from + 1) % 3;
-  await withNode(BASE + from, password, async (r) => { for (let i = 0; i < 5; i++) await r.set(`k{lone-mark}:${i}`, String(i)); });
+  await withNode(BASE + from, password, async (r) => {
+    for (let i = 0; i < 5; i++) await r.set(`k{lone-mark}:${i}`, String(i));
+  });
   const before = Number(await withNode(BASE + from, password, (r) => r.call('CLUSTER', 'COUNTKEYSINSLOT', slot)));
   assert.equal(before, 5);
   // A move that got two keys across, then the receiver lost its IMPORTING mark (a failover:
@@ -89,9 +119,14 @@ test('a lone MIGRATING mark whose peer already holds some of the slot\'s keys is
   await withNode(BASE + to, password, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[from]!));
   await withNode(BASE + from, password, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', ids[to]!));
   const two = (await withNode(BASE + from, password, (r) => r.call('CLUSTER', 'GETKEYSINSLOT', slot, 2))) as string[];
-  await withNode(BASE + from, password, (r) => r.call('MIGRATE', '127.0.0.1', String(BASE + to), '', '0', '5000', 'AUTH', password, 'KEYS', ...two));
+  await withNode(BASE + from, password, (r) =>
+    r.call('MIGRATE', '127.0.0.1', String(BASE + to), '', '0', '5000', 'AUTH', password, 'KEYS', ...two),
+  );
   await withNode(BASE + to, password, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'STABLE'));
-  assert.deepEqual((await findOpenSlots(pool, ADDR)).map((o) => o.state), ['migrating']);
+  assert.deepEqual(
+    (await findOpenSlots(pool, ADDR)).map((o) => o.state),
+    ['migrating'],
+  );
   await closeOpenSlots(pool, ADDR, ADDR, { batch: 100, migrateTimeoutMs: 20000 });
   assert.deepEqual(await findOpenSlots(pool, ADDR), []);
   assert.equal(await ownerOf(slot), ADDR[to], 'finished towards the node that already held keys');
@@ -103,12 +138,22 @@ test('the rebalance runbook evens out an uneven cluster with the fewest moves, a
   const view = parseClusterNodes(await pool.node(ADDR[0]!).text('CLUSTER', 'NODES'));
   const first = view.find((l) => l.address === ADDR[0])!;
   const slots = first.slots.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i)).slice(0, 2000);
-  await moveSlots(pool, slots.map((slot) => ({ slot, from: node(0), to: node(1) })), { batch: 100, migrateTimeoutMs: 20000, masters: ADDR, concurrency: 4 });
-  const keys = async () => { let n = 0; for (const p of [0, 1, 2]) n += Number(await withNode(BASE + p, password, (r) => r.call('DBSIZE'))); return n; };
+  await moveSlots(
+    pool,
+    slots.map((slot) => ({ slot, from: node(0), to: node(1) })),
+    { batch: 100, migrateTimeoutMs: 20000, masters: ADDR, concurrency: 4 },
+  );
+  const keys = async () => {
+    let n = 0;
+    for (const p of [0, 1, 2]) n += Number(await withNode(BASE + p, password, (r) => r.call('DBSIZE')));
+    return n;
+  };
   const before = await keys();
   const r = await cli(home, ['run', 'rebalance', '--inventory', inventory, '--yes']);
   assert.equal(r.code, 0, r.out);
-  const after = parseClusterNodes(await pool.node(ADDR[2]!).text('CLUSTER', 'NODES')).filter((l) => l.flags.includes('master'));
+  const after = parseClusterNodes(await pool.node(ADDR[2]!).text('CLUSTER', 'NODES')).filter((l) =>
+    l.flags.includes('master'),
+  );
   for (const m of after) {
     const n = m.slots.reduce((s, [a, b]) => s + b - a + 1, 0);
     assert.ok(Math.abs(n - 16384 / 3) <= 1, `${m.address}: ${n} slots`);
@@ -120,13 +165,31 @@ test('the rebalance runbook evens out an uneven cluster with the fewest moves, a
 
 // Last in this file: it kills a master.
 test('a receiving master that went away between two moves fails the move with E_NODE_LOST (the open-slot remedy), not a plea to check the inventory', async () => {
-  const slot = (await Promise.all(Array.from({ length: 64 }, (_, i) => i * 256).map(async (s) => ((await ownerOf(s)) === ADDR[0] ? s : -1)))).find((s) => s >= 0)!;
-  process.kill(Number(readFileSync(join(dirname(inventory), 'nodes', String(BASE + 2), 'redis.pid'), 'utf8').trim()), 'SIGKILL');
+  const slot = (
+    await Promise.all(
+      Array.from({ length: 64 }, (_, i) => i * 256).map(async (s) => ((await ownerOf(s)) === ADDR[0] ? s : -1)),
+    )
+  ).find((s) => s >= 0)!;
+  process.kill(
+    Number(readFileSync(join(dirname(inventory), 'nodes', String(BASE + 2), 'redis.pid'), 'utf8').trim()),
+    'SIGKILL',
+  );
   // A fresh pool, as a resumed or next step has: its first connection to the receiver is refused.
-  const fresh = new ClusterPool({ name: 'source', seeds: [ADDR[0]!], auth: { password: { file: join(dirname(inventory), 'password') } } }, { access: 'read-write' });
+  const fresh = new ClusterPool(
+    { name: 'source', seeds: [ADDR[0]!], auth: { password: { file: join(dirname(inventory), 'password') } } },
+    { access: 'read-write' },
+  );
   try {
-    await assert.rejects(moveSlots(fresh, [{ slot, from: node(0), to: node(2) }], { batch: 100, migrateTimeoutMs: 5000, masters: ADDR, concurrency: 1 }),
-      (e: Error & { code?: string }) => e.code === 'E_NODE_LOST' && e.message.includes(`${ADDR[2]} stopped answering in the middle of a slot move`));
+    await assert.rejects(
+      moveSlots(fresh, [{ slot, from: node(0), to: node(2) }], {
+        batch: 100,
+        migrateTimeoutMs: 5000,
+        masters: ADDR,
+        concurrency: 1,
+      }),
+      (e: Error & { code?: string }) =>
+        e.code === 'E_NODE_LOST' && e.message.includes(`${ADDR[2]} stopped answering in the middle of a slot move`),
+    );
   } finally {
     await fresh.close();
   }

@@ -28,15 +28,69 @@ let targetPool: ClusterPool;
 let sourcePool: ClusterPool;
 
 before(async () => {
-  await execa('redis-server', ['--port', String(SRC), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', '--daemonize', 'yes', '--pidfile', join(dir, 'pid'), '--logfile', join(dir, 'log'), '--requirepass', PW, '--repl-diskless-sync-delay', '0']);
-  src = new Redis({ port: SRC, host: '127.0.0.1', password: PW, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  for (let i = 0; i < 50; i++) { try { await src.connect(); break; } catch { await new Promise((s) => setTimeout(s, 100)); } }
-  const r = await cli(home, ['sandbox', 'up', '--name', 'sync', '--base-port', '7520', '--masters', '5', '--replicas', '0', '--keys', '0']);
+  await execa('redis-server', [
+    '--port',
+    String(SRC),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--daemonize',
+    'yes',
+    '--pidfile',
+    join(dir, 'pid'),
+    '--logfile',
+    join(dir, 'log'),
+    '--requirepass',
+    PW,
+    '--repl-diskless-sync-delay',
+    '0',
+  ]);
+  src = new Redis({
+    port: SRC,
+    host: '127.0.0.1',
+    password: PW,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  for (let i = 0; i < 50; i++) {
+    try {
+      await src.connect();
+      break;
+    } catch {
+      await new Promise((s) => setTimeout(s, 100));
+    }
+  }
+  const r = await cli(home, [
+    'sandbox',
+    'up',
+    '--name',
+    'sync',
+    '--base-port',
+    '7520',
+    '--masters',
+    '5',
+    '--replicas',
+    '0',
+    '--keys',
+    '0',
+  ]);
   if (r.code !== 0) throw new Error(r.out);
   const inv = r.stdout.trim().split('\n').pop()!;
   const pwFile = join(dirname(inv), 'password');
-  targetPool = new ClusterPool({ name: 'target', seeds: ['127.0.0.1:7520'], auth: { password: { file: pwFile } } }, { access: 'read-write' });
-  sourcePool = new ClusterPool({ name: 'source', seeds: [`127.0.0.1:${SRC}`], auth: { password: { env: 'RR_SYNC_CORE_PW' } } }, { access: 'read-only' });
+  targetPool = new ClusterPool(
+    { name: 'target', seeds: ['127.0.0.1:7520'], auth: { password: { file: pwFile } } },
+    { access: 'read-write' },
+  );
+  sourcePool = new ClusterPool(
+    { name: 'source', seeds: [`127.0.0.1:${SRC}`], auth: { password: { env: 'RR_SYNC_CORE_PW' } } },
+    { access: 'read-only' },
+  );
   process.env.RR_SYNC_CORE_PW = PW;
   void readFileSync;
 });
@@ -75,13 +129,23 @@ test('full sync of every type into a 5-master cluster, then the write stream (MU
   await src.call('FUNCTION', 'LOAD', '#!lua name=rrlib1\nredis.register_function("rrf1", function() return 1 end)');
   let record: SyncRecord | undefined;
   const logs: string[] = [];
-  const open = () => SyncSession.attach({
-    id: 't1', source: sourcePool, target: targetPool, restorePayloads: true, bigKeyBytes: 4096,
-    load: () => record && JSON.parse(JSON.stringify(record)), save: (r) => { record = JSON.parse(JSON.stringify(r)); }, log: (l) => logs.push(l),
-  });
+  const open = () =>
+    SyncSession.attach({
+      id: 't1',
+      source: sourcePool,
+      target: targetPool,
+      restorePayloads: true,
+      bigKeyBytes: 4096,
+      load: () => record && JSON.parse(JSON.stringify(record)),
+      save: (r) => {
+        record = JSON.parse(JSON.stringify(r));
+      },
+      log: (l) => logs.push(l),
+    });
   const session = await open();
   const loaded = async (s: SyncSession) => {
-    for (let i = 0; i < 300 && s.status().some((x) => x.phase !== 'stream'); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 300 && s.status().some((x) => x.phase !== 'stream'); i++)
+      await new Promise((r) => setTimeout(r, 50));
   };
   await loaded(session);
   assert.equal(session.status()[0]!.phase, 'stream', logs.join('\n'));
@@ -110,7 +174,10 @@ test('full sync of every type into a 5-master cluster, then the write stream (MU
   await caughtUp(again);
   assert.equal(record!.shards[0]!.state.fullSyncs, 1, 'no second full sync');
   assert.equal(record!.shards[0]!.state.partialSyncs, 1);
-  assert.equal(await targetPool.node((await openEndpoint(targetPool)).route(Buffer.from('a:ctr2')).address).call('GET', 'a:ctr2'), '50');
+  assert.equal(
+    await targetPool.node((await openEndpoint(targetPool)).route(Buffer.from('a:ctr2')).address).call('GET', 'a:ctr2'),
+    '50',
+  );
   await again.stop();
   const target = await openEndpoint(targetPool);
   for (const m of target.masters) {
@@ -118,11 +185,25 @@ test('full sync of every type into a 5-master cluster, then the write stream (MU
     assert.equal(await m.call('FCALL', 'rrf2', '0'), 2, `rrlib2 (from the stream) on ${m.address}`);
     await m.call('FUNCTION', 'FLUSH');
   }
-  const report = await verifyData(await openEndpoint(sourcePool), target, { mode: 'full', rounds: 1, qps: 0, batch: 256, sample: 100, extra: true, ttlToleranceMs: 3000, pauseMs: 0, page: 1000, streamGroups: true });
+  const report = await verifyData(await openEndpoint(sourcePool), target, {
+    mode: 'full',
+    rounds: 1,
+    qps: 0,
+    batch: 256,
+    sample: 100,
+    extra: true,
+    ttlToleranceMs: 3000,
+    pauseMs: 0,
+    page: 1000,
+    streamGroups: true,
+  });
   assert.equal(report.differences.length, 0, JSON.stringify(report.differences.slice(0, 5)));
   assert.ok(report.compared > 600);
   // Big values (over bigKeyBytes) were rebuilt with type commands, the rest restored from payloads.
-  assert.ok(logs.some((l) => /rebuilt with type commands/.test(l)), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => /rebuilt with type commands/.test(l)),
+    logs.join('\n'),
+  );
 });
 
 test('exactly once: after a crash that reached one target master but not another, the replayed stream is applied only where it was missing', async () => {
@@ -137,7 +218,11 @@ test('exactly once: after a crash that reached one target master but not another
   const replid = 'f'.repeat(40);
   const ckKey = (n: typeof A) => checkpointKey(target, n, 'once', 0);
   const incr = (k: Buffer) => [Buffer.from('INCR'), k];
-  const first = new StreamApplier(target, { checkpointKey: ckKey, replid: () => replid, clearShard: async () => {} }, 0);
+  const first = new StreamApplier(
+    target,
+    { checkpointKey: ckKey, replid: () => replid, clearShard: async () => {} },
+    0,
+  );
   first.add(incr(a), 10);
   first.add(incr(b), 20);
   await first.flush();
@@ -150,7 +235,11 @@ test('exactly once: after a crash that reached one target master but not another
   assert.equal(cks.get(A.address), 40);
   assert.equal(cks.get(B.address), 20);
   const from = Math.min(...cks.values());
-  const again = new StreamApplier(target, { checkpointKey: ckKey, replid: () => replid, clearShard: async () => {}, skip: cks }, from);
+  const again = new StreamApplier(
+    target,
+    { checkpointKey: ckKey, replid: () => replid, clearShard: async () => {}, skip: cks },
+    from,
+  );
   again.add(incr(a), 30);
   again.add(incr(b), 40);
   await again.flush();
@@ -167,7 +256,18 @@ test('a FLUSHALL in the stream clears only the shard (through its callback), eve
   const owner = target.route(k);
   await owner.call('DEL', k);
   let cleared = 0;
-  const a = new StreamApplier(target, { checkpointKey: ckKey, replid: () => replid, clearShard: async () => { cleared++; await owner.call('DEL', k); } }, 0);
+  const a = new StreamApplier(
+    target,
+    {
+      checkpointKey: ckKey,
+      replid: () => replid,
+      clearShard: async () => {
+        cleared++;
+        await owner.call('DEL', k);
+      },
+    },
+    0,
+  );
   a.add([Buffer.from('SET'), k, Buffer.from('before')], 10);
   a.add([Buffer.from('FLUSHALL')], 20);
   a.add([Buffer.from('SET'), k, Buffer.from('after')], 30);
@@ -179,7 +279,18 @@ test('a FLUSHALL in the stream clears only the shard (through its callback), eve
   // A resume from the lowest checkpoint replays nothing of the barrier.
   const skip = new Map<string, number>();
   for (const m of target.masters) skip.set(m.address, parseCheckpoint(await m.call('GET', ckKey(m)))!.offset);
-  const b = new StreamApplier(target, { checkpointKey: ckKey, replid: () => replid, clearShard: async () => { cleared++; }, skip }, Math.min(...skip.values()));
+  const b = new StreamApplier(
+    target,
+    {
+      checkpointKey: ckKey,
+      replid: () => replid,
+      clearShard: async () => {
+        cleared++;
+      },
+      skip,
+    },
+    Math.min(...skip.values()),
+  );
   b.add([Buffer.from('FLUSHALL')], 20);
   b.add([Buffer.from('SET'), k, Buffer.from('after')], 30);
   await b.flush();
@@ -193,9 +304,15 @@ test('a variadic write longer than the script takes is cut into pieces that keep
   const big: Command = ['RPUSH', 'k', ...Array.from({ length: 9000 }, (_, i) => String(i))];
   const parts = splitLong(big)!;
   assert.ok(parts.length > 1 && parts.every((p) => p.length <= 3502 && p[0] === 'RPUSH' && p[1] === 'k'));
-  assert.deepEqual(parts.flatMap((p) => p.slice(2)), big.slice(2));
+  assert.deepEqual(
+    parts.flatMap((p) => p.slice(2)),
+    big.slice(2),
+  );
   const hset: Command = ['HSET', 'h', ...Array.from({ length: 9000 }, (_, i) => String(i))];
-  assert.ok(splitLong(hset)!.every((p) => (p.length - 2) % 2 === 0), 'field/value pairs stay together');
+  assert.ok(
+    splitLong(hset)!.every((p) => (p.length - 2) % 2 === 0),
+    'field/value pairs stay together',
+  );
   assert.equal(splitLong(['XADD', 'k', '*', ...Array.from({ length: 9000 }, () => 'x')]), undefined);
 });
 
@@ -203,11 +320,20 @@ test('a replicated command the target refuses (another writer made the key a str
   await src.call('FLUSHALL');
   let record: SyncRecord | undefined;
   const session = await SyncSession.attach({
-    id: 'diverge', source: sourcePool, target: targetPool, restorePayloads: true, bigKeyBytes: 8 << 20,
-    load: () => record, save: (r) => { record = JSON.parse(JSON.stringify(r)); }, log: () => {},
+    id: 'diverge',
+    source: sourcePool,
+    target: targetPool,
+    restorePayloads: true,
+    bigKeyBytes: 8 << 20,
+    load: () => record,
+    save: (r) => {
+      record = JSON.parse(JSON.stringify(r));
+    },
+    log: () => {},
   });
   try {
-    for (let i = 0; i < 300 && session.status().some((x) => x.phase !== 'stream'); i++) await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 300 && session.status().some((x) => x.phase !== 'stream'); i++)
+      await new Promise((r) => setTimeout(r, 20));
     const target = await openEndpoint(targetPool);
     await target.route(Buffer.from('div:k')).call('SET', 'div:k', 'written on the target');
     await src.lpush('div:k', 'a');
@@ -224,9 +350,25 @@ test('a replicated command the target refuses (another writer made the key a str
 
 test('entry commands: expired keys are skipped, big values are chunked, streams keep ids and groups; stream routing', () => {
   const key = Buffer.from('k');
-  assert.deepEqual(entryCommands({ db: 0, key, expireAtMs: 1000, value: { type: 'string', value: Buffer.from('v') } }, 2000), []);
-  const list = entryCommands({ db: 0, key, expireAtMs: null, value: { type: 'list', value: Array.from({ length: 1200 }, () => Buffer.from('x')) } });
-  assert.deepEqual(list.map((c) => [c[0], c.length - 2]), [['DEL', 0], ['RPUSH', 500], ['RPUSH', 500], ['RPUSH', 200]]);
+  assert.deepEqual(
+    entryCommands({ db: 0, key, expireAtMs: 1000, value: { type: 'string', value: Buffer.from('v') } }, 2000),
+    [],
+  );
+  const list = entryCommands({
+    db: 0,
+    key,
+    expireAtMs: null,
+    value: { type: 'list', value: Array.from({ length: 1200 }, () => Buffer.from('x')) },
+  });
+  assert.deepEqual(
+    list.map((c) => [c[0], c.length - 2]),
+    [
+      ['DEL', 0],
+      ['RPUSH', 500],
+      ['RPUSH', 500],
+      ['RPUSH', 200],
+    ],
+  );
   assert.deepEqual(classify([Buffer.from('SELECT'), Buffer.from('0')]), { kind: 'skip' });
   assert.deepEqual(classify([Buffer.from('flushall')]), { kind: 'everywhere' });
   assert.equal(classify([Buffer.from('set'), Buffer.from('a'), Buffer.from('b')]).kind, 'key');
@@ -239,7 +381,18 @@ test('scan mode: DUMP + PTTL from a read-only source session, RESTORE ... REPLAC
   // The source is read through a read-only session: scan mode never writes to it.
   const report = await scanCopy(await openEndpoint(sourcePool), target, { batch: 100 });
   assert.equal(report.keys, Number(await src.call('DBSIZE')));
-  const v = await verifyData(await openEndpoint(sourcePool), target, { mode: 'full', rounds: 1, qps: 0, batch: 256, sample: 100, extra: false, ttlToleranceMs: 3000, pauseMs: 0, page: 1000, streamGroups: true });
+  const v = await verifyData(await openEndpoint(sourcePool), target, {
+    mode: 'full',
+    rounds: 1,
+    qps: 0,
+    batch: 256,
+    sample: 100,
+    extra: false,
+    ttlToleranceMs: 3000,
+    pauseMs: 0,
+    page: 1000,
+    streamGroups: true,
+  });
   assert.equal(v.differences.length, 0, JSON.stringify(v.differences.slice(0, 5)));
 });
 
@@ -250,12 +403,24 @@ test('a big value loaded in pieces goes out in pipelines of about 1 MB, not one 
   const value = randomBytes(24 * 1024 * 1024);
   const PIECE = 256 * 1024;
   for (let at = 0; at < value.length; at += PIECE) {
-    loader.add({ db: 0, key, expireAtMs: null, piece: { type: 'string', value: value.subarray(at, at + PIECE) }, first: at === 0, last: at + PIECE >= value.length });
+    loader.add({
+      db: 0,
+      key,
+      expireAtMs: null,
+      piece: { type: 'string', value: value.subarray(at, at + PIECE) },
+      first: at === 0,
+      last: at + PIECE >= value.length,
+    });
     while (!loader.ready) await loader.drained();
   }
   await loader.finish();
-  assert.ok(loader.largestPipeline <= 1.5 * 1024 * 1024, `the largest pipeline carried ${(loader.largestPipeline / 1048576).toFixed(1)} MB`);
-  const [[err, back]] = (await targetPool.node(target.route(key).address).pipeline([['GET', key]])) as [[Error | null, Buffer]];
+  assert.ok(
+    loader.largestPipeline <= 1.5 * 1024 * 1024,
+    `the largest pipeline carried ${(loader.largestPipeline / 1048576).toFixed(1)} MB`,
+  );
+  const [[err, back]] = (await targetPool.node(target.route(key).address).pipeline([['GET', key]])) as [
+    [Error | null, Buffer],
+  ];
   assert.equal(err, null);
   assert.ok(Buffer.isBuffer(back) && back.equals(value), 'the value arrived whole and in order');
   await targetPool.node(target.route(key).address).call('DEL', key);

@@ -26,7 +26,15 @@ const cluster = (port: number) => {
 };
 
 before(async () => {
-  ({ inventory, password } = await sandbox(home, BASE, ['--keys', '3000', '--replicas', '0', '--target-masters', '5', '--seed-target']));
+  ({ inventory, password } = await sandbox(home, BASE, [
+    '--keys',
+    '3000',
+    '--replicas',
+    '0',
+    '--target-masters',
+    '5',
+    '--seed-target',
+  ]));
   src = cluster(BASE);
   tgt = cluster(BASE + 100);
 });
@@ -36,7 +44,8 @@ after(async () => {
   await sandboxDown(home);
 });
 
-const verify = (args: string[]) => cli(home, ['verify', '--inventory', inventory, '--source', 'source', '--target', 'target', '--qps', '0', ...args]);
+const verify = (args: string[]) =>
+  cli(home, ['verify', '--inventory', inventory, '--source', 'source', '--target', 'target', '--qps', '0', ...args]);
 const lastLine = (out: string) => out.trim().split('\n').pop()!;
 
 test('identical clusters (3 masters vs 5) verify clean in each mode', async () => {
@@ -72,42 +81,59 @@ test('planted differences of every kind and type are each found, stored and list
   await tgt.set('t:str', 'different');
   await tgt.set('t:only-in-target', 'x');
   try {
-  const r = await verify(['--rounds', '1', '--extra', '--json']);
-  assert.equal(r.code, 1, r.out);
-  const { runId, differences, report } = JSON.parse(r.stdout);
-  const kind = Object.fromEntries(differences.map((d: { key: string; kind: string }) => [d.key, d.kind]));
-  assert.deepEqual(kind, {
-    't:list': 'value', 't:zset': 'value', 't:hash': 'value', 't:ttl': 'ttl', 't:type': 'type',
-    't:gone': 'missing', 't:set': 'value', 't:str': 'value', 't:only-in-target': 'extra',
-  });
-  const zset = differences.find((d: { key: string }) => d.key === 't:zset');
-  assert.match(zset.source, /score 2.25/);
-  assert.match(zset.target, /score 2.5/);
-  assert.match(differences.find((d: { key: string }) => d.key === 't:list').target, /list\[1\] = "B"/);
-  assert.equal(report.differ, 9);
-  assert.equal(report.compared, 3008, 'the source keys; the target-only key is not counted as compared');
+    const r = await verify(['--rounds', '1', '--extra', '--json']);
+    assert.equal(r.code, 1, r.out);
+    const { runId, differences, report } = JSON.parse(r.stdout);
+    const kind = Object.fromEntries(differences.map((d: { key: string; kind: string }) => [d.key, d.kind]));
+    assert.deepEqual(kind, {
+      't:list': 'value',
+      't:zset': 'value',
+      't:hash': 'value',
+      't:ttl': 'ttl',
+      't:type': 'type',
+      't:gone': 'missing',
+      't:set': 'value',
+      't:str': 'value',
+      't:only-in-target': 'extra',
+    });
+    const zset = differences.find((d: { key: string }) => d.key === 't:zset');
+    assert.match(zset.source, /score 2.25/);
+    assert.match(zset.target, /score 2.5/);
+    assert.match(differences.find((d: { key: string }) => d.key === 't:list').target, /list\[1\] = "B"/);
+    assert.equal(report.differ, 9);
+    assert.equal(report.compared, 3008, 'the source keys; the target-only key is not counted as compared');
 
-  const show = JSON.parse((await cli(home, ['show', runId, '--json'])).stdout);
-  assert.equal(show.findings.length, 9);
-  assert.equal(show.run.status, 'failed');
-  const text = await cli(home, ['show', runId]);
-  assert.match(text.stdout, /findings: 9/);
+    const show = JSON.parse((await cli(home, ['show', runId, '--json'])).stdout);
+    assert.equal(show.findings.length, 9);
+    assert.equal(show.run.status, 'failed');
+    const text = await cli(home, ['show', runId]);
+    assert.match(text.stdout, /findings: 9/);
 
-  // Without --extra the target-only key is not looked for; length mode cannot see an element change.
-  const noExtra = await verify(['--rounds', '1']);
-  assert.equal(lastLine(noExtra.stdout), 'verify: 3008 keys compared, 8 differ');
-  const length = await verify(['--rounds', '1', '--mode', 'length', '--json']);
-  const lengthKeys = JSON.parse(length.stdout).differences.map((d: { key: string }) => d.key).sort();
-  assert.deepEqual(lengthKeys, ['t:gone', 't:str', 't:ttl', 't:type'], 'length mode sees only what changes type, length or TTL');
-
+    // Without --extra the target-only key is not looked for; length mode cannot see an element change.
+    const noExtra = await verify(['--rounds', '1']);
+    assert.equal(lastLine(noExtra.stdout), 'verify: 3008 keys compared, 8 differ');
+    const length = await verify(['--rounds', '1', '--mode', 'length', '--json']);
+    const lengthKeys = JSON.parse(length.stdout)
+      .differences.map((d: { key: string }) => d.key)
+      .sort();
+    assert.deepEqual(
+      lengthKeys,
+      ['t:gone', 't:str', 't:ttl', 't:type'],
+      'length mode sees only what changes type, length or TTL',
+    );
   } finally {
-    for (const k of ['t:list', 't:zset', 't:hash', 't:ttl', 't:type', 't:gone', 't:set', 't:str']) await Promise.all([src.del(k), tgt.del(k)]);
+    for (const k of ['t:list', 't:zset', 't:hash', 't:ttl', 't:type', 't:gone', 't:set', 't:str'])
+      await Promise.all([src.del(k), tgt.del(k)]);
     await tgt.del('t:only-in-target');
   }
 });
 
 test('the multi-command path (servers before 7.0) and the script path find the same differences', async () => {
-  for (const c of [src, tgt]) { await c.rpush('m:list', 'a', 'b'); await c.set('m:ttl', 'v', 'EX', 600); await c.hset('m:hash', 'f', 'v'); }
+  for (const c of [src, tgt]) {
+    await c.rpush('m:list', 'a', 'b');
+    await c.set('m:ttl', 'v', 'EX', 600);
+    await c.hset('m:hash', 'f', 'v');
+  }
   await tgt.rpush('m:list', 'c');
   await tgt.persist('m:ttl');
   await tgt.del('m:hash');
@@ -117,13 +143,17 @@ test('the multi-command path (servers before 7.0) and the script path find the s
   try {
     const [s, t] = await Promise.all(pools.map((p) => openEndpoint(p)));
     assert.ok(s!.scripts && t!.scripts, 'Redis 7 here');
-    const summary = (r: Awaited<ReturnType<typeof verifyData>>) => r.differences.map((d) => `${d.key} ${d.kind}`).sort();
+    const summary = (r: Awaited<ReturnType<typeof verifyData>>) =>
+      r.differences.map((d) => `${d.key} ${d.kind}`).sort();
     const withScript = await verifyData(s!, t!, { ...VERIFY_DEFAULTS, qps: 0, rounds: 1 });
     const without = await verifyData(s!, t!, { ...VERIFY_DEFAULTS, qps: 0, rounds: 1, useScripts: false });
     assert.deepEqual(summary(withScript), ['m:hash type', 'm:list value', 'm:ttl ttl']);
     assert.deepEqual(summary(without), summary(withScript));
     assert.equal(without.compared, withScript.compared);
-    assert.ok(without.reads.sourcePipelines > withScript.reads.sourcePipelines, 'the multi-command path asks the source for types first');
+    assert.ok(
+      without.reads.sourcePipelines > withScript.reads.sourcePipelines,
+      'the multi-command path asks the source for types first',
+    );
   } finally {
     await Promise.all(pools.map((p) => p.close()));
     for (const k of ['m:list', 'm:ttl', 'm:hash']) await Promise.all([src.del(k), tgt.del(k)]);
@@ -133,14 +163,36 @@ test('the multi-command path (servers before 7.0) and the script path find the s
 test('a key that converges between rounds is not reported', async () => {
   await src.set('t:moving', 'final');
   await tgt.set('t:moving', 'old');
-  const child = spawn(process.execPath, [CLI, 'verify', '--inventory', inventory, '--source', 'source', '--target', 'target', '--qps', '0', '--rounds', '2', '--pause', '3000'], { env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' } });
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      'verify',
+      '--inventory',
+      inventory,
+      '--source',
+      'source',
+      '--target',
+      'target',
+      '--qps',
+      '0',
+      '--rounds',
+      '2',
+      '--pause',
+      '3000',
+    ],
+    { env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' } },
+  );
   let out = '';
   let fixed = false;
   const code = await new Promise<number>((resolve) => {
     child.stdout.on('data', async (d) => {
       out += d;
       // A live sync catches up during the pause before round 2.
-      if (!fixed && /round 1: \d+ keys checked, 1 differ/.test(out)) { fixed = true; await tgt.set('t:moving', 'final'); }
+      if (!fixed && /round 1: \d+ keys checked, 1 differ/.test(out)) {
+        fixed = true;
+        await tgt.set('t:moving', 'final');
+      }
     });
     child.on('close', (c) => resolve(c ?? 1));
   });
@@ -155,9 +207,15 @@ test('big keys are compared in pages, and a change deep inside one is found', as
   const listLen = 200_000;
   const fields = 100_000;
   for (const c of [src, tgt]) {
-    for (let i = 0; i < listLen; i += 10_000) await c.rpush('t:biglist', ...Array.from({ length: 10_000 }, (_, k) => `e${i + k}`));
-    for (let i = 0; i < fields; i += 10_000) await c.hset('t:bighash', Object.fromEntries(Array.from({ length: 10_000 }, (_, k) => [`f${i + k}`, `v${i + k}`])));
-    for (let i = 0; i < 50_000; i += 10_000) await c.zadd('t:bigzset', ...Array.from({ length: 10_000 }, (_, k) => [String((i + k) / 3), `m${i + k}`]).flat());
+    for (let i = 0; i < listLen; i += 10_000)
+      await c.rpush('t:biglist', ...Array.from({ length: 10_000 }, (_, k) => `e${i + k}`));
+    for (let i = 0; i < fields; i += 10_000)
+      await c.hset(
+        't:bighash',
+        Object.fromEntries(Array.from({ length: 10_000 }, (_, k) => [`f${i + k}`, `v${i + k}`])),
+      );
+    for (let i = 0; i < 50_000; i += 10_000)
+      await c.zadd('t:bigzset', ...Array.from({ length: 10_000 }, (_, k) => [String((i + k) / 3), `m${i + k}`]).flat());
   }
   const clean = JSON.parse((await verify(['--rounds', '1', '--json'])).stdout);
   assert.equal(clean.report.differ, 0, JSON.stringify(clean.differences));
@@ -168,7 +226,9 @@ test('big keys are compared in pages, and a change deep inside one is found', as
   await tgt.hset('t:bighash', 'f77777', 'changed');
   await tgt.zadd('t:bigzset', 99, 'm40000');
   const r = JSON.parse((await verify(['--rounds', '1', '--json'])).stdout);
-  const byKey = Object.fromEntries(r.differences.map((d: { key: string; source: string; target: string }) => [d.key, d]));
+  const byKey = Object.fromEntries(
+    r.differences.map((d: { key: string; source: string; target: string }) => [d.key, d]),
+  );
   assert.match(byKey['t:biglist'].target, /list\[150000\] = "changed"/);
   assert.match(byKey['t:bighash'].target, /field "f77777" = changed/);
   assert.match(byKey['t:bigzset'].target, /m40000" = 99/);
@@ -177,7 +237,7 @@ test('big keys are compared in pages, and a change deep inside one is found', as
 
 test('a string longer than a page is compared in GETRANGE pages, on both read paths, and a change deep inside it is found', async () => {
   const MiB = 1 << 20;
-  const blob = Buffer.alloc(5 * MiB / 2, 'redis-runbook ');
+  const blob = Buffer.alloc((5 * MiB) / 2, 'redis-runbook ');
   await Promise.all([src.set('t:bigstring', blob), tgt.set('t:bigstring', blob)]);
   const inv = loadInventory(inventory);
   const pools = ['source', 'target'].map((c) => new ClusterPool(inv.clusters[c]!, { access: 'read-only' }));
@@ -192,7 +252,10 @@ test('a string longer than a page is compared in GETRANGE pages, on both read pa
     await tgt.setrange('t:bigstring', 2 * MiB + 5, 'CHANGED');
     for (const useScripts of [true, false]) {
       const r = await verifyData(s!, t!, { ...VERIFY_DEFAULTS, qps: 0, rounds: 1, useScripts });
-      assert.deepEqual(r.differences.map((d) => [d.key.toString(), d.kind]), [['t:bigstring', 'value']]);
+      assert.deepEqual(
+        r.differences.map((d) => [d.key.toString(), d.kind]),
+        [['t:bigstring', 'value']],
+      );
       assert.match(r.differences[0]!.target, /^string byte 2097157 = "CHANGED/);
     }
   } finally {
@@ -204,22 +267,57 @@ test('a string longer than a page is compared in GETRANGE pages, on both read pa
 test('standalone servers compare too; a sample checks a fraction; bad options exit 2', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'rr-standalone-'));
   const ports = [7690, 7691];
-  for (const p of ports) assert.equal(spawnSync('redis-server', ['--port', String(p), '--bind', '127.0.0.1', '--daemonize', 'yes', '--save', '', '--dir', dir, '--pidfile', join(dir, `${p}.pid`), '--logfile', join(dir, `${p}.log`)]).status, 0);
+  for (const p of ports)
+    assert.equal(
+      spawnSync('redis-server', [
+        '--port',
+        String(p),
+        '--bind',
+        '127.0.0.1',
+        '--daemonize',
+        'yes',
+        '--save',
+        '',
+        '--dir',
+        dir,
+        '--pidfile',
+        join(dir, `${p}.pid`),
+        '--logfile',
+        join(dir, `${p}.log`),
+      ]).status,
+      0,
+    );
   try {
     await new Promise((s) => setTimeout(s, 300));
     const conns = ports.map((port) => new Redis({ port, host: '127.0.0.1' }));
     try {
-    for (const c of conns) for (let i = 0; i < 500; i++) await c.set(`k${i}`, `v${i}`);
-    await conns[1]!.set('k7', 'other');
-    const inv = join(dir, 'inv.yaml');
-    writeFileSync(inv, `clusters:\n  a: { seeds: ["127.0.0.1:${ports[0]}"] }\n  b: { seeds: ["127.0.0.1:${ports[1]}"] }\n`);
-    const r = await cli(home, ['verify', '--inventory', inv, '--source', 'a', '--target', 'b', '--rounds', '1']);
-    assert.equal(r.code, 1, r.out);
-    assert.match(r.stdout, /value\s+k7: source string "v7" \| target string "other"/);
-    assert.equal(lastLine(r.stdout), 'verify: 500 keys compared, 1 differ');
-    const sample = await cli(home, ['verify', '--inventory', inv, '--source', 'a', '--target', 'b', '--rounds', '1', '--sample', '10', '--json']);
-    const compared = JSON.parse(sample.stdout).report.compared;
-    assert.ok(compared > 10 && compared < 150, `about 10% of 500 keys, got ${compared}`);
+      for (const c of conns) for (let i = 0; i < 500; i++) await c.set(`k${i}`, `v${i}`);
+      await conns[1]!.set('k7', 'other');
+      const inv = join(dir, 'inv.yaml');
+      writeFileSync(
+        inv,
+        `clusters:\n  a: { seeds: ["127.0.0.1:${ports[0]}"] }\n  b: { seeds: ["127.0.0.1:${ports[1]}"] }\n`,
+      );
+      const r = await cli(home, ['verify', '--inventory', inv, '--source', 'a', '--target', 'b', '--rounds', '1']);
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.stdout, /value\s+k7: source string "v7" \| target string "other"/);
+      assert.equal(lastLine(r.stdout), 'verify: 500 keys compared, 1 differ');
+      const sample = await cli(home, [
+        'verify',
+        '--inventory',
+        inv,
+        '--source',
+        'a',
+        '--target',
+        'b',
+        '--rounds',
+        '1',
+        '--sample',
+        '10',
+        '--json',
+      ]);
+      const compared = JSON.parse(sample.stdout).report.compared;
+      assert.ok(compared > 10 && compared < 150, `about 10% of 500 keys, got ${compared}`);
     } finally {
       for (const c of conns) c.disconnect();
     }

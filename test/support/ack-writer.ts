@@ -33,9 +33,21 @@ export interface AckWriterOptions {
 type Kind = 'incr' | 'set' | 'dset' | 'del' | 'lpush' | 'xadd';
 
 /** One write: which key (index into its family), what it carried, and when it was sent and acknowledged. */
-export interface WriteRecord { kind: Kind; key: string; slot: number; value: string; sentAt: number; ackAt: number | null }
+export interface WriteRecord {
+  kind: Kind;
+  key: string;
+  slot: number;
+  value: string;
+  sentAt: number;
+  ackAt: number | null;
+}
 
-export interface Missing { kind: Kind | 'incr-over' | 'ttl'; key: string; slot: number; detail: string }
+export interface Missing {
+  kind: Kind | 'incr-over' | 'ttl';
+  key: string;
+  slot: number;
+  detail: string;
+}
 
 export interface CheckOptions {
   /** Only writes acknowledged before this time (ms since epoch) must be there. */
@@ -56,7 +68,10 @@ function tagsPerSlot(): string[] {
   for (let i = 0; found < SLOTS; i++) {
     const t = `t${i}`;
     const s = keySlot(t);
-    if (tags[s] === undefined) { tags[s] = t; found++; }
+    if (tags[s] === undefined) {
+      tags[s] = t;
+      found++;
+    }
   }
   return tags;
 }
@@ -81,10 +96,18 @@ export class AckWriter {
 
   constructor(opts: AckWriterOptions) {
     this.prefix = opts.prefix ?? 'aw';
-    this.o = { rate: opts.rate ?? 400, maxInFlight: opts.maxInFlight ?? 64, maxOps: opts.maxOps ?? 200_000, commandTimeoutMs: opts.commandTimeoutMs ?? 5000 };
+    this.o = {
+      rate: opts.rate ?? 400,
+      maxInFlight: opts.maxInFlight ?? 64,
+      maxOps: opts.maxOps ?? 200_000,
+      commandTimeoutMs: opts.commandTimeoutMs ?? 5000,
+    };
     this.c = new Cluster([{ host: opts.host ?? '127.0.0.1', port: opts.port }], {
       redisOptions: { password: opts.password, commandTimeout: this.o.commandTimeoutMs, connectTimeout: 1000 },
-      retryDelayOnFailover: 100, retryDelayOnClusterDown: 100, retryDelayOnTryAgain: 100, maxRedirections: 16,
+      retryDelayOnFailover: 100,
+      retryDelayOnClusterDown: 100,
+      retryDelayOnTryAgain: 100,
+      maxRedirections: 16,
     });
     this.c.on('error', () => {});
     slotTag(0);
@@ -112,7 +135,10 @@ export class AckWriter {
     // master) may never be answered: wait its timeout and a margin, no more,
     // and leave it unacknowledged, which is what it is.
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all([...this.settled]), new Promise((r) => (timer = setTimeout(r, this.o.commandTimeoutMs + 10_000)))]);
+    await Promise.race([
+      Promise.all([...this.settled]),
+      new Promise((r) => (timer = setTimeout(r, this.o.commandTimeoutMs + 10_000))),
+    ]);
     clearTimeout(timer);
     return { sent: this.records.length, acked: this.acked().length };
   }
@@ -122,7 +148,9 @@ export class AckWriter {
     this.c.disconnect();
   }
 
-  acked(): WriteRecord[] { return this.records.filter((r) => r.ackAt !== null); }
+  acked(): WriteRecord[] {
+    return this.records.filter((r) => r.ackAt !== null);
+  }
 
   private key(family: string, slot: number, suffix = ''): string {
     return `${this.prefix}:${family}:{${slotTag(slot)}}${suffix}`;
@@ -131,7 +159,14 @@ export class AckWriter {
   /** The next write, by a fixed mix: 4 INCR, 2 SET, 1 one-off SET or DEL, 2 LPUSH, 1 XADD in every 10. */
   private next(i: number): { rec: WriteRecord; send: () => Promise<unknown> } {
     const now = Date.now();
-    const mk = (kind: Kind, key: string, value: string): WriteRecord => ({ kind, key, slot: keySlot(key), value, sentAt: now, ackAt: null });
+    const mk = (kind: Kind, key: string, value: string): WriteRecord => ({
+      kind,
+      key,
+      slot: keySlot(key),
+      value,
+      sentAt: now,
+      ackAt: null,
+    });
     const m = i % 10;
     if (m < 4) {
       const rec = mk('incr', this.key('c', spread(this.nth.c++, SLOTS, 5531)), '1');
@@ -163,14 +198,19 @@ export class AckWriter {
     const { rec, send } = this.next(this.n++);
     this.records.push(rec);
     this.inFlight++;
-    const p = send().then((reply) => {
-      rec.ackAt = Date.now();
-      if (rec.kind === 'xadd') rec.value = String(reply);
-      if (rec.kind === 'dset') this.pendingDel.push(rec);
-    }, () => undefined).finally(() => {
-      this.inFlight--;
-      this.settled.delete(p);
-    });
+    const p = send()
+      .then(
+        (reply) => {
+          rec.ackAt = Date.now();
+          if (rec.kind === 'xadd') rec.value = String(reply);
+          if (rec.kind === 'dset') this.pendingDel.push(rec);
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        this.inFlight--;
+        this.settled.delete(p);
+      });
     this.settled.add(p);
   }
 
@@ -193,9 +233,13 @@ export class AckWriter {
       } catch (e) {
         const message = (e as Error).message;
         if (attempt >= 3 || !/Connection is closed|ECONNRESET|ECONNREFUSED/.test(message)) {
-          throw new Error(`checking the writes on the cluster at ${host}:${port} (attempt ${attempt}): ${message}`, { cause: e });
+          throw new Error(`checking the writes on the cluster at ${host}:${port} (attempt ${attempt}): ${message}`, {
+            cause: e,
+          });
         }
-        console.log(`# check on ${host}:${port}: attempt ${attempt} failed (${message}); reading again with a new client`);
+        console.log(
+          `# check on ${host}:${port}: attempt ${attempt} failed (${message}); reading again with a new client`,
+        );
         await new Promise((r) => setTimeout(r, 500));
       } finally {
         c.disconnect();
@@ -263,7 +307,13 @@ async function checkKey(c: Cluster, key: string, must: WriteRecord[], sent: Writ
  * whose DEL was never sent (a DEL sent, even unacknowledged, may have been
  * applied) means it is there.
  */
-async function checkOneOff(c: Cluster, key: string, must: WriteRecord[], sent: WriteRecord[], miss: (k: Missing['kind'], d: string) => Missing): Promise<Missing[]> {
+async function checkOneOff(
+  c: Cluster,
+  key: string,
+  must: WriteRecord[],
+  sent: WriteRecord[],
+  miss: (k: Missing['kind'], d: string) => Missing,
+): Promise<Missing[]> {
   const del = must.some((r) => r.kind === 'del');
   const set = must.some((r) => r.kind === 'dset');
   const delSent = sent.some((r) => r.kind === 'del');

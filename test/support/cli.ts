@@ -7,7 +7,12 @@ import { fileURLToPath } from 'node:url';
 /** The built CLI, run as a user would run it: a child process. */
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-export interface CliResult { code: number; stdout: string; stderr: string; out: string }
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  out: string;
+}
 
 export function tempStateDir(prefix = 'rr-e2e-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -23,7 +28,10 @@ export const CLI_TIMEOUT_MS = Number(process.env.RR_TEST_CLI_TIMEOUT_MS) || 10 *
 /** Run the CLI to completion (no terminal: stdin is closed). */
 export function cli(home: string, args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -35,14 +43,23 @@ export function cli(home: string, args: string[], env: Record<string, string> = 
     child.stderr.on('data', (d) => (stderr += d));
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      if (timedOut) stderr += `\n[test harness: \`${args.slice(0, 2).join(' ')}\` killed after ${CLI_TIMEOUT_MS / 1000} s without finishing]\n`;
-      resolve({ code: timedOut ? 124 : code ?? (signal === 'SIGKILL' ? 137 : 1), stdout, stderr, out: stdout + stderr });
+      if (timedOut)
+        stderr += `\n[test harness: \`${args.slice(0, 2).join(' ')}\` killed after ${CLI_TIMEOUT_MS / 1000} s without finishing]\n`;
+      resolve({
+        code: timedOut ? 124 : (code ?? (signal === 'SIGKILL' ? 137 : 1)),
+        stdout,
+        stderr,
+        out: stdout + stderr,
+      });
     });
   });
 }
 
 export function cliSync(home: string, args: string[]): CliResult {
-  const r = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' },
+    encoding: 'utf8',
+  });
   return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr, out: r.stdout + r.stderr };
 }
 
@@ -54,8 +71,22 @@ export function runIdOf(r: CliResult): string {
 }
 
 /** Start a sandbox for a test file; returns its inventory path. */
-export async function sandbox(home: string, basePort: number, extra: string[] = []): Promise<{ inventory: string; password: string }> {
-  const r = await cli(home, ['sandbox', 'up', '--name', 't', '--base-port', String(basePort), '--keys', '3000', ...extra]);
+export async function sandbox(
+  home: string,
+  basePort: number,
+  extra: string[] = [],
+): Promise<{ inventory: string; password: string }> {
+  const r = await cli(home, [
+    'sandbox',
+    'up',
+    '--name',
+    't',
+    '--base-port',
+    String(basePort),
+    '--keys',
+    '3000',
+    ...extra,
+  ]);
   if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
   const inventory = r.stdout.trim().split('\n').pop()!;
   return { inventory, password: readFileSync(join(inventory, '..', 'password'), 'utf8').trim() };

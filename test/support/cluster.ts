@@ -3,9 +3,21 @@ import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
 
 /** Direct, unaudited access to a sandbox node, for assertions only: `port` (loopback) or `host:port`. */
 export async function withNode<T>(node: number | string, password: string, fn: (r: Redis) => Promise<T>): Promise<T> {
-  const [host, port] = typeof node === 'number' ? ['127.0.0.1', node] : [node.slice(0, node.lastIndexOf(':')), Number(node.slice(node.lastIndexOf(':') + 1))];
+  const [host, port] =
+    typeof node === 'number'
+      ? ['127.0.0.1', node]
+      : [node.slice(0, node.lastIndexOf(':')), Number(node.slice(node.lastIndexOf(':') + 1))];
   // No reconnects: a node that is down must fail the call, not hang the test.
-  const r = new Redis({ host, port, password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000, commandTimeout: 30000 });
+  const r = new Redis({
+    host,
+    port,
+    password,
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 3000,
+    commandTimeout: 30000,
+  });
   r.on('error', () => {});
   await r.connect();
   try {
@@ -15,7 +27,11 @@ export async function withNode<T>(node: number | string, password: string, fn: (
   }
 }
 
-export interface Roles { masterOfSlot0: string; replicaOfIt: string; nodesText: string }
+export interface Roles {
+  masterOfSlot0: string;
+  replicaOfIt: string;
+  nodesText: string;
+}
 
 /** The first slot of each shard of a 3-master sandbox. */
 export const SHARD_SLOTS = [0, 5461, 10923];
@@ -43,7 +59,13 @@ export async function structure(ports: number[], password: string): Promise<stri
   for (const p of ports) {
     const text = (await withNode(p, password, (r) => r.call('CLUSTER', 'NODES'))) as string;
     const repl = (await withNode(p, password, (r) => r.call('INFO', 'replication'))) as string;
-    const epoch = parseClusterNodes(text).map((n) => `${n.id} ${n.flags.filter((f) => f !== 'myself').join(',')} ${n.masterId ?? '-'} ${n.configEpoch} ${JSON.stringify(n.slots)}`).sort().join('\n');
+    const epoch = parseClusterNodes(text)
+      .map(
+        (n) =>
+          `${n.id} ${n.flags.filter((f) => f !== 'myself').join(',')} ${n.masterId ?? '-'} ${n.configEpoch} ${JSON.stringify(n.slots)}`,
+      )
+      .sort()
+      .join('\n');
     parts.push(`${p}\n${epoch}\nrole:${/role:(\w+)/.exec(repl)![1]}`);
   }
   return parts.join('\n');

@@ -15,12 +15,23 @@ import { moveSlots } from '../../src/redis/slot-move.js';
  * many times by the soak (`npm run test:soak`).
  */
 
-export interface ScenarioResult { name: string; code: number; ms: number; out: string; writes: number; settleLines: string[]; retryLines: string[] }
+export interface ScenarioResult {
+  name: string;
+  code: number;
+  ms: number;
+  out: string;
+  writes: number;
+  settleLines: string[];
+  retryLines: string[];
+}
 
 /** Run the CLI, calling `onLine` for each line of output as it arrives. */
 function cliWatching(home: string, args: string[], onLine: (line: string) => void): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let partial = '';
@@ -32,7 +43,9 @@ function cliWatching(home: string, args: string[], onLine: (line: string) => voi
       for (const l of lines) onLine(l);
     });
     child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code, signal) => resolve({ code: code ?? (signal === 'SIGKILL' ? 137 : 1), stdout, stderr, out: stdout + stderr }));
+    child.on('close', (code, signal) =>
+      resolve({ code: code ?? (signal === 'SIGKILL' ? 137 : 1), stdout, stderr, out: stdout + stderr }),
+    );
   });
 }
 
@@ -47,7 +60,13 @@ async function up(home: string, args: string[]): Promise<{ inventory: string; pa
  * A runbook run unattended on a fresh sandbox while a writer (no deletes: the
  * runbooks check no key was lost) works on `writerPort`.
  */
-async function underLoad(name: string, sandboxArgs: string[], writerPort: (base: number) => number, run: (inventory: string, base: number) => string[], base: number): Promise<ScenarioResult> {
+async function underLoad(
+  name: string,
+  sandboxArgs: string[],
+  writerPort: (base: number) => number,
+  run: (inventory: string, base: number) => string[],
+  base: number,
+): Promise<ScenarioResult> {
   const home = tempStateDir('rr-conv-');
   const { inventory, password } = await up(home, ['--base-port', String(base), ...sandboxArgs]);
   try {
@@ -61,9 +80,19 @@ async function underLoad(name: string, sandboxArgs: string[], writerPort: (base:
 }
 
 const summary = (name: string, r: CliResult, started: number, writes: number): ScenarioResult => ({
-  name, code: r.code, ms: Date.now() - started, out: r.out, writes,
-  settleLines: r.out.split('\n').filter((l) => /agree on the new topology/.test(l)).map((l) => l.trim()),
-  retryLines: r.out.split('\n').filter((l) => /still settling/.test(l)).map((l) => l.trim()),
+  name,
+  code: r.code,
+  ms: Date.now() - started,
+  out: r.out,
+  writes,
+  settleLines: r.out
+    .split('\n')
+    .filter((l) => /agree on the new topology/.test(l))
+    .map((l) => l.trim()),
+  retryLines: r.out
+    .split('\n')
+    .filter((l) => /still settling/.test(l))
+    .map((l) => l.trim()),
 });
 
 /**
@@ -71,21 +100,47 @@ const summary = (name: string, r: CliResult, started: number, writes: number): S
  * moveSlots=true while the writer works (its slots move under writes, then
  * `forget` reads every node's view of them).
  */
-export const decommissionUnderLoad = (base: number) => underLoad('decommission moveSlots=true', ['--masters', '4', '--replicas', '0', '--keys', '20000'], (b) => b,
-  (inventory, b) => ['run', 'decommission-node', '--inventory', inventory, '--param', `node=127.0.0.1:${b + 3}`, '--param', 'moveSlots=true', '--allow-destructive'], base);
+export const decommissionUnderLoad = (base: number) =>
+  underLoad(
+    'decommission moveSlots=true',
+    ['--masters', '4', '--replicas', '0', '--keys', '20000'],
+    (b) => b,
+    (inventory, b) => [
+      'run',
+      'decommission-node',
+      '--inventory',
+      inventory,
+      '--param',
+      `node=127.0.0.1:${b + 3}`,
+      '--param',
+      'moveSlots=true',
+      '--allow-destructive',
+    ],
+    base,
+  );
 
 /** 3 masters x 1 replica, 20000 keys, made uneven (2000 slots moved), then rebalanced while the writer works. */
 export async function rebalanceUnderLoad(base: number): Promise<ScenarioResult> {
   const home = tempStateDir('rr-conv-');
   const { inventory, password } = await up(home, ['--base-port', String(base), '--keys', '20000']);
   try {
-    const pool = new ClusterPool({ name: 'source', seeds: [`127.0.0.1:${base}`], auth: { password: { env: 'RR_CONV_PW' } } } as never, { access: 'read-write' });
+    const pool = new ClusterPool(
+      { name: 'source', seeds: [`127.0.0.1:${base}`], auth: { password: { env: 'RR_CONV_PW' } } } as never,
+      { access: 'read-write' },
+    );
     process.env.RR_CONV_PW = password;
     const view = parseClusterNodes(await pool.node(`127.0.0.1:${base}`).text('CLUSTER', 'NODES'));
-    const node = (port: number) => { const l = view.find((x) => x.address === `127.0.0.1:${port}`)!; return { id: l.id, address: l.address }; };
+    const node = (port: number) => {
+      const l = view.find((x) => x.address === `127.0.0.1:${port}`)!;
+      return { id: l.id, address: l.address };
+    };
     const first = view.find((l) => l.address === `127.0.0.1:${base}`)!;
     const slots = first.slots.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i)).slice(0, 2000);
-    await moveSlots(pool, slots.map((slot) => ({ slot, from: node(base), to: node(base + 1) })), { batch: 100, migrateTimeoutMs: 20000, masters: [0, 1, 2].map((i) => `127.0.0.1:${base + i}`), concurrency: 4 });
+    await moveSlots(
+      pool,
+      slots.map((slot) => ({ slot, from: node(base), to: node(base + 1) })),
+      { batch: 100, migrateTimeoutMs: 20000, masters: [0, 1, 2].map((i) => `127.0.0.1:${base + i}`), concurrency: 4 },
+    );
     await pool.close();
     const writer = startWriter(base, password, 'wr', { deletes: false });
     const started = Date.now();
@@ -108,7 +163,17 @@ export async function rebalanceUnderLoad(base: number): Promise<ScenarioResult> 
  */
 export async function consolidateUnderLoad(base: number): Promise<ScenarioResult> {
   const home = tempStateDir('rr-conv-');
-  const { inventory, password } = await up(home, ['--base-port', String(base), '--keys', '30000', '--target-masters', '5', '--ssh', '--node-timeout', '5000']);
+  const { inventory, password } = await up(home, [
+    '--base-port',
+    String(base),
+    '--keys',
+    '30000',
+    '--target-masters',
+    '5',
+    '--ssh',
+    '--node-timeout',
+    '5000',
+  ]);
   try {
     const c = new Cluster([{ host: '127.0.0.1', port: base }], { redisOptions: { password } });
     const value = 'x'.repeat(1000);
@@ -117,9 +182,13 @@ export async function consolidateUnderLoad(base: number): Promise<ScenarioResult
     const writer = startWriter(base, password, 'wc');
     let stopping: Promise<number> | undefined;
     const started = Date.now();
-    const r = await cliWatching(home, ['run', 'migrate-consolidate-reshard', '--inventory', inventory, '--yes', '--allow-destructive'], (line) => {
-      if (!stopping && /^\[\d+\/\d+\] consolidate-target /.test(line)) stopping = writer.stop();
-    });
+    const r = await cliWatching(
+      home,
+      ['run', 'migrate-consolidate-reshard', '--inventory', inventory, '--yes', '--allow-destructive'],
+      (line) => {
+        if (!stopping && /^\[\d+\/\d+\] consolidate-target /.test(line)) stopping = writer.stop();
+      },
+    );
     const writes = await (stopping ?? writer.stop());
     return summary('consolidate-and-reshard', r, started, writes);
   } finally {
@@ -128,9 +197,38 @@ export async function consolidateUnderLoad(base: number): Promise<ScenarioResult
 }
 
 /** 3 x 1, 20000 keys: a planned failover of the first master and its fail-back while the writer works (the failover family's agreement). */
-export const failoverUnderLoad = (base: number) => underLoad('manual-failover with fail-back', ['--keys', '20000'], (b) => b,
-  (inventory, b) => ['run', 'manual-failover', '--inventory', inventory, '--param', `node=127.0.0.1:${b}`, '--param', 'failback=true'], base);
+export const failoverUnderLoad = (base: number) =>
+  underLoad(
+    'manual-failover with fail-back',
+    ['--keys', '20000'],
+    (b) => b,
+    (inventory, b) => [
+      'run',
+      'manual-failover',
+      '--inventory',
+      inventory,
+      '--param',
+      `node=127.0.0.1:${b}`,
+      '--param',
+      'failback=true',
+    ],
+    base,
+  );
 
 /** 3 x 1, 20000 keys: a drill by SHUTDOWN of the first master, restored as a replica, while the writer works (through another master). */
-export const drillUnderLoad = (base: number) => underLoad('failover-drill with restore', ['--keys', '20000'], (b) => b + 1,
-  (inventory, b) => ['run', 'failover-drill', '--inventory', inventory, '--param', `node=127.0.0.1:${b}`, '--allow-destructive'], base);
+export const drillUnderLoad = (base: number) =>
+  underLoad(
+    'failover-drill with restore',
+    ['--keys', '20000'],
+    (b) => b + 1,
+    (inventory, b) => [
+      'run',
+      'failover-drill',
+      '--inventory',
+      inventory,
+      '--param',
+      `node=127.0.0.1:${b}`,
+      '--allow-destructive',
+    ],
+    base,
+  );

@@ -20,13 +20,24 @@ export interface ChainResult {
 }
 
 /** Run the CLI as cli() does, but a run that hangs is killed after `timeoutMs` and says so. */
-function cliBounded(home: string, args: string[], env: Record<string, string>, timeoutMs: number): Promise<CliResult & { hung: boolean }> {
+function cliBounded(
+  home: string,
+  args: string[],
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<CliResult & { hung: boolean }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, ...args], {
+      env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let hung = false;
-    const timer = setTimeout(() => { hung = true; child.kill('SIGKILL'); }, timeoutMs);
+    const timer = setTimeout(() => {
+      hung = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('close', (code, signal) => {
@@ -39,7 +50,13 @@ function cliBounded(home: string, args: string[], env: Record<string, string>, t
 /** One attempt of a chain (a run or a resume) longer than this is hung, not slow: the sandbox's data is small. */
 const ATTEMPT_MS = 180_000;
 
-export async function killChain(home: string, runArgs: string[], resumeFlags: string[], points: string[], hitFile: string): Promise<ChainResult> {
+export async function killChain(
+  home: string,
+  runArgs: string[],
+  resumeFlags: string[],
+  points: string[],
+  hitFile: string,
+): Promise<ChainResult> {
   const remaining = new Set(points);
   const killed: string[] = [];
   const attempts: ChainResult['attempts'] = [];
@@ -48,14 +65,24 @@ export async function killChain(home: string, runArgs: string[], resumeFlags: st
   for (;;) {
     const args = runId ? ['resume', runId, ...resumeFlags] : runArgs;
     const started = Date.now();
-    const r = await cliBounded(home, args, { REDIS_RUNBOOK_FAILPOINT: [...remaining].join(','), REDIS_RUNBOOK_FAILPOINT_HIT: hitFile }, ATTEMPT_MS);
-    if (r.hung) throw new Error(`\`${args.join(' ')}\` did not finish in ${ATTEMPT_MS / 1000} s (killed at ${killed.length} points so far: ${killed.join(' ')}); its output:\n${r.out.slice(-3000)}`);
+    const r = await cliBounded(
+      home,
+      args,
+      { REDIS_RUNBOOK_FAILPOINT: [...remaining].join(','), REDIS_RUNBOOK_FAILPOINT_HIT: hitFile },
+      ATTEMPT_MS,
+    );
+    if (r.hung)
+      throw new Error(
+        `\`${args.join(' ')}\` did not finish in ${ATTEMPT_MS / 1000} s (killed at ${killed.length} points so far: ${killed.join(' ')}); its output:\n${r.out.slice(-3000)}`,
+      );
     if (!runId) runId = runIdOf(r);
     const hits = readFileSync(hitFile, 'utf8').split('\n').filter(Boolean);
     if (r.code !== 137) return { runId, killed, notReached: [...remaining], last: r, attempts };
     const hit = hits.at(-1);
     if (hits.length !== killed.length + 1 || !hit || !remaining.has(hit)) {
-      throw new Error(`the runner died (SIGKILL) without a failpoint of the chain firing (hits: ${hits.join(', ') || 'none'}):\n${r.out.slice(-3000)}`);
+      throw new Error(
+        `the runner died (SIGKILL) without a failpoint of the chain firing (hits: ${hits.join(', ') || 'none'}):\n${r.out.slice(-3000)}`,
+      );
     }
     remaining.delete(hit);
     killed.push(hit);
@@ -73,18 +100,29 @@ export function slotDifferences(expected: number[], got: number[], max = 10): st
   return out.length > max ? [...out.slice(0, max), `... ${out.length - max} more`] : out;
 }
 
-export interface AuditEntry { at: number; stepId: string | null; target: string; command: string; args: string[]; ok?: boolean; write?: boolean }
+export interface AuditEntry {
+  at: number;
+  stepId: string | null;
+  target: string;
+  command: string;
+  args: string[];
+  ok?: boolean;
+  write?: boolean;
+}
 
 /**
  * The runner persists entering `run` before the step acts: an attempt killed
  * at `<step>.run` sent nothing for that step. The commands it did send, per point.
  */
 export function sentBeforeRun(audit: AuditEntry[], attempts: ChainResult['attempts']): string[] {
-  return attempts.filter((a) => a.point.endsWith('.run')).flatMap((a) => {
-    const stepId = a.point.slice(0, -'.run'.length);
-    return audit.filter((e) => e.write && e.target !== 'operator' && e.stepId === stepId && e.at >= a.from && e.at <= a.to)
-      .map((e) => `${a.point}: ${e.target} ${e.command} ${e.args.join(' ').slice(0, 80)}`);
-  });
+  return attempts
+    .filter((a) => a.point.endsWith('.run'))
+    .flatMap((a) => {
+      const stepId = a.point.slice(0, -'.run'.length);
+      return audit
+        .filter((e) => e.write && e.target !== 'operator' && e.stepId === stepId && e.at >= a.from && e.at <= a.to)
+        .map((e) => `${a.point}: ${e.target} ${e.command} ${e.args.join(' ').slice(0, 80)}`);
+    });
 }
 
 /**
@@ -111,7 +149,8 @@ export function repeatedActions(audit: AuditEntry[]): string[] {
     if (a.command === 'HOST' && /^kill /.test(a.args[0] ?? '')) return `HOST ${a.args[0]}`;
     return undefined;
   };
-  const guarded = (a: AuditEntry): string | undefined => (a.command === 'HOST' && /\b(rm -rf|mv) --/.test(a.args[0] ?? '') ? `HOST ${a.args[0]}` : undefined);
+  const guarded = (a: AuditEntry): string | undefined =>
+    a.command === 'HOST' && /\b(rm -rf|mv) --/.test(a.args[0] ?? '') ? `HOST ${a.args[0]}` : undefined;
   const out: string[] = [];
   const seen = new Map<string, number>();
   const done = new Set<string>();
@@ -144,7 +183,12 @@ export const MAX_PASSES = 3;
  * passes such a point only in a state the runs did not meet (a start sent
  * only to a node found down, a full sync seen while it loads).
  */
-export async function chaseNotReached(name: string, first: { killed: string[]; notReached: string[] }, pass: (n: number, points: string[]) => Promise<{ chain: { killed: string[] } }>, report: (line: string) => void): Promise<{ killed: string[]; notReached: string[] }> {
+export async function chaseNotReached(
+  name: string,
+  first: { killed: string[]; notReached: string[] },
+  pass: (n: number, points: string[]) => Promise<{ chain: { killed: string[] } }>,
+  report: (line: string) => void,
+): Promise<{ killed: string[]; notReached: string[] }> {
   let notReached = first.notReached;
   const killed = [...first.killed];
   for (let n = 2; notReached.length && n <= MAX_PASSES; n++) {
@@ -155,7 +199,9 @@ export async function chaseNotReached(name: string, first: { killed: string[]; n
   }
   for (const p of notReached) {
     const step = p.slice(0, p.indexOf(':'));
-    report(`NOT REACHED ${name} ${p}: no run of step ${step} passed it (killed there at ${killed.filter((k) => k.startsWith(`${step}.`) || k.startsWith(`${step}:`)).join(' ')}); the step passes it only in a state the runs did not meet`);
+    report(
+      `NOT REACHED ${name} ${p}: no run of step ${step} passed it (killed there at ${killed.filter((k) => k.startsWith(`${step}.`) || k.startsWith(`${step}:`)).join(' ')}); the step passes it only in a state the runs did not meet`,
+    );
   }
   return { killed, notReached };
 }

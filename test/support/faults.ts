@@ -28,29 +28,60 @@ export interface LiveRun {
 
 /** Start the CLI as a child process and watch its output as it is written. */
 export function startCli(home: string, args: string[], env: Record<string, string> = {}): LiveRun {
-  const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   const watchers = new Set<() => void>();
-  const tick = () => { for (const w of [...watchers]) w(); };
-  child.stdout.on('data', (d) => { stdout += d; tick(); });
-  child.stderr.on('data', (d) => { stderr += d; tick(); });
-  let ended = false;
-  const done = new Promise<CliResult>((resolve) => child.on('close', (code, signal) => {
-    ended = true;
+  const tick = () => {
+    for (const w of [...watchers]) w();
+  };
+  child.stdout.on('data', (d) => {
+    stdout += d;
     tick();
-    resolve({ code: code ?? (signal === 'SIGKILL' ? 137 : 1), stdout, stderr, out: stdout + stderr });
-  }));
-  const waitFor = (re: RegExp, ms = 120_000) => new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { watchers.delete(check); reject(new Error(`no ${re} in the run's output within ${ms} ms:\n${stdout}${stderr}`)); }, ms);
-    const check = () => {
-      if (re.test(stdout + stderr)) { clearTimeout(timer); watchers.delete(check); resolve(); }
-      else if (ended) { clearTimeout(timer); watchers.delete(check); reject(new Error(`the run ended before ${re}:\n${stdout}${stderr}`)); }
-    };
-    watchers.add(check);
-    check();
   });
-  return { waitFor, output: () => stdout + stderr, signal: (sig) => { child.kill(sig); }, done };
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    tick();
+  });
+  let ended = false;
+  const done = new Promise<CliResult>((resolve) =>
+    child.on('close', (code, signal) => {
+      ended = true;
+      tick();
+      resolve({ code: code ?? (signal === 'SIGKILL' ? 137 : 1), stdout, stderr, out: stdout + stderr });
+    }),
+  );
+  const waitFor = (re: RegExp, ms = 120_000) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        watchers.delete(check);
+        reject(new Error(`no ${re} in the run's output within ${ms} ms:\n${stdout}${stderr}`));
+      }, ms);
+      const check = () => {
+        if (re.test(stdout + stderr)) {
+          clearTimeout(timer);
+          watchers.delete(check);
+          resolve();
+        } else if (ended) {
+          clearTimeout(timer);
+          watchers.delete(check);
+          reject(new Error(`the run ended before ${re}:\n${stdout}${stderr}`));
+        }
+      };
+      watchers.add(check);
+      check();
+    });
+  return {
+    waitFor,
+    output: () => stdout + stderr,
+    signal: (sig) => {
+      child.kill(sig);
+    },
+    done,
+  };
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -69,7 +100,9 @@ export async function startNode(sandboxDir: string, port: number, password: stri
   for (let i = 0; ; i++) {
     try {
       if ((await withNode(port, password, (c) => c.ping())) === 'PONG') return;
-    } catch { /* still loading or not yet listening */ }
+    } catch {
+      /* still loading or not yet listening */
+    }
     if (i > 200) throw new Error(`node ${port} does not answer after its restart`);
     await sleep(100);
   }
@@ -78,14 +111,23 @@ export async function startNode(sandboxDir: string, port: number, password: stri
 /** The pids whose command line matches `pattern` (pgrep -f), this process and its parents excluded. */
 export function pids(pattern: string): number[] {
   const r = spawnSync('pgrep', ['-f', pattern], { encoding: 'utf8' });
-  return r.stdout.split('\n').filter(Boolean).map(Number).filter((p) => p !== process.pid && p !== process.ppid);
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map(Number)
+    .filter((p) => p !== process.pid && p !== process.ppid);
 }
 
 /** SIGKILL every process matching `pattern`; returns how many were killed. */
 export function killMatching(pattern: string): number {
   let n = 0;
   for (const p of pids(pattern)) {
-    try { process.kill(p, 'SIGKILL'); n++; } catch { /* already gone */ }
+    try {
+      process.kill(p, 'SIGKILL');
+      n++;
+    } catch {
+      /* already gone */
+    }
   }
   return n;
 }
@@ -109,22 +151,42 @@ export async function waitForProcess(pattern: string, ms = 60_000): Promise<numb
 export function stopSshd(sandboxDir: string): number {
   const conf = join(sandboxDir, 'ssh', 'sshd_config');
   const listener = pids(`sshd -f ${conf}`);
-  const children = listener.flatMap((p) => spawnSync('pgrep', ['-P', String(p)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number));
-  const grand = children.flatMap((p) => spawnSync('pgrep', ['-P', String(p)], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number));
+  const children = listener.flatMap((p) =>
+    spawnSync('pgrep', ['-P', String(p)], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter(Boolean)
+      .map(Number),
+  );
+  const grand = children.flatMap((p) =>
+    spawnSync('pgrep', ['-P', String(p)], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter(Boolean)
+      .map(Number),
+  );
   let n = 0;
   for (const p of [...listener, ...children, ...grand]) {
-    try { process.kill(p, 'SIGKILL'); n++; } catch { /* gone */ }
+    try {
+      process.kill(p, 'SIGKILL');
+      n++;
+    } catch {
+      /* gone */
+    }
   }
   return n;
 }
 
 export function startSshd(sandboxDir: string): void {
   const dir = join(sandboxDir, 'ssh');
-  const r = spawnSync('/usr/sbin/sshd', ['-f', join(dir, 'sshd_config'), '-E', join(dir, 'sshd.log')], { encoding: 'utf8' });
+  const r = spawnSync('/usr/sbin/sshd', ['-f', join(dir, 'sshd_config'), '-E', join(dir, 'sshd.log')], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) throw new Error(`sshd did not start again: ${r.stderr}`);
 }
 
-export interface Tmpfs { grow(bytes: number): void; unmount(): void }
+export interface Tmpfs {
+  grow(bytes: number): void;
+  unmount(): void;
+}
 
 /**
  * Mount a tmpfs of `bytes` on a node's directory (stopped, or the runner
@@ -175,16 +237,26 @@ export async function slotCounts(seed: number | string, password: string): Promi
     await withNode(m.address, password, async (r) => {
       const pipe = r.pipeline();
       const slots: number[] = [];
-      for (const [a, b] of m.slots) for (let s = a; s <= b; s++) { slots.push(s); pipe.call('CLUSTER', 'COUNTKEYSINSLOT', String(s)); }
+      for (const [a, b] of m.slots)
+        for (let s = a; s <= b; s++) {
+          slots.push(s);
+          pipe.call('CLUSTER', 'COUNTKEYSINSLOT', String(s));
+        }
       const res = (await pipe.exec())!;
-      res.forEach(([err, n], i) => { if (!err) counts[slots[i]!] = Number(n); });
+      res.forEach(([err, n], i) => {
+        if (!err) counts[slots[i]!] = Number(n);
+      });
     });
   }
   return counts;
 }
 
 /** Slots whose key counts differ between two clusters (an unanswered slot counts as a difference). */
-export async function slotDifferences(source: number | string, target: number | string, password: string): Promise<{ differ: number[]; sourceKeys: number; targetKeys: number }> {
+export async function slotDifferences(
+  source: number | string,
+  target: number | string,
+  password: string,
+): Promise<{ differ: number[]; sourceKeys: number; targetKeys: number }> {
   const [a, b] = await Promise.all([slotCounts(source, password), slotCounts(target, password)]);
   const differ: number[] = [];
   for (let s = 0; s < 16384; s++) if (a[s] !== b[s] || a[s]! < 0) differ.push(s);
@@ -192,7 +264,12 @@ export async function slotDifferences(source: number | string, target: number | 
   return { differ, sourceKeys: sum(a), targetKeys: sum(b) };
 }
 
-export interface AuditRow { command: string; target: string; args: string[]; ok?: boolean }
+export interface AuditRow {
+  command: string;
+  target: string;
+  args: string[];
+  ok?: boolean;
+}
 
 /** The commands of `audit` that `pick` selects and that appear more than once with the same target and arguments. */
 export function journaledTwice(audit: AuditRow[], pick: (a: AuditRow) => boolean): string[] {
@@ -208,7 +285,11 @@ export function journaledTwice(audit: AuditRow[], pick: (a: AuditRow) => boolean
 export async function until(what: string, fn: () => Promise<boolean>, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   for (;;) {
-    try { if (await fn()) return; } catch { /* not yet */ }
+    try {
+      if (await fn()) return;
+    } catch {
+      /* not yet */
+    }
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(200);
   }
@@ -240,7 +321,11 @@ export function sandboxHosts(sandboxDir: string): { runner: string; hosts: Chaos
  * dropped). `loss`: a percentage of the host's packets to and from the runner
  * dropped at random. Returns the function that heals it.
  */
-export function partition(host: ChaosHost, runner: string, mode: 'link' | 'runner' | 'in' | 'out' | { loss: number }): () => void {
+export function partition(
+  host: ChaosHost,
+  runner: string,
+  mode: 'link' | 'runner' | 'in' | 'out' | { loss: number },
+): () => void {
   if (mode === 'link') cutHost(host, 'both');
   else if (typeof mode === 'object') loss(host, mode.loss, runner);
   else cutHost(host, mode === 'runner' ? 'both' : mode, runner);
@@ -249,7 +334,13 @@ export function partition(host: ChaosHost, runner: string, mode: 'link' | 'runne
 
 /** A bandwidth limit on a host's link (tc tbf on its root-side veth, i.e. what the host receives). */
 export function rateLimit(host: ChaosHost, rate: string): () => void {
-  const r = spawnSync('tc', ['qdisc', 'add', 'dev', host.vethRoot, 'root', 'tbf', 'rate', rate, 'burst', '16kb', 'latency', '400ms'], { encoding: 'utf8' });
+  const r = spawnSync(
+    'tc',
+    ['qdisc', 'add', 'dev', host.vethRoot, 'root', 'tbf', 'rate', rate, 'burst', '16kb', 'latency', '400ms'],
+    { encoding: 'utf8' },
+  );
   if (r.status !== 0) throw new Error(`tc on ${host.vethRoot}: ${r.stderr}`);
-  return () => { spawnSync('tc', ['qdisc', 'del', 'dev', host.vethRoot, 'root']); };
+  return () => {
+    spawnSync('tc', ['qdisc', 'del', 'dev', host.vethRoot, 'root']);
+  };
 }

@@ -37,30 +37,62 @@ export function nodeAddress(net: SandboxNetwork, port: number): string {
 
 /** Run a command inside a host's namespace (stdout returned; throws on a non-zero exit). */
 export function inHost(host: HostInfo, argv: string[]): string {
-  return execFileSync('ip', ['netns', 'exec', host.netns, ...argv], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync('ip', ['netns', 'exec', host.netns, ...argv], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 /** Run a shell command on a host through its sshd, as the runbooks do. */
-export function sshTo(net: HostsInfo, host: HostInfo, command: string): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync('ssh', ['-o', 'BatchMode=yes', '-o', 'ConnectTimeout=5', '-i', join(net.dir, 'ssh', 'client_ed25519'), '-o', 'IdentitiesOnly=yes',
-    '-o', `UserKnownHostsFile=${join(net.dir, 'ssh', 'known_hosts')}`, '-p', String(host.sshPort), '--', host.address, command], { encoding: 'utf8', timeout: 20_000 });
+export function sshTo(
+  net: HostsInfo,
+  host: HostInfo,
+  command: string,
+): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(
+    'ssh',
+    [
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'ConnectTimeout=5',
+      '-i',
+      join(net.dir, 'ssh', 'client_ed25519'),
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      `UserKnownHostsFile=${join(net.dir, 'ssh', 'known_hosts')}`,
+      '-p',
+      String(host.sshPort),
+      '--',
+      host.address,
+      command,
+    ],
+    { encoding: 'utf8', timeout: 20_000 },
+  );
   return { code: r.status ?? 255, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
 const TABLE = 'rr_fault';
 
 function nft(host: HostInfo, script: string): void {
-  execFileSync('ip', ['netns', 'exec', host.netns, 'nft', '-f', '-'], { input: script, stdio: ['pipe', 'pipe', 'pipe'] });
+  execFileSync('ip', ['netns', 'exec', host.netns, 'nft', '-f', '-'], {
+    input: script,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
 }
 
 /** The fault table inside the host's namespace, with an input and an output chain (made once). */
 function faultTable(host: HostInfo): void {
-  nft(host, [
-    `table inet ${TABLE} {`,
-    '  chain input { type filter hook input priority -10; policy accept; }',
-    '  chain output { type filter hook output priority -10; policy accept; }',
-    '}',
-  ].join('\n'));
+  nft(
+    host,
+    [
+      `table inet ${TABLE} {`,
+      '  chain input { type filter hook input priority -10; policy accept; }',
+      '  chain output { type filter hook output priority -10; policy accept; }',
+      '}',
+    ].join('\n'),
+  );
 }
 
 /**
@@ -78,7 +110,10 @@ export function partition(host: HostInfo, direction: 'both' | 'in' | 'out', peer
   faultTable(host);
   const dirs = direction === 'both' ? (['in', 'out'] as const) : [direction];
   for (const d of dirs) {
-    const match = d === 'in' ? `iifname != "lo"${peer ? ` ip saddr ${peer}` : ''}` : `oifname != "lo"${peer ? ` ip daddr ${peer}` : ''}`;
+    const match =
+      d === 'in'
+        ? `iifname != "lo"${peer ? ` ip saddr ${peer}` : ''}`
+        : `oifname != "lo"${peer ? ` ip daddr ${peer}` : ''}`;
     nft(host, `add rule inet ${TABLE} ${d === 'in' ? 'input' : 'output'} ${match} counter drop\n`);
   }
 }
@@ -90,11 +125,14 @@ export function loss(host: HostInfo, percent: number, peer?: string): void {
   // numgen yields 0..99: `< 100` is out of its range, so 100% is a plain drop.
   const pct = Math.round(percent);
   const when = pct >= 100 ? '' : ` numgen random mod 100 < ${pct}`;
-  nft(host, [
-    `add rule inet ${TABLE} input iifname != "lo"${peer ? ` ip saddr ${peer}` : ''}${when} counter drop`,
-    `add rule inet ${TABLE} output oifname != "lo"${peer ? ` ip daddr ${peer}` : ''}${when} counter drop`,
-    '',
-  ].join('\n'));
+  nft(
+    host,
+    [
+      `add rule inet ${TABLE} input iifname != "lo"${peer ? ` ip saddr ${peer}` : ''}${when} counter drop`,
+      `add rule inet ${TABLE} output oifname != "lo"${peer ? ` ip daddr ${peer}` : ''}${when} counter drop`,
+      '',
+    ].join('\n'),
+  );
 }
 
 /**
@@ -112,7 +150,8 @@ export function droppedPackets(host: HostInfo): number {
  * '1mbit', '512kbit'): its namespace side shapes what it sends, the root side what it receives.
  */
 export function rateLimit(host: HostInfo, rate: string): void {
-  if (!/^\d+(?:\.\d+)?(?:bit|kbit|mbit|gbit|bps|kbps|mbps)$/.test(rate)) throw new Error(`rate like 1mbit or 512kbit, got ${rate}`);
+  if (!/^\d+(?:\.\d+)?(?:bit|kbit|mbit|gbit|bps|kbps|mbps)$/.test(rate))
+    throw new Error(`rate like 1mbit or 512kbit, got ${rate}`);
   const tbf = ['root', 'tbf', 'rate', rate, 'burst', '32kbit', 'latency', '400ms'];
   execFileSync('ip', ['netns', 'exec', host.netns, 'tc', 'qdisc', 'replace', 'dev', host.vethNs, ...tbf]);
   execFileSync('tc', ['qdisc', 'replace', 'dev', host.vethRoot, ...tbf]);
@@ -126,11 +165,35 @@ export function rateLimit(host: HostInfo, rate: string): void {
  */
 export function rateLimitFlow(host: HostInfo, sport: number, peer: string, rate: string): void {
   if (!/^\d+(?:\.\d+)?(?:bit|kbit|mbit|gbit)$/.test(rate)) throw new Error(`rate like 1mbit or 512kbit, got ${rate}`);
-  const tc = (...a: string[]) => execFileSync('ip', ['netns', 'exec', host.netns, 'tc', ...a], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const tc = (...a: string[]) =>
+    execFileSync('ip', ['netns', 'exec', host.netns, 'tc', ...a], { stdio: ['ignore', 'pipe', 'pipe'] });
   tc('qdisc', 'replace', 'dev', host.vethNs, 'root', 'handle', '1:', 'htb', 'default', '1');
   tc('class', 'add', 'dev', host.vethNs, 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '10gbit');
   tc('class', 'add', 'dev', host.vethNs, 'parent', '1:', 'classid', '1:2', 'htb', 'rate', rate, 'ceil', rate);
-  tc('filter', 'add', 'dev', host.vethNs, 'parent', '1:', 'protocol', 'ip', 'prio', '1', 'u32', 'match', 'ip', 'dst', `${peer}/32`, 'match', 'ip', 'sport', String(sport), '0xffff', 'flowid', '1:2');
+  tc(
+    'filter',
+    'add',
+    'dev',
+    host.vethNs,
+    'parent',
+    '1:',
+    'protocol',
+    'ip',
+    'prio',
+    '1',
+    'u32',
+    'match',
+    'ip',
+    'dst',
+    `${peer}/32`,
+    'match',
+    'ip',
+    'sport',
+    String(sport),
+    '0xffff',
+    'flowid',
+    '1:2',
+  );
 }
 
 /** Undo every fault above on this host: link up, fault table gone, shaping gone. Safe to call when nothing was done. */
@@ -154,5 +217,14 @@ export function stopSshd(host: HostInfo): void {
 
 export function startSshd(net: HostsInfo, host: HostInfo): void {
   const dir = join(net.dir, 'hosts', host.name, 'ssh');
-  execFileSync('ip', ['netns', 'exec', host.netns, '/usr/sbin/sshd', '-f', join(dir, 'sshd_config'), '-E', join(dir, 'sshd.log')]);
+  execFileSync('ip', [
+    'netns',
+    'exec',
+    host.netns,
+    '/usr/sbin/sshd',
+    '-f',
+    join(dir, 'sshd_config'),
+    '-E',
+    join(dir, 'sshd.log'),
+  ]);
 }

@@ -21,9 +21,24 @@ export interface SandboxPair {
  * (`.../nodes/{port}/redis.conf`) serve both. `ssh`: sandbox a's loopback sshd
  * (port sourceBase+99) carries every host command and copy.
  */
-export async function sandboxPair(home: string, sourceBase: number, targetBase: number, opts: { ssh?: boolean; keys?: number } = {}): Promise<SandboxPair> {
+export async function sandboxPair(
+  home: string,
+  sourceBase: number,
+  targetBase: number,
+  opts: { ssh?: boolean; keys?: number } = {},
+): Promise<SandboxPair> {
   const up = async (name: string, base: number, extra: string[]) => {
-    const r = await cli(home, ['sandbox', 'up', '--name', name, '--base-port', String(base), '--keys', String(opts.keys ?? 3000), ...extra]);
+    const r = await cli(home, [
+      'sandbox',
+      'up',
+      '--name',
+      name,
+      '--base-port',
+      String(base),
+      '--keys',
+      String(opts.keys ?? 3000),
+      ...extra,
+    ]);
     if (r.code !== 0) throw new Error(`sandbox up ${name} failed:\n${r.out}`);
     const inv = r.stdout.trim().split('\n').pop()!;
     return { inv, dir: dirname(inv), password: readFileSync(join(dirname(inv), 'password'), 'utf8').trim() };
@@ -32,7 +47,10 @@ export async function sandboxPair(home: string, sourceBase: number, targetBase: 
   const b = await up('pb', targetBase, []);
   const links = join(home, 'pair-nodes');
   mkdirSync(links, { recursive: true });
-  for (const [s, base] of [[a, sourceBase], [b, targetBase]] as const) {
+  for (const [s, base] of [
+    [a, sourceBase],
+    [b, targetBase],
+  ] as const) {
     for (let i = 0; i < 6; i++) symlinkSync(join(s.dir, 'nodes', String(base + i)), join(links, String(base + i)));
   }
   const docA = parse(readFileSync(a.inv, 'utf8'));
@@ -45,7 +63,15 @@ export async function sandboxPair(home: string, sourceBase: number, targetBase: 
     hosts: {
       localhost: {
         ...docA.hosts.localhost,
-        ...(docA.hosts.localhost.ssh ? { ssh: { ...docA.hosts.localhost.ssh, identity: resolve(a.dir, docA.hosts.localhost.ssh.identity), knownHosts: resolve(a.dir, docA.hosts.localhost.ssh.knownHosts) } } : {}),
+        ...(docA.hosts.localhost.ssh
+          ? {
+              ssh: {
+                ...docA.hosts.localhost.ssh,
+                identity: resolve(a.dir, docA.hosts.localhost.ssh.identity),
+                knownHosts: resolve(a.dir, docA.hosts.localhost.ssh.knownHosts),
+              },
+            }
+          : {}),
         service: {
           start: `redis-server ${links}/{port}/redis.conf`,
           stop: `kill $(cat ${links}/{port}/redis.pid)`,

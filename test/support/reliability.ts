@@ -35,7 +35,10 @@ export function test(title: string, a: Body | TestOptions, b?: Body): void {
     // node:test fails the running case on an unhandled rejection, and its
     // report of one looks like any other failure: say which it was, and that
     // it was this test process (its writers and checkers), not the CLI's.
-    const unhandled = (reason: unknown) => console.log(`# unhandled rejection in the test process during "${title}": ${(reason as Error)?.stack ?? String(reason)}`);
+    const unhandled = (reason: unknown) =>
+      console.log(
+        `# unhandled rejection in the test process during "${title}": ${(reason as Error)?.stack ?? String(reason)}`,
+      );
     process.on('unhandledRejection', unhandled);
     const started = Date.now();
     let passed = false;
@@ -48,10 +51,17 @@ export function test(title: string, a: Body | TestOptions, b?: Body): void {
       const c = current;
       current = undefined;
       if (file) {
-        appendFileSync(file, `${JSON.stringify({
-          case: c.label ?? title.split(/[:;]/)[0]!.trim(), passed, ms: Date.now() - started,
-          ackedLost: c.figures.ackedLost ?? null, differences: c.figures.differences ?? null, at: new Date().toISOString(),
-        })}\n`);
+        appendFileSync(
+          file,
+          `${JSON.stringify({
+            case: c.label ?? title.split(/[:;]/)[0]!.trim(),
+            passed,
+            ms: Date.now() - started,
+            ackedLost: c.figures.ackedLost ?? null,
+            differences: c.figures.differences ?? null,
+            at: new Date().toISOString(),
+          })}\n`,
+        );
       }
     }
   });

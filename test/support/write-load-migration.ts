@@ -17,7 +17,19 @@ export function migrationSandbox(BASE: number, name: string) {
   const home = tempStateDir(`rr-${name}-`);
   const ctx = { home, BASE, TARGET, SOURCE_MASTERS, inventory: '', password: '' };
   before(async () => {
-    const r = await cli(home, ['sandbox', 'up', '--name', name, '--base-port', String(BASE), '--keys', '3000', '--target-masters', '3', '--ssh']);
+    const r = await cli(home, [
+      'sandbox',
+      'up',
+      '--name',
+      name,
+      '--base-port',
+      String(BASE),
+      '--keys',
+      '3000',
+      '--target-masters',
+      '3',
+      '--ssh',
+    ]);
     if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
     ctx.inventory = r.stdout.trim().split('\n').pop()!;
     ctx.password = readFileSync(join(dirname(ctx.inventory), 'password'), 'utf8').trim();
@@ -32,7 +44,10 @@ export function migrationSandbox(BASE: number, name: string) {
   async function carried(writer: AckWriter, at: (master: string) => number): Promise<number> {
     let lost = 0;
     for (const m of SOURCE_MASTERS) {
-      const missing = await writer.check(TARGET, ctx.password, { ackedBefore: at(m), slots: await slotsOf(BASE, ctx.password, m) });
+      const missing = await writer.check(TARGET, ctx.password, {
+        ackedBefore: at(m),
+        slots: await slotsOf(BASE, ctx.password, m),
+      });
       assert.deepEqual(missing, [], `${m}: ${describeMissing(missing)}`);
       lost += missing.length;
     }
@@ -61,10 +76,15 @@ export function explained(s: Show & { findings?: Array<{ key: string }> }, write
   const late = new Set(writer.records.filter((w) => w.ackAt === null || w.ackAt >= from).map((w) => w.key));
   const found = s.findings ?? [];
   const unexplained = found.filter((f) => !late.has(f.key));
-  assert.deepEqual(unexplained.map((f) => f.key).slice(0, 10), [], `the comparison found ${unexplained.length} differences no late write explains`);
+  assert.deepEqual(
+    unexplained.map((f) => f.key).slice(0, 10),
+    [],
+    `the comparison found ${unexplained.length} differences no late write explains`,
+  );
   // The table's "data differences" are the unexplained ones; the late writes are printed.
   console.log(`comparison: ${found.length} differences, all writes acknowledged after the promised moment`);
   return unexplained.length;
 }
 
-export const audited = (s: Show, command: string, target: string, arg0?: string) => s.audit.find((a) => a.command === command && a.target === target && (arg0 === undefined || a.args[0] === arg0));
+export const audited = (s: Show, command: string, target: string, arg0?: string) =>
+  s.audit.find((a) => a.command === command && a.target === target && (arg0 === undefined || a.args[0] === arg0));

@@ -28,7 +28,10 @@ export async function slotsOf(port: number, password: string, address: string): 
   const view = parseClusterNodes((await withNode(port, password, (r) => r.call('CLUSTER', 'NODES'))) as string);
   const ranges = view.find((l) => l.address === address)?.slots ?? [];
   // No slots would make every check against them pass: a master is named by an address its cluster knows.
-  if (!ranges.length) throw new Error(`${address} owns no slots in ${port}'s view of the cluster (is it the address CLUSTER NODES shows?)`);
+  if (!ranges.length)
+    throw new Error(
+      `${address} owns no slots in ${port}'s view of the cluster (is it the address CLUSTER NODES shows?)`,
+    );
   return (slot) => ranges.some(([a, b]) => a <= slot && slot <= b);
 }
 
@@ -37,8 +40,25 @@ export async function slotsOf(port: number, password: string, address: string): 
  * starts `leadMs` before the run and stops `tailMs` after it (or, with
  * `stopAfterStep`, as soon as that step of the running run is done).
  */
-export async function underLoad(home: string, args: string[], w: { port: number; password: string; prefix: string; leadMs?: number; tailMs?: number; stopAfterStep?: string; commandTimeoutMs?: number }): Promise<{ r: CliResult; writer: AckWriter }> {
-  const writer = new AckWriter({ port: w.port, password: w.password, prefix: w.prefix, commandTimeoutMs: w.commandTimeoutMs }).start();
+export async function underLoad(
+  home: string,
+  args: string[],
+  w: {
+    port: number;
+    password: string;
+    prefix: string;
+    leadMs?: number;
+    tailMs?: number;
+    stopAfterStep?: string;
+    commandTimeoutMs?: number;
+  },
+): Promise<{ r: CliResult; writer: AckWriter }> {
+  const writer = new AckWriter({
+    port: w.port,
+    password: w.password,
+    prefix: w.prefix,
+    commandTimeoutMs: w.commandTimeoutMs,
+  }).start();
   await sleep(w.leadMs ?? 1000);
   const running = cli(home, args);
   let r: CliResult;
@@ -55,7 +75,12 @@ export async function underLoad(home: string, args: string[], w: { port: number;
  * Watch the state database (read-only, no CLI process per look: the machine
  * is small) and stop the writer once the running run has finished `stepId`.
  */
-async function stopAfter(home: string, running: Promise<CliResult>, writer: AckWriter, stepId: string): Promise<CliResult> {
+async function stopAfter(
+  home: string,
+  running: Promise<CliResult>,
+  writer: AckWriter,
+  stepId: string,
+): Promise<CliResult> {
   let done = false;
   void running.then(() => (done = true));
   const file = join(home, 'state.db');
@@ -64,7 +89,11 @@ async function stopAfter(home: string, running: Promise<CliResult>, writer: AckW
     if (!existsSync(file)) continue;
     const db = new Database(file, { readonly: true, fileMustExist: true });
     try {
-      const row = db.prepare("SELECT s.status FROM steps s JOIN runs r ON r.id = s.run_id WHERE r.status = 'running' AND s.step_id = ?").get(stepId) as { status: string } | undefined;
+      const row = db
+        .prepare(
+          "SELECT s.status FROM steps s JOIN runs r ON r.id = s.run_id WHERE r.status = 'running' AND s.step_id = ?",
+        )
+        .get(stepId) as { status: string } | undefined;
       if (row?.status === 'done') break;
     } catch {
       // The run's tables may not be there yet.
@@ -77,7 +106,10 @@ async function stopAfter(home: string, running: Promise<CliResult>, writer: AckW
 }
 
 export function describeMissing(m: Missing[]): string {
-  return `${m.length} acknowledged writes missing:\n${m.slice(0, 10).map((x) => `${x.kind} ${x.key} (slot ${x.slot}): ${x.detail}`).join('\n')}`;
+  return `${m.length} acknowledged writes missing:\n${m
+    .slice(0, 10)
+    .map((x) => `${x.kind} ${x.key} (slot ${x.slot}): ${x.detail}`)
+    .join('\n')}`;
 }
 
 /** The case's figures for the reliability table (see reliability.ts), also printed to the test log. */

@@ -7,8 +7,29 @@ test('secrets in command arguments are redacted', () => {
   assert.deepEqual(redactArgs('AUTH', ['user', 'pw']), ['***', '***']);
   assert.deepEqual(redactArgs('config', ['SET', 'masterauth', 'pw']), ['SET', 'masterauth', '***']);
   assert.deepEqual(redactArgs('CONFIG', ['SET', 'maxmemory', '1gb']), ['SET', 'maxmemory', '1gb']);
-  assert.deepEqual(redactArgs('MIGRATE', ['h', '1', '', '0', '5000', 'AUTH2', 'u', 'pw', 'KEYS', 'k']), ['h', '1', '', '0', '5000', 'AUTH2', 'u', '***', 'KEYS', 'k']);
-  assert.deepEqual(redactArgs('MIGRATE', ['h', '1', '', '0', '5000', 'AUTH', 'pw', 'KEYS', 'k']), ['h', '1', '', '0', '5000', 'AUTH', '***', 'KEYS', 'k']);
+  assert.deepEqual(redactArgs('MIGRATE', ['h', '1', '', '0', '5000', 'AUTH2', 'u', 'pw', 'KEYS', 'k']), [
+    'h',
+    '1',
+    '',
+    '0',
+    '5000',
+    'AUTH2',
+    'u',
+    '***',
+    'KEYS',
+    'k',
+  ]);
+  assert.deepEqual(redactArgs('MIGRATE', ['h', '1', '', '0', '5000', 'AUTH', 'pw', 'KEYS', 'k']), [
+    'h',
+    '1',
+    '',
+    '0',
+    '5000',
+    'AUTH',
+    '***',
+    'KEYS',
+    'k',
+  ]);
   assert.deepEqual(redactArgs('ACL', ['SETUSER', 'bob', 'on', '>pw']), ['SETUSER', 'bob', 'on', '***']);
   assert.equal(scrub('ERR pw123 is wrong', ['pw123']), 'ERR *** is wrong');
 });

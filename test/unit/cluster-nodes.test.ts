@@ -24,7 +24,9 @@ test('parseClusterNodes reads roles, masters, slots, migrating and importing', (
 });
 
 test('parseInfo and keysFromInfo', () => {
-  const info = parseInfo('# Replication\r\nrole:master\r\nconnected_slaves:1\r\n# Keyspace\r\ndb0:keys=1631,expires=170,avg_ttl=0\r\n');
+  const info = parseInfo(
+    '# Replication\r\nrole:master\r\nconnected_slaves:1\r\n# Keyspace\r\ndb0:keys=1631,expires=170,avg_ttl=0\r\n',
+  );
   assert.equal(info.role, 'master');
   assert.equal(keysFromInfo(info), 1631);
   assert.equal(keysFromInfo(parseInfo('# Keyspace\r\n')), 0);

@@ -4,28 +4,44 @@ import { compareKey, compareTtl, printableKey } from '../../src/redis/verify/com
 import { parseScriptRead } from '../../src/redis/verify/key-read.js';
 
 const b = (...xs: string[]) => xs.map((x) => Buffer.from(x));
-const read = (type: string, value: unknown, pttl = -1) => parseScriptRead([Buffer.from(type), pttl, value], 'full', 1000);
+const read = (type: string, value: unknown, pttl = -1) =>
+  parseScriptRead([Buffer.from(type), pttl, value], 'full', 1000);
 
 test('collections listed in another order are the same; a changed element is a value difference', () => {
   const h1 = read('hash', [Buffer.from('0'), b('f1', 'v1', 'f2', 'v2')]);
   const h2 = read('hash', [Buffer.from('0'), b('f2', 'v2', 'f1', 'v1')]);
   assert.deepEqual(compareKey(h1, h2, 'full', 2000), { same: true });
   const h3 = read('hash', [Buffer.from('0'), b('f2', 'XX', 'f1', 'v1')]);
-  assert.deepEqual(compareKey(h1, h3, 'full', 2000), { same: false, kind: 'value', source: 'field "f2" = "v2"', target: 'field "f2" = "XX"' });
+  assert.deepEqual(compareKey(h1, h3, 'full', 2000), {
+    same: false,
+    kind: 'value',
+    source: 'field "f2" = "v2"',
+    target: 'field "f2" = "XX"',
+  });
   const s1 = read('set', [Buffer.from('0'), b('a', 'b')]);
   const s2 = read('set', [Buffer.from('0'), b('b', 'a', 'c')]);
-  assert.equal((compareKey(s1, s2, 'full', 0) as { kind: string }).kind, 'value', 'an extra member in the target is a difference (length)');
+  assert.equal(
+    (compareKey(s1, s2, 'full', 0) as { kind: string }).kind,
+    'value',
+    'an extra member in the target is a difference (length)',
+  );
 });
 
 test('zset scores compare exactly, as numbers when printed differently', () => {
   const z1 = read('zset', [Buffer.from('0'), b('m', '1.5')]);
   assert.deepEqual(compareKey(z1, read('zset', [Buffer.from('0'), b('m', '1.50')]), 'full', 0), { same: true });
-  assert.equal((compareKey(z1, read('zset', [Buffer.from('0'), b('m', '1.5000001')]), 'full', 0) as { kind: string }).kind, 'value');
+  assert.equal(
+    (compareKey(z1, read('zset', [Buffer.from('0'), b('m', '1.5000001')]), 'full', 0) as { kind: string }).kind,
+    'value',
+  );
 });
 
 test('missing, type and TTL differences; TTL tolerance', () => {
   const s = read('string', Buffer.from('v'), 5000);
-  assert.equal((compareKey(s, parseScriptRead([Buffer.from('none')], 'full', 1000), 'full', 0) as { kind: string }).kind, 'missing');
+  assert.equal(
+    (compareKey(s, parseScriptRead([Buffer.from('none')], 'full', 1000), 'full', 0) as { kind: string }).kind,
+    'missing',
+  );
   assert.equal((compareKey(s, read('list', b('v')), 'full', 0) as { kind: string }).kind, 'type');
   assert.equal((compareKey(s, read('string', Buffer.from('v'), -1), 'full', 2000) as { kind: string }).kind, 'ttl');
   assert.deepEqual(compareKey(s, read('string', Buffer.from('v'), 3500), 'full', 2000), { same: true });
@@ -34,7 +50,11 @@ test('missing, type and TTL differences; TTL tolerance', () => {
 });
 
 test('a key with more than one page goes to the paged comparison', () => {
-  const big = parseScriptRead([Buffer.from('list'), -1, b(...Array.from({ length: 1000 }, (_, i) => `e${i}`))], 'full', 1000);
+  const big = parseScriptRead(
+    [Buffer.from('list'), -1, b(...Array.from({ length: 1000 }, (_, i) => `e${i}`))],
+    'full',
+    1000,
+  );
   assert.equal(big.more, true);
   assert.deepEqual(compareKey(big, big, 'full', 0), { page: true });
 });

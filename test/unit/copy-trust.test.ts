@@ -15,13 +15,16 @@ const load = (hosts: string) => {
   return loadInventory(p);
 };
 const refused = (hosts: string, path: RegExp, fix: RegExp) => {
-  assert.throws(() => load(hosts), (err: unknown) => {
-    assert.ok(err instanceof RunbookError);
-    assert.equal(err.kind, 'usage');
-    assert.match(err.message, path);
-    assert.match(err.remedy ?? '', fix);
-    return true;
-  });
+  assert.throws(
+    () => load(hosts),
+    (err: unknown) => {
+      assert.ok(err instanceof RunbookError);
+      assert.equal(err.kind, 'usage');
+      assert.match(err.message, path);
+      assert.match(err.remedy ?? '', fix);
+      return true;
+    },
+  );
 };
 
 const HOSTS = `  db1:
@@ -34,25 +37,66 @@ const HOSTS = `  db1:
     ssh: { user: ops, port: 2222 }
 `;
 
-test('copyTo loads: the target host named, key paths as on the source host, user and port from the target\'s ssh entry', () => {
+test("copyTo loads: the target host named, key paths as on the source host, user and port from the target's ssh entry", () => {
   const inv = load(HOSTS);
-  assert.deepEqual(inv.hosts.db1!.copyTo, { db2: { user: undefined, port: undefined, identity: '/home/ops/.ssh/id_ed25519', knownHosts: '/home/ops/.ssh/known_hosts' } });
+  assert.deepEqual(inv.hosts.db1!.copyTo, {
+    db2: {
+      user: undefined,
+      port: undefined,
+      identity: '/home/ops/.ssh/id_ed25519',
+      knownHosts: '/home/ops/.ssh/known_hosts',
+    },
+  });
   assert.equal(inv.hosts.db2!.copyTo, undefined);
   // `db1: {}` and `db1:` (null) both mean "with this host's ssh defaults".
-  const bare = load(`  a:\n    addresses: [10.0.0.1]\n    copyTo: { b: {}, c: }\n  b:\n    addresses: [10.0.0.2]\n  c:\n    addresses: [10.0.0.3]\n`);
+  const bare = load(
+    `  a:\n    addresses: [10.0.0.1]\n    copyTo: { b: {}, c: }\n  b:\n    addresses: [10.0.0.2]\n  c:\n    addresses: [10.0.0.3]\n`,
+  );
   assert.deepEqual(Object.keys(bare.hosts.a!.copyTo!), ['b', 'c']);
 });
 
 test('copyTo refusals name the key and the fix', () => {
-  refused(`  a:\n    addresses: [10.0.0.1]\n    copyTo: { nope: {} }\n`, /hosts\.a\.copyTo\.nope: no host `nope`/, /name one of/);
+  refused(
+    `  a:\n    addresses: [10.0.0.1]\n    copyTo: { nope: {} }\n`,
+    /hosts\.a\.copyTo\.nope: no host `nope`/,
+    /name one of/,
+  );
   refused(`  a:\n    addresses: [10.0.0.1]\n    copyTo: { a: {} }\n`, /a host does not copy to itself/, /remove `a`/);
-  refused(`  a:\n    transport: local\n    addresses: [127.0.0.1]\n    copyTo: { b: {} }\n  b:\n    addresses: [10.0.0.2]\n`, /only an ssh host can copy/, /transport: ssh/);
-  refused(`  a:\n    addresses: [10.0.0.1]\n    copyTo: { b: {} }\n  b:\n    transport: local\n    addresses: [127.0.0.1]\n`, /host `b` is local/, /remove `b`/);
-  refused(`  a:\n    addresses: [10.0.0.1]\n    copyTo: { b: { identity: keys/id } }\n  b:\n    addresses: [10.0.0.2]\n`, /copyTo\.b\.identity: `keys\/id` is not an absolute path/, /absolute path of the file on host a/);
-  refused(`  a:\n    addresses: [10.0.0.1]\n    copyTo: { b: { port: 0 } }\n  b:\n    addresses: [10.0.0.2]\n`, /copyTo\.b\.port/, /1\.\.65535/);
-  refused(`  a:\n    addresses: [10.0.0.1]\n    copyTo: { b: { user: "-oProxyCommand=x" } }\n  b:\n    addresses: [10.0.0.2]\n`, /copyTo\.b\.user/, /user name/);
-  refused(`  a:\n    addresses: [10.0.0.1]\n    copyTo: { b: { password: x } }\n  b:\n    addresses: [10.0.0.2]\n`, /copyTo\.b\.password: unknown key/, /user, port, identity, knownHosts/);
-  refused(`  a:\n    addresses: [10.0.0.1]\n    copyTo: [b]\n  b:\n    addresses: [10.0.0.2]\n`, /hosts\.a\.copyTo: expected a mapping/, /copyTo: \{ db2/);
+  refused(
+    `  a:\n    transport: local\n    addresses: [127.0.0.1]\n    copyTo: { b: {} }\n  b:\n    addresses: [10.0.0.2]\n`,
+    /only an ssh host can copy/,
+    /transport: ssh/,
+  );
+  refused(
+    `  a:\n    addresses: [10.0.0.1]\n    copyTo: { b: {} }\n  b:\n    transport: local\n    addresses: [127.0.0.1]\n`,
+    /host `b` is local/,
+    /remove `b`/,
+  );
+  refused(
+    `  a:\n    addresses: [10.0.0.1]\n    copyTo: { b: { identity: keys/id } }\n  b:\n    addresses: [10.0.0.2]\n`,
+    /copyTo\.b\.identity: `keys\/id` is not an absolute path/,
+    /absolute path of the file on host a/,
+  );
+  refused(
+    `  a:\n    addresses: [10.0.0.1]\n    copyTo: { b: { port: 0 } }\n  b:\n    addresses: [10.0.0.2]\n`,
+    /copyTo\.b\.port/,
+    /1\.\.65535/,
+  );
+  refused(
+    `  a:\n    addresses: [10.0.0.1]\n    copyTo: { b: { user: "-oProxyCommand=x" } }\n  b:\n    addresses: [10.0.0.2]\n`,
+    /copyTo\.b\.user/,
+    /user name/,
+  );
+  refused(
+    `  a:\n    addresses: [10.0.0.1]\n    copyTo: { b: { password: x } }\n  b:\n    addresses: [10.0.0.2]\n`,
+    /copyTo\.b\.password: unknown key/,
+    /user, port, identity, knownHosts/,
+  );
+  refused(
+    `  a:\n    addresses: [10.0.0.1]\n    copyTo: [b]\n  b:\n    addresses: [10.0.0.2]\n`,
+    /hosts\.a\.copyTo: expected a mapping/,
+    /copyTo: \{ db2/,
+  );
 });
 
 test('with copyTo the plan shows one command: ssh to the source host running rsync there to the target; without, two hops through this machine', () => {
@@ -64,7 +108,10 @@ test('with copyTo the plan shows one command: ssh to the source host running rsy
   assert.match(line!, /^ssh .*-p 2222 -i \/keys\/runner .* -- ops@10\.0\.0\.1 'rsync /);
   // The inner ssh uses the source host's key and known_hosts, the target's user and port, and no control socket of ours.
   const inner = line!.slice(line!.indexOf(`'rsync`));
-  assert.match(inner, /-p 2222 -i \/home\/ops\/\.ssh\/id_ed25519 -o IdentitiesOnly=yes -o UserKnownHostsFile=\/home\/ops\/\.ssh\/known_hosts/);
+  assert.match(
+    inner,
+    /-p 2222 -i \/home\/ops\/\.ssh\/id_ed25519 -o IdentitiesOnly=yes -o UserKnownHostsFile=\/home\/ops\/\.ssh\/known_hosts/,
+  );
   assert.doesNotMatch(inner, /ControlPath/);
   assert.match(inner, /-- '\\''\/var\/lib\/redis\/dump 1\.rdb'\\'' ops@10\.0\.0\.2:\/var\/lib\/redis\/dump\.rdb'$/);
   // The other way round there is no trust: through this machine.

@@ -8,7 +8,8 @@ const host: HostConfig = { name: 'db1', transport: 'ssh', addresses: ['10.0.0.1'
 
 /** The value of `-o Name=value` in an ssh argv. */
 const option = (args: string[], name: string) => {
-  for (let i = 0; i < args.length - 1; i++) if (args[i] === '-o' && args[i + 1]!.startsWith(`${name}=`)) return args[i + 1]!.slice(name.length + 1);
+  for (let i = 0; i < args.length - 1; i++)
+    if (args[i] === '-o' && args[i + 1]!.startsWith(`${name}=`)) return args[i + 1]!.slice(name.length + 1);
   return undefined;
 };
 

@@ -2,10 +2,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inParallel } from '../../src/steps/in-parallel.js';
 
-const until = (signal: AbortSignal, ms: number) => new Promise<'aborted' | 'done'>((resolve) => {
-  const t = setTimeout(() => resolve('done'), ms);
-  signal.addEventListener('abort', () => { clearTimeout(t); resolve('aborted'); }, { once: true });
-});
+const until = (signal: AbortSignal, ms: number) =>
+  new Promise<'aborted' | 'done'>((resolve) => {
+    const t = setTimeout(() => resolve('done'), ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve('aborted');
+      },
+      { once: true },
+    );
+  });
 
 test('inParallel: the first failure stops the siblings and is rethrown only once every sibling has ended', async () => {
   const ended: string[] = [];
@@ -22,15 +30,22 @@ test('inParallel: the first failure stops the siblings and is rethrown only once
   });
   const started = Date.now();
   await assert.rejects(run, /shard 1: disk full/);
-  assert.deepEqual(ended.sort(), ['slow-a aborted', 'slow-b aborted'], 'both siblings were stopped and had ended when the failure was reported');
+  assert.deepEqual(
+    ended.sort(),
+    ['slow-a aborted', 'slow-b aborted'],
+    'both siblings were stopped and had ended when the failure was reported',
+  );
   assert.ok(Date.now() - started < 2000, 'the siblings were stopped, not waited out');
 });
 
-test('inParallel: results in item order when all succeed; the caller\'s own stop reaches every task', async () => {
-  assert.deepEqual(await inParallel([3, 1, 2], new AbortController().signal, async (n) => {
-    await new Promise((r) => setTimeout(r, n * 5));
-    return n * 10;
-  }), [30, 10, 20]);
+test("inParallel: results in item order when all succeed; the caller's own stop reaches every task", async () => {
+  assert.deepEqual(
+    await inParallel([3, 1, 2], new AbortController().signal, async (n) => {
+      await new Promise((r) => setTimeout(r, n * 5));
+      return n * 10;
+    }),
+    [30, 10, 20],
+  );
   const operator = new AbortController();
   const seen: string[] = [];
   const run = inParallel(['a', 'b'], operator.signal, async (name, signal) => {

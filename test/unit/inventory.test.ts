@@ -8,7 +8,11 @@ import { resolveSecret } from '../../src/inventory/secret.js';
 import { RunbookError } from '../../src/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'rr-inv-'));
-const write = (name: string, text: string) => { const p = join(dir, name); writeFileSync(p, text); return p; };
+const write = (name: string, text: string) => {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+};
 
 function refusal(text: string): RunbookError {
   const p = write(`bad-${Math.random().toString(16).slice(2)}.yaml`, text);
@@ -25,7 +29,9 @@ function refusal(text: string): RunbookError {
 }
 
 test('a full inventory loads, relative paths resolve against its folder', () => {
-  const p = write('ok.yaml', `
+  const p = write(
+    'ok.yaml',
+    `
 clusters:
   source:
     seeds: ["10.0.0.1:6379", "[::1]:7000"]
@@ -40,7 +46,8 @@ hosts:
     addresses: [10.0.0.1]
     ssh: { user: redis, port: 2222, identity: keys/id_ed25519, jump: bastion }
     service: { stop: "systemctl stop redis@{port}", start: "systemctl start redis@{port}" }
-`);
+`,
+  );
   const inv = loadInventory(p);
   assert.deepEqual(inv.clusters.source!.seeds, ['10.0.0.1:6379', '[::1]:7000']);
   assert.deepEqual(inv.clusters.source!.auth!.password, { file: join(dir, 'secrets/src') });
@@ -51,11 +58,20 @@ hosts:
 });
 
 test('errors name the path inside the file and the fix', () => {
-  assert.match(refusal('clusters:\n  source:\n    seeds: [nope]\n').message, /clusters\.source\.seeds\[0\]: `nope` is not host:port/);
+  assert.match(
+    refusal('clusters:\n  source:\n    seeds: [nope]\n').message,
+    /clusters\.source\.seeds\[0\]: `nope` is not host:port/,
+  );
   assert.match(refusal('clusters:\n  source:\n    seeds: []\n').message, /clusters\.source\.seeds/);
-  assert.match(refusal('clusters:\n  source:\n    seeds: [a:1]\n    colour: red\n').message, /clusters\.source\.colour: unknown key/);
+  assert.match(
+    refusal('clusters:\n  source:\n    seeds: [a:1]\n    colour: red\n').message,
+    /clusters\.source\.colour: unknown key/,
+  );
   assert.match(refusal('hosts: {}\n').message, /clusters: expected a mapping/);
-  assert.match(refusal('clusters:\n  s:\n    seeds: [a:1]\nhosts:\n  h:\n    transport: telnet\n    addresses: [a]\n').message, /hosts\.h\.transport/);
+  assert.match(
+    refusal('clusters:\n  s:\n    seeds: [a:1]\nhosts:\n  h:\n    transport: telnet\n    addresses: [a]\n').message,
+    /hosts\.h\.transport/,
+  );
   assert.match(refusal('clusters: [\n').message, /not valid YAML/);
 });
 
@@ -70,6 +86,12 @@ test('secrets resolve at use; a missing one names the reference, not a value', (
   assert.equal(resolveSecret({ file: f }, 'x'), 's3cret-value');
   process.env.RR_TEST_PW = 'from-env';
   assert.equal(resolveSecret({ env: 'RR_TEST_PW' }, 'x'), 'from-env');
-  assert.throws(() => resolveSecret({ env: 'RR_TEST_MISSING' }, 'clusters.s.auth.password'), /RR_TEST_MISSING is not set/);
-  assert.throws(() => resolveSecret({ file: join(dir, 'nope') }, 'clusters.s.auth.password'), /cannot read secret file/);
+  assert.throws(
+    () => resolveSecret({ env: 'RR_TEST_MISSING' }, 'clusters.s.auth.password'),
+    /RR_TEST_MISSING is not set/,
+  );
+  assert.throws(
+    () => resolveSecret({ file: join(dir, 'nope') }, 'clusters.s.auth.password'),
+    /cannot read secret file/,
+  );
 });

@@ -25,16 +25,23 @@ test('the shipped tree passes the linter', () => {
 });
 
 test('an import that runs up the layers is refused, naming the file, the line and what the layer may import', () => {
-  const root = tree({
-    'src/steps/kind-x.ts': 'export const x = 1;\n',
-    'src/engine/plan.ts': "import { x } from '../steps/kind-x.js';\nexport const y = x;\n",
-    // The other ways to name a module count too.
-    'src/engine/lazy.ts': "export const k = () => import('../steps/kind-x.js');\nexport type T = import('../cli/main.js').M;\n",
-    'src/cli/main.ts': 'export type M = number;\n',
-  }, {});
+  const root = tree(
+    {
+      'src/steps/kind-x.ts': 'export const x = 1;\n',
+      'src/engine/plan.ts': "import { x } from '../steps/kind-x.js';\nexport const y = x;\n",
+      // The other ways to name a module count too.
+      'src/engine/lazy.ts':
+        "export const k = () => import('../steps/kind-x.js');\nexport type T = import('../cli/main.js').M;\n",
+      'src/cli/main.ts': 'export type M = number;\n',
+    },
+    {},
+  );
   const r = lint(root);
   assert.equal(r.status, 1);
-  assert.match(r.stderr, /src\/engine\/plan\.ts:1: the engine layer imports src\/steps\/kind-x\.ts \(layer steps\); engine may import only engine, redis, hosts, inventory, base/);
+  assert.match(
+    r.stderr,
+    /src\/engine\/plan\.ts:1: the engine layer imports src\/steps\/kind-x\.ts \(layer steps\); engine may import only engine, redis, hosts, inventory, base/,
+  );
   assert.match(r.stderr, /src\/engine\/lazy\.ts:1: the engine layer imports src\/steps\/kind-x\.ts/);
   assert.match(r.stderr, /src\/engine\/lazy\.ts:2: the engine layer imports src\/cli\/main\.ts/);
 });

@@ -9,13 +9,30 @@ import { expandTemplate, hostInvocation, shellWord, validNodeAddress } from '../
 import { loadInventory } from '../../src/inventory/load.js';
 import { RunbookError } from '../../src/errors.js';
 
-const p = (over: Partial<NodePersistence> = {}): NodePersistence => ({ dir: '/data/7000', dbfilename: 'dump.rdb', appendonly: false, appenddirname: 'appendonlydir', clusterConfigFile: 'nodes.conf', ...over });
-const refused = (fn: () => unknown, re: RegExp) => assert.throws(fn, (e: RunbookError) => e.code === 'E_UNSAFE_PATH' && e.kind === 'precondition' && re.test(e.message));
+const p = (over: Partial<NodePersistence> = {}): NodePersistence => ({
+  dir: '/data/7000',
+  dbfilename: 'dump.rdb',
+  appendonly: false,
+  appenddirname: 'appendonlydir',
+  clusterConfigFile: 'nodes.conf',
+  ...over,
+});
+const refused = (fn: () => unknown, re: RegExp) =>
+  assert.throws(fn, (e: RunbookError) => e.code === 'E_UNSAFE_PATH' && e.kind === 'precondition' && re.test(e.message));
 
 test('node files: only the RDB and nodes.conf with appendonly no; the AOF directory only with appendonly yes', () => {
-  assert.deepEqual(nodeFiles('h:7000', p(), { nodesConf: true }).files.map((f) => f.path), ['/data/7000/dump.rdb', '/data/7000/nodes.conf']);
-  assert.deepEqual(nodeFiles('h:7000', p({ appendonly: true }), { nodesConf: true }).files.map((f) => f.path), ['/data/7000/dump.rdb', '/data/7000/appendonlydir', '/data/7000/nodes.conf']);
-  assert.deepEqual(nodeFiles('h:7000', p({ appendonly: true, dir: '/data/7000//' }), { nodesConf: false }).files.map((f) => f.name), ['dump.rdb', 'appendonlydir']);
+  assert.deepEqual(
+    nodeFiles('h:7000', p(), { nodesConf: true }).files.map((f) => f.path),
+    ['/data/7000/dump.rdb', '/data/7000/nodes.conf'],
+  );
+  assert.deepEqual(
+    nodeFiles('h:7000', p({ appendonly: true }), { nodesConf: true }).files.map((f) => f.path),
+    ['/data/7000/dump.rdb', '/data/7000/appendonlydir', '/data/7000/nodes.conf'],
+  );
+  assert.deepEqual(
+    nodeFiles('h:7000', p({ appendonly: true, dir: '/data/7000//' }), { nodesConf: false }).files.map((f) => f.name),
+    ['dump.rdb', 'appendonlydir'],
+  );
 });
 
 test('node files: names that leave the data directory or name it are refused', () => {
@@ -24,13 +41,25 @@ test('node files: names that leave the data directory or name it are refused', (
   refused(() => nodeFiles('h:7000', p({ dbfilename: '' }), { nodesConf: true }), /dbfilename is empty/);
   refused(() => nodeFiles('h:7000', p({ dbfilename: 'a/b' }), { nodesConf: true }), /contains a slash/);
   refused(() => nodeFiles('h:7000', p({ dbfilename: '/etc/passwd' }), { nodesConf: true }), /contains a slash/);
-  refused(() => nodeFiles('h:7000', p({ appendonly: true, appenddirname: '..' }), { nodesConf: false }), /appenddirname/);
+  refused(
+    () => nodeFiles('h:7000', p({ appendonly: true, appenddirname: '..' }), { nodesConf: false }),
+    /appenddirname/,
+  );
   // appendonly no: a bad appenddirname is never used, so it is not a reason to refuse.
   assert.equal(nodeFiles('h:7000', p({ appenddirname: '..' }), { nodesConf: false }).files.length, 1);
-  refused(() => nodeFiles('h:7000', p({ clusterConfigFile: '/etc/redis/nodes.conf' }), { nodesConf: true }), /not a file inside \/data\/7000/);
-  refused(() => nodeFiles('h:7000', p({ clusterConfigFile: '../nodes.conf' }), { nodesConf: true }), /not a file inside/);
+  refused(
+    () => nodeFiles('h:7000', p({ clusterConfigFile: '/etc/redis/nodes.conf' }), { nodesConf: true }),
+    /not a file inside \/data\/7000/,
+  );
+  refused(
+    () => nodeFiles('h:7000', p({ clusterConfigFile: '../nodes.conf' }), { nodesConf: true }),
+    /not a file inside/,
+  );
   refused(() => nodeFiles('h:7000', p({ clusterConfigFile: '..' }), { nodesConf: true }), /not a file inside/);
-  assert.equal(nodeFiles('h:7000', p({ clusterConfigFile: '/data/7000/nodes-7000.conf' }), { nodesConf: true }).files[1]!.path, '/data/7000/nodes-7000.conf');
+  assert.equal(
+    nodeFiles('h:7000', p({ clusterConfigFile: '/data/7000/nodes-7000.conf' }), { nodesConf: true }).files[1]!.path,
+    '/data/7000/nodes-7000.conf',
+  );
   refused(() => nodeFiles('h:7000', p({ dir: 'data' }), { nodesConf: true }), /absolute data directory/);
   refused(() => nodeFiles('h:7000', p({ dir: '/' }), { nodesConf: true }), /root directory/);
   // A directory is normalised before files are named in it.
@@ -39,20 +68,54 @@ test('node files: names that leave the data directory or name it are refused', (
 
 test('node files: another instance using the same file, or a directory inside it, is a conflict; one sharing only the directory is not', () => {
   const mine = nodeFiles('h:7000', p({ appendonly: true }), { nodesConf: true });
-  assert.deepEqual(conflicts(mine, [{ address: 'h:7001', persistence: p({ dbfilename: 'dump-7001.rdb', appenddirname: 'aof-7001', clusterConfigFile: 'nodes-7001.conf' }) }]), []);
-  assert.match(conflicts(mine, [{ address: 'h:7001', persistence: p({ appenddirname: 'aof-7001', clusterConfigFile: 'nodes-7001.conf' }) }]).join(), /h:7001 uses \/data\/7000\/dump\.rdb/);
+  assert.deepEqual(
+    conflicts(mine, [
+      {
+        address: 'h:7001',
+        persistence: p({
+          dbfilename: 'dump-7001.rdb',
+          appenddirname: 'aof-7001',
+          clusterConfigFile: 'nodes-7001.conf',
+        }),
+      },
+    ]),
+    [],
+  );
+  assert.match(
+    conflicts(mine, [
+      { address: 'h:7001', persistence: p({ appenddirname: 'aof-7001', clusterConfigFile: 'nodes-7001.conf' }) },
+    ]).join(),
+    /h:7001 uses \/data\/7000\/dump\.rdb/,
+  );
   // appendonly no on the other node: its AOF directory is still protected (it may turn AOF on).
-  assert.match(conflicts(mine, [{ address: 'h:7001', persistence: p({ dbfilename: 'x.rdb', clusterConfigFile: 'n.conf' }) }]).join(), /appendonlydir/);
-  assert.match(conflicts(mine, [{ address: 'h:7001', persistence: p({ dir: '/data/7000/appendonlydir/inner', dbfilename: 'x.rdb' }) }]).join(), /inner/);
+  assert.match(
+    conflicts(mine, [
+      { address: 'h:7001', persistence: p({ dbfilename: 'x.rdb', clusterConfigFile: 'n.conf' }) },
+    ]).join(),
+    /appendonlydir/,
+  );
+  assert.match(
+    conflicts(mine, [
+      { address: 'h:7001', persistence: p({ dir: '/data/7000/appendonlydir/inner', dbfilename: 'x.rdb' }) },
+    ]).join(),
+    /inner/,
+  );
 });
 
 test('templates: a hostile address is quoted, and refused as a node address', () => {
   const evil = '1.2.3.4;touch /tmp/pwned:6379';
-  assert.equal(expandTemplate('stop {host} {port} {address}', evil), `stop '1.2.3.4;touch /tmp/pwned' 6379 '1.2.3.4;touch /tmp/pwned:6379'`);
+  assert.equal(
+    expandTemplate('stop {host} {port} {address}', evil),
+    `stop '1.2.3.4;touch /tmp/pwned' 6379 '1.2.3.4;touch /tmp/pwned:6379'`,
+  );
   assert.equal(shellWord(`a'b`), `'a'\\''b'`);
   // What sh makes of the quoted line: the hostile text is one argument, nothing runs.
   const dir = mkdtempSync(join(tmpdir(), 'rr-tpl-'));
-  const out = execFileSync('sh', ['-c', expandTemplate('printf "%s|" {host}', `$(touch ${dir}/pwned)\`touch ${dir}/p2\`:1`)], { encoding: 'utf8' });
+  const out = execFileSync(
+    'sh',
+    ['-c', expandTemplate('printf "%s|" {host}', `$(touch ${dir}/pwned)\`touch ${dir}/p2\`:1`)],
+    { encoding: 'utf8' },
+  );
   assert.equal(out, `$(touch ${dir}/pwned)\`touch ${dir}/p2\`|`);
   assert.throws(() => execFileSync('test', ['-e', join(dir, 'pwned')]));
   assert.equal(validNodeAddress(evil), false);
@@ -64,7 +127,11 @@ test('templates: a hostile address is quoted, and refused as a node address', ()
 });
 
 test('ssh: the destination follows `--`', () => {
-  const { args } = hostInvocation({ name: 'h', transport: 'ssh', addresses: ['10.0.0.1'], ssh: { user: 'ops' } }, '10.0.0.1', 'true');
+  const { args } = hostInvocation(
+    { name: 'h', transport: 'ssh', addresses: ['10.0.0.1'], ssh: { user: 'ops' } },
+    '10.0.0.1',
+    'true',
+  );
   assert.deepEqual(args.slice(-3), ['--', 'ops@10.0.0.1', 'true']);
 });
 
@@ -72,10 +139,17 @@ test('inventory: ssh values that ssh would read as options are refused at load, 
   const dir = mkdtempSync(join(tmpdir(), 'rr-inv-'));
   const load = (ssh: string, addresses = '[127.0.0.1]') => {
     const f = join(dir, `i-${Math.random().toString(16).slice(2)}.yaml`);
-    writeFileSync(f, `clusters:\n  source: { seeds: ["127.0.0.1:7000"] }\nhosts:\n  db1:\n    transport: ssh\n    addresses: ${addresses}\n    ssh: ${ssh}\n`);
+    writeFileSync(
+      f,
+      `clusters:\n  source: { seeds: ["127.0.0.1:7000"] }\nhosts:\n  db1:\n    transport: ssh\n    addresses: ${addresses}\n    ssh: ${ssh}\n`,
+    );
     return () => loadInventory(f);
   };
-  const bad = (fn: () => unknown, path: string) => assert.throws(fn, (e: RunbookError) => e.kind === 'usage' && e.code === 'E_INVENTORY_INVALID' && e.message.includes(path));
+  const bad = (fn: () => unknown, path: string) =>
+    assert.throws(
+      fn,
+      (e: RunbookError) => e.kind === 'usage' && e.code === 'E_INVENTORY_INVALID' && e.message.includes(path),
+    );
   bad(load('{ user: "-oProxyCommand=touch /tmp/pwned" }'), 'hosts.db1.ssh.user');
   bad(load('{ user: "a b" }'), 'hosts.db1.ssh.user');
   bad(load('{ jump: "-oProxyCommand=x" }'), 'hosts.db1.ssh.jump');
@@ -83,18 +157,32 @@ test('inventory: ssh values that ssh would read as options are refused at load, 
   bad(load('{ knownHosts: "-F/x" }'), 'hosts.db1.ssh.knownHosts');
   bad(load('{ user: ops }', '["-oProxyCommand=x"]'), 'hosts.db1.addresses[0]');
   bad(load('{ user: ops }', '["a;b"]'), 'hosts.db1.addresses[0]');
-  assert.equal(load('{ user: ops, jump: "admin@bastion:2222,10.0.0.9" }')().hosts.db1!.ssh!.jump, 'admin@bastion:2222,10.0.0.9');
+  assert.equal(
+    load('{ user: ops, jump: "admin@bastion:2222,10.0.0.9" }')().hosts.db1!.ssh!.jump,
+    'admin@bastion:2222,10.0.0.9',
+  );
 });
 
 test('cleanup registry: only paths of the shapes this tool creates are removed; entries survive a reload of the state', async () => {
   const { Cleanup, removable } = await import('../../src/engine/cleanup.js');
-  assert.equal(removable({ kind: 'local-dir', path: '/tmp/redis-runbook-stage-1/redis-runbook-copy-ab', what: '' }), true);
+  assert.equal(
+    removable({ kind: 'local-dir', path: '/tmp/redis-runbook-stage-1/redis-runbook-copy-ab', what: '' }),
+    true,
+  );
   assert.equal(removable({ kind: 'local-dir', path: '/home/ops', what: '' }), false);
   assert.equal(removable({ kind: 'local-dir', path: 'redis-runbook-x', what: '' }), false);
-  assert.equal(removable({ kind: 'host-dir', address: 'h:1', path: '/data/7000/.redis-runbook-partial', what: '' }), true);
+  assert.equal(
+    removable({ kind: 'host-dir', address: 'h:1', path: '/data/7000/.redis-runbook-partial', what: '' }),
+    true,
+  );
   assert.equal(removable({ kind: 'host-dir', address: 'h:1', path: '/data/7000', what: '' }), false);
   const m = new Map<string, unknown>();
-  const state = { get: <T>(k: string) => (m.has(k) ? (JSON.parse(JSON.stringify(m.get(k))) as T) : undefined), set: (k: string, v: unknown) => { m.set(k, v); } };
+  const state = {
+    get: <T>(k: string) => (m.has(k) ? (JSON.parse(JSON.stringify(m.get(k))) as T) : undefined),
+    set: (k: string, v: unknown) => {
+      m.set(k, v);
+    },
+  };
   const dir = mkdtempSync(join(tmpdir(), 'redis-runbook-unit-'));
   new Cleanup(state).add('a', { kind: 'local-dir', path: dir, what: 'test dir' });
   new Cleanup(state).add('b', { kind: 'local-dir', path: '/etc', what: 'not ours' });
@@ -102,16 +190,26 @@ test('cleanup registry: only paths of the shapes this tool creates are removed; 
   assert.deepEqual(r.done, [`removed test dir ${dir}`]);
   assert.match(r.left.join(), /\/etc is not a path this tool creates/);
   assert.throws(() => execFileSync('test', ['-e', dir]));
-  assert.deepEqual(new Cleanup(state).items().map(([id]) => id), ['b']);
+  assert.deepEqual(
+    new Cleanup(state).items().map(([id]) => id),
+    ['b'],
+  );
 });
 
 test('copy command lines: `--` before the paths, a remote-to-remote copy staged in a private directory named in both hops', async () => {
   const { copyCommandLines, partialDir, stageRoot } = await import('../../src/hosts/copy.js');
   const h = { name: 'db', transport: 'ssh' as const, addresses: ['10.0.0.1'], ssh: { user: 'ops' } };
-  const lines = copyCommandLines({ host: h, target: '10.0.0.1', path: '/d/dump.rdb' }, { host: { ...h, name: 'db2' }, target: '10.0.0.2', path: '/e/dump.rdb' }, 'file');
+  const lines = copyCommandLines(
+    { host: h, target: '10.0.0.1', path: '/d/dump.rdb' },
+    { host: { ...h, name: 'db2' }, target: '10.0.0.2', path: '/e/dump.rdb' },
+    'file',
+  );
   assert.equal(lines.length, 2);
   const stage = new RegExp(`${stageRoot()}/redis-runbook-copy-[0-9a-f]{16}/data`);
-  assert.match(lines[0]!, /^rsync -a --partial-dir=\.redis-runbook-partial .* -e 'ssh -o BatchMode=yes .*' -- ops@10\.0\.0\.1:\/d\/dump\.rdb /);
+  assert.match(
+    lines[0]!,
+    /^rsync -a --partial-dir=\.redis-runbook-partial .* -e 'ssh -o BatchMode=yes .*' -- ops@10\.0\.0\.1:\/d\/dump\.rdb /,
+  );
   assert.match(lines[0]!, stage);
   assert.match(lines[1]!, / -- \S+\/data ops@10\.0\.0\.2:\/e\/dump\.rdb$/);
   assert.equal(partialDir('/e/dump.rdb', 'file'), '/e/.redis-runbook-partial');

@@ -11,8 +11,33 @@ import { stepKinds } from '../../src/steps/registry.js';
 
 function node(id: string, port: number, slots: Array<[number, number]>): TopologyNode {
   return {
-    id, address: `127.0.0.1:${port}`, role: 'master', masterId: undefined, flags: ['master'], slots, configEpoch: 1, reachable: true,
-    self: { version: '7.0.15', role: 'master', replOffset: 100, masterLinkUp: undefined, replicaOffsets: {}, keys: 10, usedMemory: 1, maxmemory: 0, clusterState: 'ok', persistence: { dir: `/d/${port}`, dbfilename: 'dump.rdb', appendonly: false, appenddirname: 'appendonlydir', clusterConfigFile: 'nodes.conf' }, view: [] },
+    id,
+    address: `127.0.0.1:${port}`,
+    role: 'master',
+    masterId: undefined,
+    flags: ['master'],
+    slots,
+    configEpoch: 1,
+    reachable: true,
+    self: {
+      version: '7.0.15',
+      role: 'master',
+      replOffset: 100,
+      masterLinkUp: undefined,
+      replicaOffsets: {},
+      keys: 10,
+      usedMemory: 1,
+      maxmemory: 0,
+      clusterState: 'ok',
+      persistence: {
+        dir: `/d/${port}`,
+        dbfilename: 'dump.rdb',
+        appendonly: false,
+        appenddirname: 'appendonlydir',
+        clusterConfigFile: 'nodes.conf',
+      },
+      view: [],
+    },
   };
 }
 function topology(name: string, base: number, takenAt: string): Topology {
@@ -21,14 +46,30 @@ function topology(name: string, base: number, takenAt: string): Topology {
 }
 const rb = loadRunbook('migrate-copy-files', stepKinds);
 const params = resolveParams(rb, []);
-const planAt = (hour: string): Plan => buildPlan(rb, params, 'inv.yaml',
-  { source: topology('source', 7000, `2026-01-01T${hour}:00:00.000Z`), target: topology('target', 7100, `2026-01-01T${hour}:00:00.400Z`) }, new Date(`2026-01-01T${hour}:00:01.000Z`));
+const planAt = (hour: string): Plan =>
+  buildPlan(
+    rb,
+    params,
+    'inv.yaml',
+    {
+      source: topology('source', 7000, `2026-01-01T${hour}:00:00.000Z`),
+      target: topology('target', 7100, `2026-01-01T${hour}:00:00.400Z`),
+    },
+    new Date(`2026-01-01T${hour}:00:01.000Z`),
+  );
 
-test('re-resolving with the saved plan\'s own times gives exactly its steps; another plan time changes the file names', () => {
+test("re-resolving with the saved plan's own times gives exactly its steps; another plan time changes the file names", () => {
   const saved = planAt('10');
   assert.deepEqual(planDifferences(saved, planAt('10')), []);
   const later = planDifferences(saved, planAt('11'));
-  assert.ok(later.some((d) => /^step persist: args\.masters\[0\]\.snapshot is \.\.\."[^"]*redis-runbook-20260101-100000" in the saved plan, \.\.\."[^"]*redis-runbook-20260101-110000" when resolved now$/.test(d)), later.join('\n'));
+  assert.ok(
+    later.some((d) =>
+      /^step persist: args\.masters\[0\]\.snapshot is \.\.\."[^"]*redis-runbook-20260101-100000" in the saved plan, \.\.\."[^"]*redis-runbook-20260101-110000" when resolved now$/.test(
+        d,
+      ),
+    ),
+    later.join('\n'),
+  );
 });
 
 test('plan differences name the step and the field', () => {
@@ -40,10 +81,16 @@ test('plan differences name the step and the field', () => {
   (saved.steps.find((s) => s.id === 'compare')!.args as Record<string, unknown>).sample = 0.001;
   const d = planDifferences(saved, fresh);
   assert.equal(d.length, 2, d.join('\n'));
-  assert.match(d[0]!, /^step stop-target: destructive is \(absent\) in the saved plan, "stops 127\.0\.0\.1:7100.* when resolved now$/);
+  assert.match(
+    d[0]!,
+    /^step stop-target: destructive is \(absent\) in the saved plan, "stops 127\.0\.0\.1:7100.* when resolved now$/,
+  );
   assert.match(d[1]!, /^step compare: args\.sample is 0\.001 in the saved plan, 10 when resolved now$/);
   const dropped = { ...fresh, steps: fresh.steps.filter((s) => s.id !== 'backup-target') };
-  assert.match(planDifferences(dropped, fresh)[0]!, /^step 6 is copy in the saved plan, backup-target when resolved now$/);
+  assert.match(
+    planDifferences(dropped, fresh)[0]!,
+    /^step 6 is copy in the saved plan, backup-target when resolved now$/,
+  );
 });
 
 test('canonical JSON does not depend on key order; the seal is keyed by the state dir and covers every field', () => {

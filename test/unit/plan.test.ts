@@ -8,10 +8,40 @@ import { checkCluster } from '../../src/redis/check.js';
 import { RunbookError } from '../../src/errors.js';
 import { stepKinds } from '../../src/steps/registry.js';
 
-function node(id: string, port: number, role: 'master' | 'replica', opts: Partial<TopologyNode> & { offset?: number } = {}): TopologyNode {
+function node(
+  id: string,
+  port: number,
+  role: 'master' | 'replica',
+  opts: Partial<TopologyNode> & { offset?: number } = {},
+): TopologyNode {
   return {
-    id, address: `127.0.0.1:${port}`, role, masterId: opts.masterId, flags: [role === 'master' ? 'master' : 'slave'], slots: opts.slots ?? [], configEpoch: 1, reachable: true,
-    self: { version: '7.0.15', role, replOffset: opts.offset ?? 100, masterLinkUp: role === 'replica' ? true : undefined, replicaOffsets: {}, keys: 10, usedMemory: 1, maxmemory: 0, clusterState: 'ok', persistence: { dir: `/d/${port}`, dbfilename: 'dump.rdb', appendonly: false, appenddirname: 'appendonlydir', clusterConfigFile: 'nodes.conf' }, view: [] },
+    id,
+    address: `127.0.0.1:${port}`,
+    role,
+    masterId: opts.masterId,
+    flags: [role === 'master' ? 'master' : 'slave'],
+    slots: opts.slots ?? [],
+    configEpoch: 1,
+    reachable: true,
+    self: {
+      version: '7.0.15',
+      role,
+      replOffset: opts.offset ?? 100,
+      masterLinkUp: role === 'replica' ? true : undefined,
+      replicaOffsets: {},
+      keys: 10,
+      usedMemory: 1,
+      maxmemory: 0,
+      clusterState: 'ok',
+      persistence: {
+        dir: `/d/${port}`,
+        dbfilename: 'dump.rdb',
+        appendonly: false,
+        appenddirname: 'appendonlydir',
+        clusterConfigFile: 'nodes.conf',
+      },
+      view: [],
+    },
     ...opts,
   };
 }
@@ -25,14 +55,24 @@ function topology(): Topology {
     node('r1b', 7006, 'replica', { masterId: 'm1', offset: 100 }),
     node('r2', 7004, 'replica', { masterId: 'm2' }),
   ];
-  return { cluster: 'source', takenAt: 'now', seed: '127.0.0.1:7000', nodeTimeoutMs: 2000, nodes, fingerprint: fingerprintOf(nodes) };
+  return {
+    cluster: 'source',
+    takenAt: 'now',
+    seed: '127.0.0.1:7000',
+    nodeTimeoutMs: 2000,
+    nodes,
+    fingerprint: fingerprintOf(nodes),
+  };
 }
 
 const rb = loadRunbook('manual-failover', stepKinds);
 
 test('a master resolves to its best replica (highest offset); every step agrees on the pair', () => {
   const plan = buildPlan(rb, resolveParams(rb, ['node=127.0.0.1:7000']), '/inv.yaml', { source: topology() });
-  assert.deepEqual(plan.steps.map((s) => s.id), ['preflight', 'replica-in-sync', 'failover', 'agreement', 'verify']);
+  assert.deepEqual(
+    plan.steps.map((s) => s.id),
+    ['preflight', 'replica-in-sync', 'failover', 'agreement', 'verify'],
+  );
   const f = plan.steps.find((s) => s.id === 'failover')!;
   assert.deepEqual((f.args as { candidate: { address: string } }).candidate.address, '127.0.0.1:7006');
   assert.ok(f.commands.some((c) => c.target === '127.0.0.1:7006' && c.command === 'CLUSTER FAILOVER'));
@@ -42,18 +82,25 @@ test('a master resolves to its best replica (highest offset); every step agrees 
 });
 
 test('a replica is promoted itself; force and takeover are marked destructive', () => {
-  const plan = buildPlan(rb, resolveParams(rb, ['node=127.0.0.1:7004', 'mode=force']), '/inv.yaml', { source: topology() });
+  const plan = buildPlan(rb, resolveParams(rb, ['node=127.0.0.1:7004', 'mode=force']), '/inv.yaml', {
+    source: topology(),
+  });
   const f = plan.steps.find((s) => s.id === 'failover')!;
   assert.equal((f.args as { master: { address: string } }).master.address, '127.0.0.1:7001');
   assert.match(f.destructive ?? '', /FORCE/);
   assert.ok(f.commands.some((c) => c.command === 'CLUSTER FAILOVER FORCE'));
-  const t = buildPlan(rb, resolveParams(rb, ['node=127.0.0.1:7004', 'mode=takeover']), '/inv.yaml', { source: topology() });
+  const t = buildPlan(rb, resolveParams(rb, ['node=127.0.0.1:7004', 'mode=takeover']), '/inv.yaml', {
+    source: topology(),
+  });
   assert.match(t.steps.find((s) => s.id === 'failover')!.destructive ?? '', /TAKEOVER/);
 });
 
 test('bad parameters are usage errors that say what to pass', () => {
   const err = (args: string[], re: RegExp, kind = 'usage') => {
-    assert.throws(() => buildPlan(rb, resolveParams(rb, args), '/inv.yaml', { source: topology() }), (e: unknown) => e instanceof RunbookError && e.kind === kind && re.test(e.message));
+    assert.throws(
+      () => buildPlan(rb, resolveParams(rb, args), '/inv.yaml', { source: topology() }),
+      (e: unknown) => e instanceof RunbookError && e.kind === kind && re.test(e.message),
+    );
   };
   err([], /needs --param node/);
   err(['node=127.0.0.1:9999'], /not a node of cluster source/);
@@ -67,7 +114,15 @@ test('bad parameters are usage errors that say what to pass', () => {
 test('the plan compiles to a machine with one state per step and restorable positions', () => {
   const plan = buildPlan(rb, resolveParams(rb, ['node=127.0.0.1:7000']), '/inv.yaml', { source: topology() });
   const m = compilePlan(plan);
-  assert.deepEqual(Object.keys(m.config.states!), ['preflight', 'replica-in-sync', 'failover', 'agreement', 'verify', 'succeeded', 'aborted']);
+  assert.deepEqual(Object.keys(m.config.states!), [
+    'preflight',
+    'replica-in-sync',
+    'failover',
+    'agreement',
+    'verify',
+    'succeeded',
+    'aborted',
+  ]);
   assert.deepEqual(position({ failover: 'run' }), { stepId: 'failover', phase: 'run' });
   assert.deepEqual(position('succeeded'), { final: 'succeeded' });
 });
@@ -95,45 +150,113 @@ test('check: uncovered slots and a failed node are problems', () => {
 });
 
 test('failback=true appends the reversed steps: the original master is promoted back', () => {
-  const plan = buildPlan(rb, resolveParams(rb, ['node=127.0.0.1:7000', 'failback=true']), '/inv.yaml', { source: topology() });
-  assert.deepEqual(plan.steps.map((s) => s.id), ['preflight', 'replica-in-sync', 'failover', 'agreement', 'verify', 'failback-sync', 'failback', 'failback-agreement', 'failback-verify']);
-  const back = plan.steps.find((s) => s.id === 'failback')!.args as { candidate: { address: string }; master: { address: string }; reverse: boolean };
+  const plan = buildPlan(rb, resolveParams(rb, ['node=127.0.0.1:7000', 'failback=true']), '/inv.yaml', {
+    source: topology(),
+  });
+  assert.deepEqual(
+    plan.steps.map((s) => s.id),
+    [
+      'preflight',
+      'replica-in-sync',
+      'failover',
+      'agreement',
+      'verify',
+      'failback-sync',
+      'failback',
+      'failback-agreement',
+      'failback-verify',
+    ],
+  );
+  const back = plan.steps.find((s) => s.id === 'failback')!.args as {
+    candidate: { address: string };
+    master: { address: string };
+    reverse: boolean;
+  };
   assert.equal(back.candidate.address, '127.0.0.1:7000');
   assert.equal(back.master.address, '127.0.0.1:7006');
   assert.equal(back.reverse, true);
-  assert.throws(() => buildPlan(rb, resolveParams(rb, ['node=127.0.0.1:7000', 'failback=true', 'mode=force']), '/inv.yaml', { source: topology() }), /failback=true needs mode=default/);
+  assert.throws(
+    () =>
+      buildPlan(rb, resolveParams(rb, ['node=127.0.0.1:7000', 'failback=true', 'mode=force']), '/inv.yaml', {
+        source: topology(),
+      }),
+    /failback=true needs mode=default/,
+  );
 });
 
 test('failover-drill: a master with no replica is refused; a replica is refused with its master named; restore=false swaps the verify step', () => {
   const drill = loadRunbook('failover-drill', stepKinds);
   const t = topology();
   const plan = buildPlan(drill, resolveParams(drill, ['node=127.0.0.1:7000']), '/inv.yaml', { source: t });
-  assert.deepEqual(plan.steps.map((s) => s.id), ['preflight', 'fail-master', 'restore', 'verify']);
+  assert.deepEqual(
+    plan.steps.map((s) => s.id),
+    ['preflight', 'fail-master', 'restore', 'verify'],
+  );
   const a = plan.steps[1]!.args as { replicas: Array<{ address: string }>; giveUpMs: number; method: string };
   assert.deepEqual(a.replicas.map((r) => r.address).sort(), ['127.0.0.1:7003', '127.0.0.1:7006']);
   assert.equal(a.method, 'shutdown');
   assert.match(plan.steps[1]!.title, /cluster-node-timeout 2000 ms/);
   assert.ok(plan.steps[1]!.destructive);
-  assert.deepEqual(buildPlan(drill, resolveParams(drill, ['node=127.0.0.1:7000', 'restore=false']), '/inv.yaml', { source: t }).steps.map((s) => s.id), ['preflight', 'fail-master', 'verify-left-down']);
-  assert.throws(() => buildPlan(drill, resolveParams(drill, ['node=127.0.0.1:7002']), '/inv.yaml', { source: t }), (e: RunbookError) => e.code === 'E_NO_REPLICA');
-  assert.throws(() => buildPlan(drill, resolveParams(drill, ['node=127.0.0.1:7003']), '/inv.yaml', { source: t }), (e: RunbookError) => /is a replica/.test(e.message) && /node=127\.0\.0\.1:7000/.test(e.remedy ?? ''));
+  assert.deepEqual(
+    buildPlan(drill, resolveParams(drill, ['node=127.0.0.1:7000', 'restore=false']), '/inv.yaml', {
+      source: t,
+    }).steps.map((s) => s.id),
+    ['preflight', 'fail-master', 'verify-left-down'],
+  );
+  assert.throws(
+    () => buildPlan(drill, resolveParams(drill, ['node=127.0.0.1:7002']), '/inv.yaml', { source: t }),
+    (e: RunbookError) => e.code === 'E_NO_REPLICA',
+  );
+  assert.throws(
+    () => buildPlan(drill, resolveParams(drill, ['node=127.0.0.1:7003']), '/inv.yaml', { source: t }),
+    (e: RunbookError) => /is a replica/.test(e.message) && /node=127\.0\.0\.1:7000/.test(e.remedy ?? ''),
+  );
 });
 
-test('decommission-node: the steps depend on the node\'s shape (ifNode), a replica-less master needs moveSlots=true', () => {
+test("decommission-node: the steps depend on the node's shape (ifNode), a replica-less master needs moveSlots=true", () => {
   const dec = loadRunbook('decommission-node', stepKinds);
   const t = topology();
-  const ids = (params: string[]) => buildPlan(dec, resolveParams(dec, params), '/inv.yaml', { source: t }).steps.map((s) => s.id);
+  const ids = (params: string[]) =>
+    buildPlan(dec, resolveParams(dec, params), '/inv.yaml', { source: t }).steps.map((s) => s.id);
   assert.deepEqual(ids(['node=127.0.0.1:7003']), ['preflight', 'forget', 'shutdown', 'verify']);
-  assert.deepEqual(ids(['node=127.0.0.1:7000']), ['preflight', 'demote-sync', 'demote', 'demote-agreement', 'forget', 'shutdown', 'verify']);
-  assert.deepEqual(ids(['node=127.0.0.1:7003', 'deleteFiles=true']), ['preflight', 'forget', 'shutdown', 'delete-files', 'verify']);
-  assert.throws(() => ids(['node=127.0.0.1:7002']), (e: RunbookError) => e.code === 'E_NO_REPLICA' && /moveSlots=true/.test(e.remedy ?? ''));
-  const moved = buildPlan(dec, resolveParams(dec, ['node=127.0.0.1:7002', 'moveSlots=true']), '/inv.yaml', { source: t });
-  assert.deepEqual(moved.steps.map((s) => s.id), ['preflight', 'move-slots', 'forget', 'shutdown', 'verify']);
-  const files = buildPlan(dec, resolveParams(dec, ['node=127.0.0.1:7003', 'deleteFiles=true']), '/inv.yaml', { source: t }).steps.find((s) => s.id === 'delete-files')!;
+  assert.deepEqual(ids(['node=127.0.0.1:7000']), [
+    'preflight',
+    'demote-sync',
+    'demote',
+    'demote-agreement',
+    'forget',
+    'shutdown',
+    'verify',
+  ]);
+  assert.deepEqual(ids(['node=127.0.0.1:7003', 'deleteFiles=true']), [
+    'preflight',
+    'forget',
+    'shutdown',
+    'delete-files',
+    'verify',
+  ]);
+  assert.throws(
+    () => ids(['node=127.0.0.1:7002']),
+    (e: RunbookError) => e.code === 'E_NO_REPLICA' && /moveSlots=true/.test(e.remedy ?? ''),
+  );
+  const moved = buildPlan(dec, resolveParams(dec, ['node=127.0.0.1:7002', 'moveSlots=true']), '/inv.yaml', {
+    source: t,
+  });
+  assert.deepEqual(
+    moved.steps.map((s) => s.id),
+    ['preflight', 'move-slots', 'forget', 'shutdown', 'verify'],
+  );
+  const files = buildPlan(dec, resolveParams(dec, ['node=127.0.0.1:7003', 'deleteFiles=true']), '/inv.yaml', {
+    source: t,
+  }).steps.find((s) => s.id === 'delete-files')!;
   // appendonly no: the AOF directory is not this node's to delete.
   assert.deepEqual((files.args as { paths: string[] }).paths, ['/d/7003/dump.rdb', '/d/7003/nodes.conf']);
   // Two nodes of one host sharing a data directory: deleting one's files would delete the other's.
   const shared = topology();
   shared.nodes.find((n) => n.address === '127.0.0.1:7004')!.self!.persistence.dir = '/d/7003/';
-  assert.throws(() => buildPlan(dec, resolveParams(dec, ['node=127.0.0.1:7003', 'deleteFiles=true']), '/inv.yaml', { source: shared }), (e: RunbookError) => e.code === 'E_UNSAFE_PATH' && /127\.0\.0\.1:7004/.test(e.message));
+  assert.throws(
+    () =>
+      buildPlan(dec, resolveParams(dec, ['node=127.0.0.1:7003', 'deleteFiles=true']), '/inv.yaml', { source: shared }),
+    (e: RunbookError) => e.code === 'E_UNSAFE_PATH' && /127\.0\.0\.1:7004/.test(e.message),
+  );
 });

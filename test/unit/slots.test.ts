@@ -1,6 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { crc16, keySlot, toRanges, evenRanges, countSlots, formatRanges, rangesToSlots } from '../../src/redis/slots.js';
+import {
+  crc16,
+  keySlot,
+  toRanges,
+  evenRanges,
+  countSlots,
+  formatRanges,
+  rangesToSlots,
+} from '../../src/redis/slots.js';
 
 test('crc16 is XMODEM: "123456789" -> 0x31C3 (Redis cluster spec)', () => {
   assert.equal(crc16(Buffer.from('123456789')), 0x31c3);
@@ -16,7 +24,11 @@ test('keySlot follows hash tags as Redis does', () => {
 
 test('ranges: merge, count, format, round-trip', () => {
   const r = toRanges([5, 1, 2, 3, 9, 10, 3]);
-  assert.deepEqual(r, [[1, 3], [5, 5], [9, 10]]);
+  assert.deepEqual(r, [
+    [1, 3],
+    [5, 5],
+    [9, 10],
+  ]);
   assert.equal(countSlots(r), 6);
   assert.equal(formatRanges(r), '1-3,5,9-10');
   assert.deepEqual(rangesToSlots(r), [1, 2, 3, 5, 9, 10]);
@@ -30,5 +42,9 @@ test('evenRanges covers all 16384 slots without overlap, as redis-cli create spl
     assert.equal(r[n - 1]![1], 16383);
     for (let i = 1; i < n; i++) assert.equal(r[i]![0], r[i - 1]![1] + 1);
   }
-  assert.deepEqual(evenRanges(3), [[0, 5460], [5461, 10922], [10923, 16383]]);
+  assert.deepEqual(evenRanges(3), [
+    [0, 5460],
+    [5461, 10922],
+    [10923, 16383],
+  ]);
 });

@@ -21,11 +21,18 @@ function stateDir(from?: string): string {
 
 const userVersion = (file: string): number => {
   const db = new Database(file, { readonly: true });
-  try { return db.pragma('user_version', { simple: true }) as number; } finally { db.close(); }
+  try {
+    return db.pragma('user_version', { simple: true }) as number;
+  } finally {
+    db.close();
+  }
 };
 
 test('the migrations are numbered 1, 2, 3... with no gap, and the newest is the schema version', () => {
-  assert.deepEqual(MIGRATIONS.map((m) => m.version), MIGRATIONS.map((_, i) => i + 1));
+  assert.deepEqual(
+    MIGRATIONS.map((m) => m.version),
+    MIGRATIONS.map((_, i) => i + 1),
+  );
   assert.equal(SCHEMA_VERSION, MIGRATIONS.length);
 });
 
@@ -39,7 +46,10 @@ test('a state.db made by 0.1.0 (unversioned) opens, is brought to the schema ver
     const run = runs[0]!;
     assert.equal(run.runbook, 'migrate-sync');
     assert.equal(run.status, 'succeeded');
-    assert.deepEqual(s.steps(run.id).map((x) => x.stepId), ['preflight-target', 'preflight-sync', 'start-sync', 'full-sync', 'catch-up', 'cut-over', 'verify', 'report']);
+    assert.deepEqual(
+      s.steps(run.id).map((x) => x.stepId),
+      ['preflight-target', 'preflight-sync', 'start-sync', 'full-sync', 'catch-up', 'cut-over', 'verify', 'report'],
+    );
     assert.ok(s.steps(run.id).every((x) => x.status === 'done'));
     const journal = s.audit(run.id);
     assert.ok(journal.length > 0 && journal.some((e) => e.command === 'RESTORE'));
@@ -73,7 +83,14 @@ test('a state.db from a newer release is refused, named, and left as it was', ()
   db.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
   db.close();
   const before = readFileSync(file);
-  assert.throws(() => new Store(dir), (e: unknown) => e instanceof RunbookError && e.code === 'E_STATE_DB' && /newer than this redis-runbook knows/.test(e.message) && e.message.includes(file));
+  assert.throws(
+    () => new Store(dir),
+    (e: unknown) =>
+      e instanceof RunbookError &&
+      e.code === 'E_STATE_DB' &&
+      /newer than this redis-runbook knows/.test(e.message) &&
+      e.message.includes(file),
+  );
   assert.equal(userVersion(file), SCHEMA_VERSION + 1);
   assert.ok(readFileSync(file).equals(before), 'the file is unchanged');
 });

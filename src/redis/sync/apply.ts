@@ -24,11 +24,21 @@ export function entryCommands(e: RdbEntry, now = Date.now(), chunk = 500): Comma
   const out: Command[] = [['DEL', k]];
   const v = e.value;
   switch (v.type) {
-    case 'string': out.push(['SET', k, v.value]); break;
-    case 'list': out.push(...chunked(v.value, chunk, (p) => ['RPUSH', k, ...p])); break;
-    case 'set': out.push(...chunked(v.value, chunk, (p) => ['SADD', k, ...p])); break;
-    case 'zset': out.push(...chunked(v.value, chunk, (p) => ['ZADD', k, ...p.flatMap(([m, s]) => [num(s), m])])); break;
-    case 'hash': out.push(...chunked(v.value, chunk, (p) => ['HSET', k, ...p.flatMap(([f, x]) => [f, x])])); break;
+    case 'string':
+      out.push(['SET', k, v.value]);
+      break;
+    case 'list':
+      out.push(...chunked(v.value, chunk, (p) => ['RPUSH', k, ...p]));
+      break;
+    case 'set':
+      out.push(...chunked(v.value, chunk, (p) => ['SADD', k, ...p]));
+      break;
+    case 'zset':
+      out.push(...chunked(v.value, chunk, (p) => ['ZADD', k, ...p.flatMap(([m, s]) => [num(s), m])]));
+      break;
+    case 'hash':
+      out.push(...chunked(v.value, chunk, (p) => ['HSET', k, ...p.flatMap(([f, x]) => [f, x])]));
+      break;
     case 'stream': {
       const s = v.value;
       for (const en of s.entries) out.push(['XADD', k, en.id, ...en.fields]);
@@ -47,15 +57,42 @@ function streamTail(k: Buffer, s: RdbStream, empty: boolean, now: number): Comma
     // An empty stream still exists (and keeps its last id): create it, then trim it empty.
     out.push(['XADD', k, 'MAXLEN', '0', s.lastId === '0-0' ? '0-1' : s.lastId, 'f', 'v']);
   }
-  out.push(['XSETID', k, s.lastId, ...(s.entriesAdded !== undefined ? ['ENTRIESADDED', String(s.entriesAdded), 'MAXDELETEDID', s.maxDeletedId ?? '0-0'] : [])]);
+  out.push([
+    'XSETID',
+    k,
+    s.lastId,
+    ...(s.entriesAdded !== undefined
+      ? ['ENTRIESADDED', String(s.entriesAdded), 'MAXDELETEDID', s.maxDeletedId ?? '0-0']
+      : []),
+  ]);
   for (const g of s.groups) {
-    out.push(['XGROUP', 'CREATE', k, g.name, g.lastId, ...(g.entriesRead !== undefined ? ['ENTRIESREAD', String(g.entriesRead)] : [])]);
+    out.push([
+      'XGROUP',
+      'CREATE',
+      k,
+      g.name,
+      g.lastId,
+      ...(g.entriesRead !== undefined ? ['ENTRIESREAD', String(g.entriesRead)] : []),
+    ]);
     for (const c of g.consumers) {
       out.push(['XGROUP', 'CREATECONSUMER', k, g.name, c.name]);
       for (const id of c.pending) {
         const p = g.pending.find((x) => x.id === id);
         // FORCE creates the pending entry; TIME and RETRYCOUNT keep delivery time and count.
-        out.push(['XCLAIM', k, g.name, c.name, '0', id, 'TIME', String(p?.deliveryTimeMs ?? now), 'RETRYCOUNT', String(p?.deliveryCount ?? 1), 'FORCE', 'JUSTID']);
+        out.push([
+          'XCLAIM',
+          k,
+          g.name,
+          c.name,
+          '0',
+          id,
+          'TIME',
+          String(p?.deliveryTimeMs ?? now),
+          'RETRYCOUNT',
+          String(p?.deliveryCount ?? 1),
+          'FORCE',
+          'JUSTID',
+        ]);
       }
     }
   }
@@ -74,11 +111,21 @@ export function pieceCommands(p: BigPiece, now = Date.now(), chunk = 500): Comma
   const out: Command[] = p.first ? [['DEL', k]] : [];
   const v = p.piece;
   switch (v.type) {
-    case 'string': out.push([p.first ? 'SET' : 'APPEND', k, v.value]); break;
-    case 'list': out.push(...chunked(v.value, chunk, (x) => ['RPUSH', k, ...x])); break;
-    case 'set': out.push(...chunked(v.value, chunk, (x) => ['SADD', k, ...x])); break;
-    case 'zset': out.push(...chunked(v.value, chunk, (x) => ['ZADD', k, ...x.flatMap(([m, s]) => [num(s), m])])); break;
-    case 'hash': out.push(...chunked(v.value, chunk, (x) => ['HSET', k, ...x.flatMap(([f, y]) => [f, y])])); break;
+    case 'string':
+      out.push([p.first ? 'SET' : 'APPEND', k, v.value]);
+      break;
+    case 'list':
+      out.push(...chunked(v.value, chunk, (x) => ['RPUSH', k, ...x]));
+      break;
+    case 'set':
+      out.push(...chunked(v.value, chunk, (x) => ['SADD', k, ...x]));
+      break;
+    case 'zset':
+      out.push(...chunked(v.value, chunk, (x) => ['ZADD', k, ...x.flatMap(([m, s]) => [num(s), m])]));
+      break;
+    case 'hash':
+      out.push(...chunked(v.value, chunk, (x) => ['HSET', k, ...x.flatMap(([f, y]) => [f, y])]));
+      break;
     case 'stream':
       for (const en of v.value.entries) out.push(['XADD', k, en.id, ...en.fields]);
       if (p.last) out.push(...streamTail(k, v.value, v.value.length === 0, now));
@@ -91,7 +138,8 @@ export function pieceCommands(p: BigPiece, now = Date.now(), chunk = 500): Comma
 const KEY_AT: Record<string, number> = { XGROUP: 2, BITOP: 2, OBJECT: 2 };
 
 /** What a command from the replication stream means for a cluster target. */
-export type StreamAction = { kind: 'skip' } | { kind: 'key'; key: Buffer } | { kind: 'everywhere' } | { kind: 'multi' } | { kind: 'exec' };
+export type StreamAction =
+  { kind: 'skip' } | { kind: 'key'; key: Buffer } | { kind: 'everywhere' } | { kind: 'multi' } | { kind: 'exec' };
 
 /**
  * Route a replicated write: by its first key (a cluster master only
@@ -105,7 +153,8 @@ export function classify(args: Buffer[]): StreamAction {
   if (name === 'PING' || name === 'SELECT' || name === 'REPLCONF') return { kind: 'skip' };
   if (name === 'MULTI') return { kind: 'multi' };
   if (name === 'EXEC') return { kind: 'exec' };
-  if (name === 'FLUSHALL' || name === 'FLUSHDB' || name === 'SCRIPT' || name === 'FUNCTION') return { kind: 'everywhere' };
+  if (name === 'FLUSHALL' || name === 'FLUSHDB' || name === 'SCRIPT' || name === 'FUNCTION')
+    return { kind: 'everywhere' };
   if (name === 'PUBLISH' || name === 'SPUBLISH') return { kind: 'skip' }; // messages, not data
   // The few writes whose first key is not the first argument.
   const at = KEY_AT[name] ?? 1;
@@ -116,7 +165,8 @@ export function classify(args: Buffer[]): StreamAction {
 /** DEL/UNLINK/TOUCH of several keys, MSET/MSETNX of several pairs: one command per key. */
 export function splitMultiKey(c: Command): Command[] {
   const name = c[0].toUpperCase();
-  if ((name === 'DEL' || name === 'UNLINK' || name === 'TOUCH') && c.length > 2) return c.slice(1).map((k) => [c[0], k] as Command);
+  if ((name === 'DEL' || name === 'UNLINK' || name === 'TOUCH') && c.length > 2)
+    return c.slice(1).map((k) => [c[0], k] as Command);
   if ((name === 'MSET' || name === 'MSETNX') && c.length > 3) {
     const out: Command[] = [];
     for (let i = 1; i + 1 < c.length; i += 2) out.push([name === 'MSET' ? 'SET' : 'SETNX', c[i]!, c[i + 1]!]);
@@ -137,12 +187,18 @@ export async function sendChecked(target: Endpoint, node: NodeClient, cmds: Comm
   const out: unknown[] = [];
   for (let i = 0; i < replies.length; i++) {
     const [err, reply] = replies[i]!;
-    if (!err) { out.push(reply); continue; }
+    if (!err) {
+      out.push(reply);
+      continue;
+    }
     const moved = /^MOVED \d+ (\S+)/.exec(err.message);
     const to = moved && target.masters.find((m) => m.address === moved[1]);
     if (to) {
       const [[err2, reply2]] = (await to.pipeline([cmds[i]!])) as [[Error | null, unknown]];
-      if (!err2) { out.push(reply2); continue; }
+      if (!err2) {
+        out.push(reply2);
+        continue;
+      }
       throw new Error(`writing to ${to.address}: ${cmds[i]![0]} failed: ${err2.message}`);
     }
     throw new Error(`writing to ${node.address}: ${cmds[i]![0]} failed: ${err.message}`);

@@ -43,7 +43,10 @@ export function checkpointKey(target: Endpoint, node: NodeClient, syncId: string
   throw new Error(`${node.address} owns no slot: it cannot hold a checkpoint`);
 }
 
-export interface Checkpoint { replid: string; offset: number }
+export interface Checkpoint {
+  replid: string;
+  offset: number;
+}
 export const formatCheckpoint = (c: Checkpoint) => `${c.replid}:${c.offset}`;
 export function parseCheckpoint(v: unknown): Checkpoint | undefined {
   if (v === null || v === undefined) return undefined;

@@ -9,7 +9,12 @@ import { slotKey, type SlotRange } from '../slots.js';
  * Redis replica does to itself on a full resync, limited to the slots the
  * shard owns. Returns the number of keys deleted.
  */
-export async function clearSlots(target: Endpoint, ranges: readonly SlotRange[], signal?: AbortSignal, onDeleted?: (node: string, keys: number) => void): Promise<number> {
+export async function clearSlots(
+  target: Endpoint,
+  ranges: readonly SlotRange[],
+  signal?: AbortSignal,
+  onDeleted?: (node: string, keys: number) => void,
+): Promise<number> {
   const byOwner = new Map<NodeClient, number[]>();
   for (const [a, b] of ranges) {
     for (let s = a; s <= b; s++) {
@@ -21,7 +26,11 @@ export async function clearSlots(target: Endpoint, ranges: readonly SlotRange[],
   }
   let deleted = 0;
   // An empty master (INFO keyspace) has nothing to clear: no need to count slot by slot.
-  const empty = new Set(await Promise.all([...byOwner.keys()].map(async (n) => (/^db0:keys=/m.test(await n.text('INFO', 'keyspace')) ? undefined : n))));
+  const empty = new Set(
+    await Promise.all(
+      [...byOwner.keys()].map(async (n) => (/^db0:keys=/m.test(await n.text('INFO', 'keyspace')) ? undefined : n)),
+    ),
+  );
   for (const [node, slots] of byOwner) {
     if (empty.has(node)) continue;
     const counts = await node.pipeline(slots.map((s) => ['CLUSTER', 'COUNTKEYSINSLOT', String(s)] as const));
@@ -46,7 +55,10 @@ export async function clearSlots(target: Endpoint, ranges: readonly SlotRange[],
       });
       const res = await node.pipeline(unlinks);
       let n = 0;
-      for (const [err, k] of res) { if (err) throw new Error(`deleting keys on ${node.address}: ${err.message}`); n += Number(k); }
+      for (const [err, k] of res) {
+        if (err) throw new Error(`deleting keys on ${node.address}: ${err.message}`);
+        n += Number(k);
+      }
       deleted += n;
       if (n) onDeleted?.(node.address, n);
       left = [...more, ...left.slice(256)];

@@ -15,7 +15,10 @@ for (let n = 0; n < 256; n++) {
     const low = lo & 1;
     lo = ((lo >>> 1) | ((hi & 1) << 31)) >>> 0;
     hi = hi >>> 1;
-    if (low) { hi = (hi ^ POLY_HI) >>> 0; lo = (lo ^ POLY_LO) >>> 0; }
+    if (low) {
+      hi = (hi ^ POLY_HI) >>> 0;
+      lo = (lo ^ POLY_LO) >>> 0;
+    }
   }
   T_HI[n] = hi;
   T_LO[n] = lo;
@@ -45,8 +48,14 @@ export function crcInto(b: Buffer, end: number, start = 0): void {
   for (; i + 8 <= end; i += 8) {
     const xl = (lo ^ (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24))) >>> 0;
     const xh = (hi ^ (b[i + 4]! | (b[i + 5]! << 8) | (b[i + 6]! << 16) | (b[i + 7]! << 24))) >>> 0;
-    const a = 7 * 256 + (xl & 0xff), c = 6 * 256 + ((xl >>> 8) & 0xff), d = 5 * 256 + ((xl >>> 16) & 0xff), e = 4 * 256 + (xl >>> 24);
-    const f = 3 * 256 + (xh & 0xff), g = 2 * 256 + ((xh >>> 8) & 0xff), h = 256 + ((xh >>> 16) & 0xff), k = xh >>> 24;
+    const a = 7 * 256 + (xl & 0xff),
+      c = 6 * 256 + ((xl >>> 8) & 0xff),
+      d = 5 * 256 + ((xl >>> 16) & 0xff),
+      e = 4 * 256 + (xl >>> 24);
+    const f = 3 * 256 + (xh & 0xff),
+      g = 2 * 256 + ((xh >>> 8) & 0xff),
+      h = 256 + ((xh >>> 16) & 0xff),
+      k = xh >>> 24;
     lo = (S_LO[a]! ^ S_LO[c]! ^ S_LO[d]! ^ S_LO[e]! ^ S_LO[f]! ^ S_LO[g]! ^ S_LO[h]! ^ S_LO[k]!) >>> 0;
     hi = (S_HI[a]! ^ S_HI[c]! ^ S_HI[d]! ^ S_HI[e]! ^ S_HI[f]! ^ S_HI[g]! ^ S_HI[h]! ^ S_HI[k]!) >>> 0;
   }

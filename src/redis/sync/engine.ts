@@ -47,13 +47,21 @@ export function describeShard(s: ShardStatus): string {
   const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
   const head = `shard ${s.shard} (${s.ranges}${s.master ? ` @ ${s.master}` : ''})`;
   if (s.phase === 'connecting') return `${head}: connecting${s.lastError ? ` (last error: ${s.lastError})` : ''}`;
-  if (s.phase === 'full' && s.pendingKeys === undefined && s.applied === undefined && s.sourceOffset === undefined && !s.rdbReceived) return `${head}: copying, ${s.keys} keys written`;
+  if (
+    s.phase === 'full' &&
+    s.pendingKeys === undefined &&
+    s.applied === undefined &&
+    s.sourceOffset === undefined &&
+    !s.rdbReceived
+  )
+    return `${head}: copying, ${s.keys} keys written`;
   if (s.phase === 'full') {
     const pct = s.rdbSize ? ` ${Math.floor((100 * s.rdbReceived) / s.rdbSize)}%` : '';
     return `${head}: full sync${pct}, ${mb(s.rdbReceived)}${s.rdbSize ? `/${mb(s.rdbSize)}` : ''} received, ${s.keys} keys written`;
   }
   if (s.phase === 'stopped') return `${head}: stopped at offset ${s.applied ?? '?'}`;
-  if (s.pendingKeys !== undefined) return `${head}: following changes, ${s.pendingKeys} key(s) to copy${s.lagMs !== undefined ? ` (oldest ${s.lagMs} ms)` : ''}, ${s.opsPerSec} keys/s`;
+  if (s.pendingKeys !== undefined)
+    return `${head}: following changes, ${s.pendingKeys} key(s) to copy${s.lagMs !== undefined ? ` (oldest ${s.lagMs} ms)` : ''}, ${s.opsPerSec} keys/s`;
   if (s.lagBytes === undefined && s.lagMs === undefined) return `${head}: full copy done, ${s.keys} keys`;
   return `${head}: incremental, lag ${s.lagBytes ?? '?'} bytes${s.lagMs !== undefined ? ` (${s.lagMs} ms)` : ''}, ${s.opsPerSec} ops/s`;
 }

@@ -45,24 +45,45 @@ export class RdbLoader {
   private readonly batch: number;
   private readonly inflight: number;
 
-  constructor(private readonly target: Endpoint, private readonly o: LoaderOptions) {
+  constructor(
+    private readonly target: Endpoint,
+    private readonly o: LoaderOptions,
+  ) {
     this.batch = o.batch ?? 256;
     this.inflight = o.inflight ?? 4;
   }
 
   add(e: RawEntry | BigPiece, now = Date.now()): void {
     if (this.failure) throw this.failure;
-    if ('piece' in e) { this.addPiece(e, now); return; }
-    if (e.db !== 0) throw new Error(`the source holds keys in db ${e.db} (${e.key.toString().slice(0, 60)}): a cluster has db 0 only; move them to db 0 on the source first`);
-    if (e.expireAtMs !== null && e.expireAtMs <= now) { this.expired++; return; }
+    if ('piece' in e) {
+      this.addPiece(e, now);
+      return;
+    }
+    if (e.db !== 0)
+      throw new Error(
+        `the source holds keys in db ${e.db} (${e.key.toString().slice(0, 60)}): a cluster has db 0 only; move them to db 0 on the source first`,
+      );
+    if (e.expireAtMs !== null && e.expireAtMs <= now) {
+      this.expired++;
+      return;
+    }
     const node = this.target.route(e.key);
     this.bytes += 1 + e.value.length;
     if (this.o.payloadVersion !== undefined && e.value.length < this.o.bigKeyBytes) {
       if (this.o.pipe) this.frame(node, e, this.o.payloadVersion);
-      else this.queue(node, ['RESTORE', e.key, e.expireAtMs === null ? '0' : String(e.expireAtMs), dumpPayload(objectBytes(e), this.o.payloadVersion), 'REPLACE', ...(e.expireAtMs === null ? [] : ['ABSTTL'])]);
+      else
+        this.queue(node, [
+          'RESTORE',
+          e.key,
+          e.expireAtMs === null ? '0' : String(e.expireAtMs),
+          dumpPayload(objectBytes(e), this.o.payloadVersion),
+          'REPLACE',
+          ...(e.expireAtMs === null ? [] : ['ABSTTL']),
+        ]);
     } else {
       this.rebuilt++;
-      for (const c of entryCommands({ db: 0, key: e.key, expireAtMs: e.expireAtMs, value: decodeRaw(e) }, now)) this.queue(node, c);
+      for (const c of entryCommands({ db: 0, key: e.key, expireAtMs: e.expireAtMs, value: decodeRaw(e) }, now))
+        this.queue(node, c);
     }
     this.keys++;
   }
@@ -73,12 +94,21 @@ export class RdbLoader {
    * order. A key whose expiry has passed is skipped piece by piece.
    */
   private addPiece(p: BigPiece, now: number): void {
-    if (p.db !== 0) throw new Error(`the source holds keys in db ${p.db} (${p.key.toString().slice(0, 60)}): a cluster has db 0 only; move them to db 0 on the source first`);
+    if (p.db !== 0)
+      throw new Error(
+        `the source holds keys in db ${p.db} (${p.key.toString().slice(0, 60)}): a cluster has db 0 only; move them to db 0 on the source first`,
+      );
     // Expired or not is decided at the first piece: a key that expires while it loads gets its
     // (past) PEXPIREAT with the last piece, and Redis deletes it then, never half of it.
     if (p.first) this.skipping = p.expireAtMs !== null && p.expireAtMs <= now;
-    if (this.skipping) { if (p.first) this.expired++; return; }
-    if (p.first) { this.keys++; this.rebuilt++; }
+    if (this.skipping) {
+      if (p.first) this.expired++;
+      return;
+    }
+    if (p.first) {
+      this.keys++;
+      this.rebuilt++;
+    }
     const node = this.target.route(p.key);
     for (const c of pieceCommands(p, now)) {
       this.bytes += c.reduce((n, x) => n + x.length, 0);
@@ -108,21 +138,29 @@ export class RdbLoader {
 
   private pending(node: NodeClient): Pending {
     let q = this.queues.get(node);
-    if (!q) { q = newPending(); this.queues.set(node, q); }
+    if (!q) {
+      q = newPending();
+      this.queues.set(node, q);
+    }
     return q;
   }
 
   /** A RESTORE written straight into the node's batch buffer (resp-pipe.ts). */
   private frame(node: NodeClient, e: RawEntry, version: number): void {
     const ttl = e.expireAtMs ?? 0;
-    this.append(node, restoreFrameSize(e.key.length, ttl, e.value.length), (b, at) => restoreFrameInto(b, at, e.key, ttl, e.type, e.value, version));
+    this.append(node, restoreFrameSize(e.key.length, ttl, e.value.length), (b, at) =>
+      restoreFrameInto(b, at, e.key, ttl, e.type, e.value, version),
+    );
   }
 
   /** One command written into the node's block by `write` (`size` bytes; the full block is sent first). */
   private append(node: NodeClient, size: number, write: (b: Buffer, at: number) => number): void {
     let q = this.pending(node);
     if (q.used + size > q.block.length) {
-      if (q.offsets.length) { this.send(node); q = this.pending(node); }
+      if (q.offsets.length) {
+        this.send(node);
+        q = this.pending(node);
+      }
       if (size > q.block.length) q.block = Buffer.allocUnsafe(Math.max(BLOCK, size));
     }
     q.offsets.push(q.used);
@@ -147,16 +185,28 @@ export class RdbLoader {
   }
 
   private async write(node: NodeClient, q: Pending): Promise<void> {
-    if (!this.o.pipe) { await sendChecked(this.target, node, q.cmds); return; }
+    if (!this.o.pipe) {
+      await sendChecked(this.target, node, q.cmds);
+      return;
+    }
     // With a pipe every command is in the block (queue): reply i answers frame i.
-    const errors = await (await this.o.pipe(node)).send([{ bytes: q.block.subarray(0, q.used), count: q.offsets.length }]);
+    const errors = await (
+      await this.o.pipe(node)
+    ).send([{ bytes: q.block.subarray(0, q.used), count: q.offsets.length }]);
     if (!errors.length) return;
     // A frame is sent again as the command it encodes.
     const command = (i: number): Command => frameCommand(q.block.subarray(q.offsets[i], q.offsets[i + 1] ?? q.used));
     // A slot that moved under us is followed through the full client (rare); anything else stops the load.
     const other = errors.find((e) => !e.message.startsWith('MOVED '));
-    if (other) throw new Error(`writing to ${node.address}: ${command(other.index)[0]} of ${String(command(other.index)[1]).slice(0, 80)} failed: ${other.message}`);
-    await sendChecked(this.target, node, errors.map((e) => command(e.index)));
+    if (other)
+      throw new Error(
+        `writing to ${node.address}: ${command(other.index)[0]} of ${String(command(other.index)[1]).slice(0, 80)} failed: ${other.message}`,
+      );
+    await sendChecked(
+      this.target,
+      node,
+      errors.map((e) => command(e.index)),
+    );
   }
 
   private send(node: NodeClient): void {
@@ -165,12 +215,21 @@ export class RdbLoader {
     this.queues.set(node, newPending());
     this.largestPipeline = Math.max(this.largestPipeline, cmds.used + cmds.cmdBytes);
     let set = this.flying.get(node);
-    if (!set) { set = new Set(); this.flying.set(node, set); }
+    if (!set) {
+      set = new Set();
+      this.flying.set(node, set);
+    }
     const p: Promise<void> = this.write(node, cmds).then(
-      () => { set.delete(p); },
+      () => {
+        set.delete(p);
+      },
       (err: Error) => {
         set.delete(p);
-        this.failure ??= /payload version|checksum/i.test(err.message) ? new Error(`${err.message} (the target refused a RESTORE payload: resume with restorePayloads=false to rebuild keys with type commands)`) : err;
+        this.failure ??= /payload version|checksum/i.test(err.message)
+          ? new Error(
+              `${err.message} (the target refused a RESTORE payload: resume with restorePayloads=false to rebuild keys with type commands)`,
+            )
+          : err;
       },
     );
     set.add(p);
@@ -178,7 +237,13 @@ export class RdbLoader {
 }
 
 /** What is queued for one node: commands encoded back to back in a block (with a pipe), or plain commands (without). */
-interface Pending { block: Buffer; used: number; offsets: number[]; cmds: Command[]; cmdBytes: number }
+interface Pending {
+  block: Buffer;
+  used: number;
+  offsets: number[];
+  cmds: Command[];
+  cmdBytes: number;
+}
 const BLOCK = 128 * 1024;
 /** A pipeline of plain commands is sent once it carries this much (its argument bytes). */
 const PIPELINE_BYTES = 1024 * 1024;

@@ -40,7 +40,10 @@ export class LzfStream {
   private readonly buf: Buffer;
   private hist = 0;
 
-  constructor(readonly outLen: number, private readonly piece = 64 * 1024) {
+  constructor(
+    readonly outLen: number,
+    private readonly piece = 64 * 1024,
+  ) {
     this.buf = Buffer.alloc(WINDOW + piece + 512);
   }
 
@@ -60,7 +63,10 @@ export class LzfStream {
       }
       let p = ip + 1;
       let len = ctrl >> 5;
-      if (len === 7) { if (p >= end) break; len += input[p++]!; }
+      if (len === 7) {
+        if (p >= end) break;
+        len += input[p++]!;
+      }
       if (p >= end) break;
       len += 2;
       const ref = op - ((ctrl & 0x1f) << 8) - input[p++]! - 1;

@@ -1,5 +1,16 @@
 import { LzfStream } from './lzf.js';
-import { parseListpack, parseZiplist, RdbError, readStreamNode, readStreamTrailer, T, Truncated, type RdbStream, type RdbValue, type Reader } from './rdb.js';
+import {
+  parseListpack,
+  parseZiplist,
+  RdbError,
+  readStreamNode,
+  readStreamTrailer,
+  T,
+  Truncated,
+  type RdbStream,
+  type RdbValue,
+  type Reader,
+} from './rdb.js';
 
 /**
  * A value too big to hold whole (a 200 MB string, a 1M-member sorted set),
@@ -8,7 +19,14 @@ import { parseListpack, parseZiplist, RdbError, readStreamNode, readStreamTraile
  * key can be emptied before it, the last so its expiry (and a stream's ids
  * and groups) can follow it.
  */
-export interface BigPiece { db: number; key: Buffer; expireAtMs: number | null; piece: RdbValue; first: boolean; last: boolean }
+export interface BigPiece {
+  db: number;
+  key: Buffer;
+  expireAtMs: number | null;
+  piece: RdbValue;
+  first: boolean;
+  last: boolean;
+}
 
 export interface BigValue {
   /** A piece of whole elements the buffer holds, or `need`: how far into the buffer the next element reaches. */
@@ -30,22 +48,76 @@ type Collection = { kind: 'list' | 'set' | 'zset' | 'hash' | 'stream'; read: (r:
 
 // Built at first use: rdb.ts and this module import each other, and T is not defined yet while they load.
 let collections: Record<number, Collection> | undefined;
-const COLLECTIONS = (): Record<number, Collection> => (collections ??= {
-  [T.LIST]: { kind: 'list', read: (r, out) => { out.push(r.string()); } },
-  [T.SET]: { kind: 'set', read: (r, out) => { out.push(r.string()); } },
-  [T.ZSET]: { kind: 'zset', read: (r, out) => { const m = r.string(); out.push([m, r.textDouble()]); } },
-  [T.ZSET_2]: { kind: 'zset', read: (r, out) => { const m = r.string(); out.push([m, r.binaryDouble()]); } },
-  [T.HASH]: { kind: 'hash', read: (r, out) => { const f = r.string(); out.push([f, r.string()]); } },
-  [T.LIST_QUICKLIST]: { kind: 'list', read: (r, out) => { out.push(...parseZiplist(r.string())); } },
-  [T.LIST_QUICKLIST_2]: {
-    kind: 'list',
-    // 1: a plain node holding one big element; 2: a listpack of elements.
-    read: (r, out) => { const container = r.len(); const blob = r.string(); if (container === 1) out.push(blob); else out.push(...parseListpack(blob)); },
-  },
-  [T.STREAM_LISTPACKS]: { kind: 'stream', read: (r, out) => { out.push(...readStreamNode(r)); } },
-  [T.STREAM_LISTPACKS_2]: { kind: 'stream', read: (r, out) => { out.push(...readStreamNode(r)); } },
-  [T.STREAM_LISTPACKS_3]: { kind: 'stream', read: (r, out) => { out.push(...readStreamNode(r)); } },
-});
+const COLLECTIONS = (): Record<number, Collection> =>
+  (collections ??= {
+    [T.LIST]: {
+      kind: 'list',
+      read: (r, out) => {
+        out.push(r.string());
+      },
+    },
+    [T.SET]: {
+      kind: 'set',
+      read: (r, out) => {
+        out.push(r.string());
+      },
+    },
+    [T.ZSET]: {
+      kind: 'zset',
+      read: (r, out) => {
+        const m = r.string();
+        out.push([m, r.textDouble()]);
+      },
+    },
+    [T.ZSET_2]: {
+      kind: 'zset',
+      read: (r, out) => {
+        const m = r.string();
+        out.push([m, r.binaryDouble()]);
+      },
+    },
+    [T.HASH]: {
+      kind: 'hash',
+      read: (r, out) => {
+        const f = r.string();
+        out.push([f, r.string()]);
+      },
+    },
+    [T.LIST_QUICKLIST]: {
+      kind: 'list',
+      read: (r, out) => {
+        out.push(...parseZiplist(r.string()));
+      },
+    },
+    [T.LIST_QUICKLIST_2]: {
+      kind: 'list',
+      // 1: a plain node holding one big element; 2: a listpack of elements.
+      read: (r, out) => {
+        const container = r.len();
+        const blob = r.string();
+        if (container === 1) out.push(blob);
+        else out.push(...parseListpack(blob));
+      },
+    },
+    [T.STREAM_LISTPACKS]: {
+      kind: 'stream',
+      read: (r, out) => {
+        out.push(...readStreamNode(r));
+      },
+    },
+    [T.STREAM_LISTPACKS_2]: {
+      kind: 'stream',
+      read: (r, out) => {
+        out.push(...readStreamNode(r));
+      },
+    },
+    [T.STREAM_LISTPACKS_3]: {
+      kind: 'stream',
+      read: (r, out) => {
+        out.push(...readStreamNode(r));
+      },
+    },
+  });
 
 /**
  * Start reading the value of `type` at the reader's position (its header:
@@ -54,11 +126,19 @@ const COLLECTIONS = (): Record<number, Collection> => (collections ??= {
  * intsets) or an integer string: those are read whole. Throws Truncated if
  * even the header is not in yet.
  */
-export function startBigValue(r: Reader, type: number, at: { db: number; key: Buffer; expireAtMs: number | null }): BigValue | undefined {
+export function startBigValue(
+  r: Reader,
+  type: number,
+  at: { db: number; key: Buffer; expireAtMs: number | null },
+): BigValue | undefined {
   if (type === T.STRING) {
     const n = r.length();
     if (r.enc === -1) return new BigString(at, n);
-    if (r.enc === 3) { const clen = r.len(); const ulen = r.len(); return new BigString(at, clen, new LzfStream(ulen)); }
+    if (r.enc === 3) {
+      const clen = r.len();
+      const ulen = r.len();
+      return new BigString(at, clen, new LzfStream(ulen));
+    }
     return undefined;
   }
   const c = COLLECTIONS()[type];
@@ -78,7 +158,11 @@ class Pieces {
 /** A string's bytes as they come (plain), or decompressed a piece at a time (LZF). */
 class BigString implements BigValue {
   private readonly pieces: Pieces;
-  constructor(at: { db: number; key: Buffer; expireAtMs: number | null }, private left: number, private readonly lzf?: LzfStream) {
+  constructor(
+    at: { db: number; key: Buffer; expireAtMs: number | null },
+    private left: number,
+    private readonly lzf?: LzfStream,
+  ) {
     this.pieces = new Pieces(at);
   }
 
@@ -103,7 +187,8 @@ class BigString implements BigValue {
     }
     this.left -= r.pos - from;
     const last = this.left === 0;
-    if (last && this.lzf && this.lzf.produced !== this.lzf.outLen) throw new RdbError(`LZF string of ${this.lzf.outLen} bytes decompressed to ${this.lzf.produced}`, r.pos);
+    if (last && this.lzf && this.lzf.produced !== this.lzf.outLen)
+      throw new RdbError(`LZF string of ${this.lzf.outLen} bytes decompressed to ${this.lzf.produced}`, r.pos);
     return this.pieces.make({ type: 'string', value }, last);
   }
 }
@@ -111,8 +196,13 @@ class BigString implements BigValue {
 /** A collection read element by element (or quicklist / stream node by node). */
 class BigCollection implements BigValue {
   private readonly pieces: Pieces;
-  constructor(at: { db: number; key: Buffer; expireAtMs: number | null }, private readonly type: number, private readonly kind: 'list' | 'set' | 'zset' | 'hash' | 'stream',
-    private readonly read: (r: Reader, out: Item[]) => void, private left: number) {
+  constructor(
+    at: { db: number; key: Buffer; expireAtMs: number | null },
+    private readonly type: number,
+    private readonly kind: 'list' | 'set' | 'zset' | 'hash' | 'stream',
+    private readonly read: (r: Reader, out: Item[]) => void,
+    private left: number,
+  ) {
     this.pieces = new Pieces(at);
   }
 
@@ -152,12 +242,19 @@ class BigCollection implements BigValue {
 
   private value(items: Item[], stream: RdbStream | undefined): RdbValue {
     switch (this.kind) {
-      case 'list': case 'set': return { type: this.kind, value: items as Buffer[] };
-      case 'zset': return { type: 'zset', value: items as Array<[Buffer, number]> };
-      case 'hash': return { type: 'hash', value: items as Array<[Buffer, Buffer]> };
+      case 'list':
+      case 'set':
+        return { type: this.kind, value: items as Buffer[] };
+      case 'zset':
+        return { type: 'zset', value: items as Array<[Buffer, number]> };
+      case 'hash':
+        return { type: 'hash', value: items as Array<[Buffer, Buffer]> };
       case 'stream': {
         const entries = items as RdbStream['entries'];
-        return { type: 'stream', value: stream ? { ...stream, entries } : { entries, length: 0, lastId: '', groups: [] } };
+        return {
+          type: 'stream',
+          value: stream ? { ...stream, entries } : { entries, length: 0, lastId: '', groups: [] },
+        };
       }
     }
   }

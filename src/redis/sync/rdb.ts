@@ -36,11 +36,23 @@ export interface RdbStream {
   }>;
 }
 
-export interface RdbEntry { db: number; key: Buffer; expireAtMs: number | null; value: RdbValue }
-export interface RdbFile { version: number; aux: Record<string, string>; entries: RdbEntry[] }
+export interface RdbEntry {
+  db: number;
+  key: Buffer;
+  expireAtMs: number | null;
+  value: RdbValue;
+}
+export interface RdbFile {
+  version: number;
+  aux: Record<string, string>;
+  entries: RdbEntry[];
+}
 
 export class RdbError extends Error {
-  constructor(message: string, readonly offset: number) {
+  constructor(
+    message: string,
+    readonly offset: number,
+  ) {
     super(`RDB at byte ${offset}: ${message}`);
     this.name = 'RdbError';
   }
@@ -56,8 +68,42 @@ export class Truncated {
 }
 
 // Object types (rdb.h RDB_TYPE_*) and opcodes (RDB_OPCODE_*).
-export const T = { STRING: 0, LIST: 1, SET: 2, ZSET: 3, HASH: 4, ZSET_2: 5, MODULE: 6, MODULE_2: 7, HASH_ZIPMAP: 9, LIST_ZIPLIST: 10, SET_INTSET: 11, ZSET_ZIPLIST: 12, HASH_ZIPLIST: 13, LIST_QUICKLIST: 14, STREAM_LISTPACKS: 15, HASH_LISTPACK: 16, ZSET_LISTPACK: 17, LIST_QUICKLIST_2: 18, STREAM_LISTPACKS_2: 19, SET_LISTPACK: 20, STREAM_LISTPACKS_3: 21 } as const;
-const OP = { FUNCTION2: 0xf5, FUNCTION: 0xf6, MODULE_AUX: 0xf7, IDLE: 0xf8, FREQ: 0xf9, AUX: 0xfa, RESIZEDB: 0xfb, EXPIRETIME_MS: 0xfc, EXPIRETIME: 0xfd, SELECTDB: 0xfe, EOF: 0xff } as const;
+export const T = {
+  STRING: 0,
+  LIST: 1,
+  SET: 2,
+  ZSET: 3,
+  HASH: 4,
+  ZSET_2: 5,
+  MODULE: 6,
+  MODULE_2: 7,
+  HASH_ZIPMAP: 9,
+  LIST_ZIPLIST: 10,
+  SET_INTSET: 11,
+  ZSET_ZIPLIST: 12,
+  HASH_ZIPLIST: 13,
+  LIST_QUICKLIST: 14,
+  STREAM_LISTPACKS: 15,
+  HASH_LISTPACK: 16,
+  ZSET_LISTPACK: 17,
+  LIST_QUICKLIST_2: 18,
+  STREAM_LISTPACKS_2: 19,
+  SET_LISTPACK: 20,
+  STREAM_LISTPACKS_3: 21,
+} as const;
+const OP = {
+  FUNCTION2: 0xf5,
+  FUNCTION: 0xf6,
+  MODULE_AUX: 0xf7,
+  IDLE: 0xf8,
+  FREQ: 0xf9,
+  AUX: 0xfa,
+  RESIZEDB: 0xfb,
+  EXPIRETIME_MS: 0xfc,
+  EXPIRETIME: 0xfd,
+  SELECTDB: 0xfe,
+  EOF: 0xff,
+} as const;
 
 export class Reader {
   pos = 0;
@@ -65,10 +111,21 @@ export class Reader {
   need(n: number): void {
     if (this.pos + n > this.buf.length) throw new Truncated(this.pos + n);
   }
-  u8(): number { this.need(1); return this.buf[this.pos++]!; }
+  u8(): number {
+    this.need(1);
+    return this.buf[this.pos++]!;
+  }
   /** Step over n bytes (no view made: skipping is most of a raw parse). */
-  skip(n: number): void { this.need(n); this.pos += n; }
-  bytes(n: number): Buffer { this.need(n); const b = this.buf.subarray(this.pos, this.pos + n); this.pos += n; return b; }
+  skip(n: number): void {
+    this.need(n);
+    this.pos += n;
+  }
+  bytes(n: number): Buffer {
+    this.need(n);
+    const b = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return b;
+  }
   /** A length, or a special string encoding (then `enc` is set). */
   /** The string encoding the last length() read, or -1 for a plain length (a field, not an object: read once per string). */
   enc = -1;
@@ -79,8 +136,16 @@ export class Reader {
     this.enc = -1;
     if (kind === 0) return first & 0x3f;
     if (kind === 1) return ((first & 0x3f) << 8) | this.u8();
-    if (kind === 3) { this.enc = first & 0x3f; return 0; }
-    if (first === 0x80) { this.need(4); const v = this.buf.readUInt32BE(this.pos); this.pos += 4; return v; }
+    if (kind === 3) {
+      this.enc = first & 0x3f;
+      return 0;
+    }
+    if (first === 0x80) {
+      this.need(4);
+      const v = this.buf.readUInt32BE(this.pos);
+      this.pos += 4;
+      return v;
+    }
     if (first === 0x81) {
       const v = this.bytes(8).readBigUInt64BE(0);
       // 2^64-1 is how Redis writes "unknown" (-1) into an unsigned length (a group's entries_read).
@@ -112,22 +177,43 @@ export class Reader {
   skipString(): void {
     const n = this.length();
     const enc = this.enc;
-    if (enc === -1) { this.skip(n); return; }
-    if (enc <= 2) { this.skip(1 << enc); return; }
-    if (enc === 3) { const clen = this.len(); this.len(); this.skip(clen); return; }
+    if (enc === -1) {
+      this.skip(n);
+      return;
+    }
+    if (enc <= 2) {
+      this.skip(1 << enc);
+      return;
+    }
+    if (enc === 3) {
+      const clen = this.len();
+      this.len();
+      this.skip(clen);
+      return;
+    }
     throw new RdbError(`unknown string encoding ${enc}`, this.pos - 1);
   }
   /** A stream id written as two lengths (ms, seq). */
-  streamId(): string { return `${this.bigLength()}-${this.bigLength()}`; }
+  streamId(): string {
+    return `${this.bigLength()}-${this.bigLength()}`;
+  }
   /** A length kept exact past 2^53 (stream id parts). */
   bigLength(): bigint {
     const first = this.buf[this.pos];
-    if (first === 0x81) { this.pos++; return this.bytes(8).readBigUInt64BE(0); }
+    if (first === 0x81) {
+      this.pos++;
+      return this.bytes(8).readBigUInt64BE(0);
+    }
     return BigInt(this.len());
   }
   /** A stream id written raw: 16 bytes, ms and seq big-endian. */
-  rawStreamId(): string { const b = this.bytes(16); return `${b.readBigUInt64BE(0)}-${b.readBigUInt64BE(8)}`; }
-  u64le(): number { return Number(this.bytes(8).readBigUInt64LE(0)); }
+  rawStreamId(): string {
+    const b = this.bytes(16);
+    return `${b.readBigUInt64BE(0)}-${b.readBigUInt64BE(8)}`;
+  }
+  u64le(): number {
+    return Number(this.bytes(8).readBigUInt64LE(0));
+  }
   /** The old text double of RDB_TYPE_ZSET. */
   textDouble(): number {
     const n = this.u8();
@@ -136,7 +222,9 @@ export class Reader {
     if (n === 255) return -Infinity;
     return Number(this.bytes(n).toString('ascii'));
   }
-  binaryDouble(): number { return this.bytes(8).readDoubleLE(0); }
+  binaryDouble(): number {
+    return this.bytes(8).readDoubleLE(0);
+  }
 }
 
 /** A listpack (listpack.c): total bytes, count, entries each followed by its back-length, 0xFF. */
@@ -150,16 +238,39 @@ export function parseListpack(lp: Buffer): Buffer[] {
     if (b === 0xff) break;
     let entry: Buffer;
     let size: number;
-    if ((b & 0x80) === 0) { entry = Buffer.from(String(b & 0x7f)); size = 1; }
-    else if ((b & 0xc0) === 0x80) { const n = b & 0x3f; entry = Buffer.from(lp.subarray(p + 1, p + 1 + n)); size = 1 + n; }
-    else if ((b & 0xe0) === 0xc0) { let v = ((b & 0x1f) << 8) | lp[p + 1]!; if (v >= 1 << 12) v -= 1 << 13; entry = Buffer.from(String(v)); size = 2; }
-    else if ((b & 0xf0) === 0xe0) { const n = ((b & 0x0f) << 8) | lp[p + 1]!; entry = Buffer.from(lp.subarray(p + 2, p + 2 + n)); size = 2 + n; }
-    else if (b === 0xf0) { const n = lp.readUInt32LE(p + 1); entry = Buffer.from(lp.subarray(p + 5, p + 5 + n)); size = 5 + n; }
-    else if (b === 0xf1) { entry = Buffer.from(String(lp.readInt16LE(p + 1))); size = 3; }
-    else if (b === 0xf2) { entry = Buffer.from(String(lp.readIntLE(p + 1, 3))); size = 4; }
-    else if (b === 0xf3) { entry = Buffer.from(String(lp.readInt32LE(p + 1))); size = 5; }
-    else if (b === 0xf4) { entry = Buffer.from(String(lp.readBigInt64LE(p + 1))); size = 9; }
-    else throw new RdbError(`unknown listpack entry encoding 0x${b.toString(16)}`, p);
+    if ((b & 0x80) === 0) {
+      entry = Buffer.from(String(b & 0x7f));
+      size = 1;
+    } else if ((b & 0xc0) === 0x80) {
+      const n = b & 0x3f;
+      entry = Buffer.from(lp.subarray(p + 1, p + 1 + n));
+      size = 1 + n;
+    } else if ((b & 0xe0) === 0xc0) {
+      let v = ((b & 0x1f) << 8) | lp[p + 1]!;
+      if (v >= 1 << 12) v -= 1 << 13;
+      entry = Buffer.from(String(v));
+      size = 2;
+    } else if ((b & 0xf0) === 0xe0) {
+      const n = ((b & 0x0f) << 8) | lp[p + 1]!;
+      entry = Buffer.from(lp.subarray(p + 2, p + 2 + n));
+      size = 2 + n;
+    } else if (b === 0xf0) {
+      const n = lp.readUInt32LE(p + 1);
+      entry = Buffer.from(lp.subarray(p + 5, p + 5 + n));
+      size = 5 + n;
+    } else if (b === 0xf1) {
+      entry = Buffer.from(String(lp.readInt16LE(p + 1)));
+      size = 3;
+    } else if (b === 0xf2) {
+      entry = Buffer.from(String(lp.readIntLE(p + 1, 3)));
+      size = 4;
+    } else if (b === 0xf3) {
+      entry = Buffer.from(String(lp.readInt32LE(p + 1)));
+      size = 5;
+    } else if (b === 0xf4) {
+      entry = Buffer.from(String(lp.readBigInt64LE(p + 1)));
+      size = 9;
+    } else throw new RdbError(`unknown listpack entry encoding 0x${b.toString(16)}`, p);
     out.push(entry);
     p += size + backlen(size);
   }
@@ -175,16 +286,37 @@ export function parseZiplist(zl: Buffer): Buffer[] {
     p += zl[p] === 0xfe ? 5 : 1; // prevlen
     const b = zl[p]!;
     const top = b >> 6;
-    if (top === 0) { const n = b & 0x3f; out.push(Buffer.from(zl.subarray(p + 1, p + 1 + n))); p += 1 + n; }
-    else if (top === 1) { const n = ((b & 0x3f) << 8) | zl[p + 1]!; out.push(Buffer.from(zl.subarray(p + 2, p + 2 + n))); p += 2 + n; }
-    else if (top === 2) { const n = zl.readUInt32BE(p + 1); out.push(Buffer.from(zl.subarray(p + 5, p + 5 + n))); p += 5 + n; }
-    else if (b === 0xc0) { out.push(Buffer.from(String(zl.readInt16LE(p + 1)))); p += 3; }
-    else if (b === 0xd0) { out.push(Buffer.from(String(zl.readInt32LE(p + 1)))); p += 5; }
-    else if (b === 0xe0) { out.push(Buffer.from(String(zl.readBigInt64LE(p + 1)))); p += 9; }
-    else if (b === 0xf0) { out.push(Buffer.from(String(zl.readIntLE(p + 1, 3)))); p += 4; }
-    else if (b === 0xfe) { out.push(Buffer.from(String(zl.readInt8(p + 1)))); p += 2; }
-    else if (b >= 0xf1 && b <= 0xfd) { out.push(Buffer.from(String((b & 0x0f) - 1))); p += 1; }
-    else throw new RdbError(`unknown ziplist entry encoding 0x${b.toString(16)}`, p);
+    if (top === 0) {
+      const n = b & 0x3f;
+      out.push(Buffer.from(zl.subarray(p + 1, p + 1 + n)));
+      p += 1 + n;
+    } else if (top === 1) {
+      const n = ((b & 0x3f) << 8) | zl[p + 1]!;
+      out.push(Buffer.from(zl.subarray(p + 2, p + 2 + n)));
+      p += 2 + n;
+    } else if (top === 2) {
+      const n = zl.readUInt32BE(p + 1);
+      out.push(Buffer.from(zl.subarray(p + 5, p + 5 + n)));
+      p += 5 + n;
+    } else if (b === 0xc0) {
+      out.push(Buffer.from(String(zl.readInt16LE(p + 1))));
+      p += 3;
+    } else if (b === 0xd0) {
+      out.push(Buffer.from(String(zl.readInt32LE(p + 1))));
+      p += 5;
+    } else if (b === 0xe0) {
+      out.push(Buffer.from(String(zl.readBigInt64LE(p + 1))));
+      p += 9;
+    } else if (b === 0xf0) {
+      out.push(Buffer.from(String(zl.readIntLE(p + 1, 3))));
+      p += 4;
+    } else if (b === 0xfe) {
+      out.push(Buffer.from(String(zl.readInt8(p + 1))));
+      p += 2;
+    } else if (b >= 0xf1 && b <= 0xfd) {
+      out.push(Buffer.from(String((b & 0x0f) - 1)));
+      p += 1;
+    } else throw new RdbError(`unknown ziplist entry encoding 0x${b.toString(16)}`, p);
   }
   return out;
 }
@@ -218,23 +350,46 @@ const pairs = <A, B>(xs: Buffer[], f: (a: Buffer, b: Buffer) => [A, B]): Array<[
 
 function readValue(r: Reader, type: number): RdbValue {
   switch (type) {
-    case T.STRING: return { type: 'string', value: r.string() };
-    case T.LIST: { const n = r.len(); return { type: 'list', value: Array.from({ length: n }, () => r.string()) }; }
-    case T.SET: { const n = r.len(); return { type: 'set', value: Array.from({ length: n }, () => r.string()) }; }
-    case T.ZSET: case T.ZSET_2: {
+    case T.STRING:
+      return { type: 'string', value: r.string() };
+    case T.LIST: {
+      const n = r.len();
+      return { type: 'list', value: Array.from({ length: n }, () => r.string()) };
+    }
+    case T.SET: {
+      const n = r.len();
+      return { type: 'set', value: Array.from({ length: n }, () => r.string()) };
+    }
+    case T.ZSET:
+    case T.ZSET_2: {
       const n = r.len();
       const value: Array<[Buffer, number]> = [];
-      for (let i = 0; i < n; i++) { const m = r.string(); value.push([m, type === T.ZSET ? r.textDouble() : r.binaryDouble()]); }
+      for (let i = 0; i < n; i++) {
+        const m = r.string();
+        value.push([m, type === T.ZSET ? r.textDouble() : r.binaryDouble()]);
+      }
       return { type: 'zset', value };
     }
-    case T.HASH: { const n = r.len(); const value: Array<[Buffer, Buffer]> = []; for (let i = 0; i < n; i++) value.push([r.string(), r.string()]); return { type: 'hash', value }; }
-    case T.LIST_ZIPLIST: return { type: 'list', value: parseZiplist(r.string()) };
-    case T.SET_INTSET: return { type: 'set', value: parseIntset(r.string()) };
-    case T.SET_LISTPACK: return { type: 'set', value: parseListpack(r.string()) };
-    case T.ZSET_ZIPLIST: return { type: 'zset', value: pairs(parseZiplist(r.string()), (m, s) => [m, score(s)]) };
-    case T.ZSET_LISTPACK: return { type: 'zset', value: pairs(parseListpack(r.string()), (m, s) => [m, score(s)]) };
-    case T.HASH_ZIPLIST: return { type: 'hash', value: pairs(parseZiplist(r.string()), (f, v) => [f, v]) };
-    case T.HASH_LISTPACK: return { type: 'hash', value: pairs(parseListpack(r.string()), (f, v) => [f, v]) };
+    case T.HASH: {
+      const n = r.len();
+      const value: Array<[Buffer, Buffer]> = [];
+      for (let i = 0; i < n; i++) value.push([r.string(), r.string()]);
+      return { type: 'hash', value };
+    }
+    case T.LIST_ZIPLIST:
+      return { type: 'list', value: parseZiplist(r.string()) };
+    case T.SET_INTSET:
+      return { type: 'set', value: parseIntset(r.string()) };
+    case T.SET_LISTPACK:
+      return { type: 'set', value: parseListpack(r.string()) };
+    case T.ZSET_ZIPLIST:
+      return { type: 'zset', value: pairs(parseZiplist(r.string()), (m, s) => [m, score(s)]) };
+    case T.ZSET_LISTPACK:
+      return { type: 'zset', value: pairs(parseListpack(r.string()), (m, s) => [m, score(s)]) };
+    case T.HASH_ZIPLIST:
+      return { type: 'hash', value: pairs(parseZiplist(r.string()), (f, v) => [f, v]) };
+    case T.HASH_LISTPACK:
+      return { type: 'hash', value: pairs(parseListpack(r.string()), (f, v) => [f, v]) };
     case T.LIST_QUICKLIST: {
       const n = r.len();
       const value: Buffer[] = [];
@@ -253,10 +408,16 @@ function readValue(r: Reader, type: number): RdbValue {
       }
       return { type: 'list', value };
     }
-    case T.STREAM_LISTPACKS: case T.STREAM_LISTPACKS_2: case T.STREAM_LISTPACKS_3:
+    case T.STREAM_LISTPACKS:
+    case T.STREAM_LISTPACKS_2:
+    case T.STREAM_LISTPACKS_3:
       return { type: 'stream', value: readStream(r, type) };
-    case T.MODULE: case T.MODULE_2:
-      throw new RdbError('a module type (ReJSON, search, ...) cannot be carried: its data is opaque to anything but the module', r.pos);
+    case T.MODULE:
+    case T.MODULE_2:
+      throw new RdbError(
+        'a module type (ReJSON, search, ...) cannot be carried: its data is opaque to anything but the module',
+        r.pos,
+      );
     case T.HASH_ZIPMAP:
       throw new RdbError('zipmap hashes (Redis 2.x) are not supported', r.pos);
     default:
@@ -327,7 +488,8 @@ export function readStreamTrailer(r: Reader, type: number, entries: RdbStream['e
     const entriesRead = read === undefined || read < 0 ? undefined : read;
     const pel = r.len();
     const pending: RdbStream['groups'][number]['pending'] = [];
-    for (let p = 0; p < pel; p++) pending.push({ id: r.rawStreamId(), deliveryTimeMs: r.u64le(), deliveryCount: r.len() });
+    for (let p = 0; p < pel; p++)
+      pending.push({ id: r.rawStreamId(), deliveryTimeMs: r.u64le(), deliveryCount: r.len() });
     const nConsumers = r.len();
     const consumers: RdbStream['groups'][number]['consumers'] = [];
     for (let c = 0; c < nConsumers; c++) {
@@ -338,7 +500,10 @@ export function readStreamTrailer(r: Reader, type: number, entries: RdbStream['e
       const ids: string[] = [];
       for (let k = 0; k < n; k++) ids.push(r.rawStreamId());
       consumers.push({ name: cname, seenTimeMs, activeTimeMs, pending: ids });
-      for (const id of ids) { const p = pending.find((x) => x.id === id); if (p) p.consumer = cname; }
+      for (const id of ids) {
+        const p = pending.find((x) => x.id === id);
+        if (p) p.consumer = cname;
+      }
     }
     s.groups.push({ name, lastId, entriesRead, pending, consumers });
   }
@@ -351,36 +516,91 @@ export function readStreamTrailer(r: Reader, type: number, entries: RdbStream['e
  * extent is needed.
  */
 function skipValue(r: Reader, type: number): void {
-  const strings = (n: number) => { for (let i = 0; i < n; i++) r.skipString(); };
+  const strings = (n: number) => {
+    for (let i = 0; i < n; i++) r.skipString();
+  };
   switch (type) {
-    case T.STRING: case T.LIST_ZIPLIST: case T.SET_INTSET: case T.SET_LISTPACK: case T.ZSET_ZIPLIST:
-    case T.ZSET_LISTPACK: case T.HASH_ZIPLIST: case T.HASH_LISTPACK:
-      r.skipString(); return;
-    case T.LIST: case T.SET: case T.LIST_QUICKLIST: strings(r.len()); return;
-    case T.HASH: strings(2 * r.len()); return;
-    case T.ZSET: { const n = r.len(); for (let i = 0; i < n; i++) { r.skipString(); const d = r.u8(); if (d < 253) r.skip(d); } return; }
-    case T.ZSET_2: { const n = r.len(); for (let i = 0; i < n; i++) { r.skipString(); r.skip(8); } return; }
-    case T.LIST_QUICKLIST_2: { const n = r.len(); for (let i = 0; i < n; i++) { r.len(); r.skipString(); } return; }
-    case T.STREAM_LISTPACKS: case T.STREAM_LISTPACKS_2: case T.STREAM_LISTPACKS_3: skipStream(r, type); return;
-    default: readValue(r, type); // the errors for what cannot be carried
+    case T.STRING:
+    case T.LIST_ZIPLIST:
+    case T.SET_INTSET:
+    case T.SET_LISTPACK:
+    case T.ZSET_ZIPLIST:
+    case T.ZSET_LISTPACK:
+    case T.HASH_ZIPLIST:
+    case T.HASH_LISTPACK:
+      r.skipString();
+      return;
+    case T.LIST:
+    case T.SET:
+    case T.LIST_QUICKLIST:
+      strings(r.len());
+      return;
+    case T.HASH:
+      strings(2 * r.len());
+      return;
+    case T.ZSET: {
+      const n = r.len();
+      for (let i = 0; i < n; i++) {
+        r.skipString();
+        const d = r.u8();
+        if (d < 253) r.skip(d);
+      }
+      return;
+    }
+    case T.ZSET_2: {
+      const n = r.len();
+      for (let i = 0; i < n; i++) {
+        r.skipString();
+        r.skip(8);
+      }
+      return;
+    }
+    case T.LIST_QUICKLIST_2: {
+      const n = r.len();
+      for (let i = 0; i < n; i++) {
+        r.len();
+        r.skipString();
+      }
+      return;
+    }
+    case T.STREAM_LISTPACKS:
+    case T.STREAM_LISTPACKS_2:
+    case T.STREAM_LISTPACKS_3:
+      skipStream(r, type);
+      return;
+    default:
+      readValue(r, type); // the errors for what cannot be carried
   }
 }
 
 /** Step over a stream: the layout readStream reads, nothing decoded. */
 function skipStream(r: Reader, type: number): void {
-  const id = () => { r.len(); r.len(); };
+  const id = () => {
+    r.len();
+    r.len();
+  };
   const nodes = r.len();
-  for (let i = 0; i < nodes; i++) { r.skipString(); r.skipString(); }
+  for (let i = 0; i < nodes; i++) {
+    r.skipString();
+    r.skipString();
+  }
   r.len(); // length
   id(); // last id
-  if (type >= T.STREAM_LISTPACKS_2) { id(); id(); r.len(); }
+  if (type >= T.STREAM_LISTPACKS_2) {
+    id();
+    id();
+    r.len();
+  }
   const groups = r.len();
   for (let g = 0; g < groups; g++) {
     r.skipString();
     id();
     if (type >= T.STREAM_LISTPACKS_2) r.len();
     const pel = r.len();
-    for (let p = 0; p < pel; p++) { r.skip(24); r.len(); }
+    for (let p = 0; p < pel; p++) {
+      r.skip(24);
+      r.len();
+    }
     const consumers = r.len();
     for (let c = 0; c < consumers; c++) {
       r.skipString();
@@ -395,7 +615,13 @@ function skipStream(r: Reader, type: number): void {
  * its value's bytes in the input (no copy: a RESTORE frame is written
  * straight from it, resp-pipe.ts).
  */
-export interface RawEntry { db: number; key: Buffer; expireAtMs: number | null; type: number; value: Buffer }
+export interface RawEntry {
+  db: number;
+  key: Buffer;
+  expireAtMs: number | null;
+  type: number;
+  value: Buffer;
+}
 
 /** The object's bytes as a DUMP payload starts with them: type byte, then value. */
 export function objectBytes(e: RawEntry): Buffer {
@@ -477,7 +703,10 @@ export class RdbParser {
         const s = this.big.step(r);
         this.consumed += r.pos - start;
         this.pos = r.pos;
-        if ('need' in s) { this.want = s.need - r.pos; break; }
+        if ('need' in s) {
+          this.want = s.need - r.pos;
+          break;
+        }
         if (s.piece.last) this.big = undefined;
         yield s.piece;
         continue;
@@ -491,12 +720,23 @@ export class RdbParser {
         if (!(err instanceof Truncated)) throw err;
         this.pos = start;
         const have = this.buf.length - start;
-        if (this.o.raw && this.o.bigBytes !== undefined && Math.max(err.until, this.buf.length) - start >= this.o.bigBytes && this.startBig(r, start)) continue;
+        if (
+          this.o.raw &&
+          this.o.bigBytes !== undefined &&
+          Math.max(err.until, this.buf.length) - start >= this.o.bigBytes &&
+          this.startBig(r, start)
+        )
+          continue;
         // Doubling what is held finds an entry's end in few passes, but past bigBytes it would
         // hold up to twice that of one value before seeing it is big: a value just under
         // 2 x bigBytes arrived whole and, over bigKeyBytes, was decoded whole. Stop at bigBytes.
         const grow = 2 * have;
-        this.want = Math.max(err.until - start, this.o.raw && this.o.bigBytes !== undefined && have < this.o.bigBytes ? Math.min(grow, this.o.bigBytes) : grow);
+        this.want = Math.max(
+          err.until - start,
+          this.o.raw && this.o.bigBytes !== undefined && have < this.o.bigBytes
+            ? Math.min(grow, this.o.bigBytes)
+            : grow,
+        );
         break;
       }
       if (e) yield e;
@@ -515,7 +755,10 @@ export class RdbParser {
       if (!(err instanceof Truncated)) throw err;
       this.big = undefined;
     }
-    if (!this.big) { r.pos = start; return false; }
+    if (!this.big) {
+      r.pos = start;
+      return false;
+    }
     this.expireAtMs = null;
     this.consumed += r.pos - start;
     this.pos = r.pos;
@@ -530,7 +773,8 @@ export class RdbParser {
   /** `end`, one entry at a time (see `feed`). */
   *rest(): Generator<RdbEntry | RawEntry | BigPiece> {
     yield* this.feed(Buffer.alloc(0), true);
-    if (!this.done) throw new RdbError('the RDB ended before its EOF marker (a cut-off transfer)', this.consumed + this.chunked);
+    if (!this.done)
+      throw new RdbError('the RDB ended before its EOF marker (a cut-off transfer)', this.consumed + this.chunked);
   }
 
   private next(r: Reader): RdbEntry | RawEntry | undefined {
@@ -542,16 +786,49 @@ export class RdbParser {
       return undefined;
     }
     const op = r.u8();
-    if (op === OP.EOF) { this.done = true; return undefined; }
-    if (op === OP.AUX) { const k = r.string().toString(); this.aux[k] = r.string().toString(); return undefined; }
-    if (op === OP.SELECTDB) { this.db = r.len(); return undefined; }
-    if (op === OP.RESIZEDB) { this.keysAtSave = (this.keysAtSave ?? 0) + r.len(); r.len(); return undefined; }
-    if (op === OP.EXPIRETIME_MS) { this.expireAtMs = Number(r.bytes(8).readBigUInt64LE(0)); return undefined; }
-    if (op === OP.EXPIRETIME) { this.expireAtMs = r.bytes(4).readUInt32LE(0) * 1000; return undefined; }
-    if (op === OP.IDLE) { r.len(); return undefined; }
-    if (op === OP.FREQ) { r.u8(); return undefined; }
-    if (op === OP.FUNCTION2) { this.aux[`function:${Object.keys(this.aux).length}`] = r.string().toString(); return undefined; }
-    if (op === OP.FUNCTION || op === OP.MODULE_AUX) throw new RdbError(`opcode 0x${op.toString(16)} (${op === OP.FUNCTION ? 'Redis 7.0 RC functions' : 'module aux data'}) is not supported`, r.pos - 1);
+    if (op === OP.EOF) {
+      this.done = true;
+      return undefined;
+    }
+    if (op === OP.AUX) {
+      const k = r.string().toString();
+      this.aux[k] = r.string().toString();
+      return undefined;
+    }
+    if (op === OP.SELECTDB) {
+      this.db = r.len();
+      return undefined;
+    }
+    if (op === OP.RESIZEDB) {
+      this.keysAtSave = (this.keysAtSave ?? 0) + r.len();
+      r.len();
+      return undefined;
+    }
+    if (op === OP.EXPIRETIME_MS) {
+      this.expireAtMs = Number(r.bytes(8).readBigUInt64LE(0));
+      return undefined;
+    }
+    if (op === OP.EXPIRETIME) {
+      this.expireAtMs = r.bytes(4).readUInt32LE(0) * 1000;
+      return undefined;
+    }
+    if (op === OP.IDLE) {
+      r.len();
+      return undefined;
+    }
+    if (op === OP.FREQ) {
+      r.u8();
+      return undefined;
+    }
+    if (op === OP.FUNCTION2) {
+      this.aux[`function:${Object.keys(this.aux).length}`] = r.string().toString();
+      return undefined;
+    }
+    if (op === OP.FUNCTION || op === OP.MODULE_AUX)
+      throw new RdbError(
+        `opcode 0x${op.toString(16)} (${op === OP.FUNCTION ? 'Redis 7.0 RC functions' : 'module aux data'}) is not supported`,
+        r.pos - 1,
+      );
     // The key is a view of the input while it is parsed raw: one copy less per key (the input
     // chunk lives until the key's RESTORE is sent).
     const key = r.string(this.o.raw);

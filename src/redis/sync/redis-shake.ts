@@ -29,10 +29,16 @@ export interface ShakeSide {
  */
 export function shakeTls(c: ClusterConfig): boolean {
   if (!c.tls) return false;
-  const wants = [c.tls.verify ? 'the server certificate verified' : '', c.tls.cert || c.tls.key ? 'a client certificate' : ''].filter(Boolean);
+  const wants = [
+    c.tls.verify ? 'the server certificate verified' : '',
+    c.tls.cert || c.tls.key ? 'a client certificate' : '',
+  ].filter(Boolean);
   if (wants.length) {
-    throw preconditionError('E_SHAKE_TLS', `clusters.${c.name}.tls asks for ${wants.join(' and ')}, which RedisShake's \`tls = true\` does not do (it accepts any certificate and presents none)`,
-      'use engine=builtin, which honours the inventory\'s ca, cert, key, servername and verify');
+    throw preconditionError(
+      'E_SHAKE_TLS',
+      `clusters.${c.name}.tls asks for ${wants.join(' and ')}, which RedisShake's \`tls = true\` does not do (it accepts any certificate and presents none)`,
+      "use engine=builtin, which honours the inventory's ca, cert, key, servername and verify",
+    );
   }
   return true;
 }
@@ -43,7 +49,10 @@ const q = (s: string) => JSON.stringify(s); // TOML basic strings escape like JS
 export function shakeConfigV4(o: { source: ShakeSide; target: ShakeSide; dir: string; logFile: string }): string {
   // v4.2+ runs the file through envsubst: a `$` in a value would be replaced.
   for (const v of [o.source.password, o.target.password, o.dir, o.logFile, o.source.username, o.target.username]) {
-    if (v?.includes('$')) throw new Error('a value of the RedisShake config contains `$`, which RedisShake 4.2+ expands as an environment variable: use engine=builtin for it');
+    if (v?.includes('$'))
+      throw new Error(
+        'a value of the RedisShake config contains `$`, which RedisShake 4.2+ expands as an environment variable: use engine=builtin for it',
+      );
   }
   // log_file is joined onto dir by RedisShake: a bare name.
   const logFile = o.logFile.split('/').pop()!;
@@ -109,9 +118,28 @@ export interface ShakeStatus {
   error?: string;
 }
 
-const V4_STATE: Record<string, ShakePhase> = { 'hand shaking': 'handshake', 'waiting bgsave': 'saving', 'receiving rdb': 'receiving', 'syncing rdb': 'full', 'syncing aof': 'incremental' };
-const UNITS: Record<string, number> = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4, KB: 1e3, MB: 1e6, GB: 1e9, TB: 1e12 };
-const bytes = (s: string) => { const m = /^([\d.]+)\s*([A-Za-z]*)$/.exec(s.trim()); return m ? Number(m[1]) * (UNITS[m[2] || 'B'] ?? 1) : NaN; };
+const V4_STATE: Record<string, ShakePhase> = {
+  'hand shaking': 'handshake',
+  'waiting bgsave': 'saving',
+  'receiving rdb': 'receiving',
+  'syncing rdb': 'full',
+  'syncing aof': 'incremental',
+};
+const UNITS: Record<string, number> = {
+  B: 1,
+  KiB: 1024,
+  MiB: 1024 ** 2,
+  GiB: 1024 ** 3,
+  TiB: 1024 ** 4,
+  KB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  TB: 1e12,
+};
+const bytes = (s: string) => {
+  const m = /^([\d.]+)\s*([A-Za-z]*)$/.exec(s.trim());
+  return m ? Number(m[1]) * (UNITS[m[2] || 'B'] ?? 1) : NaN;
+};
 
 /**
  * One line of RedisShake's log, as a status; undefined when it says nothing
@@ -122,11 +150,18 @@ const bytes = (s: string) => { const m = /^([\d.]+)\s*([A-Za-z]*)$/.exec(s.trim(
  */
 export function parseShakeLine(line: string): ShakeStatus | undefined {
   // v4's log.Panicf logs at error level (zerolog prints ERR) and exits; v2 prints [PANIC].
-  if (/\b(ERR|PNC|PANIC|FTL|FATAL)\b|\[PANIC\]|\[ERROR\]|panic:/.test(line)) return { error: line.replace(/^.*?(ERR|PNC|PANIC\]?|ERROR\]|FTL|panic:)\s*/, '').trim() || line.trim() };
-  const v4 = /(?:src-\d+, )?(hand shaking|waiting bgsave|receiving rdb|syncing rdb|syncing aof)(?:, size=\[([^/\]]+)\/([^\]]+)\])?(?:, diff=\[(-?\d+)\])?/.exec(line);
+  if (/\b(ERR|PNC|PANIC|FTL|FATAL)\b|\[PANIC\]|\[ERROR\]|panic:/.test(line))
+    return { error: line.replace(/^.*?(ERR|PNC|PANIC\]?|ERROR\]|FTL|panic:)\s*/, '').trim() || line.trim() };
+  const v4 =
+    /(?:src-\d+, )?(hand shaking|waiting bgsave|receiving rdb|syncing rdb|syncing aof)(?:, size=\[([^/\]]+)\/([^\]]+)\])?(?:, diff=\[(-?\d+)\])?/.exec(
+      line,
+    );
   if (v4) {
     const st: ShakeStatus = { phase: V4_STATE[v4[1]!] };
-    if (v4[2] && v4[3]) { const [a, b] = [bytes(v4[2]), bytes(v4[3])]; if (b > 0) st.percent = Math.min(100, Math.round((a / b) * 1000) / 10); }
+    if (v4[2] && v4[3]) {
+      const [a, b] = [bytes(v4[2]), bytes(v4[3])];
+      if (b > 0) st.percent = Math.min(100, Math.round((a / b) * 1000) / 10);
+    }
     if (v4[4] !== undefined) st.diff = Number(v4[4]);
     const ops = /write_ops=\[([\d.]+)\]/.exec(line);
     if (ops) st.writeOps = Number(ops[1]);
@@ -141,11 +176,20 @@ export function parseShakeLine(line: string): ShakeStatus | undefined {
 
 /** The binary the operator gave, checked before anything starts. */
 export function checkShakeBinary(path: string | undefined): string {
-  if (!path) throw preconditionError('E_SHAKE_MISSING', 'engine=redis-shake needs the RedisShake binary', 'download redis-shake on a machine that can, copy it here, and pass --param shakeBinary=/path/to/redis-shake (or use engine=builtin)');
+  if (!path)
+    throw preconditionError(
+      'E_SHAKE_MISSING',
+      'engine=redis-shake needs the RedisShake binary',
+      'download redis-shake on a machine that can, copy it here, and pass --param shakeBinary=/path/to/redis-shake (or use engine=builtin)',
+    );
   try {
     accessSync(path, constants.X_OK);
   } catch {
-    throw preconditionError('E_SHAKE_MISSING', `${path} is not an executable file`, 'pass --param shakeBinary= the path of the redis-shake binary (chmod +x it), or use engine=builtin');
+    throw preconditionError(
+      'E_SHAKE_MISSING',
+      `${path} is not an executable file`,
+      'pass --param shakeBinary= the path of the redis-shake binary (chmod +x it), or use engine=builtin',
+    );
   }
   return path;
 }

@@ -50,7 +50,10 @@ const CRLF = Buffer.from('\r\n');
  */
 export function parseCommand(buf: Buffer, at = 0): { args: Buffer[]; size: number } | undefined {
   if (at >= buf.length) return undefined;
-  if (buf[at] !== 0x2a) throw new Error(`replication stream: expected '*' at byte ${at}, got ${JSON.stringify(String.fromCharCode(buf[at]!))}`);
+  if (buf[at] !== 0x2a)
+    throw new Error(
+      `replication stream: expected '*' at byte ${at}, got ${JSON.stringify(String.fromCharCode(buf[at]!))}`,
+    );
   let p = buf.indexOf(CRLF, at);
   if (p < 0) return undefined;
   const n = Number(buf.subarray(at + 1, p).toString());
@@ -103,27 +106,51 @@ export class ReplicaLink extends EventEmitter {
     try {
       // Bounded: a connect the network never answers (no SYN-ACK) must not keep start(), and
       // the stop() waiting for it, pending forever.
-      s = await openSocket({ host: this.o.host, port: this.o.port, tls: this.o.tls, tlsWhere: this.o.tlsWhere, connectTimeoutMs: this.o.connectTimeoutMs, signal: this.connecting.signal });
+      s = await openSocket({
+        host: this.o.host,
+        port: this.o.port,
+        tls: this.o.tls,
+        tlsWhere: this.o.tlsWhere,
+        connectTimeoutMs: this.o.connectTimeoutMs,
+        signal: this.connecting.signal,
+      });
     } catch (err) {
       this.markClosed();
       throw err;
     }
-    if (this.closed) { s.destroy(); throw new Error(`the link to ${this.o.host}:${this.o.port} was closed while connecting`); }
+    if (this.closed) {
+      s.destroy();
+      throw new Error(`the link to ${this.o.host}:${this.o.port} was closed while connecting`);
+    }
     this.socket = s;
     s.setKeepAlive(true, 10_000);
     // A minute of silence (not counting our own pauses) is a dead link; this also bounds
     // every handshake reply (AUTH, REPLCONF, PSYNC): the master sends newlines while it waits.
     const idleMs = this.o.idleTimeoutMs ?? NET_LIMITS.replicationIdleMs;
     this.lastData = Date.now();
-    this.idle = setInterval(() => {
-      if (!this.paused && Date.now() - this.lastData > idleMs) this.fail(new Error(`no data from ${this.o.host}:${this.o.port} for ${idleMs / 1000} s`));
-    }, Math.min(5000, Math.max(100, Math.floor(idleMs / 4))));
+    this.idle = setInterval(
+      () => {
+        if (!this.paused && Date.now() - this.lastData > idleMs)
+          this.fail(new Error(`no data from ${this.o.host}:${this.o.port} for ${idleMs / 1000} s`));
+      },
+      Math.min(5000, Math.max(100, Math.floor(idleMs / 4))),
+    );
     this.idle.unref();
-    s.on('data', (d) => { this.lastData = Date.now(); try { this.onData(d); } catch (err) { this.fail(err as Error); } });
+    s.on('data', (d) => {
+      this.lastData = Date.now();
+      try {
+        this.onData(d);
+      } catch (err) {
+        this.fail(err as Error);
+      }
+    });
     s.on('error', (err) => this.fail(err));
     s.on('close', () => this.markClosed());
     if (this.o.password !== undefined) {
-      await this.expectOk(this.o.username ? ['AUTH', this.o.username, this.o.password] : ['AUTH', this.o.password], 'AUTH');
+      await this.expectOk(
+        this.o.username ? ['AUTH', this.o.username, this.o.password] : ['AUTH', this.o.password],
+        'AUTH',
+      );
     }
     await this.expectOk(['REPLCONF', 'listening-port', String(this.o.listeningPort ?? 0)], 'REPLCONF listening-port');
     await this.expectOk(['REPLCONF', 'capa', 'eof', 'capa', 'psync2'], 'REPLCONF capa');
@@ -157,8 +184,15 @@ export class ReplicaLink extends EventEmitter {
   }
 
   /** Stop reading from the master (the target is behind); TCP pushes back on it. */
-  pause(): void { this.paused = true; this.socket?.pause(); }
-  resume(): void { if (this.paused) this.lastData = Date.now(); this.paused = false; this.socket?.resume(); }
+  pause(): void {
+    this.paused = true;
+    this.socket?.pause();
+  }
+  resume(): void {
+    if (this.paused) this.lastData = Date.now();
+    this.paused = false;
+    this.socket?.resume();
+  }
 
   close(): void {
     this.stopAcks();
@@ -196,7 +230,10 @@ export class ReplicaLink extends EventEmitter {
 
   private request(args: string[]): Promise<string> {
     return new Promise((resolve) => {
-      if (this.closed) { resolve('-ERR connection closed during the handshake'); return; }
+      if (this.closed) {
+        resolve('-ERR connection closed during the handshake');
+        return;
+      }
       this.replies.push(resolve);
       this.socket!.write(encodeBatch([args as Command]));
     });
@@ -270,7 +307,10 @@ export class ReplicaLink extends EventEmitter {
         const at = this.buf.indexOf(mark);
         if (at < 0) {
           const safe = this.buf.length - mark.length;
-          if (safe > 0) { this.rdbData(this.buf.subarray(0, safe)); this.buf = this.buf.subarray(safe); }
+          if (safe > 0) {
+            this.rdbData(this.buf.subarray(0, safe));
+            this.buf = this.buf.subarray(safe);
+          }
           return;
         }
         if (at > 0) this.rdbData(this.buf.subarray(0, at));

@@ -56,7 +56,10 @@ const digits = (n: number) => (n < 10 ? 1 : Math.floor(Math.log10(n)) + 1);
 function writeInt(b: Buffer, p: number, n: number): number {
   const d = digits(n);
   let q = p + d;
-  do { b[--q] = 48 + (n % 10); n = Math.floor(n / 10); } while (n > 0);
+  do {
+    b[--q] = 48 + (n % 10);
+    n = Math.floor(n / 10);
+  } while (n > 0);
   return p + d;
 }
 
@@ -64,7 +67,21 @@ function writeInt(b: Buffer, p: number, n: number): number {
 export function restoreFrameSize(keyLength: number, ttl: number, valueLength: number): number {
   const plen = 1 + valueLength + 10;
   const abs = ttl > 0;
-  return (abs ? HEAD6 : HEAD5).length + digits(keyLength) + 2 + keyLength + 3 + digits(digits(ttl)) + 2 + digits(ttl) + 3 + digits(plen) + 2 + plen + (abs ? TAIL6 : TAIL5).length;
+  return (
+    (abs ? HEAD6 : HEAD5).length +
+    digits(keyLength) +
+    2 +
+    keyLength +
+    3 +
+    digits(digits(ttl)) +
+    2 +
+    digits(ttl) +
+    3 +
+    digits(plen) +
+    2 +
+    plen +
+    (abs ? TAIL6 : TAIL5).length
+  );
 }
 
 /**
@@ -74,22 +91,37 @@ export function restoreFrameSize(keyLength: number, ttl: number, valueLength: nu
  * no allocation and no string per key, one copy of its value. `ttl`: 0, or
  * an absolute expiry in ms (then ABSTTL). Returns the end offset.
  */
-export function restoreFrameInto(b: Buffer, at: number, key: Buffer, ttl: number, type: number, value: Buffer, rdbVersion: number): number {
+export function restoreFrameInto(
+  b: Buffer,
+  at: number,
+  key: Buffer,
+  ttl: number,
+  type: number,
+  value: Buffer,
+  rdbVersion: number,
+): number {
   const abs = ttl > 0;
   const plen = 1 + value.length + 10;
   const head = abs ? HEAD6 : HEAD5;
   b.set(head, at);
   let p = writeInt(b, at + head.length, key.length);
-  b[p++] = 13; b[p++] = 10;
+  b[p++] = 13;
+  b[p++] = 10;
   b.set(key, p);
   p += key.length;
-  b[p++] = 13; b[p++] = 10; b[p++] = 36; // \r\n$
+  b[p++] = 13;
+  b[p++] = 10;
+  b[p++] = 36; // \r\n$
   p = writeInt(b, p, digits(ttl));
-  b[p++] = 13; b[p++] = 10;
+  b[p++] = 13;
+  b[p++] = 10;
   p = writeInt(b, p, ttl);
-  b[p++] = 13; b[p++] = 10; b[p++] = 36;
+  b[p++] = 13;
+  b[p++] = 10;
+  b[p++] = 36;
   p = writeInt(b, p, plen);
-  b[p++] = 13; b[p++] = 10;
+  b[p++] = 13;
+  b[p++] = 10;
   const start = p;
   b[p++] = type;
   b.set(value, p);
@@ -111,7 +143,10 @@ export function restoreFrame(key: Buffer, ttl: number, type: number, value: Buff
 }
 
 /** Commands already encoded, back to back (restoreFrameInto). */
-export interface Encoded { bytes: Buffer; count: number }
+export interface Encoded {
+  bytes: Buffer;
+  count: number;
+}
 
 /** The end of the reply starting at `at`, or -1 when more bytes are needed. Pure. */
 export function replyEnd(b: Buffer, at: number): number {
@@ -122,9 +157,13 @@ export function replyEnd(b: Buffer, at: number): number {
   if (t === 0x2b || t === 0x2d || t === 0x3a) return nl + 1; // + - :
   const n = Number(b.toString('latin1', at + 1, nl - 1));
   if (t === 0x24) return n < 0 ? nl + 1 : nl + 1 + n + 2 <= b.length ? nl + 1 + n + 2 : -1; // $
-  if (t === 0x2a) { // *
+  if (t === 0x2a) {
+    // *
     let p = nl + 1;
-    for (let i = 0; i < n; i++) { p = replyEnd(b, p); if (p < 0) return -1; }
+    for (let i = 0; i < n; i++) {
+      p = replyEnd(b, p);
+      if (p < 0) return -1;
+    }
     return p;
   }
   throw new Error(`unexpected reply byte ${t}`);
@@ -140,7 +179,13 @@ export interface PipeOptions {
   replyTimeoutMs?: number;
 }
 
-interface Batch { left: number; errors: Array<{ index: number; message: string }>; index: number; resolve(e: Batch['errors']): void; reject(err: Error): void }
+interface Batch {
+  left: number;
+  errors: Array<{ index: number; message: string }>;
+  index: number;
+  resolve(e: Batch['errors']): void;
+  reject(err: Error): void;
+}
 
 /**
  * A bare pipelined connection for bulk writes whose replies are only checked
@@ -157,26 +202,49 @@ export class RespPipe {
   private lastReply = Date.now();
   private readonly watchdog: NodeJS.Timeout;
 
-  private constructor(private readonly socket: Socket, readonly address: string, replyTimeoutMs: number) {
+  private constructor(
+    private readonly socket: Socket,
+    readonly address: string,
+    replyTimeoutMs: number,
+  ) {
     socket.setKeepAlive(true, 10_000);
     // A target that stops answering (half-open connection, stuck node) fails the load instead of hanging it.
-    this.watchdog = setInterval(() => {
-      if (this.batches.length && Date.now() - this.lastReply > replyTimeoutMs) socket.destroy(new Error(`${address} sent no reply for ${replyTimeoutMs / 1000} s`));
-    }, Math.min(5000, Math.max(100, Math.floor(replyTimeoutMs / 4))));
+    this.watchdog = setInterval(
+      () => {
+        if (this.batches.length && Date.now() - this.lastReply > replyTimeoutMs)
+          socket.destroy(new Error(`${address} sent no reply for ${replyTimeoutMs / 1000} s`));
+      },
+      Math.min(5000, Math.max(100, Math.floor(replyTimeoutMs / 4))),
+    );
     this.watchdog.unref();
     socket.on('data', (d) => this.onData(d));
     socket.on('error', (err) => this.fail(err));
     socket.on('close', () => this.fail(new Error(`the connection to ${address} closed`)));
   }
 
-  static async open(address: string, credentials: { username?: string; password?: string }, o: PipeOptions = {}): Promise<RespPipe> {
+  static async open(
+    address: string,
+    credentials: { username?: string; password?: string },
+    o: PipeOptions = {},
+  ): Promise<RespPipe> {
     const { host, port } = parseAddress(address)!;
-    const socket = await openSocket({ host, port, tls: o.tls, tlsWhere: o.tlsWhere, connectTimeoutMs: o.connectTimeoutMs });
+    const socket = await openSocket({
+      host,
+      port,
+      tls: o.tls,
+      tlsWhere: o.tlsWhere,
+      connectTimeoutMs: o.connectTimeoutMs,
+    });
     socket.setNoDelay(true);
     const pipe = new RespPipe(socket, address, o.replyTimeoutMs ?? NET_LIMITS.pipeReplyTimeoutMs);
     if (credentials.password !== undefined) {
-      const [err] = await pipe.send([credentials.username ? ['AUTH', credentials.username, credentials.password] : ['AUTH', credentials.password]]);
-      if (err) { socket.destroy(); throw new Error(`AUTH on ${address} refused: ${err.message.split(credentials.password).join('***')}`); }
+      const [err] = await pipe.send([
+        credentials.username ? ['AUTH', credentials.username, credentials.password] : ['AUTH', credentials.password],
+      ]);
+      if (err) {
+        socket.destroy();
+        throw new Error(`AUTH on ${address} refused: ${err.message.split(credentials.password).join('***')}`);
+      }
     }
     return pipe;
   }
@@ -195,8 +263,14 @@ export class RespPipe {
       this.socket.cork();
       let plain: Command[] = [];
       for (const c of cmds) {
-        if (Array.isArray(c)) { plain.push(c); continue; }
-        if (plain.length) { this.socket.write(encodeBatch(plain)); plain = []; }
+        if (Array.isArray(c)) {
+          plain.push(c);
+          continue;
+        }
+        if (plain.length) {
+          this.socket.write(encodeBatch(plain));
+          plain = [];
+        }
         this.socket.write(c.bytes);
       }
       if (plain.length) this.socket.write(encodeBatch(plain));
@@ -229,7 +303,10 @@ export class RespPipe {
       if (this.buf[p] === 0x2d) b.errors.push({ index: b.index, message: this.buf.toString('utf8', p + 1, end - 2) });
       b.index++;
       p = end;
-      if (--b.left === 0) { this.batches.shift(); b.resolve(b.errors); }
+      if (--b.left === 0) {
+        this.batches.shift();
+        b.resolve(b.errors);
+      }
     }
     this.buf = this.buf.subarray(p);
   }

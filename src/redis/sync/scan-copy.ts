@@ -1,7 +1,12 @@
 import type { NodeClient } from '../connect.js';
 import type { Endpoint } from '../verify/endpoint.js';
 
-export interface ScanCopyReport { keys: number; bytes: number; vanished: number; ms: number }
+export interface ScanCopyReport {
+  keys: number;
+  bytes: number;
+  vanished: number;
+  ms: number;
+}
 
 /**
  * Copy some keys of one source node into the target: DUMP and PTTL in one
@@ -9,14 +14,23 @@ export interface ScanCopyReport { keys: number; bytes: number; vanished: number;
  * the source is skipped, or, with `deleteMissing` (a key changed since the
  * copy: it may have been deleted), deleted from the target too.
  */
-export async function copyKeys(node: NodeClient, keys: Buffer[], target: Endpoint, o: { deleteMissing?: boolean } = {}): Promise<{ copied: number; bytes: number; vanished: number }> {
+export async function copyKeys(
+  node: NodeClient,
+  keys: Buffer[],
+  target: Endpoint,
+  o: { deleteMissing?: boolean } = {},
+): Promise<{ copied: number; bytes: number; vanished: number }> {
   let copied = 0;
   let bytes = 0;
   let vanished = 0;
   if (!keys.length) return { copied, bytes, vanished };
   const replies = await node.pipeline(keys.flatMap((k) => [['DUMP', k] as const, ['PTTL', k] as const]));
   const byOwner = new Map<NodeClient, Array<[string, ...Array<string | Buffer>]>>();
-  const push = (owner: NodeClient, c: [string, ...Array<string | Buffer>]) => { const l = byOwner.get(owner) ?? []; l.push(c); byOwner.set(owner, l); };
+  const push = (owner: NodeClient, c: [string, ...Array<string | Buffer>]) => {
+    const l = byOwner.get(owner) ?? [];
+    l.push(c);
+    byOwner.set(owner, l);
+  };
   keys.forEach((k, i) => {
     const [e1, payload] = replies[2 * i]!;
     const [e2, pttl] = replies[2 * i + 1]!;
@@ -36,7 +50,9 @@ export async function copyKeys(node: NodeClient, keys: Buffer[], target: Endpoin
     const bad = res.findIndex(([err]) => err);
     if (bad >= 0) {
       const msg = res[bad]![0]!.message;
-      throw new Error(`${cmds[bad]![0]} of ${String(cmds[bad]![1])} on ${owner.address} failed: ${msg}${/payload version/i.test(msg) ? ' (the target is an older Redis than the source: use psync mode, which rebuilds keys with type commands)' : ''}`);
+      throw new Error(
+        `${cmds[bad]![0]} of ${String(cmds[bad]![1])} on ${owner.address} failed: ${msg}${/payload version/i.test(msg) ? ' (the target is an older Redis than the source: use psync mode, which rebuilds keys with type commands)' : ''}`,
+      );
     }
   }
   return { copied, bytes, vanished };
@@ -49,7 +65,11 @@ export async function copyKeys(node: NodeClient, keys: Buffer[], target: Endpoin
  * scan, not a snapshot: keys changed during the scan are copied in whatever
  * state the scan met them (the verify rounds catch the rest).
  */
-export async function scanCopy(source: Pick<Endpoint, 'masters'>, target: Endpoint, o: { batch?: number; onProgress?: (keys: number) => void; signal?: AbortSignal } = {}): Promise<ScanCopyReport> {
+export async function scanCopy(
+  source: Pick<Endpoint, 'masters'>,
+  target: Endpoint,
+  o: { batch?: number; onProgress?: (keys: number) => void; signal?: AbortSignal } = {},
+): Promise<ScanCopyReport> {
   const started = Date.now();
   const batch = o.batch ?? 500;
   const total = { keys: 0, bytes: 0, vanished: 0 };
@@ -62,7 +82,11 @@ export async function scanCopy(source: Pick<Endpoint, 'masters'>, target: Endpoi
       if (err) throw err;
       const [next, found] = reply as [Buffer | string, Array<Buffer | string>];
       cursor = String(next);
-      const r = await copyKeys(node, found.map((k) => (Buffer.isBuffer(k) ? k : Buffer.from(k))), target);
+      const r = await copyKeys(
+        node,
+        found.map((k) => (Buffer.isBuffer(k) ? k : Buffer.from(k))),
+        target,
+      );
       total.keys += r.copied;
       total.bytes += r.bytes;
       total.vanished += r.vanished;

@@ -36,14 +36,19 @@ const CHANNEL = '__keyspace@0__:';
 /** The notify-keyspace-events value with keyspace events of every type ("K" + "A") added. */
 export function withKeyspaceEvents(current: string): string {
   const flags = new Set(current.split(''));
-  if (flags.has('A')) { flags.add('K'); return [...flags].join(''); }
+  if (flags.has('A')) {
+    flags.add('K');
+    return [...flags].join('');
+  }
   flags.add('K');
   flags.add('A');
   // "A" stands for g$lshzxetd: drop the letters it covers.
   return [...flags].filter((f) => !'g$lshzxetd'.includes(f)).join('');
 }
 
-export interface Subscriber { close(): void }
+export interface Subscriber {
+  close(): void;
+}
 
 /**
  * A pattern subscription on one node, over TLS when the cluster's inventory
@@ -53,17 +58,31 @@ export interface Subscriber { close(): void }
  * connection and calls onLost (also called when the connection closes).
  */
 export async function openSubscriber(o: {
-  address: string; pool: ClusterPool; pattern: string; idleMs?: number; connectTimeoutMs?: number;
-  onMessage(channel: Buffer, message: Buffer): void; onLost(): void;
+  address: string;
+  pool: ClusterPool;
+  pattern: string;
+  idleMs?: number;
+  connectTimeoutMs?: number;
+  onMessage(channel: Buffer, message: Buffer): void;
+  onLost(): void;
 }): Promise<Subscriber> {
   const { host, port } = parseAddress(o.address)!;
   const { username, password } = o.pool.credentials();
   const idleMs = o.idleMs ?? NET_LIMITS.subscriberIdleMs;
   const sub = new Redis({
-    host, port, username, password, tls: o.pool.tlsOptions(), lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null,
+    host,
+    port,
+    username,
+    password,
+    tls: o.pool.tlsOptions(),
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
     // commandTimeout bounds what the connect sends (AUTH, the ready check) and PSUBSCRIBE: a peer that
     // takes the connection and says nothing fails the subscription instead of holding it.
-    connectTimeout: o.connectTimeoutMs ?? NET_LIMITS.connectTimeoutMs, commandTimeout: idleMs, enableReadyCheck: false,
+    connectTimeout: o.connectTimeoutMs ?? NET_LIMITS.connectTimeoutMs,
+    commandTimeout: idleMs,
+    enableReadyCheck: false,
   });
   sub.on('error', () => {});
   let lastAnswer = Date.now();
@@ -77,7 +96,10 @@ export async function openSubscriber(o: {
   sub.on('close', () => {
     if (timer) clearInterval(timer);
     timer = undefined;
-    if (!done) { done = true; o.onLost(); }
+    if (!done) {
+      done = true;
+      o.onLost();
+    }
   });
   try {
     await sub.connect();
@@ -88,12 +110,28 @@ export async function openSubscriber(o: {
     close();
     throw err;
   }
-  timer = setInterval(() => {
-    if (Date.now() - lastAnswer > idleMs) { close(); return; }
-    sub.ping().then(() => { lastAnswer = Date.now(); }, () => undefined);
-  }, Math.min(5000, Math.max(50, Math.floor(idleMs / 4))));
+  timer = setInterval(
+    () => {
+      if (Date.now() - lastAnswer > idleMs) {
+        close();
+        return;
+      }
+      sub.ping().then(
+        () => {
+          lastAnswer = Date.now();
+        },
+        () => undefined,
+      );
+    },
+    Math.min(5000, Math.max(50, Math.floor(idleMs / 4))),
+  );
   timer.unref();
-  return { close: () => { done = true; close(); } };
+  return {
+    close: () => {
+      done = true;
+      close();
+    },
+  };
 }
 
 class ScanShard {
@@ -103,18 +141,27 @@ class ScanShard {
   readonly pending = new Map<string, { key: Buffer; at: number }>();
   private sub: Subscriber | undefined;
   private window: Array<{ at: number; n: number }> = [];
-  constructor(readonly index: number, readonly ranges: readonly SlotRange[], readonly state: ReturnType<typeof newShardState>) {}
+  constructor(
+    readonly index: number,
+    readonly ranges: readonly SlotRange[],
+    readonly state: ReturnType<typeof newShardState>,
+  ) {}
 
   async subscribe(o: ScanOptions, onLost: () => void): Promise<void> {
     const sub = await openSubscriber({
-      address: this.master!.address, pool: o.source, pattern: `${CHANNEL}*`, idleMs: o.subscriberIdleMs,
+      address: this.master!.address,
+      pool: o.source,
+      pattern: `${CHANNEL}*`,
+      idleMs: o.subscriberIdleMs,
       onMessage: (channel) => {
         const key = channel.subarray(CHANNEL.length);
         const id = key.toString('latin1');
         if (!this.pending.has(id)) this.pending.set(id, { key: Buffer.from(key), at: Date.now() });
       },
       // Events missed while nobody listened cannot be known: the shard is copied again.
-      onLost: () => { if (this.sub === sub) onLost(); },
+      onLost: () => {
+        if (this.sub === sub) onLost();
+      },
     });
     this.sub = sub;
   }
@@ -191,7 +238,14 @@ export class ScanSession implements SyncEngine {
       // In the journal too: an aborted run does not set it back, and `show` must say what it was.
       this.o.source.recordSummary(m.address, 'CONFIG-WAS', ['notify-keyspace-events', JSON.stringify(now)]);
       // And in the cleanup registry, which `abort` and the run's end walk to set it back.
-      this.o.cleanup?.add(`notify:${m.address}`, { kind: 'config', cluster: this.o.source.config.name, address: m.address, parameter: 'notify-keyspace-events', value: now, what: 'keyspace events turned on for the scan sync' });
+      this.o.cleanup?.add(`notify:${m.address}`, {
+        kind: 'config',
+        cluster: this.o.source.config.name,
+        address: m.address,
+        parameter: 'notify-keyspace-events',
+        value: now,
+        what: 'keyspace events turned on for the scan sync',
+      });
     }
     const want = withKeyspaceEvents(now);
     if (want !== now) await m.call('CONFIG', 'SET', 'notify-keyspace-events', want);
@@ -199,7 +253,10 @@ export class ScanSession implements SyncEngine {
 
   private async runShard(s: ScanShard): Promise<void> {
     let lost = true; // a shard starts as "must be copied" unless it finished before and nothing follows it
-    if (s.state.loaded && !this.o.notify) { s.phase = 'stream'; return; }
+    if (s.state.loaded && !this.o.notify) {
+      s.phase = 'stream';
+      return;
+    }
     while (!this.stopped) {
       try {
         if (lost) {
@@ -209,29 +266,61 @@ export class ScanSession implements SyncEngine {
           s.pending.clear();
           if (this.o.notify) {
             await this.ensureNotify(s.master);
-            await s.subscribe(this.o, () => { lost = true; });
+            await s.subscribe(this.o, () => {
+              lost = true;
+            });
           }
-          s.state.fullSyncWhy = s.state.fullSyncs ? 'the earlier copy cannot be trusted (a resumed run, or lost notifications)' : 'first sync';
+          s.state.fullSyncWhy = s.state.fullSyncs
+            ? 'the earlier copy cannot be trusted (a resumed run, or lost notifications)'
+            : 'first sync';
           s.state.fullSyncs++;
           s.state.loaded = false;
           this.o.save(this.record);
           const started = Date.now();
-          const cleared = await clearSlots(this.target, s.ranges, this.stopSignal, (node, n) => this.o.target.recordSummary(node, 'UNLINK', [`${n} keys in the slots of source shard ${s.index}, before its copy`]));
-          if (cleared) this.o.log(`shard ${s.index}: deleted ${cleared} keys the target held in these slots before the copy`);
+          const cleared = await clearSlots(this.target, s.ranges, this.stopSignal, (node, n) =>
+            this.o.target.recordSummary(node, 'UNLINK', [
+              `${n} keys in the slots of source shard ${s.index}, before its copy`,
+            ]),
+          );
+          if (cleared)
+            this.o.log(`shard ${s.index}: deleted ${cleared} keys the target held in these slots before the copy`);
           s.copied = 0;
-          const r = await scanCopy({ masters: [s.master] }, this.target, { onProgress: (n) => { s.copied = n; }, signal: this.stopSignal });
-          Object.assign(s.state, { loaded: true, keys: r.keys, rdbBytes: r.bytes, fullSyncMs: Date.now() - started, lastError: undefined });
-          this.o.target.recordSummary(this.target.name, 'RESTORE', [`${r.keys} keys of source shard ${s.index} (${formatRanges(s.ranges)}) copied by SCAN + DUMP`]);
+          const r = await scanCopy({ masters: [s.master] }, this.target, {
+            onProgress: (n) => {
+              s.copied = n;
+            },
+            signal: this.stopSignal,
+          });
+          Object.assign(s.state, {
+            loaded: true,
+            keys: r.keys,
+            rdbBytes: r.bytes,
+            fullSyncMs: Date.now() - started,
+            lastError: undefined,
+          });
+          this.o.target.recordSummary(this.target.name, 'RESTORE', [
+            `${r.keys} keys of source shard ${s.index} (${formatRanges(s.ranges)}) copied by SCAN + DUMP`,
+          ]);
           this.o.save(this.record);
-          this.o.log(`shard ${s.index} (${formatRanges(s.ranges)}): copied ${r.keys} keys (${r.bytes} bytes) in ${r.ms} ms${this.o.notify ? '; following changes' : ''}`);
+          this.o.log(
+            `shard ${s.index} (${formatRanges(s.ranges)}): copied ${r.keys} keys (${r.bytes} bytes) in ${r.ms} ms${this.o.notify ? '; following changes' : ''}`,
+          );
           s.phase = 'stream';
           if (!this.o.notify) return;
         }
         // Keys named by notifications, copied after the scan (a copy never races an older scan read).
         const batch = [...s.pending.entries()].slice(0, 500);
-        if (!batch.length) { await new Promise((r) => setTimeout(r, 20)); continue; }
+        if (!batch.length) {
+          await new Promise((r) => setTimeout(r, 20));
+          continue;
+        }
         for (const [id] of batch) s.pending.delete(id);
-        const r = await copyKeys(s.master!, batch.map(([, v]) => v.key), this.target, { deleteMissing: true });
+        const r = await copyKeys(
+          s.master!,
+          batch.map(([, v]) => v.key),
+          this.target,
+          { deleteMissing: true },
+        );
         s.copied += r.copied + r.vanished;
       } catch (err) {
         if (this.stopped) return;
@@ -246,18 +335,28 @@ export class ScanSession implements SyncEngine {
   }
 
   private readonly stopper = new AbortController();
-  private get stopSignal(): AbortSignal { return this.stopper.signal; }
+  private get stopSignal(): AbortSignal {
+    return this.stopper.signal;
+  }
 
   status(): ShardStatus[] {
     const now = Date.now();
     return this.shards.map((s) => {
       const oldest = s.pending.size ? Math.min(...[...s.pending.values()].slice(0, 1000).map((p) => p.at)) : undefined;
       return {
-        shard: s.index, ranges: formatRanges(s.ranges), master: s.master?.address, phase: s.phase,
-        rdbReceived: 0, rdbSize: undefined, keys: s.phase === 'full' ? s.copied : s.state.keys,
-        applied: undefined, sourceOffset: undefined, lagBytes: undefined,
+        shard: s.index,
+        ranges: formatRanges(s.ranges),
+        master: s.master?.address,
+        phase: s.phase,
+        rdbReceived: 0,
+        rdbSize: undefined,
+        keys: s.phase === 'full' ? s.copied : s.state.keys,
+        applied: undefined,
+        sourceOffset: undefined,
+        lagBytes: undefined,
         lagMs: this.o.notify && s.phase === 'stream' ? (oldest === undefined ? 0 : now - oldest) : undefined,
-        opsPerSec: s.rate(now), lastError: s.state.lastError,
+        opsPerSec: s.rate(now),
+        lastError: s.state.lastError,
         pendingKeys: this.o.notify && s.phase === 'stream' ? s.pending.size : undefined,
       };
     });
@@ -301,7 +400,10 @@ export class ScanSession implements SyncEngine {
   private async halt(): Promise<void> {
     this.stopped = true;
     this.stopper.abort();
-    for (const s of this.shards) { s.unsubscribe(); s.phase = 'stopped'; }
+    for (const s of this.shards) {
+      s.unsubscribe();
+      s.phase = 'stopped';
+    }
     await Promise.allSettled(this.loops);
     releaseEngine(this.o.id);
   }

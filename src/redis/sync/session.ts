@@ -66,8 +66,13 @@ export class SyncSession implements SyncEngine {
     this.shards = this.record.shards.map((sh, index) => {
       const ranges = parseRanges(sh.ranges);
       return new ShardSync({
-        index, ranges, target: () => this.freshTarget(), syncId: this.o.id, credentials,
-        tls: this.o.source.config.tls, tlsWhere: `clusters.${this.o.source.config.name}.tls`,
+        index,
+        ranges,
+        target: () => this.freshTarget(),
+        syncId: this.o.id,
+        credentials,
+        tls: this.o.source.config.tls,
+        tlsWhere: `clusters.${this.o.source.config.name}.tls`,
         locateMaster: () => this.locate(ranges),
         // Polled every second: a pipeline, so the journal is not filled with INFO reads.
         sourceOffset: async (address) => {
@@ -90,10 +95,22 @@ export class SyncSession implements SyncEngine {
   private async pipe(address: string): Promise<RespPipe> {
     let p = this.pipes.get(address);
     // A pipe the target closed (timeout, restart) is opened again, not reused.
-    if (p && !(await p.then((x) => x.alive, () => false))) { this.pipes.delete(address); p = undefined; }
+    if (
+      p &&
+      !(await p.then(
+        (x) => x.alive,
+        () => false,
+      ))
+    ) {
+      this.pipes.delete(address);
+      p = undefined;
+    }
     if (!p) {
       // Over TLS exactly when the target's inventory entry says so, like every other connection.
-      p = RespPipe.open(address, this.o.target.credentials(), { tls: this.o.target.config.tls, tlsWhere: `clusters.${this.o.target.config.name}.tls` });
+      p = RespPipe.open(address, this.o.target.credentials(), {
+        tls: this.o.target.config.tls,
+        tlsWhere: `clusters.${this.o.target.config.name}.tls`,
+      });
       p.catch(() => this.pipes.delete(address));
       this.pipes.set(address, p);
     }
@@ -101,7 +118,11 @@ export class SyncSession implements SyncEngine {
   }
 
   private closePipes(): void {
-    for (const p of this.pipes.values()) void p.then((x) => x.close(), () => undefined);
+    for (const p of this.pipes.values())
+      void p.then(
+        (x) => x.close(),
+        () => undefined,
+      );
     this.pipes.clear();
   }
 
@@ -116,7 +137,10 @@ export class SyncSession implements SyncEngine {
     const [err, info] = (await node.pipeline([['INFO', 'replication']]))[0]!;
     if (err) throw err;
     const role = parseInfo(String(info)).role;
-    if (role !== 'master') throw new Error(`${node.address} owns slot ${ranges[0]![0]} in the cluster's view but answers as ${role}: waiting for the view to settle`);
+    if (role !== 'master')
+      throw new Error(
+        `${node.address} owns slot ${ranges[0]![0]} in the cluster's view but answers as ${role}: waiting for the view to settle`,
+      );
     return node.address;
   }
 
@@ -151,9 +175,16 @@ export class SyncSession implements SyncEngine {
       const st = this.status();
       // A shard whose link is not up yet (a run resumed right at cut-over) has no source
       // offset to aim at: the first one read is the aim, later than the start, never earlier.
-      st.forEach((s, i) => { if (want[i] === undefined) want[i] = s.sourceOffset; });
+      st.forEach((s, i) => {
+        if (want[i] === undefined) want[i] = s.sourceOffset;
+      });
       o.onProgress?.(st.map(describeShard).join(' | '));
-      if (st.every((s, i) => s.phase === 'stream' && s.applied !== undefined && want[i] !== undefined && s.applied >= want[i]!)) return true;
+      if (
+        st.every(
+          (s, i) => s.phase === 'stream' && s.applied !== undefined && want[i] !== undefined && s.applied >= want[i]!,
+        )
+      )
+        return true;
       await new Promise((r) => setTimeout(r, 50));
     }
     return false;
@@ -163,7 +194,11 @@ export class SyncSession implements SyncEngine {
   async stop(): Promise<void> {
     await Promise.all(this.shards.map((s) => s.stop()));
     this.closePipes();
-    await Promise.all(this.target.masters.map((m) => m.call('DEL', ...this.shards.map((_, i) => checkpointKey(this.target, m, this.o.id, i)))));
+    await Promise.all(
+      this.target.masters.map((m) =>
+        m.call('DEL', ...this.shards.map((_, i) => checkpointKey(this.target, m, this.o.id, i))),
+      ),
+    );
     this.record.stopped = { at: Date.now(), applied: this.shards.map((s) => s.state.applied) };
     this.o.save(this.record);
     releaseEngine(this.o.id);
@@ -182,9 +217,14 @@ export async function probeRdbVersion(target: Endpoint): Promise<number> {
   const key = 'redis-runbook:sync:probe';
   const probe = Buffer.from(`${key}{${slotKey(0).toString()}}`);
   const owner = target.route(probe);
-  const replies = await owner.pipeline([['SET', probe, 'x'], ['DUMP', probe], ['DEL', probe]]);
+  const replies = await owner.pipeline([
+    ['SET', probe, 'x'],
+    ['DUMP', probe],
+    ['DEL', probe],
+  ]);
   const [err, dump] = replies[1]!;
-  if (err || !Buffer.isBuffer(dump)) throw new Error(`reading the target's RDB version (DUMP on ${owner.address}): ${err?.message ?? 'no payload'}`);
+  if (err || !Buffer.isBuffer(dump))
+    throw new Error(`reading the target's RDB version (DUMP on ${owner.address}): ${err?.message ?? 'no payload'}`);
   return payloadVersion(dump);
 }
 

@@ -1,4 +1,13 @@
-import { mkdtempSync, writeFileSync, rmSync, existsSync, openSync as openFd, readSync, closeSync, statSync } from 'node:fs';
+import {
+  mkdtempSync,
+  writeFileSync,
+  rmSync,
+  existsSync,
+  openSync as openFd,
+  readSync,
+  closeSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
@@ -9,9 +18,23 @@ import { unstopped, type SyncRecord } from './session.js';
 import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './engine.js';
 import { scrub } from '../audit.js';
 import { failedError } from '../../errors.js';
-import { identityOf, isSameProcess, signalIfSame, startTimeOf, type ProcessIdentity } from '../../hosts/process-identity.js';
+import {
+  identityOf,
+  isSameProcess,
+  signalIfSame,
+  startTimeOf,
+  type ProcessIdentity,
+} from '../../hosts/process-identity.js';
 import type { CleanupSink } from '../../leftovers.js';
-import { shakeConfigV2, shakeConfigV4, parseShakeLine, checkShakeBinary, shakeTls, type ShakeSide, type ShakeStatus } from './redis-shake.js';
+import {
+  shakeConfigV2,
+  shakeConfigV4,
+  parseShakeLine,
+  checkShakeBinary,
+  shakeTls,
+  type ShakeSide,
+  type ShakeStatus,
+} from './redis-shake.js';
 
 export interface ShakeRecord extends SyncRecord {
   /** The RedisShake process this run started (a resumed run stops it before starting a new one). */
@@ -45,16 +68,24 @@ export interface ShakeOptions {
  * left alone (it is reported, not signalled). Every signal re-reads the
  * identity right before it is sent.
  */
-export async function stopLeftoverShake(record: Pick<ShakeRecord, 'pid' | 'startTime' | 'host' | 'conf' | 'dir'>, log: (line: string) => void): Promise<'none' | 'stopped' | 'not-ours'> {
+export async function stopLeftoverShake(
+  record: Pick<ShakeRecord, 'pid' | 'startTime' | 'host' | 'conf' | 'dir'>,
+  log: (line: string) => void,
+): Promise<'none' | 'stopped' | 'not-ours'> {
   if (!record.pid) return 'none';
   const id: ProcessIdentity = { pid: record.pid, startTime: record.startTime, host: record.host ?? '' };
   // The command line must name this run's config (or, for a record without one, its private directory).
   const mark = record.conf ?? record.dir;
   if (!isSameProcess(id, mark)) {
-    if (startTimeOf(record.pid) !== undefined) log(`pid ${record.pid} is no longer the RedisShake this run started (its start time or command line differ): left alone`);
+    if (startTimeOf(record.pid) !== undefined)
+      log(
+        `pid ${record.pid} is no longer the RedisShake this run started (its start time or command line differ): left alone`,
+      );
     return record.host && record.host !== hostname() ? 'not-ours' : 'none';
   }
-  log(`stopping RedisShake (pid ${record.pid}) left by the interrupted run: it cannot continue a sync, the new one starts over`);
+  log(
+    `stopping RedisShake (pid ${record.pid}) left by the interrupted run: it cannot continue a sync, the new one starts over`,
+  );
   signalIfSame(id, 'SIGTERM', mark);
   for (let i = 0; i < 50 && isSameProcess(id, mark); i++) await new Promise((r) => setTimeout(r, 100));
   signalIfSame(id, 'SIGKILL', mark);
@@ -98,7 +129,13 @@ export class ShakeSession implements SyncEngine {
 
   private side(ep: Endpoint, pool: ClusterPool): ShakeSide {
     const { username, password } = pool.credentials();
-    return { cluster: ep.kind === 'cluster', addresses: ep.masters.map((m) => m.address), username, password, tls: shakeTls(pool.config) };
+    return {
+      cluster: ep.kind === 'cluster',
+      addresses: ep.masters.map((m) => m.address),
+      username,
+      password,
+      tls: shakeTls(pool.config),
+    };
   }
 
   private async begin(): Promise<void> {
@@ -110,22 +147,35 @@ export class ShakeSession implements SyncEngine {
     const target = await openEndpoint(this.o.target);
     const record = unstopped(this.o.load());
     this.record = record ?? { shards: this.source.masters.map((m) => ({ ranges: m.address, state: newShardState() })) };
-    if (await stopLeftoverShake(this.record, this.o.log) === 'not-ours') {
+    if ((await stopLeftoverShake(this.record, this.o.log)) === 'not-ours') {
       // Started on another machine (a resume there with --force): it may still be syncing, and this host cannot see or stop it.
-      throw failedError('E_SYNC_OTHER_HOST', `the RedisShake this run started (pid ${this.record.pid}) ran on host ${this.record.host}, not here: it cannot be checked or stopped from this host`,
-        `stop it on ${this.record.host}, then retry the step`);
+      throw failedError(
+        'E_SYNC_OTHER_HOST',
+        `the RedisShake this run started (pid ${this.record.pid}) ran on host ${this.record.host}, not here: it cannot be checked or stopped from this host`,
+        `stop it on ${this.record.host}, then retry the step`,
+      );
     }
     if (this.record.dir) rmSync(this.record.dir, { recursive: true, force: true });
     this.expected = this.source.masters.length;
     this.dir = mkdtempSync(join(tmpdir(), 'redis-runbook-shake-'));
     // Recorded before the passwords are written into it: `abort` and the run's end remove it.
-    this.o.cleanup?.add('shake-dir', { kind: 'local-dir', path: this.dir, what: 'RedisShake config directory (holds passwords)' });
+    this.o.cleanup?.add('shake-dir', {
+      kind: 'local-dir',
+      path: this.dir,
+      what: 'RedisShake config directory (holds passwords)',
+    });
     const logFile = join(this.dir, this.o.format === 'v4' ? 'shake.log' : 'redis-shake.log');
     const conf = join(this.dir, this.o.format === 'v4' ? 'shake.toml' : 'redis-shake.conf');
     const src = this.side(this.source, this.o.source);
     const tgt = this.side(target, this.o.target);
     this.secrets = [src.password, tgt.password, src.username, tgt.username].filter((x): x is string => !!x);
-    writeFileSync(conf, this.o.format === 'v4' ? shakeConfigV4({ source: src, target: tgt, dir: this.dir, logFile }) : shakeConfigV2({ source: src, target: tgt, logFile }), { mode: 0o600 });
+    writeFileSync(
+      conf,
+      this.o.format === 'v4'
+        ? shakeConfigV4({ source: src, target: tgt, dir: this.dir, logFile })
+        : shakeConfigV2({ source: src, target: tgt, logFile }),
+      { mode: 0o600 },
+    );
     const args = this.o.format === 'v4' ? [conf] : ['-type=sync', `-conf=${conf}`];
     this.proc = execa(binary, args, { cwd: this.dir, reject: false, stdin: 'ignore', buffer: false, cleanup: true });
     this.record.pid = this.proc.pid;
@@ -137,11 +187,14 @@ export class ShakeSession implements SyncEngine {
     for (const sh of this.record.shards) sh.state.fullSyncs++;
     this.o.save(this.record);
     this.o.log(`RedisShake started (pid ${this.proc.pid}, ${this.o.format} config in a private directory, mode 0600)`);
-    const onText = (chunk: Buffer | string) => { for (const line of String(chunk).split('\n')) if (line.trim()) this.onLine(line); };
+    const onText = (chunk: Buffer | string) => {
+      for (const line of String(chunk).split('\n')) if (line.trim()) this.onLine(line);
+    };
     this.proc.stdout?.on('data', onText);
     this.proc.stderr?.on('data', onText);
     void this.proc.then((r) => {
-      if (this.exited === undefined) this.exited = `RedisShake exited (${r.signal ?? `code ${r.exitCode}`})${this.lastError ? `: ${this.lastError}` : ''}`;
+      if (this.exited === undefined)
+        this.exited = `RedisShake exited (${r.signal ?? `code ${r.exitCode}`})${this.lastError ? `: ${this.lastError}` : ''}`;
     });
     // RedisShake also (v2: only) writes its log file.
     this.tail = setInterval(() => this.readLog(logFile), 250);
@@ -175,10 +228,16 @@ export class ShakeSession implements SyncEngine {
     const src = Number(/src-(\d+)/.exec(line)?.[1] ?? 0);
     const prev = this.shards.get(src);
     const next = { ...prev, ...st, at: Date.now() };
-    if (prev?.phase !== next.phase && next.phase) this.o.log(`RedisShake source ${src}: ${next.phase}${next.phase === 'full' && next.percent !== undefined ? ` ${next.percent}%` : ''}`);
+    if (prev?.phase !== next.phase && next.phase)
+      this.o.log(
+        `RedisShake source ${src}: ${next.phase}${next.phase === 'full' && next.percent !== undefined ? ` ${next.percent}%` : ''}`,
+      );
     this.shards.set(src, next);
     const rec = this.record.shards[src];
-    if (next.phase === 'incremental' && rec && !rec.state.loaded) { rec.state.loaded = true; this.o.save(this.record); }
+    if (next.phase === 'incremental' && rec && !rec.state.loaded) {
+      rec.state.loaded = true;
+      this.o.save(this.record);
+    }
   }
 
   status(): ShardStatus[] {
@@ -187,12 +246,27 @@ export class ShakeSession implements SyncEngine {
     const n = Math.max(this.expected, this.shards.size);
     for (let i = 0; i < n; i++) {
       const s = this.shards.get(i) ?? (this.shards.size === 1 ? this.shards.get(0) : undefined);
-      const phase: ShardStatus['phase'] = this.exited ? 'stopped' : !s?.phase || s.phase === 'handshake' ? 'connecting' : s.phase === 'incremental' ? 'stream' : 'full';
+      const phase: ShardStatus['phase'] = this.exited
+        ? 'stopped'
+        : !s?.phase || s.phase === 'handshake'
+          ? 'connecting'
+          : s.phase === 'incremental'
+            ? 'stream'
+            : 'full';
       out.push({
-        shard: i, ranges: this.record.shards[i]?.ranges ?? `src-${i}`, master: this.record.shards[i]?.ranges, phase,
-        rdbReceived: s?.percent ?? 0, rdbSize: s?.percent !== undefined ? 100 : undefined, keys: 0,
-        applied: undefined, sourceOffset: undefined, lagBytes: phase === 'stream' ? s?.diff : undefined, lagMs: undefined,
-        opsPerSec: Math.round(s?.writeOps ?? 0), lastError: this.exited ?? this.lastError,
+        shard: i,
+        ranges: this.record.shards[i]?.ranges ?? `src-${i}`,
+        master: this.record.shards[i]?.ranges,
+        phase,
+        rdbReceived: s?.percent ?? 0,
+        rdbSize: s?.percent !== undefined ? 100 : undefined,
+        keys: 0,
+        applied: undefined,
+        sourceOffset: undefined,
+        lagBytes: phase === 'stream' ? s?.diff : undefined,
+        lagMs: undefined,
+        opsPerSec: Math.round(s?.writeOps ?? 0),
+        lastError: this.exited ?? this.lastError,
       });
     }
     return out;
@@ -212,7 +286,9 @@ export class ShakeSession implements SyncEngine {
       const st = this.status();
       o.onProgress?.(st.map(describeShard).join(' | '));
       // A status line written after this call began, saying nothing is left to write.
-      const fresh = [...this.shards.values()].every((s) => s.at > since + 1000 && s.phase === 'incremental' && (s.diff ?? 0) === 0);
+      const fresh = [...this.shards.values()].every(
+        (s) => s.at > since + 1000 && s.phase === 'incremental' && (s.diff ?? 0) === 0,
+      );
       if (this.shards.size && fresh) return true;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -249,4 +325,3 @@ export class ShakeSession implements SyncEngine {
     releaseEngine(this.o.id);
   }
 }
-

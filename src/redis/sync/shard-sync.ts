@@ -102,7 +102,9 @@ export class ShardSync {
 
   constructor(private readonly o: ShardSyncOptions) {}
 
-  get state(): ShardState { return this.o.state; }
+  get state(): ShardState {
+    return this.o.state;
+  }
 
   /** Wake whatever waits for data (the full-sync worker, the stream loop). */
   private notify(): void {
@@ -111,7 +113,11 @@ export class ShardSync {
 
   private nap(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const done = () => { clearTimeout(t); this.waiters.delete(done); resolve(); };
+      const done = () => {
+        clearTimeout(t);
+        this.waiters.delete(done);
+        resolve();
+      };
       const t = setTimeout(done, ms);
       this.waiters.add(done);
     });
@@ -146,10 +152,16 @@ export class ShardSync {
       keys: this.phase === 'full' ? this.loadedKeys : this.o.state.keys,
       applied,
       sourceOffset: this.srcOffset,
-      lagBytes: this.srcOffset !== undefined && applied !== undefined ? Math.max(0, this.srcOffset - applied) : undefined,
+      lagBytes:
+        this.srcOffset !== undefined && applied !== undefined ? Math.max(0, this.srcOffset - applied) : undefined,
       lagMs: this.phase !== 'stream' ? undefined : behind ? now - behind.at : 0,
-      opsPerSec: first && last && last.at > first.at ? Math.round(((last.commands - first.commands) * 1000) / (last.at - first.at)) : 0,
-      lastError: this.o.state.failures?.length ? `the target refused ${this.o.state.failures.length} replicated command(s): ${this.o.state.failures[0]}` : this.o.state.lastError,
+      opsPerSec:
+        first && last && last.at > first.at
+          ? Math.round(((last.commands - first.commands) * 1000) / (last.at - first.at))
+          : 0,
+      lastError: this.o.state.failures?.length
+        ? `the target refused ${this.o.state.failures.length} replicated command(s): ${this.o.state.failures[0]}`
+        : this.o.state.lastError,
       failures: this.o.state.failures?.length ?? 0,
     };
   }
@@ -160,9 +172,11 @@ export class ShardSync {
     const offset = await this.o.sourceOffset(this.master);
     this.srcOffset = offset;
     const now = Date.now();
-    if (!this.samples.length || this.samples[this.samples.length - 1]!.offset !== offset) this.samples.push({ at: now, offset });
+    if (!this.samples.length || this.samples[this.samples.length - 1]!.offset !== offset)
+      this.samples.push({ at: now, offset });
     const applied = this.applier?.applied ?? 0;
-    while (this.samples.length > 1 && this.samples[0]!.offset <= applied && this.samples[1]!.offset <= applied) this.samples.shift();
+    while (this.samples.length > 1 && this.samples[0]!.offset <= applied && this.samples[1]!.offset <= applied)
+      this.samples.shift();
   }
 
   private async run(): Promise<void> {
@@ -185,12 +199,26 @@ export class ShardSync {
   }
 
   /** Where a continuation can start, read from the target's checkpoints; or why it cannot. */
-  private async resumePoint(target: Endpoint): Promise<{ replid: string; offset: number; skip: Map<string, number> } | { why: string }> {
+  private async resumePoint(
+    target: Endpoint,
+  ): Promise<{ replid: string; offset: number; skip: Map<string, number> } | { why: string }> {
     const s = this.o.state;
-    if (!s.loaded || !s.replid) return { why: s.fullSyncs ? 'the last full sync did not finish loading' : 'first sync' };
-    const cks = await Promise.all(target.masters.map(async (m) => [m.address, parseCheckpoint(await m.call('GET', checkpointKey(target, m, this.o.syncId, this.o.index)))] as const));
+    if (!s.loaded || !s.replid)
+      return { why: s.fullSyncs ? 'the last full sync did not finish loading' : 'first sync' };
+    const cks = await Promise.all(
+      target.masters.map(
+        async (m) =>
+          [
+            m.address,
+            parseCheckpoint(await m.call('GET', checkpointKey(target, m, this.o.syncId, this.o.index))),
+          ] as const,
+      ),
+    );
     const missing = cks.filter(([, c]) => !c).map(([a]) => a);
-    if (missing.length) return { why: `the target lost its checkpoint on ${missing.join(', ')} (restarted without persistence, or failed over)` };
+    if (missing.length)
+      return {
+        why: `the target lost its checkpoint on ${missing.join(', ')} (restarted without persistence, or failed over)`,
+      };
     const skip = new Map(cks.map(([a, c]) => [a, c!.offset]));
     return { replid: s.replid, offset: Math.min(...skip.values()), skip };
   }
@@ -198,7 +226,8 @@ export class ShardSync {
   private async session(): Promise<void> {
     const target = await this.o.target();
     const address = await this.o.locateMaster();
-    if (this.master && this.master !== address) this.o.log(`shard ${this.o.index}: the source master is now ${address} (was ${this.master}): continuing from it`);
+    if (this.master && this.master !== address)
+      this.o.log(`shard ${this.o.index}: the source master is now ${address} (was ${this.master}): continuing from it`);
     this.master = address;
     const resume = await this.resumePoint(target);
     if (this.stopped) return;
@@ -206,7 +235,11 @@ export class ShardSync {
     // The applier of this connection only: a link that outlives its session must never feed the next one's.
     let applier: StreamApplier | undefined;
     const link = new ReplicaLink({
-      host, port, ...this.o.credentials, tls: this.o.tls, tlsWhere: this.o.tlsWhere,
+      host,
+      port,
+      ...this.o.credentials,
+      tls: this.o.tls,
+      tlsWhere: this.o.tlsWhere,
       resume: 'replid' in resume ? { replid: resume.replid, offset: resume.offset } : undefined,
       ackOffset: () => applier?.applied ?? 0,
     });
@@ -214,13 +247,23 @@ export class ShardSync {
     const ckKey = (n: Parameters<typeof checkpointKey>[1]) => checkpointKey(target, n, this.o.syncId, this.o.index);
     const replid = () => this.o.state.replid!;
     const clearShard = async () => {
-      const n = await clearSlots(target, this.o.ranges, undefined, (node, k) => this.o.journal?.(node, 'UNLINK', [`${k} keys in the slots of source shard ${this.o.index}: the source flushed (FLUSHALL/FLUSHDB)`]));
+      const n = await clearSlots(target, this.o.ranges, undefined, (node, k) =>
+        this.o.journal?.(node, 'UNLINK', [
+          `${k} keys in the slots of source shard ${this.o.index}: the source flushed (FLUSHALL/FLUSHDB)`,
+        ]),
+      );
       this.o.log(`shard ${this.o.index}: the source flushed its data: ${n} keys deleted in its slots on the target`);
     };
     let failure: Error | undefined;
     const closed = new Promise<void>((resolve) => {
-      link.on('error', (err: Error) => { failure ??= err; });
-      link.on('close', () => { failure ??= new Error(`the link to ${address} closed`); resolve(); this.notify(); });
+      link.on('error', (err: Error) => {
+        failure ??= err;
+      });
+      link.on('close', () => {
+        failure ??= new Error(`the link to ${address} closed`);
+        resolve();
+        this.notify();
+      });
     });
 
     // Full sync: chunks are parsed and loaded in order by one worker; the link is paused while the target is behind.
@@ -231,18 +274,35 @@ export class ShardSync {
     const fullSync = async (rdbReplid: string, rdbOffset: number) => {
       const started = Date.now();
       const s = this.o.state;
-      s.fullSyncWhy = 'why' in resume ? resume.why : 'the source refused to continue from the checkpoint (its backlog no longer holds it, or its history changed)';
+      s.fullSyncWhy =
+        'why' in resume
+          ? resume.why
+          : 'the source refused to continue from the checkpoint (its backlog no longer holds it, or its history changed)';
       s.loaded = false;
       s.replid = rdbReplid;
       s.fullSyncs++;
       this.o.persist(s);
-      this.o.log(`shard ${this.o.index} (${formatRanges(this.o.ranges)}): full sync from ${address} (${s.fullSyncWhy})`);
-      const cleared = await clearSlots(target, this.o.ranges, undefined, (node, n) => this.o.journal?.(node, 'UNLINK', [`${n} keys in the slots of source shard ${this.o.index} (${formatRanges(this.o.ranges)}), before its full sync`]));
-      if (cleared) this.o.log(`shard ${this.o.index}: deleted ${cleared} keys the target held in these slots before the full sync`);
+      this.o.log(
+        `shard ${this.o.index} (${formatRanges(this.o.ranges)}): full sync from ${address} (${s.fullSyncWhy})`,
+      );
+      const cleared = await clearSlots(target, this.o.ranges, undefined, (node, n) =>
+        this.o.journal?.(node, 'UNLINK', [
+          `${n} keys in the slots of source shard ${this.o.index} (${formatRanges(this.o.ranges)}), before its full sync`,
+        ]),
+      );
+      if (cleared)
+        this.o.log(
+          `shard ${this.o.index}: deleted ${cleared} keys the target held in these slots before the full sync`,
+        );
       // Values of bigKeyBytes or more that are still arriving are read and written in pieces, never held whole.
       const parser = new RdbParser({ raw: true, bigBytes: this.o.bigKeyBytes });
       // Made at the first entry: by then the RDB's header gave its version, which decides RESTORE or type commands.
-      const newLoader = () => new RdbLoader(target, { payloadVersion: this.o.payloadVersion(parser.version), bigKeyBytes: this.o.bigKeyBytes, pipe: this.o.pipe });
+      const newLoader = () =>
+        new RdbLoader(target, {
+          payloadVersion: this.o.payloadVersion(parser.version),
+          bigKeyBytes: this.o.bigKeyBytes,
+          pipe: this.o.pipe,
+        });
       let loader: RdbLoader | undefined;
       this.loadedKeys = 0;
       // One entry (or piece) at a time, each loaded before the next is decoded: see RdbParser.feed.
@@ -252,7 +312,10 @@ export class ShardSync {
           if (this.stopped || failure) throw failure ?? new Error('stopped');
           const l = (loader ??= newLoader());
           l.add(e);
-          if (!l.ready) { this.loadedKeys = l.keys; while (!l.ready) await l.drained(); }
+          if (!l.ready) {
+            this.loadedKeys = l.keys;
+            while (!l.ready) await l.drained();
+          }
         }
         if (loader) this.loadedKeys = loader.keys;
       };
@@ -279,7 +342,11 @@ export class ShardSync {
         if (bad) throw new Error(`loading a function library from the RDB into the target: ${bad[0]![0]!.message}`);
       }
       // Every master holds this shard's stream up to the RDB's offset.
-      const cks = await Promise.all(target.masters.map((m) => m.pipeline([['SET', ckKey(m), formatCheckpoint({ replid: rdbReplid, offset: rdbOffset })]])));
+      const cks = await Promise.all(
+        target.masters.map((m) =>
+          m.pipeline([['SET', ckKey(m), formatCheckpoint({ replid: rdbReplid, offset: rdbOffset })]]),
+        ),
+      );
       const bad = cks.find((r) => r[0]?.[0]);
       if (bad) throw new Error(`writing the checkpoint after the full sync: ${bad[0]![0]!.message}`);
       s.loaded = true;
@@ -289,8 +356,13 @@ export class ShardSync {
       s.fullSyncMs = Date.now() - started;
       s.lastError = undefined;
       this.o.persist(s);
-      this.o.journal?.(target.name, 'RESTORE', [`${loader.keys} keys of source shard ${this.o.index} (${formatRanges(this.o.ranges)}) from ${address}'s RDB at offset ${rdbOffset}`, `${loader.rebuilt} rebuilt with type commands`]);
-      this.o.log(`shard ${this.o.index}: full sync loaded: ${s.keys} keys, ${s.rdbBytes} bytes in ${s.fullSyncMs} ms${loader.rebuilt ? ` (${loader.rebuilt} rebuilt with type commands)` : ''}; applying the stream`);
+      this.o.journal?.(target.name, 'RESTORE', [
+        `${loader.keys} keys of source shard ${this.o.index} (${formatRanges(this.o.ranges)}) from ${address}'s RDB at offset ${rdbOffset}`,
+        `${loader.rebuilt} rebuilt with type commands`,
+      ]);
+      this.o.log(
+        `shard ${this.o.index}: full sync loaded: ${s.keys} keys, ${s.rdbBytes} bytes in ${s.fullSyncMs} ms${loader.rebuilt ? ` (${loader.rebuilt} rebuilt with type commands)` : ''}; applying the stream`,
+      );
       this.phase = 'stream';
     };
 
@@ -300,24 +372,39 @@ export class ShardSync {
       applier = new StreamApplier(target, { checkpointKey: ckKey, replid, clearShard }, offset);
       this.applier = applier;
       full = fullSync(r, offset);
-      full.catch((err: Error) => { failure ??= err; link.close(); });
+      full.catch((err: Error) => {
+        failure ??= err;
+        link.close();
+      });
     });
     link.on('rdb-data', (chunk: Buffer) => {
       chunks.push(chunk);
       if (chunks.length >= 64) link.pause();
       this.notify();
     });
-    link.on('rdb-end', () => { rdbEnded = true; this.notify(); });
+    link.on('rdb-end', () => {
+      rdbEnded = true;
+      this.notify();
+    });
     link.on('continue', ({ replid: r }: { replid: string }) => {
       const s = this.o.state;
       const from = 'replid' in resume ? resume.offset : 0;
-      if (r !== s.replid) this.o.log(`shard ${this.o.index}: the source's replication id is now ${r} (a failover): continued from offset ${from}`);
+      if (r !== s.replid)
+        this.o.log(
+          `shard ${this.o.index}: the source's replication id is now ${r} (a failover): continued from offset ${from}`,
+        );
       s.replid = r;
       s.partialSyncs++;
       s.lastError = undefined; // failures stay: the target still differs
       this.o.persist(s);
-      this.o.log(`shard ${this.o.index} (${formatRanges(this.o.ranges)}): continued from ${address} at offset ${from} (partial resync, no full sync)`);
-      applier = new StreamApplier(target, { checkpointKey: ckKey, replid, clearShard, skip: 'skip' in resume ? resume.skip : undefined }, from);
+      this.o.log(
+        `shard ${this.o.index} (${formatRanges(this.o.ranges)}): continued from ${address} at offset ${from} (partial resync, no full sync)`,
+      );
+      applier = new StreamApplier(
+        target,
+        { checkpointKey: ckKey, replid, clearShard, skip: 'skip' in resume ? resume.skip : undefined },
+        from,
+      );
       this.applier = applier;
       this.phase = 'stream';
     });
@@ -336,7 +423,11 @@ export class ShardSync {
 
     try {
       await link.start();
-      await this.stream(link, () => applier, () => failure);
+      await this.stream(
+        link,
+        () => applier,
+        () => failure,
+      );
     } finally {
       // Whatever happened, this connection ends here: nothing of it may run on into the next one.
       link.close();
@@ -348,8 +439,11 @@ export class ShardSync {
   }
 
   /** The stream: flush what arrived, move checkpoints on, keep the lag figures fresh. */
-  private async stream(link: ReplicaLink, applierOf: () => StreamApplier | undefined, failureOf: () => Error | undefined): Promise<void> {
-
+  private async stream(
+    link: ReplicaLink,
+    applierOf: () => StreamApplier | undefined,
+    failureOf: () => Error | undefined,
+  ): Promise<void> {
     let lastPersist = 0;
     let lastOffsetPoll = 0;
     const record = (a: StreamApplier) => {
@@ -359,7 +453,10 @@ export class ShardSync {
     };
     while (!this.stopped && !failureOf()) {
       const now = Date.now();
-      if (now - lastOffsetPoll >= 1000) { lastOffsetPoll = now; await this.refreshSourceOffset().catch(() => undefined); }
+      if (now - lastOffsetPoll >= 1000) {
+        lastOffsetPoll = now;
+        await this.refreshSourceOffset().catch(() => undefined);
+      }
       const applier = applierOf();
       if (this.phase === 'stream' && applier) {
         const before = applier.applied;
@@ -371,7 +468,10 @@ export class ShardSync {
         if (applier.queued < 5000) link.resume();
         this.opsWindow.push({ at: now, commands: applier.commands });
         while (this.opsWindow.length > 2 && now - this.opsWindow[0]!.at > 5000) this.opsWindow.shift();
-        if (now - lastPersist >= 1000) { lastPersist = now; record(applier); }
+        if (now - lastPersist >= 1000) {
+          lastPersist = now;
+          record(applier);
+        }
         // More to send, and the last flush got somewhere: go on at once; otherwise wait for data.
         if (applier.queued > 0 && applier.applied > before) continue;
       }

@@ -3,15 +3,24 @@ import type { Endpoint } from '../verify/endpoint.js';
 import { classify, splitMultiKey, asBuffers, sendChecked, type Command } from './apply.js';
 import { APPLY_SCRIPT, APPLY_SHA, SCRIPT_MAX_ARGS, formatCheckpoint } from './checkpoint.js';
 
-interface Batch { argv: Array<Buffer | string>; count: number; bytes: number }
+interface Batch {
+  argv: Array<Buffer | string>;
+  count: number;
+  bytes: number;
+}
 /**
  * What cannot go in a node's batch: FLUSHALL/FLUSHDB of this shard (its
  * slots are cleared), FUNCTION (every master), or a command too long for
  * the script that cannot be split.
  */
-type Barrier = { kind: 'flush'; offset: number } | { kind: 'command'; nodes: NodeClient[] | 'all'; cmd: Command; offset: number };
+type Barrier =
+  { kind: 'flush'; offset: number } | { kind: 'command'; nodes: NodeClient[] | 'all'; cmd: Command; offset: number };
 /** Batches per node up to the offset `end`, then (maybe) a barrier. */
-interface Segment { batches: Map<NodeClient, Batch>; end: number; barrier?: Barrier }
+interface Segment {
+  batches: Map<NodeClient, Batch>;
+  end: number;
+  barrier?: Barrier;
+}
 
 export interface ApplierOptions {
   /** The checkpoint key of this shard on a target master. */
@@ -31,8 +40,14 @@ const BATCH_COMMANDS = 10000;
 
 /** Variadic writes that may be cut into several commands of the same kind without changing their effect. */
 const SPLITTABLE: Record<string, { first: number; step: number }> = {
-  RPUSH: { first: 2, step: 1 }, LPUSH: { first: 2, step: 1 }, SADD: { first: 2, step: 1 }, SREM: { first: 2, step: 1 },
-  HSET: { first: 2, step: 2 }, HMSET: { first: 2, step: 2 }, HDEL: { first: 2, step: 1 }, ZREM: { first: 2, step: 1 },
+  RPUSH: { first: 2, step: 1 },
+  LPUSH: { first: 2, step: 1 },
+  SADD: { first: 2, step: 1 },
+  SREM: { first: 2, step: 1 },
+  HSET: { first: 2, step: 2 },
+  HMSET: { first: 2, step: 2 },
+  HDEL: { first: 2, step: 1 },
+  ZREM: { first: 2, step: 1 },
 };
 
 /** A command too long for the script, cut into pieces that fit, when that keeps its meaning. Pure. */
@@ -68,7 +83,11 @@ export class StreamApplier {
   private multi: Command[] | undefined;
   private readonly checkpointAt = new Map<NodeClient, { at: number; offset: number }>();
 
-  constructor(private readonly target: Endpoint, private readonly o: ApplierOptions, start: number) {
+  constructor(
+    private readonly target: Endpoint,
+    private readonly o: ApplierOptions,
+    start: number,
+  ) {
     this.dispatched = start;
     this.applied = start;
     this.segments = [{ batches: new Map(), end: start }];
@@ -76,7 +95,10 @@ export class StreamApplier {
 
   get queued(): number {
     let n = 0;
-    for (const s of this.segments) { for (const b of s.batches.values()) n += b.count; if (s.barrier) n++; }
+    for (const s of this.segments) {
+      for (const b of s.batches.values()) n += b.count;
+      if (s.barrier) n++;
+    }
     return n;
   }
 
@@ -87,35 +109,49 @@ export class StreamApplier {
 
   add(args: Buffer[], offset: number): void {
     const name = args[0]!.toString().toUpperCase();
-    if (name === 'SELECT' && args[1]?.toString() !== '0') throw new Error(`the source wrote to db ${args[1]?.toString()}: a cluster has db 0 only`);
+    if (name === 'SELECT' && args[1]?.toString() !== '0')
+      throw new Error(`the source wrote to db ${args[1]?.toString()}: a cluster has db 0 only`);
     const a = classify(args);
     const cmd = [args[0]!.toString(), ...args.slice(1)] as Command;
     // A block is routed at its EXEC and checkpointed there: until then nothing of it is queued,
     // and what was queued before it can be sent.
-    if (a.kind === 'multi') { this.multi = []; return; }
-    if (this.multi && a.kind !== 'exec') { this.multi.push(cmd); return; }
-    const cmds = a.kind === 'exec' ? this.multi ?? [] : [cmd];
+    if (a.kind === 'multi') {
+      this.multi = [];
+      return;
+    }
+    if (this.multi && a.kind !== 'exec') {
+      this.multi.push(cmd);
+      return;
+    }
+    const cmds = a.kind === 'exec' ? (this.multi ?? []) : [cmd];
     this.multi = undefined;
     for (const c of cmds.flatMap(splitMultiKey)) {
       const ca = classify(asBuffers(c));
       if (ca.kind === 'skip' || ca.kind === 'multi' || ca.kind === 'exec') continue;
       if (ca.kind === 'everywhere') {
         const flush = /^FLUSH(ALL|DB)$/i.test(c[0]);
-        if (!this.everyoneHas(offset)) this.barrier(flush ? { kind: 'flush', offset } : { kind: 'command', nodes: 'all', cmd: c, offset });
+        if (!this.everyoneHas(offset))
+          this.barrier(flush ? { kind: 'flush', offset } : { kind: 'command', nodes: 'all', cmd: c, offset });
         continue;
       }
       const node = this.target.route(ca.key);
       const held = this.o.skip?.get(node.address);
       if (held !== undefined && offset <= held) continue; // this node applied it before the crash
       const pieces = c.length > SCRIPT_MAX_ARGS ? splitLong(c) : [c];
-      if (!pieces) { this.barrier({ kind: 'command', nodes: [node], cmd: c, offset }); continue; }
+      if (!pieces) {
+        this.barrier({ kind: 'command', nodes: [node], cmd: c, offset });
+        continue;
+      }
       for (const piece of pieces) this.queue(node, piece);
     }
     this.advance(offset);
     // Big batches are cut at command boundaries, each part checkpointed at its own end.
     const open = this.segments[this.segments.length - 1]!;
     for (const b of open.batches.values()) {
-      if (b.bytes >= BATCH_BYTES || b.count >= BATCH_COMMANDS) { this.segments.push({ batches: new Map(), end: offset }); break; }
+      if (b.bytes >= BATCH_BYTES || b.count >= BATCH_COMMANDS) {
+        this.segments.push({ batches: new Map(), end: offset });
+        break;
+      }
     }
   }
 
@@ -128,7 +164,10 @@ export class StreamApplier {
   private queue(node: NodeClient, c: Command): void {
     const seg = this.segments[this.segments.length - 1]!;
     let b = seg.batches.get(node);
-    if (!b) { b = { argv: [], count: 0, bytes: 0 }; seg.batches.set(node, b); }
+    if (!b) {
+      b = { argv: [], count: 0, bytes: 0 };
+      seg.batches.set(node, b);
+    }
     b.argv.push(String(c.length), ...c);
     b.count++;
     for (const x of c) b.bytes += x.length;
@@ -162,13 +201,17 @@ export class StreamApplier {
           if (!c || (c.offset < upTo && now - c.at >= (this.o.idleCheckpointMs ?? 1000))) nodes.add(m);
         }
       }
-      await Promise.all([...nodes].map((n) => this.sendBatch(n, seg.batches.get(n) ?? { argv: [], count: 0, bytes: 0 }, seg.end, now)));
+      await Promise.all(
+        [...nodes].map((n) => this.sendBatch(n, seg.batches.get(n) ?? { argv: [], count: 0, bytes: 0 }, seg.end, now)),
+      );
       this.applied = seg.end;
       if (seg.barrier) {
         await this.runBarrier(seg.barrier);
         // Every master's checkpoint moves past the barrier before anything after it is sent,
         // so a resume never replays it over later writes.
-        await Promise.all(this.target.masters.map((n) => this.sendBatch(n, { argv: [], count: 0, bytes: 0 }, seg.barrier!.offset, now)));
+        await Promise.all(
+          this.target.masters.map((n) => this.sendBatch(n, { argv: [], count: 0, bytes: 0 }, seg.barrier!.offset, now)),
+        );
         this.applied = seg.barrier.offset;
       }
     }
@@ -176,19 +219,32 @@ export class StreamApplier {
   }
 
   private async runBarrier(b: Barrier): Promise<void> {
-    if (b.kind === 'flush') { await this.o.clearShard(); this.commands++; return; }
+    if (b.kind === 'flush') {
+      await this.o.clearShard();
+      this.commands++;
+      return;
+    }
     const targets = b.nodes === 'all' ? this.target.masters : b.nodes;
-    await Promise.all(targets.map((n) => sendChecked(this.target, n, [b.cmd]).catch((err: Error) => {
-      // Replayed after a crash between the command and its checkpoint: the library is there already, or gone already.
-      if (!/already exists|not found/i.test(err.message)) throw err;
-    })));
+    await Promise.all(
+      targets.map((n) =>
+        sendChecked(this.target, n, [b.cmd]).catch((err: Error) => {
+          // Replayed after a crash between the command and its checkpoint: the library is there already, or gone already.
+          if (!/already exists|not found/i.test(err.message)) throw err;
+        }),
+      ),
+    );
     this.commands++;
   }
 
   private async sendBatch(node: NodeClient, b: Batch, offset: number, now: number): Promise<void> {
     const ck = [this.o.checkpointKey(node), formatCheckpoint({ replid: this.o.replid(), offset })];
-    let [[err, reply]] = (await node.pipeline([['EVALSHA', APPLY_SHA, '0', ...ck, ...b.argv]])) as [[Error | null, unknown]];
-    if (err && /NOSCRIPT/.test(err.message)) [[err, reply]] = (await node.pipeline([['EVAL', APPLY_SCRIPT, '0', ...ck, ...b.argv]])) as [[Error | null, unknown]];
+    let [[err, reply]] = (await node.pipeline([['EVALSHA', APPLY_SHA, '0', ...ck, ...b.argv]])) as [
+      [Error | null, unknown],
+    ];
+    if (err && /NOSCRIPT/.test(err.message))
+      [[err, reply]] = (await node.pipeline([['EVAL', APPLY_SCRIPT, '0', ...ck, ...b.argv]])) as [
+        [Error | null, unknown],
+      ];
     if (err) throw new Error(`applying the stream on ${node.address}: ${err.message}`);
     const failed = (reply as Array<Buffer | string>).map(String);
     // The checkpoint was written with the batch: what failed is not retried (it would fail again),
@@ -197,7 +253,9 @@ export class StreamApplier {
     this.commands += b.count;
     if (failed.length) {
       this.failures.push(...failed.slice(0, 20 - this.failures.length).map((f) => `${node.address}: ${f}`));
-      throw new Error(`${failed.length} replicated command(s) failed on ${node.address} (the target differs from the source): ${failed.slice(0, 3).join('; ')}`);
+      throw new Error(
+        `${failed.length} replicated command(s) failed on ${node.address} (the target differs from the source): ${failed.slice(0, 3).join('; ')}`,
+      );
     }
   }
 }

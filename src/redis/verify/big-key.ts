@@ -9,7 +9,13 @@ import { STRING_PAGE_BYTES } from './key-read.js';
  * (HMGET, SMISMEMBER, ZMSCORE), with the lengths already known equal.
  * Returns the first difference as [source, target], or undefined, and the pages read.
  */
-export async function compareBigKey(src: NodeClient, tgt: NodeClient, key: Buffer, type: string, page: number): Promise<{ diff?: [string, string]; pages: number }> {
+export async function compareBigKey(
+  src: NodeClient,
+  tgt: NodeClient,
+  key: Buffer,
+  type: string,
+  page: number,
+): Promise<{ diff?: [string, string]; pages: number }> {
   let pages = 0;
   const one = async (node: NodeClient, cmd: [string, ...(string | number | Buffer)[]]) => {
     const [[err, v]] = (await node.pipeline([cmd])) as [[Error | null, unknown]];
@@ -18,7 +24,12 @@ export async function compareBigKey(src: NodeClient, tgt: NodeClient, key: Buffe
   };
   const text = (b: unknown) => (Buffer.isBuffer(b) ? b.toString('latin1') : String(b));
   // Lengths first: the lookups below only prove the source is contained in the target.
-  const lenCmd = ({ string: 'STRLEN', list: 'LLEN', hash: 'HLEN', set: 'SCARD', zset: 'ZCARD', stream: 'XLEN' } as Record<string, string>)[type];
+  const lenCmd = (
+    { string: 'STRLEN', list: 'LLEN', hash: 'HLEN', set: 'SCARD', zset: 'ZCARD', stream: 'XLEN' } as Record<
+      string,
+      string
+    >
+  )[type];
   if (lenCmd) {
     const [a, b] = await Promise.all([one(src, [lenCmd, key]), one(tgt, [lenCmd, key])]);
     if (text(a) !== text(b)) return { diff: [`${type} length ${text(a)}`, `${type} length ${text(b)}`], pages };
@@ -29,7 +40,10 @@ export async function compareBigKey(src: NodeClient, tgt: NodeClient, key: Buffe
     for (let i = 0; i < len; i += STRING_PAGE_BYTES) {
       pages++;
       const end = i + STRING_PAGE_BYTES - 1;
-      const [a, b] = (await Promise.all([one(src, ['GETRANGE', key, i, end]), one(tgt, ['GETRANGE', key, i, end])])) as [Buffer, Buffer];
+      const [a, b] = (await Promise.all([
+        one(src, ['GETRANGE', key, i, end]),
+        one(tgt, ['GETRANGE', key, i, end]),
+      ])) as [Buffer, Buffer];
       if (a.equals(b)) continue;
       let k = 0;
       while (k < a.length && a[k] === b[k]) k++;
@@ -42,9 +56,19 @@ export async function compareBigKey(src: NodeClient, tgt: NodeClient, key: Buffe
     const len = Number(text(await one(src, ['LLEN', key])));
     for (let i = 0; i < len; i += page) {
       pages++;
-      const [a, b] = (await Promise.all([one(src, ['LRANGE', key, i, i + page - 1]), one(tgt, ['LRANGE', key, i, i + page - 1])])) as [Buffer[], Buffer[]];
+      const [a, b] = (await Promise.all([
+        one(src, ['LRANGE', key, i, i + page - 1]),
+        one(tgt, ['LRANGE', key, i, i + page - 1]),
+      ])) as [Buffer[], Buffer[]];
       const k = a.findIndex((e, j) => !b[j] || !e.equals(b[j]!));
-      if (k !== -1) return { diff: [`list[${i + k}] = ${JSON.stringify(text(a[k]))}`, `list[${i + k}] = ${b[k] ? JSON.stringify(text(b[k])) : '(none)'}`], pages };
+      if (k !== -1)
+        return {
+          diff: [
+            `list[${i + k}] = ${JSON.stringify(text(a[k]))}`,
+            `list[${i + k}] = ${b[k] ? JSON.stringify(text(b[k])) : '(none)'}`,
+          ],
+          pages,
+        };
     }
     return { pages };
   }
@@ -52,8 +76,14 @@ export async function compareBigKey(src: NodeClient, tgt: NodeClient, key: Buffe
     let start = '-';
     for (;;) {
       pages++;
-      const [a, b] = (await Promise.all([one(src, ['XRANGE', key, start, '+', 'COUNT', page]), one(tgt, ['XRANGE', key, start, '+', 'COUNT', page])])) as [Array<[Buffer, Buffer[]]>, Array<[Buffer, Buffer[]]>];
-      const d = streamDiff(a.map(([id, f]) => [text(id), f]), b.map(([id, f]) => [text(id), f]));
+      const [a, b] = (await Promise.all([
+        one(src, ['XRANGE', key, start, '+', 'COUNT', page]),
+        one(tgt, ['XRANGE', key, start, '+', 'COUNT', page]),
+      ])) as [Array<[Buffer, Buffer[]]>, Array<[Buffer, Buffer[]]>];
+      const d = streamDiff(
+        a.map(([id, f]) => [text(id), f]),
+        b.map(([id, f]) => [text(id), f]),
+      );
       if (d) return { diff: d, pages };
       if (a.length < page) return { pages };
       start = `(${text(a[a.length - 1]![0])}`;
@@ -77,10 +107,19 @@ export async function compareBigKey(src: NodeClient, tgt: NodeClient, key: Buffe
     if (names.length === 0) continue;
     const got = (await one(tgt, [type === 'hash' ? 'HMGET' : 'ZMSCORE', key, ...names])) as Array<Buffer | null>;
     for (let i = 0; i < names.length; i++) {
-      const same = type === 'hash' ? !!got[i] && got[i]!.equals(values[i]!) : sameScore(text(values[i]), got[i] === null ? undefined : text(got[i]));
+      const same =
+        type === 'hash'
+          ? !!got[i] && got[i]!.equals(values[i]!)
+          : sameScore(text(values[i]), got[i] === null ? undefined : text(got[i]));
       if (!same) {
         const what = type === 'hash' ? 'field' : 'member';
-        return { diff: [`${what} ${JSON.stringify(text(names[i]))} = ${text(values[i])}`, got[i] === null ? `${what} absent` : `${what} ${JSON.stringify(text(names[i]))} = ${text(got[i])}`], pages };
+        return {
+          diff: [
+            `${what} ${JSON.stringify(text(names[i]))} = ${text(values[i])}`,
+            got[i] === null ? `${what} absent` : `${what} ${JSON.stringify(text(names[i]))} = ${text(got[i])}`,
+          ],
+          pages,
+        };
       }
     }
   } while (cursor !== '0');

@@ -10,7 +10,8 @@ export interface Difference {
 }
 
 /** Outcome of comparing one key from what both sides said. */
-export type Verdict = { same: true } | { same: false; kind: DifferenceKind; source: string; target: string } | { page: true };
+export type Verdict =
+  { same: true } | { same: false; kind: DifferenceKind; source: string; target: string } | { page: true };
 
 export const ttlText = (pttl: number) => (pttl === -1 ? 'no TTL' : pttl < 0 ? 'gone' : `TTL ${pttl} ms`);
 
@@ -32,7 +33,13 @@ export function compareKey(src: KeyRead, tgt: KeyRead, mode: VerifyMode, ttlTole
     if (v) return { same: false, kind: 'value', source: v[0], target: v[1] };
   }
   if (mode === 'full' && (src.more || tgt.more)) return { page: true };
-  if (src.length !== tgt.length) return { same: false, kind: 'value', source: `${src.type} length ${src.length}`, target: `${tgt.type} length ${tgt.length}` };
+  if (src.length !== tgt.length)
+    return {
+      same: false,
+      kind: 'value',
+      source: `${src.type} length ${src.length}`,
+      target: `${tgt.type} length ${tgt.length}`,
+    };
   const ttlDiff = compareTtl(src.pttl, tgt.pttl, ttlToleranceMs);
   if (ttlDiff) return { same: false, kind: 'ttl', source: ttlText(src.pttl), target: ttlText(tgt.pttl) };
   return { same: true };
@@ -43,7 +50,8 @@ export function compareTtl(src: number, tgt: number, toleranceMs: number): boole
   return Math.abs(src - tgt) > toleranceMs;
 }
 
-export const sameScore = (a: string | undefined, b: string | undefined) => a !== undefined && b !== undefined && (a === b || Number(a) === Number(b));
+export const sameScore = (a: string | undefined, b: string | undefined) =>
+  a !== undefined && b !== undefined && (a === b || Number(a) === Number(b));
 
 const show = (b: Buffer | undefined) => {
   if (!b) return '(none)';
@@ -90,9 +98,13 @@ function collectionDiff(type: string, a: Buffer[], b: Buffer[]): [string, string
     const name = a[i]!.toString();
     const mine = a[i + 1]!;
     const theirs = other.get(key(a[i]!));
-    if (type === 'hash' && (!theirs || !theirs.equals(mine))) return [`field ${JSON.stringify(name)} = ${show(mine)}`, `field ${JSON.stringify(name)} = ${show(theirs)}`];
+    if (type === 'hash' && (!theirs || !theirs.equals(mine)))
+      return [`field ${JSON.stringify(name)} = ${show(mine)}`, `field ${JSON.stringify(name)} = ${show(theirs)}`];
     if (type === 'zset' && !sameScore(mine.toString(), theirs?.toString())) {
-      return [`member ${JSON.stringify(name)} score ${mine}`, theirs === undefined ? 'member absent' : `member ${JSON.stringify(name)} score ${theirs}`];
+      return [
+        `member ${JSON.stringify(name)} score ${mine}`,
+        theirs === undefined ? 'member absent' : `member ${JSON.stringify(name)} score ${theirs}`,
+      ];
     }
   }
   return undefined;
@@ -103,7 +115,8 @@ export function streamDiff(a: Array<[string, Buffer[]]>, b: Array<[string, Buffe
     const [id, fields] = a[i]!;
     const other = b[i];
     if (!other || other[0] !== id) return [`entry ${i} id ${id}`, other ? `entry ${i} id ${other[0]}` : 'entry absent'];
-    if (fields.length !== other[1].length || fields.some((f, k) => !f.equals(other[1][k]!))) return [`entry ${id} fields differ`, `entry ${id}`];
+    if (fields.length !== other[1].length || fields.some((f, k) => !f.equals(other[1][k]!)))
+      return [`entry ${id} fields differ`, `entry ${id}`];
   }
   return undefined;
 }
@@ -112,5 +125,9 @@ export function streamDiff(a: Array<[string, Buffer[]]>, b: Array<[string, Buffe
 export function printableKey(key: Buffer): string {
   const s = key.toString('utf8');
   if (Buffer.from(s, 'utf8').equals(key) && !/[\x00-\x1f\x7f]/.test(s)) return s;
-  return [...key].map((b) => (b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`)).join('');
+  return [...key]
+    .map((b) =>
+      b >= 0x20 && b < 0x7f && b !== 0x5c ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`,
+    )
+    .join('');
 }

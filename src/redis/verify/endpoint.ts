@@ -20,7 +20,9 @@ export interface Endpoint {
 }
 
 async function supportsScripts(nodes: NodeClient[]): Promise<boolean> {
-  const versions = await Promise.all(nodes.map(async (n) => parseInfo(await n.text('INFO', 'server')).redis_version ?? '0'));
+  const versions = await Promise.all(
+    nodes.map(async (n) => parseInfo(await n.text('INFO', 'server')).redis_version ?? '0'),
+  );
   return versions.every((v) => Number(v.split('.')[0]) >= 7);
 }
 
@@ -38,21 +40,38 @@ export async function openEndpoint(pool: ClusterPool): Promise<Endpoint> {
       continue;
     }
     if (info.cluster_enabled !== '1') {
-      return { name, kind: 'standalone', masters: [node], route: () => node, keyCount: async () => keysFromInfo(parseInfo(await node.text('INFO', 'keyspace'))), scripts: await supportsScripts([node]) };
+      return {
+        name,
+        kind: 'standalone',
+        masters: [node],
+        route: () => node,
+        keyCount: async () => keysFromInfo(parseInfo(await node.text('INFO', 'keyspace'))),
+        scripts: await supportsScripts([node]),
+      };
     }
-    const slots = (await node.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number, ...unknown[]], ...unknown[]]>;
+    const slots = (await node.call('CLUSTER', 'SLOTS')) as Array<
+      [number, number, [string, number, ...unknown[]], ...unknown[]]
+    >;
     const masters: NodeClient[] = [];
     const index = new Map<string, number>();
     const owner = new Int16Array(SLOT_COUNT).fill(-1);
     for (const [start, end, [host, port]] of slots) {
       const address = `${host}:${port}`;
       let i = index.get(address);
-      if (i === undefined) { i = masters.length; masters.push(pool.node(address)); index.set(address, i); }
+      if (i === undefined) {
+        i = masters.length;
+        masters.push(pool.node(address));
+        index.set(address, i);
+      }
       owner.fill(i, start, end + 1);
     }
     const unowned = owner.indexOf(-1);
     if (unowned !== -1) {
-      throw preconditionError('E_SLOTS_UNCOVERED', `cluster ${name}: slot ${unowned} has no owner`, `fix the cluster first (\`redis-runbook check --cluster ${name}\`)`);
+      throw preconditionError(
+        'E_SLOTS_UNCOVERED',
+        `cluster ${name}: slot ${unowned} has no owner`,
+        `fix the cluster first (\`redis-runbook check --cluster ${name}\`)`,
+      );
     }
     return {
       name,
@@ -61,10 +80,16 @@ export async function openEndpoint(pool: ClusterPool): Promise<Endpoint> {
       masters,
       route: (key) => masters[owner[keySlot(key)]!]!,
       keyCount: async () => {
-        const counts = await Promise.all(masters.map(async (m) => keysFromInfo(parseInfo(await m.text('INFO', 'keyspace')))));
+        const counts = await Promise.all(
+          masters.map(async (m) => keysFromInfo(parseInfo(await m.text('INFO', 'keyspace')))),
+        );
         return counts.reduce((a, b) => a + b, 0);
       },
     };
   }
-  throw preconditionError('E_CLUSTER_UNREACHABLE', `no seed of ${name} answered (${(lastError as Error | undefined)?.message ?? 'no seeds'})`, `check clusters.${name}.seeds and that the nodes are running${tlsHint(pool.config)}`);
+  throw preconditionError(
+    'E_CLUSTER_UNREACHABLE',
+    `no seed of ${name} answered (${(lastError as Error | undefined)?.message ?? 'no seeds'})`,
+    `check clusters.${name}.seeds and that the nodes are running${tlsHint(pool.config)}`,
+  );
 }

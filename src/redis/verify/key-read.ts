@@ -32,7 +32,14 @@ type Command = [string, ...(string | number | Buffer)[]];
  */
 export const STRING_PAGE_BYTES = 1 << 20;
 
-const LENGTH: Record<string, string> = { string: 'STRLEN', list: 'LLEN', hash: 'HLEN', set: 'SCARD', zset: 'ZCARD', stream: 'XLEN' };
+const LENGTH: Record<string, string> = {
+  string: 'STRLEN',
+  list: 'LLEN',
+  hash: 'HLEN',
+  set: 'SCARD',
+  zset: 'ZCARD',
+  stream: 'XLEN',
+};
 
 /**
  * Commands asking one side about a key of (expected) `type`. The source's
@@ -51,12 +58,24 @@ export function readCommands(key: Buffer, type: string, mode: VerifyMode, page: 
     return cmds;
   }
   switch (type) {
-    case 'string': cmds.push(['GETRANGE', key, 0, STRING_PAGE_BYTES]); break;
-    case 'list': cmds.push(['LRANGE', key, 0, page - 1]); break;
-    case 'hash': cmds.push(['HSCAN', key, '0', 'COUNT', page]); break;
-    case 'set': cmds.push(['SSCAN', key, '0', 'COUNT', page]); break;
-    case 'zset': cmds.push(['ZSCAN', key, '0', 'COUNT', page]); break;
-    case 'stream': cmds.push(['XRANGE', key, '-', '+', 'COUNT', page]); break;
+    case 'string':
+      cmds.push(['GETRANGE', key, 0, STRING_PAGE_BYTES]);
+      break;
+    case 'list':
+      cmds.push(['LRANGE', key, 0, page - 1]);
+      break;
+    case 'hash':
+      cmds.push(['HSCAN', key, '0', 'COUNT', page]);
+      break;
+    case 'set':
+      cmds.push(['SSCAN', key, '0', 'COUNT', page]);
+      break;
+    case 'zset':
+      cmds.push(['ZSCAN', key, '0', 'COUNT', page]);
+      break;
+    case 'stream':
+      cmds.push(['XRANGE', key, '-', '+', 'COUNT', page]);
+      break;
   }
   return cmds;
 }
@@ -68,7 +87,13 @@ const str = (b: unknown) => (Buffer.isBuffer(b) ? b.toString('latin1') : String(
  * Without TYPE in the replies the type is the expected one, unless the value
  * command answered WRONGTYPE (the key changed type between the two reads).
  */
-export function parseRead(replies: Array<[Error | null, unknown]>, expectedType: string, mode: VerifyMode, page: number, withType: boolean): KeyRead {
+export function parseRead(
+  replies: Array<[Error | null, unknown]>,
+  expectedType: string,
+  mode: VerifyMode,
+  page: number,
+  withType: boolean,
+): KeyRead {
   // TYPE and PTTL never fail on a readable key: an error (NOPERM, LOADING, MOVED) must not
   // pass for "no such key", or the key would silently go unchecked.
   const broken = replies.slice(0, withType ? 2 : 1).find(([e]) => e);
@@ -106,8 +131,16 @@ function parseValue(read: KeyRead, mode: VerifyMode, v: unknown, page: number): 
     return;
   }
   switch (type) {
-    case 'string': read.string = v as Buffer; read.more = read.string.length > STRING_PAGE_BYTES; read.length = read.string.length; break;
-    case 'list': read.list = v as Buffer[]; read.more = read.list.length >= page; read.length = read.list.length; break;
+    case 'string':
+      read.string = v as Buffer;
+      read.more = read.string.length > STRING_PAGE_BYTES;
+      read.length = read.string.length;
+      break;
+    case 'list':
+      read.list = v as Buffer[];
+      read.more = read.list.length >= page;
+      read.length = read.list.length;
+      break;
     case 'hash':
     case 'set':
     case 'zset': {
