@@ -1,3 +1,4 @@
+import './ioredis-asking.js';
 import { Cluster, type RedisOptions } from 'ioredis';
 
 /**
