@@ -22,7 +22,11 @@ export interface Measured {
 }
 
 export class Runner {
-  constructor(readonly home: string) {}
+  /** `nodeArgs`: flags for the measured runner's node (e.g. a heap limit). */
+  constructor(
+    readonly home: string,
+    private readonly nodeArgs: string[] = [],
+  ) {}
 
   private env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     return { ...process.env, REDIS_RUNBOOK_HOME: this.home, NO_COLOR: '1', ...extra };
@@ -37,7 +41,7 @@ export class Runner {
   async measured(args: string[]): Promise<Measured> {
     const rssFile = join(this.home, `rss-${process.pid}-${Date.now()}`);
     const t0 = Date.now();
-    const child = spawn(process.execPath, ['--import', PROBE, CLI, ...args], {
+    const child = spawn(process.execPath, [...this.nodeArgs, '--import', PROBE, CLI, ...args], {
       env: this.env({ RR_BENCH_RSS_FILE: rssFile }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -41,7 +41,7 @@ function parseSize(s: string): number {
   return Math.round(Number(m[1]) * (m[2]!.toLowerCase() === 'k' ? 1e3 : m[2]!.toLowerCase() === 'm' ? 1e6 : 1));
 }
 
-function options(argv: string[]): { cases: Case[]; big: BigKeySizes; runbooks: string[] } {
+function options(argv: string[]): { cases: Case[]; big: BigKeySizes; runbooks: string[]; heapMb?: number } {
   const get = (flag: string, dflt: string) => {
     const i = argv.indexOf(flag);
     return i >= 0 && argv[i + 1] ? argv[i + 1]! : dflt;
@@ -63,6 +63,9 @@ function options(argv: string[]): { cases: Case[]; big: BigKeySizes; runbooks: s
       stringBytes: Math.round(Number(get('--big-string-mb', '200')) * 1048576),
     },
     runbooks,
+    // A heap limit for the measured runner: a run that finishes under it shows the
+    // data it keeps live fits there, whatever its peak RSS was without one.
+    heapMb: get('--runner-heap-mb', '') ? Number(get('--runner-heap-mb', '')) : undefined,
   };
 }
 
@@ -260,8 +263,11 @@ function print(rows: Row[], big: BigKeySizes, started: number): void {
 }
 
 async function main(): Promise<void> {
-  const { cases, big, runbooks } = options(process.argv.slice(2));
-  const runner = new Runner(mkdtempSync(join(tmpdir(), 'rr-bench-scale-')));
+  const { cases, big, runbooks, heapMb } = options(process.argv.slice(2));
+  const runner = new Runner(
+    mkdtempSync(join(tmpdir(), 'rr-bench-scale-')),
+    heapMb ? [`--max-old-space-size=${heapMb}`] : [],
+  );
   const started = Date.now();
   const rows: Row[] = [];
   try {

@@ -12,7 +12,7 @@ import { verifyData } from '../../src/redis/verify/verify.js';
 import { entryCommands, classify, type Command } from '../../src/redis/sync/apply.js';
 import { SyncSession, type SyncRecord } from '../../src/redis/sync/session.js';
 import { StreamApplier, splitLong } from '../../src/redis/sync/stream-apply.js';
-import { assertRunning } from '../../src/steps/sync-args.js';
+import { assertRunning } from '../../src/steps/sync/sync-args.js';
 import { APPLY_SCRIPT, checkpointKey, formatCheckpoint, parseCheckpoint } from '../../src/redis/sync/checkpoint.js';
 import { scanCopy } from '../../src/redis/sync/scan-copy.js';
 import { RdbLoader } from '../../src/redis/sync/full-load.js';

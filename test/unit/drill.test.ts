@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { promotionBoundMs, expectedOutage } from '../../src/steps/drill-fail-master.js';
+import { promotionBoundMs, expectedOutage } from '../../src/steps/failover/drill-fail-master.js';
 import { tagInRanges } from '../../src/redis/canary.js';
 import { keySlot } from '../../src/redis/slots.js';
 import { spreadSlots } from '../../src/redis/slot-move.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rdbKeysFromHeader } from '../../src/steps/saved-keys.js';
+import { rdbKeysFromHeader } from '../../src/steps/files/saved-keys.js';
 
 const str = (s: string) => Buffer.concat([Buffer.from([s.length]), Buffer.from(s)]);
 const head = Buffer.concat([

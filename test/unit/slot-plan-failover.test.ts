@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { followFailovers } from '../../src/steps/move-slot-plan.js';
+import { followFailovers } from '../../src/steps/slots/move-slot-plan.js';
 import { slotMoveError } from '../../src/redis/slot-move.js';
 import type { Topology, TopologyNode } from '../../src/redis/topology.js';
 

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { declaredArgs } from '../../src/engine/plan.js';
 import { loadRunbookFile, listRunbooks, stepKnobs } from '../../src/engine/runbook.js';
 import { RunbookError } from '../../src/errors.js';
-import { keyConditions } from '../../src/steps/verify-cluster.js';
+import { keyConditions } from '../../src/steps/cluster/verify-cluster.js';
 import type { StepKind } from '../../src/steps/kind.js';
 import { stepKinds } from '../../src/steps/registry.js';
 
@@ -186,4 +186,25 @@ test("every shipped runbook's plan builds from fake topologies, each kind readin
       throw err;
     }
   }
+});
+
+test('every step kind in a family folder is registered: its family index exports it, and the registry holds it', () => {
+  const steps = join(process.cwd(), 'src', 'steps');
+  const families = readdirSync(steps, { withFileTypes: true }).filter((d) => d.isDirectory());
+  assert.ok(families.length >= 6, `step families: ${families.map((d) => d.name).join(', ')}`);
+  let kinds = 0;
+  for (const family of families) {
+    const dirPath = join(steps, family.name);
+    const index = readFileSync(join(dirPath, 'index.ts'), 'utf8');
+    for (const file of readdirSync(dirPath).filter((n) => n.endsWith('.ts') && n !== 'index.ts')) {
+      const text = readFileSync(join(dirPath, file), 'utf8');
+      const exported = /^export const (\w+Step)\b[^=]*= \{\n\s+kind: '([^']+)'/m.exec(text);
+      if (!exported) continue;
+      kinds++;
+      const line = `export { ${exported[1]} } from './${file.replace(/\.ts$/, '.js')}';`;
+      assert.ok(index.includes(line), `src/steps/${family.name}/index.ts lacks \`${line}\``);
+      assert.ok(stepKinds.has(exported[2]!), `the registry lacks ${exported[2]} (src/steps/${family.name}/${file})`);
+    }
+  }
+  assert.equal(kinds, stepKinds.size, 'every registered kind lives in a family folder');
 });

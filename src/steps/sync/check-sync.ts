@@ -1,0 +1,172 @@
+import { openEndpoint, type Endpoint } from '../../redis/verify/endpoint.js';
+import { parseInfo } from '../../redis/cluster-nodes.js';
+import { checkShakeBinary } from '../../redis/sync/redis-shake.js';
+import { RunbookError } from '../../errors.js';
+import { syncArgs, type SyncArgs, SYNC_PARAMS } from './sync-args.js';
+import { cond, fail, pass, onlyReads, type Condition, type StepKind } from '../kind.js';
+
+interface NodeFacts {
+  address: string;
+  version: string;
+  usedMemory: number;
+  maxmemory: number;
+  policy: string;
+  backlog: number;
+  keys: number;
+}
+
+async function facts(ep: Endpoint): Promise<NodeFacts[]> {
+  return Promise.all(
+    ep.masters.map(async (m) => {
+      const info = parseInfo(await m.text('INFO', 'all'));
+      return {
+        address: m.address,
+        version: info.redis_version ?? '0',
+        usedMemory: Number(info.used_memory ?? 0),
+        maxmemory: Number(info.maxmemory ?? 0),
+        policy: info.maxmemory_policy ?? 'noeviction',
+        backlog: Number(info.repl_backlog_size ?? 0),
+        keys: Number(/keys=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0),
+      };
+    }),
+  );
+}
+
+const major = (v: string) => v.split('.').slice(0, 2).map(Number) as [number, number];
+const older = (a: string, b: string) => {
+  const [x, y] = [major(a), major(b)];
+  return x[0] < y[0] || (x[0] === y[0] && x[1] < y[1]);
+};
+const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
+
+/**
+ * The preconditions of a live sync, read-only: both sides reachable, the
+ * target a cluster that can take the source's commands (its version, the
+ * Redis 7 script the exactly-once apply needs), room for the data, what the
+ * target holds now, and how much replication backlog a resume can count on.
+ */
+export const checkSyncStep: StepKind<SyncArgs> = {
+  kind: 'check-sync',
+  summary: 'Check that a live sync from the source into the target can run',
+  params: SYNC_PARAMS,
+  resolve: syncArgs,
+  title: (a) =>
+    `Check that ${a.source} can be synced into ${a.target} (${a.engine === 'builtin' ? `built-in engine, ${a.mode} mode` : `RedisShake ${a.shakeFormat}`})`,
+  commands: (a) => [
+    {
+      target: `every master of ${a.source} and ${a.target}`,
+      command: 'INFO all (versions, memory, keys, replication backlog)',
+    },
+    ...(a.engine === 'redis-shake'
+      ? [{ target: 'this machine', command: `test -x ${a.shakeBinary ?? '(shakeBinary not given)'}` }]
+      : []),
+  ],
+  async check(ctx) {
+    const a = ctx.args;
+    const out: Condition[] = [];
+    let source: Endpoint;
+    let target: Endpoint;
+    try {
+      source = await openEndpoint(ctx.env.pool(a.source));
+    } catch (err) {
+      return [fail('source reachable', (err as Error).message)];
+    }
+    try {
+      target = await openEndpoint(ctx.env.pool(a.target));
+    } catch (err) {
+      return [fail('target reachable', (err as Error).message)];
+    }
+    out.push(pass('source reachable', `${source.name}: ${source.kind}, ${source.masters.length} master(s)`));
+    out.push(
+      cond(
+        'target is a cluster',
+        target.kind === 'cluster',
+        `${target.name}: ${target.masters.length} masters, every slot covered`,
+        `${target.name} is a standalone server; this runbook syncs into a cluster`,
+      ),
+    );
+    const [s, t] = await Promise.all([facts(source), facts(target)]);
+    const newestSource = s.map((x) => x.version).sort((x, y) => (older(x, y) ? 1 : -1))[0]!;
+    const oldestTarget = t.map((x) => x.version).sort((x, y) => (older(x, y) ? -1 : 1))[0]!;
+    out.push(
+      cond(
+        'target version',
+        !older(oldestTarget, newestSource),
+        `target ${oldestTarget} >= source ${newestSource}`,
+        `the target runs ${oldestTarget}, older than the source's ${newestSource}: commands the source replicates may not exist there; upgrade the target first`,
+      ),
+    );
+    if (a.engine === 'builtin' && a.mode === 'psync') {
+      out.push(
+        cond(
+          'target runs Redis 7+',
+          major(oldestTarget)[0] >= 7,
+          'each batch and its checkpoint are applied by one script (exactly once across a resume)',
+          `the target runs ${oldestTarget}: the exactly-once apply needs Redis 7's allow-cross-slot-keys scripts; upgrade the target or use mode=scan`,
+        ),
+      );
+    }
+    const used = s.reduce((n, x) => n + x.usedMemory, 0);
+    const limited = t.every((x) => x.maxmemory > 0);
+    const room = t.reduce((n, x) => n + x.maxmemory - x.usedMemory, 0);
+    out.push(
+      cond(
+        'target memory',
+        !limited || room >= used * 1.1,
+        limited
+          ? `${mb(room)} free under maxmemory for the source's ${mb(used)}`
+          : `no maxmemory on the target; the source uses ${mb(used)}`,
+        `the target has ${mb(room)} free under maxmemory, the source uses ${mb(used)} (+10%): raise maxmemory or add masters first`,
+      ),
+    );
+    const evicting = t.filter((x) => x.maxmemory > 0 && x.policy !== 'noeviction');
+    out.push(
+      cond(
+        'target never evicts',
+        !evicting.length,
+        'maxmemory-policy noeviction (or no maxmemory) on every target master',
+        `${evicting.map((x) => `${x.address}: ${x.policy}`).join(', ')}: the target could evict synced keys (and the sync's checkpoints) under memory pressure; set maxmemory-policy noeviction for the migration`,
+      ),
+    );
+    const targetKeys = t.reduce((n, x) => n + x.keys, 0);
+    out.push(
+      pass(
+        'target keys',
+        targetKeys === 0
+          ? 'the target is empty'
+          : `the target holds ${targetKeys} keys: those in the synced slots (all of them) are deleted before the full sync; the start step asks first`,
+      ),
+    );
+    const backlog = Math.min(...s.map((x) => x.backlog));
+    out.push(
+      pass(
+        'resume window',
+        `a cut-off sync continues without a full sync while the source's writes since then fit its replication backlog (repl-backlog-size ${mb(backlog)} on the smallest master)`,
+      ),
+    );
+    if (a.mode === 'scan')
+      out.push(
+        pass(
+          'scan mode',
+          'a copy as of the scan (SCAN + DUMP + RESTORE): writes made after a key was copied are not carried; stop writes on the source before the copy for an exact one',
+        ),
+      );
+    if (a.engine === 'redis-shake') {
+      try {
+        checkShakeBinary(a.shakeBinary);
+        out.push(pass('redis-shake binary', `${a.shakeBinary} is executable`));
+      } catch (err) {
+        out.push(
+          fail(
+            'redis-shake binary',
+            err instanceof RunbookError ? `${err.message} (${err.remedy})` : (err as Error).message,
+          ),
+        );
+      }
+    }
+    return out;
+  },
+  // The conditions are the step: the engine evaluates them before `run`, and stops on a failed one.
+  run: async () => null,
+  verify: onlyReads,
+};
