@@ -17,6 +17,7 @@ import { stopLeftoverShake, type ShakeRecord } from '../redis/sync/shake-session
 import { scrubStream } from '../scrub.js';
 import { prepareStateDir } from '../engine/state-files.js';
 import { stepKinds } from '../steps/registry.js';
+import { TOOL_VERSION } from '../version.js';
 
 // Everything this process prints passes the scrubber, whoever prints it.
 scrubStream(process.stdout);
@@ -31,6 +32,7 @@ program
     'where runs and sandboxes live (default $REDIS_RUNBOOK_HOME or ~/.local/state/redis-runbook)',
   )
   .option('--debug', 'print stack traces')
+  .version(TOOL_VERSION, '-V, --version', 'print the version')
   .showHelpAfterError()
   .exitOverride();
 

@@ -8,7 +8,14 @@ import { describeDrift, type Topology } from '../redis/topology.js';
 import { preconditionError, usageError, EXIT } from '../errors.js';
 import { Session, readPlanFile } from './session.js';
 import type { ClusterNodes, RunRow, Store } from '../engine/store.js';
-import { assertNotForeign, assertInventoryPinned, planDifferences, sealStatus, tampered } from '../engine/plan-seal.js';
+import {
+  assertNotForeign,
+  assertInventoryPinned,
+  assertSameToolVersion,
+  planDifferences,
+  sealStatus,
+  tampered,
+} from '../engine/plan-seal.js';
 import { assertDistinct, clusterNodes } from '../engine/cluster-identity.js';
 import { selfIdentity, processState, describeIdentity } from '../hosts/process-identity.js';
 import { terminalPrompter } from './prompter.js';
@@ -70,6 +77,8 @@ export async function runCommand(
       // A saved plan is executed only if it is exactly what `plan` made here (plan-seal.ts).
       const seal = sealStatus(saved, session.stateDir);
       assertNotForeign(saved, seal, session.stateDir);
+      // Signed here, so its version is the one that made it (an edited one is refused as tampered below).
+      if (seal === 'ok') assertSameToolVersion(saved);
       if (saved.runbookHash !== rb.hash)
         throw preconditionError(
           'E_RUNBOOK_CHANGED',

@@ -3,6 +3,7 @@ import { mkdirSync, openSync, readFileSync, writeSync, closeSync } from 'node:fs
 import { join } from 'node:path';
 import { preconditionError } from '../errors.js';
 import type { Plan } from './plan.js';
+import { TOOL_VERSION } from '../version.js';
 
 /**
  * A saved plan is tamper-evident. `plan --out` signs it with an HMAC key
@@ -87,6 +88,22 @@ export function assertNotForeign(plan: Plan, status: SealStatus, stateDir: strin
     'E_PLAN_FOREIGN',
     `plan ${plan.id} was not made with this state dir (${stateDir}): it is signed with another state dir's key`,
     `a saved plan runs only with the --state-dir that made it (this also keeps it single-use: its runs are journaled there); make a new plan with this state dir and review it`,
+  );
+}
+
+/**
+ * A plan is executed by the version that made it: another version may resolve
+ * the same runbook to other steps, or read a step's arguments differently.
+ */
+export function assertSameToolVersion(plan: Plan): void {
+  if (plan.toolVersion === TOOL_VERSION) return;
+  const maker = plan.toolVersion
+    ? `redis-runbook ${plan.toolVersion}`
+    : 'a redis-runbook that did not record its version';
+  throw preconditionError(
+    'E_PLAN_TOOL_VERSION',
+    `plan ${plan.id} was made by ${maker}, and this is redis-runbook ${TOOL_VERSION}`,
+    `make a new plan with this version (\`redis-runbook plan ${plan.runbook} ... --out FILE\`) and review it`,
   );
 }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Topology } from '../redis/topology.js';
 import { usageError } from '../errors.js';
+import { TOOL_VERSION } from '../version.js';
 import { kindOf, paramProblem, type StepKind } from './step-contract.js';
 import type { Condition, PlanHosts, PlannedCommand } from './step-contract.js';
 import { substitute, stepIncluded, type Runbook } from './runbook.js';
@@ -31,6 +32,8 @@ export interface Plan {
   version: 1;
   /** Random id: a saved plan is single-use, a second `run --plan` of it is refused. */
   id: string;
+  /** The redis-runbook version that made it: `run --plan` refuses a plan another version made. */
+  toolVersion?: string;
   runbook: string;
   runbookHash: string;
   params: Record<string, string>;
@@ -124,6 +127,7 @@ export function buildPlan(
   const plan: Plan = {
     version: 1,
     id: randomBytes(6).toString('hex'),
+    toolVersion: TOOL_VERSION,
     runbook: rb.name,
     runbookHash: rb.hash,
     params,

@@ -4,6 +4,8 @@ import { readFileSync, writeFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli, runIdOf, sandbox, sandboxDown, tempStateDir } from '../support/cli.js';
 import { roles, structure, SHARD_SLOTS } from '../support/cluster.js';
+import { sealPlan } from '../../src/engine/plan-seal.js';
+import type { Plan } from '../../src/engine/plan.js';
 
 // A saved plan is executed only if it is exactly what `plan` made, from this inventory, in this state dir.
 
@@ -114,6 +116,36 @@ test('a plan whose signed fields outside the steps were changed (its time), or w
   assert.match(r2.stderr, /E_PLAN_TAMPERED: .*it has no signature/);
   assert.equal(await structure(PORTS, password), before);
   await noRuns();
+});
+
+test('a plan another version of the tool made (signed here) is refused by name (E_PLAN_TOOL_VERSION, exit 3); nothing runs', async () => {
+  const { masterOfSlot0 } = await roles(BASE, password);
+  const { file, plan } = await savePlan('mf-version', 'manual-failover', [`node=${masterOfSlot0}`]);
+  const version = (JSON.parse(readFileSync(join(process.cwd(), 'package.json'), 'utf8')) as { version: string })
+    .version;
+  assert.equal(
+    (plan as PlanJson & { toolVersion?: string }).toolVersion,
+    version,
+    'the saved plan says which version made it',
+  );
+  // As if an older redis-runbook had made and signed it with this state dir's key.
+  const older = sealPlan({ ...(plan as unknown as Plan), toolVersion: '0.0.1' }, home, inventory);
+  const olderFile = file.replace(/\.json$/, '-0.0.1.json');
+  writeFileSync(olderFile, JSON.stringify(older, null, 2));
+  const before = await structure(PORTS, password);
+  const r = await cli(home, ['run', '--plan', olderFile, '--yes']);
+  assert.equal(r.code, 3, r.out);
+  assert.match(
+    r.stderr,
+    new RegExp(
+      `E_PLAN_TOOL_VERSION: plan \\S+ was made by redis-runbook 0\\.0\\.1, and this is redis-runbook ${version.replace(/\./g, '\\.')}`,
+    ),
+  );
+  assert.equal(await structure(PORTS, password), before);
+  await noRuns();
+  const v = await cli(home, ['--version']);
+  assert.equal(v.code, 0, v.out);
+  assert.equal(v.stdout.trim(), version);
 });
 
 test('a plan is refused when the inventory file changed after planning (E_PLAN_INVENTORY_CHANGED)', async () => {

@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildPlan, type Plan } from '../../src/engine/plan.js';
 import { loadRunbook, resolveParams } from '../../src/engine/runbook.js';
 import { fingerprintOf, type Topology, type TopologyNode } from '../../src/redis/topology.js';
-import { canonical, planDifferences, sealPlan, sealStatus } from '../../src/engine/plan-seal.js';
+import { assertSameToolVersion, canonical, planDifferences, sealPlan, sealStatus } from '../../src/engine/plan-seal.js';
 import { stepKinds } from '../../src/steps/registry.js';
 
 function node(id: string, port: number, slots: Array<[number, number]>): TopologyNode {
@@ -110,4 +110,28 @@ test('canonical JSON does not depend on key order; the seal is keyed by the stat
   assert.equal(sealStatus(sealed, other), 'foreign', 'no key there');
   sealPlan(planAt('10'), other, inv);
   assert.equal(sealStatus(sealed, other), 'foreign', 'another key there');
+});
+
+test("a plan carries the version of the tool that made it, under its seal; another version's plan is refused by name", () => {
+  const version = (JSON.parse(readFileSync(join(process.cwd(), 'package.json'), 'utf8')) as { version: string })
+    .version;
+  const plan = planAt('10');
+  assert.equal(plan.toolVersion, version);
+  assert.doesNotThrow(() => assertSameToolVersion(plan));
+  const dir = mkdtempSync(join(tmpdir(), 'rr-seal-'));
+  const inv = join(dir, 'inv.yaml');
+  writeFileSync(inv, 'clusters: {}\n');
+  const sealed = sealPlan(plan, dir, inv);
+  assert.equal(sealStatus({ ...sealed, toolVersion: '0.0.1' }, dir), 'altered', 'the version is signed');
+  const older = sealPlan({ ...plan, toolVersion: '0.0.1' }, dir, inv);
+  assert.equal(sealStatus(older, dir), 'ok');
+  assert.throws(
+    () => assertSameToolVersion(older),
+    (e: Error & { code?: string }) =>
+      e.code === 'E_PLAN_TOOL_VERSION' &&
+      e.message.includes('made by redis-runbook 0.0.1') &&
+      e.message.includes(`this is redis-runbook ${version}`),
+  );
+  const { toolVersion: _v, ...unversioned } = plan;
+  assert.throws(() => assertSameToolVersion(unversioned as Plan), /did not record its version/);
 });
