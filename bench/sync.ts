@@ -15,9 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { Cluster } from 'ioredis';
 import { execa } from 'execa';
 import { ClusterPool, type NodeClient } from '../src/redis/connect.js';
-import { openEndpoint, type Endpoint } from '../src/redis/verify/endpoint.js';
-import { SyncSession, type SyncRecord } from '../src/redis/sync/session.js';
-import { RespPipe } from '../src/redis/sync/resp-pipe.js';
+import { openEndpoint, type Endpoint } from '../src/data/endpoint.js';
+import { SyncSession, type SyncRecord } from '../src/data/engines/session.js';
+import { RespPipe } from '../src/data/protocol/resp-pipe.js';
 import { median } from './stats.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));

@@ -15,8 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { loadInventory } from '../src/inventory/load.js';
 import { ClusterPool } from '../src/redis/connect.js';
-import { openEndpoint } from '../src/redis/verify/endpoint.js';
-import { verifyData, VERIFY_DEFAULTS } from '../src/redis/verify/verify.js';
+import { openEndpoint } from '../src/data/endpoint.js';
+import { verifyData, VERIFY_DEFAULTS } from '../src/data/verify/verify.js';
 import { keySlot } from '../src/redis/slots.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));

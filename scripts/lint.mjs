@@ -32,9 +32,10 @@ const ALLOWED = {
   hosts: ['inventory', 'base'],
   redis: ['hosts', 'inventory', 'base'],
   sandbox: ['redis', 'hosts', 'inventory', 'base'],
+  data: ['redis', 'hosts', 'inventory', 'base'],
   engine: ['redis', 'hosts', 'inventory', 'base'],
-  steps: ['engine', 'redis', 'hosts', 'inventory', 'base'],
-  cli: ['steps', 'engine', 'sandbox', 'redis', 'hosts', 'inventory', 'base'],
+  steps: ['engine', 'data', 'redis', 'hosts', 'inventory', 'base'],
+  cli: ['steps', 'engine', 'data', 'sandbox', 'redis', 'hosts', 'inventory', 'base'],
 };
 
 const files = (dir) =>

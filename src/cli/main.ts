@@ -13,7 +13,7 @@ import { renderPlan, renderRuns, renderShow, table } from './render.js';
 import { runCommand, resumeCommand, assertNotActive } from './run-command.js';
 import { stateDirFrom } from './state-dir.js';
 import { Cleanup } from '../engine/cleanup.js';
-import { stopLeftoverShake, type ShakeRecord } from '../redis/sync/shake-session.js';
+import { stopLeftoverShake, type ShakeRecord } from '../data/engines/shake-session.js';
 import { scrubStream } from '../scrub.js';
 import { prepareStateDir } from '../engine/state-files.js';
 import { stepKinds } from '../steps/registry.js';

@@ -9,9 +9,9 @@ import { cli, tempStateDir } from '../support/cli.js';
 import { guided, ENTER } from '../support/pty.js';
 import { withNode, roles } from '../support/cluster.js';
 import { ClusterPool } from '../../src/redis/connect.js';
-import { openEndpoint } from '../../src/redis/verify/endpoint.js';
-import { verifyData } from '../../src/redis/verify/verify.js';
-import { SyncSession, type SyncRecord } from '../../src/redis/sync/session.js';
+import { openEndpoint } from '../../src/data/endpoint.js';
+import { verifyData } from '../../src/data/verify/verify.js';
+import { SyncSession, type SyncRecord } from '../../src/data/engines/session.js';
 import { startWriter } from '../support/writer.js';
 import { keySlot } from '../../src/redis/slots.js';
 

@@ -7,12 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { Redis } from 'ioredis';
-import { ReplicaLink } from '../../src/redis/sync/replica-link.js';
-import { RespPipe } from '../../src/redis/sync/resp-pipe.js';
-import { openSubscriber } from '../../src/redis/sync/scan-session.js';
+import { ReplicaLink } from '../../src/data/readers/replica-link.js';
+import { RespPipe } from '../../src/data/protocol/resp-pipe.js';
+import { openSubscriber } from '../../src/data/engines/scan-session.js';
 import { ClusterPool } from '../../src/redis/connect.js';
-import { ShardSync, newShardState } from '../../src/redis/sync/shard-sync.js';
-import type { Endpoint } from '../../src/redis/verify/endpoint.js';
+import { ShardSync, newShardState } from '../../src/data/engines/shard-sync.js';
+import type { Endpoint } from '../../src/data/endpoint.js';
 
 // Ports 9390-9393 (this helper's range). 9390: a listening socket whose accept queue is full,
 // so a connect to it gets no SYN-ACK and hangs; 9391: a plain redis-server; 9392: a proxy to it

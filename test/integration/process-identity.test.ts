@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { Store } from '../../src/engine/store.js';
 import { loadRunbook } from '../../src/engine/runbook.js';
 import { startTimeOf, processState, selfIdentity } from '../../src/hosts/process-identity.js';
-import { stopLeftoverShake } from '../../src/redis/sync/shake-session.js';
+import { stopLeftoverShake } from '../../src/data/engines/shake-session.js';
 import { RunbookError } from '../../src/errors.js';
 import { cli, tempStateDir } from '../support/cli.js';
 import { stepKinds } from '../../src/steps/registry.js';

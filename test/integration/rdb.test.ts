@@ -6,12 +6,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { Redis } from 'ioredis';
-import { parseRdb, RdbParser, decodeRaw, objectBytes, type RdbEntry, type RawEntry } from '../../src/redis/sync/rdb.js';
-import { restoreFrame } from '../../src/redis/sync/resp-pipe.js';
-import { crc64, dumpPayload, payloadVersion } from '../../src/redis/sync/crc64.js';
-import { lzfDecompress, LzfStream } from '../../src/redis/sync/lzf.js';
-import { pieceCommands } from '../../src/redis/sync/apply.js';
-import { PIECE_ITEMS, type BigPiece } from '../../src/redis/sync/rdb-big.js';
+import {
+  parseRdb,
+  RdbParser,
+  decodeRaw,
+  objectBytes,
+  type RdbEntry,
+  type RawEntry,
+} from '../../src/data/protocol/rdb.js';
+import { restoreFrame } from '../../src/data/protocol/resp-pipe.js';
+import { crc64, dumpPayload, payloadVersion } from '../../src/data/protocol/crc64.js';
+import { lzfDecompress, LzfStream } from '../../src/data/protocol/lzf.js';
+import { pieceCommands } from '../../src/data/writer/apply.js';
+import { PIECE_ITEMS, type BigPiece } from '../../src/data/protocol/rdb-big.js';
 
 // A standalone redis-server on 7695 writes the RDB; the parser must read back exactly what was written.
 const PORT = 7695;

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { Redis } from 'ioredis';
-import { ReplicaLink, parseCommand } from '../../src/redis/sync/replica-link.js';
-import { encodeBatch } from '../../src/redis/sync/resp-pipe.js';
-import { parseRdb } from '../../src/redis/sync/rdb.js';
+import { ReplicaLink, parseCommand } from '../../src/data/readers/replica-link.js';
+import { encodeBatch } from '../../src/data/protocol/resp-pipe.js';
+import { parseRdb } from '../../src/data/protocol/rdb.js';
 
 // A password-protected standalone master on 7696; the link plays its replica.
 const PORT = 7696;

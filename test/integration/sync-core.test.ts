@@ -7,15 +7,15 @@ import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import { cli, tempStateDir } from '../support/cli.js';
 import { ClusterPool } from '../../src/redis/connect.js';
-import { openEndpoint } from '../../src/redis/verify/endpoint.js';
-import { verifyData } from '../../src/redis/verify/verify.js';
-import { entryCommands, classify, type Command } from '../../src/redis/sync/apply.js';
-import { SyncSession, type SyncRecord } from '../../src/redis/sync/session.js';
-import { StreamApplier, splitLong } from '../../src/redis/sync/stream-apply.js';
+import { openEndpoint } from '../../src/data/endpoint.js';
+import { verifyData } from '../../src/data/verify/verify.js';
+import { entryCommands, classify, type Command } from '../../src/data/writer/apply.js';
+import { SyncSession, type SyncRecord } from '../../src/data/engines/session.js';
+import { StreamApplier, splitLong } from '../../src/data/writer/stream-apply.js';
 import { assertRunning } from '../../src/steps/sync/sync-args.js';
-import { APPLY_SCRIPT, checkpointKey, formatCheckpoint, parseCheckpoint } from '../../src/redis/sync/checkpoint.js';
-import { scanCopy } from '../../src/redis/sync/scan-copy.js';
-import { RdbLoader } from '../../src/redis/sync/full-load.js';
+import { APPLY_SCRIPT, checkpointKey, formatCheckpoint, parseCheckpoint } from '../../src/data/writer/checkpoint.js';
+import { scanCopy } from '../../src/data/readers/scan-copy.js';
+import { RdbLoader } from '../../src/data/writer/full-load.js';
 import { randomBytes } from 'node:crypto';
 
 // Source: a standalone master on 7697. Target: a 5-master cluster (no replicas) on 7520-7524.

@@ -8,8 +8,8 @@ import { Cluster, Redis } from 'ioredis';
 import { cli, sandbox, sandboxDown, tempStateDir, CLI } from '../support/cli.js';
 import { loadInventory } from '../../src/inventory/load.js';
 import { ClusterPool } from '../../src/redis/connect.js';
-import { openEndpoint } from '../../src/redis/verify/endpoint.js';
-import { verifyData, VERIFY_DEFAULTS } from '../../src/redis/verify/verify.js';
+import { openEndpoint } from '../../src/data/endpoint.js';
+import { verifyData, VERIFY_DEFAULTS } from '../../src/data/verify/verify.js';
 
 // A 3-master source and a 5-master target holding the same data: the normal case for verify.
 const BASE = 7650;

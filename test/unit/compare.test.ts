@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareKey, compareTtl, printableKey } from '../../src/redis/verify/compare.js';
-import { parseScriptRead } from '../../src/redis/verify/key-read.js';
+import { compareKey, compareTtl, printableKey } from '../../src/data/verify/compare.js';
+import { parseScriptRead } from '../../src/data/verify/key-read.js';
 
 const b = (...xs: string[]) => xs.map((x) => Buffer.from(x));
 const read = (type: string, value: unknown, pttl = -1) =>

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { shakeConfigV2, shakeConfigV4, parseShakeLine, checkShakeBinary } from '../../src/redis/sync/redis-shake.js';
+import { shakeConfigV2, shakeConfigV4, parseShakeLine, checkShakeBinary } from '../../src/data/engines/redis-shake.js';
 import { RunbookError } from '../../src/errors.js';
 
 const source = {
@@ -88,7 +88,7 @@ test('a missing or non-executable binary is a clear precondition error', () => {
 });
 
 test('TLS: a cluster with tls: gets `tls = true` only when the inventory asks for no more than RedisShake does; verification or a client certificate is refused', async () => {
-  const { shakeTls } = await import('../../src/redis/sync/redis-shake.js');
+  const { shakeTls } = await import('../../src/data/engines/redis-shake.js');
   assert.equal(shakeTls({ name: 'source', seeds: [] }), false);
   assert.equal(shakeTls({ name: 'source', seeds: [], tls: { verify: false, ca: '/ca.crt' } }), true);
   const toml = shakeConfigV4({ source: { ...source, tls: true }, target, dir: '/tmp/shake', logFile: 'shake.log' });

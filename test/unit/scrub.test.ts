@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { registerSecret, scrubText, scrubValue, scrubbedJson } from '../../src/scrub.js';
 import { resolveSecret } from '../../src/inventory/secret.js';
 import { RunbookError } from '../../src/errors.js';
-import { ReplicaLink } from '../../src/redis/sync/replica-link.js';
+import { ReplicaLink } from '../../src/data/readers/replica-link.js';
 
 test('every occurrence of a secret is scrubbed, the text around it kept', () => {
   assert.equal(

@@ -1,13 +1,13 @@
 import { usageError } from '../../errors.js';
-import { openEndpoint } from '../../redis/verify/endpoint.js';
+import { openEndpoint } from '../../data/endpoint.js';
 import {
   verifyData,
   VERIFY_DEFAULTS,
   printableKey,
   type VerifyOptions,
   type VerifyReport,
-} from '../../redis/verify/verify.js';
-import type { VerifyMode } from '../../redis/verify/key-read.js';
+} from '../../data/verify/verify.js';
+import type { VerifyMode } from '../../data/verify/key-read.js';
 import { cond, pass, type KindParam, type StepKind } from '../kind.js';
 
 type Args = { source: string; target: string } & Omit<VerifyOptions, 'onProgress' | 'signal'>;

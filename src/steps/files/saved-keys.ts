@@ -1,4 +1,4 @@
-import { RdbParser } from '../../redis/sync/rdb.js';
+import { RdbParser } from '../../data/protocol/rdb.js';
 import { shellQuote } from '../../hosts/copy.js';
 import type { HostHandle } from '../host-access.js';
 

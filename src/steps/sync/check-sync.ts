@@ -1,6 +1,6 @@
-import { openEndpoint, type Endpoint } from '../../redis/verify/endpoint.js';
+import { openEndpoint, type Endpoint } from '../../data/endpoint.js';
 import { parseInfo } from '../../redis/cluster-nodes.js';
-import { checkShakeBinary } from '../../redis/sync/redis-shake.js';
+import { checkShakeBinary } from '../../data/engines/redis-shake.js';
 import { RunbookError } from '../../errors.js';
 import { syncArgs, type SyncArgs, SYNC_PARAMS } from './sync-args.js';
 import { cond, fail, pass, onlyReads, type Condition, type StepKind } from '../kind.js';

@@ -1,7 +1,7 @@
 import { failedError } from '../../errors.js';
-import { describeShard } from '../../redis/sync/engine.js';
+import { describeShard } from '../../data/engines/engine.js';
 import { assertRunning, openSync, syncArgs, syncRecord, type SyncArgs, SYNC_PARAMS } from './sync-args.js';
-import { openEndpoint } from '../../redis/verify/endpoint.js';
+import { openEndpoint } from '../../data/endpoint.js';
 import { cond, pass, throwIfStopped, type StepKind } from '../kind.js';
 
 interface CutOver {

@@ -1,5 +1,5 @@
 import { failedError } from '../../errors.js';
-import { describeShard } from '../../redis/sync/engine.js';
+import { describeShard } from '../../data/engines/engine.js';
 import { openSync, syncArgs, syncRecord, type SyncArgs, SYNC_PARAMS } from './sync-args.js';
 import { cond, pass, waitFor, type StepKind } from '../kind.js';
 import { liveKeys } from '../args.js';

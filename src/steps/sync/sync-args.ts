@@ -2,12 +2,12 @@ import { Cleanup } from '../../engine/cleanup.js';
 import { usageError } from '../../errors.js';
 import type { Topology } from '../../redis/topology.js';
 import type { KindParam } from '../kind.js';
-import { SyncSession, type SyncRecord } from '../../redis/sync/session.js';
-import type { SyncEngine } from '../../redis/sync/engine.js';
-import { ScanSession, type ScanRecord } from '../../redis/sync/scan-session.js';
-import { ShakeSession, type ShakeRecord } from '../../redis/sync/shake-session.js';
+import { SyncSession, type SyncRecord } from '../../data/engines/session.js';
+import type { SyncEngine } from '../../data/engines/engine.js';
+import { ScanSession, type ScanRecord } from '../../data/engines/scan-session.js';
+import { ShakeSession, type ShakeRecord } from '../../data/engines/shake-session.js';
 import { failedError } from '../../errors.js';
-import { describeShard } from '../../redis/sync/engine.js';
+import { describeShard } from '../../data/engines/engine.js';
 import type { StepRunContext } from '../kind.js';
 import { masterKeys } from '../args.js';
 

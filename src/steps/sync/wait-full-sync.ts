@@ -1,5 +1,5 @@
 import { failedError } from '../../errors.js';
-import { describeShard } from '../../redis/sync/engine.js';
+import { describeShard } from '../../data/engines/engine.js';
 import {
   SYNC_GOES_ON,
   assertRunning,

@@ -1,11 +1,11 @@
-import type { ClusterPool } from '../connect.js';
-import { openEndpoint, type Endpoint } from '../verify/endpoint.js';
-import { parseInfo } from '../cluster-nodes.js';
-import { parseRanges, formatRanges, toRanges, slotKey, type SlotRange } from '../slots.js';
+import type { ClusterPool } from '../../redis/connect.js';
+import { openEndpoint, type Endpoint } from '../endpoint.js';
+import { parseInfo } from '../../redis/cluster-nodes.js';
+import { parseRanges, formatRanges, toRanges, slotKey, type SlotRange } from '../../redis/slots.js';
 import { ShardSync, newShardState, type ShardState, type ShardStatus } from './shard-sync.js';
-import { checkpointKey } from './checkpoint.js';
-import { payloadVersion } from './crc64.js';
-import { RespPipe } from './resp-pipe.js';
+import { checkpointKey } from '../writer/checkpoint.js';
+import { payloadVersion } from '../protocol/crc64.js';
+import { RespPipe } from '../protocol/resp-pipe.js';
 import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './engine.js';
 
 /** What a sync records about itself (in SQLite, through the run's state): enough to resume. */

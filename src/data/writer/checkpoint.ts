@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import type { NodeClient } from '../connect.js';
-import type { Endpoint } from '../verify/endpoint.js';
+import type { NodeClient } from '../../redis/connect.js';
+import type { Endpoint } from '../endpoint.js';
 
 /**
  * Exactly-once application of the replication stream. Each target master

@@ -1,5 +1,5 @@
-import type { NodeClient } from '../connect.js';
-import type { Endpoint } from './endpoint.js';
+import type { NodeClient } from '../../redis/connect.js';
+import type { Endpoint } from '../endpoint.js';
 import { createHash } from 'node:crypto';
 import {
   readCommands,

@@ -1,6 +1,6 @@
-import type { NodeClient } from '../connect.js';
-import type { Endpoint } from '../verify/endpoint.js';
-import { slotKey, type SlotRange } from '../slots.js';
+import type { NodeClient } from '../../redis/connect.js';
+import type { Endpoint } from '../endpoint.js';
+import { slotKey, type SlotRange } from '../../redis/slots.js';
 
 /**
  * Delete the target's keys in some slots: before a full sync of one source

@@ -1,7 +1,7 @@
-import { preconditionError, RunbookError } from '../../errors.js';
-import { tlsHint, type ClusterPool, type NodeClient } from '../connect.js';
-import { parseInfo, keysFromInfo } from '../cluster-nodes.js';
-import { keySlot, SLOT_COUNT } from '../slots.js';
+import { preconditionError, RunbookError } from '../errors.js';
+import { tlsHint, type ClusterPool, type NodeClient } from '../redis/connect.js';
+import { parseInfo, keysFromInfo } from '../redis/cluster-nodes.js';
+import { keySlot, SLOT_COUNT } from '../redis/slots.js';
 
 /**
  * One side of a comparison: the nodes that hold its keys and how to find the

@@ -1,10 +1,10 @@
-import type { NodeClient } from '../connect.js';
-import type { Endpoint } from '../verify/endpoint.js';
-import { decodeRaw, objectBytes, type BigPiece, type RawEntry } from './rdb.js';
-import { dumpPayload } from './crc64.js';
+import type { NodeClient } from '../../redis/connect.js';
+import type { Endpoint } from '../endpoint.js';
+import { decodeRaw, objectBytes, type BigPiece, type RawEntry } from '../protocol/rdb.js';
+import { dumpPayload } from '../protocol/crc64.js';
 import { entryCommands, pieceCommands, sendChecked, type Command } from './apply.js';
-import { commandInto, commandSize, restoreFrameInto, restoreFrameSize, type RespPipe } from './resp-pipe.js';
-import { parseCommand } from './replica-link.js';
+import { commandInto, commandSize, restoreFrameInto, restoreFrameSize, type RespPipe } from '../protocol/resp-pipe.js';
+import { parseCommand } from '../readers/replica-link.js';
 
 export interface LoaderOptions {
   /**

@@ -1,9 +1,9 @@
 import type { Socket } from 'node:net';
-import type { Command } from './apply.js';
+import type { Command } from '../writer/apply.js';
 import { crcInto } from './crc64.js';
 import { parseAddress } from '../../inventory/load.js';
 import type { TlsConfig } from '../../inventory/types.js';
-import { NET_LIMITS, openSocket } from '../socket.js';
+import { NET_LIMITS, openSocket } from '../../redis/socket.js';
 
 /** Bytes a command takes as a RESP array of bulk strings. */
 function frameSize(c: Command): number {

@@ -1,4 +1,4 @@
-import type { NodeClient } from '../connect.js';
+import type { NodeClient } from '../../redis/connect.js';
 import { sameScore, streamDiff } from './compare.js';
 import { STRING_PAGE_BYTES } from './key-read.js';
 

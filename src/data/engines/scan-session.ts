@@ -1,14 +1,14 @@
 import { Redis } from 'ioredis';
-import type { ClusterPool, NodeClient } from '../connect.js';
+import type { ClusterPool, NodeClient } from '../../redis/connect.js';
 import { parseAddress } from '../../inventory/load.js';
-import { openEndpoint, type Endpoint } from '../verify/endpoint.js';
-import { parseRanges, formatRanges, slotKey, type SlotRange } from '../slots.js';
+import { openEndpoint, type Endpoint } from '../endpoint.js';
+import { parseRanges, formatRanges, slotKey, type SlotRange } from '../../redis/slots.js';
 import { newShardState, type ShardStatus } from './shard-sync.js';
 import { shardsOf, unstopped, type SyncRecord } from './session.js';
 import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './engine.js';
-import { copyKeys, scanCopy } from './scan-copy.js';
-import { clearSlots } from './clear-slots.js';
-import { NET_LIMITS } from '../socket.js';
+import { copyKeys, scanCopy } from '../readers/scan-copy.js';
+import { clearSlots } from '../writer/clear-slots.js';
+import { NET_LIMITS } from '../../redis/socket.js';
 import type { CleanupSink } from '../../leftovers.js';
 
 export interface ScanRecord extends SyncRecord {

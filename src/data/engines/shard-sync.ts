@@ -1,17 +1,17 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Endpoint } from '../verify/endpoint.js';
-import type { NodeClient } from '../connect.js';
+import type { Endpoint } from '../endpoint.js';
+import type { NodeClient } from '../../redis/connect.js';
 import { parseAddress } from '../../inventory/load.js';
 import type { TlsConfig } from '../../inventory/types.js';
-import type { RespPipe } from './resp-pipe.js';
-import type { SlotRange } from '../slots.js';
-import { formatRanges } from '../slots.js';
-import { ReplicaLink } from './replica-link.js';
-import { RdbParser, type BigPiece, type RawEntry } from './rdb.js';
-import { RdbLoader } from './full-load.js';
-import { StreamApplier } from './stream-apply.js';
-import { checkpointKey, formatCheckpoint, parseCheckpoint } from './checkpoint.js';
-import { clearSlots } from './clear-slots.js';
+import type { RespPipe } from '../protocol/resp-pipe.js';
+import type { SlotRange } from '../../redis/slots.js';
+import { formatRanges } from '../../redis/slots.js';
+import { ReplicaLink } from '../readers/replica-link.js';
+import { RdbParser, type BigPiece, type RawEntry } from '../protocol/rdb.js';
+import { RdbLoader } from '../writer/full-load.js';
+import { StreamApplier } from '../writer/stream-apply.js';
+import { checkpointKey, formatCheckpoint, parseCheckpoint } from '../writer/checkpoint.js';
+import { clearSlots } from '../writer/clear-slots.js';
 
 /** What is recorded (in SQLite, by the session) about one source shard's sync. */
 export interface ShardState {

@@ -11,12 +11,12 @@ import {
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import type { ClusterPool } from '../connect.js';
-import { openEndpoint, type Endpoint } from '../verify/endpoint.js';
+import type { ClusterPool } from '../../redis/connect.js';
+import { openEndpoint, type Endpoint } from '../endpoint.js';
 import { newShardState, type ShardStatus } from './shard-sync.js';
 import { unstopped, type SyncRecord } from './session.js';
 import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './engine.js';
-import { scrub } from '../audit.js';
+import { scrub } from '../../redis/audit.js';
 import { failedError } from '../../errors.js';
 import {
   identityOf,

@@ -1,5 +1,5 @@
-import type { NodeClient } from '../connect.js';
-import type { Endpoint } from '../verify/endpoint.js';
+import type { NodeClient } from '../../redis/connect.js';
+import type { Endpoint } from '../endpoint.js';
 import { classify, splitMultiKey, asBuffers, sendChecked, type Command } from './apply.js';
 import { APPLY_SCRIPT, APPLY_SHA, SCRIPT_MAX_ARGS, formatCheckpoint } from './checkpoint.js';
 

@@ -1,6 +1,6 @@
-import type { NodeClient } from '../connect.js';
-import type { Endpoint } from '../verify/endpoint.js';
-import type { BigPiece, RdbEntry, RdbStream } from './rdb.js';
+import type { NodeClient } from '../../redis/connect.js';
+import type { Endpoint } from '../endpoint.js';
+import type { BigPiece, RdbEntry, RdbStream } from '../protocol/rdb.js';
 
 export type Command = [string, ...Array<string | Buffer>];
 

@@ -1,9 +1,9 @@
 import type { Socket } from 'node:net';
 import { EventEmitter } from 'node:events';
-import { encodeBatch } from './resp-pipe.js';
-import type { Command } from './apply.js';
+import { encodeBatch } from '../protocol/resp-pipe.js';
+import type { Command } from '../writer/apply.js';
 import type { TlsConfig } from '../../inventory/types.js';
-import { NET_LIMITS, openSocket } from '../socket.js';
+import { NET_LIMITS, openSocket } from '../../redis/socket.js';
 import { scrubText } from '../../scrub.js';
 
 /**
