@@ -37,6 +37,10 @@ export async function evaluatePreconditions(plan: Plan, env: StepEnv, kinds: Ste
         outputs: {},
         log: () => {},
         failpoint,
+        // A check only reads; nothing is about to be done at plan time.
+        intent: () => {
+          throw new Error(`step ${step.id}: a check recorded an intent (checks must not act)`);
+        },
         signal: new AbortController().signal,
         saveFindings: () => {},
         progress: () => {},

@@ -102,14 +102,15 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
       args: step.args,
       env: o.env,
       outputs,
-      // In doubt after a crash; and on any retry the journal of earlier attempts is what the step must look at.
-      inDoubt:
-        inDoubt?.stepId === stepId
-          ? { startedAt: inDoubt.startedAt, sent: store.writesSince(runId, stepId, inDoubt.startedAt) }
-          : (() => {
-              const sent = store.writesSince(runId, stepId, 0);
-              return sent.length ? { startedAt: sent[0]!.at, sent } : undefined;
-            })(),
+      // In doubt after a crash, or on any retry that follows recorded intents: the step is
+      // handed every intent its earlier attempts recorded (a setting's old value recorded by
+      // the first attempt still matters after the third one crashed).
+      inDoubt: (() => {
+        const intents = store.intents(runId, stepId);
+        if (inDoubt?.stepId === stepId) return { startedAt: inDoubt.startedAt, intents };
+        return intents.length ? { startedAt: intents[0]!.at, intents } : undefined;
+      })(),
+      intent: (name, detail) => store.recordIntent(runId, stepId, name, detail),
       log: (line) => o.onEvent?.({ type: 'log', step, line }),
       failpoint: (name) => stepFailpoint(step, name, o.kinds, plan.runbook),
       saveFindings: (rows) => store.setFindings(runId, stepId, rows),

@@ -69,6 +69,17 @@ export const MIGRATIONS: readonly Migration[] = [
       addColumn(db, 'audit', 'last_at', 'INTEGER');
     },
   },
+  {
+    version: 4,
+    what: 'intents: what a step was about to do, written before it acts, read by its next attempt',
+    up: (db) =>
+      db.exec(`
+      CREATE TABLE IF NOT EXISTS intents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT NOT NULL, at INTEGER NOT NULL,
+        name TEXT NOT NULL, detail_json TEXT NOT NULL);
+      CREATE INDEX IF NOT EXISTS intents_step ON intents(run_id, step_id, id);
+    `),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

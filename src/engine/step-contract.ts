@@ -65,6 +65,13 @@ export interface PlanHosts {
   host(address: string): Pick<HostHandle, 'name' | 'config' | 'service' | 'shown'> | undefined;
 }
 
+/** What a step recorded it was about to do (`StepRunContext.intent`). */
+export interface Intent {
+  at: number;
+  name: string;
+  detail: Record<string, unknown>;
+}
+
 /** State a run keeps across its steps and resumes (SQLite); never secrets. */
 export interface RunState {
   get<T>(key: string): T | undefined;
@@ -81,14 +88,20 @@ export interface StepRunContext<A> {
   /** Outputs of earlier steps of the same run, by step id. */
   outputs: Record<string, unknown>;
   /**
-   * Set when an earlier attempt of this step's `run` started and never
-   * recorded a result (the process died): the step must find out from the
-   * cluster what already happened before acting.
+   * Set when an earlier attempt of this step may have acted: its `run` started
+   * and never recorded a result (the process died), or it failed after
+   * recording intents. `intents` are what all its earlier attempts recorded
+   * with `intent`, oldest first. The step must
+   * find out from the cluster what already happened before acting again.
    */
-  inDoubt?: {
-    startedAt: number;
-    sent: Array<{ at: number; target: string; command: string; args: string[]; ok: boolean; error?: string }>;
-  };
+  inDoubt?: { startedAt: number; intents: Intent[] };
+  /**
+   * Record, durably and before acting, what the step is about to do that must
+   * not simply be done again (a failover, a start command, a setting whose old
+   * value matters): its next attempt finds it in `inDoubt.intents` by name.
+   * The detail is journaled as given (secrets scrubbed): no passwords in it.
+   */
+  intent(name: string, detail?: Record<string, string | number | boolean>): void;
   log(line: string): void;
   /** Test hook: dies with SIGKILL here when REDIS_RUNBOOK_FAILPOINT names this point. */
   failpoint(name: string): void;

@@ -5,6 +5,7 @@ import type { AuditEvent, AuditSink } from '../redis/audit.js';
 import { isReadOnly } from '../redis/connect.js';
 import { failedError, preconditionError, usageError, RunbookError } from '../errors.js';
 import { scrubText, scrubValue, scrubbedJson } from '../scrub.js';
+import type { Intent } from './step-contract.js';
 import { prepareStateDir, secureDbFiles } from './state-files.js';
 import { selfIdentity, describeIdentity, type ProcessIdentity } from '../hosts/process-identity.js';
 
@@ -323,11 +324,6 @@ export class Store implements AuditSink {
     );
   }
 
-  /** Commands that may change state, sent for a step since a time (the in-doubt window). */
-  writesSince(runId: string, stepId: string, since: number): AuditRow[] {
-    return this.audit(runId, stepId).filter((a) => a.write && a.at >= since);
-  }
-
   /** Record an operator decision or a runner note in the audit log. */
   note(runId: string, stepId: string | undefined, command: string, args: string[] = []): void {
     this.write('note', () =>
@@ -606,6 +602,28 @@ export class Store implements AuditSink {
       count: (r.count as number | null) ?? 1,
       lastAt: (r.last_at as number | null) ?? (r.at as number),
     }));
+  }
+
+  /**
+   * A step's intent, written (and committed) before it acts: the next attempt
+   * of the step, after a crash or a failure, reads it to learn what may
+   * already have happened. Named by the step, so finding it needs no search
+   * of the journal for command text. The detail holds no secret (scrubbed).
+   */
+  recordIntent(runId: string, stepId: string, name: string, detail: Record<string, unknown> = {}): void {
+    this.write('intent', () =>
+      this.db
+        .prepare('INSERT INTO intents (run_id, step_id, at, name, detail_json) VALUES (?,?,?,?,?)')
+        .run(runId, stepId, Date.now(), name, scrubbedJson(detail)),
+    );
+  }
+
+  /** A step's intents recorded at or after `since`, oldest first. */
+  intents(runId: string, stepId: string, since = 0): Intent[] {
+    const rows = this.db
+      .prepare('SELECT at, name, detail_json FROM intents WHERE run_id = ? AND step_id = ? AND at >= ? ORDER BY id')
+      .all(runId, stepId, since) as Array<{ at: number; name: string; detail_json: string }>;
+    return rows.map((r) => ({ at: r.at, name: r.name, detail: JSON.parse(r.detail_json) as Record<string, unknown> }));
   }
 
   /**

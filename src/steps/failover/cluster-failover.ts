@@ -133,9 +133,9 @@ export const clusterFailoverStep: StepKind<Args> = {
     const a = ctx.args;
     const pool = ctx.env.pool(a.cluster);
     if (await isPromoted(ctx)) return { alreadyPromoted: true };
-    const earlier = ctx.inDoubt?.sent.filter((e) => e.command === 'CLUSTER' && e.args[0] === 'FAILOVER').pop();
+    const earlier = ctx.inDoubt?.intents.filter((i) => i.name === 'failover').pop();
     if (earlier) {
-      // The journal says an earlier attempt sent CLUSTER FAILOVER just before the process died.
+      // An earlier attempt was about to send CLUSTER FAILOVER (it may have) when it died or failed.
       // Let it finish (or expire) before sending another: a second one restarts the handshake.
       const settle = earlier.at + MF_TIMEOUT_MS + 1000 - Date.now();
       if (settle > 0) {
@@ -164,6 +164,7 @@ export const clusterFailoverStep: StepKind<Args> = {
       );
     throwIfStopped(ctx.signal);
     const sentAt = Date.now();
+    ctx.intent('failover', { mode: a.mode, replica: a.candidate.address });
     await pool
       .node(a.candidate.address)
       .call('CLUSTER', 'FAILOVER', ...(a.mode === 'default' ? [] : [a.mode.toUpperCase()]));

@@ -105,18 +105,9 @@ function stopCommand(ctx: StepRunContext<DrillArgs>): string | undefined {
   return ctx.args.method === 'kill' ? ctx.env.host(ctx.args.master.address)?.service('kill') : undefined;
 }
 
-/**
- * The stop this step sent in an earlier attempt (the journal is written before
- * sending). Any host command of this step is its kill: it is matched by host,
- * not by text, so an inventory edited since does not hide it.
- */
+/** The stop an earlier attempt of this step was about to send (its intent is recorded first). */
 function earlierStop(ctx: StepRunContext<DrillArgs>): { at: number } | undefined {
-  const host = ctx.env.host(ctx.args.master.address);
-  return ctx.inDoubt?.sent.find(
-    (e) =>
-      (e.command === 'SHUTDOWN' && e.target === ctx.args.master.address) ||
-      (e.command === 'HOST' && host !== undefined && e.target === `host ${host.name}`),
-  );
+  return ctx.inDoubt?.intents.find((i) => i.name === 'stop');
 }
 
 async function replicaInSync(ctx: StepRunContext<DrillArgs>): Promise<string | undefined> {
@@ -219,6 +210,7 @@ async function preconditions(ctx: StepRunContext<DrillArgs>): Promise<Condition[
 async function stopMaster(ctx: StepRunContext<DrillArgs>): Promise<void> {
   const a = ctx.args;
   const pool = ctx.env.pool(a.cluster);
+  ctx.intent('stop', { method: a.method, master: a.master.address });
   if (a.method === 'shutdown') {
     try {
       await pool.node(a.master.address).call('SHUTDOWN');

@@ -148,11 +148,10 @@ export const restartAsReplicaStep: StepKind<Args> = {
     if (!(await answers(pool, a.node.address))) {
       const host = ctx.env.host(a.node.address)!;
       const cmd = host.service('start')!;
-      // A start sent by an attempt that died is waited for, not repeated.
-      const earlier = ctx.inDoubt?.sent.find(
-        (e) => e.command === 'HOST' && e.args[0] === cmd && e.at > Date.now() - a.startTimeoutMs,
-      );
+      // A start an earlier attempt was about to send is waited for, not repeated.
+      const earlier = ctx.inDoubt?.intents.find((i) => i.name === 'start' && i.at > Date.now() - a.startTimeoutMs);
       if (!earlier) {
+        ctx.intent('start', { host: host.name });
         const r = await host.run(cmd, { timeoutMs: a.startTimeoutMs, signal: ctx.signal });
         if (r.exitCode !== 0)
           throw failedError(

@@ -18,16 +18,10 @@ async function startOne(ctx: StepRunContext<Args>, address: string): Promise<voi
   if (await refusesConnections(pool, address)) {
     const host = ctx.env.host(address)!;
     const cmd = host.service('start')!;
-    // A start journaled by an attempt that died is waited for, not repeated at once. The journal
-    // holds the command as shown (passwords redacted), so that is what it is compared with.
-    const earlier = ctx.inDoubt?.sent.some(
-      (e) =>
-        e.command === 'HOST' &&
-        e.target === `host ${host.name}` &&
-        e.args[0] === host.shown(cmd) &&
-        e.at > Date.now() - 30_000,
-    );
+    // A start an earlier attempt was about to send (in the last 30 s) is waited for, not repeated at once.
+    const earlier = ctx.inDoubt?.intents.some((i) => i.name === `start:${address}` && i.at > Date.now() - 30_000);
     if (!earlier) {
+      ctx.intent(`start:${address}`, { host: host.name });
       const r = await host.run(cmd, { timeoutMs: 60_000, signal: ctx.signal });
       ctx.failpoint(`start-sent:${address}`);
       if (r.exitCode !== 0)

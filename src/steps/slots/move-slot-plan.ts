@@ -269,23 +269,20 @@ export const moveSlotPlanStep: StepKind<Args> = {
     if (a.mode === 'consolidate') {
       // Every node, replicas too: each applies its own setting (a replica of an emptied master
       // would otherwise follow the collector). The value found is recorded; a retry finds `no`
-      // where an earlier attempt set it, and the journal says it was `yes` there.
-      const setEarlier = new Set(
-        (ctx.inDoubt?.sent ?? [])
-          .filter(
-            (e) =>
-              e.command === 'CONFIG' &&
-              e.args[0] === 'SET' &&
-              e.args[1] === 'cluster-allow-replica-migration' &&
-              e.args[2] === 'no',
-          )
-          .map((e) => e.target),
+      // where an earlier attempt set it, and that attempt's intent says what it was before.
+      const foundEarlier = new Map(
+        (ctx.inDoubt?.intents ?? [])
+          .filter((i) => i.name === 'replica-migration-off')
+          .map((i) => [String(i.detail.node), String(i.detail.was)]),
       );
       for (const n of a.nodes) {
         const v =
           ((await pool.node(n).call('CONFIG', 'GET', 'cluster-allow-replica-migration')) as string[])[1] ?? 'yes';
-        before[n] = setEarlier.has(n) ? 'yes' : v;
-        if (v !== 'no') await pool.node(n).call('CONFIG', 'SET', 'cluster-allow-replica-migration', 'no');
+        before[n] = foundEarlier.get(n) ?? v;
+        if (v !== 'no') {
+          ctx.intent('replica-migration-off', { node: n, was: v });
+          await pool.node(n).call('CONFIG', 'SET', 'cluster-allow-replica-migration', 'no');
+        }
       }
     } else if (a.mode !== 'rebalance') {
       // The settings the consolidation found are put back at the end: without its record they

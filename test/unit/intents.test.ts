@@ -1,0 +1,144 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Store } from '../../src/engine/store.js';
+import { executeRun, type Prompter } from '../../src/engine/runner.js';
+import type { Plan } from '../../src/engine/plan.js';
+import type { Intent, StepEnv, StepKind, StepKinds, StepRunContext } from '../../src/engine/step-contract.js';
+import { failedError } from '../../src/errors.js';
+import { registerSecret } from '../../src/scrub.js';
+
+// The engine with fake step kinds (no cluster): a step's intents, recorded before it acts,
+// reach its later attempts through ctx.inDoubt, by name, from SQLite.
+
+function store(): Store {
+  const dir = join(mkdtempSync(join(tmpdir(), 'rr-intents-')), 'state');
+  mkdirSync(dir, { mode: 0o700 });
+  return new Store(dir);
+}
+
+/** A plan of the given fake steps, recorded as a run. */
+function recordRun(s: Store, id: string, kinds: string[]): Plan {
+  const plan: Plan = {
+    version: 1,
+    id: `plan-${id}`,
+    runbook: 'fake',
+    runbookHash: 'h',
+    params: {},
+    inventoryFile: '/dev/null',
+    clusters: {},
+    createdAt: new Date().toISOString(),
+    steps: kinds.map((kind, i) => ({ id: `s${i}`, kind, title: kind, args: {}, commands: [] })),
+  };
+  s.createRun(
+    {
+      id,
+      runbook: 'fake',
+      clusters: [],
+      status: 'running',
+      createdAt: Date.now(),
+      pid: process.pid,
+      planJson: JSON.stringify(plan),
+      runbookHash: 'h',
+      inventoryFile: '/dev/null',
+    },
+    plan.steps.map((st, idx) => ({ stepId: st.id, idx, kind: st.kind, title: st.title })),
+    false,
+  );
+  return plan;
+}
+
+const fake = (kind: string, run: (ctx: StepRunContext<unknown>) => Promise<unknown>): StepKind => ({
+  kind,
+  summary: kind,
+  params: {},
+  resolve: () => ({}),
+  title: () => kind,
+  commands: () => [],
+  check: async () => [],
+  run,
+  verify: async () => [],
+});
+
+const retrying: Prompter = { confirmStep: async () => 'continue', onFailure: async () => 'retry' };
+const env = {} as StepEnv;
+
+test('an intent recorded before a step fails reaches its retry by name, with its detail; the first attempt sees none', async () => {
+  const s = store();
+  const seen: Array<Intent[] | undefined> = [];
+  const kinds: StepKinds = new Map([
+    [
+      'act-once',
+      fake('act-once', async (ctx) => {
+        seen.push(ctx.inDoubt?.intents);
+        if (ctx.inDoubt?.intents.some((i) => i.name === 'flip')) return { flipped: 'earlier' };
+        ctx.intent('flip', { node: '127.0.0.1:7000', was: 'yes' });
+        throw failedError('E_FAKE', 'died after recording its intent');
+      }),
+    ],
+  ]);
+  const plan = recordRun(s, 'r1', ['act-once']);
+  const out = await executeRun({
+    store: s,
+    runId: 'r1',
+    plan,
+    env,
+    kinds,
+    prompter: retrying,
+    allowDestructive: false,
+    stop: new AbortController().signal,
+  });
+  assert.equal(out.status, 'succeeded', out.error);
+  assert.equal(seen.length, 2);
+  assert.equal(seen[0], undefined, 'the first attempt has no past');
+  assert.deepEqual(
+    seen[1]!.map((i) => [i.name, i.detail]),
+    [['flip', { node: '127.0.0.1:7000', was: 'yes' }]],
+  );
+  assert.deepEqual(s.steps('r1')[0]!.output, { flipped: 'earlier' });
+  s.close();
+});
+
+test("intents are the step's own: another step of the run does not see them, and a secret in a detail is not stored", async () => {
+  const s = store();
+  const secret = 'hunter2-intent-secret';
+  // As the inventory's loader does with every password it resolves.
+  registerSecret(secret);
+  let other: Intent[] | undefined = [];
+  const kinds: StepKinds = new Map([
+    [
+      'records',
+      fake('records', async (ctx) => {
+        ctx.intent('start', { command: `redis-server --requirepass ${secret}` });
+        return {};
+      }),
+    ],
+    [
+      'reads',
+      fake('reads', async (ctx) => {
+        other = ctx.inDoubt?.intents;
+        return {};
+      }),
+    ],
+  ]);
+  const plan = recordRun(s, 'r2', ['records', 'reads']);
+  const out = await executeRun({
+    store: s,
+    runId: 'r2',
+    plan,
+    env,
+    kinds,
+    allowDestructive: false,
+    stop: new AbortController().signal,
+  });
+  assert.equal(out.status, 'succeeded', out.error);
+  assert.equal(other, undefined, 'the second step has no intents of its own');
+  const stored = s.intents('r2', 's0');
+  assert.equal(stored.length, 1);
+  assert.ok(!JSON.stringify(stored).includes(secret), JSON.stringify(stored));
+  const raw = s.db.prepare('SELECT detail_json FROM intents').all() as Array<{ detail_json: string }>;
+  assert.ok(raw.every((r) => !r.detail_json.includes(secret)));
+  s.close();
+});
