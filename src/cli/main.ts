@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { RunbookError, exitCodeFor, messageOf, EXIT, usageError, preconditionError } from '../errors.js';
+import { RunbookError, exitCodeFor, messageOf, EXIT, usageError } from '../errors.js';
 import { listRunbooks, loadRunbook, resolveParams, stepKnobs } from '../engine/runbook.js';
 import { preparePlan } from '../engine/prepare.js';
 import { planRefused } from '../engine/plan.js';
@@ -10,7 +10,8 @@ import { checkCluster, renderCheck } from '../redis/check.js';
 import { sandboxUp, sandboxDown, sandboxStatus } from '../sandbox/sandbox.js';
 import { Session, writePlanFile } from './session.js';
 import { renderPlan, renderRuns, renderShow, table } from './render.js';
-import { runCommand, resumeCommand, assertNotActive } from './run-command.js';
+import { runCommand, resumeCommand } from './run-command.js';
+import { unfinishedRun } from '../engine/lifecycle.js';
 import { stateDirFrom } from './state-dir.js';
 import { Cleanup } from '../engine/cleanup.js';
 import { stopLeftoverShake, type ShakeRecord } from '../data/engines/shake-session.js';
@@ -278,11 +279,7 @@ program
   .action(async (id: string, o: { force?: boolean }) => {
     const s = Session.from(globals());
     try {
-      const run = s.store.getRun(id);
-      if (!run) throw usageError('E_RUN_UNKNOWN', `no run ${id}`, 'list runs with `redis-runbook runs`');
-      if (run.status === 'succeeded' || run.status === 'aborted' || run.status === 'refused')
-        throw preconditionError('E_RUN_FINISHED', `run ${id} is already ${run.status}`, 'nothing to abort');
-      assertNotActive(s.store, run, o.force, 'abort');
+      const run = unfinishedRun(s.store, id, s.stateDir, o.force, 'abort');
       s.store.note(id, undefined, 'OPERATOR-ABORT', [o.force ? 'abort command, --force' : 'abort command']);
       // What the run left behind, from its cleanup registry. The one thing sent to Redis: a
       // setting the run changed (a scan sync's notify-keyspace-events) is set back, journaled.

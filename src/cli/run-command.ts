@@ -2,22 +2,13 @@ import { Cleanup } from '../engine/cleanup.js';
 import { randomBytes } from 'node:crypto';
 import { loadRunbook, resolveParams, clustersOf } from '../engine/runbook.js';
 import { buildPlan, planRefused, type Plan } from '../engine/plan.js';
-import { discover, evaluatePreconditions, assertNoDrift } from '../engine/prepare.js';
+import { discover, evaluatePreconditions } from '../engine/prepare.js';
 import { executeRun, type RunnerEvent } from '../engine/runner.js';
-import { describeDrift, type Topology } from '../redis/topology.js';
-import { preconditionError, usageError, EXIT } from '../errors.js';
+import { usageError, EXIT } from '../errors.js';
 import { Session, readPlanFile } from './session.js';
-import type { ClusterNodes, RunRow, Store } from '../engine/store.js';
-import {
-  assertNotForeign,
-  assertInventoryPinned,
-  assertSameToolVersion,
-  planDifferences,
-  sealStatus,
-  tampered,
-} from '../engine/plan-seal.js';
+import type { ClusterNodes } from '../engine/store.js';
 import { assertDistinct, clusterNodes } from '../engine/cluster-identity.js';
-import { selfIdentity, processState, describeIdentity } from '../hosts/process-identity.js';
+import { acceptSavedPlan, takeOverForResume } from '../engine/lifecycle.js';
 import { terminalPrompter } from './prompter.js';
 import { renderConditions } from './render.js';
 import { bold, dim, green, red, yellow } from './style.js';
@@ -74,60 +65,14 @@ export async function runCommand(
     const readEnv = session.env(inv, 'read-only');
     let nodes: ClusterNodes;
     if (saved) {
-      // A saved plan is executed only if it is exactly what `plan` made here (plan-seal.ts).
-      const seal = sealStatus(saved, session.stateDir);
-      assertNotForeign(saved, seal, session.stateDir);
-      // Signed here, so its version is the one that made it (an edited one is refused as tampered below).
-      if (seal === 'ok') assertSameToolVersion(saved);
-      if (saved.runbookHash !== rb.hash)
-        throw preconditionError(
-          'E_RUNBOOK_CHANGED',
-          `runbook ${rb.name} changed since the plan was made`,
-          'make a new plan and review it',
-        );
-      assertInventoryPinned(saved, inv.file);
-      const used = session.store.listRuns().find((r) => (JSON.parse(r.planJson) as Plan).id === saved.id);
-      if (used)
-        throw preconditionError(
-          'E_PLAN_USED',
-          `plan ${saved.id} was already executed by run ${used.id}`,
-          'a saved plan is single-use: make a new plan',
-        );
-      const live = await discover(rb, saved.params, readEnv);
-      assertNoDrift(saved, live, (name, t) => describeDrift(structureTopology(saved, name), t));
-      nodes = await clusterNodes(rb, saved.params, readEnv, live);
-      assertDistinct(rb, saved.params, nodes);
-      // Resolve the runbook again, as of the plan's own time (file names derive from it), against the live topology.
-      let fresh: Plan;
-      try {
-        const pinned = Object.fromEntries(
-          Object.entries(live).map(([name, t]) => [
-            name,
-            { ...t, takenAt: saved.clusters[name]?.takenAt ?? t.takenAt },
-          ]),
-        );
-        fresh = buildPlan(rb, saved.params, saved.inventoryFile, pinned, new Date(saved.createdAt), readEnv);
-      } catch (err) {
-        if (seal === 'ok') throw err;
-        throw tampered(saved, `its parameters do not resolve (${(err as Error).message})`);
-      }
-      const differences = planDifferences(saved, fresh, { structuralOnly: seal === 'ok' });
-      if (differences.length && seal === 'ok') {
-        throw preconditionError(
-          'E_PLAN_DRIFT',
-          `the cluster changed since the plan was made (${saved.createdAt}) in a way that changes the plan: ${differences.join('; ')}`,
-          `make a new plan with \`redis-runbook plan ${saved.runbook} ...\` and review it`,
-        );
-      }
-      if (differences.length) throw tampered(saved, differences.join('; '));
-      if (seal !== 'ok')
-        throw tampered(
-          saved,
-          seal === 'unsigned'
-            ? 'it has no signature (made by an older version, or the signature was removed)'
-            : 'its signature does not match its content (a field outside the steps was changed: parameters, clusters, ids or times)',
-        );
-      plan = saved;
+      ({ plan, nodes } = await acceptSavedPlan({
+        saved,
+        rb,
+        inventoryFile: inv.file,
+        store: session.store,
+        stateDir: session.stateDir,
+        env: readEnv,
+      }));
     } else {
       const params = resolveParams(rb, flags.param);
       const live = await discover(rb, params, readEnv);
@@ -217,38 +162,8 @@ export async function resumeCommand(
 ): Promise<number> {
   const session = Session.from(flags);
   try {
-    const run = session.store.getRun(runId);
-    if (!run)
-      throw usageError(
-        'E_RUN_UNKNOWN',
-        `no run ${runId} in ${session.stateDir}`,
-        'list runs with `redis-runbook runs`',
-      );
-    if (run.status === 'succeeded' || run.status === 'aborted' || run.status === 'refused') {
-      throw preconditionError(
-        'E_RUN_FINISHED',
-        `run ${runId} has already ${run.status === 'refused' ? 'been refused' : run.status}`,
-        'start a new run',
-      );
-    }
-    assertNotActive(session.store, run, flags.force, 'resume');
-    // Two resumes at once (an operator and a script): only one may drive the run.
-    if (!session.store.claim(runId, run))
-      throw preconditionError(
-        'E_RUN_ACTIVE',
-        `run ${runId} was just taken over by another process`,
-        'let that one finish',
-      );
-    const rb = loadRunbook(run.runbook, stepKinds);
-    if (rb.hash !== run.runbookHash) {
-      throw preconditionError(
-        'E_RUNBOOK_CHANGED',
-        `runbook ${rb.name} changed since run ${runId} started (${run.runbookHash} -> ${rb.hash})`,
-        'restore the runbook as it was, or abort the run and start a new one',
-      );
-    }
+    const { run, rb, plan } = takeOverForResume(session.store, runId, session.stateDir, flags.force, stepKinds);
     const isGuided = guided(flags);
-    const plan = JSON.parse(run.planJson) as Plan;
     console.log(`run ${bold(runId)}: resuming ${run.runbook} (was ${run.status})`);
     session.store.note(runId, undefined, 'RESUME', [`pid ${process.pid}`, isGuided ? 'guided' : '--yes']);
     return await execute(
@@ -263,44 +178,6 @@ export async function resumeCommand(
     );
   } finally {
     await session.close();
-  }
-}
-
-/**
- * Refuse to take over (resume) or give up (abort) a run that its recorded
- * owner is still executing. The owner is a pid with its start time and host:
- * a pid that now belongs to another process does not count as the owner.
- * A run owned by a process on another host cannot be checked from here; it is
- * refused, naming that host, unless the operator passes --force after
- * making sure that process is gone.
- */
-export function assertNotActive(store: Store, run: RunRow, force: boolean | undefined, what: 'resume' | 'abort'): void {
-  if (run.status !== 'running' && run.status !== 'waiting') return;
-  const owner = store.owner(run);
-  if (!owner) return;
-  const me = selfIdentity();
-  if (
-    owner.pid === me.pid &&
-    (!owner.host || owner.host === me.host) &&
-    (owner.startTime ?? me.startTime) === me.startTime
-  )
-    return;
-  const state = processState(owner);
-  if (state === 'alive') {
-    throw preconditionError(
-      'E_RUN_ACTIVE',
-      `run ${run.id} is still being executed by process ${owner.pid}`,
-      what === 'resume'
-        ? 'wait for it, or stop it with Ctrl-C there'
-        : 'stop it there with Ctrl-C (it stops at a safe point), then abort',
-    );
-  }
-  if (state === 'other-host' && !force) {
-    throw preconditionError(
-      'E_RUN_OTHER_HOST',
-      `run ${run.id} is recorded as ${run.status} by ${describeIdentity(owner)}, not this host (${me.host}): whether that process still runs cannot be seen from here`,
-      `stop it on ${owner.host} (Ctrl-C there), or, if it is certainly gone, pass --force to \`${what}\``,
-    );
   }
 }
 
@@ -429,28 +306,6 @@ function printEvent(e: RunnerEvent, isGuided: boolean): void {
       console.log(red(`    failed: ${e.error}`));
       break;
   }
-}
-
-/** A topology-shaped value from a saved plan's structure, to describe drift in words. */
-function structureTopology(plan: Plan, name: string): Topology {
-  const c = plan.clusters[name]!;
-  return {
-    cluster: name,
-    takenAt: c.takenAt,
-    seed: '',
-    nodeTimeoutMs: 0,
-    fingerprint: c.fingerprint,
-    nodes: c.structure.map((n) => ({
-      id: n.id,
-      address: n.address,
-      role: n.role,
-      masterId: n.masterId,
-      flags: [],
-      slots: n.slots.map(([a, b]) => [a, b] as const),
-      configEpoch: 0,
-      reachable: true,
-    })),
-  };
 }
 
 /** A step's output on one line; the whole of it is in `show --json`. */

@@ -214,7 +214,7 @@ test('a failed up (a link in the way) is cleaned up by down: no namespace, link 
       '--hosts',
       '2',
       '--base-port',
-      '11300',
+      '11620',
       '--keys',
       '0',
     ]);

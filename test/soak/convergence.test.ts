@@ -11,7 +11,8 @@ import {
 
 // The soak behind "every topology change ends only when every node agrees": each
 // scenario of test/e2e/convergence.test.ts, SOAK_RUNS times in a row (default 10),
-// unattended, with a writer working. `npm run test:soak`. Prints a table.
+// unattended, with a writer working, on ports of its own (the e2e bases + 200).
+// `npm run test:soak`. Prints a table.
 
 const RUNS = Number(process.env.SOAK_RUNS ?? 10);
 const rows: string[] = [];
@@ -38,14 +39,14 @@ async function soak(name: string, scenario: () => Promise<ScenarioResult>): Prom
 }
 
 test(`decommission moveSlots=true under load, ${RUNS} runs in a row`, () =>
-  soak('decommission moveSlots=true', () => decommissionUnderLoad(9440)));
-test(`rebalance under load, ${RUNS} runs in a row`, () => soak('rebalance', () => rebalanceUnderLoad(9450)));
+  soak('decommission moveSlots=true', () => decommissionUnderLoad(9640)));
+test(`rebalance under load, ${RUNS} runs in a row`, () => soak('rebalance', () => rebalanceUnderLoad(9650)));
 test(`manual failover + fail-back under load, ${RUNS} runs in a row`, () =>
-  soak('manual-failover + fail-back', () => failoverUnderLoad(9480)));
+  soak('manual-failover + fail-back', () => failoverUnderLoad(9680)));
 test(`drill (SHUTDOWN, restore) under load, ${RUNS} runs in a row`, () =>
-  soak('failover-drill + restore', () => drillUnderLoad(9490)));
+  soak('failover-drill + restore', () => drillUnderLoad(9690)));
 test(`consolidate-and-reshard under load, ${RUNS} runs in a row`, () =>
-  soak('consolidate-and-reshard', () => consolidateUnderLoad(9400)));
+  soak('consolidate-and-reshard', () => consolidateUnderLoad(9600)));
 
 test.after(() => {
   console.log(

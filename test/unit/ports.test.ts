@@ -69,8 +69,9 @@ test('every file the table names exists', () => {
 });
 
 /**
- * Where a file names a port it starts something on (or must find free). Group 1 holds the port, or a
- * list of them; `notUnit`: not applied under test/unit, whose addresses are data for pure functions.
+ * Where a file names a port it starts something on (or must find free). The groups hold the port or
+ * a list of ports (a port constant: its name first, kept only if it names a port); `notUnit`: not
+ * applied under test/unit, whose addresses are data for pure functions.
  */
 const PATTERNS: ReadonlyArray<{ what: string; re: RegExp; notUnit?: boolean }> = [
   { what: 'a port constant', re: /\b(?:const|let)\s+(\w+)\s*=\s*(\d[\d_]*|\[\s*\d[\d_,\s]*\])\s*;/g },
