@@ -1,8 +1,10 @@
 /**
- * Runs the redis-runbook CLI as a child process, as an operator would, and
- * measures it: wall time, the process's exact peak RSS (ru_maxrss written at
- * exit by rss-probe.js, preloaded with --import), and its RSS sampled from
- * /proc every 200 ms, so a run's steps can each be given their own peak.
+ * Runs the redis-runbook CLI as a child process, as an operator would (the
+ * measured runs through bin/redis-runbook, the command npm installs, with its
+ * heap bound), and measures it: wall time, the process's exact peak RSS
+ * (ru_maxrss written at exit by rss-probe.js, preloaded with --import through
+ * NODE_OPTIONS), and its RSS sampled from /proc every 200 ms, so a run's
+ * steps can each be given their own peak.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
@@ -10,6 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../bin/redis-runbook', import.meta.url));
 const PROBE = new URL('./rss-probe.js', import.meta.url).href;
 
 export interface Measured {
@@ -22,10 +25,10 @@ export interface Measured {
 }
 
 export class Runner {
-  /** `nodeArgs`: flags for the measured runner's node (e.g. a heap limit). */
+  /** `heapMb`: the bound bin/redis-runbook gives the heap (REDIS_RUNBOOK_MAX_HEAP_MB; 0: none); default its own. */
   constructor(
     readonly home: string,
-    private readonly nodeArgs: string[] = [],
+    private readonly heapMb?: number,
   ) {}
 
   private env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -41,8 +44,10 @@ export class Runner {
   async measured(args: string[]): Promise<Measured> {
     const rssFile = join(this.home, `rss-${process.pid}-${Date.now()}`);
     const t0 = Date.now();
-    const child = spawn(process.execPath, [...this.nodeArgs, '--import', PROBE, CLI, ...args], {
-      env: this.env({ RR_BENCH_RSS_FILE: rssFile }),
+    const heap: Record<string, string> =
+      this.heapMb === undefined ? {} : { REDIS_RUNBOOK_MAX_HEAP_MB: String(this.heapMb) };
+    const child = spawn(BIN, args, {
+      env: this.env({ RR_BENCH_RSS_FILE: rssFile, NODE_OPTIONS: `--import=${PROBE}`, ...heap }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
