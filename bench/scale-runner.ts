@@ -8,7 +8,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -47,7 +47,13 @@ export class Runner {
     const heap: Record<string, string> =
       this.heapMb === undefined ? {} : { REDIS_RUNBOOK_MAX_HEAP_MB: String(this.heapMb) };
     const child = spawn(BIN, args, {
-      env: this.env({ RR_BENCH_RSS_FILE: rssFile, NODE_OPTIONS: `--import=${PROBE}`, ...heap }),
+      env: this.env({
+        RR_BENCH_RSS_FILE: rssFile,
+        NODE_OPTIONS: `--import=${PROBE}`,
+        // The command's `node` is this one, as for the unmeasured runs.
+        PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`,
+        ...heap,
+      }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -5,6 +5,7 @@ import { compilePlan, position, type PhaseResult, type StepInput } from './machi
 import type { Plan, StepInstance } from './plan.js';
 import type { RunStatus, StepStatus, Store } from './store.js';
 import { failpoint, stepFailpoint } from './failpoint.js';
+import { JOURNAL_ONLY } from './schema.js';
 
 export type StepDecision = 'continue' | 'skip' | 'abort';
 export type FailureDecision = 'retry' | 'skip' | 'abort';
@@ -167,6 +168,7 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
     }
     try {
       const kind = kindOf(o.kinds, step.kind, plan.runbook);
+      assertPastReadable(store, runId, step.id);
       const output = await kind.run(ctxFor(step.id));
       // A step that changed a topology is done when every node agrees on it, not when
       // the nodes it spoke to do: the next step must not act on a cluster still moving.
@@ -418,4 +420,23 @@ function ownershipLost(err: unknown): boolean {
 function describe(err: unknown): string {
   if (err instanceof RunbookError) return `${err.code}: ${err.message}${err.remedy ? ` (fix: ${err.remedy})` : ''}`;
   return messageOf(err);
+}
+
+/**
+ * A step of a run that an older redis-runbook left unfinished, and that had
+ * already sent commands, has its past in the journal only: that version kept
+ * no intents, and this one reads none from the journal. Acting without it
+ * could send a failover or a start twice, or put back the wrong setting.
+ */
+function assertPastReadable(store: Store, runId: string, stepId: string): void {
+  if (!store.getState<boolean>(runId, JOURNAL_ONLY)) return;
+  if (store.intents(runId, stepId).length) return;
+  const acted = store.audit(runId, stepId).filter((a) => a.write && a.target !== 'operator');
+  if (!acted.length) return;
+  throw failedError(
+    'E_IN_DOUBT_OLDER_RUN',
+    `step ${stepId} of run ${runId}, started by an older redis-runbook, already sent ${acted.length} command(s) ` +
+      `(${[...new Set(acted.map((a) => a.command))].join(', ')}); this version cannot read what they did`,
+    'finish the run with the redis-runbook version that started it, or abort it and look at the cluster',
+  );
 }

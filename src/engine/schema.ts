@@ -21,6 +21,9 @@ const addColumn = (db: Database.Database, table: string, column: string, decl: s
   if (!columns(db, table).has(column)) db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${decl}`);
 };
 
+/** The run_state key migration 4 sets on runs an older version left unfinished. */
+export const JOURNAL_ONLY = 'journal-only-past';
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -78,6 +81,11 @@ export const MIGRATIONS: readonly Migration[] = [
         id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT NOT NULL, at INTEGER NOT NULL,
         name TEXT NOT NULL, detail_json TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS intents_step ON intents(run_id, step_id, id);
+      -- A run left unfinished by a version that kept no intents: its steps' past is in the
+      -- journal only, which this version does not read (runner.ts refuses to act on it).
+      INSERT OR IGNORE INTO run_state (run_id, key, value_json, updated_at)
+        SELECT id, '${JOURNAL_ONLY}', 'true', CAST(strftime('%s','now') AS INTEGER) * 1000 FROM runs
+        WHERE status NOT IN ('succeeded', 'aborted', 'refused');
     `),
   },
 ];

@@ -166,7 +166,6 @@ test('the rebalance runbook evens out an uneven cluster with the fewest moves, a
   assert.match(again.stdout, /is balanced .*nothing moves/);
 });
 
-// Last in this file: it kills a master.
 test("the test writers' cluster client: an ASKING cut off by the client dropping the importing node's connection is not an unhandled rejection", async () => {
   // ioredis sends ASKING on an ASK redirection and leaves its promise unhandled; the
   // chaos suite's writers met it mid-consolidation (see test/support/ioredis-asking.ts).
@@ -209,6 +208,7 @@ test("the test writers' cluster client: an ASKING cut off by the client dropping
   }
 });
 
+// Last in this file: it kills a master.
 test('a receiving master that went away between two moves fails the move with E_NODE_LOST (the open-slot remedy), not a plea to check the inventory', async () => {
   const slot = (
     await Promise.all(

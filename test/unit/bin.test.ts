@@ -27,14 +27,25 @@ function heapLimitMb(env: Record<string, string>): number {
   return Number(readFileSync(out, 'utf8'));
 }
 
-test('bin/redis-runbook gives the CLI a heap of 192 MB by default; REDIS_RUNBOOK_MAX_HEAP_MB changes it, 0 leaves V8 its own', () => {
+test("bin/redis-runbook gives the CLI a heap of 192 MB by default; REDIS_RUNBOOK_MAX_HEAP_MB changes it, 0 leaves V8 its own, and so does an operator's NODE_OPTIONS", () => {
   const dflt = heapLimitMb({});
   // heap_size_limit is the old space given plus the young generation.
   assert.ok(dflt >= 192 && dflt < 260, `default limit ${dflt} MB`);
   const more = heapLimitMb({ REDIS_RUNBOOK_MAX_HEAP_MB: '512' });
   assert.ok(more >= 512 && more < 580, `limit with 512: ${more} MB`);
+  // V8's own limit depends on the machine's memory: what a plain node reports here.
+  const plain = spawnSync(
+    process.execPath,
+    ['-p', "require('node:v8').getHeapStatistics().heap_size_limit / 1048576"],
+    {
+      encoding: 'utf8',
+    },
+  );
   const v8own = heapLimitMb({ REDIS_RUNBOOK_MAX_HEAP_MB: '0' });
-  assert.ok(v8own > 1000, `V8's own limit: ${v8own} MB`);
+  assert.equal(v8own, Number(plain.stdout.trim()), "0 leaves V8's own limit");
+  // An operator's own --max-old-space-size in NODE_OPTIONS decides.
+  const theirs = heapLimitMb({ NODE_OPTIONS: `--max-old-space-size=400 --import=${probe}` });
+  assert.ok(theirs >= 400 && theirs < 470, `limit with NODE_OPTIONS 400: ${theirs} MB`);
 });
 
 test('a REDIS_RUNBOOK_MAX_HEAP_MB that is not a number is a usage error (exit 2) naming it, and nothing runs', () => {

@@ -7,6 +7,7 @@ import { Store } from '../../src/engine/store.js';
 import { executeRun, type Prompter } from '../../src/engine/runner.js';
 import type { Plan } from '../../src/engine/plan.js';
 import type { Intent, StepEnv, StepKind, StepKinds, StepRunContext } from '../../src/engine/step-contract.js';
+import { JOURNAL_ONLY } from '../../src/engine/schema.js';
 import { failedError } from '../../src/errors.js';
 import { registerSecret } from '../../src/scrub.js';
 
@@ -141,4 +142,60 @@ test("intents are the step's own: another step of the run does not see them, and
   const raw = s.db.prepare('SELECT detail_json FROM intents').all() as Array<{ detail_json: string }>;
   assert.ok(raw.every((r) => !r.detail_json.includes(secret)));
   s.close();
+});
+
+test('a run an older version left unfinished: a step that had sent commands is refused (E_IN_DOUBT_OLDER_RUN), one that had not runs', async () => {
+  const s = store();
+  const ran: string[] = [];
+  const kinds: StepKinds = new Map([
+    [
+      'acts',
+      fake('acts', async (ctx) => {
+        ran.push(ctx.stepId);
+        return {};
+      }),
+    ],
+  ]);
+  const plan = recordRun(s, 'r3', ['acts', 'acts']);
+  // As migration 4 leaves such a run: marked, its first step's commands in the journal only.
+  s.setState('r3', JOURNAL_ONLY, true);
+  s.db
+    .prepare(
+      'INSERT INTO audit (run_id, step_id, at, target, command, args_json, duration_ms, ok, write) VALUES (?,?,?,?,?,?,?,?,?)',
+    )
+    .run('r3', 's0', Date.now(), '127.0.0.1:7001', 'CLUSTER', '["FAILOVER"]', 1, 1, 1);
+  const aborting: Prompter = { confirmStep: async () => 'continue', onFailure: async () => 'abort' };
+  const out = await executeRun({
+    store: s,
+    runId: 'r3',
+    plan,
+    env,
+    kinds,
+    prompter: aborting,
+    allowDestructive: false,
+    stop: new AbortController().signal,
+  });
+  assert.equal(out.status, 'aborted');
+  assert.deepEqual(ran, [], 'the step that had acted was not run again');
+  assert.match(
+    s.steps('r3')[0]!.error ?? '',
+    /E_IN_DOUBT_OLDER_RUN: step s0 of run r3, .*already sent 1 command\(s\) \(CLUSTER\)/,
+  );
+  // The same run without the journal row: its step runs.
+  const s2 = store();
+  const plan2 = recordRun(s2, 'r4', ['acts']);
+  s2.setState('r4', JOURNAL_ONLY, true);
+  const out2 = await executeRun({
+    store: s2,
+    runId: 'r4',
+    plan: plan2,
+    env,
+    kinds,
+    allowDestructive: false,
+    stop: new AbortController().signal,
+  });
+  assert.equal(out2.status, 'succeeded', out2.error);
+  assert.deepEqual(ran, ['s0']);
+  s.close();
+  s2.close();
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Store } from '../../src/engine/store.js';
-import { MIGRATIONS, SCHEMA_VERSION } from '../../src/engine/schema.js';
+import { JOURNAL_ONLY, MIGRATIONS, SCHEMA_VERSION } from '../../src/engine/schema.js';
 import { RunbookError } from '../../src/errors.js';
 
 // A state.db written by redis-runbook 0.1.0 before the schema had a version: one finished
@@ -67,6 +67,28 @@ test('a state.db made by 0.1.0 (unversioned) opens, is brought to the schema ver
     assert.ok(again.audit(id).some((e) => e.command === 'NOTE'));
   } finally {
     again.close();
+  }
+});
+
+test('migration 4 marks a run the older version left unfinished (its past is in the journal only), and no finished run', () => {
+  const dir = stateDir(FIXTURE);
+  // The fixture's run, as if it had been cut off: failed, not succeeded.
+  const raw = new Database(join(dir, 'state.db'));
+  raw.prepare("UPDATE runs SET status = 'failed'").run();
+  raw.close();
+  const s = new Store(dir);
+  try {
+    const run = s.listRuns()[0]!;
+    assert.equal(s.getState<boolean>(run.id, JOURNAL_ONLY), true);
+  } finally {
+    s.close();
+  }
+  const finished = stateDir(FIXTURE);
+  const s2 = new Store(finished);
+  try {
+    assert.equal(s2.getState(s2.listRuns()[0]!.id, JOURNAL_ONLY), undefined);
+  } finally {
+    s2.close();
   }
 });
 
