@@ -16,7 +16,12 @@ export interface ProcessIdentity {
   host: string;
 }
 
-/** The start time of a live process, or undefined if there is none with this pid (or no /proc). */
+/**
+ * The start time of a live process, or undefined if there is none with this
+ * pid (or no /proc). A zombie (exited, not yet reaped by its parent) is not
+ * live: it keeps its pid and start time but has no command line and can do
+ * nothing, and a process whose parent died may stay one for a while.
+ */
 export function startTimeOf(pid: number): string | undefined {
   let stat: string;
   try {
@@ -27,6 +32,7 @@ export function startTimeOf(pid: number): string | undefined {
   // Field 2 (comm) is in parentheses and may hold spaces or ')': the fields after it start at the last ')'.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // rest[0] is field 3 (state), so field 22 is rest[19].
+  if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
   const v = rest[19];
   return v && /^\d+$/.test(v) ? v : undefined;
 }

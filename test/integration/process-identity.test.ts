@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import Database from 'better-sqlite3';
 import { Store } from '../../src/engine/store.js';
@@ -77,6 +77,25 @@ test('process identity: start time from /proc, and a pid whose start time differ
   assert.equal(processState({ pid: sleep.pid!, startTime: start, host: hostname() }), 'alive');
   assert.equal(processState({ pid: sleep.pid!, startTime: String(Number(start) + 1), host: hostname() }), 'gone');
   assert.equal(processState({ pid: sleep.pid!, startTime: start, host: 'elsewhere' }), 'other-host');
+});
+
+test('process identity: a zombie (exited, its parent not reaping it) is gone, not a live process that differs', async () => {
+  // The shell starts a short sleep, then becomes a long one that never waits: the short
+  // one exits into a zombie, as a child does whose parent died and was not yet reaped.
+  const sh = spawn('sh', ['-c', 'sleep 0.2 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  children.push(sh);
+  const pid = Number(await new Promise<string>((r) => sh.stdout!.once('data', (d: Buffer) => r(String(d).trim()))));
+  const start = startTimeOf(pid);
+  assert.match(start ?? '', /^\d+$/, 'the short sleep runs at first');
+  for (let i = 0; i < 100 && !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); i++)
+    await new Promise((r) => setTimeout(r, 20));
+  assert.match(readFileSync(`/proc/${pid}/stat`, 'utf8'), /\) Z /, 'it is a zombie now');
+  assert.equal(startTimeOf(pid), undefined);
+  assert.equal(processState({ pid, startTime: start, host: hostname() }), 'gone');
+  assert.equal(
+    await stopLeftoverShake({ pid, startTime: start, host: hostname(), conf: '/x/shake.toml' }, () => {}),
+    'none',
+  );
 });
 
 test('abort: a recorded owner whose pid now belongs to another process is not alive; the run is aborted', async () => {
