@@ -149,7 +149,7 @@ export function takeOverForResume(
  * refused, naming that host, unless the operator passes --force after
  * making sure that process is gone.
  */
-export function assertNotActive(store: Store, run: RunRow, force: boolean | undefined, what: 'resume' | 'abort'): void {
+function assertNotActive(store: Store, run: RunRow, force: boolean | undefined, what: 'resume' | 'abort'): void {
   if (run.status !== 'running' && run.status !== 'waiting') return;
   const owner = store.owner(run);
   if (!owner) return;

@@ -431,7 +431,7 @@ function describe(err: unknown): string {
 function assertPastReadable(store: Store, runId: string, stepId: string): void {
   if (!store.getState<boolean>(runId, JOURNAL_ONLY)) return;
   if (store.intents(runId, stepId).length) return;
-  const acted = store.audit(runId, stepId).filter((a) => a.write && a.target !== 'operator');
+  const acted = store.audit(runId, stepId).filter((a) => a.write);
   if (!acted.length) return;
   throw failedError(
     'E_IN_DOUBT_OLDER_RUN',

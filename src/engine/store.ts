@@ -618,11 +618,11 @@ export class Store implements AuditSink {
     );
   }
 
-  /** A step's intents recorded at or after `since`, oldest first. */
-  intents(runId: string, stepId: string, since = 0): Intent[] {
+  /** A step's intents, oldest first. */
+  intents(runId: string, stepId: string): Intent[] {
     const rows = this.db
-      .prepare('SELECT at, name, detail_json FROM intents WHERE run_id = ? AND step_id = ? AND at >= ? ORDER BY id')
-      .all(runId, stepId, since) as Array<{ at: number; name: string; detail_json: string }>;
+      .prepare('SELECT at, name, detail_json FROM intents WHERE run_id = ? AND step_id = ? ORDER BY id')
+      .all(runId, stepId) as Array<{ at: number; name: string; detail_json: string }>;
     return rows.map((r) => ({ at: r.at, name: r.name, detail: JSON.parse(r.detail_json) as Record<string, unknown> }));
   }
 

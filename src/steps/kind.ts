@@ -1,9 +1,10 @@
 import { failedError } from '../errors.js';
-import type { Condition, PlanHosts, PlannedCommand } from '../engine/step-contract.js';
+import type { Condition, Intent, PlanHosts, PlannedCommand, StepRunContext } from '../engine/step-contract.js';
 
 // The contract itself is the engine's (engine/step-contract.ts); step kinds import it from here.
 export type {
   Condition,
+  Intent,
   KindParam,
   PlanHosts,
   PlannedCommand,
@@ -84,4 +85,14 @@ export async function waitFor<T>(
     if (Date.now() >= deadline) return undefined;
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 50));
   }
+}
+
+/**
+ * The newest intent named `name` that an earlier attempt of this step
+ * recorded (`ctx.intent`, written before it acted), if it is younger than
+ * `withinMs`: what a retry or a resume must reckon with before acting again.
+ */
+export function earlierIntent(ctx: StepRunContext<unknown>, name: string, withinMs = Infinity): Intent | undefined {
+  const since = Date.now() - withinMs;
+  return ctx.inDoubt?.intents.filter((i) => i.name === name && i.at > since).at(-1);
 }

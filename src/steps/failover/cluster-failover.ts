@@ -4,6 +4,7 @@ import { replicationOf, type FailoverPair } from '../../redis/failover.js';
 import { answers } from '../../redis/node-state.js';
 import { deferredUntilFailover, failoverArgs, FAILOVER_PARAMS } from '../args.js';
 import {
+  earlierIntent,
   cond,
   fail,
   pass,
@@ -133,7 +134,7 @@ export const clusterFailoverStep: StepKind<Args> = {
     const a = ctx.args;
     const pool = ctx.env.pool(a.cluster);
     if (await isPromoted(ctx)) return { alreadyPromoted: true };
-    const earlier = ctx.inDoubt?.intents.filter((i) => i.name === 'failover').pop();
+    const earlier = earlierIntent(ctx, 'failover');
     if (earlier) {
       // An earlier attempt was about to send CLUSTER FAILOVER (it may have) when it died or failed.
       // Let it finish (or expire) before sending another: a second one restarts the handshake.

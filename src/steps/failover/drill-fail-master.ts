@@ -8,6 +8,7 @@ import { formatRanges, type SlotRange } from '../../redis/slots.js';
 import { findNode, replicasOf } from '../../redis/topology.js';
 import { clusterArg, numberParam, NODE_PARAMS } from '../args.js';
 import {
+  earlierIntent,
   cond,
   fail,
   pass,
@@ -105,9 +106,9 @@ function stopCommand(ctx: StepRunContext<DrillArgs>): string | undefined {
   return ctx.args.method === 'kill' ? ctx.env.host(ctx.args.master.address)?.service('kill') : undefined;
 }
 
-/** The stop an earlier attempt of this step was about to send (its intent is recorded first). */
+/** The stop an earlier attempt of this step was about to send (an attempt that finds one never stops again). */
 function earlierStop(ctx: StepRunContext<DrillArgs>): { at: number } | undefined {
-  return ctx.inDoubt?.intents.find((i) => i.name === 'stop');
+  return earlierIntent(ctx, 'stop');
 }
 
 async function replicaInSync(ctx: StepRunContext<DrillArgs>): Promise<string | undefined> {

@@ -5,6 +5,7 @@ import { answers, clusterView, ownerIn } from '../../redis/node-state.js';
 import { formatRanges, type SlotRange } from '../../redis/slots.js';
 import { nodeArg, NODE_PARAMS } from '../args.js';
 import {
+  earlierIntent,
   cond,
   fail,
   pass,
@@ -149,7 +150,7 @@ export const restartAsReplicaStep: StepKind<Args> = {
       const host = ctx.env.host(a.node.address)!;
       const cmd = host.service('start')!;
       // A start an earlier attempt was about to send is waited for, not repeated.
-      const earlier = ctx.inDoubt?.intents.find((i) => i.name === 'start' && i.at > Date.now() - a.startTimeoutMs);
+      const earlier = earlierIntent(ctx, 'start', a.startTimeoutMs);
       if (!earlier) {
         ctx.intent('start', { host: host.name });
         const r = await host.run(cmd, { timeoutMs: a.startTimeoutMs, signal: ctx.signal });

@@ -4,7 +4,7 @@ import { replicationOf } from '../../redis/failover.js';
 import { clusterState, refusesConnections } from '../../redis/node-state.js';
 import { clusterArg, GROUP_PARAMS } from '../args.js';
 import { collectorGroup } from '../../redis/consolidate.js';
-import { cond, serviceCommand, waitFor, type StepKind, type StepRunContext } from '../kind.js';
+import { cond, earlierIntent, serviceCommand, waitFor, type StepKind, type StepRunContext } from '../kind.js';
 
 interface Args {
   cluster: string;
@@ -19,7 +19,7 @@ async function startOne(ctx: StepRunContext<Args>, address: string): Promise<voi
     const host = ctx.env.host(address)!;
     const cmd = host.service('start')!;
     // A start an earlier attempt was about to send (in the last 30 s) is waited for, not repeated at once.
-    const earlier = ctx.inDoubt?.intents.some((i) => i.name === `start:${address}` && i.at > Date.now() - 30_000);
+    const earlier = earlierIntent(ctx, `start:${address}`, 30_000);
     if (!earlier) {
       ctx.intent(`start:${address}`, { host: host.name });
       const r = await host.run(cmd, { timeoutMs: 60_000, signal: ctx.signal });
