@@ -28,6 +28,36 @@ export interface ClusterCheck {
   problems: string[];
 }
 
+/**
+ * Slots owned by a master flagged failing that no live replica can take over
+ * (pure). Redis never reassigns them by itself. One way to get here: the
+ * receiver of a slot move dies right after SETSLOT NODE, before its replica
+ * heard the new slots from it; the replica is promoted with the slots it knew
+ * of, and the others stay with the dead node (Redis 7 does not replicate
+ * SETSLOT; Valkey 8 does).
+ */
+export function strandedSlots(t: Topology): Array<{ owner: string; id: string; ranges: SlotRange[] }> {
+  return t.nodes
+    .filter((m) => m.role === 'master' && m.slots.length > 0 && m.flags.includes('fail'))
+    .filter(
+      (m) => !t.nodes.some((r) => r.masterId === m.id && r.reachable && !r.flags.some((f) => f.startsWith('fail'))),
+    )
+    .map((m) => ({ owner: m.address, id: m.id, ranges: m.slots }));
+}
+
+/** What to do about stranded slots, in words an operator can follow. */
+export function describeStranded(s: ReturnType<typeof strandedSlots>): string {
+  return s
+    .map(
+      (x) =>
+        `slots ${formatRanges(x.ranges)} are owned by ${x.owner}, which is flagged fail and has no live replica: ` +
+        'start it again with its data; or, if its former replica was promoted without these slots, ' +
+        'give them to that node (CLUSTER SETSLOT <slot> NODE <its id>, sent to it) ' +
+        'once CLUSTER COUNTKEYSINSLOT on it shows their keys',
+    )
+    .join('; ');
+}
+
 export function checkCluster(t: Topology): ClusterCheck {
   const problems: string[] = [];
   const masters = t.nodes.filter((n) => n.role === 'master');
@@ -95,6 +125,8 @@ export function checkCluster(t: Topology): ClusterCheck {
   if (unreachable.length) problems.push(`unreachable: ${unreachable.join('; ')}`);
   const failed = t.nodes.filter((n) => n.flags.includes('fail') || n.flags.includes('fail?')).map((n) => n.address);
   if (failed.length) problems.push(`flagged as failing: ${failed.join(', ')}`);
+  const stranded = strandedSlots(t);
+  if (stranded.length) problems.push(describeStranded(stranded));
 
   return {
     cluster: t.cluster,
@@ -156,6 +188,8 @@ export function renderCheck(c: ClusterCheck, t: Topology): string {
         }`,
   );
   for (const u of c.unreachable) lines.push(`[ERR] unreachable: ${u}`);
+  const stranded = strandedSlots(t);
+  if (stranded.length) lines.push(`[ERR] ${describeStranded(stranded)}`);
   lines.push(c.ok ? `cluster ${c.cluster}: OK` : `cluster ${c.cluster}: ${c.problems.length} problem(s)`);
   return lines.join('\n');
 }

@@ -118,6 +118,7 @@ async function restart(port: number, anyPort: number): Promise<void> {
     const nodes = parseClusterNodes((await withNode(anyPort, password, (r) => r.call('CLUSTER', 'NODES'))) as string);
     const dead = nodes.find((n) => portOf(n.address) === port)!;
     const replica = nodes.find((n) => n.masterId === dead.id && !n.flags.includes('fail'));
+    if (!replica && (await adoptStranded(port, anyPort))) return finishRestart(port, anyPort);
     assert.ok(
       replica,
       `the killed master ${port} has no live replica to take over; the cluster as ${anyPort} sees it:\n${nodes.map((n) => `${n.address} ${n.id.slice(0, 8)} ${n.flags.join(',')} ${n.masterId?.slice(0, 8) ?? '-'}`).join('\n')}`,
@@ -126,6 +127,56 @@ async function restart(port: number, anyPort: number): Promise<void> {
     await withNode(replica.address, password, (r) => r.call('CLUSTER', 'FAILOVER', 'FORCE'));
     await until(`no live master at ${port} owns slots`, replaced, 30_000);
   }
+  await finishRestart(port, anyPort);
+}
+
+/**
+ * The killed master's replica was promoted, yet the others still see slots on the dead node:
+ * it died right after taking slots (SETSLOT NODE), before its replica heard of them (seen once
+ * in CI, rebalance case). Redis leaves those slots down. `check` must say so and name the
+ * remedy; the test then does what it says, as an operator would: the slots go to the live
+ * master that holds their keys (the promoted replica). Returns false when that is not the case.
+ */
+async function adoptStranded(port: number, anyPort: number): Promise<boolean> {
+  const view = parseClusterNodes((await withNode(anyPort, password, (r) => r.call('CLUSTER', 'NODES'))) as string);
+  const dead = view.find((n) => portOf(n.address) === port && n.flags.includes('fail') && n.slots.length > 0);
+  if (!dead) return false;
+  const slots = dead.slots.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i));
+  const live = view.filter((n) => n.flags.includes('master') && !n.flags.includes('fail') && n.id !== dead.id);
+  let heir: (typeof live)[number] | undefined;
+  for (const m of live) {
+    const counts = (await withNode(m.address, password, (r) =>
+      Promise.all(slots.map((s) => r.call('CLUSTER', 'COUNTKEYSINSLOT', s))),
+    )) as number[];
+    if (counts.some((c) => Number(c) > 0)) {
+      assert.equal(heir, undefined, `keys of the stranded slots on two masters: ${heir?.address}, ${m.address}`);
+      heir = m;
+    }
+  }
+  if (!heir) return false;
+  const cluster = anyPort >= BASE + 100 ? 'target' : 'source';
+  const r = await cli(home, ['check', '--inventory', inventory, '--cluster', cluster]);
+  assert.notEqual(r.code, 0, r.out);
+  assert.match(r.out, /flagged fail and has no live replica.*CLUSTER SETSLOT/, r.out);
+  console.log(
+    `${port} died with slots its replica never heard of; giving ${slots.length} slots to ${heir.address}, which holds their keys`,
+  );
+  await withNode(heir.address, password, async (r) => {
+    for (const s of slots) await r.call('CLUSTER', 'SETSLOT', s, 'NODE', heir!.id);
+  });
+  await until(
+    `no live master at ${port} owns slots`,
+    async () => {
+      const nodes = parseClusterNodes((await withNode(anyPort, password, (r) => r.call('CLUSTER', 'NODES'))) as string);
+      return !nodes.some((n) => portOf(n.address) === port && n.slots.length > 0);
+    },
+    30_000,
+  );
+  return true;
+}
+
+/** Start the killed node again and wait until the cluster is whole, with it a replica. */
+async function finishRestart(port: number, anyPort: number): Promise<void> {
   await startNode(dir, port, password);
   // Whole again means agreed, too: the node came back as a replica, by its own account and in
   // the others' view. Before that, a runbook's fresh look at the cluster may still see it as the

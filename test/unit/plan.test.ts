@@ -4,7 +4,7 @@ import { buildPlan } from '../../src/engine/plan.js';
 import { loadRunbook, resolveParams } from '../../src/engine/runbook.js';
 import { compilePlan, position } from '../../src/engine/machine.js';
 import { fingerprintOf, describeDrift, type Topology, type TopologyNode } from '../../src/redis/topology.js';
-import { checkCluster } from '../../src/redis/check.js';
+import { checkCluster, strandedSlots } from '../../src/redis/check.js';
 import { RunbookError } from '../../src/errors.js';
 import { stepKinds } from '../../src/steps/registry.js';
 
@@ -147,6 +147,25 @@ test('check: uncovered slots and a failed node are problems', () => {
   assert.equal(c.ok, false);
   assert.deepEqual(c.uncovered, [[16001, 16383]]);
   assert.ok(c.unreachable.some((u) => u.startsWith('127.0.0.1:7004')));
+});
+
+test('check: slots of a failed master with no live replica are stranded, and the problem names the remedy', () => {
+  const t = topology();
+  // m3 (no replica) fails: stranded. m2 fails while its replica answers: not stranded, Redis promotes it.
+  t.nodes[2] = { ...t.nodes[2]!, flags: ['master', 'fail'], reachable: false, self: undefined };
+  t.nodes[1] = { ...t.nodes[1]!, flags: ['master', 'fail'], reachable: false, self: undefined };
+  assert.deepEqual(
+    strandedSlots(t).map((s) => [s.owner, s.ranges]),
+    [['127.0.0.1:7002', [[10923, 16383]]]],
+  );
+  const c = checkCluster(t);
+  assert.ok(
+    c.problems.some((p) => /slots 10923-16383 are owned by 127\.0\.0\.1:7002.*CLUSTER SETSLOT/.test(p)),
+    c.problems.join('\n'),
+  );
+  // Its replica failed too: m2's slots are stranded as well.
+  t.nodes[5] = { ...t.nodes[5]!, flags: ['slave', 'fail'], reachable: false, self: undefined };
+  assert.equal(strandedSlots(t).length, 2);
 });
 
 test('failback=true appends the reversed steps: the original master is promoted back', () => {

@@ -1,4 +1,4 @@
-import { checkCluster } from '../../redis/check.js';
+import { checkCluster, describeStranded, strandedSlots } from '../../redis/check.js';
 import { formatRanges } from '../../redis/slots.js';
 import type { Topology } from '../../redis/topology.js';
 import { clusterArg, CLUSTER_PARAM } from '../args.js';
@@ -54,6 +54,7 @@ export function clusterConditions(
       'cluster_state:ok on every reachable node',
       badStates.map(([a, s]) => `${a}: ${s}`).join(', '),
     ),
+    strandedCondition(t),
     cond(
       'every node reachable',
       unreachable.length === 0 && failed.length === 0,
@@ -61,6 +62,17 @@ export function clusterConditions(
       [...unreachable, ...failed.map((f) => `${f} flagged fail`)].join('; '),
     ),
   ];
+}
+
+/** No slot owned by a failed master that no replica can take over (Redis leaves those down). */
+export function strandedCondition(t: Topology): Condition {
+  const s = strandedSlots(t);
+  return cond(
+    'no slots stranded on a failed master',
+    s.length === 0,
+    'every failed master has a live replica, or owns no slots',
+    describeStranded(s),
+  );
 }
 
 /**

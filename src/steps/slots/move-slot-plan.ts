@@ -1,3 +1,4 @@
+import { strandedCondition } from '../cluster/check-cluster.js';
 import { failedError, usageError } from '../../errors.js';
 import { parseClusterNodes } from '../../redis/cluster-nodes.js';
 import {
@@ -224,6 +225,8 @@ export const moveSlotPlanStep: StepKind<Args> = {
         `open slots on ${foreign.join('; ')}: another reshard is in flight or was cut off; finish or fix it first (redis-cli --cluster fix), then retry`,
       ),
     );
+    // A slot stranded on a dead master (see strandedSlots) cannot be moved or announced.
+    out.push(strandedCondition(t));
     if (a.mode === 'consolidate') {
       const p = t.nodes.find((n) => n.id === a.pivot.id)?.self;
       const need = masters(t).reduce((s, m) => s + (m.self?.usedMemory ?? 0), 0);
