@@ -107,7 +107,7 @@ async function engineFullSync(
 ): Promise<{ ms: number; rdbBytes: number; keys: number; session: SyncSession }> {
   let record: SyncRecord | undefined;
   const t0 = Date.now();
-  const session = await SyncSession.attach({
+  const session = await SyncSession.start({
     id,
     source,
     target,

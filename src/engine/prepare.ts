@@ -1,3 +1,4 @@
+import { RunResources } from './run-resources.js';
 import { preconditionError } from '../errors.js';
 import { kindOf, type StepEnv, type Condition, type RunState, type StepKinds } from './step-contract.js';
 import type { Topology } from '../redis/topology.js';
@@ -25,12 +26,15 @@ export async function discover(
  */
 export async function evaluatePreconditions(plan: Plan, env: StepEnv, kinds: StepKinds): Promise<PlanReport> {
   const preconditions: Record<string, Condition[]> = {};
+  const resources = new RunResources();
   for (const step of plan.steps) {
     const kind = kindOf(kinds, step.kind, plan.runbook);
     try {
       preconditions[step.id] = await kind.check({
         runId: 'plan',
         state: planState(),
+        // A check opens nothing; whatever one might is let go with the plan.
+        resources,
         stepId: step.id,
         args: step.args,
         env,
@@ -53,6 +57,7 @@ export async function evaluatePreconditions(plan: Plan, env: StepEnv, kinds: Ste
       preconditions[step.id] = [{ name: 'check', ok: false, reason: (err as Error).message }];
     }
   }
+  await resources.dispose();
   return { plan, preconditions };
 }
 

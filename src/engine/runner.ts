@@ -1,3 +1,4 @@
+import { RunResources } from './run-resources.js';
 import { createActor, fromPromise, type Snapshot } from 'xstate';
 import { failedError, messageOf, RunbookError } from '../errors.js';
 import { kindOf, type Condition, type StepEnv, type StepKinds, type StepRunContext } from './step-contract.js';
@@ -94,11 +95,14 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
   // Steps whose destruction the operator consented to in this process: --allow-destructive
   // covers every step; a guided confirmation covers a step that was shown as destructive.
   const consented = new Set<string>();
+  // Owned by this execution of the run, and let go when it ends (runWithResources).
+  const resources = new RunResources();
   const ctxFor = (stepId: string): StepRunContext<unknown> => {
     const { step } = steps.get(stepId)!;
     return {
       runId,
       state: { get: (key) => store.getState(runId, key), set: (key, value) => store.setState(runId, key, value) },
+      resources,
       stepId,
       args: step.args,
       env: o.env,
@@ -203,7 +207,7 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
   });
   const actor = createActor(machine, o.snapshot ? { snapshot: o.snapshot as Snapshot<unknown> as never } : undefined);
 
-  return new Promise<RunOutcome>((resolve, reject) => {
+  const outcome = new Promise<RunOutcome>((resolve, reject) => {
     let settled = false;
     // The journal cannot be written (E_STATE_WRITE): stop at once, write nothing more, and
     // let the error reach the CLI. The run stays unfinished in the journal, for `resume`.
@@ -410,6 +414,8 @@ export function executeRun(o: RunOptions): Promise<RunOutcome> {
     // prompt or a failed step is handled there, once.
     actor.start();
   });
+  // However the run ends here, what it kept open is let go (a sync stays resumable from its record).
+  return outcome.finally(() => resources.dispose());
 }
 
 /** Another process claimed the run, or finished it from elsewhere. */

@@ -3,6 +3,7 @@ import type { ClusterPool } from '../redis/connect.js';
 import type { Topology } from '../redis/topology.js';
 import type { Inventory } from '../inventory/types.js';
 import type { FileOps, HostHandle } from '../hosts/handles.js';
+import type { RunResources } from './run-resources.js';
 
 /**
  * The contract between the engine and step kinds: what a kind declares and
@@ -82,6 +83,11 @@ export interface StepRunContext<A> {
   /** The run this step belongs to ('plan' while a plan is evaluated). */
   runId: string;
   state: RunState;
+  /**
+   * What the run keeps open in this process between its steps (a background
+   * sync): owned by the run, detached by the runner when the run ends here.
+   */
+  resources: RunResources;
   stepId: string;
   args: A;
   env: StepEnv;

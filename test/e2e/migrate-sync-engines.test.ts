@@ -80,7 +80,7 @@ async function withSession(id: string, fn: (s: Synced) => Promise<void>): Promis
     { name: 'target', seeds: [`127.0.0.1:${BASE + 100}`, `127.0.0.1:${BASE + 101}`], auth: { password: { file: pw } } },
     { access: 'read-write' },
   );
-  const session = await SyncSession.attach({
+  const session = await SyncSession.start({
     id,
     source,
     target,

@@ -130,7 +130,7 @@ test('full sync of every type into a 5-master cluster, then the write stream (MU
   let record: SyncRecord | undefined;
   const logs: string[] = [];
   const open = () =>
-    SyncSession.attach({
+    SyncSession.start({
       id: 't1',
       source: sourcePool,
       target: targetPool,
@@ -319,7 +319,7 @@ test('a variadic write longer than the script takes is cut into pieces that keep
 test('a replicated command the target refuses (another writer made the key a string) is kept as a failure: the sync is marked diverged and the wait steps refuse to go on', async () => {
   await src.call('FLUSHALL');
   let record: SyncRecord | undefined;
-  const session = await SyncSession.attach({
+  const session = await SyncSession.start({
     id: 'diverge',
     source: sourcePool,
     target: targetPool,

@@ -24,24 +24,6 @@ export interface SyncEngine {
   detach(): Promise<void>;
 }
 
-// The syncs running in this process, by run id: the steps of one run share one, and it
-// leaves the registry when it is stopped or detached.
-const running = new Map<string, SyncEngine>();
-
-/** The running sync of this id, or a new one from `start` (which begins it). */
-export async function attachEngine<T extends SyncEngine>(id: string, start: () => Promise<T>): Promise<T> {
-  const found = running.get(id);
-  if (found) return found as T;
-  const e = await start();
-  running.set(id, e);
-  return e;
-}
-
-/** The sync of this id ended (stopped, or detached from this process). */
-export function releaseEngine(id: string): void {
-  running.delete(id);
-}
-
 /** One line per shard, for progress and logs. */
 export function describeShard(s: ShardStatus): string {
   const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;

@@ -5,7 +5,7 @@ import { openEndpoint, type Endpoint } from '../endpoint.js';
 import { parseRanges, formatRanges, slotKey, type SlotRange } from '../../redis/slots.js';
 import { newShardState, type ShardStatus } from './shard-sync.js';
 import { shardsOf, unstopped, type SyncRecord } from './session.js';
-import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './engine.js';
+import { describeShard, type SyncEngine } from './engine.js';
 import { copyKeys, scanCopy } from '../readers/scan-copy.js';
 import { clearSlots } from '../writer/clear-slots.js';
 import { NET_LIMITS } from '../../redis/socket.js';
@@ -17,6 +17,8 @@ export interface ScanRecord extends SyncRecord {
 }
 
 export interface ScanOptions {
+  /** Called once the sync ends here (stopped or detached), so its owner lets go of it. */
+  onEnd?(): void;
   id: string;
   source: ClusterPool;
   target: ClusterPool;
@@ -204,12 +206,10 @@ export class ScanSession implements SyncEngine {
     this.incremental = o.notify;
   }
 
-  static async attach(o: ScanOptions): Promise<ScanSession> {
-    return attachEngine(o.id, async () => {
-      const s = new ScanSession(o);
-      await s.begin();
-      return s;
-    });
+  static async start(o: ScanOptions): Promise<ScanSession> {
+    const s = new ScanSession(o);
+    await s.begin();
+    return s;
   }
 
   private async begin(): Promise<void> {
@@ -405,6 +405,6 @@ export class ScanSession implements SyncEngine {
       s.phase = 'stopped';
     }
     await Promise.allSettled(this.loops);
-    releaseEngine(this.o.id);
+    this.o.onEnd?.();
   }
 }

@@ -6,7 +6,7 @@ import { ShardSync, newShardState, type ShardState, type ShardStatus } from './s
 import { checkpointKey } from '../writer/checkpoint.js';
 import { payloadVersion } from '../protocol/crc64.js';
 import { RespPipe } from '../protocol/resp-pipe.js';
-import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './engine.js';
+import { describeShard, type SyncEngine } from './engine.js';
 
 /** What a sync records about itself (in SQLite, through the run's state): enough to resume. */
 export interface SyncRecord {
@@ -15,6 +15,8 @@ export interface SyncRecord {
 }
 
 export interface SessionOptions {
+  /** Called once the sync ends here (stopped or detached), so its owner lets go of it. */
+  onEnd?(): void;
   /** Names the sync (its checkpoint keys); the run id. */
   id: string;
   source: ClusterPool;
@@ -29,10 +31,10 @@ export interface SessionOptions {
 
 /**
  * The built-in sync of a whole source (each master's shard) into a target
- * cluster, running in the background of the runbook process. Sessions are
- * kept by id, so the steps of one run (start, wait, cut-over) share one; a
- * resumed run in a new process opens it again from its record and each
- * shard continues from the target's checkpoints.
+ * cluster, running in the background of the runbook process. The run that
+ * starts it keeps it (its steps - start, wait, cut-over - share one); a
+ * resumed run opens it again from its record and each shard continues from
+ * the target's checkpoints.
  */
 export class SyncSession implements SyncEngine {
   readonly engine = 'builtin (psync)';
@@ -46,12 +48,10 @@ export class SyncSession implements SyncEngine {
   private constructor(private readonly o: SessionOptions) {}
 
   /** The running session of this id, or a new one started from its record (a resume) or from the live source. */
-  static async attach(o: SessionOptions): Promise<SyncSession> {
-    return attachEngine(o.id, async () => {
-      const s = new SyncSession(o);
-      await s.begin();
-      return s;
-    });
+  static async start(o: SessionOptions): Promise<SyncSession> {
+    const s = new SyncSession(o);
+    await s.begin();
+    return s;
   }
 
   private async begin(): Promise<void> {
@@ -201,14 +201,14 @@ export class SyncSession implements SyncEngine {
     );
     this.record.stopped = { at: Date.now(), applied: this.shards.map((s) => s.state.applied) };
     this.o.save(this.record);
-    releaseEngine(this.o.id);
+    this.o.onEnd?.();
   }
 
   /** Stop the links without touching the target (the process is going away; a resume continues). */
   async detach(): Promise<void> {
     await Promise.all(this.shards.map((s) => s.stop()));
     this.closePipes();
-    releaseEngine(this.o.id);
+    this.o.onEnd?.();
   }
 }
 

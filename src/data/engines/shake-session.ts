@@ -15,7 +15,7 @@ import type { ClusterPool } from '../../redis/connect.js';
 import { openEndpoint, type Endpoint } from '../endpoint.js';
 import { newShardState, type ShardStatus } from './shard-sync.js';
 import { unstopped, type SyncRecord } from './session.js';
-import { attachEngine, describeShard, releaseEngine, type SyncEngine } from './engine.js';
+import { describeShard, type SyncEngine } from './engine.js';
 import { scrub } from '../../redis/audit.js';
 import { failedError } from '../../errors.js';
 import {
@@ -49,6 +49,8 @@ export interface ShakeRecord extends SyncRecord {
 }
 
 export interface ShakeOptions {
+  /** Called once the sync ends here (stopped or detached), so its owner lets go of it. */
+  onEnd?(): void;
   id: string;
   source: ClusterPool;
   target: ClusterPool;
@@ -119,12 +121,10 @@ export class ShakeSession implements SyncEngine {
     this.engine = `redis-shake (${o.format})`;
   }
 
-  static async attach(o: ShakeOptions): Promise<ShakeSession> {
-    return attachEngine(o.id, async () => {
-      const s = new ShakeSession(o);
-      await s.begin();
-      return s;
-    });
+  static async start(o: ShakeOptions): Promise<ShakeSession> {
+    const s = new ShakeSession(o);
+    await s.begin();
+    return s;
   }
 
   private side(ep: Endpoint, pool: ClusterPool): ShakeSide {
@@ -322,6 +322,6 @@ export class ShakeSession implements SyncEngine {
     // The config holds passwords: it goes with the sync.
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
     if (this.dir) this.o.cleanup?.done('shake-dir');
-    releaseEngine(this.o.id);
+    this.o.onEnd?.();
   }
 }

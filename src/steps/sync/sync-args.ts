@@ -140,23 +140,37 @@ export function syncArgs(raw: Record<string, string>, topology: (c: string) => T
   };
 }
 
-// A background sync outlives the step that started it: its log lines go to whichever step waits on it now.
-const logSinks = new Map<string, (line: string) => void>();
-
 export const SYNC_STATE = 'sync';
 
-/** The run's sync, running in this process; started again from its record after a resume. */
+/** Where a background sync's log lines go: to whichever step waits on it now. */
+class LogSink {
+  to: (line: string) => void = () => {};
+  async detach(): Promise<void> {}
+}
+
+/**
+ * The run's sync: the one this run keeps open in this process (ctx.resources),
+ * else started, from its record after a resume. It outlives the step that
+ * started it, not the run: the runner detaches it when the run ends here.
+ */
 export async function openSync(ctx: StepRunContext<SyncArgs>): Promise<SyncEngine> {
+  const sink = await ctx.resources.acquire('sync-log', async () => new LogSink());
+  sink.to = ctx.log;
+  const log = (line: string) => sink.to(line);
+  const onEnd = () => ctx.resources.release(SYNC_STATE);
+  return ctx.resources.acquire<SyncEngine>(SYNC_STATE, () => startSync(ctx, log, onEnd));
+}
+
+function startSync(ctx: StepRunContext<SyncArgs>, log: (line: string) => void, onEnd: () => void): Promise<SyncEngine> {
   const a = ctx.args;
   const id = ctx.runId;
-  logSinks.set(id, ctx.log);
-  const log = (line: string) => logSinks.get(id)?.(line);
   if (a.engine === 'redis-shake') {
-    return ShakeSession.attach({
+    return ShakeSession.start({
       id,
       source: ctx.env.pool(a.source),
       target: ctx.env.pool(a.target),
       log,
+      onEnd,
       binary: a.shakeBinary,
       format: a.shakeFormat,
       cleanup: new Cleanup(ctx.state),
@@ -165,24 +179,26 @@ export async function openSync(ctx: StepRunContext<SyncArgs>): Promise<SyncEngin
     });
   }
   if (a.mode === 'scan') {
-    return ScanSession.attach({
+    return ScanSession.start({
       id,
       source: ctx.env.pool(a.source),
       target: ctx.env.pool(a.target),
       log,
+      onEnd,
       notify: a.notify,
       cleanup: new Cleanup(ctx.state),
       load: () => ctx.state.get<ScanRecord>(SYNC_STATE),
       save: (r) => ctx.state.set(SYNC_STATE, r),
     });
   }
-  return SyncSession.attach({
+  return SyncSession.start({
     id,
     source: ctx.env.pool(a.source),
     target: ctx.env.pool(a.target),
     load: () => ctx.state.get<SyncRecord>(SYNC_STATE),
     save: (r) => ctx.state.set(SYNC_STATE, r),
     log,
+    onEnd,
     restorePayloads: a.restorePayloads,
     bigKeyBytes: a.bigKeyBytes,
   });
