@@ -58,10 +58,10 @@ export function describeStranded(s: ReturnType<typeof strandedSlots>): string {
     .join('; ');
 }
 
-export function checkCluster(t: Topology): ClusterCheck {
-  const problems: string[] = [];
-  const masters = t.nodes.filter((n) => n.role === 'master');
-  const rows = masters
+/** One row per master that owns slots or has replicas (an empty, replica-less master is not reported). */
+function masterRows(t: Topology): ClusterCheck['masters'] {
+  return t.nodes
+    .filter((n) => n.role === 'master')
     .filter((m) => m.slots.length > 0 || t.nodes.some((r) => r.masterId === m.id))
     .map((m) => ({
       address: m.address,
@@ -72,7 +72,10 @@ export function checkCluster(t: Topology): ClusterCheck {
       replicas: t.nodes.filter((r) => r.role === 'replica' && r.masterId === m.id).length,
       reachable: m.reachable,
     }));
+}
 
+/** The distinct slot-ownership views of the reachable nodes, each with the addresses that hold it. */
+function slotViews(t: Topology): Map<string, string[]> {
   // Slot ownership as each reachable node sees it must be identical.
   const owner = (view: NonNullable<(typeof t.nodes)[number]['self']>['view']) => {
     const own = new Map<string, string>();
@@ -86,10 +89,11 @@ export function checkCluster(t: Topology): ClusterCheck {
     const key = owner(n.self.view);
     views.set(key, [...(views.get(key) ?? []), n.address]);
   }
-  const agree = views.size <= 1;
-  const disagreements = agree ? [] : [...views.values()].map((addrs) => `view held by ${addrs.join(', ')}`);
-  if (!agree) problems.push(`nodes don't agree about slots configuration (${views.size} different views)`);
+  return views;
+}
 
+/** Slots some node reports as migrating or importing, with one line per such state. */
+function openSlotStates(t: Topology): { openSlots: Set<number>; openDetails: string[] } {
   const openSlots = new Set<number>();
   const openDetails: string[] = [];
   for (const n of t.nodes) {
@@ -104,12 +108,32 @@ export function checkCluster(t: Topology): ClusterCheck {
       openDetails.push(`${n.address} has slot ${i.slot} in importing state`);
     }
   }
-  if (openSlots.size) problems.push(`open slots: ${[...openSlots].sort((a, b) => a - b).join(',')}`);
+  return { openSlots, openDetails };
+}
 
+/** Slots no master of the topology owns, in ascending order. */
+function missingSlots(t: Topology): number[] {
   const covered = new Set<number>();
-  for (const m of masters) for (const [a, b] of m.slots) for (let s = a; s <= b; s++) covered.add(s);
+  for (const m of t.nodes.filter((n) => n.role === 'master'))
+    for (const [a, b] of m.slots) for (let s = a; s <= b; s++) covered.add(s);
   const missing: number[] = [];
   for (let s = 0; s < SLOT_COUNT; s++) if (!covered.has(s)) missing.push(s);
+  return missing;
+}
+
+export function checkCluster(t: Topology): ClusterCheck {
+  const problems: string[] = [];
+  const rows = masterRows(t);
+
+  const views = slotViews(t);
+  const agree = views.size <= 1;
+  const disagreements = agree ? [] : [...views.values()].map((addrs) => `view held by ${addrs.join(', ')}`);
+  if (!agree) problems.push(`nodes don't agree about slots configuration (${views.size} different views)`);
+
+  const { openSlots, openDetails } = openSlotStates(t);
+  if (openSlots.size) problems.push(`open slots: ${[...openSlots].sort((a, b) => a - b).join(',')}`);
+
+  const missing = missingSlots(t);
   const uncovered = toRanges(missing);
   if (missing.length)
     problems.push(`not all ${SLOT_COUNT} slots are covered (${missing.length} uncovered: ${formatRanges(uncovered)})`);

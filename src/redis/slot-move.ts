@@ -153,23 +153,18 @@ function firstError(rs: Array<{ err?: Error }>): void {
   if (e) throw e.err;
 }
 
+type Command = [string, ...(string | number | Buffer)[]];
+
 /**
- * Move a group of slots that share a source and a target, convergently, with
- * one round trip per phase for the whole group instead of one per slot:
- * look at both nodes first and do only what is missing, so that a move cut
- * off at any point (IMPORTING set, half the keys moved, the owner changed on
- * one node only) is finished by running it again. The order per slot is
- * redis-cli's: IMPORTING on the target, MIGRATING on the source, MIGRATE the
- * keys, then SETSLOT NODE on the target first, the source next, then every
- * other master. Returns the number of keys moved.
+ * Read where the group stands on both nodes: the slots the target does not
+ * own yet are still to move, and each of those must still be the source's.
  */
-export async function moveSlotGroup(
+async function readMoveSides(
   pool: ClusterPool,
   from: NodeRef,
   to: NodeRef,
   slots: readonly number[],
-  o: MoveOptions,
-): Promise<number> {
+): Promise<{ srcMe: ClusterNodeLine; dstMe: ClusterNodeLine; pending: number[] }> {
   const [srcMe, dstMe] = await Promise.all([
     bulk(pool, from.address)
       .call('CLUSTER', 'NODES')
@@ -187,93 +182,133 @@ export async function moveSlotGroup(
       'the cluster changed under the run: check it (`redis-runbook check`) and make a new plan',
     );
   }
+  return { srcMe, dstMe, pending };
+}
+
+/** IMPORTING on the target, then MIGRATING on the source, for each pending slot not marked so already. */
+async function markSlotsOpen(
+  pool: ClusterPool,
+  from: NodeRef,
+  to: NodeRef,
+  pending: readonly number[],
+  srcMe: ClusterNodeLine,
+  dstMe: ClusterNodeLine,
+): Promise<void> {
+  firstError(
+    await pipelined(
+      pool,
+      to.address,
+      pending
+        .filter((slot) => !dstMe.importing.some((x) => x.slot === slot && x.from === from.id))
+        .map((slot) => ['CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id]),
+    ),
+  );
+  firstError(
+    await pipelined(
+      pool,
+      from.address,
+      pending
+        .filter((slot) => !srcMe.migrating.some((x) => x.slot === slot && x.to === to.id))
+        .map((slot) => ['CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id]),
+    ),
+  );
+}
+
+/** A builder of MIGRATE commands towards `to`, carrying the pool's credentials. */
+function migrateTo(pool: ClusterPool, to: NodeRef): (keys: Buffer[], timeoutMs: number) => Command {
+  const { username, password } = pool.credentials();
+  const auth = password === undefined ? [] : username ? ['AUTH2', username, password] : ['AUTH', password];
+  const host = hostOf(to.address);
+  const port = portOf(to.address);
+  // REPLACE: a key on both sides is a copy left by a MIGRATE cut off after the target
+  // stored it (the BUSYKEY case); the source's copy is the live one while the slot is migrating.
+  return (keys, timeoutMs) => ['MIGRATE', host, port, '', 0, timeoutMs, 'REPLACE', ...auth, 'KEYS', ...keys];
+}
+
+/**
+ * Send one round of MIGRATEs (one per slot's chunk, all in one pipeline) and
+ * retry a timed-out chunk key by key. Returns the number of keys moved.
+ */
+async function migrateChunks(
+  pool: ClusterPool,
+  from: NodeRef,
+  to: NodeRef,
+  chunks: Array<Array<{ slot: number; key: Buffer }>>,
+  migrate: (keys: Buffer[], timeoutMs: number) => Command,
+  o: MoveOptions,
+): Promise<number> {
   let moved = 0;
-  if (pending.length) {
-    firstError(
-      await pipelined(
-        pool,
-        to.address,
-        pending
-          .filter((slot) => !dstMe.importing.some((x) => x.slot === slot && x.from === from.id))
-          .map((slot) => ['CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id]),
+  const results = await pipelined(
+    pool,
+    from.address,
+    chunks.map((c) =>
+      migrate(
+        c.map((x) => x.key),
+        o.migrateTimeoutMs,
       ),
-    );
-    firstError(
-      await pipelined(
-        pool,
-        from.address,
-        pending
-          .filter((slot) => !srcMe.migrating.some((x) => x.slot === slot && x.to === to.id))
-          .map((slot) => ['CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id]),
-      ),
-    );
-    const { username, password } = pool.credentials();
-    const auth = password === undefined ? [] : username ? ['AUTH2', username, password] : ['AUTH', password];
-    const host = hostOf(to.address);
-    const port = portOf(to.address);
-    // REPLACE: a key on both sides is a copy left by a MIGRATE cut off after the target
-    // stored it (the BUSYKEY case); the source's copy is the live one while the slot is migrating.
-    const migrate = (keys: Buffer[], timeoutMs: number): [string, ...(string | number | Buffer)[]] => [
-      'MIGRATE',
-      host,
-      port,
-      '',
-      0,
-      timeoutMs,
-      'REPLACE',
-      ...auth,
-      'KEYS',
-      ...keys,
-    ];
-    let left = [...pending];
-    while (left.length) {
-      if (o.signal?.aborted)
-        throw failedError(
-          'E_STOPPED',
-          'stopped while moving slots',
-          'resume the run: the move continues where it stopped',
-        );
-      const listed = await pipelined(
-        pool,
-        from.address,
-        left.map((slot) => ['CLUSTER', 'GETKEYSINSLOT', slot, o.batch]),
-      );
-      firstError(listed);
-      const work = left
-        .map((slot, i) => ({ slot, keys: listed[i]!.reply as Buffer[] }))
-        .filter((w) => w.keys.length > 0);
-      if (!work.length) break;
-      // One MIGRATE per slot (Redis refuses a MIGRATE whose keys span slots: CROSSSLOT);
-      // the MIGRATEs of the whole group go out in one pipeline.
-      const chunks = work.map((w) => w.keys.map((k) => ({ slot: w.slot, key: k })));
-      const results = await pipelined(
-        pool,
-        from.address,
-        chunks.map((c) =>
-          migrate(
-            c.map((x) => x.key),
-            o.migrateTimeoutMs,
-          ),
-        ),
-      );
-      for (let i = 0; i < chunks.length; i++) {
-        const err = results[i]!.err;
-        if (err) {
-          // A chunk holding a big key (a 20 MB list) can time out as a whole: move its keys
-          // one at a time with a longer timeout before giving up.
-          if (!/IOERR|timeout/i.test(err.message))
-            throw migrateError(pool, { slot: chunks[i]![0]!.slot, from, to }, chunks[i]!.length, err);
-          for (const x of chunks[i]!) {
-            const [one] = await pipelined(pool, from.address, [migrate([x.key], o.migrateTimeoutMs * 5)]);
-            if (one!.err) throw migrateError(pool, { slot: x.slot, from, to }, 1, one!.err);
-          }
-        }
-        moved += chunks[i]!.length;
+    ),
+  );
+  for (let i = 0; i < chunks.length; i++) {
+    const err = results[i]!.err;
+    if (err) {
+      // A chunk holding a big key (a 20 MB list) can time out as a whole: move its keys
+      // one at a time with a longer timeout before giving up.
+      if (!/IOERR|timeout/i.test(err.message))
+        throw migrateError(pool, { slot: chunks[i]![0]!.slot, from, to }, chunks[i]!.length, err);
+      for (const x of chunks[i]!) {
+        const [one] = await pipelined(pool, from.address, [migrate([x.key], o.migrateTimeoutMs * 5)]);
+        if (one!.err) throw migrateError(pool, { slot: x.slot, from, to }, 1, one!.err);
       }
-      // Slots that still had keys are listed again (more may be left); empty ones are done.
-      left = work.map((w) => w.slot);
     }
+    moved += chunks[i]!.length;
   }
+  return moved;
+}
+
+/** Move the keys of the pending slots from source to target, a batch per slot per round. Returns the keys moved. */
+async function migrateSlotKeys(
+  pool: ClusterPool,
+  from: NodeRef,
+  to: NodeRef,
+  pending: readonly number[],
+  o: MoveOptions,
+): Promise<number> {
+  const migrate = migrateTo(pool, to);
+  let moved = 0;
+  let left = [...pending];
+  while (left.length) {
+    if (o.signal?.aborted)
+      throw failedError(
+        'E_STOPPED',
+        'stopped while moving slots',
+        'resume the run: the move continues where it stopped',
+      );
+    const listed = await pipelined(
+      pool,
+      from.address,
+      left.map((slot) => ['CLUSTER', 'GETKEYSINSLOT', slot, o.batch]),
+    );
+    firstError(listed);
+    const work = left.map((slot, i) => ({ slot, keys: listed[i]!.reply as Buffer[] })).filter((w) => w.keys.length > 0);
+    if (!work.length) break;
+    // One MIGRATE per slot (Redis refuses a MIGRATE whose keys span slots: CROSSSLOT);
+    // the MIGRATEs of the whole group go out in one pipeline.
+    const chunks = work.map((w) => w.keys.map((k) => ({ slot: w.slot, key: k })));
+    moved += await migrateChunks(pool, from, to, chunks, migrate, o);
+    // Slots that still had keys are listed again (more may be left); empty ones are done.
+    left = work.map((w) => w.slot);
+  }
+  return moved;
+}
+
+/** SETSLOT NODE on the target, then the source, then every other master (best effort). */
+async function announceNewOwner(
+  pool: ClusterPool,
+  from: NodeRef,
+  to: NodeRef,
+  slots: readonly number[],
+  o: MoveOptions,
+): Promise<void> {
   // The new owner learns it first, so each slot always has an owner someone agrees with.
   firstError(
     await pipelined(
@@ -307,6 +342,32 @@ export async function moveSlotGroup(
         ).catch(() => []),
       ),
   );
+}
+
+/**
+ * Move a group of slots that share a source and a target, convergently, with
+ * one round trip per phase for the whole group instead of one per slot:
+ * look at both nodes first and do only what is missing, so that a move cut
+ * off at any point (IMPORTING set, half the keys moved, the owner changed on
+ * one node only) is finished by running it again. The order per slot is
+ * redis-cli's: IMPORTING on the target, MIGRATING on the source, MIGRATE the
+ * keys, then SETSLOT NODE on the target first, the source next, then every
+ * other master. Returns the number of keys moved.
+ */
+export async function moveSlotGroup(
+  pool: ClusterPool,
+  from: NodeRef,
+  to: NodeRef,
+  slots: readonly number[],
+  o: MoveOptions,
+): Promise<number> {
+  const { srcMe, dstMe, pending } = await readMoveSides(pool, from, to, slots);
+  let moved = 0;
+  if (pending.length) {
+    await markSlotsOpen(pool, from, to, pending, srcMe, dstMe);
+    moved = await migrateSlotKeys(pool, from, to, pending, o);
+  }
+  await announceNewOwner(pool, from, to, slots, o);
   return moved;
 }
 

@@ -278,6 +278,199 @@ async function settled(ctx: StepRunContext<DrillArgs>, promoted: NodeRef): Promi
   return ok.every(Boolean);
 }
 
+/**
+ * An earlier attempt journaled the stop: wait for that stop to take effect and
+ * refuse to go on if the master still answers. Returns when it was stopped.
+ */
+async function confirmEarlierStop(ctx: StepRunContext<DrillArgs>, earlier: { at: number }): Promise<number> {
+  const a = ctx.args;
+  if (await stillMaster(ctx)) {
+    // Sent before the process died: a SHUTDOWN that writes an RDB can take a while.
+    ctx.log(`an earlier attempt stopped ${a.master.address}; waiting for it to go away`);
+    await waitFor(async () => ((await stillMaster(ctx)) ? undefined : true), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      signal: ctx.signal,
+    });
+  }
+  if (await stillMaster(ctx)) {
+    // Never stop a node twice on our own: it may have been restarted by its service
+    // manager, or the command may never have left. The operator decides.
+    throw failedError(
+      'E_IN_DOUBT',
+      `a stop of ${a.master.address} was journaled at ${new Date(earlier.at).toISOString()}, but it still answers as a master`,
+      'look at the node (uptime, its log): if it was restarted or never stopped, abort this run (`redis-runbook abort RUN_ID`) and start a new drill',
+    );
+  }
+  ctx.log(
+    `${a.master.address} was stopped by an earlier attempt at ${new Date(earlier.at).toISOString()}; not stopping it again (the canary's numbers were lost with that process)`,
+  );
+  return earlier.at;
+}
+
+/** Start the canary writer and wait until the master acknowledges its writes steadily. */
+async function startCanary(ctx: StepRunContext<DrillArgs>): Promise<{ canary: Canary; canaryFrom: number }> {
+  const a = ctx.args;
+  const parent = ctx.env.pool(a.cluster);
+  const canary = new Canary(parent, a.ranges, a.master.address, a.nodes, a.canaryIntervalMs);
+  const canaryFrom = Date.now();
+  canary.start();
+  // Writes must be going through before the stop, or the window means nothing.
+  const flowing = await waitFor(async () => (canary.streak >= 10 ? true : undefined), {
+    timeoutMs: 5000,
+    intervalMs: 20,
+    signal: ctx.signal,
+  }).catch(async (err) => {
+    await canary.abandon();
+    throw err;
+  });
+  if (!flowing) {
+    await canary.abandon();
+    throw failedError(
+      'E_CANARY',
+      `the canary's writes to ${a.master.address} are not acknowledged before the drill`,
+      'check that the master accepts writes (not read-only, not out of memory), then retry',
+    );
+  }
+  return { canary, canaryFrom };
+}
+
+/** Let the canary write for canaryLeadMs, then stop the master. Returns when it was stopped. */
+async function stopAfterCanaryLead(
+  ctx: StepRunContext<DrillArgs>,
+  canary: Canary,
+  canaryFrom: number,
+): Promise<number> {
+  const a = ctx.args;
+  try {
+    // The bound on lost writes (keptBefore) is the last canary write the replica kept:
+    // a canary that began just before the stop says nothing about a replica further behind.
+    const lead = Math.max(0, canaryFrom + a.canaryLeadMs - Date.now());
+    ctx.log(`canary writes acknowledged by ${a.master.address}; stopping it in ${lead} ms`);
+    if (lead)
+      await waitFor(async () => (Date.now() - canaryFrom >= a.canaryLeadMs ? true : undefined), {
+        timeoutMs: lead + 1000,
+        intervalMs: 10,
+        signal: ctx.signal,
+      });
+    throwIfStopped(ctx.signal);
+    const stoppedAt = Date.now();
+    canary.markStop();
+    await stopMaster(ctx);
+    return stoppedAt;
+  } catch (err) {
+    await canary.abandon();
+    throw err;
+  }
+}
+
+/** Wait, up to giveUpMs from the stop, for a replica to take over; say why none did otherwise. */
+async function waitForPromotion(ctx: StepRunContext<DrillArgs>, stoppedAt: number): Promise<NodeRef> {
+  const a = ctx.args;
+  const pool = ctx.env.pool(a.cluster);
+  const promoted = await waitFor(() => promotedReplica(ctx), {
+    timeoutMs: Math.max(0, stoppedAt + a.giveUpMs - Date.now()),
+    intervalMs: 20,
+    signal: ctx.signal,
+  });
+  if (!promoted) {
+    const reasons = await whyNoPromotion(
+      pool,
+      a.replicas.map((r) => r.address),
+      a.nodes.filter((n) => n !== a.master.address),
+      a.nodeTimeoutMs,
+      a.master.id,
+    );
+    throw failedError(
+      'E_NO_PROMOTION',
+      `no replica of ${a.master.address} was promoted within ${a.giveUpMs} ms of the stop: ${reasons.join('; ')}`,
+      `slots ${formatRanges(a.ranges)} are down until ${a.master.address} is started again or a replica is promoted by hand (redis-runbook run manual-failover --param node=${a.candidate.address} --param mode=force); retrying the step waits again`,
+    );
+  }
+  return promoted;
+}
+
+/** Wait until every other node agrees on the new master and reports cluster_state:ok. Returns when. */
+async function waitForAgreement(ctx: StepRunContext<DrillArgs>, promoted: NodeRef): Promise<number> {
+  const a = ctx.args;
+  const okAt = await waitFor(async () => ((await settled(ctx, promoted)) ? Date.now() : undefined), {
+    timeoutMs: a.giveUpMs,
+    intervalMs: 20,
+    signal: ctx.signal,
+  });
+  if (!okAt)
+    throw failedError(
+      'E_NO_AGREEMENT',
+      `${promoted.address} is master, but after ${a.giveUpMs} ms not every node agrees and reports cluster_state:ok`,
+      'check the cluster bus between the nodes (port + 10000); retrying the step waits again',
+    );
+  return okAt;
+}
+
+/** Record the canary's summary in the audit log and tell the operator what it measured. */
+function reportCanary(
+  ctx: StepRunContext<DrillArgs>,
+  report: CanaryReport,
+  promoted: NodeRef,
+  stoppedAt: number,
+  canaryFrom: number,
+): void {
+  const a = ctx.args;
+  ctx.env
+    .pool(a.cluster)
+    .recordSummary(report.owner, 'CANARY', [
+      `${report.acked + report.failed} SET to slot ${report.slot} (${report.keyPrefix}*)`,
+      `${report.acked} acknowledged`,
+      `${report.lost} lost`,
+      'keys deleted',
+    ]);
+  ctx.log(
+    `canary: ${report.acked} writes acknowledged, ${report.failed} failed, unavailable ${report.windowMs ?? 'until the end'} ms, ${report.lost} acknowledged writes lost`,
+  );
+  if (report.keptBefore !== null)
+    ctx.log(
+      `every write ${a.master.address} acknowledged up to ${stoppedAt - report.keptBefore} ms before the stop is kept by ${promoted.address}; only writes acknowledged after that can be lost`,
+    );
+  else if (report.lost > 0)
+    ctx.log(
+      `WARNING: none of the canary's writes before the stop is kept by ${promoted.address}: it was more than ${stoppedAt - canaryFrom} ms behind, and writes acknowledged earlier than that may be lost too; a longer canaryLeadMs measures how far`,
+    );
+}
+
+/** The step's output, logged as the operator reads it. */
+function drillReport(
+  ctx: StepRunContext<DrillArgs>,
+  report: CanaryReport | null,
+  promoted: NodeRef,
+  stoppedAt: number,
+  promotedAt: number,
+  okAt: number,
+): DrillReport {
+  const a = ctx.args;
+  // Resumed, the promotion and the ok state were only seen when this process looked:
+  // upper bounds, reported apart from the measured figures.
+  const measured = report !== null;
+  const out: DrillReport = {
+    method: a.method,
+    stoppedAt,
+    newMaster: promoted.address,
+    promotionMs: measured ? promotedAt - stoppedAt : null,
+    timeToOkMs: measured ? okAt - stoppedAt : null,
+    okSeenAfterMs: okAt - stoppedAt,
+    measured,
+    unavailableMs: report?.windowMs ?? null,
+    writesAcked: report?.acked ?? null,
+    writesLost: report?.lost ?? null,
+    canary: report,
+  };
+  ctx.log(
+    measured
+      ? `cluster_state:ok on every node ${out.timeToOkMs} ms after the stop`
+      : `cluster_state:ok on every node, seen ${out.okSeenAfterMs} ms after the stop (an upper bound: the run was resumed)`,
+  );
+  return out;
+}
+
 export const drillFailMasterStep: StepKind<DrillArgs> = {
   kind: 'drill-fail-master',
   summary: 'Stop a master (SHUTDOWN or kill) and measure the automatic failover with a canary writer',
@@ -379,29 +572,8 @@ export const drillFailMasterStep: StepKind<DrillArgs> = {
     let canary: Canary | undefined;
     let canaryFrom = 0;
     const earlier = earlierStop(ctx);
-    if (earlier && (await stillMaster(ctx))) {
-      // Sent before the process died: a SHUTDOWN that writes an RDB can take a while.
-      ctx.log(`an earlier attempt stopped ${a.master.address}; waiting for it to go away`);
-      await waitFor(async () => ((await stillMaster(ctx)) ? undefined : true), {
-        timeoutMs: 30_000,
-        intervalMs: 100,
-        signal: ctx.signal,
-      });
-    }
-    if (earlier && (await stillMaster(ctx))) {
-      // Never stop a node twice on our own: it may have been restarted by its service
-      // manager, or the command may never have left. The operator decides.
-      throw failedError(
-        'E_IN_DOUBT',
-        `a stop of ${a.master.address} was journaled at ${new Date(earlier.at).toISOString()}, but it still answers as a master`,
-        'look at the node (uptime, its log): if it was restarted or never stopped, abort this run (`redis-runbook abort RUN_ID`) and start a new drill',
-      );
-    }
     if (earlier) {
-      stoppedAt = earlier.at;
-      ctx.log(
-        `${a.master.address} was stopped by an earlier attempt at ${new Date(earlier.at).toISOString()}; not stopping it again (the canary's numbers were lost with that process)`,
-      );
+      stoppedAt = await confirmEarlierStop(ctx, earlier);
     } else {
       // The check may be long past (a prompt left open): look again right before acting.
       throwIfStopped(ctx.signal);
@@ -412,82 +584,16 @@ export const drillFailMasterStep: StepKind<DrillArgs> = {
           `no longer safe to stop ${a.master.address}: ${bad.map((c) => `${c.name}: ${c.reason}`).join('; ')}`,
           'look at the cluster (`redis-runbook check`); retry, or abort and make a new plan',
         );
-      const parent = ctx.env.pool(a.cluster);
-      canary = new Canary(parent, a.ranges, a.master.address, a.nodes, a.canaryIntervalMs);
-      canaryFrom = Date.now();
-      canary.start();
-      // Writes must be going through before the stop, or the window means nothing.
-      const flowing = await waitFor(async () => (canary!.streak >= 10 ? true : undefined), {
-        timeoutMs: 5000,
-        intervalMs: 20,
-        signal: ctx.signal,
-      }).catch(async (err) => {
-        await canary!.abandon();
-        throw err;
-      });
-      if (!flowing) {
-        await canary.abandon();
-        throw failedError(
-          'E_CANARY',
-          `the canary's writes to ${a.master.address} are not acknowledged before the drill`,
-          'check that the master accepts writes (not read-only, not out of memory), then retry',
-        );
-      }
-      try {
-        // The bound on lost writes (keptBefore) is the last canary write the replica kept:
-        // a canary that began just before the stop says nothing about a replica further behind.
-        const lead = Math.max(0, canaryFrom + a.canaryLeadMs - Date.now());
-        ctx.log(`canary writes acknowledged by ${a.master.address}; stopping it in ${lead} ms`);
-        if (lead)
-          await waitFor(async () => (Date.now() - canaryFrom >= a.canaryLeadMs ? true : undefined), {
-            timeoutMs: lead + 1000,
-            intervalMs: 10,
-            signal: ctx.signal,
-          });
-        throwIfStopped(ctx.signal);
-        stoppedAt = Date.now();
-        canary.markStop();
-        await stopMaster(ctx);
-      } catch (err) {
-        await canary.abandon();
-        throw err;
-      }
+      ({ canary, canaryFrom } = await startCanary(ctx));
+      stoppedAt = await stopAfterCanaryLead(ctx, canary, canaryFrom);
       ctx.failpoint('stopped');
       ctx.log(`${a.master.address} stopped (${a.method}); waiting for a replica to take over`);
     }
     try {
-      const promoted = await waitFor(() => promotedReplica(ctx), {
-        timeoutMs: Math.max(0, stoppedAt + a.giveUpMs - Date.now()),
-        intervalMs: 20,
-        signal: ctx.signal,
-      });
-      if (!promoted) {
-        const reasons = await whyNoPromotion(
-          pool,
-          a.replicas.map((r) => r.address),
-          a.nodes.filter((n) => n !== a.master.address),
-          a.nodeTimeoutMs,
-          a.master.id,
-        );
-        throw failedError(
-          'E_NO_PROMOTION',
-          `no replica of ${a.master.address} was promoted within ${a.giveUpMs} ms of the stop: ${reasons.join('; ')}`,
-          `slots ${formatRanges(a.ranges)} are down until ${a.master.address} is started again or a replica is promoted by hand (redis-runbook run manual-failover --param node=${a.candidate.address} --param mode=force); retrying the step waits again`,
-        );
-      }
+      const promoted = await waitForPromotion(ctx, stoppedAt);
       const promotedAt = Date.now();
       ctx.log(`${promoted.address} promoted ${promotedAt - stoppedAt} ms after the stop`);
-      const okAt = await waitFor(async () => ((await settled(ctx, promoted)) ? Date.now() : undefined), {
-        timeoutMs: a.giveUpMs,
-        intervalMs: 20,
-        signal: ctx.signal,
-      });
-      if (!okAt)
-        throw failedError(
-          'E_NO_AGREEMENT',
-          `${promoted.address} is master, but after ${a.giveUpMs} ms not every node agrees and reports cluster_state:ok`,
-          'check the cluster bus between the nodes (port + 10000); retrying the step waits again',
-        );
+      const okAt = await waitForAgreement(ctx, promoted);
       let report: CanaryReport | null = null;
       if (!canary) {
         const swept = await Canary.sweep(pool, promoted.address, a.ranges);
@@ -502,46 +608,9 @@ export const drillFailMasterStep: StepKind<DrillArgs> = {
         });
         report = await canary.finish();
         canary = undefined;
-        pool.recordSummary(report.owner, 'CANARY', [
-          `${report.acked + report.failed} SET to slot ${report.slot} (${report.keyPrefix}*)`,
-          `${report.acked} acknowledged`,
-          `${report.lost} lost`,
-          'keys deleted',
-        ]);
-        ctx.log(
-          `canary: ${report.acked} writes acknowledged, ${report.failed} failed, unavailable ${report.windowMs ?? 'until the end'} ms, ${report.lost} acknowledged writes lost`,
-        );
-        if (report.keptBefore !== null)
-          ctx.log(
-            `every write ${a.master.address} acknowledged up to ${stoppedAt - report.keptBefore} ms before the stop is kept by ${promoted.address}; only writes acknowledged after that can be lost`,
-          );
-        else if (report.lost > 0)
-          ctx.log(
-            `WARNING: none of the canary's writes before the stop is kept by ${promoted.address}: it was more than ${stoppedAt - canaryFrom} ms behind, and writes acknowledged earlier than that may be lost too; a longer canaryLeadMs measures how far`,
-          );
+        reportCanary(ctx, report, promoted, stoppedAt, canaryFrom);
       }
-      // Resumed, the promotion and the ok state were only seen when this process looked:
-      // upper bounds, reported apart from the measured figures.
-      const measured = report !== null;
-      const out: DrillReport = {
-        method: a.method,
-        stoppedAt,
-        newMaster: promoted.address,
-        promotionMs: measured ? promotedAt - stoppedAt : null,
-        timeToOkMs: measured ? okAt - stoppedAt : null,
-        okSeenAfterMs: okAt - stoppedAt,
-        measured,
-        unavailableMs: report?.windowMs ?? null,
-        writesAcked: report?.acked ?? null,
-        writesLost: report?.lost ?? null,
-        canary: report,
-      };
-      ctx.log(
-        measured
-          ? `cluster_state:ok on every node ${out.timeToOkMs} ms after the stop`
-          : `cluster_state:ok on every node, seen ${out.okSeenAfterMs} ms after the stop (an upper bound: the run was resumed)`,
-      );
-      return out;
+      return drillReport(ctx, report, promoted, stoppedAt, promotedAt, okAt);
     } finally {
       await canary?.abandon();
     }

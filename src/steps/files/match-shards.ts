@@ -44,6 +44,76 @@ export function sourceAndTarget(
   return { source: topology(raw.source), target: topology(raw.target) };
 }
 
+/** The newest source version must load on the oldest target. */
+function versionCondition(a: Args, s: Topology, t: Topology): Condition {
+  const sv =
+    s.nodes
+      .filter((n) => n.self)
+      .map((n) => n.self!.version)
+      .sort((x, y) => (versionLoadable(x, y) ? 1 : -1))[0] ?? '?';
+  const tv =
+    t.nodes
+      .filter((n) => n.self)
+      .map((n) => n.self!.version)
+      .sort((x, y) => (versionLoadable(x, y) ? -1 : 1))[0] ?? '?';
+  return cond(
+    'versions',
+    versionLoadable(sv, tv),
+    `source Redis ${sv}, target ${tv}: the target loads the source's files`,
+    `source Redis ${sv} is newer than target ${tv}: its ${a.format.toUpperCase()} files do not load on the older version (upgrade the target first)`,
+  );
+}
+
+/** The target nodes must load the copied format at start: appendonly decides which file a node reads. */
+function persistenceCondition(a: Args, s: Topology, t: Topology): Condition {
+  const aofOn = t.nodes.filter((n) => n.self?.persistence.appendonly).map((n) => n.address);
+  if (a.format === 'rdb') {
+    return cond(
+      'target loads an RDB',
+      aofOn.length === 0,
+      'appendonly no on every target node',
+      `${aofOn.join(', ')} have appendonly yes and would load their AOF, not the copied RDB: use format=aof, or set appendonly no there (CONFIG SET + CONFIG REWRITE)`,
+    );
+  }
+  const srcOff = s.nodes
+    .filter((n) => n.role === 'master' && n.self && !n.self.persistence.appendonly)
+    .map((n) => n.address);
+  const tOff = t.nodes.filter((n) => n.self && !n.self.persistence.appendonly).map((n) => n.address);
+  return cond(
+    'AOF on both sides',
+    srcOff.length + tOff.length === 0,
+    'appendonly yes on the source masters and every target node',
+    `appendonly no on ${[...srcOff, ...tOff].join(', ')}: use format=rdb, or turn the AOF on there first`,
+  );
+}
+
+/** Disk: the target master's data directory must hold about the source master's dataset. */
+async function diskCondition(ctx: StepRunContext<Args>, t: Topology): Promise<Condition> {
+  const a = ctx.args;
+  const short: string[] = [];
+  for (const p of a.pairs) {
+    const need = a.needs[p.target.address] ?? 0;
+    const tn = t.nodes.find((n) => n.id === p.target.id);
+    const host = ctx.env.host(p.target.address);
+    if (!tn?.self || !host) {
+      short.push(`${p.target.address}: not checked (no answer, or no inventory host)`);
+      continue;
+    }
+    const df = await readDf(ctx, p.target.address, tn.self.persistence.dir);
+    if (df === undefined) short.push(`${p.target.address}: df on its host failed, free space unknown`);
+    else if (df < need * 1.1)
+      short.push(
+        `${p.target.address}: ${Math.round(df / 1e6)} MB free in ${tn.self.persistence.dir}, about ${Math.round((need * 1.1) / 1e6)} MB needed`,
+      );
+  }
+  return cond(
+    'disk space on the targets',
+    short.length === 0,
+    'each target data directory has room for its shard (used_memory + 10%)',
+    short.join('; '),
+  );
+}
+
 export const matchShardsStep: StepKind<Args> = {
   kind: 'match-shards',
   summary: 'Map each source master to the target master with the same slots, and check the target can take the files',
@@ -106,49 +176,8 @@ export const matchShardsStep: StepKind<Args> = {
     const a = ctx.args;
     const [s, t] = await Promise.all([ctx.env.topology(a.source), ctx.env.topology(a.target)]);
     const out: Condition[] = [];
-    // The newest source version must load on the oldest target.
-    const sv =
-      s.nodes
-        .filter((n) => n.self)
-        .map((n) => n.self!.version)
-        .sort((x, y) => (versionLoadable(x, y) ? 1 : -1))[0] ?? '?';
-    const tv =
-      t.nodes
-        .filter((n) => n.self)
-        .map((n) => n.self!.version)
-        .sort((x, y) => (versionLoadable(x, y) ? -1 : 1))[0] ?? '?';
-    out.push(
-      cond(
-        'versions',
-        versionLoadable(sv, tv),
-        `source Redis ${sv}, target ${tv}: the target loads the source's files`,
-        `source Redis ${sv} is newer than target ${tv}: its ${a.format.toUpperCase()} files do not load on the older version (upgrade the target first)`,
-      ),
-    );
-    const aofOn = t.nodes.filter((n) => n.self?.persistence.appendonly).map((n) => n.address);
-    if (a.format === 'rdb') {
-      out.push(
-        cond(
-          'target loads an RDB',
-          aofOn.length === 0,
-          'appendonly no on every target node',
-          `${aofOn.join(', ')} have appendonly yes and would load their AOF, not the copied RDB: use format=aof, or set appendonly no there (CONFIG SET + CONFIG REWRITE)`,
-        ),
-      );
-    } else {
-      const srcOff = s.nodes
-        .filter((n) => n.role === 'master' && n.self && !n.self.persistence.appendonly)
-        .map((n) => n.address);
-      const tOff = t.nodes.filter((n) => n.self && !n.self.persistence.appendonly).map((n) => n.address);
-      out.push(
-        cond(
-          'AOF on both sides',
-          srcOff.length + tOff.length === 0,
-          'appendonly yes on the source masters and every target node',
-          `appendonly no on ${[...srcOff, ...tOff].join(', ')}: use format=rdb, or turn the AOF on there first`,
-        ),
-      );
-    }
+    out.push(versionCondition(a, s, t));
+    out.push(persistenceCondition(a, s, t));
     const missing = a.targetNodes.filter((n) => !ctx.env.host(n)?.service('start'));
     out.push(
       cond(
@@ -167,31 +196,7 @@ export const matchShardsStep: StepKind<Args> = {
         `${srcNoHost.join(', ')}: add their hosts under hosts:`,
       ),
     );
-    // Disk: the target master's data directory must hold about the source master's dataset.
-    const short: string[] = [];
-    for (const p of a.pairs) {
-      const need = a.needs[p.target.address] ?? 0;
-      const tn = t.nodes.find((n) => n.id === p.target.id);
-      const host = ctx.env.host(p.target.address);
-      if (!tn?.self || !host) {
-        short.push(`${p.target.address}: not checked (no answer, or no inventory host)`);
-        continue;
-      }
-      const df = await readDf(ctx, p.target.address, tn.self.persistence.dir);
-      if (df === undefined) short.push(`${p.target.address}: df on its host failed, free space unknown`);
-      else if (df < need * 1.1)
-        short.push(
-          `${p.target.address}: ${Math.round(df / 1e6)} MB free in ${tn.self.persistence.dir}, about ${Math.round((need * 1.1) / 1e6)} MB needed`,
-        );
-    }
-    out.push(
-      cond(
-        'disk space on the targets',
-        short.length === 0,
-        'each target data directory has room for its shard (used_memory + 10%)',
-        short.join('; '),
-      ),
-    );
+    out.push(await diskCondition(ctx, t));
     if (a.targetKeys > 0)
       out.push(
         pass(

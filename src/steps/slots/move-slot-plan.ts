@@ -84,6 +84,77 @@ async function hostMemory(ctx: StepRunContext<Args>, address: string): Promise<n
   return r.exitCode === 0 && kb > 0 ? kb * 1024 : undefined;
 }
 
+/**
+ * Consolidate: set cluster-allow-replica-migration no on every node, and
+ * return what each had before (to be put back by the spread/restore/settle step).
+ */
+async function turnOffReplicaMigration(ctx: StepRunContext<Args>): Promise<Record<string, string>> {
+  const a = ctx.args;
+  const pool = ctx.env.pool(a.cluster);
+  const before: Record<string, string> = {};
+  // Every node, replicas too: each applies its own setting (a replica of an emptied master
+  // would otherwise follow the collector). The value found is recorded; a retry finds `no`
+  // where an earlier attempt set it, and that attempt's intent says what it was before.
+  const foundEarlier = new Map(
+    (ctx.inDoubt?.intents ?? [])
+      .filter((i) => i.name === 'replica-migration-off')
+      .map((i) => [String(i.detail.node), String(i.detail.was)]),
+  );
+  for (const n of a.nodes) {
+    const v = ((await pool.node(n).call('CONFIG', 'GET', 'cluster-allow-replica-migration')) as string[])[1] ?? 'yes';
+    before[n] = foundEarlier.get(n) ?? v;
+    if (v !== 'no') {
+      ctx.intent('replica-migration-off', { node: n, was: v });
+      await pool.node(n).call('CONFIG', 'SET', 'cluster-allow-replica-migration', 'no');
+    }
+  }
+  return before;
+}
+
+/** Spread, restore, settle: the cluster-allow-replica-migration settings the consolidate step found. */
+function consolidatedReplicaMigration(ctx: StepRunContext<Args>): Record<string, string> {
+  const a = ctx.args;
+  // The settings the consolidation found are put back at the end: without its record they
+  // would silently stay `no`, so a missing record stops the step (fails closed).
+  const consolidated = ctx.outputs[a.consolidateStep] as { replicaMigration?: Record<string, string> } | undefined;
+  if (!consolidated)
+    throw failedError(
+      'E_STEP_OUTPUT_MISSING',
+      `step ${a.consolidateStep} recorded no output (the cluster-allow-replica-migration settings it found)`,
+      `check the runbook: consolidateStep must name the consolidate step of ${a.cluster}, which must have run`,
+    );
+  return consolidated.replicaMigration ?? {};
+}
+
+/** Finish the slots an interrupted attempt of this step left open; refuse if anyone else's are open. */
+async function closeOwnOpenSlots(
+  ctx: StepRunContext<Args>,
+  now: { moves: SlotMove[]; masters: string[] },
+): Promise<number[]> {
+  const a = ctx.args;
+  const pool = ctx.env.pool(a.cluster);
+  // Open slots left by an interrupted attempt of this step are closed before anything else;
+  // anyone else's are refused (checked again here: a prompt may have stayed open a while).
+  // A slot this step opened towards a node that has since failed over is still its own.
+  const own = [...a.moves, ...now.moves];
+  const open = await findOpenSlots(pool, a.nodes);
+  const foreign = open.filter((x) => !isOwnOpenSlot(own, x.slot, x.node.id, x.state, x.peer));
+  if (foreign.length) {
+    throw failedError(
+      'E_OPEN_SLOT',
+      `slots ${formatRanges(toRanges([...new Set(foreign.map((x) => x.slot))].sort((x, y) => x - y)))} are open (MIGRATING/IMPORTING) and not part of this step's moves`,
+      'another reshard is in flight or was cut off: finish or fix it first (redis-cli --cluster fix), then retry the step',
+    );
+  }
+  const closed = await closeOpenSlots(pool, a.nodes, now.masters, {
+    batch: 100,
+    migrateTimeoutMs: 20_000,
+    signal: ctx.signal,
+  });
+  if (closed.length) ctx.log(`closed open slots ${formatRanges(toRanges(closed))} first`);
+  return closed;
+}
+
 export const moveSlotPlanStep: StepKind<Args> = {
   kind: 'move-slot-plan',
   summary:
@@ -269,56 +340,10 @@ export const moveSlotPlanStep: StepKind<Args> = {
     // cluster-allow-replica-migration yes): the emptied masters could then never take slots
     // back. Turned off for the run, and put back by the spread/restore/settle step.
     let before: Record<string, string> = {};
-    if (a.mode === 'consolidate') {
-      // Every node, replicas too: each applies its own setting (a replica of an emptied master
-      // would otherwise follow the collector). The value found is recorded; a retry finds `no`
-      // where an earlier attempt set it, and that attempt's intent says what it was before.
-      const foundEarlier = new Map(
-        (ctx.inDoubt?.intents ?? [])
-          .filter((i) => i.name === 'replica-migration-off')
-          .map((i) => [String(i.detail.node), String(i.detail.was)]),
-      );
-      for (const n of a.nodes) {
-        const v =
-          ((await pool.node(n).call('CONFIG', 'GET', 'cluster-allow-replica-migration')) as string[])[1] ?? 'yes';
-        before[n] = foundEarlier.get(n) ?? v;
-        if (v !== 'no') {
-          ctx.intent('replica-migration-off', { node: n, was: v });
-          await pool.node(n).call('CONFIG', 'SET', 'cluster-allow-replica-migration', 'no');
-        }
-      }
-    } else if (a.mode !== 'rebalance') {
-      // The settings the consolidation found are put back at the end: without its record they
-      // would silently stay `no`, so a missing record stops the step (fails closed).
-      const consolidated = ctx.outputs[a.consolidateStep] as { replicaMigration?: Record<string, string> } | undefined;
-      if (!consolidated)
-        throw failedError(
-          'E_STEP_OUTPUT_MISSING',
-          `step ${a.consolidateStep} recorded no output (the cluster-allow-replica-migration settings it found)`,
-          `check the runbook: consolidateStep must name the consolidate step of ${a.cluster}, which must have run`,
-        );
-      before = consolidated.replicaMigration ?? {};
-    }
-    // Open slots left by an interrupted attempt of this step are closed before anything else;
-    // anyone else's are refused (checked again here: a prompt may have stayed open a while).
+    if (a.mode === 'consolidate') before = await turnOffReplicaMigration(ctx);
+    else if (a.mode !== 'rebalance') before = consolidatedReplicaMigration(ctx);
     const now = await current(ctx);
-    // A slot this step opened towards a node that has since failed over is still its own.
-    const own = [...a.moves, ...now.moves];
-    const open = await findOpenSlots(pool, a.nodes);
-    const foreign = open.filter((x) => !isOwnOpenSlot(own, x.slot, x.node.id, x.state, x.peer));
-    if (foreign.length) {
-      throw failedError(
-        'E_OPEN_SLOT',
-        `slots ${formatRanges(toRanges([...new Set(foreign.map((x) => x.slot))].sort((x, y) => x - y)))} are open (MIGRATING/IMPORTING) and not part of this step's moves`,
-        'another reshard is in flight or was cut off: finish or fix it first (redis-cli --cluster fix), then retry the step',
-      );
-    }
-    const closed = await closeOpenSlots(pool, a.nodes, now.masters, {
-      batch: 100,
-      migrateTimeoutMs: 20_000,
-      signal: ctx.signal,
-    });
-    if (closed.length) ctx.log(`closed open slots ${formatRanges(toRanges(closed))} first`);
+    const closed = await closeOwnOpenSlots(ctx, now);
     const todo = await remaining(ctx, now.moves);
     const started = Date.now();
     const { keys } = await moveSlots(pool, todo, {

@@ -40,6 +40,72 @@ const older = (a: string, b: string) => {
 const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
 
 /**
+ * The target must run what the source replicates: a version no older, and
+ * Redis 7+ for the built-in psync engine's exactly-once apply.
+ */
+function versionConditions(a: SyncArgs, s: NodeFacts[], t: NodeFacts[]): Condition[] {
+  const out: Condition[] = [];
+  const newestSource = s.map((x) => x.version).sort((x, y) => (older(x, y) ? 1 : -1))[0]!;
+  const oldestTarget = t.map((x) => x.version).sort((x, y) => (older(x, y) ? -1 : 1))[0]!;
+  out.push(
+    cond(
+      'target version',
+      !older(oldestTarget, newestSource),
+      `target ${oldestTarget} >= source ${newestSource}`,
+      `the target runs ${oldestTarget}, older than the source's ${newestSource}: commands the source replicates may not exist there; upgrade the target first`,
+    ),
+  );
+  if (a.engine === 'builtin' && a.mode === 'psync') {
+    out.push(
+      cond(
+        'target runs Redis 7+',
+        major(oldestTarget)[0] >= 7,
+        'each batch and its checkpoint are applied by one script (exactly once across a resume)',
+        `the target runs ${oldestTarget}: the exactly-once apply needs Redis 7's allow-cross-slot-keys scripts; upgrade the target or use mode=scan`,
+      ),
+    );
+  }
+  return out;
+}
+
+/** The target must have room for the source's data and never evict what was synced. */
+function memoryConditions(s: NodeFacts[], t: NodeFacts[]): Condition[] {
+  const used = s.reduce((n, x) => n + x.usedMemory, 0);
+  const limited = t.every((x) => x.maxmemory > 0);
+  const room = t.reduce((n, x) => n + x.maxmemory - x.usedMemory, 0);
+  const evicting = t.filter((x) => x.maxmemory > 0 && x.policy !== 'noeviction');
+  return [
+    cond(
+      'target memory',
+      !limited || room >= used * 1.1,
+      limited
+        ? `${mb(room)} free under maxmemory for the source's ${mb(used)}`
+        : `no maxmemory on the target; the source uses ${mb(used)}`,
+      `the target has ${mb(room)} free under maxmemory, the source uses ${mb(used)} (+10%): raise maxmemory or add masters first`,
+    ),
+    cond(
+      'target never evicts',
+      !evicting.length,
+      'maxmemory-policy noeviction (or no maxmemory) on every target master',
+      `${evicting.map((x) => `${x.address}: ${x.policy}`).join(', ')}: the target could evict synced keys (and the sync's checkpoints) under memory pressure; set maxmemory-policy noeviction for the migration`,
+    ),
+  ];
+}
+
+/** The RedisShake engine runs a local binary: it must be there and executable. */
+function shakeBinaryCondition(a: SyncArgs): Condition {
+  try {
+    checkShakeBinary(a.shakeBinary);
+    return pass('redis-shake binary', `${a.shakeBinary} is executable`);
+  } catch (err) {
+    return fail(
+      'redis-shake binary',
+      err instanceof RunbookError ? `${err.message} (${err.remedy})` : (err as Error).message,
+    );
+  }
+}
+
+/**
  * The preconditions of a live sync, read-only: both sides reachable, the
  * target a cluster that can take the source's commands (its version, the
  * Redis 7 script the exactly-once apply needs), room for the data, what the
@@ -86,48 +152,8 @@ export const checkSyncStep: StepKind<SyncArgs> = {
       ),
     );
     const [s, t] = await Promise.all([facts(source), facts(target)]);
-    const newestSource = s.map((x) => x.version).sort((x, y) => (older(x, y) ? 1 : -1))[0]!;
-    const oldestTarget = t.map((x) => x.version).sort((x, y) => (older(x, y) ? -1 : 1))[0]!;
-    out.push(
-      cond(
-        'target version',
-        !older(oldestTarget, newestSource),
-        `target ${oldestTarget} >= source ${newestSource}`,
-        `the target runs ${oldestTarget}, older than the source's ${newestSource}: commands the source replicates may not exist there; upgrade the target first`,
-      ),
-    );
-    if (a.engine === 'builtin' && a.mode === 'psync') {
-      out.push(
-        cond(
-          'target runs Redis 7+',
-          major(oldestTarget)[0] >= 7,
-          'each batch and its checkpoint are applied by one script (exactly once across a resume)',
-          `the target runs ${oldestTarget}: the exactly-once apply needs Redis 7's allow-cross-slot-keys scripts; upgrade the target or use mode=scan`,
-        ),
-      );
-    }
-    const used = s.reduce((n, x) => n + x.usedMemory, 0);
-    const limited = t.every((x) => x.maxmemory > 0);
-    const room = t.reduce((n, x) => n + x.maxmemory - x.usedMemory, 0);
-    out.push(
-      cond(
-        'target memory',
-        !limited || room >= used * 1.1,
-        limited
-          ? `${mb(room)} free under maxmemory for the source's ${mb(used)}`
-          : `no maxmemory on the target; the source uses ${mb(used)}`,
-        `the target has ${mb(room)} free under maxmemory, the source uses ${mb(used)} (+10%): raise maxmemory or add masters first`,
-      ),
-    );
-    const evicting = t.filter((x) => x.maxmemory > 0 && x.policy !== 'noeviction');
-    out.push(
-      cond(
-        'target never evicts',
-        !evicting.length,
-        'maxmemory-policy noeviction (or no maxmemory) on every target master',
-        `${evicting.map((x) => `${x.address}: ${x.policy}`).join(', ')}: the target could evict synced keys (and the sync's checkpoints) under memory pressure; set maxmemory-policy noeviction for the migration`,
-      ),
-    );
+    out.push(...versionConditions(a, s, t));
+    out.push(...memoryConditions(s, t));
     const targetKeys = t.reduce((n, x) => n + x.keys, 0);
     out.push(
       pass(
@@ -151,19 +177,7 @@ export const checkSyncStep: StepKind<SyncArgs> = {
           'a copy as of the scan (SCAN + DUMP + RESTORE): writes made after a key was copied are not carried; stop writes on the source before the copy for an exact one',
         ),
       );
-    if (a.engine === 'redis-shake') {
-      try {
-        checkShakeBinary(a.shakeBinary);
-        out.push(pass('redis-shake binary', `${a.shakeBinary} is executable`));
-      } catch (err) {
-        out.push(
-          fail(
-            'redis-shake binary',
-            err instanceof RunbookError ? `${err.message} (${err.remedy})` : (err as Error).message,
-          ),
-        );
-      }
-    }
+    if (a.engine === 'redis-shake') out.push(shakeBinaryCondition(a));
     return out;
   },
   // The conditions are the step: the engine evaluates them before `run`, and stops on a failed one.
