@@ -1,4 +1,4 @@
-import { setup, fromPromise } from 'xstate';
+import { assign, setup, fromPromise } from 'xstate';
 import type { Plan } from './plan.js';
 
 export interface StepInput {
@@ -7,6 +7,18 @@ export interface StepInput {
 export interface PhaseResult {
   ok: boolean;
 }
+
+/**
+ * What the machine remembers besides where it is: the steps it finished
+ * (verified), in order. A step's `done` state is final and left in the same
+ * step as it is entered, so no snapshot shows it; this list does.
+ */
+export interface RunContext {
+  done: string[];
+}
+
+/** A snapshot persisted before the machine kept a context (its context is {}): what it stands for. */
+export const EMPTY_CONTEXT: RunContext = { done: [] };
 
 /** The phases a step goes through, as they appear in the machine's state value. */
 export type Phase = 'check' | 'confirm' | 'run' | 'verify' | 'failed' | 'done';
@@ -18,7 +30,9 @@ const missing = fromPromise<PhaseResult, StepInput>(async () => {
 /**
  * Compile a plan into a state machine. The machine is pure data: each step is
  * a compound state check -> confirm -> run -> verify -> done, with a `failed`
- * state that waits for the operator (RETRY / SKIP / ABORT). Effects live in
+ * state that waits for the operator (RETRY / SKIP / ABORT). The machine owns
+ * where the run is and which steps are done (`context.done`); the runner only
+ * projects that onto the journal's step rows. Effects live in
  * three named promise actors that the runner provides; names, not closures,
  * are what make the snapshot persistable.
  */
@@ -47,7 +61,10 @@ export function compilePlan(plan: Plan) {
           invoke: {
             src: 'verifyStep',
             input,
-            onDone: [{ guard: 'passed', target: 'done' }, { target: 'failed' }],
+            onDone: [
+              { guard: 'passed', target: 'done', actions: { type: 'markDone', params: input } },
+              { target: 'failed' },
+            ],
             onError: 'failed',
           },
         },
@@ -60,9 +77,16 @@ export function compilePlan(plan: Plan) {
   states.succeeded = { type: 'final' };
   states.aborted = { type: 'final' };
   return setup({
+    types: {} as { context: RunContext },
     actors: { checkStep: missing, runStep: missing, verifyStep: missing },
     guards: { passed },
-  }).createMachine({ id: 'run', initial: ids[0], states: states as never });
+    actions: {
+      // The step whose verify passed: the only place a step becomes done.
+      markDone: assign({
+        done: ({ context }, params: StepInput) => [...(context?.done ?? []), params.stepId],
+      }),
+    },
+  }).createMachine({ id: 'run', context: EMPTY_CONTEXT, initial: ids[0], states: states as never });
 }
 
 export type RunMachine = ReturnType<typeof compilePlan>;
