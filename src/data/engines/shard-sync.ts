@@ -9,7 +9,7 @@ import { formatRanges } from '../../redis/slots.js';
 import { ReplicaLink } from '../readers/replica-link.js';
 import { RdbParser, type BigPiece, type RawEntry } from '../protocol/rdb.js';
 import { RdbLoader } from '../writer/full-load.js';
-import { StreamApplier } from '../writer/stream-apply.js';
+import { StreamApplier, type ApplierOptions } from '../writer/stream-apply.js';
 import { checkpointKey, formatCheckpoint, parseCheckpoint } from '../writer/checkpoint.js';
 import { clearSlots } from '../writer/clear-slots.js';
 
@@ -78,6 +78,26 @@ export interface ShardSyncOptions {
   journal?(target: string, command: string, args: string[]): void;
   /** Bare pipelined connections to the target masters for the full sync's RESTOREs. */
   pipe?: (node: NodeClient) => Promise<RespPipe>;
+}
+
+/** Where a continuation can start (from the target's checkpoints), or why it cannot. */
+type ResumePoint = { replid: string; offset: number; skip: Map<string, number> } | { why: string };
+
+/** One connection to the source master: what its link's handlers, its full-sync worker and its stream loop share. */
+interface Connection {
+  target: Endpoint;
+  address: string;
+  resume: ResumePoint;
+  link: ReplicaLink;
+  /** The applier of this connection only: a link that outlives its session must never feed the next one's. */
+  applier?: StreamApplier;
+  /** What ended the connection (its first error). */
+  failure?: Error;
+  /** RDB chunks received and not loaded yet, and whether the RDB has ended. */
+  chunks: Buffer[];
+  rdbEnded: boolean;
+  /** The full sync's worker, once one started. */
+  full?: Promise<void>;
 }
 
 /**
@@ -199,9 +219,7 @@ export class ShardSync {
   }
 
   /** Where a continuation can start, read from the target's checkpoints; or why it cannot. */
-  private async resumePoint(
-    target: Endpoint,
-  ): Promise<{ replid: string; offset: number; skip: Map<string, number> } | { why: string }> {
+  private async resumePoint(target: Endpoint): Promise<ResumePoint> {
     const s = this.o.state;
     if (!s.loaded || !s.replid)
       return { why: s.fullSyncs ? 'the last full sync did not finish loading' : 'first sync' };
@@ -223,6 +241,7 @@ export class ShardSync {
     return { replid: s.replid, offset: Math.min(...skip.values()), skip };
   }
 
+  /** One connection to the source master, from locating it to the link's end; throws what ended it (unless stopped). */
   private async session(): Promise<void> {
     const target = await this.o.target();
     const address = await this.o.locateMaster();
@@ -231,211 +250,278 @@ export class ShardSync {
     this.master = address;
     const resume = await this.resumePoint(target);
     if (this.stopped) return;
-    const { host, port } = parseAddress(address)!;
-    // The applier of this connection only: a link that outlives its session must never feed the next one's.
-    let applier: StreamApplier | undefined;
-    const link = new ReplicaLink({
-      host,
-      port,
-      ...this.o.credentials,
-      tls: this.o.tls,
-      tlsWhere: this.o.tlsWhere,
-      resume: 'replid' in resume ? { replid: resume.replid, offset: resume.offset } : undefined,
-      ackOffset: () => applier?.applied ?? 0,
-    });
-    this.link = link;
-    const ckKey = (n: Parameters<typeof checkpointKey>[1]) => checkpointKey(target, n, this.o.syncId, this.o.index);
-    const replid = () => this.o.state.replid!;
-    const clearShard = async () => {
-      const n = await clearSlots(target, this.o.ranges, undefined, (node, k) =>
-        this.o.journal?.(node, 'UNLINK', [
-          `${k} keys in the slots of source shard ${this.o.index}: the source flushed (FLUSHALL/FLUSHDB)`,
-        ]),
+    const c = this.connection(target, address, resume);
+    const link = c.link;
+    const closed = this.whenClosed(c);
+    this.handleFullSync(c);
+    this.handleStream(c);
+
+    try {
+      await link.start();
+      await this.stream(
+        link,
+        () => c.applier,
+        () => c.failure,
       );
-      this.o.log(`shard ${this.o.index}: the source flushed its data: ${n} keys deleted in its slots on the target`);
+    } finally {
+      // Whatever happened, this connection ends here: nothing of it may run on into the next one.
+      link.close();
+      await closed;
+      await c.full?.catch(() => undefined);
+    }
+    if (c.failure && !this.stopped) throw c.failure;
+  }
+
+  /** A new connection's state and its link (not started yet), which becomes the current one. */
+  private connection(target: Endpoint, address: string, resume: ResumePoint): Connection {
+    const { host, port } = parseAddress(address)!;
+    const c: Connection = {
+      target,
+      address,
+      resume,
+      link: new ReplicaLink({
+        host,
+        port,
+        ...this.o.credentials,
+        tls: this.o.tls,
+        tlsWhere: this.o.tlsWhere,
+        resume: 'replid' in resume ? { replid: resume.replid, offset: resume.offset } : undefined,
+        // Called only once the link runs, when `c` exists.
+        ackOffset: () => c.applier?.applied ?? 0,
+      }),
+      chunks: [],
+      rdbEnded: false,
     };
-    let failure: Error | undefined;
-    const closed = new Promise<void>((resolve) => {
-      link.on('error', (err: Error) => {
-        failure ??= err;
+    this.link = c.link;
+    return c;
+  }
+
+  /** Settles when the link closes; the link's first error (or its closing) becomes the connection's failure. */
+  private whenClosed(c: Connection): Promise<void> {
+    return new Promise<void>((resolve) => {
+      c.link.on('error', (err: Error) => {
+        c.failure ??= err;
       });
-      link.on('close', () => {
-        failure ??= new Error(`the link to ${address} closed`);
+      c.link.on('close', () => {
+        c.failure ??= new Error(`the link to ${c.address} closed`);
         resolve();
         this.notify();
       });
     });
+  }
 
-    // Full sync: chunks are parsed and loaded in order by one worker; the link is paused while the target is behind.
-    const chunks: Buffer[] = [];
-    let rdbEnded = false;
-    let fullOffset = 0;
-    let full: Promise<void> | undefined;
-    const fullSync = async (rdbReplid: string, rdbOffset: number) => {
-      const started = Date.now();
-      const s = this.o.state;
-      s.fullSyncWhy =
-        'why' in resume
-          ? resume.why
-          : 'the source refused to continue from the checkpoint (its backlog no longer holds it, or its history changed)';
-      s.loaded = false;
-      s.replid = rdbReplid;
-      s.fullSyncs++;
-      this.o.persist(s);
-      this.o.log(
-        `shard ${this.o.index} (${formatRanges(this.o.ranges)}): full sync from ${address} (${s.fullSyncWhy})`,
-      );
-      const cleared = await clearSlots(target, this.o.ranges, undefined, (node, n) =>
-        this.o.journal?.(node, 'UNLINK', [
-          `${n} keys in the slots of source shard ${this.o.index} (${formatRanges(this.o.ranges)}), before its full sync`,
-        ]),
-      );
-      if (cleared)
-        this.o.log(
-          `shard ${this.o.index}: deleted ${cleared} keys the target held in these slots before the full sync`,
-        );
-      // Values of bigKeyBytes or more that are still arriving are read and written in pieces, never held whole.
-      const parser = new RdbParser({ raw: true, bigBytes: this.o.bigKeyBytes });
-      // Made at the first entry: by then the RDB's header gave its version, which decides RESTORE or type commands.
-      const newLoader = () =>
-        new RdbLoader(target, {
-          payloadVersion: this.o.payloadVersion(parser.version),
-          bigKeyBytes: this.o.bigKeyBytes,
-          pipe: this.o.pipe,
-        });
-      let loader: RdbLoader | undefined;
-      this.loadedKeys = 0;
-      // One entry (or piece) at a time, each loaded before the next is decoded: see RdbParser.feed.
-      const load = async (entries: Generator<RawEntry | BigPiece>) => {
-        for (const e of entries) {
-          // A large chunk is many entries: a stop or a dead link is seen between two, not after all.
-          if (this.stopped || failure) throw failure ?? new Error('stopped');
-          const l = (loader ??= newLoader());
-          l.add(e);
-          if (!l.ready) {
-            this.loadedKeys = l.keys;
-            while (!l.ready) await l.drained();
-          }
-        }
-        if (loader) this.loadedKeys = loader.keys;
-      };
-      for (;;) {
-        if (this.stopped || failure) throw failure ?? new Error('stopped');
-        const chunk = chunks.shift();
-        if (!chunk) {
-          if (rdbEnded) break;
-          link.resume();
-          await this.nap(1000);
-          continue;
-        }
-        await load(parser.feed(chunk) as Generator<RawEntry | BigPiece>);
-        if (chunks.length < 16) link.resume();
-      }
-      await load(parser.rest() as Generator<RawEntry | BigPiece>);
-      loader ??= newLoader();
-      await loader.finish();
-      // Function libraries travel in the RDB too (Redis 7): every master gets them.
-      for (const [k, code] of Object.entries(parser.aux)) {
-        if (!k.startsWith('function:')) continue;
-        const res = await Promise.all(target.masters.map((m) => m.pipeline([['FUNCTION', 'LOAD', 'REPLACE', code]])));
-        const bad = res.find((r) => r[0]?.[0]);
-        if (bad) throw new Error(`loading a function library from the RDB into the target: ${bad[0]![0]!.message}`);
-      }
-      // Every master holds this shard's stream up to the RDB's offset.
-      const cks = await Promise.all(
-        target.masters.map((m) =>
-          m.pipeline([['SET', ckKey(m), formatCheckpoint({ replid: rdbReplid, offset: rdbOffset })]]),
-        ),
-      );
-      const bad = cks.find((r) => r[0]?.[0]);
-      if (bad) throw new Error(`writing the checkpoint after the full sync: ${bad[0]![0]!.message}`);
-      s.loaded = true;
-      s.applied = rdbOffset;
-      s.keys = loader.keys;
-      s.rdbBytes = link.rdbReceived;
-      s.fullSyncMs = Date.now() - started;
-      s.lastError = undefined;
-      this.o.persist(s);
-      this.o.journal?.(target.name, 'RESTORE', [
-        `${loader.keys} keys of source shard ${this.o.index} (${formatRanges(this.o.ranges)}) from ${address}'s RDB at offset ${rdbOffset}`,
-        `${loader.rebuilt} rebuilt with type commands`,
-      ]);
-      this.o.log(
-        `shard ${this.o.index}: full sync loaded: ${s.keys} keys, ${s.rdbBytes} bytes in ${s.fullSyncMs} ms${loader.rebuilt ? ` (${loader.rebuilt} rebuilt with type commands)` : ''}; applying the stream`,
-      );
-      this.phase = 'stream';
+  /** The checkpoint key of this shard on a target master. */
+  private checkpointKeyOn(target: Endpoint, n: Parameters<typeof checkpointKey>[1]): string {
+    return checkpointKey(target, n, this.o.syncId, this.o.index);
+  }
+
+  /** What a StreamApplier of this shard needs, besides where it starts. */
+  private applierOptions(target: Endpoint): ApplierOptions {
+    return {
+      checkpointKey: (n) => this.checkpointKeyOn(target, n),
+      replid: () => this.o.state.replid!,
+      clearShard: () => this.clearShard(target),
     };
+  }
 
+  /** FLUSHALL/FLUSHDB on the source: delete the target's keys in this shard's slots. */
+  private async clearShard(target: Endpoint): Promise<void> {
+    const n = await clearSlots(target, this.o.ranges, undefined, (node, k) =>
+      this.o.journal?.(node, 'UNLINK', [
+        `${k} keys in the slots of source shard ${this.o.index}: the source flushed (FLUSHALL/FLUSHDB)`,
+      ]),
+    );
+    this.o.log(`shard ${this.o.index}: the source flushed its data: ${n} keys deleted in its slots on the target`);
+  }
+
+  /** The link's full sync events: the worker started, and the RDB's chunks queued for it. */
+  private handleFullSync(c: Connection): void {
+    const link = c.link;
     link.on('fullsync', ({ replid: r, offset }: { replid: string; offset: number }) => {
       this.phase = 'full';
-      fullOffset = offset;
-      applier = new StreamApplier(target, { checkpointKey: ckKey, replid, clearShard }, offset);
-      this.applier = applier;
-      full = fullSync(r, offset);
-      full.catch((err: Error) => {
-        failure ??= err;
+      c.applier = new StreamApplier(c.target, this.applierOptions(c.target), offset);
+      this.applier = c.applier;
+      c.full = this.fullSync(c, r, offset);
+      c.full.catch((err: Error) => {
+        c.failure ??= err;
         link.close();
       });
     });
     link.on('rdb-data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      if (chunks.length >= 64) link.pause();
+      c.chunks.push(chunk);
+      if (c.chunks.length >= 64) link.pause();
       this.notify();
     });
     link.on('rdb-end', () => {
-      rdbEnded = true;
+      c.rdbEnded = true;
       this.notify();
     });
-    link.on('continue', ({ replid: r }: { replid: string }) => {
-      const s = this.o.state;
-      const from = 'replid' in resume ? resume.offset : 0;
-      if (r !== s.replid)
-        this.o.log(
-          `shard ${this.o.index}: the source's replication id is now ${r} (a failover): continued from offset ${from}`,
-        );
-      s.replid = r;
-      s.partialSyncs++;
-      s.lastError = undefined; // failures stay: the target still differs
-      this.o.persist(s);
-      this.o.log(
-        `shard ${this.o.index} (${formatRanges(this.o.ranges)}): continued from ${address} at offset ${from} (partial resync, no full sync)`,
-      );
-      applier = new StreamApplier(
-        target,
-        { checkpointKey: ckKey, replid, clearShard, skip: 'skip' in resume ? resume.skip : undefined },
-        from,
-      );
-      this.applier = applier;
-      this.phase = 'stream';
-    });
+  }
+
+  /** The link's stream events: a partial resync accepted, and each replicated command. */
+  private handleStream(c: Connection): void {
+    const link = c.link;
+    link.on('continue', ({ replid: r }: { replid: string }) => this.continued(c, r));
     link.on('command', (args: Buffer[], offset: number) => {
-      if (!applier || failure) return;
+      const applier = c.applier;
+      if (!applier || c.failure) return;
       try {
         applier.add(args, offset);
       } catch (err) {
-        failure ??= err as Error;
+        c.failure ??= err as Error;
         link.close();
       }
       // Never inside a MULTI block: the flush waits for its EXEC, which a paused link would never read.
       if (applier.queued > 50000 && !applier.inBlock) link.pause();
       this.notify();
     });
+  }
 
-    try {
-      await link.start();
-      await this.stream(
-        link,
-        () => applier,
-        () => failure,
+  /** The source continued from the checkpoints (partial resync): the stream goes on from there. */
+  private continued(c: Connection, r: string): void {
+    const s = this.o.state;
+    const resume = c.resume;
+    const from = 'replid' in resume ? resume.offset : 0;
+    if (r !== s.replid)
+      this.o.log(
+        `shard ${this.o.index}: the source's replication id is now ${r} (a failover): continued from offset ${from}`,
       );
-    } finally {
-      // Whatever happened, this connection ends here: nothing of it may run on into the next one.
-      link.close();
-      await closed;
-      await full?.catch(() => undefined);
+    s.replid = r;
+    s.partialSyncs++;
+    s.lastError = undefined; // failures stay: the target still differs
+    this.o.persist(s);
+    this.o.log(
+      `shard ${this.o.index} (${formatRanges(this.o.ranges)}): continued from ${c.address} at offset ${from} (partial resync, no full sync)`,
+    );
+    c.applier = new StreamApplier(
+      c.target,
+      { ...this.applierOptions(c.target), skip: 'skip' in resume ? resume.skip : undefined },
+      from,
+    );
+    this.applier = c.applier;
+    this.phase = 'stream';
+  }
+
+  /** A full sync: the shard's slots cleared in the target, the RDB loaded as it arrives, the checkpoints set. */
+  private async fullSync(c: Connection, rdbReplid: string, rdbOffset: number): Promise<void> {
+    const started = Date.now();
+    await this.beginFullSync(c, rdbReplid);
+    const { parser, loader } = await this.loadRdb(c);
+    await this.loadFunctions(c.target, parser);
+    await this.writeFullSyncCheckpoints(c.target, rdbReplid, rdbOffset);
+    this.recordFullSync(c, loader, rdbOffset, started);
+  }
+
+  /** Record why and from where a full sync starts (not loaded yet), and clear the target's keys in its slots. */
+  private async beginFullSync(c: Connection, rdbReplid: string): Promise<void> {
+    const s = this.o.state;
+    s.fullSyncWhy =
+      'why' in c.resume
+        ? c.resume.why
+        : 'the source refused to continue from the checkpoint (its backlog no longer holds it, or its history changed)';
+    s.loaded = false;
+    s.replid = rdbReplid;
+    s.fullSyncs++;
+    this.o.persist(s);
+    this.o.log(
+      `shard ${this.o.index} (${formatRanges(this.o.ranges)}): full sync from ${c.address} (${s.fullSyncWhy})`,
+    );
+    const cleared = await clearSlots(c.target, this.o.ranges, undefined, (node, n) =>
+      this.o.journal?.(node, 'UNLINK', [
+        `${n} keys in the slots of source shard ${this.o.index} (${formatRanges(this.o.ranges)}), before its full sync`,
+      ]),
+    );
+    if (cleared)
+      this.o.log(`shard ${this.o.index}: deleted ${cleared} keys the target held in these slots before the full sync`);
+  }
+
+  /** Parse the RDB's chunks as they arrive and load them into the target, to the end of the RDB. */
+  private async loadRdb(c: Connection): Promise<{ parser: RdbParser; loader: RdbLoader }> {
+    // Full sync: chunks are parsed and loaded in order by one worker; the link is paused while the target is behind.
+    // Values of bigKeyBytes or more that are still arriving are read and written in pieces, never held whole.
+    const parser = new RdbParser({ raw: true, bigBytes: this.o.bigKeyBytes });
+    // Made at the first entry: by then the RDB's header gave its version, which decides RESTORE or type commands.
+    const newLoader = () =>
+      new RdbLoader(c.target, {
+        payloadVersion: this.o.payloadVersion(parser.version),
+        bigKeyBytes: this.o.bigKeyBytes,
+        pipe: this.o.pipe,
+      });
+    let loader: RdbLoader | undefined;
+    this.loadedKeys = 0;
+    // One entry (or piece) at a time, each loaded before the next is decoded: see RdbParser.feed.
+    const load = async (entries: Generator<RawEntry | BigPiece>) => {
+      for (const e of entries) {
+        // A large chunk is many entries: a stop or a dead link is seen between two, not after all.
+        if (this.stopped || c.failure) throw c.failure ?? new Error('stopped');
+        const l = (loader ??= newLoader());
+        l.add(e);
+        if (!l.ready) {
+          this.loadedKeys = l.keys;
+          while (!l.ready) await l.drained();
+        }
+      }
+      if (loader) this.loadedKeys = loader.keys;
+    };
+    for (;;) {
+      if (this.stopped || c.failure) throw c.failure ?? new Error('stopped');
+      const chunk = c.chunks.shift();
+      if (!chunk) {
+        if (c.rdbEnded) break;
+        c.link.resume();
+        await this.nap(1000);
+        continue;
+      }
+      await load(parser.feed(chunk) as Generator<RawEntry | BigPiece>);
+      if (c.chunks.length < 16) c.link.resume();
     }
-    void fullOffset;
-    if (failure && !this.stopped) throw failure;
+    await load(parser.rest() as Generator<RawEntry | BigPiece>);
+    loader ??= newLoader();
+    await loader.finish();
+    return { parser, loader };
+  }
+
+  /** Function libraries travel in the RDB too (Redis 7): every master gets them. */
+  private async loadFunctions(target: Endpoint, parser: RdbParser): Promise<void> {
+    for (const [k, code] of Object.entries(parser.aux)) {
+      if (!k.startsWith('function:')) continue;
+      const res = await Promise.all(target.masters.map((m) => m.pipeline([['FUNCTION', 'LOAD', 'REPLACE', code]])));
+      const bad = res.find((r) => r[0]?.[0]);
+      if (bad) throw new Error(`loading a function library from the RDB into the target: ${bad[0]![0]!.message}`);
+    }
+  }
+
+  /** Every master holds this shard's stream up to the RDB's offset. */
+  private async writeFullSyncCheckpoints(target: Endpoint, rdbReplid: string, rdbOffset: number): Promise<void> {
+    const cks = await Promise.all(
+      target.masters.map((m) =>
+        m.pipeline([
+          ['SET', this.checkpointKeyOn(target, m), formatCheckpoint({ replid: rdbReplid, offset: rdbOffset })],
+        ]),
+      ),
+    );
+    const bad = cks.find((r) => r[0]?.[0]);
+    if (bad) throw new Error(`writing the checkpoint after the full sync: ${bad[0]![0]!.message}`);
+  }
+
+  /** The full sync is loaded: record it (from now on a resume can continue), and go on to the stream. */
+  private recordFullSync(c: Connection, loader: RdbLoader, rdbOffset: number, started: number): void {
+    const s = this.o.state;
+    s.loaded = true;
+    s.applied = rdbOffset;
+    s.keys = loader.keys;
+    s.rdbBytes = c.link.rdbReceived;
+    s.fullSyncMs = Date.now() - started;
+    s.lastError = undefined;
+    this.o.persist(s);
+    this.o.journal?.(c.target.name, 'RESTORE', [
+      `${loader.keys} keys of source shard ${this.o.index} (${formatRanges(this.o.ranges)}) from ${c.address}'s RDB at offset ${rdbOffset}`,
+      `${loader.rebuilt} rebuilt with type commands`,
+    ]);
+    this.o.log(
+      `shard ${this.o.index}: full sync loaded: ${s.keys} keys, ${s.rdbBytes} bytes in ${s.fullSyncMs} ms${loader.rebuilt ? ` (${loader.rebuilt} rebuilt with type commands)` : ''}; applying the stream`,
+    );
+    this.phase = 'stream';
   }
 
   /** The stream: flush what arrived, move checkpoints on, keep the lag figures fresh. */
