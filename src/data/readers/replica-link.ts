@@ -245,6 +245,30 @@ export class ReplicaLink extends EventEmitter {
   }
 
   private onData(d: Buffer): void {
+    if (this.passDisklessRead(d)) return;
+    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+    // Each step takes what it can from the buffer (and may move to the next phase); false: it needs more bytes.
+    while (this.step());
+  }
+
+  /** One step of reading `buf`, by phase: see onData. */
+  private step(): boolean {
+    switch (this.phase) {
+      case 'handshake':
+        return this.takeHandshakeReply();
+      case 'rdb-header':
+        return this.takeRdbHeader();
+      case 'rdb-body':
+        return this.takeRdbBody();
+      case 'rdb-eof':
+        return this.takeDisklessRdb();
+      case 'stream':
+        return this.takeStreamCommand();
+    }
+  }
+
+  /** The fast path of a diskless transfer; true when it took the whole read. */
+  private passDisklessRead(d: Buffer): boolean {
     // Diskless transfer: most reads hold neither the end mark nor the start of one: pass them
     // on without joining them to the 40 bytes held back (no copy of the RDB per read).
     const mark = this.eofMark;
@@ -254,84 +278,94 @@ export class ReplicaLink extends EventEmitter {
         if (this.buf.length) this.rdbData(this.buf);
         this.rdbData(d.subarray(0, d.length - mark.length));
         this.buf = d.subarray(d.length - mark.length);
-        return;
+        return true;
       }
     }
-    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-    for (;;) {
-      if (this.phase === 'handshake') {
-        // While it waits to start a (diskless) full sync, the master sends bare newlines.
-        let nl = 0;
-        while (this.buf[nl] === 0x0a) nl++;
-        if (nl) this.buf = this.buf.subarray(nl);
-        const e = this.buf.indexOf(CRLF);
-        if (e < 0 || !this.replies.length) return;
-        const line = this.buf.subarray(0, e).toString();
-        this.buf = this.buf.subarray(e + 2);
-        this.replies.shift()!(line);
-        continue;
+    return false;
+  }
+
+  /** One reply line of the handshake (AUTH, REPLCONF, PSYNC), to whoever waits for it. */
+  private takeHandshakeReply(): boolean {
+    // While it waits to start a (diskless) full sync, the master sends bare newlines.
+    let nl = 0;
+    while (this.buf[nl] === 0x0a) nl++;
+    if (nl) this.buf = this.buf.subarray(nl);
+    const e = this.buf.indexOf(CRLF);
+    if (e < 0 || !this.replies.length) return false;
+    const line = this.buf.subarray(0, e).toString();
+    this.buf = this.buf.subarray(e + 2);
+    this.replies.shift()!(line);
+    return true;
+  }
+
+  /** The line before the RDB: `$<len>` (disk) or `$EOF:<mark>` (diskless). */
+  private takeRdbHeader(): boolean {
+    // While it prepares the RDB the master sends bare newlines to keep the link alive.
+    let i = 0;
+    while (this.buf[i] === 0x0a) i++;
+    this.buf = this.buf.subarray(i);
+    const e = this.buf.indexOf(CRLF);
+    if (e < 0) return false;
+    const head = this.buf.subarray(0, e).toString();
+    this.buf = this.buf.subarray(e + 2);
+    if (head.startsWith('$EOF:')) {
+      this.eofMark = Buffer.from(head.slice(5));
+      this.phase = 'rdb-eof';
+    } else if (head.startsWith('$')) {
+      this.rdbLen = Number(head.slice(1));
+      this.rdbSize = this.rdbLen;
+      this.phase = 'rdb-body';
+    } else {
+      throw new Error(`expected the RDB payload, got ${JSON.stringify(head.slice(0, 80))}`);
+    }
+    return true;
+  }
+
+  /** RDB bytes of a disk transfer, up to the length announced. */
+  private takeRdbBody(): boolean {
+    const n = Math.min(this.buf.length, this.rdbLen - this.rdbReceived);
+    if (n > 0) this.rdbData(this.buf.subarray(0, n));
+    this.buf = this.buf.subarray(n);
+    if (this.rdbReceived < this.rdbLen) return false;
+    this.finishRdb();
+    return true;
+  }
+
+  /** RDB bytes of a diskless transfer, up to its end mark. */
+  private takeDisklessRdb(): boolean {
+    // Diskless: the payload ends with the 40-byte mark announced in the header. The
+    // last bytes are held back until more arrive: the mark may span two reads.
+    const mark = this.eofMark!;
+    const at = this.buf.indexOf(mark);
+    if (at < 0) {
+      const safe = this.buf.length - mark.length;
+      if (safe > 0) {
+        this.rdbData(this.buf.subarray(0, safe));
+        this.buf = this.buf.subarray(safe);
       }
-      if (this.phase === 'rdb-header') {
-        // While it prepares the RDB the master sends bare newlines to keep the link alive.
-        let i = 0;
-        while (this.buf[i] === 0x0a) i++;
-        this.buf = this.buf.subarray(i);
-        const e = this.buf.indexOf(CRLF);
-        if (e < 0) return;
-        const head = this.buf.subarray(0, e).toString();
-        this.buf = this.buf.subarray(e + 2);
-        if (head.startsWith('$EOF:')) {
-          this.eofMark = Buffer.from(head.slice(5));
-          this.phase = 'rdb-eof';
-        } else if (head.startsWith('$')) {
-          this.rdbLen = Number(head.slice(1));
-          this.rdbSize = this.rdbLen;
-          this.phase = 'rdb-body';
-        } else {
-          throw new Error(`expected the RDB payload, got ${JSON.stringify(head.slice(0, 80))}`);
-        }
-        continue;
-      }
-      if (this.phase === 'rdb-body') {
-        const n = Math.min(this.buf.length, this.rdbLen - this.rdbReceived);
-        if (n > 0) this.rdbData(this.buf.subarray(0, n));
-        this.buf = this.buf.subarray(n);
-        if (this.rdbReceived < this.rdbLen) return;
-        this.finishRdb();
-        continue;
-      }
-      if (this.phase === 'rdb-eof') {
-        // Diskless: the payload ends with the 40-byte mark announced in the header. The
-        // last bytes are held back until more arrive: the mark may span two reads.
-        const mark = this.eofMark!;
-        const at = this.buf.indexOf(mark);
-        if (at < 0) {
-          const safe = this.buf.length - mark.length;
-          if (safe > 0) {
-            this.rdbData(this.buf.subarray(0, safe));
-            this.buf = this.buf.subarray(safe);
-          }
-          return;
-        }
-        if (at > 0) this.rdbData(this.buf.subarray(0, at));
-        this.buf = this.buf.subarray(at + mark.length);
-        this.finishRdb();
-        continue;
-      }
-      // stream
-      const c = parseCommand(this.buf);
-      if (!c) return;
-      this.buf = this.buf.subarray(c.size);
-      const name = c.args[0]!.toString().toUpperCase();
-      if (name === 'REPLCONF' && c.args[1]?.toString().toUpperCase() === 'GETACK') {
-        // The answer gives the offset before the GETACK itself, as a Redis replica does.
-        this.ack();
-        this.offset += c.size;
-        continue;
-      }
+      return false;
+    }
+    if (at > 0) this.rdbData(this.buf.subarray(0, at));
+    this.buf = this.buf.subarray(at + mark.length);
+    this.finishRdb();
+    return true;
+  }
+
+  /** One command of the stream: answered (GETACK) or emitted, the offset moved past it. */
+  private takeStreamCommand(): boolean {
+    const c = parseCommand(this.buf);
+    if (!c) return false;
+    this.buf = this.buf.subarray(c.size);
+    const name = c.args[0]!.toString().toUpperCase();
+    if (name === 'REPLCONF' && c.args[1]?.toString().toUpperCase() === 'GETACK') {
+      // The answer gives the offset before the GETACK itself, as a Redis replica does.
+      this.ack();
       this.offset += c.size;
-      this.emit('command', c.args, this.offset);
+      return true;
     }
+    this.offset += c.size;
+    this.emit('command', c.args, this.offset);
+    return true;
   }
 
   private rdbData(chunk: Buffer): void {
