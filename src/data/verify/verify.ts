@@ -99,71 +99,147 @@ interface Candidate {
 
 /** Compare two clusters (or standalone servers), whatever their shard layouts. Read-only. */
 export async function verifyData(source: Endpoint, target: Endpoint, o: VerifyOptions): Promise<VerifyReport> {
-  const started = Date.now();
-  const limiter = new RateLimiter(o.qps);
-  const stats = { sourcePipelines: 0, targetPipelines: 0, bigKeys: 0, pages: 0, vanished: 0, compared: 0 };
-  const total = Math.round(((await source.keyCount()) * o.sample) / 100);
-  let candidates = new Map<string, Candidate>();
-  const differedPerRound: number[] = [];
-  let round = 1;
-  let done = 0;
-  let lastProgress = 0;
-  const progress = (force = false) => {
-    const now = Date.now();
-    if (!o.onProgress || (!force && now - lastProgress < 1000)) return;
-    lastProgress = now;
-    const rate = done / Math.max(0.001, (now - started) / 1000);
-    o.onProgress({
-      round,
-      rounds: o.rounds,
-      done,
-      total,
-      keysPerSec: Math.round(rate),
-      etaSec: rate > 0 && round === 1 ? Math.max(0, Math.round((total - done) / rate)) : undefined,
-      differ: candidates.size,
-    });
-  };
+  return new Verification(source, target, o).run();
+}
 
-  const send = async (node: NodeClient, side: 'source' | 'target', cmds: Parameters<NodeClient['pipeline']>[0]) => {
-    if (side === 'source') stats.sourcePipelines++;
-    else stats.targetPipelines++;
-    return node.pipeline(cmds);
-  };
+type Side = 'source' | 'target';
 
+/** One run of verifyData: its rounds, and the counters and candidates they share. */
+class Verification {
+  private readonly started = Date.now();
+  private readonly limiter: RateLimiter;
+  private readonly stats = { sourcePipelines: 0, targetPipelines: 0, bigKeys: 0, pages: 0, vanished: 0, compared: 0 };
+  private total = 0;
+  private candidates = new Map<string, Candidate>();
+  private readonly differedPerRound: number[] = [];
+  private round = 1;
+  private done = 0;
+  private lastProgress = 0;
   // One script call per key and side where both sides run Redis 7+ (full and length modes).
-  const useScript = o.useScripts !== false && o.mode !== 'keys' && source.scripts && target.scripts;
-  const sha = createHash('sha1').update(READ_SCRIPT).digest('hex');
-  const loaded = new Set<NodeClient>();
-  const scriptReads = async (ep: Endpoint, side: 'source' | 'target', keys: Buffer[]) => {
+  private readonly useScript: boolean;
+  private readonly sha = createHash('sha1').update(READ_SCRIPT).digest('hex');
+  private readonly loaded = new Set<NodeClient>();
+
+  constructor(
+    private readonly source: Endpoint,
+    private readonly target: Endpoint,
+    private readonly o: VerifyOptions,
+  ) {
+    this.limiter = new RateLimiter(o.qps);
+    this.useScript = !!(o.useScripts !== false && o.mode !== 'keys' && source.scripts && target.scripts);
+  }
+
+  async run(): Promise<VerifyReport> {
+    const { o, source, target } = this;
+    this.total = Math.round(((await source.keyCount()) * o.sample) / 100);
+    // Round 1: every key of every source master (and, asked, every target key).
+    await this.scanAll(source, 'source', (keys) => this.compareBatch(keys, this.candidates, false));
+    if (o.extra) await this.scanAll(target, 'target', (keys) => this.extraBatch(keys, this.candidates));
+    this.differedPerRound.push(this.candidates.size);
+    this.progress(true);
+    o.onRound?.(1, this.candidates.size, this.stats.compared);
+
+    // Later rounds: only what differed, after a pause.
+    while (this.round < o.rounds && this.candidates.size > 0) await this.recheckRound();
+    return this.report();
+  }
+
+  /** A later round: recheck what differed in the round before, after a pause. */
+  private async recheckRound(): Promise<void> {
+    const o = this.o;
+    this.round++;
+    await new Promise((r) => setTimeout(r, o.pauseMs));
+    const next = new Map<string, Candidate>();
+    const list = [...this.candidates.values()];
+    const extras = list.filter((c) => c.kind === 'extra').map((c) => c.key);
+    const others = list.filter((c) => c.kind !== 'extra').map((c) => c.key);
+    for (let i = 0; i < others.length; i += o.batch) await this.compareBatch(others.slice(i, i + o.batch), next, true);
+    for (let i = 0; i < extras.length; i += o.batch) await this.extraBatch(extras.slice(i, i + o.batch), next);
+    this.candidates = next;
+    this.differedPerRound.push(this.candidates.size);
+    this.progress(true);
+    o.onRound?.(this.round, this.candidates.size, list.length);
+  }
+
+  private report(): VerifyReport {
+    const { o, stats } = this;
+    const elapsedMs = Date.now() - this.started;
+    return {
+      mode: o.mode,
+      source: this.source.name,
+      target: this.target.name,
+      compared: stats.compared,
+      vanished: stats.vanished,
+      roundsRun: this.round,
+      differedPerRound: this.differedPerRound,
+      differences: [...this.candidates.values()].map((c) => ({
+        key: c.key,
+        kind: c.kind,
+        source: c.source,
+        target: c.target,
+      })),
+      bigKeys: stats.bigKeys,
+      pages: stats.pages,
+      elapsedMs,
+      keysPerSec: Math.round(stats.compared / Math.max(0.001, elapsedMs / 1000)),
+      reads: { sourcePipelines: stats.sourcePipelines, targetPipelines: stats.targetPipelines },
+      settings: {
+        qps: o.qps,
+        batch: o.batch,
+        sample: o.sample,
+        extra: o.extra,
+        ttlToleranceMs: o.ttlToleranceMs,
+        streamGroups: o.streamGroups,
+      },
+    };
+  }
+
+  private progress(force = false): void {
+    const now = Date.now();
+    if (!this.o.onProgress || (!force && now - this.lastProgress < 1000)) return;
+    this.lastProgress = now;
+    const rate = this.done / Math.max(0.001, (now - this.started) / 1000);
+    this.o.onProgress({
+      round: this.round,
+      rounds: this.o.rounds,
+      done: this.done,
+      total: this.total,
+      keysPerSec: Math.round(rate),
+      etaSec: rate > 0 && this.round === 1 ? Math.max(0, Math.round((this.total - this.done) / rate)) : undefined,
+      differ: this.candidates.size,
+    });
+  }
+
+  /** A pipeline to one node, counted for the report. */
+  private send(node: NodeClient, side: Side, cmds: Parameters<NodeClient['pipeline']>[0]) {
+    if (side === 'source') this.stats.sourcePipelines++;
+    else this.stats.targetPipelines++;
+    return node.pipeline(cmds);
+  }
+
+  /** Keys read by the read script, one EVALSHA_RO per key, grouped by owning node. */
+  private async scriptReads(ep: Endpoint, side: Side, keys: Buffer[]): Promise<Map<Buffer, KeyRead>> {
+    const o = this.o;
     const out = new Map<Buffer, KeyRead>();
+    const evals = (ks: Buffer[]) =>
+      ks.map(
+        (k) =>
+          ['EVALSHA_RO', this.sha, 1, k, o.page, o.mode, STRING_PAGE_BYTES] as [
+            string,
+            ...(string | number | Buffer)[],
+          ],
+      );
     await Promise.all(
       [...groupBy(keys, (k) => ep.route(k))].map(async ([node, ks]) => {
-        if (!loaded.has(node)) {
+        if (!this.loaded.has(node)) {
           await node.pipeline([['SCRIPT', 'LOAD', READ_SCRIPT]]);
-          loaded.add(node);
+          this.loaded.add(node);
         }
-        let replies = await send(
-          node,
-          side,
-          ks.map(
-            (k) =>
-              ['EVALSHA_RO', sha, 1, k, o.page, o.mode, STRING_PAGE_BYTES] as [string, ...(string | number | Buffer)[]],
-          ),
-        );
+        let replies = await this.send(node, side, evals(ks));
         if (replies.some(([e]) => e && /NOSCRIPT/.test(e.message))) {
           // The node lost its script cache (restart, failover): load it again and read again.
           await node.pipeline([['SCRIPT', 'LOAD', READ_SCRIPT]]);
-          replies = await send(
-            node,
-            side,
-            ks.map(
-              (k) =>
-                ['EVALSHA_RO', sha, 1, k, o.page, o.mode, STRING_PAGE_BYTES] as [
-                  string,
-                  ...(string | number | Buffer)[],
-                ],
-            ),
-          );
+          replies = await this.send(node, side, evals(ks));
         }
         ks.forEach((k, i) => {
           const [err, v] = replies[i]!;
@@ -173,16 +249,20 @@ export async function verifyData(source: Endpoint, target: Endpoint, o: VerifyOp
       }),
     );
     return out;
-  };
+  }
 
   /** Read keys from both sides and compare them; `found` receives each difference. */
-  const compareBatch = async (keys: Buffer[], found: Map<string, Candidate>, recheck: boolean) => {
+  private async compareBatch(keys: Buffer[], found: Map<string, Candidate>, recheck: boolean): Promise<void> {
+    const { source, target } = this;
     if (keys.length === 0) return;
-    await limiter.take(keys.length);
+    await this.limiter.take(keys.length);
     const readStarted = Date.now();
-    if (useScript) {
-      const [src, tgt] = await Promise.all([scriptReads(source, 'source', keys), scriptReads(target, 'target', keys)]);
-      return judge(
+    if (this.useScript) {
+      const [src, tgt] = await Promise.all([
+        this.scriptReads(source, 'source', keys),
+        this.scriptReads(target, 'target', keys),
+      ]);
+      return this.judge(
         keys,
         src,
         tgt,
@@ -193,50 +273,65 @@ export async function verifyData(source: Endpoint, target: Endpoint, o: VerifyOp
       );
     }
     // Group by owning node on each side: a batch from one source shard may span several target shards.
-    const bySource = groupBy(keys, (k) => source.route(k));
-    let types: string[] = [];
     const srcTypes = new Map<Buffer, string>();
-    if (o.mode !== 'keys') {
-      await Promise.all(
-        [...bySource].map(async ([node, ks]) => {
-          const r = await send(
-            node,
-            'source',
-            ks.map((k) => ['TYPE', k] as [string, Buffer]),
-          );
-          ks.forEach((k, i) => {
-            if (r[i]?.[0]) throw r[i]![0];
-            srcTypes.set(k, text(r[i]?.[1] ?? 'none'));
-          });
-        }),
-      );
+    let types: string[] = [];
+    if (this.o.mode !== 'keys') {
+      await this.readSourceTypes(keys, srcTypes);
       types = keys.map((k) => srcTypes.get(k)!);
     }
-    const reads = async (ep: Endpoint, side: 'source' | 'target') => {
-      const out = new Map<Buffer, KeyRead>();
-      // The source's type is known from the first round trip; only the target is asked TYPE again.
-      const withType = side === 'target' || o.mode === 'keys';
-      await Promise.all(
-        [...groupBy(keys, (k) => ep.route(k))].map(async ([node, ks]) => {
-          const cmds = ks.map((k) => readCommands(k, srcTypes.get(k) ?? 'none', o.mode, o.page, withType));
-          const replies = await send(node, side, cmds.flat());
-          let at = 0;
-          ks.forEach((k, i) => {
-            const n = cmds[i]!.length;
-            out.set(k, parseRead(replies.slice(at, at + n), srcTypes.get(k) ?? 'none', o.mode, o.page, withType));
-            at += n;
-          });
-        }),
-      );
-      return out;
-    };
-    const [src, tgt] = await Promise.all([reads(source, 'source'), reads(target, 'target')]);
-    return judge(keys, src, tgt, types, found, recheck, Date.now() - readStarted);
-  };
+    const [src, tgt] = await Promise.all([
+      this.commandReads(source, 'source', keys, srcTypes),
+      this.commandReads(target, 'target', keys, srcTypes),
+    ]);
+    return this.judge(keys, src, tgt, types, found, recheck, Date.now() - readStarted);
+  }
+
+  /** TYPE of each key on the source, into `srcTypes`: it decides which commands read the key. */
+  private async readSourceTypes(keys: Buffer[], srcTypes: Map<Buffer, string>): Promise<void> {
+    await Promise.all(
+      [...groupBy(keys, (k) => this.source.route(k))].map(async ([node, ks]) => {
+        const r = await this.send(
+          node,
+          'source',
+          ks.map((k) => ['TYPE', k] as [string, Buffer]),
+        );
+        ks.forEach((k, i) => {
+          if (r[i]?.[0]) throw r[i]![0];
+          srcTypes.set(k, text(r[i]?.[1] ?? 'none'));
+        });
+      }),
+    );
+  }
+
+  /** Keys read by plain commands (no read script), grouped by owning node. */
+  private async commandReads(
+    ep: Endpoint,
+    side: Side,
+    keys: Buffer[],
+    srcTypes: Map<Buffer, string>,
+  ): Promise<Map<Buffer, KeyRead>> {
+    const o = this.o;
+    const out = new Map<Buffer, KeyRead>();
+    // The source's type is known from the first round trip; only the target is asked TYPE again.
+    const withType = side === 'target' || o.mode === 'keys';
+    await Promise.all(
+      [...groupBy(keys, (k) => ep.route(k))].map(async ([node, ks]) => {
+        const cmds = ks.map((k) => readCommands(k, srcTypes.get(k) ?? 'none', o.mode, o.page, withType));
+        const replies = await this.send(node, side, cmds.flat());
+        let at = 0;
+        ks.forEach((k, i) => {
+          const n = cmds[i]!.length;
+          out.set(k, parseRead(replies.slice(at, at + n), srcTypes.get(k) ?? 'none', o.mode, o.page, withType));
+          at += n;
+        });
+      }),
+    );
+    return out;
+  }
 
   /** Compare what both sides said about each key of a batch; page through big keys. */
   // TTLs tick while we read: the tolerance is the configured one plus the time the batch's reads took.
-  const judge = async (
+  private async judge(
     keys: Buffer[],
     src: Map<Buffer, KeyRead>,
     tgt: Map<Buffer, KeyRead>,
@@ -244,7 +339,8 @@ export async function verifyData(source: Endpoint, target: Endpoint, o: VerifyOp
     found: Map<string, Candidate>,
     recheck: boolean,
     readMs: number,
-  ) => {
+  ): Promise<void> {
+    const { o, stats } = this;
     const tolerance = o.ttlToleranceMs + readMs;
     const paged: Buffer[] = [];
     keys.forEach((k, i) => {
@@ -269,9 +365,25 @@ export async function verifyData(source: Endpoint, target: Endpoint, o: VerifyOp
       if ('page' in v) paged.push(k);
       else if (!v.same) found.set(k.toString('latin1'), { key: k, kind: v.kind, source: v.source, target: v.target });
     });
+    await this.judgeBigKeys(paged, src, tgt, found, recheck, tolerance);
+    if (o.streamGroups && o.mode === 'full') await this.judgeStreamGroups(keys, src, found);
+    this.done += recheck ? 0 : keys.length;
+    this.progress();
+  }
+
+  /** The keys too big for one reply, compared page by page. */
+  private async judgeBigKeys(
+    paged: Buffer[],
+    src: Map<Buffer, KeyRead>,
+    tgt: Map<Buffer, KeyRead>,
+    found: Map<string, Candidate>,
+    recheck: boolean,
+    tolerance: number,
+  ): Promise<void> {
+    const stats = this.stats;
     for (const k of paged) {
       stats.bigKeys += recheck ? 0 : 1;
-      const r = await compareBigKey(source.route(k), target.route(k), k, src.get(k)!.type, o.page);
+      const r = await compareBigKey(this.source.route(k), this.target.route(k), k, src.get(k)!.type, this.o.page);
       stats.pages += r.pages;
       if (r.diff) found.set(k.toString('latin1'), { key: k, kind: 'value', source: r.diff[0], target: r.diff[1] });
       else {
@@ -281,50 +393,61 @@ export async function verifyData(source: Endpoint, target: Endpoint, o: VerifyOp
           found.set(k.toString('latin1'), { key: k, kind: 'ttl', source: ttlText(s), target: ttlText(t) });
       }
     }
-    if (o.streamGroups && o.mode === 'full') {
-      for (const k of keys) {
-        if (src.get(k)!.type !== 'stream' || found.has(k.toString('latin1'))) continue;
-        const [a, b] = await Promise.all([groups(source.route(k), k), groups(target.route(k), k)]);
-        if (a !== b)
-          found.set(k.toString('latin1'), { key: k, kind: 'value', source: `groups ${a}`, target: `groups ${b}` });
-      }
+  }
+
+  /** The consumer groups of the streams not already found different. */
+  private async judgeStreamGroups(
+    keys: Buffer[],
+    src: Map<Buffer, KeyRead>,
+    found: Map<string, Candidate>,
+  ): Promise<void> {
+    for (const k of keys) {
+      if (src.get(k)!.type !== 'stream' || found.has(k.toString('latin1'))) continue;
+      const [a, b] = await Promise.all([groups(this.source.route(k), k), groups(this.target.route(k), k)]);
+      if (a !== b)
+        found.set(k.toString('latin1'), { key: k, kind: 'value', source: `groups ${a}`, target: `groups ${b}` });
     }
-    done += recheck ? 0 : keys.length;
-    progress();
-  };
+  }
 
   /** Keys present in the target and absent from the source. */
-  const extraBatch = async (keys: Buffer[], found: Map<string, Candidate>) => {
+  private async extraBatch(keys: Buffer[], found: Map<string, Candidate>): Promise<void> {
     if (keys.length === 0) return;
-    await limiter.take(keys.length);
-    const exists = async (ep: Endpoint, side: 'source' | 'target') => {
-      const out = new Map<Buffer, boolean>();
-      await Promise.all(
-        [...groupBy(keys, (k) => ep.route(k))].map(async ([node, ks]) => {
-          const r = await send(
-            node,
-            side,
-            ks.map((k) => ['EXISTS', k] as [string, Buffer]),
-          );
-          ks.forEach((k, i) => {
-            if (r[i]?.[0]) throw r[i]![0];
-            out.set(k, Number(r[i]?.[1]) === 1);
-          });
-        }),
-      );
-      return out;
-    };
-    const [inSource, inTarget] = await Promise.all([exists(source, 'source'), exists(target, 'target')]);
+    await this.limiter.take(keys.length);
+    const [inSource, inTarget] = await Promise.all([
+      this.exists(this.source, 'source', keys),
+      this.exists(this.target, 'target', keys),
+    ]);
     for (const k of keys)
       if (!inSource.get(k) && inTarget.get(k))
         found.set(k.toString('latin1'), { key: k, kind: 'extra', source: 'no such key', target: 'present' });
-  };
+  }
 
-  const scanAll = async (ep: Endpoint, side: 'source' | 'target', each: (keys: Buffer[]) => Promise<void>) => {
+  /** EXISTS of each key on one side, grouped by owning node. */
+  private async exists(ep: Endpoint, side: Side, keys: Buffer[]): Promise<Map<Buffer, boolean>> {
+    const out = new Map<Buffer, boolean>();
+    await Promise.all(
+      [...groupBy(keys, (k) => ep.route(k))].map(async ([node, ks]) => {
+        const r = await this.send(
+          node,
+          side,
+          ks.map((k) => ['EXISTS', k] as [string, Buffer]),
+        );
+        ks.forEach((k, i) => {
+          if (r[i]?.[0]) throw r[i]![0];
+          out.set(k, Number(r[i]?.[1]) === 1);
+        });
+      }),
+    );
+    return out;
+  }
+
+  /** SCAN every master of one side, handing each page of keys (sampled) to `each`. */
+  private async scanAll(ep: Endpoint, side: Side, each: (keys: Buffer[]) => Promise<void>): Promise<void> {
+    const o = this.o;
     await Promise.all(
       ep.masters.map(async (node) => {
         const scan = async (cursor: string) => {
-          const [[err, reply]] = (await send(node, side, [['SCAN', cursor, 'COUNT', o.batch]])) as [
+          const [[err, reply]] = (await this.send(node, side, [['SCAN', cursor, 'COUNT', o.batch]])) as [
             [Error | null, [Buffer, Buffer[]]],
           ];
           if (err) throw err;
@@ -344,60 +467,7 @@ export async function verifyData(source: Endpoint, target: Endpoint, o: VerifyOp
         }
       }),
     );
-  };
-
-  // Round 1: every key of every source master (and, asked, every target key).
-  await scanAll(source, 'source', (keys) => compareBatch(keys, candidates, false));
-  if (o.extra) await scanAll(target, 'target', (keys) => extraBatch(keys, candidates));
-  differedPerRound.push(candidates.size);
-  progress(true);
-  o.onRound?.(1, candidates.size, stats.compared);
-
-  // Later rounds: only what differed, after a pause.
-  while (round < o.rounds && candidates.size > 0) {
-    round++;
-    await new Promise((r) => setTimeout(r, o.pauseMs));
-    const next = new Map<string, Candidate>();
-    const list = [...candidates.values()];
-    const extras = list.filter((c) => c.kind === 'extra').map((c) => c.key);
-    const others = list.filter((c) => c.kind !== 'extra').map((c) => c.key);
-    for (let i = 0; i < others.length; i += o.batch) await compareBatch(others.slice(i, i + o.batch), next, true);
-    for (let i = 0; i < extras.length; i += o.batch) await extraBatch(extras.slice(i, i + o.batch), next);
-    candidates = next;
-    differedPerRound.push(candidates.size);
-    progress(true);
-    o.onRound?.(round, candidates.size, list.length);
   }
-
-  const elapsedMs = Date.now() - started;
-  return {
-    mode: o.mode,
-    source: source.name,
-    target: target.name,
-    compared: stats.compared,
-    vanished: stats.vanished,
-    roundsRun: round,
-    differedPerRound,
-    differences: [...candidates.values()].map((c) => ({
-      key: c.key,
-      kind: c.kind,
-      source: c.source,
-      target: c.target,
-    })),
-    bigKeys: stats.bigKeys,
-    pages: stats.pages,
-    elapsedMs,
-    keysPerSec: Math.round(stats.compared / Math.max(0.001, elapsedMs / 1000)),
-    reads: { sourcePipelines: stats.sourcePipelines, targetPipelines: stats.targetPipelines },
-    settings: {
-      qps: o.qps,
-      batch: o.batch,
-      sample: o.sample,
-      extra: o.extra,
-      ttlToleranceMs: o.ttlToleranceMs,
-      streamGroups: o.streamGroups,
-    },
-  };
 }
 
 async function groups(node: NodeClient, key: Buffer): Promise<string> {
