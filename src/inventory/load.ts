@@ -2,7 +2,7 @@ import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { resolve, dirname, isAbsolute } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { RunbookError, usageError } from '../errors.js';
-import type { ClusterConfig, CopyTrust, HostConfig, Inventory, SecretRef, TlsConfig } from './types.js';
+import type { ClusterConfig, CopyTrust, HostConfig, Inventory, SecretRef, SshConfig, TlsConfig } from './types.js';
 import { HOST_NAME, parseAddress } from '../address.js';
 
 export { parseAddress } from '../address.js';
@@ -122,140 +122,146 @@ export function validateInventory(doc: unknown, file: string): Inventory {
     v.fail('clusters', 'no cluster defined', 'add at least one cluster under `clusters:`');
 
   const clusters: Record<string, ClusterConfig> = {};
-  for (const [name, raw] of Object.entries(clustersDoc)) {
-    const p = `clusters.${name}`;
-    const c = v.object(raw, p, 'give the cluster `seeds:` and optionally `auth:` and `tls:`');
-    v.noUnknown(c, p, ['seeds', 'auth', 'tls']);
-    if (!Array.isArray(c.seeds) || c.seeds.length === 0)
-      v.fail(
-        `${p}.seeds`,
-        `expected a list of host:port, got ${show(c.seeds)}`,
-        'list one or more nodes, e.g. `seeds: [\"10.0.0.1:6379\"]`',
-      );
-    const seeds = c.seeds.map((s, i) => {
-      const str = v.string(s, `${p}.seeds[${i}]`, 'write each seed as host:port');
-      if (!parseAddress(str))
-        v.fail(`${p}.seeds[${i}]`, `\`${str}\` is not host:port`, 'write each seed as host:port, e.g. 127.0.0.1:7000');
-      return str.trim();
-    });
-    const cluster: ClusterConfig = { name, seeds };
-    if (c.auth !== undefined) {
-      const a = v.object(
-        c.auth,
-        `${p}.auth`,
-        'give `password: { env: VAR }` or `{ file: PATH }`, and optionally `username:`',
-      );
-      v.noUnknown(a, `${p}.auth`, ['username', 'password']);
-      cluster.auth = {
-        username: v.optString(a.username, `${p}.auth.username`, 'name the ACL user, or drop the key for `default`'),
-        password: a.password === undefined ? undefined : secretRef(v, a.password, `${p}.auth.password`, base),
-      };
-    }
-    if (c.tls !== undefined) cluster.tls = tls(v, c.tls, `${p}.tls`, base);
-    clusters[name] = cluster;
-  }
+  for (const [name, raw] of Object.entries(clustersDoc)) clusters[name] = clusterConfig(v, name, raw, base);
 
   const hosts: Record<string, HostConfig> = {};
   if (top.hosts !== undefined) {
     const hostsDoc = v.object(top.hosts, 'hosts', 'map host names to `{ transport, addresses, ssh, service }`');
-    for (const [name, raw] of Object.entries(hostsDoc)) {
-      const p = `hosts.${name}`;
-      const h = v.object(raw, p, 'give the host `transport:` (local|ssh) and `addresses:`');
-      v.noUnknown(h, p, ['transport', 'addresses', 'ssh', 'service', 'copyTo']);
-      const transport: unknown = h.transport ?? 'ssh';
-      if (transport !== 'local' && transport !== 'ssh')
-        v.fail(`${p}.transport`, `\`${String(transport)}\` is not a transport`, 'use `local` or `ssh`');
-      if (!Array.isArray(h.addresses) || h.addresses.length === 0)
-        v.fail(
-          `${p}.addresses`,
-          `expected a list of addresses, got ${show(h.addresses)}`,
-          'list the IPs or names its nodes announce, e.g. `addresses: [10.0.0.1]`',
-        );
-      const host: HostConfig = {
-        name,
-        transport,
-        addresses: h.addresses.map((a, i) => {
-          const str = v.string(a, `${p}.addresses[${i}]`, 'write each address as an IP or host name');
-          // It becomes ssh's destination and a service template's {host}: nothing else than a name or an IP.
-          if (!HOST_NAME.test(str) || str.startsWith('-'))
-            v.fail(
-              `${p}.addresses[${i}]`,
-              `\`${str}\` is not an IP or host name`,
-              'write an IP or host name (letters, digits, dots, hyphens; not starting with `-`)',
-            );
-          return str;
-        }),
-      };
-      if (h.ssh !== undefined) {
-        const s = v.object(h.ssh, `${p}.ssh`, 'give `user`, `port`, `identity` or `jump`');
-        v.noUnknown(s, `${p}.ssh`, ['user', 'port', 'identity', 'jump', 'knownHosts']);
-        if (
-          s.port !== undefined &&
-          (!Number.isInteger(s.port) || (s.port as number) < 1 || (s.port as number) > 65535)
-        ) {
-          v.fail(`${p}.ssh.port`, `expected a port number, got ${show(s.port)}`, 'use an integer 1..65535');
-        }
-        const sane = (value: string | undefined, key: string, re: RegExp, what: string): string | undefined => {
-          // Each value reaches ssh's command line: one starting with `-` would be read as an option.
-          if (value !== undefined && (value.startsWith('-') || !re.test(value)))
-            v.fail(
-              `${p}.ssh.${key}`,
-              `\`${value.slice(0, 60)}\` is not ${what}`,
-              `write ${what} (not starting with \`-\`)`,
-            );
-          return value;
-        };
-        sane(
-          v.optString(s.identity, `${p}.ssh.identity`, 'give the path of a private key file'),
-          'identity',
-          /^[^\0\n\r]+$/,
-          'a file path',
-        );
-        sane(
-          v.optString(s.knownHosts, `${p}.ssh.knownHosts`, 'give the path of a known_hosts file'),
-          'knownHosts',
-          /^[^\0\n\r]+$/,
-          'a file path',
-        );
-        host.ssh = {
-          user: sane(
-            v.optString(s.user, `${p}.ssh.user`, 'name the SSH user'),
-            'user',
-            /^[A-Za-z0-9_][A-Za-z0-9._-]*$/,
-            'a user name',
-          ),
-          port: s.port as number | undefined,
-          identity:
-            s.identity === undefined
-              ? undefined
-              : resolvePath(base, v.string(s.identity, `${p}.ssh.identity`, 'give the path of a private key file')),
-          jump: sane(
-            v.optString(s.jump, `${p}.ssh.jump`, 'give a ProxyJump value such as `bastion`'),
-            'jump',
-            /^(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9_[][A-Za-z0-9._:\]-]*(?::\d{1,5})?(?:,(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9_[][A-Za-z0-9._:\]-]*(?::\d{1,5})?)*$/,
-            'a ProxyJump value ([user@]host[:port], comma-separated)',
-          ),
-          knownHosts:
-            s.knownHosts === undefined
-              ? undefined
-              : resolvePath(base, v.string(s.knownHosts, `${p}.ssh.knownHosts`, 'give the path of a known_hosts file')),
-        };
-      }
-      if (h.service !== undefined) {
-        const s = v.object(h.service, `${p}.service`, 'give `stop:` and `start:` command templates');
-        v.noUnknown(s, `${p}.service`, ['stop', 'start', 'kill']);
-        host.service = {
-          stop: v.optString(s.stop, `${p}.service.stop`, 'a command such as `systemctl stop redis@{port}`'),
-          start: v.optString(s.start, `${p}.service.start`, 'a command such as `systemctl start redis@{port}`'),
-          kill: v.optString(s.kill, `${p}.service.kill`, 'a command such as `systemctl kill -s KILL redis@{port}`'),
-        };
-      }
-      if (h.copyTo !== undefined) host.copyTo = copyTo(v, h.copyTo, p);
-      hosts[name] = host;
-    }
+    for (const [name, raw] of Object.entries(hostsDoc)) hosts[name] = hostConfig(v, name, raw, base);
     for (const host of Object.values(hosts)) checkCopyTargets(v, host, hosts);
   }
   return { file, clusters, hosts };
+}
+
+/** `clusters.<name>`: its seeds, and optionally `auth:` and `tls:`. */
+function clusterConfig(v: Validator, name: string, raw: unknown, base: string): ClusterConfig {
+  const p = `clusters.${name}`;
+  const c = v.object(raw, p, 'give the cluster `seeds:` and optionally `auth:` and `tls:`');
+  v.noUnknown(c, p, ['seeds', 'auth', 'tls']);
+  if (!Array.isArray(c.seeds) || c.seeds.length === 0)
+    v.fail(
+      `${p}.seeds`,
+      `expected a list of host:port, got ${show(c.seeds)}`,
+      'list one or more nodes, e.g. `seeds: [\"10.0.0.1:6379\"]`',
+    );
+  const seeds = c.seeds.map((s, i) => {
+    const str = v.string(s, `${p}.seeds[${i}]`, 'write each seed as host:port');
+    if (!parseAddress(str))
+      v.fail(`${p}.seeds[${i}]`, `\`${str}\` is not host:port`, 'write each seed as host:port, e.g. 127.0.0.1:7000');
+    return str.trim();
+  });
+  const cluster: ClusterConfig = { name, seeds };
+  if (c.auth !== undefined) {
+    const a = v.object(
+      c.auth,
+      `${p}.auth`,
+      'give `password: { env: VAR }` or `{ file: PATH }`, and optionally `username:`',
+    );
+    v.noUnknown(a, `${p}.auth`, ['username', 'password']);
+    cluster.auth = {
+      username: v.optString(a.username, `${p}.auth.username`, 'name the ACL user, or drop the key for `default`'),
+      password: a.password === undefined ? undefined : secretRef(v, a.password, `${p}.auth.password`, base),
+    };
+  }
+  if (c.tls !== undefined) cluster.tls = tls(v, c.tls, `${p}.tls`, base);
+  return cluster;
+}
+
+/** `hosts.<name>`: how to reach it (transport, ssh), the addresses its nodes announce, its service commands. */
+function hostConfig(v: Validator, name: string, raw: unknown, base: string): HostConfig {
+  const p = `hosts.${name}`;
+  const h = v.object(raw, p, 'give the host `transport:` (local|ssh) and `addresses:`');
+  v.noUnknown(h, p, ['transport', 'addresses', 'ssh', 'service', 'copyTo']);
+  const transport: unknown = h.transport ?? 'ssh';
+  if (transport !== 'local' && transport !== 'ssh')
+    v.fail(`${p}.transport`, `\`${String(transport)}\` is not a transport`, 'use `local` or `ssh`');
+  if (!Array.isArray(h.addresses) || h.addresses.length === 0)
+    v.fail(
+      `${p}.addresses`,
+      `expected a list of addresses, got ${show(h.addresses)}`,
+      'list the IPs or names its nodes announce, e.g. `addresses: [10.0.0.1]`',
+    );
+  const host: HostConfig = {
+    name,
+    transport,
+    addresses: h.addresses.map((a, i) => {
+      const str = v.string(a, `${p}.addresses[${i}]`, 'write each address as an IP or host name');
+      // It becomes ssh's destination and a service template's {host}: nothing else than a name or an IP.
+      if (!HOST_NAME.test(str) || str.startsWith('-'))
+        v.fail(
+          `${p}.addresses[${i}]`,
+          `\`${str}\` is not an IP or host name`,
+          'write an IP or host name (letters, digits, dots, hyphens; not starting with `-`)',
+        );
+      return str;
+    }),
+  };
+  if (h.ssh !== undefined) host.ssh = sshConfig(v, h.ssh, `${p}.ssh`, base);
+  if (h.service !== undefined) {
+    const s = v.object(h.service, `${p}.service`, 'give `stop:` and `start:` command templates');
+    v.noUnknown(s, `${p}.service`, ['stop', 'start', 'kill']);
+    host.service = {
+      stop: v.optString(s.stop, `${p}.service.stop`, 'a command such as `systemctl stop redis@{port}`'),
+      start: v.optString(s.start, `${p}.service.start`, 'a command such as `systemctl start redis@{port}`'),
+      kill: v.optString(s.kill, `${p}.service.kill`, 'a command such as `systemctl kill -s KILL redis@{port}`'),
+    };
+  }
+  if (h.copyTo !== undefined) host.copyTo = copyTo(v, h.copyTo, p);
+  return host;
+}
+
+/** One hop of a ProxyJump value: `[user@]host[:port]`, the host possibly a bracketed IPv6 address. */
+const JUMP_HOP = String.raw`(?:[A-Za-z0-9_][A-Za-z0-9._-]*@)?[A-Za-z0-9_[][A-Za-z0-9._:\]-]*(?::\d{1,5})?`;
+const JUMP = new RegExp(`^${JUMP_HOP}(?:,${JUMP_HOP})*$`);
+
+/** A host's `ssh:` (at path p); relative identity and knownHosts paths are from the inventory's folder. */
+function sshConfig(v: Validator, raw: unknown, p: string, base: string): SshConfig {
+  const s = v.object(raw, p, 'give `user`, `port`, `identity` or `jump`');
+  v.noUnknown(s, p, ['user', 'port', 'identity', 'jump', 'knownHosts']);
+  if (s.port !== undefined && (!Number.isInteger(s.port) || (s.port as number) < 1 || (s.port as number) > 65535)) {
+    v.fail(`${p}.port`, `expected a port number, got ${show(s.port)}`, 'use an integer 1..65535');
+  }
+  const sane = (value: string | undefined, key: string, re: RegExp, what: string): string | undefined => {
+    // Each value reaches ssh's command line: one starting with `-` would be read as an option.
+    if (value !== undefined && (value.startsWith('-') || !re.test(value)))
+      v.fail(`${p}.${key}`, `\`${value.slice(0, 60)}\` is not ${what}`, `write ${what} (not starting with \`-\`)`);
+    return value;
+  };
+  sane(
+    v.optString(s.identity, `${p}.identity`, 'give the path of a private key file'),
+    'identity',
+    /^[^\0\n\r]+$/,
+    'a file path',
+  );
+  sane(
+    v.optString(s.knownHosts, `${p}.knownHosts`, 'give the path of a known_hosts file'),
+    'knownHosts',
+    /^[^\0\n\r]+$/,
+    'a file path',
+  );
+  return {
+    user: sane(
+      v.optString(s.user, `${p}.user`, 'name the SSH user'),
+      'user',
+      /^[A-Za-z0-9_][A-Za-z0-9._-]*$/,
+      'a user name',
+    ),
+    port: s.port as number | undefined,
+    identity:
+      s.identity === undefined
+        ? undefined
+        : resolvePath(base, v.string(s.identity, `${p}.identity`, 'give the path of a private key file')),
+    jump: sane(
+      v.optString(s.jump, `${p}.jump`, 'give a ProxyJump value such as `bastion`'),
+      'jump',
+      JUMP,
+      'a ProxyJump value ([user@]host[:port], comma-separated)',
+    ),
+    knownHosts:
+      s.knownHosts === undefined
+        ? undefined
+        : resolvePath(base, v.string(s.knownHosts, `${p}.knownHosts`, 'give the path of a known_hosts file')),
+  };
 }
 
 const USER = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
