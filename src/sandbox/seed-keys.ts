@@ -143,115 +143,156 @@ function weighted(rng: Rng): SeedKeyType {
   return 'string';
 }
 
+/** One key's draws: the generator, its index, its TTL (seconds) and the absolute expiry (ms) that TTL gives. */
+interface KeyDraw {
+  rng: Rng;
+  i: number;
+  ttl: number | undefined;
+  at: number;
+}
+
 function makeKey(rng: Rng, i: number, type: SeedKeyType, ttl: number | undefined, base: number): SeedKey {
-  const at = ttl === undefined ? 0 : base + ttl * 1000;
-  const expire = (key: string): SeedCommand[] => (ttl === undefined ? [] : [['PEXPIREAT', key, at]]);
+  const d: KeyDraw = { rng, i, ttl, at: ttl === undefined ? 0 : base + ttl * 1000 };
   switch (type) {
-    case 'string': {
-      const kind = rng.int(0, 2);
-      const [key, value] =
-        kind === 0
-          ? [`counter:pageviews:${i}`, String(rng.int(0, 5_000_000))]
-          : kind === 1
-            ? [
-                `session:${i}`,
-                JSON.stringify({
-                  user: rng.int(1, 1_000_000),
-                  ip: `10.${rng.int(0, 255)}.${rng.int(0, 255)}.${rng.int(1, 254)}`,
-                  ua: text(rng, rng.int(40, 200)),
-                  created: EPOCH_MS + rng.int(0, 1e9),
-                }),
-              ]
-            : [`cache:fragment:${i}`, text(rng, rng.int(100, 500))];
-      const set: SeedCommand = ttl === undefined ? ['SET', key, value] : ['SET', key, value, 'PXAT', at];
-      return { key, type, ttlSeconds: ttl, commands: [set] };
-    }
-    case 'hash': {
-      if (rng.chance(0.1)) {
-        // Hash-tagged, like carts kept next to their user's other keys.
-        const key = `cart:{user:${i}}:items`;
-        const fields: (string | number)[] = [];
-        for (let n = rng.int(1, 6); n > 0; n--) fields.push(`sku-${rng.int(10000, 99999)}`, rng.int(1, 5));
-        return { key, type, ttlSeconds: ttl, commands: [['HSET', key, ...fields], ...expire(key)] };
-      }
-      const key = `user:${i}:profile`;
-      const first = rng.pick(FIRST);
-      const last = rng.pick(LAST);
-      return {
-        key,
-        type,
-        ttlSeconds: ttl,
-        commands: [
-          [
-            'HSET',
-            key,
-            'name',
-            `${first} ${last}`,
-            'email',
-            `${first}.${last}${i}@${rng.pick(DOMAINS)}`,
-            'country',
-            rng.pick(COUNTRIES),
-            'visits',
-            rng.int(0, 10_000),
-            'balance',
-            (rng.next() * 1000).toFixed(2),
-            'created_at',
-            EPOCH_MS + rng.int(0, 1e10),
-            'bio',
-            text(rng, rng.int(20, 160)),
-          ],
-          ...expire(key),
-        ],
-      };
-    }
-    case 'list': {
-      const key = `queue:${i}`;
-      const items: string[] = [];
-      for (let n = rng.int(3, 20); n > 0; n--)
-        items.push(JSON.stringify({ job: rng.pick(JOBS), id: rng.int(1, 1e9), attempt: rng.int(0, 3) }));
-      return { key, type, ttlSeconds: ttl, commands: [['RPUSH', key, ...items], ...expire(key)] };
-    }
-    case 'set': {
-      const key = rng.chance(0.5) ? `tags:${i}` : `followers:${i}`;
-      const members: string[] = [];
-      for (let n = rng.int(3, 20); n > 0; n--)
-        members.push(key.startsWith('tags') ? `${rng.pick(TAGS)}-${rng.int(0, 50)}` : `user:${rng.int(1, 1_000_000)}`);
-      return { key, type, ttlSeconds: ttl, commands: [['SADD', key, ...members], ...expire(key)] };
-    }
-    case 'zset': {
-      const key = `leaderboard:${i}`;
-      const pairs: (string | number)[] = [];
-      for (let n = rng.int(3, 25); n > 0; n--)
-        pairs.push((rng.next() * 10_000).toFixed(3), `player:${rng.int(1, 1_000_000)}`);
-      return { key, type, ttlSeconds: ttl, commands: [['ZADD', key, ...pairs], ...expire(key)] };
-    }
-    case 'stream': {
-      const key = `events:${i}`;
-      const commands: SeedCommand[] = [];
-      // Explicit ids: '*' would take the wall clock and break determinism.
-      const start = EPOCH_MS + rng.int(0, 1e9);
-      for (let n = 0, count = rng.int(2, 6); n < count; n++) {
-        commands.push([
-          'XADD',
-          key,
-          `${start + n * 1000}-0`,
-          'type',
-          rng.pick(EVENTS),
-          'user',
-          rng.int(1, 1_000_000),
-          'note',
-          text(rng, rng.int(10, 60)),
-        ]);
-      }
-      // The first stream always has a group, then about a third of them.
-      if (i < SEED_KEY_TYPES.length || rng.chance(0.34)) {
-        commands.push(['XGROUP', 'CREATE', key, 'workers', '0']);
-        // One delivered-but-unacknowledged entry, so the group has a pending list to carry.
-        commands.push(['XREADGROUP', 'GROUP', 'workers', 'worker-1', 'COUNT', 1, 'STREAMS', key, '>']);
-      }
-      return { key, type, ttlSeconds: ttl, commands: [...commands, ...expire(key)] };
-    }
+    case 'string':
+      return stringKey(d);
+    case 'hash':
+      return hashKey(d);
+    case 'list':
+      return listKey(d);
+    case 'set':
+      return setKey(d);
+    case 'zset':
+      return zsetKey(d);
+    case 'stream':
+      return streamKey(d);
   }
+}
+
+/** The PEXPIREAT that gives a key its TTL, if it has one. */
+function expire(d: KeyDraw, key: string): SeedCommand[] {
+  return d.ttl === undefined ? [] : [['PEXPIREAT', key, d.at]];
+}
+
+/** A page-view counter, a JSON session or a cached text fragment; a TTL goes on the SET itself. */
+function stringKey({ rng, i, ttl, at }: KeyDraw): SeedKey {
+  const kind = rng.int(0, 2);
+  const [key, value] =
+    kind === 0
+      ? [`counter:pageviews:${i}`, String(rng.int(0, 5_000_000))]
+      : kind === 1
+        ? [
+            `session:${i}`,
+            JSON.stringify({
+              user: rng.int(1, 1_000_000),
+              ip: `10.${rng.int(0, 255)}.${rng.int(0, 255)}.${rng.int(1, 254)}`,
+              ua: text(rng, rng.int(40, 200)),
+              created: EPOCH_MS + rng.int(0, 1e9),
+            }),
+          ]
+        : [`cache:fragment:${i}`, text(rng, rng.int(100, 500))];
+  const set: SeedCommand = ttl === undefined ? ['SET', key, value] : ['SET', key, value, 'PXAT', at];
+  return { key, type: 'string', ttlSeconds: ttl, commands: [set] };
+}
+
+/** A user profile, or (one in ten) a cart. */
+function hashKey(d: KeyDraw): SeedKey {
+  const { rng, i, ttl } = d;
+  if (rng.chance(0.1)) {
+    // Hash-tagged, like carts kept next to their user's other keys.
+    const key = `cart:{user:${i}}:items`;
+    const fields: (string | number)[] = [];
+    for (let n = rng.int(1, 6); n > 0; n--) fields.push(`sku-${rng.int(10000, 99999)}`, rng.int(1, 5));
+    return { key, type: 'hash', ttlSeconds: ttl, commands: [['HSET', key, ...fields], ...expire(d, key)] };
+  }
+  const key = `user:${i}:profile`;
+  const first = rng.pick(FIRST);
+  const last = rng.pick(LAST);
+  return {
+    key,
+    type: 'hash',
+    ttlSeconds: ttl,
+    commands: [
+      [
+        'HSET',
+        key,
+        'name',
+        `${first} ${last}`,
+        'email',
+        `${first}.${last}${i}@${rng.pick(DOMAINS)}`,
+        'country',
+        rng.pick(COUNTRIES),
+        'visits',
+        rng.int(0, 10_000),
+        'balance',
+        (rng.next() * 1000).toFixed(2),
+        'created_at',
+        EPOCH_MS + rng.int(0, 1e10),
+        'bio',
+        text(rng, rng.int(20, 160)),
+      ],
+      ...expire(d, key),
+    ],
+  };
+}
+
+/** A job queue. */
+function listKey(d: KeyDraw): SeedKey {
+  const { rng, i, ttl } = d;
+  const key = `queue:${i}`;
+  const items: string[] = [];
+  for (let n = rng.int(3, 20); n > 0; n--)
+    items.push(JSON.stringify({ job: rng.pick(JOBS), id: rng.int(1, 1e9), attempt: rng.int(0, 3) }));
+  return { key, type: 'list', ttlSeconds: ttl, commands: [['RPUSH', key, ...items], ...expire(d, key)] };
+}
+
+/** Tags or followers. */
+function setKey(d: KeyDraw): SeedKey {
+  const { rng, i, ttl } = d;
+  const key = rng.chance(0.5) ? `tags:${i}` : `followers:${i}`;
+  const members: string[] = [];
+  for (let n = rng.int(3, 20); n > 0; n--)
+    members.push(key.startsWith('tags') ? `${rng.pick(TAGS)}-${rng.int(0, 50)}` : `user:${rng.int(1, 1_000_000)}`);
+  return { key, type: 'set', ttlSeconds: ttl, commands: [['SADD', key, ...members], ...expire(d, key)] };
+}
+
+/** A leaderboard with float scores. */
+function zsetKey(d: KeyDraw): SeedKey {
+  const { rng, i, ttl } = d;
+  const key = `leaderboard:${i}`;
+  const pairs: (string | number)[] = [];
+  for (let n = rng.int(3, 25); n > 0; n--)
+    pairs.push((rng.next() * 10_000).toFixed(3), `player:${rng.int(1, 1_000_000)}`);
+  return { key, type: 'zset', ttlSeconds: ttl, commands: [['ZADD', key, ...pairs], ...expire(d, key)] };
+}
+
+/** An event stream, some with a consumer group holding a pending entry. */
+function streamKey(d: KeyDraw): SeedKey {
+  const { rng, i, ttl } = d;
+  const key = `events:${i}`;
+  const commands: SeedCommand[] = [];
+  // Explicit ids: '*' would take the wall clock and break determinism.
+  const start = EPOCH_MS + rng.int(0, 1e9);
+  for (let n = 0, count = rng.int(2, 6); n < count; n++) {
+    commands.push([
+      'XADD',
+      key,
+      `${start + n * 1000}-0`,
+      'type',
+      rng.pick(EVENTS),
+      'user',
+      rng.int(1, 1_000_000),
+      'note',
+      text(rng, rng.int(10, 60)),
+    ]);
+  }
+  // The first stream always has a group, then about a third of them.
+  if (i < SEED_KEY_TYPES.length || rng.chance(0.34)) {
+    commands.push(['XGROUP', 'CREATE', key, 'workers', '0']);
+    // One delivered-but-unacknowledged entry, so the group has a pending list to carry.
+    commands.push(['XREADGROUP', 'GROUP', 'workers', 'worker-1', 'COUNT', 1, 'STREAMS', key, '>']);
+  }
+  return { key, type: 'stream', ttlSeconds: ttl, commands: [...commands, ...expire(d, key)] };
 }
 
 function text(rng: Rng, length: number): string {
