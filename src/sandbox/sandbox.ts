@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadInventory } from '../inventory/load.js';
 import { failedError, messageOf, preconditionError, RunbookError, usageError } from '../errors.js';
-import { formCluster } from './cluster-create.js';
+import { formCluster, type FormedCluster } from './cluster-create.js';
 import { renderInventory, writeInventory } from './inventory-file.js';
 import {
   clusterLayout,
@@ -21,13 +21,14 @@ import { checkNameFree, checkPortsFree, sandboxPorts } from './preflight.js';
 import { seedCluster } from './seed-data.js';
 import { startSshd, stopSshd, SSHD_PORT_OFFSET } from './sshd.js';
 import { join } from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
 import { startHostSshds } from './host-sshd.js';
 import { renderHostsInventory } from './inventory-file.js';
 import type { SandboxNetwork } from './metadata.js';
-import { metaWhere, nodeWhere, planHosts } from './multihost.js';
+import { metaWhere, nodeWhere, planHosts, type NodeWhere } from './multihost.js';
 import { checkNetworkPrivileges, createNetwork, destroyNetwork } from './netns.js';
 import { MAX_HOSTS, MIN_HOSTS } from './placement.js';
-import { createSandboxTls, sandboxTlsOptions } from './tls.js';
+import { createSandboxTls, sandboxTlsOptions, type SandboxTlsFiles } from './tls.js';
 
 /**
  * Local Redis Cluster sandboxes on loopback, for the demo and the tests: a
@@ -87,27 +88,9 @@ export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
   const say = o.onProgress ?? (() => {});
   const layouts = validateUp(o);
   const paths = sandboxPaths(o.stateDir, o.name);
-  // The inventory's service commands embed this path unquoted.
-  if (/[\s'"`$\\]/.test(paths.dir)) {
-    throw usageError(
-      'E_SANDBOX_OPTIONS',
-      `state dir ${paths.dir} contains spaces, quotes or shell characters`,
-      "use a --state-dir path without them; the inventory's start/stop commands embed it",
-    );
-  }
-
-  // Before anything exists: without the privileges a --hosts sandbox needs, nothing is created.
-  if (o.hosts !== undefined) await checkNetworkPrivileges();
-  if (await checkNameFree(paths, o.name, metaWhere(paths.dir, readMeta(paths.meta)).addrOf)) {
-    say(`removing stopped sandbox \`${o.name}\` left at ${paths.dir}`);
-    const old = readMeta(paths.meta)?.network;
-    if (old) await destroyNetwork(old);
-    removeSandboxDir(paths);
-  }
+  refuseShellCharacters(paths);
   const allPorts = layouts.flatMap((l) => l.ports);
-  // A --hosts sandbox's ports are in its own namespaces: nothing on this machine's loopback is in the way.
-  if (o.hosts === undefined)
-    await checkPortsFree(o.stateDir, o.name, o.ssh ? [...allPorts, o.basePort + SSHD_PORT_OFFSET] : allPorts);
+  await preflightUp(o, paths, allPorts, say);
 
   const network = o.hosts !== undefined ? await planHosts(paths.dir, layouts, o.hosts) : undefined;
   const where = nodeWhere(paths.dir, network);
@@ -132,80 +115,7 @@ export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
   const password = createPasswordFile(paths.password);
 
   try {
-    if (network) {
-      await createNetwork(network);
-      say(
-        `${network.hosts.length} hosts on ${network.subnet} (bridge ${network.bridge}, this machine ${network.runnerAddress}): ${network.hosts.map((h) => `${h.name} ${h.address}`).join(', ')}`,
-      );
-    }
-    const tlsFiles = o.tls ? await createSandboxTls(paths.dir) : undefined;
-    const tls = o.tls ? sandboxTlsOptions(paths.dir) : undefined;
-    if (tlsFiles) say(`TLS only: CA and certificates in ${tlsFiles.dir}`);
-    for (const port of allPorts) {
-      const np = where.pathsOf(port);
-      mkdirSync(np.dir, { recursive: true });
-      // redis.conf holds the password (Redis cannot read it from a file): owner-only.
-      writeFileSync(
-        np.conf,
-        renderNodeConfig({
-          port,
-          paths: np,
-          password,
-          nodeTimeoutMs: o.nodeTimeoutMs,
-          aof: o.aof,
-          tls: tlsFiles,
-          hostAddress: network ? where.addrOf(port) : undefined,
-        }),
-        { mode: 0o600 },
-      );
-      chmodSync(np.conf, 0o600);
-    }
-    for (const l of layouts)
-      say(
-        `${l.name}: starting ${l.ports.length} node(s) on ${network ? 'the hosts, ports ' : '127.0.0.1:'}${l.ports[0]}..${l.ports[l.ports.length - 1]}`,
-      );
-    await Promise.all(allPorts.map((port) => startNode(port, where.pathsOf(port), password, tls, where.placeOf(port))));
-
-    const formed = await Promise.all(
-      layouts.map((l) => formCluster(l, { password, onProgress: say, tls, addrOf: where.addrOf })),
-    );
-    if (o.keys > 0) {
-      // Same deterministic key set on both sides: identical data however each cluster is sharded.
-      const expireBaseMs = Date.now();
-      await Promise.all(
-        formed.slice(0, o.seedTarget ? 2 : 1).map((f, i) =>
-          seedCluster({
-            password,
-            tls,
-            addrOf: where.addrOf,
-            masters: f.masters,
-            keys: o.keys,
-            onProgress: say,
-            label: i === 0 ? 'source' : 'target',
-            expireBaseMs,
-          }),
-        ),
-      );
-    }
-
-    const seeds = layouts.map((l) => ({ name: l.name, seeds: l.masterPorts }));
-    if (network) {
-      const ssh = await startHostSshds(paths.dir, network.hosts);
-      say(
-        `sshd on each host, port ${network.hosts[0]!.sshPort} (user ${ssh.user}, key ${ssh.identity})${o.directCopy ? '; hosts copy to each other directly' : ''}`,
-      );
-      writeInventory(paths.inventory, renderHostsInventory(paths.dir, seeds, network, ssh, o.directCopy === true));
-    } else {
-      let ssh;
-      if (o.ssh) {
-        ssh = await startSshd(paths.dir, o.basePort + SSHD_PORT_OFFSET);
-        say(`sshd on 127.0.0.1:${ssh.port} (user ${ssh.user}, key ${ssh.identity})`);
-      }
-      writeInventory(paths.inventory, renderInventory(paths.dir, seeds, ssh, o.tls));
-    }
-    // What we hand out must be usable by the rest of redis-runbook; find out here, not in the next command.
-    loadInventory(paths.inventory);
-    say(`sandbox \`${o.name}\` is up; inventory: ${paths.inventory}`);
+    await bringUp({ o, say, paths, layouts, allPorts, network, where, password });
   } catch (err) {
     throw withCleanupHint(err, o.name, paths);
   }
@@ -217,6 +127,150 @@ export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
     clusters,
     ...(network ? { network } : {}),
   };
+}
+
+/** The inventory's service commands embed the sandbox's path unquoted. */
+function refuseShellCharacters(paths: SandboxPaths): void {
+  if (/[\s'"`$\\]/.test(paths.dir)) {
+    throw usageError(
+      'E_SANDBOX_OPTIONS',
+      `state dir ${paths.dir} contains spaces, quotes or shell characters`,
+      "use a --state-dir path without them; the inventory's start/stop commands embed it",
+    );
+  }
+}
+
+/** Checks before sandboxUp creates anything; a stopped sandbox of the same name is removed. */
+async function preflightUp(
+  o: SandboxUpOptions,
+  paths: SandboxPaths,
+  allPorts: number[],
+  say: (line: string) => void,
+): Promise<void> {
+  // Before anything exists: without the privileges a --hosts sandbox needs, nothing is created.
+  if (o.hosts !== undefined) await checkNetworkPrivileges();
+  if (await checkNameFree(paths, o.name, metaWhere(paths.dir, readMeta(paths.meta)).addrOf)) {
+    say(`removing stopped sandbox \`${o.name}\` left at ${paths.dir}`);
+    const old = readMeta(paths.meta)?.network;
+    if (old) await destroyNetwork(old);
+    removeSandboxDir(paths);
+  }
+  // A --hosts sandbox's ports are in its own namespaces: nothing on this machine's loopback is in the way.
+  if (o.hosts === undefined)
+    await checkPortsFree(o.stateDir, o.name, o.ssh ? [...allPorts, o.basePort + SSHD_PORT_OFFSET] : allPorts);
+}
+
+/** What the stages of bringUp share: the sandbox's directory, metadata and password already exist. */
+interface UpState {
+  o: SandboxUpOptions;
+  say: (line: string) => void;
+  paths: SandboxPaths;
+  layouts: ClusterLayout[];
+  allPorts: number[];
+  network: SandboxNetwork | undefined;
+  where: NodeWhere;
+  password: string;
+}
+
+/** Network, TLS, nodes, clusters, keys and inventory, in that order; a failure leaves the nodes for inspection. */
+async function bringUp(up: UpState): Promise<void> {
+  const { o, say, paths, layouts, network, where, password } = up;
+  if (network) {
+    await createNetwork(network);
+    say(
+      `${network.hosts.length} hosts on ${network.subnet} (bridge ${network.bridge}, this machine ${network.runnerAddress}): ${network.hosts.map((h) => `${h.name} ${h.address}`).join(', ')}`,
+    );
+  }
+  const tlsFiles = o.tls ? await createSandboxTls(paths.dir) : undefined;
+  const tls = o.tls ? sandboxTlsOptions(paths.dir) : undefined;
+  if (tlsFiles) say(`TLS only: CA and certificates in ${tlsFiles.dir}`);
+  writeNodeConfigs(up, tlsFiles);
+  await startNodes(up, tls);
+
+  const formed = await Promise.all(
+    layouts.map((l) => formCluster(l, { password, onProgress: say, tls, addrOf: where.addrOf })),
+  );
+  if (o.keys > 0) await seedClusters(up, formed, tls);
+  await writeSandboxInventory(up);
+  // What we hand out must be usable by the rest of redis-runbook; find out here, not in the next command.
+  loadInventory(paths.inventory);
+  say(`sandbox \`${o.name}\` is up; inventory: ${paths.inventory}`);
+}
+
+function writeNodeConfigs({ o, allPorts, network, where, password }: UpState, tlsFiles?: SandboxTlsFiles): void {
+  for (const port of allPorts) {
+    const np = where.pathsOf(port);
+    mkdirSync(np.dir, { recursive: true });
+    // redis.conf holds the password (Redis cannot read it from a file): owner-only.
+    writeFileSync(
+      np.conf,
+      renderNodeConfig({
+        port,
+        paths: np,
+        password,
+        nodeTimeoutMs: o.nodeTimeoutMs,
+        aof: o.aof,
+        tls: tlsFiles,
+        hostAddress: network ? where.addrOf(port) : undefined,
+      }),
+      { mode: 0o600 },
+    );
+    chmodSync(np.conf, 0o600);
+  }
+}
+
+async function startNodes(
+  { say, layouts, allPorts, network, where, password }: UpState,
+  tls?: ConnectionOptions,
+): Promise<void> {
+  for (const l of layouts)
+    say(
+      `${l.name}: starting ${l.ports.length} node(s) on ${network ? 'the hosts, ports ' : '127.0.0.1:'}${l.ports[0]}..${l.ports[l.ports.length - 1]}`,
+    );
+  await Promise.all(allPorts.map((port) => startNode(port, where.pathsOf(port), password, tls, where.placeOf(port))));
+}
+
+/** The source, and with --seed-target the target too. */
+async function seedClusters(
+  { o, say, where, password }: UpState,
+  formed: FormedCluster[],
+  tls?: ConnectionOptions,
+): Promise<void> {
+  // Same deterministic key set on both sides: identical data however each cluster is sharded.
+  const expireBaseMs = Date.now();
+  await Promise.all(
+    formed.slice(0, o.seedTarget ? 2 : 1).map((f, i) =>
+      seedCluster({
+        password,
+        tls,
+        addrOf: where.addrOf,
+        masters: f.masters,
+        keys: o.keys,
+        onProgress: say,
+        label: i === 0 ? 'source' : 'target',
+        expireBaseMs,
+      }),
+    ),
+  );
+}
+
+/** The inventory, with the sshd(s) it names started first: on every host with --hosts, on loopback with --ssh. */
+async function writeSandboxInventory({ o, say, paths, layouts, network }: UpState): Promise<void> {
+  const seeds = layouts.map((l) => ({ name: l.name, seeds: l.masterPorts }));
+  if (network) {
+    const ssh = await startHostSshds(paths.dir, network.hosts);
+    say(
+      `sshd on each host, port ${network.hosts[0]!.sshPort} (user ${ssh.user}, key ${ssh.identity})${o.directCopy ? '; hosts copy to each other directly' : ''}`,
+    );
+    writeInventory(paths.inventory, renderHostsInventory(paths.dir, seeds, network, ssh, o.directCopy === true));
+  } else {
+    let ssh;
+    if (o.ssh) {
+      ssh = await startSshd(paths.dir, o.basePort + SSHD_PORT_OFFSET);
+      say(`sshd on 127.0.0.1:${ssh.port} (user ${ssh.user}, key ${ssh.identity})`);
+    }
+    writeInventory(paths.inventory, renderInventory(paths.dir, seeds, ssh, o.tls));
+  }
 }
 
 export async function sandboxDown(stateDir: string, name: string): Promise<{ stopped: number }> {
