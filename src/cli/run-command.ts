@@ -1,14 +1,11 @@
 import { Cleanup } from '../engine/cleanup.js';
-import { randomBytes } from 'node:crypto';
-import { loadRunbook, resolveParams, clustersOf } from '../engine/runbook.js';
-import { buildPlan, planRefused, type Plan } from '../engine/plan.js';
-import { discover, evaluatePreconditions } from '../engine/prepare.js';
+import type { Plan } from '../engine/plan.js';
+import { readPlanFile } from '../engine/plan-file.js';
 import { executeRun, type RunnerEvent } from '../engine/runner.js';
+import { startRun } from '../engine/start-run.js';
 import { usageError, EXIT } from '../errors.js';
-import { Session, readPlanFile } from './session.js';
-import type { ClusterNodes } from '../engine/store.js';
-import { assertDistinct, clusterNodes } from '../engine/cluster-identity.js';
-import { acceptSavedPlan, takeOverForResume } from '../engine/lifecycle.js';
+import { Session } from './session.js';
+import { cleanupAfterExecution, takeOverForResume } from '../engine/lifecycle.js';
 import { terminalPrompter } from './prompter.js';
 import { renderConditions } from './render.js';
 import { bold, dim, green, red, yellow } from './style.js';
@@ -23,14 +20,6 @@ export interface RunFlags {
   stateDir?: string;
 }
 
-function newRunId(runbook: string): string {
-  const t = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
-  return `${runbook
-    .split('-')
-    .map((w) => w[0])
-    .join('')}-${t}-${randomBytes(2).toString('hex')}`;
-}
-
 function guided(flags: { yes?: boolean }): boolean {
   if (flags.yes) return false;
   if (!process.stdin.isTTY || !process.stdout.isTTY) {
@@ -43,7 +32,7 @@ function guided(flags: { yes?: boolean }): boolean {
   return true;
 }
 
-/** `run RUNBOOK ...` or `run --plan FILE`: record the run, then execute it. Returns the exit code. */
+/** `run RUNBOOK ...` or `run --plan FILE`: record the run (the engine's startRun), then execute it. Returns the exit code. */
 export async function runCommand(
   runbookName: string | undefined,
   flags: RunFlags,
@@ -52,102 +41,39 @@ export async function runCommand(
   const session = Session.from(flags);
   try {
     const isGuided = guided(flags);
-    let plan: Plan;
-    const saved = flags.plan ? readPlanFile(flags.plan) : undefined;
-    if (saved && runbookName && runbookName !== saved.runbook)
-      throw usageError(
-        'E_USAGE',
-        `the plan is for ${saved.runbook}, not ${runbookName}`,
-        'drop the runbook name when passing --plan',
-      );
-    const rb = loadRunbook(saved?.runbook ?? runbookName ?? '', stepKinds);
-    const inv = session.inventory(flags.inventory ?? saved?.inventoryFile);
-    const readEnv = session.env(inv, 'read-only');
-    let nodes: ClusterNodes;
-    if (saved) {
-      ({ plan, nodes } = await acceptSavedPlan({
-        saved,
-        rb,
-        inventoryFile: inv.file,
-        store: session.store,
-        stateDir: session.stateDir,
-        env: readEnv,
-      }));
-    } else {
-      const params = resolveParams(rb, flags.param);
-      const live = await discover(rb, params, readEnv);
-      nodes = await clusterNodes(rb, params, readEnv, live);
-      assertDistinct(rb, params, nodes);
-      plan = buildPlan(rb, params, inv.file, live, new Date(), readEnv);
-    }
-    const runId = newRunId(rb.name);
-    console.log(
-      `run ${bold(runId)}: ${rb.name} ${Object.entries(plan.params)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(' ')}`,
-    );
-    console.log(dim(`  state ${session.stateDir}; ${isGuided ? 'guided' : 'unattended (--yes)'}`));
-
-    // Unattended, a destructive step needs --allow-destructive: say so before anything runs,
-    // rather than stopping half-way (a decommission that demoted a master, then stopped).
-    const destructive = plan.steps.filter((s) => s.destructive);
-    if (!isGuided && !flags.allowDestructive && destructive.length) {
-      throw usageError(
-        'E_DESTRUCTIVE',
-        `this run has destructive steps: ${destructive.map((s) => `${s.id} (${s.destructive})`).join('; ')}`,
-        'review them with `redis-runbook plan ...`, then add --allow-destructive to --yes, or run it guided (without --yes) to confirm each one',
-      );
-    }
-    // One active run per cluster: refuse early and name the holder (createRun re-checks atomically).
-    // A cluster is locked by name and by its node ids: another inventory name for the same nodes is the same cluster.
-    if (rb.lock) session.store.assertFree(clustersOf(rb, plan.params, true), nodes);
-    // Every precondition is evaluated read-only before anything is recorded or sent.
-    const report = await evaluatePreconditions(plan, readEnv, stepKinds);
-    const store = session.store;
-    const record = (status: 'running' | 'refused', error?: string) =>
-      store.createRun(
-        {
-          id: runId,
-          runbook: rb.name,
-          clusters: clustersOf(rb, plan.params, true),
-          status,
-          createdAt: Date.now(),
-          pid: process.pid,
-          planJson: JSON.stringify(plan),
-          runbookHash: rb.hash,
-          inventoryFile: inv.file,
-          error,
-        },
-        plan.steps.map((s, idx) => ({ stepId: s.id, idx, kind: s.kind, title: s.title })),
-        rb.lock,
-        nodes,
-      );
-    if (planRefused(report)) {
-      const reasons = Object.entries(report.preconditions).flatMap(([id, cs]) =>
-        cs.filter((c) => !c.ok).map((c) => `${id}: ${c.name}: ${c.reason}`),
-      );
-      record('refused', `refused before any change: ${reasons.join('; ')}`);
-      for (const [id, cs] of Object.entries(report.preconditions)) {
-        const bad = cs.filter((c) => !c.ok);
-        if (bad.length) {
-          console.log(red(`  [${id}]`));
-          for (const l of renderConditions(bad)) console.log(l);
-        }
+    const started = await startRun({
+      store: session.store,
+      stateDir: session.stateDir,
+      kinds: stepKinds,
+      runbook: runbookName,
+      params: flags.param,
+      saved: flags.plan ? readPlanFile(flags.plan) : undefined,
+      inventoryFile: flags.inventory,
+      inventory: (file) => session.inventory(file),
+      readEnv: (inv) => session.env(inv, 'read-only'),
+      guided: isGuided,
+      allowDestructive: !!flags.allowDestructive,
+      onPlanned: (runId, plan) => {
+        console.log(
+          `run ${bold(runId)}: ${plan.runbook} ${Object.entries(plan.params)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(' ')}`,
+        );
+        console.log(dim(`  state ${session.stateDir}; ${isGuided ? 'guided' : 'unattended (--yes)'}`));
+      },
+    });
+    if (started.status === 'refused') {
+      for (const f of started.failed) {
+        console.log(red(`  [${f.stepId}]`));
+        for (const l of renderConditions(f.conditions)) console.log(l);
       }
-      console.error(red(`E_PRECONDITION: run ${runId} refused: a precondition fails (above); nothing was changed`));
+      console.error(
+        red(`E_PRECONDITION: run ${started.runId} refused: a precondition fails (above); nothing was changed`),
+      );
       return EXIT.precondition;
     }
-    record('running');
-    const code = await execute(
-      session,
-      runId,
-      plan,
-      inv.file,
-      isGuided,
-      flags,
-      undefined,
-      rb.lock ? 'read-write' : 'read-only',
-    );
+    const { runId, plan, inventoryFile, access } = started;
+    const code = await execute(session, runId, plan, inventoryFile, isGuided, flags, undefined, access);
     onFinished?.(runId, session);
     return code;
   } finally {
@@ -162,7 +88,7 @@ export async function resumeCommand(
 ): Promise<number> {
   const session = Session.from(flags);
   try {
-    const { run, rb, plan } = takeOverForResume(session.store, runId, session.stateDir, flags.force, stepKinds);
+    const { run, plan, access } = takeOverForResume(session.store, runId, session.stateDir, flags.force, stepKinds);
     const isGuided = guided(flags);
     console.log(`run ${bold(runId)}: resuming ${run.runbook} (was ${run.status})`);
     session.store.note(runId, undefined, 'RESUME', [`pid ${process.pid}`, isGuided ? 'guided' : '--yes']);
@@ -174,7 +100,7 @@ export async function resumeCommand(
       isGuided,
       flags,
       run.snapshotJson ? JSON.parse(run.snapshotJson) : undefined,
-      rb.lock ? 'read-write' : 'read-only',
+      access,
     );
   } finally {
     await session.close();
@@ -193,7 +119,6 @@ async function execute(
 ): Promise<number> {
   // Secrets are resolved again from the inventory's references: never stored with the run.
   const inv = session.inventory(inventoryFile);
-  // Runbooks that take no lock (verify-data) are read-only, and the connection layer enforces it.
   const env = session.env(inv, access, session.store);
   const stop = new AbortController();
   const cleanup = new Cleanup({
@@ -236,24 +161,7 @@ async function execute(
     return EXIT.failed;
   } finally {
     process.off('SIGINT', onSigint);
-    // Whatever the outcome, temporary files do not outlive this process: a resume makes them
-    // again. A changed setting stays while the run may be resumed (its sync needs it); the
-    // sync's own stop puts it back at cut-over, and `abort` does when the run is given up.
-    const run = session.store.getRun(runId);
-    const status = run?.status;
-    // A run another process took over is that process's: its temporary files are not ours to remove.
-    let owned = true;
-    try {
-      session.store.assertOwner(runId);
-    } catch {
-      owned = false;
-    }
-    const r = !owned
-      ? { done: [], left: [] }
-      : await cleanup.walk(
-          env,
-          status === 'succeeded' ? ['local-dir', 'host-dir', 'config'] : ['local-dir', 'host-dir'],
-        );
+    const r = await cleanupAfterExecution(session.store, runId, env);
     for (const l of r.done) console.log(dim(`  cleanup: ${l}`));
     for (const l of r.left) console.error(yellow(`  cleanup: ${l}`));
   }

@@ -1,11 +1,8 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { loadInventory } from '../inventory/load.js';
 import type { Inventory } from '../inventory/types.js';
 import { createStepEnv, type ClosableEnv } from '../steps/env.js';
 import { Store } from '../engine/store.js';
 import { usageError } from '../errors.js';
-import type { Plan } from '../engine/plan.js';
 import type { AuditSink } from '../redis/audit.js';
 import { stateDirFrom } from './state-dir.js';
 
@@ -46,33 +43,5 @@ export class Session {
   async close(): Promise<void> {
     await Promise.all(this.envs.map((e) => e.close()));
     this.storeValue?.close();
-  }
-}
-
-export function readPlanFile(path: string): Plan {
-  let plan: Plan;
-  try {
-    plan = JSON.parse(readFileSync(resolve(path), 'utf8')) as Plan;
-  } catch (err) {
-    throw usageError(
-      'E_PLAN_UNREADABLE',
-      `cannot read plan ${path}: ${(err as Error).message}`,
-      'pass a file written by `redis-runbook plan ... --out FILE`',
-    );
-  }
-  if (plan.version !== 1 || !Array.isArray(plan.steps) || !plan.id)
-    throw usageError('E_PLAN_INVALID', `${path} is not a redis-runbook plan`, 'pass a file written by `plan --out`');
-  return plan;
-}
-
-export function writePlanFile(path: string, plan: Plan): void {
-  try {
-    writeFileSync(resolve(path), JSON.stringify(plan, null, 2) + '\n', { mode: 0o600 });
-  } catch (err) {
-    throw usageError(
-      'E_PLAN_WRITE',
-      `cannot write the plan to ${resolve(path)} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
-      'pass --out a file in a directory that exists and that you can write',
-    );
   }
 }

@@ -4,6 +4,7 @@ import { selfIdentity, processState, describeIdentity } from '../hosts/process-i
 import { buildPlan, type Plan } from './plan.js';
 import { discover, assertNoDrift } from './prepare.js';
 import { loadRunbook, type Runbook } from './runbook.js';
+import { Cleanup } from './cleanup.js';
 import { assertDistinct, clusterNodes } from './cluster-identity.js';
 import {
   assertNotForeign,
@@ -113,8 +114,11 @@ export function unfinishedRun(
 
 /**
  * Take over an unfinished run to resume it: claimed by this process (two
- * resumes at once: one drives it), its runbook unchanged since it started.
- * The plan is the one recorded with the run.
+ * resumes at once: one drives it). What it runs is the plan recorded with
+ * the run, which carries all a resume needs: the runbook's file is not read
+ * again (it may have changed or gone since; the recorded steps are what
+ * runs). A plan recorded before plans carried `lock` is completed from its
+ * runbook, which must then be unchanged.
  */
 export function takeOverForResume(
   store: Store,
@@ -122,7 +126,7 @@ export function takeOverForResume(
   stateDir: string,
   force: boolean | undefined,
   kinds: StepKinds,
-): { run: RunRow; rb: Runbook; plan: Plan } {
+): { run: RunRow; plan: Plan; access: 'read-write' | 'read-only' } {
   const run = unfinishedRun(store, runId, stateDir, force, 'resume');
   if (!store.claim(runId, run))
     throw preconditionError(
@@ -130,15 +134,47 @@ export function takeOverForResume(
       `run ${runId} was just taken over by another process`,
       'let that one finish',
     );
+  const plan = JSON.parse(run.planJson) as Plan;
+  const lock = plan.lock ?? lockOfUnchangedRunbook(run, kinds);
+  // Runbooks that take no lock (verify-data) are read-only, and the connection layer enforces it.
+  return { run, plan, access: lock ? 'read-write' : 'read-only' };
+}
+
+function lockOfUnchangedRunbook(run: RunRow, kinds: StepKinds): boolean {
   const rb = loadRunbook(run.runbook, kinds);
   if (rb.hash !== run.runbookHash) {
     throw preconditionError(
       'E_RUNBOOK_CHANGED',
-      `runbook ${rb.name} changed since run ${runId} started (${run.runbookHash} -> ${rb.hash})`,
+      `runbook ${rb.name} changed since run ${run.id} started (${run.runbookHash} -> ${rb.hash})`,
       'restore the runbook as it was, or abort the run and start a new one',
     );
   }
-  return { run, rb, plan: JSON.parse(run.planJson) as Plan };
+  return rb.lock;
+}
+
+/**
+ * After an execution in this process, whatever its outcome: temporary files do
+ * not outlive it (a resume makes them again). A changed setting stays while
+ * the run may be resumed (its sync needs it); the sync's own stop puts it back
+ * at cut-over, and `abort` does when the run is given up. A run another
+ * process took over is that process's: its files are not ours to remove.
+ */
+export async function cleanupAfterExecution(
+  store: Store,
+  runId: string,
+  env: StepEnv,
+): Promise<{ done: string[]; left: string[] }> {
+  try {
+    store.assertOwner(runId);
+  } catch {
+    return { done: [], left: [] };
+  }
+  const cleanup = new Cleanup({
+    get: (key) => store.getState(runId, key),
+    set: (key, value) => store.setState(runId, key, value),
+  });
+  const succeeded = store.getRun(runId)?.status === 'succeeded';
+  return cleanup.walk(env, succeeded ? ['local-dir', 'host-dir', 'config'] : ['local-dir', 'host-dir']);
 }
 
 /**

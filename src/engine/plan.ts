@@ -36,6 +36,12 @@ export interface Plan {
   toolVersion?: string;
   runbook: string;
   runbookHash: string;
+  /**
+   * The runbook takes the clusters' lock and may write (false: read-only, as
+   * verify-data). Carried so that a resume needs nothing but the plan;
+   * absent in plans recorded by earlier versions.
+   */
+  lock?: boolean;
   params: Record<string, string>;
   inventoryFile: string;
   clusters: Record<string, { fingerprint: string; takenAt: string; structure: NodeStructure[] }>;
@@ -130,6 +136,7 @@ export function buildPlan(
     toolVersion: TOOL_VERSION,
     runbook: rb.name,
     runbookHash: rb.hash,
+    lock: rb.lock,
     params,
     inventoryFile,
     clusters,

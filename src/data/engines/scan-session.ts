@@ -261,67 +261,12 @@ export class ScanSession implements SyncEngine {
       try {
         if (lost) {
           lost = false;
-          s.master = this.source.route(slotKey(s.ranges[0]![0]));
-          s.phase = 'full';
-          s.pending.clear();
-          if (this.o.notify) {
-            await this.ensureNotify(s.master);
-            await s.subscribe(this.o, () => {
-              lost = true;
-            });
-          }
-          s.state.fullSyncWhy = s.state.fullSyncs
-            ? 'the earlier copy cannot be trusted (a resumed run, or lost notifications)'
-            : 'first sync';
-          s.state.fullSyncs++;
-          s.state.loaded = false;
-          this.o.save(this.record);
-          const started = Date.now();
-          const cleared = await clearSlots(this.target, s.ranges, this.stopSignal, (node, n) =>
-            this.o.target.recordSummary(node, 'UNLINK', [
-              `${n} keys in the slots of source shard ${s.index}, before its copy`,
-            ]),
-          );
-          if (cleared)
-            this.o.log(`shard ${s.index}: deleted ${cleared} keys the target held in these slots before the copy`);
-          s.copied = 0;
-          const r = await scanCopy({ masters: [s.master] }, this.target, {
-            onProgress: (n) => {
-              s.copied = n;
-            },
-            signal: this.stopSignal,
+          await this.copyShard(s, () => {
+            lost = true;
           });
-          Object.assign(s.state, {
-            loaded: true,
-            keys: r.keys,
-            rdbBytes: r.bytes,
-            fullSyncMs: Date.now() - started,
-            lastError: undefined,
-          });
-          this.o.target.recordSummary(this.target.name, 'RESTORE', [
-            `${r.keys} keys of source shard ${s.index} (${formatRanges(s.ranges)}) copied by SCAN + DUMP`,
-          ]);
-          this.o.save(this.record);
-          this.o.log(
-            `shard ${s.index} (${formatRanges(s.ranges)}): copied ${r.keys} keys (${r.bytes} bytes) in ${r.ms} ms${this.o.notify ? '; following changes' : ''}`,
-          );
-          s.phase = 'stream';
           if (!this.o.notify) return;
         }
-        // Keys named by notifications, copied after the scan (a copy never races an older scan read).
-        const batch = [...s.pending.entries()].slice(0, 500);
-        if (!batch.length) {
-          await new Promise((r) => setTimeout(r, 20));
-          continue;
-        }
-        for (const [id] of batch) s.pending.delete(id);
-        const r = await copyKeys(
-          s.master!,
-          batch.map(([, v]) => v.key),
-          this.target,
-          { deleteMissing: true },
-        );
-        s.copied += r.copied + r.vanished;
+        if (!(await this.copyNotified(s))) await new Promise((r) => setTimeout(r, 20));
       } catch (err) {
         if (this.stopped) return;
         s.state.lastError = (err as Error).message;
@@ -332,6 +277,74 @@ export class ScanSession implements SyncEngine {
         this.source = await openEndpoint(this.o.source).catch(() => this.source);
       }
     }
+  }
+
+  /**
+   * Copy a whole shard: subscribe first (with notifications), so that no change
+   * made during the scan is missed, clear the target's copy of its slots, then
+   * SCAN + DUMP. `onLost`: notifications were lost, the copy must be made again.
+   */
+  private async copyShard(s: ScanShard, onLost: () => void): Promise<void> {
+    s.master = this.source.route(slotKey(s.ranges[0]![0]));
+    s.phase = 'full';
+    s.pending.clear();
+    if (this.o.notify) {
+      await this.ensureNotify(s.master);
+      await s.subscribe(this.o, onLost);
+    }
+    s.state.fullSyncWhy = s.state.fullSyncs
+      ? 'the earlier copy cannot be trusted (a resumed run, or lost notifications)'
+      : 'first sync';
+    s.state.fullSyncs++;
+    s.state.loaded = false;
+    this.o.save(this.record);
+    const started = Date.now();
+    const cleared = await clearSlots(this.target, s.ranges, this.stopSignal, (node, n) =>
+      this.o.target.recordSummary(node, 'UNLINK', [
+        `${n} keys in the slots of source shard ${s.index}, before its copy`,
+      ]),
+    );
+    if (cleared) this.o.log(`shard ${s.index}: deleted ${cleared} keys the target held in these slots before the copy`);
+    s.copied = 0;
+    const r = await scanCopy({ masters: [s.master] }, this.target, {
+      onProgress: (n) => {
+        s.copied = n;
+      },
+      signal: this.stopSignal,
+    });
+    Object.assign(s.state, {
+      loaded: true,
+      keys: r.keys,
+      rdbBytes: r.bytes,
+      fullSyncMs: Date.now() - started,
+      lastError: undefined,
+    });
+    this.o.target.recordSummary(this.target.name, 'RESTORE', [
+      `${r.keys} keys of source shard ${s.index} (${formatRanges(s.ranges)}) copied by SCAN + DUMP`,
+    ]);
+    this.o.save(this.record);
+    this.o.log(
+      `shard ${s.index} (${formatRanges(s.ranges)}): copied ${r.keys} keys (${r.bytes} bytes) in ${r.ms} ms${this.o.notify ? '; following changes' : ''}`,
+    );
+    s.phase = 'stream';
+  }
+
+  /**
+   * Keys named by notifications, copied after the scan (a copy never races an
+   * older scan read); up to 500 at a time. False when none were waiting.
+   */
+  private async copyNotified(s: ScanShard): Promise<boolean> {
+    const batch = [...s.pending.entries()].slice(0, 500);
+    if (!batch.length) return false;
+    for (const [id] of batch) s.pending.delete(id);
+    const r = await copyKeys(
+      s.master!,
+      batch.map(([, v]) => v.key),
+      this.target,
+      { deleteMissing: true },
+    );
+    s.copied += r.copied + r.vanished;
+    return true;
   }
 
   private readonly stopper = new AbortController();
