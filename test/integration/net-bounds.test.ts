@@ -1,11 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import { ReplicaLink } from '../../src/data/readers/replica-link.js';
 import { RespPipe } from '../../src/data/protocol/resp-pipe.js';
@@ -13,6 +9,7 @@ import { openSubscriber } from '../../src/data/engines/scan-session.js';
 import { ClusterPool } from '../../src/redis/connect.js';
 import { ShardSync, newShardState } from '../../src/data/engines/shard-sync.js';
 import type { Endpoint } from '../../src/data/endpoint.js';
+import { startStandalone, type Standalone } from '../support/standalone.js';
 
 // Ports 9390-9393 (this helper's range). 9390: a listening socket whose accept queue is full,
 // so a connect to it gets no SYN-ACK and hangs; 9391: a plain redis-server; 9392: a proxy to it
@@ -21,7 +18,7 @@ const STALL = 9390;
 const REDIS = 9391;
 const PROXY = 9392;
 const MUTE = 9393;
-const dir = mkdtempSync(join(tmpdir(), 'rr-netb-'));
+let redis: Standalone;
 let stall: ChildProcess;
 const fill: Socket[] = [];
 let proxy: Server;
@@ -54,40 +51,9 @@ before(async () => {
   probe.destroy();
   assert.ok(stalled, 'the rig: a connect to the full accept queue hangs');
 
-  await execa('redis-server', [
-    '--port',
-    String(REDIS),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
-    dir,
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--daemonize',
-    'yes',
-    '--pidfile',
-    join(dir, 'pid'),
-    '--logfile',
-    join(dir, 'log'),
-  ]);
-  const r = new Redis({
-    port: REDIS,
-    host: '127.0.0.1',
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
+  redis = await startStandalone({ port: REDIS, dirPrefix: 'rr-netb-' });
+  const r = await redis.client();
   r.on('error', () => {});
-  for (let i = 0; i < 50; i++) {
-    try {
-      await r.connect();
-      break;
-    } catch {
-      await new Promise((s) => setTimeout(s, 100));
-    }
-  }
   await r.call('CONFIG', 'SET', 'notify-keyspace-events', 'KA');
   r.disconnect();
 
@@ -120,19 +86,7 @@ after(async () => {
   stall.kill();
   proxy.close();
   mute.close();
-  const r = new Redis({
-    port: REDIS,
-    host: '127.0.0.1',
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  r.on('error', () => {});
-  await r
-    .connect()
-    .then(() => r.call('SHUTDOWN', 'NOSAVE'))
-    .catch(() => undefined);
-  r.disconnect();
+  await redis?.stop();
 });
 
 /** Timers alive now (timers left behind would keep a finished run's process alive). */

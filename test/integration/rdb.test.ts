@@ -1,10 +1,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import {
   parseRdb,
@@ -19,59 +17,36 @@ import { crc64, dumpPayload, payloadVersion } from '../../src/data/protocol/crc6
 import { lzfDecompress, LzfStream } from '../../src/data/protocol/lzf.js';
 import { pieceCommands } from '../../src/data/writer/apply.js';
 import { PIECE_ITEMS, type BigPiece } from '../../src/data/protocol/rdb-big.js';
+import { startStandalone, type Standalone } from '../support/standalone.js';
 
 // A standalone redis-server on 7695 writes the RDB; the parser must read back exactly what was written.
 const PORT = 7695;
-const dir = mkdtempSync(join(tmpdir(), 'rr-rdb-'));
+let server: Standalone;
+let dir: string;
 let r: Redis;
 
 before(async () => {
-  await execa('redis-server', [
-    '--port',
-    String(PORT),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
-    dir,
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--daemonize',
-    'yes',
-    '--pidfile',
-    join(dir, 'pid'),
-    '--logfile',
-    join(dir, 'log'),
-    // Small thresholds: several quicklist nodes, and both encodings of each type.
-    '--list-max-listpack-size',
-    '4',
-    '--zset-max-listpack-entries',
-    '16',
-    '--hash-max-listpack-entries',
-    '16',
-    '--set-max-intset-entries',
-    '16',
-  ]);
-  r = new Redis({
+  server = await startStandalone({
     port: PORT,
-    host: '127.0.0.1',
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
+    dirPrefix: 'rr-rdb-',
+    args: [
+      // Small thresholds: several quicklist nodes, and both encodings of each type.
+      '--list-max-listpack-size',
+      '4',
+      '--zset-max-listpack-entries',
+      '16',
+      '--hash-max-listpack-entries',
+      '16',
+      '--set-max-intset-entries',
+      '16',
+    ],
   });
-  for (let i = 0; i < 50; i++) {
-    try {
-      await r.connect();
-      break;
-    } catch {
-      await new Promise((s) => setTimeout(s, 100));
-    }
-  }
+  dir = server.dir;
+  r = await server.client();
 });
 after(async () => {
-  await r.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
-  r.disconnect();
+  r?.disconnect();
+  await server?.stop();
 });
 
 const str = (b: Buffer) => b.toString();

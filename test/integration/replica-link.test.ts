@@ -1,63 +1,29 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import { ReplicaLink, parseCommand } from '../../src/data/readers/replica-link.js';
 import { encodeBatch } from '../../src/data/protocol/resp-pipe.js';
 import { parseRdb } from '../../src/data/protocol/rdb.js';
+import { startStandalone, type Standalone } from '../support/standalone.js';
 
 // A password-protected standalone master on 7696; the link plays its replica.
 const PORT = 7696;
 const PASSWORD = 'link-test-pw';
-const dir = mkdtempSync(join(tmpdir(), 'rr-link-'));
+let server: Standalone;
 let r: Redis;
 
 before(async () => {
-  await execa('redis-server', [
-    '--port',
-    String(PORT),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
-    dir,
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--daemonize',
-    'yes',
-    '--pidfile',
-    join(dir, 'pid'),
-    '--logfile',
-    join(dir, 'log'),
-    '--requirepass',
-    PASSWORD,
-    '--repl-diskless-sync-delay',
-    '0',
-  ]);
-  r = new Redis({
+  server = await startStandalone({
     port: PORT,
-    host: '127.0.0.1',
+    dirPrefix: 'rr-link-',
     password: PASSWORD,
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
+    args: ['--repl-diskless-sync-delay', '0'],
   });
-  for (let i = 0; i < 50; i++) {
-    try {
-      await r.connect();
-      break;
-    } catch {
-      await new Promise((s) => setTimeout(s, 100));
-    }
-  }
+  r = await server.client();
 });
 after(async () => {
-  await r.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
-  r.disconnect();
+  r?.disconnect();
+  await server?.stop();
 });
 
 const masterOffset = async () =>

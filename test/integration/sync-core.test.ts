@@ -1,11 +1,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
-import { execa } from 'execa';
 import { Redis } from 'ioredis';
 import { cli, tempStateDir } from '../support/cli.js';
+import { startStandalone, type Standalone } from '../support/standalone.js';
 import { ClusterPool } from '../../src/redis/connect.js';
 import { openEndpoint } from '../../src/data/endpoint.js';
 import { verifyData } from '../../src/data/verify/verify.js';
@@ -22,50 +21,19 @@ import { randomBytes } from 'node:crypto';
 const SRC = 7697;
 const PW = 'sync-core-pw';
 const home = tempStateDir('rr-sync-');
-const dir = mkdtempSync(join(tmpdir(), 'rr-syncsrc-'));
+let source: Standalone;
 let src: Redis;
 let targetPool: ClusterPool;
 let sourcePool: ClusterPool;
 
 before(async () => {
-  await execa('redis-server', [
-    '--port',
-    String(SRC),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
-    dir,
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--daemonize',
-    'yes',
-    '--pidfile',
-    join(dir, 'pid'),
-    '--logfile',
-    join(dir, 'log'),
-    '--requirepass',
-    PW,
-    '--repl-diskless-sync-delay',
-    '0',
-  ]);
-  src = new Redis({
+  source = await startStandalone({
     port: SRC,
-    host: '127.0.0.1',
+    dirPrefix: 'rr-syncsrc-',
     password: PW,
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
+    args: ['--repl-diskless-sync-delay', '0'],
   });
-  for (let i = 0; i < 50; i++) {
-    try {
-      await src.connect();
-      break;
-    } catch {
-      await new Promise((s) => setTimeout(s, 100));
-    }
-  }
+  src = await source.client();
   const r = await cli(home, [
     'sandbox',
     'up',
@@ -95,8 +63,8 @@ before(async () => {
   void readFileSync;
 });
 after(async () => {
-  await src.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
-  src.disconnect();
+  src?.disconnect();
+  await source?.stop();
   await targetPool.close();
   await sourcePool.close();
   await cli(home, ['sandbox', 'down', '--name', 'sync']);
