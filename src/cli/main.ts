@@ -191,24 +191,23 @@ program
             differences: Array<{ key: string; kind: string; source: string; target: string }>;
           }
         | undefined;
-      const log = console.log;
-      // With --json, the run's own narration goes to stderr so that stdout is the report alone.
-      if (o.json) console.log = (...a: unknown[]) => console.error(...a);
-      try {
-        exitCode = await runCommand(
-          'verify-data',
-          { inventory: o.inventory, param: params, yes: true, stateDir: globals().stateDir },
-          (runId, session) => {
-            const report = (session.store.steps(runId).find((s) => s.stepId === 'compare')?.output ?? null) as {
-              compared?: number;
-              differ?: number;
-            } | null;
-            result = { runId, report, differences: session.store.findings(runId) };
-          },
-        );
-      } finally {
-        console.log = log;
-      }
+      exitCode = await runCommand(
+        'verify-data',
+        {
+          inventory: o.inventory,
+          param: params,
+          yes: true,
+          stateDir: globals().stateDir,
+          // With --json, the run's own narration goes to stderr so that stdout is the report alone.
+          narration: o.json ? 'stderr' : 'stdout',
+        },
+        (runId, session) => {
+          // The comparison's report is the output of the runbook's verify-data step, whatever its id.
+          const step = session.store.steps(runId).find((s) => s.kind === 'verify-data');
+          const report = (step?.output ?? null) as { compared?: number; differ?: number } | null;
+          result = { runId, report, differences: session.store.findings(runId) };
+        },
+      );
       if (!result) return;
       if (o.json) return void console.log(JSON.stringify(result, null, 2));
       for (const f of result.differences.slice(0, 20))

@@ -18,7 +18,11 @@ export interface RunFlags {
   yes?: boolean;
   allowDestructive?: boolean;
   stateDir?: string;
+  /** Where the run's narration goes: stdout (default), or stderr when stdout carries a report (verify --json). */
+  narration?: 'stdout' | 'stderr';
 }
+
+type Say = (...a: unknown[]) => void;
 
 function guided(flags: { yes?: boolean }): boolean {
   if (flags.yes) return false;
@@ -39,6 +43,7 @@ export async function runCommand(
   onFinished?: (runId: string, session: Session) => void,
 ): Promise<number> {
   const session = Session.from(flags);
+  const say: Say = flags.narration === 'stderr' ? console.error : console.log;
   try {
     const isGuided = guided(flags);
     const started = await startRun({
@@ -54,18 +59,18 @@ export async function runCommand(
       guided: isGuided,
       allowDestructive: !!flags.allowDestructive,
       onPlanned: (runId, plan) => {
-        console.log(
+        say(
           `run ${bold(runId)}: ${plan.runbook} ${Object.entries(plan.params)
             .map(([k, v]) => `${k}=${v}`)
             .join(' ')}`,
         );
-        console.log(dim(`  state ${session.stateDir}; ${isGuided ? 'guided' : 'unattended (--yes)'}`));
+        say(dim(`  state ${session.stateDir}; ${isGuided ? 'guided' : 'unattended (--yes)'}`));
       },
     });
     if (started.status === 'refused') {
       for (const f of started.failed) {
-        console.log(red(`  [${f.stepId}]`));
-        for (const l of renderConditions(f.conditions)) console.log(l);
+        say(red(`  [${f.stepId}]`));
+        for (const l of renderConditions(f.conditions)) say(l);
       }
       console.error(
         red(`E_PRECONDITION: run ${started.runId} refused: a precondition fails (above); nothing was changed`),
@@ -73,7 +78,7 @@ export async function runCommand(
       return EXIT.precondition;
     }
     const { runId, plan, inventoryFile, access } = started;
-    const code = await execute(session, runId, plan, inventoryFile, isGuided, flags, undefined, access);
+    const code = await execute(session, runId, plan, inventoryFile, isGuided, flags, undefined, access, say);
     onFinished?.(runId, session);
     return code;
   } finally {
@@ -101,6 +106,7 @@ export async function resumeCommand(
       flags,
       run.snapshotJson ? JSON.parse(run.snapshotJson) : undefined,
       access,
+      console.log,
     );
   } finally {
     await session.close();
@@ -116,6 +122,7 @@ async function execute(
   flags: { allowDestructive?: boolean },
   snapshot: unknown,
   access: 'read-write' | 'read-only',
+  say: Say,
 ): Promise<number> {
   // Secrets are resolved again from the inventory's references: never stored with the run.
   const inv = session.inventory(inventoryFile);
@@ -145,12 +152,12 @@ async function execute(
       env,
       prompter: isGuided ? terminalPrompter() : undefined,
       allowDestructive: !!flags.allowDestructive,
-      onEvent: (e) => printEvent(e, isGuided),
+      onEvent: (e) => printEvent(e, isGuided, say),
       stop: stop.signal,
       snapshot,
     });
     if (outcome.status === 'succeeded') {
-      console.log(green(`run ${runId} succeeded`));
+      say(green(`run ${runId} succeeded`));
       return EXIT.ok;
     }
     console.error(red(`run ${runId} ${outcome.status}${outcome.error ? `: ${outcome.error}` : ''}`));
@@ -162,7 +169,7 @@ async function execute(
   } finally {
     process.off('SIGINT', onSigint);
     const r = await cleanupAfterExecution(session.store, runId, env);
-    for (const l of r.done) console.log(dim(`  cleanup: ${l}`));
+    for (const l of r.done) say(dim(`  cleanup: ${l}`));
     for (const l of r.left) console.error(yellow(`  cleanup: ${l}`));
   }
 }
@@ -184,34 +191,34 @@ function endProgress(): void {
   progressShown = false;
 }
 
-function printEvent(e: RunnerEvent, isGuided: boolean): void {
+function printEvent(e: RunnerEvent, isGuided: boolean, say: Say): void {
   if (e.type !== 'progress') endProgress();
   switch (e.type) {
     case 'phase':
-      if (e.phase === 'check') console.log(`${bold(`[${e.index + 1}/${e.total}] ${e.step.id}`)} ${e.step.title}`);
+      if (e.phase === 'check') say(`${bold(`[${e.index + 1}/${e.total}] ${e.step.id}`)} ${e.step.title}`);
       break;
     case 'conditions':
       // In guided mode the prompt shows the check results with the step.
       if (isGuided && e.phase === 'check' && e.conditions.every((c) => c.ok)) break;
-      for (const l of renderConditions(e.conditions)) console.log(dim(`  ${e.phase}`) + l.slice(2));
+      for (const l of renderConditions(e.conditions)) say(dim(`  ${e.phase}`) + l.slice(2));
       break;
     case 'log':
-      console.log(dim(`    ${e.line}`));
+      say(dim(`    ${e.line}`));
       break;
     case 'progress':
       showProgress(e.line);
       break;
     case 'step-done':
-      console.log(
+      say(
         green(`    done in ${e.ms} ms`) +
           (e.output && typeof e.output === 'object' ? dim(` ${brief(JSON.stringify(e.output))}`) : ''),
       );
       break;
     case 'step-skipped':
-      console.log(yellow(`    skipped`));
+      say(yellow(`    skipped`));
       break;
     case 'step-failed':
-      console.log(red(`    failed: ${e.error}`));
+      say(red(`    failed: ${e.error}`));
       break;
   }
 }
