@@ -376,6 +376,12 @@ sandbox
     int('--hosts'),
   )
   .option(
+    '--source-server <build>',
+    'the server the source runs: a build name (a <name>/bin/ in $REDIS_RUNBOOK_BUILDS) ' +
+      'or a path to redis-server/valkey-server; default redis-server on PATH',
+  )
+  .option('--target-server <build>', 'the server the target runs (as --source-server)')
+  .option(
     '--direct-copy',
     'with --hosts: let every host copy files straight to every other over ssh (inventory `copyTo:`), instead of through this machine',
   )
@@ -394,6 +400,8 @@ sandbox
       tls?: boolean;
       hosts?: number;
       directCopy?: boolean;
+      sourceServer?: string;
+      targetServer?: string;
     }) => {
       if (o.seedTarget && o.targetMasters === undefined)
         throw usageError('E_USAGE', '--seed-target needs a target cluster', 'add --target-masters N');
@@ -416,6 +424,8 @@ sandbox
         tls: o.tls,
         hosts: o.hosts,
         directCopy: o.directCopy,
+        sourceServer: o.sourceServer,
+        targetServer: o.targetServer,
         onProgress: (l) => console.error(l),
       });
       // Progress went to stderr; stdout is the inventory path alone, for scripts: INV=$(redis-runbook sandbox up)
@@ -440,11 +450,12 @@ sandbox
     if (!st.length) return void console.log('no sandbox');
     console.log(
       table(
-        ['SANDBOX', 'CLUSTER', 'PORTS', 'RUNNING', 'INVENTORY'],
+        ['SANDBOX', 'CLUSTER', 'SERVER', 'PORTS', 'RUNNING', 'INVENTORY'],
         st.flatMap((s) =>
           s.clusters.map((c) => [
             s.name,
             c.name,
+            c.server ? `${c.server.flavor} ${c.server.version}` : 'redis-server',
             `${c.ports[0]}-${c.ports[c.ports.length - 1]}`,
             `${c.running}/${c.ports.length}`,
             s.inventoryPath,

@@ -1,3 +1,4 @@
+import { describeServer } from './server-identity.js';
 import type { Topology } from './topology.js';
 import { countSlots, formatRanges, SLOT_COUNT, toRanges, type SlotRange } from './slots.js';
 import { isMaster } from './cluster-nodes.js';
@@ -185,9 +186,9 @@ export function renderCheck(c: ClusterCheck, t: Topology): string {
       n.role === 'master'
         ? `slots:${formatRanges(n.slots)} (${countSlots(n.slots)} slots)`
         : `replicates ${n.masterId?.slice(0, 8) ?? '?'}`;
-    lines.push(
-      `${role}: ${n.id.slice(0, 8)} ${n.address} ${extra}${n.flags.some((f) => f.startsWith('fail')) ? ` [${n.flags.join(',')}]` : ''}`,
-    );
+    const server = n.self?.server ? ` (${describeServer(n.self.server)})` : '';
+    const failing = n.flags.some((f) => f.startsWith('fail')) ? ` [${n.flags.join(',')}]` : '';
+    lines.push(`${role}: ${n.id.slice(0, 8)} ${n.address} ${extra}${server}${failing}`);
   }
   lines.push(
     c.agree ? '[OK] All nodes agree about slots configuration.' : "[ERR] Nodes don't agree about configuration!",

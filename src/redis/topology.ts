@@ -1,3 +1,4 @@
+import { serverIdentity, type ServerIdentity } from './server-identity.js';
 import { createHash } from 'node:crypto';
 import { preconditionError, RunbookError } from '../errors.js';
 import { tlsHint, type ClusterPool } from './connect.js';
@@ -6,7 +7,9 @@ import type { SlotRange } from './slots.js';
 
 /** What one node says about itself, when it answers. */
 export interface NodeSelfReport {
+  /** redis_version: for Valkey a fixed compatibility value (7.2.4); `server` says what it really is. */
   version: string;
+  server?: ServerIdentity;
   role: 'master' | 'replica';
   replOffset: number;
   masterLinkUp: boolean | undefined;
@@ -163,6 +166,7 @@ async function selfReport(pool: ClusterPool, address: string): Promise<NodeSelfR
   }
   return {
     version: info.redis_version ?? 'unknown',
+    server: serverIdentity(info),
     role,
     replOffset:
       Number(role === 'master' ? info.master_repl_offset : (info.slave_repl_offset ?? info.master_repl_offset)) || 0,

@@ -128,7 +128,9 @@ async function assignSlots(f: Forming): Promise<SlotRange[]> {
   for (const [i, port] of layout.masterPorts.entries()) {
     const [first, last] = ranges[i]!;
     await f.step(port, 'CLUSTER SET-CONFIG-EPOCH', () => callText(conn(port), 'CLUSTER', 'SET-CONFIG-EPOCH', i + 1));
-    await f.step(port, 'CLUSTER ADDSLOTSRANGE', () => callText(conn(port), 'CLUSTER', 'ADDSLOTSRANGE', first, last));
+    // ADDSLOTS with every slot named: ADDSLOTSRANGE is Redis 7.0+, and a 6.2 sandbox forms too.
+    const slots = Array.from({ length: last - first + 1 }, (_, k) => first + k);
+    await f.step(port, 'CLUSTER ADDSLOTS', () => callText(conn(port), 'CLUSTER', 'ADDSLOTS', ...slots));
   }
   return ranges;
 }

@@ -43,7 +43,9 @@ function clustersDoc(clusters: InventoryCluster[], tls?: boolean, addrOf: (port:
 function serviceDoc(hostDir: string) {
   const nodeDir = join(hostDir, 'nodes', '{port}');
   return {
-    start: `redis-server ${join(nodeDir, 'redis.conf')}`,
+    // Each node's server binary is named in its directory (clusters of one sandbox may run
+    // different servers: a 6.2 source, a Valkey target).
+    start: `"$(cat ${join(nodeDir, 'server')})" ${join(nodeDir, 'redis.conf')}`,
     stop: `kill $(cat ${join(nodeDir, 'redis.pid')})`,
     kill: `kill -9 $(cat ${join(nodeDir, 'redis.pid')})`,
   };

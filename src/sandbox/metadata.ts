@@ -1,3 +1,4 @@
+import type { SandboxServer } from './servers.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 
 /**
@@ -10,6 +11,8 @@ export interface SandboxMetaCluster {
   ports: number[];
   masters: number;
   replicasPerMaster: number;
+  /** The server its nodes run (absent in sandboxes made before servers could be chosen: redis-server on PATH). */
+  server?: SandboxServer;
 }
 
 export interface SandboxMeta {

@@ -12,6 +12,8 @@ export interface NodeConfigInput {
   tls?: SandboxTlsFiles;
   /** A --hosts sandbox: the host's address, bound and announced (CLUSTER NODES shows it). */
   hostAddress?: string;
+  /** Redis before 7.0: no enable-debug-command / enable-protected-configs (it refuses to start on them). */
+  before7?: boolean;
 }
 
 // Redis config arguments may be double-quoted; paths are quoted so a state
@@ -59,10 +61,15 @@ export function renderNodeConfig(c: NodeConfigInput): string {
     // DEBUG lets tests simulate faults (DEBUG SLEEP, DEBUG SEGFAULT) from loopback only.
     // In a --hosts sandbox the runner connects through the bridge, never from loopback; the
     // address exists only in the sandbox's namespaces, so these stay out of reach from outside.
-    `enable-debug-command ${c.hostAddress ? 'yes' : 'local'}`,
     // CONFIG SET dir / dbfilename from loopback only: tests put a node in the odd states an
     // operator's configuration can reach (a shared directory, an unsafe file name).
-    `enable-protected-configs ${c.hostAddress ? 'yes' : 'local'}`,
+    // Redis 6.2 has neither directive and allows both commands to any authenticated client.
+    ...(c.before7
+      ? []
+      : [
+          `enable-debug-command ${c.hostAddress ? 'yes' : 'local'}`,
+          `enable-protected-configs ${c.hostAddress ? 'yes' : 'local'}`,
+        ]),
     '',
   ].join('\n');
 }

@@ -40,6 +40,7 @@ export async function startNode(
   password: string,
   tls?: ConnectionOptions,
   place: NodePlace = LOCAL,
+  binary = 'redis-server',
 ): Promise<void> {
   const where = place.host;
   let result;
@@ -47,8 +48,8 @@ export async function startNode(
     // The password is in the conf file, never on the command line where `ps` would show it.
     // In a host's namespace the daemon it forks stays there: it binds the host's address.
     const [file, args] = place.netns
-      ? (['ip', ['netns', 'exec', place.netns, 'redis-server', paths.conf]] as const)
-      : (['redis-server', [paths.conf]] as const);
+      ? (['ip', ['netns', 'exec', place.netns, binary, paths.conf]] as const)
+      : ([binary, [paths.conf]] as const);
     result = await execa(file, [...args], { reject: false, timeout: START_TIMEOUT_MS, stdin: 'ignore' });
   } catch (err) {
     throw failedError(
@@ -142,7 +143,7 @@ async function isNodeProcess(pid: number, port: number, paths: NodePaths): Promi
     const ps = await execa('ps', ['-p', String(pid), '-o', 'command='], { reject: false, timeout: 3000 });
     cmdline = ps.exitCode === 0 ? String(ps.stdout) : undefined;
   }
-  if (!cmdline || !cmdline.includes('redis-server')) return false;
+  if (!cmdline || !/(redis|valkey)-server/.test(cmdline)) return false;
   return cmdline.includes(`:${port}`) || cmdline.includes(paths.conf);
 }
 

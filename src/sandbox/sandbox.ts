@@ -1,3 +1,4 @@
+import { hasEnableDirectives, resolveServer, type SandboxServer } from './servers.js';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadInventory } from '../inventory/load.js';
 import { failedError, messageOf, preconditionError, RunbookError, usageError } from '../errors.js';
@@ -60,6 +61,9 @@ export interface SandboxUpOptions {
   hosts?: number;
   /** With hosts: the inventory lets every host copy files straight to every other over ssh. */
   directCopy?: boolean;
+  /** The server each cluster runs: a build name (REDIS_RUNBOOK_BUILDS) or a path; default redis-server on PATH. */
+  sourceServer?: string;
+  targetServer?: string;
   onProgress?: (line: string) => void;
 }
 export interface SandboxClusterInfo {
@@ -67,6 +71,7 @@ export interface SandboxClusterInfo {
   ports: number[];
   masters: number;
   replicasPerMaster: number;
+  server?: SandboxServer;
 }
 export interface SandboxInfo {
   name: string;
@@ -90,6 +95,11 @@ export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
   const paths = sandboxPaths(o.stateDir, o.name);
   refuseShellCharacters(paths);
   const allPorts = layouts.flatMap((l) => l.ports);
+  // Which server each cluster runs, known (and runnable) before anything is created.
+  const servers = {
+    source: await resolveServer(o.sourceServer),
+    target: await resolveServer(o.targetServer),
+  };
   await preflightUp(o, paths, allPorts, say);
 
   const network = o.hosts !== undefined ? await planHosts(paths.dir, layouts, o.hosts) : undefined;
@@ -100,6 +110,7 @@ export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
     ports: l.ports,
     masters: l.masterPorts.length,
     replicasPerMaster: l.replicasPerMaster,
+    server: servers[l.name],
   }));
   // Metadata before any node or namespace is made: from here on `down` can find and remove everything.
   writeMeta(paths.meta, {
@@ -115,7 +126,7 @@ export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
   const password = createPasswordFile(paths.password);
 
   try {
-    await bringUp({ o, say, paths, layouts, allPorts, network, where, password });
+    await bringUp({ o, say, paths, layouts, allPorts, network, where, password, serverOf: serverOfPort(clusters) });
   } catch (err) {
     throw withCleanupHint(err, o.name, paths);
   }
@@ -170,6 +181,12 @@ interface UpState {
   network: SandboxNetwork | undefined;
   where: NodeWhere;
   password: string;
+  serverOf: (port: number) => SandboxServer;
+}
+
+/** The server of the cluster a port belongs to. */
+function serverOfPort(clusters: SandboxClusterInfo[]): (port: number) => SandboxServer {
+  return (port) => clusters.find((c) => c.ports.includes(port))!.server!;
 }
 
 /** Network, TLS, nodes, clusters, keys and inventory, in that order; a failure leaves the nodes for inspection. */
@@ -197,10 +214,15 @@ async function bringUp(up: UpState): Promise<void> {
   say(`sandbox \`${o.name}\` is up; inventory: ${paths.inventory}`);
 }
 
-function writeNodeConfigs({ o, allPorts, network, where, password }: UpState, tlsFiles?: SandboxTlsFiles): void {
+function writeNodeConfigs(
+  { o, allPorts, network, where, password, serverOf }: UpState,
+  tlsFiles?: SandboxTlsFiles,
+): void {
   for (const port of allPorts) {
     const np = where.pathsOf(port);
     mkdirSync(np.dir, { recursive: true });
+    // The inventory's service.start runs the binary named here (see inventory-file.ts).
+    writeFileSync(join(np.dir, 'server'), `${serverOf(port).binary}\n`);
     // redis.conf holds the password (Redis cannot read it from a file): owner-only.
     writeFileSync(
       np.conf,
@@ -212,6 +234,7 @@ function writeNodeConfigs({ o, allPorts, network, where, password }: UpState, tl
         aof: o.aof,
         tls: tlsFiles,
         hostAddress: network ? where.addrOf(port) : undefined,
+        before7: !hasEnableDirectives(serverOf(port)),
       }),
       { mode: 0o600 },
     );
@@ -220,14 +243,20 @@ function writeNodeConfigs({ o, allPorts, network, where, password }: UpState, tl
 }
 
 async function startNodes(
-  { say, layouts, allPorts, network, where, password }: UpState,
+  { say, layouts, allPorts, network, where, password, serverOf }: UpState,
   tls?: ConnectionOptions,
 ): Promise<void> {
-  for (const l of layouts)
+  for (const l of layouts) {
+    const s = serverOf(l.ports[0]!);
     say(
-      `${l.name}: starting ${l.ports.length} node(s) on ${network ? 'the hosts, ports ' : '127.0.0.1:'}${l.ports[0]}..${l.ports[l.ports.length - 1]}`,
+      `${l.name}: starting ${l.ports.length} ${s.flavor} ${s.version} node(s) on ${network ? 'the hosts, ports ' : '127.0.0.1:'}${l.ports[0]}..${l.ports[l.ports.length - 1]}`,
     );
-  await Promise.all(allPorts.map((port) => startNode(port, where.pathsOf(port), password, tls, where.placeOf(port))));
+  }
+  await Promise.all(
+    allPorts.map((port) =>
+      startNode(port, where.pathsOf(port), password, tls, where.placeOf(port), serverOf(port).binary),
+    ),
+  );
 }
 
 /** The source, and with --seed-target the target too. */
@@ -328,6 +357,7 @@ export async function sandboxStatus(stateDir: string): Promise<SandboxStatus[]> 
             ports: c.ports,
             masters: c.masters,
             replicasPerMaster: c.replicasPerMaster,
+            server: c.server,
             running: answers.filter(Boolean).length,
           };
         }),

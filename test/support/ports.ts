@@ -331,6 +331,14 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
     ],
     what: 'migrationSandbox: source 3x1, sshd 16199, target 3x1; delay proxies 16300-16305 (nodes), 16310 (sshd)',
   },
+  {
+    file: 'test/e2e/server-versions.test.ts',
+    ranges: [
+      [17000, 17005],
+      [17100, 17105],
+    ],
+    what: 'one sandbox at a time per server build (3x1 source, 3x1 target)',
+  },
 ];
 
 /**

@@ -92,6 +92,7 @@ export const T = {
   STREAM_LISTPACKS_3: 21,
 } as const;
 const OP = {
+  SLOT_INFO: 0xf4,
   FUNCTION2: 0xf5,
   FUNCTION: 0xf6,
   MODULE_AUX: 0xf7,
@@ -818,6 +819,14 @@ export class RdbParser {
     }
     if (op === OP.FREQ) {
       r.u8();
+      return undefined;
+    }
+    if (op === OP.SLOT_INFO) {
+      // Redis 7.4 (RDB 12), cluster mode: before each slot's keys, the slot and its key and
+      // expire counts, a sizing hint for the loader. Nothing of the data.
+      r.len();
+      r.len();
+      r.len();
       return undefined;
     }
     if (op === OP.FUNCTION2) {

@@ -1,3 +1,4 @@
+import { describeServer, serverIdentity } from '../../redis/server-identity.js';
 import { openEndpoint, type Endpoint } from '../../data/endpoint.js';
 import { parseInfo } from '../../redis/cluster-nodes.js';
 import { checkShakeBinary } from '../../data/engines/redis-shake.js';
@@ -7,7 +8,10 @@ import { cond, fail, pass, onlyReads, type Condition, type StepKind } from '../k
 
 interface NodeFacts {
   address: string;
+  /** The Redis command set it speaks (Valkey 8.0: 7.2.4), which is what a sync must match. */
   version: string;
+  /** What it is, for messages: "valkey 8.0.1". */
+  server: string;
   usedMemory: number;
   maxmemory: number;
   policy: string;
@@ -22,6 +26,7 @@ async function facts(ep: Endpoint): Promise<NodeFacts[]> {
       return {
         address: m.address,
         version: info.redis_version ?? '0',
+        server: describeServer(serverIdentity(info)),
         usedMemory: Number(info.used_memory ?? 0),
         maxmemory: Number(info.maxmemory ?? 0),
         policy: info.maxmemory_policy ?? 'noeviction',
@@ -45,14 +50,17 @@ const mb = (n: number) => `${(n / 1048576).toFixed(1)} MB`;
  */
 function versionConditions(a: SyncArgs, s: NodeFacts[], t: NodeFacts[]): Condition[] {
   const out: Condition[] = [];
-  const newestSource = s.map((x) => x.version).sort((x, y) => (older(x, y) ? 1 : -1))[0]!;
-  const oldestTarget = t.map((x) => x.version).sort((x, y) => (older(x, y) ? -1 : 1))[0]!;
+  const newest = [...s].sort((x, y) => (older(x.version, y.version) ? 1 : -1))[0]!;
+  const oldest = [...t].sort((x, y) => (older(x.version, y.version) ? -1 : 1))[0]!;
+  const [newestSource, oldestTarget] = [newest.version, oldest.version];
+  const shown = (f: NodeFacts) =>
+    f.server.endsWith(` ${f.version}`) ? f.server : `${f.server} (Redis ${f.version} commands)`;
   out.push(
     cond(
       'target version',
       !older(oldestTarget, newestSource),
-      `target ${oldestTarget} >= source ${newestSource}`,
-      `the target runs ${oldestTarget}, older than the source's ${newestSource}: commands the source replicates may not exist there; upgrade the target first`,
+      `target ${shown(oldest)} >= source ${shown(newest)}`,
+      `the target runs ${shown(oldest)}, older than the source's ${shown(newest)}: commands the source replicates may not exist there; upgrade the target first`,
     ),
   );
   if (a.engine === 'builtin' && a.mode === 'psync') {
