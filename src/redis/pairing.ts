@@ -45,11 +45,3 @@ export function pairShards(source: Topology, target: Topology): ShardPair[] {
     })
     .sort((a, b) => a.ranges.localeCompare(b.ranges));
 }
-
-/** Compare `major.minor` versions: an RDB or AOF from a newer Redis does not load on an older one. */
-export function versionLoadable(from: string, to: string): boolean {
-  const p = (v: string) => v.split('.').map((x) => Number(x) || 0);
-  const [a, b] = [p(from), p(to)];
-  for (let i = 0; i < 2; i++) if ((a[i] ?? 0) !== (b[i] ?? 0)) return (a[i] ?? 0) < (b[i] ?? 0);
-  return true;
-}

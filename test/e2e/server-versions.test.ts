@@ -93,7 +93,7 @@ for (const [source, target] of UPGRADES.filter(([s, t]) => have(s) && have(t))) 
 }
 
 if (have('redis-7.4.1'))
-  test('downgrade by migrate-sync: redis-7.4.1 -> the default server is refused by the plan, naming both', async () => {
+  test('downgrade: redis-7.4.1 -> the default server, by migrate-sync and by migrate-copy-files, is refused by the plan, naming both', async () => {
     const inventory = await up('redis-7.4.1', 'default');
     const r = await cli(home, ['plan', 'migrate-sync', '--inventory', inventory]);
     assert.notEqual(r.code, 0, r.out);
@@ -102,4 +102,34 @@ if (have('redis-7.4.1'))
       /FAIL target version: the target runs redis \d+\.\d+\.\d+, older than the source's redis 7\.4\.1/,
     );
     results.push({ source: 'redis-7.4.1', target: 'default', runbook: 'migrate-sync', result: 'refused by the plan' });
+    const c = await cli(home, ['plan', 'migrate-copy-files', '--inventory', inventory]);
+    assert.notEqual(c.code, 0, c.out);
+    assert.match(
+      c.out,
+      /FAIL versions: source redis 7\.4\.1 writes RDB 12, newer than target redis \S+ loads \(RDB 1[01] at most\)/,
+    );
+    results.push({
+      source: 'redis-7.4.1',
+      target: 'default',
+      runbook: 'migrate-copy-files',
+      result: 'refused by the plan',
+    });
+  });
+
+// A file copy is an upgrade only when the target loads the source's format. Valkey 8 drops, when
+// it starts, the keys of slots it does not own: the slot mapping of the copy must be exact.
+if (have('redis-6.2.16') && have('valkey-8.0.1'))
+  test('upgrade by migrate-copy-files: redis-6.2.16 -> valkey-8.0.1, same structure; every key arrives', async () => {
+    const inventory = await up('redis-6.2.16', 'valkey-8.0.1');
+    const r = await run(inventory, 'migrate-copy-files');
+    assert.equal(r.code, 0, r.out);
+    const v = await cli(home, ['verify', '--inventory', inventory, '--source', 'source', '--target', 'target']);
+    assert.equal(v.code, 0, v.out);
+    assert.match(v.out, /verify: 3000 keys compared, 0 differ/);
+    results.push({
+      source: 'redis-6.2.16',
+      target: 'valkey-8.0.1',
+      runbook: 'migrate-copy-files',
+      result: 'succeeded, 0 differences',
+    });
   });

@@ -1,5 +1,6 @@
+import { describeServer, serverIdentity } from '../../redis/server-identity.js';
 import { usageError } from '../../errors.js';
-import { pairShards, versionLoadable, type ShardPair } from '../../redis/pairing.js';
+import { pairShards, type ShardPair } from '../../redis/pairing.js';
 import { chooseCollector } from '../../redis/consolidate.js';
 import { masters } from '../../redis/topology.js';
 import type { Topology } from '../../redis/topology.js';
@@ -44,23 +45,28 @@ export function sourceAndTarget(
   return { source: topology(raw.source), target: topology(raw.target) };
 }
 
-/** The newest source version must load on the oldest target. */
+/**
+ * The newest source's files must load on the oldest target: a server loads
+ * its own RDB format and older ones, never a newer one (Redis 7.4 writes RDB
+ * 12, which Redis 7.2 and Valkey 8.0 refuse). An AOF carries an RDB preamble
+ * by default, so the same holds for it.
+ */
 function versionCondition(a: Args, s: Topology, t: Topology): Condition {
-  const sv =
-    s.nodes
+  const servers = (x: Topology) =>
+    x.nodes
       .filter((n) => n.self)
-      .map((n) => n.self!.version)
-      .sort((x, y) => (versionLoadable(x, y) ? 1 : -1))[0] ?? '?';
-  const tv =
-    t.nodes
-      .filter((n) => n.self)
-      .map((n) => n.self!.version)
-      .sort((x, y) => (versionLoadable(x, y) ? -1 : 1))[0] ?? '?';
+      .map((n) => n.self!.server ?? serverIdentity({ redis_version: n.self!.version }))
+      .sort((p, q) => p.rdbVersion - q.rdbVersion);
+  const src = servers(s).pop();
+  const dst = servers(t)[0];
+  if (!src || !dst) return cond('versions', false, '', 'no node of the source or the target answered');
   return cond(
     'versions',
-    versionLoadable(sv, tv),
-    `source Redis ${sv}, target ${tv}: the target loads the source's files`,
-    `source Redis ${sv} is newer than target ${tv}: its ${a.format.toUpperCase()} files do not load on the older version (upgrade the target first)`,
+    src.rdbVersion <= dst.rdbVersion,
+    `source ${describeServer(src)} writes RDB ${src.rdbVersion}, target ${describeServer(dst)} loads up to RDB ${dst.rdbVersion}`,
+    `source ${describeServer(src)} writes RDB ${src.rdbVersion}, newer than target ${describeServer(dst)} loads ` +
+      `(RDB ${dst.rdbVersion} at most): its ${a.format.toUpperCase()} files do not load there; ` +
+      'upgrade the target first, or migrate with migrate-sync',
   );
 }
 
