@@ -1,6 +1,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { cli, tempStateDir } from '../support/cli.js';
 import { availableBuilds } from '../../src/sandbox/servers.js';
 
@@ -131,5 +133,64 @@ if (have('redis-6.2.16') && have('valkey-8.0.1'))
       target: 'valkey-8.0.1',
       runbook: 'migrate-copy-files',
       result: 'succeeded, 0 differences',
+    });
+  });
+
+// Redis 7.4's hash fields with their own TTL: carried by mode=scan (DUMP and RESTORE) into 7.4,
+// refused by the plan for the psync engine (its RDB reader does not read them yet) and for a target
+// that cannot hold them, with the count of such keys.
+if (have('redis-7.4.1'))
+  test('hash-field TTLs (7.4): mode=scan carries them into 7.4; psync and a Valkey 8.0 target are refused by the plan with the count', async () => {
+    const inventory = await up('redis-7.4.1', have('valkey-8.0.1') ? 'valkey-8.0.1' : 'redis-7.4.1');
+    // Each sandbox has its own password: read it again after every `up`.
+    const password = () => readFileSync(join(dirname(inventory), 'password'), 'utf8').trim();
+    const cliOf = join(BUILDS!, 'redis-7.4.1', 'bin', 'redis-cli');
+    const on = (port: number, ...args: string[]) => {
+      const r = spawnSync(cliOf, ['-c', '-p', String(port), '-a', password(), '--no-auth-warning', ...args], {
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.doesNotMatch(r.stdout, /^(ERR|WRONGPASS|NOAUTH)/m, r.stdout);
+      return r.stdout.trim();
+    };
+    const redis = (...args: string[]) => on(BASE, ...args);
+    const at = Date.now() + 3_600_000;
+    for (const k of ['hfe:a', 'hfe:b', 'hfe:c']) {
+      redis('HSET', k, 'keep', '1', 'ttl', '2');
+      redis('HPEXPIREAT', k, String(at), 'FIELDS', '1', 'ttl');
+    }
+    if (have('valkey-8.0.1')) {
+      const r = await cli(home, ['plan', 'migrate-sync', '--param', 'mode=scan', '--inventory', inventory]);
+      assert.notEqual(r.code, 0, r.out);
+      assert.match(
+        r.out,
+        /FAIL hash-field TTLs: 3 source key\(s\) have hash fields with their own TTL.*valkey 8\.0\.1\) cannot hold them/,
+      );
+      results.push({
+        source: 'redis-7.4.1',
+        target: 'valkey-8.0.1',
+        runbook: 'migrate-sync, keys with hash-field TTLs',
+        result: 'refused by the plan',
+      });
+      await up('redis-7.4.1', 'redis-7.4.1');
+      for (const k of ['hfe:a', 'hfe:b', 'hfe:c']) {
+        redis('HSET', k, 'keep', '1', 'ttl', '2');
+        redis('HPEXPIREAT', k, String(at), 'FIELDS', '1', 'ttl');
+      }
+    }
+    const psync = await cli(home, ['plan', 'migrate-sync', '--inventory', inventory]);
+    assert.notEqual(psync.code, 0, psync.out);
+    assert.match(psync.out, /FAIL hash-field TTLs: 3 source key\(s\) .*only mode=scan carries them/);
+    const r = await run(inventory, 'migrate-sync', ['mode=scan']);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /comparison: 3003 keys compared, 0 differ/);
+    const target = (...args: string[]) => on(BASE + 100, ...args);
+    for (const k of ['hfe:a', 'hfe:b', 'hfe:c'])
+      assert.equal(target('HPEXPIRETIME', k, 'FIELDS', '2', 'keep', 'ttl'), `-1\n${at}`);
+    results.push({
+      source: 'redis-7.4.1',
+      target: 'redis-7.4.1',
+      runbook: 'migrate-sync mode=scan, keys with hash-field TTLs',
+      result: 'succeeded, field TTLs kept',
     });
   });

@@ -1,4 +1,4 @@
-import { describeServer, serverIdentity } from '../../redis/server-identity.js';
+import { describeServer, serverIdentity, type ServerIdentity } from '../../redis/server-identity.js';
 import { openEndpoint, type Endpoint } from '../../data/endpoint.js';
 import { parseInfo } from '../../redis/cluster-nodes.js';
 import { checkShakeBinary } from '../../data/engines/redis-shake.js';
@@ -17,6 +17,8 @@ interface NodeFacts {
   policy: string;
   backlog: number;
   keys: number;
+  fieldTtlKeys: number;
+  identity: ServerIdentity;
 }
 
 async function facts(ep: Endpoint): Promise<NodeFacts[]> {
@@ -32,6 +34,9 @@ async function facts(ep: Endpoint): Promise<NodeFacts[]> {
         policy: info.maxmemory_policy ?? 'noeviction',
         backlog: Number(info.repl_backlog_size ?? 0),
         keys: Number(/keys=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0),
+        // Redis 7.4: keys with at least one hash field that has its own TTL (HEXPIRE).
+        fieldTtlKeys: Number(/subexpiry=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0),
+        identity: serverIdentity(info),
       };
     }),
   );
@@ -74,6 +79,38 @@ function versionConditions(a: SyncArgs, s: NodeFacts[], t: NodeFacts[]): Conditi
     );
   }
   return out;
+}
+
+/**
+ * Hash fields with their own TTL (Redis 7.4 HEXPIRE) exist only on Redis 7.4+:
+ * a target without them cannot hold those keys as they are (Valkey 8.0 and
+ * Redis 7.2 refuse the RDB 12 payloads and the HPEXPIREAT the source
+ * replicates). The psync engine's RDB reader does not read their encodings
+ * yet; the scan engine moves them by DUMP and RESTORE between 7.4 servers.
+ * Refused here, before anything is copied, with the count.
+ */
+function fieldTtlConditions(a: SyncArgs, s: NodeFacts[], t: NodeFacts[]): Condition[] {
+  const keys = s.reduce((n, x) => n + x.fieldTtlKeys, 0);
+  if (!keys) return [pass('hash-field TTLs', 'no source key has hash fields with their own TTL')];
+  const without = t.filter((x) => x.identity.rdbVersion < 12);
+  if (without.length)
+    return [
+      fail(
+        'hash-field TTLs',
+        `${keys} source key(s) have hash fields with their own TTL (Redis 7.4 HEXPIRE); ` +
+          `${without.map((x) => `${x.address} (${describeServer(x.identity)})`).join(', ')} cannot hold them: ` +
+          'upgrade the target to Redis 7.4+, or remove the field TTLs (HPERSIST) first',
+      ),
+    ];
+  if (a.engine !== 'builtin' || a.mode !== 'scan')
+    return [
+      fail(
+        'hash-field TTLs',
+        `${keys} source key(s) have hash fields with their own TTL: only mode=scan carries them ` +
+          '(DUMP and RESTORE between Redis 7.4 servers)',
+      ),
+    ];
+  return [pass('hash-field TTLs', `${keys} key(s) with hash-field TTLs, carried by DUMP and RESTORE`)];
 }
 
 /** The target must have room for the source's data and never evict what was synced. */
@@ -161,6 +198,7 @@ export const checkSyncStep: StepKind<SyncArgs> = {
     );
     const [s, t] = await Promise.all([facts(source), facts(target)]);
     out.push(...versionConditions(a, s, t));
+    out.push(...fieldTtlConditions(a, s, t));
     out.push(...memoryConditions(s, t));
     const targetKeys = t.reduce((n, x) => n + x.keys, 0);
     out.push(
