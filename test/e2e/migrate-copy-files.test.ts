@@ -163,3 +163,38 @@ test('killed at every step boundary and resumed each time: one save and one copy
   );
   assert.deepEqual(show.steps.find((x: { stepId: string }) => x.stepId === 'compare').output.differedPerRound, [0]);
 });
+
+test('a target node that exits at once when started (its server replaced by /bin/true) fails the start step with the reason, not after the whole start timeout; resumed once it starts again, the run finishes', async () => {
+  const victim = TARGET_MASTERS[1]!;
+  const serverFile = join(dirname(inventory), 'nodes', String(victim), 'server');
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const real = readFileSync(serverFile, 'utf8');
+  writeFileSync(serverFile, '/bin/true\n');
+  let id = '';
+  try {
+    const first = await cli(home, [
+      'run',
+      'migrate-copy-files',
+      '--inventory',
+      inventory,
+      '--yes',
+      '--allow-destructive',
+    ]);
+    assert.notEqual(first.code, 0, first.out);
+    assert.match(
+      first.out,
+      new RegExp(
+        `E_START_FAILED: 127\\.0\\.0\\.1:${victim} still refuses connections 15 s after its start command returned`,
+      ),
+    );
+    id = runIdOf(first);
+  } finally {
+    writeFileSync(serverFile, real);
+  }
+  const r = await cli(home, ['resume', id, '--yes', '--allow-destructive']);
+  assert.equal(r.code, 0, r.out);
+  assert.equal(
+    (await Promise.all(TARGET_MASTERS.map(dbsize))).reduce((a, b) => a + b, 0),
+    3000,
+  );
+});

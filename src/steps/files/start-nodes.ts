@@ -6,6 +6,9 @@ import { clusterArg, GROUP_PARAMS } from '../args.js';
 import { collectorGroup } from '../../redis/consolidate.js';
 import { cond, earlierIntent, serviceCommand, waitFor, type StepKind, type StepRunContext } from '../kind.js';
 
+/** A started node that refuses connections this long has exited (a loading node accepts them). */
+const NOT_LISTENING_MS = 15_000;
+
 interface Args {
   cluster: string;
   masters: string[];
@@ -18,9 +21,11 @@ async function startOne(ctx: StepRunContext<Args>, address: string): Promise<voi
   if (await refusesConnections(pool, address)) {
     const host = ctx.env.host(address)!;
     const cmd = host.service('start')!;
-    // A start an earlier attempt was about to send (in the last 30 s) is waited for, not repeated at once.
+    // A start an earlier attempt was about to send (in the last 30 s) is waited for, not repeated at
+    // once; unless that attempt saw the node exit after it (start-failed), when a new start is due.
     const earlier = earlierIntent(ctx, `start:${address}`, 30_000);
-    if (!earlier) {
+    const failedSince = earlier && earlierIntent(ctx, `start-failed:${address}`, Date.now() - earlier.at);
+    if (!earlier || failedSince) {
       ctx.intent(`start:${address}`, { host: host.name });
       const r = await host.run(cmd, { timeoutMs: 60_000, signal: ctx.signal });
       ctx.failpoint(`start-sent:${address}`);
@@ -32,11 +37,32 @@ async function startOne(ctx: StepRunContext<Args>, address: string): Promise<voi
         );
     }
   }
-  // Up, and done loading its data (a big RDB takes a while): INFO persistence loading:0.
+  // Up, and done loading its data (a big RDB takes a while): INFO persistence loading:0. A
+  // node accepts connections while it loads (it answers LOADING), so one that refuses them
+  // long after its start command returned has most likely exited (a file it cannot load):
+  // that is said at once, not after the whole start timeout.
+  let refusingSince: number | undefined;
   const ready = await waitFor(
-    async () => (parseInfo(await pool.node(address).text('INFO', 'persistence')).loading === '0' ? true : undefined),
+    async () => {
+      if (await refusesConnections(pool, address, 1)) {
+        refusingSince ??= Date.now();
+        return Date.now() - refusingSince >= NOT_LISTENING_MS ? ('gone' as const) : undefined;
+      }
+      refusingSince = undefined;
+      return parseInfo(await pool.node(address).text('INFO', 'persistence')).loading === '0' ? true : undefined;
+    },
     { timeoutMs: ctx.args.timeoutMs, intervalMs: 100, signal: ctx.signal },
   );
+  if (ready === 'gone') {
+    // The next attempt starts it again rather than wait for this start (see above).
+    ctx.intent(`start-failed:${address}`);
+    throw failedError(
+      'E_START_FAILED',
+      `${address} still refuses connections ${NOT_LISTENING_MS / 1000} s after its start command returned: ` +
+        'the server most likely exited at once (a data file it cannot load, a port in use, a bad setting)',
+      `read the node's log on host ${ctx.env.host(address)?.name ?? '?'}, fix the cause, then retry the step`,
+    );
+  }
   if (!ready)
     throw failedError(
       'E_START_FAILED',
