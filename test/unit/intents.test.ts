@@ -1,12 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Store } from '../../src/engine/store.js';
 import { executeRun, type Prompter } from '../../src/engine/runner.js';
-import type { Plan } from '../../src/engine/plan.js';
-import type { Intent, StepEnv, StepKind, StepKinds, StepRunContext } from '../../src/engine/step-contract.js';
+import { fakeKind, recordFakeRun, tempStore } from '../support/fake-run.js';
+import type { Intent, StepEnv, StepKinds } from '../../src/engine/step-contract.js';
 import { JOURNAL_ONLY } from '../../src/engine/schema.js';
 import { failedError } from '../../src/errors.js';
 import { registerSecret } from '../../src/scrub.js';
@@ -14,54 +10,9 @@ import { registerSecret } from '../../src/scrub.js';
 // The engine with fake step kinds (no cluster): a step's intents, recorded before it acts,
 // reach its later attempts through ctx.inDoubt, by name, from SQLite.
 
-function store(): Store {
-  const dir = join(mkdtempSync(join(tmpdir(), 'rr-intents-')), 'state');
-  mkdirSync(dir, { mode: 0o700 });
-  return new Store(dir);
-}
-
-/** A plan of the given fake steps, recorded as a run. */
-function recordRun(s: Store, id: string, kinds: string[]): Plan {
-  const plan: Plan = {
-    version: 1,
-    id: `plan-${id}`,
-    runbook: 'fake',
-    runbookHash: 'h',
-    params: {},
-    inventoryFile: '/dev/null',
-    clusters: {},
-    createdAt: new Date().toISOString(),
-    steps: kinds.map((kind, i) => ({ id: `s${i}`, kind, title: kind, args: {}, commands: [] })),
-  };
-  s.createRun(
-    {
-      id,
-      runbook: 'fake',
-      clusters: [],
-      status: 'running',
-      createdAt: Date.now(),
-      pid: process.pid,
-      planJson: JSON.stringify(plan),
-      runbookHash: 'h',
-      inventoryFile: '/dev/null',
-    },
-    plan.steps.map((st, idx) => ({ stepId: st.id, idx, kind: st.kind, title: st.title })),
-    false,
-  );
-  return plan;
-}
-
-const fake = (kind: string, run: (ctx: StepRunContext<unknown>) => Promise<unknown>): StepKind => ({
-  kind,
-  summary: kind,
-  params: {},
-  resolve: () => ({}),
-  title: () => kind,
-  commands: () => [],
-  check: async () => [],
-  run,
-  verify: async () => [],
-});
+const store = () => tempStore('rr-intents-');
+const recordRun = recordFakeRun;
+const fake = fakeKind;
 
 const retrying: Prompter = { confirmStep: async () => 'continue', onFailure: async () => 'retry' };
 const env = {} as StepEnv;

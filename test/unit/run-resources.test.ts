@@ -1,13 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { RunResources } from '../../src/engine/run-resources.js';
-import { Store } from '../../src/engine/store.js';
 import { executeRun } from '../../src/engine/runner.js';
-import type { Plan } from '../../src/engine/plan.js';
-import type { StepEnv, StepKind, StepKinds, StepRunContext } from '../../src/engine/step-contract.js';
+import type { StepEnv, StepKinds, StepRunContext } from '../../src/engine/step-contract.js';
+import { fakeKind, recordFakeRun, tempStore } from '../support/fake-run.js';
 import { failedError } from '../../src/errors.js';
 
 // What a run keeps open between its steps (a background sync) is owned by the run: shared by
@@ -47,53 +43,9 @@ test('RunResources: one start per key, even for concurrent callers; a failed sta
   assert.notEqual(await r.acquire('x', start), a, 'after dispose a new one starts');
 });
 
-function store(): Store {
-  const dir = join(mkdtempSync(join(tmpdir(), 'rr-resources-')), 'state');
-  mkdirSync(dir, { mode: 0o700 });
-  return new Store(dir);
-}
-
-function recordRun(s: Store, id: string, kinds: string[]): Plan {
-  const plan: Plan = {
-    version: 1,
-    id: `plan-${id}`,
-    runbook: 'fake',
-    runbookHash: 'h',
-    params: {},
-    inventoryFile: '/dev/null',
-    clusters: {},
-    createdAt: new Date().toISOString(),
-    steps: kinds.map((kind, i) => ({ id: `s${i}`, kind, title: kind, args: {}, commands: [] })),
-  };
-  s.createRun(
-    {
-      id,
-      runbook: 'fake',
-      clusters: [],
-      status: 'running',
-      createdAt: Date.now(),
-      pid: process.pid,
-      planJson: JSON.stringify(plan),
-      runbookHash: 'h',
-      inventoryFile: '/dev/null',
-    },
-    plan.steps.map((st, idx) => ({ stepId: st.id, idx, kind: st.kind, title: st.title })),
-    false,
-  );
-  return plan;
-}
-
-const fake = (kind: string, run: (ctx: StepRunContext<unknown>) => Promise<unknown>): StepKind => ({
-  kind,
-  summary: kind,
-  params: {},
-  resolve: () => ({}),
-  title: () => kind,
-  commands: () => [],
-  check: async () => [],
-  run,
-  verify: async () => [],
-});
+const store = () => tempStore('rr-resources-');
+const recordRun = recordFakeRun;
+const fake = fakeKind;
 
 for (const ending of ['succeeded', 'failed'] as const) {
   test(`the steps of a run share what it keeps open, and the runner detaches it when the run has ${ending}; another run starts its own`, async () => {

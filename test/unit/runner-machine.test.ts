@@ -1,70 +1,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Store } from '../../src/engine/store.js';
+import type { Store } from '../../src/engine/store.js';
+import { fakeKind, recordFakeRun, tempStore } from '../support/fake-run.js';
 import { executeRun, type Prompter } from '../../src/engine/runner.js';
-import type { Plan } from '../../src/engine/plan.js';
 import type { StepEnv, StepKind, StepKinds } from '../../src/engine/step-contract.js';
 import { failedError } from '../../src/errors.js';
 
 // The machine owns where a run is and which steps are done (context.done); the runner projects
 // that onto the journal's step rows. Fake step kinds, a real SQLite file.
 
-function store(): Store {
-  const dir = join(mkdtempSync(join(tmpdir(), 'rr-machine-')), 'state');
-  mkdirSync(dir, { mode: 0o700 });
-  return new Store(dir);
-}
-
-function recordRun(s: Store, id: string, n: number): Plan {
-  const plan: Plan = {
-    version: 1,
-    id: `plan-${id}`,
-    runbook: 'fake',
-    runbookHash: 'h',
-    params: {},
-    inventoryFile: '/dev/null',
-    clusters: {},
-    createdAt: new Date().toISOString(),
-    steps: Array.from({ length: n }, (_, i) => ({ id: `s${i}`, kind: 'ok', title: 'ok', args: {}, commands: [] })),
-  };
-  s.createRun(
-    {
-      id,
-      runbook: 'fake',
-      clusters: [],
-      status: 'running',
-      createdAt: Date.now(),
-      pid: process.pid,
-      planJson: JSON.stringify(plan),
-      runbookHash: 'h',
-      inventoryFile: '/dev/null',
-    },
-    plan.steps.map((st, idx) => ({ stepId: st.id, idx, kind: st.kind, title: st.title })),
-    false,
+const store = () => tempStore('rr-machine-');
+const recordRun = (s: Store, id: string, n: number) =>
+  recordFakeRun(
+    s,
+    id,
+    Array.from({ length: n }, () => 'ok'),
   );
-  return plan;
-}
 
-const kind = (run: StepKind['run']): StepKinds =>
-  new Map([
-    [
-      'ok',
-      {
-        kind: 'ok',
-        summary: 'ok',
-        params: {},
-        resolve: () => ({}),
-        title: () => 'ok',
-        commands: () => [],
-        check: async () => [],
-        run,
-        verify: async () => [],
-      },
-    ],
-  ]);
+const kind = (run: StepKind['run']): StepKinds => new Map([['ok', fakeKind('ok', run)]]);
 
 const base = { env: {} as StepEnv, allowDestructive: false, stop: new AbortController().signal };
 
