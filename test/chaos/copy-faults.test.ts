@@ -17,6 +17,7 @@ import {
   stopSshd,
   waitForProcess,
   type AuditRow,
+  isNodeStart,
 } from '../support/faults.js';
 
 // The copy's own processes killed under it (rsync, ssh), and the host's sshd stopped during
@@ -92,7 +93,8 @@ const TARGET_MASTERS = [0, 1, 2].map((i) => BASE + 100 + i);
 const dbsize = (p: number) => withNode(p, password, (r) => r.call('DBSIZE')).then(Number);
 const onceOnly = (a: AuditRow) =>
   a.ok !== false &&
-  (a.command === 'BGSAVE' || (a.command === 'HOST' && /^(kill|mv|redis-server) /.test(a.args[0] ?? '')));
+  (a.command === 'BGSAVE' ||
+    (a.command === 'HOST' && (/^(kill|mv) /.test(a.args[0] ?? '') || isNodeStart(a.args[0] ?? ''))));
 
 /** Nothing started on a failed copy: every target master still refuses connections. */
 async function targetStillStopped(): Promise<void> {

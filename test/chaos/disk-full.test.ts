@@ -14,6 +14,7 @@ import {
   startCli,
   type AuditRow,
   type Tmpfs,
+  isNodeStart,
 } from '../support/faults.js';
 
 // A target host's disk full during a copy: a small tmpfs becomes the data directory of a
@@ -61,7 +62,8 @@ const show = async (id: string) =>
 const TARGET_MASTERS = [0, 1, 2].map((i) => BASE + 100 + i);
 const onceOnly = (a: AuditRow) =>
   a.ok !== false &&
-  (a.command === 'BGSAVE' || (a.command === 'HOST' && /^(kill|mv|redis-server) /.test(a.args[0] ?? '')));
+  (a.command === 'BGSAVE' ||
+    (a.command === 'HOST' && (/^(kill|mv) /.test(a.args[0] ?? '') || isNodeStart(a.args[0] ?? ''))));
 
 test('disk full on a target host during the copy: the step fails, no target node starts and no partial file sits under the real name; once the disk is enlarged, resume finishes with 0 differences', async () => {
   const nodeDir = join(dir, 'nodes', String(BASE + 100));

@@ -15,6 +15,7 @@ import {
   startNode,
   until,
   type AuditRow,
+  isNodeStart,
 } from '../support/faults.js';
 import { startWriter } from '../support/writer.js';
 import { test } from '../support/reliability.js';
@@ -65,7 +66,7 @@ const onceOnly = (a: AuditRow) =>
   a.ok !== false &&
   (a.command === 'BGSAVE' ||
     (a.command === 'CLUSTER' && a.args[0] === 'FAILOVER') ||
-    (a.command === 'HOST' && /^(kill|mv|redis-server) /.test(a.args[0] ?? '')) ||
+    (a.command === 'HOST' && (/^(kill|mv) /.test(a.args[0] ?? '') || isNodeStart(a.args[0] ?? ''))) ||
     a.command === 'FLUSHALL' ||
     a.command === 'SHUTDOWN');
 

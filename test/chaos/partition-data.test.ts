@@ -13,6 +13,7 @@ import {
   type AuditRow,
   type ChaosHost,
   type LiveRun,
+  isNodeStart,
 } from '../support/faults.js';
 import { droppedPackets, heal as healHost, rateLimitFlow } from '../support/hosts.js';
 import { withNode } from '../support/cluster.js';
@@ -86,7 +87,7 @@ const onceOnly = (a: AuditRow) =>
   a.ok !== false &&
   (a.command === 'BGSAVE' ||
     (a.command === 'CLUSTER' && a.args[0] === 'FAILOVER') ||
-    (a.command === 'HOST' && /^(kill|mv|redis-server) /.test(a.args[0] ?? '')) ||
+    (a.command === 'HOST' && (/^(kill|mv) /.test(a.args[0] ?? '') || isNodeStart(a.args[0] ?? ''))) ||
     a.command === 'FLUSHALL');
 
 /** The master owning `slot` as the node at `seedPort` sees it: its address, port and slot ranges. */

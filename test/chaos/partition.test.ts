@@ -14,6 +14,7 @@ import {
   startCli,
   type AuditRow,
   type ChaosHost,
+  isNodeStart,
 } from '../support/faults.js';
 import { startWriter } from '../support/writer.js';
 import { test } from '../support/reliability.js';
@@ -71,7 +72,7 @@ const onceOnly = (a: AuditRow) =>
   a.ok !== false &&
   (a.command === 'BGSAVE' ||
     (a.command === 'CLUSTER' && a.args[0] === 'FAILOVER') ||
-    (a.command === 'HOST' && /^(kill|mv|redis-server) /.test(a.args[0] ?? '')) ||
+    (a.command === 'HOST' && (/^(kill|mv) /.test(a.args[0] ?? '') || isNodeStart(a.args[0] ?? ''))) ||
     a.command === 'FLUSHALL');
 
 async function masterOf(seedPort: number, slot: number): Promise<{ address: string; port: number; replica: string }> {

@@ -344,3 +344,12 @@ export function rateLimit(host: ChaosHost, rate: string): () => void {
     spawnSync('tc', ['qdisc', 'del', 'dev', host.vethRoot, 'root']);
   };
 }
+
+/**
+ * A node's service start as a sandbox inventory writes it: the node's own server binary (named
+ * in its directory's `server` file) on its redis.conf; `redis-server <conf>` in older inventories
+ * and in the test pairs. What the "never twice" checks count as a start.
+ */
+export function isNodeStart(command: string): boolean {
+  return /^"\$\(cat \S+\/server\)" \S+\/redis\.conf$/.test(command) || /^redis-server \S+\/redis\.conf$/.test(command);
+}
