@@ -126,7 +126,7 @@ test('a failing start command that echoes the password (a drill restoring the ol
     // Put the old master back (through the sandbox's own start command) for the tests that follow.
     const start = (
       parse(readFileSync(inventory, 'utf8')) as { hosts: { localhost: { service: { start: string } } } }
-    ).hosts.localhost.service.start.replace('{port}', String(port(master)));
+    ).hosts.localhost.service.start.replaceAll('{port}', String(port(master)));
     await new Promise<void>((resolve) => spawn('sh', ['-c', start], { stdio: 'ignore' }).on('close', () => resolve()));
   }
 });

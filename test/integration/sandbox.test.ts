@@ -96,10 +96,16 @@ after(async () => {
 
 test('layout and password file', () => {
   assert.equal(info.dir, join(stateDir, 'sandbox', 'itest'));
+  // Without --source-server/--target-server both clusters run redis-server from PATH.
+  const server = info.clusters[0]!.server!;
+  assert.equal(server.binary, 'redis-server');
+  assert.match(server.version, /^\d+\.\d+\.\d+$/);
   assert.deepEqual(info.clusters, [
-    { name: 'source', ports: [7600, 7601, 7602, 7603, 7604, 7605], masters: 3, replicasPerMaster: 1 },
-    { name: 'target', ports: [7700, 7701, 7702, 7703], masters: 2, replicasPerMaster: 1 },
+    { name: 'source', ports: [7600, 7601, 7602, 7603, 7604, 7605], masters: 3, replicasPerMaster: 1, server },
+    { name: 'target', ports: [7700, 7701, 7702, 7703], masters: 2, replicasPerMaster: 1, server },
   ]);
+  for (const f of ['7600', '7700'])
+    assert.equal(readFileSync(join(info.dir, 'nodes', f, 'server'), 'utf8'), 'redis-server\n');
   assert.match(password, /^[0-9a-f]{48}$/);
   assert.equal(statSync(info.passwordFile).mode & 0o777, 0o600);
   assert.ok(existsSync(join(info.dir, 'sandbox.json')));
@@ -116,7 +122,7 @@ test('inventory loads and references the password by file only', () => {
   const host = inv.hosts.localhost!;
   assert.equal(host.transport, 'local');
   assert.deepEqual(host.addresses, ['127.0.0.1']);
-  assert.equal(host.service?.start, `redis-server ${info.dir}/nodes/{port}/redis.conf`);
+  assert.equal(host.service?.start, `"$(cat ${info.dir}/nodes/{port}/server)" ${info.dir}/nodes/{port}/redis.conf`);
   assert.equal(host.service?.stop, `kill $(cat ${info.dir}/nodes/{port}/redis.pid)`);
   assert.equal(host.service?.kill, `kill -9 $(cat ${info.dir}/nodes/{port}/redis.pid)`);
   assert.ok(!readFileSync(info.inventoryPath, 'utf8').includes(password));
