@@ -25,6 +25,8 @@ export interface ClusterCheck {
   clusterStates: Record<string, string>;
   unreachable: string[];
   failed: string[];
+  /** Slots owned by a failed master that no live replica can take over (strandedSlots). */
+  stranded: StrandedSlots[];
   /** Each problem in words, empty when ok. */
   problems: string[];
 }
@@ -37,7 +39,13 @@ export interface ClusterCheck {
  * of, and the others stay with the dead node (Redis 7 does not replicate
  * SETSLOT; Valkey 8 does).
  */
-export function strandedSlots(t: Topology): Array<{ owner: string; id: string; ranges: SlotRange[] }> {
+export interface StrandedSlots {
+  owner: string;
+  id: string;
+  ranges: SlotRange[];
+}
+
+export function strandedSlots(t: Topology): StrandedSlots[] {
   return t.nodes
     .filter((m) => m.role === 'master' && m.slots.length > 0 && m.flags.includes('fail'))
     .filter(
@@ -47,7 +55,7 @@ export function strandedSlots(t: Topology): Array<{ owner: string; id: string; r
 }
 
 /** What to do about stranded slots, in words an operator can follow. */
-export function describeStranded(s: ReturnType<typeof strandedSlots>): string {
+export function describeStranded(s: readonly StrandedSlots[]): string {
   return s
     .map(
       (x) =>
@@ -166,6 +174,7 @@ export function checkCluster(t: Topology): ClusterCheck {
     clusterStates,
     unreachable,
     failed,
+    stranded,
     problems,
   };
 }
@@ -213,8 +222,7 @@ export function renderCheck(c: ClusterCheck, t: Topology): string {
         }`,
   );
   for (const u of c.unreachable) lines.push(`[ERR] unreachable: ${u}`);
-  const stranded = strandedSlots(t);
-  if (stranded.length) lines.push(`[ERR] ${describeStranded(stranded)}`);
+  if (c.stranded.length) lines.push(`[ERR] ${describeStranded(c.stranded)}`);
   lines.push(c.ok ? `cluster ${c.cluster}: OK` : `cluster ${c.cluster}: ${c.problems.length} problem(s)`);
   return lines.join('\n');
 }

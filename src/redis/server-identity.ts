@@ -26,7 +26,7 @@ export function describeServer(s: Pick<ServerIdentity, 'flavor' | 'version'>): s
   return `${s.flavor} ${s.version}`;
 }
 
-const minor = (v: string): [number, number] => {
+const majorMinor = (v: string): [number, number] => {
   const [a, b] = v.split('.').map(Number);
   return [a ?? 0, b ?? 0];
 };
@@ -37,7 +37,7 @@ const minor = (v: string): [number, number] => {
  * A server loads its own version and older ones, never a newer one.
  */
 export function rdbVersionOf(flavor: 'redis' | 'valkey', version: string): number {
-  const [major, min] = minor(version);
+  const [major, min] = majorMinor(version);
   if (flavor === 'valkey') return major >= 7 ? 11 : 9;
   if (major > 7 || (major === 7 && min >= 4)) return 12;
   if (major === 7 && min >= 2) return 11;

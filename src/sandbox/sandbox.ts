@@ -96,9 +96,10 @@ export async function sandboxUp(o: SandboxUpOptions): Promise<SandboxInfo> {
   refuseShellCharacters(paths);
   const allPorts = layouts.flatMap((l) => l.ports);
   // Which server each cluster runs, known (and runnable) before anything is created.
+  const source = await resolveServer(o.sourceServer);
   const servers = {
-    source: await resolveServer(o.sourceServer),
-    target: await resolveServer(o.targetServer),
+    source,
+    target: o.targetServer === o.sourceServer ? source : await resolveServer(o.targetServer),
   };
   await preflightUp(o, paths, allPorts, say);
 

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { preconditionError, usageError } from '../errors.js';
 
@@ -51,7 +51,7 @@ function serverIn(binDir: string): string | undefined {
 
 function binaryFor(spec: string): string {
   if (spec.includes('/')) {
-    const p = isAbsolute(spec) ? spec : resolve(spec);
+    const p = resolve(spec);
     if (!existsSync(p))
       throw usageError('E_SERVER_UNKNOWN', `no server at ${p}`, 'pass a build name, or the path of a redis-server');
     const found = statSync(p).isDirectory() ? (serverIn(p) ?? serverIn(join(p, 'bin'))) : p;

@@ -159,6 +159,10 @@ test('check: slots of a failed master with no live replica are stranded, and the
     [['127.0.0.1:7002', [[10923, 16383]]]],
   );
   const c = checkCluster(t);
+  assert.deepEqual(
+    c.stranded.map((x) => x.owner),
+    ['127.0.0.1:7002'],
+  );
   assert.ok(
     c.problems.some((p) => /slots 10923-16383 are owned by 127\.0\.0\.1:7002.*CLUSTER SETSLOT/.test(p)),
     c.problems.join('\n'),

@@ -1,4 +1,4 @@
-import { checkCluster, describeStranded, strandedSlots } from '../../redis/check.js';
+import { checkCluster, describeStranded, type StrandedSlots } from '../../redis/check.js';
 import { formatRanges } from '../../redis/slots.js';
 import type { Topology } from '../../redis/topology.js';
 import { clusterArg, CLUSTER_PARAM } from '../args.js';
@@ -54,7 +54,7 @@ export function clusterConditions(
       'cluster_state:ok on every reachable node',
       badStates.map(([a, s]) => `${a}: ${s}`).join(', '),
     ),
-    strandedCondition(t),
+    strandedCondition(c.stranded),
     cond(
       'every node reachable',
       unreachable.length === 0 && failed.length === 0,
@@ -65,8 +65,7 @@ export function clusterConditions(
 }
 
 /** No slot owned by a failed master that no replica can take over (Redis leaves those down). */
-export function strandedCondition(t: Topology): Condition {
-  const s = strandedSlots(t);
+export function strandedCondition(s: readonly StrandedSlots[]): Condition {
   return cond(
     'no slots stranded on a failed master',
     s.length === 0,

@@ -1,4 +1,5 @@
 import { strandedCondition } from '../cluster/check-cluster.js';
+import { strandedSlots } from '../../redis/check.js';
 import { failedError, usageError } from '../../errors.js';
 import { parseClusterNodes } from '../../redis/cluster-nodes.js';
 import {
@@ -297,7 +298,7 @@ export const moveSlotPlanStep: StepKind<Args> = {
       ),
     );
     // A slot stranded on a dead master (see strandedSlots) cannot be moved or announced.
-    out.push(strandedCondition(t));
+    out.push(strandedCondition(strandedSlots(t)));
     if (a.mode === 'consolidate') {
       const p = t.nodes.find((n) => n.id === a.pivot.id)?.self;
       const need = masters(t).reduce((s, m) => s + (m.self?.usedMemory ?? 0), 0);

@@ -1,4 +1,5 @@
 import { strandedCondition } from '../cluster/check-cluster.js';
+import { strandedSlots } from '../../redis/check.js';
 import { failedError, preconditionError } from '../../errors.js';
 import { parseClusterNodes } from '../../redis/cluster-nodes.js';
 import type { NodeRef } from '../../redis/failover.js';
@@ -114,7 +115,7 @@ export const moveSlotsStep: StepKind<Args> = {
         'no unrelated slot is migrating or importing',
         `open slots on ${foreign.join('; ')}: finish or fix them first (redis-cli --cluster fix)`,
       ),
-      strandedCondition(t),
+      strandedCondition(strandedSlots(t)),
     ];
   },
   async run(ctx) {

@@ -10,8 +10,6 @@ interface NodeFacts {
   address: string;
   /** The Redis command set it speaks (Valkey 8.0: 7.2.4), which is what a sync must match. */
   version: string;
-  /** What it is, for messages: "valkey 8.0.1". */
-  server: string;
   usedMemory: number;
   maxmemory: number;
   policy: string;
@@ -28,7 +26,6 @@ async function facts(ep: Endpoint): Promise<NodeFacts[]> {
       return {
         address: m.address,
         version: info.redis_version ?? '0',
-        server: describeServer(serverIdentity(info)),
         usedMemory: Number(info.used_memory ?? 0),
         maxmemory: Number(info.maxmemory ?? 0),
         policy: info.maxmemory_policy ?? 'noeviction',
@@ -36,6 +33,7 @@ async function facts(ep: Endpoint): Promise<NodeFacts[]> {
         keys: Number(/keys=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0),
         // Redis 7.4: keys with at least one hash field that has its own TTL (HEXPIRE).
         fieldTtlKeys: Number(/subexpiry=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0),
+        // What it really is (Valkey by its own version), for messages and for what it can hold.
         identity: serverIdentity(info),
       };
     }),
@@ -58,8 +56,11 @@ function versionConditions(a: SyncArgs, s: NodeFacts[], t: NodeFacts[]): Conditi
   const newest = [...s].sort((x, y) => (older(x.version, y.version) ? 1 : -1))[0]!;
   const oldest = [...t].sort((x, y) => (older(x.version, y.version) ? -1 : 1))[0]!;
   const [newestSource, oldestTarget] = [newest.version, oldest.version];
+  // Valkey speaks an older Redis's commands than its own version number says: show both.
   const shown = (f: NodeFacts) =>
-    f.server.endsWith(` ${f.version}`) ? f.server : `${f.server} (Redis ${f.version} commands)`;
+    f.identity.flavor === 'redis'
+      ? describeServer(f.identity)
+      : `${describeServer(f.identity)} (Redis ${f.version} commands)`;
   out.push(
     cond(
       'target version',
