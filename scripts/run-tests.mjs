@@ -27,16 +27,42 @@ if (!files.length) {
 // holding the suite until CI's own limit; --test-force-exit ends a file whose
 // tests are done even if a leaked handle (a client reconnecting) would keep it alive.
 const perTestMs = suites.includes('chaos') || suites.includes('soak') ? 20 * 60_000 : 8 * 60_000;
-const r = spawnSync(
-  process.execPath,
-  [
-    '--test',
-    '--test-concurrency=1',
-    '--test-reporter=spec',
-    `--test-timeout=${perTestMs}`,
-    '--test-force-exit',
-    ...files,
-  ],
-  { stdio: 'inherit' },
+// One node process per file, so the summary can say where the time went: the slowest files are
+// where to look first when the suite grows past its budget (docs/testing.md). The unit files
+// start no server: they run together, two at a time, in one process.
+const times = [];
+let failed = 0;
+const started = Date.now();
+const runFiles = (label, list, concurrency) => {
+  const t0 = Date.now();
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--test',
+      `--test-concurrency=${concurrency}`,
+      '--test-reporter=spec',
+      `--test-timeout=${perTestMs}`,
+      '--test-force-exit',
+      ...list,
+    ],
+    { stdio: 'inherit' },
+  );
+  const ok = r.status === 0;
+  if (!ok) failed++;
+  times.push({ file: label, s: (Date.now() - t0) / 1000, ok });
+};
+const unit = files.filter((f) => f.startsWith(join(root, 'unit') + '/'));
+if (unit.length) runFiles(`unit/ (${unit.length} files)`, unit, 2);
+// The server matrix's two files take minutes, wait mostly on their servers, assert no timing, and
+// use ports of their own: they run side by side.
+const matrix = files.filter((f) => /\/e2e\/server-(versions|upgrades)\.test\.js$/.test(f));
+if (matrix.length) runFiles(`e2e/server-{versions,upgrades} (side by side)`, matrix, 2);
+for (const f of files.filter((x) => !unit.includes(x) && !matrix.includes(x))) runFiles(f.slice(root.length), [f], 1);
+const total = (Date.now() - started) / 1000;
+console.log(
+  `\n${files.length} test files in ${total.toFixed(0)} s; ${failed ? `${failed} FAILED` : 'all passed'}. Slowest:`,
 );
-process.exit(r.status ?? 1);
+for (const t of [...times].sort((a, b) => b.s - a.s).slice(0, 12))
+  console.log(`  ${t.s.toFixed(1).padStart(7)} s  ${t.ok ? '' : 'FAILED '}${t.file}`);
+for (const t of times.filter((x) => !x.ok)) console.log(`FAILED: ${t.file}`);
+process.exit(failed ? 1 : 0);

@@ -339,6 +339,14 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
     ],
     what: 'one sandbox at a time per server build (3x1 source, 3x1 target)',
   },
+  {
+    file: 'test/e2e/server-upgrades.test.ts',
+    ranges: [
+      [19800, 19805],
+      [19900, 19905],
+    ],
+    what: 'one sandbox at a time per pair of server builds (3x1 source, 3x1 target)',
+  },
 ];
 
 /**

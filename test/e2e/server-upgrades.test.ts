@@ -1,0 +1,133 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { tempStateDir } from '../support/cli.js';
+import { MatrixSandbox, have, printCoverage, record, refusal } from '../support/server-matrix.js';
+
+// A migration is often an upgrade too. For each pair of servers this machine has, every migration
+// runbook in turn on one sandbox, each ending with a full comparison of every key (`verify`):
+// migrate-sync, then migrate-copy-files (same structure), then migrate-consolidate-reshard (last:
+// it leaves the source's slots collected on one master). Then the pairs the plans refuse: a
+// downgrade, and Redis 7.4's RDB 12 onto Valkey 8.0. One sandbox at a time: source 19800-19805,
+// target 19900-19905.
+const BASE = 19800;
+const box = new MatrixSandbox(tempStateDir('rr-upgrades-'), 'upg', BASE);
+
+after(async () => {
+  await box.down();
+  printCoverage('server matrix (migrations)');
+});
+
+const UPGRADES: Array<[string, string]> = [
+  ['redis-6.2.16', 'redis-7.2.6'],
+  ['default', 'redis-7.4.1'],
+  ['redis-7.2.6', 'valkey-8.0.1'],
+  ['redis-6.2.16', 'valkey-8.0.1'],
+];
+const MIGRATIONS = ['migrate-sync', 'migrate-copy-files', 'migrate-consolidate-reshard'];
+
+for (const [source, target] of UPGRADES.filter(([s, t]) => have(s) && have(t))) {
+  test(`upgrade ${source} -> ${target}: ${MIGRATIONS.join(', ')}, each ends with 0 differences`, async () => {
+    await box.up(source, target);
+    const v = await box.versions();
+    for (const runbook of MIGRATIONS) {
+      const r = await box.run(runbook);
+      assert.equal(r.code, 0, `${runbook}:\n${r.out}`);
+      const compared = await box.verifyAll();
+      assert.equal(compared, 3000);
+      record({
+        runbook,
+        source,
+        target,
+        result: 'supported',
+        detail: `0 differences in ${compared} keys`,
+        sourceVersion: v.source,
+        targetVersion: v.target,
+      });
+    }
+  });
+}
+
+// A target older than the source cannot load its files nor always hold its data: each migration's
+// plan refuses, naming both servers, before anything is touched.
+const DOWNGRADES: Array<[string, string, Record<string, RegExp>]> = [
+  [
+    'redis-7.4.1',
+    'default',
+    {
+      'migrate-sync': /FAIL target version: the target runs redis \d+\.\d+\.\d+, older than the source's redis 7\.4\.1/,
+      'migrate-copy-files': /FAIL versions: source redis 7\.4\.1 writes RDB 12, newer than target redis \S+ loads/,
+      'migrate-consolidate-reshard':
+        /FAIL versions: source redis 7\.4\.1 writes RDB 12, newer than target redis \S+ loads/,
+    },
+  ],
+  [
+    'redis-7.4.1',
+    'valkey-8.0.1',
+    {
+      'migrate-copy-files': /FAIL versions: source redis 7\.4\.1 writes RDB 12, newer than target valkey 8\.0\.1 loads/,
+      'migrate-consolidate-reshard':
+        /FAIL versions: source redis 7\.4\.1 writes RDB 12, newer than target valkey 8\.0\.1 loads/,
+    },
+  ],
+];
+for (const [source, target, refused] of DOWNGRADES.filter(([s, t]) => have(s) && have(t))) {
+  test(`${source} -> ${target}: ${Object.keys(refused).join(', ')} refused by the plan, naming both servers`, async () => {
+    await box.up(source, target);
+    const v = await box.versions();
+    for (const [runbook, pattern] of Object.entries(refused)) {
+      const detail = refusal(await box.plan(runbook), pattern);
+      record({ runbook, source, target, result: 'refused', detail, sourceVersion: v.source, targetVersion: v.target });
+    }
+  });
+}
+
+// Redis 7.4's hash fields with their own TTL: carried by mode=scan (DUMP and RESTORE) into 7.4,
+// and a target that cannot hold them is refused by the plan with the count of such keys.
+if (have('redis-7.4.1'))
+  test('hash-field TTLs (7.4): carried into 7.4; psync and a Valkey 8.0 target are refused by the plan with the count', async () => {
+    const at = Date.now() + 3_600_000;
+    const seed = () => {
+      for (const k of ['hfe:a', 'hfe:b', 'hfe:c']) {
+        box.redis('redis-7.4.1', BASE, 'HSET', k, 'keep', '1', 'ttl', '2');
+        box.redis('redis-7.4.1', BASE, 'HPEXPIREAT', k, String(at), 'FIELDS', '1', 'ttl');
+      }
+    };
+    if (have('valkey-8.0.1')) {
+      await box.up('redis-7.4.1', 'valkey-8.0.1');
+      seed();
+      const detail = refusal(
+        await box.plan('migrate-sync', ['mode=scan']),
+        /FAIL hash-field TTLs: 3 source key\(s\) have hash fields with their own TTL.*valkey 8\.0\.1\) cannot hold them/,
+      );
+      const v = await box.versions();
+      record({
+        runbook: 'migrate-sync (hash-field TTLs)',
+        source: 'redis-7.4.1',
+        target: 'valkey-8.0.1',
+        result: 'refused',
+        detail,
+        sourceVersion: v.source,
+        targetVersion: v.target,
+      });
+    }
+    await box.up('redis-7.4.1', 'redis-7.4.1');
+    seed();
+    const psync = await box.plan('migrate-sync');
+    assert.notEqual(psync.code, 0, psync.out);
+    assert.match(psync.out, /FAIL hash-field TTLs: 3 source key\(s\) .*only mode=scan carries them/);
+    const r = await box.run('migrate-sync', ['mode=scan']);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /comparison: 3003 keys compared, 0 differ/);
+    for (const k of ['hfe:a', 'hfe:b', 'hfe:c'])
+      assert.equal(box.redis('redis-7.4.1', BASE + 100, 'HPEXPIRETIME', k, 'FIELDS', '2', 'keep', 'ttl'), `-1\n${at}`);
+    const v = await box.versions();
+    record({
+      runbook: 'migrate-sync (hash-field TTLs)',
+      source: 'redis-7.4.1',
+      target: 'redis-7.4.1',
+      result: 'supported',
+      detail: 'field TTLs kept exactly (mode=scan)',
+      sourceVersion: v.source,
+      targetVersion: v.target,
+    });
+  });
