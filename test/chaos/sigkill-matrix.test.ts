@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cli, tempStateDir } from '../support/cli.js';
-import { roles } from '../support/cluster.js';
+import { roles, unbalance as moveSomeSlots } from '../support/cluster.js';
 import {
   chaseNotReached,
   killChain,
@@ -14,11 +14,8 @@ import {
   type AuditEntry,
 } from '../support/failpoints.js';
 import { failpointsOf } from '../../src/engine/failpoint.js';
-import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
-import { ClusterPool } from '../../src/redis/connect.js';
 import { test as plainTest } from 'node:test';
 import { figures, test } from '../support/reliability.js';
-import { moveSlots } from '../../src/redis/slot-move.js';
 import { stepKinds } from '../../src/steps/registry.js';
 
 // Every runbook in runbooks/, killed with SIGKILL at every failpoint of its plan
@@ -79,28 +76,8 @@ const CASES: Record<string, Case> = {
 };
 
 /** Move 1500 slots from the first master to the second, so that rebalance has work. */
-async function unbalance(e: Env): Promise<void> {
-  process.env.RR_SIGKILL_PW = e.password;
-  const pool = new ClusterPool(
-    { name: 'source', seeds: [`127.0.0.1:${e.base}`], auth: { password: { env: 'RR_SIGKILL_PW' } } } as never,
-    { access: 'read-write' },
-  );
-  try {
-    const view = parseClusterNodes(await pool.node(`127.0.0.1:${e.base}`).text('CLUSTER', 'NODES'));
-    const node = (port: number) => {
-      const l = view.find((x) => x.address === `127.0.0.1:${port}`)!;
-      return { id: l.id, address: l.address };
-    };
-    const first = view.find((l) => l.address === `127.0.0.1:${e.base}`)!;
-    const slots = first.slots.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i)).slice(0, 1500);
-    await moveSlots(
-      pool,
-      slots.map((slot) => ({ slot, from: node(e.base), to: node(e.base + 1) })),
-      { batch: 100, migrateTimeoutMs: 20000, masters: [0, 1, 2].map((i) => `127.0.0.1:${e.base + i}`), concurrency: 4 },
-    );
-  } finally {
-    await pool.close();
-  }
+function unbalance(e: Env): Promise<void> {
+  return moveSomeSlots(e.base, e.password, 1500);
 }
 
 const only = process.env.RR_SIGKILL_ONLY?.split(',');

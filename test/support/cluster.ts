@@ -1,5 +1,7 @@
 import { Redis } from 'ioredis';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
+import { ClusterPool } from '../../src/redis/connect.js';
+import { moveSlots } from '../../src/redis/slot-move.js';
 
 /** Direct, unaudited access to a sandbox node, for assertions only: `port` (loopback) or `host:port`. */
 export async function withNode<T>(node: number | string, password: string, fn: (r: Redis) => Promise<T>): Promise<T> {
@@ -69,4 +71,32 @@ export async function structure(ports: number[], password: string): Promise<stri
     parts.push(`${p}\n${epoch}\nrole:${/role:(\w+)/.exec(repl)![1]}`);
   }
   return parts.join('\n');
+}
+
+/**
+ * Moves `count` slots of the master owning slot 0 (as the node on `port` sees it) to the next
+ * master, with the product's slot mover, so that rebalance has work to do. `masters` lists every
+ * master's address, which the mover tells the new owner.
+ */
+export async function unbalance(port: number, password: string, count: number): Promise<void> {
+  process.env.RR_UNBALANCE_PW = password;
+  const pool = new ClusterPool(
+    { name: 'source', seeds: [`127.0.0.1:${port}`], auth: { password: { env: 'RR_UNBALANCE_PW' } } } as never,
+    { access: 'read-write' },
+  );
+  try {
+    const view = parseClusterNodes(await pool.node(`127.0.0.1:${port}`).text('CLUSTER', 'NODES'));
+    const masters = view.filter((l) => l.flags.includes('master') && l.slots.length && !l.flags.includes('fail'));
+    masters.sort((a, b) => a.slots[0]![0] - b.slots[0]![0]);
+    const [from, to] = [masters[0]!, masters[1]!];
+    const slots = from.slots.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => a + i)).slice(0, count);
+    const ref = (l: typeof from) => ({ id: l.id, address: l.address });
+    await moveSlots(
+      pool,
+      slots.map((slot) => ({ slot, from: ref(from), to: ref(to) })),
+      { batch: 100, migrateTimeoutMs: 20000, masters: masters.map((m) => m.address), concurrency: 4 },
+    );
+  } finally {
+    await pool.close();
+  }
 }
