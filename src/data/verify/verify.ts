@@ -443,12 +443,12 @@ class Verification {
       const d = compareFieldTtls(h.fields, a.get(h.key)!, b.get(h.key)!, tolerance);
       if (d) note(h.key, d);
     }
+    const [bigSrc, bigTgt] = [
+      { ep: this.source, send: this.sender('source') },
+      { ep: this.target, send: this.sender('target') },
+    ];
     for (const k of hashes.filter((k) => src.get(k)!.more)) {
-      const sides = [
-        { ep: this.source, send: this.sender('source') },
-        { ep: this.target, send: this.sender('target') },
-      ] as const;
-      const r = await compareBigHashFieldTtls(sides[0], sides[1], k, this.o.page, tolerance);
+      const r = await compareBigHashFieldTtls(bigSrc, bigTgt, k, this.o.page, tolerance);
       this.stats.pages += r.pages;
       if (r.diff) note(k, r.diff);
     }
