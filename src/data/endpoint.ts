@@ -1,6 +1,7 @@
 import { preconditionError, RunbookError } from '../errors.js';
 import { tlsHint, type ClusterPool, type NodeClient } from '../redis/connect.js';
-import { parseInfo, keysFromInfo } from '../redis/cluster-nodes.js';
+import { parseInfo, keysFromInfo, fieldTtlKeysFromInfo } from '../redis/cluster-nodes.js';
+import { serverIdentity, type ServerIdentity } from '../redis/server-identity.js';
 import { keySlot, SLOT_COUNT } from '../redis/slots.js';
 
 /**
@@ -15,16 +16,31 @@ export interface Endpoint {
   route(key: Buffer): NodeClient;
   /** Keys held, summed over masters (db0). */
   keyCount(): Promise<number>;
+  /** Keys with hash fields that have their own TTL (Redis 7.4+), summed over masters. */
+  fieldTtlKeys(): Promise<number>;
   /** Redis 7.0+ on every master: the read script (EVALSHA_RO) can be used. */
   scripts: boolean;
+  /** What a master runs (by its own name: Valkey as Valkey), which decides the commands it may be sent. */
+  server(node: NodeClient): ServerIdentity;
 }
 
-async function supportsScripts(nodes: NodeClient[]): Promise<boolean> {
-  const versions = await Promise.all(
-    nodes.map(async (n) => parseInfo(await n.text('INFO', 'server')).redis_version ?? '0'),
-  );
-  return versions.every((v) => Number(v.split('.')[0]) >= 7);
+/** INFO server of each master, read once: whether scripts can be used, and what each one can hold. */
+async function servers(nodes: NodeClient[]): Promise<Pick<Endpoint, 'scripts' | 'server'>> {
+  const infos = await Promise.all(nodes.map(async (n) => parseInfo(await n.text('INFO', 'server'))));
+  const identities = new Map(nodes.map((n, i) => [n, serverIdentity(infos[i]!)]));
+  return {
+    // Valkey reports the Redis version whose commands it speaks (7.2.4): that is what scripts need.
+    scripts: infos.every((info) => Number((info.redis_version ?? '0').split('.')[0]) >= 7),
+    // A node not among the masters read is taken for the oldest server: it is sent nothing new.
+    server: (node) => identities.get(node) ?? serverIdentity({}),
+  };
 }
+
+/** A sum over masters of one number of their INFO keyspace. */
+const keyspaceSum = (masters: NodeClient[], of: (info: Record<string, string>) => number) => async () => {
+  const counts = await Promise.all(masters.map(async (m) => of(parseInfo(await m.text('INFO', 'keyspace')))));
+  return counts.reduce((a, b) => a + b, 0);
+};
 
 export async function openEndpoint(pool: ClusterPool): Promise<Endpoint> {
   const name = pool.config.name;
@@ -45,8 +61,9 @@ export async function openEndpoint(pool: ClusterPool): Promise<Endpoint> {
         kind: 'standalone',
         masters: [node],
         route: () => node,
-        keyCount: async () => keysFromInfo(parseInfo(await node.text('INFO', 'keyspace'))),
-        scripts: await supportsScripts([node]),
+        keyCount: keyspaceSum([node], keysFromInfo),
+        fieldTtlKeys: keyspaceSum([node], fieldTtlKeysFromInfo),
+        ...(await servers([node])),
       };
     }
     const slots = (await node.call('CLUSTER', 'SLOTS')) as Array<
@@ -76,15 +93,11 @@ export async function openEndpoint(pool: ClusterPool): Promise<Endpoint> {
     return {
       name,
       kind: 'cluster',
-      scripts: await supportsScripts(masters),
+      ...(await servers(masters)),
       masters,
       route: (key) => masters[owner[keySlot(key)]!]!,
-      keyCount: async () => {
-        const counts = await Promise.all(
-          masters.map(async (m) => keysFromInfo(parseInfo(await m.text('INFO', 'keyspace')))),
-        );
-        return counts.reduce((a, b) => a + b, 0);
-      },
+      keyCount: keyspaceSum(masters, keysFromInfo),
+      fieldTtlKeys: keyspaceSum(masters, fieldTtlKeysFromInfo),
     };
   }
   throw preconditionError(

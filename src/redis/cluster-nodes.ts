@@ -72,3 +72,12 @@ export function keysFromInfo(info: Record<string, string>): number {
   const m = /keys=(\d+)/.exec(info.db0 ?? '');
   return m ? Number(m[1]) : 0;
 }
+
+/**
+ * Keys in db0 that have hash fields with their own TTL (Redis 7.4+ `subexpiry=N`
+ * of INFO keyspace); 0 on servers that do not report it, which cannot hold any.
+ */
+export function fieldTtlKeysFromInfo(info: Record<string, string>): number {
+  const m = /subexpiry=(\d+)/.exec(info.db0 ?? '');
+  return m ? Number(m[1]) : 0;
+}

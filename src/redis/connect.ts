@@ -36,6 +36,8 @@ const READ_COMMANDS = new Set([
   'LRANGE',
   'GETRANGE',
   'HSCAN',
+  // Hash fields' own expiry times (Redis 7.4+); only sent to servers that have the command.
+  'HPEXPIRETIME',
   'SSCAN',
   'ZSCAN',
   'HMGET',

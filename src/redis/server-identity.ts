@@ -45,3 +45,12 @@ export function rdbVersionOf(flavor: 'redis' | 'valkey', version: string): numbe
   if (major === 6) return 9;
   return major >= 5 ? 9 : 8;
 }
+
+/**
+ * Whether a server can hold hash fields with their own TTL (the HEXPIRE family, HPEXPIRETIME to
+ * read them): Redis 7.4+, the release that writes RDB 12. Valkey 8.0 and Redis 7.2 have no such
+ * commands; a server without them is never sent one.
+ */
+export function holdsFieldTtls(s: Pick<ServerIdentity, 'rdbVersion'>): boolean {
+  return s.rdbVersion >= 12;
+}

@@ -332,6 +332,14 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
     what: 'migrationSandbox: source 3x1, sshd 16199, target 3x1; delay proxies 16300-16305 (nodes), 16310 (sshd)',
   },
   {
+    file: 'test/e2e/verify-field-ttl.test.ts',
+    ranges: [
+      [16800, 16805],
+      [16900, 16905],
+    ],
+    what: 'one sandbox at a time (3x0 source 16800-16802, 3x0 target 16900-16902; the rest kept for replicas)',
+  },
+  {
     file: 'test/e2e/server-versions.test.ts',
     ranges: [
       [17000, 17005],

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseClusterNodes, parseInfo, keysFromInfo } from '../../src/redis/cluster-nodes.js';
+import { parseClusterNodes, parseInfo, keysFromInfo, fieldTtlKeysFromInfo } from '../../src/redis/cluster-nodes.js';
 
 const NODES = `07c37dfeb235213a872192d90877d0cd55635b91 127.0.0.1:30004@31004,host-4 slave e7d1eecce10fd6bb5eb35b9f99a514335d9ba9ca 0 1426238317239 4 connected
 67ed2db8d677e59ec4a4cefb06858cf2a1a89fa1 127.0.0.1:30002@31002 master - 0 1426238316232 2 connected 5461-10922
@@ -30,4 +30,7 @@ test('parseInfo and keysFromInfo', () => {
   assert.equal(info.role, 'master');
   assert.equal(keysFromInfo(info), 1631);
   assert.equal(keysFromInfo(parseInfo('# Keyspace\r\n')), 0);
+  // Redis 7.4 counts the keys with hash fields that have their own TTL; older servers say nothing.
+  assert.equal(fieldTtlKeysFromInfo(parseInfo('db0:keys=3,expires=0,avg_ttl=0,subexpiry=2\r\n')), 2);
+  assert.equal(fieldTtlKeysFromInfo(info), 0);
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareKey, compareTtl, printableKey } from '../../src/data/verify/compare.js';
+import { compareFieldTtls, compareKey, compareTtl, printableKey } from '../../src/data/verify/compare.js';
 import { parseScriptRead } from '../../src/data/verify/key-read.js';
 
 const b = (...xs: string[]) => xs.map((x) => Buffer.from(x));
@@ -62,4 +62,48 @@ test('a key with more than one page goes to the paged comparison', () => {
 test('keys print safely', () => {
   assert.equal(printableKey(Buffer.from('user:1')), 'user:1');
   assert.equal(printableKey(Buffer.from([0x61, 0xff, 0x0a])), 'a\\xff\\x0a');
+});
+
+test("hash fields' own TTLs: absolute times within the tolerance are equal; one missing, one moved or one lost to an older server differs", () => {
+  const fields = b('keep', 'ttl', 'other');
+  const at = Date.UTC(2030, 0, 1);
+  const src = { at: [-1, at, at + 60_000] };
+  assert.equal(compareFieldTtls(fields, src, { at: [-1, at, at + 60_000] }, 2000), undefined);
+  assert.equal(compareFieldTtls(fields, src, { at: [-1, at + 1500, at + 59_000] }, 2000), undefined, 'within 2 s');
+  assert.deepEqual(
+    compareFieldTtls(fields, src, { at: [-1, at + 2500, at + 60_000] }, 2000),
+    ['field "ttl" expires 2030-01-01T00:00:00.000Z', 'field "ttl" expires 2030-01-01T00:00:02.500Z'],
+    'beyond the tolerance: the first field that differs, with both times',
+  );
+  assert.deepEqual(
+    compareFieldTtls(fields, src, { at: [-1, -1, at + 60_000] }, 2000),
+    ['field "ttl" expires 2030-01-01T00:00:00.000Z', 'field "ttl" no TTL'],
+    'HPERSIST on one side: a TTL on one side only differs, whatever the tolerance',
+  );
+  assert.deepEqual(
+    compareFieldTtls(fields, { at: [-1, -1, -1] }, { at: [at, -1, -1] }, 2000),
+    ['field "keep" no TTL', 'field "keep" expires 2030-01-01T00:00:00.000Z'],
+    'a TTL only the target has differs too',
+  );
+  assert.deepEqual(
+    compareFieldTtls(fields, src, { at: [-1, -2, at + 60_000] }, 2000),
+    ['field "ttl" expires 2030-01-01T00:00:00.000Z', 'field "ttl" absent'],
+    'a field gone from one side (expired or deleted since the value read) differs, and is rechecked',
+  );
+  assert.equal(compareFieldTtls(fields, { at: [-1, -2, -1] }, { at: [-1, -2, -1] }, 0), undefined, 'gone on both');
+});
+
+test('a side whose server cannot hold field TTLs has none: a field TTL on the other side was lost, and says why', () => {
+  const fields = b('keep', 'ttl');
+  const at = Date.UTC(2030, 0, 1);
+  const cannot = { cannot: 'redis 7.2.6 cannot hold hash-field TTLs' };
+  assert.deepEqual(compareFieldTtls(fields, { at: [-1, at] }, cannot, 2000), [
+    'field "ttl" expires 2030-01-01T00:00:00.000Z',
+    'field "ttl" no TTL (redis 7.2.6 cannot hold hash-field TTLs)',
+  ]);
+  assert.equal(compareFieldTtls(fields, { at: [-1, -1] }, cannot, 2000), undefined, 'no field TTL to lose');
+  assert.deepEqual(compareFieldTtls(fields, cannot, { at: [at, -1] }, 2000), [
+    'field "keep" no TTL (redis 7.2.6 cannot hold hash-field TTLs)',
+    'field "keep" expires 2030-01-01T00:00:00.000Z',
+  ]);
 });

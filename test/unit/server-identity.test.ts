@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rdbVersionOf, serverIdentity } from '../../src/redis/server-identity.js';
+import { holdsFieldTtls, rdbVersionOf, serverIdentity } from '../../src/redis/server-identity.js';
 
 test('Valkey is told by server_name / valkey_version, not by its fixed redis_version 7.2.4', () => {
   assert.deepEqual(serverIdentity({ redis_version: '7.2.4', server_name: 'valkey', valkey_version: '8.0.1' }), {
@@ -17,6 +17,16 @@ test('the RDB format each release writes', () => {
     [9, 10, 11, 12, 12],
   );
   assert.equal(rdbVersionOf('valkey', '8.0.1'), 11);
+});
+
+test('only Redis 7.4+ holds hash-field TTLs (and is ever sent HPEXPIRETIME)', () => {
+  const holds = (info: Record<string, string>) => holdsFieldTtls(serverIdentity(info));
+  assert.equal(holds({ redis_version: '7.4.1' }), true);
+  assert.equal(holds({ redis_version: '8.0.0' }), true);
+  assert.equal(holds({ redis_version: '7.2.6' }), false);
+  assert.equal(holds({ redis_version: '6.2.16' }), false);
+  assert.equal(holds({ redis_version: '7.2.4', server_name: 'valkey', valkey_version: '8.0.1' }), false);
+  assert.equal(holds({}), false, 'a server not read is taken for the oldest');
 });
 
 test('a sandbox server is told by its --version line; before Redis 7 the sandbox config leaves out the enable-* directives', async () => {

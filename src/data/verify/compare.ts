@@ -1,6 +1,6 @@
 import type { KeyRead, VerifyMode } from './key-read.js';
 
-export type DifferenceKind = 'missing' | 'extra' | 'type' | 'value' | 'ttl';
+export type DifferenceKind = 'missing' | 'extra' | 'type' | 'value' | 'ttl' | 'field-ttl';
 
 export interface Difference {
   key: Buffer;
@@ -48,6 +48,42 @@ export function compareKey(src: KeyRead, tgt: KeyRead, mode: VerifyMode, ttlTole
 export function compareTtl(src: number, tgt: number, toleranceMs: number): boolean {
   if (src === -1 || tgt === -1) return src !== tgt;
   return Math.abs(src - tgt) > toleranceMs;
+}
+
+/**
+ * What one side says about the own TTLs of some hash fields (Redis 7.4 HEXPIRE): the
+ * HPEXPIRETIME reply, one absolute expiry in Unix ms per field (-1: no TTL, -2: no such
+ * field), or why that side was not asked (its server cannot hold field TTLs).
+ */
+export type FieldExpiry = { at: number[] } | { cannot: string };
+
+export const fieldTtlText = (at: number) =>
+  at === -1 ? 'no TTL' : at === -2 ? 'absent' : `expires ${new Date(at).toISOString()}`;
+
+/**
+ * The first of `fields` whose own TTL differs, as [source, target], or undefined (pure).
+ * The rule is the key TTLs' one (compareTtl): a TTL on one side only differs, two TTLs
+ * differ by more than the tolerance. These are absolute times, which do not tick while
+ * read (PTTLs do, so keys add the read time to the slack): the configured tolerance is
+ * the whole slack. A side that cannot hold field TTLs has none, and says why: a field
+ * TTL the other side has was lost, a real difference.
+ */
+export function compareFieldTtls(
+  fields: Buffer[],
+  src: FieldExpiry,
+  tgt: FieldExpiry,
+  toleranceMs: number,
+): [string, string] | undefined {
+  const at = (x: FieldExpiry, i: number) => ('at' in x ? (x.at[i] ?? -2) : -1);
+  for (let i = 0; i < fields.length; i++) {
+    const [a, b] = [at(src, i), at(tgt, i)];
+    if (!compareTtl(a, b, toleranceMs)) continue;
+    const name = `field ${JSON.stringify(fields[i]!.toString())}`;
+    const side = (x: FieldExpiry, t: number) =>
+      'cannot' in x ? `${name} ${fieldTtlText(t)} (${x.cannot})` : `${name} ${fieldTtlText(t)}`;
+    return [side(src, a), side(tgt, b)];
+  }
+  return undefined;
 }
 
 export const sameScore = (a: string | undefined, b: string | undefined) =>

@@ -10,8 +10,17 @@ import {
   type VerifyMode,
   type KeyRead,
 } from './key-read.js';
-import { compareKey, compareTtl, ttlText, printableKey, type Difference, type DifferenceKind } from './compare.js';
+import {
+  compareFieldTtls,
+  compareKey,
+  compareTtl,
+  ttlText,
+  printableKey,
+  type Difference,
+  type DifferenceKind,
+} from './compare.js';
 import { compareBigKey } from './big-key.js';
+import { compareBigHashFieldTtls, fieldTtlKeys, readFieldExpiry, type FieldSet, type Send } from './field-ttl.js';
 import { RateLimiter } from './rate.js';
 
 export interface VerifyOptions {
@@ -77,6 +86,11 @@ export interface VerifyReport {
   differences: Difference[];
   bigKeys: number;
   pages: number;
+  /**
+   * Hash fields with their own TTL (Redis 7.4): the keys that have some on each side when the
+   * comparison started, and whether they were compared (full mode, and some key has them).
+   */
+  fieldTtls: { sourceKeys: number; targetKeys: number; compared: boolean };
   elapsedMs: number;
   keysPerSec: number;
   reads: { sourcePipelines: number; targetPipelines: number };
@@ -119,6 +133,8 @@ class Verification {
   private readonly useScript: boolean;
   private readonly sha = createHash('sha1').update(READ_SCRIPT).digest('hex');
   private readonly loaded = new Set<NodeClient>();
+  // Hash-field TTLs on either side when the comparison started (the gate: see fieldTtlKeys).
+  private fieldTtls = { sourceKeys: 0, targetKeys: 0, compared: false };
 
   constructor(
     private readonly source: Endpoint,
@@ -132,6 +148,13 @@ class Verification {
   async run(): Promise<VerifyReport> {
     const { o, source, target } = this;
     this.total = Math.round(((await source.keyCount()) * o.sample) / 100);
+    const withFieldTtls = await fieldTtlKeys(source, target);
+    this.fieldTtls = {
+      sourceKeys: withFieldTtls.source,
+      targetKeys: withFieldTtls.target,
+      // Reading them needs every field's name: the full mode reads those anyway.
+      compared: o.mode === 'full' && withFieldTtls.source + withFieldTtls.target > 0,
+    };
     // Round 1: every key of every source master (and, asked, every target key).
     await this.scanAll(source, 'source', (keys) => this.compareBatch(keys, this.candidates, false));
     if (o.extra) await this.scanAll(target, 'target', (keys) => this.extraBatch(keys, this.candidates));
@@ -180,6 +203,7 @@ class Verification {
       })),
       bigKeys: stats.bigKeys,
       pages: stats.pages,
+      fieldTtls: this.fieldTtls,
       elapsedMs,
       keysPerSec: Math.round(stats.compared / Math.max(0.001, elapsedMs / 1000)),
       reads: { sourcePipelines: stats.sourcePipelines, targetPipelines: stats.targetPipelines },
@@ -366,6 +390,7 @@ class Verification {
       else if (!v.same) found.set(k.toString('latin1'), { key: k, kind: v.kind, source: v.source, target: v.target });
     });
     await this.judgeBigKeys(paged, src, tgt, found, recheck, tolerance);
+    if (this.fieldTtls.compared) await this.judgeFieldTtls(keys, src, found);
     if (o.streamGroups && o.mode === 'full') await this.judgeStreamGroups(keys, src, found);
     this.done += recheck ? 0 : keys.length;
     this.progress();
@@ -393,6 +418,44 @@ class Verification {
           found.set(k.toString('latin1'), { key: k, kind: 'ttl', source: ttlText(s), target: ttlText(t) });
       }
     }
+  }
+
+  /**
+   * The hash fields' own TTLs, for the hashes found otherwise equal (values, key TTL): their
+   * field names are the source's, which the target was found to have. A hash read whole gives
+   * them from its value read, and all such hashes of the batch are asked in one pipeline per
+   * node; a big one is paged like its values. Absolute expiry times: the configured tolerance,
+   * without the read time (see compareFieldTtls).
+   */
+  private async judgeFieldTtls(keys: Buffer[], src: Map<Buffer, KeyRead>, found: Map<string, Candidate>) {
+    const hashes = keys.filter((k) => src.get(k)!.type === 'hash' && !found.has(k.toString('latin1')));
+    const small: FieldSet[] = hashes
+      .filter((k) => !src.get(k)!.more)
+      .map((k) => ({ key: k, fields: src.get(k)!.flat!.filter((_, i) => i % 2 === 0) }));
+    const tolerance = this.o.ttlToleranceMs;
+    const note = (k: Buffer, d: [string, string]) =>
+      found.set(k.toString('latin1'), { key: k, kind: 'field-ttl', source: d[0], target: d[1] });
+    const [a, b] = await Promise.all([
+      readFieldExpiry(this.source, small, this.sender('source')),
+      readFieldExpiry(this.target, small, this.sender('target')),
+    ]);
+    for (const h of small) {
+      const d = compareFieldTtls(h.fields, a.get(h.key)!, b.get(h.key)!, tolerance);
+      if (d) note(h.key, d);
+    }
+    const [bigSrc, bigTgt] = [
+      { ep: this.source, send: this.sender('source') },
+      { ep: this.target, send: this.sender('target') },
+    ];
+    for (const k of hashes.filter((k) => src.get(k)!.more)) {
+      const r = await compareBigHashFieldTtls(bigSrc, bigTgt, k, this.o.page, tolerance);
+      this.stats.pages += r.pages;
+      if (r.diff) note(k, r.diff);
+    }
+  }
+
+  private sender(side: Side): Send {
+    return (node, cmds) => this.send(node, side, cmds);
   }
 
   /** The consumer groups of the streams not already found different. */

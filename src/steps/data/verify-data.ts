@@ -109,6 +109,18 @@ export function describeSettings(a: Args): string {
   return `mode ${a.mode}, ${a.rounds} round(s), ${a.qps ? `at most ${a.qps} keys/s per cluster` : 'no rate limit'}, batch ${a.batch}${a.sample < 100 ? `, a random ${a.sample}% of keys` : ''}${a.extra ? ', keys only in the target too' : ''}, TTL tolerance ${a.ttlToleranceMs} ms${a.mode === 'full' ? (a.streamGroups ? ', stream consumer groups compared' : ', stream consumer groups not compared') : ''}`;
 }
 
+/**
+ * Whether hash fields' own TTLs (Redis 7.4) were compared, said only where some key has them:
+ * a comparison of servers without them would otherwise print a line about nothing.
+ */
+export function describeFieldTtls(f: VerifyReport['fieldTtls'], mode: VerifyMode): string | undefined {
+  if (!f.sourceKeys && !f.targetKeys) return undefined;
+  const have = `${f.sourceKeys} source key(s) and ${f.targetKeys} target key(s) have some`;
+  return f.compared
+    ? `hash-field TTLs compared (HPEXPIRETIME): ${have}`
+    : `hash-field TTLs not compared in ${mode} mode (full mode compares them): ${have}`;
+}
+
 export interface VerifyOutput extends Omit<VerifyReport, 'differences'> {
   differ: number;
   byKind: Record<string, number>;
@@ -123,7 +135,7 @@ export const verifyDataStep: StepKind<Args> = {
   commands: (a) => [
     {
       target: `every master of ${a.source}`,
-      command: `SCAN cursor COUNT ${a.batch}; then per key ${a.mode === 'keys' ? 'TYPE' : 'TYPE, PTTL, length and value reads (GET/LRANGE/HSCAN/SSCAN/ZSCAN/XRANGE)'} in pipelines`,
+      command: `SCAN cursor COUNT ${a.batch}; then per key ${a.mode === 'keys' ? 'TYPE' : 'TYPE, PTTL, length and value reads (GET/LRANGE/HSCAN/SSCAN/ZSCAN/XRANGE)'} in pipelines${a.mode === 'full' ? "; HPEXPIRETIME of each hash's fields where either side has hash-field TTLs (Redis 7.4+ only)" : ''}`,
     },
     {
       target: `the owner of each key in ${a.target}`,
@@ -156,6 +168,8 @@ export const verifyDataStep: StepKind<Args> = {
           `round ${p.round}/${p.rounds}: ${p.done}/${p.total} keys (${p.total ? Math.floor((100 * p.done) / p.total) : 100}%), ${p.keysPerSec} keys/s${p.etaSec !== undefined ? `, ETA ${p.etaSec}s` : ''}, ${p.differ} differ`,
         ),
     });
+    const fieldTtls = describeFieldTtls(report.fieldTtls, a.mode);
+    if (fieldTtls) ctx.log(fieldTtls);
     ctx.saveFindings(
       report.differences.map((d) => ({ key: printableKey(d.key), kind: d.kind, source: d.source, target: d.target })),
     );

@@ -1,6 +1,6 @@
-import { describeServer, serverIdentity, type ServerIdentity } from '../../redis/server-identity.js';
+import { describeServer, holdsFieldTtls, serverIdentity, type ServerIdentity } from '../../redis/server-identity.js';
 import { openEndpoint, type Endpoint } from '../../data/endpoint.js';
-import { parseInfo } from '../../redis/cluster-nodes.js';
+import { parseInfo, fieldTtlKeysFromInfo } from '../../redis/cluster-nodes.js';
 import { checkShakeBinary } from '../../data/engines/redis-shake.js';
 import { RunbookError } from '../../errors.js';
 import { syncArgs, type SyncArgs, SYNC_PARAMS } from './sync-args.js';
@@ -32,7 +32,7 @@ async function facts(ep: Endpoint): Promise<NodeFacts[]> {
         backlog: Number(info.repl_backlog_size ?? 0),
         keys: Number(/keys=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0),
         // Redis 7.4: keys with at least one hash field that has its own TTL (HEXPIRE).
-        fieldTtlKeys: Number(/subexpiry=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0),
+        fieldTtlKeys: fieldTtlKeysFromInfo(info),
         // What it really is (Valkey by its own version), for messages and for what it can hold.
         identity: serverIdentity(info),
       };
@@ -93,7 +93,7 @@ function versionConditions(a: SyncArgs, s: NodeFacts[], t: NodeFacts[]): Conditi
 function fieldTtlConditions(a: SyncArgs, s: NodeFacts[], t: NodeFacts[]): Condition[] {
   const keys = s.reduce((n, x) => n + x.fieldTtlKeys, 0);
   if (!keys) return [pass('hash-field TTLs', 'no source key has hash fields with their own TTL')];
-  const without = t.filter((x) => x.identity.rdbVersion < 12);
+  const without = t.filter((x) => !holdsFieldTtls(x.identity));
   if (without.length)
     return [
       fail(
