@@ -14,6 +14,7 @@ import {
 } from '../../src/data/protocol/rdb.js';
 import type { Redis } from 'ioredis';
 import { dumpPayload } from '../../src/data/protocol/crc64.js';
+import { pieceCommands } from '../../src/data/writer/apply.js';
 import { availableBuilds, resolveServer, BUILDS_ENV } from '../../src/sandbox/servers.js';
 import { startStandalone } from '../support/standalone.js';
 import { hasFieldTtls, normalize, writeEveryEncoding, type WrittenKey } from '../support/rdb-keys.js';
@@ -45,7 +46,10 @@ servers.forEach((name, i) => {
           assert.equal(String(await r.call('OBJECT', 'ENCODING', w.key)), w.encoding, `${name}: encoding of ${w.key}`);
         await r.call('SAVE');
         file = readFileSync(join(s.dir, 'dump.rdb'));
-        if (hasFieldTtls(server)) await preGaForms(r, file, written, name);
+        if (hasFieldTtls(server)) {
+          await preGaForms(r, file, written, name);
+          await piecesWrittenBack(r, file, written, name);
+        }
       } finally {
         r.disconnect();
       }
@@ -156,6 +160,34 @@ async function preGaForms(r: Redis, file: Buffer, written: WrittenKey[], name: s
       `${name}: type ${m.type} as the server loads it`,
     );
   }
+}
+
+/**
+ * The sync's path for a big hash with field TTLs: read in pieces as it arrives, each piece written
+ * by pieceCommands (HSET, then HPEXPIREAT per expiry, the key's PEXPIREAT with the last piece),
+ * into the 7.4 server under another name: the same fields, field TTLs and key TTL.
+ */
+async function piecesWrittenBack(r: Redis, file: Buffer, written: WrittenKey[], name: string): Promise<void> {
+  const p = new RdbParser({ raw: true, bigBytes: 2048 });
+  let n = 0;
+  for (let i = 0; i <= file.length; i += 1000)
+    for (const x of i < file.length ? p.push(file.subarray(i, i + 1000)) : p.end()) {
+      if (!('piece' in x) || x.key.toString() !== 'hx:big') continue;
+      n++;
+      for (const [cmd, ...args] of pieceCommands({ ...x, key: Buffer.from('copy:hx:big') }))
+        await r.callBuffer(cmd, ...args);
+    }
+  assert.ok(n > 1, `${name}: hx:big in ${n} pieces`);
+  const want = written.find((w) => w.key === 'hx:big')!;
+  const names = (want.value as Array<[string]>).map(([f]) => f);
+  const times = (await r.call('HPEXPIRETIME', 'copy:hx:big', 'FIELDS', String(names.length), ...names)) as number[];
+  const values = (await r.call('HMGET', 'copy:hx:big', ...names)) as string[];
+  assert.deepEqual(
+    names.map((f, j) => [f, values[j], times[j] === -1 ? null : times[j]]),
+    want.value,
+    `${name}: hx:big written back from its pieces`,
+  );
+  assert.equal(await r.call('PEXPIRETIME', 'copy:hx:big'), want.expireAtMs);
 }
 
 /**
