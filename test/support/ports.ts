@@ -332,6 +332,19 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
     what: 'migrationSandbox: source 3x1, sshd 16199, target 3x1; delay proxies 16300-16305 (nodes), 16310 (sshd)',
   },
   {
+    file: 'test/integration/rdb-servers.test.ts',
+    ranges: [[16400, 16405]],
+    what: 'one standalone server per build (the default redis-server and each REDIS_BUILDS build), one at a time',
+  },
+  {
+    file: 'test/e2e/hash-field-ttl.test.ts',
+    ranges: [
+      [16410, 16415],
+      [16510, 16515],
+    ],
+    what: 'redis-7.4.1 source 3x1, target 2x1 (16510-16513; 16514-16515 kept for a 3x1 target)',
+  },
+  {
     file: 'test/e2e/verify-field-ttl.test.ts',
     ranges: [
       [16800, 16805],

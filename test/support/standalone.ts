@@ -30,6 +30,8 @@ export interface StandaloneOptions {
   password?: string;
   /** More redis-server options, after the common ones. */
   args?: string[];
+  /** The server binary (another build's redis-server or valkey-server); redis-server from PATH by default. */
+  binary?: string;
 }
 
 const READY_MS = 10_000;
@@ -47,7 +49,7 @@ export async function startStandalone(o: StandaloneOptions): Promise<Standalone>
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
   };
-  await execa('redis-server', [
+  await execa(o.binary ?? 'redis-server', [
     '--port',
     String(o.port),
     '--bind',

@@ -1,5 +1,6 @@
 import { LzfStream } from './lzf.js';
 import {
+  hashMetadataReader,
   parseListpack,
   parseZiplist,
   RdbError,
@@ -7,6 +8,7 @@ import {
   readStreamTrailer,
   T,
   Truncated,
+  type HashField,
   type RdbStream,
   type RdbValue,
   type Reader,
@@ -42,7 +44,7 @@ const PIECE_BYTES = 256 * 1024;
  */
 export const PIECE_ITEMS = 2000;
 
-type Item = Buffer | [Buffer, number] | [Buffer, Buffer] | RdbStream['entries'][number];
+type Item = Buffer | [Buffer, number] | HashField | RdbStream['entries'][number];
 
 type Collection = { kind: 'list' | 'set' | 'zset' | 'hash' | 'stream'; read: (r: Reader, out: Item[]) => void };
 
@@ -80,7 +82,7 @@ const COLLECTIONS = (): Record<number, Collection> =>
       kind: 'hash',
       read: (r, out) => {
         const f = r.string();
-        out.push([f, r.string()]);
+        out.push([f, r.string()] as HashField);
       },
     },
     [T.LIST_QUICKLIST]: {
@@ -140,6 +142,15 @@ export function startBigValue(
       return new BigString(at, clen, new LzfStream(ulen));
     }
     return undefined;
+  }
+  if (type === T.HASH_METADATA || type === T.HASH_METADATA_PRE_GA) {
+    // A hashtable hash with field TTLs (Redis 7.4): its header holds the earliest expiry the
+    // fields' TTLs are relative to, so the reader of each field is made from it.
+    const field = hashMetadataReader(r, type);
+    const read = (rr: Reader, out: Item[]): void => {
+      out.push(field(rr));
+    };
+    return new BigCollection(at, type, 'hash', read, r.len());
   }
   const c = COLLECTIONS()[type];
   return c ? new BigCollection(at, type, c.kind, c.read, r.len()) : undefined;
@@ -248,7 +259,7 @@ class BigCollection implements BigValue {
       case 'zset':
         return { type: 'zset', value: items as Array<[Buffer, number]> };
       case 'hash':
-        return { type: 'hash', value: items as Array<[Buffer, Buffer]> };
+        return { type: 'hash', value: items as HashField[] };
       case 'stream': {
         const entries = items as RdbStream['entries'];
         return {

@@ -6,17 +6,27 @@ export type { BigPiece } from './rdb-big.js';
 /**
  * An RDB file, parsed into keys (the full-sync half of the sync engine).
  * Pure: a Buffer in, entries out. Covers the encodings Redis 6.2
- * to 7.2 write for strings, lists, sets, sorted sets, hashes and streams
- * (with consumer groups and pending entries). Module types and Redis 7.0 RC
- * functions stop with a clear error; libraries (FUNCTION2) are kept as aux.
+ * to 7.4 (and Valkey 8.0) write for strings, lists, sets, sorted sets, hashes
+ * (with Redis 7.4's per-field TTLs) and streams (with consumer groups and
+ * pending entries). Module types and Redis 7.0 RC functions stop with a clear
+ * error; libraries (FUNCTION2) are kept as aux.
  */
 export type RdbValue =
   | { type: 'string'; value: Buffer }
   | { type: 'list'; value: Buffer[] }
   | { type: 'set'; value: Buffer[] }
   | { type: 'zset'; value: Array<[Buffer, number]> }
-  | { type: 'hash'; value: Array<[Buffer, Buffer]> }
+  | { type: 'hash'; value: HashField[] }
   | { type: 'stream'; value: RdbStream };
+
+/**
+ * A hash field and its value, and (Redis 7.4 HEXPIRE) the absolute time in ms
+ * at which the field expires; none for a field without a TTL of its own. Kept
+ * per field so a value read in pieces (rdb-big.ts) carries each field's TTL
+ * with it. A field already expired is still listed: the parser says what the
+ * file holds, the writer decides what is still alive.
+ */
+export type HashField = [field: Buffer, value: Buffer, expireAtMs?: number];
 
 /** A stream as the RDB stores it: entries, ids, and consumer groups with their pending entries. */
 export interface RdbStream {
@@ -90,6 +100,12 @@ export const T = {
   STREAM_LISTPACKS_2: 19,
   SET_LISTPACK: 20,
   STREAM_LISTPACKS_3: 21,
+  // Redis 7.4 hashes with field TTLs. PRE_GA: what the 7.4 release candidates wrote (no minimum
+  // expiry first, and absolute TTLs in the metadata form); 7.4 GA still loads them, so do we.
+  HASH_METADATA_PRE_GA: 22,
+  HASH_LISTPACK_EX_PRE_GA: 23,
+  HASH_METADATA: 24,
+  HASH_LISTPACK_EX: 25,
 } as const;
 const OP = {
   SLOT_INFO: 0xf4,
@@ -349,6 +365,62 @@ const pairs = <A, B>(xs: Buffer[], f: (a: Buffer, b: Buffer) => [A, B]): Array<[
   return out;
 };
 
+/**
+ * A listpack-ex hash (Redis 7.4, RDB_TYPE_HASH_LISTPACK_EX): field, value,
+ * TTL triplets; the TTL is the absolute expiry in ms, 0 for a field without
+ * one (what redis-7.4.1 writes: its fields with a TTL first, soonest first).
+ */
+function listpackExFields(lp: Buffer[]): HashField[] {
+  const out: HashField[] = [];
+  for (let i = 0; i + 2 < lp.length; i += 3) {
+    const ttl = Number(lp[i + 2]!.toString());
+    out.push(ttl === 0 ? [lp[i]!, lp[i + 1]!] : [lp[i]!, lp[i + 1]!, ttl]);
+  }
+  return out;
+}
+
+/**
+ * A hashtable hash with field TTLs (RDB_TYPE_HASH_METADATA): after the type,
+ * the earliest field expiry (u64 ms, little-endian), the field count, then per
+ * field its TTL as a length, the field, the value. The TTL is 0 for none,
+ * else expiry - earliest + 1 (small numbers: a few bytes each). The 7.4
+ * release candidates' form (PRE_GA) has no earliest expiry and absolute TTLs.
+ * Reads the header; returns the reader of one field (rdb-big.ts reads a big
+ * one a field at a time).
+ */
+export function hashMetadataReader(r: Reader, type: number): (r: Reader) => HashField {
+  const min = type === T.HASH_METADATA ? r.u64le() : 1;
+  return (rr) => {
+    const ttl = rr.len();
+    const field = rr.string();
+    const value = rr.string();
+    return ttl === 0 ? [field, value] : [field, value, ttl + min - 1];
+  };
+}
+
+/** A hash in any of its encodings, Redis 2.6's to 7.4's (with field TTLs). */
+function readHash(r: Reader, type: number): HashField[] {
+  switch (type) {
+    case T.HASH_ZIPLIST:
+      return pairs(parseZiplist(r.string()), (f, v) => [f, v]);
+    case T.HASH_LISTPACK:
+      return pairs(parseListpack(r.string()), (f, v) => [f, v]);
+    case T.HASH_LISTPACK_EX:
+    case T.HASH_LISTPACK_EX_PRE_GA:
+      if (type === T.HASH_LISTPACK_EX) r.skip(8); // the hash's earliest field expiry: a hint, each field has its own
+      return listpackExFields(parseListpack(r.string()));
+    default: {
+      // RDB_TYPE_HASH (field, value pairs) and the same with a TTL before each field.
+      const read =
+        type === T.HASH ? (rr: Reader): HashField => [rr.string(), rr.string()] : hashMetadataReader(r, type);
+      const n = r.len();
+      const value: HashField[] = [];
+      for (let i = 0; i < n; i++) value.push(read(r));
+      return value;
+    }
+  }
+}
+
 function readValue(r: Reader, type: number): RdbValue {
   switch (type) {
     case T.STRING:
@@ -371,12 +443,14 @@ function readValue(r: Reader, type: number): RdbValue {
       }
       return { type: 'zset', value };
     }
-    case T.HASH: {
-      const n = r.len();
-      const value: Array<[Buffer, Buffer]> = [];
-      for (let i = 0; i < n; i++) value.push([r.string(), r.string()]);
-      return { type: 'hash', value };
-    }
+    case T.HASH:
+    case T.HASH_ZIPLIST:
+    case T.HASH_LISTPACK:
+    case T.HASH_LISTPACK_EX:
+    case T.HASH_LISTPACK_EX_PRE_GA:
+    case T.HASH_METADATA:
+    case T.HASH_METADATA_PRE_GA:
+      return { type: 'hash', value: readHash(r, type) };
     case T.LIST_ZIPLIST:
       return { type: 'list', value: parseZiplist(r.string()) };
     case T.SET_INTSET:
@@ -387,10 +461,6 @@ function readValue(r: Reader, type: number): RdbValue {
       return { type: 'zset', value: pairs(parseZiplist(r.string()), (m, s) => [m, score(s)]) };
     case T.ZSET_LISTPACK:
       return { type: 'zset', value: pairs(parseListpack(r.string()), (m, s) => [m, score(s)]) };
-    case T.HASH_ZIPLIST:
-      return { type: 'hash', value: pairs(parseZiplist(r.string()), (f, v) => [f, v]) };
-    case T.HASH_LISTPACK:
-      return { type: 'hash', value: pairs(parseListpack(r.string()), (f, v) => [f, v]) };
     case T.LIST_QUICKLIST: {
       const n = r.len();
       const value: Buffer[] = [];
@@ -529,8 +599,24 @@ function skipValue(r: Reader, type: number): void {
     case T.ZSET_LISTPACK:
     case T.HASH_ZIPLIST:
     case T.HASH_LISTPACK:
+    case T.HASH_LISTPACK_EX_PRE_GA:
       r.skipString();
       return;
+    case T.HASH_LISTPACK_EX:
+      r.skip(8);
+      r.skipString();
+      return;
+    case T.HASH_METADATA:
+    case T.HASH_METADATA_PRE_GA: {
+      if (type === T.HASH_METADATA) r.skip(8);
+      const n = r.len();
+      for (let i = 0; i < n; i++) {
+        r.len();
+        r.skipString();
+        r.skipString();
+      }
+      return;
+    }
     case T.LIST:
     case T.SET:
     case T.LIST_QUICKLIST:

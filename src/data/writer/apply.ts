@@ -1,6 +1,6 @@
 import type { NodeClient } from '../../redis/connect.js';
 import type { Endpoint } from '../endpoint.js';
-import type { BigPiece, RdbEntry, RdbStream } from '../protocol/rdb.js';
+import type { BigPiece, HashField, RdbEntry, RdbStream } from '../protocol/rdb.js';
 
 export type Command = [string, ...Array<string | Buffer>];
 
@@ -37,7 +37,7 @@ export function entryCommands(e: RdbEntry, now = Date.now(), chunk = 500): Comma
       out.push(...chunked(v.value, chunk, (p) => ['ZADD', k, ...p.flatMap(([m, s]) => [num(s), m])]));
       break;
     case 'hash':
-      out.push(...chunked(v.value, chunk, (p) => ['HSET', k, ...p.flatMap(([f, x]) => [f, x])]));
+      out.push(...hashCommands(k, v.value, now, chunk));
       break;
     case 'stream': {
       const s = v.value;
@@ -47,6 +47,33 @@ export function entryCommands(e: RdbEntry, now = Date.now(), chunk = 500): Comma
     }
   }
   if (e.expireAtMs !== null) out.push(['PEXPIREAT', k, String(e.expireAtMs)]);
+  return out;
+}
+
+/**
+ * A hash's fields, then the TTLs of those that have one (Redis 7.4): HSET,
+ * then HPEXPIREAT key <ms> FIELDS n f... per expiry time, the absolute time
+ * the source's file holds (what the source replicates too, so a field's
+ * expiry never drifts by the sync's own delay). A field whose TTL has passed
+ * is not written: the source has dropped it or is about to (and replicates
+ * the HDEL), and an HPEXPIREAT in the past would only delete it again. Only
+ * a hash with field TTLs emits HPEXPIREAT, so a target before 7.4 takes
+ * every other hash as before.
+ */
+function hashCommands(k: Buffer, fields: HashField[], now: number, chunk: number): Command[] {
+  const live = fields.filter(([, , at]) => at === undefined || at > now);
+  const out = chunked(live, chunk, (p) => ['HSET', k, ...p.flatMap(([f, x]) => [f, x])] as Command);
+  const byExpiry = new Map<number, Buffer[]>();
+  for (const [f, , at] of live) {
+    if (at === undefined) continue;
+    const names = byExpiry.get(at);
+    if (names) names.push(f);
+    else byExpiry.set(at, [f]);
+  }
+  for (const [at, names] of byExpiry)
+    out.push(
+      ...chunked(names, chunk, (p) => ['HPEXPIREAT', k, String(at), 'FIELDS', String(p.length), ...p] as Command),
+    );
   return out;
 }
 
@@ -124,7 +151,7 @@ export function pieceCommands(p: BigPiece, now = Date.now(), chunk = 500): Comma
       out.push(...chunked(v.value, chunk, (x) => ['ZADD', k, ...x.flatMap(([m, s]) => [num(s), m])]));
       break;
     case 'hash':
-      out.push(...chunked(v.value, chunk, (x) => ['HSET', k, ...x.flatMap(([f, y]) => [f, y])]));
+      out.push(...hashCommands(k, v.value, now, chunk));
       break;
     case 'stream':
       for (const en of v.value.entries) out.push(['XADD', k, en.id, ...en.fields]);

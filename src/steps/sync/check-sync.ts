@@ -86,8 +86,10 @@ function versionConditions(a: SyncArgs, s: NodeFacts[], t: NodeFacts[]): Conditi
  * Hash fields with their own TTL (Redis 7.4 HEXPIRE) exist only on Redis 7.4+:
  * a target without them cannot hold those keys as they are (Valkey 8.0 and
  * Redis 7.2 refuse the RDB 12 payloads and the HPEXPIREAT the source
- * replicates). The psync engine's RDB reader does not read their encodings
- * yet; the scan engine moves them by DUMP and RESTORE between 7.4 servers.
+ * replicates). The built-in engine carries them in both modes: scan by DUMP
+ * and RESTORE, psync by RESTORE of the full sync's payloads (or HSET then
+ * HPEXPIREAT when it rebuilds a key) and by applying the HPEXPIREAT, HPERSIST
+ * and HDEL the source replicates. RedisShake is not known to carry them.
  * Refused here, before anything is copied, with the count.
  */
 function fieldTtlConditions(a: SyncArgs, s: NodeFacts[], t: NodeFacts[]): Condition[] {
@@ -103,15 +105,22 @@ function fieldTtlConditions(a: SyncArgs, s: NodeFacts[], t: NodeFacts[]): Condit
           'upgrade the target to Redis 7.4+, or remove the field TTLs (HPERSIST) first',
       ),
     ];
-  if (a.engine !== 'builtin' || a.mode !== 'scan')
+  if (a.engine !== 'builtin')
     return [
       fail(
         'hash-field TTLs',
-        `${keys} source key(s) have hash fields with their own TTL: only mode=scan carries them ` +
-          '(DUMP and RESTORE between Redis 7.4 servers)',
+        `${keys} source key(s) have hash fields with their own TTL: only the built-in engine carries them ` +
+          '(engine=builtin, mode=psync or mode=scan)',
       ),
     ];
-  return [pass('hash-field TTLs', `${keys} key(s) with hash-field TTLs, carried by DUMP and RESTORE`)];
+  return [
+    pass(
+      'hash-field TTLs',
+      a.mode === 'scan'
+        ? `${keys} key(s) with hash-field TTLs, carried by DUMP and RESTORE`
+        : `${keys} key(s) with hash-field TTLs, carried by the full sync and the replicated HPEXPIREAT/HPERSIST/HDEL`,
+    ),
+  ];
 }
 
 /** The target must have room for the source's data and never evict what was synced. */
