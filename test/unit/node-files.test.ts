@@ -14,6 +14,7 @@ const p = (over: Partial<NodePersistence> = {}): NodePersistence => ({
   dbfilename: 'dump.rdb',
   appendonly: false,
   appenddirname: 'appendonlydir',
+  appendfilename: 'appendonly.aof',
   clusterConfigFile: 'nodes.conf',
   ...over,
 });

@@ -5,6 +5,8 @@ import { chooseCollector } from '../../redis/consolidate.js';
 import { masters } from '../../redis/topology.js';
 import type { Topology } from '../../redis/topology.js';
 import { shellQuote } from '../../hosts/copy.js';
+import { aofLayout } from '../../hosts/node-files.js';
+import { aofCopy, nodeWithServer } from './aof-copy.js';
 import { cond, pass, type Condition, type StepKind, type StepRunContext, onlyReads } from '../kind.js';
 import { liveKeys, masterKeys, SOURCE_TARGET_PARAMS, COLLECTOR_PARAMS } from '../args.js';
 
@@ -90,6 +92,34 @@ function persistenceCondition(a: Args, s: Topology, t: Topology): Condition {
     srcOff.length + tOff.length === 0,
     'appendonly yes on the source masters and every target node',
     `appendonly no on ${[...srcOff, ...tOff].join(', ')}: use format=rdb, or turn the AOF on there first`,
+  );
+}
+
+/**
+ * An AOF must be one the target reads, pair by pair: Redis 6 keeps a single
+ * file, Redis 7+ a directory (aofCopy). A Redis 6 file into Redis 7+ is
+ * adopted by the target at start; a Redis 7 directory means nothing to
+ * Redis 6, and is refused here, in the plan, before anything is stopped.
+ */
+function aofLayoutCondition(a: Args, s: Topology, t: Topology): Condition | undefined {
+  if (a.format !== 'aof') return undefined;
+  const ways = new Set<string>();
+  const refused: string[] = [];
+  for (const p of a.pairs) {
+    const sn = s.nodes.find((n) => n.id === p.source.id);
+    const tn = t.nodes.find((n) => n.id === p.target.id);
+    if (!sn?.self || !tn?.self) continue; // an unanswered node is the versions condition's refusal
+    const [sp, tp] = [sn.self.persistence, tn.self.persistence];
+    const c = aofCopy(sp, tp, { source: `source ${nodeWithServer(sn)}`, target: `target ${nodeWithServer(tn)}` });
+    const adopt = c.ok && c.mustBeAbsent ? ' (the target adopts the file into its AOF directory at start)' : '';
+    if (!c.ok) refused.push(c.why);
+    else ways.add(`${aofLayout(sp)} to ${aofLayout(tp)}${adopt}`);
+  }
+  return cond(
+    'AOF layout',
+    refused.length === 0,
+    `${[...ways].join('; ') || 'no pair answered'}`,
+    `${refused.join('; ')}: upgrade the target to Redis 7 or later first, or migrate with migrate-sync`,
   );
 }
 
@@ -184,6 +214,8 @@ export const matchShardsStep: StepKind<Args> = {
     const out: Condition[] = [];
     out.push(versionCondition(a, s, t));
     out.push(persistenceCondition(a, s, t));
+    const layout = aofLayoutCondition(a, s, t);
+    if (layout) out.push(layout);
     const missing = a.targetNodes.filter((n) => !ctx.env.host(n)?.service('start'));
     out.push(
       cond(
