@@ -332,6 +332,14 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
     what: 'migrationSandbox: source 3x1, sshd 16199, target 3x1; delay proxies 16300-16305 (nodes), 16310 (sshd)',
   },
   {
+    file: 'test/e2e/migrate-copy-aof-versions.test.ts',
+    ranges: [
+      [16600, 16605],
+      [16699, 16705],
+    ],
+    what: 'one sandbox at a time per server pair: source 3x1, sshd 16699, target 3x1 (appendonly)',
+  },
+  {
     file: 'test/e2e/server-versions.test.ts',
     ranges: [
       [17000, 17005],

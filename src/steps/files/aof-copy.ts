@@ -1,6 +1,4 @@
 import { aofLayout, type NodePersistence } from '../../hosts/node-files.js';
-import { describeServer, serverIdentity } from '../../redis/server-identity.js';
-import type { TopologyNode } from '../../redis/topology.js';
 
 /** What one source master's AOF becomes on its target master. */
 export type AofCopy =
@@ -12,7 +10,7 @@ export type AofCopy =
       /** A path inside the target's dir that must not exist when the target starts (see below). */
       mustBeAbsent?: string;
     }
-  | { ok: false; why: string };
+  | { ok: false; writes: string; reads: string };
 
 const dirOf = (p: NodePersistence) => p.dir.replace(/\/+$/, '');
 
@@ -35,11 +33,7 @@ const dirOf = (p: NodePersistence) => p.dir.replace(/\/+$/, '');
  * - multi-part to single file (Redis 7+ to Redis 6): nothing Redis 6 reads
  *   (it knows neither the manifest nor the directory), refused.
  */
-export function aofCopy(
-  src: NodePersistence,
-  dst: NodePersistence,
-  names: { source: string; target: string } = { source: 'the source', target: 'the target' },
-): AofCopy {
+export function aofCopy(src: NodePersistence, dst: NodePersistence): AofCopy {
   const from = aofLayout(src);
   const to = aofLayout(dst);
   if (from === 'multi-part' && to === 'multi-part') return { ok: true, name: dst.appenddirname, kind: 'dir' };
@@ -53,14 +47,7 @@ export function aofCopy(
     };
   return {
     ok: false,
-    why:
-      `${names.source} writes a multi-part AOF (directory ${src.appenddirname}: manifest, base and incr files); ` +
-      `${names.target} reads only a single-file AOF (${dst.appendfilename})`,
+    writes: `a multi-part AOF (directory ${src.appenddirname}: manifest, base and incr files)`,
+    reads: `only a single-file AOF (${dst.appendfilename})`,
   };
-}
-
-/** "redis 6.2.16 (10.0.0.1:6379)": a node as a refusal names it. */
-export function nodeWithServer(n: TopologyNode): string {
-  const s = n.self?.server ?? serverIdentity({ redis_version: n.self?.version ?? 'unknown' });
-  return `${describeServer(s)} (${n.address})`;
 }

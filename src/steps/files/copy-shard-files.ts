@@ -8,7 +8,7 @@ import { snapshotPaths } from './persist-masters.js';
 import { chooseCollector } from '../../redis/consolidate.js';
 import { refusesConnections } from '../../redis/node-state.js';
 import { parseFormat, sourceAndTarget, type CopyFormat } from './match-shards.js';
-import { aofCopy, nodeWithServer } from './aof-copy.js';
+import { aofCopy } from './aof-copy.js';
 import { cond, pass, throwIfStopped, type Condition, type StepKind, type StepRunContext } from '../kind.js';
 import { inParallel } from '../in-parallel.js';
 
@@ -113,8 +113,7 @@ export const copyShardFilesStep: StepKind<Args> = {
         };
       // An AOF as each side keeps it (Redis 6: one file; 7+: a directory). A pair that cannot be
       // copied stays in the plan, marked: match-shards refuses the plan and names both servers.
-      const tn = target.nodes.find((n) => n.id === p.target.id)!;
-      const a = aofCopy(sn.self!.persistence, t, { source: nodeWithServer(sn), target: nodeWithServer(tn) });
+      const a = aofCopy(sn.self!.persistence, t);
       return a.ok
         ? {
             ranges: p.ranges,
@@ -128,7 +127,7 @@ export const copyShardFilesStep: StepKind<Args> = {
             from,
             to: { address: p.target.address, path: join(t.dir, t.appendfilename) },
             kind: 'file',
-            refused: a.why,
+            refused: `the source writes ${a.writes}, the target reads ${a.reads}`,
           };
     });
     return { source: source.cluster, target: target.cluster, format, copies };

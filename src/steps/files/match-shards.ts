@@ -1,12 +1,12 @@
-import { describeServer, serverIdentity } from '../../redis/server-identity.js';
+import { describeServer, serverIdentity, type ServerIdentity } from '../../redis/server-identity.js';
 import { usageError } from '../../errors.js';
 import { pairShards, type ShardPair } from '../../redis/pairing.js';
 import { chooseCollector } from '../../redis/consolidate.js';
 import { masters } from '../../redis/topology.js';
-import type { Topology } from '../../redis/topology.js';
+import type { Topology, TopologyNode } from '../../redis/topology.js';
 import { shellQuote } from '../../hosts/copy.js';
 import { aofLayout } from '../../hosts/node-files.js';
-import { aofCopy, nodeWithServer } from './aof-copy.js';
+import { aofCopy } from './aof-copy.js';
 import { cond, pass, type Condition, type StepKind, type StepRunContext, onlyReads } from '../kind.js';
 import { liveKeys, masterKeys, SOURCE_TARGET_PARAMS, COLLECTOR_PARAMS } from '../args.js';
 
@@ -47,6 +47,10 @@ export function sourceAndTarget(
   return { source: topology(raw.source), target: topology(raw.target) };
 }
 
+/** Which server a node that answered runs (a plan made before server identities: from its redis_version). */
+const serverOf = (n: TopologyNode): ServerIdentity =>
+  n.self!.server ?? serverIdentity({ redis_version: n.self!.version });
+
 /**
  * The newest source's files must load on the oldest target: a server loads
  * its own RDB format and older ones, never a newer one (Redis 7.4 writes RDB
@@ -57,7 +61,7 @@ function versionCondition(a: Args, s: Topology, t: Topology): Condition {
   const servers = (x: Topology) =>
     x.nodes
       .filter((n) => n.self)
-      .map((n) => n.self!.server ?? serverIdentity({ redis_version: n.self!.version }))
+      .map(serverOf)
       .sort((p, q) => p.rdbVersion - q.rdbVersion);
   const src = servers(s).pop();
   const dst = servers(t)[0];
@@ -104,22 +108,36 @@ function persistenceCondition(a: Args, s: Topology, t: Topology): Condition {
 function aofLayoutCondition(a: Args, s: Topology, t: Topology): Condition | undefined {
   if (a.format !== 'aof') return undefined;
   const ways = new Set<string>();
-  const refused: string[] = [];
+  // Refused pairs, grouped by the two servers: each pair of versions is named once, with its
+  // nodes filled in for %s.
+  const refused = new Map<string, { writes: string; reads: string; src: string[]; dst: string[] }>();
   for (const p of a.pairs) {
     const sn = s.nodes.find((n) => n.id === p.source.id);
     const tn = t.nodes.find((n) => n.id === p.target.id);
     if (!sn?.self || !tn?.self) continue; // an unanswered node is the versions condition's refusal
     const [sp, tp] = [sn.self.persistence, tn.self.persistence];
-    const c = aofCopy(sp, tp, { source: `source ${nodeWithServer(sn)}`, target: `target ${nodeWithServer(tn)}` });
-    const adopt = c.ok && c.mustBeAbsent ? ' (the target adopts the file into its AOF directory at start)' : '';
-    if (!c.ok) refused.push(c.why);
-    else ways.add(`${aofLayout(sp)} to ${aofLayout(tp)}${adopt}`);
+    const c = aofCopy(sp, tp);
+    if (c.ok) {
+      const adopt = c.mustBeAbsent ? ' (the target adopts the file into its AOF directory at start)' : '';
+      ways.add(`${aofLayout(sp)} to ${aofLayout(tp)}${adopt}`);
+      continue;
+    }
+    const [source, target] = [describeServer(serverOf(sn)), describeServer(serverOf(tn))];
+    const [writes, reads] = [`${source} (%s) writes ${c.writes}`, `${target} (%s) reads ${c.reads}`];
+    const key = `${writes}\n${reads}`;
+    const g = refused.get(key) ?? { writes, reads, src: [], dst: [] };
+    g.src.push(sn.address);
+    g.dst.push(tn.address);
+    refused.set(key, g);
   }
+  const why = [...refused.values()].map(
+    (g) => `source ${g.writes.replace('%s', g.src.join(', '))}; target ${g.reads.replace('%s', g.dst.join(', '))}`,
+  );
   return cond(
     'AOF layout',
-    refused.length === 0,
-    `${[...ways].join('; ') || 'no pair answered'}`,
-    `${refused.join('; ')}: upgrade the target to Redis 7 or later first, or migrate with migrate-sync`,
+    refused.size === 0,
+    [...ways].join('; ') || 'no pair answered',
+    `${why.join('; ')}; upgrade the target to Redis 7 or later first, or migrate with migrate-sync`,
   );
 }
 
