@@ -5,6 +5,7 @@ import { chooseCollector } from '../../redis/consolidate.js';
 import { masters } from '../../redis/topology.js';
 import type { Topology, TopologyNode } from '../../redis/topology.js';
 import { shellQuote } from '../../hosts/copy.js';
+import { hostOf } from '../../address.js';
 import { aofLayout } from '../../hosts/node-files.js';
 import { aofCopy } from './aof-copy.js';
 import { cond, pass, type Condition, type StepKind, type StepRunContext, onlyReads } from '../kind.js';
@@ -141,6 +142,37 @@ function aofLayoutCondition(a: Args, s: Topology, t: Topology): Condition | unde
   );
 }
 
+/**
+ * Two target masters on one host, sharing a data directory, may use the same
+ * appendfilename: Redis 7 only prefixes the files inside each node's own AOF
+ * directory with it. A Redis 6 file copied into both would land on one path,
+ * the second copy over the first: refused, naming the path.
+ */
+export function sharedDestinationCondition(
+  a: Pick<Args, 'format' | 'pairs'>,
+  s: Topology,
+  t: Topology,
+): Condition | undefined {
+  if (a.format !== 'aof') return undefined;
+  const by = new Map<string, string[]>();
+  for (const p of a.pairs) {
+    const sp = s.nodes.find((n) => n.id === p.source.id)?.self?.persistence;
+    const tp = t.nodes.find((n) => n.id === p.target.id)?.self?.persistence;
+    const c = sp && tp ? aofCopy(sp, tp) : undefined;
+    if (!c?.ok) continue;
+    const key = `${hostOf(p.target.address)}:${tp!.dir.replace(/\/+$/, '')}/${c.name}`;
+    by.set(key, [...(by.get(key) ?? []), p.target.address]);
+  }
+  const shared = [...by].filter(([, v]) => v.length > 1).map(([k, v]) => `${v.join(' and ')} would both get ${k}`);
+  if (!shared.length) return undefined;
+  return cond(
+    'one AOF per target path',
+    false,
+    '',
+    `${shared.join('; ')}: give each target master its own appendfilename or data directory`,
+  );
+}
+
 /** Disk: the target master's data directory must hold about the source master's dataset. */
 async function diskCondition(ctx: StepRunContext<Args>, t: Topology): Promise<Condition> {
   const a = ctx.args;
@@ -232,8 +264,7 @@ export const matchShardsStep: StepKind<Args> = {
     const out: Condition[] = [];
     out.push(versionCondition(a, s, t));
     out.push(persistenceCondition(a, s, t));
-    const layout = aofLayoutCondition(a, s, t);
-    if (layout) out.push(layout);
+    for (const c of [aofLayoutCondition(a, s, t), sharedDestinationCondition(a, s, t)]) if (c) out.push(c);
     const missing = a.targetNodes.filter((n) => !ctx.env.host(n)?.service('start'));
     out.push(
       cond(
