@@ -1,6 +1,6 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { cli, runIdOf, tempStateDir } from '../support/cli.js';
 import { withNode } from '../support/cluster.js';
@@ -165,6 +165,41 @@ test(
       assert.match(readFileSync(join(dir, 'redis.log'), 'utf8'), /Successfully migrated an old-style AOF file/);
     }
     await assertAllKeys(sb, show);
+  },
+);
+
+test(
+  `${R6} -> ${UP}, format=aof: an AOF directory back on a target before the copy is refused before any copy; without it the resumed run finishes`,
+  { skip: skipReason(R6, UP) },
+  async () => {
+    const sb = await up(R6, UP);
+    const args = ['run', 'migrate-copy-files', '--inventory', sb.inventory, '--param', 'format=aof'];
+    // Killed as the copy step begins: the target is stopped and its files are backed up.
+    const first = await cli(home, [...args, '--param', 'pauseWrites=true', '--yes', '--allow-destructive'], {
+      REDIS_RUNBOOK_FAILPOINT: 'copy.check',
+    });
+    assert.equal(first.code, 137, first.out);
+    const id = runIdOf(first);
+    // An AOF directory appears again on one target (restored by hand, say): it would win over the
+    // copied file at start and the node would come up empty.
+    const aofDir = join(sb.nodeDir(TARGET), 'appendonlydir');
+    mkdirSync(aofDir);
+    const refused = await cli(home, ['resume', id, '--yes', '--allow-destructive']);
+    assert.notEqual(refused.code, 0, refused.out);
+    assert.match(refused.out, /appendonlydir exists and would be loaded instead of the copied/);
+    for (const p of [0, 1, 2].map((i) => TARGET + i))
+      assert.ok(!existsSync(join(sb.nodeDir(p), 'appendonly.aof')), `nothing copied to ${p}`);
+    rmdirSync(aofDir);
+    const resumed = await cli(home, ['resume', id, '--yes', '--allow-destructive']);
+    assert.equal(resumed.code, 0, resumed.out);
+    const show = JSON.parse((await cli(home, ['show', id, '--json'])).stdout);
+    assert.equal(show.run.status, 'succeeded');
+    // The compare step's default sample here: every key is still counted on the target.
+    let total = 0;
+    for (const p of [0, 1, 2].map((i) => TARGET + i))
+      total += Number(await withNode(p, sb.password, (c) => c.call('DBSIZE')));
+    assert.equal(total, 3000);
+    assert.deepEqual(show.steps.find((s: { stepId: string }) => s.stepId === 'compare').output.differedPerRound, [0]);
   },
 );
 
