@@ -38,8 +38,8 @@ export function backupCommand(n: NodeFiles, backup: string): string {
 }
 
 /**
- * Move a node's RDB and AOF (Redis 7's directory, Redis 6's single file) aside into a backup directory next to them,
- * keeping nodes.conf (the node's identity: id, slots, epochs). Moved, not
+ * Move a node's RDB and AOF (Redis 7's directory, Redis 6's single file)
+ * aside into a backup directory next to them, keeping nodes.conf (the node's identity: id, slots, epochs). Moved, not
  * deleted: the old data can be put back by hand. Re-running finds them moved.
  */
 export const backupNodeFilesStep: StepKind<Args> = {
