@@ -17,8 +17,30 @@ export interface NodePersistence {
   dir: string;
   dbfilename: string;
   appendonly: boolean;
+  /** '' when the server has no such setting: Redis before 7.0, whose AOF is one file (see aofLayout). */
   appenddirname: string;
+  /** The single AOF file's name before Redis 7; from 7.0 the prefix of the files inside appenddirname. */
+  appendfilename: string;
   clusterConfigFile: string;
+}
+
+/**
+ * How a node keeps its AOF. Redis 7.0 brought both the multi-part AOF (a
+ * directory: manifest, base, incr files) and the appenddirname setting that
+ * names it, and refuses an empty one; so a node that reports no appenddirname
+ * writes the older single file, `appendfilename` inside `dir`. Told by the
+ * setting rather than by a version number: that is what decides the files.
+ */
+export type AofLayout = 'single-file' | 'multi-part';
+
+export const aofLayout = (p: Pick<NodePersistence, 'appenddirname'>): AofLayout =>
+  p.appenddirname ? 'multi-part' : 'single-file';
+
+/** The node's own AOF, by its layout: the setting that names it and that name (inside `dir`). */
+export function aofName(p: NodePersistence): { setting: 'appenddirname' | 'appendfilename'; name: string } {
+  return aofLayout(p) === 'multi-part'
+    ? { setting: 'appenddirname', name: p.appenddirname }
+    : { setting: 'appendfilename', name: p.appendfilename };
 }
 
 export type NodeFileKind = 'rdb' | 'aof' | 'nodes-conf';
@@ -107,17 +129,33 @@ function clusterConfigInDir(address: string, dir: string, file: string): string 
 
 /**
  * The files a node itself uses, as absolute paths inside its data directory:
- * the RDB, the AOF directory only with appendonly yes (a directory left from an
- * earlier AOF setting is not known to be this node's), and nodes.conf when asked.
+ * the RDB, the AOF only with appendonly yes (an AOF left from an earlier
+ * setting is not known to be this node's) — the directory from Redis 7, the
+ * single file before — and nodes.conf when asked.
+ *
+ * `legacyAof`: a Redis 7+ node with appendonly yes also counts the old
+ * single file `appendfilename` in `dir`: when its AOF directory is missing it
+ * adopts that file at start (moves it in as its base), so the file is what it
+ * would load. Moving files aside asks for it; deleting does not (a file the
+ * node has not adopted may be an operator's).
  */
-export function nodeFiles(address: string, p: NodePersistence, opts: { nodesConf: boolean }): NodeFiles {
+export function nodeFiles(
+  address: string,
+  p: NodePersistence,
+  opts: { nodesConf: boolean; legacyAof?: boolean },
+): NodeFiles {
   const dir = dataDir(address, p.dir);
   const files: NodeFile[] = [];
   const rdb = fileInDir(address, dir, 'dbfilename', p.dbfilename);
   files.push({ kind: 'rdb', name: posix.basename(rdb), path: rdb });
   if (p.appendonly) {
-    const aof = fileInDir(address, dir, 'appenddirname', p.appenddirname);
+    const { setting, name } = aofName(p);
+    const aof = fileInDir(address, dir, setting, name);
     files.push({ kind: 'aof', name: posix.basename(aof), path: aof });
+    if (opts.legacyAof && setting === 'appenddirname') {
+      const old = fileInDir(address, dir, 'appendfilename', p.appendfilename);
+      files.push({ kind: 'aof', name: posix.basename(old), path: old });
+    }
   }
   if (opts.nodesConf) {
     const conf = clusterConfigInDir(address, dir, p.clusterConfigFile || 'nodes.conf');
@@ -127,16 +165,16 @@ export function nodeFiles(address: string, p: NodePersistence, opts: { nodesConf
 }
 
 /**
- * Paths another instance uses, for the overlap check: its files (AOF
- * directory whatever its appendonly, which may change at any time) and its
- * data directory. Lenient: an odd setting of the other node is not our
- * refusal, it only adds what can be named.
+ * Paths another instance uses, for the overlap check: its files (its AOF
+ * whatever its appendonly, which may change at any time: the directory from
+ * Redis 7, the single file before) and its data directory. Lenient: an odd
+ * setting of the other node is not our refusal, it only adds what can be named.
  */
 export function usedPaths(p: NodePersistence): { dir?: string; files: string[] } {
   if (!p.dir?.startsWith('/')) return { files: [] };
   const dir = posix.normalize(p.dir).replace(/\/+$/, '') || '/';
   const inDir = (f: string) => (f.startsWith('/') ? posix.normalize(f) : posix.join(dir, f));
-  const files = [p.dbfilename, p.appenddirname, p.clusterConfigFile].filter((f) => !!f).map(inDir);
+  const files = [p.dbfilename, aofName(p).name, p.clusterConfigFile].filter((f) => !!f).map(inDir);
   return { dir, files };
 }
 

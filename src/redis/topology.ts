@@ -23,7 +23,9 @@ export interface NodeSelfReport {
     dir: string;
     dbfilename: string;
     appendonly: boolean;
+    /** '' on Redis before 7.0: no such setting, the AOF is the single file appendfilename. */
     appenddirname: string;
+    appendfilename: string;
     clusterConfigFile: string;
   };
   /** This node's CLUSTER NODES, parsed: its view of the whole cluster. */
@@ -144,7 +146,7 @@ async function selfReport(pool: ClusterPool, address: string): Promise<NodeSelfR
   const c = pool.node(address);
   // One CONFIG GET per parameter: several in one call need Redis 7.
   const config = (name: string) => c.call('CONFIG', 'GET', name) as Promise<string[]>;
-  const [infoText, nodesText, clusterInfoText, cfg, cfg2, cfg3, cfg4, cfg5] = await Promise.all([
+  const [infoText, nodesText, clusterInfoText, cfg, cfg2, cfg3, cfg4, cfg5, cfg6] = await Promise.all([
     c.text('INFO', 'all'),
     c.text('CLUSTER', 'NODES'),
     c.text('CLUSTER', 'INFO'),
@@ -153,6 +155,7 @@ async function selfReport(pool: ClusterPool, address: string): Promise<NodeSelfR
     config('appendonly'),
     config('appenddirname'),
     config('cluster-config-file'),
+    config('appendfilename'),
   ]);
   const info = parseInfo(infoText);
   const cinfo = parseInfo(clusterInfoText);
@@ -180,7 +183,9 @@ async function selfReport(pool: ClusterPool, address: string): Promise<NodeSelfR
       dir: cfg[1] ?? '',
       dbfilename: cfg2[1] ?? '',
       appendonly: cfg3[1] === 'yes',
+      // Redis 6 answers an empty list for a setting it does not have: '' says "single-file AOF".
       appenddirname: cfg4[1] ?? '',
+      appendfilename: cfg6[1] ?? 'appendonly.aof',
       clusterConfigFile: cfg5[1] ?? '',
     },
     view: parseClusterNodes(nodesText),

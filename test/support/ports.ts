@@ -345,6 +345,14 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
     what: 'redis-7.4.1 source 3x1, target 2x1 (16510-16513; 16514-16515 kept for a 3x1 target)',
   },
   {
+    file: 'test/e2e/migrate-copy-aof-versions.test.ts',
+    ranges: [
+      [16600, 16605],
+      [16699, 16705],
+    ],
+    what: 'one sandbox at a time per server pair: source 3x1, sshd 16699, target 3x1 (appendonly)',
+  },
+  {
     file: 'test/e2e/verify-field-ttl.test.ts',
     ranges: [
       [16800, 16805],

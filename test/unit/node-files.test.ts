@@ -14,6 +14,7 @@ const p = (over: Partial<NodePersistence> = {}): NodePersistence => ({
   dbfilename: 'dump.rdb',
   appendonly: false,
   appenddirname: 'appendonlydir',
+  appendfilename: 'appendonly.aof',
   clusterConfigFile: 'nodes.conf',
   ...over,
 });
@@ -214,4 +215,47 @@ test('copy command lines: `--` before the paths, a remote-to-remote copy staged 
   assert.match(lines[1]!, / -- \S+\/data ops@10\.0\.0\.2:\/e\/dump\.rdb$/);
   assert.equal(partialDir('/e/dump.rdb', 'file'), '/e/.redis-runbook-partial');
   assert.equal(partialDir('/e/appendonlydir/', 'dir'), '/e/appendonlydir/.redis-runbook-partial');
+});
+
+test('node files: a Redis 6 node (no appenddirname) keeps its AOF as the one file appendfilename', () => {
+  const r6 = (over: Partial<NodePersistence> = {}) => p({ appenddirname: '', appendonly: true, ...over });
+  assert.deepEqual(
+    nodeFiles('h:7000', r6(), { nodesConf: false }).files.map((f) => f.path),
+    ['/data/7000/dump.rdb', '/data/7000/appendonly.aof'],
+  );
+  // legacyAof changes nothing for it: the single file is already its AOF.
+  assert.equal(nodeFiles('h:7000', r6(), { nodesConf: false, legacyAof: true }).files.length, 2);
+  refused(() => nodeFiles('h:7000', r6({ appendfilename: '../x.aof' }), { nodesConf: false }), /appendfilename/);
+  // Another Redis 6 node using that file in the same directory is a conflict.
+  const mine = nodeFiles('h:7000', r6(), { nodesConf: false });
+  assert.match(
+    conflicts(mine, [
+      { address: 'h:7001', persistence: r6({ dbfilename: 'x.rdb', clusterConfigFile: 'n.conf' }) },
+    ]).join(),
+    /h:7001 uses \/data\/7000\/appendonly\.aof/,
+  );
+});
+
+test('node files: legacyAof adds the old single file of a Redis 7 node (which it adopts when its directory is gone)', () => {
+  const r7 = p({ appendonly: true });
+  assert.deepEqual(
+    nodeFiles('h:7000', r7, { nodesConf: false, legacyAof: true }).files.map((f) => f.name),
+    ['dump.rdb', 'appendonlydir', 'appendonly.aof'],
+  );
+  assert.deepEqual(
+    nodeFiles('h:7000', r7, { nodesConf: false }).files.map((f) => f.name),
+    ['dump.rdb', 'appendonlydir'],
+  );
+  // Two Redis 7 nodes sharing a directory and the default appendfilename do not conflict over it:
+  // inside their own AOF directories the name is only a prefix.
+  const mine = nodeFiles('h:7000', r7, { nodesConf: false, legacyAof: true });
+  assert.deepEqual(
+    conflicts(mine, [
+      {
+        address: 'h:7001',
+        persistence: p({ dbfilename: 'x.rdb', appenddirname: 'aof-7001', clusterConfigFile: 'n.conf' }),
+      },
+    ]),
+    [],
+  );
 });

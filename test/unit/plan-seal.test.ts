@@ -34,6 +34,7 @@ function node(id: string, port: number, slots: Array<[number, number]>): Topolog
         dbfilename: 'dump.rdb',
         appendonly: false,
         appenddirname: 'appendonlydir',
+        appendfilename: 'appendonly.aof',
         clusterConfigFile: 'nodes.conf',
       },
       view: [],

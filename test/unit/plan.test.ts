@@ -38,6 +38,7 @@ function node(
         dbfilename: 'dump.rdb',
         appendonly: false,
         appenddirname: 'appendonlydir',
+        appendfilename: 'appendonly.aof',
         clusterConfigFile: 'nodes.conf',
       },
       view: [],

@@ -147,6 +147,7 @@ test("every shipped runbook's plan builds from fake topologies, each kind readin
           dbfilename: 'dump.rdb',
           appendonly: false,
           appenddirname: 'appendonlydir',
+          appendfilename: 'appendonly.aof',
           clusterConfigFile: 'nodes.conf',
         },
         view: [],

@@ -38,8 +38,8 @@ export function backupCommand(n: NodeFiles, backup: string): string {
 }
 
 /**
- * Move a node's RDB and AOF aside into a backup directory next to them,
- * keeping nodes.conf (the node's identity: id, slots, epochs). Moved, not
+ * Move a node's RDB and AOF (Redis 7's directory, Redis 6's single file)
+ * aside into a backup directory next to them, keeping nodes.conf (the node's identity: id, slots, epochs). Moved, not
  * deleted: the old data can be put back by hand. Re-running finds them moved.
  */
 export const backupNodeFilesStep: StepKind<Args> = {
@@ -52,15 +52,20 @@ export const backupNodeFilesStep: StepKind<Args> = {
     const group = (raw.onlyCollector === 'true' ? collectorGroup(t, raw.pivot || undefined) : t.nodes).filter(
       (n) => n.self,
     );
+    // legacyAof: on a Redis 7+ node, the old single AOF file too, which it would adopt at start
+    // once its AOF directory is moved aside (and where a copy of a Redis 6 AOF lands).
     const nodes = group.map((n) => {
-      const f = nodeFiles(n.address, n.self!.persistence, { nodesConf: false });
+      const f = nodeFiles(n.address, n.self!.persistence, { nodesConf: false, legacyAof: true });
       return { address: n.address, id: n.id, port: portOf(n.address), dir: f.dir, files: f.files.map((x) => x.name) };
     });
     // Two nodes of the cluster on one host naming the same file would each move the other's.
     const host = hostOf;
     const clash = nodes.flatMap((n) =>
       conflicts(
-        nodeFiles(n.address, group.find((g) => g.address === n.address)!.self!.persistence, { nodesConf: false }),
+        nodeFiles(n.address, group.find((g) => g.address === n.address)!.self!.persistence, {
+          nodesConf: false,
+          legacyAof: true,
+        }),
         t.nodes
           .filter((x) => x.address !== n.address && host(x.address) === host(n.address) && x.self)
           .map((x) => ({ address: x.address, persistence: x.self!.persistence })),

@@ -1,13 +1,14 @@
 import { SOURCE_TARGET_PARAMS, COLLECTOR_PARAMS } from '../args.js';
 import { Cleanup } from '../../engine/cleanup.js';
 import { failedError, preconditionError } from '../../errors.js';
-import { copyCommandLines, sameDigest } from '../../hosts/copy.js';
+import { copyCommandLines, sameDigest, shellQuote } from '../../hosts/copy.js';
 import { hostOf } from '../../hosts/host.js';
 import { pairShards } from '../../redis/pairing.js';
 import { snapshotPaths } from './persist-masters.js';
 import { chooseCollector } from '../../redis/consolidate.js';
 import { refusesConnections } from '../../redis/node-state.js';
 import { parseFormat, sourceAndTarget, type CopyFormat } from './match-shards.js';
+import { aofCopy } from './aof-copy.js';
 import { cond, pass, throwIfStopped, type Condition, type StepKind, type StepRunContext } from '../kind.js';
 import { inParallel } from '../in-parallel.js';
 
@@ -16,6 +17,10 @@ interface FileCopy {
   from: { address: string; path: string };
   to: { address: string; path: string };
   kind: 'file' | 'dir';
+  /** On the target's host, a path that must not exist at the copy (a single-file AOF into Redis 7+: aofCopy). */
+  mustBeAbsent?: string;
+  /** Why this pair cannot be copied (a Redis 7 AOF to Redis 6); match-shards refuses the plan for it. */
+  refused?: string;
 }
 interface Args {
   source: string;
@@ -25,6 +30,28 @@ interface Args {
 }
 
 const join = (dir: string, f: string) => (f.startsWith('/') ? f : `${dir.replace(/\/+$/, '')}/${f}`);
+
+/**
+ * The copies whose target would not load them, in words: a pair that cannot be copied at all, or
+ * a path that must be gone (a Redis 7+ target's AOF directory, which would win over the copied
+ * single file at start and leave the node empty) and is there, or cannot be looked at.
+ */
+async function unloadable(ctx: StepRunContext<Args>): Promise<string[]> {
+  const out: string[] = [];
+  for (const c of ctx.args.copies) {
+    if (c.refused) out.push(`${c.from.address} -> ${c.to.address}: ${c.refused}`);
+    if (!c.mustBeAbsent) continue;
+    const host = ctx.env.host(c.to.address);
+    const r = await host?.read(`if [ -e ${shellQuote(c.mustBeAbsent)} ]; then echo present; else echo absent; fi`);
+    if (r?.exitCode !== 0 || r.stdout.trim() !== 'absent')
+      out.push(
+        r?.stdout.trim() === 'present'
+          ? `${c.to.address}: ${c.mustBeAbsent} exists and would be loaded instead of the copied ${c.to.path}`
+          : `${c.to.address}: whether ${c.mustBeAbsent} exists could not be read on its host`,
+      );
+  }
+  return out;
+}
 
 async function compare(ctx: StepRunContext<Args>, c: FileCopy, signal = ctx.signal) {
   const [src, dst] = await Promise.all([
@@ -38,7 +65,8 @@ async function compare(ctx: StepRunContext<Args>, c: FileCopy, signal = ctx.sign
 export const copyShardFilesStep: StepKind<Args> = {
   kind: 'copy-shard-files',
   summary:
-    "Copy each source master's RDB (or AOF directory) to its target master, verified by size and SHA-256 on both ends",
+    "Copy each source master's RDB (or AOF: Redis 7's directory, Redis 6's single file) to its target master, " +
+    'verified by size and SHA-256 on both ends',
   params: { ...SOURCE_TARGET_PARAMS, ...COLLECTOR_PARAMS, format: { help: 'rdb or aof', default: 'rdb' } },
   resolve(raw, topology) {
     const { source, target } = sourceAndTarget(raw, topology);
@@ -73,23 +101,45 @@ export const copyShardFilesStep: StepKind<Args> = {
       );
     const copies = pairShards(source, target).map((p): FileCopy => {
       // From the copy frozen right after the save (see persist-masters), to the target's own file name.
-      const from = snapshotPaths(
-        source,
-        source.nodes.find((n) => n.id === p.source.id)!,
-        format,
-      ).snapshot;
+      const sn = source.nodes.find((n) => n.id === p.source.id)!;
+      const from = { address: p.source.address, path: snapshotPaths(source, sn, format).snapshot };
       const t = target.nodes.find((n) => n.id === p.target.id)!.self!.persistence;
-      return {
-        ranges: p.ranges,
-        from: { address: p.source.address, path: from },
-        to: { address: p.target.address, path: join(t.dir, format === 'rdb' ? t.dbfilename : t.appenddirname) },
-        kind: format === 'rdb' ? 'file' : 'dir',
-      };
+      if (format === 'rdb')
+        return {
+          ranges: p.ranges,
+          from,
+          to: { address: p.target.address, path: join(t.dir, t.dbfilename) },
+          kind: 'file',
+        };
+      // An AOF as each side keeps it (Redis 6: one file; 7+: a directory). A pair that cannot be
+      // copied stays in the plan, marked: match-shards refuses the plan and names both servers.
+      const a = aofCopy(sn.self!.persistence, t);
+      return a.ok
+        ? {
+            ranges: p.ranges,
+            from,
+            to: { address: p.target.address, path: join(t.dir, a.name) },
+            kind: a.kind,
+            ...(a.mustBeAbsent ? { mustBeAbsent: a.mustBeAbsent } : {}),
+          }
+        : {
+            ranges: p.ranges,
+            from,
+            to: { address: p.target.address, path: join(t.dir, t.appendfilename) },
+            kind: 'file',
+            refused: `the source writes ${a.writes}, the target reads ${a.reads}`,
+          };
     });
     return { source: source.cluster, target: target.cluster, format, copies };
   },
-  title: (a) =>
-    `Copy ${a.copies.length} ${a.format === 'rdb' ? 'RDB files' : 'AOF directories'} to the target masters, each verified by size and SHA-256`,
+  title: (a) => {
+    const what =
+      a.format === 'rdb' ? 'RDB files' : a.copies.every((c) => c.kind === 'dir') ? 'AOF directories' : 'AOF files';
+    const adopt = a.copies.some((c) => c.mustBeAbsent)
+      ? ' (single-file AOFs: each Redis 7+ target moves its file into a new AOF directory when it starts)'
+      : '';
+    return `Copy ${a.copies.length} ${what} to the target masters, each verified by size and SHA-256${adopt}`;
+  },
   // `staged`: a copy between two remote hosts went through the runner and is between its two hops (hosts/copy.ts).
   failpoints: ['staged', 'copied'],
   commands: (a, hosts) =>
@@ -122,6 +172,7 @@ export const copyShardFilesStep: StepKind<Args> = {
     const pool = ctx.env.pool(ctx.args.target);
     const running: string[] = [];
     for (const c of ctx.args.copies) if (!(await refusesConnections(pool, c.to.address))) running.push(c.to.address);
+    const bad = await unloadable(ctx);
     return [
       cond(
         'target masters stopped',
@@ -129,9 +180,19 @@ export const copyShardFilesStep: StepKind<Args> = {
         'no target master is running',
         `${running.join(', ')} still accept connections (running, loading, or unknown): their files are not replaced under them`,
       ),
+      cond('targets load the copies', bad.length === 0, 'each target loads the file copied to it', bad.join('; ')),
     ];
   },
   async run(ctx) {
+    // Before any copy (not after some): a target that would not load its copy stops the step here.
+    const bad = await unloadable(ctx);
+    if (bad.length)
+      throw failedError(
+        'E_AOF_LAYOUT',
+        `the copies would not load on the target: ${bad.join('; ')}`,
+        'move the AOF directory named aside (the backup step does) and retry the step; ' +
+          'a Redis 7 AOF does not load on Redis 6: migrate with migrate-sync',
+      );
     // The shards are copied in parallel: each pair is its own pair of hosts in production.
     const out = await inParallel(ctx.args.copies, ctx.signal, async (c, signal) => {
       throwIfStopped(signal);

@@ -1,10 +1,13 @@
-import { describeServer, serverIdentity } from '../../redis/server-identity.js';
+import { describeServer, serverIdentity, type ServerIdentity } from '../../redis/server-identity.js';
 import { usageError } from '../../errors.js';
 import { pairShards, type ShardPair } from '../../redis/pairing.js';
 import { chooseCollector } from '../../redis/consolidate.js';
 import { masters } from '../../redis/topology.js';
-import type { Topology } from '../../redis/topology.js';
+import type { Topology, TopologyNode } from '../../redis/topology.js';
 import { shellQuote } from '../../hosts/copy.js';
+import { hostOf } from '../../address.js';
+import { aofLayout } from '../../hosts/node-files.js';
+import { aofCopy } from './aof-copy.js';
 import { cond, pass, type Condition, type StepKind, type StepRunContext, onlyReads } from '../kind.js';
 import { liveKeys, masterKeys, SOURCE_TARGET_PARAMS, COLLECTOR_PARAMS } from '../args.js';
 
@@ -45,6 +48,10 @@ export function sourceAndTarget(
   return { source: topology(raw.source), target: topology(raw.target) };
 }
 
+/** Which server a node that answered runs (a plan made before server identities: from its redis_version). */
+const serverOf = (n: TopologyNode): ServerIdentity =>
+  n.self!.server ?? serverIdentity({ redis_version: n.self!.version });
+
 /**
  * The newest source's files must load on the oldest target: a server loads
  * its own RDB format and older ones, never a newer one (Redis 7.4 writes RDB
@@ -55,7 +62,7 @@ function versionCondition(a: Args, s: Topology, t: Topology): Condition {
   const servers = (x: Topology) =>
     x.nodes
       .filter((n) => n.self)
-      .map((n) => n.self!.server ?? serverIdentity({ redis_version: n.self!.version }))
+      .map(serverOf)
       .sort((p, q) => p.rdbVersion - q.rdbVersion);
   const src = servers(s).pop();
   const dst = servers(t)[0];
@@ -90,6 +97,79 @@ function persistenceCondition(a: Args, s: Topology, t: Topology): Condition {
     srcOff.length + tOff.length === 0,
     'appendonly yes on the source masters and every target node',
     `appendonly no on ${[...srcOff, ...tOff].join(', ')}: use format=rdb, or turn the AOF on there first`,
+  );
+}
+
+/**
+ * An AOF must be one the target reads, pair by pair: Redis 6 keeps a single
+ * file, Redis 7+ a directory (aofCopy). A Redis 6 file into Redis 7+ is
+ * adopted by the target at start; a Redis 7 directory means nothing to
+ * Redis 6, and is refused here, in the plan, before anything is stopped.
+ */
+function aofLayoutCondition(a: Args, s: Topology, t: Topology): Condition | undefined {
+  if (a.format !== 'aof') return undefined;
+  const ways = new Set<string>();
+  // Refused pairs, grouped by the two servers: each pair of versions is named once, with its
+  // nodes filled in for %s.
+  const refused = new Map<string, { writes: string; reads: string; src: string[]; dst: string[] }>();
+  for (const p of a.pairs) {
+    const sn = s.nodes.find((n) => n.id === p.source.id);
+    const tn = t.nodes.find((n) => n.id === p.target.id);
+    if (!sn?.self || !tn?.self) continue; // an unanswered node is the versions condition's refusal
+    const [sp, tp] = [sn.self.persistence, tn.self.persistence];
+    const c = aofCopy(sp, tp);
+    if (c.ok) {
+      const adopt = c.mustBeAbsent ? ' (the target adopts the file into its AOF directory at start)' : '';
+      ways.add(`${aofLayout(sp)} to ${aofLayout(tp)}${adopt}`);
+      continue;
+    }
+    const [source, target] = [describeServer(serverOf(sn)), describeServer(serverOf(tn))];
+    const [writes, reads] = [`${source} (%s) writes ${c.writes}`, `${target} (%s) reads ${c.reads}`];
+    const key = `${writes}\n${reads}`;
+    const g = refused.get(key) ?? { writes, reads, src: [], dst: [] };
+    g.src.push(sn.address);
+    g.dst.push(tn.address);
+    refused.set(key, g);
+  }
+  const why = [...refused.values()].map(
+    (g) => `source ${g.writes.replace('%s', g.src.join(', '))}; target ${g.reads.replace('%s', g.dst.join(', '))}`,
+  );
+  return cond(
+    'AOF layout',
+    refused.size === 0,
+    [...ways].join('; ') || 'no pair answered',
+    `${why.join('; ')}; upgrade the target to Redis 7 or later first, or migrate with migrate-sync`,
+  );
+}
+
+/**
+ * Two target masters on one host, sharing a data directory, may use the same
+ * appendfilename: Redis 7 only prefixes the files inside each node's own AOF
+ * directory with it. A Redis 6 file copied into both would land on one path,
+ * the second copy over the first: refused, naming the path.
+ */
+export function sharedDestinationCondition(
+  a: Pick<Args, 'format' | 'pairs'>,
+  s: Topology,
+  t: Topology,
+): Condition | undefined {
+  if (a.format !== 'aof') return undefined;
+  const by = new Map<string, string[]>();
+  for (const p of a.pairs) {
+    const sp = s.nodes.find((n) => n.id === p.source.id)?.self?.persistence;
+    const tp = t.nodes.find((n) => n.id === p.target.id)?.self?.persistence;
+    const c = sp && tp ? aofCopy(sp, tp) : undefined;
+    if (!c?.ok) continue;
+    const key = `${hostOf(p.target.address)}:${tp!.dir.replace(/\/+$/, '')}/${c.name}`;
+    by.set(key, [...(by.get(key) ?? []), p.target.address]);
+  }
+  const shared = [...by].filter(([, v]) => v.length > 1).map(([k, v]) => `${v.join(' and ')} would both get ${k}`);
+  if (!shared.length) return undefined;
+  return cond(
+    'one AOF per target path',
+    false,
+    '',
+    `${shared.join('; ')}: give each target master its own appendfilename or data directory`,
   );
 }
 
@@ -184,6 +264,7 @@ export const matchShardsStep: StepKind<Args> = {
     const out: Condition[] = [];
     out.push(versionCondition(a, s, t));
     out.push(persistenceCondition(a, s, t));
+    for (const c of [aofLayoutCondition(a, s, t), sharedDestinationCondition(a, s, t)]) if (c) out.push(c);
     const missing = a.targetNodes.filter((n) => !ctx.env.host(n)?.service('start'));
     out.push(
       cond(

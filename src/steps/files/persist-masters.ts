@@ -5,6 +5,7 @@ import { masters } from '../../redis/topology.js';
 import { formatRanges } from '../../redis/slots.js';
 import { clusterArg, CLUSTER_PARAM, COLLECTOR_PARAMS } from '../args.js';
 import { shellQuote } from '../../hosts/copy.js';
+import { aofName } from '../../hosts/node-files.js';
 import { savedRdbKeys } from './saved-keys.js';
 import { planStamp, type Topology, type TopologyNode } from '../../redis/topology.js';
 import { chooseCollector } from '../../redis/consolidate.js';
@@ -24,11 +25,13 @@ interface Args {
  * Where the saved file of a master is frozen right after its save, so that
  * what is copied is what was saved: an automatic save or a disk-based full
  * sync to a replica may rewrite dump.rdb at any time. One name per plan.
+ * An AOF is the node's own layout: the directory from Redis 7, the single
+ * appendonly file before (see aofLayout).
  */
 export function snapshotPaths(t: Topology, n: TopologyNode, format: CopyFormat): { file: string; snapshot: string } {
   const p = n.self!.persistence;
   const dir = p.dir.replace(/\/+$/, '');
-  const file = `${dir}/${format === 'rdb' ? p.dbfilename : p.appenddirname}`;
+  const file = `${dir}/${format === 'rdb' ? p.dbfilename : aofName(p).name}`;
   return { file, snapshot: `${file}.redis-runbook-${planStamp(t)}` };
 }
 
@@ -90,6 +93,11 @@ export async function persistOne(
       );
     return Number(p.rdb_last_save_time) * 1000;
   }
+  // aof_rewrites (a count of rewrites done) exists from Redis 7.0; Redis 6.2 has no such field.
+  // There the state alone tells: nothing was in progress before (waited above), and
+  // BGREWRITEAOF sets aof_rewrite_in_progress (forked) or aof_rewrite_scheduled (behind a
+  // BGSAVE) before it replies; both are 0 again only once this rewrite is done and the
+  // new file renamed in place, with aof_last_bgrewrite_status saying how it went.
   const before = await persistence(pool, address);
   const count = Number(before.aof_rewrites ?? -1);
   await node.call('BGREWRITEAOF');
@@ -200,8 +208,9 @@ export const persistMastersStep: StepKind<Args> = {
             const keys = Number(await pool.node(m.address).call('DBSIZE'));
             const savedAt = await persistOne(pool, m.address, a.format, a.timeoutMs, ctx.signal);
             // Freeze it before anything can rewrite it: a hard link for an RDB (Redis replaces
-            // dump.rdb by rename, the link keeps the saved inode), a real copy of an AOF directory
-            // (its incr file is appended in place), taken while writes are still paused.
+            // dump.rdb by rename, the link keeps the saved inode), a real copy of an AOF (a Redis 7
+            // incr file, like Redis 6's single file, is appended in place), taken while writes
+            // are still paused. `cp -a` copies a directory or a single file alike.
             const host = ctx.env.host(m.address);
             if (!host)
               throw failedError(
