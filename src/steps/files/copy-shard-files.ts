@@ -191,7 +191,7 @@ export const copyShardFilesStep: StepKind<Args> = {
         'E_AOF_LAYOUT',
         `the copies would not load on the target: ${bad.join('; ')}`,
         'move the AOF directory named aside (the backup step does) and retry the step; ' +
-          'a Redis 7 AOF does not load on Redis 6: migrate with migrate-sync',
+          'a Redis 7 AOF does not load on Redis 6: upgrade the target to Redis 7 or later first',
       );
     // The shards are copied in parallel: each pair is its own pair of hosts in production.
     const out = await inParallel(ctx.args.copies, ctx.signal, async (c, signal) => {

@@ -73,7 +73,8 @@ function versionCondition(a: Args, s: Topology, t: Topology): Condition {
     `source ${describeServer(src)} writes RDB ${src.rdbVersion}, target ${describeServer(dst)} loads up to RDB ${dst.rdbVersion}`,
     `source ${describeServer(src)} writes RDB ${src.rdbVersion}, newer than target ${describeServer(dst)} loads ` +
       `(RDB ${dst.rdbVersion} at most): its ${a.format.toUpperCase()} files do not load there; ` +
-      'upgrade the target first, or migrate with migrate-sync',
+      // Not "or use migrate-sync": it refuses a target older than the source as well.
+      'upgrade the target first (no runbook migrates to an older server)',
   );
 }
 
@@ -138,7 +139,7 @@ function aofLayoutCondition(a: Args, s: Topology, t: Topology): Condition | unde
     'AOF layout',
     refused.size === 0,
     [...ways].join('; ') || 'no pair answered',
-    `${why.join('; ')}; upgrade the target to Redis 7 or later first, or migrate with migrate-sync`,
+    `${why.join('; ')}; upgrade the target to Redis 7 or later first (no runbook migrates to an older server)`,
   );
 }
 
