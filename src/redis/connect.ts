@@ -78,7 +78,7 @@ export interface PoolOptions {
 }
 
 /**
- * Connections to the nodes of one cluster, one per address, created on first
+ * Connections to the nodes of one cluster, one per address (plus the extra lanes of `lane`), created on first
  * use. Every command goes through `NodeClient.call`, which enforces the access
  * mode, audits the command with its secrets redacted, and turns connection and
  * auth failures into errors that name the node and the fix.
@@ -107,6 +107,24 @@ export class ClusterPool {
       }
       c = new NodeClient(address, this, this.redisOptions(address));
       this.clients.set(address, c);
+    }
+    return c;
+  }
+
+  /**
+   * Connection `lane` to a node: lane 0 is `node(address)`, each other lane a connection of its
+   * own, opened on first use and closed with the pool. For commands a server holds one at a time
+   * per connection (Valkey 8's CLUSTER SETSLOT waits for the replicas' acknowledgement): spread
+   * over lanes, their waits overlap. See src/redis/slot-move.ts.
+   */
+  lane(address: string, lane: number): NodeClient {
+    if (lane === 0) return this.node(address);
+    const key = `${address}#${lane}`;
+    let c = this.clients.get(key);
+    if (!c) {
+      this.node(address);
+      c = new NodeClient(address, this, this.redisOptions(address));
+      this.clients.set(key, c);
     }
     return c;
   }

@@ -1,5 +1,6 @@
 import { failedError, messageOf, RunbookError } from '../errors.js';
-import { parseClusterNodes, type ClusterNodeLine } from './cluster-nodes.js';
+import { parseClusterNodes, parseInfo, type ClusterNodeLine } from './cluster-nodes.js';
+import { serverIdentity } from './server-identity.js';
 import type { ClusterPool } from './connect.js';
 import type { NodeRef } from './failover.js';
 import { scrub } from './audit.js';
@@ -81,6 +82,8 @@ export interface MoveOptions {
   /** Every master that must learn the new owner (SETSLOT NODE), source and target included. */
   masters: string[];
   signal?: AbortSignal;
+  /** Connections per node for a phase of SETSLOTs on Valkey 8+ (default SETSLOT_LANES; 1: one, as on Redis). */
+  setslotLanes?: number;
 }
 
 function migrateError(pool: ClusterPool, m: SlotMove, n: number, err: unknown): Error {
@@ -91,14 +94,27 @@ function migrateError(pool: ClusterPool, m: SlotMove, n: number, err: unknown): 
   );
 }
 
-/** Send commands to one node in one round trip; each reply or error, scrubbed of secrets. */
+/**
+ * Send commands to one node in one round trip; each reply or error, scrubbed of secrets. With
+ * `lanes` > 1 the commands are cut into that many runs, each pipelined on a connection of its own
+ * (see setslotLanes); the replies come back in the commands' order, and every run has answered
+ * before anything is thrown.
+ */
 async function pipelined(
   pool: ClusterPool,
   address: string,
   cmds: Array<[string, ...(string | number | Buffer)[]]>,
+  lanes = 1,
 ): Promise<Array<{ err?: Error; reply?: unknown }>> {
   if (!cmds.length) return [];
-  const res = await lostIfUnreachable(address, pool.node(address).pipeline(cmds));
+  const per = Math.ceil(cmds.length / Math.max(1, lanes));
+  const runs = Array.from({ length: Math.ceil(cmds.length / per) }, (_, i) => cmds.slice(i * per, (i + 1) * per));
+  const settled = await Promise.allSettled(
+    runs.map((run, i) => lostIfUnreachable(address, pool.lane(address, i).pipeline(run))),
+  );
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const res = settled.flatMap((r) => (r as PromiseFulfilledResult<Array<[Error | null, unknown]>>).value);
   // A node that dies under a pipeline fails each queued command with the bare client text
   // ("Connection is closed."): say which node went away and what the open slots need.
   const lost = res.find(([err]) => err && /Connection is closed|ECONNRESET|EPIPE|ECONNREFUSED/i.test(err.message));
@@ -156,6 +172,59 @@ function firstError(rs: Array<{ err?: Error }>): void {
 type Command = [string, ...(string | number | Buffer)[]];
 
 /**
+ * Connections a phase of SETSLOTs is spread over, per node.
+ *
+ * Valkey 8 replicates CLUSTER SETSLOT (IMPORTING, MIGRATING, NODE, STABLE) to the node's replicas
+ * before applying it, and holds the client until every online replica has acknowledged it
+ * (cluster_legacy.c, clusterCommandSetSlot: blockClientForReplicaAck, then the command runs again;
+ * the wait is bounded by SETSLOT's TIMEOUT, 2 s by default, and ends in an error). A held client
+ * reads nothing more, so a pipeline of 64 SETSLOTs on one connection costs 64 replication round
+ * trips one after the other, where Redis (which does not replicate SETSLOT) answers them all at
+ * once. Held clients on different connections wait for the same acknowledgement, so spreading a
+ * phase over several connections lets their waits overlap: one round trip moves up to one
+ * SETSLOT per lane. Nothing else changes: a phase is still awaited whole before the next one
+ * starts (IMPORTING before MIGRATING, the target's NODE before the source's), each SETSLOT is
+ * still one slot's own command, and the replies and errors are the same.
+ *
+ * Measured on a shared 2-core machine (medians; ratios taken against Redis in the same run):
+ * - One SETSLOT (`npm run bench -- setslot`, 256 slots, master with one replica): Valkey 8.0.1
+ *   0.77-0.81 ms on one connection, 0.07-0.09 ms over 32; Redis 7.2 0.006-0.010 ms either way,
+ *   and Valkey 8.0.1 without a replica 0.011-0.013 ms: the replica's acknowledgement is the cost.
+ * - migrate-consolidate-reshard, Redis 7.2 source, 3x1 target, 3000 keys, 3 rounds: with a
+ *   Valkey 8.0.1 target, consolidate-target 103 s -> 13.6 s and reshard-target 92 s -> 13.0 s
+ *   (the whole run 248 s -> 68 s); per round, 12x -> 2.1x and 12x -> 2.7x the time with a
+ *   Redis 7.2.6 target. Lanes 8/16/32/64 for 512 slots moved there and back: 2.5/2.2/2.0/1.6 s,
+ *   11.6 s on one connection, 1.0 s on Redis.
+ *
+ * Redis and Valkey before 8.0 keep the single connection of before: nothing there waits.
+ */
+export const SETSLOT_LANES = 32;
+
+/** Per pool and address: does the node hold SETSLOT for its replicas (Valkey 8+)? */
+const laneCache = new WeakMap<ClusterPool, Map<string, boolean>>();
+
+/** How many connections a phase of SETSLOTs to `address` is spread over: SETSLOT_LANES on Valkey 8+, else 1. */
+export async function setslotLanes(pool: ClusterPool, address: string, valkeyLanes = SETSLOT_LANES): Promise<number> {
+  let known = laneCache.get(pool);
+  if (!known) laneCache.set(pool, (known = new Map()));
+  const had = known.get(address);
+  if (had !== undefined) return had ? valkeyLanes : 1;
+  let info: Record<string, string>;
+  try {
+    const [[err, reply]] = (await pool.node(address).pipeline([['INFO', 'server']])) as [[Error | null, unknown]];
+    if (err) return 1;
+    info = parseInfo(String(reply));
+  } catch {
+    // Unreachable now: the SETSLOTs themselves say so, with the open-slot remedy.
+    return 1;
+  }
+  const id = serverIdentity(info);
+  const holds = id.flavor === 'valkey' && Number(id.version.split('.')[0]) >= 8;
+  known.set(address, holds);
+  return holds ? valkeyLanes : 1;
+}
+
+/**
  * Read where the group stands on both nodes: the slots the target does not
  * own yet are still to move, and each of those must still be the source's.
  */
@@ -193,6 +262,7 @@ async function markSlotsOpen(
   pending: readonly number[],
   srcMe: ClusterNodeLine,
   dstMe: ClusterNodeLine,
+  o: MoveOptions,
 ): Promise<void> {
   firstError(
     await pipelined(
@@ -201,6 +271,7 @@ async function markSlotsOpen(
       pending
         .filter((slot) => !dstMe.importing.some((x) => x.slot === slot && x.from === from.id))
         .map((slot) => ['CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id]),
+      await setslotLanes(pool, to.address, o.setslotLanes),
     ),
   );
   firstError(
@@ -210,6 +281,7 @@ async function markSlotsOpen(
       pending
         .filter((slot) => !srcMe.migrating.some((x) => x.slot === slot && x.to === to.id))
         .map((slot) => ['CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id]),
+      await setslotLanes(pool, from.address, o.setslotLanes),
     ),
   );
 }
@@ -315,12 +387,14 @@ async function announceNewOwner(
       pool,
       to.address,
       slots.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id]),
+      await setslotLanes(pool, to.address, o.setslotLanes),
     ),
   );
   const srcReplies = await pipelined(
     pool,
     from.address,
     slots.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id]),
+    await setslotLanes(pool, from.address, o.setslotLanes),
   );
   if (srcReplies.some((r) => r.err)) {
     // The source may have learned the new owner from gossip already, and a master that
@@ -333,12 +407,13 @@ async function announceNewOwner(
   await Promise.all(
     o.masters
       .filter((x) => x !== from.address && x !== to.address)
-      .map((a) =>
+      .map(async (a) =>
         // Gossip carries the new owner's higher epoch to a master we could not reach.
         pipelined(
           pool,
           a,
           slots.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id]),
+          await setslotLanes(pool, a, o.setslotLanes),
         ).catch(() => []),
       ),
   );
@@ -364,7 +439,7 @@ export async function moveSlotGroup(
   const { srcMe, dstMe, pending } = await readMoveSides(pool, from, to, slots);
   let moved = 0;
   if (pending.length) {
-    await markSlotsOpen(pool, from, to, pending, srcMe, dstMe);
+    await markSlotsOpen(pool, from, to, pending, srcMe, dstMe, o);
     moved = await migrateSlotKeys(pool, from, to, pending, o);
   }
   await announceNewOwner(pool, from, to, slots, o);

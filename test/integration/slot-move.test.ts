@@ -6,7 +6,7 @@ import { cli, tempStateDir } from '../support/cli.js';
 import { withNode } from '../support/cluster.js';
 import { ClusterPool } from '../../src/redis/connect.js';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
-import { closeOpenSlots, findOpenSlots, moveSlots } from '../../src/redis/slot-move.js';
+import { closeOpenSlots, findOpenSlots, moveSlots, setslotLanes } from '../../src/redis/slot-move.js';
 import { keySlot } from '../../src/redis/slots.js';
 import { Cluster } from 'ioredis';
 
@@ -54,6 +54,11 @@ const ownerOf = async (slot: number) => {
   const v = parseClusterNodes(await pool.node(ADDR[2]!).text('CLUSTER', 'NODES'));
   return v.find((l) => l.flags.includes('master') && l.slots.some(([a, b]) => a <= slot && slot <= b))!.address;
 };
+
+test('on Redis, a phase of SETSLOTs stays on one connection per node (only Valkey 8+ holds SETSLOT for its replicas)', async () => {
+  for (const a of ADDR) assert.equal(await setslotLanes(pool, a), 1);
+  assert.equal(await setslotLanes(pool, ADDR[0]!, 32), 1);
+});
 
 test('a 20 MB list moves with its slot; a copy left on the target (BUSYKEY) is replaced, not refused', async () => {
   const key = 'big:{list20mb}';
