@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'nod
 import { dirname, join } from 'node:path';
 import { cli, runIdOf, tempStateDir } from '../support/cli.js';
 import { withNode } from '../support/cluster.js';
-import { availableBuilds } from '../../src/sandbox/servers.js';
+import { BUILDS, have, record } from '../support/server-matrix.js';
 
 // migrate-copy-files format=aof across AOF layouts: Redis 6.2 keeps its AOF as one file
 // (appendonly.aof in dir), Redis 7 and Valkey as a directory (manifest, base, incr). 6.2 -> 6.2
@@ -14,15 +14,18 @@ import { availableBuilds } from '../../src/sandbox/servers.js';
 // skipped and says why. One sandbox at a time: source 16600-16605, sshd 16699, target 16700-16705.
 const BASE = 16600;
 const TARGET = BASE + 100;
-const BUILDS = process.env.REDIS_BUILDS ?? process.env.REDIS_RUNBOOK_BUILDS;
-if (BUILDS) process.env.REDIS_RUNBOOK_BUILDS = BUILDS;
-const builds = BUILDS && existsSync(BUILDS) ? availableBuilds(BUILDS) : [];
-const have = (b: string) => builds.includes(b);
 const home = tempStateDir('rr-aof-versions-');
 const R6 = 'redis-6.2.16';
 const R7 = 'redis-7.2.6';
 // A Redis 7+ target for the upgrade: Valkey 8 when present, else Redis 7.2.
 const UP = have('valkey-8.0.1') ? 'valkey-8.0.1' : R7;
+
+/** Build names here are flavor-version (redis-6.2.16): the table names servers as they report themselves. */
+function recordAof(source: string, target: string, result: 'supported' | 'refused', detail: string): void {
+  const version = (b: string) => b.replace('-', ' ');
+  const [sourceVersion, targetVersion] = [version(source), version(target)];
+  record({ runbook: 'migrate-copy-files format=aof', source, target, result, detail, sourceVersion, targetVersion });
+}
 
 function skipReason(...needed: string[]): string | undefined {
   const missing = needed.filter((b) => !have(b));
@@ -142,6 +145,7 @@ test(
     const copy = show.steps.find((s: { stepId: string }) => s.stepId === 'copy');
     assert.equal(copy.output.copies.length, 3);
     await assertAllKeys(sb, show);
+    recordAof(R6, R6, 'supported', 'all 3000 keys on the target, 0 differences');
   },
 );
 
@@ -165,6 +169,7 @@ test(
       assert.match(readFileSync(join(dir, 'redis.log'), 'utf8'), /Successfully migrated an old-style AOF file/);
     }
     await assertAllKeys(sb, show);
+    recordAof(R6, UP, 'supported', 'the target adopts the file into its AOF directory; all 3000 keys, 0 differences');
   },
 );
 
@@ -210,6 +215,15 @@ test(
     const sb = await up(R7, R6);
     const plan = await cli(home, ['plan', 'migrate-copy-files', '--inventory', sb.inventory, '--param', 'format=aof']);
     assert.equal(plan.code, 3, plan.out);
+    recordAof(
+      R7,
+      R6,
+      'refused',
+      plan.stdout
+        .split('\n')
+        .find((l) => /FAIL AOF layout/.test(l))!
+        .replace(/^\s*FAIL\s+/, ''),
+    );
     assert.match(
       plan.stdout,
       /FAIL AOF layout: source redis 7\.2\.6 \([^)]+\) writes a multi-part AOF .*; target redis 6\.2\.16 \([^)]+\) reads only a single-file AOF \(appendonly\.aof\)/,

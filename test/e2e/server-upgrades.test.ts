@@ -1,6 +1,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { tempStateDir } from '../support/cli.js';
+import { unbalance } from '../support/cluster.js';
 import { MatrixSandbox, have, printCoverage, record, refusal } from '../support/server-matrix.js';
 
 // A migration is often an upgrade too. For each pair of servers this machine has, every migration
@@ -64,6 +65,9 @@ const DOWNGRADES: Array<[string, string, Record<string, RegExp>]> = [
     'redis-7.4.1',
     'valkey-8.0.1',
     {
+      // Valkey 8.0 answers as Redis 7.2.4: the commands a 7.4 source replicates may not exist there.
+      'migrate-sync':
+        /FAIL target version: the target runs valkey 8\.0\.1 \(Redis 7\.2\.4 commands\), older than the source's redis 7\.4\.1/,
       'migrate-copy-files': /FAIL versions: source redis 7\.4\.1 writes RDB 12, newer than target valkey 8\.0\.1 loads/,
       'migrate-consolidate-reshard':
         /FAIL versions: source redis 7\.4\.1 writes RDB 12, newer than target valkey 8\.0\.1 loads/,
@@ -136,4 +140,27 @@ if (have('redis-7.4.1'))
         targetVersion: v.target,
       });
     }
+  });
+
+// Valkey 8 deletes, when it starts, the keys of slots it does not own: a file copied onto a master
+// that owns even one slot less than its source master would lose that slot's keys. The plan
+// demands the exact same slot ranges on both sides, and refuses one slot off, naming it.
+if (have('valkey-8.0.1'))
+  test('a Valkey 8.0 target sharded one slot differently: migrate-copy-files is refused by the plan, naming the ranges', async () => {
+    await box.up('default', 'valkey-8.0.1');
+    await unbalance(BASE + 100, box.password(), 1);
+    const detail = refusal(
+      await box.plan('migrate-copy-files'),
+      /E_STRUCTURE: source and target are not sharded the same way: source slots \d+-\d+ have no target master with exactly those slots/,
+    );
+    const v = await box.versions();
+    record({
+      runbook: 'migrate-copy-files (target one slot off)',
+      source: 'default',
+      target: 'valkey-8.0.1',
+      result: 'refused',
+      detail,
+      sourceVersion: v.source,
+      targetVersion: v.target,
+    });
   });
