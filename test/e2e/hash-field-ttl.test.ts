@@ -1,11 +1,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Cluster } from 'ioredis';
 import '../support/ioredis-asking.js';
+import { skipUnless } from '../support/server-matrix.js';
 import { cli, runIdOf, tempStateDir } from '../support/cli.js';
-import { availableBuilds } from '../../src/sandbox/servers.js';
 
 // Redis 7.4's hash fields with their own TTL (HEXPIRE), carried by the psync engine: the full
 // sync's RDB holds them in the two encodings 7.4 writes (listpack-ex for small hashes, hashtable
@@ -15,14 +15,7 @@ import { availableBuilds } from '../../src/sandbox/servers.js';
 // 16510-16513 (test/support/ports.ts). Needs the redis-7.4.1 build (REDIS_BUILDS).
 const BASE = 16410;
 const BUILD = 'redis-7.4.1';
-const BUILDS = process.env.REDIS_BUILDS ?? process.env.REDIS_RUNBOOK_BUILDS;
-if (BUILDS) process.env.REDIS_RUNBOOK_BUILDS = BUILDS;
-const skip = !BUILDS
-  ? 'REDIS_BUILDS is not set (a directory of server builds)'
-  : !existsSync(BUILDS) || !availableBuilds(BUILDS).includes(BUILD)
-    ? `no ${BUILD} build in ${BUILDS}`
-    : false;
-if (skip) console.log(`hash-field TTL e2e skipped: ${skip}`);
+const skip = skipUnless('hash-field TTL e2e', BUILD);
 
 const home = tempStateDir('rr-hfe-');
 let inventory = '';

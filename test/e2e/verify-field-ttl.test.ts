@@ -1,9 +1,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { Cluster } from 'ioredis';
+import { skipUnless } from '../support/server-matrix.js';
 import { cli, sandbox, sandboxDown, tempStateDir } from '../support/cli.js';
-import { availableBuilds } from '../../src/sandbox/servers.js';
 import { loadInventory } from '../../src/inventory/load.js';
 import { ClusterPool } from '../../src/redis/connect.js';
 import { openEndpoint } from '../../src/data/endpoint.js';
@@ -16,11 +15,6 @@ import { verifyData, VERIFY_DEFAULTS } from '../../src/data/verify/verify.js';
 // redis-7.2.6 for the second case): REDIS_BUILDS names the directory of builds.
 // One sandbox at a time: source 16800-16802, target 16900-16902 (no replicas).
 const BASE = 16800;
-const BUILDS = process.env.REDIS_BUILDS ?? process.env.REDIS_RUNBOOK_BUILDS;
-if (BUILDS) process.env.REDIS_RUNBOOK_BUILDS = BUILDS;
-const builds = BUILDS && existsSync(BUILDS) ? availableBuilds(BUILDS) : [];
-const has74 = builds.includes('redis-7.4.1');
-const has72 = builds.includes('redis-7.2.6');
 const home = tempStateDir('rr-field-ttl-');
 let inventory = '';
 let clients: Cluster[] = [];
@@ -54,8 +48,6 @@ async function up(targetServer: string): Promise<{ src: Cluster; tgt: Cluster }>
 after(async () => {
   for (const c of clients) c.disconnect();
   await sandboxDown(home);
-  if (!has74)
-    console.log('verify-field-ttl: skipped, no redis-7.4.1 build (set REDIS_BUILDS to a directory of builds)');
 });
 
 const verify = (args: string[] = []) =>
@@ -76,7 +68,7 @@ const KEYS = ['fttl:same', 'fttl:near', 'fttl:moved', 'fttl:persisted', 'fttl:bi
 test(
   '7.4 -> 7.4: equal field TTLs verify clean; one moved beyond the tolerance or removed (HPERSIST) is a field-ttl difference of exactly that key',
   {
-    skip: has74 ? false : 'no redis-7.4.1 build: set REDIS_BUILDS',
+    skip: skipUnless('verify-field-ttl 7.4 -> 7.4', 'redis-7.4.1'),
   },
   async () => {
     const { src, tgt } = await up('redis-7.4.1');
@@ -161,7 +153,7 @@ test(
 test(
   '7.4 -> 7.2: the keys whose field TTLs the target cannot hold are differences, with why; the 7.2 target is never sent HPEXPIRETIME',
   {
-    skip: has74 && has72 ? false : 'needs the redis-7.4.1 and redis-7.2.6 builds: set REDIS_BUILDS',
+    skip: skipUnless('verify-field-ttl 7.4 -> 7.2', 'redis-7.4.1', 'redis-7.2.6'),
   },
   async () => {
     const { src, tgt } = await up('redis-7.2.6');

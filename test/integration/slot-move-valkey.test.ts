@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { cli, tempStateDir } from '../support/cli.js';
 import { withNode } from '../support/cluster.js';
-import { have } from '../support/server-matrix.js';
+import { skipUnless } from '../support/server-matrix.js';
 import { ClusterPool } from '../../src/redis/connect.js';
 import { parseClusterNodes, type ClusterNodeLine } from '../../src/redis/cluster-nodes.js';
 import { moveSlots, setslotLanes, SETSLOT_LANES, type SlotMove } from '../../src/redis/slot-move.js';
@@ -16,8 +16,7 @@ import { rangesToSlots } from '../../src/redis/slots.js';
 const BUILD = 'valkey-8.0.1';
 const BASE = 20700;
 const PORTS = [0, 1, 2, 3, 4, 5].map((i) => BASE + i);
-const skip = have(BUILD) ? false : `no ${BUILD} build (set REDIS_RUNBOOK_BUILDS to a directory of server builds)`;
-if (skip) console.log(`slot moves on Valkey: skipped: ${skip}`);
+const skip = skipUnless('slot moves on Valkey', BUILD);
 
 const home = tempStateDir('rr-slots-valkey-');
 let password = '';

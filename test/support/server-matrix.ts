@@ -156,3 +156,17 @@ export function refusal(r: CliResult, pattern: RegExp): string {
   assert.ok(line, `no line matching ${pattern} in:\n${r.out}`);
   return line.replace(/^\s*(FAIL\s+)?/, '').trim();
 }
+
+/**
+ * Why a test that needs these builds cannot run here, or false when it can: for `test(name,
+ * { skip }, fn)`. The reason is printed too, so a machine without the builds says what it skipped.
+ */
+export function skipUnless(what: string, ...needed: string[]): string | false {
+  const missing = needed.filter((b) => !have(b));
+  if (!missing.length) return false;
+  const why = BUILDS
+    ? `no ${missing.join(', ')} build in ${BUILDS}`
+    : `REDIS_BUILDS is not set (a directory of server builds with ${missing.join(', ')})`;
+  console.log(`${what}: skipped: ${why}`);
+  return why;
+}
