@@ -1,6 +1,6 @@
 import { describeServer, holdsFieldTtls, serverIdentity, type ServerIdentity } from '../../redis/server-identity.js';
 import { openEndpoint, type Endpoint } from '../../data/endpoint.js';
-import { parseInfo, fieldTtlKeysFromInfo } from '../../redis/cluster-nodes.js';
+import { parseInfo, keysFromInfo, fieldTtlKeysFromInfo } from '../../redis/cluster-nodes.js';
 import { checkShakeBinary } from '../../data/engines/redis-shake.js';
 import { RunbookError } from '../../errors.js';
 import { syncArgs, type SyncArgs, SYNC_PARAMS } from './sync-args.js';
@@ -30,7 +30,7 @@ async function facts(ep: Endpoint): Promise<NodeFacts[]> {
         maxmemory: Number(info.maxmemory ?? 0),
         policy: info.maxmemory_policy ?? 'noeviction',
         backlog: Number(info.repl_backlog_size ?? 0),
-        keys: Number(/keys=(\d+)/.exec(info.db0 ?? '')?.[1] ?? 0),
+        keys: keysFromInfo(info),
         // Redis 7.4: keys with at least one hash field that has its own TTL (HEXPIRE).
         fieldTtlKeys: fieldTtlKeysFromInfo(info),
         // What it really is (Valkey by its own version), for messages and for what it can hold.
