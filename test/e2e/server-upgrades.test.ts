@@ -18,6 +18,17 @@ after(async () => {
   printCoverage('server matrix (migrations)');
 });
 
+/** Runs a migration on the sandbox that is up, then a full verify of all 3000 keys; records it. */
+async function migrateAndVerify(runbook: string, source: string, target: string): Promise<void> {
+  const r = await box.run(runbook);
+  assert.equal(r.code, 0, `${runbook}, ${source} -> ${target}:\n${r.out}`);
+  const compared = await box.verifyAll();
+  assert.equal(compared, 3000);
+  const v = await box.versions();
+  const detail = `0 differences in ${compared} keys`;
+  record({ runbook, source, target, result: 'supported', detail, sourceVersion: v.source, targetVersion: v.target });
+}
+
 const UPGRADES: Array<[string, string]> = [
   ['redis-6.2.16', 'redis-7.2.6'],
   ['default', 'redis-7.4.1'],
@@ -29,22 +40,7 @@ const MIGRATIONS = ['migrate-sync', 'migrate-copy-files', 'migrate-consolidate-r
 for (const [source, target] of UPGRADES.filter(([s, t]) => have(s) && have(t))) {
   test(`upgrade ${source} -> ${target}: ${MIGRATIONS.join(', ')}, each ends with 0 differences`, async () => {
     await box.up(source, target);
-    const v = await box.versions();
-    for (const runbook of MIGRATIONS) {
-      const r = await box.run(runbook);
-      assert.equal(r.code, 0, `${runbook}:\n${r.out}`);
-      const compared = await box.verifyAll();
-      assert.equal(compared, 3000);
-      record({
-        runbook,
-        source,
-        target,
-        result: 'supported',
-        detail: `0 differences in ${compared} keys`,
-        sourceVersion: v.source,
-        targetVersion: v.target,
-      });
-    }
+    for (const runbook of MIGRATIONS) await migrateAndVerify(runbook, source, target);
   });
 }
 
@@ -66,20 +62,7 @@ if (syncPairs.length)
   test(`migrate-sync between every other pair: ${syncPairs.map(([s, t]) => `${s} -> ${t}`).join(', ')}`, async () => {
     for (const [source, target] of syncPairs) {
       await box.up(source, target);
-      const v = await box.versions();
-      const r = await box.run('migrate-sync');
-      assert.equal(r.code, 0, `${source} -> ${target}:\n${r.out}`);
-      const compared = await box.verifyAll();
-      assert.equal(compared, 3000);
-      record({
-        runbook: 'migrate-sync',
-        source,
-        target,
-        result: 'supported',
-        detail: `0 differences in ${compared} keys`,
-        sourceVersion: v.source,
-        targetVersion: v.target,
-      });
+      await migrateAndVerify('migrate-sync', source, target);
     }
   });
 
