@@ -88,6 +88,25 @@ export const MIGRATIONS: readonly Migration[] = [
         WHERE status NOT IN ('succeeded', 'aborted', 'refused');
     `),
   },
+  {
+    version: 5,
+    what: 'progress samples (what a long step has done, for `status`, metrics and the report) and node log excerpts',
+    up: (db) =>
+      db.exec(`
+      -- One row per sample a long step reported (bytes copied, slots moved, keys synced, lag):
+      -- \`status\` reads the latest, the report draws the series. figures_json holds numbers only.
+      CREATE TABLE IF NOT EXISTS progress (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT NOT NULL, at INTEGER NOT NULL,
+        line TEXT NOT NULL, figures_json TEXT NOT NULL);
+      CREATE INDEX IF NOT EXISTS progress_step ON progress(run_id, step_id, id);
+      -- The lines a node's own log wrote during a step (failover, drill, decommission), scrubbed.
+      -- at: the line's own timestamp (ms), or null when it could not be read.
+      CREATE TABLE IF NOT EXISTS node_logs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT NOT NULL, step_id TEXT NOT NULL, node TEXT NOT NULL,
+        source TEXT NOT NULL, at INTEGER, line TEXT NOT NULL);
+      CREATE INDEX IF NOT EXISTS node_logs_step ON node_logs(run_id, step_id, id);
+    `),
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;

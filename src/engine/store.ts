@@ -164,8 +164,9 @@ export class Store implements AuditSink {
     );
   }
 
-  /** Every write goes through here: a SQLite failure becomes E_STATE_WRITE and refuses all later writes. */
-  private write<T>(what: string, fn: () => T): T {
+  /** Every write goes through here: a SQLite failure becomes E_STATE_WRITE and refuses all later writes.
+   * Public for the stores that keep their own tables in this database (progress, node logs). */
+  write<T>(what: string, fn: () => T): T {
     if (this.writeFailure) throw this.writeFailure;
     // Reads sent before an audit row are written before it: the journal's order is the order things were sent.
     if (what === 'audit' || what === 'audit intent' || what === 'note') this.flushReads();
