@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what redis-runbook needs on a fresh Debian/Ubuntu machine: the Debian
-# packages (redis-server, redis-tools, openssh-server, rsync, iproute2, nftables, openssl, python3), the npm
+# packages (redis-server, redis-tools, openssh-server, rsync, iproute2, nftables, openssl, python3, chromium), the npm
 # dependencies (npm ci), and the build. Safe to run again: it skips what is there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +19,7 @@ command -v ssh >/dev/null || need+=(openssh-client)
 command -v nft >/dev/null || need+=(nftables)   # the tests' one-way partitions and packet loss in a host's namespace
 command -v openssl >/dev/null || need+=(openssl)     # sandbox --tls makes its CA and certificates
 command -v python3 >/dev/null || need+=(python3-minimal)   # a test listener that never accepts (a connect that stalls)
+command -v chromium >/dev/null || need+=(chromium)   # the run report's test renders the page in headless Chromium
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   $SUDO apt-get update -qq
