@@ -54,10 +54,11 @@ const runFiles = (label, list, concurrency) => {
 const unit = files.filter((f) => f.startsWith(join(root, 'unit') + '/'));
 if (unit.length) runFiles(`unit/ (${unit.length} files)`, unit, 2);
 // The server-version files (the matrix, and the tests of what only some servers have) take minutes,
-// wait mostly on their servers, assert no timing and use ports of their own: they run two at a
-// time, the two longest first so that the short ones fill in beside them.
+// wait mostly on their servers, assert no timing and use ports of their own: they run three at a
+// time, the longest first so that the short ones fill in beside them.
 const VERSION_FILES = [
   'e2e/server-upgrades',
+  'e2e/server-pairs',
   'e2e/server-versions',
   'e2e/migrate-copy-aof-versions',
   'e2e/hash-field-ttl',
@@ -66,7 +67,7 @@ const VERSION_FILES = [
   'integration/slot-move-valkey',
 ];
 const matrix = VERSION_FILES.map((n) => join(root, `${n}.test.js`)).filter((f) => files.includes(f));
-if (matrix.length) runFiles(`server versions, two at a time (${matrix.length} files)`, matrix, 2);
+if (matrix.length) runFiles(`server versions, three at a time (${matrix.length} files)`, matrix, 3);
 for (const f of files.filter((x) => !unit.includes(x) && !matrix.includes(x))) runFiles(f.slice(root.length), [f], 1);
 const total = (Date.now() - started) / 1000;
 console.log(

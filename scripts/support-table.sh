@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 log="$(mktemp /tmp/rr-support-XXXXXX.jsonl)"
 RR_SUPPORT_LOG="$log" node --test --test-concurrency=1 --test-timeout=900000 --test-force-exit \
-  dist/test/e2e/server-versions.test.js dist/test/e2e/server-upgrades.test.js dist/test/e2e/migrate-copy-aof-versions.test.js
+  dist/test/e2e/server-versions.test.js dist/test/e2e/server-upgrades.test.js dist/test/e2e/server-pairs.test.js dist/test/e2e/migrate-copy-aof-versions.test.js
 node scripts/support-table.mjs "$log" --write docs/support.md
 npx prettier --write --log-level warn docs/support.md

@@ -131,6 +131,17 @@ export class MatrixSandbox {
     return Number(m[1]);
   }
 
+  /** Runs a migration on the sandbox that is up, then a full verify of all 3000 keys; records it. */
+  async migrateAndVerify(runbook: string, source: string, target: string): Promise<void> {
+    const r = await this.run(runbook);
+    assert.equal(r.code, 0, `${runbook}, ${source} -> ${target}:\n${r.out}`);
+    const compared = await this.verifyAll();
+    assert.equal(compared, 3000);
+    const v = await this.versions();
+    const detail = `0 differences in ${compared} keys`;
+    record({ runbook, source, target, result: 'supported', detail, sourceVersion: v.source, targetVersion: v.target });
+  }
+
   /** redis-cli of a build against one node of this sandbox, in cluster mode; fails on an error reply. */
   redis(build: string, port: number, ...args: string[]): string {
     const dir = join(BUILDS ?? '', build, 'bin');
