@@ -68,7 +68,28 @@ const VERSION_FILES = [
 ];
 const matrix = VERSION_FILES.map((n) => join(root, `${n}.test.js`)).filter((f) => files.includes(f));
 if (matrix.length) runFiles(`server versions, three at a time (${matrix.length} files)`, matrix, 3);
-for (const f of files.filter((x) => !unit.includes(x) && !matrix.includes(x))) runFiles(f.slice(root.length), [f], 1);
+// Files that check what the tool decides (refusals, plan seals, secrets, state safety, reports)
+// rather than how fast a cluster reacts: no failover timing, no fault, ports of their own. They
+// run two at a time; every file that waits on failure detection or a fault stays alone.
+const PAIRED_FILES = [
+  'e2e/errors',
+  'e2e/plan-tamper',
+  'e2e/secrets-journal',
+  'e2e/state-safety',
+  'e2e/cluster-identity',
+  'e2e/run-ownership',
+  'e2e/file-safety',
+  'e2e/ssh-limits',
+  'integration/verify',
+  'integration/rdb',
+  'integration/sandbox',
+  'integration/process-identity',
+  'integration/other-server-guard',
+];
+const paired = PAIRED_FILES.map((n) => join(root, `${n}.test.js`)).filter((f) => files.includes(f));
+if (paired.length) runFiles(`decision files, two at a time (${paired.length} files)`, paired, 2);
+const grouped = [...unit, ...matrix, ...paired];
+for (const f of files.filter((x) => !grouped.includes(x))) runFiles(f.slice(root.length), [f], 1);
 const total = (Date.now() - started) / 1000;
 console.log(
   `\n${files.length} test files in ${total.toFixed(0)} s; ${failed ? `${failed} FAILED` : 'all passed'}. Slowest:`,
