@@ -1,13 +1,14 @@
 // `npm run bench`: every benchmark, one after the other. `npm run bench -- verify` runs one.
 // `scale` takes about an hour at its default sizes, so it runs only when named; its
 // options follow it (`npm run bench -- scale --sizes 100k,1M`). `setslot` needs REDIS_RUNBOOK_BUILDS
-// (the cost of one CLUSTER SETSLOT on each build), so it runs only when named too.
+// (the cost of one CLUSTER SETSLOT on each build), so it runs only when named too, and so does `peers`
+// (against RedisShake and RedisFullCheck: it needs their binaries).
 const args = process.argv.slice(2);
 const firstFlag = args.findIndex((a) => a.startsWith('--'));
 const which = firstFlag < 0 ? args : args.slice(0, firstFlag);
 const all = ['failover', 'verify', 'drill', 'reshard', 'migrations', 'sync'];
-const known = [...all, 'scale', 'setslot'];
+const known = [...all, 'scale', 'setslot', 'peers'];
 for (const name of which.length ? which : all) {
   if (!known.includes(name)) throw new Error(`unknown benchmark ${name}; use one of ${known.join(', ')}`);
-  await import(`./${name}.js`);
+  await import(name === 'peers' ? './peers-verify.js' : `./${name}.js`);
 }

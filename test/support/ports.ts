@@ -385,6 +385,14 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
     what: 'one sandbox at a time per pair of server builds (3x1 source, 3x1 target)',
   },
   { file: 'test/integration/slot-move-valkey.test.ts', ranges: [[20700, 20705]], what: 'Valkey 8 sandbox 3x1' },
+  {
+    file: 'bench/peers-verify.ts',
+    ranges: [
+      [8600, 8602],
+      [8700, 8704],
+    ],
+    what: 'source 3x0, target 5x0 (seeded)',
+  },
   { file: 'bench/setslot.ts', ranges: [[20800, 20802]], what: 'bare nodes: two masters and a replica' },
 ];
 
