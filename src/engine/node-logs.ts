@@ -190,12 +190,17 @@ export async function logSourceOf(env: StepEnv, cluster: string, node: string): 
     const ident = (await configValue(env, cluster, node, 'syslog-ident')) || 'redis';
     return {
       stream: 'syslog',
-      detail: `${node} logs to syslog (syslog-ident ${ident}), not to a file: on host ${hostName} see \`journalctl -t ${ident}\` or /var/log/syslog for the step's time`,
+      detail:
+        `${node} logs to syslog (syslog-ident ${ident}), not to a file: on host ${hostName} ` +
+        `see \`journalctl -t ${ident}\` or /var/log/syslog for the step's time`,
     };
   }
   return {
     stream: 'stdout',
-    detail: `${node} has logfile "": it logs to standard output (lost when it runs with daemonize yes); on host ${hostName} see its service manager's log (\`journalctl -u <its unit>\`, \`docker logs\`) for the step's time, or set logfile to keep a file`,
+    detail:
+      `${node} has logfile "": it logs to standard output (lost when it runs with daemonize yes); ` +
+      `on host ${hostName} see its service manager's log (\`journalctl -u <its unit>\`, \`docker logs\`) ` +
+      `for the step's time, or set logfile to keep a file`,
   };
 }
 
