@@ -45,6 +45,7 @@ const UNTIL = 'node-log-until';
 
 export class NodeLogCollector {
   private readonly pending = new Set<Promise<void>>();
+  private readonly last = new Map<string, Promise<void>>();
   private readonly rows: NodeLogStore;
 
   constructor(private readonly o: { store: Store; runId: string; plan: Plan; env: StepEnv; kinds: StepKinds }) {
@@ -86,12 +87,17 @@ export class NodeLogCollector {
     }
   }
 
-  /** The step finished (done or failed): collect its window in the background (see drain). */
+  /**
+   * The step finished (done or failed): collect its window in the background (see drain).
+   * Collections of one step run one after the other: each starts where the one before ended.
+   */
   after(stepId: string): void {
     if (!this.nodesOf(stepId)) return;
-    const p: Promise<void> = this.collect(stepId)
+    const p: Promise<void> = (this.last.get(stepId) ?? Promise.resolve())
+      .then(() => this.collect(stepId))
       .catch(() => undefined)
       .finally(() => this.pending.delete(p));
+    this.last.set(stepId, p);
     this.pending.add(p);
   }
 

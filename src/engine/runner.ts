@@ -497,7 +497,8 @@ class RunExecution {
     const error = pos.phase === 'failed' ? (this.lastError.get(pos.stepId)?.error ?? null) : null;
     const row = { stepId: pos.stepId, status: PHASE_STATUS[pos.phase]!, error };
     if (!this.persist(snap, waiting ? 'waiting' : 'running', [row])) return;
-    if (pos.phase === 'failed') this.nodeLogs.after(pos.stepId);
+    // A resumed run restored at a failure re-records it: that attempt's lines were kept by the process it failed in.
+    if (pos.phase === 'failed' && !this.resumeKick) this.nodeLogs.after(pos.stepId);
     failpoint(`${pos.stepId}.${pos.phase}`);
     this.o.onEvent?.({ type: 'phase', step, index, total: this.plan.steps.length, phase: pos.phase });
     // Only the first snapshot of a resumed run may kick, whatever its phase.

@@ -17,18 +17,28 @@ let inventory = '';
 let localInventory = '';
 let password = '';
 
+/**
+ * The sandbox's inventory, to write a variant of outside the sandbox's directory (which
+ * `sandbox down` refuses to delete with foreign files in it): the password file by its full path.
+ */
+function inventoryDoc() {
+  const doc = parse(readFileSync(inventory, 'utf8'));
+  for (const c of Object.values(doc.clusters) as Array<{ auth: { password: { file: string } } }>)
+    c.auth.password.file = join(dirname(inventory), 'password');
+  return doc;
+}
+
 const port = (address: string) => Number(address.split(':')[1]);
 const nodeDir = (address: string) => join(dirname(inventory), 'nodes', String(port(address)));
 
 before(async () => {
   ({ inventory, password } = await sandbox(home, BASE, ['--ssh']));
-  const doc = parse(readFileSync(inventory, 'utf8'));
+  const doc = inventoryDoc();
   for (const h of Object.values(doc.hosts) as Array<{ transport: string; ssh?: unknown }>) {
     h.transport = 'local';
     delete h.ssh;
   }
-  // Beside the inventory: its `password: { file: password }` resolves the same.
-  localInventory = join(dirname(inventory), 'inventory-local.yaml');
+  localInventory = join(home, 'inventory-local.yaml');
   writeFileSync(localInventory, stringify(doc));
 });
 after(async () => {
@@ -176,6 +186,48 @@ test('failover drill (host over ssh): the stopped master’s last words, the FAI
   assertWindowsAndScrubbed(show);
   assert.match(text, new RegExp(`tool -> ${master}: SHUTDOWN`));
   assert.match(text, /logs to standard output/);
+});
+
+test('a failed attempt keeps its lines too, and the retry keeps only its own', async () => {
+  const { masterOfSlot0: master } = await roles(BASE, password);
+  // The restore's start command fails: the step fails once the master is down.
+  const doc = inventoryDoc();
+  doc.hosts.localhost.service.start = 'echo "cannot start {port}" >&2; exit 1';
+  const failing = join(home, 'inventory-failing-start.yaml');
+  writeFileSync(failing, stringify(doc));
+  const r = await whileLoggingSecrets(ALL, () =>
+    cli(home, [
+      'run',
+      'failover-drill',
+      '--inventory',
+      failing,
+      '--param',
+      `node=${master}`,
+      '--yes',
+      '--allow-destructive',
+    ]),
+  );
+  assert.equal(r.code, 1, r.out);
+  const id = runIdOf(r);
+  const failed = JSON.parse((await cli(home, ['show', id, '--json'])).stdout) as Show;
+  assert.equal(failed.steps.find((s) => s.stepId === 'restore')!.status, 'failed');
+  const firstRestore = failed.nodeLogs.filter((x) => x.stepId === 'restore');
+  assert.ok(firstRestore.length > 0, 'the failed attempt kept lines');
+  assertWindowsAndScrubbed(failed);
+  // Started by hand; the retry finds it up and waits for its sync.
+  const server = readFileSync(join(nodeDir(master), 'server'), 'utf8').trim();
+  await execa(server, [join(nodeDir(master), 'redis.conf')]);
+  const resumed = await whileLoggingSecrets(ALL, () => cli(home, ['resume', id, '--yes', '--allow-destructive']));
+  assert.equal(resumed.code, 0, resumed.out);
+  const done = JSON.parse((await cli(home, ['show', id, '--json'])).stdout) as Show;
+  const restore = done.nodeLogs.filter((x) => x.stepId === 'restore');
+  assert.match(lines(done, 'restore', master), /MASTER <-> REPLICA sync/);
+  // The second attempt's window starts where the first one's ended: no line is kept twice.
+  const key = (x: LogRow) => `${x.node} ${x.at} ${x.line}`;
+  const timed = restore.filter((x) => x.at !== null && !x.line.includes('auth attempt'));
+  assert.equal(new Set(timed.map(key)).size, timed.length, 'a line kept by both attempts');
+  assert.ok(restore.length > firstRestore.length);
+  assertWindowsAndScrubbed(done);
 });
 
 test('decommission of a master (host over ssh): its demotion, the others forgetting it, its shutdown', async () => {
