@@ -386,6 +386,7 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
     ],
     what: 'sandbox 3x1, its sshd 21519',
   },
+  { file: 'test/integration/node-log-source.test.ts', ranges: [[21430, 21433]], what: 'standalone servers' },
 ];
 
 /**
