@@ -11,6 +11,7 @@ import { sandboxUp, sandboxDown, sandboxStatus } from '../sandbox/sandbox.js';
 import { Session } from './session.js';
 import { writePlanFile } from '../engine/plan-file.js';
 import { renderPlan, renderRuns, renderShow, table } from './render.js';
+import { NodeLogStore } from '../engine/node-log-store.js';
 import { runCommand, resumeCommand } from './run-command.js';
 import { unfinishedRun } from '../engine/lifecycle.js';
 import { stateDirFrom } from './state-dir.js';
@@ -330,12 +331,17 @@ program
         throw usageError('E_RUN_UNKNOWN', `no run ${id} in ${s.stateDir}`, 'list runs with `redis-runbook runs`');
       const steps = s.store.steps(id);
       const audit = s.store.audit(id);
+      const nodeLogs = new NodeLogStore(s.store).list(id);
       if (o.json) {
         const { snapshotJson, planJson, ...r } = run;
         console.log(
-          JSON.stringify({ run: r, plan: JSON.parse(planJson), steps, findings: s.store.findings(id), audit }, null, 2),
+          JSON.stringify(
+            { run: r, plan: JSON.parse(planJson), steps, findings: s.store.findings(id), audit, nodeLogs },
+            null,
+            2,
+          ),
         );
-      } else console.log(renderShow(run, steps, audit, o.reads, s.store.findings(id)));
+      } else console.log(renderShow(run, steps, audit, o.reads, s.store.findings(id), nodeLogs));
     } finally {
       void s.close();
     }

@@ -3,6 +3,8 @@ import type { RunRow, StepRow, AuditRow, Finding } from '../engine/store.js';
 import type { Condition } from '../steps/kind.js';
 import { isReadOnly } from '../redis/connect.js';
 import { bold, dim, mark, red, yellow, green } from './style.js';
+import { renderNodeLogs } from './render-node-logs.js';
+import type { NodeLogRow } from '../engine/node-log-store.js';
 
 export function renderConditions(cs: Condition[], indent = '    '): string[] {
   return cs.map((c) => `${indent}${mark(c.ok)} ${c.name}: ${c.reason}`);
@@ -61,6 +63,7 @@ export function renderShow(
   audit: AuditRow[],
   withReads = false,
   findings: Array<Finding & { stepId: string }> = [],
+  nodeLogs: NodeLogRow[] = [],
 ): string {
   const plan = JSON.parse(run.planJson) as Plan;
   const out: string[] = [];
@@ -101,6 +104,7 @@ export function renderShow(
       ),
     );
   }
+  out.push(...renderNodeLogs(nodeLogs, steps, audit));
   out.push('');
   const reads = audit.filter(isRead);
   const shown = withReads ? audit : audit.filter((a) => !isRead(a));

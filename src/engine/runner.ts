@@ -14,6 +14,7 @@ import type { Plan, StepInstance } from './plan.js';
 import type { RunStatus, StepStatus, Store } from './store.js';
 import { failpoint, stepFailpoint } from './failpoint.js';
 import { JOURNAL_ONLY } from './schema.js';
+import { NodeLogCollector } from './node-logs.js';
 
 export type StepDecision = 'continue' | 'skip' | 'abort';
 export type FailureDecision = 'retry' | 'skip' | 'abort';
@@ -103,6 +104,11 @@ class RunExecution {
   private readonly consented = new Set<string>();
   /** Owned by this execution of the run, and let go when it ends. */
   private readonly resources = new RunResources();
+  /**
+   * The nodes' own logs of failover / drill / decommission steps (StepKind.logNodes): a part of
+   * the runner, not an option of it, so every caller gets them; kinds opt in where they are defined.
+   */
+  private readonly nodeLogs: NodeLogCollector;
   /** Steps the journal already records as done (the machine's context.done projected). */
   private readonly journaledDone = new Set<string>();
   private actor!: RunActor;
@@ -124,6 +130,7 @@ class RunExecution {
     this.plan = o.plan;
     this.steps = new Map(o.plan.steps.map((s, i) => [s.id, { step: s, index: i }]));
     this.resumeKick = o.snapshot !== undefined;
+    this.nodeLogs = new NodeLogCollector(o);
     for (const row of this.store.steps(this.runId)) {
       // Any recorded output counts: a run killed in `verify` still has its step's own output.
       if (row.output !== null) this.outputs[row.stepId] = row.output;
@@ -181,7 +188,8 @@ class RunExecution {
       this.actor.start();
     });
     // However the run ends here, what it kept open is let go (a sync stays resumable from its record).
-    return outcome.finally(() => this.resources.dispose());
+    // The node logs of the last steps are kept before the CLI closes the connections they need.
+    return outcome.finally(() => this.nodeLogs.drain()).finally(() => this.resources.dispose());
   }
 
   // ---- what a step is handed
@@ -239,6 +247,7 @@ class RunExecution {
       this.store.currentStepId = step.id;
       try {
         const kind = kindOf(this.o.kinds, step.kind, this.plan.runbook);
+        if (phase === 'check') await this.nodeLogs.before(step.id);
         const conditions = await (phase === 'check' ? kind.check : kind.verify)(this.ctxFor(step.id));
         this.store.setStepConditions(this.runId, step.id, phase, conditions);
         this.o.onEvent?.({ type: 'conditions', step, phase, conditions });
@@ -467,6 +476,7 @@ class RunExecution {
     }
     for (const f of finished) {
       this.journaledDone.add(f.stepId);
+      this.nodeLogs.after(f.stepId);
       failpoint(`${f.stepId}.done`);
     }
     return true;
@@ -487,6 +497,8 @@ class RunExecution {
     const error = pos.phase === 'failed' ? (this.lastError.get(pos.stepId)?.error ?? null) : null;
     const row = { stepId: pos.stepId, status: PHASE_STATUS[pos.phase]!, error };
     if (!this.persist(snap, waiting ? 'waiting' : 'running', [row])) return;
+    // A resumed run restored at a failure re-records it: that attempt's lines were kept by the process it failed in.
+    if (pos.phase === 'failed' && !this.resumeKick) this.nodeLogs.after(pos.stepId);
     failpoint(`${pos.stepId}.${pos.phase}`);
     this.o.onEvent?.({ type: 'phase', step, index, total: this.plan.steps.length, phase: pos.phase });
     // Only the first snapshot of a resumed run may kick, whatever its phase.

@@ -196,6 +196,13 @@ export interface StepKind<A = any> {
    * one node's view is not done while another node still sees the old one.
    */
   settles?(args: A): SettleSpec[];
+  /**
+   * The nodes whose own logs tell what this step did (failure detection, the
+   * election and its votes, a shutdown): the runner keeps their log lines of
+   * the step's time window with the run (engine/node-logs.ts). No `nodes`:
+   * every node of the cluster as the plan recorded it.
+   */
+  logNodes?(args: A): { cluster: string; nodes?: string[] };
   check(ctx: StepRunContext<A>): Promise<Condition[]>;
   run(ctx: StepRunContext<A>): Promise<unknown>;
   verify(ctx: StepRunContext<A>): Promise<Condition[]>;

@@ -394,6 +394,15 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
     what: 'source 3x0, target 5x0 (seeded)',
   },
   { file: 'bench/setslot.ts', ranges: [[20800, 20802]], what: 'bare nodes: two masters and a replica' },
+  {
+    file: 'test/e2e/node-logs.test.ts',
+    ranges: [
+      [21420, 21425],
+      [21519, 21519],
+    ],
+    what: 'sandbox 3x1, its sshd 21519',
+  },
+  { file: 'test/integration/node-log-source.test.ts', ranges: [[21430, 21433]], what: 'standalone servers' },
 ];
 
 /**

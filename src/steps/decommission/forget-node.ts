@@ -95,6 +95,7 @@ export const forgetNodeStep: StepKind<Args> = {
   destructive: (a) => `removes ${a.node.address} from the cluster: the other nodes stop talking to it`,
   // The forgotten node still runs until shutdown: the others must not list it, it may list them.
   settles: (a) => [{ cluster: a.cluster, tolerate: [a.node.address, a.node.id] }],
+  logNodes: (a) => ({ cluster: a.cluster, nodes: [a.node.address, ...a.others] }),
   check: preconditions,
   async run(ctx) {
     const a = ctx.args;

@@ -31,6 +31,8 @@ export const shutdownNodeStep: StepKind<Args> = {
   },
   title: (a) => `Stop ${a.address} (service.stop of its host, or SHUTDOWN)`,
   settles: (a) => [{ cluster: a.cluster, tolerate: [a.address, a.id] }],
+  // Forgotten by the others by now: only its own log speaks of its shutdown.
+  logNodes: (a) => ({ cluster: a.cluster, nodes: [a.address] }),
   commands: (a, hosts) => [
     serviceCommand(hosts, a.address, 'stop', { target: a.address, command: 'SHUTDOWN' }, 'unless it is already down'),
   ],

@@ -114,6 +114,8 @@ export const clusterFailoverStep: StepKind<Args> = {
   title: (a) =>
     `${a.reverse ? 'Fail-back: promote the original master' : 'Promote'} ${a.candidate.address} in place of ${a.master.address} (CLUSTER FAILOVER${a.mode === 'default' ? '' : ` ${a.mode.toUpperCase()}`})`,
   failpoints: ['sent'],
+  // The election is told by every node: the replica asks, the other masters vote.
+  logNodes: (a) => ({ cluster: a.cluster }),
   commands: (a) => [
     {
       target: a.candidate.address,

@@ -541,6 +541,8 @@ export const drillFailMasterStep: StepKind<DrillArgs> = {
   // The failed master stays down (flagged fail) until the restore step starts it again.
   settles: (a) => [{ cluster: a.cluster, tolerate: [a.master.address, a.master.id] }],
   failpoints: ['stopped'],
+  // The failure is detected, flagged FAIL and voted on by every node; the stopped master's log ends it.
+  logNodes: (a) => ({ cluster: a.cluster }),
   commands: (a, hosts) => [
     {
       target: a.master.address,

@@ -94,6 +94,8 @@ export const restartAsReplicaStep: StepKind<Args> = {
   title: (a) =>
     `Start ${a.node.address} again and wait until it is a replica of the new master of slots ${formatRanges(a.ranges)}, in sync`,
   settles: (a) => [{ cluster: a.cluster }],
+  // The node's start and sync, and the others clearing its FAIL flag.
+  logNodes: (a) => ({ cluster: a.cluster }),
   failpoints: ['started'],
   commands: (a, hosts) => [
     serviceCommand(hosts, a.node.address, 'start', undefined, 'unless it already answers'),

@@ -42,6 +42,8 @@ export const waitReplicaSyncStep: StepKind<Args> = {
     const a = failoverArgs(raw, topology);
     return { ...a, timeoutMs: Number(raw.syncTimeoutMs ?? (a.reverse ? 600_000 : 30_000)) };
   },
+  // The replica's (re)sync with its master, as both of them tell it.
+  logNodes: (a) => ({ cluster: a.cluster, nodes: [a.candidate.address, a.master.address] }),
   title: (a) =>
     a.reverse
       ? `Fail-back: wait until the original master ${a.candidate.address} is back and in sync as replica of ${a.master.address} (finish the maintenance before you continue)`
