@@ -378,6 +378,14 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
   },
   { file: 'test/integration/slot-move-valkey.test.ts', ranges: [[20700, 20705]], what: 'Valkey 8 sandbox 3x1' },
   { file: 'bench/setslot.ts', ranges: [[20800, 20802]], what: 'bare nodes: two masters and a replica' },
+  {
+    file: 'test/e2e/plan-markdown.test.ts',
+    ranges: [
+      [21000, 21005],
+      [21099, 21109],
+    ],
+    what: 'source 3x1, sshd 21099, target 5x1',
+  },
 ];
 
 /**
