@@ -30,10 +30,15 @@ export interface StepEstimate {
  */
 export const DEFAULTS = {
   slotKeysPerSec: {
-    value: 2_000,
-    source: 'default: MIGRATE in batches of 100 keys, small values, one LAN hop; slower with big values',
+    value: 10_000,
+    source:
+      'default: a third of the 30,039 keys/s the native slot mover reached in docs/benchmarks.md (2-core machine, ' +
+      'small values); slower with big values',
   },
-  msPerSlot: { value: 20, source: 'default: SETSLOT IMPORTING/MIGRATING/NODE and GETKEYSINSLOT per slot' },
+  msPerSlot: {
+    value: 2,
+    source: 'default: SETSLOT and GETKEYSINSLOT round trips, groups of 64 slots pipelined, 8 groups at once',
+  },
   copyBytesPerSec: { value: 50e6, source: 'default: ssh copy plus SHA-256 on both ends, 1 GbE' },
   saveBytesPerSec: { value: 100e6, source: 'default: BGSAVE/BGREWRITEAOF writing to local disk' },
   syncBytesPerSec: { value: 20e6, source: 'default: full sync by RESTORE into the target' },

@@ -257,7 +257,7 @@ export function predictAfter(plan: Plan, before: Record<string, ClusterBefore> =
   const basis = (name: string) =>
     start[name]?.nodes.some((n) => n.aofBytes !== undefined)
       ? 'AOF size (aof_current_size)'
-      : 'used_memory (a stand-in for the file size)';
+      : 'used_memory, a stand-in for the file size';
   const effects: Record<string, StepEffect> = {};
   for (const s of plan.steps) {
     if (NO_STRUCTURE.has(s.kind)) continue;
@@ -317,7 +317,13 @@ function describe(
         slots: slots.length,
         keys: c.sized ? Math.round(sum(c.keys, slots)) : undefined,
         replicas: live.filter((r) => r.role === 'replica' && r.masterId === id).map((r) => r.address),
-        change: n.state === 'stopped' ? `${change ? `${change}; ` : ''}stopped` : change,
+        change: [
+          change,
+          keysChange(old?.keys, c.sized ? sum(c.keys, slots) : undefined),
+          n.state === 'stopped' ? 'stopped' : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
       };
     })
     .sort((a, b) => (a.ranges[0]?.[0] ?? 16384) - (b.ranges[0]?.[0] ?? 16384) || a.address.localeCompare(b.address));
@@ -335,6 +341,12 @@ function describe(
       notes.push(`${n.address} becomes a replica of ${c.nodes.get(n.masterId ?? '')?.address ?? 'the new master'}`);
   }
   return { cluster: name, predicted: true, masters, gone, notes };
+}
+
+/** A change in a master's keys worth a reviewer's eye (the data a copy brings, or moves take away). */
+function keysChange(was: number | undefined, now: number | undefined): string {
+  if (was === undefined || now === undefined || Math.abs(now - was) < Math.max(1, was * 0.01)) return '';
+  return `keys ${was.toLocaleString('en-US')} -> ~${Math.round(now).toLocaleString('en-US')}`;
 }
 
 export const rangesText = (r: readonly SlotRange[]): string =>

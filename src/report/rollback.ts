@@ -32,22 +32,24 @@ const ROLLBACK: Record<string, Advice> = {
     'Nothing to undo by itself. To abandon the migration here, stop the run: the sync stops with ' +
     'it, and the target keeps what it copied so far (empty it before another attempt).',
   'wait-sync-lag': () => WAIT,
-  'cluster-failover': (a) =>
+  'cluster-failover': (a, _s, plan) =>
     `Fail back with a second planned failover: \`redis-runbook run manual-failover --param cluster=${cl(a)} ` +
-    `--param node=${ref(a.master)}\` (${ref(a.master)} is then a replica of ${ref(a.candidate)}, ` +
+    `--param node=${ref(a.master)} --inventory ${plan.inventoryFile}\` ` +
+    `(${ref(a.master)} is then a replica of ${ref(a.candidate)}, ` +
     `and is promoted again).` +
     (a.mode && a.mode !== 'default'
       ? ` A ${String(a.mode).toUpperCase()} failover cannot be undone for writes the old master took ` +
         `and the replica had not received: they are lost.`
       : ''),
-  'drill-fail-master': (a) =>
+  'drill-fail-master': (a, _s, plan) =>
     `The stop cannot be taken back: ${ref(a.master)} is started again (restore=true, or its host's ` +
     `service start) and rejoins as a replica; then \`redis-runbook run manual-failover --param ` +
-    `cluster=${cl(a)} --param node=${ref(a.master)}\` makes it master again. Writes lost at the ` +
+    `cluster=${cl(a)} --param node=${ref(a.master)} --inventory ${plan.inventoryFile}\` ` +
+    'makes it master again. Writes lost at the ' +
     `stop are not recovered.`,
-  'restart-as-replica': (a) =>
+  'restart-as-replica': (a, _s, plan) =>
     `${ref(a.node)} is a replica again; to make it master: \`redis-runbook run manual-failover ` +
-    `--param cluster=${cl(a)} --param node=${ref(a.node)}\`.`,
+    `--param cluster=${cl(a)} --param node=${ref(a.node)} --inventory ${plan.inventoryFile}\`.`,
   'move-slot-plan': (a) => slotMoveAdvice(a),
   'move-slots': (a) =>
     `Move the slots back onto ${ref(a.node)} with \`redis-cli --cluster reshard\` (from the masters ` +

@@ -118,7 +118,7 @@ test('migrate-consolidate-reshard: before with real slots and keys, the target r
   assert.match(est, /\| `consolidate-source` \| .* \| [\d,]+ slots, ~[\d,]+ keys/);
   assert.match(
     est,
-    /\| `copy` \| .* \| ~[\d.]+ [kM]B \(used_memory \(a stand-in for the file size\)\) at 50\.0 MB\/s \(default/,
+    /\| `copy` \| .* \| ~[\d.]+ [kM]B \(used_memory, a stand-in for the file size\) at 50\.0 MB\/s \(default/,
   );
   assert.match(est, /Total: .*\(estimate/);
   assert.match(md, /\*\*All \d+ preconditions PASS\.\*\*/);
@@ -144,7 +144,7 @@ test('manual-failover: the replica takes the slots after; the saved plan still r
   assert.match(
     md,
     new RegExp(
-      `Rollback: Fail back with a second planned failover: \`redis-runbook run manual-failover --param cluster=source --param node=${esc(m!.address)}\``,
+      `Rollback: Fail back with a second planned failover: \`redis-runbook run manual-failover --param cluster=source --param node=${esc(m!.address)} --inventory ${esc(inventory)}\``,
     ),
   );
   assert.match(md, /Replicas of `source`:[\s\S]*\| up \| \d+ \|/);

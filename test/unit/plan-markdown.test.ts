@@ -128,6 +128,7 @@ test("after a failover the promoted replica owns the old master's slots; the old
   assert.match(first.change, /was a replica; takes the slots of 10\.0\.0\.1:6379/);
   assert.equal(first.keys, 5461);
   assert.equal(c.masters[1]!.change, '');
+  assert.equal(c.masters[0]!.change, `was a replica; takes the slots of ${A.address}`);
   const md = renderPlanMarkdown({ report: report(planOf('manual-failover', failoverSteps)), before });
   assert.match(md, /## After \(predicted\)[\s\S]*\| `10\.0\.0\.4:6379` \| `dddddddd` \| 0-5460 \| 5461 \| ~5,461 \|/);
   assert.match(md, /\*\*All 2 preconditions PASS\.\*\*/);
@@ -158,7 +159,7 @@ test('after slot moves each master has the slots the move steps give it, with an
   assert.equal(Math.round(p.effects.rebalance!.keys!), 100);
   const md = renderPlanMarkdown({ report: { plan: planOf('rebalance', steps), preconditions: {} }, before });
   assert.match(md, /\| `10\.0\.0\.2:6379` \| `bbbbbbbb` \| 0-99, 5461-10922 \| 5562 \| ~5,561 \|/);
-  assert.match(md, /100 slots, ~100 keys, .* at 2,000 keys\/s \(default: MIGRATE/);
+  assert.match(md, /100 slots, ~100 keys, .* at 10,000 keys\/s \(default: a third of/);
   assert.match(md, /Rollback: Move the slots back .*: 0-99 to 10\.0\.0\.1:6379/);
   assert.match(md, /Total: .* \(estimate/);
 });
