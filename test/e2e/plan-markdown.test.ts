@@ -8,8 +8,8 @@ import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
 import { evenRanges } from '../../src/redis/slots.js';
 
 // The plan as a reviewer reads it (plan --format markdown, plan.md beside plan.json), on a real
-// 3 x 1 source (21000-21005), a 5 x 1 target (21100-21109) and a loopback sshd (21099).
-const BASE = 21000;
+// 3 x 1 source (21010-21015), a 5 x 1 target (21110-21119) and a loopback sshd (21109).
+const BASE = 21010;
 const home = tempStateDir();
 const out = tempStateDir('rr-plan-md-');
 let inventory = '';

@@ -381,10 +381,10 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
   {
     file: 'test/e2e/plan-markdown.test.ts',
     ranges: [
-      [21000, 21005],
-      [21099, 21109],
+      [21010, 21015],
+      [21109, 21119],
     ],
-    what: 'source 3x1, sshd 21099, target 5x1',
+    what: 'source 3x1, sshd 21109, target 5x1 (21000-21005 and 21100-21103 are multihost-sandbox bus ports)',
   },
 ];
 
