@@ -35,7 +35,9 @@ const ALLOWED = {
   data: ['redis', 'hosts', 'inventory', 'base'],
   engine: ['redis', 'hosts', 'inventory', 'base'],
   steps: ['engine', 'data', 'redis', 'hosts', 'inventory', 'base'],
-  cli: ['steps', 'engine', 'data', 'sandbox', 'redis', 'hosts', 'inventory', 'base'],
+  // What is shown to people about plans and runs (Markdown, reports): reads engine and redis types, acts on nothing.
+  report: ['engine', 'redis', 'hosts', 'inventory', 'base'],
+  cli: ['report', 'steps', 'engine', 'data', 'sandbox', 'redis', 'hosts', 'inventory', 'base'],
 };
 
 const files = (dir) =>

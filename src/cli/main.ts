@@ -21,6 +21,10 @@ import { scrubStream } from '../scrub.js';
 import { prepareStateDir } from '../engine/state-files.js';
 import { stepKinds } from '../steps/registry.js';
 import { TOOL_VERSION } from '../version.js';
+import { clustersBefore, markdownPath, planFormat, writePlanMarkdown, type PlanOptions } from './plan-doc.js';
+import { recordingTopologies } from '../report/plan-before.js';
+import { renderPlanMarkdown } from '../report/plan-markdown.js';
+import { measuredRatesIn } from '../report/plan-rates.js';
 
 // Everything this process prints passes the scrubber, whoever prints it.
 scrubStream(process.stdout);
@@ -88,20 +92,40 @@ program
   )
   .requiredOption('--inventory <file>', 'inventory YAML')
   .option('--param <k=v>', 'runbook parameter (repeatable)', collect, [])
-  .option('--out <file>', 'save the plan as JSON for `run --plan`')
-  .option('--json', 'output JSON')
-  .action(async (name: string, o: { inventory: string; param: string[]; out?: string; json?: boolean }) => {
+  .option('--out <file>', 'save the plan as JSON for `run --plan`, and the plan as Markdown beside it (.md)')
+  .option('--format <format>', 'text, json or markdown (for a change ticket or a pull request)')
+  .option('--json', 'output JSON (same as --format json)')
+  .action(async (name: string, o: PlanOptions) => {
+    const format = planFormat(o);
     const s = Session.from(globals());
     try {
       const rb = loadRunbook(name, stepKinds);
       const params = resolveParams(rb, o.param);
       const inv = s.inventory(o.inventory);
-      const report = await preparePlan(rb, params, inv.file, s.env(inv, 'read-only'));
+      // The topologies the plan is built from are kept for the Markdown's "before" (keys, memory, lag).
+      const { env, seen } = recordingTopologies(s.env(inv, 'read-only'));
+      const report = await preparePlan(rb, params, inv.file, env);
       // Saved, it is signed with this state dir's key and pinned to the inventory's content: `run --plan` checks both.
-      if (o.out) writePlanFile(o.out, sealPlan(report.plan, s.stateDir, inv.file));
-      console.log(o.json ? JSON.stringify(report, null, 2) : renderPlan(report));
-      if (o.out && !o.json)
-        console.log(`plan saved to ${o.out}; execute exactly it with: redis-runbook run --plan ${o.out}`);
+      const saved = o.out ? sealPlan(report.plan, s.stateDir, inv.file) : undefined;
+      if (o.out) writePlanFile(o.out, saved!);
+      const markdown =
+        format === 'markdown' || o.out
+          ? renderPlanMarkdown({
+              report: { ...report, plan: saved ?? report.plan },
+              summary: rb.summary,
+              before: await clustersBefore(env, seen),
+              measured: measuredRatesIn(s.stateDir),
+              planFile: o.out,
+              stateDir: s.stateDir,
+            })
+          : '';
+      if (o.out) writePlanMarkdown(markdownPath(o.out), markdown);
+      const text = format === 'markdown' ? markdown : renderPlan(report);
+      console.log(format === 'json' ? JSON.stringify(report, null, 2) : text);
+      if (o.out && format === 'text')
+        console.log(
+          `plan saved to ${o.out} (review: ${markdownPath(o.out)}); run exactly it: redis-runbook run --plan ${o.out}`,
+        );
       exitCode = planRefused(report) ? EXIT.precondition : EXIT.ok;
     } finally {
       await s.close();

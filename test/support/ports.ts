@@ -403,6 +403,14 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
     what: 'sandbox 3x1, its sshd 21519',
   },
   { file: 'test/integration/node-log-source.test.ts', ranges: [[21430, 21433]], what: 'standalone servers' },
+  {
+    file: 'test/e2e/plan-markdown.test.ts',
+    ranges: [
+      [21010, 21015],
+      [21109, 21119],
+    ],
+    what: 'source 3x1, sshd 21109, target 5x1 (21000-21005 and 21100-21103 are multihost-sandbox bus ports)',
+  },
 ];
 
 /**
