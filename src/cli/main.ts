@@ -12,6 +12,7 @@ import { Session } from './session.js';
 import { writePlanFile } from '../engine/plan-file.js';
 import { renderPlan, renderRuns, renderShow, table } from './render.js';
 import { runCommand, resumeCommand } from './run-command.js';
+import { statusCommand, type StatusFlags } from './status.js';
 import { unfinishedRun } from '../engine/lifecycle.js';
 import { stateDirFrom } from './state-dir.js';
 import { Cleanup } from '../engine/cleanup.js';
@@ -315,6 +316,18 @@ program
     } finally {
       void s.close();
     }
+  });
+
+program
+  .command('status [runId]')
+  .description(
+    'what a run is doing now: the step in progress, its figures (bar, rate, ETA, lag) and how old they are; reads the state database only, read-only (default: the newest unfinished run, else the newest)',
+  )
+  .option('--watch', 'refresh until the run ends (exit 0 only if it succeeded)')
+  .option('--interval <s>', 'seconds between refreshes with --watch', '2')
+  .option('--json', 'output JSON (with --watch: one object per change, one per line)')
+  .action(async (id: string | undefined, o: StatusFlags) => {
+    exitCode = await statusCommand(stateDirFrom(globals().stateDir), id, o);
   });
 
 program

@@ -10,6 +10,8 @@ import { terminalPrompter } from './prompter.js';
 import { renderConditions } from './render.js';
 import { bold, dim, green, red, yellow } from './style.js';
 import { stepKinds } from '../steps/registry.js';
+import type { ProgressFigures } from '../engine/step-contract.js';
+import { barOf, plainLine } from './progress-bar.js';
 
 export interface RunFlags {
   inventory?: string;
@@ -174,16 +176,21 @@ async function execute(
   }
 }
 
-// Progress lines: rewritten in place on a terminal, else one line every 5 s (logs stay readable).
+// Progress lines: rewritten in place on a terminal (a bar when done/total are known), else one
+// plain line every 5 s: a stream that is not a terminal never receives \r, escapes or padding.
 let progressShown = false;
 let lastProgressLine = 0;
-function showProgress(line: string): void {
+function showProgress(line: string, figures?: ProgressFigures): void {
   if (process.stderr.isTTY) {
-    process.stderr.write(`\r\x1b[K    ${line}`);
+    const bar = figures && barOf(figures);
+    // One terminal row at most: \x1b[K clears only the row the cursor is on, so a wrapped line would stay.
+    const width = Math.max(20, (process.stderr.columns || 80) - 5);
+    process.stderr.write(`\r\x1b[K    ${(bar ? `${bar}  ${line}` : line).slice(0, width)}`);
     progressShown = true;
   } else if (Date.now() - lastProgressLine >= 5000) {
     lastProgressLine = Date.now();
-    process.stderr.write(`    ${line}\n`);
+    const summary = figures && !line.includes("%") ? barOf(figures, 0) : undefined;
+    process.stderr.write(`    ${plainLine(summary ? `${line} [${summary}]` : line)}\n`);
   }
 }
 function endProgress(): void {
@@ -206,7 +213,7 @@ function printEvent(e: RunnerEvent, isGuided: boolean, say: Say): void {
       say(dim(`    ${e.line}`));
       break;
     case 'progress':
-      showProgress(e.line);
+      showProgress(e.line, e.figures);
       break;
     case 'step-done':
       say(
