@@ -116,10 +116,18 @@ program
   .option('--plan <file>', 'execute this saved plan; refused if the topology drifted since')
   .option('-y, --yes', 'unattended: do not ask before each step')
   .option('--allow-destructive', 'with --yes: also take destructive steps (FORCE/TAKEOVER, shutdowns, deletions)')
+  .option('--metrics-addr <host:port>', 'serve Prometheus metrics of the run on GET /metrics there while it lasts')
   .action(
     async (
       name: string | undefined,
-      o: { inventory?: string; param: string[]; plan?: string; yes?: boolean; allowDestructive?: boolean },
+      o: {
+        inventory?: string;
+        param: string[];
+        plan?: string;
+        yes?: boolean;
+        allowDestructive?: boolean;
+        metricsAddr?: string;
+      },
     ) => {
       if (!name && !o.plan)
         throw usageError(
@@ -147,6 +155,7 @@ program
   .option('--ttl-tolerance <ms>', 'TTL difference tolerated', '2000')
   .option('--stream-groups', 'compare stream consumer groups too')
   .option('--json', 'print the report as JSON')
+  .option('--metrics-addr <host:port>', 'serve Prometheus metrics of the run on GET /metrics there while it lasts')
   .action(
     async (o: {
       inventory: string;
@@ -162,6 +171,7 @@ program
       ttlTolerance: string;
       streamGroups?: boolean;
       json?: boolean;
+      metricsAddr?: string;
     }) => {
       const inv = Session.from(globals()).inventory(o.inventory);
       for (const name of [o.source, o.target]) {
@@ -201,6 +211,7 @@ program
           stateDir: globals().stateDir,
           // With --json, the run's own narration goes to stderr so that stdout is the report alone.
           narration: o.json ? 'stderr' : 'stdout',
+          metricsAddr: o.metricsAddr,
         },
         (runId, session) => {
           // The comparison's report is the output of the runbook's verify-data step, whatever its id.
@@ -229,9 +240,12 @@ program
     '--force',
     'the run is recorded as executing on another host: take it over anyway (make sure that process is gone first)',
   )
-  .action(async (id: string, o: { yes?: boolean; allowDestructive?: boolean; force?: boolean }) => {
-    exitCode = await resumeCommand(id, { ...o, stateDir: globals().stateDir });
-  });
+  .option('--metrics-addr <host:port>', 'serve Prometheus metrics of the run on GET /metrics there while it lasts')
+  .action(
+    async (id: string, o: { yes?: boolean; allowDestructive?: boolean; force?: boolean; metricsAddr?: string }) => {
+      exitCode = await resumeCommand(id, { ...o, stateDir: globals().stateDir });
+    },
+  );
 
 /** Walk a run's cleanup registry for `abort`; prints what was done, returns what was not. */
 async function undoLeftovers(s: Session, id: string, inventoryFile: string): Promise<string[]> {
@@ -321,7 +335,8 @@ program
 program
   .command('status [runId]')
   .description(
-    'what a run is doing now: the step in progress, its figures (bar, rate, ETA, lag) and how old they are; reads the state database only, read-only (default: the newest unfinished run, else the newest)',
+    'what a run is doing now: the step in progress, its figures (bar, rate, ETA, lag) and how old they are; ' +
+      'reads the state database only, read-only (default: the newest unfinished run, else the newest)',
   )
   .option('--watch', 'refresh until the run ends (exit 0 only if it succeeded)')
   .option('--interval <s>', 'seconds between refreshes with --watch', '2')

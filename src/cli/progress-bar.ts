@@ -60,5 +60,8 @@ export function otherFigures(f: ProgressFigures): string {
  */
 export function plainLine(line: string): string {
   // eslint-disable-next-line no-control-regex
-  return line.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/[\r\x00-\x08\x0b-\x1f\x7f]/g, ' ').replace(/ {2,}/g, ' ');
+  return line
+    .replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
+    .replace(/[\r\x00-\x08\x0b-\x1f\x7f]/g, ' ')
+    .replace(/ {2,}/g, ' ');
 }

@@ -12,6 +12,7 @@ import { bold, dim, green, red, yellow } from './style.js';
 import { stepKinds } from '../steps/registry.js';
 import type { ProgressFigures } from '../engine/step-contract.js';
 import { barOf, plainLine } from './progress-bar.js';
+import { startMetrics, type MetricsServer } from './metrics.js';
 
 export interface RunFlags {
   inventory?: string;
@@ -22,6 +23,8 @@ export interface RunFlags {
   stateDir?: string;
   /** Where the run's narration goes: stdout (default), or stderr when stdout carries a report (verify --json). */
   narration?: 'stdout' | 'stderr';
+  /** --metrics-addr: serve the run's metrics there while it lasts. */
+  metricsAddr?: string;
 }
 
 type Say = (...a: unknown[]) => void;
@@ -46,8 +49,10 @@ export async function runCommand(
 ): Promise<number> {
   const session = Session.from(flags);
   const say: Say = flags.narration === 'stderr' ? console.error : console.log;
+  let metrics: MetricsServer | undefined;
   try {
     const isGuided = guided(flags);
+    metrics = await startMetrics(flags.metricsAddr, () => session.store.db);
     const started = await startRun({
       store: session.store,
       stateDir: session.stateDir,
@@ -61,6 +66,7 @@ export async function runCommand(
       guided: isGuided,
       allowDestructive: !!flags.allowDestructive,
       onPlanned: (runId, plan) => {
+        metrics?.setRun(runId);
         say(
           `run ${bold(runId)}: ${plan.runbook} ${Object.entries(plan.params)
             .map(([k, v]) => `${k}=${v}`)
@@ -84,6 +90,7 @@ export async function runCommand(
     onFinished?.(runId, session);
     return code;
   } finally {
+    await metrics?.close();
     await session.close();
   }
 }
@@ -91,10 +98,13 @@ export async function runCommand(
 /** `resume RUN_ID`: restore the persisted snapshot and finish the run. */
 export async function resumeCommand(
   runId: string,
-  flags: { yes?: boolean; allowDestructive?: boolean; stateDir?: string; force?: boolean },
+  flags: { yes?: boolean; allowDestructive?: boolean; stateDir?: string; force?: boolean; metricsAddr?: string },
 ): Promise<number> {
   const session = Session.from(flags);
+  let metrics: MetricsServer | undefined;
   try {
+    metrics = await startMetrics(flags.metricsAddr, () => session.store.db);
+    metrics.setRun(runId);
     const { run, plan, access } = takeOverForResume(session.store, runId, session.stateDir, flags.force, stepKinds);
     const isGuided = guided(flags);
     console.log(`run ${bold(runId)}: resuming ${run.runbook} (was ${run.status})`);
@@ -111,6 +121,7 @@ export async function resumeCommand(
       console.log,
     );
   } finally {
+    await metrics?.close();
     await session.close();
   }
 }
@@ -189,7 +200,7 @@ function showProgress(line: string, figures?: ProgressFigures): void {
     progressShown = true;
   } else if (Date.now() - lastProgressLine >= 5000) {
     lastProgressLine = Date.now();
-    const summary = figures && !line.includes("%") ? barOf(figures, 0) : undefined;
+    const summary = figures && !line.includes('%') ? barOf(figures, 0) : undefined;
     process.stderr.write(`    ${plainLine(summary ? `${line} [${summary}]` : line)}\n`);
   }
 }

@@ -129,7 +129,9 @@ function jsonOf(v: RunView, now = Date.now()) {
   return {
     run: v.run,
     steps: v.steps,
-    step: v.step ? { ...v.step, elapsedMs: v.step.startedAt ? (v.step.finishedAt ?? now) - v.step.startedAt : null } : null,
+    step: v.step
+      ? { ...v.step, elapsedMs: v.step.startedAt ? (v.step.finishedAt ?? now) - v.step.startedAt : null }
+      : null,
     progress: v.sample ? { ...v.sample, ageMs: now - v.sample.at } : null,
   };
 }

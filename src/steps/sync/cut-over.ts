@@ -1,5 +1,6 @@
 import { failedError } from '../../errors.js';
-import { describeShard, syncFigures } from '../../data/engines/engine.js';
+import { describeShard } from '../../data/engines/engine.js';
+import { syncFigures } from './sync-figures.js';
 import { assertRunning, openSync, syncArgs, syncRecord, type SyncArgs, SYNC_PARAMS } from './sync-args.js';
 import { openEndpoint } from '../../data/endpoint.js';
 import { cond, pass, throwIfStopped, type StepKind } from '../kind.js';

@@ -1,5 +1,6 @@
 import { failedError } from '../../errors.js';
-import { describeShard, syncFigures } from '../../data/engines/engine.js';
+import { describeShard } from '../../data/engines/engine.js';
+import { syncFigures } from './sync-figures.js';
 import { SYNC_GOES_ON, assertRunning, openSync, syncArgs, type SyncArgs, SYNC_PARAMS } from './sync-args.js';
 import { onlyReads, pass, waitFor, type StepKind } from '../kind.js';
 
