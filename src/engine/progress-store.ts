@@ -99,7 +99,7 @@ export class ProgressRecorder {
   private stateOf(stepId: string): StepState {
     let st = this.steps.get(stepId);
     if (!st) {
-      st = { lastWritten: 0, pending: undefined, rows: undefined, window: [], timer: undefined };
+      st = { lastWritten: -Infinity, pending: undefined, rows: undefined, window: [], timer: undefined };
       this.steps.set(stepId, st);
     }
     return st;

@@ -378,6 +378,15 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
   },
   { file: 'test/integration/slot-move-valkey.test.ts', ranges: [[20700, 20705]], what: 'Valkey 8 sandbox 3x1' },
   { file: 'bench/setslot.ts', ranges: [[20800, 20802]], what: 'bare nodes: two masters and a replica' },
+  {
+    file: 'test/e2e/watch-status.test.ts',
+    ranges: [
+      [21600, 21605],
+      [21700, 21705],
+      [21790, 21790],
+    ],
+    what: "source 3x1, target 3x1; 21790: the run's --metrics-addr",
+  },
 ];
 
 /**
