@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { CLI, cli, sandbox, tempStateDir } from '../support/cli.js';
 import { startWriter } from '../support/writer.js';
 
-// Source 21600-21605 (3x1), target 21700-21705 (3x1), the run's metrics on 21790.
-const BASE = 21600;
+// Source 21610-21615 (3x1), target 21710-21715 (3x1), the run's metrics on 21790.
+const BASE = 21610;
 const METRICS = 21790;
 const home = tempStateDir();
 let inventory = '';
@@ -57,10 +57,18 @@ test('during a live sync: /metrics serves lag, phase and keys that move; status 
   // The run writes its narration to a file, as a cron job or `> run.log 2>&1` would.
   const run = spawn(
     process.execPath,
-    [CLI, 'run', 'migrate-sync', '--inventory', inventory, '--yes', '--param', 'max-lag=1mb'].concat([
-      '--metrics-addr',
-      `127.0.0.1:${METRICS}`,
-    ]),
+    [
+      CLI,
+      'run',
+      'migrate-sync',
+      '--inventory',
+      inventory,
+      '--yes',
+      '--param',
+      'max-lag=1mb',
+      '--param',
+      'rounds=1',
+    ].concat(['--metrics-addr', `127.0.0.1:${METRICS}`]),
     { env: { ...process.env, REDIS_RUNBOOK_HOME: home }, stdio: ['ignore', log, log] },
   );
   const exited = new Promise<number>((r) => run.on('close', (code) => r(code ?? 1)));
@@ -88,14 +96,27 @@ test('during a live sync: /metrics serves lag, phase and keys that move; status 
   let runId = '';
   let writerStopped = false;
   while (!ended) {
+    let text: string | undefined;
     try {
       const res = await fetch(`http://127.0.0.1:${METRICS}/metrics`);
       if (res.status === 200) {
         assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
-        scrapes.push(parseMetrics(await res.text()));
+        text = await res.text();
       }
     } catch {
       // not listening yet, or closed as the run ended
+    }
+    if (text) {
+      const m = parseMetrics(text);
+      scrapes.push(m);
+      // Writes stop once every shard streams: after cut-over they would reach the source alone
+      // (an application switches to the target there), and the comparison would find them.
+      const kind = /kind="([^"]*)"/.exec(m.get('redis_runbook_step_info')?.[0]?.labels ?? '')?.[1] ?? '';
+      const phase = m.get('redis_runbook_phase')?.[0]?.labels ?? '';
+      if (!writerStopped && (/incremental/.test(phase) || ['wait-sync-lag', 'cut-over'].includes(kind))) {
+        writerStopped = true;
+        await writer.stop();
+      }
     }
     if (!runId) {
       const runs = await cli(home, ['runs', '--json']);
@@ -104,13 +125,6 @@ test('during a live sync: /metrics serves lag, phase and keys that move; status 
     if (runId) {
       const st = await cli(home, ['status', runId, '--json']);
       if (st.code === 0) statuses.push(JSON.parse(st.stdout));
-      // Writes stop once the sync streams: after cut-over they would reach the source alone
-      // (an application switches to the target there), and the comparison would find them.
-      const kind = statuses[statuses.length - 1]?.step?.kind;
-      if (!writerStopped && kind && ['wait-sync-lag', 'cut-over', 'verify-data'].includes(kind)) {
-        writerStopped = true;
-        await writer.stop();
-      }
     }
     await sleep(300);
   }
@@ -118,7 +132,7 @@ test('during a live sync: /metrics serves lag, phase and keys that move; status 
   closeSync(log);
   if (!writerStopped) await writer.stop();
   const logText = readFileSync(logFile, 'utf8');
-  assert.equal(code, 0, logText);
+  assert.equal(code, 0, `${scrapes.length} scrapes, writer stopped: ${writerStopped}\n${logText}`);
 
   // Metrics: the sync's lag, phase and keys were there, and moved.
   const during = scrapes.filter((s) => s.has('redis_runbook_sync_lag_bytes'));

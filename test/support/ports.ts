@@ -381,8 +381,8 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
   {
     file: 'test/e2e/watch-status.test.ts',
     ranges: [
-      [21600, 21605],
-      [21700, 21705],
+      [21610, 21615],
+      [21710, 21715],
       [21790, 21790],
     ],
     what: "source 3x1, target 3x1; 21790: the run's --metrics-addr",
