@@ -76,11 +76,12 @@ test('during a live sync: /metrics serves lag, phase and keys that move; status 
   void exited.then(() => (ended = true));
 
   // status --watch from another process, without a terminal: a block per change, until the run ends.
+  let runId = '';
+  let writerStopped = false;
   let watchOut = '';
   const watch = (async () => {
     while (!ended) {
-      const runs = await cli(home, ['runs', '--json']);
-      if (runs.code === 0 && JSON.parse(runs.stdout).length) break;
+      if (runId) break;
       await sleep(200);
     }
     const w = await cli(home, ['status', '--watch', '--interval', '0.5']);
@@ -93,41 +94,43 @@ test('during a live sync: /metrics serves lag, phase and keys that move; status 
     step: { kind: string; status: string } | null;
     progress: { figures: Record<string, unknown> } | null;
   }> = [];
-  let runId = '';
-  let writerStopped = false;
+  // Scrapes on their own loop: a `status` call (a CLI process) takes seconds on a loaded machine.
+  const scraping = (async () => {
+    while (!ended) {
+      let text: string | undefined;
+      try {
+        const res = await fetch(`http://127.0.0.1:${METRICS}/metrics`);
+        if (res.status === 200) {
+          assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+          text = await res.text();
+        }
+      } catch {
+        // not listening yet, or closed as the run ended
+      }
+      if (text) {
+        const m = parseMetrics(text);
+        scrapes.push(m);
+        runId ||= /run_id="([^"]+)"/.exec(m.get('redis_runbook_run_info')?.[0]?.labels ?? '')?.[1] ?? '';
+        // Writes stop once every shard streams: after cut-over they would reach the source alone
+        // (an application switches to the target there), and the comparison would find them.
+        const kind = /kind="([^"]*)"/.exec(m.get('redis_runbook_step_info')?.[0]?.labels ?? '')?.[1] ?? '';
+        const phase = m.get('redis_runbook_phase')?.[0]?.labels ?? '';
+        if (!writerStopped && (/incremental/.test(phase) || ['wait-sync-lag', 'cut-over'].includes(kind))) {
+          writerStopped = true;
+          await writer.stop();
+        }
+      }
+      await sleep(250);
+    }
+  })();
   while (!ended) {
-    let text: string | undefined;
-    try {
-      const res = await fetch(`http://127.0.0.1:${METRICS}/metrics`);
-      if (res.status === 200) {
-        assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
-        text = await res.text();
-      }
-    } catch {
-      // not listening yet, or closed as the run ended
-    }
-    if (text) {
-      const m = parseMetrics(text);
-      scrapes.push(m);
-      // Writes stop once every shard streams: after cut-over they would reach the source alone
-      // (an application switches to the target there), and the comparison would find them.
-      const kind = /kind="([^"]*)"/.exec(m.get('redis_runbook_step_info')?.[0]?.labels ?? '')?.[1] ?? '';
-      const phase = m.get('redis_runbook_phase')?.[0]?.labels ?? '';
-      if (!writerStopped && (/incremental/.test(phase) || ['wait-sync-lag', 'cut-over'].includes(kind))) {
-        writerStopped = true;
-        await writer.stop();
-      }
-    }
-    if (!runId) {
-      const runs = await cli(home, ['runs', '--json']);
-      if (runs.code === 0) runId = JSON.parse(runs.stdout)[0]?.id ?? '';
-    }
     if (runId) {
       const st = await cli(home, ['status', runId, '--json']);
       if (st.code === 0) statuses.push(JSON.parse(st.stdout));
     }
     await sleep(300);
   }
+  await scraping;
   const code = await exited;
   closeSync(log);
   if (!writerStopped) await writer.stop();
