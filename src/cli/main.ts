@@ -13,6 +13,7 @@ import { writePlanFile } from '../engine/plan-file.js';
 import { renderPlan, renderRuns, renderShow, table } from './render.js';
 import { NodeLogStore } from '../engine/node-log-store.js';
 import { runCommand, resumeCommand } from './run-command.js';
+import { statusCommand, type StatusFlags } from './status.js';
 import { unfinishedRun } from '../engine/lifecycle.js';
 import { stateDirFrom } from './state-dir.js';
 import { Cleanup } from '../engine/cleanup.js';
@@ -140,10 +141,18 @@ program
   .option('--plan <file>', 'execute this saved plan; refused if the topology drifted since')
   .option('-y, --yes', 'unattended: do not ask before each step')
   .option('--allow-destructive', 'with --yes: also take destructive steps (FORCE/TAKEOVER, shutdowns, deletions)')
+  .option('--metrics-addr <host:port>', 'serve Prometheus metrics of the run on GET /metrics there while it lasts')
   .action(
     async (
       name: string | undefined,
-      o: { inventory?: string; param: string[]; plan?: string; yes?: boolean; allowDestructive?: boolean },
+      o: {
+        inventory?: string;
+        param: string[];
+        plan?: string;
+        yes?: boolean;
+        allowDestructive?: boolean;
+        metricsAddr?: string;
+      },
     ) => {
       if (!name && !o.plan)
         throw usageError(
@@ -171,6 +180,7 @@ program
   .option('--ttl-tolerance <ms>', 'TTL difference tolerated', '2000')
   .option('--stream-groups', 'compare stream consumer groups too')
   .option('--json', 'print the report as JSON')
+  .option('--metrics-addr <host:port>', 'serve Prometheus metrics of the run on GET /metrics there while it lasts')
   .action(
     async (o: {
       inventory: string;
@@ -186,6 +196,7 @@ program
       ttlTolerance: string;
       streamGroups?: boolean;
       json?: boolean;
+      metricsAddr?: string;
     }) => {
       const inv = Session.from(globals()).inventory(o.inventory);
       for (const name of [o.source, o.target]) {
@@ -225,6 +236,7 @@ program
           stateDir: globals().stateDir,
           // With --json, the run's own narration goes to stderr so that stdout is the report alone.
           narration: o.json ? 'stderr' : 'stdout',
+          metricsAddr: o.metricsAddr,
         },
         (runId, session) => {
           // The comparison's report is the output of the runbook's verify-data step, whatever its id.
@@ -253,9 +265,12 @@ program
     '--force',
     'the run is recorded as executing on another host: take it over anyway (make sure that process is gone first)',
   )
-  .action(async (id: string, o: { yes?: boolean; allowDestructive?: boolean; force?: boolean }) => {
-    exitCode = await resumeCommand(id, { ...o, stateDir: globals().stateDir });
-  });
+  .option('--metrics-addr <host:port>', 'serve Prometheus metrics of the run on GET /metrics there while it lasts')
+  .action(
+    async (id: string, o: { yes?: boolean; allowDestructive?: boolean; force?: boolean; metricsAddr?: string }) => {
+      exitCode = await resumeCommand(id, { ...o, stateDir: globals().stateDir });
+    },
+  );
 
 /** Walk a run's cleanup registry for `abort`; prints what was done, returns what was not. */
 async function undoLeftovers(s: Session, id: string, inventoryFile: string): Promise<string[]> {
@@ -340,6 +355,19 @@ program
     } finally {
       void s.close();
     }
+  });
+
+program
+  .command('status [runId]')
+  .description(
+    'what a run is doing now: the step in progress, its figures (bar, rate, ETA, lag) and how old they are; ' +
+      'reads the state database only, read-only (default: the newest unfinished run, else the newest)',
+  )
+  .option('--watch', 'refresh until the run ends (exit 0 only if it succeeded)')
+  .option('--interval <s>', 'seconds between refreshes with --watch', '2')
+  .option('--json', 'output JSON (with --watch: one object per change, one per line)')
+  .action(async (id: string | undefined, o: StatusFlags) => {
+    exitCode = await statusCommand(stateDirFrom(globals().stateDir), id, o);
   });
 
 program

@@ -10,6 +10,9 @@ import { terminalPrompter } from './prompter.js';
 import { renderConditions } from './render.js';
 import { bold, dim, green, red, yellow } from './style.js';
 import { stepKinds } from '../steps/registry.js';
+import type { ProgressFigures } from '../engine/step-contract.js';
+import { barOf, plainLine } from './progress-bar.js';
+import { startMetrics, type MetricsServer } from './metrics.js';
 
 export interface RunFlags {
   inventory?: string;
@@ -20,6 +23,8 @@ export interface RunFlags {
   stateDir?: string;
   /** Where the run's narration goes: stdout (default), or stderr when stdout carries a report (verify --json). */
   narration?: 'stdout' | 'stderr';
+  /** --metrics-addr: serve the run's metrics there while it lasts. */
+  metricsAddr?: string;
 }
 
 type Say = (...a: unknown[]) => void;
@@ -44,8 +49,10 @@ export async function runCommand(
 ): Promise<number> {
   const session = Session.from(flags);
   const say: Say = flags.narration === 'stderr' ? console.error : console.log;
+  let metrics: MetricsServer | undefined;
   try {
     const isGuided = guided(flags);
+    metrics = await startMetrics(flags.metricsAddr, () => session.store.db);
     const started = await startRun({
       store: session.store,
       stateDir: session.stateDir,
@@ -59,6 +66,7 @@ export async function runCommand(
       guided: isGuided,
       allowDestructive: !!flags.allowDestructive,
       onPlanned: (runId, plan) => {
+        metrics?.setRun(runId);
         say(
           `run ${bold(runId)}: ${plan.runbook} ${Object.entries(plan.params)
             .map(([k, v]) => `${k}=${v}`)
@@ -82,6 +90,7 @@ export async function runCommand(
     onFinished?.(runId, session);
     return code;
   } finally {
+    await metrics?.close();
     await session.close();
   }
 }
@@ -89,10 +98,13 @@ export async function runCommand(
 /** `resume RUN_ID`: restore the persisted snapshot and finish the run. */
 export async function resumeCommand(
   runId: string,
-  flags: { yes?: boolean; allowDestructive?: boolean; stateDir?: string; force?: boolean },
+  flags: { yes?: boolean; allowDestructive?: boolean; stateDir?: string; force?: boolean; metricsAddr?: string },
 ): Promise<number> {
   const session = Session.from(flags);
+  let metrics: MetricsServer | undefined;
   try {
+    metrics = await startMetrics(flags.metricsAddr, () => session.store.db);
+    metrics.setRun(runId);
     const { run, plan, access } = takeOverForResume(session.store, runId, session.stateDir, flags.force, stepKinds);
     const isGuided = guided(flags);
     console.log(`run ${bold(runId)}: resuming ${run.runbook} (was ${run.status})`);
@@ -109,6 +121,7 @@ export async function resumeCommand(
       console.log,
     );
   } finally {
+    await metrics?.close();
     await session.close();
   }
 }
@@ -174,16 +187,21 @@ async function execute(
   }
 }
 
-// Progress lines: rewritten in place on a terminal, else one line every 5 s (logs stay readable).
+// Progress lines: rewritten in place on a terminal (a bar when done/total are known), else one
+// plain line every 5 s: a stream that is not a terminal never receives \r, escapes or padding.
 let progressShown = false;
 let lastProgressLine = 0;
-function showProgress(line: string): void {
+function showProgress(line: string, figures?: ProgressFigures): void {
   if (process.stderr.isTTY) {
-    process.stderr.write(`\r\x1b[K    ${line}`);
+    const bar = figures && barOf(figures);
+    // One terminal row at most: \x1b[K clears only the row the cursor is on, so a wrapped line would stay.
+    const width = Math.max(20, (process.stderr.columns || 80) - 5);
+    process.stderr.write(`\r\x1b[K    ${(bar ? `${bar}  ${line}` : line).slice(0, width)}`);
     progressShown = true;
   } else if (Date.now() - lastProgressLine >= 5000) {
     lastProgressLine = Date.now();
-    process.stderr.write(`    ${line}\n`);
+    const summary = figures && !line.includes('%') ? barOf(figures, 0) : undefined;
+    process.stderr.write(`    ${plainLine(summary ? `${line} [${summary}]` : line)}\n`);
   }
 }
 function endProgress(): void {
@@ -206,7 +224,7 @@ function printEvent(e: RunnerEvent, isGuided: boolean, say: Say): void {
       say(dim(`    ${e.line}`));
       break;
     case 'progress':
-      showProgress(e.line);
+      showProgress(e.line, e.figures);
       break;
     case 'step-done':
       say(

@@ -8,7 +8,9 @@ import {
   type StepKind,
   type StepKinds,
   type StepRunContext,
+  type ProgressFigures,
 } from './step-contract.js';
+import { ProgressRecorder } from './progress-store.js';
 import { compilePlan, EMPTY_CONTEXT, position, type PhaseResult, type RunContext, type StepInput } from './machine.js';
 import type { Plan, StepInstance } from './plan.js';
 import type { RunStatus, StepStatus, Store } from './store.js';
@@ -30,7 +32,7 @@ export type RunnerEvent =
   | { type: 'phase'; step: StepInstance; index: number; total: number; phase: string }
   | { type: 'conditions'; step: StepInstance; phase: 'check' | 'verify'; conditions: Condition[] }
   | { type: 'log'; step: StepInstance; line: string }
-  | { type: 'progress'; step: StepInstance; line: string }
+  | { type: 'progress'; step: StepInstance; line: string; figures?: ProgressFigures }
   | { type: 'step-done'; step: StepInstance; ms: number; output: unknown }
   | { type: 'step-skipped'; step: StepInstance }
   | { type: 'step-failed'; step: StepInstance; error: string };
@@ -109,6 +111,8 @@ class RunExecution {
    * the runner, not an option of it, so every caller gets them; kinds opt in where they are defined.
    */
   private readonly nodeLogs: NodeLogCollector;
+  /** Progress samples into the journal's progress table (throttled, bounded, never failing the run). */
+  private readonly progress: ProgressRecorder;
   /** Steps the journal already records as done (the machine's context.done projected). */
   private readonly journaledDone = new Set<string>();
   private actor!: RunActor;
@@ -131,6 +135,7 @@ class RunExecution {
     this.steps = new Map(o.plan.steps.map((s, i) => [s.id, { step: s, index: i }]));
     this.resumeKick = o.snapshot !== undefined;
     this.nodeLogs = new NodeLogCollector(o);
+    this.progress = new ProgressRecorder(o.store, o.runId);
     for (const row of this.store.steps(this.runId)) {
       // Any recorded output counts: a run killed in `verify` still has its step's own output.
       if (row.output !== null) this.outputs[row.stepId] = row.output;
@@ -189,7 +194,12 @@ class RunExecution {
     });
     // However the run ends here, what it kept open is let go (a sync stays resumable from its record).
     // The node logs of the last steps are kept before the CLI closes the connections they need.
-    return outcome.finally(() => this.nodeLogs.drain()).finally(() => this.resources.dispose());
+    return outcome
+      .finally(() => this.nodeLogs.drain())
+      .finally(() => {
+        this.progress.flushAll();
+        return this.resources.dispose();
+      });
   }
 
   // ---- what a step is handed
@@ -210,7 +220,10 @@ class RunExecution {
       log: (line) => o.onEvent?.({ type: 'log', step, line }),
       failpoint: (name) => stepFailpoint(step, name, o.kinds, this.plan.runbook),
       saveFindings: (rows) => store.setFindings(runId, stepId, rows),
-      progress: (line) => o.onEvent?.({ type: 'progress', step, line }),
+      progress: (line, figures) => {
+        const f = this.progress.record(stepId, line, figures);
+        o.onEvent?.({ type: 'progress', step, line, figures: figures ? f : undefined });
+      },
       signal: o.stop,
       mayDestroy: (reason) => this.mayDestroy(stepId, reason),
     };
@@ -293,6 +306,9 @@ class RunExecution {
     } catch (err) {
       this.lastError.set(step.id, { error: describe(err), conditions: [] });
       throw err;
+    } finally {
+      // The step's last sample is always kept, whatever the throttle said.
+      this.progress.flush(step.id);
     }
   }
 

@@ -73,6 +73,31 @@ export interface Intent {
   detail: Record<string, unknown>;
 }
 
+/**
+ * What a long step has done so far, as numbers (and short strings): persisted as JSON with each
+ * progress sample, read by `status` and served as metrics. Every field is optional; the runner
+ * computes rate and etaMs from done/total over a window when the step gives none.
+ */
+export interface ProgressFigures {
+  /** What done/total count. */
+  unit?: 'bytes' | 'slots' | 'keys';
+  done?: number;
+  total?: number;
+  /** units per second */
+  rate?: number;
+  etaMs?: number;
+  /** e.g. 'full-sync', 'incremental', 'copy', 'round 2' */
+  phase?: string;
+  lagBytes?: number;
+  lagMs?: number;
+  keysPerSec?: number;
+  bytesPerSec?: number;
+  /** differences found so far (verify) */
+  differences?: number;
+  keys?: number;
+  [more: string]: number | string | undefined;
+}
+
 /** State a run keeps across its steps and resumes (SQLite); never secrets. */
 export interface RunState {
   get<T>(key: string): T | undefined;
@@ -113,8 +138,11 @@ export interface StepRunContext<A> {
   failpoint(name: string): void;
   /** Store what the step found (replacing earlier findings of this step): listed by `show`. */
   saveFindings(rows: Array<{ key: string; kind: string; source: string; target: string }>): void;
-  /** A transient progress line (rewritten in place on a terminal). */
-  progress(line: string): void;
+  /**
+   * A transient progress line (rewritten in place on a terminal), with the figures behind it when
+   * the step knows them: sampled into the journal's progress table (for `status`, metrics, the report).
+   */
+  progress(line: string, figures?: ProgressFigures): void;
   /** Set when the operator asked to stop (Ctrl-C); long waits should end early and safely. */
   signal: AbortSignal;
   /**

@@ -411,6 +411,15 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
     ],
     what: 'source 3x1, sshd 21109, target 5x1 (21000-21005 and 21100-21103 are multihost-sandbox bus ports)',
   },
+  {
+    file: 'test/e2e/watch-status.test.ts',
+    ranges: [
+      [21610, 21615],
+      [21710, 21715],
+      [21790, 21790],
+    ],
+    what: "source 3x1, target 3x1; 21790: the run's --metrics-addr",
+  },
 ];
 
 /**

@@ -166,6 +166,16 @@ export const verifyDataStep: StepKind<Args> = {
       onProgress: (p) =>
         ctx.progress(
           `round ${p.round}/${p.rounds}: ${p.done}/${p.total} keys (${p.total ? Math.floor((100 * p.done) / p.total) : 100}%), ${p.keysPerSec} keys/s${p.etaSec !== undefined ? `, ETA ${p.etaSec}s` : ''}, ${p.differ} differ`,
+          {
+            unit: 'keys',
+            phase: `round ${p.round}/${p.rounds}`,
+            done: p.done,
+            total: p.total,
+            rate: p.keysPerSec,
+            keysPerSec: p.keysPerSec,
+            etaMs: p.etaSec !== undefined ? p.etaSec * 1000 : undefined,
+            differences: p.differ,
+          },
         ),
     });
     const fieldTtls = describeFieldTtls(report.fieldTtls, a.mode);

@@ -193,6 +193,13 @@ export const copyShardFilesStep: StepKind<Args> = {
         'move the AOF directory named aside (the backup step does) and retry the step; ' +
           'a Redis 7 AOF does not load on Redis 6: upgrade the target to Redis 7 or later first',
       );
+    // Figures by whole files (sizes known from the digests): a shard's bytes count when its copy is verified.
+    const bytes = { done: 0, total: 0, started: Date.now() };
+    const figures = () => {
+      const secs = (Date.now() - bytes.started) / 1000;
+      const bytesPerSec = secs > 0 ? Math.round(bytes.done / secs) : undefined;
+      return { unit: 'bytes' as const, done: bytes.done, total: bytes.total, bytesPerSec, phase: 'copy' };
+    };
     // The shards are copied in parallel: each pair is its own pair of hosts in production.
     const out = await inParallel(ctx.args.copies, ctx.signal, async (c, signal) => {
       throwIfStopped(signal);
@@ -204,7 +211,11 @@ export const copyShardFilesStep: StepKind<Args> = {
           'the save did not write it where CONFIG GET dir says: retry the persist step, or look at the source node',
         );
       // A resumed copy that already matches is not copied again.
-      if (cmp.same) return { ranges: c.ranges, bytes: cmp.bytes, copied: false };
+      bytes.total += cmp.bytes;
+      if (cmp.same) {
+        bytes.done += cmp.bytes;
+        return { ranges: c.ranges, bytes: cmp.bytes, copied: false };
+      }
       // However long ago the check ran: never replace the files of a node that accepts connections.
       if (!(await refusesConnections(ctx.env.pool(ctx.args.target), c.to.address)))
         throw failedError(
@@ -212,7 +223,10 @@ export const copyShardFilesStep: StepKind<Args> = {
           `${c.to.address} accepts connections (or does not answer, asked 3 times): its files are not replaced under it`,
           'stop it (the stop step) and retry; if it is stopped, check the network between this machine and its host',
         );
-      ctx.progress(`copying ${c.from.path} -> ${c.to.address}:${c.to.path} (${Math.round(cmp.bytes / 1e6)} MB)`);
+      ctx.progress(
+        `copying ${c.from.path} -> ${c.to.address}:${c.to.path} (${Math.round(cmp.bytes / 1e6)} MB)`,
+        figures(),
+      );
       await ctx.env.files.copy(c.from, c.to, c.kind, signal, {
         cleanup: new Cleanup(ctx.state),
         failpoint: ctx.failpoint,
@@ -226,6 +240,8 @@ export const copyShardFilesStep: StepKind<Args> = {
           'the target was not started; retry the step (it copies again from the frozen copy of the save). A mismatch that repeats means a disk or network problem between the hosts',
         );
       }
+      bytes.done += cmp.bytes;
+      ctx.progress(`${c.ranges}: copied and verified`, figures());
       ctx.log(`${c.ranges}: ${Math.round(cmp.bytes / 1e3)} kB copied and verified`);
       return { ranges: c.ranges, bytes: cmp.bytes, copied: true };
     });

@@ -347,18 +347,27 @@ export const moveSlotPlanStep: StepKind<Args> = {
     const closed = await closeOwnOpenSlots(ctx, now);
     const todo = await remaining(ctx, now.moves);
     const started = Date.now();
+    let keysMoved = 0;
     const { keys } = await moveSlots(pool, todo, {
       batch: 100,
       migrateTimeoutMs: 20_000,
       masters: now.masters,
       concurrency: a.concurrency,
       signal: ctx.signal,
-      onGroup: (g, _k, done) => {
+      onGroup: (g, groupKeys, done) => {
         pool.recordSummary(g[0]!.to.address, 'MOVE-SLOTS', [
           `slots ${formatRanges(toRanges(g.map((m) => m.slot)))}`,
           `from ${g[0]!.from.address}`,
         ]);
-        ctx.progress(`moved ${done}/${todo.length} slots`);
+        keysMoved += groupKeys;
+        const secs = (Date.now() - started) / 1000;
+        ctx.progress(`moved ${done}/${todo.length} slots, ${keysMoved} keys`, {
+          unit: 'slots',
+          done,
+          total: todo.length,
+          keys: keysMoved,
+          keysPerSec: secs > 0 ? Math.round(keysMoved / secs) : undefined,
+        });
       },
       afterGroup: () => ctx.failpoint('moved-group'),
       onRetry: (g, attempt, delayMs, reason) => ctx.log(describeRetry(g, attempt, delayMs, reason)),

@@ -125,6 +125,7 @@ export const moveSlotsStep: StepKind<Args> = {
     // A slot already moved by an earlier attempt is skipped; a half-moved one is finished.
     const todo = a.moves.filter((m) => left.has(m.slot));
     const started = Date.now();
+    let keysMoved = 0;
     const { keys } = await moveSlots(pool, todo, {
       batch: a.batch,
       migrateTimeoutMs: a.migrateTimeoutMs,
@@ -132,14 +133,22 @@ export const moveSlotsStep: StepKind<Args> = {
       signal: ctx.signal,
       concurrency: a.concurrency,
       // One audit entry per group of slots: the cluster itself records where each slot's move stands.
-      onGroup: (group, _keys, done) => {
+      onGroup: (group, groupKeys, done) => {
         for (const [to, slots] of groupBy(group))
           pool.recordSummary(to, 'MOVE-SLOTS', [
             `slots ${formatRanges(toRanges(slots))}`,
             `from ${a.node.address}`,
             'SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE',
           ]);
-        ctx.progress(`moved ${done}/${todo.length} slots`);
+        keysMoved += groupKeys;
+        const secs = (Date.now() - started) / 1000;
+        ctx.progress(`moved ${done}/${todo.length} slots, ${keysMoved} keys`, {
+          unit: 'slots',
+          done,
+          total: todo.length,
+          keys: keysMoved,
+          keysPerSec: secs > 0 ? Math.round(keysMoved / secs) : undefined,
+        });
       },
       afterGroup: () => ctx.failpoint('moved-batch'),
       onRetry: (g, attempt, delayMs, reason) => ctx.log(describeRetry(g, attempt, delayMs, reason)),

@@ -1,5 +1,6 @@
 import { failedError } from '../../errors.js';
 import { describeShard } from '../../data/engines/engine.js';
+import { syncFigures } from './sync-figures.js';
 import { assertRunning, openSync, syncArgs, syncRecord, type SyncArgs, SYNC_PARAMS } from './sync-args.js';
 import { openEndpoint } from '../../data/endpoint.js';
 import { cond, pass, throwIfStopped, type StepKind } from '../kind.js';
@@ -91,7 +92,7 @@ export const cutOverStep: StepKind<SyncArgs> = {
     const caughtUp = await sync.catchUp({
       timeoutMs: a.pauseWrites ? Math.max(1000, a.pauseMs - 2000) : a.timeoutMs,
       signal: ctx.signal,
-      onProgress: (l) => ctx.progress(l),
+      onProgress: (l) => ctx.progress(l, { ...syncFigures(sync.status()), phase: 'catch-up' }),
     });
     throwIfStopped(ctx.signal);
     assertRunning(sync);

@@ -1,5 +1,6 @@
 import { failedError } from '../../errors.js';
 import { describeShard } from '../../data/engines/engine.js';
+import { syncFigures } from './sync-figures.js';
 import {
   SYNC_GOES_ON,
   assertRunning,
@@ -34,7 +35,7 @@ export const waitFullSyncStep: StepKind<SyncArgs> = {
           lastPhase = phases;
           for (const s of st) ctx.log(describeShard(s));
         }
-        ctx.progress(st.map(describeShard).join(' | '));
+        ctx.progress(st.map(describeShard).join(' | '), syncFigures(st));
         if (st.some((s) => s.phase === 'full' && s.keys > 0)) ctx.failpoint('loading');
         return st.every((s) => s.phase === 'stream') ? st : undefined;
       },

@@ -1,5 +1,6 @@
 import { failedError } from '../../errors.js';
 import { describeShard } from '../../data/engines/engine.js';
+import { syncFigures } from './sync-figures.js';
 import { SYNC_GOES_ON, assertRunning, openSync, syncArgs, type SyncArgs, SYNC_PARAMS } from './sync-args.js';
 import { onlyReads, pass, waitFor, type StepKind } from '../kind.js';
 
@@ -34,7 +35,7 @@ export const waitSyncLagStep: StepKind<SyncArgs> = {
         await sync.refresh();
         if (sync.status().some((s) => s.phase === 'stopped' || s.failures)) return 'stopped' as const; // reported below
         const st = sync.status();
-        ctx.progress(st.map(describeShard).join(' | '));
+        ctx.progress(st.map(describeShard).join(' | '), syncFigures(st));
         const fine = sync.lagWithin(ctx.args.maxLag);
         if (!fine) {
           under = undefined;
