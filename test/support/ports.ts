@@ -378,6 +378,15 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
   },
   { file: 'test/integration/slot-move-valkey.test.ts', ranges: [[20700, 20705]], what: 'Valkey 8 sandbox 3x1' },
   { file: 'bench/setslot.ts', ranges: [[20800, 20802]], what: 'bare nodes: two masters and a replica' },
+  {
+    file: 'test/e2e/run-report.test.ts',
+    ranges: [
+      [21210, 21215],
+      [21309, 21319],
+      [21350, 21355],
+    ],
+    what: 'consolidate-reshard: source 3x1, sshd 21309, target 5x1; failover drill: sandbox 3x1',
+  },
 ];
 
 /**
