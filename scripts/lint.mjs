@@ -35,7 +35,9 @@ const ALLOWED = {
   data: ['redis', 'hosts', 'inventory', 'base'],
   engine: ['redis', 'hosts', 'inventory', 'base'],
   steps: ['engine', 'data', 'redis', 'hosts', 'inventory', 'base'],
-  cli: ['steps', 'engine', 'data', 'sandbox', 'redis', 'hosts', 'inventory', 'base'],
+  // The run report: reads the state database (engine) and renders it; knows nothing of steps.
+  report: ['engine', 'redis', 'base'],
+  cli: ['report', 'steps', 'engine', 'data', 'sandbox', 'redis', 'hosts', 'inventory', 'base'],
 };
 
 const files = (dir) =>

@@ -49,3 +49,12 @@ export function mdCell(text: unknown): string {
     .replace(/([|`*_[\]#~])/g, '\\$1')
     .replace(/\n/g, ' ');
 }
+
+/** An element with escaped attributes (undefined ones left out) around markup that is already safe. */
+export function el(name: string, attrs: Record<string, string | number | undefined>, body = ''): string {
+  const a = Object.entries(attrs)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => ` ${k}="${html(typeof v === 'number' ? Number(v.toFixed(2)) : v)}"`)
+    .join('');
+  return `<${name}${a}>${body}</${name}>`;
+}

@@ -7,7 +7,8 @@
 export const REPORT_CSS = `
 :root{--fg:#1d2330;--mut:#5b6475;--bg:#fff;--line:#d8dde6;--ok:#3a8f4b;--bad:#c8372d;--run:#d9a21b;--acc:#2f5fa7}
 *{box-sizing:border-box}
-body{margin:0 auto;max-width:1100px;padding:16px;font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
+body{margin:0 auto;max-width:1100px;padding:16px;color:var(--fg);background:var(--bg);
+  font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 h1{font-size:1.5em;margin:.2em 0 .4em;word-break:break-all}
 h2{font-size:1.2em;margin:1.6em 0 .5em;padding-bottom:.2em;border-bottom:2px solid var(--line)}
 h3{font-size:1.02em;margin:1.1em 0 .3em}
@@ -38,7 +39,7 @@ svg .axis{stroke:#8a93a3} svg .grid{stroke:#eceff3}
 svg .attempt.ok{fill:var(--ok)} svg .attempt.bad{fill:var(--bad)} svg .attempt.run{fill:var(--run)}
 svg .attempt.skip{fill:#b9c0cc} svg .attempt.earlier{fill:#f0b7b2;stroke:var(--bad);stroke-dasharray:3 2}
 svg .marker path{fill:var(--acc)} svg .marker-line{stroke:var(--acc);stroke-dasharray:2 3}
-svg .log-tick{stroke:#6b3fa0;stroke-width:1.5}
+svg .log-tick{stroke:#6b3fa0;stroke-width:2}
 svg .series{stroke:var(--acc);stroke-width:2} svg circle.series{fill:var(--acc)} svg .pt{fill:var(--acc)}
 svg .slot-bg{fill:#f1f3f6}
 .legend{font-size:.85em;color:var(--mut)}
@@ -59,6 +60,16 @@ footer{margin-top:2em;font-size:.8em;color:var(--mut)}
   th,td{padding:3px 5px}
   .meta{grid-template-columns:1fr}
   .meta dt{margin-top:.3em;font-weight:600}
+  table.cards thead{display:none}
+  table.cards tr{display:block;padding:4px 0;border-bottom:1px solid var(--line)}
+  table.cards td{display:inline-block;border:none;padding:1px 8px 1px 0}
+  table.cards td::before{content:attr(data-label) ": ";color:var(--mut);font-size:.85em}
+  table.cards td.wide{display:block}
+  table.cards td.wide::before{content:""}
+  .sw::before{content:"scroll sideways";display:block;font-size:.75em;color:var(--mut)}
+  figure.lag{margin-right:0;display:block}
+  .sw.fit::before{content:none}
+  .sw.fit svg,svg.chart{width:100%;height:auto}
 }
 @media print{
   body{max-width:none;padding:0;font-size:10.5pt}

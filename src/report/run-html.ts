@@ -1,5 +1,5 @@
 import type { RunReportData } from './run-data.js';
-import { html, htmlVisible } from './escape.js';
+import { el, html, htmlVisible } from './escape.js';
 import { figureRows } from './figures.js';
 import { gantt, lineChart, slotBar, PALETTE } from './svg.js';
 import { fmtBytes, fmtMs, fmtTime, plural } from './units.js';
@@ -16,10 +16,17 @@ import { scrubText } from '../scrub.js';
 const rel = (d: RunReportData, at: number | null) => (at ? `+${fmtMs(at - d.run.startedAt)}` : '-');
 const span = (a: number | null, b: number | null) => (a && b ? fmtMs(b - a) : '-');
 
-function table(head: string[], rows: string[][], cls = ''): string {
+/**
+ * A table; on a phone each row becomes a card (run-css.ts), its cells labelled by data-label,
+ * and the `wide` column (the one with the long text) takes a line of its own.
+ */
+function table(head: string[], rows: string[][], cls = '', wide = head.length - 1): string {
+  const td = (c: string, i: number) =>
+    `<td data-label="${html(head[i] ?? '')}"${i === wide ? ' class="wide"' : ''}>${c}</td>`;
   return (
-    `<div class="tw"><table${cls ? ` class="${cls}"` : ''}><thead><tr>${head.map((h) => `<th>${html(h)}</th>`).join('')}</tr></thead>` +
-    `<tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('')}</tbody></table></div>`
+    `<div class="tw"><table class="cards${cls ? ` ${cls}` : ''}">` +
+    `<thead><tr>${head.map((h) => `<th>${html(h)}</th>`).join('')}</tr></thead>` +
+    `<tbody>${rows.map((r) => `<tr>${r.map(td).join('')}</tr>`).join('')}</tbody></table></div>`
   );
 }
 
@@ -99,14 +106,19 @@ function timeline(d: RunReportData): string {
   return `<div class="sw">${gantt(rows, markers, t0, t1)}</div>${legend}<h3>Operator decisions</h3>${decisions}`;
 }
 
+const figureRow = (r: { label: string; value: string }) =>
+  `<tr><th>${htmlVisible(r.label)}</th><td>${htmlVisible(r.value)}</td></tr>`;
+
 function figures(d: RunReportData): string {
   return d.steps
     .map((s) => {
       const rows = s.output && typeof s.output === 'object' ? figureRows(s.output) : [];
       const body = rows.length
-        ? `<div class="tw"><table class="fig">${rows.map((r) => `<tr><th>${htmlVisible(r.label)}</th><td>${htmlVisible(r.value)}</td></tr>`).join('')}</table></div>`
+        ? `<div class="tw"><table class="fig">${rows.map(figureRow).join('')}</table></div>`
         : '<p class="none">No output recorded.</p>';
-      return `<section class="step-figures" id="step-${html(s.id)}" data-step="${html(s.id)}"><h3>${htmlVisible(s.id)} <small>${html(s.kind)}</small></h3>${s.summary ? `<p class="summary">${htmlVisible(s.summary)}</p>` : ''}${body}</section>`;
+      const head = `<h3>${htmlVisible(s.id)} <small>${html(s.kind)}</small></h3>`;
+      const summary = s.summary ? `<p class="summary">${htmlVisible(s.summary)}</p>` : '';
+      return el('section', { class: 'step-figures', id: `step-${s.id}`, 'data-step': s.id }, head + summary + body);
     })
     .join('');
 }
@@ -123,7 +135,8 @@ function progress(d: RunReportData): string {
     const rows = d.progress.filter((p) => p.stepId === s.id);
     if (!rows.length) continue;
     out.push(
-      `<h3>${htmlVisible(s.id)}</h3><p>${plural(rows.length, 'sample')}; last: <code>${htmlVisible(rows[rows.length - 1]!.line)}</code></p>`,
+      `<h3>${htmlVisible(s.id)}</h3>` +
+        `<p>${plural(rows.length, 'sample')}; last: <code>${htmlVisible(rows[rows.length - 1]!.line)}</code></p>`,
     );
     for (const [key, fmt] of LAG_SERIES) {
       const pts = rows
@@ -131,25 +144,39 @@ function progress(d: RunReportData): string {
         .map((p) => [p.at, p.figures[key] as number] as [number, number]);
       if (pts.length)
         out.push(
-          `<figure class="lag"><figcaption>sync lag (${key === 'lagBytes' ? 'bytes' : 'time'})</figcaption>${lineChart(pts, d.run.startedAt, key, fmt)}</figure>`,
+          `<figure class="lag"><figcaption>sync lag (${key === 'lagBytes' ? 'bytes' : 'time'})</figcaption>` +
+            `${lineChart(pts, d.run.startedAt, key, fmt)}</figure>`,
         );
     }
   }
   return out.join('');
 }
 
+const swatch = (c: string) => `<span class="sw-c" style="background:${html(c)}"></span>`;
+const rangeText = (m: { ranges: Array<[number, number]> }) =>
+  m.ranges.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ');
+const STALE =
+  ' <span class="err">A step that can change the masters ran after this was seen: ' +
+  'the cluster may look different now.</span>';
+
 function slotMaps(d: RunReportData): string {
   const masters = [...new Set(d.slotMaps.flatMap((m) => [...m.before, ...m.after].map((x) => x.master)))];
   const colour = (m: string) => PALETTE[masters.indexOf(m) % PALETTE.length]!;
   const ranges = (ms: RunReportData['slotMaps'][number]['before']) =>
-    `<ul class="ranges">${ms.map((m) => `<li><span class="sw-c" style="background:${colour(m.master)}"></span>${htmlVisible(m.master)}: ${m.ranges.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(', ')}</li>`).join('')}</ul>`;
+    el(
+      'ul',
+      { class: 'ranges' },
+      ms.map((m) => `<li>${swatch(colour(m.master))}${htmlVisible(m.master)}: ${rangeText(m)}</li>`).join(''),
+    );
   return d.slotMaps
     .map(
       (m) =>
         `<section class="slots" data-cluster="${html(m.cluster)}"><h3>${htmlVisible(m.cluster)}</h3>` +
-        `<h4>before: ${plural(m.before.length, 'master')} with slots</h4><div class="sw">${slotBar(m.before, colour, m.cluster, 'before')}</div>${ranges(m.before)}` +
-        `<h4>after: ${plural(m.after.length, 'master')} with slots</h4><p class="src">${htmlVisible(m.afterSource)}${m.afterStale ? ' <span class="err">A step that can change the masters ran after this was seen: the cluster may look different now.</span>' : ''}</p>` +
-        `<div class="sw">${slotBar(m.after, colour, m.cluster, 'after')}</div>${ranges(m.after)}</section>`,
+        `<h4>before: ${plural(m.before.length, 'master')} with slots</h4>` +
+        `<div class="sw fit">${slotBar(m.before, colour, m.cluster, 'before')}</div>${ranges(m.before)}` +
+        `<h4>after: ${plural(m.after.length, 'master')} with slots</h4>` +
+        `<p class="src">${htmlVisible(m.afterSource)}${m.afterStale ? STALE : ''}</p>` +
+        `<div class="sw fit">${slotBar(m.after, colour, m.cluster, 'after')}</div>${ranges(m.after)}</section>`,
     )
     .join('');
 }
@@ -157,7 +184,9 @@ function slotMaps(d: RunReportData): string {
 function findings(d: RunReportData): string {
   const verified = d.steps.some((s) => s.kind === 'verify-data' || s.kind === 'verify-copy');
   if (!d.findings.length)
-    return `<p class="none">${verified ? 'Verification found no differences.' : 'No step of this run compares data.'}</p>`;
+    return verified
+      ? '<p class="none">Verification found no differences.</p>'
+      : '<p class="none">No step of this run compares data.</p>';
   return table(
     ['step', 'kind', 'key', 'source', 'target'],
     d.findings.map((f) => [
@@ -188,9 +217,13 @@ function commands(d: RunReportData): string {
               `<code>${htmlVisible(w.command)}</code>`,
               w.ok ? 'ok' : `<span class="err">${htmlVisible(w.error ?? 'failed')}</span>`,
             ]),
+            '',
+            2,
           )
         : '<p class="none">No write.</p>';
-      return `<section class="node-cmds" data-node="${html(n.node)}"><h3>${htmlVisible(n.node)} <small>${plural(n.writes.length, 'write')}</small></h3>${writes}<p class="reads">reads: ${reads || 'none'}</p></section>`;
+      const head = `<h3>${htmlVisible(n.node)} <small>${plural(n.writes.length, 'write')}</small></h3>`;
+      const folded = `<p class="reads">reads: ${reads || 'none'}</p>`;
+      return el('section', { class: 'node-cmds', 'data-node': n.node }, head + writes + folded);
     })
     .join('');
 }
@@ -205,7 +238,8 @@ function nodeLogs(d: RunReportData): string {
     for (const node of [...new Set(lines.map((l) => l.node))]) {
       const mine = lines.filter((l) => l.node === node);
       out.push(
-        `<div class="log" data-step="${html(s.id)}" data-node="${html(node)}"><h4>${htmlVisible(node)} <small>${htmlVisible(mine[0]!.source)}</small></h4><pre>` +
+        `<div class="log" data-step="${html(s.id)}" data-node="${html(node)}">` +
+          `<h4>${htmlVisible(node)} <small>${htmlVisible(mine[0]!.source)}</small></h4><pre>` +
           mine
             .map(
               (l) =>
@@ -232,7 +266,8 @@ export function renderRunHtml(d: RunReportData): string {
     section('findings', 'Differences found', findings(d)),
     section('commands', 'Commands sent, per node', commands(d)),
     section('node-logs', 'Node logs', nodeLogs(d)),
-    `<footer>redis-runbook report, made ${html(fmtTime(d.generatedAt))} UTC from the state database. Times are UTC; +N is since the run started.</footer>`,
+    `<footer>redis-runbook report, made ${html(fmtTime(d.generatedAt))} UTC from the state database. ` +
+      'Times are UTC; +N is since the run started.</footer>',
   ].join('\n');
   const page =
     '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">' +

@@ -80,7 +80,8 @@ const copies: Summarize = (o, ms) => {
 const persisted: Summarize = (o) => {
   const s = arr(o.shards);
   if (!s.length) return undefined;
-  return `saved ${plural(s.length, `${str(o.format)?.toUpperCase() ?? 'snapshot'} file`)} (${plural(sum(s, 'keys'), 'key')})`;
+  const what = `${str(o.format)?.toUpperCase() ?? 'snapshot'} file`;
+  return `saved ${plural(s.length, what)} (${plural(sum(s, 'keys'), 'key')})`;
 };
 
 const count =
@@ -95,7 +96,8 @@ const restarted: Summarize = (o) => {
   const m = str(o.master);
   if (!m) return undefined;
   const sync = num(o.syncMs);
-  return `${o.restarted ? 'restarted' : 'already running'}; replica of ${m}${sync === undefined ? '' : `, in sync after ${fmtMs(sync)}`}`;
+  const synced = sync === undefined ? '' : `, in sync after ${fmtMs(sync)}`;
+  return `${o.restarted ? 'restarted' : 'already running'}; replica of ${m}${synced}`;
 };
 
 const lag: Summarize = (o) => {
@@ -108,7 +110,8 @@ const lag: Summarize = (o) => {
 const fullSync: Summarize = (o) => {
   const s = arr(o.shards);
   if (!s.length) return undefined;
-  return `full sync of ${plural(s.length, 'shard')}: ${plural(sum(s, 'keys'), 'key')}, ${fmtBytes(sum(s, 'rdbBytes'))} of RDB`;
+  const keys = plural(sum(s, 'keys'), 'key');
+  return `full sync of ${plural(s.length, 'shard')}: ${keys}, ${fmtBytes(sum(s, 'rdbBytes'))} of RDB`;
 };
 
 const SUMMARIES: Record<string, Summarize> = {

@@ -1,4 +1,4 @@
-import { html, visible } from './escape.js';
+import { el, html, visible } from './escape.js';
 import { fmtMs } from './units.js';
 import type { MasterSlots } from './slot-maps.js';
 
@@ -67,7 +67,8 @@ export interface GanttMarker {
 const STATUS_CLASS: Record<string, string> = { done: 'ok', skipped: 'skip', failed: 'bad' };
 
 export function gantt(rows: GanttRow[], markers: GanttMarker[], t0: number, t1: number): string {
-  const rowH = 24;
+  // A row: the step's bar, and under it a strip for its node log ticks.
+  const rowH = 28;
   const top = 22;
   const height = top + rows.length * rowH + 30;
   const end = Math.max(t1, t0 + 1);
@@ -78,27 +79,34 @@ export function gantt(rows: GanttRow[], markers: GanttMarker[], t0: number, t1: 
   rows.forEach((r, i) => {
     const y = top + i * rowH;
     out.push(`<g class="gantt-row" data-step="${html(r.id)}">`);
-    out.push(text(4, y + 16, r.id, 'class="lbl"'));
+    out.push(text(4, y + 15, r.id, 'class="lbl"'));
     if (r.earlier) {
       const [a, b] = r.earlier;
       out.push(
-        `<rect class="attempt earlier" x="${x(a)}" y="${y + 5}" width="${Math.max(x(b) - x(a), 1.5)}" height="${rowH - 10}">` +
-          title(`${r.id}: earlier attempt(s), ${fmtMs(b - a)}`) +
-          `</rect>`,
+        el(
+          'rect',
+          { class: 'attempt earlier', x: x(a), y: y + 5, width: Math.max(x(b) - x(a), 1.5), height: rowH - 15 },
+          title(`${r.id}: earlier attempt(s), ${fmtMs(b - a)}`),
+        ),
       );
     }
     if (r.span) {
       const [a, b] = r.span;
       out.push(
-        `<rect class="attempt ${STATUS_CLASS[r.status] ?? 'run'}" x="${x(a)}" y="${y + 3}" width="${Math.max(x(b) - x(a), 2)}" height="${rowH - 6}" rx="2">` +
+        el(
+          'rect',
+          {
+            class: `attempt ${STATUS_CLASS[r.status] ?? 'run'}`,
+            ...{ x: x(a), y: y + 3, width: Math.max(x(b) - x(a), 2), height: rowH - 11, rx: 2 },
+          },
           title(
             `${r.id} (${r.status}${r.attempts > 1 ? `, attempt ${r.attempts}` : ''}), ${fmtMs(b - a)}: ${r.tooltip}`,
-          ) +
-          `</rect>`,
+          ),
+        ),
       );
     }
     for (const t of r.logTicks)
-      out.push(`<line class="log-tick" x1="${x(t)}" y1="${y + rowH - 4}" x2="${x(t)}" y2="${y + rowH}"/>`);
+      out.push(`<line class="log-tick" x1="${x(t)}" y1="${y + rowH - 7}" x2="${x(t)}" y2="${y + rowH - 1}"/>`);
     out.push('</g>');
   });
   for (const m of markers) {
@@ -111,7 +119,8 @@ export function gantt(rows: GanttRow[], markers: GanttMarker[], t0: number, t1: 
         `</g>`,
     );
   }
-  return `<svg class="gantt" viewBox="0 0 ${W} ${height}" width="${W}" height="${height}" role="img" aria-label="timeline of the steps">${out.join('')}</svg>`;
+  const size = { viewBox: `0 0 ${W} ${height}`, width: W, height };
+  return el('svg', { class: 'gantt', ...size, role: 'img', 'aria-label': 'timeline of the steps' }, out.join(''));
 }
 
 /** A small line chart of one figure over time (e.g. sync lag). */
@@ -132,7 +141,8 @@ export function lineChart(
   const y = (v: number) => h - pad.b - (v / vmax) * (h - pad.t - pad.b);
   const line = points.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
   return (
-    `<svg class="chart" data-series="${html(what)}" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img" aria-label="${html(what)} over time">` +
+    `<svg class="chart" data-series="${html(what)}" viewBox="0 0 ${w} ${h}" width="${w}" height="${h}" role="img"` +
+    ` aria-label="${html(what)} over time">` +
     `<line x1="${pad.l}" y1="${h - pad.b}" x2="${w - pad.r}" y2="${h - pad.b}" class="axis"/>` +
     `<line x1="${pad.l}" y1="${pad.t}" x2="${pad.l}" y2="${h - pad.b}" class="axis"/>` +
     text(pad.l - 4, y(vmax) + 4, fmt(vmax), 'class="tick" text-anchor="end"') +
@@ -143,10 +153,7 @@ export function lineChart(
       ? `<circle cx="${x(points[0]![0])}" cy="${y(points[0]![1])}" r="3" class="series"/>`
       : `<polyline points="${line}" class="series" fill="none"/>`) +
     points
-      .map(
-        ([t, v]) =>
-          `<circle cx="${x(t).toFixed(1)}" cy="${y(v).toFixed(1)}" r="1.5" class="pt">${title(`+${fmtMs(t - t0)}: ${fmt(v)}`)}</circle>`,
-      )
+      .map(([t, v]) => el('circle', { cx: x(t), cy: y(v), r: 1.5, class: 'pt' }, title(`+${fmtMs(t - t0)}: ${fmt(v)}`)))
       .join('') +
     `</svg>`
   );
@@ -159,9 +166,11 @@ export function slotBar(
   cluster: string,
   when: string,
 ): string {
+  // Narrower than the timeline: on a phone it is scaled to the screen's width rather than scrolled.
+  const w = 640;
   const rowH = 22;
   const h = masters.length * rowH + 24;
-  const x = (s: number) => LABEL + (s / 16384) * (W - LABEL - 20);
+  const x = (s: number) => 150 + (s / 16384) * (w - 150 - 20);
   const out: string[] = [];
   masters.forEach((m, i) => {
     const y = i * rowH;
@@ -171,14 +180,24 @@ export function slotBar(
     out.push(`<rect x="${x(0)}" y="${y + 3}" width="${x(16384) - x(0)}" height="${rowH - 6}" class="slot-bg"/>`);
     for (const [a, b] of m.ranges)
       out.push(
-        `<rect x="${x(a).toFixed(2)}" y="${y + 3}" width="${Math.max(x(b + 1) - x(a), 1).toFixed(2)}" height="${rowH - 6}" fill="${colour(m.master)}">` +
-          title(`${m.master}: ${a}-${b}`) +
-          `</rect>`,
+        el(
+          'rect',
+          { x: x(a), y: y + 3, width: Math.max(x(b + 1) - x(a), 1), height: rowH - 6, fill: colour(m.master) },
+          title(`${m.master}: ${a}-${b}`),
+        ),
       );
     out.push(`${title(`${m.master}: ${count} slots`)}</g>`);
   });
   const axisY = masters.length * rowH + 4;
   for (const s of [0, 4096, 8192, 12288, 16383])
     out.push(text(x(s), axisY + 12, String(s), 'class="tick" text-anchor="middle"'));
-  return `<svg class="slot-map" data-cluster="${html(cluster)}" data-when="${html(when)}" viewBox="0 0 ${W} ${h}" width="${W}" height="${h}" role="img" aria-label="slot map of ${html(cluster)} ${html(when)}">${out.join('')}</svg>`;
+  const attrs = {
+    class: 'slot-map',
+    'data-cluster': cluster,
+    'data-when': when,
+    viewBox: `0 0 ${w} ${h}`,
+    width: w,
+    height: h,
+  };
+  return el('svg', { ...attrs, role: 'img', 'aria-label': `slot map of ${cluster} ${when}` }, out.join(''));
 }
