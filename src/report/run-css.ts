@@ -38,7 +38,8 @@ svg .lbl{fill:var(--fg)} svg .tick{fill:var(--mut);font-size:11px}
 svg .axis{stroke:#8a93a3} svg .grid{stroke:#eceff3}
 svg .attempt.ok{fill:var(--ok)} svg .attempt.bad{fill:var(--bad)} svg .attempt.run{fill:var(--run)}
 svg .attempt.skip{fill:#b9c0cc} svg .attempt.earlier{fill:#f0b7b2;stroke:var(--bad);stroke-dasharray:3 2}
-svg .marker path{fill:var(--acc)} svg .marker-line{stroke:var(--acc);stroke-dasharray:2 3}
+svg .marker path{fill:var(--acc)} svg .marker.bad path{fill:var(--bad)}
+svg .marker-line{stroke:var(--acc);stroke-dasharray:2 3}
 svg .log-tick{stroke:#6b3fa0;stroke-width:2}
 svg .series{stroke:var(--acc);stroke-width:2} svg circle.series{fill:var(--acc)} svg .pt{fill:var(--acc)}
 svg .slot-bg{fill:#f1f3f6}

@@ -105,6 +105,9 @@ function commandsPerNode(audit: AuditRow[]): ReportNodeCommands[] {
   return [...byNode.values()].sort((x, y) => x.node.localeCompare(y.node, 'en', { numeric: true }));
 }
 
+const earliest = (a: number | null | undefined, b: number | null | undefined): number | null =>
+  a == null ? (b ?? null) : b == null ? a : Math.min(a, b);
+
 export function loadRunData(store: Store, runId: string): RunReportData {
   const run = store.getRun(runId);
   if (!run)
@@ -121,12 +124,11 @@ export function loadRunData(store: Store, runId: string): RunReportData {
     attempts: s.attempts,
     startedAt: s.startedAt,
     finishedAt: s.finishedAt,
-    firstSeenAt: Math.min(firstSeen.get(s.stepId) ?? Infinity, s.startedAt ?? Infinity) || null,
+    firstSeenAt: earliest(firstSeen.get(s.stepId), s.startedAt),
     error: s.error,
     summary: stepSummary(s.kind, s.output, s.startedAt && s.finishedAt ? s.finishedAt - s.startedAt : undefined),
     output: s.output,
   }));
-  for (const s of steps) if (s.firstSeenAt === Infinity) s.firstSeenAt = null;
   const markers = audit
     .filter((a) => a.target === 'operator')
     .map((a) => ({ at: a.at, stepId: a.stepId ?? null, what: a.command, detail: a.args.join(' ') }));

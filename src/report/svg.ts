@@ -113,7 +113,8 @@ export function gantt(rows: GanttRow[], markers: GanttMarker[], t0: number, t1: 
     const i = rows.findIndex((r) => r.id === m.rowId);
     const px = x(m.at);
     out.push(
-      `<g class="marker"><path d="M${px - 4},4 L${px + 4},4 L${px},12 Z"/>` +
+      `<g class="marker${/ABORT|REFUSED/.test(m.label) ? ' bad' : ''}">` +
+        `<path d="M${px - 4},4 L${px + 4},4 L${px},12 Z"/>` +
         (i >= 0 ? `<line x1="${px}" y1="12" x2="${px}" y2="${top + i * rowH + rowH}" class="marker-line"/>` : '') +
         title(`${m.label}`) +
         `</g>`,
