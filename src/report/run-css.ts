@@ -50,7 +50,7 @@ svg .slot-bg{fill:#f1f3f6}
 .ranges{list-style:none;padding:0;margin:.2em 0;font-size:.9em}
 .sw-c{display:inline-block;width:10px;height:10px;margin-right:6px;border-radius:2px;vertical-align:middle}
 .src{font-size:.88em;color:var(--mut);margin:.1em 0}
-.reads{font-size:.88em;color:var(--mut)}
+.reads,.more{font-size:.88em;color:var(--mut)}
 figure.lag{display:inline-block;margin:.3em 1em .3em 0;max-width:100%;overflow-x:auto}
 figcaption{font-size:.85em;color:var(--mut)}
 pre{background:#f6f7f9;border:1px solid var(--line);padding:6px 8px;overflow-x:auto;white-space:pre;margin:.2em 0}

@@ -35,9 +35,23 @@ export interface ReportMarker {
   detail: string;
 }
 
+export interface ReportWrite {
+  at: number;
+  stepId: string | null;
+  command: string;
+  ok: boolean;
+  error?: string;
+  count?: number;
+  last?: { at: number; command: string };
+}
+
 export interface ReportNodeCommands {
   node: string;
-  writes: Array<{ at: number; stepId: string | null; command: string; ok: boolean; error?: string }>;
+  /**
+   * Writes in order. A run of the same write in the same step (a slot move's thousands of
+   * CLUSTER SETSLOT, MIGRATE) is one entry: its first command, and `count` with the last.
+   */
+  writes: ReportWrite[];
   /** Read-only commands folded: command name -> times sent. */
   reads: Record<string, number>;
 }
@@ -90,6 +104,21 @@ export interface RunReportData {
 
 const commandText = (a: AuditRow) => [a.command, ...a.args].join(' ');
 
+/** The command and its subcommand: what makes two writes "the same" for folding. */
+const shape = (a: AuditRow) => (/^(CLUSTER|CONFIG|CLIENT)$/i.test(a.command) ? `${a.command} ${a.args[0]}` : a.command);
+const shapeOf = (command: string) => command.split(' ', /^(CLUSTER|CONFIG|CLIENT) /i.test(command) ? 2 : 1).join(' ');
+
+function addWrite(writes: ReportWrite[], a: AuditRow): void {
+  const prev = writes[writes.length - 1];
+  // Failures are never folded: each one is shown.
+  if (prev && prev.ok && a.ok && prev.stepId === (a.stepId ?? null) && shapeOf(prev.command) === shape(a)) {
+    prev.count = (prev.count ?? 1) + 1;
+    prev.last = { at: a.at, command: commandText(a) };
+    return;
+  }
+  writes.push({ at: a.at, stepId: a.stepId ?? null, command: commandText(a), ok: a.ok, error: a.error });
+}
+
 /** Writes per node in order, reads folded to counts per command; operator decisions are markers, not commands. */
 function commandsPerNode(audit: AuditRow[]): ReportNodeCommands[] {
   const byNode = new Map<string, ReportNodeCommands>();
@@ -100,7 +129,7 @@ function commandsPerNode(audit: AuditRow[]): ReportNodeCommands[] {
     if (!a.write && isReadOnly(a.command, a.args)) {
       const name = a.command === 'CLUSTER' || a.command === 'CONFIG' ? `${a.command} ${a.args[0] ?? ''}` : a.command;
       n.reads[name] = (n.reads[name] ?? 0) + a.count;
-    } else n.writes.push({ at: a.at, stepId: a.stepId ?? null, command: commandText(a), ok: a.ok, error: a.error });
+    } else addWrite(n.writes, a);
   }
   return [...byNode.values()].sort((x, y) => x.node.localeCompare(y.node, 'en', { numeric: true }));
 }

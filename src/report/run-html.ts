@@ -214,14 +214,19 @@ function commands(d: RunReportData): string {
             n.writes.map((w) => [
               html(rel(d, w.at)),
               htmlVisible(w.stepId ?? '-'),
-              `<code>${htmlVisible(w.command)}</code>`,
+              `<code>${htmlVisible(w.command)}</code>` +
+                (w.last
+                  ? ` <span class="more">and ${(w.count ?? 1) - 1} more like it until ${html(rel(d, w.last.at))}, ` +
+                    `the last <code>${htmlVisible(w.last.command)}</code></span>`
+                  : ''),
               w.ok ? 'ok' : `<span class="err">${htmlVisible(w.error ?? 'failed')}</span>`,
             ]),
             '',
             2,
           )
         : '<p class="none">No write.</p>';
-      const head = `<h3>${htmlVisible(n.node)} <small>${plural(n.writes.length, 'write')}</small></h3>`;
+      const sent = n.writes.reduce((k, w) => k + (w.count ?? 1), 0);
+      const head = `<h3>${htmlVisible(n.node)} <small>${plural(sent, 'write')}</small></h3>`;
       const folded = `<p class="reads">reads: ${reads || 'none'}</p>`;
       return el('section', { class: 'node-cmds', 'data-node': n.node }, head + writes + folded);
     })

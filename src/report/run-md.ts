@@ -166,7 +166,13 @@ function findingsAndCommands(d: RunReportData): string[] {
     );
   out.push('## Commands sent, per node', '');
   for (const n of d.commands) {
-    out.push(`### ${mdCell(n.node)} (${plural(n.writes.length, 'write')})`, '');
+    out.push(
+      `### ${mdCell(n.node)} (${plural(
+        n.writes.reduce((k, w) => k + (w.count ?? 1), 0),
+        'write',
+      )})`,
+      '',
+    );
     if (n.writes.length)
       out.push(
         ...table(
@@ -174,7 +180,10 @@ function findingsAndCommands(d: RunReportData): string[] {
           n.writes.map((w) => [
             rel(d, w.at),
             mdCell(w.stepId ?? '-'),
-            mdCell(w.command),
+            mdCell(w.command) +
+              (w.last
+                ? ` and ${(w.count ?? 1) - 1} more until ${rel(d, w.last.at)}, the last ${mdCell(w.last.command)}`
+                : ''),
             w.ok ? 'ok' : mdCell(w.error ?? 'failed'),
           ]),
         ),
