@@ -35,7 +35,8 @@ const ALLOWED = {
   data: ['redis', 'hosts', 'inventory', 'base'],
   engine: ['redis', 'hosts', 'inventory', 'base'],
   steps: ['engine', 'data', 'redis', 'hosts', 'inventory', 'base'],
-  // What is shown to people about plans and runs (Markdown, reports): reads engine and redis types, acts on nothing.
+  // What is shown to people about plans and runs (Markdown plans, run reports): reads the engine's
+  // records and redis types, acts on nothing.
   report: ['engine', 'redis', 'hosts', 'inventory', 'base'],
   cli: ['report', 'steps', 'engine', 'data', 'sandbox', 'redis', 'hosts', 'inventory', 'base'],
 };

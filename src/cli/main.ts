@@ -14,6 +14,7 @@ import { renderPlan, renderRuns, renderShow, table } from './render.js';
 import { NodeLogStore } from '../engine/node-log-store.js';
 import { runCommand, resumeCommand } from './run-command.js';
 import { statusCommand, type StatusFlags } from './status.js';
+import { reportCommand } from './report-command.js';
 import { unfinishedRun } from '../engine/lifecycle.js';
 import { stateDirFrom } from './state-dir.js';
 import { Cleanup } from '../engine/cleanup.js';
@@ -398,6 +399,15 @@ program
       void s.close();
     }
   });
+
+program
+  .command('report <runId>')
+  .description(
+    'a run as a page to file: timeline, what each step measured, slot maps before and after, commands, node logs',
+  )
+  .option('--html <file>', 'write a self-contained HTML page (works offline, prints, reads on a phone)')
+  .option('--md <file>', 'write the same as Markdown')
+  .action((id: string, o: { html?: string; md?: string }) => reportCommand(id, { ...o, stateDir: globals().stateDir }));
 
 const sandbox = program.command('sandbox').description('local Redis clusters on loopback for the demo and tests');
 const int = (name: string) => (v: string) => {

@@ -2,6 +2,7 @@ import type { Plan, PlanReport } from '../engine/plan.js';
 import type { RunRow, StepRow, AuditRow, Finding } from '../engine/store.js';
 import type { Condition } from '../steps/kind.js';
 import { isReadOnly } from '../redis/connect.js';
+import { stepSummary } from '../report/step-summary.js';
 import { bold, dim, mark, red, yellow, green } from './style.js';
 import { renderNodeLogs } from './render-node-logs.js';
 import type { NodeLogRow } from '../engine/node-log-store.js';
@@ -92,7 +93,9 @@ export function renderShow(
   );
   for (const s of steps) {
     if (s.error) out.push(`  ${s.stepId}: ${red(s.error)}`);
-    if (s.output && typeof s.output === 'object') out.push(`  ${s.stepId} output: ${dim(JSON.stringify(s.output))}`);
+    // The step's figures in a line; the output JSON itself is in `show --json`.
+    const summary = stepSummary(s.kind, s.output, s.startedAt && s.finishedAt ? s.finishedAt - s.startedAt : undefined);
+    if (summary) out.push(`  ${s.stepId}: ${dim(summary)}`);
   }
   if (findings.length) {
     out.push('');

@@ -13,6 +13,7 @@ import { stepKinds } from '../steps/registry.js';
 import type { ProgressFigures } from '../engine/step-contract.js';
 import { barOf, plainLine } from './progress-bar.js';
 import { startMetrics, type MetricsServer } from './metrics.js';
+import { stepSummary } from '../report/step-summary.js';
 
 export interface RunFlags {
   inventory?: string;
@@ -227,10 +228,8 @@ function printEvent(e: RunnerEvent, isGuided: boolean, say: Say): void {
       showProgress(e.line, e.figures);
       break;
     case 'step-done':
-      say(
-        green(`    done in ${e.ms} ms`) +
-          (e.output && typeof e.output === 'object' ? dim(` ${brief(JSON.stringify(e.output))}`) : ''),
-      );
+      // A one-line summary of what the step measured; the output itself is in `show --json`.
+      say(green(`    done in ${e.ms} ms`) + dimIf(stepSummary(e.step.kind, e.output, e.ms)));
       break;
     case 'step-skipped':
       say(yellow(`    skipped`));
@@ -241,7 +240,7 @@ function printEvent(e: RunnerEvent, isGuided: boolean, say: Say): void {
   }
 }
 
-/** A step's output on one line; the whole of it is in `show --json`. */
-function brief(json: string, max = 200): string {
-  return json.length <= max ? json : `${json.slice(0, max)}... (all of it: show --json)`;
+/** A step's summary after its "done" line, dimmed; nothing when it has none. */
+function dimIf(summary: string): string {
+  return summary ? dim(`: ${summary}`) : '';
 }

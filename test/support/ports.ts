@@ -420,6 +420,15 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
     ],
     what: "source 3x1, target 3x1; 21790: the run's --metrics-addr",
   },
+  {
+    file: 'test/e2e/run-report.test.ts',
+    ranges: [
+      [21210, 21215],
+      [21309, 21319],
+      [21350, 21355],
+    ],
+    what: 'consolidate-reshard: source 3x1, sshd 21309, target 5x1; failover drill: sandbox 3x1',
+  },
 ];
 
 /**
