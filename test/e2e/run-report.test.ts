@@ -171,8 +171,11 @@ test('failover drill: the report shows every step, the promotion time, the slot 
     assert.equal(after.length, 3);
     assert.ok(after.includes(fail.output.newMaster) && !after.includes(master), after.join(' '));
     assert.equal(await count(page, 'svg.chart[data-series="lagBytes"] polyline'), 1);
-    assert.equal(await count(page, `#node-logs .log[data-node="${fail.output.newMaster}"]`), 1);
-    assert.match(await page.locator('#node-logs').innerText(), /<script>alert\(1\)<\/script>\\x01/);
+    // The nodes' own logs, as the run collected them: the promoted replica won the election.
+    assert.ok((await count(page, `#node-logs .log[data-node="${fail.output.newMaster}"]`)) >= 1);
+    const logs = await page.locator('#node-logs').innerText();
+    assert.match(logs, /Failover election won/);
+    assert.match(logs, /<script>alert\(1\)<\/script>\\x01/);
     assert.equal(await page.evaluate(() => document.querySelectorAll('script').length), 0);
     assert.match(md, /\| promotion \| [\d.]+ m?s \|/);
   } finally {
@@ -205,12 +208,10 @@ test('consolidate-reshard: 3 masters before, 1 after on the source; 5 and 5 on t
     assert.match(text, /copied 1 file \([\d.]+ kB\)/);
     // A slot move's thousands of writes are folded: its first, how many more, its last.
     assert.match(text, /MOVE-SLOTS .* and \d+ more like it until \+[\d.]+ s, the last MOVE-SLOTS/);
-    // A section with nothing recorded says so (whether this run records lag or log lines depends on its steps).
-    if (rowsOf('progress', id) === 0)
-      assert.match(await page.locator('#progress').innerText(), /No progress samples were recorded/);
-    if (rowsOf('node_logs', id) === 0)
-      assert.match(await page.locator('#node-logs').innerText(), /No node log lines were recorded/);
-    assert.equal(await count(page, '#node-logs'), 1);
+    // The slot moves reported their progress; the target's masters said what they loaded at start.
+    assert.ok(rowsOf('progress', id) > 0);
+    assert.ok(rowsOf('node_logs', id) > 0);
+    assert.match(await page.locator('#node-logs').innerText(), /DB loaded from disk|Done loading RDB/);
     assert.match(md, /\| 127\.0\.0\.1:\d+ \| 16384 \| 0-16383 \|/);
   } finally {
     await close();

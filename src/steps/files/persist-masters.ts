@@ -160,6 +160,8 @@ export const persistMastersStep: StepKind<Args> = {
       timeoutMs: Number(raw.saveTimeoutMs ?? 600_000),
     };
   },
+  // The masters' own account of the save (background saving started, DB saved on disk).
+  logNodes: (a) => ({ cluster: a.cluster, nodes: a.masters.map((m) => m.address) }),
   title: (a) =>
     `${a.format === 'rdb' ? 'BGSAVE' : 'BGREWRITEAOF'} on ${a.masters.map((m) => m.address).join(', ')} of ${a.cluster}, then freeze the saved file (${a.format === 'rdb' ? 'hard link' : 'copy'} <file>.redis-runbook-<time>)${a.pauseWrites ? ', writes paused meanwhile (CLIENT PAUSE WRITE)' : '; writes after the save are NOT in the copy'}`,
   commands: (a) =>

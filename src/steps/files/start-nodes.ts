@@ -99,6 +99,8 @@ export const startNodesStep: StepKind<Args> = {
       timeoutMs: Number(raw.startTimeoutMs ?? 300_000),
     };
   },
+  // The nodes' own account of the start: the file they loaded, keys loaded, the replicas' sync.
+  logNodes: (a) => ({ cluster: a.cluster, nodes: [...a.masters, ...a.replicas.map((r) => r.address)] }),
   title: (a) =>
     `Start ${a.masters.join(', ')} of ${a.cluster}, then ${a.replicas.length ? a.replicas.map((r) => r.address).join(', ') : 'no replica'}; wait for loading and sync`,
   // A node that was down longer than cluster-node-timeout stays flagged `fail` on the others

@@ -72,6 +72,8 @@ export const stopNodesStep: StepKind<Args> = {
       timeoutMs: Number(raw.stopTimeoutMs ?? 60_000),
     };
   },
+  // The nodes' own account of the stop (SIGTERM or SHUTDOWN received, the save, ready to exit).
+  logNodes: (a) => ({ cluster: a.cluster, nodes: [...a.replicas, ...a.masters] }),
   title: (a) =>
     `Stop ${a.replicas.length + a.masters.length} nodes of ${a.cluster}: ${[...a.replicas, ...a.masters].join(', ')} (replicas first, then masters)`,
   commands: (a, hosts) =>
