@@ -10,7 +10,9 @@ import {
 } from 'node:fs';
 import { tmpdir, hostname } from 'node:os';
 import { join } from 'node:path';
-import { execa, type ResultPromise } from 'execa';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { clearSlots } from '../writer/clear-slots.js';
 import type { ClusterPool } from '../../redis/connect.js';
 import { openEndpoint, type Endpoint } from '../endpoint.js';
 import { newShardState, type ShardStatus } from './shard-sync.js';
@@ -30,6 +32,7 @@ import {
   shakeConfigV2,
   shakeConfigV4,
   parseShakeLine,
+  parseShakeStatus,
   checkShakeBinary,
   shakeTls,
   type ShakeSide,
@@ -46,6 +49,8 @@ export interface ShakeRecord extends SyncRecord {
   conf?: string;
   /** Its private directory (config with passwords, log): removed by a resumed run if the killed one left it. */
   dir?: string;
+  /** v4: its status port on loopback. */
+  statusPort?: number;
 }
 
 export interface ShakeOptions {
@@ -88,24 +93,65 @@ export async function stopLeftoverShake(
   log(
     `stopping RedisShake (pid ${record.pid}) left by the interrupted run: it cannot continue a sync, the new one starts over`,
   );
-  signalIfSame(id, 'SIGTERM', mark);
-  for (let i = 0; i < 50 && isSameProcess(id, mark); i++) await new Promise((r) => setTimeout(r, 100));
-  signalIfSame(id, 'SIGKILL', mark);
+  await stopShakeProcess(id, mark, log);
   return 'stopped';
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** How long RedisShake gets to exit after SIGINT before SIGKILL. */
+export const SHAKE_STOP_MS = 10_000;
+
+/**
+ * Stop a RedisShake process: SIGINT (v4.2.0 only logs SIGTERM and SIGQUIT
+ * and goes on syncing; SIGINT makes it close its files and exit), then,
+ * if it is still that process after SHAKE_STOP_MS, SIGKILL. Both are
+ * logged (the step's log is journaled), the SIGKILL as a last resort.
+ */
+export async function stopShakeProcess(
+  id: ProcessIdentity,
+  mark: string | undefined,
+  log: (line: string) => void,
+  waitMs = SHAKE_STOP_MS,
+): Promise<'exited' | 'killed' | 'gone'> {
+  if (!signalIfSame(id, 'SIGINT', mark)) return 'gone';
+  log(`sent SIGINT to RedisShake (pid ${id.pid})`);
+  const until = Date.now() + waitMs;
+  while (Date.now() < until && isSameProcess(id, mark)) await sleep(100);
+  if (!signalIfSame(id, 'SIGKILL', mark)) return 'exited';
+  log(`RedisShake (pid ${id.pid}) still ran ${waitMs / 1000} s after SIGINT: sent SIGKILL (last resort)`);
+  for (let i = 0; i < 50 && isSameProcess(id, mark); i++) await sleep(100);
+  return 'killed';
+}
+
+/** A loopback port free right now, for RedisShake's status page. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 /**
  * RedisShake as the sync engine: its config written from the inventory into
  * a private directory (mode 0600: it holds the passwords) and deleted when
- * the sync stops, the binary run as a child process, its log read back as
- * phases and progress (redis-shake.ts), and the process stopped at
- * cut-over. RedisShake cannot continue a sync it did not finish: a resumed
- * run stops the old process and syncs again (it rewrites existing keys).
+ * the sync stops, the binary run as a child process in its own process group
+ * (a Ctrl-C at the terminal reaches this process, which stops it; a killed
+ * run leaves it running, and `resume` or `abort` stop it), followed through
+ * v4's status port (phases, RDB progress, offsets, `consistent`) and its log
+ * (errors, and everything for v2), and stopped at cut-over. RedisShake
+ * cannot continue a sync it did not finish: a resumed run stops the old
+ * process, empties the target and syncs again.
  */
 export class ShakeSession implements SyncEngine {
   readonly engine: string;
   readonly incremental = true;
-  private proc: ResultPromise | undefined;
+  private proc: ChildProcess | undefined;
+  private exit: Promise<void> = Promise.resolve();
   private dir = '';
   private record!: ShakeRecord;
   private readonly shards = new Map<number, ShakeStatus & { at: number }>();
@@ -113,9 +159,12 @@ export class ShakeSession implements SyncEngine {
   private lastError: string | undefined;
   private exited: string | undefined;
   private tail: NodeJS.Timeout | undefined;
+  private poll: NodeJS.Timeout | undefined;
   private tailPos = 0;
   private source!: Endpoint;
   private secrets: string[] = [];
+  /** The status page's last answers: `consistent` and when (two in a row after a catch-up began end it). */
+  private page: { consistent: boolean; at: number; consistentSince?: number } | undefined;
 
   private constructor(private readonly o: ShakeOptions) {
     this.engine = `redis-shake (${o.format})`;
@@ -156,6 +205,13 @@ export class ShakeSession implements SyncEngine {
       );
     }
     if (this.record.dir) rmSync(this.record.dir, { recursive: true, force: true });
+    // v4.2.0 writes the RDB as type commands (RPUSH, HSET, XADD...): onto a key the target holds
+    // they append or fail. The target is emptied first, as a replica does on a full sync; the
+    // start step had consent for its keys, and on a resume they are this run's earlier sync's.
+    const cleared = await clearSlots(target, [[0, 16383]], undefined, (node, n) =>
+      this.o.log(`deleted ${n} keys on ${node} before RedisShake's full sync`),
+    );
+    if (cleared) this.o.log(`the target was emptied (${cleared} keys) for RedisShake's full sync`);
     this.expected = this.source.masters.length;
     this.dir = mkdtempSync(join(tmpdir(), 'redis-runbook-shake-'));
     // Recorded before the passwords are written into it: `abort` and the run's end remove it.
@@ -164,41 +220,94 @@ export class ShakeSession implements SyncEngine {
       path: this.dir,
       what: 'RedisShake config directory (holds passwords)',
     });
-    const logFile = join(this.dir, this.o.format === 'v4' ? 'shake.log' : 'redis-shake.log');
-    const conf = join(this.dir, this.o.format === 'v4' ? 'shake.toml' : 'redis-shake.conf');
+    const v4 = this.o.format === 'v4';
+    const logFile = join(this.dir, v4 ? 'shake.log' : 'redis-shake.log');
+    const conf = join(this.dir, v4 ? 'shake.toml' : 'redis-shake.conf');
+    const statusPort = v4 ? await freePort() : undefined;
     const src = this.side(this.source, this.o.source);
     const tgt = this.side(target, this.o.target);
     this.secrets = [src.password, tgt.password, src.username, tgt.username].filter((x): x is string => !!x);
     writeFileSync(
       conf,
-      this.o.format === 'v4'
-        ? shakeConfigV4({ source: src, target: tgt, dir: this.dir, logFile })
+      v4
+        ? shakeConfigV4({ source: src, target: tgt, dir: this.dir, logFile, statusPort })
         : shakeConfigV2({ source: src, target: tgt, logFile }),
       { mode: 0o600 },
     );
-    const args = this.o.format === 'v4' ? [conf] : ['-type=sync', `-conf=${conf}`];
-    this.proc = execa(binary, args, { cwd: this.dir, reject: false, stdin: 'ignore', buffer: false, cleanup: true });
-    this.record.pid = this.proc.pid;
-    const me = this.proc.pid ? identityOf(this.proc.pid) : undefined;
-    this.record.startTime = me?.startTime;
+    this.launch(binary, v4 ? [conf] : ['-type=sync', `-conf=${conf}`]);
+    const pid = this.proc!.pid;
+    this.record.pid = pid;
+    this.record.startTime = pid ? identityOf(pid)?.startTime : undefined;
     this.record.host = hostname();
     this.record.conf = conf;
     this.record.dir = this.dir;
+    this.record.statusPort = statusPort;
     for (const sh of this.record.shards) sh.state.fullSyncs++;
     this.o.save(this.record);
-    this.o.log(`RedisShake started (pid ${this.proc.pid}, ${this.o.format} config in a private directory, mode 0600)`);
-    const onText = (chunk: Buffer | string) => {
-      for (const line of String(chunk).split('\n')) if (line.trim()) this.onLine(line);
-    };
-    this.proc.stdout?.on('data', onText);
-    this.proc.stderr?.on('data', onText);
-    void this.proc.then((r) => {
-      if (this.exited === undefined)
-        this.exited = `RedisShake exited (${r.signal ?? `code ${r.exitCode}`})${this.lastError ? `: ${this.lastError}` : ''}`;
-    });
-    // RedisShake also (v2: only) writes its log file.
+    this.o.log(`RedisShake started (pid ${pid}, ${this.o.format} config in a private directory, mode 0600)`);
+    // Its log file (v2: all there is; v4: errors, which the status page does not carry).
     this.tail = setInterval(() => this.readLog(logFile), 250);
     this.tail.unref();
+    if (statusPort) {
+      this.poll = setInterval(() => void this.readStatus(statusPort), 500);
+      this.poll.unref();
+    }
+  }
+
+  /**
+   * The binary itself (no shell: the pid recorded is RedisShake's), in its own
+   * process group so a terminal's Ctrl-C reaches only this process, which stops
+   * it with SIGINT. Its stdout and stderr go to a file in its directory, not a
+   * pipe: a run killed with SIGKILL leaves it running (a write to a dead pipe
+   * would kill it mid-write), and `resume`/`abort` stop it by its record.
+   */
+  private launch(binary: string, args: string[]): void {
+    const out = openFd(join(this.dir, 'stdout.log'), 'a', 0o600);
+    try {
+      this.proc = spawn(binary, args, { cwd: this.dir, detached: true, stdio: ['ignore', out, out] });
+    } finally {
+      closeSync(out);
+    }
+    this.exit = new Promise((resolve) => {
+      this.proc!.once('error', (err) => {
+        this.exited ??= `RedisShake did not start: ${err.message}`;
+        resolve();
+      });
+      this.proc!.once('exit', (code, signal) => {
+        this.exited ??= `RedisShake exited (${signal ?? `code ${code}`})${this.lastError ? `: ${this.lastError}` : ''}`;
+        resolve();
+      });
+    });
+    this.proc.unref();
+  }
+
+  /**
+   * v4's status page: the phase, RDB progress and replication offsets of each
+   * reader, and `consistent`. Preferred to the log, which names one reader per
+   * line in turn (src-0, src-1...) and carries no offsets; the log still gives
+   * the errors (the page has none) and the phases before the page answers.
+   */
+  private async readStatus(port: number): Promise<void> {
+    if (this.exited) return;
+    let body: string;
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(2000) });
+      body = await res.text();
+    } catch {
+      return; // not listening yet, or busy: the next poll (or the log) says more
+    }
+    const page = parseShakeStatus(body);
+    if (!page) return;
+    const now = Date.now();
+    const consistent = page.consistent && !page.unanswered;
+    this.page = {
+      consistent,
+      at: now,
+      consistentSince: consistent ? (this.page?.consistentSince ?? now) : undefined,
+    };
+    page.readers.forEach((r, i) => {
+      if (r.phase) this.update(i, { phase: r.phase, percent: r.percent, diff: r.diff }, now);
+    });
   }
 
   private readLog(file: string): void {
@@ -225,9 +334,14 @@ export class ShakeSession implements SyncEngine {
       this.lastError = st.error;
       return;
     }
-    const src = Number(/src-(\d+)/.exec(line)?.[1] ?? 0);
+    // Once v4's status page answers, it speaks for every reader at once: the log's phases are older news.
+    if (this.page) return;
+    this.update(Number(/src-(\d+)/.exec(line)?.[1] ?? 0), st, Date.now());
+  }
+
+  private update(src: number, st: ShakeStatus, at: number): void {
     const prev = this.shards.get(src);
-    const next = { ...prev, ...st, at: Date.now() };
+    const next = { ...prev, ...st, at };
     if (prev?.phase !== next.phase && next.phase)
       this.o.log(
         `RedisShake source ${src}: ${next.phase}${next.phase === 'full' && next.percent !== undefined ? ` ${next.percent}%` : ''}`,
@@ -279,18 +393,30 @@ export class ShakeSession implements SyncEngine {
     return this.status().every((s) => s.phase === 'stream' && (s.lagBytes === undefined || s.lagBytes <= maxLag));
   }
 
+  /**
+   * Caught up: v4's status page said `consistent` (every reader has written all
+   * it received, every writer's commands answered) twice in a row, both after
+   * this call began. `consistent` needs some replication stream first (a source
+   * master PINGs its replicas every repl-ping-replica-period, 10 s by default,
+   * so an idle source gets there too). Without the page (v2): fresh log lines
+   * saying nothing is left to write.
+   */
   async catchUp(o: { timeoutMs: number; signal?: AbortSignal; onProgress?: (line: string) => void }): Promise<boolean> {
     const since = Date.now();
     const deadline = since + o.timeoutMs;
-    while (Date.now() < deadline && !o.signal?.aborted) {
+    while (Date.now() < deadline && !o.signal?.aborted && !this.exited) {
       const st = this.status();
       o.onProgress?.(st.map(describeShard).join(' | '));
-      // A status line written after this call began, saying nothing is left to write.
-      const fresh = [...this.shards.values()].every(
-        (s) => s.at > since + 1000 && s.phase === 'incremental' && (s.diff ?? 0) === 0,
-      );
-      if (this.shards.size && fresh) return true;
-      await new Promise((r) => setTimeout(r, 100));
+      if (this.record.statusPort) {
+        const p = this.page;
+        if (p?.consistentSince !== undefined && p.consistentSince > since && p.at > p.consistentSince) return true;
+      } else {
+        const fresh = [...this.shards.values()].every(
+          (s) => s.at > since + 1000 && s.phase === 'incremental' && (s.diff ?? 0) === 0,
+        );
+        if (this.shards.size && fresh) return true;
+      }
+      await sleep(100);
     }
     return false;
   }
@@ -312,12 +438,14 @@ export class ShakeSession implements SyncEngine {
 
   private async halt(): Promise<void> {
     if (this.tail) clearInterval(this.tail);
+    if (this.poll) clearInterval(this.poll);
+    const running = this.proc?.pid !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
     this.exited ??= 'stopped at cut-over';
-    if (this.proc && this.proc.exitCode === null) {
-      this.proc.kill('SIGTERM');
-      const t = setTimeout(() => this.proc?.kill('SIGKILL'), 5000);
-      await this.proc;
-      clearTimeout(t);
+    if (running) {
+      const pid = this.proc!.pid!;
+      // SIGINT to RedisShake itself, SIGKILL if it does not exit in time (both logged, so journaled).
+      await stopShakeProcess({ pid, startTime: this.record.startTime, host: hostname() }, this.record.conf, this.o.log);
+      await Promise.race([this.exit, sleep(2000)]);
     }
     // The config holds passwords: it goes with the sync.
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
