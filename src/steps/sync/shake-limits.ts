@@ -9,7 +9,7 @@ export function shakeLimitsCondition(): Condition {
   return pass(
     'redis-shake limits',
     'WARNING, RedisShake does less than engine=builtin: ' +
-      '(1) no partial resync: a restart or a resumed run is a new full sync (the target is emptied and loaded again); ' +
+      '(1) no partial resync: a restart or a resumed run is a new full sync (the target emptied and loaded again); ' +
       '(2) it does not follow a source failover: its link to the old master breaks, it exits, and the run stops ' +
       '(retry = a new full sync); ' +
       '(3) not exactly-once: the RDB is written as type commands and a restart replays, so only a comparison ' +
