@@ -159,7 +159,21 @@ const bytes = (s: string) => {
  * and `..., syncing aof, diff=[0]`. v2: `dbSyncer[0] total = 1.00MB - 4.00MB [ 25%]` and
  * `dbSyncer[0] sync rdb done`. Panics and errors are reported as such.
  */
-export function parseShakeLine(line: string): ShakeStatus | undefined {
+export function parseShakeLine(raw: string): ShakeStatus | undefined {
+  // Its console output is coloured (zerolog's ConsoleWriter): `\x1b[31mERR\x1b[0m`.
+  let line = raw.replace(/\x1b\[[0-9;]*m/g, '');
+  // v4's log file holds JSON lines: {"level":"error","time":...,"message":"..."}.
+  if (line.startsWith('{')) {
+    try {
+      const j = JSON.parse(line) as { level?: string; message?: string };
+      if (typeof j.message === 'string') {
+        if (/^(error|fatal|panic)$/.test(j.level ?? '')) return { error: j.message.trim() };
+        line = j.message;
+      }
+    } catch {
+      // not JSON after all: read as text
+    }
+  }
   // v4's log.Panicf logs at error level (zerolog prints ERR) and exits; v2 prints [PANIC].
   if (/\b(ERR|PNC|PANIC|FTL|FATAL)\b|\[PANIC\]|\[ERROR\]|panic:/.test(line))
     return { error: line.replace(/^.*?(ERR|PNC|PANIC\]?|ERROR\]|FTL|panic:)\s*/, '').trim() || line.trim() };
@@ -199,7 +213,7 @@ export interface ShakeStatusPage {
   /** v4's own verdict: every reader past the RDB with nothing received left unsent, every writer answered. */
   consistent: boolean;
   /** One per source master (a cluster source), in v4's src-N order; one for a standalone source. */
-  readers: Array<ShakeStatus & { address?: string; receivedOffset?: number }>;
+  readers: Array<ShakeStatus & { address?: string; receivedOffset?: number; sentOffset?: number }>;
   /** Commands sent to the target and not yet answered (every writer). */
   unanswered?: number;
 }
@@ -225,7 +239,9 @@ export function parseShakeStatus(body: string): ShakeStatusPage | undefined {
       st.percent = Math.min(100, Math.round((r.rdb_sent_bytes / r.rdb_file_size_bytes) * 1000) / 10);
     if (st.phase === 'incremental' && r.aof_received_offset !== undefined && r.aof_sent_offset !== undefined)
       st.diff = r.aof_received_offset - r.aof_sent_offset;
+    // In the source's replication offsets (v4 starts counting at the offset of +FULLRESYNC).
     st.receivedOffset = r.aof_received_offset;
+    st.sentOffset = r.aof_sent_offset;
     return st;
   });
   const writers = list(j.writer) as Array<{ unanswered_entries?: number }>;

@@ -160,11 +160,11 @@ export class ShakeSession implements SyncEngine {
   private exited: string | undefined;
   private tail: NodeJS.Timeout | undefined;
   private poll: NodeJS.Timeout | undefined;
-  private tailPos = 0;
+  private readonly tailPos = new Map<string, number>();
   private source!: Endpoint;
   private secrets: string[] = [];
   /** The status page's last answers: `consistent` and when (two in a row after a catch-up began end it). */
-  private page: { consistent: boolean; at: number; consistentSince?: number } | undefined;
+  private page: { consistent: boolean; at: number; consistentSince?: number; sent: Map<string, number> } | undefined;
 
   private constructor(private readonly o: ShakeOptions) {
     this.engine = `redis-shake (${o.format})`;
@@ -245,8 +245,11 @@ export class ShakeSession implements SyncEngine {
     for (const sh of this.record.shards) sh.state.fullSyncs++;
     this.o.save(this.record);
     this.o.log(`RedisShake started (pid ${pid}, ${this.o.format} config in a private directory, mode 0600)`);
-    // Its log file (v2: all there is; v4: errors, which the status page does not carry).
-    this.tail = setInterval(() => this.readLog(logFile), 250);
+    // Its output (v4: its console log, with the errors the status page does not carry, and a Go
+    // panic's trace; v2: little) and, for v2, its log file (where v2 writes its progress). v4's own
+    // log file repeats its console log as JSON: not read twice.
+    this.files = v4 ? [join(this.dir, 'stdout.log')] : [join(this.dir, 'stdout.log'), logFile];
+    this.tail = setInterval(() => this.readLogs(), 250);
     this.tail.unref();
     if (statusPort) {
       this.poll = setInterval(() => void this.readStatus(statusPort), 500);
@@ -274,6 +277,7 @@ export class ShakeSession implements SyncEngine {
         resolve();
       });
       this.proc!.once('exit', (code, signal) => {
+        this.readLogs(); // its last words (the error it exited on) before they are summed up
         this.exited ??= `RedisShake exited (${signal ?? `code ${code}`})${this.lastError ? `: ${this.lastError}` : ''}`;
         resolve();
       });
@@ -304,23 +308,30 @@ export class ShakeSession implements SyncEngine {
       consistent,
       at: now,
       consistentSince: consistent ? (this.page?.consistentSince ?? now) : undefined,
+      sent: new Map(page.readers.map((r) => [r.address ?? '', r.sentOffset ?? 0])),
     };
     page.readers.forEach((r, i) => {
       if (r.phase) this.update(i, { phase: r.phase, percent: r.percent, diff: r.diff }, now);
     });
   }
 
+  private files: string[] = [];
+  private readLogs(): void {
+    for (const f of this.files) this.readLog(f);
+  }
+
   private readLog(file: string): void {
     if (!existsSync(file)) return;
     const size = statSync(file).size;
-    if (size <= this.tailPos) return;
+    const pos = this.tailPos.get(file) ?? 0;
+    if (size <= pos) return;
     const fd = openFd(file, 'r');
-    const buf = Buffer.alloc(size - this.tailPos);
-    readSync(fd, buf, 0, buf.length, this.tailPos);
+    const buf = Buffer.alloc(size - pos);
+    readSync(fd, buf, 0, buf.length, pos);
     closeSync(fd);
     const text = buf.toString();
     const cut = text.lastIndexOf('\n') + 1;
-    this.tailPos += Buffer.byteLength(text.slice(0, cut));
+    this.tailPos.set(file, pos + Buffer.byteLength(text.slice(0, cut)));
     for (const line of text.slice(0, cut).split('\n')) if (line.trim()) this.onLine(line);
   }
 
@@ -394,22 +405,28 @@ export class ShakeSession implements SyncEngine {
   }
 
   /**
-   * Caught up: v4's status page said `consistent` (every reader has written all
-   * it received, every writer's commands answered) twice in a row, both after
-   * this call began. `consistent` needs some replication stream first (a source
+   * Caught up: each v4 reader has passed on the source master's replication
+   * offset read when this call began, and the status page said `consistent`
+   * (every reader has written all it received, every writer's commands
+   * answered) twice in a row, both after this call began. `consistent` needs some replication stream first (a source
    * master PINGs its replicas every repl-ping-replica-period, 10 s by default,
    * so an idle source gets there too). Without the page (v2): fresh log lines
    * saying nothing is left to write.
    */
   async catchUp(o: { timeoutMs: number; signal?: AbortSignal; onProgress?: (line: string) => void }): Promise<boolean> {
     const since = Date.now();
+    // Where each source master's replication stream is now: RedisShake must have passed it on.
+    const marks = this.record.statusPort ? await this.sourceOffsets() : new Map<string, number>();
     const deadline = since + o.timeoutMs;
     while (Date.now() < deadline && !o.signal?.aborted && !this.exited) {
       const st = this.status();
       o.onProgress?.(st.map(describeShard).join(' | '));
       if (this.record.statusPort) {
         const p = this.page;
-        if (p?.consistentSince !== undefined && p.consistentSince > since && p.at > p.consistentSince) return true;
+        // A master the page names otherwise (another address form) has only `consistent` to go on.
+        const passed = p && [...marks].every(([addr, off]) => !p.sent.has(addr) || p.sent.get(addr)! >= off);
+        if (passed && p.consistentSince !== undefined && p.consistentSince > since && p.at > p.consistentSince)
+          return true;
       } else {
         const fresh = [...this.shards.values()].every(
           (s) => s.at > since + 1000 && s.phase === 'incremental' && (s.diff ?? 0) === 0,
@@ -419,6 +436,16 @@ export class ShakeSession implements SyncEngine {
       await sleep(100);
     }
     return false;
+  }
+
+  /** master_repl_offset of each source master, by address (as v4's readers name them). */
+  private async sourceOffsets(): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const m of this.source.masters) {
+      const off = /master_repl_offset:(\d+)/.exec(await m.text('INFO', 'replication'))?.[1];
+      if (off !== undefined) out.set(m.address, Number(off));
+    }
+    return out;
   }
 
   async stop(): Promise<void> {
