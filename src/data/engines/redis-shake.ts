@@ -207,6 +207,7 @@ interface V4Reader {
   rdb_sent_bytes?: number;
   aof_received_offset?: number;
   aof_sent_offset?: number;
+  aof_received_bytes?: number;
 }
 
 export interface ShakeStatusPage {
@@ -237,8 +238,10 @@ export function parseShakeStatus(body: string): ShakeStatusPage | undefined {
     const st: ShakeStatusPage['readers'][number] = { address: r.address, phase: V4_STATE[r.status ?? ''] };
     if (r.rdb_file_size_bytes && r.rdb_sent_bytes !== undefined)
       st.percent = Math.min(100, Math.round((r.rdb_sent_bytes / r.rdb_file_size_bytes) * 1000) / 10);
+    // Until it passes on its first command its sent offset is 0 while the received one starts at the
+    // +FULLRESYNC offset: then what it received since (aof_received_bytes) is what is behind.
     if (st.phase === 'incremental' && r.aof_received_offset !== undefined && r.aof_sent_offset !== undefined)
-      st.diff = r.aof_received_offset - r.aof_sent_offset;
+      st.diff = r.aof_sent_offset ? r.aof_received_offset - r.aof_sent_offset : (r.aof_received_bytes ?? 0);
     // In the source's replication offsets (v4 starts counting at the offset of +FULLRESYNC).
     st.receivedOffset = r.aof_received_offset;
     st.sentOffset = r.aof_sent_offset;

@@ -303,15 +303,17 @@ export class ShakeSession implements SyncEngine {
     const page = parseShakeStatus(body);
     if (!page) return;
     const now = Date.now();
-    const consistent = page.consistent && !page.unanswered;
+    const consistent = page.consistent; // v4 computes it with its writers' unanswered commands too
     this.page = {
       consistent,
       at: now,
       consistentSince: consistent ? (this.page?.consistentSince ?? now) : undefined,
       sent: new Map(page.readers.map((r) => [r.address ?? '', r.sentOffset ?? 0])),
     };
+    // v4 lists its readers in no fixed order (seen: 15807, 15808, 15806): each is matched by address.
     page.readers.forEach((r, i) => {
-      if (r.phase) this.update(i, { phase: r.phase, percent: r.percent, diff: r.diff }, now);
+      const shard = this.record.shards.findIndex((sh) => sh.ranges === r.address);
+      if (r.phase) this.update(shard >= 0 ? shard : i, { phase: r.phase, percent: r.percent, diff: r.diff }, now);
     });
   }
 
@@ -345,7 +347,8 @@ export class ShakeSession implements SyncEngine {
       this.lastError = st.error;
       return;
     }
-    // Once v4's status page answers, it speaks for every reader at once: the log's phases are older news.
+    // Once v4's status page answers, it speaks for every reader at once, by address: the log's phases
+    // are older news, and its src-N numbers follow v4's own order of readers, not the source's masters.
     if (this.page) return;
     this.update(Number(/src-(\d+)/.exec(line)?.[1] ?? 0), st, Date.now());
   }
