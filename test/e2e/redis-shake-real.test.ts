@@ -216,3 +216,28 @@ test(
     }
   },
 );
+
+test(
+  'a SIGKILLed runner leaves the real RedisShake running: `abort` stops it (SIGINT to its pid) and removes its config directory',
+  { skip: MISSING },
+  async () => {
+    // The target holds the first test's keys: the new run's full sync empties it first (consented).
+    const run = spawnCli(['run', 'migrate-sync', ...shakeArgs('shake3'), '--allow-destructive']);
+    const id = (await run.until(/^run (\S+):/m))[1]!;
+    const pid = Number((await run.until(/RedisShake started \(pid (\d+)/))[1]);
+    await run.until(/RedisShake source \d: incremental/);
+    run.child.kill('SIGKILL');
+    await run.closed;
+    await sleep(1500);
+    assert.ok(alive(pid), `RedisShake pid ${pid} outlives the killed runner`);
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const conf = cmdline.find((a) => a.endsWith('shake.toml'))!;
+    assert.ok(existsSync(conf), `its config ${conf} is there while it runs`);
+    const r = await cli(home, ['abort', id]);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, new RegExp(`sent SIGINT to RedisShake \\(pid ${pid}\\)`));
+    assert.match(r.out, new RegExp(`cleanup: stopped RedisShake \\(pid ${pid}\\) left by the run`));
+    assert.ok(await gone(pid, 2000), `RedisShake pid ${pid} is gone after abort`);
+    assert.equal(existsSync(dirname(conf)), false, 'its directory (config with passwords) is removed');
+  },
+);

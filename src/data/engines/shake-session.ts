@@ -420,11 +420,14 @@ export class ShakeSession implements SyncEngine {
     const since = Date.now();
     // Where each source master's replication stream is now: RedisShake must have passed it on.
     const marks = this.record.statusPort ? await this.sourceOffsets() : new Map<string, number>();
+    // The page has answered by now if it ever will (it polls every 500 ms from the start).
+    if (this.record.statusPort && !this.page) this.o.log('RedisShake status page not answering: its log is read');
     const deadline = since + o.timeoutMs;
     while (Date.now() < deadline && !o.signal?.aborted && !this.exited) {
       const st = this.status();
       o.onProgress?.(st.map(describeShard).join(' | '));
-      if (this.record.statusPort) {
+      // The page once it answered (a binary without one, or a stand-in, goes by its log).
+      if (this.page) {
         const p = this.page;
         // A master the page names otherwise (another address form) has only `consistent` to go on.
         const passed = p && [...marks].every(([addr, off]) => !p.sent.has(addr) || p.sent.get(addr)! >= off);
