@@ -164,7 +164,7 @@ export class ShakeSession implements SyncEngine {
   private source!: Endpoint;
   private secrets: string[] = [];
   /** The status page's last answers: `consistent` and when (two in a row after a catch-up began end it). */
-  private page: { consistent: boolean; at: number; consistentSince?: number; sent: Map<string, number> } | undefined;
+  private page: { consistent: boolean; at: number; sent: Map<string, number> } | undefined;
 
   private constructor(private readonly o: ShakeOptions) {
     this.engine = `redis-shake (${o.format})`;
@@ -307,7 +307,6 @@ export class ShakeSession implements SyncEngine {
     this.page = {
       consistent,
       at: now,
-      consistentSince: consistent ? (this.page?.consistentSince ?? now) : undefined,
       sent: new Map(page.readers.map((r) => [r.address ?? '', r.sentOffset ?? 0])),
     };
     // v4 lists its readers in no fixed order (seen: 15807, 15808, 15806): each is matched by address.
@@ -418,6 +417,7 @@ export class ShakeSession implements SyncEngine {
    */
   async catchUp(o: { timeoutMs: number; signal?: AbortSignal; onProgress?: (line: string) => void }): Promise<boolean> {
     const since = Date.now();
+    let [seen, streak] = [0, 0];
     // Where each source master's replication stream is now: RedisShake must have passed it on.
     const marks = this.record.statusPort ? await this.sourceOffsets() : new Map<string, number>();
     // The page has answered by now if it ever will (it polls every 500 ms from the start).
@@ -430,9 +430,13 @@ export class ShakeSession implements SyncEngine {
       if (this.page) {
         const p = this.page;
         // A master the page names otherwise (another address form) has only `consistent` to go on.
-        const passed = p && [...marks].every(([addr, off]) => !p.sent.has(addr) || p.sent.get(addr)! >= off);
-        if (passed && p.consistentSince !== undefined && p.consistentSince > since && p.at > p.consistentSince)
-          return true;
+        // Counted per page read after this call began (a streak that began before it proves nothing new).
+        if (p && p.at > since && p.at !== seen) {
+          seen = p.at;
+          const passed = [...marks].every(([addr, off]) => !p.sent.has(addr) || p.sent.get(addr)! >= off);
+          streak = passed && p.consistent ? streak + 1 : 0;
+          if (streak >= 2) return true;
+        }
       } else {
         const fresh = [...this.shards.values()].every(
           (s) => s.at > since + 1000 && s.phase === 'incremental' && (s.diff ?? 0) === 0,
