@@ -322,6 +322,16 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
   },
   { file: 'test/chaos/drill-loss.test.ts', ranges: [[15800, 15805]], what: '--hosts 3: sandbox 3x1' },
   {
+    file: 'test/e2e/redis-shake-real.test.ts',
+    ranges: [
+      [15820, 15822],
+      [15850, 15852],
+      [15920, 15922],
+      [15950, 15954],
+    ],
+    what: 'sandboxes 3x0 -> 3x0 and 3x0 -> 5x0 (RedisShake status ports: ephemeral, on loopback)',
+  },
+  {
     file: 'test/chaos/latency.test.ts',
     ranges: [
       [16100, 16105],

@@ -1,6 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { shakeConfigV2, shakeConfigV4, parseShakeLine, checkShakeBinary } from '../../src/data/engines/redis-shake.js';
+import { readFileSync } from 'node:fs';
+import {
+  shakeConfigV2,
+  shakeConfigV4,
+  parseShakeLine,
+  parseShakeStatus,
+  checkShakeBinary,
+} from '../../src/data/engines/redis-shake.js';
+import { loosesPrecision } from '../../src/steps/sync/shake-limits.js';
 import { RunbookError } from '../../src/errors.js';
 
 const source = {
@@ -110,4 +118,61 @@ test('TLS: a cluster with tls: gets `tls = true` only when the inventory asks fo
       },
     );
   }
+});
+
+test('v4 config: the status port and the per-run dir are written (a status_port of 0 turns it off)', () => {
+  const toml = shakeConfigV4({ source, target, dir: '/tmp/run-1', logFile: '/tmp/run-1/shake.log', statusPort: 40123 });
+  assert.match(toml, /\[advanced\]\ndir = "\/tmp\/run-1"\nlog_file = "shake\.log"/);
+  assert.match(toml, /\nstatus_port = 40123\n/);
+  assert.match(shakeConfigV4({ source, target, dir: '/d', logFile: 'shake.log' }), /\nstatus_port = 0\n/);
+});
+
+test("v4.2.0's status page (captured from the real binary, 3 source masters): readers by address, in v4's order", () => {
+  const body = readFileSync(new URL('../../../test/fixtures/redis-shake-v4.2.0-status.json', import.meta.url), 'utf8');
+  const page = parseShakeStatus(body)!;
+  assert.equal(page.consistent, false);
+  assert.deepEqual(
+    page.readers.map((r) => [r.address, r.phase, r.percent, r.diff, r.sentOffset]),
+    [
+      // Not yet passed on a command: sent offset 0, received offset the +FULLRESYNC one; nothing behind.
+      ['127.0.0.1:15807', 'incremental', 100, 0, 0],
+      ['127.0.0.1:15808', 'incremental', 100, 0, 214],
+      ['127.0.0.1:15806', 'incremental', 100, 0, 0],
+    ],
+  );
+  assert.equal(page.unanswered, 3);
+  assert.equal(parseShakeStatus('<html>not the page</html>'), undefined);
+  assert.equal(parseShakeStatus('{"error": "marshal"}'), undefined);
+  const rdb = parseShakeStatus(
+    JSON.stringify({
+      consistent: false,
+      reader: { address: 'a:1', status: 'syncing rdb', rdb_file_size_bytes: 400, rdb_sent_bytes: 100 },
+    }),
+  )!;
+  assert.deepEqual([rdb.readers[0]!.phase, rdb.readers[0]!.percent], ['full', 25]);
+});
+
+test("v4.2.0's log as it really is: coloured console lines and the log file's JSON lines; errors found in both", () => {
+  const colour =
+    '\x1b[90m2026-12-02 16:46:02\x1b[0m \x1b[31mERR\x1b[0m [writer_127.0.0.1_15908] receive reply failed. cmd=[xadd e 1-0]';
+  assert.match(parseShakeLine(colour)!.error!, /^\[writer_127\.0\.0\.1_15908\] receive reply failed/);
+  const info =
+    '\x1b[90m2026-12-02 16:45:53\x1b[0m \x1b[32mINF\x1b[0m read_count=[18318], read_ops=[0.00], write_count=[18318], write_ops=[0.00], src-2, syncing aof, diff=[0]';
+  assert.deepEqual(parseShakeLine(info), { phase: 'incremental', diff: 0, writeOps: 0 });
+  assert.deepEqual(
+    parseShakeLine('{"level":"error","time":"2026-12-02T16:46:02Z","message":"dial tcp 127.0.0.1:1: refused"}'),
+    { error: 'dial tcp 127.0.0.1:1: refused' },
+  );
+  assert.deepEqual(
+    parseShakeLine('{"level":"info","time":"t","message":"read_count=[1], src-0, syncing rdb, size=[1 KiB/4 KiB]"}'),
+    { phase: 'full', percent: 25 },
+  );
+  assert.equal(parseShakeLine('{"level":"info","message":"not set pprof port"}'), undefined);
+});
+
+test("zset scores v4.2.0's %f (6 decimals) would change", () => {
+  assert.equal(loosesPrecision('981.17049131542444'), true);
+  assert.equal(loosesPrecision('0.0000001'), true);
+  for (const ok of ['12', '-50', '3.125', '1234.567', '0.000001', 'inf', '-inf', '1e+300'])
+    assert.equal(loosesPrecision(ok), false, ok);
 });

@@ -46,7 +46,14 @@ export function shakeTls(c: ClusterConfig): boolean {
 const q = (s: string) => JSON.stringify(s); // TOML basic strings escape like JSON for what we write
 
 /** RedisShake v4 (shake.toml): a sync_reader and a redis_writer; existing keys are replaced. */
-export function shakeConfigV4(o: { source: ShakeSide; target: ShakeSide; dir: string; logFile: string }): string {
+export function shakeConfigV4(o: {
+  source: ShakeSide;
+  target: ShakeSide;
+  dir: string;
+  logFile: string;
+  /** Its HTTP status port (JSON: phase, offsets, `consistent`); 0 turns it off. */
+  statusPort?: number;
+}): string {
   // v4.2+ runs the file through envsubst: a `$` in a value would be replaced.
   for (const v of [o.source.password, o.target.password, o.dir, o.logFile, o.source.username, o.target.username]) {
     if (v?.includes('$'))
@@ -78,7 +85,11 @@ export function shakeConfigV4(o: { source: ShakeSide; target: ShakeSide; dir: st
     `log_file = ${q(logFile)}`,
     'log_level = "info"',
     'log_interval = 1',
-    // The runbook confirmed the target's keys may be replaced before the sync starts.
+    // v4.2.0 listens on every interface (":port"); what it serves holds addresses and counters, no secrets.
+    `status_port = ${o.statusPort ?? 0}`,
+    // v4.2.0's sync reader writes the RDB as type commands (HSET, RPUSH, XADD...), not RESTORE: this
+    // setting only covers a RESTORE. An existing key would be merged into (or refuse an XADD), so
+    // the session empties the target first; "rewrite" stays as the safe value should a key arrive twice.
     'rdb_restore_command_behavior = "rewrite"',
     '',
   ].join('\n');
@@ -148,7 +159,21 @@ const bytes = (s: string) => {
  * and `..., syncing aof, diff=[0]`. v2: `dbSyncer[0] total = 1.00MB - 4.00MB [ 25%]` and
  * `dbSyncer[0] sync rdb done`. Panics and errors are reported as such.
  */
-export function parseShakeLine(line: string): ShakeStatus | undefined {
+export function parseShakeLine(raw: string): ShakeStatus | undefined {
+  // Its console output is coloured (zerolog's ConsoleWriter): `\x1b[31mERR\x1b[0m`.
+  let line = raw.replace(/\x1b\[[0-9;]*m/g, '');
+  // v4's log file holds JSON lines: {"level":"error","time":...,"message":"..."}.
+  if (line.startsWith('{')) {
+    try {
+      const j = JSON.parse(line) as { level?: string; message?: string };
+      if (typeof j.message === 'string') {
+        if (/^(error|fatal|panic)$/.test(j.level ?? '')) return { error: j.message.trim() };
+        line = j.message;
+      }
+    } catch {
+      // not JSON after all: read as text
+    }
+  }
   // v4's log.Panicf logs at error level (zerolog prints ERR) and exits; v2 prints [PANIC].
   if (/\b(ERR|PNC|PANIC|FTL|FATAL)\b|\[PANIC\]|\[ERROR\]|panic:/.test(line))
     return { error: line.replace(/^.*?(ERR|PNC|PANIC\]?|ERROR\]|FTL|panic:)\s*/, '').trim() || line.trim() };
@@ -172,6 +197,59 @@ export function parseShakeLine(line: string): ShakeStatus | undefined {
   if (v2) return { phase: 'full', percent: Number(v2[3]) };
   if (/waiting source rdb|wait source rdb|source rdb/.test(line)) return { phase: 'saving' };
   return undefined;
+}
+
+/** One reader of v4's status JSON (internal/reader/sync_standalone_reader.go `stat`). */
+interface V4Reader {
+  address?: string;
+  status?: string;
+  rdb_file_size_bytes?: number;
+  rdb_sent_bytes?: number;
+  aof_received_offset?: number;
+  aof_sent_offset?: number;
+  aof_received_bytes?: number;
+}
+
+export interface ShakeStatusPage {
+  /** v4's own verdict: every reader past the RDB with nothing received left unsent, every writer answered. */
+  consistent: boolean;
+  /** One per source master (a cluster source), in v4's src-N order; one for a standalone source. */
+  readers: Array<ShakeStatus & { address?: string; receivedOffset?: number; sentOffset?: number }>;
+  /** Commands sent to the target and not yet answered (every writer). */
+  unanswered?: number;
+}
+
+/**
+ * v4's status port (GET /, JSON): per reader its state, RDB bytes sent of
+ * the RDB's size and the replication offsets received and sent; per writer
+ * the commands not yet answered; and `consistent`. Undefined for anything
+ * that is not that page.
+ */
+export function parseShakeStatus(body: string): ShakeStatusPage | undefined {
+  let j: { consistent?: unknown; reader?: unknown; writer?: unknown };
+  try {
+    j = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  if (!j || typeof j !== 'object' || typeof j.consistent !== 'boolean') return undefined;
+  const list = (x: unknown) => (Array.isArray(x) ? x : x && typeof x === 'object' ? [x] : []);
+  const readers = (list(j.reader) as V4Reader[]).map((r) => {
+    const st: ShakeStatusPage['readers'][number] = { address: r.address, phase: V4_STATE[r.status ?? ''] };
+    if (r.rdb_file_size_bytes && r.rdb_sent_bytes !== undefined)
+      st.percent = Math.min(100, Math.round((r.rdb_sent_bytes / r.rdb_file_size_bytes) * 1000) / 10);
+    // Until it passes on its first command its sent offset is 0 while the received one starts at the
+    // +FULLRESYNC offset: then what it received since (aof_received_bytes) is what is behind.
+    if (st.phase === 'incremental' && r.aof_received_offset !== undefined && r.aof_sent_offset !== undefined)
+      st.diff = r.aof_sent_offset ? r.aof_received_offset - r.aof_sent_offset : (r.aof_received_bytes ?? 0);
+    // In the source's replication offsets (v4 starts counting at the offset of +FULLRESYNC).
+    st.receivedOffset = r.aof_received_offset;
+    st.sentOffset = r.aof_sent_offset;
+    return st;
+  });
+  const writers = list(j.writer) as Array<{ unanswered_entries?: number }>;
+  const unanswered = writers.reduce((n, w) => n + (w.unanswered_entries ?? 0), 0);
+  return { consistent: j.consistent, readers, unanswered };
 }
 
 /** The binary the operator gave, checked before anything starts. */

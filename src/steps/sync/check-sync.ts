@@ -5,6 +5,7 @@ import { checkShakeBinary } from '../../data/engines/redis-shake.js';
 import { RunbookError } from '../../errors.js';
 import { syncArgs, type SyncArgs, SYNC_PARAMS } from './sync-args.js';
 import { cond, fail, pass, onlyReads, type Condition, type StepKind } from '../kind.js';
+import { shakeLimitsCondition, zsetPrecisionCondition } from './shake-limits.js';
 
 interface NodeFacts {
   address: string;
@@ -179,7 +180,17 @@ export const checkSyncStep: StepKind<SyncArgs> = {
       command: 'INFO all (versions, memory, keys, replication backlog)',
     },
     ...(a.engine === 'redis-shake'
-      ? [{ target: 'this machine', command: `test -x ${a.shakeBinary ?? '(shakeBinary not given)'}` }]
+      ? [
+          { target: 'this machine', command: `test -x ${a.shakeBinary ?? '(shakeBinary not given)'}` },
+          ...(a.shakeFormat === 'v4'
+            ? [
+                {
+                  target: `every master of ${a.source}`,
+                  command: 'SCAN TYPE zset + ZRANGE WITHSCORES (scores beyond 6 decimals; at most 10000 sets)',
+                },
+              ]
+            : []),
+        ]
       : []),
   ],
   async check(ctx) {
@@ -233,7 +244,12 @@ export const checkSyncStep: StepKind<SyncArgs> = {
           'a copy as of the scan (SCAN + DUMP + RESTORE): writes made after a key was copied are not carried; stop writes on the source before the copy for an exact one',
         ),
       );
-    if (a.engine === 'redis-shake') out.push(shakeBinaryCondition(a));
+    if (a.engine === 'redis-shake') {
+      out.push(shakeBinaryCondition(a), shakeLimitsCondition());
+      const pool = ctx.env.pool(a.source);
+      if (a.shakeFormat === 'v4')
+        out.push(await zsetPrecisionCondition(source, (t, c, args) => pool.recordSummary(t, c, args)));
+    }
     return out;
   },
   // The conditions are the step: the engine evaluates them before `run`, and stops on a failed one.
