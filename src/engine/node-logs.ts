@@ -113,12 +113,19 @@ export class NodeLogCollector {
     if (!row?.startedAt || !row.finishedAt) return;
     // The window of this attempt: an earlier attempt's window is not collected twice.
     const until = store.getState<Record<string, number>>(runId, UNTIL) ?? {};
-    const from = Math.max(row.startedAt - NODE_LOG_LIMITS.beforeMs, until[stepId] ?? 0);
-    const to = row.finishedAt + NODE_LOG_LIMITS.afterMs;
-    if (from >= to) return;
+    let from = Math.max(row.startedAt - NODE_LOG_LIMITS.beforeMs, until[stepId] ?? 0);
+    let to = row.finishedAt + NODE_LOG_LIMITS.afterMs;
     // The lines just after the step (the last nodes noticing) are written by then.
     const wait = Math.min(to - Date.now(), NODE_LOG_LIMITS.afterMs);
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    // The margins stop at the neighbouring steps that keep logs of their own: a line belongs to
+    // one step (the failover's election lines are the failover's, not the wait before it's).
+    for (const r of store.steps(runId)) {
+      if (r.stepId === stepId || !r.startedAt || !this.nodesOf(r.stepId)) continue;
+      if (r.finishedAt && r.finishedAt <= row.startedAt) from = Math.max(from, r.finishedAt);
+      if (r.startedAt >= row.finishedAt) to = Math.min(to, r.startedAt);
+    }
+    if (from >= to) return;
     const sources = this.sources();
     let secrets: string[] = [];
     try {

@@ -129,6 +129,8 @@ test('manual failover with fail-back (host read locally): the election as the re
     voters.some((n) => /Failover auth granted to/.test(lines(show, 'failover', n))),
     'another master logged its vote',
   );
+  // Each line is kept under one step: the election is the failover's, not the wait before it's.
+  assert.doesNotMatch(lines(show, 'replica-in-sync', replica), /Failover election won/);
   // The fail-back: the original master asks and wins this time.
   assert.match(lines(show, 'failback', master), /Manual failover user request accepted/);
   assert.match(lines(show, 'failback', master), /Failover election won/);
