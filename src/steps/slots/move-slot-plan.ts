@@ -1,4 +1,5 @@
 import { strandedCondition } from '../cluster/check-cluster.js';
+import { reportSlotMoves } from './move-progress.js';
 import { strandedSlots } from '../../redis/check.js';
 import { failedError, usageError } from '../../errors.js';
 import { parseClusterNodes } from '../../redis/cluster-nodes.js';
@@ -360,14 +361,7 @@ export const moveSlotPlanStep: StepKind<Args> = {
           `from ${g[0]!.from.address}`,
         ]);
         keysMoved += groupKeys;
-        const secs = (Date.now() - started) / 1000;
-        ctx.progress(`moved ${done}/${todo.length} slots, ${keysMoved} keys`, {
-          unit: 'slots',
-          done,
-          total: todo.length,
-          keys: keysMoved,
-          keysPerSec: secs > 0 ? Math.round(keysMoved / secs) : undefined,
-        });
+        reportSlotMoves(ctx, started, done, todo.length, keysMoved);
       },
       afterGroup: () => ctx.failpoint('moved-group'),
       onRetry: (g, attempt, delayMs, reason) => ctx.log(describeRetry(g, attempt, delayMs, reason)),
