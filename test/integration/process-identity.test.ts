@@ -273,5 +273,6 @@ test('RedisShake left by an interrupted run: the very process (pid, start time, 
     else c.once('exit', () => res());
   });
   await waitGone(c.pid!);
-  assert.ok(c.signalCode === 'SIGTERM' || c.signalCode === 'SIGKILL');
+  // SIGINT: RedisShake v4.2.0 stops on it and only logs SIGTERM; SIGKILL is the last resort.
+  assert.ok(c.signalCode === 'SIGINT' || c.signalCode === 'SIGKILL', String(c.signalCode));
 });
