@@ -1,8 +1,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { cli, tempStateDir } from '../support/cli.js';
+import { join } from 'node:path';
+import { cli, sandbox, sandboxDown, tempStateDir } from '../support/cli.js';
 import { withNode } from '../support/cluster.js';
 import { parseClusterNodes } from '../../src/redis/cluster-nodes.js';
 import { evenRanges } from '../../src/redis/slots.js';
@@ -16,25 +16,10 @@ let inventory = '';
 let password = '';
 
 before(async () => {
-  const r = await cli(home, [
-    'sandbox',
-    'up',
-    '--name',
-    'pm',
-    '--base-port',
-    String(BASE),
-    '--keys',
-    '3000',
-    '--target-masters',
-    '5',
-    '--ssh',
-  ]);
-  if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
-  inventory = r.stdout.trim().split('\n').pop()!;
-  password = readFileSync(join(dirname(inventory), 'password'), 'utf8').trim();
+  ({ inventory, password } = await sandbox(home, BASE, ['--target-masters', '5', '--ssh'], 'pm'));
 });
 after(async () => {
-  await cli(home, ['sandbox', 'down', '--name', 'pm']);
+  await sandboxDown(home, 'pm');
 });
 
 /** Masters as the cluster itself says: address, id, slot ranges as the document writes them, keys. */

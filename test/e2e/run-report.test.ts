@@ -21,21 +21,7 @@ let drill = { inventory: '', password: '' };
 let browser: Browser;
 
 before(async () => {
-  const r = await cli(home, [
-    'sandbox',
-    'up',
-    '--name',
-    'cr',
-    '--base-port',
-    String(CR_BASE),
-    '--keys',
-    '3000',
-    '--target-masters',
-    '5',
-    '--ssh',
-  ]);
-  if (r.code !== 0) throw new Error(`sandbox up failed:\n${r.out}`);
-  crInventory = r.stdout.trim().split('\n').pop()!;
+  crInventory = (await sandbox(home, CR_BASE, ['--target-masters', '5', '--ssh'], 'cr')).inventory;
   drill = await sandbox(home, DRILL_BASE, ['--keys', '2000']);
   mkdirSync(ARTEFACTS, { recursive: true });
   browser = await chromium.launch({
@@ -54,7 +40,7 @@ before(async () => {
 });
 after(async () => {
   await browser?.close();
-  await cli(home, ['sandbox', 'down', '--name', 'cr']);
+  await sandboxDown(home, 'cr');
   await sandboxDown(home);
 });
 

@@ -70,17 +70,18 @@ export function runIdOf(r: CliResult): string {
   return m[1]!;
 }
 
-/** Start a sandbox for a test file; returns its inventory path. */
+/** Start a sandbox for a test file (3000 keys unless `extra` says otherwise); returns its inventory path. */
 export async function sandbox(
   home: string,
   basePort: number,
   extra: string[] = [],
+  name = 't',
 ): Promise<{ inventory: string; password: string }> {
   const r = await cli(home, [
     'sandbox',
     'up',
     '--name',
-    't',
+    name,
     '--base-port',
     String(basePort),
     '--keys',
@@ -92,6 +93,6 @@ export async function sandbox(
   return { inventory, password: readFileSync(join(inventory, '..', 'password'), 'utf8').trim() };
 }
 
-export async function sandboxDown(home: string): Promise<void> {
-  await cli(home, ['sandbox', 'down', '--name', 't']);
+export async function sandboxDown(home: string, name = 't'): Promise<void> {
+  await cli(home, ['sandbox', 'down', '--name', name]);
 }
