@@ -1,10 +1,12 @@
 import type Database from 'better-sqlite3';
 import { latestProgress, type ProgressSample } from './progress-store.js';
+import { readSteps, toRun } from './store.js';
 
 /**
  * What a run is doing now, read from the state database alone (no Redis, no inventory, no
  * lock): `status` reads it through a read-only connection, the metrics endpoint through the
- * running process's own. Plain SQL on purpose: a read-only connection has no Store.
+ * running process's own. A read-only connection has no Store: the rows are read with the
+ * store's own readers (readSteps, toRun), which take any connection.
  */
 export interface RunView {
   run: {
@@ -49,36 +51,21 @@ export function defaultRunId(db: Database.Database): string | undefined {
 export function runView(db: Database.Database, runId: string): RunView | undefined {
   const r = db.prepare('SELECT * FROM runs WHERE id = ?').get(runId) as Record<string, unknown> | undefined;
   if (!r) return undefined;
-  const rows = db.prepare('SELECT * FROM steps WHERE run_id = ? ORDER BY idx').all(runId) as Record<string, unknown>[];
-  const active = rows.find((s) => !['pending', 'done', 'skipped'].includes(s.status as string));
-  const lastStarted = [...rows]
-    .filter((s) => s.started_at !== null)
-    .sort((a, b) => (b.started_at as number) - (a.started_at as number))[0];
+  const run = toRun(r);
+  const rows = readSteps(db, runId);
+  const active = rows.find((s) => !['pending', 'done', 'skipped'].includes(s.status));
+  const lastStarted = rows
+    .filter((s) => s.startedAt !== null)
+    .sort((a, b) => (b.startedAt as number) - (a.startedAt as number))[0];
   const s = active ?? lastStarted;
+  const { id, runbook, status, createdAt, updatedAt, error, pid, host } = run;
   const view: RunView = {
-    run: {
-      id: r.id as string,
-      runbook: r.runbook as string,
-      status: r.status as string,
-      createdAt: r.created_at as number,
-      updatedAt: r.updated_at as number,
-      error: (r.error as string | null) ?? null,
-      pid: (r.pid as number | null) ?? null,
-      host: (r.host as string | null) ?? null,
-    },
+    run: { id, runbook, status, createdAt, updatedAt, error, pid, host: host ?? null },
     steps: rows.length,
   };
   if (!s) return view;
-  view.step = {
-    id: s.step_id as string,
-    index: s.idx as number,
-    kind: s.kind as string,
-    title: s.title as string,
-    status: s.status as string,
-    attempts: s.attempts as number,
-    startedAt: (s.started_at as number | null) ?? null,
-    finishedAt: (s.finished_at as number | null) ?? null,
-  };
+  const { stepId, idx: index, kind, title, attempts, startedAt, finishedAt } = s;
+  view.step = { id: stepId, index, kind, title, status: s.status, attempts, startedAt, finishedAt };
   view.sample = latestProgress(db, runId, view.step.id);
   return view;
 }

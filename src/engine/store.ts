@@ -562,23 +562,7 @@ export class Store implements AuditSink {
   }
 
   steps(runId: string): StepRow[] {
-    return (
-      this.db.prepare('SELECT * FROM steps WHERE run_id = ? ORDER BY idx').all(runId) as Record<string, unknown>[]
-    ).map((r) => ({
-      runId: r.run_id as string,
-      stepId: r.step_id as string,
-      idx: r.idx as number,
-      kind: r.kind as string,
-      title: r.title as string,
-      status: r.status as StepStatus,
-      attempts: r.attempts as number,
-      startedAt: r.started_at as number | null,
-      finishedAt: r.finished_at as number | null,
-      output: r.output_json ? JSON.parse(r.output_json as string) : null,
-      error: r.error as string | null,
-      runStartedAt: r.run_started_at as number | null,
-      conditions: r.conditions_json ? JSON.parse(r.conditions_json as string) : null,
-    }));
+    return readSteps(this.db, runId);
   }
 
   audit(runId: string, stepId?: string): AuditRow[] {
@@ -711,7 +695,29 @@ export class Store implements AuditSink {
   }
 }
 
-function toRun(r: Record<string, unknown>): RunRow {
+/** A run's step rows in order, from any connection to the state database (a read-only one too). */
+export function readSteps(db: Database.Database, runId: string): StepRow[] {
+  return (db.prepare('SELECT * FROM steps WHERE run_id = ? ORDER BY idx').all(runId) as Record<string, unknown>[]).map(
+    (r) => ({
+      runId: r.run_id as string,
+      stepId: r.step_id as string,
+      idx: r.idx as number,
+      kind: r.kind as string,
+      title: r.title as string,
+      status: r.status as StepStatus,
+      attempts: r.attempts as number,
+      startedAt: r.started_at as number | null,
+      finishedAt: r.finished_at as number | null,
+      output: r.output_json ? JSON.parse(r.output_json as string) : null,
+      error: r.error as string | null,
+      runStartedAt: r.run_started_at as number | null,
+      conditions: r.conditions_json ? JSON.parse(r.conditions_json as string) : null,
+    }),
+  );
+}
+
+/** A runs row as a RunRow, from any connection to the state database. */
+export function toRun(r: Record<string, unknown>): RunRow {
   return {
     id: r.id as string,
     runbook: r.runbook as string,

@@ -121,9 +121,9 @@ test('TLS: a cluster with tls: gets `tls = true` only when the inventory asks fo
 });
 
 test('v4 config: the status port and the per-run dir are written (a status_port of 0 turns it off)', () => {
-  const toml = shakeConfigV4({ source, target, dir: '/tmp/run-1', logFile: '/tmp/run-1/shake.log', statusPort: 40123 });
+  const toml = shakeConfigV4({ source, target, dir: '/tmp/run-1', logFile: '/tmp/run-1/shake.log', statusPort: 15999 });
   assert.match(toml, /\[advanced\]\ndir = "\/tmp\/run-1"\nlog_file = "shake\.log"/);
-  assert.match(toml, /\nstatus_port = 40123\n/);
+  assert.match(toml, /\nstatus_port = 15999\n/);
   assert.match(shakeConfigV4({ source, target, dir: '/d', logFile: 'shake.log' }), /\nstatus_port = 0\n/);
 });
 
