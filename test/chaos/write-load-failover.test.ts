@@ -51,8 +51,8 @@ async function drill(slot: number, method: 'shutdown' | 'kill', name: string) {
   );
   assert.equal(r.code, 0, r.out);
   const out = (await showRun(home, runIdOf(r))).steps.find((x) => x.stepId === 'fail-master')!.output;
-  assert.equal(out.newMaster, replica);
-  assert.equal(out.measured, true);
+  assert.equal(out.newMaster, replica, r.out);
+  assert.equal(out.measured, true, r.out);
   const missing = await writer.check(BASE, password);
   figure(name, writer, missing.length, 0);
   // Only the failed shard can lose writes, and only those acknowledged after the
@@ -62,14 +62,25 @@ async function drill(slot: number, method: 'shutdown' | 'kill', name: string) {
     [],
     describeMissing(missing),
   );
-  assert.equal(typeof out.canary.keptBefore, 'number', 'the drill reports up to when acknowledged writes are kept');
-  assert.ok(
-    out.canary.keptBefore <= out.stoppedAt + 5 && out.stoppedAt - out.canary.keptBefore < 1000,
-    `kept until ${out.stoppedAt - out.canary.keptBefore} ms before the stop`,
-  );
-  // Write by write: a list that lost its last elements kept its earlier ones.
-  const lostEarly = await writer.check(BASE, password, { ackedBefore: out.canary.keptBefore });
-  assert.deepEqual(lostEarly, [], `acknowledged before the drill's bound and lost: ${describeMissing(lostEarly)}`);
+  // The drill's bound (keptBefore) is the last canary write the new master kept. The canary
+  // writes for canaryLeadMs (1000) before the stop, so a number lies within about a second
+  // before it. A replica further behind than the whole canary keeps none: then the drill
+  // must say so and claim no bound (on a loaded 2-core machine a replica can lag that much).
+  const said = `drill output:\n${r.out}`;
+  if (out.canary.keptBefore === null) {
+    assert.match(r.out, /WARNING: none of the canary's writes before the stop is kept/, said);
+    assert.doesNotMatch(r.out, /only writes acknowledged after that can be lost/, said);
+    console.log(`${name}: the replica kept no canary write: it was more than the whole canary behind`);
+  } else {
+    assert.equal(typeof out.canary.keptBefore, 'number', said);
+    assert.ok(
+      out.canary.keptBefore <= out.stoppedAt + 5 && out.stoppedAt - out.canary.keptBefore < 1500,
+      `kept until ${out.stoppedAt - out.canary.keptBefore} ms before the stop; ${said}`,
+    );
+    // Write by write: a list that lost its last elements kept its earlier ones.
+    const lostEarly = await writer.check(BASE, password, { ackedBefore: out.canary.keptBefore });
+    assert.deepEqual(lostEarly, [], `acknowledged before the drill's bound and lost: ${describeMissing(lostEarly)}`);
+  }
   // The writer saw the outage the drill measured: no acknowledgement from the shard inside the window.
   const gapStart = out.stoppedAt;
   const gapEnd = out.canary.firstOkAfterFailAt as number;
@@ -77,7 +88,7 @@ async function drill(slot: number, method: 'shutdown' | 'kill', name: string) {
   assert.deepEqual(
     inWindow.map((w) => w.key),
     [],
-    `the writer got acknowledgements from the shard inside the drill's outage window (${out.unavailableMs} ms)`,
+    `the writer got acknowledgements from the shard inside the drill's outage window (${out.unavailableMs} ms); drill output:\n${r.out}`,
   );
   return { out, missing: missing.length };
 }

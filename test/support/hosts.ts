@@ -118,6 +118,17 @@ export function partition(host: HostInfo, direction: 'both' | 'in' | 'out', peer
   }
 }
 
+/**
+ * Drop only what the host sends from local port `sport` to `peer`: e.g. a master's
+ * replication stream to one replica's host, while the cluster bus (port + 10000), the
+ * runner's connections and the replica's own acknowledgements still pass. The replica's
+ * link stays "up" and its offset stops: it falls behind without anyone flagging a failure.
+ */
+export function cutStream(host: HostInfo, sport: number, peer: string): void {
+  faultTable(host);
+  nft(host, `add rule inet ${TABLE} output oifname != "lo" ip daddr ${peer} tcp sport ${sport} counter drop\n`);
+}
+
 /** Drop this percentage of the packets the host sends and receives (random, each way); `peer` limits it to that address. */
 export function loss(host: HostInfo, percent: number, peer?: string): void {
   if (!(percent >= 0 && percent <= 100)) throw new Error(`loss percent must be 0..100, got ${percent}`);
