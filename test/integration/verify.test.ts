@@ -160,6 +160,76 @@ test('the multi-command path (servers before 7.0) and the script path find the s
   }
 });
 
+test('full mode compares server-made digests first: values written in other orders are equal, and each changed element is found and named as a whole read names it', async () => {
+  // Other insertion orders on each side: listpack hashes and sets iterate in insertion order,
+  // big ones (hashtable, 300 fields) in their table's order; the digest sorts them.
+  const fields = Array.from({ length: 300 }, (_, i) => [`f${i}`, `v${i}`]);
+  const members = Array.from({ length: 300 }, (_, i) => `m${i}`);
+  const write = async (c: Cluster, reverse: boolean) => {
+    const order = <T>(xs: T[]) => (reverse ? [...xs].reverse() : xs);
+    await c.hset(
+      'd:hash-small',
+      ...order([
+        ['a', '1'],
+        ['b', '2'],
+        ['c', '3'],
+      ]).flat(),
+    );
+    await c.hset('d:hash-big', ...order(fields).flat());
+    await c.sadd('d:set-small', ...order(['x', 'y', 'z']));
+    await c.sadd('d:set-big', ...order(members));
+    await c.sadd('d:intset', ...order(['3', '1', '2']));
+    await c.zadd(
+      'd:zset',
+      ...order([
+        ['0.1', 'a'],
+        ['2.5', 'b'],
+        ['1e3', 'c'],
+      ]).flat(),
+    );
+    await c.rpush('d:list', 'one', 'two', Buffer.from([0, 255, 13, 10]));
+    await c.xadd('d:stream', '1-1', 'k', 'v');
+    await c.xadd('d:stream', '2-1', 'k', 'w', 'k2', '');
+    await c.set('d:string', Buffer.from([0, 1, 2, 255]));
+  };
+  const keys = ['d:hash-small', 'd:hash-big', 'd:set-small', 'd:set-big', 'd:intset', 'd:zset', 'd:list', 'd:stream'];
+  await write(src, false);
+  await write(tgt, true);
+  const inv = loadInventory(inventory);
+  const pools = ['source', 'target'].map((c) => new ClusterPool(inv.clusters[c]!, { access: 'read-only' }));
+  try {
+    const [s, t] = await Promise.all(pools.map((p) => openEndpoint(p)));
+    const run = (digests: boolean) => verifyData(s!, t!, { ...VERIFY_DEFAULTS, qps: 0, rounds: 1, digests });
+    const clean = await run(true);
+    assert.deepEqual(clean.digests, { used: true, reread: 0 }, 'equal values in other orders give equal digests');
+    assert.equal(clean.differences.length, 0);
+    // One changed element in each value: same length, so only the digest (or the whole value) tells.
+    await tgt.hset('d:hash-small', 'b', 'X');
+    await tgt.hset('d:hash-big', 'f150', 'X');
+    await tgt.srem('d:set-small', 'y');
+    await tgt.sadd('d:set-small', 'Y');
+    await tgt.srem('d:set-big', 'm7');
+    await tgt.sadd('d:set-big', 'm7x');
+    await tgt.srem('d:intset', '2');
+    await tgt.sadd('d:intset', '4');
+    await tgt.zadd('d:zset', '2.5000001', 'b');
+    await tgt.lset('d:list', 2, Buffer.from([0, 255, 13, 11]));
+    await tgt.del('d:stream');
+    await tgt.xadd('d:stream', '1-1', 'k', 'v');
+    await tgt.xadd('d:stream', '2-1', 'k', 'w', 'k2', 'x');
+    const describe = (r: Awaited<ReturnType<typeof verifyData>>) =>
+      r.differences.map((d) => `${d.key} ${d.kind}: ${d.source} / ${d.target}`).sort();
+    const [byDigest, whole] = [await run(true), await run(false)];
+    assert.equal(byDigest.digests.reread, keys.length, 'each changed key read again whole, no other');
+    assert.equal(whole.digests.used, false);
+    assert.deepEqual(byDigest.differences.map((d) => String(d.key)).sort(), [...keys].sort());
+    assert.deepEqual(describe(byDigest), describe(whole), 'named the same way on both paths');
+  } finally {
+    await Promise.all(pools.map((p) => p.close()));
+    for (const k of [...keys, 'd:string']) await Promise.all([src.del(k), tgt.del(k)]);
+  }
+});
+
 test('a key that converges between rounds is not reported', async () => {
   await src.set('t:moving', 'final');
   await tgt.set('t:moving', 'old');

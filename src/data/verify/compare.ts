@@ -11,7 +11,11 @@ export interface Difference {
 
 /** Outcome of comparing one key from what both sides said. */
 export type Verdict =
-  { same: true } | { same: false; kind: DifferenceKind; source: string; target: string } | { page: true };
+  | { same: true }
+  | { same: false; kind: DifferenceKind; source: string; target: string }
+  | { page: true }
+  /** Both sides gave digests, and they differ: read the values to name the difference. */
+  | { reread: true };
 
 export const ttlText = (pttl: number) => (pttl === -1 ? 'no TTL' : pttl < 0 ? 'gone' : `TTL ${pttl} ms`);
 
@@ -26,9 +30,12 @@ export function compareKey(src: KeyRead, tgt: KeyRead, mode: VerifyMode, ttlTole
   if (src.type !== tgt.type) return { same: false, kind: 'type', source: src.type, target: tgt.type };
   if (mode === 'keys') return { same: true };
 
-  // Full mode names the first differing element when both values are at hand; the length
-  // then only catches what the target has in excess (a set member the source lacks).
-  if (mode === 'full' && !src.more && !tgt.more) {
+  // Digests (full mode's first pass): equal ones settle the value, unequal ones need the values.
+  if (mode === 'full' && src.digest !== undefined && tgt.digest !== undefined) {
+    if (src.digest !== tgt.digest) return { reread: true };
+  } else if (mode === 'full' && !src.more && !tgt.more) {
+    // Full mode names the first differing element when both values are at hand; the length
+    // then only catches what the target has in excess (a set member the source lacks).
     const v = compareValue(src, tgt);
     if (v) return { same: false, kind: 'value', source: v[0], target: v[1] };
   }

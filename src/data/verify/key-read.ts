@@ -20,8 +20,18 @@ export interface KeyRead {
    */
   flat?: Buffer[];
   stream?: Array<[string, Buffer[]]>;
+  /**
+   * Read by the script's digest mode: a SHA-1 of the whole value in a canonical form
+   * (members sorted, scores in one notation), made on the server, instead of the value.
+   * Equal digests settle a key; unequal ones send it back for a value read that names the
+   * difference.
+   */
+  digest?: string;
   more: boolean;
 }
+
+/** How the read script reads a value: the modes, plus `digest` (full mode's first pass). */
+export type ScriptMode = VerifyMode | 'digest';
 
 type Command = [string, ...(string | number | Buffer)[]];
 
@@ -176,6 +186,58 @@ if ARGV[2] == 'length' then
   if len[t] then return {t, ttl, redis.call(len[t], k)} end
   return {t, ttl}
 end
+if ARGV[2] == 'digest' then
+  local function fold(parts) return redis.sha1hex(table.concat(parts, ',')) end
+  local function add(parts, e) parts[#parts + 1] = #e .. ':' .. e end
+  local function each(list) local p = {} for _, e in ipairs(list) do add(p, e) end return p end
+  local function sorted(list) table.sort(list) return list end
+  local n
+  if t == 'string' then
+    n = redis.call('STRLEN', k)
+    if n > tonumber(ARGV[3]) then return {t, ttl, n, 1} end
+    return {t, ttl, n, 0, redis.sha1hex(redis.call('GET', k))}
+  elseif t == 'list' then
+    n = redis.call('LLEN', k)
+    if n >= page then return {t, ttl, n, 1} end
+    return {t, ttl, n, 0, fold(each(redis.call('LRANGE', k, 0, -1)))}
+  elseif t == 'set' then
+    n = redis.call('SCARD', k)
+    if n > page then return {t, ttl, n, 1} end
+    return {t, ttl, n, 0, fold(each(sorted(redis.call('SMEMBERS', k))))}
+  elseif t == 'hash' then
+    n = redis.call('HLEN', k)
+    if n > page then return {t, ttl, n, 1} end
+    local flat = redis.call('HGETALL', k)
+    local fields = {}
+    for i = 1, #flat, 2 do
+      fields[#fields + 1] = #flat[i] .. ':' .. flat[i] .. '=' .. #flat[i + 1] .. ':' .. flat[i + 1]
+    end
+    return {t, ttl, n, 0, fold(sorted(fields))}
+  elseif t == 'zset' then
+    n = redis.call('ZCARD', k)
+    if n > page then return {t, ttl, n, 1} end
+    local flat = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
+    local p = {}
+    for i = 1, #flat, 2 do
+      -- Servers print the same double differently (6.2: %.17g, 7.0+: shortest form).
+      local score = tonumber(flat[i + 1])
+      add(p, flat[i])
+      add(p, score and string.format('%.17g', score) or flat[i + 1])
+    end
+    return {t, ttl, n, 0, fold(p)}
+  elseif t == 'stream' then
+    n = redis.call('XLEN', k)
+    if n >= page then return {t, ttl, n, 1} end
+    local p = {}
+    for _, entry in ipairs(redis.call('XRANGE', k, '-', '+')) do
+      add(p, entry[1])
+      for _, f in ipairs(entry[2]) do add(p, f) end
+      add(p, '')
+    end
+    return {t, ttl, n, 0, fold(p)}
+  end
+  return {t, ttl}
+end
 if t == 'string' then return {t, ttl, redis.call('GETRANGE', k, 0, tonumber(ARGV[3]))} end
 if t == 'list' then return {t, ttl, redis.call('LRANGE', k, 0, page - 1)} end
 if t == 'hash' then return {t, ttl, redis.call('HSCAN', k, '0', 'COUNT', page)} end
@@ -185,10 +247,16 @@ if t == 'stream' then return {t, ttl, redis.call('XRANGE', k, '-', '+', 'COUNT',
 return {t, ttl}
 `;
 
-export function parseScriptRead(reply: unknown, mode: VerifyMode, page: number): KeyRead {
+export function parseScriptRead(reply: unknown, mode: ScriptMode, page: number): KeyRead {
   const r = reply as unknown[];
   const read: KeyRead = { type: str(r[0]), pttl: r.length > 1 ? Number(r[1]) : -2, more: false };
   if (mode === 'keys' || read.type === 'none' || r.length < 3) return read;
+  if (mode === 'digest') {
+    read.length = Number(r[2]);
+    read.more = Number(r[3]) === 1;
+    if (r[4] !== undefined) read.digest = str(r[4]);
+    return read;
+  }
   parseValue(read, mode, r[2], page);
   return read;
 }

@@ -9,6 +9,7 @@ import {
   STRING_PAGE_BYTES,
   type VerifyMode,
   type KeyRead,
+  type ScriptMode,
 } from './key-read.js';
 import {
   compareFieldTtls,
@@ -44,6 +45,8 @@ export interface VerifyOptions {
   streamGroups: boolean;
   /** false: never use the read script, even on Redis 7+ (the path older servers take). */
   useScripts?: boolean;
+  /** false: full mode reads every value instead of server-made digests first (for benchmarks and tests). */
+  digests?: boolean;
   onProgress?: (p: VerifyProgress) => void;
   /** Called at the end of each round with how many keys differ in it. */
   onRound?: (round: number, differ: number, compared: number) => void;
@@ -91,6 +94,8 @@ export interface VerifyReport {
    * comparison started, and whether they were compared (full mode, and some key has them).
    */
   fieldTtls: { sourceKeys: number; targetKeys: number; compared: boolean };
+  /** Full mode compared server-made digests first; `reread`: keys whose digests differed, read again whole. */
+  digests: { used: boolean; reread: number };
   elapsedMs: number;
   keysPerSec: number;
   reads: { sourcePipelines: number; targetPipelines: number };
@@ -122,7 +127,15 @@ type Side = 'source' | 'target';
 class Verification {
   private readonly started = Date.now();
   private readonly limiter: RateLimiter;
-  private readonly stats = { sourcePipelines: 0, targetPipelines: 0, bigKeys: 0, pages: 0, vanished: 0, compared: 0 };
+  private readonly stats = {
+    sourcePipelines: 0,
+    targetPipelines: 0,
+    bigKeys: 0,
+    pages: 0,
+    vanished: 0,
+    compared: 0,
+    reread: 0,
+  };
   private total = 0;
   private candidates = new Map<string, Candidate>();
   private readonly differedPerRound: number[] = [];
@@ -135,6 +148,10 @@ class Verification {
   private readonly loaded = new Set<NodeClient>();
   // Hash-field TTLs on either side when the comparison started (the gate: see fieldTtlKeys).
   private fieldTtls = { sourceKeys: 0, targetKeys: 0, compared: false };
+  // Full mode through the script reads digests first (see READ_SCRIPT): the runner then
+  // parses five short replies per key instead of every element. Not when hash-field TTLs
+  // are compared: those need each hash's field names.
+  private digest = false;
 
   constructor(
     private readonly source: Endpoint,
@@ -155,6 +172,7 @@ class Verification {
       // Reading them needs every field's name: the full mode reads those anyway.
       compared: o.mode === 'full' && withFieldTtls.source + withFieldTtls.target > 0,
     };
+    this.digest = this.useScript && o.mode === 'full' && !this.fieldTtls.compared && o.digests !== false;
     // Round 1: every key of every source master (and, asked, every target key).
     await this.scanAll(source, 'source', (keys) => this.compareBatch(keys, this.candidates, false));
     if (o.extra) await this.scanAll(target, 'target', (keys) => this.extraBatch(keys, this.candidates));
@@ -204,6 +222,7 @@ class Verification {
       bigKeys: stats.bigKeys,
       pages: stats.pages,
       fieldTtls: this.fieldTtls,
+      digests: { used: this.digest, reread: stats.reread },
       elapsedMs,
       keysPerSec: Math.round(stats.compared / Math.max(0.001, elapsedMs / 1000)),
       reads: { sourcePipelines: stats.sourcePipelines, targetPipelines: stats.targetPipelines },
@@ -242,16 +261,18 @@ class Verification {
   }
 
   /** Keys read by the read script, one EVALSHA_RO per key, grouped by owning node. */
-  private async scriptReads(ep: Endpoint, side: Side, keys: Buffer[]): Promise<Map<Buffer, KeyRead>> {
+  private async scriptReads(
+    ep: Endpoint,
+    side: Side,
+    keys: Buffer[],
+    mode: ScriptMode = this.o.mode,
+  ): Promise<Map<Buffer, KeyRead>> {
     const o = this.o;
     const out = new Map<Buffer, KeyRead>();
     const evals = (ks: Buffer[]) =>
       ks.map(
         (k) =>
-          ['EVALSHA_RO', this.sha, 1, k, o.page, o.mode, STRING_PAGE_BYTES] as [
-            string,
-            ...(string | number | Buffer)[],
-          ],
+          ['EVALSHA_RO', this.sha, 1, k, o.page, mode, STRING_PAGE_BYTES] as [string, ...(string | number | Buffer)[]],
       );
     await Promise.all(
       [...groupBy(keys, (k) => ep.route(k))].map(async ([node, ks]) => {
@@ -268,7 +289,7 @@ class Verification {
         ks.forEach((k, i) => {
           const [err, v] = replies[i]!;
           if (err) throw err;
-          out.set(k, parseScriptRead(v, o.mode, o.page));
+          out.set(k, parseScriptRead(v, mode, o.page));
         });
       }),
     );
@@ -282,9 +303,10 @@ class Verification {
     await this.limiter.take(keys.length);
     const readStarted = Date.now();
     if (this.useScript) {
+      const mode = this.digest ? 'digest' : this.o.mode;
       const [src, tgt] = await Promise.all([
-        this.scriptReads(source, 'source', keys),
-        this.scriptReads(target, 'target', keys),
+        this.scriptReads(source, 'source', keys, mode),
+        this.scriptReads(target, 'target', keys, mode),
       ]);
       return this.judge(
         keys,
@@ -367,6 +389,7 @@ class Verification {
     const { o, stats } = this;
     const tolerance = o.ttlToleranceMs + readMs;
     const paged: Buffer[] = [];
+    const reread: Buffer[] = [];
     keys.forEach((k, i) => {
       const s = src.get(k)!;
       const t = tgt.get(k)!;
@@ -387,13 +410,43 @@ class Verification {
       }
       const v = compareKey(s, t, o.mode, tolerance);
       if ('page' in v) paged.push(k);
+      else if ('reread' in v) reread.push(k);
       else if (!v.same) found.set(k.toString('latin1'), { key: k, kind: v.kind, source: v.source, target: v.target });
     });
     await this.judgeBigKeys(paged, src, tgt, found, recheck, tolerance);
+    await this.judgeByValue(reread, found, recheck);
     if (this.fieldTtls.compared) await this.judgeFieldTtls(keys, src, found);
     if (o.streamGroups && o.mode === 'full') await this.judgeStreamGroups(keys, src, found);
     this.done += recheck ? 0 : keys.length;
     this.progress();
+  }
+
+  /**
+   * The keys whose digests differ, read again with their values so the difference can be
+   * named. Rare on a good copy; on a bad one the cost is the values the digests spared.
+   * Counted once already: this pass only judges.
+   */
+  private async judgeByValue(keys: Buffer[], found: Map<string, Candidate>, recheck: boolean): Promise<void> {
+    if (keys.length === 0) return;
+    this.stats.reread += keys.length;
+    const started = Date.now();
+    const [src, tgt] = await Promise.all([
+      this.scriptReads(this.source, 'source', keys, 'full'),
+      this.scriptReads(this.target, 'target', keys, 'full'),
+    ]);
+    const tolerance = this.o.ttlToleranceMs + (Date.now() - started);
+    const paged: Buffer[] = [];
+    for (const k of keys) {
+      const [s, t] = [src.get(k)!, tgt.get(k)!];
+      // Deleted from the source since its digest was read: nothing to compare any more.
+      if (s.type === 'none') continue;
+      const v = compareKey(s, t, 'full', tolerance);
+      if ('page' in v) paged.push(k);
+      else if (!('same' in v && v.same) && 'kind' in v)
+        found.set(k.toString('latin1'), { key: k, kind: v.kind, source: v.source, target: v.target });
+      // Equal on a second read: the digests were read while the key was written. Equal now.
+    }
+    await this.judgeBigKeys(paged, src, tgt, found, recheck, tolerance);
   }
 
   /** The keys too big for one reply, compared page by page. */

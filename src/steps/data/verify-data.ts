@@ -135,7 +135,7 @@ export const verifyDataStep: StepKind<Args> = {
   commands: (a) => [
     {
       target: `every master of ${a.source}`,
-      command: `SCAN cursor COUNT ${a.batch}; then per key ${a.mode === 'keys' ? 'TYPE' : 'TYPE, PTTL, length and value reads (GET/LRANGE/HSCAN/SSCAN/ZSCAN/XRANGE)'} in pipelines${a.mode === 'full' ? "; HPEXPIRETIME of each hash's fields where either side has hash-field TTLs (Redis 7.4+ only)" : ''}`,
+      command: `SCAN cursor COUNT ${a.batch}; then per key ${a.mode === 'keys' ? 'TYPE' : 'TYPE, PTTL, length and value reads (GET/LRANGE/HSCAN/SSCAN/ZSCAN/XRANGE)'} in pipelines (Redis 7+ on both sides: one EVALSHA_RO read script per key${a.mode === 'full' ? ' that answers a SHA-1 digest of the value; keys whose digests differ are read again whole' : ''})${a.mode === 'full' ? "; HPEXPIRETIME of each hash's fields where either side has hash-field TTLs (Redis 7.4+ only)" : ''}`,
     },
     {
       target: `the owner of each key in ${a.target}`,
@@ -180,6 +180,7 @@ export const verifyDataStep: StepKind<Args> = {
     });
     const fieldTtls = describeFieldTtls(report.fieldTtls, a.mode);
     if (fieldTtls) ctx.log(fieldTtls);
+    if (report.digests.reread) ctx.log(`${report.digests.reread} keys had other digests and were read again whole`);
     ctx.saveFindings(
       report.differences.map((d) => ({ key: printableKey(d.key), kind: d.kind, source: d.source, target: d.target })),
     );
