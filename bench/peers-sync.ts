@@ -17,7 +17,7 @@
  * The binary: RR_SHAKE_BINARY, else ../shared/tools/redis-shake/redis-shake beside the repository.
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -172,6 +172,8 @@ async function waitLoaded(
 interface Started {
   run: Omit<Run, 'cpuS' | 'rssMb'>;
   child: TimedChild;
+  /** RedisShake's config file (it holds the passwords): removed once it has stopped. */
+  conf?: string;
 }
 
 /** The built-in engine in its own process; with `stay` it keeps streaming until stopped. */
@@ -255,7 +257,7 @@ async function startShake(tgt: Endpoint, expected: number, password: string): Pr
   })();
   try {
     const w = await waitLoaded(tgt, expected, child, t0, () => done);
-    return { child, run: { tool: 'RedisShake', ...w, keys: expected, rdbBytes, events } };
+    return { child, conf, run: { tool: 'RedisShake', ...w, keys: expected, rdbBytes, events } };
   } finally {
     polling = false;
     await poll;
@@ -269,6 +271,7 @@ async function fullRun(tool: Tool, tgt: Endpoint, expected: number, pwFile: stri
   // The engine exits by itself once it has said it is done; RedisShake is stopped.
   const t = tool === 'built-in' ? await s.child.done : await stop(s.child);
   live.delete(s.child);
+  if (s.conf) rmSync(s.conf, { force: true });
   const after = await targetKeys(tgt, expected);
   if (after !== expected)
     throw new Error(`${tool}: the target holds ${after} keys after the run, the source ${expected}: keys were lost`);
@@ -312,6 +315,7 @@ async function lagRun(
   } finally {
     await stop(s.child);
     live.delete(s.child);
+    if (s.conf) rmSync(s.conf, { force: true });
   }
 }
 
@@ -362,7 +366,13 @@ async function main(): Promise<void> {
       lags.set(tool, await lagRun(tool, src, tgt, pwFile, password));
       const l = lags.get(tool)!.lag;
       process.stderr.write(
-        `incremental ${tool}: ${l.lags.length} probes, median ${median(l.lags)} ms, p99 ${percentile(l.lags, 99)} ms, max ${Math.max(...l.lags)} ms\n`,
+        `incremental ${tool}: ${l.lags.length} probes, median ${median(l.lags)} ms, p99 ${percentile(l.lags, 99)} ms, max ${Math.max(...l.lags)} ms; over 100 ms: ${
+          l.lags
+            .map((ms, i) => [ms, i] as const)
+            .filter(([ms]) => ms > 100)
+            .map(([ms, i]) => `probe ${i}: ${ms} ms`)
+            .join(', ') || 'none'
+        }\n`,
       );
     }
 
