@@ -10,13 +10,13 @@
  * The binary: RR_FULLCHECK_BINARY, else ../shared/tools/redis-full-check/redis-full-check
  * beside the repository (where this machine image keeps it).
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Cluster } from 'ioredis';
 import { median } from './stats.js';
+import { timed, type Timed } from './timed.js';
 import { seedKeys, type SeedKey } from '../src/sandbox/seed-keys.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -28,36 +28,11 @@ const FULLCHECK =
   process.env.RR_FULLCHECK_BINARY ?? join(REPO, '..', 'shared', 'tools', 'redis-full-check', 'redis-full-check');
 const home = mkdtempSync(join(tmpdir(), 'rr-bench-peers-'));
 
-interface Timed {
-  wallS: number;
-  cpuS: number;
-  rssMb: number;
-  stdout: string;
-  stderr: string;
-  status: number | null;
-}
+/** Runs a command under GNU time, in this bench's home. */
+const timedHere = (cmd: string, args: string[]): Timed =>
+  timed(cmd, args, home, { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' });
 
-/** Runs a command under GNU time: wall seconds, user+system CPU seconds, peak RSS. */
-function timed(cmd: string, args: string[], cwd = home): Timed {
-  const stats = join(home, 'time.txt');
-  const r = spawnSync('/usr/bin/time', ['-o', stats, '-f', '%e %U %S %M', cmd, ...args], {
-    cwd,
-    env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' },
-    encoding: 'utf8',
-    maxBuffer: 1 << 28,
-  });
-  const [wall, user, sys, rssKb] = readFileSync(stats, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
-  return {
-    wallS: wall!,
-    cpuS: user! + sys!,
-    rssMb: rssKb! / 1024,
-    stdout: r.stdout,
-    stderr: r.stderr,
-    status: r.status,
-  };
-}
-
-const cli = (args: string[]) => timed(process.execPath, [CLI, ...args]);
+const cli = (args: string[]) => timedHere(process.execPath, [CLI, ...args]);
 const nodes = (base: number, n: number) => Array.from({ length: n }, (_, i) => `127.0.0.1:${base + i}`).join(';');
 
 function runVerify(inventory: string, extra: boolean): { t: Timed; keys: string[] } {
@@ -70,7 +45,7 @@ function runVerify(inventory: string, extra: boolean): { t: Timed; keys: string[
 
 function runFullCheck(password: string, run: string, mayFail = false): { t: Timed; keys: string[] } {
   const result = join(home, `${run}.txt`);
-  const t = timed(FULLCHECK, [
+  const t = timedHere(FULLCHECK, [
     ...['-s', nodes(BASE, 3), '-p', password, '--sourcedbtype=1'],
     ...['-t', nodes(BASE + 100, 5), '-a', password, '--targetdbtype=1'],
     ...['--comparemode=1', '--comparetimes=1', '--qps=1000000', `--db=${join(home, run)}.db`],

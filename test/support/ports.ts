@@ -119,6 +119,15 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
     ],
     what: 'source 3x0, target 5x0 (seeded)',
   },
+  {
+    file: 'bench/peers-sync.ts',
+    ranges: [
+      [8800, 8802],
+      [8900, 8904],
+      [8950, 8959],
+    ],
+    what: 'source 3x0, target 5x0 (empty), RedisShake status ports',
+  },
   { file: 'test/integration/other-server-guard.test.ts', ranges: [[7998, 7998]], what: 'standalone redis-server' },
   { file: 'bench/drill.ts', ranges: [[8150, 8155]], what: 'sandbox 3x1' },
   { file: 'bench/reshard.ts', ranges: [[8200, 8202]], what: 'sandbox 3x0' },
