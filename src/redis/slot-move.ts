@@ -84,6 +84,8 @@ export interface MoveOptions {
   signal?: AbortSignal;
   /** Connections per node for a phase of SETSLOTs on Valkey 8+ (default SETSLOT_LANES; 1: one, as on Redis). */
   setslotLanes?: number;
+  /** Valkey 8+: how long a master waits for its replicas' acknowledgement of a SETSLOT (ms). */
+  setslotTimeoutMs?: number;
 }
 
 function migrateError(pool: ClusterPool, m: SlotMove, n: number, err: unknown): Error {
@@ -205,23 +207,83 @@ const laneCache = new WeakMap<ClusterPool, Map<string, boolean>>();
 
 /** How many connections a phase of SETSLOTs to `address` is spread over: SETSLOT_LANES on Valkey 8+, else 1. */
 export async function setslotLanes(pool: ClusterPool, address: string, valkeyLanes = SETSLOT_LANES): Promise<number> {
+  return (await holdsForReplicas(pool, address)) ? valkeyLanes : 1;
+}
+
+/** Does the node hold each SETSLOT until its replicas have it (Valkey 8+)? Asked once per pool and address. */
+async function holdsForReplicas(pool: ClusterPool, address: string): Promise<boolean> {
   let known = laneCache.get(pool);
   if (!known) laneCache.set(pool, (known = new Map()));
   const had = known.get(address);
-  if (had !== undefined) return had ? valkeyLanes : 1;
+  if (had !== undefined) return had;
   let info: Record<string, string>;
   try {
     const [[err, reply]] = (await pool.node(address).pipeline([['INFO', 'server']])) as [[Error | null, unknown]];
-    if (err) return 1;
+    if (err) return false;
     info = parseInfo(String(reply));
   } catch {
     // Unreachable now: the SETSLOTs themselves say so, with the open-slot remedy.
-    return 1;
+    return false;
   }
   const id = serverIdentity(info);
   const holds = id.flavor === 'valkey' && Number(id.version.split('.')[0]) >= 8;
   known.set(address, holds);
-  return holds ? valkeyLanes : 1;
+  return holds;
+}
+
+/**
+ * How long a Valkey 8+ master may wait for its replicas' acknowledgement of one SETSLOT, sent
+ * as the command's TIMEOUT. Valkey's own default is 2 s, and past it the master answers
+ * NOREPLICAS and does not apply the command: on a loaded machine (a replica busy with a
+ * fork, a full sync, a slow disk, or only a busy CPU) a replica can take longer than that, and
+ * a move then failed although nothing was wrong (seen in CI, three test files at a time on
+ * 2 cores). A longer wait costs nothing when the replicas are quick.
+ */
+export const SETSLOT_REPLICA_TIMEOUT_MS = 10_000;
+/** SETSLOTs refused with NOREPLICAS are sent again this many times in all before the move stops. */
+export const SETSLOT_ATTEMPTS = 3;
+const NOREPLICAS = /\bNOREPLICAS\b/;
+
+/**
+ * One phase of SETSLOTs to one node: spread over lanes on Valkey 8+, each with its TIMEOUT
+ * there, and those its replicas did not acknowledge in time (NOREPLICAS: the master did not
+ * apply them, a replica may have) sent again, which is harmless, as every SETSLOT states an
+ * end state. Still refused after SETSLOT_ATTEMPTS: the error says which master's replicas.
+ */
+async function setslots(
+  pool: ClusterPool,
+  address: string,
+  cmds: Command[],
+  o: Pick<MoveOptions, 'setslotLanes' | 'setslotTimeoutMs'>,
+): Promise<Array<{ err?: Error; reply?: unknown }>> {
+  const holds = await holdsForReplicas(pool, address);
+  const lanes = holds ? (o.setslotLanes ?? SETSLOT_LANES) : 1;
+  const timeoutMs = o.setslotTimeoutMs ?? SETSLOT_REPLICA_TIMEOUT_MS;
+  const sent: Command[] = holds ? cmds.map((c) => [...c, 'TIMEOUT', timeoutMs]) : cmds;
+  const out = await pipelined(pool, address, sent, lanes);
+  for (let attempt = 1; attempt < SETSLOT_ATTEMPTS; attempt++) {
+    const again = out.flatMap((r, i) => (r.err && NOREPLICAS.test(r.err.message) ? [i] : []));
+    if (!again.length) break;
+    const replies = await pipelined(
+      pool,
+      address,
+      again.map((i) => sent[i]!),
+      lanes,
+    );
+    again.forEach((i, k) => (out[i] = replies[k]!));
+  }
+  return out.map((r) => (r.err && NOREPLICAS.test(r.err.message) ? { err: replicasLate(address, timeoutMs) } : r));
+}
+
+function replicasLate(address: string, timeoutMs: number): Error {
+  return failedError(
+    'E_SETSLOT_REPLICAS',
+    `${address} did not apply CLUSTER SETSLOT: its replicas did not acknowledge it within ${timeoutMs} ms, ` +
+      `${SETSLOT_ATTEMPTS} times (Valkey 8+ applies a SETSLOT only once its replicas have it)`,
+    `look at the replicas of ${address} (INFO replication there: a replica paused, stuck or far behind ` +
+      'holds every SETSLOT); the slots being moved stay open, served through ASK redirects; once the replicas ' +
+      'keep up, retry the step: the move reads both sides and finishes what is missing',
+  );
 }
 
 /**
@@ -265,23 +327,23 @@ async function markSlotsOpen(
   o: MoveOptions,
 ): Promise<void> {
   firstError(
-    await pipelined(
+    await setslots(
       pool,
       to.address,
       pending
         .filter((slot) => !dstMe.importing.some((x) => x.slot === slot && x.from === from.id))
         .map((slot) => ['CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id]),
-      await setslotLanes(pool, to.address, o.setslotLanes),
+      o,
     ),
   );
   firstError(
-    await pipelined(
+    await setslots(
       pool,
       from.address,
       pending
         .filter((slot) => !srcMe.migrating.some((x) => x.slot === slot && x.to === to.id))
         .map((slot) => ['CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id]),
-      await setslotLanes(pool, from.address, o.setslotLanes),
+      o,
     ),
   );
 }
@@ -383,18 +445,18 @@ async function announceNewOwner(
 ): Promise<void> {
   // The new owner learns it first, so each slot always has an owner someone agrees with.
   firstError(
-    await pipelined(
+    await setslots(
       pool,
       to.address,
       slots.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id]),
-      await setslotLanes(pool, to.address, o.setslotLanes),
+      o,
     ),
   );
-  const srcReplies = await pipelined(
+  const srcReplies = await setslots(
     pool,
     from.address,
     slots.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id]),
-    await setslotLanes(pool, from.address, o.setslotLanes),
+    o,
   );
   if (srcReplies.some((r) => r.err)) {
     // The source may have learned the new owner from gossip already, and a master that
@@ -407,13 +469,13 @@ async function announceNewOwner(
   await Promise.all(
     o.masters
       .filter((x) => x !== from.address && x !== to.address)
-      .map(async (a) =>
+      .map((a) =>
         // Gossip carries the new owner's higher epoch to a master we could not reach.
-        pipelined(
+        setslots(
           pool,
           a,
           slots.map((slot) => ['CLUSTER', 'SETSLOT', slot, 'NODE', to.id]),
-          await setslotLanes(pool, a, o.setslotLanes),
+          o,
         ).catch(() => []),
       ),
   );
@@ -643,6 +705,8 @@ async function closeLoneMark(
 ): Promise<void> {
   const peerAddr = byId.get(lone.peer);
   const here = await keysIn(pool, lone.node.address, slot);
+  const setHere = async (...to: Array<string | number>) =>
+    firstError(await setslots(pool, lone.node.address, [['CLUSTER', 'SETSLOT', slot, ...to]], o));
   const refuse = (why: string) =>
     failedError(
       'E_OPEN_SLOT',
@@ -651,7 +715,7 @@ async function closeLoneMark(
     );
   if (!peerAddr) {
     if (here > 0 && lone.state === 'importing') throw refuse(`the peer is unknown and ${here} keys are here`);
-    await bulk(pool, lone.node.address).call('CLUSTER', 'SETSLOT', slot, 'STABLE');
+    await setHere('STABLE');
     return;
   }
   let peerMe = myself(String(await bulk(pool, peerAddr).call('CLUSTER', 'NODES')));
@@ -669,7 +733,7 @@ async function closeLoneMark(
   if (lone.state === 'migrating') {
     if (owns(peerMe, slot)) {
       if (here > 0) throw refuse(`${peerAddr} already owns it, yet ${here} keys are still here`);
-      await bulk(pool, lone.node.address).call('CLUSTER', 'SETSLOT', slot, 'NODE', peer.id);
+      await setHere('NODE', peer.id);
       return;
     }
     if (there > 0 && owns(meNow, slot)) {
@@ -677,12 +741,12 @@ async function closeLoneMark(
       return;
     }
     if (here > 0 && !owns(meNow, slot)) throw refuse(`it no longer owns the slot but holds ${here} of its keys`);
-    await bulk(pool, lone.node.address).call('CLUSTER', 'SETSLOT', slot, 'STABLE');
+    await setHere('STABLE');
     return;
   }
   // importing
   if (here === 0) {
-    await bulk(pool, lone.node.address).call('CLUSTER', 'SETSLOT', slot, 'STABLE');
+    await setHere('STABLE');
     return;
   }
   if (owns(peerMe, slot)) {

@@ -144,10 +144,10 @@ test(
     // Half a move, as a killed run leaves it: both marks set (and replicated to the replicas), a
     // few keys already across.
     await withNode(a!.address, password, async (r) => {
-      for (const s of slots) await r.call('CLUSTER', 'SETSLOT', s, 'IMPORTING', b!.id);
+      for (const s of slots) await r.call('CLUSTER', 'SETSLOT', s, 'IMPORTING', b!.id, 'TIMEOUT', 10000);
     });
     await withNode(b!.address, password, async (r) => {
-      for (const s of slots) await r.call('CLUSTER', 'SETSLOT', s, 'MIGRATING', a!.id);
+      for (const s of slots) await r.call('CLUSTER', 'SETSLOT', s, 'MIGRATING', a!.id, 'TIMEOUT', 10000);
       let sent = 0;
       for (const s of slots) {
         const keys = (await r.call('CLUSTER', 'GETKEYSINSLOT', s, 2)) as string[];
@@ -176,6 +176,71 @@ test(
     );
     const owner = await assertSettled();
     for (const s of slots) assert.equal(owner.get(s), a!.address);
+    assert.equal(await keyCount(), before);
+  },
+);
+
+/** The process id of the replica of `master`, which the test pauses (SIGSTOP) to hold its acknowledgements. */
+async function replicaPid(master: ClusterNodeLine): Promise<number> {
+  const replica = parseClusterNodes((await views())[0]!).find((l) => l.masterId === master.id)!;
+  const info = await withNode(replica.address, password, (r) => r.info('server'));
+  return Number(/process_id:(\d+)/.exec(info)![1]);
+}
+
+test(
+  "a replica slower than Valkey's own 2 s SETSLOT wait holds the move without failing it; one that never answers stops it with E_SETSLOT_REPLICAS, and moving again finishes",
+  { skip },
+  async () => {
+    const [a, b] = await masters();
+    const pid = await replicaPid(b!);
+    const before = await keyCount();
+    const all = (await masters()).map((m) => m.address);
+    // Paused 3 s: every SETSLOT b receives waits for its replica longer than Valkey's default
+    // TIMEOUT (2 s), after which b would answer NOREPLICAS and not apply it.
+    const first = rangesToSlots(a!.slots).slice(0, 64);
+    process.kill(pid, 'SIGSTOP');
+    const resume = setTimeout(() => process.kill(pid, 'SIGCONT'), 3000);
+    const t0 = Date.now();
+    try {
+      await moveSlots(
+        pool,
+        first.map((slot) => ({ slot, from: ref(a!), to: ref(b!) })),
+        { batch: 100, migrateTimeoutMs: 20000, masters: all, concurrency: 4 },
+      );
+    } finally {
+      clearTimeout(resume);
+      process.kill(pid, 'SIGCONT');
+    }
+    assert.ok(Date.now() - t0 >= 2500, `the move waited for the paused replica (${Date.now() - t0} ms)`);
+    let owner = await assertSettled();
+    for (const s of first) assert.equal(owner.get(s), b!.address);
+
+    // Paused past every wait (a short TIMEOUT, each attempt refused): the move stops, naming b.
+    const second = rangesToSlots(a!.slots).slice(64, 96);
+    const moves = second.map((slot) => ({ slot, from: ref(a!), to: ref(b!) }));
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await assert.rejects(
+        moveSlots(pool, moves, {
+          batch: 100,
+          migrateTimeoutMs: 20000,
+          masters: all,
+          concurrency: 4,
+          setslotTimeoutMs: 300,
+        }),
+        (err: Error & { code?: string }) => {
+          assert.equal(err.code, 'E_SETSLOT_REPLICAS', err.message);
+          assert.match(err.message, new RegExp(`${b!.address} did not apply CLUSTER SETSLOT`));
+          return true;
+        },
+      );
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    // The replica is back: the same move finishes from where it stopped.
+    await moveSlots(pool, moves, { batch: 100, migrateTimeoutMs: 20000, masters: all, concurrency: 4 });
+    owner = await assertSettled();
+    for (const s of second) assert.equal(owner.get(s), b!.address);
     assert.equal(await keyCount(), before);
   },
 );

@@ -4,7 +4,15 @@ import { strandedSlots } from '../../redis/check.js';
 import { failedError, preconditionError } from '../../errors.js';
 import { parseClusterNodes } from '../../redis/cluster-nodes.js';
 import type { NodeRef } from '../../redis/failover.js';
-import { describeRetry, foreignOpenSlots, moveSlots, spreadSlots, type SlotMove } from '../../redis/slot-move.js';
+import {
+  describeRetry,
+  foreignOpenSlots,
+  moveSlots,
+  SETSLOT_ATTEMPTS,
+  SETSLOT_REPLICA_TIMEOUT_MS,
+  spreadSlots,
+  type SlotMove,
+} from '../../redis/slot-move.js';
 import { countSlots, formatRanges, rangesToSlots, toRanges } from '../../redis/slots.js';
 import { masters } from '../../redis/topology.js';
 import { nodeArg, NODE_PARAMS } from '../args.js';
@@ -95,6 +103,11 @@ export const moveSlotsStep: StepKind<Args> = {
       when: `per slot, ${a.batch} keys per MIGRATE`,
     },
     { target: 'target, source, then every other master', command: 'CLUSTER SETSLOT <slot> NODE <target-id>' },
+    {
+      target: 'Valkey 8+ masters',
+      command: `each SETSLOT above with TIMEOUT ${SETSLOT_REPLICA_TIMEOUT_MS}`,
+      when: `the wait for the replicas; a refusal (NOREPLICAS) is sent again, up to ${SETSLOT_ATTEMPTS} times`,
+    },
   ],
   destructive: (a) =>
     `moves ${a.moves.length} slots and their keys off ${a.node.address} while clients use them (ASK redirects during each slot's move)`,
