@@ -1,16 +1,17 @@
 /**
  * The built-in live-sync engine against the real RedisShake (v4.2.0), each as a process of its
  * own under /usr/bin/time (wall, CPU, peak RSS), on the same data: a 3-master source seeded with
- * BENCH_KEYS mixed keys (default 1M) and an empty 5-master target, no replicas.
+ * BENCH_PEERS_KEYS (or BENCH_KEYS) mixed keys (default 1M) and an empty 5-master target, no replicas.
  *
- * 1. Full sync, BENCH_ROUNDS alternating rounds (default 3), medians. Each run starts on a flushed
- *    target; its time is until the target's DBSIZE, summed over its masters, equals the source's
- *    (the same end test for both). The tool is then left to say its full sync is done (the engine:
- *    every shard in phase 'stream'; RedisShake: every reader of its status page in 'syncing aof',
- *    which it refreshes once a second), reported beside, before it is stopped. The engine's
- *    checkpoint keys on the target (one per source shard per target master) are not counted. The engine runs as bench/peers-sync-engine.ts, with the heap
- *    bound bin/redis-runbook gives the CLI. MB/s is of the source's RDB bytes (the engine: what
- *    PSYNC sent it; RedisShake: rdb_file_size_bytes on its status page).
+ * 1. Full sync, BENCH_PEERS_RUNS (or BENCH_ROUNDS) alternating rounds (default 3), medians. Each
+ *    run starts on a flushed target; its time is until the target's DBSIZE, summed over its masters,
+ *    equals the source's (the same end test for both). The tool is then left to say its full sync is
+ *    done (the engine: every shard in phase 'stream'; RedisShake: every reader of its status page in
+ *    'syncing aof', which it refreshes once a second), reported beside, before it is stopped. The
+ *    engine's checkpoint keys on the target (one per source shard per target master) are not counted.
+ *    The engine runs as bench/peers-sync-engine.ts, with the heap bound bin/redis-runbook gives the
+ *    CLI. MB/s is of the source's RDB bytes (the engine: what PSYNC sent it; RedisShake:
+ *    rdb_file_size_bytes on its status page).
  * 2. Incremental lag: after a full sync of each, BENCH_RATE writes/s (default 5000) on the source
  *    for 15 s and a probe SET every 100 ms, timed until a GET on the target sees it (bench/lag.ts).
  *
@@ -33,8 +34,8 @@ const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const ENGINE = fileURLToPath(new URL('./peers-sync-engine.js', import.meta.url));
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const SHAKE = process.env.RR_SHAKE_BINARY ?? join(REPO, '..', 'shared', 'tools', 'redis-shake', 'redis-shake');
-const KEYS = Number(process.env.BENCH_KEYS ?? 1_000_000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const KEYS = Number(process.env.BENCH_PEERS_KEYS ?? process.env.BENCH_KEYS ?? 1_000_000);
+const ROUNDS = Number(process.env.BENCH_PEERS_RUNS ?? process.env.BENCH_ROUNDS ?? 3);
 const RATE = Number(process.env.BENCH_RATE ?? 5000);
 const LAG_SECONDS = 15;
 const HEAP_MB = Number(process.env.REDIS_RUNBOOK_MAX_HEAP_MB ?? 192);
@@ -245,11 +246,13 @@ async function startShake(tgt: Endpoint, expected: number, password: string): Pr
         const readers = Array.isArray(raw.reader) ? raw.reader : [];
         const sizes = readers.reduce((n, r) => n + (r.rdb_file_size_bytes ?? 0), 0);
         if (sizes) rdbBytes = sizes;
-        const says = page
-          ? `${readers.map((r) => r.status ?? '?').join(' / ') || 'no readers'}; consistent=${page.consistent}; unanswered=${page.unanswered ?? 0}`
+        const phase = page
+          ? `${readers.map((r) => r.status ?? '?').join(' / ') || 'no readers'}; consistent=${page.consistent}`
           : 'an answer that is not its status page';
-        if (says !== last) events.push(`${((Date.now() - t0) / 1000).toFixed(1)} s: ${says}`);
-        last = says;
+        // Logged when the readers' phase changes (its unanswered count moves every second).
+        const at = `${((Date.now() - t0) / 1000).toFixed(1)} s`;
+        if (phase !== last) events.push(`${at}: ${phase}${page ? `; unanswered=${page.unanswered ?? 0}` : ''}`);
+        last = phase;
         // Every reader past its RDB. Not also `unanswered` 0: on an idle source it stays at 1-5 for many seconds.
         done = !!page && page.readers.length === 3 && page.readers.every((r) => r.phase === 'incremental');
       } catch {
