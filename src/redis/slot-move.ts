@@ -203,7 +203,7 @@ type Command = [string, ...(string | number | Buffer)[]];
 export const SETSLOT_LANES = 32;
 
 /** Per pool and address: does the node hold SETSLOT for its replicas (Valkey 8+)? */
-const laneCache = new WeakMap<ClusterPool, Map<string, boolean>>();
+const holdsCache = new WeakMap<ClusterPool, Map<string, boolean>>();
 
 /** How many connections a phase of SETSLOTs to `address` is spread over: SETSLOT_LANES on Valkey 8+, else 1. */
 export async function setslotLanes(pool: ClusterPool, address: string, valkeyLanes = SETSLOT_LANES): Promise<number> {
@@ -212,8 +212,8 @@ export async function setslotLanes(pool: ClusterPool, address: string, valkeyLan
 
 /** Does the node hold each SETSLOT until its replicas have it (Valkey 8+)? Asked once per pool and address. */
 async function holdsForReplicas(pool: ClusterPool, address: string): Promise<boolean> {
-  let known = laneCache.get(pool);
-  if (!known) laneCache.set(pool, (known = new Map()));
+  let known = holdsCache.get(pool);
+  if (!known) holdsCache.set(pool, (known = new Map()));
   const had = known.get(address);
   if (had !== undefined) return had;
   let info: Record<string, string>;
