@@ -37,6 +37,10 @@ after(async () => {
 
 const stats = async (port: number) =>
   parseInfo((await withNode(port, password, (r) => r.call('INFO', 'stats'))) as string);
+const offsetOf = async (port: number) =>
+  Number(
+    parseInfo((await withNode(port, password, (r) => r.call('INFO', 'replication'))) as string).master_repl_offset,
+  );
 
 test('3 -> 5 live sync under a steady write load, killed (SIGKILL) in the incremental phase and resumed: partial resync, no second full sync, nothing applied twice, verify finds nothing', async () => {
   // One master sends its RDB through a file (disk-based), the others diskless.
@@ -110,9 +114,18 @@ test('resumed after the source lost the stream (a backlog too small for the writ
   // 16 KB of backlog, then far more writes than that on every master.
   for (const p of MASTERS) await withNode(p, password, (r) => r.call('CONFIG', 'SET', 'repl-backlog-size', '16384'));
   try {
+    // Write until every master's stream has moved well past its 16 KB backlog (Redis 7 keeps whole
+    // 16 KB blocks, so up to about twice the size): a fixed 2 s of writes was too few on a slow machine.
+    const startOffsets = await Promise.all(MASTERS.map(offsetOf));
     const writer = startWriter(BASE, password, 'lost');
-    await new Promise((r) => setTimeout(r, 2000));
+    const deadline = Date.now() + 60_000;
+    let moved: number[] = [];
+    do {
+      await new Promise((r) => setTimeout(r, 250));
+      moved = (await Promise.all(MASTERS.map(offsetOf))).map((o, i) => o - startOffsets[i]!);
+    } while (Math.min(...moved) < 256 * 1024 && Date.now() < deadline);
     await writer.stop();
+    assert.ok(Math.min(...moved) >= 256 * 1024, `bytes written past the checkpoint on each master: ${moved}`);
     const r = await cli(home, ['resume', id, '--yes', '--allow-destructive']);
     assert.equal(r.code, 0, r.out);
     assert.match(r.out, /full sync from 127\.0\.0\.1:\d+ \(the source refused to continue from the checkpoint/);

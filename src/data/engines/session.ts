@@ -27,6 +27,8 @@ export interface SessionOptions {
   /** RESTORE payloads when the target's RDB version allows (false: always rebuild with type commands). */
   restorePayloads: boolean;
   bigKeyBytes: number;
+  /** Called after each RDB chunk a shard loads, while its full sync has not finished (see ShardSyncOptions). */
+  onLoading?(): void;
 }
 
 /**
@@ -87,6 +89,7 @@ export class SyncSession implements SyncEngine {
         payloadVersion: (v) => (targetVersion !== undefined && targetVersion >= v ? v : undefined),
         bigKeyBytes: this.o.bigKeyBytes,
         pipe: (node) => this.pipe(node.address),
+        onLoading: this.o.onLoading,
       });
     });
     for (const s of this.shards) s.start();

@@ -78,6 +78,11 @@ export interface ShardSyncOptions {
   journal?(target: string, command: string, args: string[]): void;
   /** Bare pipelined connections to the target masters for the full sync's RESTOREs. */
   pipe?: (node: NodeClient) => Promise<RespPipe>;
+  /**
+   * Called after each RDB chunk loaded while the full sync has not finished
+   * (keys written, checkpoints not yet): the wait step's crash failpoint.
+   */
+  onLoading?(): void;
 }
 
 /** Where a continuation can start (from the target's checkpoints), or why it cannot. */
@@ -473,6 +478,7 @@ export class ShardSync {
         continue;
       }
       await load(parser.feed(chunk) as Generator<RawEntry | BigPiece>);
+      if (loader?.keys) this.o.onLoading?.();
       if (c.chunks.length < 16) c.link.resume();
     }
     await load(parser.rest() as Generator<RawEntry | BigPiece>);

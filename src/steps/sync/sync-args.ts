@@ -142,10 +142,20 @@ export function syncArgs(raw: Record<string, string>, topology: (c: string) => T
 
 export const SYNC_STATE = 'sync';
 
-/** Where a background sync's log lines go: to whichever step waits on it now. */
-class LogSink {
+/**
+ * Where a background sync reports to whichever step waits on it now: its log
+ * lines, and that a shard's full sync is partway through loading (a step's
+ * failpoint, so a crash test can stop the process mid-load, not only when a poll sees it).
+ */
+class SyncSink {
   to: (line: string) => void = () => {};
+  loading: () => void = () => {};
   async detach(): Promise<void> {}
+}
+
+/** The run's sync sink (one per run in this process, shared by its sync steps). */
+export function syncSink(ctx: StepRunContext<SyncArgs>): Promise<SyncSink> {
+  return ctx.resources.acquire('sync-log', async () => new SyncSink());
 }
 
 /**
@@ -154,14 +164,19 @@ class LogSink {
  * started it, not the run: the runner detaches it when the run ends here.
  */
 export async function openSync(ctx: StepRunContext<SyncArgs>): Promise<SyncEngine> {
-  const sink = await ctx.resources.acquire('sync-log', async () => new LogSink());
+  const sink = await syncSink(ctx);
   sink.to = ctx.log;
   const log = (line: string) => sink.to(line);
   const onEnd = () => ctx.resources.release(SYNC_STATE);
-  return ctx.resources.acquire<SyncEngine>(SYNC_STATE, () => startSync(ctx, log, onEnd));
+  return ctx.resources.acquire<SyncEngine>(SYNC_STATE, () => startSync(ctx, log, onEnd, () => sink.loading()));
 }
 
-function startSync(ctx: StepRunContext<SyncArgs>, log: (line: string) => void, onEnd: () => void): Promise<SyncEngine> {
+function startSync(
+  ctx: StepRunContext<SyncArgs>,
+  log: (line: string) => void,
+  onEnd: () => void,
+  onLoading: () => void,
+): Promise<SyncEngine> {
   const a = ctx.args;
   const id = ctx.runId;
   if (a.engine === 'redis-shake') {
@@ -201,6 +216,7 @@ function startSync(ctx: StepRunContext<SyncArgs>, log: (line: string) => void, o
     onEnd,
     restorePayloads: a.restorePayloads,
     bigKeyBytes: a.bigKeyBytes,
+    onLoading,
   });
 }
 
