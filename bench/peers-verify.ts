@@ -5,8 +5,9 @@
  * (default 1M). Rounds alternate; medians are reported. Then the same set of planted
  * differences, one of each kind, is given to both, and the table says which each found.
  *
- * RedisFullCheck compares one way (source keys only) and ignores TTLs: verify's figure is
- * for its full comparison (type, value and TTL), which reads more than RedisFullCheck does.
+ * RedisFullCheck compares one way (source keys only) and ignores TTLs: verify is timed both
+ * for its full comparison (type, value and TTL) and with --no-ttl (type and value: what
+ * RedisFullCheck compares). Both are one way here (no --extra), like RedisFullCheck.
  * The binary: RR_FULLCHECK_BINARY, else ../shared/tools/redis-full-check/redis-full-check
  * beside the repository (where this machine image keeps it).
  */
@@ -35,9 +36,9 @@ const timedHere = (cmd: string, args: string[]): Timed =>
 const cli = (args: string[]) => timedHere(process.execPath, [CLI, ...args]);
 const nodes = (base: number, n: number) => Array.from({ length: n }, (_, i) => `127.0.0.1:${base + i}`).join(';');
 
-function runVerify(inventory: string, extra: boolean): { t: Timed; keys: string[] } {
+function runVerify(inventory: string, extra: boolean, ttl = true): { t: Timed; keys: string[] } {
   const args = ['verify', '--inventory', inventory, '--source', 'source', '--target', 'target'];
-  args.push('--rounds', '1', '--qps', '0', '--json', ...(extra ? ['--extra'] : []));
+  args.push('--rounds', '1', '--qps', '0', '--json', ...(extra ? ['--extra'] : []), ...(ttl ? [] : ['--no-ttl']));
   const t = cli(args);
   const out = JSON.parse(t.stdout) as { report: { compared: number }; differences: Array<{ key: string }> };
   return { t, keys: out.differences.map((d) => d.key) };
@@ -120,17 +121,22 @@ async function main(): Promise<void> {
   const inventory = up.stdout.trim();
   const password = readFileSync(join(inventory, '..', 'password'), 'utf8').trim();
   const ours: Timed[] = [];
+  const oursNoTtl: Timed[] = [];
   const theirs: Timed[] = [];
   try {
     for (let i = 0; i < RUNS; i++) {
       const v = runVerify(inventory, false);
       if (v.t.status !== 0 || v.keys.length) throw new Error(`verify on equal data: ${v.t.stdout.slice(0, 2000)}`);
       ours.push(v.t);
+      const n = runVerify(inventory, false, false);
+      if (n.t.status !== 0 || n.keys.length)
+        throw new Error(`verify --no-ttl on equal data: ${n.t.stdout.slice(0, 2000)}`);
+      oursNoTtl.push(n.t);
       const c = runFullCheck(password, `round${i}`);
       if (c.keys.length) throw new Error(`redis-full-check on equal data found ${c.keys.length}: ${c.keys[0]}`);
       theirs.push(c.t);
       process.stderr.write(
-        `round ${i + 1}/${RUNS}: verify ${v.t.wallS} s, redis-full-check ${c.t.wallS} s (${KEYS} keys)\n`,
+        `round ${i + 1}/${RUNS}: verify ${v.t.wallS} s, verify --no-ttl ${n.t.wallS} s, redis-full-check ${c.t.wallS} s (${KEYS} keys)\n`,
       );
     }
     const target = new Cluster([{ host: '127.0.0.1', port: BASE + 100 }], { redisOptions: { password } });
@@ -151,6 +157,9 @@ async function main(): Promise<void> {
     const base = median(theirs.map((t) => KEYS / t.wallS));
     console.log(row('RedisFullCheck 1.4.8 --comparemode=1 (values; one way, no TTL)', theirs, KEYS));
     console.log(row('redis-runbook verify --mode full (values and TTLs)', ours, KEYS, base));
+    console.log(
+      row('redis-runbook verify --mode full --no-ttl (values; what RedisFullCheck checks)', oursNoTtl, KEYS, base),
+    );
     console.log(`\nplanted differences (${planted.length}), found by each`);
     console.log('| difference | key | verify --extra | RedisFullCheck |');
     console.log('|---|---|---|---|');

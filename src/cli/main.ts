@@ -179,6 +179,7 @@ program
   .option('--extra', 'also report keys that exist only in the target')
   .option('--pause <ms>', 'pause before each recheck round', '2000')
   .option('--ttl-tolerance <ms>', 'TTL difference tolerated', '2000')
+  .option('--no-ttl', 'do not compare TTLs (type and value only, what RedisFullCheck compares)')
   .option('--stream-groups', 'compare stream consumer groups too')
   .option('--json', 'print the report as JSON')
   .option('--metrics-addr <host:port>', 'serve Prometheus metrics of the run on GET /metrics there while it lasts')
@@ -195,6 +196,7 @@ program
       extra?: boolean;
       pause: string;
       ttlTolerance: string;
+      ttl: boolean;
       streamGroups?: boolean;
       json?: boolean;
       metricsAddr?: string;
@@ -219,6 +221,7 @@ program
         `extra=${!!o.extra}`,
         `pauseMs=${o.pause}`,
         `ttlToleranceMs=${o.ttlTolerance}`,
+        `ttl=${o.ttl}`,
         `streamGroups=${!!o.streamGroups}`,
       ];
       let result:

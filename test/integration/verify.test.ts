@@ -57,6 +57,31 @@ test('identical clusters (3 masters vs 5) verify clean in each mode', async () =
   }
 });
 
+test('full and length modes read many keys per script call on each node (not one call per key), and still find a key missing on the target', async () => {
+  const nodes = [0, 1, 2, 100, 101, 102, 103, 104].map((d) => new Redis({ port: BASE + d, password }));
+  const calls = async () => {
+    let n = 0;
+    for (const r of nodes) n += Number(/cmdstat_evalsha_ro:calls=(\d+)/.exec(await r.info('commandstats'))?.[1] ?? 0);
+    return n;
+  };
+  const key = 'batch:missing';
+  try {
+    await src.set(key, 'v');
+    for (const mode of ['full', 'length']) {
+      await Promise.all(nodes.map((r) => r.config('RESETSTAT')));
+      const r = await verify(['--mode', mode, '--rounds', '1']);
+      assert.equal(lastLine(r.stdout), 'verify: 3001 keys compared, 1 differ', r.out);
+      assert.match(r.stdout, /missing batch:missing/);
+      // 3001 keys on each side: 64 keys a call is about 50 calls a side; one a key would be 6002.
+      const n = await calls();
+      assert.ok(n > 0 && n < 300, `${mode}: ${n} EVALSHA_RO calls for 3001 keys on each side`);
+    }
+  } finally {
+    await src.del(key);
+    for (const r of nodes) r.disconnect();
+  }
+});
+
 test('planted differences of every kind and type are each found, stored and listed', async () => {
   // Keys made identical on both sides, then changed on the target only.
   for (const c of [src, tgt]) {
@@ -121,6 +146,12 @@ test('planted differences of every kind and type are each found, stored and list
       ['t:gone', 't:str', 't:ttl', 't:type'],
       'length mode sees only what changes type, length or TTL',
     );
+    // --no-ttl compares what RedisFullCheck compares: the TTL difference alone is not reported.
+    const noTtl = await verify(['--rounds', '1', '--no-ttl', '--json']);
+    const noTtlKeys = JSON.parse(noTtl.stdout)
+      .differences.map((d: { key: string }) => d.key)
+      .sort();
+    assert.deepEqual(noTtlKeys, ['t:gone', 't:hash', 't:list', 't:set', 't:str', 't:type', 't:zset']);
   } finally {
     for (const k of ['t:list', 't:zset', 't:hash', 't:ttl', 't:type', 't:gone', 't:set', 't:str'])
       await Promise.all([src.del(k), tgt.del(k)]);

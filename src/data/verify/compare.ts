@@ -25,7 +25,12 @@ export const ttlText = (pttl: number) => (pttl === -1 ? 'no TTL' : pttl < 0 ? 'g
  * may iterate in different orders. A key with more than one page on either
  * side is handed to the paged comparison.
  */
-export function compareKey(src: KeyRead, tgt: KeyRead, mode: VerifyMode, ttlToleranceMs: number): Verdict {
+export function compareKey(
+  src: KeyRead,
+  tgt: KeyRead,
+  mode: VerifyMode,
+  ttlToleranceMs: number | undefined, // undefined: TTLs are not compared
+): Verdict {
   if (tgt.type === 'none') return { same: false, kind: 'missing', source: src.type, target: 'no such key' };
   if (src.type !== tgt.type) return { same: false, kind: 'type', source: src.type, target: tgt.type };
   if (mode === 'keys') return { same: true };
@@ -47,7 +52,7 @@ export function compareKey(src: KeyRead, tgt: KeyRead, mode: VerifyMode, ttlTole
       source: `${src.type} length ${src.length}`,
       target: `${tgt.type} length ${tgt.length}`,
     };
-  const ttlDiff = compareTtl(src.pttl, tgt.pttl, ttlToleranceMs);
+  const ttlDiff = ttlToleranceMs !== undefined && compareTtl(src.pttl, tgt.pttl, ttlToleranceMs);
   if (ttlDiff) return { same: false, kind: 'ttl', source: ttlText(src.pttl), target: ttlText(tgt.pttl) };
   return { same: true };
 }

@@ -169,14 +169,11 @@ function parseValue(read: KeyRead, mode: VerifyMode, v: unknown, page: number): 
 }
 
 /**
- * One read-only script call per key and side (EVALSHA_RO, Redis 7.0+): type,
- * PTTL and the first page of the value in one command, read atomically.
- * It halves the commands a comparison sends and removes the round trip that
- * first asks the source for types; the server refuses it any write.
+ * What the read scripts answer for one key `k` (a Lua function body): type,
+ * PTTL and the first page of the value (or its digest, length, nothing), read
+ * atomically. ARGV: page, mode, the string length read at once.
  */
-export const READ_SCRIPT = `
-local k = KEYS[1]
-local page = tonumber(ARGV[1])
+const READ_KEY_BODY = `
 local t = redis.call('TYPE', k)['ok']
 if t == 'none' then return {t} end
 local ttl = redis.call('PTTL', k)
@@ -246,6 +243,39 @@ if t == 'zset' then return {t, ttl, redis.call('ZSCAN', k, '0', 'COUNT', page)} 
 if t == 'stream' then return {t, ttl, redis.call('XRANGE', k, '-', '+', 'COUNT', page)} end
 return {t, ttl}
 `;
+
+const READ_FUNCTION = `local page = tonumber(ARGV[1])
+local function read(k)
+${READ_KEY_BODY}
+end
+`;
+
+/**
+ * One read-only script call per key and side (EVALSHA_RO, Redis 7.0+). It
+ * halves the commands a comparison sends and removes the round trip that
+ * first asks the source for types; the server refuses it any write.
+ */
+export const READ_SCRIPT = `${READ_FUNCTION}return read(KEYS[1])
+`;
+
+/**
+ * The same reads for many keys of one node in one call: ARGV 4.. are the
+ * keys, the reply one READ_SCRIPT reply per key, in order. Declared keys must
+ * share a slot in a cluster, so they are passed as arguments, read under the
+ * allow-cross-slot-keys flag (Redis 7.0+); the node fails the call if one is
+ * in a slot it does not serve (see the caller for what it does then). For the modes with short replies
+ * (digests, lengths): one call per key cost the runner about five times the
+ * CPU per key and the server a third more (200k keys: 2.5 vs 0.5 CPU s,
+ * 1.25 vs 0.9 server CPU s).
+ */
+export const READ_MANY_SCRIPT = `#!lua flags=no-writes,allow-cross-slot-keys
+${READ_FUNCTION}local out = {}
+for i = 4, #ARGV do out[i - 3] = read(ARGV[i]) end
+return out
+`;
+
+/** Keys per READ_MANY_SCRIPT call. */
+export const READ_MANY_KEYS = 64;
 
 export function parseScriptRead(reply: unknown, mode: ScriptMode, page: number): KeyRead {
   const r = reply as unknown[];

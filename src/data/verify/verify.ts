@@ -6,6 +6,8 @@ import {
   parseRead,
   parseScriptRead,
   READ_SCRIPT,
+  READ_MANY_SCRIPT,
+  READ_MANY_KEYS,
   STRING_PAGE_BYTES,
   type VerifyMode,
   type KeyRead,
@@ -37,6 +39,8 @@ export interface VerifyOptions {
   /** Also look for keys that exist only in the target. */
   extra: boolean;
   ttlToleranceMs: number;
+  /** false: TTLs (keys' and hash fields') are not compared (`verify --no-ttl`, what RedisFullCheck compares). */
+  ttl?: boolean;
   /** Pause before each recheck round, so keys still changing under a live sync can converge. */
   pauseMs: number;
   /** Elements per page for big keys. */
@@ -145,6 +149,7 @@ class Verification {
   // One script call per key and side where both sides run Redis 7+ (full and length modes).
   private readonly useScript: boolean;
   private readonly sha = createHash('sha1').update(READ_SCRIPT).digest('hex');
+  private readonly shaMany = createHash('sha1').update(READ_MANY_SCRIPT).digest('hex');
   private readonly loaded = new Set<NodeClient>();
   // Hash-field TTLs on either side when the comparison started (the gate: see fieldTtlKeys).
   private fieldTtls = { sourceKeys: 0, targetKeys: 0, compared: false };
@@ -170,7 +175,7 @@ class Verification {
       sourceKeys: withFieldTtls.source,
       targetKeys: withFieldTtls.target,
       // Reading them needs every field's name: the full mode reads those anyway.
-      compared: o.mode === 'full' && withFieldTtls.source + withFieldTtls.target > 0,
+      compared: o.mode === 'full' && o.ttl !== false && withFieldTtls.source + withFieldTtls.target > 0,
     };
     this.digest = this.useScript && o.mode === 'full' && !this.fieldTtls.compared && o.digests !== false;
     // Round 1: every key of every source master (and, asked, every target key).
@@ -260,40 +265,94 @@ class Verification {
     return node.pipeline(cmds);
   }
 
-  /** Keys read by the read script, one EVALSHA_RO per key, grouped by owning node. */
+  /**
+   * Keys read by the read scripts, grouped by owning node: many keys a call
+   * where replies are short (digests, lengths), else one EVALSHA_RO per key.
+   */
   private async scriptReads(
     ep: Endpoint,
     side: Side,
     keys: Buffer[],
     mode: ScriptMode = this.o.mode,
   ): Promise<Map<Buffer, KeyRead>> {
-    const o = this.o;
     const out = new Map<Buffer, KeyRead>();
-    const evals = (ks: Buffer[]) =>
-      ks.map(
-        (k) =>
-          ['EVALSHA_RO', this.sha, 1, k, o.page, mode, STRING_PAGE_BYTES] as [string, ...(string | number | Buffer)[]],
-      );
+    const many = mode === 'digest' || mode === 'length';
     await Promise.all(
       [...groupBy(keys, (k) => ep.route(k))].map(async ([node, ks]) => {
-        if (!this.loaded.has(node)) {
-          await node.pipeline([['SCRIPT', 'LOAD', READ_SCRIPT]]);
-          this.loaded.add(node);
-        }
-        let replies = await this.send(node, side, evals(ks));
-        if (replies.some(([e]) => e && /NOSCRIPT/.test(e.message))) {
-          // The node lost its script cache (restart, failover): load it again and read again.
-          await node.pipeline([['SCRIPT', 'LOAD', READ_SCRIPT]]);
-          replies = await this.send(node, side, evals(ks));
-        }
-        ks.forEach((k, i) => {
-          const [err, v] = replies[i]!;
-          if (err) throw err;
-          out.set(k, parseScriptRead(v, mode, o.page));
-        });
+        const rest = many ? await this.readMany(node, side, ks, mode, out) : ks;
+        if (rest.length) await this.readEach(node, side, rest, mode, out);
       }),
     );
     return out;
+  }
+
+  /** SCRIPT LOAD of both read scripts on a node, once (and again after NOSCRIPT: it restarted or failed over). */
+  private async loadScripts(node: NodeClient, again = false): Promise<void> {
+    if (this.loaded.has(node) && !again) return;
+    await node.pipeline([
+      ['SCRIPT', 'LOAD', READ_SCRIPT],
+      ['SCRIPT', 'LOAD', READ_MANY_SCRIPT],
+    ]);
+    this.loaded.add(node);
+  }
+
+  /** Pipelined calls, sent again once after the node's script cache was lost. */
+  private async sendScripts(node: NodeClient, side: Side, cmds: Parameters<NodeClient['pipeline']>[0]) {
+    await this.loadScripts(node);
+    let replies = await this.send(node, side, cmds);
+    if (replies.some(([e]) => e && /NOSCRIPT/.test(e.message))) {
+      await this.loadScripts(node, true);
+      replies = await this.send(node, side, cmds);
+    }
+    return replies;
+  }
+
+  /** One EVALSHA_RO per key. */
+  private async readEach(node: NodeClient, side: Side, ks: Buffer[], mode: ScriptMode, out: Map<Buffer, KeyRead>) {
+    const page = this.o.page;
+    const replies = await this.sendScripts(
+      node,
+      side,
+      ks.map((k) => ['EVALSHA_RO', this.sha, 1, k, page, mode, STRING_PAGE_BYTES]),
+    );
+    ks.forEach((k, i) => {
+      const [err, v] = replies[i]!;
+      if (err) throw err;
+      out.set(k, parseScriptRead(v, mode, page));
+    });
+  }
+
+  /**
+   * READ_MANY_KEYS keys per EVALSHA_RO, the keys passed as arguments. Such
+   * keys are not checked by the cluster the way declared ones are: a call
+   * with a key of a slot this node does not serve fails, and a key missing
+   * here may have moved with its slot (MIGRATING, where a declared key gets
+   * ASK). So the keys of a failed call, and the missing ones, are returned,
+   * to be read one call each, which say which key and why.
+   */
+  private async readMany(node: NodeClient, side: Side, ks: Buffer[], mode: ScriptMode, out: Map<Buffer, KeyRead>) {
+    const page = this.o.page;
+    const groups: Buffer[][] = [];
+    for (let i = 0; i < ks.length; i += READ_MANY_KEYS) groups.push(ks.slice(i, i + READ_MANY_KEYS));
+    const replies = await this.sendScripts(
+      node,
+      side,
+      groups.map((g) => ['EVALSHA_RO', this.shaMany, 0, page, mode, STRING_PAGE_BYTES, ...g]),
+    );
+    const rest: Buffer[] = [];
+    groups.forEach((g, i) => {
+      const [err, v] = replies[i]!;
+      if (err) {
+        rest.push(...g);
+        return;
+      }
+      g.forEach((k, j) => {
+        const read = parseScriptRead((v as unknown[])[j], mode, page);
+        if (read.type === 'none') rest.push(k);
+        else out.set(k, read);
+      });
+    });
+    return rest;
   }
 
   /** Read keys from both sides and compare them; `found` receives each difference. */
@@ -387,7 +446,7 @@ class Verification {
     readMs: number,
   ): Promise<void> {
     const { o, stats } = this;
-    const tolerance = o.ttlToleranceMs + readMs;
+    const tolerance = o.ttl === false ? undefined : o.ttlToleranceMs + readMs;
     const paged: Buffer[] = [];
     const reread: Buffer[] = [];
     keys.forEach((k, i) => {
@@ -434,7 +493,7 @@ class Verification {
       this.scriptReads(this.source, 'source', keys, 'full'),
       this.scriptReads(this.target, 'target', keys, 'full'),
     ]);
-    const tolerance = this.o.ttlToleranceMs + (Date.now() - started);
+    const tolerance = this.o.ttl === false ? undefined : this.o.ttlToleranceMs + (Date.now() - started);
     const paged: Buffer[] = [];
     for (const k of keys) {
       const [s, t] = [src.get(k)!, tgt.get(k)!];
@@ -456,7 +515,7 @@ class Verification {
     tgt: Map<Buffer, KeyRead>,
     found: Map<string, Candidate>,
     recheck: boolean,
-    tolerance: number,
+    tolerance: number | undefined,
   ): Promise<void> {
     const stats = this.stats;
     for (const k of paged) {
@@ -467,7 +526,7 @@ class Verification {
       else {
         // Type and length were already found equal; the TTL is what is left.
         const [s, t] = [src.get(k)!.pttl, tgt.get(k)!.pttl];
-        if (compareTtl(s, t, tolerance))
+        if (tolerance !== undefined && compareTtl(s, t, tolerance))
           found.set(k.toString('latin1'), { key: k, kind: 'ttl', source: ttlText(s), target: ttlText(t) });
       }
     }

@@ -56,6 +56,11 @@ export const VERIFY_PARAMS = {
     type: 'number',
     default: String(VERIFY_DEFAULTS.ttlToleranceMs),
   },
+  ttl: {
+    help: "false: TTLs (keys' and hash fields') are not compared, as RedisFullCheck does not compare them",
+    type: 'bool',
+    default: 'true',
+  },
   pauseMs: { help: 'pause between two rounds (ms)', type: 'number', default: String(VERIFY_DEFAULTS.pauseMs) },
   page: {
     help: 'elements per page when a big value is read in pages',
@@ -99,6 +104,8 @@ export function verifyArgs(raw: Record<string, string>): Args {
     sample,
     extra: bool(raw.extra, 'extra'),
     ttlToleranceMs: int(raw.ttlToleranceMs, 'ttlToleranceMs', VERIFY_DEFAULTS.ttlToleranceMs, 0, 86_400_000),
+    // Compared unless turned off (runbooks that verify a copy never turn it off).
+    ttl: raw.ttl === undefined || raw.ttl === '' || bool(raw.ttl, 'ttl'),
     pauseMs: int(raw.pauseMs, 'pauseMs', VERIFY_DEFAULTS.pauseMs, 0, 600_000),
     page: int(raw.page, 'page', VERIFY_DEFAULTS.page, 10, 100_000),
     streamGroups: bool(raw.streamGroups, 'streamGroups'),
@@ -106,7 +113,7 @@ export function verifyArgs(raw: Record<string, string>): Args {
 }
 
 export function describeSettings(a: Args): string {
-  return `mode ${a.mode}, ${a.rounds} round(s), ${a.qps ? `at most ${a.qps} keys/s per cluster` : 'no rate limit'}, batch ${a.batch}${a.sample < 100 ? `, a random ${a.sample}% of keys` : ''}${a.extra ? ', keys only in the target too' : ''}, TTL tolerance ${a.ttlToleranceMs} ms${a.mode === 'full' ? (a.streamGroups ? ', stream consumer groups compared' : ', stream consumer groups not compared') : ''}`;
+  return `mode ${a.mode}, ${a.rounds} round(s), ${a.qps ? `at most ${a.qps} keys/s per cluster` : 'no rate limit'}, batch ${a.batch}${a.sample < 100 ? `, a random ${a.sample}% of keys` : ''}${a.extra ? ', keys only in the target too' : ''}, ${a.ttl === false ? 'TTLs not compared' : `TTL tolerance ${a.ttlToleranceMs} ms`}${a.mode === 'full' ? (a.streamGroups ? ', stream consumer groups compared' : ', stream consumer groups not compared') : ''}`;
 }
 
 /**
