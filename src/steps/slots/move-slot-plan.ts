@@ -77,6 +77,34 @@ async function remaining(ctx: StepRunContext<Args>, moves: readonly SlotMove[] =
   return moves.filter((m) => !owned.get(m.to.address)!.has(m.slot));
 }
 
+/**
+ * Where each master sees some slots the moves left behind, with the config epochs it
+ * knows: a slot whose owner flips back after SETSLOT NODE (a config-epoch collision after
+ * a failover) shows here, a gossip delay too. For the log of a failed run; reads only.
+ */
+async function logViews(ctx: StepRunContext<Args>, left: SlotMove[], viewers: string[]): Promise<void> {
+  const pool = ctx.env.pool(ctx.args.cluster);
+  for (const viewer of viewers) {
+    try {
+      const lines = parseClusterNodes(await pool.node(viewer).text('CLUSTER', 'NODES'));
+      const me = lines.find((l) => l.flags.includes('myself'));
+      const seen = left.map((m) => {
+        const owner = lines.find((l) => rangesToSlots(l.slots).includes(m.slot));
+        const open = me?.migrating.some((x) => x.slot === m.slot)
+          ? ' (migrating here)'
+          : me?.importing.some((x) => x.slot === m.slot)
+            ? ' (importing here)'
+            : '';
+        const at = owner ? `${owner.address} epoch ${owner.configEpoch}` : 'no owner';
+        return `slot ${m.slot} (to ${m.to.address}): ${at}${open}`;
+      });
+      ctx.log(`${viewer} (epoch ${me?.configEpoch ?? '?'}) sees ${seen.join('; ')}`);
+    } catch (err) {
+      ctx.log(`${viewer}: CLUSTER NODES failed: ${(err as Error).message}`);
+    }
+  }
+}
+
 /** MemAvailable of a node's host, from /proc/meminfo there (a read). */
 async function hostMemory(ctx: StepRunContext<Args>, address: string): Promise<number | undefined> {
   const h = ctx.env.host(address);
@@ -367,8 +395,10 @@ export const moveSlotPlanStep: StepKind<Args> = {
       onRetry: (g, attempt, delayMs, reason) => ctx.log(describeRetry(g, attempt, delayMs, reason)),
     });
     const left = await remaining(ctx, now.moves);
-    if (left.length)
+    if (left.length) {
+      await logViews(ctx, left.slice(0, 3), now.masters);
       throw failedError('E_SLOTS_LEFT', `${left.length} slots are not where the plan puts them yet`, 'retry the step');
+    }
     if (a.mode !== 'consolidate' && a.mode !== 'rebalance') {
       for (const [m, v] of Object.entries(before))
         if (v !== 'no')
