@@ -434,6 +434,11 @@ class Verification {
     return out;
   }
 
+  /** The key TTL tolerance for reads that took `readMs` (TTLs tick meanwhile); undefined with `--no-ttl`. */
+  private ttlTolerance(readMs: number): number | undefined {
+    return this.o.ttl === false ? undefined : this.o.ttlToleranceMs + readMs;
+  }
+
   /** Compare what both sides said about each key of a batch; page through big keys. */
   // TTLs tick while we read: the tolerance is the configured one plus the time the batch's reads took.
   private async judge(
@@ -446,7 +451,7 @@ class Verification {
     readMs: number,
   ): Promise<void> {
     const { o, stats } = this;
-    const tolerance = o.ttl === false ? undefined : o.ttlToleranceMs + readMs;
+    const tolerance = this.ttlTolerance(readMs);
     const paged: Buffer[] = [];
     const reread: Buffer[] = [];
     keys.forEach((k, i) => {
@@ -493,7 +498,7 @@ class Verification {
       this.scriptReads(this.source, 'source', keys, 'full'),
       this.scriptReads(this.target, 'target', keys, 'full'),
     ]);
-    const tolerance = this.o.ttl === false ? undefined : this.o.ttlToleranceMs + (Date.now() - started);
+    const tolerance = this.ttlTolerance(Date.now() - started);
     const paged: Buffer[] = [];
     for (const k of keys) {
       const [s, t] = [src.get(k)!, tgt.get(k)!];

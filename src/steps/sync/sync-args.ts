@@ -155,7 +155,7 @@ class SyncSink {
 
 /** The run's sync sink (one per run in this process, shared by its sync steps). */
 export function syncSink(ctx: StepRunContext<SyncArgs>): Promise<SyncSink> {
-  return ctx.resources.acquire('sync-log', async () => new SyncSink());
+  return ctx.resources.acquire('sync-sink', async () => new SyncSink());
 }
 
 /**
