@@ -54,3 +54,12 @@ export function rdbVersionOf(flavor: 'redis' | 'valkey', version: string): numbe
 export function holdsFieldTtls(s: Pick<ServerIdentity, 'rdbVersion'>): boolean {
   return s.rdbVersion >= 12;
 }
+
+/**
+ * Whether a server prints a double (a zset score) in its shortest round-trip form ("0.1"):
+ * Redis 7.2+ and Valkey, the releases that write RDB 11+. Redis 7.0 and before print
+ * `%.17g` ("0.10000000000000001"). The same score reads alike on two servers of the same kind.
+ */
+export function printsShortestScores(s: Pick<ServerIdentity, 'rdbVersion'>): boolean {
+  return s.rdbVersion >= 11;
+}

@@ -423,6 +423,11 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
   },
   { file: 'test/integration/node-log-source.test.ts', ranges: [[21430, 21433]], what: 'standalone servers' },
   {
+    file: 'test/integration/verify-score-printing.test.ts',
+    ranges: [[17200, 17201]],
+    what: 'two standalone servers of a pair of builds, one pair at a time',
+  },
+  {
     file: 'test/e2e/plan-markdown.test.ts',
     ranges: [
       [21010, 21015],

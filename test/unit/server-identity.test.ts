@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { holdsFieldTtls, rdbVersionOf, serverIdentity } from '../../src/redis/server-identity.js';
+import { holdsFieldTtls, printsShortestScores, rdbVersionOf, serverIdentity } from '../../src/redis/server-identity.js';
 
 test('Valkey is told by server_name / valkey_version, not by its fixed redis_version 7.2.4', () => {
   assert.deepEqual(serverIdentity({ redis_version: '7.2.4', server_name: 'valkey', valkey_version: '8.0.1' }), {
@@ -27,6 +27,15 @@ test('only Redis 7.4+ holds hash-field TTLs (and is ever sent HPEXPIRETIME)', ()
   assert.equal(holds({ redis_version: '6.2.16' }), false);
   assert.equal(holds({ redis_version: '7.2.4', server_name: 'valkey', valkey_version: '8.0.1' }), false);
   assert.equal(holds({}), false, 'a server not read is taken for the oldest');
+});
+
+test('Redis 7.2+ and Valkey print scores in the shortest form, Redis 7.0 and before as %.17g (what verify digests need to know)', () => {
+  const shortest = (info: Record<string, string>) => printsShortestScores(serverIdentity(info));
+  assert.equal(shortest({ redis_version: '7.0.15' }), false);
+  assert.equal(shortest({ redis_version: '6.2.16' }), false);
+  assert.equal(shortest({ redis_version: '7.2.6' }), true);
+  assert.equal(shortest({ redis_version: '7.4.1' }), true);
+  assert.equal(shortest({ redis_version: '7.2.4', server_name: 'valkey', valkey_version: '8.0.1' }), true);
 });
 
 test('a sandbox server is told by its --version line; before Redis 7 the sandbox config leaves out the enable-* directives', async () => {

@@ -1,6 +1,7 @@
 import type { NodeClient } from '../../redis/connect.js';
 import type { Endpoint } from '../endpoint.js';
 import { createHash } from 'node:crypto';
+import { printsShortestScores } from '../../redis/server-identity.js';
 import {
   readCommands,
   parseRead,
@@ -9,6 +10,7 @@ import {
   READ_MANY_SCRIPT,
   READ_MANY_KEYS,
   STRING_PAGE_BYTES,
+  scriptModeArg,
   type VerifyMode,
   type KeyRead,
   type ScriptMode,
@@ -98,8 +100,11 @@ export interface VerifyReport {
    * comparison started, and whether they were compared (full mode, and some key has them).
    */
   fieldTtls: { sourceKeys: number; targetKeys: number; compared: boolean };
-  /** Full mode compared server-made digests first; `reread`: keys whose digests differed, read again whole. */
-  digests: { used: boolean; reread: number };
+  /**
+   * Full mode compared server-made digests first; `reread`: keys whose digests differed, read
+   * again whole; `scoresAsPrinted`: zset scores went into them as the servers print them.
+   */
+  digests: { used: boolean; reread: number; scoresAsPrinted: boolean };
   elapsedMs: number;
   keysPerSec: number;
   reads: { sourcePipelines: number; targetPipelines: number };
@@ -157,6 +162,8 @@ class Verification {
   // parses five short replies per key instead of every element. Not when hash-field TTLs
   // are compared: those need each hash's field names.
   private digest = false;
+  // Every master of both sides prints zset scores alike: digests take them as printed.
+  private readonly rawScores: boolean;
 
   constructor(
     private readonly source: Endpoint,
@@ -165,6 +172,8 @@ class Verification {
   ) {
     this.limiter = new RateLimiter(o.qps);
     this.useScript = !!(o.useScripts !== false && o.mode !== 'keys' && source.scripts && target.scripts);
+    const printing = [source, target].flatMap((ep) => ep.masters.map((m) => printsShortestScores(ep.server(m))));
+    this.rawScores = printing.every((p) => p === printing[0]);
   }
 
   async run(): Promise<VerifyReport> {
@@ -227,7 +236,7 @@ class Verification {
       bigKeys: stats.bigKeys,
       pages: stats.pages,
       fieldTtls: this.fieldTtls,
-      digests: { used: this.digest, reread: stats.reread },
+      digests: { used: this.digest, reread: stats.reread, scoresAsPrinted: this.digest && this.rawScores },
       elapsedMs,
       keysPerSec: Math.round(stats.compared / Math.max(0.001, elapsedMs / 1000)),
       reads: { sourcePipelines: stats.sourcePipelines, targetPipelines: stats.targetPipelines },
@@ -313,7 +322,7 @@ class Verification {
     const replies = await this.sendScripts(
       node,
       side,
-      ks.map((k) => ['EVALSHA_RO', this.sha, 1, k, page, mode, STRING_PAGE_BYTES]),
+      ks.map((k) => ['EVALSHA_RO', this.sha, 1, k, page, scriptModeArg(mode, this.rawScores), STRING_PAGE_BYTES]),
     );
     ks.forEach((k, i) => {
       const [err, v] = replies[i]!;
@@ -337,7 +346,15 @@ class Verification {
     const replies = await this.sendScripts(
       node,
       side,
-      groups.map((g) => ['EVALSHA_RO', this.shaMany, 0, page, mode, STRING_PAGE_BYTES, ...g]),
+      groups.map((g) => [
+        'EVALSHA_RO',
+        this.shaMany,
+        0,
+        page,
+        scriptModeArg(mode, this.rawScores),
+        STRING_PAGE_BYTES,
+        ...g,
+      ]),
     );
     const rest: Buffer[] = [];
     groups.forEach((g, i) => {
