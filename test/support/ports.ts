@@ -423,8 +423,8 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
   },
   { file: 'test/integration/node-log-source.test.ts', ranges: [[21430, 21433]], what: 'standalone servers' },
   {
-    file: 'test/integration/verify-score-printing.test.ts',
-    ranges: [[17200, 17201]],
+    file: 'test/integration/verify-digest-servers.test.ts',
+    ranges: [[17350, 17351]],
     what: 'two standalone servers of a pair of builds, one pair at a time',
   },
   {
