@@ -73,7 +73,8 @@ function myself(text: string): ClusterNodeLine {
   return me;
 }
 
-const owns = (l: ClusterNodeLine, slot: number) => l.slots.some(([a, b]) => a <= slot && slot <= b);
+/** Does this CLUSTER NODES line claim the slot? */
+export const ownsSlot = (l: ClusterNodeLine, slot: number): boolean => l.slots.some(([a, b]) => a <= slot && slot <= b);
 
 export interface MoveOptions {
   /** Keys per GETKEYSINSLOT / MIGRATE round. */
@@ -304,8 +305,8 @@ async function readMoveSides(
       .call('CLUSTER', 'NODES')
       .then((t) => myself(String(t))),
   ]);
-  const pending = slots.filter((slot) => !owns(dstMe, slot));
-  const lost = pending.filter((slot) => !owns(srcMe, slot));
+  const pending = slots.filter((slot) => !ownsSlot(dstMe, slot));
+  const lost = pending.filter((slot) => !ownsSlot(srcMe, slot));
   if (lost.length) {
     throw failedError(
       'E_SLOT_OWNER',
@@ -463,7 +464,7 @@ async function announceNewOwner(
     // lost its last slot turns itself into a replica (Redis 7, cluster-allow-replica-migration),
     // which then refuses SETSLOT. Either way it must no longer claim the slot: that is the goal.
     const now = myself(String(await bulk(pool, from.address).call('CLUSTER', 'NODES')));
-    const still = slots.filter((slot) => owns(now, slot));
+    const still = slots.filter((slot) => ownsSlot(now, slot));
     if (still.length) firstError(srcReplies);
   }
   await Promise.all(
@@ -731,16 +732,16 @@ async function closeLoneMark(
   const there = await keysIn(pool, peer.address, slot);
   const meNow = myself(String(await bulk(pool, lone.node.address).call('CLUSTER', 'NODES')));
   if (lone.state === 'migrating') {
-    if (owns(peerMe, slot)) {
+    if (ownsSlot(peerMe, slot)) {
       if (here > 0) throw refuse(`${peerAddr} already owns it, yet ${here} keys are still here`);
       await setHere('NODE', peer.id);
       return;
     }
-    if (there > 0 && owns(meNow, slot)) {
+    if (there > 0 && ownsSlot(meNow, slot)) {
       await moveSlotGroup(pool, lone.node, peer, [slot], o);
       return;
     }
-    if (here > 0 && !owns(meNow, slot)) throw refuse(`it no longer owns the slot but holds ${here} of its keys`);
+    if (here > 0 && !ownsSlot(meNow, slot)) throw refuse(`it no longer owns the slot but holds ${here} of its keys`);
     await setHere('STABLE');
     return;
   }
@@ -749,7 +750,7 @@ async function closeLoneMark(
     await setHere('STABLE');
     return;
   }
-  if (owns(peerMe, slot)) {
+  if (ownsSlot(peerMe, slot)) {
     // The source still owns it and some keys already arrived here: finish the move.
     await moveSlotGroup(pool, peer, lone.node, [slot], o);
     return;

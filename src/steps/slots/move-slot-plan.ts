@@ -17,6 +17,7 @@ import {
   foreignOpenSlots,
   isOwnOpenSlot,
   moveSlots,
+  ownsSlot,
   type SlotMove,
 } from '../../redis/slot-move.js';
 import { formatRanges, rangesToSlots, toRanges } from '../../redis/slots.js';
@@ -89,7 +90,7 @@ async function logViews(ctx: StepRunContext<Args>, left: SlotMove[], viewers: st
       const lines = parseClusterNodes(await pool.node(viewer).text('CLUSTER', 'NODES'));
       const me = lines.find((l) => l.flags.includes('myself'));
       const seen = left.map((m) => {
-        const owner = lines.find((l) => rangesToSlots(l.slots).includes(m.slot));
+        const owner = lines.find((l) => ownsSlot(l, m.slot));
         const open = me?.migrating.some((x) => x.slot === m.slot)
           ? ' (migrating here)'
           : me?.importing.some((x) => x.slot === m.slot)
