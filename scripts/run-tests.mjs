@@ -4,7 +4,8 @@
 // machine runs them more reliably in sequence. Usage: run-tests.mjs [unit|integration|e2e|chaos|soak ...]
 // Without an argument: unit, integration and e2e (`npm test`); the crash and fault
 // matrix (chaos) is longer and runs on its own (`npm run test:chaos`).
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -32,6 +33,10 @@ const perTestMs = suites.includes('chaos') || suites.includes('soak') ? 20 * 60_
 // start no server: they run together, two at a time, in one process.
 const times = [];
 let failed = 0;
+// Each run also writes TAP to a file, read back for the failing tests' names, places and errors:
+// the summary at the end then says which test failed and why, where a CI log shows only its tail.
+const tapDir = mkdtempSync(join(tmpdir(), 'rr-tap-'));
+const failures = [];
 const started = Date.now();
 const runFiles = (label, list, concurrency) => {
   const t0 = Date.now();
@@ -41,6 +46,9 @@ const runFiles = (label, list, concurrency) => {
       '--test',
       `--test-concurrency=${concurrency}`,
       '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      '--test-reporter=tap',
+      `--test-reporter-destination=${join(tapDir, `${times.length}.tap`)}`,
       `--test-timeout=${perTestMs}`,
       '--test-force-exit',
       ...list,
@@ -48,7 +56,10 @@ const runFiles = (label, list, concurrency) => {
     { stdio: 'inherit' },
   );
   const ok = r.status === 0;
-  if (!ok) failed++;
+  if (!ok) {
+    failed++;
+    failures.push(...failedTests(join(tapDir, `${times.length}.tap`), label));
+  }
   times.push({ file: label, s: (Date.now() - t0) / 1000, ok });
 };
 const unit = files.filter((f) => f.startsWith(join(root, 'unit') + '/'));
@@ -97,4 +108,47 @@ console.log(
 for (const t of [...times].sort((a, b) => b.s - a.s).slice(0, 12))
   console.log(`  ${t.s.toFixed(1).padStart(7)} s  ${t.ok ? '' : 'FAILED '}${t.file}`);
 for (const t of times.filter((x) => !x.ok)) console.log(`FAILED: ${t.file}`);
+for (const f of failures) console.log(`  failed test: ${f}`);
+rmSync(tapDir, { recursive: true, force: true });
 process.exit(failed ? 1 : 0);
+
+/**
+ * The innermost failing tests of a TAP file, each as "name (file:line): error": a parent whose
+ * only fault is a failed subtest adds nothing and is left out.
+ */
+function failedTests(file, label) {
+  let text;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return [`${label}: no TAP output (the test process died before writing it)`];
+  }
+  const lines = text.split('\n');
+  const out = [];
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^\s*not ok \d+ - (.*)$/.exec(lines[i]);
+    if (!m) continue;
+    const block = [];
+    for (let j = i + 1; j < lines.length && !/^\s*\.\.\.$/.test(lines[j]); j++) block.push(lines[j]);
+    const field = (k) => {
+      const at = block.findIndex((l) => l.trim().startsWith(`${k}:`));
+      if (at < 0) return '';
+      const v = block[at]
+        .trim()
+        .slice(k.length + 1)
+        .trim();
+      // A multi-line value (|- or >-) continues on the lines indented under it.
+      if (!/^[|>]-?$/.test(v)) return v.replace(/^'|'$/g, '');
+      return block
+        .slice(at + 1, at + 4)
+        .map((l) => l.trim())
+        .join(' ');
+    };
+    if (field('failureType') === 'subtestsFailed') continue;
+    const where = field('location')
+      .replace(/^.*\/dist\/test\//, '')
+      .replace(/:\d+'?$/, '');
+    out.push(`${m[1]} (${where}): ${field('error').slice(0, 400)}`);
+  }
+  return out.length ? out : [`${label}: the run failed but no test reported a failure (a crash or a leak at exit)`];
+}
