@@ -13,6 +13,16 @@ import { StreamApplier, type ApplierOptions } from '../writer/stream-apply.js';
 import { checkpointKey, formatCheckpoint, parseCheckpoint } from '../writer/checkpoint.js';
 import { clearSlots } from '../writer/clear-slots.js';
 
+/**
+ * RDB chunks (a socket read each, up to 64 KB) queued for the loader before the link is paused,
+ * and the count it must fall under to resume. Chunks that wait are memory only: 64 of them on
+ * each of three shards held up to 12 MB of the runner's peak RSS, for no speed (measured on a
+ * 1M-key 3 -> 5 sync: the same wall time with 8; the kernel's socket buffer keeps the stream
+ * flowing while the link is paused).
+ */
+const CHUNKS_PAUSE = 8;
+const CHUNKS_RESUME = 2;
+
 /** What is recorded (in SQLite, by the session) about one source shard's sync. */
 export interface ShardState {
   /** Replication id of the source shard's history, and the offset every target master holds. */
@@ -354,7 +364,7 @@ export class ShardSync {
     });
     link.on('rdb-data', (chunk: Buffer) => {
       c.chunks.push(chunk);
-      if (c.chunks.length >= 64) link.pause();
+      if (c.chunks.length >= CHUNKS_PAUSE) link.pause();
       this.notify();
     });
     link.on('rdb-end', () => {
@@ -479,7 +489,7 @@ export class ShardSync {
       }
       await load(parser.feed(chunk) as Generator<RawEntry | BigPiece>);
       if (loader?.keys) this.o.onLoading?.();
-      if (c.chunks.length < 16) c.link.resume();
+      if (c.chunks.length < CHUNKS_RESUME) c.link.resume();
     }
     await load(parser.rest() as Generator<RawEntry | BigPiece>);
     loader ??= newLoader();
