@@ -9,28 +9,21 @@
  * error) and polls CLUSTER INFO. Medians of ROUNDS drills each.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { parseClusterNodes, parseInfo } from '../src/redis/cluster-nodes.js';
 import { tagInRanges } from '../src/redis/canary.js';
 import { median } from './stats.js';
+import { benchCli } from './bench-cli.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const BASE = 8150;
 const PORTS = [0, 1, 2, 3, 4, 5].map((i) => BASE + i);
 const SHARDS = [0, 5461, 10923];
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const NODE_TIMEOUT = 2000;
 
-const home = mkdtempSync(join(tmpdir(), 'rr-bench-drill-'));
-const cli = (args: string[]) =>
-  spawnSync(process.execPath, [CLI, ...args], {
-    env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' },
-    encoding: 'utf8',
-  });
+const { cli } = benchCli('drill');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let password = '';

@@ -6,28 +6,20 @@
  * node with no journal, no checks and no audit. Medians, because this machine
  * is shared and noisy.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { parseClusterNodes } from '../src/redis/cluster-nodes.js';
 import { median } from './stats.js';
+import { benchCli } from './bench-cli.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const BASE = 7900;
 const PORTS = [0, 1, 2, 3, 4, 5].map((i) => BASE + i);
 const SHARDS = [0, 5461, 10923];
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 10);
 const NODE_TIMEOUT = 2000;
 
-const home = mkdtempSync(join(tmpdir(), 'rr-bench-'));
-const cli = (args: string[]) =>
-  spawnSync(process.execPath, [CLI, ...args], {
-    env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' },
-    encoding: 'utf8',
-  });
+const { cli } = benchCli('failover');
 
 async function main(): Promise<void> {
   const up = cli([

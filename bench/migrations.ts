@@ -5,21 +5,10 @@
  * same shape, RDB) and migrate-consolidate-reshard (3 x 1 to 5 x 1). Per
  * step times come from the run record. One run each: these take minutes.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { benchCli } from './bench-cli.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const KEYS = Number(process.env.BENCH_KEYS ?? 1_000_000);
-const home = mkdtempSync(join(tmpdir(), 'rr-bench-mig-'));
-const cli = (args: string[]) =>
-  spawnSync(process.execPath, [CLI, ...args], {
-    env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' },
-    encoding: 'utf8',
-    maxBuffer: 1 << 28,
-  });
+const { cli } = benchCli('mig');
 
 function runOnce(
   name: string,

@@ -15,32 +15,22 @@
  * Every slot of master A goes to master B and back, BENCH_ROUNDS times (default 2) per mover.
  * `npm run bench -- move-ceiling` (not in the default set: it takes about 5 minutes).
  */
-import { spawnSync } from 'node:child_process';
-import { availableParallelism, tmpdir } from 'node:os';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { availableParallelism } from 'node:os';
 import { Redis } from 'ioredis';
-import { ClusterPool } from '../src/redis/connect.js';
-import { parseClusterNodes, type ClusterNodeLine } from '../src/redis/cluster-nodes.js';
+import type { ClusterNodeLine } from '../src/redis/cluster-nodes.js';
 import { moveSlots } from '../src/redis/slot-move.js';
 import { rangesToSlots } from '../src/redis/slots.js';
 import { median } from './stats.js';
 import { timed } from './timed.js';
+import { slotSandbox } from './slot-sandbox.js';
+import { benchCli } from './bench-cli.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const BASE = 8250;
 const KEYS = Number(process.env.BENCH_KEYS ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 /** Slots the sketch moves at once, a connection pair each. */
 const SKETCH_LANES = 16;
-const home = mkdtempSync(join(tmpdir(), 'rr-bench-move-ceiling-'));
-const cli = (args: string[]) =>
-  spawnSync(process.execPath, [CLI, ...args], {
-    env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' },
-    encoding: 'utf8',
-    maxBuffer: 1 << 26,
-  });
+const { home, cli } = benchCli('move-ceiling');
 
 type Mover = 'redis-cli' | 'engine' | 'dump-restore sketch';
 interface Move {
@@ -97,32 +87,7 @@ async function sketchSlot(a: Redis, b: Redis, slot: number, from: ClusterNodeLin
 }
 
 async function main(): Promise<void> {
-  process.stderr.write(`seeding ${KEYS} keys...\n`);
-  const up = cli([
-    'sandbox',
-    'up',
-    '--name',
-    'moveceil',
-    '--base-port',
-    String(BASE),
-    '--replicas',
-    '0',
-    '--keys',
-    String(KEYS),
-  ]);
-  if (up.status !== 0) throw new Error(up.stderr);
-  const pwFile = join(up.stdout.trim(), '..', 'password');
-  const pw = readFileSync(pwFile, 'utf8').trim();
-  const pool = new ClusterPool(
-    { name: 'source', seeds: [`127.0.0.1:${BASE}`], auth: { password: { file: pwFile } } },
-    { access: 'read-write' },
-  );
-  const view = async () => parseClusterNodes(await pool.node(`127.0.0.1:${BASE + 1}`).text('CLUSTER', 'NODES'));
-  const masters = (await view()).filter((l) => l.flags.includes('master'));
-  // A master that gives away its last slot turns into a replica by default (Redis 7): keep both masters.
-  for (const m of masters) await pool.node(m.address).call('CONFIG', 'SET', 'cluster-allow-replica-migration', 'no');
-  const a = masters.find((l) => l.address === `127.0.0.1:${BASE}`)!;
-  const b = masters.find((l) => l.address === `127.0.0.1:${BASE + 1}`)!;
+  const { pool, password: pw, masters, a, b } = await slotSandbox(cli, { name: 'moveceil', base: BASE, keys: KEYS });
   const slots = rangesToSlots(a.slots);
   const aKeys = Number(await pool.node(a.address).call('DBSIZE'));
   const conn = (l: ClusterNodeLine) => {

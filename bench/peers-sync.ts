@@ -19,7 +19,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClusterPool } from '../src/redis/connect.js';
@@ -29,8 +28,8 @@ import { CHECKPOINT_PREFIX } from '../src/data/writer/checkpoint.js';
 import { median, percentile } from './stats.js';
 import { timedSpawn, type Timed, type TimedChild } from './timed.js';
 import { measureLag, type Lag } from './lag.js';
+import { benchCli } from './bench-cli.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const ENGINE = fileURLToPath(new URL('./peers-sync-engine.js', import.meta.url));
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const SHAKE = process.env.RR_SHAKE_BINARY ?? join(REPO, '..', 'shared', 'tools', 'redis-shake', 'redis-shake');
@@ -46,14 +45,8 @@ const STATUS_BASE = 8950; // 8950-8959, one per RedisShake run in turn
 const TARGET_MASTERS = 5;
 /** How long a full sync may take before the bench gives up on it. */
 const LOAD_TIMEOUT_MS = Math.max(120_000, KEYS / 2);
-const home = mkdtempSync(join(tmpdir(), 'rr-bench-peers-sync-'));
+const { home, cli } = benchCli('peers-sync');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const cli = (args: string[]) =>
-  spawnSync(process.execPath, [CLI, ...args], {
-    env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' },
-    encoding: 'utf8',
-    maxBuffer: 1 << 26,
-  });
 
 type Tool = 'built-in' | 'RedisShake';
 

@@ -19,8 +19,8 @@ import { Cluster } from 'ioredis';
 import { median } from './stats.js';
 import { timed, type Timed } from './timed.js';
 import { seedKeys, type SeedKey } from '../src/sandbox/seed-keys.js';
+import { CLI } from './bench-cli.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const KEYS = Number(process.env.BENCH_PEERS_KEYS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_PEERS_RUNS ?? 3);

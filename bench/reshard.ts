@@ -5,58 +5,20 @@
  * redis-cli moves every slot of master A to master B, then the engine moves
  * them back, and the next round swaps the order. Keys/s each, and the ratio.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { ClusterPool } from '../src/redis/connect.js';
-import { parseClusterNodes } from '../src/redis/cluster-nodes.js';
 import { moveSlots, type SlotMove } from '../src/redis/slot-move.js';
 import { rangesToSlots } from '../src/redis/slots.js';
 import { median } from './stats.js';
+import { slotSandbox } from './slot-sandbox.js';
+import { benchCli } from './bench-cli.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const BASE = 8200;
 const KEYS = Number(process.env.BENCH_KEYS ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
-const home = mkdtempSync(join(tmpdir(), 'rr-bench-reshard-'));
-const cli = (args: string[]) =>
-  spawnSync(process.execPath, [CLI, ...args], {
-    env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' },
-    encoding: 'utf8',
-    maxBuffer: 1 << 26,
-  });
+const { cli } = benchCli('reshard');
 
 async function main(): Promise<void> {
-  process.stderr.write(`seeding ${KEYS} keys...\n`);
-  const up = cli([
-    'sandbox',
-    'up',
-    '--name',
-    'reshard',
-    '--base-port',
-    String(BASE),
-    '--replicas',
-    '0',
-    '--keys',
-    String(KEYS),
-  ]);
-  if (up.status !== 0) throw new Error(up.stderr);
-  const inventory = up.stdout.trim();
-  const password = readFileSync(join(inventory, '..', 'password'), 'utf8').trim();
-  const pool = new ClusterPool(
-    { name: 'source', seeds: [`127.0.0.1:${BASE}`], auth: { password: { file: join(inventory, '..', 'password') } } },
-    { access: 'read-write' },
-  );
-  const view = async () => parseClusterNodes(await pool.node(`127.0.0.1:${BASE + 1}`).text('CLUSTER', 'NODES'));
-  const masters = (await view()).filter((l) => l.flags.includes('master'));
-  // A master that gives away its last slot turns into a replica by default (Redis 7): keep
-  // both as masters, so that the slots can go back and forth.
-  for (const m of masters) await pool.node(m.address).call('CONFIG', 'SET', 'cluster-allow-replica-migration', 'no');
-  const a = masters.find((l) => l.address === `127.0.0.1:${BASE}`)!;
-  const b = masters.find((l) => l.address === `127.0.0.1:${BASE + 1}`)!;
+  const { pool, password, masters, a, b, view } = await slotSandbox(cli, { name: 'reshard', base: BASE, keys: KEYS });
   const slots = rangesToSlots(a.slots);
   const keysIn = async (addr: string) => Number(await pool.node(addr).call('DBSIZE'));
   const moved = await keysIn(a.address);

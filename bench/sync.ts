@@ -7,11 +7,8 @@
  * write load on the source: end-to-end lag of probe writes (acknowledged on
  * the source -> readable in the target).
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { ClusterPool, type NodeClient } from '../src/redis/connect.js';
 import { openEndpoint, type Endpoint } from '../src/data/endpoint.js';
@@ -19,19 +16,13 @@ import { RespPipe } from '../src/data/protocol/resp-pipe.js';
 import { median, percentile } from './stats.js';
 import { engineFullSync } from './engine-sync.js';
 import { measureLag } from './lag.js';
+import { benchCli } from './bench-cli.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const BASE = 8420;
 const KEYS = Number(process.env.BENCH_KEYS ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TARGET_MASTERS = 5;
-const home = mkdtempSync(join(tmpdir(), 'rr-bench-sync-'));
-const cli = (args: string[]) =>
-  spawnSync(process.execPath, [CLI, ...args], {
-    env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' },
-    encoding: 'utf8',
-    maxBuffer: 1 << 26,
-  });
+const { home, cli } = benchCli('sync');
 
 type Payload = [Buffer, string, Buffer];
 

@@ -7,29 +7,20 @@
  * both sides, routed by slot, one worker per source master, same batch size).
  * Both run in this process; runs alternate; medians are reported.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { loadInventory } from '../src/inventory/load.js';
 import { ClusterPool } from '../src/redis/connect.js';
 import { openEndpoint } from '../src/data/endpoint.js';
 import { verifyData, VERIFY_DEFAULTS } from '../src/data/verify/verify.js';
 import { keySlot } from '../src/redis/slots.js';
+import { benchCli } from './bench-cli.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const KEYS = Number(process.env.BENCH_VERIFY_KEYS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_VERIFY_RUNS ?? 3);
 const BASE = 7950;
-const home = mkdtempSync(join(tmpdir(), 'rr-bench-verify-'));
-const cli = (args: string[]) =>
-  spawnSync(process.execPath, [CLI, ...args], {
-    env: { ...process.env, REDIS_RUNBOOK_HOME: home, NO_COLOR: '1' },
-    encoding: 'utf8',
-    maxBuffer: 1 << 26,
-  });
+const { cli } = benchCli('verify');
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
