@@ -25,7 +25,7 @@ import { timed } from './timed.js';
 import { slotSandbox } from './slot-sandbox.js';
 import { benchCli } from './bench-cli.js';
 
-const BASE = 8250;
+const BASE = 8230;
 const KEYS = Number(process.env.BENCH_KEYS ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 /** Slots the sketch moves at once, a connection pair each. */

@@ -131,6 +131,7 @@ export const PORT_TABLE: ReadonlyArray<PortUse> = [
   { file: 'test/integration/other-server-guard.test.ts', ranges: [[7998, 7998]], what: 'standalone redis-server' },
   { file: 'bench/drill.ts', ranges: [[8150, 8155]], what: 'sandbox 3x1' },
   { file: 'bench/reshard.ts', ranges: [[8200, 8202]], what: 'sandbox 3x0' },
+  { file: 'bench/move-ceiling.ts', ranges: [[8230, 8232]], what: 'sandbox 3x0' },
   {
     file: 'bench/migrations.ts',
     ranges: [
