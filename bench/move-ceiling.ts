@@ -62,7 +62,7 @@ async function sketchSlot(a: Redis, b: Redis, slot: number, from: ClusterNodeLin
       keys.forEach((k, i) => {
         const payload = got[2 * i]![1] as Buffer | null;
         const ttl = got[2 * i + 1]![1] as number;
-        // A key gone since GETKEYSINSLOT fails the EXEC below (WATCH): this round is redone.
+        // A key gone before the WATCH has nothing to move; one changed after it fails the EXEC (redone).
         if (payload) q.call('RESTORE-ASKING', k, ttl > 0 ? ttl : 0, payload, 'REPLACE');
       });
       const put = (await q.exec())!;
