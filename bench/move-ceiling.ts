@@ -50,7 +50,6 @@ async function cpuSeconds(c: Redis): Promise<number> {
 /** The sketch's move of one slot (see the header): copy under WATCH, then one EXEC marks and deletes. */
 async function sketchSlot(a: Redis, b: Redis, slot: number, from: ClusterNodeLine, to: ClusterNodeLine, pw: string) {
   await b.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id);
-  let moved = 0;
   for (;;) {
     const keys = (await a.call('CLUSTER', 'GETKEYSINSLOT', slot, 100_000)) as string[];
     if (keys.length) {
@@ -71,9 +70,7 @@ async function sketchSlot(a: Redis, b: Redis, slot: number, from: ClusterNodeLin
     }
     const m = a.multi().call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id);
     if (keys.length) m.call('DEL', ...keys);
-    if ((await m.exec()) === null) continue;
-    moved += keys.length;
-    break;
+    if ((await m.exec()) !== null) break;
   }
   // Keys created since GETKEYSINSLOT (none on this idle cluster) stay on the source: MIGRATE.
   for (;;) {
@@ -81,13 +78,18 @@ async function sketchSlot(a: Redis, b: Redis, slot: number, from: ClusterNodeLin
     if (!keys.length) break;
     const [host, port] = to.address.split(':');
     await a.call('MIGRATE', host!, port!, '', 0, 20_000, 'AUTH', pw, 'KEYS', ...keys);
-    moved += keys.length;
   }
-  return moved;
 }
 
 async function main(): Promise<void> {
-  const { pool, password: pw, masters, a, b } = await slotSandbox(cli, { name: 'moveceil', base: BASE, keys: KEYS });
+  const {
+    pool,
+    password: pw,
+    masters,
+    a,
+    b,
+    settle,
+  } = await slotSandbox(cli, { name: 'moveceil', base: BASE, keys: KEYS });
   const slots = rangesToSlots(a.slots);
   const aKeys = Number(await pool.node(a.address).call('DBSIZE'));
   const conn = (l: ClusterNodeLine) => {
@@ -95,13 +97,6 @@ async function main(): Promise<void> {
     return new Redis({ host, port: Number(port), password: pw, enableAutoPipelining: false });
   };
   const ctl = new Map(masters.map((m) => [m.id, conn(m)]));
-  const settle = async () => {
-    for (let i = 0; i < 100; i++) {
-      const info = await Promise.all(masters.map((m) => ctl.get(m.id)!.call('CLUSTER', 'INFO')));
-      if (info.every((t) => /cluster_state:ok/.test(String(t)))) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
 
   /** The sketch: SKETCH_LANES slots at once, each on a connection pair of its own (WATCH is per connection). */
   const sketch = async (from: ClusterNodeLine, to: ClusterNodeLine) => {
@@ -134,11 +129,10 @@ async function main(): Promise<void> {
     if (mover === 'redis-cli') {
       const t = timed(
         'redis-cli',
-        ['--cluster', 'reshard', `127.0.0.1:${BASE + 2}`, '--cluster-from', from.id, '--cluster-to', to.id].concat([
-          '--cluster-slots',
-          String(slots.length),
-          '--cluster-yes',
-        ]),
+        [
+          ...['--cluster', 'reshard', `127.0.0.1:${BASE + 2}`, '--cluster-from', from.id, '--cluster-to', to.id],
+          ...['--cluster-slots', String(slots.length), '--cluster-yes'],
+        ],
         home,
         { ...process.env, REDISCLI_AUTH: pw },
       );

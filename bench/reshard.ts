@@ -18,7 +18,11 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const { cli } = benchCli('reshard');
 
 async function main(): Promise<void> {
-  const { pool, password, masters, a, b, view } = await slotSandbox(cli, { name: 'reshard', base: BASE, keys: KEYS });
+  const { pool, password, masters, a, b, view, settle } = await slotSandbox(cli, {
+    name: 'reshard',
+    base: BASE,
+    keys: KEYS,
+  });
   const slots = rangesToSlots(a.slots);
   const keysIn = async (addr: string) => Number(await pool.node(addr).call('DBSIZE'));
   const moved = await keysIn(a.address);
@@ -60,16 +64,6 @@ async function main(): Promise<void> {
     });
     return Date.now() - t0;
   };
-  const settle = async () => {
-    // Let gossip spread the new owners before the next move reads them.
-    for (let i = 0; i < 100; i++) {
-      const st = await Promise.all(
-        masters.map(async (m) => /cluster_state:ok/.test(await pool.node(m.address).text('CLUSTER', 'INFO'))),
-      );
-      if (st.every(Boolean)) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
   const cliMs: number[] = [];
   const engMs: number[] = [];
   for (let i = 0; i < ROUNDS; i++) {
@@ -81,6 +75,7 @@ async function main(): Promise<void> {
       process.stderr.write(
         `round ${i + 1}: ${tool} moved ${moved} keys in ${ms} ms (${Math.round(moved / (ms / 1000))} keys/s)\n`,
       );
+      // Let gossip spread the new owners before the next move reads them.
       await settle();
     }
   }

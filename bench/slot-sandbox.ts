@@ -18,6 +18,8 @@ export interface SlotSandbox {
   b: ClusterNodeLine;
   /** CLUSTER NODES as master B sees it now. */
   view(): Promise<ClusterNodeLine[]>;
+  /** Waits (10 s at most) for cluster_state:ok on every master: gossip has spread a move's new owners. */
+  settle(): Promise<void>;
 }
 
 export async function slotSandbox(
@@ -47,5 +49,12 @@ export async function slotSandbox(
     a: masters.find((l) => l.address === `127.0.0.1:${o.base}`)!,
     b: masters.find((l) => l.address === `127.0.0.1:${o.base + 1}`)!,
     view,
+    settle: async () => {
+      for (let i = 0; i < 100; i++) {
+        const info = await Promise.all(masters.map((m) => pool.node(m.address).text('CLUSTER', 'INFO')));
+        if (info.every((t) => /cluster_state:ok/.test(t))) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
   };
 }
