@@ -77,7 +77,10 @@ async function sketchSlot(a: Redis, b: Redis, slot: number, from: ClusterNodeLin
     const keys = (await a.call('CLUSTER', 'GETKEYSINSLOT', slot, 1000)) as string[];
     if (!keys.length) break;
     const [host, port] = to.address.split(':');
-    await a.call('MIGRATE', host!, port!, '', 0, 20_000, 'AUTH', pw, 'KEYS', ...keys);
+    // A fresh error: ioredis's own carries the command's arguments, the password among them.
+    await a.call('MIGRATE', host!, port!, '', 0, 20_000, 'AUTH', pw, 'KEYS', ...keys).catch((err: Error) => {
+      throw new Error(`MIGRATE of slot ${slot} to ${to.address} failed: ${err.message.split(pw).join('***')}`);
+    });
   }
 }
 
