@@ -33,16 +33,19 @@ const perTestMs = suites.includes('chaos') || suites.includes('soak') ? 20 * 60_
 // start no server: they run together, two at a time, in one process.
 const times = [];
 let failed = 0;
-// Each run also writes TAP to a file, read back for the failing tests' names, places and errors:
-// the summary at the end then says which test failed and why, where a CI log shows only its tail.
-const tapDir = mkdtempSync(join(tmpdir(), 'rr-tap-'));
+// Each run also writes its failures to a file (scripts/failure-reporter.mjs), read back for the
+// failing tests' names, places and errors: the summary at the end then says which test failed and
+// why, where a CI log shows only its tail.
+const recordDir = mkdtempSync(join(tmpdir(), 'rr-failures-'));
+const reporter = new URL('./failure-reporter.mjs', import.meta.url).pathname;
 // Removed at exit, whatever the result. Not on a signal: a handler would keep the runner blocked in
 // spawnSync until the file under way ends, where today Ctrl-C or a CI cancel stops it at once.
-process.on('exit', () => rmSync(tapDir, { recursive: true, force: true }));
+process.on('exit', () => rmSync(recordDir, { recursive: true, force: true }));
 const failures = [];
 const started = Date.now();
 const runFiles = (label, list, concurrency) => {
   const t0 = Date.now();
+  const record = join(recordDir, `${times.length}.jsonl`);
   const r = spawnSync(
     process.execPath,
     [
@@ -50,18 +53,18 @@ const runFiles = (label, list, concurrency) => {
       `--test-concurrency=${concurrency}`,
       '--test-reporter=spec',
       '--test-reporter-destination=stdout',
-      '--test-reporter=tap',
-      `--test-reporter-destination=${join(tapDir, `${times.length}.tap`)}`,
+      `--test-reporter=${reporter}`,
+      '--test-reporter-destination=/dev/null',
       `--test-timeout=${perTestMs}`,
       '--test-force-exit',
       ...list,
     ],
-    { stdio: 'inherit' },
+    { stdio: 'inherit', env: { ...process.env, RR_FAILURES_FILE: record } },
   );
   const ok = r.status === 0;
   if (!ok) {
     failed++;
-    failures.push(...failedTests(join(tapDir, `${times.length}.tap`), label));
+    failures.push(...failedTests(record, label));
   }
   times.push({ file: label, s: (Date.now() - t0) / 1000, ok });
 };
@@ -115,46 +118,32 @@ for (const f of failures) console.log(`  failed test: ${f}`);
 process.exit(failed ? 1 : 0);
 
 /**
- * The innermost failing tests of a TAP file, each as "name (file:line): error": a parent whose
- * only fault is a failed subtest adds nothing and is left out.
+ * The innermost failing tests of a run, each as "name (file:line): error", then any error the
+ * runner reported outside a test (a rejection after its test ended, which fails the file's process
+ * but no test). A parent whose only fault is a failed subtest adds nothing and is left out.
  */
 function failedTests(file, label) {
-  let text;
+  let records;
   try {
-    text = readFileSync(file, 'utf8');
+    records = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
   } catch {
-    return [`${label}: no TAP output (the test process died before writing it)`];
+    return [`${label}: no failure record (the test process died before writing it)`];
   }
-  const lines = text.split('\n');
   const out = [];
-  for (let i = 0; i < lines.length; i++) {
-    const m = /^\s*not ok \d+ - (.*)$/.exec(lines[i]);
-    if (!m) continue;
-    const block = [];
-    for (let j = i + 1; j < lines.length && !/^\s*\.\.\.$/.test(lines[j]); j++) block.push(lines[j]);
-    const field = (k) => {
-      const at = block.findIndex((l) => l.trim().startsWith(`${k}:`));
-      if (at < 0) return '';
-      const v = block[at]
-        .trim()
-        .slice(k.length + 1)
-        .trim();
-      // A quoted scalar ('...' or "..."), or a multi-line one (|- or >-) whose lines are those
-      // indented deeper than its key (the next key of the block is not part of it).
-      if (!/^[|>]-?$/.test(v)) return v.replace(/^(['"])(.*)\1$/, '$2');
-      const indent = (l) => l.length - l.trimStart().length;
-      const body = [];
-      for (let j = at + 1; j < block.length && indent(block[j]) > indent(block[at]) && body.length < 6; j++)
-        body.push(block[j].trim());
-      return body.join(' ');
-    };
+  for (const r of records) {
+    if (r.kind === 'diagnostic') {
+      out.push(`${label}: ${r.message.slice(0, 600)}`);
+      continue;
+    }
     // A failing TODO test does not fail its file: it is not a cause.
-    if (/#\s*TODO\b/i.test(m[1])) continue;
-    if (field('failureType') === 'subtestsFailed') continue;
-    const where = field('location')
-      .replace(/^.*\/dist\/test\//, '')
-      .replace(/:\d+'?$/, '');
-    out.push(`${m[1]} (${where}): ${field('error').slice(0, 400)}`);
+    if (r.todo || r.failureType === 'subtestsFailed') continue;
+    const where = `${String(r.file ?? '').replace(/^.*\/dist\/test\//, '')}:${r.line ?? '?'}`;
+    const exit = r.exitCode != null || r.signal ? ` (exit code ${r.exitCode ?? '-'}, signal ${r.signal ?? '-'})` : '';
+    const name = String(r.name).replace(/^.*\/dist\/test\//, '');
+    out.push(`${name} (${where}): ${r.message.replace(/\s+/g, ' ').slice(0, 400)}${exit}`);
   }
   return out.length ? out : [`${label}: the run failed but no test reported a failure (a crash or a leak at exit)`];
 }
