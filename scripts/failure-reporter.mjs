@@ -8,12 +8,25 @@
 // appendFileSync is on disk before the next event is read.
 import { appendFileSync } from 'node:fs';
 
+// The last lines each test file wrote to stderr, kept for a file that fails as a whole (its process
+// crashed or exited non-zero): what it printed last is usually why.
+const STDERR_LINES = 12;
+
 export default async function* failureReporter(source) {
   const out = process.env.RR_FAILURES_FILE;
+  const stderr = new Map();
   for await (const event of source) {
     if (!out) continue;
     const { type, data } = event;
-    if (type === 'test:fail') {
+    if (type === 'test:stderr') {
+      const lines = stderr.get(data.file) ?? [];
+      lines.push(
+        ...String(data.message)
+          .split('\n')
+          .filter((l) => l.trim()),
+      );
+      stderr.set(data.file, lines.slice(-STDERR_LINES));
+    } else if (type === 'test:fail') {
       const error = data.details?.error;
       appendFileSync(
         out,
@@ -28,6 +41,8 @@ export default async function* failureReporter(source) {
           message: String(error?.cause?.message ?? error?.cause ?? error?.message ?? ''),
           exitCode: error?.exitCode,
           signal: error?.signal,
+          // A file's own entry (nesting 0, named by its path): its process's last words.
+          stderr: data.nesting === 0 && data.name === data.file ? stderr.get(data.file) : undefined,
         }) + '\n',
       );
     } else if (type === 'test:diagnostic' && /^(Error|Warning)\b/.test(data.message)) {

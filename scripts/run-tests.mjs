@@ -114,7 +114,7 @@ console.log(
 for (const t of [...times].sort((a, b) => b.s - a.s).slice(0, 12))
   console.log(`  ${t.s.toFixed(1).padStart(7)} s  ${t.ok ? '' : 'FAILED '}${t.file}`);
 for (const t of times.filter((x) => !x.ok)) console.log(`FAILED: ${t.file}`);
-for (const f of failures) console.log(`  failed test: ${f}`);
+for (const f of failures) console.log(f.startsWith('  ') ? f : `  failed test: ${f}`);
 process.exit(failed ? 1 : 0);
 
 /**
@@ -144,6 +144,8 @@ function failedTests(file, label) {
     const exit = r.exitCode != null || r.signal ? ` (exit code ${r.exitCode ?? '-'}, signal ${r.signal ?? '-'})` : '';
     const name = String(r.name).replace(/^.*\/dist\/test\//, '');
     out.push(`${name} (${where}): ${r.message.replace(/\s+/g, ' ').slice(0, 400)}${exit}`);
+    if (r.stderr?.length)
+      out.push(`    its last lines on stderr:\n${r.stderr.map((l) => `      ${l.slice(0, 300)}`).join('\n')}`);
   }
   return out.length ? out : [`${label}: the run failed but no test reported a failure (a crash or a leak at exit)`];
 }
