@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { portsInUse } from './test-ports.mjs';
 
 const root = new URL('../dist/test/', import.meta.url).pathname;
 const suites = process.argv.slice(2).length ? process.argv.slice(2) : ['unit', 'integration', 'e2e'];
@@ -22,6 +23,18 @@ const walk = (dir) => {
 for (const s of suites) walk(join(root, s));
 if (!files.length) {
   console.error(`no test files under ${root} for ${suites.join(', ')}; run \`npm run build\` first`);
+  process.exit(1);
+}
+// Nothing may hold a test's ports before the suite starts: a sandbox or a test run left from
+// earlier would make files fail at random, far from the cause. Stop here and say whose they are.
+const taken = await portsInUse(files.map((f) => `test/${f.slice(root.length).replace(/\.js$/, '.ts')}`));
+if (taken.length) {
+  console.error(`these test ports are already in use, so tests would fail against servers they did not start:`);
+  for (const t of taken.slice(0, 12)) console.error(`  ${t}`);
+  if (taken.length > 12) console.error(`  and ${taken.length - 12} more`);
+  console.error(
+    'stop what holds them first: a sandbox (`redis-runbook sandbox down --name <name>` with its REDIS_RUNBOOK_HOME), or another test run still going (`pkill -f redis-server` if nothing else on this machine uses Redis)',
+  );
   process.exit(1);
 }
 // A test that hangs fails after --test-timeout (chaos cases run longer) instead of
