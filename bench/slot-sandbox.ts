@@ -27,12 +27,10 @@ export async function slotSandbox(
   o: { name: string; base: number; keys: number },
 ): Promise<SlotSandbox> {
   process.stderr.write(`seeding ${o.keys} keys...\n`);
-  const up = cli(
-    ['sandbox', 'up', '--name', o.name, '--base-port', String(o.base), '--replicas', '0'].concat([
-      '--keys',
-      String(o.keys),
-    ]),
-  );
+  const up = cli([
+    ...['sandbox', 'up', '--name', o.name, '--base-port', String(o.base)],
+    ...['--replicas', '0', '--keys', String(o.keys)],
+  ]);
   if (up.status !== 0) throw new Error(up.stderr);
   const pwFile = join(up.stdout.trim(), '..', 'password');
   const pool = new ClusterPool(

@@ -16,17 +16,12 @@ import { openEndpoint } from '../src/data/endpoint.js';
 import { verifyData, VERIFY_DEFAULTS } from '../src/data/verify/verify.js';
 import { keySlot } from '../src/redis/slots.js';
 import { benchCli } from './bench-cli.js';
+import { median } from './stats.js';
 
 const KEYS = Number(process.env.BENCH_VERIFY_KEYS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_VERIFY_RUNS ?? 3);
 const BASE = 7950;
 const { cli } = benchCli('verify');
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 const VALUE: Record<string, (k: Buffer) => [string, ...(string | number | Buffer)[]]> = {
   string: (k) => ['GET', k],
