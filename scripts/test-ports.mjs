@@ -5,14 +5,15 @@ import { spawnSync } from 'node:child_process';
 /** @param {string[]} files the test files about to run, as repository paths (test/e2e/x.test.ts) */
 export async function portsInUse(files) {
   const { PORT_TABLE } = await import(new URL('../dist/test/support/ports.js', import.meta.url).href);
+  const { CLUSTER_BUS_OFFSET } = await import(new URL('../dist/src/sandbox/layout.js', import.meta.url).href);
   const wanted = new Map();
   for (const row of PORT_TABLE) {
     if (!files.includes(row.file)) continue;
     for (const [lo, hi] of row.ranges)
       for (let p = lo; p <= hi; p++) {
         wanted.set(p, row.file);
-        // A redis node of a sandbox binds its cluster bus on port + 10000 too.
-        wanted.set(p + 10000, `${row.file}, bus of ${p}`);
+        // A redis node of a sandbox binds its cluster bus port too.
+        wanted.set(p + CLUSTER_BUS_OFFSET, `${row.file}, bus of ${p}`);
       }
   }
   const ss = spawnSync('ss', ['-Hltnp'], { encoding: 'utf8' });
